@@ -1,0 +1,486 @@
+"""What the Oracle EPM adapters (Data Integration and Planning) share: status parsing, auth, outages.
+
+Status (both services): `status` is a numeric code sent as an int or a string; `jobStatus` /
+`descriptiveStatus` carry words. When code and word disagree (the vendor's own example pairs -1 with
+SUCCESS) the terminal one is trusted and the disagreement logged. `details` may be the string "null".
+
+Auth: basic (`identitydomain.username:password`, or the bare username), a static bearer token, or OAuth 2
+with a user-context refresh token that is **single-use and rotates**: every refresh returns a new one,
+which is persisted through the SecretStore at once (`{backend}:refresh_token`) and read back from there
+first on start, so a restart uses the newest. Access tokens are cached until shortly before they expire;
+a 401 triggers one refresh and one retry. No secret ever goes into an exception text or a log line.
+
+EPM answers 503 during its daily maintenance window: that is an outage (`Unavailable`), never a job failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from bot.backends.base import (
+    AuthFailed,
+    Backend,
+    BackendError,
+    BadResponse,
+    InvalidJobId,
+    JobNotFound,
+    JobStatus,
+    Link,
+    Unavailable,
+    as_int,
+    as_text,
+    lenient_json,
+    retry_after_seconds,
+)
+from bot.backends.states import EPM_CODE_WORDS, EPM_CODES, EPM_WORDS, Phase, lookup
+from bot.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+MAX_CODE = 2147483647  # Integer.MAX_VALUE: "unknown"
+EPM_JOB_ID = re.compile(r"[0-9]{1,18}")  # ASCII only: a bare \d would take other scripts' digits too
+_NOT_FOUND_TEXT = re.compile(r"does not exist|not found|no such job|invalid job", re.IGNORECASE)
+_disagreements_logged: set[tuple[str, str, str, str]] = set()
+
+
+# -- status parsing ---------------------------------------------------------------------------------
+
+def validate_epm_job_id(text: str, what: str) -> str:
+    """An EPM job id: digits only, 1 to 18 of them (leading zeros dropped)."""
+    value = text.strip() if isinstance(text, str) else ""
+    if not EPM_JOB_ID.fullmatch(value):
+        shown = value[:40] or "(empty)"
+        raise InvalidJobId(
+            f"'{shown}' is not a {what} job id: it is the job's number, digits only (up to 18), e.g. 1881"
+        )
+    return str(int(value))
+
+
+def _code_of(raw: Any, vendor: str, job_id: str) -> tuple[int | None, str | None]:
+    """(numeric code, word) from the `status` field, which may be an int, a numeric string or a word."""
+    if raw is None:
+        return None, None
+    if isinstance(raw, bool):
+        raise BadResponse(f"{vendor}: job {job_id}: 'status' is a boolean, expected a status code")
+    if isinstance(raw, int):
+        return raw, None
+    if isinstance(raw, float):
+        if raw != raw or raw != int(raw):
+            raise BadResponse(f"{vendor}: job {job_id}: 'status' {raw!r} is not a status code")
+        return int(raw), None
+    if isinstance(raw, str):
+        text = raw.strip()
+        if re.fullmatch(r"[+-]?[0-9]{1,12}", text):
+            return int(text), None
+        return None, (text or None)
+    raise BadResponse(f"{vendor}: job {job_id}: 'status' is a {type(raw).__name__}, expected a status code")
+
+
+def _word_field(payload: dict[str, Any], key: str, vendor: str, job_id: str) -> str | None:
+    value = payload.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadResponse(f"{vendor}: job {job_id}: '{key}' is a {type(value).__name__}, expected text")
+    return as_text(value)
+
+
+def _code_text(code: int) -> str:
+    return "Integer.MAX_VALUE" if code == MAX_CODE else str(code)
+
+
+def _links(raw: Any) -> tuple[Link, ...]:
+    if not isinstance(raw, list):
+        return ()
+    out = []
+    for item in raw:
+        if not isinstance(item, dict):
+            continue  # the DI example sends `"links": [0]`
+        rel, href = item.get("rel"), item.get("href")
+        if not isinstance(href, str) or rel == "self" or not href.strip().lower().startswith(("https://", "http://")):
+            continue  # only web links: never a javascript: or other scheme into a chat message
+        label = {"job-details": "Job details"}.get(rel, rel if isinstance(rel, str) and rel else "Link")
+        out.append(Link(label, href.strip()))
+    return tuple(out)
+
+
+def _log_disagreement(vendor: str, job_id: str, code: int, word: str, trusted: str) -> None:
+    key = (vendor, job_id, str(code), word)
+    if key in _disagreements_logged:
+        return
+    if len(_disagreements_logged) > 5000:
+        _disagreements_logged.clear()
+    _disagreements_logged.add(key)
+    log.info("%s job %s: status %s and status word %r disagree; trusting the %s", vendor, job_id, code, word,
+             trusted)
+
+
+def parse_epm_status(payload: Any, job_id: str, vendor: str) -> JobStatus:
+    """Normalise one EPM job status answer (Data Integration or Planning). Raises BadResponse/JobNotFound."""
+    if not isinstance(payload, dict):
+        raise BadResponse(f"{vendor}: expected a JSON object for job {job_id}, got {type(payload).__name__}")
+    try:
+        return _parse(payload, job_id, vendor)
+    except BackendError:
+        raise
+    except Exception as exc:  # a shape we did not foresee: never let it escape as a crash
+        raise BadResponse(f"{vendor}: unreadable status for job {job_id} ({type(exc).__name__})") from exc
+
+
+def _parse(payload: dict[str, Any], job_id: str, vendor: str) -> JobStatus:
+    code, status_word = _code_of(payload.get("status"), vendor, job_id)
+    words = [
+        w for w in (
+            _word_field(payload, "jobStatus", vendor, job_id),
+            _word_field(payload, "descriptiveStatus", vendor, job_id),
+            status_word,
+        ) if w
+    ]
+    details = as_text(payload.get("details"))
+    answered_id = as_text(payload.get("jobId", payload.get("jobID")))
+    if answered_id is None and as_text(payload.get("jobName")) is None and details and _NOT_FOUND_TEXT.search(details):
+        raise JobNotFound(f"{vendor} has no job {job_id}: {details[:200]}")
+    if answered_id is not None and as_int(answered_id) != as_int(job_id) and answered_id != job_id:
+        raise BadResponse(f"{vendor}: asked about job {job_id}, the answer is about job {answered_id[:40]}")
+    if code is None and not words:
+        raise BadResponse(f"{vendor}: the answer for job {job_id} has no status")
+
+    code_phase = lookup(EPM_CODES, vendor, code) if code is not None else None
+    word, word_phase = None, None
+    for w in words:
+        p = EPM_WORDS.get(w.strip().upper())
+        if p is not None:
+            word, word_phase = w, p
+            break
+    if word is None and words:
+        word, word_phase = words[0], lookup(EPM_WORDS, vendor, words[0])
+
+    if code_phase is None:
+        assert word_phase is not None and word is not None
+        phase, vendor_status = word_phase, word
+    elif word_phase is None or word is None:
+        phase = code_phase
+        vendor_status = f"{_code_text(code)} {EPM_CODE_WORDS.get(code, '')}".strip()  # type: ignore[arg-type]
+    elif word_phase == code_phase:
+        phase, vendor_status = code_phase, f"{_code_text(code)} {word}"  # type: ignore[arg-type]
+    else:
+        assert code is not None
+        if code_phase == Phase.SUCCEEDED and word_phase == Phase.WARNING:
+            trust_word = True  # "success" with warnings: the word says more
+        elif word_phase.terminal != code_phase.terminal:
+            trust_word = word_phase.terminal  # the documented quirk: trust the terminal one
+        else:
+            trust_word = code_phase == Phase.UNKNOWN
+        if trust_word:
+            phase, vendor_status = word_phase, f"{word} (status {_code_text(code)})"
+        else:
+            phase = code_phase
+            vendor_status = f"{_code_text(code)} {EPM_CODE_WORDS.get(code, '')} (said {word})".replace("  ", " ")
+        _log_disagreement(vendor, job_id, code, word, "status word" if trust_word else "status code")
+
+    log_paths = tuple(
+        p for p in (as_text(payload.get("logFileName")), as_text(payload.get("outputFileName"))) if p
+    )
+    facts = tuple(
+        (label, value)
+        for label, key in (("Process type", "processType"), ("Job type", "jobType"), ("Executed by", "executedBy"))
+        if (value := as_text(payload.get(key))) is not None
+    )
+    return JobStatus(
+        job_id=job_id,
+        phase=phase,
+        vendor_status=vendor_status,
+        name=as_text(payload.get("jobName")),
+        message=details,
+        log_paths=log_paths,
+        links=_links(payload.get("links")),
+        facts=facts,
+    )
+
+
+def parse_epm_body(raw: bytes, job_id: str, vendor: str) -> JobStatus:
+    """Parse a raw answer body (lenient JSON, as the adapters read it) into a JobStatus."""
+    try:
+        payload = lenient_json(raw)
+    except ValueError as exc:
+        raise BadResponse(f"{vendor} sent malformed JSON") from exc
+    return parse_epm_status(payload, job_id, vendor)
+
+
+def bound_lines(lines: list[str], *, max_lines: int = 40, max_chars: int = 3000, line_chars: int = 400) -> list[str]:
+    """At most `max_lines` lines and `max_chars` characters in all; long lines are cut with an ellipsis."""
+    out: list[str] = []
+    used = 0
+    for line in lines:
+        line = line.rstrip()
+        if len(line) > line_chars:
+            line = line[: line_chars - 1] + "…"
+        if len(out) >= max_lines or used + len(line) + 1 > max_chars:
+            break
+        out.append(line)
+        used += len(line) + 1
+    return out
+
+
+# -- auth -------------------------------------------------------------------------------------------
+
+class _StaticBearer(httpx.Auth):
+    def __init__(self, token: str) -> None:
+        self._header = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request):  # type: ignore[override]
+        request.headers["Authorization"] = self._header
+        yield request
+
+
+class _InvalidGrant(Exception):
+    """The token endpoint refused the refresh token itself (used already, expired, revoked)."""
+
+
+class RotatingRefreshToken:
+    """OAuth 2 refresh-token grant where each refresh token works once: the new one is stored every time."""
+
+    def __init__(self, backend: Backend, auth: Any) -> None:
+        self.backend = backend
+        self.token_url: str = auth.token_url
+        self.client_id: str = auth.client_id
+        self.client_secret: str | None = auth.client_secret
+        self._configured: str = auth.refresh_token
+        self._refresh_token: str | None = None  # loaded from the secret store on first use
+        self._access: str | None = None
+        self._expires = 0.0
+        self._lock = asyncio.Lock()
+
+    @property
+    def secret_key(self) -> str:
+        return f"{self.backend.name}:refresh_token"
+
+    async def access_token(self, stale: str | None = None) -> str:
+        """A valid access token; `stale` is one the server just refused (refresh unless already replaced)."""
+        async with self._lock:
+            if self._access is not None and self._access != stale and time.monotonic() < self._expires:
+                return self._access
+            await self._refresh()
+            assert self._access is not None
+            return self._access
+
+    async def _current_refresh_token(self) -> str:
+        if self._refresh_token is None:
+            stored = None
+            if self.backend.secrets is not None:
+                try:
+                    stored = await self.backend.secrets.get_secret(self.secret_key)
+                except Exception as exc:  # the store is not ours to crash on
+                    log.warning("%s: could not read the stored refresh token (%s); using the configured one",
+                                self.backend.name, type(exc).__name__)
+            self._refresh_token = stored or self._configured
+        return self._refresh_token
+
+    async def _refresh(self) -> None:
+        name = self.backend.name
+        refresh_token = await self._current_refresh_token()
+        try:
+            body = await self._grant(refresh_token)
+        except _InvalidGrant:
+            if refresh_token == self._configured:
+                self._refresh_token = None  # next time, read the store again: an admin may have put a new one
+                raise AuthFailed(
+                    f"{name}: the OAuth refresh token was refused (invalid_grant): it was already used or has "
+                    "expired. Put a new refresh token in the config (or the secret store) to go on."
+                ) from None
+            # the stored token is dead; the configured one may be a new one an admin has just put in
+            log.warning("%s: the stored refresh token was refused; trying the configured one", name)
+            refresh_token = self._refresh_token = self._configured
+            try:
+                body = await self._grant(refresh_token)
+            except _InvalidGrant:
+                self._refresh_token = None
+                raise AuthFailed(
+                    f"{name}: the OAuth refresh tokens (stored and configured) were refused (invalid_grant): "
+                    "put a new refresh token in the config to go on."
+                ) from None
+        new_refresh = body.get("refresh_token")
+        if isinstance(new_refresh, str) and new_refresh and new_refresh != refresh_token:
+            self._refresh_token = new_refresh  # the old one is dead now: keep the new one, in memory first
+            await self._persist(new_refresh)
+        expires_in = as_int(body.get("expires_in"))
+        expires_in = 3600 if expires_in is None or expires_in <= 0 else expires_in
+        self._access = body["access_token"]
+        self._expires = time.monotonic() + max(1.0, expires_in - min(60.0, expires_in / 10))
+        log.info("%s: OAuth access token refreshed (valid %d s); rotated refresh token %s", name, expires_in,
+                 "stored" if self.backend.secrets is not None else "kept in memory only")
+
+    async def _grant(self, refresh_token: str) -> dict[str, Any]:
+        """One refresh-token grant at the token endpoint: its JSON answer (with an access token)."""
+        name = self.backend.name
+        data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        auth = None
+        if self.client_secret:
+            auth = httpx.BasicAuth(self.client_id, self.client_secret)
+        else:
+            data["client_id"] = self.client_id
+        try:
+            async with self.backend.limit:
+                resp = await self.backend.http.post(self.token_url, data=data, auth=auth)
+        except httpx.TimeoutException as exc:
+            raise Unavailable(f"{name}: the OAuth token endpoint did not answer in time") from exc
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"{name}: the OAuth token endpoint is unreachable ({type(exc).__name__})") from exc
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        if resp.status_code in (400, 401):
+            error = body.get("error") if isinstance(body, dict) else None
+            if error == "invalid_grant":
+                raise _InvalidGrant()
+            if error == "invalid_client":
+                raise AuthFailed(f"{name}: the OAuth client id/secret were refused (invalid_client)")
+            raise AuthFailed(f"{name}: the OAuth token endpoint refused the refresh (HTTP {resp.status_code})")
+        if resp.status_code == 429 or resp.status_code >= 500:
+            raise Unavailable(f"{name}: the OAuth token endpoint is having trouble (HTTP {resp.status_code})",
+                              retry_after=retry_after_seconds(resp.headers.get("Retry-After")))
+        if not 200 <= resp.status_code < 300:
+            raise BadResponse(f"{name}: the OAuth token endpoint answered HTTP {resp.status_code}")
+        access = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(access, str) or not access:
+            raise BadResponse(f"{name}: the OAuth token endpoint answered without an access token")
+        return body
+
+    async def _persist(self, token: str) -> None:
+        if self.backend.secrets is None:
+            log.warning("%s: no secret store: the rotated refresh token lives in memory only; a restart will "
+                        "need a new one", self.backend.name)
+            return
+        try:
+            await self.backend.secrets.put_secret(self.secret_key, token)
+        except Exception as exc:
+            log.error("%s: could not store the rotated refresh token (%s); a restart will need a new one",
+                      self.backend.name, type(exc).__name__)
+
+
+class EpmBackend(Backend):
+    """Base of the two EPM adapters: auth per config, one refresh-and-retry on 401, 503 as an outage."""
+
+    epm_auth_types = ("basic", "bearer", "oauth2_refresh")
+
+    def __init__(self, name: str, config: Any, *, secrets: Any = None, http: httpx.AsyncClient | None = None) -> None:
+        super().__init__(name, config, secrets=secrets, http=http)
+        auth = config.auth
+        self.oauth: RotatingRefreshToken | None = None
+        if auth.type == "basic":
+            login = f"{auth.identity_domain}.{auth.username}" if auth.identity_domain else auth.username
+            self.auth = httpx.BasicAuth(login, auth.password)
+        elif auth.type == "bearer":
+            self.auth = _StaticBearer(auth.token)
+        elif auth.type == "oauth2_refresh":
+            self.oauth = RotatingRefreshToken(self, auth)
+        else:
+            raise ConfigError(
+                f"backend '{name}': {self.type_name} supports auth types {', '.join(self.epm_auth_types)}, "
+                f"not '{auth.type}'"
+            )
+
+    async def _auth_headers(self, stale: str | None = None) -> tuple[dict[str, str], str | None]:
+        if self.oauth is None:
+            return {}, None
+        token = await self.oauth.access_token(stale)
+        return {"Authorization": f"Bearer {token}"}, token
+
+    async def oauth_check(self) -> list[tuple[str, bool, str]]:
+        """The `check` row for OAuth (empty without OAuth): can we refresh, and where the new token went."""
+        if self.oauth is None:
+            return []
+        try:
+            await self.oauth.access_token()
+        except BackendError as exc:
+            return [("OAuth refresh token", False, exc.message)]
+        where = "stored in the secret store" if self.secrets is not None else "kept in memory only (no secret store)"
+        return [("OAuth refresh token", True, f"access token obtained; rotated refresh token {where}")]
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """`request()` with the configured auth; with OAuth one refresh and one retry on 401."""
+        extra = kwargs.pop("headers", {})
+        headers, token = await self._auth_headers()
+        try:
+            return await self.request(method, path, headers={**extra, **headers}, **kwargs)
+        except AuthFailed:
+            if self.oauth is None:
+                raise
+        headers, token = await self._auth_headers(stale=token)
+        return await self.request(method, path, headers={**extra, **headers}, **kwargs)
+
+    async def call_json(self, path: str, **kwargs: Any) -> Any:
+        return self.json_of(await self.call("GET", path, **kwargs))
+
+    async def download(self, path: str, sink: Callable[[bytes], None], *, max_bytes: int) -> tuple[int, bool]:
+        """Stream a file into `sink` (at most `max_bytes`); returns (bytes read, cut short).
+
+        A JSON content type in the answer is EPM telling an error (even with HTTP 200): BadResponse with
+        EPM's own details.
+        """
+        stale: str | None = None
+        for attempt in range(2):
+            headers, token = await self._auth_headers(stale)
+            try:
+                async with self.limit, self.http.stream("GET", self.url(path), headers=headers,
+                                                        auth=self.auth) as resp:
+                    if resp.status_code == 401 and self.oauth is not None and attempt == 0:
+                        stale = token
+                        continue
+                    if not 200 <= resp.status_code < 300 or "json" in resp.headers.get("content-type", ""):
+                        content = b""
+                        async for chunk in resp.aiter_bytes():
+                            content += chunk
+                            if len(content) > 65536:
+                                break
+                        resp._content = content  # noqa: SLF001 - small error body, read with a cap
+                        if resp.status_code == 404:
+                            raise BadResponse(f"{self.name} has no such file (HTTP 404: {_epm_error_text(content)})")
+                        self.raise_for_status(resp)
+                        raise BadResponse(f"{self.name} could not send the file: {_epm_error_text(content)}")
+                    total = 0
+                    async for chunk in resp.aiter_bytes():
+                        if total + len(chunk) > max_bytes:
+                            sink(chunk[: max_bytes - total])
+                            return max_bytes, True
+                        sink(chunk)
+                        total += len(chunk)
+                    return total, False
+            except httpx.TimeoutException as exc:
+                raise Unavailable(f"{self.name} did not answer in time") from exc
+            except httpx.HTTPError as exc:
+                raise Unavailable(f"{self.name} is unreachable ({type(exc).__name__})") from exc
+        raise AuthFailed(f"{self.name} refused our credentials (HTTP 401)")
+
+    def raise_for_status(self, resp: httpx.Response) -> None:
+        code = resp.status_code
+        if code == 503:
+            raise Unavailable(
+                f"{self.name} is unavailable (HTTP 503, most likely EPM's daily maintenance window)",
+                retry_after=retry_after_seconds(resp.headers.get("Retry-After")),
+            )
+        if code == 404:
+            detail = _epm_error_text(resp.content) if resp.content else ""
+            raise JobNotFound(f"{self.name} has no such job (HTTP 404{': ' + detail if detail else ''})")
+        super().raise_for_status(resp)
+
+
+def _epm_error_text(content: bytes) -> str:
+    """EPM's own error details from an error body, short; never the raw body if it is not EPM's JSON."""
+    try:
+        body = lenient_json(content)
+    except ValueError:
+        return "unreadable error answer"
+    if isinstance(body, dict):
+        details = as_text(body.get("details")) or as_text(body.get("message")) or as_text(body.get("error"))
+        if details:
+            return details[:300]
+    return "no details given"

@@ -1,0 +1,341 @@
+"""Oracle Fusion saas-batch job scheduler adapter: job status, output files, optional ESS cancel, auth."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
+
+import httpx
+
+from bot.backends.base import (
+    MAX_BODY_BYTES,
+    AuthFailed,
+    Backend,
+    BackendError,
+    BadResponse,
+    CancelNotSupported,
+    CancelRefused,
+    Capabilities,
+    FailureDetails,
+    InvalidJobId,
+    JobNotFound,
+    JobStatus,
+    Link,
+    Unavailable,
+    absolute_url,
+    as_int,
+    as_text,
+    path_segment,
+)
+from bot.backends.states import FUSION, Phase, lookup
+from bot.config import BasicAuth, BearerAuth, ConfigError, OAuth2ClientCredentials
+
+log = logging.getLogger(__name__)
+
+STATUS_PATH = "/api/saas-batch/jobscheduler/v1/jobRequests/{}"
+FILES_PATH = "/api/saas-batch/jobfilemanager/v1/jobRequests/{}/outputFiles"
+CANCEL_PATH = "/ess/rest/scheduler/v1/requests/{}/cancel"
+MAX_FILES = 20  # output files listed in a thread; the rest are counted
+_JOB_ID = re.compile(r"[0-9]{1,18}")
+# phases whose jobProgress.message says something worth showing (else it is "Job status is changed to X")
+_MESSAGE_PHASES = {Phase.FAILED, Phase.WARNING, Phase.CANCELLED, Phase.PAUSED, Phase.UNKNOWN}
+
+
+# -- auth ---------------------------------------------------------------------------------------------
+class BearerToken(httpx.Auth):
+    """A fixed bearer token."""
+
+    def __init__(self, token: str) -> None:
+        self._header = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        request.headers["Authorization"] = self._header
+        yield request
+
+
+class ClientCredentials(httpx.Auth):
+    """OAuth 2 client credentials: the token is cached until it expires; on a 401 one new token, one retry.
+
+    A second 401 with a fresh token reaches the caller (→ AuthFailed). Concurrent requests share one token
+    fetch. The client secret goes only into the token request's Basic header, never into a message.
+    """
+
+    requires_response_body = True
+
+    def __init__(self, settings: OAuth2ClientCredentials, *, clock: Callable[[], float] = time.monotonic,
+                 name: str = "Fusion") -> None:
+        self._settings = settings
+        self._clock = clock
+        self._name = name
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+
+    def _fresh(self) -> bool:
+        return self._token is not None and self._clock() < self._expires_at
+
+    def _token_request(self) -> httpx.Request:
+        form = {"grant_type": "client_credentials"}
+        if self._settings.scope:
+            form["scope"] = self._settings.scope
+        pair = f"{self._settings.client_id}:{self._settings.client_secret}".encode()
+        basic = "Basic " + base64.b64encode(pair).decode()
+        return httpx.Request(
+            "POST", self._settings.token_url, data=form,
+            headers={"Authorization": basic, "Accept": "application/json", "User-Agent": "jobstatus-bot"},
+        )
+
+    async def _store(self, resp: httpx.Response) -> None:
+        code = resp.status_code
+        if code == 429 or code >= 500:
+            raise Unavailable(f"{self._name}: the OAuth token endpoint is unavailable (HTTP {code})")
+        raw = b""
+        async for chunk in resp.aiter_bytes():
+            raw += chunk
+            if len(raw) > MAX_BODY_BYTES:
+                raise BadResponse(f"{self._name}: the OAuth token endpoint sent an oversized answer")
+        resp._content = raw  # noqa: SLF001 - body read with a cap; httpx reads it again after the flow step
+        try:
+            body: Any = json.loads(raw)
+        except ValueError:
+            body = None
+        if code in (400, 401, 403):
+            error = as_text(body.get("error")) if isinstance(body, dict) else None
+            why = f": {error[:60]}" if error else ""
+            raise AuthFailed(f"{self._name}: the OAuth token endpoint refused our client credentials (HTTP {code}{why})")
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not (200 <= code < 300) or not isinstance(token, str) or not token:
+            raise BadResponse(f"{self._name}: the OAuth token endpoint sent no access_token (HTTP {code})")
+        expires_in = as_int(body.get("expires_in")) or 3600
+        self._token = token
+        self._expires_at = self._clock() + max(0.0, expires_in - min(60.0, expires_in * 0.1))
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if not self._fresh():
+            async with self._lock:
+                if not self._fresh():
+                    await self._store((yield self._token_request()))
+        used = self._token
+        request.headers["Authorization"] = f"Bearer {used}"
+        response = yield request
+        if response.status_code != 401:
+            return
+        async with self._lock:
+            if self._token == used:  # nobody has fetched a new one meanwhile
+                log.info("%s: token refused (401); fetching a new one", self._name)
+                await self._store((yield self._token_request()))
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        yield request
+
+    def sync_auth_flow(self, request: httpx.Request) -> Any:
+        raise RuntimeError("ClientCredentials is for httpx.AsyncClient only")
+
+
+def make_auth(name: str, settings: Any, clock: Callable[[], float]) -> httpx.Auth:
+    if isinstance(settings, BasicAuth):
+        return httpx.BasicAuth(settings.username, settings.password)
+    if isinstance(settings, BearerAuth):
+        return BearerToken(settings.token)
+    if isinstance(settings, OAuth2ClientCredentials):
+        return ClientCredentials(settings, clock=clock, name=name)
+    raise ConfigError(
+        f"backend '{name}': field 'auth.type': Fusion takes basic, bearer or oauth2, not '{settings.type}'"
+    )
+
+
+# -- parsing ------------------------------------------------------------------------------------------
+def _obj(value: Any, where: str, *, required: bool = False) -> dict[str, Any]:
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise BadResponse(f"Fusion answer: {where} is not a JSON object")
+    return value
+
+
+def parse_status(payload: Any, job_id: str) -> JobStatus:
+    """Read a jobRequests/{id} answer. Success needs jobProgress.completed == true AND status SUCCEEDED."""
+    details = _obj(_obj(payload, "the answer", required=True).get("jobDetails"), "jobDetails", required=True)
+    progress = _obj(details.get("jobProgress"), "jobDetails.jobProgress")
+    request = _obj(details.get("jobRequest"), "jobDetails.jobRequest")
+    word = progress.get("status")
+    if word is None:
+        word = details.get("jobStatus")
+    if not isinstance(word, str) or not word.strip():
+        raise BadResponse("Fusion answer has no status word (jobProgress.status / jobStatus)")
+    word = word.strip()
+    answered = details.get("jobRequestId", progress.get("jobRequestId"))
+    if answered is not None:
+        if as_int(answered) is None:
+            raise BadResponse("Fusion answer: jobRequestId is not a number")
+        if job_id.isdigit() and as_int(answered) != int(job_id):
+            raise BadResponse(f"Fusion answered about job {as_int(answered)} when asked about {job_id}")
+
+    phase = lookup(FUSION, "Fusion", word)
+    completed = progress.get("completed")
+    done = completed is True or (isinstance(completed, str) and completed.strip().lower() == "true")
+    if phase is Phase.SUCCEEDED and not done:
+        phase = Phase.RUNNING  # the documented rule: SUCCEEDED counts only once completed is true
+    percent = as_int(progress.get("completedPercentage"))
+    if percent is not None:
+        percent = max(0, min(100, percent))
+    message = as_text(progress.get("message")) if phase in _MESSAGE_PHASES else None
+    timeout = as_int(request.get("timeoutThreshold"))
+
+    facts = [
+        ("Definition", as_text(request.get("jobDefinitionName"))),
+        ("Submitted by", as_text(request.get("jobSubmitter"))),
+        ("Started", as_text(progress.get("startTime"))),
+        # endTime is filled in even while ENQUEUED (documented): show it only once the job has ended
+        ("Ended", as_text(progress.get("endTime")) if phase.terminal else None),
+    ]
+    job_status = as_text(details.get("jobStatus"))
+    if job_status and job_status.upper() != word.upper():
+        facts.append(("jobStatus", job_status))
+    return JobStatus(
+        job_id=job_id,
+        phase=phase,
+        vendor_status=word,
+        name=as_text(request.get("description")) or as_text(request.get("jobDefinitionName")),
+        progress=percent,
+        message=message,
+        facts=tuple((k, v) for k, v in facts if v),
+        timeout_s=timeout if timeout and timeout > 0 else None,
+    )
+
+
+def parse_output_files(payload: Any, base_url: str) -> tuple[list[tuple[str, int | None]], list[Link], int]:
+    """Read an outputFiles answer: (name, size) pairs and enclosure links (at most MAX_FILES), total count."""
+    items = _obj(payload, "the outputFiles answer", required=True).get("items", [])
+    if not isinstance(items, list):
+        raise BadResponse("Fusion outputFiles answer: items is not a list")
+    files: list[tuple[str, int | None]] = []
+    links: list[Link] = []
+    for item in items[:MAX_FILES]:
+        item = _obj(item, "an outputFiles item", required=True)
+        name = as_text(item.get("fileName"))
+        if name is None:
+            raise BadResponse("Fusion outputFiles item without fileName")
+        files.append((name, as_int(item.get("fileSize"))))
+        context = item.get("$context")
+        href = None
+        if isinstance(context, dict) and isinstance(context.get("links"), dict):
+            enclosure = context["links"].get("enclosure")
+            href = enclosure.get("href") if isinstance(enclosure, dict) else None
+        url = absolute_url(base_url, href)
+        if url:
+            links.append(Link(name, url))
+    return files, links, len(items)
+
+
+def _refusal_text(resp: httpx.Response) -> str | None:
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    for key in ("detail", "message", "title"):
+        text = as_text(body.get(key))
+        if text:
+            return text[:300]
+    return None
+
+
+# -- the adapter --------------------------------------------------------------------------------------
+class FusionJobScheduler(Backend):
+    type_name = "fusion_jobscheduler"
+    # The saas-batch API has no cancel; ESS cancel only when `cancel_enabled` (see `can_cancel`).
+    capabilities = Capabilities(cancel=False, logs=True)
+    cancel_hint = "Cancel it in Fusion under Tools > Scheduled Processes (select the request, then Cancel Process)."
+    job_id_help = "A Fusion job request id is the number the Job Scheduler API returned: digits only, e.g. 44046."
+
+    def __init__(self, name: str, config: Any, *, secrets: Any = None, http: httpx.AsyncClient | None = None) -> None:
+        super().__init__(name, config, secrets=secrets, http=http)
+        self.clock: Callable[[], float] = time.monotonic  # token expiry; tests replace it
+        self.auth = make_auth(name, config.auth, lambda: self.clock())
+
+    @property
+    def can_cancel(self) -> bool:
+        return bool(self.config.cancel_enabled)
+
+    def validate_job_id(self, text: str) -> str:
+        value = text.strip() if isinstance(text, str) else ""
+        if not _JOB_ID.fullmatch(value):
+            raise InvalidJobId(f"'{str(text)[:40]}' is not a Fusion job id. {self.job_id_help}")
+        return value
+
+    async def status(self, job_id: str) -> JobStatus:
+        job_id = self.validate_job_id(job_id)
+        payload = await self.get_json(STATUS_PATH.format(path_segment(job_id)))
+        return parse_status(payload, job_id)
+
+    def raise_for_status(self, resp: httpx.Response) -> None:
+        # ESS says "this request cannot be cancelled now" with a 4xx: that is a refusal, not a broken answer
+        if resp.request.url.path.endswith("/cancel") and resp.status_code in (400, 409, 412, 422):
+            why = _refusal_text(resp) or f"HTTP {resp.status_code}"
+            raise CancelRefused(f"Fusion refused to cancel: {why}")
+        super().raise_for_status(resp)
+
+    async def cancel(self, job_id: str) -> str:
+        job_id = self.validate_job_id(job_id)
+        if not self.can_cancel:
+            raise CancelNotSupported(
+                f"Cancel is not turned on for {self.name}: Fusion's job scheduler API has none. {self.cancel_hint}"
+            )
+        try:
+            await self.request("POST", CANCEL_PATH.format(path_segment(job_id)))
+        except JobNotFound:
+            raise CancelRefused(
+                f"Fusion's scheduler (ESS) does not know request {job_id}. {self.cancel_hint}"
+            ) from None
+        return f"Fusion accepted the cancel for job {job_id}: it goes to CANCELLING, then CANCELLED."
+
+    async def failure_details(self, status: JobStatus) -> FailureDetails | None:
+        """Once a job has ended: its failure message and output files (names, sizes, download links)."""
+        if not status.terminal:
+            return None
+        lines: list[str] = []
+        if status.message and status.phase is not Phase.SUCCEEDED:
+            lines.append(status.message)
+        files: list[tuple[str, int | None]] = []
+        links: list[Link] = []
+        try:
+            payload = await self.get_json(FILES_PATH.format(path_segment(status.job_id)))
+            files, links, total = parse_output_files(payload, self.base_url)
+            if total > len(files):
+                lines.append(f"…and {total - len(files)} more output files")
+        except JobNotFound:
+            pass  # no output files for this request
+        except BackendError as exc:
+            lines.append(f"Could not list the output files: {exc}")
+        return FailureDetails(
+            lines=tuple(lines),
+            files=tuple(files),
+            links=tuple(links),
+            hint=f"More in Fusion: Tools > Scheduled Processes, request {status.job_id}.",
+        )
+
+    async def check(self) -> list[tuple[str, bool, str]]:
+        """Probe with a status call for job 0: a JSON 404 proves reachability, auth and the API path."""
+        try:
+            resp = await self.http.get(self.url(STATUS_PATH.format("0")), auth=self.auth)
+        except BackendError as exc:  # the OAuth token endpoint refused or failed
+            return [("authenticated", False, str(exc))]
+        except httpx.HTTPError as exc:
+            return [("reachable", False, f"{self.base_url} is unreachable ({type(exc).__name__})")]
+        code = resp.status_code
+        rows = [("reachable", True, f"{self.base_url} answered HTTP {code}")]
+        if code == 401:
+            return [*rows, ("authenticated", False, f"{self.name} refused our credentials (HTTP 401)")]
+        rows.append(("authenticated", code != 403, "credentials accepted" if code != 403
+                     else "credentials accepted, but this account may not read job requests (HTTP 403)"))
+        api_ok = code in (200, 404) and "json" in resp.headers.get("content-type", "")
+        rows.append(("job scheduler API v1", api_ok, "answered as the job scheduler API does" if api_ok
+                     else "unexpected answer: check base_url (it should be the pod URL, without /api)"))
+        return rows

@@ -1,0 +1,266 @@
+"""Immuta adapter: every watched Immuta job's status in one `POST /jobs/statuses` per chunk of ids.
+
+The answer is a map keyed by job id, `{"<id>": {"id", "state", "output"}}`; `state` is a string or a
+one-element list. An id missing from the answer is unknown or purged (JobNotFound for that id, not a
+failure). Auth: the raw API key as `Authorization: <key>`, or (default) the key exchanged at
+`POST /bim/apikey/authenticate` for a token sent as `Authorization: Bearer <token>`; on 401 (or the 500
+some Immuta endpoints answer where 401 is meant) the key is exchanged again once. No cancel API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import httpx
+
+from bot.backends.base import (
+    AuthFailed,
+    Backend,
+    BackendError,
+    BadResponse,
+    Capabilities,
+    FailureDetails,
+    InvalidJobId,
+    JobNotFound,
+    JobStatus,
+    Unavailable,
+    as_text,
+    retry_after_seconds,
+)
+from bot.backends.states import IMMUTA, lookup
+from bot.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+VENDOR = "immuta"
+CHUNK_SIZE = 500  # job ids per POST /jobs/statuses
+MESSAGE_MAX_CHARS = 3000
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+class _ServerError(Unavailable):
+    """HTTP 500: an outage, or Immuta's way of saying 401 on some endpoints."""
+
+
+def validate_immuta_job_id(text: str) -> str:
+    """An Immuta job id: its globally unique identifier (a UUID), or letters/digits/`-`/`_`, at most 64."""
+    value = text.strip() if isinstance(text, str) else ""
+    if _UUID.fullmatch(value):
+        return value.lower()
+    if _ID.fullmatch(value):
+        return value
+    shown = value[:40] + ("…" if len(value) > 40 else "") if value else "(empty)"
+    raise InvalidJobId(
+        f"'{shown}' is not an Immuta job id: it is the job's globally unique identifier, e.g. "
+        "3f2b8c1e-9a4d-4e2f-8b1a-5c6d7e8f9a0b (letters, digits, '-' or '_', at most 64 characters)"
+    )
+
+
+def _output_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = as_text(value)
+    else:
+        text = json.dumps(value, default=str, separators=(",", ":"))
+    if text and len(text) > MESSAGE_MAX_CHARS:
+        text = text[: MESSAGE_MAX_CHARS - 1] + "…"
+    return text
+
+
+def parse_status(entry: Any, job_id: str) -> JobStatus:
+    """One job object of the statuses map (`{"id", "state", "output"}`) as a JobStatus; BadResponse if odd."""
+    if not isinstance(entry, dict):
+        raise BadResponse(f"immuta: the status of job {job_id} is a {type(entry).__name__}, expected an object")
+    state = entry.get("state")
+    if isinstance(state, list):
+        if len(state) != 1:
+            raise BadResponse(f"immuta: job {job_id}: 'state' is a list of {len(state)}, expected one state")
+        state = state[0]
+    if not isinstance(state, str) or not state.strip():
+        raise BadResponse(f"immuta: job {job_id}: 'state' is missing or not text")
+    answered = entry.get("id")
+    if answered is not None and (not isinstance(answered, str | int) or str(answered).lower() != job_id.lower()):
+        raise BadResponse(f"immuta: asked about job {job_id}, the answer is about another job")
+    state = state.strip()
+    facts = tuple((label, t) for label, key in (("Job type", "type"), ("Job name", "name"))
+                  if (t := as_text(entry.get(key))) is not None)
+    return JobStatus(
+        job_id=job_id,
+        phase=lookup(IMMUTA, VENDOR, state),
+        vendor_status=state,
+        message=_output_text(entry.get("output")),
+        facts=facts,
+    )
+
+
+def parse_statuses(payload: Any, job_ids: Iterable[str]) -> dict[str, JobStatus | BackendError]:
+    """The statuses answer (a map keyed by job id) for `job_ids`: a JobStatus, or an error per id."""
+    if isinstance(payload, list) and all(isinstance(e, dict) and isinstance(e.get("id"), str) for e in payload):
+        payload = {e["id"]: e for e in payload}  # tolerate a list of job objects too
+    if not isinstance(payload, dict):
+        raise BadResponse(f"immuta: expected a map of job statuses, got {type(payload).__name__}")
+    by_lower = {k.lower(): v for k, v in payload.items() if isinstance(k, str)}
+    out: dict[str, JobStatus | BackendError] = {}
+    for job_id in job_ids:
+        entry = payload.get(job_id, by_lower.get(job_id.lower()))
+        if entry is None:
+            out[job_id] = JobNotFound(f"Immuta does not know job {job_id}: unknown or purged")
+            continue
+        try:
+            out[job_id] = parse_status(entry, job_id)
+        except BackendError as exc:
+            out[job_id] = exc
+    return out
+
+
+def _bounded_lines(text: str, *, max_lines: int = 40, max_chars: int = 3000) -> list[str]:
+    out: list[str] = []
+    used = 0
+    for line in text.splitlines():
+        line = line.rstrip()
+        if len(out) >= max_lines or used + len(line) + 1 > max_chars:
+            break
+        out.append(line)
+        used += len(line) + 1
+    return out
+
+
+class Immuta(Backend):
+    """Immuta jobs (type `immuta`)."""
+
+    type_name = "immuta"
+    capabilities = Capabilities(cancel=False, logs=False, batch=True)
+    cancel_hint = "Immuta has no documented cancel API: cancel the job in the Immuta UI."
+    job_id_help = "the Immuta job id (its globally unique identifier), e.g. 3f2b8c1e-9a4d-4e2f-8b1a-5c6d7e8f9a0b"
+
+    def __init__(self, name: str, config: Any, *, secrets: Any = None, http: httpx.AsyncClient | None = None) -> None:
+        super().__init__(name, config, secrets=secrets, http=http)
+        auth = config.auth
+        if auth.type == "api_key":
+            self._key: str | None = auth.key
+            self.exchange = auth.exchange
+            self._static: str | None = None
+        elif auth.type == "bearer":
+            self._key, self.exchange, self._static = None, False, f"Bearer {auth.token}"
+        else:
+            raise ConfigError(f"backend '{name}': immuta supports auth types api_key, bearer, not '{auth.type}'")
+        self.auth = None
+        self._token: str | None = None
+        self._auth_lock = asyncio.Lock()
+        self.authentications = 0
+
+    # -- auth -------------------------------------------------------------------------------------
+    async def _authorization(self, stale: str | None = None) -> tuple[str, str | None]:
+        """(Authorization header, exchanged token or None); `stale` is a token the server just refused."""
+        if self._static is not None:
+            return self._static, None
+        if not self.exchange:
+            assert self._key is not None
+            return self._key, None
+        async with self._auth_lock:
+            if self._token is None or self._token == stale:
+                self._token = await self._authenticate()
+            return f"Bearer {self._token}", self._token
+
+    async def _authenticate(self) -> str:
+        try:
+            resp = await self.request("POST", "/bim/apikey/authenticate", json={"apikey": self._key}, auth=None)
+        except (AuthFailed, _ServerError) as exc:
+            if isinstance(exc, AuthFailed):
+                raise AuthFailed(f"{self.name} refused the API key (POST /bim/apikey/authenticate)") from None
+            raise
+        except BadResponse as exc:
+            raise AuthFailed(f"{self.name} refused the API key ({exc.message})") from None
+        body = self.json_of(resp)
+        token = body.get("token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise BadResponse(f"{self.name}: the API key exchange answered without a token")
+        self.authentications += 1
+        log.info("%s: API key exchanged for a token", self.name)
+        return token
+
+    def raise_for_status(self, resp: httpx.Response) -> None:
+        if resp.status_code == 500:
+            raise _ServerError(f"{self.name} is having trouble (HTTP 500)",
+                               retry_after=retry_after_seconds(resp.headers.get("Retry-After")))
+        super().raise_for_status(resp)
+
+    async def _post_statuses(self, ids: list[str]) -> Any:
+        authz, token = await self._authorization()
+        body = {"jobIds": ids, "wait": 0}
+        try:
+            resp = await self.request("POST", "/jobs/statuses", json=body, headers={"Authorization": authz}, auth=None)
+        except (AuthFailed, _ServerError) as exc:
+            if not self.exchange:
+                raise
+            # the token may have ended: Immuta says so with 401, on some endpoints with 500
+            log.info("%s: HTTP %s on /jobs/statuses; exchanging the API key again",
+                     self.name, 401 if isinstance(exc, AuthFailed) else 500)
+            authz, _ = await self._authorization(stale=token)
+            resp = await self.request("POST", "/jobs/statuses", json=body, headers={"Authorization": authz}, auth=None)
+        return self.json_of(resp)
+
+    # -- the adapter ------------------------------------------------------------------------------
+    def validate_job_id(self, text: str) -> str:
+        return validate_immuta_job_id(text)
+
+    async def statuses(self, job_ids: Iterable[str]) -> Mapping[str, JobStatus | BackendError]:
+        """All the ids' statuses, one POST per CHUNK_SIZE ids; per id a JobStatus or its own error."""
+        out: dict[str, JobStatus | BackendError] = {}
+        wanted: dict[str, list[str]] = {}  # normalised id -> the ids as asked
+        for raw in job_ids:
+            try:
+                wanted.setdefault(self.validate_job_id(raw), []).append(raw)
+            except InvalidJobId as exc:
+                out[raw] = exc
+        ids = list(wanted)
+        chunks = [ids[i: i + CHUNK_SIZE] for i in range(0, len(ids), CHUNK_SIZE)]
+
+        async def one(chunk: list[str]) -> dict[str, JobStatus | BackendError]:
+            try:
+                return parse_statuses(await self._post_statuses(chunk), chunk)
+            except BackendError as exc:
+                return {j: exc for j in chunk}
+
+        for result in await asyncio.gather(*(one(c) for c in chunks)):
+            for job_id, res in result.items():
+                for asked in wanted[job_id]:
+                    out[asked] = res
+        return out
+
+    async def status(self, job_id: str) -> JobStatus:
+        job_id = self.validate_job_id(job_id)
+        res = (await self.statuses([job_id]))[job_id]
+        if isinstance(res, BackendError):
+            raise res
+        return res
+
+    async def failure_details(self, status: JobStatus) -> FailureDetails | None:
+        if not status.message:
+            return FailureDetails(hint="Immuta gave no output for this job; look it up in the Immuta UI.")
+        lines = _bounded_lines(status.message)
+        return FailureDetails(lines=tuple(lines), hint=None if lines else "See the Immuta UI for this job.")
+
+    async def check(self) -> list[tuple[str, bool, str]]:
+        rows: list[tuple[str, bool, str]] = []
+        if self.exchange:
+            try:
+                await self._authorization()
+                rows.append(("API key exchange", True, "token received"))
+            except BackendError as exc:
+                return [("API key exchange", False, exc.message)]
+        try:
+            payload = await self._post_statuses([])
+        except BackendError as exc:
+            rows.append(("jobs API", False, exc.message))
+            return rows
+        ok = isinstance(payload, dict)
+        rows.append(("jobs API", ok, "POST /jobs/statuses answered" if ok else "unexpected answer shape"))
+        return rows

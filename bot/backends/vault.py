@@ -1,0 +1,450 @@
+"""Veeva Vault job adapter: session login, job status within Vault's rate limits, cancel, links and hints."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from bot.backends.base import (
+    AuthFailed,
+    Backend,
+    BackendError,
+    BadResponse,
+    CancelNotSupported,
+    CancelRefused,
+    Capabilities,
+    FailureDetails,
+    Forbidden,
+    InvalidJobId,
+    JobNotFound,
+    JobStatus,
+    Link,
+    RateLimited,
+    absolute_url,
+    as_int,
+    as_text,
+    path_segment,
+)
+from bot.backends.states import VAULT, Phase, lookup
+from bot.config import ConfigError, VaultSession
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_VERSION = "v25.3"
+CANCEL_SINCE = (25, 3)  # the jobs/actions/cancel endpoint exists from API v25.3
+LOGIN_BACKOFF = 30.0  # at most one login per this many seconds unless the last session worked
+BURST_WINDOW = 300.0  # Vault's burst limit counts calls in 5-minute windows
+MAX_PACE_SLEEP = 5.0  # a longer pause is handed back as RateLimited instead of being slept
+HINT = "Vault: Admin > Operations > Job Status"
+_JOB_ID = re.compile(r"[0-9]{1,18}")
+_VERSION = re.compile(r"v?(\d+)\.(\d+)")
+_DELAY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*", re.IGNORECASE)
+# What the failure words mean, for the thread (Vault's answer itself says nothing more).
+EXPLAIN = {
+    "ERRORS_ENCOUNTERED": "The job finished, but Vault reported errors.",
+    "FAILED_TO_RUN": "Vault could not run the job.",
+    "TIMEOUT": "The job ran longer than Vault allows and was stopped.",
+    "COMPLETED_DUE_TO_INACTIVITY": "Vault ended the job after a period of inactivity.",
+    "MISSED_SCHEDULE": "The job missed its scheduled start and did not run.",
+}
+
+
+# -- parsing ------------------------------------------------------------------------------------------
+def error_list(errors: Any) -> list[tuple[str, str]]:
+    """(type, message) pairs from `errors`, a list of objects or (in cancel answers) one object."""
+    if isinstance(errors, dict):
+        errors = [errors]
+    if not isinstance(errors, list):
+        return []
+    out = []
+    for err in errors:
+        if isinstance(err, dict):
+            out.append(((as_text(err.get("type")) or "UNKNOWN").upper(), as_text(err.get("message")) or ""))
+    return out
+
+
+def vault_error(payload: dict[str, Any], what: str = "Vault") -> BackendError:
+    """The BackendError a FAILURE/EXCEPTION answer stands for, chosen by the error type (messages are not contractual)."""
+    errors = error_list(payload.get("errors"))
+    kind, text = errors[0] if errors else ("UNKNOWN", as_text(payload.get("responseMessage")) or "")
+    detail = f"{kind}: {text[:300]}" if text else kind
+    if kind == "INVALID_SESSION_ID":
+        return AuthFailed(f"{what} refused our session ({detail})")
+    if kind == "INVALID_DATA":
+        return JobNotFound(f"{what} has no such job ({detail})")
+    if kind == "INSUFFICIENT_ACCESS":
+        return Forbidden(f"{what} does not allow this user to see that ({detail})")
+    if kind == "API_LIMIT_EXCEEDED":
+        return RateLimited(f"{what} is rate limiting us ({detail})", retry_after=10.0)
+    return BadResponse(f"{what} answered {payload.get('responseStatus')} ({detail})")
+
+
+def _succeeded(payload: dict[str, Any], what: str) -> None:
+    status = payload.get("responseStatus")
+    if not isinstance(status, str):
+        raise BadResponse(f"{what} answer has no responseStatus")
+    if status.upper() in ("FAILURE", "EXCEPTION"):
+        raise vault_error(payload, what)
+    if status.upper() not in ("SUCCESS", "WARNING"):
+        raise BadResponse(f"{what} answered responseStatus {status[:40]!r}")
+
+
+def parse_links(links: Any, base_url: str = "") -> tuple[Link, ...]:
+    if links is None:
+        return ()
+    if not isinstance(links, list):
+        raise BadResponse("Vault answer: data.links is not a list")
+    out = []
+    for item in links:
+        if not isinstance(item, dict):
+            raise BadResponse("Vault answer: a data.links entry is not an object")
+        url = absolute_url(base_url, item.get("href"))
+        if url:
+            out.append(Link(as_text(item.get("rel")) or "link", url))
+    return tuple(out)
+
+
+def _tasks(progress: Any) -> str | None:
+    """The SDK job task summary (`progress`: [{status, size}]) as "status size" pairs, if it reads as such."""
+    if not isinstance(progress, list):
+        return None
+    parts = [
+        f"{as_text(p.get('status'))} {as_int(p.get('size'))}"
+        for p in progress
+        if isinstance(p, dict) and as_text(p.get("status")) and as_int(p.get("size")) is not None
+    ]
+    return ", ".join(parts) or None
+
+
+def parse_status(payload: Any, job_id: str, base_url: str = "") -> JobStatus:
+    """Read a /services/jobs/{id} answer (HTTP 200 even for errors: responseStatus decides).
+
+    FAILURE answers raise the mapped BackendError; relative links hang off `base_url`.
+    """
+    if not isinstance(payload, dict):
+        raise BadResponse("Vault answer is not a JSON object")
+    _succeeded(payload, "Vault")
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        raise BadResponse("Vault answer has no data object")
+    word = data.get("status")
+    if not isinstance(word, str) or not word.strip():
+        raise BadResponse("Vault answer has no data.status word")
+    word = word.strip()
+    answered = data.get("id")
+    if answered is not None:
+        if as_int(answered) is None:
+            raise BadResponse("Vault answer: data.id is not a number")
+        if job_id.isdigit() and as_int(answered) != int(job_id):
+            raise BadResponse(f"Vault answered about job {as_int(answered)} when asked about {job_id}")
+
+    phase = lookup(VAULT, "Vault", word)
+    errors = error_list(payload.get("errors"))
+    said = [text for _, text in errors if text]
+    explain = EXPLAIN.get(word.upper())
+    message = " ".join(([explain] if explain else []) + said) or None
+    facts = [
+        ("Created by", as_text(data.get("created_by"))),
+        ("Created", as_text(data.get("created_date"))),
+        ("Started", as_text(data.get("run_start_date"))),
+        ("Ended", as_text(data.get("run_end_date"))),
+        ("Tasks", _tasks(data.get("progress"))),
+        ("Vault errors", ", ".join(sorted({t for t, _ in errors})) or None),
+    ]
+    return JobStatus(
+        job_id=job_id,
+        phase=phase,
+        vendor_status=word,
+        message=message,
+        links=parse_links(data.get("links"), base_url),
+        facts=tuple((k, v) for k, v in facts if v),
+    )
+
+
+def read_cancel(payload: Any, job_id: str) -> str:
+    """Read a jobs/actions/cancel answer for one job: the text for the user, or CancelRefused (Vault's words)."""
+    if not isinstance(payload, dict):
+        raise BadResponse("Vault cancel answer is not a JSON object")
+    status = payload.get("responseStatus")
+    if isinstance(status, str) and status.upper() in ("FAILURE", "EXCEPTION"):
+        err = vault_error(payload, "Vault")
+        if isinstance(err, AuthFailed | RateLimited | Forbidden):
+            raise err
+        errors = error_list(payload.get("errors"))
+        raise CancelRefused((errors[0][1] if errors and errors[0][1] else err.message)[:500])
+    items = payload.get("data")
+    if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+        raise BadResponse("Vault cancel answer has no data list")
+    item = next(
+        (i for i in items if isinstance(i.get("data"), dict) and str(as_int(i["data"].get("id"))) == job_id),
+        items[0] if len(items) == 1 else None,
+    )
+    if item is None:
+        raise BadResponse(f"Vault cancel answer does not mention job {job_id}")
+    if str(item.get("responseStatus", "")).upper() == "SUCCESS":
+        return f"Vault accepted the cancel for job {job_id}: it goes to CANCELLING, then CANCELLED."
+    errors = error_list(item.get("errors"))
+    if not errors:
+        raise CancelRefused(f"Vault refused to cancel job {job_id}.")
+    kind, text = errors[0]
+    raise CancelRefused((text or kind)[:500])
+
+
+def _host(url: Any) -> str:
+    try:
+        return urlsplit(url).netloc.lower() if isinstance(url, str) else ""
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return ""
+
+
+def response_delay(value: str | None) -> float:
+    """X-VaultAPI-ResponseDelay in seconds ("500ms", "500" = ms, "0.5s")."""
+    m = _DELAY.fullmatch(value or "")
+    if not m:
+        return 0.0
+    number = float(m.group(1))
+    return number if (m.group(2) or "ms").lower() == "s" else number / 1000
+
+
+def api_version(value: str | None) -> tuple[str, tuple[int, int]]:
+    m = _VERSION.fullmatch((value or DEFAULT_API_VERSION).strip())
+    if not m:
+        raise ConfigError(f"field 'api_version': expected a Vault API version such as v25.3, got {value!r}")
+    major, minor = int(m.group(1)), int(m.group(2))
+    return f"v{major}.{minor}", (major, minor)
+
+
+# -- the adapter --------------------------------------------------------------------------------------
+class VeevaVault(Backend):
+    type_name = "veeva_vault"
+    capabilities = Capabilities(cancel=True, logs=True)
+    cancel_hint = f"Cancel it in {HINT}."
+    job_id_help = "A Vault job id is the job_id Vault returned when the job started: digits only, e.g. 1201."
+    min_poll_interval = 10.0  # Vault answers API_LIMIT_EXCEEDED to a second status call within 10 s
+    burst_low = 50  # below this many calls left in the burst window, requests are spread over it
+
+    def __init__(self, name: str, config: Any, *, secrets: Any = None, http: httpx.AsyncClient | None = None) -> None:
+        super().__init__(name, config, secrets=secrets, http=http)
+        if not isinstance(config.auth, VaultSession):
+            raise ConfigError(f"backend '{name}': field 'auth.type': Vault takes vault_session, not '{config.auth.type}'")
+        try:
+            self.api_version, self._version = api_version(config.api_version)
+        except ConfigError as exc:
+            raise ConfigError(f"backend '{name}': {exc}") from None
+        self.clock: Callable[[], float] = time.monotonic
+        self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+        self.vault_name: str | None = None  # the vault the session is for, once logged in
+        self._session: str | None = None
+        # Login pacing: logins since a session last worked, when the last one was, and how it ended.
+        self._logins_unproven = 0
+        self._last_login: float | None = None
+        self._last_login_result = "ok"  # ok | refused | outage
+        self._last_login_error = ""
+        self._login_lock = asyncio.Lock()
+        self._seen: dict[str, tuple[float, JobStatus | None]] = {}  # job id -> (last status call, last answer)
+        self._next_request_at = 0.0
+
+    @property
+    def can_cancel(self) -> bool:
+        return self._version >= CANCEL_SINCE
+
+    @property
+    def backoff_hint(self) -> float:
+        """Seconds until Vault's burst headers let us send the next request (0 = now)."""
+        return max(0.0, self._next_request_at - self.clock())
+
+    def validate_job_id(self, text: str) -> str:
+        value = text.strip() if isinstance(text, str) else ""
+        if not _JOB_ID.fullmatch(value):
+            raise InvalidJobId(f"'{str(text)[:40]}' is not a Vault job id. {self.job_id_help}")
+        return value
+
+    # -- HTTP: pacing by the burst headers, the session, one re-login ------------------------------
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        wait = self.backoff_hint
+        if wait > MAX_PACE_SLEEP:
+            raise RateLimited(f"{self.name}: Vault's burst limit is nearly used up; pausing", retry_after=wait)
+        if wait > 0:
+            await self.sleep(wait)
+        resp = await super().request(method, path, **kwargs)
+        self._note_limits(resp)
+        return resp
+
+    def _note_limits(self, resp: httpx.Response) -> None:
+        gap = response_delay(resp.headers.get("X-VaultAPI-ResponseDelay"))
+        remaining = as_int(resp.headers.get("X-VaultAPI-BurstLimitRemaining"))
+        if remaining is not None and remaining < self.burst_low:
+            gap = max(gap, BURST_WINDOW / max(remaining, 1))  # spread what is left over a whole window
+        if gap > 0:
+            self._next_request_at = max(self._next_request_at, self.clock() + gap)
+            log.info("%s: Vault burst limit low (%s left) or responses delayed; next call in %.1f s",
+                     self.name, remaining, gap)
+
+    async def _login(self, stale: str | None) -> str:
+        async with self._login_lock:
+            if self._session is not None and self._session != stale:
+                return self._session  # another call logged in meanwhile
+            now = self.clock()
+            if not self._login_allowed(now):
+                wait = LOGIN_BACKOFF - (now - (self._last_login or now))
+                error = RateLimited if self._last_login_result == "outage" else AuthFailed
+                why = self._last_login_error or "the last session did not work"
+                raise error(f"{why}. Not logging in to Vault again for {wait:.0f} s.", retry_after=wait)
+            self._last_login, self._session = now, None
+            self._logins_unproven += 1
+            user = self.config.auth.username
+            try:
+                resp = await super().request(  # /auth has its own limit: no burst pacing here
+                    "POST", f"/api/{self.api_version}/auth",
+                    data={"username": user, "password": self.config.auth.password},
+                )
+                self._session = self._read_login(self.json_of(resp), user)
+            except (AuthFailed, Forbidden) as exc:
+                self._last_login_result, self._last_login_error = "refused", exc.message
+                raise
+            except BackendError as exc:
+                self._last_login_result, self._last_login_error = "outage", exc.message
+                raise
+            self._last_login_result, self._last_login_error = "ok", ""
+            return self._session
+
+    def _login_allowed(self, now: float) -> bool:
+        """Never log in in a loop: after the first login, one re-login if it succeeded; then one per 30 s
+        until a session has actually worked."""
+        if self._last_login is None or self._logins_unproven == 0 or now - self._last_login >= LOGIN_BACKOFF:
+            return True
+        return self._logins_unproven == 1 and self._last_login_result == "ok"
+
+    def _read_login(self, payload: Any, user: str) -> str:
+        if not isinstance(payload, dict):
+            raise BadResponse(f"{self.name}: Vault's login answer is not a JSON object")
+        if str(payload.get("responseStatus", "")).upper() != "SUCCESS":
+            kinds = ", ".join(t for t, _ in error_list(payload.get("errors"))) or "no reason given"
+            raise AuthFailed(f"{self.name}: Vault refused the login for user {user} ({kinds})")
+        session = payload.get("sessionId")
+        if not isinstance(session, str) or not session.strip():
+            raise BadResponse(f"{self.name}: Vault's login answer has no sessionId")
+        self._check_vault(payload, user)
+        return session.strip()
+
+    def _check_vault(self, payload: dict[str, Any], user: str) -> None:
+        """Vault silently logs a user who cannot reach the asked vault into another one: refuse that session."""
+        ours = _host(self.base_url)
+        vaults = payload.get("vaultIds") if isinstance(payload.get("vaultIds"), list) else []
+        known = [
+            (as_int(v.get("id")), _host(v.get("url")), as_text(v.get("name")))
+            for v in vaults
+            if isinstance(v, dict) and isinstance(v.get("url"), str)
+        ]
+        vault_id = as_int(payload.get("vaultId"))
+        current = next((k for k in known if k[0] == vault_id), None)
+        if current is not None and current[1] == ours:
+            self.vault_name = current[2] or str(vault_id)
+            return
+        if current is None and not known:
+            log.warning("%s: Vault's login answer names no vault URL; cannot check it is the configured vault",
+                        self.name)
+            return
+        where = f"{current[2] or current[0]} at {current[1]}" if current else f"vault {vault_id}"
+        raise AuthFailed(
+            f"{self.name}: Vault gave user {user} a session for another vault ({where}), not {ours}: "
+            "this user cannot reach the configured vault"
+        )
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """One Vault API call with our session; on INVALID_SESSION_ID (or 401) one re-login and one retry."""
+        session = self._session or await self._login(None)
+        for attempt in range(2):
+            try:
+                resp = await self.request(method, path, headers={"Authorization": session}, **kwargs)
+            except AuthFailed:
+                pass  # HTTP 401: treat as an expired session
+            else:
+                payload = self.json_of(resp)
+                if not isinstance(payload, dict):
+                    raise BadResponse(f"{self.name}: Vault answer is not a JSON object")
+                if "INVALID_SESSION_ID" not in {t for t, _ in error_list(payload.get("errors"))}:
+                    self._logins_unproven = 0
+                    return payload
+            if attempt:
+                raise AuthFailed(f"{self.name}: Vault refused a fresh session (INVALID_SESSION_ID)")
+            log.info("%s: Vault session expired; logging in again", self.name)
+            session = await self._login(stale=session)
+        raise AssertionError("unreachable")
+
+    # -- the API ---------------------------------------------------------------------------------
+    async def status(self, job_id: str) -> JobStatus:
+        """Job status, never more than one call per job per `min_poll_interval`: sooner, the last answer."""
+        job_id = self.validate_job_id(job_id)
+        now = self.clock()
+        when, last = self._seen.get(job_id, (None, None))
+        if when is not None and now - when < self.min_poll_interval:
+            if last is not None:
+                return last
+            raise RateLimited(f"{self.name}: Vault allows one status call per job every {self.min_poll_interval:.0f} s",
+                              retry_after=self.min_poll_interval - (now - when))
+        if len(self._seen) > 1000:
+            self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.min_poll_interval}
+        self._seen[job_id] = (now, last)
+        payload = await self._call("GET", f"/api/{self.api_version}/services/jobs/{path_segment(job_id)}")
+        status = parse_status(payload, job_id, self.base_url)
+        self._seen[job_id] = (now, status)
+        return status
+
+    async def cancel(self, job_id: str) -> str:
+        job_id = self.validate_job_id(job_id)
+        if not self.can_cancel:
+            raise CancelNotSupported(
+                f"Vault's cancel API needs API v25.3 or later; {self.name} uses {self.api_version}. {self.cancel_hint}"
+            )
+        payload = await self._call(
+            "POST", f"/api/{self.api_version}/services/jobs/actions/cancel", json=[{"job_id": int(job_id)}]
+        )
+        return read_cancel(payload, job_id)
+
+    async def failure_details(self, status: JobStatus) -> FailureDetails | None:
+        """Once a job has ended: what its status word means, Vault's error types, its links, where to look."""
+        if not status.terminal:
+            return None
+        lines = [status.message] if status.message and status.phase is not Phase.SUCCEEDED else []
+        types = dict(status.facts).get("Vault errors")
+        if types:
+            lines.append(f"Vault error types: {types}")
+        return FailureDetails(
+            lines=tuple(lines),
+            total_errors=len(types.split(", ")) if types else None,
+            links=status.links,
+            hint=f"{HINT} (job {status.job_id})",
+        )
+
+    async def check(self) -> list[tuple[str, bool, str]]:
+        """Log in (reachable, authenticated, right vault), then GET /api for the configured API version."""
+        try:
+            await self._login(stale=self._session)
+        except (AuthFailed, Forbidden) as exc:
+            return [("reachable", True, f"{self.base_url} answered"), ("authenticated", False, str(exc))]
+        except BackendError as exc:
+            return [("reachable", False, str(exc))]
+        rows = [
+            ("reachable", True, f"{self.base_url} answered"),
+            ("authenticated", True, f"logged in as {self.config.auth.username} to vault {self.vault_name or '?'}"),
+        ]
+        try:
+            payload = await self._call("GET", "/api")
+            _succeeded(payload, "Vault")
+            values = payload.get("values") if isinstance(payload.get("values"), dict) else {}
+            offered = sorted((v for v in values if _VERSION.fullmatch(v)), key=lambda v: api_version(v)[1])
+        except BackendError as exc:
+            return [*rows, ("API version", False, f"could not list the vault's API versions: {exc}")]
+        ok = self.api_version in offered
+        detail = f"{self.api_version} offered" if ok else f"{self.api_version} not offered (vault offers {', '.join(offered[-4:]) or 'none'})"
+        if not self.can_cancel:
+            detail += "; cancel needs v25.3 or later"
+        return [*rows, ("API version", ok, detail)]

@@ -1,0 +1,219 @@
+"""Settings: the YAML config file (with ${ENV} expansion) and the environment, checked into typed models."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+BACKEND_TYPES = ("fusion_jobscheduler", "veeva_vault", "epm_data_integration", "epm_planning", "immuta")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+class ConfigError(Exception):
+    """The config cannot be used; the message names the file, the backend and the field."""
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number or a string such as "30", "30s", "2m", "1h"."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30, \"30s\" or \"2m\"")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    else:
+        raise ValueError(f"expected a duration such as 30, \"30s\" or \"2m\", got {value!r}")
+    if seconds <= 0:
+        raise ValueError("must be more than zero")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BasicAuth(_Strict):
+    type: Literal["basic"]
+    username: str
+    password: str = Field(repr=False)
+    identity_domain: str | None = None  # EPM: sent as identitydomain.username
+
+
+class BearerAuth(_Strict):
+    type: Literal["bearer"]
+    token: str = Field(repr=False)
+
+
+class OAuth2ClientCredentials(_Strict):
+    type: Literal["oauth2"]
+    token_url: str
+    client_id: str
+    client_secret: str = Field(repr=False)
+    scope: str | None = None
+
+
+class OAuth2Refresh(_Strict):
+    type: Literal["oauth2_refresh"]
+    token_url: str
+    client_id: str
+    client_secret: str | None = Field(default=None, repr=False)
+    refresh_token: str = Field(repr=False)
+
+
+class VaultSession(_Strict):
+    type: Literal["vault_session"]
+    username: str
+    password: str = Field(repr=False)
+
+
+class ApiKey(_Strict):
+    type: Literal["api_key"]
+    key: str = Field(repr=False)
+    exchange: bool = True  # exchange at /bim/apikey/authenticate for a token; else send the raw key
+
+
+Auth = Annotated[
+    BasicAuth | BearerAuth | OAuth2ClientCredentials | OAuth2Refresh | VaultSession | ApiKey,
+    Field(discriminator="type"),
+]
+
+
+class BackendConfig(_Strict):
+    type: Literal["fusion_jobscheduler", "veeva_vault", "epm_data_integration", "epm_planning", "immuta"]
+    base_url: str
+    auth: Auth
+    poll_interval: Duration = 30.0
+    max_poll_interval: Duration | None = None  # long-running jobs back off up to this
+    timeout: Duration = 30.0  # per request
+    max_concurrency: int = Field(default=8, ge=1, le=256)
+    watch_timeout: Duration | None = None  # default: the global one
+    api_version: str | None = None  # Vault (v26.1), Planning (v3)
+    application: str | None = None  # Planning application name
+    cancel_enabled: bool = False  # Fusion: offer the ESS cancel endpoint
+    channels: list[str] | None = None  # where it may be watched; None = anywhere
+    cancel: Literal["watcher", "anyone"] | list[str] = "watcher"  # who may cancel
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("must be an http(s) URL such as https://host or https://host/prefix")
+        return v.rstrip("/")
+
+
+class Settings(_Strict):
+    backends: dict[str, BackendConfig]
+    admins: list[str] = []
+    watch_timeout: Duration = 24 * 3600.0
+    outage_note_after: Duration = 300.0
+
+    @field_validator("backends")
+    @classmethod
+    def _names(cls, v: dict[str, BackendConfig]) -> dict[str, BackendConfig]:
+        if not v:
+            raise ValueError("at least one backend is needed")
+        for name in v:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+                raise ValueError(f"backend name {name!r}: use letters, digits, '-', '_' or '.'")
+        return v
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand(node: Any, where: str, path: str, env: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _expand(v, where, f"{path}.{k}" if path else str(k), env) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand(v, where, f"{path}[{i}]", env) for i, v in enumerate(node)]
+    if isinstance(node, str):
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{where}: {path}: environment variable {name} is not set")
+
+        return _ENV_REF.sub(sub, node)
+    return node
+
+
+def load_settings(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Settings:
+    """Read and check the config file; every problem is a ConfigError naming file, backend and field."""
+    env = dict(os.environ if env is None else env)
+    where = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read the config file ({exc.strerror})") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping with a 'backends:' key")
+    raw = _expand(raw, where, "", env)
+    return settings_from_dict(raw, where)
+
+
+def settings_from_dict(raw: dict[str, Any], where: str = "<config>") -> Settings:
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, where)) from None
+
+
+def _describe(exc: ValidationError, where: str) -> str:
+    lines = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = [str(p) for p in err["loc"]]
+        # drop discriminator tags pydantic puts in the location (e.g. 'basic' for auth unions)
+        if len(loc) >= 2 and loc[0] == "backends":
+            backend = loc[1]
+            field = ".".join(p for p in loc[2:] if p not in _AUTH_TAGS and p not in BACKEND_TYPES)
+            lines.append(f"{where}: backend '{backend}': field '{field or '(backend)'}': {err['msg']}")
+        else:
+            lines.append(f"{where}: field '{'.'.join(loc) or '(top level)'}': {err['msg']}")
+    return "\n".join(lines)
+
+
+_AUTH_TAGS = {"basic", "bearer", "oauth2", "oauth2_refresh", "vault_session", "api_key"}
+
+
+class Environment(BaseModel):
+    """What the process takes from its environment."""
+
+    model_config = ConfigDict(frozen=True)
+
+    slack_bot_token: str = Field(default="", repr=False)
+    slack_signing_secret: str = Field(default="", repr=False)
+    slack_app_token: str | None = Field(default=None, repr=False)
+    slack_api_url: str = "https://slack.com/api/"
+    config_path: str = "./jobstatus.yaml"
+    database_url: str = "sqlite:///./jobstatus.db"
+    port: int = 3000
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Environment:
+        e = os.environ if env is None else env
+        url = e.get("SLACK_API_URL") or "https://slack.com/api/"
+        return cls(
+            slack_bot_token=e.get("SLACK_BOT_TOKEN", ""),
+            slack_signing_secret=e.get("SLACK_SIGNING_SECRET", ""),
+            slack_app_token=e.get("SLACK_APP_TOKEN") or None,
+            slack_api_url=url if url.endswith("/") else url + "/",
+            config_path=e.get("JOBSTATUS_CONFIG", "./jobstatus.yaml"),
+            database_url=e.get("DATABASE_URL", "sqlite:///./jobstatus.db"),
+            port=int(e.get("PORT", "3000")),
+        )

@@ -1,0 +1,220 @@
+"""What the vendor simulators share: scripted jobs, the request log, auth checks and fault injection.
+
+Each vendor simulator (one module per vendor) is an aiohttp sub-application that answers exactly as that
+vendor's documents in the vendor-docs say, quirks included. `SimulatorServer` (server.py) mounts all of
+them on one loopback port, each under its own path prefix, so every backend's `base_url` carries a prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+Clock = Callable[[], float]
+
+
+@dataclass
+class Step:
+    """One state of a scripted job, entered `at` seconds after the job started.
+
+    `state` is the vendor's own status word or code as the vendor sends it (e.g. "RUNNING" for Fusion,
+    -1 / "0" for EPM, "active" or ["active"] for Immuta). `fields` are extra vendor fields for that step
+    (message, progress, log paths...) that the vendor module knows how to render.
+    """
+
+    at: float
+    state: Any
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SimJob:
+    job_id: str
+    name: str
+    steps: list[Step]
+    started: float
+    cancellable: bool = True
+    data: dict[str, Any] = field(default_factory=dict)  # vendor-specific extras (log text, details...)
+    cancelled_at: float | None = None
+    start_on_first_look: bool = False  # the demo's jobs start when someone first asks about them
+
+    def current(self, now: float) -> Step:
+        if self.start_on_first_look:
+            self.start_on_first_look = False
+            self.started = now
+        elapsed = now - self.started
+        step = self.steps[0]
+        for s in self.steps:
+            if s.at <= elapsed:
+                step = s
+        return step
+
+    def set(self, now: float, state: Any, **fields: Any) -> None:
+        """Move the job to `state` now (tests and cancel use this); later scripted steps are dropped."""
+        elapsed = now - self.started
+        self.steps = [s for s in self.steps if s.at <= elapsed] + [Step(elapsed, state, fields)]
+
+    def then(self, after: float, state: Any, **fields: Any) -> None:
+        """Schedule `state` `after` seconds from the last step (or now, whichever is later)."""
+        base = max(self.steps[-1].at, 0.0)
+        self.steps.append(Step(base + after, state, fields))
+
+
+@dataclass
+class Request:
+    vendor: str
+    method: str
+    path: str
+    query: str
+    at: float
+    body: bytes
+    headers: dict[str, str]
+
+
+FAULT_KINDS = ("500", "503", "429", "html", "malformed", "truncated", "empty", "wrong_types", "slow")
+
+
+@dataclass
+class FaultPlan:
+    """Inject faults into a share of status answers (`rate` 0..1), chosen from `kinds`, seeded."""
+
+    rate: float = 0.0
+    kinds: tuple[str, ...] = FAULT_KINDS
+    seed: int = 0
+    slow_seconds: float = 5.0
+    retry_after: float = 1.0
+    injected: dict[str, int] = field(default_factory=dict)
+    _rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng.seed(self.seed)
+
+    def pick(self) -> str | None:
+        if self.rate <= 0 or self._rng.random() >= self.rate:
+            return None
+        kind = self._rng.choice(self.kinds)
+        self.injected[kind] = self.injected.get(kind, 0) + 1
+        return kind
+
+
+async def fault_response(kind: str, plan: FaultPlan, good: Callable[[], Awaitable[web.Response]]) -> web.Response:
+    """The answer a misbehaving vendor gives instead of `good`."""
+    if kind == "500":
+        return web.Response(status=500, text="Internal Server Error")
+    if kind == "503":
+        return web.Response(
+            status=503,
+            text="<html><body><h1>503 Service Unavailable</h1>Maintenance in progress</body></html>",
+            content_type="text/html",
+            headers={"Retry-After": str(int(plan.retry_after))},
+        )
+    if kind == "429":
+        return web.json_response(
+            {"error": "Too Many Requests"}, status=429, headers={"Retry-After": str(int(plan.retry_after))}
+        )
+    if kind == "html":
+        return web.Response(status=200, text="<html><body>Sign in</body></html>", content_type="text/html")
+    if kind == "malformed":
+        return web.Response(status=200, text='{"status": "RUNN', content_type="application/json")
+    if kind == "empty":
+        return web.Response(status=200, body=b"", content_type="application/json")
+    if kind == "truncated":
+        resp = await good()
+        body = resp.body if isinstance(resp.body, bytes) else b"{}"
+        return web.Response(status=200, body=body[: max(1, len(body) // 2)], content_type="application/json")
+    if kind == "wrong_types":
+        return web.json_response([1, "two", None, {"status": {"nested": True}}])
+    if kind == "slow":
+        await asyncio.sleep(plan.slow_seconds)
+        return await good()
+    raise ValueError(kind)
+
+
+class VendorSim:
+    """Base of one vendor's simulated API. Subclasses add routes in `routes()` and render job JSON."""
+
+    vendor = ""
+
+    def __init__(self, clock: Clock = time.time) -> None:
+        self.clock = clock
+        self.jobs: dict[str, SimJob] = {}
+        self.requests: list[Request] = []
+        self.faults = FaultPlan()
+        # Accepted credentials. Basic: {username: password}; bearer: set of tokens.
+        self.basic_users: dict[str, str] = {}
+        self.bearer_tokens: set[str] = set()
+        self._next_id = 1000
+        self.public_url = ""  # http://127.0.0.1:port/prefix once the server runs
+
+    # -- jobs ------------------------------------------------------------------------------------
+    def add_job(
+        self,
+        job_id: str | int | None = None,
+        *,
+        name: str = "Job",
+        steps: list[Step] | None = None,
+        state: Any = None,
+        cancellable: bool = True,
+        **data: Any,
+    ) -> SimJob:
+        if job_id is None:
+            self._next_id += 1
+            job_id = self._next_id
+        steps = steps or [Step(0.0, state if state is not None else self.default_state())]
+        job = SimJob(str(job_id), name, steps, self.clock(), cancellable, dict(data))
+        self.jobs[job.job_id] = job
+        return job
+
+    def set_state(self, job_id: str | int, state: Any, **fields: Any) -> None:
+        self.jobs[str(job_id)].set(self.clock(), state, **fields)
+
+    def default_state(self) -> Any:
+        raise NotImplementedError
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def routes(self) -> list[web.RouteDef]:
+        raise NotImplementedError
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._record])
+        app.add_routes(self.routes())
+        return app
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+        body = await request.read()
+        self.requests.append(
+            Request(self.vendor, request.method, request.path, request.query_string, self.clock(), body,
+                    dict(request.headers))
+        )
+        return await handler(request)
+
+    def count(self, method: str | None = None, contains: str = "") -> int:
+        return sum(
+            1 for r in self.requests if (method is None or r.method == method) and contains in r.path
+        )
+
+    def check_basic_or_bearer(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            return header[7:] in self.bearer_tokens
+        if header.startswith("Basic "):
+            try:
+                user, _, pw = base64.b64decode(header[6:]).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return False
+            return self.basic_users.get(user) == pw
+        return False
+
+    async def with_faults(self, good: Callable[[], Awaitable[web.Response]]) -> web.Response:
+        kind = self.faults.pick()
+        if kind is None:
+            return await good()
+        return await fault_response(kind, self.faults, good)

@@ -1,0 +1,97 @@
+"""Simulated Oracle EPM Data Integration: job status (`/aif/rest/V1/jobs/{id}`) and interop log download.
+
+A job's `Step.state` is the `status` value exactly as it is sent: an int (-1) or, as in the vendor's own
+example, a string ("0"). From the code the simulator derives `jobStatus` (RUNNING, SUCCESS, FAILED, ...)
+and `descriptiveStatus` (Processing, Completed, Error, ...); `Step.fields` override any answer key
+(e.g. `{"jobStatus": "SUCCESS"}` beside status -1 for the documented disagreement, `{"details": "..."}`),
+and a field set to None drops that key.
+
+`add_job` data keys: `details` (default for every step; else the string "null"), `log_file` (logFileName; may use `\\`; default `outbox/logs/{name}_{id}.log`),
+`log_text` (str/bytes: the log served by the interop download at `log_file`), `output_file`,
+`process_type` (default INTEGRATION), `executed_by` (default admin), `links` (replaces the default
+self link; the document's own example sends `[0]`).
+
+Unknown job id: HTTP 404 with EPM's error JSON (`{"status": 1, "details": "... does not exist"}`); set
+`unknown_job_http = 200` for the variant that answers that JSON with HTTP 200.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from bot.simulator.core import Clock, SimJob, Step
+from bot.simulator.epm_common import DESCRIPTIVE, EpmSimBase, code_of
+
+JOB_STATUS_WORDS = {
+    -1: "RUNNING",
+    0: "SUCCESS",
+    1: "FAILED",
+    2: "CANCEL PENDING",
+    3: "CANCELLED",
+    4: "INVALID PARAMETER",
+    2147483647: "UNKNOWN",
+}
+
+
+class EpmDiSim(EpmSimBase):
+    """Oracle EPM Data Integration job status and log download (see the module docstring)."""
+
+    vendor = "epm_data_integration"
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock)
+        self.unknown_job_http = 404
+
+    def default_state(self) -> Any:
+        return "-1"
+
+    def add_job(self, job_id: str | int | None = None, *, name: str = "GL_DATA_LOAD",
+                steps: list[Step] | None = None, state: Any = None, cancellable: bool = False,
+                **data: Any) -> SimJob:
+        job = super().add_job(job_id, name=name, steps=steps, state=state, cancellable=cancellable, **data)
+        job.data.setdefault("log_file", f"outbox/logs/{name}_{job.job_id}.log")
+        if "log_text" in job.data:
+            self.add_file(job.data["log_file"], job.data["log_text"])
+        return job
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/aif/rest/{version}/jobs/{job_id}", self._status)]
+
+    def render(self, job: SimJob, step: Step) -> dict[str, Any]:
+        code = code_of(step.state)
+        body: dict[str, Any] = {
+            "links": job.data.get(
+                "links",
+                [{"rel": "self", "href": f"{self.public_url}/aif/rest/V1/jobs/{job.job_id}", "action": "GET"}],
+            ),
+            "status": step.state,
+            "details": job.data.get("details", "null"),
+            "jobId": job.job_id,
+            "jobName": job.name,
+            "jobStatus": JOB_STATUS_WORDS.get(code, "UNKNOWN") if code is not None else None,
+            "descriptiveStatus": DESCRIPTIVE.get(code, "Unknown") if code is not None else None,
+            "logFileName": job.data["log_file"],
+            "outputFileName": job.data.get("output_file"),
+            "processType": job.data.get("process_type", "INTEGRATION"),
+            "executedBy": job.data.get("executed_by", "admin"),
+        }
+        body.update(step.fields)
+        return {k: v for k, v in body.items() if v is not None}
+
+    async def _status(self, request: web.Request) -> web.Response:
+        if not self.authorized(request):
+            return self.unauthorized()
+        if request.match_info["version"] != "V1":
+            return self.epm_error(4, "Invalid API version. The current version is V1.", http=400)
+        job = self.jobs.get(request.match_info["job_id"])
+
+        async def good() -> web.Response:
+            if job is None:
+                return self.epm_error(
+                    1, f"Job with ID {request.match_info['job_id']} does not exist.", http=self.unknown_job_http
+                )
+            return web.json_response(self.render(job, job.current(self.clock())))
+
+        return await self.with_faults(good)

@@ -1,0 +1,133 @@
+"""Simulated Immuta jobs API: the batch `POST /jobs/statuses` and API-key auth (`/bim/apikey/authenticate`).
+
+`POST /jobs/statuses {"jobIds": [...], "wait": s, "pollInterval": s}` answers a map keyed by job id,
+`{"<id>": {"id", "state", "output"}}`; ids the simulator does not know are simply absent. `wait` is
+accepted and recorded but never waited on (the answer is immediate).
+
+A job's `Step.state` is the Immuta state word: created, retry, active, completed, failed, expired,
+cancelled (or anything else, to test unknown words), sent as a string, or as a one-element list when the
+state is given as a list (`Step(0, ["active"])`) or the job has `state_as_list=True`. `Step.fields`:
+`output` (str, or any JSON value) and any other key added to the job object. `add_job` data: `output`
+(default output for every step), `state_as_list`.
+
+Auth: `api_keys` holds the accepted keys. Either the raw key as `Authorization: <key>`, or
+`POST /bim/apikey/authenticate {"apikey"}` → `{"token"}` and `Authorization: Bearer <token>`.
+Fixed tokens in `bearer_tokens` are accepted too (never expire).
+`expire_tokens()` ends every issued token; a request with an ended token gets `auth_error_status`
+(401, or 500 as some Immuta endpoints answer where 401 is meant).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import secrets as _secrets
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from bot.simulator.core import Clock, SimJob, Step, VendorSim
+
+IMMUTA_STATES = ("created", "retry", "active", "completed", "failed", "expired", "cancelled")
+
+
+class ImmutaSim(VendorSim):
+    """Immuta's job status API (see the module docstring)."""
+
+    vendor = "immuta"
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock)
+        self.api_keys: set[str] = set()
+        self.tokens: dict[str, bool] = {}  # token -> still valid
+        self.auth_error_status = 401
+        self.max_job_ids: int | None = None  # refuse larger batches with HTTP 400 (None: no limit)
+        self._serial = itertools.count(1)
+
+    def default_state(self) -> Any:
+        return "created"
+
+    def add_job(self, job_id: str | int | None = None, *, name: str = "Immuta job",
+                steps: list[Step] | None = None, state: Any = None, cancellable: bool = False,
+                **data: Any) -> SimJob:
+        if job_id is None:
+            job_id = str(uuid.uuid4())
+        return super().add_job(job_id, name=name, steps=steps, state=state, cancellable=cancellable, **data)
+
+    def expire_tokens(self) -> None:
+        for tok in self.tokens:
+            self.tokens[tok] = False
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/bim/apikey/authenticate", self._authenticate),
+            web.post("/jobs/statuses", self._statuses),
+        ]
+
+    def render(self, job: SimJob, step: Step) -> dict[str, Any]:
+        state = step.state
+        if job.data.get("state_as_list") and not isinstance(state, list):
+            state = [state]
+        body: dict[str, Any] = {"id": job.job_id, "state": state}
+        output = step.fields.get("output", job.data.get("output"))
+        if output is not None:
+            body["output"] = output
+        body.update({k: v for k, v in step.fields.items() if k != "output"})
+        return body
+
+    @staticmethod
+    def _error(status: int, message: str) -> web.Response:
+        names = {400: "Bad Request", 401: "Unauthorized", 500: "Internal Server Error"}
+        return web.json_response(
+            {"statusCode": status, "error": names.get(status, "Error"), "message": message}, status=status
+        )
+
+    def _auth_problem(self, request: web.Request) -> web.Response | None:
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            valid = self.tokens.get(header[7:])
+            if valid or header[7:] in self.bearer_tokens:  # issued tokens, or fixed ones a test/demo adds
+                return None
+            if valid is False:  # a token we issued that has ended
+                return self._error(self.auth_error_status, "Token expired")
+            return self._error(401, "Invalid token")
+        if header and header in self.api_keys:
+            return None
+        return self._error(401, "Missing or invalid authorization")
+
+    async def _authenticate(self, request: web.Request) -> web.Response:
+        try:
+            body = json.loads(await request.read() or b"{}")
+        except ValueError:
+            return self._error(400, "Invalid JSON")
+        if not isinstance(body, dict) or body.get("apikey") not in self.api_keys:
+            return self._error(401, "Invalid API key")
+        token = f"imt-{next(self._serial)}-{_secrets.token_hex(12)}"
+        self.tokens[token] = True
+        return web.json_response({"token": token})
+
+    async def _statuses(self, request: web.Request) -> web.Response:
+        problem = self._auth_problem(request)
+        if problem is not None:
+            return problem
+        try:
+            body = json.loads(await request.read() or b"{}")
+        except ValueError:
+            return self._error(400, "Invalid JSON")
+        ids = body.get("jobIds") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            return self._error(400, '"jobIds" must be an array of strings')
+        if self.max_job_ids is not None and len(ids) > self.max_job_ids:
+            return self._error(400, f'"jobIds" must contain at most {self.max_job_ids} items')
+
+        async def good() -> web.Response:
+            now = self.clock()
+            out = {}
+            for job_id in ids:
+                job = self.jobs.get(job_id)
+                if job is not None:
+                    out[job_id] = self.render(job, job.current(now))
+            return web.json_response(out)
+
+        return await self.with_faults(good)

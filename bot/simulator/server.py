@@ -1,0 +1,63 @@
+"""All five vendor simulators on one loopback port, each under its own path prefix."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from bot.simulator.core import Clock, VendorSim
+from bot.simulator.epm_di import EpmDiSim
+from bot.simulator.epm_planning import PlanningSim
+from bot.simulator.fusion import FusionSim
+from bot.simulator.immuta import ImmutaSim
+from bot.simulator.vault import VaultSim
+
+PREFIXES = {
+    "fusion_jobscheduler": "/fusion",
+    "veeva_vault": "/vault",
+    "epm_data_integration": "/epm-di",
+    "epm_planning": "/planning",
+    "immuta": "/immuta",
+}
+
+
+class SimulatorServer:
+    """Runs the simulators on 127.0.0.1 (port 0 = any free port) until `stop()`."""
+
+    def __init__(self, clock: Clock = time.time, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self.fusion = FusionSim(clock)
+        self.vault = VaultSim(clock)
+        self.epm_di = EpmDiSim(clock)
+        self.planning = PlanningSim(clock)
+        self.immuta = ImmutaSim(clock)
+        self.by_type: dict[str, VendorSim] = {
+            "fusion_jobscheduler": self.fusion,
+            "veeva_vault": self.vault,
+            "epm_data_integration": self.epm_di,
+            "epm_planning": self.planning,
+            "immuta": self.immuta,
+        }
+        self._runner: web.AppRunner | None = None
+
+    def base_url(self, type_name: str) -> str:
+        return f"http://{self.host}:{self.port}{PREFIXES[type_name]}"
+
+    async def start(self) -> None:
+        root = web.Application()
+        for type_name, sim in self.by_type.items():
+            root.add_subapp(PREFIXES[type_name], sim.app())
+        self._runner = web.AppRunner(root, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        for type_name, sim in self.by_type.items():
+            sim.public_url = self.base_url(type_name)  # for the absolute links vendors put in answers
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

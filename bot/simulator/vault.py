@@ -1,0 +1,223 @@
+"""Simulated Veeva Vault job API: session login, job status with Vault's limits, cancel, API versions.
+
+Set up a job with `sim.vault.add_job(1201, steps=[...])`. A step's `state` is the Vault status word (SCHEDULED,
+QUEUEING, QUEUED, RUNNING, SUCCESS, ERRORS_ENCOUNTERED, CANCELLING, CANCELLED, TIMEOUT, FAILED_TO_RUN, ...).
+Step `fields` the simulator understands:
+
+- `links`: the data.links list to send (default: none while the job runs; `artifacts` and `self` once it ends).
+- `progress`: data.progress (the task summary of Vault Java SDK jobs), sent as given.
+- `errors`: a list of `{type, message}` put beside the data, with responseStatus WARNING.
+- `response_status`: the top-level responseStatus to send instead of SUCCESS/WARNING.
+
+Job-level keyword arguments of `add_job`: `created_by` (user id, default 44533). `cancellable=False` makes
+the cancel action refuse the job whatever its state; jobs that are not QUEUED/QUEUEING/SCHEDULED/RUNNING are
+always refused.
+
+Vault answers errors with HTTP 200 and `responseStatus: FAILURE`. Switches for tests: `basic_users`
+{username: password} are the accounts `/auth` accepts; `expire_sessions()`; `other_vault = True` makes
+`/auth` hand out a session for a different vault; `burst_limit` (per 5-minute window) and
+`response_delay_ms` drive the X-VaultAPI-* headers; `job_poll_window` (10 s) is the per-job status limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from bot.simulator.core import SimJob, VendorSim
+
+TERMINAL = {"SUCCESS", "ERRORS_ENCOUNTERED", "CANCELLED", "TIMEOUT", "COMPLETED_DUE_TO_INACTIVITY",
+            "MISSED_SCHEDULE", "FAILED_TO_RUN"}
+QUEUED = {"SCHEDULED", "QUEUEING", "QUEUED"}
+CANCELLABLE = QUEUED | {"RUNNING"}
+BURST_WINDOW = 300.0
+
+
+def _vault_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _json_id(job: SimJob) -> int | str:
+    return int(job.job_id) if job.job_id.isdigit() else job.job_id
+
+
+def failure(error_type: str, message: str) -> dict[str, Any]:
+    return {"responseStatus": "FAILURE", "errors": [{"type": error_type, "message": message}]}
+
+
+class VaultSim(VendorSim):
+    vendor = "veeva_vault"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.versions = ["v24.3", "v25.1", "v25.2", "v25.3", "v26.1"]
+        self.vault_id = 1001
+        self.vault_name = "PromoMats"
+        self.other_vault = False
+        self.sessions: dict[str, str] = {}  # sessionId -> username
+        self.burst_limit = 2000
+        self.response_delay_ms = 0
+        self.job_poll_window = 10.0
+        self.cancel_delay = 2.0
+        self._burst: list[float] = []
+        self._asked: dict[str, float] = {}  # job id -> when its status was last answered
+
+    def default_state(self) -> str:
+        return "QUEUED"
+
+    def expire_sessions(self) -> None:
+        """Every session handed out so far is now invalid (idle timeout reached)."""
+        self.sessions.clear()
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/api", self.api_versions),
+            web.post("/api/{v}/auth", self.auth),
+            web.get("/api/{v}/services/jobs/{job_id}", self.status),
+            web.post("/api/{v}/services/jobs/actions/cancel", self.cancel),
+        ]
+
+    # -- plumbing --------------------------------------------------------------------------------
+    async def reply(self, payload: Any, *, counted: bool = True) -> web.Response:
+        """A JSON answer with the burst-limit headers every Vault API answer carries (/auth has its own limit)."""
+        if not counted:
+            return web.json_response(payload)
+        now = self.clock()
+        self._burst = [t for t in self._burst if now - t < BURST_WINDOW] + [now]
+        remaining = max(0, self.burst_limit - len(self._burst))
+        delay_ms = self.response_delay_ms or (500 if remaining == 0 else 0)
+        headers = {"X-VaultAPI-BurstLimit": str(self.burst_limit), "X-VaultAPI-BurstLimitRemaining": str(remaining)}
+        if delay_ms:
+            headers["X-VaultAPI-ResponseDelay"] = f"{delay_ms}ms"
+            await asyncio.sleep(delay_ms / 1000)
+        return web.json_response(payload, headers=headers)
+
+    def user_of(self, request: web.Request) -> str | None:
+        header = request.headers.get("Authorization", "")
+        return self.sessions.get(header.removeprefix("Bearer ").strip())
+
+    async def invalid_session(self) -> web.Response:
+        return await self.reply(failure("INVALID_SESSION_ID", "Invalid or expired session ID."))
+
+    # -- endpoints -------------------------------------------------------------------------------
+    async def api_versions(self, request: web.Request) -> web.Response:
+        if self.user_of(request) is None:
+            return await self.invalid_session()
+        return await self.reply({
+            "responseStatus": "SUCCESS",
+            "values": {v: f"{self.public_url}/api/{v}" for v in self.versions},
+        })
+
+    async def auth(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        username, password = str(form.get("username", "")), str(form.get("password", ""))
+        if not username or self.basic_users.get(username) != password:
+            return await self.reply({
+                "responseStatus": "FAILURE",
+                "responseMessage": f"Authentication failed for user: {username}",
+                "errors": [{"type": "USERNAME_OR_PASSWORD_INCORRECT",
+                            "message": f"Authentication failed for user: {username}."}],
+            }, counted=False)
+        session = secrets.token_hex(32).upper()
+        self.sessions[session] = username
+        if self.other_vault:  # the user cannot reach this vault: Vault silently picks another one
+            vaults = [{"id": 2002, "name": "Other Vault", "url": "https://other-vault.veevavault.com/api"}]
+        else:
+            vaults = [{"id": self.vault_id, "name": self.vault_name, "url": f"{self.public_url}/api"}]
+        return await self.reply({
+            "responseStatus": "SUCCESS",
+            "sessionId": session,
+            "userId": 61603,
+            "vaultIds": vaults,
+            "vaultId": vaults[0]["id"],
+        }, counted=False)
+
+    def render(self, job: SimJob, version: str) -> dict[str, Any]:
+        now = self.clock()
+        step = job.current(now)
+        state = str(step.state)
+        f = step.fields
+        data: dict[str, Any] = {
+            "id": _json_id(job),
+            "status": state,
+            "method": "POST",
+            "created_by": job.data.get("created_by", 44533),
+            "created_date": _vault_time(job.started),
+        }
+        started = next((s for s in job.steps if s.at <= now - job.started and s.state not in QUEUED), None)
+        if started is not None:
+            data["run_start_date"] = _vault_time(job.started + started.at)
+        if state in TERMINAL:
+            data["run_end_date"] = _vault_time(job.started + step.at)
+        base = f"/api/{version}/services/jobs/{job.job_id}"
+        links = f.get("links")
+        if links is None and state in TERMINAL:
+            links = [
+                {"rel": "artifacts", "href": f"{base}/artifacts", "method": "GET", "accept": "application/json"},
+                {"rel": "self", "href": base, "method": "GET", "accept": "application/json"},
+            ]
+        if links is not None:
+            data["links"] = links
+        if "progress" in f:
+            data["progress"] = f["progress"]
+        payload: dict[str, Any] = {"responseStatus": "SUCCESS", "responseMessage": "OK", "data": data}
+        if f.get("errors"):
+            payload["responseStatus"] = "WARNING"
+            payload["errors"] = f["errors"]
+        if "response_status" in f:
+            payload["responseStatus"] = f["response_status"]
+        return payload
+
+    async def status(self, request: web.Request) -> web.Response:
+        job_id = request.match_info["job_id"]
+
+        async def good() -> web.Response:
+            if self.user_of(request) is None:
+                return await self.invalid_session()
+            job = self.jobs.get(job_id)
+            if job is None:
+                return await self.reply(failure("INVALID_DATA", f"Invalid job_id [{job_id}]."))
+            now = self.clock()
+            last = self._asked.get(job_id)
+            if last is not None and now - last < self.job_poll_window:
+                return await self.reply(failure(
+                    "API_LIMIT_EXCEEDED", f"Job status may be requested once every 10 seconds per job [{job_id}]."
+                ))
+            self._asked[job_id] = now
+            return await self.reply(self.render(job, request.match_info["v"]))
+
+        return await self.with_faults(good)
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        if self.user_of(request) is None:
+            return await self.invalid_session()
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            body = None
+        if not isinstance(body, list) or not body or len(body) > 500:
+            return await self.reply(failure("INVALID_DATA", "Expected a JSON array of 1 to 500 {\"job_id\": N}."))
+        now = self.clock()
+        results = []
+        for entry in body:
+            job = self.jobs.get(str(entry.get("job_id"))) if isinstance(entry, dict) else None
+            if job is None:
+                results.append({"responseStatus": "FAILURE",
+                                "errors": {"type": "INVALID_DATA", "message": f"Invalid job_id [{entry}]."}})
+                continue
+            state = str(job.current(now).state)
+            if not job.cancellable or state not in CANCELLABLE:
+                results.append({"responseStatus": "FAILURE", "errors": {
+                    "type": "OPERATION_NOT_ALLOWED",
+                    "message": f"Job [{job.job_id}] cannot be cancelled in status [{state}].",
+                }})
+                continue
+            job.set(now, "CANCELLING")
+            job.then(self.cancel_delay, "CANCELLED")
+            results.append({"responseStatus": "SUCCESS", "data": {"id": _json_id(job)}})
+        return await self.reply({"responseStatus": "SUCCESS", "data": results})

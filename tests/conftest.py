@@ -1,0 +1,129 @@
+"""Shared fixtures: vendor simulators and a fake Slack on loopback, and the real bot running against them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import Runtime
+from bot.config import BackendConfig, Environment, Settings, settings_from_dict
+from bot.demo import configure_simulators, demo_backends
+from bot.fakeslack import FakeSlack, SlackUser
+from bot.simulator.server import SimulatorServer
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimulatorServer]:
+    server = SimulatorServer()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def backend_config(sim: SimulatorServer, type_name: str, auth: dict[str, Any] | None = None, **kw: Any) -> BackendConfig:
+    """A BackendConfig for `type_name` pointing at the running simulator."""
+    raw: dict[str, Any] = {
+        "type": type_name,
+        "base_url": sim.base_url(type_name),
+        "auth": auth or {"type": "bearer", "token": "test-token"},
+        "timeout": 5,
+    }
+    raw.update(kw)
+    return BackendConfig.model_validate(raw)
+
+
+class FakeClock:
+    """A clock tests move by hand (give it to a simulator's and an adapter's `clock`): no sleeping."""
+
+    def __init__(self, start: float = 1_766_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+# -- the whole bot: real Runtime (Bolt over HTTP), fake Slack, simulators, a temp SQLite file -----------
+
+SIGNING_SECRET = "test-signing-secret"
+
+
+@dataclass
+class Harness:
+    """A running bot and everything around it; `restart()` brings up a new process state on the same DB."""
+
+    sim: SimulatorServer
+    slack: FakeSlack
+    settings: Settings
+    env: Environment
+    runtime: Runtime
+    user: SlackUser
+
+    async def restart(self) -> None:
+        await self.runtime.stop()
+        self.runtime = await start_runtime(self.settings, self.env)
+        self.user = SlackUser(self.runtime.events_url, SIGNING_SECRET, self.slack)
+
+    def parents(self, channel: str = "C0001") -> list[Any]:
+        return self.slack.messages(channel)
+
+    def replies(self, channel: str = "C0001", index: int = 0) -> list[Any]:
+        return self.slack.thread(channel, self.parents(channel)[index].ts)
+
+    async def watch(self, text: str, channel: str = "C0001", user: str = "U0001") -> Any:
+        """Run `/jobstatus watch …` and wait for the bot's final answer to it."""
+        result = await self.user.command(text, channel_id=channel, user_id=user)
+        assert result.status == 200, result.text
+        await result.wait_responses(1)
+        return result
+
+
+def settings_for(sim: SimulatorServer, poll_interval: float = 0.2, **overrides: Any) -> Settings:
+    backends = demo_backends(sim, poll_interval=poll_interval)
+    backends["vault-demo"]["poll_interval"] = poll_interval
+    for name, extra in overrides.items():
+        backends[name].update(extra)
+    return settings_from_dict({"backends": backends}, "<test config>")
+
+
+async def start_runtime(settings: Settings, env: Environment) -> Runtime:
+    runtime = Runtime(settings, env, host="127.0.0.1", tick=0.05)
+    await runtime.start()
+    # Vault's one-call-per-10-s rule has its own tests (test_backend_vault); end to end it would only wait
+    runtime.backends["vault-demo"].min_poll_interval = 0.0  # type: ignore[misc]
+    return runtime
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    fs = FakeSlack()
+    await fs.start()
+    try:
+        yield fs
+    finally:
+        await fs.stop()
+
+
+@pytest.fixture
+async def harness(sim: SimulatorServer, slack: FakeSlack, tmp_path: Path,
+                  request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    configure_simulators(sim)
+    sim.vault.job_poll_window = 0.0  # the 10 s Vault rule has its own tests; here it would only slow things
+    marker = request.node.get_closest_marker("backends")
+    settings = settings_for(sim, **(marker.kwargs if marker else {}))
+    env = Environment(slack_bot_token=slack.token, slack_signing_secret=SIGNING_SECRET, slack_api_url=slack.api_url,
+                      database_url=f"sqlite:///{tmp_path / 'bot.db'}", port=0)
+    runtime = await start_runtime(settings, env)
+    h = Harness(sim, slack, settings, env, runtime, SlackUser(runtime.events_url, SIGNING_SECRET, slack))
+    try:
+        yield h
+    finally:
+        await h.runtime.stop()

@@ -1,0 +1,93 @@
+"""The config file: ${ENV} expansion, durations, and errors that name the file, the backend and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, Environment, load_settings
+
+GOOD = """
+backends:
+  fusion-prod:
+    type: fusion_jobscheduler
+    base_url: https://fa-xxxx.oraclecloud.com/some/prefix/
+    auth: {type: basic, username: svc.jobs, password: "${FUSION_PASSWORD}"}
+    poll_interval: 1
+  vault-qa:
+    type: veeva_vault
+    base_url: https://myvault.veevavault.com
+    api_version: v26.1
+    auth: {type: vault_session, username: u, password: "${VAULT_PASSWORD:-fallback}"}
+    poll_interval: "2m"
+  planning:
+    type: epm_planning
+    base_url: https://epm-xxxx.oraclecloud.com
+    application: Vision
+    api_version: v3
+    auth: {type: basic, username: admin, password: p}
+    poll_interval: "30s"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "jobstatus.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_reads_the_documented_example(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, GOOD), env={"FUSION_PASSWORD": "s3cret"})
+    fusion = s.backends["fusion-prod"]
+    assert fusion.auth.password == "s3cret"  # type: ignore[union-attr]
+    assert fusion.base_url == "https://fa-xxxx.oraclecloud.com/some/prefix"
+    assert fusion.poll_interval == 1.0
+    assert s.backends["vault-qa"].poll_interval == 120.0
+    assert s.backends["vault-qa"].auth.password == "fallback"  # type: ignore[union-attr]
+    assert s.backends["planning"].poll_interval == 30.0
+    assert "s3cret" not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (("poll_interval: 1", "poll_interval: soon"), ["backend 'fusion-prod'", "field 'poll_interval'"]),
+        (("type: veeva_vault", "type: vault"), ["backend 'vault-qa'", "field 'type'"]),
+        (("base_url: https://myvault.veevavault.com", "base_url: myvault"), ["backend 'vault-qa'", "field 'base_url'"]),
+        (("api_version: v3", "api_versoin: v3"), ["backend 'planning'", "field 'api_versoin'"]),
+        (("{type: basic, username: admin, password: p}", "{type: basic, username: admin}"),
+         ["backend 'planning'", "field 'auth.password'"]),
+    ],
+)
+def test_errors_name_file_backend_and_field(tmp_path: Path, change: tuple[str, str], says: list[str]) -> None:
+    path = write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, env={"FUSION_PASSWORD": "s3cret"})
+    text = str(err.value)
+    assert str(path) in text
+    for s in says:
+        assert s in text
+
+
+def test_missing_environment_variable_is_named_not_its_value(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, env={})
+    assert "FUSION_PASSWORD" in str(err.value) and "backends.fusion-prod.auth.password" in str(err.value)
+
+
+def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(tmp_path / "nope.yaml", env={})
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings(write(tmp_path, "backends: [unclosed"), env={})
+    with pytest.raises(ConfigError, match="backends"):
+        load_settings(write(tmp_path, "backends: {}"), env={})
+
+
+def test_environment_defaults() -> None:
+    e = Environment.from_env({})
+    assert e.slack_api_url == "https://slack.com/api/"
+    assert e.database_url == "sqlite:///./jobstatus.db" and e.port == 3000 and e.config_path == "./jobstatus.yaml"
+    assert Environment.from_env({"SLACK_API_URL": "http://127.0.0.1:9/api"}).slack_api_url == "http://127.0.0.1:9/api/"
