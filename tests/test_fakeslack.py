@@ -1,0 +1,474 @@
+"""Tests for bot.fakeslack: the fake Web API driven by a real AsyncWebClient, and SlackUser driving a real Bolt app."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.fakeslack import DEFAULT_TOKEN, Ephemeral, FakeSlack, SlackUser, render_channel
+
+SECRET = "test-signing-secret"
+
+
+@pytest.fixture
+async def fs() -> AsyncIterator[FakeSlack]:
+    fake = FakeSlack()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@pytest.fixture
+def client(fs: FakeSlack) -> AsyncWebClient:
+    return AsyncWebClient(token=DEFAULT_TOKEN, base_url=fs.api_url)
+
+
+def button(action_id: str, text: str, value: str = "", confirm: bool = False) -> dict[str, Any]:
+    el: dict[str, Any] = {
+        "type": "button",
+        "action_id": action_id,
+        "text": {"type": "plain_text", "text": text},
+        "value": value or action_id,
+    }
+    if confirm:
+        el["confirm"] = {
+            "title": {"type": "plain_text", "text": "Sure?"},
+            "text": {"type": "plain_text", "text": "Really?"},
+            "confirm": {"type": "plain_text", "text": "Yes"},
+            "deny": {"type": "plain_text", "text": "No"},
+        }
+    return el
+
+
+JOB_BLOCKS = [
+    {"type": "section", "text": {"type": "mrkdwn", "text": "*Job 42* is running &lt;fast&gt;"}},
+    {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": "fusion"}, {"type": "plain_text", "text": "ESS"}],
+    },
+    {
+        "type": "actions",
+        "block_id": "job-actions",
+        "elements": [
+            button("cancel_job", "Cancel job", "42", confirm=True),
+            button("stop_watching", "Stop watching", "42"),
+        ],
+    },
+]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Web API through a real AsyncWebClient
+
+
+async def test_post_reply_update_history_permalink(fs: FakeSlack, client: AsyncWebClient) -> None:
+    auth = await client.auth_test()
+    assert auth["user_id"] == fs.bot_user_id and auth["team_id"] == "T0001"
+
+    meta = {"event_type": "job_watch", "event_payload": {"job": "42"}}
+    parent = await client.chat_postMessage(
+        channel="C0002", text="Job 42 running", blocks=JOB_BLOCKS, metadata=meta
+    )
+    reply = await client.chat_postMessage(channel="C0002", text="phase: load", thread_ts=parent["ts"])
+    assert float(reply["ts"]) > float(parent["ts"])
+    assert len(parent["ts"].split(".")[1]) == 6
+
+    stored = fs.message("C0002", parent["ts"])
+    assert stored.blocks == JOB_BLOCKS and stored["metadata"] == meta and stored.user == fs.bot_user_id
+    assert [m.ts for m in fs.messages("C0002")] == [parent["ts"]]
+    assert [m.text for m in fs.thread("C0002", parent["ts"])] == ["phase: load"]
+
+    await client.chat_update(channel="C0002", ts=parent["ts"], text="Job 42 succeeded")
+    assert stored.edits == 1 and stored.text == "Job 42 succeeded"
+    assert stored.blocks == JOB_BLOCKS, "chat.update without blocks keeps them, as Slack does"
+    await client.chat_update(channel="C0002", ts=parent["ts"], text="Job 42 done", blocks=[])
+    assert stored.edits == 2 and stored.blocks is None
+    assert [v["text"] for v in stored.versions] == ["Job 42 running", "Job 42 succeeded"]
+
+    hist = await client.conversations_history(channel="C0002", include_all_metadata=True, limit=10)
+    assert [m["ts"] for m in hist["messages"]] == [parent["ts"]]
+    top = hist["messages"][0]
+    assert top["metadata"] == meta and top["reply_count"] == 1 and "edited" in top
+    plain = await client.conversations_history(channel="C0002")
+    assert "metadata" not in plain["messages"][0]
+    newer = await client.conversations_history(channel="C0002", oldest=parent["ts"])
+    assert newer["messages"] == []
+
+    replies = await client.conversations_replies(channel="C0002", ts=parent["ts"])
+    assert [m["ts"] for m in replies["messages"]] == [parent["ts"], reply["ts"]]
+
+    link = await client.chat_getPermalink(channel="C0002", message_ts=parent["ts"])
+    assert link["permalink"] == f"https://fake.slack.test/archives/C0002/p{parent['ts'].replace('.', '')}"
+
+    methods = [c.method for c in fs.calls]
+    assert methods[:3] == ["auth.test", "chat.postMessage", "chat.postMessage"]
+    assert fs.calls[1].args["blocks"] == JOB_BLOCKS  # recorded decoded
+
+
+async def test_history_newest_first_and_paged(fs: FakeSlack, client: AsyncWebClient) -> None:
+    sent = [(await client.chat_postMessage(channel="C0001", text=f"m{i}"))["ts"] for i in range(5)]
+    page1 = await client.conversations_history(channel="C0001", limit=2)
+    assert [m["text"] for m in page1["messages"]] == ["m4", "m3"] and page1["has_more"]
+    page2 = await client.conversations_history(
+        channel="C0001", limit=10, cursor=page1["response_metadata"]["next_cursor"]
+    )
+    assert [m["text"] for m in page2["messages"]] == ["m2", "m1", "m0"] and not page2["has_more"]
+    assert sent == sorted(sent, key=float)
+
+
+async def test_form_encoded_post_with_blocks_string(fs: FakeSlack) -> None:
+    """Some callers (and slack_sdk for params-style methods) send form bodies with blocks JSON-encoded."""
+    form = {"channel": "C0001", "text": "hi", "blocks": json.dumps(JOB_BLOCKS), "token": DEFAULT_TOKEN}
+    async with aiohttp.ClientSession() as s, s.post(fs.api_url + "chat.postMessage", data=form) as resp:
+        body = await resp.json()
+    assert body["ok"] and fs.message("C0001", body["ts"]).blocks == JOB_BLOCKS
+
+
+async def test_files_upload_v2_into_thread(fs: FakeSlack, client: AsyncWebClient) -> None:
+    parent = await client.chat_postMessage(channel="C0002", text="Job 42 failed")
+    result = await client.files_upload_v2(
+        channel="C0002",
+        thread_ts=parent["ts"],
+        content=b"line 1\nline 2\n",
+        filename="job-42.log",
+        title="Job 42 log",
+        initial_comment="Log attached",
+    )
+    assert result["file"]["name"] == "job-42.log"
+    [f] = fs.files.values()
+    assert f.content == b"line 1\nline 2\n" and f.completed and f.title == "Job 42 log"
+    [msg] = fs.thread("C0002", parent["ts"])
+    assert msg.text == "Log attached" and msg.files[0]["id"] == f.id
+    assert [c.method for c in fs.calls[-3:]] == [
+        "files.getUploadURLExternal",
+        "upload",
+        "files.completeUploadExternal",
+    ]
+    assert "[file] job-42.log" in render_channel(fs, "C0002")
+
+
+@pytest.mark.filterwarnings("ignore:The top-level `text` argument is missing")
+async def test_slack_errors(fs: FakeSlack, client: AsyncWebClient) -> None:
+    fs.add_channel("C0100", "secret", member=False, private=True)
+    fs.add_channel("C0101", "public-outsider", member=False)
+    fs.add_channel("C0102", "old", archived=True)
+
+    async def error_of(coro: Any) -> str:
+        with pytest.raises(SlackApiError) as info:
+            await coro
+        return str(info.value.response["error"])
+
+    assert await error_of(client.chat_postMessage(channel="C9999", text="x")) == "channel_not_found"
+    assert await error_of(client.chat_postMessage(channel="C0100", text="x")) == "channel_not_found"
+    assert (await client.chat_postMessage(channel="C0101", text="allowed: chat:write.public"))["ok"]
+    fs.require_membership = True
+    assert await error_of(client.chat_postMessage(channel="C0101", text="x")) == "not_in_channel"
+    assert await error_of(client.chat_postMessage(channel="C0102", text="x")) == "is_archived"
+    assert await error_of(client.chat_update(channel="C0001", ts="1.000001", text="x")) == "message_not_found"
+    assert await error_of(client.chat_postMessage(channel="C0001")) == "no_text"
+    many = [{"type": "divider"}] * 51
+    assert await error_of(client.chat_postMessage(channel="C0001", text="x", blocks=many)) == "invalid_blocks"
+    assert await error_of(client.api_call("chat.frobnicate")) == "unknown_method"
+    bad = AsyncWebClient(token="xoxb-wrong", base_url=fs.api_url)
+    assert await error_of(bad.chat_postMessage(channel="C0001", text="x")) == "invalid_auth"
+    assert await error_of(AsyncWebClient(base_url=fs.api_url).auth_test()) == "not_authed"
+
+    long = await client.chat_postMessage(channel="C0001", text="x" * 40_500)
+    assert len(fs.message("C0001", long["ts"]).text) == 40_000
+    # only the one allowed post and the truncated one were applied
+    assert [m.channel for m in fs.messages("C0101")] == ["C0101"]
+    assert fs.messages("C0102") == [] and len(fs.messages("C0001")) == 1
+    errors = [c.error for c in fs.calls if not c.ok]
+    assert "invalid_auth" in errors and "is_archived" in errors
+
+
+async def test_rate_limit_retry_after_honoured(fs: FakeSlack) -> None:
+    client = AsyncWebClient(
+        token=DEFAULT_TOKEN,
+        base_url=fs.api_url,
+        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
+    )
+    fs.fail_next("chat.postMessage", "ratelimited")
+    started = time.monotonic()
+    resp = await client.chat_postMessage(channel="C0001", text="once")
+    assert resp["ok"]
+    assert time.monotonic() - started >= 1.0, "the client waited Retry-After: 1"
+    assert [m.text for m in fs.messages("C0001")] == ["once"]
+    assert [(c.method, c.status, c.error) for c in fs.failed_calls] == [
+        ("chat.postMessage", 429, "ratelimited")
+    ]
+
+
+async def test_without_retry_handler_429_surfaces(fs: FakeSlack, client: AsyncWebClient) -> None:
+    fs.fail_next("chat.postMessage", "ratelimited")
+    with pytest.raises(SlackApiError) as info:
+        await client.chat_postMessage(channel="C0001", text="x")
+    assert info.value.response.status_code == 429
+    assert info.value.response.headers["Retry-After"] == "1"
+    assert fs.messages("C0001") == []
+
+
+async def test_fail_rate_is_seeded_and_not_applied(client: AsyncWebClient) -> None:
+    async def run() -> tuple[list[bool], int]:
+        fake = FakeSlack(seed=7)
+        fake.fail_rate, fake.fail_kind = 0.5, "server_error"
+        await fake.start()
+        try:
+            c = AsyncWebClient(token=DEFAULT_TOKEN, base_url=fake.api_url, retry_handlers=[])
+            outcome = []
+            for i in range(12):
+                try:
+                    await c.chat_postMessage(channel="C0001", text=str(i))
+                    outcome.append(True)
+                except SlackApiError as exc:
+                    assert exc.response.status_code in (500, 503)
+                    outcome.append(False)
+            assert len(fake.messages("C0001")) == outcome.count(True)
+            assert len(fake.failed_calls) == outcome.count(False)
+            return outcome, len(fake.messages("C0001"))
+        finally:
+            await fake.stop()
+
+    first, second = await run(), await run()
+    assert first == second and 0 < first[1] < 12
+
+
+async def test_targeted_error_not_applied(fs: FakeSlack, client: AsyncWebClient) -> None:
+    fs.fail_next("chat.postMessage", "channel_not_found", times=2)
+    for _ in range(2):
+        with pytest.raises(SlackApiError):
+            await client.chat_postMessage(channel="C0001", text="x")
+    assert (await client.chat_postMessage(channel="C0001", text="third"))["ok"]
+    assert [m.text for m in fs.messages("C0001")] == ["third"] and len(fs.failed_calls) == 2
+
+
+async def test_response_url_ephemeral_in_channel_and_limit(fs: FakeSlack) -> None:
+    url = fs.response_url("C0001", "U0001")
+    rid = fs.response_url_id(url)
+    async with aiohttp.ClientSession() as s:
+        async with s.post(url, json={"text": "only you"}) as r:
+            assert r.status == 200
+        async with s.post(url, json={"text": "everyone", "response_type": "in_channel"}) as r:
+            assert r.status == 200
+        async with s.post(url, json={"text": "no replace for commands", "replace_original": True}) as r:
+            assert r.status == 200
+        for _ in range(2):
+            async with s.post(url, json={"text": "more"}) as r:
+                assert r.status == 200
+        async with s.post(url, json={"text": "sixth"}) as r:
+            assert r.status == 404 and await r.text() == "used_url"
+    assert [p.outcome for p in fs.responses(rid)] == [
+        "ephemeral",
+        "in_channel",
+        "ephemeral",
+        "ephemeral",
+        "ephemeral",
+        "used_url",
+    ]
+    assert [e.text for e in fs.ephemerals_for("U0001")][:2] == ["only you", "no replace for commands"]
+    assert [m.text for m in fs.messages("C0001")] == ["everyone"]
+
+
+async def test_wait_for_deadline_reports_state(fs: FakeSlack, client: AsyncWebClient) -> None:
+    await client.chat_postMessage(channel="C0001", text="hello there")
+    with pytest.raises(AssertionError) as info:
+        await fs.wait_for(lambda: fs.messages("C0002")[0], timeout=0.2)
+    assert "hello there" in str(info.value) and "IndexError" in str(info.value)
+
+
+async def test_wait_for_wakes_on_change_and_subscribers(fs: FakeSlack, client: AsyncWebClient) -> None:
+    seen: list[str] = []
+    unsubscribe = fs.subscribe(lambda change: seen.append(change.kind))
+    version = fs.version
+    await client.chat_postMessage(channel="C0001", text="a")
+    assert await fs.changed(version, timeout=1) > version
+    msg = await fs.wait_for(lambda: fs.messages("C0001")[-1], timeout=1)
+    assert msg.text == "a" and "message" in seen
+    unsubscribe()
+    before = len(seen)
+    await client.chat_postMessage(channel="C0001", text="b")
+    assert len(seen) == before
+
+
+def test_render_channel_shows_threads_edits_buttons_ephemerals() -> None:
+    fs = FakeSlack()
+    parent = fs.post_user_message("C0002", "placeholder", user=fs.bot_user_id)
+    parent.blocks = JOB_BLOCKS
+    parent.edits = 1
+    fs.post_user_message(
+        "C0002", "phase <@U0002> <https://x.test|details>", user=fs.bot_user_id, thread_ts=parent.ts
+    )
+    fs.ephemerals.append(Ephemeral(channel="C0002", user="U0001", ts=fs._next_ts(), text="Watching job 42"))
+    out = render_channel(fs, "C0002")
+    assert out.startswith("#finance-close")
+    assert "*Job 42* is running <fast>" in out
+    assert "fusion  ·  ESS" in out
+    assert "[1] Cancel job  [2] Stop watching (edited)" in out
+    assert "    | " in out and "phase @ben details (https://x.test)" in out
+    assert "only visible to you (@ana)" in out and "Watching job 42" in out
+    assert out.buttons[2] == ("C0002", parent.ts, "stop_watching")
+    assert "only visible to you]" not in render_channel(fs, "C0002", viewer="U0002")
+    assert render_channel(fs, "C0002", start=5).buttons.keys() == {5, 6}
+
+
+# ---------------------------------------------------------------------------------------------------
+# SlackUser against a real Bolt AsyncApp
+
+
+@pytest.fixture
+async def bolt(fs: FakeSlack) -> AsyncIterator[tuple[SlackUser, dict[str, list[Any]]]]:
+    seen: dict[str, list[Any]] = {"commands": [], "actions": []}
+    app = AsyncApp(
+        signing_secret=SECRET,
+        client=AsyncWebClient(token=DEFAULT_TOKEN, base_url=fs.api_url),
+    )
+
+    @app.command("/jobstatus")
+    async def on_command(ack: Any, command: dict[str, Any], client: AsyncWebClient, respond: Any) -> None:
+        await ack(f"Watching {command['text']}")
+        seen["commands"].append(command)
+        await client.chat_postMessage(
+            channel=command["channel_id"], text=f"Job {command['text']}", blocks=JOB_BLOCKS
+        )
+        await respond("posted it")
+
+    @app.action("stop_watching")
+    async def on_stop(ack: Any, body: dict[str, Any], client: AsyncWebClient, respond: Any) -> None:
+        await ack()
+        seen["actions"].append(body)
+        await respond(text="Stopped watching job 42", replace_original=False)
+        await client.chat_postMessage(
+            channel=body["channel"]["id"], thread_ts=body["container"]["message_ts"], text="stopped by ana"
+        )
+
+    @app.action("cancel_job")
+    async def on_cancel(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()
+        seen["actions"].append(body)
+        await respond(text="Job 42 cancelled")  # replaces the original, as Slack does by default
+
+    runner = web.AppRunner(app.web_app(path="/slack/events"), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield SlackUser(f"http://127.0.0.1:{port}/slack/events", SECRET, fs), seen
+    finally:
+        await runner.cleanup()
+
+
+async def test_signed_command_and_click_reach_bolt(
+    fs: FakeSlack, bolt: tuple[SlackUser, dict[str, list[Any]]]
+) -> None:
+    user, seen = bolt
+    result = await user.command("fusion 42", channel_id="C0002")
+    assert result.status == 200 and result.ack_text == "Watching fusion 42"
+    assert result.elapsed < 3
+    [cmd] = seen["commands"]
+    assert (
+        cmd["user_id"] == "U0001"
+        and cmd["channel_name"] == "finance-close"
+        and cmd["command"] == "/jobstatus"
+    )
+    [posted] = await result.wait_responses(1)
+    assert posted.payload["text"] == "posted it" and posted.outcome == "ephemeral"
+    assert sorted(e.source for e in fs.ephemerals_for("U0001")) == [
+        "ack",
+        "response_url",
+    ]  # order races, as in Slack
+
+    msg = await fs.wait_for(lambda: fs.messages("C0002")[0])
+    assert msg.text == "Job fusion 42"
+    assert "[1] Cancel job  [2] Stop watching" in render_channel(fs, "C0002")
+
+    click = await user.click("C0002", msg.ts, "stop_watching")
+    assert click is not None and click.status == 200
+    [body] = seen["actions"]
+    assert (
+        body["actions"][0]["action_id"] == "stop_watching" and body["actions"][0]["block_id"] == "job-actions"
+    )
+    assert body["message"]["ts"] == msg.ts and body["container"]["message_ts"] == msg.ts
+    await fs.wait_for(lambda: fs.thread("C0002", msg.ts)[0].text == "stopped by ana")
+    [resp] = await click.wait_responses(1)
+    assert resp.outcome == "ephemeral" and msg.edits == 0
+
+
+async def test_click_confirm_cancelled_and_replace_original(
+    fs: FakeSlack, bolt: tuple[SlackUser, dict[str, list[Any]]]
+) -> None:
+    user, seen = bolt
+    msg = fs.post_user_message("C0001", "job", user=fs.bot_user_id)
+    msg.blocks = JOB_BLOCKS
+    assert await user.click("C0001", msg.ts, text="Cancel job", confirm=False) is None
+    assert seen["actions"] == [] and fs.response_posts == []
+
+    click = await user.click("C0001", msg.ts, text="cancel job")
+    assert click is not None and click.status == 200
+    await fs.wait_for(lambda: msg.edits == 1)
+    assert msg.text == "Job 42 cancelled" and msg.blocks is None
+    with pytest.raises(LookupError):
+        await user.click("C0001", msg.ts, "no_such_button")
+
+
+async def test_forged_and_stale_requests_rejected(
+    fs: FakeSlack, bolt: tuple[SlackUser, dict[str, list[Any]]]
+) -> None:
+    user, seen = bolt
+    body = urllib.parse.urlencode({"command": "/jobstatus", "text": "fusion 1", "user_id": "U0001"}).encode()
+    forged = SlackUser(user.bot_url, "not-the-secret", fs).sign(body)
+    assert (await user.post_raw(body, forged))[0] == 401
+    stale = user.sign(body, timestamp=int(time.time()) - 6 * 60)
+    assert (await user.post_raw(body, stale))[0] == 401
+    tampered = user.sign(body)
+    assert (await user.post_raw(body + b"&x=1", tampered))[0] == 401
+    assert seen["commands"] == []
+    assert fs.messages("C0001") == []
+
+
+async def test_click_on_ephemeral_replaces_it(
+    fs: FakeSlack, client: AsyncWebClient, bolt: tuple[SlackUser, dict[str, list[Any]]]
+) -> None:
+    user, seen = bolt
+    sent = await client.chat_postEphemeral(channel="C0001", user="U0001", text="Cancel?", blocks=JOB_BLOCKS)
+    click = await user.click("C0001", sent["message_ts"], "cancel_job")
+    assert click is not None and click.status == 200
+    [body] = seen["actions"]
+    assert body["container"]["is_ephemeral"] is True and "message" not in body
+    [eph] = fs.ephemerals_for("U0001")
+    await fs.wait_for(lambda: eph.edits == 1)
+    assert eph.text == "Job 42 cancelled" and eph.blocks is None
+    assert fs.messages("C0001") == []
+
+
+async def test_response_url_delete_original(fs: FakeSlack, client: AsyncWebClient) -> None:
+    posted = await client.chat_postMessage(channel="C0001", text="to go")
+    url = fs.response_url("C0001", "U0001", posted["ts"])
+    async with aiohttp.ClientSession() as s, s.post(url, json={"delete_original": True}) as r:
+        assert r.status == 200
+    assert fs.messages("C0001") == []
+    with pytest.raises(KeyError):
+        fs.message("C0001", posted["ts"])
+    assert [p.outcome for p in fs.responses(fs.response_url_id(url))] == ["deleted"]
+
+
+async def test_post_to_user_id_opens_dm_and_users_info(fs: FakeSlack, client: AsyncWebClient) -> None:
+    resp = await client.chat_postMessage(channel="U0002", text="psst")
+    assert resp["channel"] == "D0002" and fs.channels["D0002"].is_im
+    info = await client.users_info(user="U0001")
+    assert info["user"]["name"] == "ana"
+    conv = await client.conversations_info(channel="C0002")
+    assert conv["channel"]["name"] == "finance-close" and conv["channel"]["is_member"]
