@@ -91,3 +91,12 @@ def test_environment_defaults() -> None:
     assert e.slack_api_url == "https://slack.com/api/"
     assert e.database_url == "sqlite:///./jobstatus.db" and e.port == 3000 and e.config_path == "./jobstatus.yaml"
     assert Environment.from_env({"SLACK_API_URL": "http://127.0.0.1:9/api"}).slack_api_url == "http://127.0.0.1:9/api/"
+
+
+def test_the_example_config_in_the_repository_loads() -> None:
+    env = {k: "x" for k in ("FUSION_PASSWORD", "VAULT_USER", "VAULT_PASSWORD", "EPM_PASSWORD", "EPM_CLIENT_ID",
+                            "EPM_REFRESH_TOKEN", "IMMUTA_API_KEY")}
+    s = load_settings(Path(__file__).parent.parent / "jobstatus.example.yaml", env=env)
+    assert {b.type for b in s.backends.values()} == {"fusion_jobscheduler", "veeva_vault", "epm_data_integration",
+                                                     "epm_planning", "immuta"}
+    assert s.watch_timeout == 86400 and s.outage_note_after == 300

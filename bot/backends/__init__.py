@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from bot.backends.base import Backend
-from bot.config import BackendConfig
+from bot.config import BackendConfig, ConfigError, Settings
 
 
 class SecretStore(Protocol):
@@ -32,3 +32,15 @@ def backend_classes() -> dict[str, type[Backend]]:
 def build_backend(name: str, config: BackendConfig, secrets: SecretStore | None = None) -> Backend:
     cls = backend_classes()[config.type]
     return cls(name, config, secrets=secrets)
+
+
+def build_backends(settings: Settings, where: str, secrets: SecretStore | None = None) -> dict[str, Backend]:
+    """Every configured backend; a setting an adapter cannot use is a ConfigError naming the file."""
+    out: dict[str, Backend] = {}
+    for name, cfg in settings.backends.items():
+        try:
+            out[name] = build_backend(name, cfg, secrets)
+        except ConfigError as exc:
+            text = str(exc) if f"'{name}'" in str(exc) else f"backend '{name}': {exc}"
+            raise ConfigError(f"{where}: {text}") from None
+    return out

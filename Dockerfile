@@ -1,0 +1,23 @@
+# jobstatus: `docker build -t jobstatus .` then
+# `docker run -p 3000:3000 -v $PWD/jobstatus.yaml:/config/jobstatus.yaml:ro -v jobstatus-data:/data \
+#   -e SLACK_BOT_TOKEN -e SLACK_SIGNING_SECRET jobstatus`
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+RUN pip install . \
+    && useradd --system --uid 10001 --home-dir /data jobstatus \
+    && mkdir -p /data /config && chown jobstatus /data
+
+USER jobstatus
+ENV PORT=3000 \
+    JOBSTATUS_CONFIG=/config/jobstatus.yaml \
+    DATABASE_URL=sqlite:////data/jobstatus.db
+VOLUME ["/data"]
+EXPOSE 3000
+HEALTHCHECK --interval=30s --timeout=5s \
+  CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '3000'), timeout=4)"
+STOPSIGNAL SIGTERM
+CMD ["jobstatus-bot", "run"]

@@ -1,0 +1,133 @@
+"""Builds the running bot: store, backends, Slack client, Bolt app, poller, notifier, in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import listeners, store
+from bot.backends import build_backends
+from bot.backends.base import Backend
+from bot.config import Environment, Settings
+from bot.notifier import Notifier, render_parent_factory
+from bot.poller import Poller
+from bot.store import Store
+from bot.watching import Watching
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """One bot process. `await start()` serves Slack and polls; `await stop()` shuts down cleanly."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        env: Environment,
+        *,
+        host: str = "0.0.0.0",
+        tick: float = 0.5,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.env = env
+        self.host = host
+        self.tick = tick
+        self.clock = clock
+        self.port = env.port
+        self.db = Store(env.database_url)
+        self.backends: dict[str, Backend] = {}
+        self.client = AsyncWebClient(
+            token=env.slack_bot_token,
+            base_url=env.slack_api_url,
+            retry_handlers=[
+                AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+                AsyncServerErrorRetryHandler(max_retry_count=2),
+                AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            ],
+        )
+        self.notifier = Notifier(self.db, self.client, render_parent_factory(self.db, self._can_cancel), clock)
+        self.poller = Poller(self.db, self.backends, self.notifier, settings, clock)
+        self.watching = Watching(settings, self.backends, self.db, self.poller, self.notifier, self.client, clock)
+        self.app = AsyncApp(
+            signing_secret=env.slack_signing_secret,
+            client=self.client,
+            process_before_response=False,
+        )
+        listeners.register(self.app, self.watching)
+        self._runner: web.AppRunner | None = None
+        self._scheduler: AsyncIOScheduler | None = None
+        self._notifier_task: asyncio.Task[None] | None = None
+        self._socket: object | None = None
+
+    def _can_cancel(self, backend: str) -> bool:
+        return self.watching.can_cancel(backend)
+
+    async def start(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.db.create_schema)
+        self.backends.update(build_backends(self.settings, self.env.config_path, secrets=self.db))
+        resumed = await self.db.run(store.counts)
+        log.info("resuming %d active watches of %d jobs; %d messages owed to Slack",
+                 resumed["watches_active"], resumed["jobs_polling"], resumed["outbox"])
+        if self.env.slack_app_token:
+            # Socket Mode: Slack's requests come over the socket; HTTP serves only /healthz
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            handler = AsyncSocketModeHandler(self.app, self.env.slack_app_token)
+            await handler.connect_async()
+            self._socket = handler
+            web_app = web.Application()
+        else:
+            web_app = self.app.web_app(path="/slack/events")
+        web_app.router.add_get("/healthz", self._healthz)
+        self._runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=2.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._notifier_task = asyncio.create_task(self.notifier.run())
+        self._scheduler = AsyncIOScheduler()
+        self._scheduler.add_job(self.poller.tick, "interval", seconds=self.tick, max_instances=1, coalesce=True,
+                                misfire_grace_time=None, id="poll-tick")
+        self._scheduler.start()
+        mode = "Socket Mode" if self._socket else "HTTP"
+        log.info("jobstatus serving (%s) on %s:%d with %d backends", mode, self.host, self.port, len(self.backends))
+
+    async def _healthz(self, _request: web.Request) -> web.Response:
+        counts = await self.db.run(store.counts)
+        return web.json_response({"ok": True, **counts})
+
+    @property
+    def events_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}/slack/events"
+
+    async def stop(self) -> None:
+        """Finish in-flight polls and sends; whatever is not sent stays owed in the outbox."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        await self.poller.stop()
+        await self.notifier.stop()
+        if self._notifier_task is not None:
+            self._notifier_task.cancel()
+            await asyncio.gather(self._notifier_task, return_exceptions=True)
+        if self._socket is not None:
+            await self._socket.close_async()  # type: ignore[attr-defined]
+        if self._runner is not None:
+            await self._runner.cleanup()
+        for b in self.backends.values():
+            await b.aclose()
+        await asyncio.get_running_loop().run_in_executor(None, self.db.close)
+        log.info("jobstatus stopped")

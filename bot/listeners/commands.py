@@ -1,0 +1,113 @@
+"""The /jobstatus grammar and its listener: parse and check before the ack, slow work after it."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.messages import esc, section
+from bot.watching import Answer, UserError, Watching
+
+log = logging.getLogger(__name__)
+
+VERBS_WITH_JOB = ("watch", "status", "unwatch", "cancel")
+VERBS_ALONE = ("list", "backends", "help")
+MAX_TEXT = 500
+
+HELP = """*jobstatus* follows long batch jobs and posts every state change in a thread.
+• `/jobstatus watch <backend> <job-id>` (or `/jobstatus <backend> <job-id>`): watch a job in this channel
+• `/jobstatus status <backend> <job-id>`: its status now, only to you
+• `/jobstatus list`: the jobs watched in this channel
+• `/jobstatus unwatch <backend> <job-id>`: stop watching
+• `/jobstatus cancel <backend> <job-id>`: ask the backend to cancel the job (where it can)
+• `/jobstatus backends`: the configured backends and what they support
+• `/jobstatus help`: this text
+The buttons on a watch message do the same: *Cancel job*, *Stop watching*, *Refresh*, *Rewatch*."""
+
+
+class UsageError(UserError):
+    pass
+
+
+@dataclass(frozen=True)
+class Command:
+    verb: str
+    backend: str | None = None
+    job_id: str | None = None
+
+
+def parse(text: str) -> Command:
+    """Parse what the user typed after /jobstatus. Raises UsageError saying what to type instead."""
+    if len(text) > MAX_TEXT:
+        raise UsageError(f"That command is too long ({len(text)} characters). See `/jobstatus help`.")
+    words = text.split()
+    if not words:
+        return Command("help")
+    verb = words[0].lower()
+    if verb in VERBS_ALONE:
+        if len(words) > 1:
+            raise UsageError(f"`/jobstatus {verb}` takes nothing after it. See `/jobstatus help`.")
+        return Command(verb)
+    if verb in VERBS_WITH_JOB:
+        if len(words) != 3:
+            raise UsageError(f"Usage: `/jobstatus {verb} <backend> <job-id>`, e.g. "
+                             f"`/jobstatus {verb} fusion-prod 44046`.")
+        return Command(verb, words[1], words[2])
+    if len(words) == 2:
+        return Command("watch", words[0], words[1])
+    guess = difflib.get_close_matches(verb, VERBS_WITH_JOB + VERBS_ALONE, n=1)
+    hint = f" Did you mean `{guess[0]}`?" if guess else ""
+    raise UsageError(f"I don't know `{esc(words[0][:40])}`.{hint} Type `/jobstatus help` for the commands.")
+
+
+def register(app: AsyncApp, watching: Watching) -> None:
+    @app.command("/jobstatus")
+    async def jobstatus(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        user = str(body.get("user_id", ""))
+        channel = str(body.get("channel_id", ""))
+        try:
+            cmd = parse(str(body.get("text") or ""))
+            if cmd.verb == "help":
+                await ack(text=HELP, blocks=[section(HELP)])
+                return
+            if cmd.verb == "backends":
+                a = watching.backends_answer()
+                await ack(text=a.text, blocks=a.blocks)
+                return
+            if cmd.verb == "list":
+                await ack()
+                await _reply(respond, await watching.list(channel))
+                return
+            assert cmd.backend is not None and cmd.job_id is not None
+            backend = watching.backend(cmd.backend, channel)
+            job_id = watching.job_id(backend, cmd.job_id)
+        except UserError as exc:
+            await ack(text=str(exc))
+            return
+        await ack(text=f"Checking {esc(backend.name)} job `{esc(job_id)}`…")
+        try:
+            if cmd.verb == "watch":
+                answer = await watching.watch(backend, job_id, channel, user)
+            elif cmd.verb == "status":
+                answer = await watching.status(backend, job_id)
+            elif cmd.verb == "unwatch":
+                answer = await watching.unwatch(backend, job_id, channel, user)
+            else:
+                answer = await watching.cancel(backend, job_id, channel, user)
+        except UserError as exc:
+            answer = Answer(str(exc), ok=False)
+        except Exception:
+            log.exception("/jobstatus %s failed", cmd.verb)
+            answer = Answer("Something went wrong on my side; nothing was changed. Please try again.", ok=False)
+        await _reply(respond, answer, replace=True)
+
+
+async def _reply(respond: Any, answer: Answer, replace: bool = False) -> None:
+    kwargs: dict[str, Any] = {"text": answer.text, "response_type": "ephemeral", "replace_original": replace}
+    if answer.blocks:
+        kwargs["blocks"] = answer.blocks
+    await respond(**kwargs)

@@ -1,0 +1,265 @@
+"""Block Kit for the parent message, thread replies and ephemeral answers: pure functions, escaped, bounded.
+
+Everything a backend says goes through `esc()` (Slack mrkdwn control characters) and `cut()` (Block Kit
+limits, with a visible "(truncated)") before it is placed in a message.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.backends.base import FailureDetails, JobStatus, Link
+from bot.backends.states import Phase
+
+SECTION_LIMIT = 3000
+FIELD_LIMIT = 2000
+CONTEXT_LIMIT = 2000
+TEXT_LIMIT = 3000  # fallback `text`: Slack takes 40k, but notifications show little
+TRUNCATED = " …(truncated)"
+
+ACTION_CANCEL = "jobstatus_cancel"
+ACTION_STOP = "jobstatus_stop"
+ACTION_REFRESH = "jobstatus_refresh"
+ACTION_REWATCH = "jobstatus_rewatch"
+
+
+def esc(text: object) -> str:
+    """Escape text for Slack mrkdwn: no markup (links, mentions, <!channel>) survives from a backend."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def cut(text: str, limit: int) -> str:
+    """Bound `text` to `limit` characters, saying so visibly; never splits an &escape; in two."""
+    if len(text) <= limit:
+        return text
+    keep = text[: limit - len(TRUNCATED)]
+    amp = keep.rfind("&")
+    if amp != -1 and ";" not in keep[amp:]:
+        keep = keep[:amp]
+    return keep + TRUNCATED
+
+
+def code(text: str) -> str:
+    """Inline code span for a path or id (backticks inside are replaced so they cannot end the span)."""
+    return "`" + esc(text).replace("`", "'") + "`"
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": cut(text, SECTION_LIMIT)}}
+
+
+def context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(text, CONTEXT_LIMIT)}]}
+
+
+def button(text: str, action_id: str, value: str, *, style: str | None = None,
+           confirm: dict[str, Any] | None = None) -> dict[str, Any]:
+    b: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text[:75], "emoji": True},
+        "action_id": action_id,
+        "value": value[:2000],
+    }
+    if style:
+        b["style"] = style
+    if confirm:
+        b["confirm"] = confirm
+    return b
+
+
+def slack_date(ts: float) -> str:
+    """A Slack date token that renders in the reader's time zone, with a UTC fallback."""
+    fallback = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
+    return f"<!date^{int(ts)}^{{date_short_pretty}} {{time_secs}}|{fallback}>"
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What the messages need to know about a job (from the database or a fresh status answer)."""
+
+    backend: str
+    job_id: str
+    name: str | None
+    phase: Phase
+    vendor_status: str
+    progress: int | None
+    message: str | None
+    log_paths: Sequence[str]
+    links: Sequence[Link]
+    checked_at: float
+    error_text: str | None = None
+
+    @classmethod
+    def of_status(cls, backend: str, st: JobStatus, now: float) -> JobView:
+        return cls(backend, st.job_id, st.name, st.phase, st.vendor_status, st.progress, st.message,
+                   st.log_paths, st.links, now)
+
+
+def state_words(phase: Phase, vendor_status: str) -> str:
+    """"failed (ERRORS_ENCOUNTERED)": our phase, and the vendor's own word where it says more."""
+    word = vendor_status.strip()
+    if not word or word.lower().replace("_", " ") == phase.value:
+        return phase.value
+    return f"{phase.value} ({esc(word)})"
+
+
+def title(job: JobView) -> str:
+    name = f" · {esc(job.name)}" if job.name else ""
+    return f"{job.phase.emoji} *{esc(job.backend)}* job {code(job.job_id)}{name}"
+
+
+def parent(job: JobView, *, watcher: str, watch_id: int, active: bool, ended_reason: str | None,
+           can_cancel: bool) -> tuple[str, list[dict[str, Any]]]:
+    """The one message per watch that is kept up to date in place."""
+    fields = [
+        {"type": "mrkdwn", "text": f"*Status*\n{state_words(job.phase, job.vendor_status)}"},
+        {"type": "mrkdwn", "text": f"*Progress*\n{progress_bar(job.progress)}"},
+        {"type": "mrkdwn", "text": f"*Watched by*\n<@{watcher}>"},
+        {"type": "mrkdwn", "text": f"*Last checked*\n{slack_date(job.checked_at)}"},
+    ]
+    blocks: list[dict[str, Any]] = [
+        section(title(job)),
+        {"type": "section", "fields": [{**f, "text": cut(f["text"], FIELD_LIMIT)} for f in fields]},
+    ]
+    if job.message:
+        blocks.append(context(esc(job.message)))
+    if job.error_text and active:
+        blocks.append(context(f":warning: Last check failed: {esc(job.error_text)}"))
+    value = str(watch_id)
+    if active:
+        buttons = [button("Refresh", ACTION_REFRESH, value), button("Stop watching", ACTION_STOP, value)]
+        if can_cancel and not job.phase.terminal and job.phase is not Phase.CANCELLING:
+            buttons.insert(0, button("Cancel job", ACTION_CANCEL, value, style="danger", confirm={
+                "title": {"type": "plain_text", "text": "Cancel this job?"},
+                "text": {"type": "mrkdwn", "text": cut(f"This asks *{esc(job.backend)}* to cancel job "
+                                                       f"{code(job.job_id)}. It cannot be undone.", 300)},
+                "confirm": {"type": "plain_text", "text": "Cancel job"},
+                "deny": {"type": "plain_text", "text": "Keep it running"},
+                "style": "danger",
+            }))
+        blocks.append({"type": "actions", "block_id": "jobstatus_actions", "elements": buttons})
+    else:
+        reason = {"finished": "Finished", None: "Not watching"}.get(ended_reason, f"Not watching: {esc(ended_reason or '')}")
+        blocks.append(context(reason))
+        blocks.append({"type": "actions", "block_id": "jobstatus_actions",
+                       "elements": [button("Rewatch", ACTION_REWATCH, value)]})
+    text = f"{job.backend} job {job.job_id}: {state_words(job.phase, job.vendor_status)}"
+    return cut(text, TEXT_LIMIT), blocks
+
+
+def progress_bar(progress: int | None) -> str:
+    if progress is None:
+        return "–"
+    p = max(0, min(100, progress))
+    filled = round(p / 10)
+    return f"`{'█' * filled}{'░' * (10 - filled)}` {p}%"
+
+
+def change(job: JobView, *, watcher: str, old_phase: Phase | None, old_word: str | None) -> str:
+    """The thread reply for a state change, as an outbox payload (JSON)."""
+    was = f" (was {state_words(old_phase, old_word or '')})" if old_phase is not None else ""
+    head = f"{job.phase.emoji} *{state_words(job.phase, job.vendor_status)}*{was}"
+    blocks = [section(head)]
+    lines = []
+    broadcast = False
+    if job.phase is Phase.FAILED:
+        broadcast = True
+        blocks = [section(f"{head}\n<@{watcher}>, {esc(job.backend)} job {code(job.job_id)} failed.")]
+        if job.message:
+            lines.append(section("*Failure message*\n" + _quote(job.message)))
+    elif job.message:
+        lines.append(context(esc(job.message)))
+    if job.phase.terminal and (job.log_paths or job.links):
+        lines.append(section(paths_text(job.log_paths, job.links)))
+    blocks += lines
+    text = f"{job.backend} job {job.job_id}: {state_words(job.phase, job.vendor_status)}"
+    if job.phase is Phase.FAILED and job.message:
+        text += f": {esc(job.message)}"
+    return payload(cut(text, TEXT_LIMIT), blocks, broadcast=broadcast)
+
+
+def _quote(text: str) -> str:
+    body = cut(esc(text), SECTION_LIMIT - 100)
+    return "\n".join("> " + line for line in body.splitlines() or [""])
+
+
+def paths_text(paths: Iterable[str], links: Iterable[Link]) -> str:
+    out = ["*Logs and outputs*"]
+    out += [f"• {code(p)}" for p in paths]
+    out += [f"• {esc(link.label)}: {code(link.url)}" for link in links]
+    return cut("\n".join(out), SECTION_LIMIT)
+
+
+def details(job: JobView, d: FailureDetails) -> str | None:
+    """The reply with what the backend said beyond the status (errors, outputs, links, hints)."""
+    blocks: list[dict[str, Any]] = []
+    if d.lines:
+        head = "*Errors reported*"
+        if d.total_errors is not None and d.total_errors > len(d.lines):
+            head += f" (first {len(d.lines)} of {d.total_errors})"
+        elif d.total_errors is not None:
+            head += f" ({d.total_errors})"
+        body = cut(esc("\n".join(d.lines)).replace("```", "'''"), SECTION_LIMIT - 60)
+        blocks.append(section(f"{head}\n```{body}```"))
+    if d.files:
+        rows = [f"• {code(name)}" + (f" ({human_size(size)})" if size is not None else "") for name, size in d.files]
+        blocks.append(section(cut("*Output files*\n" + "\n".join(rows), SECTION_LIMIT)))
+    if d.links:
+        blocks.append(section(paths_text((), d.links)))
+    if d.hint:
+        blocks.append(context(esc(d.hint)))
+    if not blocks:
+        return None
+    return payload(f"{job.backend} job {job.job_id}: details", blocks[:45])
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def note(text: str) -> str:
+    """A plain thread note (stopped, cancel requested, outage...). `text` is already escaped mrkdwn."""
+    return payload(cut(text, TEXT_LIMIT), [section(text)])
+
+
+def payload(text: str, blocks: list[dict[str, Any]], *, broadcast: bool = False) -> str:
+    return json_payload({"text": text, "blocks": blocks, "broadcast": broadcast})
+
+
+def json_payload(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+def outage(job: JobView, since: float, error_text: str) -> str:
+    return note(f":warning: Cannot reach *{esc(job.backend)}* since {slack_date(since)}: {esc(error_text)}. "
+                "Still trying; I will say when it answers again.")
+
+
+def recovered(job: JobView) -> str:
+    return note(f":white_check_mark: *{esc(job.backend)}* answers again. Job is "
+                f"{state_words(job.phase, job.vendor_status)}.")
+
+
+def timed_out(job: JobView, hours: float) -> str:
+    return note(f":alarm_clock: Stopped watching after {hours:g} h (watch timeout); the job was still "
+                f"{state_words(job.phase, job.vendor_status)}. Press *Rewatch* to follow it again.")
+
+
+def status_ephemeral(job: JobView) -> list[dict[str, Any]]:
+    """The one-off `/jobstatus status` answer."""
+    blocks = [section(title(job)), section(
+        f"*Status:* {state_words(job.phase, job.vendor_status)}   *Progress:* {progress_bar(job.progress)}")]
+    if job.message:
+        blocks.append(section("*Message*\n" + _quote(job.message)))
+    if job.log_paths or job.links:
+        blocks.append(section(paths_text(job.log_paths, job.links)))
+    return blocks

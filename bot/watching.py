@@ -1,0 +1,326 @@
+"""What users ask of the bot — watch, status, stop, rewatch, cancel — shared by slash commands and buttons.
+
+Each operation returns the text to show the user alone (an `Answer`); nothing here talks to Slack except
+through the notifier's outbox, so listeners stay thin.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import messages, store
+from bot.backends.base import (
+    AuthFailed,
+    Backend,
+    BackendError,
+    BadResponse,
+    CancelNotSupported,
+    CancelRefused,
+    Forbidden,
+    InvalidJobId,
+    JobNotFound,
+    JobStatus,
+    Unavailable,
+)
+from bot.config import Settings
+from bot.messages import esc
+from bot.notifier import Notifier
+from bot.poller import Poller
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Answer:
+    """What to tell the user who asked (ephemeral)."""
+
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    ok: bool = True
+
+
+class UserError(Exception):
+    """A request we refuse, with what to do instead (shown to the user alone)."""
+
+
+@dataclass
+class Watching:
+    settings: Settings
+    backends: Mapping[str, Backend]
+    db: Store
+    poller: Poller
+    notifier: Notifier
+    client: AsyncWebClient
+    clock: Callable[[], float]
+
+    # -- checks shared by every request -----------------------------------------------------------
+    def backend(self, name: str, channel: str | None = None) -> Backend:
+        b = self.backends.get(name)
+        if b is None:
+            names = ", ".join(f"`{esc(n)}`" for n in sorted(self.backends)) or "none"
+            raise UserError(f"There is no backend called `{esc(name[:64])}`. Configured backends: {names}. "
+                            "See `/jobstatus backends`.")
+        allowed = b.config.channels
+        if channel is not None and allowed is not None and channel not in allowed:
+            raise UserError(f"Backend `{esc(name)}` may not be watched in this channel (its `channels` setting "
+                            "allows: " + ", ".join(f"<#{esc(c)}>" for c in allowed) + ").")
+        return b
+
+    def job_id(self, backend: Backend, text: str) -> str:
+        try:
+            return backend.validate_job_id(text)
+        except InvalidJobId as exc:
+            raise UserError(f"`{esc(text[:80])}` is not a {esc(backend.name)} job id: {esc(exc)}") from None
+
+    def can_cancel(self, backend_name: str) -> bool:
+        b = self.backends.get(backend_name)
+        return bool(b and getattr(b, "can_cancel", b.capabilities.cancel))
+
+    # -- operations -----------------------------------------------------------------------------------
+    async def check(self, backend: Backend, job_id: str) -> JobStatus:
+        try:
+            return await backend.status(job_id)
+        except BackendError as exc:
+            raise UserError(explain(backend, job_id, exc)) from None
+
+    async def watch(self, backend: Backend, job_id: str, channel: str, user: str) -> Answer:
+        existing = await self.db.run(_active_watch, backend.name, job_id, channel)
+        if existing is not None:
+            return await self._already(existing, backend, job_id)
+        st = await self.check(backend, job_id)
+        now = self.clock()
+        first = None
+        if st.terminal:
+            first = messages.change(messages.JobView.of_status(backend.name, st, now), watcher=user,
+                                    old_phase=None, old_word=None)
+        watch, _job, created = await self.db.run(
+            store.create_watch, backend.name, st, channel, user, now=now, interval=self.poller.interval(backend.name),
+            watch_timeout=backend.config.watch_timeout or self.settings.watch_timeout, first_reply=first,
+        )
+        if not created:
+            return await self._already(watch, backend, job_id)
+        error = await self.notifier.deliver_watch(watch.id)  # type: ignore[arg-type]
+        if error is not None:
+            await self.db.run(store.discard_watch, watch.id)
+            raise UserError(slack_refusal(error))
+        self.notifier.kick()
+        self.poller.wake()
+        if st.terminal:
+            await self.poller.details_for(backend, st, [watch.id])  # type: ignore[list-item]
+            return Answer(f"{esc(backend.name)} job `{esc(job_id)}` has already ended "
+                          f"({messages.state_words(st.phase, st.vendor_status)}); I posted its result.")
+        return Answer(f"Watching {esc(backend.name)} job `{esc(job_id)}`: updates go to the thread.")
+
+    async def _already(self, watch: store.Watch, backend: Backend, job_id: str) -> Answer:
+        link = await self.permalink(watch.channel, watch.parent_ts)
+        where = f"<{link}|its thread>" if link else "its thread in this channel"
+        return Answer(f"This channel already watches {esc(backend.name)} job `{esc(job_id)}`: see {where}.")
+
+    async def permalink(self, channel: str, ts: str | None) -> str | None:
+        if not ts:
+            return None
+        try:
+            resp = await self.client.chat_getPermalink(channel=channel, message_ts=ts)
+            return str(resp.get("permalink")) if resp.get("permalink") else None
+        except SlackApiError:
+            return None
+
+    async def status(self, backend: Backend, job_id: str) -> Answer:
+        st = await self.check(backend, job_id)
+        view = messages.JobView.of_status(backend.name, st, self.clock())
+        return Answer(f"{backend.name} job {job_id}: {messages.state_words(st.phase, st.vendor_status)}",
+                      messages.status_ephemeral(view))
+
+    async def unwatch(self, backend: Backend, job_id: str, channel: str, user: str) -> Answer:
+        watch = await self.db.run(_active_watch, backend.name, job_id, channel)
+        if watch is None:
+            raise UserError(f"This channel does not watch {esc(backend.name)} job `{esc(job_id)}`. "
+                            "See `/jobstatus list`.")
+        return await self.stop(watch.id, user)  # type: ignore[arg-type]
+
+    async def stop(self, watch_id: int, user: str) -> Answer:
+        note = messages.note(f":octagonal_sign: Stopped watching (by <@{user}>). Press *Rewatch* to follow it again.")
+        done = await self.db.run(_stop, watch_id, self.clock(), note)
+        self.notifier.kick()
+        if not done:
+            return Answer("That watch had already stopped.")
+        return Answer("Stopped watching. The thread stays; *Rewatch* on the message starts again.")
+
+    async def rewatch(self, watch_id: int, user: str) -> Answer:
+        pair = await self.db.run(store.watch_and_job, watch_id)
+        if pair is None:
+            raise UserError("I no longer know that watch; start a new one with `/jobstatus watch`.")
+        watch, job = pair
+        if watch.active:
+            return Answer("Already watching this job.")
+        backend = self.backend(job.backend, watch.channel)
+        st = await self.check(backend, job.job_id)
+        if st.terminal:
+            await self.db.run(_refresh_job, job.id, st, self.clock())
+            self.notifier.kick()
+            return Answer(f"{esc(backend.name)} job `{esc(job.job_id)}` has ended "
+                          f"({messages.state_words(st.phase, st.vendor_status)}): nothing to watch.")
+        note = messages.note(f":eyes: Watching again (by <@{user}>).")
+        await self.db.run(_rewatch, watch_id, user, st, self.clock(), self.poller.interval(backend.name),
+                          backend.config.watch_timeout or self.settings.watch_timeout, note)
+        self.notifier.kick()
+        self.poller.wake()
+        return Answer(f"Watching {esc(backend.name)} job `{esc(job.job_id)}` again.")
+
+    async def refresh(self, watch_id: int) -> Answer | None:
+        pair = await self.db.run(store.watch_and_job, watch_id)
+        if pair is None:
+            return None
+        await self.poller.poll_now(pair[1].id)  # type: ignore[arg-type]
+        return None
+
+    async def cancel(self, backend: Backend, job_id: str, channel: str, user: str) -> Answer:
+        if not self.can_cancel(backend.name):
+            hint = backend.cancel_hint or "Cancel it in the vendor's console."
+            raise UserError(f"{esc(backend.name)} ({esc(backend.type_name)}) offers no cancel API here. {esc(hint)}")
+        watch = await self.db.run(_active_watch, backend.name, job_id, channel)
+        self.may_cancel(backend, user, watch)
+        try:
+            said = await backend.cancel(job_id)
+        except CancelRefused as exc:
+            raise UserError(f"{esc(backend.name)} refused to cancel job `{esc(job_id)}`: {esc(exc)}") from None
+        except CancelNotSupported as exc:
+            raise UserError(esc(exc)) from None
+        except BackendError as exc:
+            raise UserError(explain(backend, job_id, exc)) from None
+        note = messages.note(f":no_entry: Cancel requested by <@{user}>" + (f": {esc(said)}" if said else "."))
+        owed = await self.db.run(_cancel_noted, backend.name, job_id, note, self.clock())
+        self.notifier.kick()
+        self.poller.wake()
+        where = " The thread follows it to the end." if owed else ""
+        return Answer(f"Asked {esc(backend.name)} to cancel job `{esc(job_id)}`.{where}")
+
+    async def cancel_watch(self, watch_id: int, user: str) -> Answer:
+        pair = await self.db.run(store.watch_and_job, watch_id)
+        if pair is None:
+            raise UserError("I no longer know that watch.")
+        watch, job = pair
+        return await self.cancel(self.backend(job.backend), job.job_id, watch.channel, user)
+
+    def may_cancel(self, backend: Backend, user: str, watch: store.Watch | None) -> None:
+        rule = backend.config.cancel
+        if user in self.settings.admins or rule == "anyone":
+            return
+        if isinstance(rule, list):
+            if user in rule:
+                return
+            raise UserError(f"Only the users listed in `{esc(backend.name)}`'s `cancel` setting (or an admin) may "
+                            "cancel its jobs.")
+        if watch is not None and watch.user_id == user:
+            return
+        who = f"<@{watch.user_id}>" if watch is not None else "the user who started the watch in this channel"
+        raise UserError(f"Only {who} (the `cancel: watcher` rule of `{esc(backend.name)}`) or an admin may cancel "
+                        "this job.")
+
+    async def list(self, channel: str) -> Answer:
+        rows = await self.db.run(store.channel_watches, channel)
+        if not rows:
+            return Answer("No job is watched in this channel. Start with `/jobstatus watch <backend> <job-id>`.")
+        lines = []
+        for w, j in rows[:40]:
+            link = await self.permalink(channel, w.parent_ts)
+            name = f" · {esc(j.name)}" if j.name else ""
+            state = messages.state_words(j.phase_enum, j.vendor_status)
+            thread = f" — <{link}|thread>" if link else ""
+            lines.append(f"• *{esc(j.backend)}* `{esc(j.job_id)}`{name}: {state} (by <@{w.user_id}>){thread}")
+        more = f"\n…and {len(rows) - 40} more." if len(rows) > 40 else ""
+        text = f"*Watched in this channel ({len(rows)})*\n" + "\n".join(lines) + more
+        return Answer(text, [messages.section(text)])
+
+    def backends_answer(self) -> Answer:
+        lines = []
+        for name, b in sorted(self.backends.items()):
+            can = []
+            can.append("cancel" if self.can_cancel(name) else "no cancel")
+            if b.capabilities.logs:
+                can.append("logs")
+            if b.capabilities.batch:
+                can.append("batched polling")
+            where = "anywhere" if b.config.channels is None else ", ".join(f"<#{esc(c)}>" for c in b.config.channels)
+            lines.append(f"• *{esc(name)}* — {esc(b.type_name)}, every {self.poller.interval(name):g}s, "
+                         f"{', '.join(can)}; channels: {where}")
+        text = "*Configured backends*\n" + "\n".join(lines)
+        return Answer(text, [messages.section(text)])
+
+
+def explain(backend: Backend, job_id: str, exc: BackendError) -> str:
+    """A backend error in words that say what to do; the error text itself never holds a secret."""
+    b, j = esc(backend.name), esc(job_id)
+    if isinstance(exc, JobNotFound):
+        return f"{b} has no job `{j}`. Check the id (and that it is a {esc(backend.type_name)} job id)."
+    if isinstance(exc, AuthFailed):
+        return f"{b} refused the bot's credentials. Ask the bot's operator to check the `{b}` auth settings."
+    if isinstance(exc, Forbidden):
+        return f"The bot's account on {b} may not see job `{j}`. Ask the operator for access."
+    if isinstance(exc, Unavailable):
+        return f"{b} cannot be reached right now ({esc(exc)}). Try again in a few minutes."
+    if isinstance(exc, BadResponse):
+        return f"{b} answered something I could not read ({esc(exc)}). Try again; if it persists, tell the operator."
+    return f"{b}: {esc(exc)}"
+
+
+def slack_refusal(error: str) -> str:
+    if error in ("not_in_channel", "channel_not_found"):
+        return ("I cannot post in this channel. Invite me first (`/invite @jobstatus`), then run the command again.")
+    if error in ("is_archived", "channel_is_archived"):
+        return "This channel is archived; I cannot post in it."
+    return f"Slack refused my message ({esc(error)}); nothing was set up."
+
+
+# -- transactions used above (run on the store's thread) ----------------------------------------------
+
+
+def _active_watch(s: Any, backend: str, job_id: str, channel: str) -> store.Watch | None:
+    job = store.find_job(s, backend, job_id)
+    return None if job is None else store.active_watch_in(s, job.id, channel)
+
+
+def _stop(s: Any, watch_id: int, now: float, note: str) -> bool:
+    w = s.get(store.Watch, watch_id)
+    if w is None or not w.active:
+        return False
+    store.end_watch(s, w, "stopped", now, note)
+    return True
+
+
+def _rewatch(s: Any, watch_id: int, user: str, st: JobStatus, now: float, interval: float, timeout: float,
+             note: str) -> None:
+    w = s.get(store.Watch, watch_id)
+    if w is None or w.active:
+        return
+    job = store.restart_watch(s, w, now, interval, timeout, note)
+    store.set_status_fields(job, st)
+    job.checked_at = now
+
+
+def _refresh_job(s: Any, job_pk: int, st: JobStatus, now: float) -> None:
+    job = s.get(store.Job, job_pk)
+    if job is None:
+        return
+    store.set_status_fields(job, st)
+    job.checked_at = now
+    for w in store.watches_of(s, job_pk, active=None):
+        store.owe(s, w, "update", now=now)
+
+
+def _cancel_noted(s: Any, backend: str, job_id: str, note: str, now: float) -> int:
+    job = store.find_job(s, backend, job_id)
+    if job is None:
+        return 0
+    watches = store.watches_of(s, job.id)
+    for w in watches:
+        store.owe(s, w, "reply", note, now=now)
+    job.next_poll_at = now
+    return len(watches)
