@@ -239,9 +239,21 @@ def json_payload(data: dict[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"))
 
 
-def outage(job: JobView, since: float, error_text: str) -> str:
-    return note(f":warning: Cannot reach *{esc(job.backend)}* since {slack_date(since)}: {esc(error_text)}. "
-                "Still trying; I will say when it answers again.")
+OUTAGE_HEADS = {
+    "auth": ":lock: *{b}* refuses the bot's credentials",
+    "forbidden": ":lock: The bot's account may not see this job on *{b}*",
+    "not_found": ":grey_question: *{b}* no longer knows this job (unknown or purged)",
+    "bad_response": ":warning: *{b}* answers with something I cannot read",
+    "rate_limited": ":hourglass: *{b}* is rate limiting the bot",
+}
+
+
+def outage(job: JobView, since: float, error_text: str, kind: str | None = None) -> str:
+    """The one note when polling has failed for a while; its words say which kind of trouble it is."""
+    head = OUTAGE_HEADS.get(kind or "", ":warning: Cannot reach *{b}*").format(b=esc(job.backend))
+    tail = "Ask the bot's operator to check its access." if kind in ("auth", "forbidden") else \
+        "Still trying; I will say when it answers again."
+    return note(f"{head} since {slack_date(since)}: {esc(error_text)}. {tail}")
 
 
 def recovered(job: JobView) -> str:

@@ -45,7 +45,8 @@ class Poller:
         self._inflight: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake_at = 0.0  # no job is due before this (refreshed from the database)
-        self._next_expiry_check = 0.0
+        self._next_sweep = 0.0
+        self.sweep_every = 30.0  # seconds between looks for outages to note and watches past their timeout
         self.polls = 0
 
     # -- scheduling ----------------------------------------------------------------------------------
@@ -59,9 +60,9 @@ class Poller:
 
     async def tick(self) -> None:
         now = self.clock()
-        if now >= self._next_expiry_check:
-            self._next_expiry_check = now + 30.0
-            await self._expire(now)
+        if now >= self._next_sweep:
+            self._next_sweep = now + self.sweep_every
+            await self._sweep(now)
         if now < self._wake_at:
             return
         due = await self.db.run(store.due_jobs, now, MAX_DUE_PER_TICK, frozenset(self._inflight))
@@ -143,11 +144,7 @@ class Poller:
             nxt = now + self._backoff(backend.name, job.errors + 1, res.retry_after)
             if job.errors == 0:
                 log.warning("%s job %s: %s", backend.name, job.job_id, res)
-            owed = await self.db.run(
-                store.apply_error, job.pk, res, now, nxt, self.settings.outage_note_after, self._render_outage
-            )
-            if owed:
-                self.notifier.kick()
+            await self.db.run(store.apply_error, job.pk, res, now, nxt)
         self._wake_at = min(self._wake_at, nxt)
 
     def _backoff(self, backend: str, errors: int, retry_after: float | None) -> float:
@@ -197,8 +194,10 @@ class Poller:
         await self.db.run(store.owe_many, watch_ids, [("reply", text), ("file", attachment)], self.clock())
         self.notifier.kick()
 
-    async def _expire(self, now: float) -> None:
-        owed = await self.db.run(store.expire_watches, now, self._render_timeout)
+    async def _sweep(self, now: float) -> None:
+        """Notes owed by the passing of time: outages that started to matter, watches past their timeout."""
+        owed = await self.db.run(store.note_outages, now, self.settings.outage_note_after, self._render_outage)
+        owed += await self.db.run(store.expire_watches, now, self._render_timeout)
         if owed:
             self.notifier.kick()
 
@@ -210,7 +209,8 @@ class Poller:
         return messages.recovered(job_view(job))
 
     def _render_outage(self, job: store.Job) -> str:
-        return messages.outage(job_view(job), job.error_since or self.clock(), job.error_text or "no answer")
+        return messages.outage(job_view(job), job.error_since or self.clock(), job.error_text or "no answer",
+                               job.error_kind)
 
     def _render_timeout(self, job: store.Job) -> str:
         limit = (job.timeout_at or 0) - (job.created_at or 0)

@@ -478,29 +478,31 @@ def owe_many(s: Session, watch_ids: Iterable[int], items: Iterable[tuple[str, st
                 owe(s, w, kind, payload, now=now)
 
 
-def apply_error(
-    s: Session,
-    job_pk: int,
-    err: BackendError,
-    now: float,
-    next_poll_at: float,
-    outage_after: float,
-    render_outage: Callable[[Job], str],
-) -> int:
-    """Record a failed poll; owe one outage note per watch once the trouble has lasted `outage_after`."""
+def apply_error(s: Session, job_pk: int, err: BackendError, now: float, next_poll_at: float) -> None:
+    """Record a failed poll (the outage note, if it comes to that, is `note_outages`' business)."""
     job = s.get(Job, job_pk)
     if job is None:
-        return 0
+        return
     job.errors += 1
     job.error_kind = err.kind
     job.error_text = str(err)[:500]
     if job.error_since is None:
         job.error_since = now
     job.next_poll_at = next_poll_at
+
+
+def note_outages(s: Session, now: float, outage_after: float, render_outage: Callable[[Job], str]) -> int:
+    """One note per watch for each job whose polls have failed for `outage_after` seconds (once per outage)."""
+    jobs = s.execute(
+        select(Job).where(
+            Job.polling == True, Job.errors > 0, Job.outage_noted == False,  # noqa: E712
+            Job.error_since <= now - outage_after,
+        )
+    ).scalars().all()
     owed = 0
-    if not job.outage_noted and now - job.error_since >= outage_after:
+    for job in jobs:
         job.outage_noted = True
-        for w in watches_of(s, job_pk):
+        for w in watches_of(s, job.id):  # type: ignore[arg-type]
             owed += owe(s, w, "reply", render_outage(job), now=now)
     return owed
 

@@ -86,12 +86,14 @@ class Harness:
         return result
 
 
-def settings_for(sim: SimulatorServer, poll_interval: float = 0.2, **overrides: Any) -> Settings:
+def settings_for(sim: SimulatorServer, poll_interval: float = 0.2, top: dict[str, Any] | None = None,
+                 **overrides: Any) -> Settings:
+    """The demo's five backends against `sim`, polled every `poll_interval`; `top` sets top-level keys."""
     backends = demo_backends(sim, poll_interval=poll_interval)
     backends["vault-demo"]["poll_interval"] = poll_interval
     for name, extra in overrides.items():
         backends[name].update(extra)
-    return settings_from_dict({"backends": backends}, "<test config>")
+    return settings_from_dict({"backends": backends, **(top or {})}, "<test config>")
 
 
 async def start_runtime(settings: Settings, env: Environment) -> Runtime:
@@ -99,6 +101,7 @@ async def start_runtime(settings: Settings, env: Environment) -> Runtime:
     await runtime.start()
     # Vault's one-call-per-10-s rule has its own tests (test_backend_vault); end to end it would only wait
     runtime.backends["vault-demo"].min_poll_interval = 0.0  # type: ignore[misc]
+    runtime.poller.sweep_every = 0.1
     return runtime
 
 
@@ -118,7 +121,8 @@ async def harness(sim: SimulatorServer, slack: FakeSlack, tmp_path: Path,
     configure_simulators(sim)
     sim.vault.job_poll_window = 0.0  # the 10 s Vault rule has its own tests; here it would only slow things
     marker = request.node.get_closest_marker("backends")
-    settings = settings_for(sim, **(marker.kwargs if marker else {}))
+    top = request.node.get_closest_marker("settings")
+    settings = settings_for(sim, top=top.kwargs if top else None, **(marker.kwargs if marker else {}))
     env = Environment(slack_bot_token=slack.token, slack_signing_secret=SIGNING_SECRET, slack_api_url=slack.api_url,
                       database_url=f"sqlite:///{tmp_path / 'bot.db'}", port=0)
     runtime = await start_runtime(settings, env)

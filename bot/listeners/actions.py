@@ -26,8 +26,9 @@ def register(app: AsyncApp, watching: Watching) -> None:
     @app.action(re.compile(r"^jobstatus_(cancel|stop|refresh|rewatch)$"))
     async def on_button(ack: Any, body: dict[str, Any], respond: Any) -> None:
         await ack()
-        action = (body.get("actions") or [{}])[0]
-        user = str((body.get("user") or {}).get("id", ""))
+        actions = body.get("actions")
+        action = _dict(actions[0]) if isinstance(actions, list) and actions else {}
+        user = str(_dict(body.get("user")).get("id", ""))
         try:
             watch_id = await _watch_of(watching, body, action)
             answer = await ops[str(action.get("action_id"))](watch_id, user)
@@ -47,8 +48,14 @@ async def _watch_of(watching: Watching, body: dict[str, Any], action: dict[str, 
         raise UserError("That button does not belong to a watch I know.")
     watch_id = int(value)
     pair = await watching.db.run(store.watch_and_job, watch_id)
-    channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
-    ts = str((body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get("ts") or "")
+    container = _dict(body.get("container"))
+    channel = str(_dict(body.get("channel")).get("id") or container.get("channel_id") or "")
+    ts = str(container.get("message_ts") or _dict(body.get("message")).get("ts") or "")
     if pair is None or pair[0].channel != channel or (pair[0].parent_ts and pair[0].parent_ts != ts):
         raise UserError("That button does not belong to a watch I know.")
     return watch_id
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """A payload part that should be an object; anything else (a forged or broken payload) is empty."""
+    return value if isinstance(value, dict) else {}
