@@ -5,8 +5,12 @@ Three parts:
 * `FakeSlack` — an aiohttp server on 127.0.0.1 that answers the Slack Web API methods the bot uses
   (point `AsyncWebClient(base_url=fs.api_url)` at it), stores channels, messages, threads, edits,
   ephemerals and files, serves `response_url`s and the file-upload URLs, and can inject faults.
+  It also speaks Socket Mode: `apps.connections.open` (app-level `xapp-` token) hands out a
+  `ws://127.0.0.1:PORT/socket-mode/<id>` URL; on it the fake says hello, answers pings, delivers
+  envelopes (`await fs.deliver(...)`) and records the client's acks, and can send `disconnect`.
 * `SlackUser` — what Slack sends to the bot when a person acts: signed slash commands and
-  `block_actions` button clicks, plus raw/forged requests for security tests.
+  `block_actions` button clicks, plus raw/forged requests for security tests; or, made with
+  `SlackUser.over_socket(fs)`, the same payloads as Socket Mode envelopes.
 * `render_channel` — a channel as a person would see it, as plain text, with numbered buttons.
 
 Everything recorded is plain Python state read directly by tests (`fs.calls`, `fs.messages(...)`,
@@ -25,25 +29,30 @@ import re
 import secrets
 import time
 import urllib.parse
+import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
 import aiohttp
-from aiohttp import web
+from aiohttp import WSCloseCode, WSMsgType, web
 from slack_sdk.signature import SignatureVerifier
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TOKEN = "xoxb-fake-slack-token"
+DEFAULT_APP_TOKEN = "xapp-1-A0FAKE-1-fake-app-level-token"
+API_APP_ID = "A0FAKE"
 PERMALINK_BASE = "https://fake.slack.test"
 MAX_BLOCKS = 50
 MAX_TEXT = 40_000
 RESPONSE_URL_USES = 5
 RESPONSE_URL_TTL = 30 * 60.0
+SOCKET_URL_TTL = 30.0  # a Socket Mode URL from apps.connections.open is for one connection, soon
 
 # Web API methods answered by FakeSlack; anything else gets `unknown_method`.
 METHODS = (
+    "apps.connections.open",
     "auth.test",
     "chat.postMessage",
     "chat.update",
@@ -57,6 +66,9 @@ METHODS = (
     "files.completeUploadExternal",
     "users.info",
 )
+
+# Methods that take the app-level (xapp-) token; every other method takes the bot token.
+APP_TOKEN_METHODS = ("apps.connections.open",)
 
 # Fault names that are answered with an HTTP status instead of `200 {"ok": false}`.
 _HTTP_FAULTS = {"ratelimited": 429, "server_error": 500, "internal_error": 500, "service_unavailable": 503}
@@ -207,6 +219,71 @@ class Call(_DictLike):
 
 
 @dataclass
+class SocketAck(_DictLike):
+    """An acknowledgement the Socket Mode client sent: `{"envelope_id", "payload"?}`.
+
+    `payload` is None for an empty ack. `elapsed` is seconds from the envelope being sent to this ack
+    (None when no envelope with that id was sent); `duplicate` marks a second ack for one envelope.
+    """
+
+    envelope_id: str
+    payload: dict[str, Any] | None
+    at: float
+    connection_id: str
+    elapsed: float | None = None
+    duplicate: bool = False
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Envelope(_DictLike):
+    """One Socket Mode envelope FakeSlack delivered (or tried to) with `deliver`.
+
+    `error` is None when acked, "dispatch_failed" when no connection could take it, and
+    "operation_timeout" when the client did not ack in time (what Slack shows the person).
+    """
+
+    envelope_id: str
+    type: str  # slash_commands, interactive, events_api
+    payload: dict[str, Any]
+    accepts_response_payload: bool
+    connection_id: str | None = None
+    sent_at: float | None = None
+    ack: SocketAck | None = None
+    error: str | None = None
+
+    @property
+    def elapsed(self) -> float | None:
+        return self.ack.elapsed if self.ack is not None else None
+
+
+@dataclass
+class SocketConnection(_DictLike):
+    """One websocket a Socket Mode client opened with a URL from apps.connections.open.
+
+    `received` holds every text message the client sent (acks included), parsed; `pings` counts its
+    pings (each answered with a pong). `draining` is set once FakeSlack sent it a `disconnect`: it gets
+    no more envelopes. `close_code` is the code of whoever closed first, `closed_by` "client" or "server".
+    """
+
+    id: str
+    opened_at: float
+    hello: dict[str, Any] = field(default_factory=dict)
+    closed_at: float | None = None
+    close_code: int | None = None
+    closed_by: str | None = None
+    pings: int = 0
+    received: list[Any] = field(default_factory=list)
+    draining: bool = False
+    disconnect_reason: str | None = None
+    ws: web.WebSocketResponse | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def open(self) -> bool:
+        return self.closed_at is None and self.ws is not None and not self.ws.closed
+
+
+@dataclass
 class ResponsePost(_DictLike):
     """One post to a response_url: the JSON sent, and what Slack did with it.
 
@@ -242,7 +319,7 @@ class _ResponseTarget:
 class Change:
     """Passed to `FakeSlack.subscribe` callbacks on every change of recorded state."""
 
-    kind: str  # message, edit, delete, ephemeral, file, call, failed_call, channel, user
+    kind: str  # message, edit, delete, ephemeral, file, call, failed_call, channel, user, socket, envelope, ack
     version: int
     channel: str | None = None
     ts: str | None = None
@@ -355,12 +432,17 @@ class FakeSlack:
 
     Default channels: C0001 #general and C0002 #finance-close (bot is a member of both);
     default users: U0001 ana, U0002 ben.
+
+    Socket Mode: a client that calls apps.connections.open with `app_token` and connects to the URL
+    gets envelopes from `deliver` (which `SlackUser.over_socket` uses); `socket_disconnect` and
+    `close_sockets` make it reconnect. Recorded in `socket_connections`, `envelopes`, `socket_acks`.
     """
 
     def __init__(
         self,
         *,
         token: str = DEFAULT_TOKEN,
+        app_token: str = DEFAULT_APP_TOKEN,
         team_id: str = "T0001",
         team_name: str = "Fake Workspace",
         bot_user_id: str = "U0BOT",
@@ -373,6 +455,7 @@ class FakeSlack:
         default_channels: bool = True,
     ) -> None:
         self.token = token
+        self.app_token = app_token  # the app-level token apps.connections.open wants
         self.team_id = team_id
         self.team_name = team_name
         self.bot_user_id = bot_user_id
@@ -397,6 +480,9 @@ class FakeSlack:
         self.files: dict[str, FakeFile] = {}
         self.channels: dict[str, Channel] = {}
         self.users: dict[str, User] = {}
+        self.socket_connections: list[SocketConnection] = []
+        self.envelopes: list[Envelope] = []
+        self.socket_acks: list[SocketAck] = []
         self.version = 0
         self._messages: dict[str, list[Message]] = {}
         self._index: dict[tuple[str, str], Message] = {}
@@ -407,6 +493,10 @@ class FakeSlack:
         self._event = asyncio.Event()
         self._subscribers: list[Callable[[Change], Any]] = []
         self._runner: web.AppRunner | None = None
+        self._socket_urls: dict[str, float] = {}  # connection id → when apps.connections.open issued it
+        self._envelope_index: dict[str, Envelope] = {}
+        self._envelope_started: dict[str, float] = {}
+        self._pending_acks: dict[str, asyncio.Future[SocketAck]] = {}
         self.add_user(bot_user_id, bot_name, is_bot=True)
         if default_channels:
             self.add_channel("C0001", "general")
@@ -421,6 +511,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/upload/{file_id}", self._handle_upload)
         app.router.add_post("/response/{rid}", self._handle_response_url)
+        app.router.add_get("/socket-mode/{cid}", self._handle_socket)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
@@ -428,6 +519,7 @@ class FakeSlack:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
+        await self.close_sockets(message=b"server shutdown")
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -621,6 +713,16 @@ class FakeSlack:
             out.append(f"failed_calls ({len(self.failed_calls)}, last 20):")
             for c in self.failed_calls[-20:]:
                 out.append(f"  {c.method} status={c.status} error={c.error} {_short(c.args)}")
+        if self.socket_connections:
+            out.append(f"socket connections ({len(self.socket_connections)}):")
+            for s in self.socket_connections:
+                state = "open" if s.open else f"closed code={s.close_code}"
+                out.append(f"  {s.id} {state}{' draining' if s.draining else ''} pings={s.pings}")
+        if self.envelopes:
+            out.append(f"envelopes ({len(self.envelopes)}, last 10):")
+            for e in self.envelopes[-10:]:
+                acked = f"acked {_short(e.ack.payload or {})}" if e.ack else f"error={e.error}"
+                out.append(f"  {e.type} {e.envelope_id[:8]} on {e.connection_id} {acked}")
         for cid in self.channels:
             if self._messages.get(cid) or self.ephemerals_for(channel=cid):
                 out.append(render_channel(self, cid))
@@ -708,7 +810,7 @@ class FakeSlack:
         }
         if msg.bot_id:
             out["bot_id"] = msg.bot_id
-            out["app_id"] = "A0FAKE"
+            out["app_id"] = API_APP_ID
         if msg.blocks is not None:
             out["blocks"] = msg.blocks
         if msg.attachments:
@@ -824,8 +926,11 @@ class FakeSlack:
         now = self.clock()
         if not token:
             return self._answer(Call(method, args, now, ok=False, error="not_authed"), {})
-        if token != self.token:
-            return self._answer(Call(method, args, now, ok=False, error="invalid_auth"), {})
+        expected = self.app_token if method in APP_TOKEN_METHODS else self.token
+        if token != expected:
+            # a real token of the other kind (bot token for apps.connections.open, or the reverse)
+            error = "not_allowed_token_type" if token in (self.token, self.app_token) else "invalid_auth"
+            return self._answer(Call(method, args, now, ok=False, error=error), {})
         if self.token_revoked:
             return self._answer(Call(method, args, now, ok=False, error="token_revoked"), {})
         handler = getattr(self, "_api_" + method.replace(".", "_"), None) if method in METHODS else None
@@ -859,6 +964,11 @@ class FakeSlack:
         return web.json_response({"ok": False, "error": wire_error}, status=call.status, headers=headers)
 
     # ---- Web API: methods -------------------------------------------------------------------------------
+
+    def _api_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        cid = secrets.token_hex(10)
+        self._socket_urls[cid] = self.clock()
+        return {"url": f"ws://{self.host}:{self.port}/socket-mode/{cid}"}
 
     def _api_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -1248,6 +1358,196 @@ class FakeSlack:
                 msg.deleted = True
         self._changed("delete", channel=target.channel, ts=target.message_ts)
 
+    # ---- Socket Mode ---------------------------------------------------------------------------------
+
+    def open_sockets(self) -> list[SocketConnection]:
+        """Socket Mode connections open now, oldest first (draining ones included)."""
+        return [c for c in self.socket_connections if c.open]
+
+    def socket_ready(self) -> SocketConnection | None:
+        """The connection the next envelope would go to (the newest open, not draining one), if any."""
+        usable = [c for c in self.open_sockets() if not c.draining]
+        return usable[-1] if usable else None
+
+    async def deliver(
+        self,
+        type: str,
+        payload: dict[str, Any],
+        *,
+        accepts_response_payload: bool | None = None,
+        connection: SocketConnection | None = None,
+        timeout: float = 10.0,  # noqa: ASYNC109  (like SlackUser.timeout)
+        retry_attempt: int | None = None,
+        retry_reason: str | None = None,
+    ) -> Envelope:
+        """Send `payload` to the app over Socket Mode in an envelope, as Slack does, and wait for the ack.
+
+        `type` is "slash_commands", "interactive" or "events_api". The envelope goes to `connection`,
+        or to the newest open connection that was not sent a `disconnect` (waiting for one to open,
+        within `timeout`). `accepts_response_payload` defaults to what Slack sends: true for slash
+        commands, view_submission and block_suggestion, false otherwise. Returns the Envelope, with
+        `.ack` set, or `.error` "dispatch_failed" (no connection) / "operation_timeout" (no ack in time).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if accepts_response_payload is None:
+            accepts_response_payload = type == "slash_commands" or (
+                type == "interactive" and payload.get("type") in ("view_submission", "block_suggestion")
+            )
+        env = Envelope(
+            envelope_id=str(uuid.uuid4()),
+            type=type,
+            payload=payload,
+            accepts_response_payload=accepts_response_payload,
+        )
+        self.envelopes.append(env)
+        self._envelope_index[env.envelope_id] = env
+        conn = connection or await self._wait_socket(deadline)
+        message: dict[str, Any] = {
+            "envelope_id": env.envelope_id,
+            "payload": payload,
+            "type": type,
+            "accepts_response_payload": accepts_response_payload,
+        }
+        if retry_attempt is not None:
+            message.update(retry_attempt=retry_attempt, retry_reason=retry_reason or "timeout")
+        ack_future: asyncio.Future[SocketAck] = loop.create_future()
+        self._pending_acks[env.envelope_id] = ack_future
+        try:
+            if conn is None or not conn.open:
+                env.error = "dispatch_failed"
+                return env
+            assert conn.ws is not None
+            env.connection_id, env.sent_at = conn.id, self.clock()
+            self._envelope_started[env.envelope_id] = time.perf_counter()
+            try:
+                await conn.ws.send_str(json.dumps(message))
+            except (ConnectionError, RuntimeError):
+                env.error = "dispatch_failed"
+                return env
+            self._changed("envelope")
+            try:
+                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                    await ack_future
+            except TimeoutError:
+                env.error = "operation_timeout"
+            return env
+        finally:
+            self._pending_acks.pop(env.envelope_id, None)
+            if env.error is not None:
+                self._changed("envelope")
+
+    async def socket_disconnect(
+        self, reason: str = "refresh_requested", connection: SocketConnection | None = None
+    ) -> list[SocketConnection]:
+        """Send `{"type": "disconnect", "reason": ...}` (to `connection`, or to every open one), as Slack
+        does before it retires a connection; those get no more envelopes. The client is expected to
+        open a new connection and close the old one. Returns the connections told."""
+        told = [connection] if connection is not None else self.open_sockets()
+        for conn in told:
+            if conn.ws is None or not conn.open:
+                continue
+            conn.draining, conn.disconnect_reason = True, reason
+            await conn.ws.send_json(
+                {"type": "disconnect", "reason": reason, "debug_info": {"host": conn.hello["debug_info"]["host"]}}
+            )
+        self._changed("socket")
+        return told
+
+    async def close_sockets(
+        self, code: int = WSCloseCode.GOING_AWAY, message: bytes = b"closed by FakeSlack"
+    ) -> None:
+        """Close every open Socket Mode connection from the server side (no `disconnect` first)."""
+        for conn in self.open_sockets():
+            assert conn.ws is not None
+            conn.close_code, conn.closed_by = int(code), "server"
+            await conn.ws.close(code=code, message=message)
+
+    async def _wait_socket(self, deadline: float) -> SocketConnection | None:
+        loop = asyncio.get_running_loop()
+        while True:
+            event = self._event
+            conn = self.socket_ready()
+            remaining = deadline - loop.time()
+            if conn is not None or remaining <= 0:
+                return conn
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    async def _handle_socket(self, request: web.Request) -> web.StreamResponse:
+        cid = request.match_info["cid"]
+        issued = self._socket_urls.pop(cid, None)  # one connection per URL, as Slack's tickets
+        now = self.clock()
+        call = Call("socket_mode", {"id": cid}, now)
+        if issued is None or now - issued > SOCKET_URL_TTL:
+            call.ok, call.error, call.status = False, "invalid_url", 401
+            self.calls.append(call)
+            self._changed("call")
+            return web.Response(status=401, text="invalid_url", content_type="text/plain")
+        ws = web.WebSocketResponse(autoping=False, timeout=2.0)
+        await ws.prepare(request)
+        self.calls.append(call)
+        conn = SocketConnection(id=cid, opened_at=now, ws=ws)
+        self.socket_connections.append(conn)
+        conn.hello = {
+            "type": "hello",
+            "num_connections": len(self.open_sockets()),
+            "debug_info": {
+                "host": f"fake-applink-{len(self.socket_connections)}",
+                "build_number": 1,
+                "approximate_connection_time": 18060,
+            },
+            "connection_info": {"app_id": API_APP_ID},
+        }
+        try:
+            await ws.send_json(conn.hello)
+            self._changed("socket")
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    self._socket_text(conn, msg.data)
+                elif msg.type == WSMsgType.PING:
+                    conn.pings += 1
+                    await ws.pong(msg.data)
+        except (ConnectionError, RuntimeError) as exc:
+            log.debug("socket %s ended: %s", cid, exc)
+        finally:
+            conn.closed_at = self.clock()
+            if conn.closed_by is None:
+                conn.close_code, conn.closed_by = ws.close_code, "client"
+            self._changed("socket")
+        return ws
+
+    def _socket_text(self, conn: SocketConnection, data: str) -> None:
+        try:
+            msg: Any = json.loads(data)
+        except ValueError:
+            msg = data
+        conn.received.append(msg)
+        if not isinstance(msg, dict) or not msg.get("envelope_id"):
+            return
+        eid = str(msg["envelope_id"])
+        env = self._envelope_index.get(eid)
+        started = self._envelope_started.get(eid)
+        payload = msg.get("payload")
+        ack = SocketAck(
+            envelope_id=eid,
+            payload=payload if isinstance(payload, dict) else None,
+            at=self.clock(),
+            connection_id=conn.id,
+            elapsed=None if started is None else time.perf_counter() - started,
+            duplicate=env is not None and env.ack is not None,
+            raw=msg,
+        )
+        self.socket_acks.append(ack)
+        if env is not None and env.ack is None:
+            env.ack = ack
+        future = self._pending_acks.get(eid)
+        if future is not None and not future.done():
+            future.set_result(ack)
+        self._changed("ack")
+
 
 def _short(args: Mapping[str, Any], limit: int = 160) -> str:
     text = json.dumps({k: v for k, v in args.items() if k != "blocks"}, default=str)
@@ -1262,7 +1562,12 @@ def _short(args: Mapping[str, Any], limit: int = 160) -> str:
 
 @dataclass
 class InteractionResult:
-    """The bot's HTTP answer to one request Slack sent it, and the response_url that came with it."""
+    """The bot's answer to one request Slack sent it, and the response_url that came with it.
+
+    Over HTTP: the HTTP status and body. Over Socket Mode: status 200 and the ack's payload as the body
+    (text is that payload as JSON, "" for an empty ack), or status 0 with text "dispatch_failed" /
+    "operation_timeout" when the envelope found no connection or was not acked; `envelope` is set.
+    """
 
     status: int
     text: str  # raw body
@@ -1271,6 +1576,7 @@ class InteractionResult:
     response_url: str
     response_url_id: str
     fake_slack: FakeSlack = field(repr=False)
+    envelope: Envelope | None = None  # Socket Mode only
 
     @property
     def ok(self) -> bool:
@@ -1306,8 +1612,24 @@ class ClickResult(InteractionResult):
     action: dict[str, Any] = field(default_factory=dict)
 
 
+class _Sent(NamedTuple):
+    status: int
+    text: str
+    body: dict[str, Any] | None
+    elapsed: float
+    envelope: Envelope | None
+
+
+TRANSPORTS = ("http", "socket")
+
+
 class SlackUser:
-    """A person in the workspace: sends signed slash commands and button clicks to the bot, as Slack does."""
+    """A person in the workspace: sends signed slash commands and button clicks to the bot, as Slack does.
+
+    `transport="http"` (default) POSTs signed requests to `bot_url`; `transport="socket"` (or
+    `SlackUser.over_socket(fs)`) delivers the same payloads as Socket Mode envelopes over the fake's
+    websocket to whatever client connected with `fs.app_token`, and reads the answer from the ack.
+    """
 
     def __init__(
         self,
@@ -1316,11 +1638,15 @@ class SlackUser:
         fake_slack: FakeSlack,
         team_id: str = "T0001",
         *,
-        api_app_id: str = "A0FAKE",
+        api_app_id: str = API_APP_ID,
         team_domain: str = "fake",
         verification_token: str = "fake-verification-token",
         timeout: float = 10.0,  # noqa: ASYNC109  (the API the tests were promised)
+        transport: str = "http",
     ) -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {TRANSPORTS}, not {transport!r}")
+        self.transport = transport
         self.bot_url = bot_url
         self.signing_secret = signing_secret
         self.fake_slack = fake_slack
@@ -1330,6 +1656,11 @@ class SlackUser:
         self.verification_token = verification_token
         self.timeout = timeout
         self._verifier = SignatureVerifier(signing_secret)
+
+    @classmethod
+    def over_socket(cls, fake_slack: FakeSlack, team_id: str = "T0001", **kwargs: Any) -> SlackUser:
+        """A person whose commands and clicks reach the bot over Socket Mode (no bot URL, no signing)."""
+        return cls("", "unused-in-socket-mode", fake_slack, team_id, transport="socket", **kwargs)
 
     # ---- signing and raw requests ----------------------------------------------------------------
 
@@ -1350,6 +1681,8 @@ class SlackUser:
         return status, text
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, str, float]:
+        if self.transport != "http":
+            raise RuntimeError("this SlackUser acts over Socket Mode: it has no bot URL to POST to")
         started = time.perf_counter()
         timeout = aiohttp.ClientTimeout(total=self.timeout)
         async with (
@@ -1360,9 +1693,22 @@ class SlackUser:
             return resp.status, text, time.perf_counter() - started
 
     async def send_payload(self, payload: dict[str, Any]) -> tuple[int, str]:
-        """Any interaction payload (block_actions, view_submission, ...) signed and form-encoded."""
-        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
-        return await self.post_raw(body, self.sign(body))
+        """Any interaction payload (block_actions, view_submission, ...): signed and form-encoded over
+        HTTP, or an "interactive" envelope over Socket Mode. Returns (status, text) as in the results."""
+        sent = await self._send("interactive", payload, {"payload": json.dumps(payload)})
+        return sent.status, sent.text
+
+    async def _send(self, envelope_type: str, payload: dict[str, Any], form: dict[str, str]) -> _Sent:
+        """One interaction to the bot: `form` signed and POSTed (http), or `payload` in an envelope (socket)."""
+        if self.transport == "socket":
+            env = await self.fake_slack.deliver(envelope_type, payload, timeout=self.timeout)
+            if env.ack is None:
+                return _Sent(0, env.error or "operation_timeout", None, self.timeout, env)
+            answer = env.ack.payload
+            return _Sent(200, json.dumps(answer) if answer else "", answer, env.ack.elapsed or 0.0, env)
+        body = urllib.parse.urlencode(form).encode()
+        status, raw, elapsed = await self._post(body, self.sign(body))
+        return _Sent(status, raw, _json_or_none(raw), elapsed, None)
 
     # ---- slash commands -----------------------------------------------------------------------------
 
@@ -1375,7 +1721,8 @@ class SlackUser:
         channel_id: str = "C0001",
         command: str = "/jobstatus",
     ) -> CommandResult:
-        """Type `{command} {text}` in `channel_id`: a signed slash-command request, as Slack sends it.
+        """Type `{command} {text}` in `channel_id`: a signed slash-command request (or a "slash_commands"
+        envelope over Socket Mode), as Slack sends it.
 
         The ack body is recorded as Slack shows it: an ephemeral for `user_id` (source "ack"), or a
         channel message when it says response_type "in_channel".
@@ -1399,19 +1746,18 @@ class SlackUser:
             "response_url": response_url,
             "trigger_id": _trigger_id(),
         }
-        body = urllib.parse.urlencode(form).encode()
-        status, raw, elapsed = await self._post(body, self.sign(body))
-        parsed = _json_or_none(raw)
+        sent = await self._send("slash_commands", dict(form), form)
         result = CommandResult(
-            status=status,
-            text=raw,
-            body=parsed,
-            elapsed=elapsed,
+            status=sent.status,
+            text=sent.text,
+            body=sent.body,
+            elapsed=sent.elapsed,
             response_url=response_url,
             response_url_id=fs.response_url_id(response_url),
             fake_slack=fs,
+            envelope=sent.envelope,
         )
-        if status == 200 and raw.strip():
+        if sent.status == 200 and sent.text.strip():
             self._record_ack(result, channel_id, user_id)
         return result
 
@@ -1460,7 +1806,7 @@ class SlackUser:
     ) -> ClickResult | None:
         """Click a button of a stored message (or ephemeral) found by action_id, button text or value.
 
-        Sends a signed `block_actions` payload as Slack does. If the button has a `confirm` dialog and
+        Sends a signed `block_actions` payload (an "interactive" envelope over Socket Mode) as Slack does. If the button has a `confirm` dialog and
         `confirm` is False, the person pressed "cancel": nothing is sent and None is returned.
         Raises LookupError if the message or button is not there.
         """
@@ -1519,16 +1865,16 @@ class SlackUser:
         }
         if msg is not None:  # Slack omits `message` for ephemeral messages
             payload["message"] = fs._api_message(msg, include_metadata=False)
-        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
-        status, raw, elapsed = await self._post(body, self.sign(body))
+        sent = await self._send("interactive", payload, {"payload": json.dumps(payload)})
         return ClickResult(
-            status=status,
-            text=raw,
-            body=_json_or_none(raw),
-            elapsed=elapsed,
+            status=sent.status,
+            text=sent.text,
+            body=sent.body,
+            elapsed=sent.elapsed,
             response_url=response_url,
             response_url_id=fs.response_url_id(response_url),
             fake_slack=fs,
+            envelope=sent.envelope,
             payload=payload,
             action=action,
         )

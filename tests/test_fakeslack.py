@@ -1,7 +1,9 @@
-"""Tests for bot.fakeslack: the fake Web API driven by a real AsyncWebClient, and SlackUser driving a real Bolt app."""
+"""Tests for bot.fakeslack: the fake Web API driven by a real AsyncWebClient, its Socket Mode websocket, and
+SlackUser driving a real Bolt app over HTTP and over Socket Mode."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.parse
@@ -11,12 +13,13 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.fakeslack import DEFAULT_TOKEN, Ephemeral, FakeSlack, SlackUser, render_channel
+from bot.fakeslack import DEFAULT_APP_TOKEN, DEFAULT_TOKEN, Ephemeral, FakeSlack, SlackUser, render_channel
 
 SECRET = "test-signing-secret"
 
@@ -328,9 +331,8 @@ def test_render_channel_shows_threads_edits_buttons_ephemerals() -> None:
 # SlackUser against a real Bolt AsyncApp
 
 
-@pytest.fixture
-async def bolt(fs: FakeSlack) -> AsyncIterator[tuple[SlackUser, dict[str, list[Any]]]]:
-    seen: dict[str, list[Any]] = {"commands": [], "actions": []}
+def bolt_app(fs: FakeSlack, seen: dict[str, list[Any]]) -> AsyncApp:
+    """A small Bolt app with a /jobstatus command and two buttons, recording what reaches it in `seen`."""
     app = AsyncApp(
         signing_secret=SECRET,
         client=AsyncWebClient(token=DEFAULT_TOKEN, base_url=fs.api_url),
@@ -360,6 +362,13 @@ async def bolt(fs: FakeSlack) -> AsyncIterator[tuple[SlackUser, dict[str, list[A
         seen["actions"].append(body)
         await respond(text="Job 42 cancelled")  # replaces the original, as Slack does by default
 
+    return app
+
+
+@pytest.fixture
+async def bolt(fs: FakeSlack) -> AsyncIterator[tuple[SlackUser, dict[str, list[Any]]]]:
+    seen: dict[str, list[Any]] = {"commands": [], "actions": []}
+    app = bolt_app(fs, seen)
     runner = web.AppRunner(app.web_app(path="/slack/events"), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -472,3 +481,148 @@ async def test_post_to_user_id_opens_dm_and_users_info(fs: FakeSlack, client: As
     assert info["user"]["name"] == "ana"
     conv = await client.conversations_info(channel="C0002")
     assert conv["channel"]["name"] == "finance-close" and conv["channel"]["is_member"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Socket Mode: apps.connections.open, the websocket, envelopes and acks
+
+
+async def test_apps_connections_open_wants_the_app_level_token(fs: FakeSlack) -> None:
+    client = AsyncWebClient(base_url=fs.api_url)  # apps_connections_open sends app_token as the bearer token
+    opened = await client.apps_connections_open(app_token=fs.app_token)
+    assert opened["url"].startswith(f"ws://127.0.0.1:{fs.port}/socket-mode/")
+    for token, error in (("xapp-1-A0FAKE-1-not-this-one", "invalid_auth"), (DEFAULT_TOKEN, "not_allowed_token_type"),
+                         ("", "not_authed")):
+        with pytest.raises(SlackApiError) as exc:
+            await client.apps_connections_open(app_token=token)
+        assert exc.value.response["error"] == error, token
+    with pytest.raises(SlackApiError) as exc:  # nor does the app-level token work for bot methods
+        await AsyncWebClient(token=fs.app_token, base_url=fs.api_url).chat_postMessage(channel="C0001", text="x")
+    assert exc.value.response["error"] == "not_allowed_token_type"
+    fs.app_token = "xapp-1-A0FAKE-2-rotated"
+    with pytest.raises(SlackApiError) as exc:
+        await client.apps_connections_open(app_token=DEFAULT_APP_TOKEN)
+    assert exc.value.response["error"] == "invalid_auth"
+    assert (await client.apps_connections_open(app_token="xapp-1-A0FAKE-2-rotated"))["ok"]
+    assert [c.error for c in fs.calls_of("apps.connections.open")] == [
+        None, "invalid_auth", "not_allowed_token_type", "not_authed", "invalid_auth", None]
+    assert fs.messages("C0001") == []
+
+
+async def _socket_url(fs: FakeSlack) -> str:
+    return str((await AsyncWebClient(base_url=fs.api_url).apps_connections_open(app_token=fs.app_token))["url"])
+
+
+async def test_socket_hello_ping_envelope_and_acks_recorded(fs: FakeSlack) -> None:
+    url = await _socket_url(fs)
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(url, autoping=False) as ws:
+            hello = await ws.receive_json(timeout=5)
+            assert hello["type"] == "hello" and hello["num_connections"] == 1
+            assert hello["connection_info"] == {"app_id": "A0FAKE"} and "host" in hello["debug_info"]
+            await ws.ping(b"sdk-ping-pong:1.5")
+            pong = await ws.receive(timeout=5)
+            assert pong.type == aiohttp.WSMsgType.PONG and pong.data == b"sdk-ping-pong:1.5"
+            [conn] = fs.open_sockets()
+            assert conn.pings == 1 and conn.hello == hello and fs.socket_ready() is conn
+
+            payload = {"command": "/jobstatus", "text": "help", "user_id": "U0001"}
+            delivery = asyncio.create_task(fs.deliver("slash_commands", payload))
+            envelope = await ws.receive_json(timeout=5)
+            assert envelope == {"envelope_id": envelope["envelope_id"], "payload": payload,
+                                "type": "slash_commands", "accepts_response_payload": True}
+            await ws.send_json({"envelope_id": envelope["envelope_id"], "payload": {"text": "Usage: ..."}})
+            env = await delivery
+            assert env.error is None and env.connection_id == conn.id and env.ack is not None
+            assert env.ack.payload == {"text": "Usage: ..."} and env.elapsed is not None and env.elapsed < 5
+
+            await ws.send_json({"envelope_id": envelope["envelope_id"]})  # a second ack for it
+            await ws.send_json({"envelope_id": "never-sent"})
+            await ws.send_str("not json")
+            await fs.wait_for(lambda: len(conn.received) == 4)
+            first, again, unknown = fs.socket_acks
+            assert first is env.ack and not first.duplicate
+            assert again.duplicate and again.payload is None and env.ack is first
+            assert unknown.elapsed is None and not unknown.duplicate
+            assert conn.received[-1] == "not json"
+
+            env = await fs.deliver("interactive", {"type": "block_actions"}, timeout=0.2)  # never acked
+            assert env.error == "operation_timeout" and env.ack is None and not env.accepts_response_payload
+            assert (await ws.receive_json(timeout=5))["accepts_response_payload"] is False
+        await fs.wait_for(lambda: not conn.open, what="the socket closed")
+        assert (conn.closed_by, conn.close_code) == ("client", 1000) and fs.socket_ready() is None
+        with pytest.raises(aiohttp.WSServerHandshakeError) as exc:  # a URL serves one connection
+            await session.ws_connect(url)
+        assert exc.value.status == 401
+    env = await fs.deliver("slash_commands", payload, timeout=0.1)
+    assert env.error == "dispatch_failed" and env.connection_id is None
+    assert [e.error for e in fs.envelopes] == [None, "operation_timeout", "dispatch_failed"]
+
+
+async def test_disconnect_drains_the_connection_and_the_next_envelope_goes_to_the_new_one(fs: FakeSlack) -> None:
+    async with aiohttp.ClientSession() as session:
+        old_ws = await session.ws_connect(await _socket_url(fs))
+        await old_ws.receive_json(timeout=5)
+        [old] = fs.open_sockets()
+        assert await fs.socket_disconnect() == [old]
+        message = await old_ws.receive_json(timeout=5)
+        assert message["type"] == "disconnect" and message["reason"] == "refresh_requested"
+        assert old.draining and old.open and fs.socket_ready() is None
+
+        delivery = asyncio.create_task(fs.deliver("interactive", {"type": "view_submission"}, timeout=5))
+        new_ws = await session.ws_connect(await _socket_url(fs))  # what a client does on `disconnect`
+        assert (await new_ws.receive_json(timeout=5))["num_connections"] == 2
+        envelope = await new_ws.receive_json(timeout=5)
+        assert envelope["accepts_response_payload"] is True  # view_submission may answer in the ack
+        await new_ws.send_json({"envelope_id": envelope["envelope_id"]})
+        env = await delivery
+        new = fs.socket_ready()
+        assert new is not None and env.connection_id == new.id != old.id and env.ack is not None
+
+        await fs.close_sockets()  # the server side closes: clients see CLOSE 1001 (going away)
+        for ws in (old_ws, new_ws):
+            assert (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.CLOSE
+            await ws.close()
+        await fs.wait_for(lambda: fs.open_sockets() == [])
+        assert [(c.closed_by, c.close_code) for c in fs.socket_connections] == [("server", 1001)] * 2
+
+
+async def test_socket_user_sends_bolt_the_same_payloads_as_http(
+    fs: FakeSlack, bolt: tuple[SlackUser, dict[str, list[Any]]]
+) -> None:
+    http_user, http_seen = bolt
+    seen: dict[str, list[Any]] = {"commands": [], "actions": []}
+    handler = AsyncSocketModeHandler(bolt_app(fs, seen), fs.app_token)
+    await handler.connect_async()
+    try:
+        user = SlackUser.over_socket(fs)
+        with pytest.raises(RuntimeError):
+            await user.post_raw(b"", {})
+        over_http = await http_user.command("fusion 42", channel_id="C0002")
+        result = await user.command("fusion 42", channel_id="C0002")
+        assert result.status == 200 and result.ack_text == over_http.ack_text == "Watching fusion 42"
+        assert result.envelope is not None and result.envelope.ack is not None and result.elapsed < 3
+
+        def same(d: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in d.items() if k not in ("response_url", "trigger_id")}
+
+        assert same(seen["commands"][0]) == same(http_seen["commands"][0])
+        assert result.envelope.payload["response_url"] == result.response_url
+        [posted] = await result.wait_responses(1)
+        assert posted.payload["text"] == "posted it"
+        assert [e.text for e in fs.ephemerals_for("U0001") if e.source == "ack"] == ["Watching fusion 42"] * 2
+
+        await fs.wait_for(lambda: len(fs.messages("C0002")) == 2)
+        msg = fs.messages("C0002")[-1]
+        click = await user.click("C0002", msg.ts, "stop_watching")
+        assert click is not None and click.status == 200 and click.body is None and click.text == ""
+        [body] = seen["actions"]
+        assert body["actions"][0]["action_id"] == "stop_watching" and body["container"]["message_ts"] == msg.ts
+        assert body == click.payload
+        await fs.wait_for(lambda: fs.thread("C0002", msg.ts)[0].text == "stopped by ana")
+        [resp] = await click.wait_responses(1)
+        assert resp.outcome == "ephemeral" and http_seen["actions"] == []
+    finally:
+        await handler.close_async()
+    with pytest.raises(ValueError):
+        SlackUser("", SECRET, fs, transport="carrier-pigeon")
