@@ -68,20 +68,33 @@ async def _check() -> int:
 
     env = Environment.from_env()
     settings = load_settings(env.config_path)
+    loop = asyncio.get_running_loop()
+    db = None
+    if any(b.auth.type == "oauth2_refresh" for b in settings.backends.values()):
+        # EPM's refresh token works once: checking uses it up, so the check reads the newest one from the
+        # database and stores the rotated one there, exactly as `run` does (else the bot's token is lost)
+        from bot.store import Store
+
+        db = Store(env.database_url)
+        await loop.run_in_executor(None, db.create_schema)
     failed = 0
-    for name, backend in build_backends(settings, env.config_path).items():
-        cfg = settings.backends[name]
-        try:
-            rows = await backend.check()
-        except Exception as exc:  # report, never crash, never print secrets
-            rows = [("check", False, f"{type(exc).__name__}: {exc}")]
-        finally:
-            await backend.aclose()
-        caps = backend.capabilities
-        can_cancel = getattr(backend, "can_cancel", caps.cancel)
-        print(f"{name} ({cfg.type}) — cancel: {'yes' if can_cancel else 'no'}, logs: {'yes' if caps.logs else 'no'}, "
-              f"batching: {'yes' if caps.batch else 'no'}")
-        for what, ok, detail in rows:
-            failed += not ok
-            print(f"  [{'ok' if ok else 'FAIL'}] {what}: {detail}")
+    try:
+        for name, backend in build_backends(settings, env.config_path, secrets=db).items():
+            cfg = settings.backends[name]
+            try:
+                rows = await backend.check()
+            except Exception as exc:  # report, never crash, never print secrets
+                rows = [("check", False, f"{type(exc).__name__}: {exc}")]
+            finally:
+                await backend.aclose()
+            caps = backend.capabilities
+            can_cancel = getattr(backend, "can_cancel", caps.cancel)
+            print(f"{name} ({cfg.type}) — cancel: {'yes' if can_cancel else 'no'}, "
+                  f"logs: {'yes' if caps.logs else 'no'}, batching: {'yes' if caps.batch else 'no'}")
+            for what, ok, detail in rows:
+                failed += not ok
+                print(f"  [{'ok' if ok else 'FAIL'}] {what}: {detail}")
+    finally:
+        if db is not None:
+            await loop.run_in_executor(None, db.close)
     return 1 if failed else 0

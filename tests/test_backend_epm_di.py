@@ -328,6 +328,20 @@ async def test_oauth_new_configured_token_replaces_a_dead_stored_one(sim: Simula
     assert fresh in sim.epm_di.used_refresh_tokens
 
 
+async def test_oauth_token_rotated_by_another_process_is_read_back_from_the_store(sim: SimulatorServer, make) -> None:
+    sim.epm_di.add_job(1, state="0")
+    first = sim.epm_di.issue_refresh_token()
+    secrets = MemorySecrets()
+    bot = make(_oauth(sim, first), secrets)
+    await bot.status("1")
+    check = make(_oauth(sim, first), secrets)  # e.g. `jobstatus-bot check` on the same database
+    await check.status("1")  # uses the stored token and stores its successor
+    sim.epm_di.expire_access_tokens()
+    assert (await bot.status("1")).phase is Phase.SUCCEEDED  # its own token is dead: the store has the newest
+    assert secrets.data["epm-di:refresh_token"] in sim.epm_di.refresh_tokens
+    assert sim.epm_di.count("POST", "/oauth2/v1/token") == 4  # bot, check, bot refused, bot with the stored one
+
+
 async def test_oauth_concurrent_cold_start_refreshes_once(sim: SimulatorServer, make) -> None:
     import asyncio
 

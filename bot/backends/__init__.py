@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
 from bot.backends.base import Backend
 from bot.config import BackendConfig, ConfigError, Settings
+
+log = logging.getLogger(__name__)
 
 
 class SecretStore(Protocol):
@@ -43,4 +46,9 @@ def build_backends(settings: Settings, where: str, secrets: SecretStore | None =
         except ConfigError as exc:
             text = str(exc) if f"'{name}'" in str(exc) else f"backend '{name}': {exc}"
             raise ConfigError(f"{where}: {text}") from None
+        floor = out[name].min_poll_interval
+        if cfg.poll_interval < floor:
+            why = out[name].min_poll_reason or "the vendor's own limit"
+            log.warning("backend '%s': poll_interval %gs is below %gs (%s); polling every %gs",
+                        name, cfg.poll_interval, floor, why, floor)
     return out

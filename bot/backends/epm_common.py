@@ -7,7 +7,8 @@ SUCCESS) the terminal one is trusted and the disagreement logged. `details` may 
 Auth: basic (`identitydomain.username:password`, or the bare username), a static bearer token, or OAuth 2
 with a user-context refresh token that is **single-use and rotates**: every refresh returns a new one,
 which is persisted through the SecretStore at once (`{backend}:refresh_token`) and read back from there
-first on start, so a restart uses the newest. Access tokens are cached until shortly before they expire;
+first on start, so a restart uses the newest; when a token is refused the store is read again first
+(another process on the same database, such as `jobstatus-bot check`, may have rotated it). Access tokens are cached until shortly before they expire;
 a 401 triggers one refresh and one retry. No secret ever goes into an exception text or a log line.
 
 EPM answers 503 during its daily maintenance window: that is an outage (`Unavailable`), never a job failure.
@@ -271,41 +272,57 @@ class RotatingRefreshToken:
             assert self._access is not None
             return self._access
 
+    async def _read_store(self) -> str | None:
+        if self.backend.secrets is None:
+            return None
+        try:
+            return await self.backend.secrets.get_secret(self.secret_key)
+        except Exception as exc:  # the store is not ours to crash on
+            log.warning("%s: could not read the stored refresh token (%s); using the configured one",
+                        self.backend.name, type(exc).__name__)
+            return None
+
     async def _current_refresh_token(self) -> str:
         if self._refresh_token is None:
-            stored = None
-            if self.backend.secrets is not None:
-                try:
-                    stored = await self.backend.secrets.get_secret(self.secret_key)
-                except Exception as exc:  # the store is not ours to crash on
-                    log.warning("%s: could not read the stored refresh token (%s); using the configured one",
-                                self.backend.name, type(exc).__name__)
-            self._refresh_token = stored or self._configured
+            self._refresh_token = await self._read_store() or self._configured
         return self._refresh_token
+
+    async def _next_refresh_token(self, refused: list[str]) -> str | None:
+        """After `refused` were refused: the newest stored token (another process sharing the database, such
+        as `jobstatus-bot check`, may have used ours and stored its successor), else the configured one (an
+        admin may have just put a new one in)."""
+        stored = await self._read_store()
+        if stored and stored not in refused:
+            log.warning("%s: the refresh token was refused; trying the newest stored one", self.backend.name)
+            return stored
+        if self._configured not in refused:
+            log.warning("%s: the stored refresh token was refused; trying the configured one", self.backend.name)
+            return self._configured
+        return None
 
     async def _refresh(self) -> None:
         name = self.backend.name
         refresh_token = await self._current_refresh_token()
-        try:
-            body = await self._grant(refresh_token)
-        except _InvalidGrant:
-            if refresh_token == self._configured:
-                self._refresh_token = None  # next time, read the store again: an admin may have put a new one
-                raise AuthFailed(
-                    f"{name}: the OAuth refresh token was refused (invalid_grant): it was already used or has "
-                    "expired. Put a new refresh token in the config (or the secret store) to go on."
-                ) from None
-            # the stored token is dead; the configured one may be a new one an admin has just put in
-            log.warning("%s: the stored refresh token was refused; trying the configured one", name)
-            refresh_token = self._refresh_token = self._configured
+        refused: list[str] = []
+        while True:
             try:
                 body = await self._grant(refresh_token)
+                break
             except _InvalidGrant:
-                self._refresh_token = None
+                refused.append(refresh_token)
+            nxt = await self._next_refresh_token(refused)
+            if nxt is None:
+                self._refresh_token = None  # next time, read the store again: an admin may have put a new one
+                if refused == [self._configured]:
+                    raise AuthFailed(
+                        f"{name}: the OAuth refresh token was refused (invalid_grant): it was already used or has "
+                        "expired. Put a new refresh token in the config (or the secret store) to go on."
+                    ) from None
                 raise AuthFailed(
                     f"{name}: the OAuth refresh tokens (stored and configured) were refused (invalid_grant): "
                     "put a new refresh token in the config to go on."
                 ) from None
+            refresh_token = self._refresh_token = nxt
         new_refresh = body.get("refresh_token")
         if isinstance(new_refresh, str) and new_refresh and new_refresh != refresh_token:
             self._refresh_token = new_refresh  # the old one is dead now: keep the new one, in memory first

@@ -3,8 +3,9 @@
 Status: `GET /HyperionPlanning/rest/{v}/applications/{app}/jobs/{id}` (`api_version` default v3,
 `application` required in the config). Failure details: `…/jobs/{id}/details?q={"messageType":"ERROR"}`
 paged with offset/limit until the last page, then, for metadata jobs whose details list child jobs
-("One or more child jobs have failed"), `…/jobs/{id}/childjobs/{child}/details` the same way. The
-details items' schema is not published: they are read generically. No cancel in the REST API.
+("One or more child jobs have failed"), `…/jobs/{id}/childjobs/{child}/details` the same way; the
+child jobs' lines (the real cause) come before the job's own in the bounded excerpt. The details items'
+schema is not published: they are read generically. No cancel in the REST API.
 """
 
 from __future__ import annotations
@@ -156,6 +157,9 @@ class EpmPlanning(EpmBackend):
             more = True
             if reported is not None:
                 total += max(0, reported - len(items))
+        # A failed child job's details are the only place its real cause is written ("One or more child jobs
+        # have failed"): its lines come first, so the job's own errors never crowd them out of the excerpt.
+        child_lines: list[str] = []
         for child, summary in children[:MAX_CHILDREN]:
             label = as_text(summary.get("jobName")) if isinstance(summary, dict) else None
             label = f"child job {child}" + (f" ({label})" if label else "")
@@ -164,16 +168,17 @@ class EpmPlanning(EpmBackend):
                     f"{job_path}/childjobs/{path_segment(child)}/details"
                 )
             except BackendError as exc:
-                lines.append(f"{label}: details could not be read ({exc.message})")
+                child_lines.append(f"{label}: details could not be read ({exc.message})")
                 continue
             total += len(citems)
             if not ccomplete:
                 more = True
                 if creported is not None:
                     total += max(0, creported - len(citems))
-            lines.extend(f"{label}: {format_item(it)}" for it in citems)
+            child_lines.extend(f"{label}: {format_item(it)}" for it in citems)
             if not citems:
-                lines.append(f"{label}: {format_item(summary)}")
+                child_lines.append(f"{label}: {format_item(summary)}")
+        lines = child_lines + lines
         hints = []
         if len(children) > MAX_CHILDREN:
             hints.append(f"Only the first {MAX_CHILDREN} of {len(children)} child jobs were read.")

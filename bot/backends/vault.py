@@ -228,6 +228,7 @@ class VeevaVault(Backend):
     cancel_hint = f"Cancel it in {HINT}."
     job_id_help = "A Vault job id is the job_id Vault returned when the job started: digits only, e.g. 1201."
     min_poll_interval = 10.0  # Vault answers API_LIMIT_EXCEEDED to a second status call within 10 s
+    min_poll_reason = "Vault allows one status call per job per 10 s"
     burst_low = 50  # below this many calls left in the burst window, requests are spread over it
 
     def __init__(self, name: str, config: Any, *, secrets: Any = None, http: httpx.AsyncClient | None = None) -> None:

@@ -3,6 +3,10 @@
 Each vendor simulator (one module per vendor) is an aiohttp sub-application that answers exactly as that
 vendor's documents in the vendor-docs say, quirks included. `SimulatorServer` (server.py) mounts all of
 them on one loopback port, each under its own path prefix, so every backend's `base_url` carries a prefix.
+
+Faults: `sim.<vendor>.faults = FaultPlan(rate, kinds, ...)` spoils a share of all status answers;
+`sim.<vendor>.fail_job(job_id, "429", times=2, retry_after=3)` spoils the next status calls of one job
+(Fusion, Vault, EPM DI, Planning; Immuta's batch call has no single job).
 """
 
 from __future__ import annotations
@@ -104,8 +108,10 @@ class FaultPlan:
         return kind
 
 
-async def fault_response(kind: str, plan: FaultPlan, good: Callable[[], Awaitable[web.Response]]) -> web.Response:
-    """The answer a misbehaving vendor gives instead of `good`."""
+async def fault_response(kind: str, plan: FaultPlan, good: Callable[[], Awaitable[web.Response]],
+                         retry_after: float | None = None) -> web.Response:
+    """The answer a misbehaving vendor gives instead of `good` (`retry_after` overrides the plan's)."""
+    retry_after = plan.retry_after if retry_after is None else retry_after
     if kind == "500":
         return web.Response(status=500, text="Internal Server Error")
     if kind == "503":
@@ -113,11 +119,11 @@ async def fault_response(kind: str, plan: FaultPlan, good: Callable[[], Awaitabl
             status=503,
             text="<html><body><h1>503 Service Unavailable</h1>Maintenance in progress</body></html>",
             content_type="text/html",
-            headers={"Retry-After": str(int(plan.retry_after))},
+            headers={"Retry-After": str(int(retry_after))},
         )
     if kind == "429":
         return web.json_response(
-            {"error": "Too Many Requests"}, status=429, headers={"Retry-After": str(int(plan.retry_after))}
+            {"error": "Too Many Requests"}, status=429, headers={"Retry-After": str(int(retry_after))}
         )
     if kind == "html":
         return web.Response(status=200, text="<html><body>Sign in</body></html>", content_type="text/html")
@@ -147,6 +153,8 @@ class VendorSim:
         self.jobs: dict[str, SimJob] = {}
         self.requests: list[Request] = []
         self.faults = FaultPlan()
+        # Faults for one job's status calls, in order: job id -> [(kind, Retry-After seconds or None)]
+        self.job_faults: dict[str, list[tuple[str, float | None]]] = {}
         # Accepted credentials. Basic: {username: password}; bearer: set of tokens.
         self.basic_users: dict[str, str] = {}
         self.bearer_tokens: set[str] = set()
@@ -177,6 +185,13 @@ class VendorSim:
 
     def default_state(self) -> Any:
         raise NotImplementedError
+
+    def fail_job(self, job_id: str | int, kind: str, times: int = 1, retry_after: float | None = None) -> None:
+        """The next `times` status calls for `job_id` get fault `kind` (one of FAULT_KINDS), whatever
+        `faults` says; 429/503 carry `Retry-After: retry_after` (default: the plan's)."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(kind)
+        self.job_faults.setdefault(str(job_id), []).extend([(kind, retry_after)] * times)
 
     # -- plumbing --------------------------------------------------------------------------------
     def routes(self) -> list[web.RouteDef]:
@@ -213,7 +228,12 @@ class VendorSim:
             return self.basic_users.get(user) == pw
         return False
 
-    async def with_faults(self, good: Callable[[], Awaitable[web.Response]]) -> web.Response:
+    async def with_faults(self, good: Callable[[], Awaitable[web.Response]], job_id: str | None = None) -> web.Response:
+        """`good()`, unless a fault is due: first one queued for `job_id` (`fail_job`), else the plan's pick."""
+        queued = self.job_faults.get(job_id) if job_id is not None else None
+        if queued:
+            kind, retry_after = queued.pop(0)
+            return await fault_response(kind, self.faults, good, retry_after)
         kind = self.faults.pick()
         if kind is None:
             return await good()

@@ -94,4 +94,4 @@ class EpmDiSim(EpmSimBase):
                 )
             return web.json_response(self.render(job, job.current(self.clock())))
 
-        return await self.with_faults(good)
+        return await self.with_faults(good, request.match_info["job_id"])

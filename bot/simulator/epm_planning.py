@@ -144,7 +144,7 @@ class PlanningSim(EpmSimBase):
                 return web.Response(text=self.with_stray_brace(body), content_type="application/json")
             return web.json_response(body)
 
-        return await self.with_faults(good)
+        return await self.with_faults(good, request.match_info["job_id"])
 
     def _page(self, request: web.Request, items: list[dict[str, Any]]) -> web.Response:
         try:

@@ -163,7 +163,7 @@ class FusionSim(VendorSim):
         async def good() -> web.Response:
             return web.json_response(self.render(job))
 
-        return await self.with_faults(good)
+        return await self.with_faults(good, job.job_id)
 
     async def output_files(self, request: web.Request) -> web.Response:
         if not self.authorized(request):

@@ -9,9 +9,10 @@ Step `fields` the simulator understands:
 - `errors`: a list of `{type, message}` put beside the data, with responseStatus WARNING.
 - `response_status`: the top-level responseStatus to send instead of SUCCESS/WARNING.
 
-Job-level keyword arguments of `add_job`: `created_by` (user id, default 44533). `cancellable=False` makes
-the cancel action refuse the job whatever its state; jobs that are not QUEUED/QUEUEING/SCHEDULED/RUNNING are
-always refused.
+Job-level keyword arguments of `add_job`: `created_by` (user id, default 44533), `cancel_message` (the
+text of the OPERATION_NOT_ALLOWED error when a cancel is refused; default Vault's own wording).
+`cancellable=False` makes the cancel action refuse the job whatever its state; jobs that are not
+QUEUED/QUEUEING/SCHEDULED/RUNNING are always refused.
 
 Vault answers errors with HTTP 200 and `responseStatus: FAILURE`. Switches for tests: `basic_users`
 {username: password} are the accounts `/auth` accepts; `expire_sessions()`; `other_vault = True` makes
@@ -191,7 +192,7 @@ class VaultSim(VendorSim):
             self._asked[job_id] = now
             return await self.reply(self.render(job, request.match_info["v"]))
 
-        return await self.with_faults(good)
+        return await self.with_faults(good, job_id)
 
     async def cancel(self, request: web.Request) -> web.Response:
         if self.user_of(request) is None:
@@ -214,7 +215,8 @@ class VaultSim(VendorSim):
             if not job.cancellable or state not in CANCELLABLE:
                 results.append({"responseStatus": "FAILURE", "errors": {
                     "type": "OPERATION_NOT_ALLOWED",
-                    "message": f"Job [{job.job_id}] cannot be cancelled in status [{state}].",
+                    "message": job.data.get("cancel_message",
+                                            f"Job [{job.job_id}] cannot be cancelled in status [{state}]."),
                 }})
                 continue
             job.set(now, "CANCELLING")
