@@ -79,8 +79,9 @@ class Runtime:
         await asyncio.get_running_loop().run_in_executor(None, self.db.create_schema)
         self.backends.update(build_backends(self.settings, self.env.config_path, secrets=self.db))
         resumed = await self.db.run(store.counts)
-        log.info("resuming %d active watches of %d jobs; %d messages owed to Slack",
-                 resumed["watches_active"], resumed["jobs_polling"], resumed["outbox"])
+        scheduled = await self.poller.load()
+        log.info("resuming %d active watches of %d jobs (%d scheduled); %d messages owed to Slack",
+                 resumed["watches_active"], resumed["jobs_polling"], scheduled, resumed["outbox"])
         if self.env.slack_app_token:
             # Socket Mode: Slack's requests come over the socket; HTTP serves only /healthz
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -107,7 +108,7 @@ class Runtime:
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         counts = await self.db.run(store.counts)
-        return web.json_response({"ok": True, **counts})
+        return web.json_response({"ok": True, **counts, "scheduled": self.poller.scheduled, "polls": self.poller.polls})
 
     @property
     def events_url(self) -> str:

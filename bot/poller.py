@@ -1,18 +1,22 @@
 """Polls the jobs that are due, once per job however many channels watch it, and records what changed.
 
-`tick()` runs on an APScheduler interval; it only starts polls (as tasks) and returns, so a slow vendor
-never holds up the tick or another backend. Each result is written in one transaction with the Slack
-messages it owes, then the notifier is kicked.
+The schedule is a heap of (due time, job) in memory, loaded from the database at start; `tick()` runs on
+an APScheduler interval, pops what is due and starts the polls as tasks, so a tick with nothing due costs
+one comparison and a slow vendor holds up nothing. An answer that changes nothing is not written: only
+its next poll time, and those are flushed in one batch every few seconds (so they survive a restart).
+Answers that change something are written in batches, each with the Slack messages it owes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import heapq
 import logging
 import random
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot import messages, store
@@ -20,12 +24,52 @@ from bot.backends.base import Backend, BackendError, BadResponse, JobStatus
 from bot.backends.states import Phase
 from bot.config import Settings
 from bot.notifier import Notifier, job_view
-from bot.store import DueJob, Store
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
 BATCH_CHUNK = 500
 MAX_DUE_PER_TICK = 5000
+FLUSH_EVERY = 5.0  # seconds between writes of unchanged jobs' next poll times
+
+
+@dataclass
+class Tracked:
+    """What the poller keeps of a job it polls: enough to tell whether an answer changes anything."""
+
+    pk: int
+    backend: str
+    job_id: str
+    phase: str
+    vendor_status: str
+    progress: int | None
+    name: str | None
+    errors: int
+    error_kind: str | None
+    changed_at: float
+    due: float
+
+    def same_as(self, st: JobStatus) -> bool:
+        return (st.phase.value == self.phase and st.vendor_status == self.vendor_status
+                and st.progress == self.progress and (not st.name or st.name == self.name))
+
+
+@dataclass
+class Batch:
+    """A backend with a batch status API (Immuta): all its jobs are asked in one request per cycle."""
+
+    jobs: set[int] = field(default_factory=set)
+    next_at: float = 0.0
+    errors: int = 0
+
+
+@dataclass
+class Write:
+    job: Tracked
+    result: JobStatus | BackendError
+    at: float
+    due: float
+    force: bool
 
 
 class Poller:
@@ -42,48 +86,124 @@ class Poller:
         self.notifier = notifier
         self.settings = settings
         self.clock = clock
+        self._jobs: dict[int, Tracked] = {}
+        self._heap: list[tuple[float, int]] = []  # (due, job) for backends polled job by job
+        self._batches: dict[str, Batch] = {}  # backends polled in batches, one cycle for all their jobs
         self._inflight: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._wake_at = 0.0  # no job is due before this (refreshed from the database)
+        self._writes: list[Write] = []
+        self._write_wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._upkeep: asyncio.Task[None] | None = None
+        self._dirty: dict[int, float] = {}  # job -> next poll time not yet in the database
+        self._next_flush = 0.0
         self._next_sweep = 0.0
         self.sweep_every = 30.0  # seconds between looks for outages to note and watches past their timeout
         self.polls = 0
 
-    # -- scheduling ----------------------------------------------------------------------------------
-    def interval(self, backend: str) -> float:
+    # -- the schedule ---------------------------------------------------------------------------------
+    @property
+    def scheduled(self) -> int:
+        return len(self._jobs)
+
+    def interval(self, backend: str, job: Tracked | None = None, now: float | None = None) -> float:
+        """Seconds to the next poll: the backend's interval (at least the vendor's minimum); a job unchanged
+        for long backs off towards `max_poll_interval` when one is configured."""
         b = self.backends[backend]
-        return max(b.config.poll_interval, getattr(b, "min_poll_interval", 0.0))
+        base = max(b.config.poll_interval, b.min_poll_interval)
+        cap = b.config.max_poll_interval
+        if job is None or cap is None or cap <= base:
+            return base
+        quiet = (self.clock() if now is None else now) - job.changed_at
+        return min(cap, max(base, quiet / 10.0))
 
-    def wake(self) -> None:
-        """Something became due sooner than we knew (a new watch, a Refresh, a cancel)."""
-        self._wake_at = 0.0
+    async def load(self) -> int:
+        """Read every polled job from the database into the schedule. Overdue ones are spread over their
+        interval so a restart after downtime does not ask every vendor everything at once."""
+        rows = await self.db.run(store.polling_jobs)
+        now = self.clock()
+        self._jobs.clear()
+        self._heap = []
+        self._batches = {}
+        for row in rows:
+            job = Tracked(*row)
+            if job.backend not in self.backends:
+                continue  # its backend left the config: it waits for it to come back
+            if job.due < now:
+                job.due = now + random.uniform(0.0, min(self.interval(job.backend), 60.0))
+            self._jobs[job.pk] = job
+            if self.backends[job.backend].capabilities.batch:
+                self._batch(job.backend).jobs.add(job.pk)
+            else:
+                self._heap.append((job.due, job.pk))
+        heapq.heapify(self._heap)
+        return len(self._jobs)
 
+    async def track(self, job_pk: int) -> None:
+        """Take a job's polling state from the database after a user changed it (watch, stop, rewatch,
+        cancel): schedule it at its stored next poll time, or drop it."""
+        row = await self.db.run(store.polling_job, job_pk)
+        if row is None:
+            self._jobs.pop(job_pk, None)
+            return
+        job = Tracked(*row)
+        if job.backend not in self.backends:
+            return
+        self._schedule(job, job.due)
+
+    def _batch(self, backend: str) -> Batch:
+        return self._batches.setdefault(backend, Batch(next_at=self.clock()))
+
+    def _schedule(self, job: Tracked, due: float) -> None:
+        job.due = due
+        self._jobs[job.pk] = job
+        if self.backends[job.backend].capabilities.batch:
+            self._batch(job.backend).jobs.add(job.pk)  # asked at the backend's next cycle
+        else:
+            heapq.heappush(self._heap, (due, job.pk))
+
+    def _drop(self, job_pk: int) -> None:
+        job = self._jobs.pop(job_pk, None)  # its heap entries are skipped when they come up
+        self._dirty.pop(job_pk, None)
+        if job is not None and job.backend in self._batches:
+            self._batches[job.backend].jobs.discard(job_pk)
+
+    # -- the tick ------------------------------------------------------------------------------------
     async def tick(self) -> None:
         now = self.clock()
-        if now >= self._next_sweep:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_loop())
+        if now >= self._next_sweep and (self._upkeep is None or self._upkeep.done()):
+            # database upkeep runs beside the tick, never in it: the tick itself stays a heap peek
             self._next_sweep = now + self.sweep_every
-            await self._sweep(now)
-        if now < self._wake_at:
+            self._upkeep = asyncio.create_task(self._sweep(now))
+        if now >= self._next_flush and self._dirty:
+            self._next_flush = now + FLUSH_EVERY
+            self._spawn(self._flush())
+        for name, batch in self._batches.items():
+            if batch.jobs and now >= batch.next_at:
+                batch.next_at = now + self.interval(name)
+                jobs = [self._jobs[pk] for pk in batch.jobs if pk not in self._inflight]
+                self._inflight.update(j.pk for j in jobs)
+                for i in range(0, len(jobs), BATCH_CHUNK):
+                    self._spawn(self._poll(self.backends[name], jobs[i : i + BATCH_CHUNK]))
+        heap = self._heap
+        if not heap or heap[0][0] > now:
             return
-        due = await self.db.run(store.due_jobs, now, MAX_DUE_PER_TICK, frozenset(self._inflight))
-        if not due:
-            nxt = await self.db.run(store.next_due)
-            self._wake_at = nxt if nxt is not None else now + 60.0
-            return
-        by_backend: dict[str, list[DueJob]] = {}
-        for job in due:
-            if job.backend not in self.backends:
-                continue  # a backend removed from the config: its jobs wait for it to come back
-            by_backend.setdefault(job.backend, []).append(job)
-        for name, jobs in by_backend.items():
+        due: dict[str, list[Tracked]] = {}
+        taken = 0
+        while heap and heap[0][0] <= now and taken < MAX_DUE_PER_TICK:
+            at, pk = heapq.heappop(heap)
+            job = self._jobs.get(pk)
+            if job is None or job.due != at or pk in self._inflight:
+                continue  # dropped, rescheduled since, or being polled now (it reschedules itself)
+            due.setdefault(job.backend, []).append(job)
+            taken += 1
+        for name, jobs in due.items():
             backend = self.backends[name]
             self._inflight.update(j.pk for j in jobs)
-            if backend.capabilities.batch:
-                for i in range(0, len(jobs), BATCH_CHUNK):
-                    self._spawn(self._poll_batch(backend, jobs[i : i + BATCH_CHUNK]))
-            else:
-                for job in jobs:
-                    self._spawn(self._poll_batch(backend, [job]))
+            for job in jobs:
+                self._spawn(self._poll(backend, [job]))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -91,61 +211,93 @@ class Poller:
         task.add_done_callback(self._tasks.discard)
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Let in-flight polls finish (their results are recorded); what does not finish is polled later."""
+        """Let in-flight polls finish and their results be written; save the schedule."""
         if self._tasks:
             _done, pending = await asyncio.wait(list(self._tasks), timeout=grace)
             for t in pending:
                 t.cancel()
+        for task in (self._writer, self._upkeep):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        await self._apply_writes()
+        await self._flush()
 
     # -- polling -------------------------------------------------------------------------------------
-    async def _poll_batch(self, backend: Backend, jobs: list[DueJob]) -> None:
+    async def _poll(self, backend: Backend, jobs: list[Tracked], force: bool = False) -> None:
         try:
-            if len(jobs) == 1:
+            if not backend.capabilities.batch:
                 try:
                     results: Mapping[str, JobStatus | BackendError] = {jobs[0].job_id: await backend.status(jobs[0].job_id)}
                 except BackendError as exc:
                     results = {jobs[0].job_id: exc}
             else:
+                batch = self._batches.get(backend.name)
                 try:
                     results = await backend.statuses([j.job_id for j in jobs])
+                    if batch is not None:
+                        batch.errors = 0
                 except BackendError as exc:
                     results = {j.job_id: exc for j in jobs}
+                    if batch is not None:  # the whole backend is in trouble: its next cycle backs off
+                        batch.errors += 1
+                        batch.next_at = max(batch.next_at, self.clock() + self._backoff(
+                            backend.name, batch.errors, exc.retry_after))
             for job in jobs:
                 res = results.get(job.job_id)
                 if res is None:
                     res = BadResponse(f"{backend.name} said nothing about job {job.job_id}")
-                await self._record(backend, job, res)
+                self._record(job, res, force)
         except asyncio.CancelledError:
             raise
         except Exception:  # one bad answer or bug must never stop the poller or another watch
             log.exception("polling %s failed unexpectedly", backend.name)
             now = self.clock()
-            await self.db.run(store.set_next_polls, [(j.pk, now + self.interval(backend.name)) for j in jobs])
+            for job in jobs:
+                if job.pk in self._jobs:
+                    self._schedule(job, now + self.interval(backend.name))
         finally:
             self._inflight.difference_update(j.pk for j in jobs)
 
-    async def _record(self, backend: Backend, job: DueJob, res: JobStatus | BackendError, force: bool = False) -> None:
+    def _record(self, job: Tracked, res: JobStatus | BackendError, force: bool) -> None:
+        """Schedule the next poll; queue a database write only when the answer changes something."""
         now = self.clock()
         self.polls += 1
+        scheduled = job.pk in self._jobs
+        if not scheduled and not force:
+            return  # stopped while it was being polled
         if isinstance(res, JobStatus):
-            if res.job_id != job.job_id:  # an adapter may normalise; keep our id
-                res = _with_id(res, job.job_id)
-            nxt = now + self.interval(backend.name) * random.uniform(0.95, 1.05)
-            applied = await self.db.run(
-                store.apply_status, job.pk, res, now, nxt, self._render_change, self._render_recovered, force
-            )
-            if applied.became_terminal:
-                self._spawn(self.details_for(backend, res, applied.ended_watches))
-            if applied.owed:
-                self.notifier.kick()
+            if res.job_id != job.job_id:  # an adapter may normalise the id; keep ours
+                res = replace(res, job_id=job.job_id)
+            due = now + self.interval(job.backend, job, now) * random.uniform(0.95, 1.05)
+            quiet = job.errors == 0 and job.same_as(res)
+            if res.phase.value != job.phase or res.vendor_status != job.vendor_status:
+                job.changed_at = now
             if job.errors:
-                log.info("%s job %s answers again", backend.name, job.job_id)
+                log.info("%s job %s answers again", job.backend, job.job_id)
+            job.phase, job.vendor_status = res.phase.value, res.vendor_status
+            job.progress, job.name, job.errors, job.error_kind = res.progress, res.name or job.name, 0, None
+            if res.terminal:
+                self._drop(job.pk)
+            elif scheduled:
+                self._schedule(job, due)
+            if quiet and not force:
+                self._dirty[job.pk] = due
+                return
         else:
-            nxt = now + self._backoff(backend.name, job.errors + 1, res.retry_after)
+            due = now + self._backoff(job.backend, job.errors + 1, res.retry_after)
             if job.errors == 0:
-                log.warning("%s job %s: %s", backend.name, job.job_id, res)
-            await self.db.run(store.apply_error, job.pk, res, now, nxt)
-        self._wake_at = min(self._wake_at, nxt)
+                log.warning("%s job %s: %s", job.backend, job.job_id, res)
+            job.errors += 1
+            if scheduled:
+                self._schedule(job, due)
+            if job.errors > 1 and res.kind == job.error_kind and not force:
+                self._dirty[job.pk] = due  # this trouble is on record already
+                return
+            job.error_kind = res.kind
+        self._dirty.pop(job.pk, None)
+        self._writes.append(Write(job, res, now, due, force))
+        self._write_wake.set()
 
     def _backoff(self, backend: str, errors: int, retry_after: float | None) -> float:
         base = self.interval(backend)
@@ -155,23 +307,52 @@ class Poller:
             delay = max(delay, retry_after)
         return delay
 
+    async def _write_loop(self) -> None:
+        while True:
+            await self._write_wake.wait()
+            self._write_wake.clear()
+            try:
+                await self._apply_writes()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("writing poll results failed; they will be polled again")
+
+    async def _apply_writes(self) -> None:
+        """Write every queued result in one transaction (batched when many jobs change at once)."""
+        if not self._writes:
+            return
+        writes, self._writes = self._writes, []
+        applied = await self.db.run(store.apply_results, [(w.job.pk, w.result, w.at, w.due, w.force) for w in writes],
+                                    self._render_change, self._render_recovered)
+        owed = False
+        for w, a in zip(writes, applied, strict=True):
+            owed = owed or a.owed > 0
+            if not a.polling:
+                self._drop(w.job.pk)
+            if a.became_terminal and isinstance(w.result, JobStatus):
+                self._spawn(self.details_for(self.backends[w.job.backend], w.result, a.ended_watches))
+        if owed:
+            self.notifier.kick()
+
+    async def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, {}
+        if dirty:
+            await self.db.run(store.set_next_polls, list(dirty.items()))
+
     async def poll_now(self, job_pk: int) -> None:
         """Poll one job right away and refresh its parents even if nothing changed (Refresh button).
 
         It may overlap a scheduled poll of the same job; recording the same answer twice is harmless.
         """
-        row = await self.db.run(_job_row, job_pk)
-        if row is None or row.backend not in self.backends:
-            return
-        backend = self.backends[row.backend]
-        try:
-            res: JobStatus | BackendError = await backend.status(row.job_id)
-        except BackendError as exc:
-            res = exc
-        await self._record(backend, DueJob(job_pk, row.backend, row.job_id, row.polls, row.errors), res, force=True)
-        if isinstance(res, BackendError):
-            await self.db.run(_owe_updates, job_pk)
-            self.notifier.kick()
+        job = self._jobs.get(job_pk)
+        if job is None:
+            row = await self.db.run(store.job_state, job_pk)
+            if row is None or row[1] not in self.backends:
+                return
+            job = Tracked(*row)
+        await self._poll(self.backends[job.backend], [job], force=True)
+        await self._apply_writes()
 
     async def details_for(self, backend: Backend, st: JobStatus, watch_ids: list[int]) -> None:
         """After a job ends: what the backend can tell beyond the status (errors, logs, outputs)."""
@@ -195,9 +376,17 @@ class Poller:
         self.notifier.kick()
 
     async def _sweep(self, now: float) -> None:
-        """Notes owed by the passing of time: outages that started to matter, watches past their timeout."""
-        owed = await self.db.run(store.note_outages, now, self.settings.outage_note_after, self._render_outage)
-        owed += await self.db.run(store.expire_watches, now, self._render_timeout)
+        """What the passing of time owes: outage notes, watches past their timeout, and dropping jobs
+        whose watches ended elsewhere (a channel archived, say)."""
+        try:
+            owed = await self.db.run(store.note_outages, now, self.settings.outage_note_after, self._render_outage)
+            owed += await self.db.run(store.expire_watches, now, self._render_timeout)
+            polling = await self.db.run(store.polling_ids)
+        except Exception:
+            log.exception("poller upkeep failed; trying again at the next sweep")
+            return
+        for pk in [pk for pk in self._jobs if pk not in polling and pk not in self._inflight]:
+            self._drop(pk)
         if owed:
             self.notifier.kick()
 
@@ -215,18 +404,3 @@ class Poller:
     def _render_timeout(self, job: store.Job) -> str:
         limit = (job.timeout_at or 0) - (job.created_at or 0)
         return messages.timed_out(job_view(job), max(limit, 0) / 3600)
-
-
-def _with_id(st: JobStatus, job_id: str) -> JobStatus:
-    from dataclasses import replace
-
-    return replace(st, job_id=job_id)
-
-
-def _job_row(s: Any, job_pk: int) -> store.Job | None:
-    return s.get(store.Job, job_pk)
-
-
-def _owe_updates(s: Any, job_pk: int) -> None:
-    for w in store.watches_of(s, job_pk):
-        store.owe(s, w, "update")

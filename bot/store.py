@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -47,7 +48,6 @@ class Job(SQLModel, table=True):
     links: str = "[]"  # JSON list of [label, url]
     polling: bool = True  # has active watches and is not terminal
     next_poll_at: float = 0.0
-    polls: int = 0
     errors: int = 0  # consecutive failed polls
     error_kind: str | None = None
     error_text: str | None = None
@@ -132,15 +132,6 @@ class Secret(SQLModel, table=True):
     value: str
 
 
-@dataclass(frozen=True)
-class DueJob:
-    pk: int
-    backend: str
-    job_id: str
-    polls: int
-    errors: int
-
-
 @dataclass
 class Applied:
     """What applying one poll result did."""
@@ -150,6 +141,7 @@ class Applied:
     terminal: bool = False
     became_terminal: bool = False
     ended_watches: list[int] = field(default_factory=list)
+    polling: bool = True  # the job is still polled after this
 
 
 class Store:
@@ -319,7 +311,7 @@ def create_watch(
     s.flush()
     if not st.terminal and not job.polling:
         job.polling = True
-        job.next_poll_at = now + interval
+        job.next_poll_at = now + interval * random.uniform(0.5, 1.0)  # spreads jobs watched at once
         job.errors = 0
         job.error_since = None
         job.outage_noted = False
@@ -394,19 +386,27 @@ def restart_watch(s: Session, watch: Watch, now: float, interval: float, watch_t
     return job
 
 
-def due_jobs(s: Session, now: float, limit: int, exclude: Iterable[int] = ()) -> list[DueJob]:
-    q = (
-        select(Job.id, Job.backend, Job.job_id, Job.polls, Job.errors)
-        .where(Job.polling == True, Job.next_poll_at <= now)  # noqa: E712
-        .order_by(Job.next_poll_at)
-        .limit(limit)
-    )
-    skip = set(exclude)
-    return [DueJob(*row) for row in s.execute(q).all() if row[0] not in skip]
+_TRACKED = (Job.id, Job.backend, Job.job_id, Job.phase, Job.vendor_status, Job.progress, Job.name, Job.errors,
+            Job.error_kind, Job.changed_at, Job.next_poll_at)
 
 
-def next_due(s: Session) -> float | None:
-    return s.execute(select(func.min(Job.next_poll_at)).where(Job.polling == True)).scalar_one()  # noqa: E712
+def polling_jobs(s: Session) -> list[tuple[Any, ...]]:
+    """What the poller's schedule needs of every polled job (the order of poller.Tracked's fields)."""
+    return [tuple(r) for r in s.execute(select(*_TRACKED).where(Job.polling == True)).all()]  # noqa: E712
+
+
+def polling_job(s: Session, job_pk: int) -> tuple[Any, ...] | None:
+    row = s.execute(select(*_TRACKED).where(Job.id == job_pk, Job.polling == True)).first()  # noqa: E712
+    return tuple(row) if row is not None else None
+
+
+def job_state(s: Session, job_pk: int) -> tuple[Any, ...] | None:
+    row = s.execute(select(*_TRACKED).where(Job.id == job_pk)).first()
+    return tuple(row) if row is not None else None
+
+
+def polling_ids(s: Session) -> set[int]:
+    return set(s.execute(select(Job.id).where(Job.polling == True)).scalars())  # noqa: E712
 
 
 def set_next_polls(s: Session, items: Sequence[tuple[int, float]]) -> None:
@@ -433,7 +433,6 @@ def apply_status(
     changed = st.phase.value != job.phase or st.vendor_status != job.vendor_status
     visible = changed or st.progress != job.progress or (st.name and st.name != job.name) or force_update
     recovered = job.outage_noted
-    job.polls += 1
     job.checked_at = now
     job.errors = 0
     job.error_kind = None
@@ -465,6 +464,29 @@ def apply_status(
             w.ended_reason = "finished"
             w.ended_at = now
             out.ended_watches.append(w.id)  # type: ignore[arg-type]
+    return out
+
+
+def apply_results(
+    s: Session,
+    items: Sequence[tuple[int, JobStatus | BackendError, float, float, bool]],
+    render_change: Callable[[Job, Watch, Phase, str], str],
+    render_recovered: Callable[[Job], str] | None,
+) -> list[Applied]:
+    """Write a batch of poll results (job, answer or error, when, next poll, forced) in one transaction."""
+    out = []
+    for job_pk, res, now, due, force in items:
+        if isinstance(res, JobStatus):
+            applied = apply_status(s, job_pk, res, now, due, render_change, render_recovered, force)
+        else:
+            apply_error(s, job_pk, res, now, due)
+            applied = Applied()
+            if force:
+                for w in watches_of(s, job_pk):
+                    applied.owed += owe(s, w, "update", now=now)
+        job = s.get(Job, job_pk)
+        applied.polling = bool(job and job.polling)
+        out.append(applied)
     return out
 
 

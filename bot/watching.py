@@ -100,7 +100,7 @@ class Watching:
         if st.terminal:
             first = messages.change(messages.JobView.of_status(backend.name, st, now), watcher=user,
                                     old_phase=None, old_word=None)
-        watch, _job, created = await self.db.run(
+        watch, job, created = await self.db.run(
             store.create_watch, backend.name, st, channel, user, now=now, interval=self.poller.interval(backend.name),
             watch_timeout=backend.config.watch_timeout or self.settings.watch_timeout, first_reply=first,
         )
@@ -109,9 +109,10 @@ class Watching:
         error = await self.notifier.deliver_watch(watch.id)  # type: ignore[arg-type]
         if error is not None:
             await self.db.run(store.discard_watch, watch.id)
+            await self.poller.track(job.id)  # type: ignore[arg-type]
             raise UserError(slack_refusal(error))
         self.notifier.kick()
-        self.poller.wake()
+        await self.poller.track(job.id)  # type: ignore[arg-type]
         if st.terminal:
             await self.poller.details_for(backend, st, [watch.id])  # type: ignore[list-item]
             return Answer(f"{esc(backend.name)} job `{esc(job_id)}` has already ended "
@@ -147,10 +148,11 @@ class Watching:
 
     async def stop(self, watch_id: int, user: str) -> Answer:
         note = messages.note(f":octagonal_sign: Stopped watching (by <@{user}>). Press *Rewatch* to follow it again.")
-        done = await self.db.run(_stop, watch_id, self.clock(), note)
+        job_pk = await self.db.run(_stop, watch_id, self.clock(), note)
         self.notifier.kick()
-        if not done:
+        if job_pk is None:
             return Answer("That watch had already stopped.")
+        await self.poller.track(job_pk)
         return Answer("Stopped watching. The thread stays; *Rewatch* on the message starts again.")
 
     async def rewatch(self, watch_id: int, user: str) -> Answer:
@@ -171,7 +173,7 @@ class Watching:
         await self.db.run(_rewatch, watch_id, user, st, self.clock(), self.poller.interval(backend.name),
                           backend.config.watch_timeout or self.settings.watch_timeout, note)
         self.notifier.kick()
-        self.poller.wake()
+        await self.poller.track(job.id)  # type: ignore[arg-type]
         return Answer(f"Watching {esc(backend.name)} job `{esc(job.job_id)}` again.")
 
     async def refresh(self, watch_id: int) -> Answer | None:
@@ -196,9 +198,10 @@ class Watching:
         except BackendError as exc:
             raise UserError(explain(backend, job_id, exc)) from None
         note = messages.note(f":no_entry: Cancel requested by <@{user}>" + (f": {esc(said)}" if said else "."))
-        owed = await self.db.run(_cancel_noted, backend.name, job_id, note, self.clock())
+        owed, job_pk = await self.db.run(_cancel_noted, backend.name, job_id, note, self.clock())
         self.notifier.kick()
-        self.poller.wake()
+        if job_pk is not None:
+            await self.poller.track(job_pk)  # its next poll is now: follow it to CANCELLED
         where = " The thread follows it to the end." if owed else ""
         return Answer(f"Asked {esc(backend.name)} to cancel job `{esc(job_id)}`.{where}")
 
@@ -249,8 +252,12 @@ class Watching:
             if b.capabilities.batch:
                 can.append("batched polling")
             where = "anywhere" if b.config.channels is None else ", ".join(f"<#{esc(c)}>" for c in b.config.channels)
-            lines.append(f"• *{esc(name)}* — {esc(b.type_name)}, every {self.poller.interval(name):g}s, "
-                         f"{', '.join(can)}; channels: {where}")
+            interval = self.poller.interval(name)
+            every = f"every {interval:g}s"
+            if b.config.poll_interval < interval:
+                why = getattr(b, "min_poll_reason", "") or "the vendor's own limit"
+                every += f" (config asks {b.config.poll_interval:g}s: {esc(why)})"
+            lines.append(f"• *{esc(name)}* — {esc(b.type_name)}, {every}, {', '.join(can)}; channels: {where}")
         text = "*Configured backends*\n" + "\n".join(lines)
         return Answer(text, [messages.section(text)])
 
@@ -287,12 +294,13 @@ def _active_watch(s: Any, backend: str, job_id: str, channel: str) -> store.Watc
     return None if job is None else store.active_watch_in(s, job.id, channel)
 
 
-def _stop(s: Any, watch_id: int, now: float, note: str) -> bool:
+def _stop(s: Any, watch_id: int, now: float, note: str) -> int | None:
+    """End a watch; returns its job, or None when it had ended already."""
     w = s.get(store.Watch, watch_id)
     if w is None or not w.active:
-        return False
+        return None
     store.end_watch(s, w, "stopped", now, note)
-    return True
+    return int(w.job_pk)
 
 
 def _rewatch(s: Any, watch_id: int, user: str, st: JobStatus, now: float, interval: float, timeout: float,
@@ -315,12 +323,12 @@ def _refresh_job(s: Any, job_pk: int, st: JobStatus, now: float) -> None:
         store.owe(s, w, "update", now=now)
 
 
-def _cancel_noted(s: Any, backend: str, job_id: str, note: str, now: float) -> int:
+def _cancel_noted(s: Any, backend: str, job_id: str, note: str, now: float) -> tuple[int, int | None]:
     job = store.find_job(s, backend, job_id)
     if job is None:
-        return 0
+        return 0, None
     watches = store.watches_of(s, job.id)
     for w in watches:
         store.owe(s, w, "reply", note, now=now)
     job.next_poll_at = now
-    return len(watches)
+    return len(watches), job.id

@@ -257,6 +257,7 @@ class Backend:
     job_id_help: ClassVar[str] = ""
     # The vendor's own floor between two status calls for one job (Vault: 10 s); the poller honours it.
     min_poll_interval: ClassVar[float] = 0.0
+    min_poll_reason: ClassVar[str] = ""  # that floor in words, for the log and `/jobstatus backends`
 
     def __init__(self, name: str, config: Any, *, secrets: Any = None, http: httpx.AsyncClient | None = None) -> None:
         self.name = name
@@ -267,6 +268,7 @@ class Backend:
             timeout=httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0)),
             limits=httpx.Limits(max_connections=config.max_concurrency, max_keepalive_connections=config.max_concurrency),
             follow_redirects=False,
+            http2=True,  # used where the backend offers it (TLS ALPN); plain HTTP/1.1 keep-alive otherwise
             headers={"User-Agent": "jobstatus-bot", "Accept": "application/json"},
         )
         self.auth: httpx.Auth | None = None
