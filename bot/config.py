@@ -96,6 +96,7 @@ class BackendConfig(_Strict):
     max_poll_interval: Duration | None = None  # long-running jobs back off up to this
     timeout: Duration = 30.0  # per request
     max_concurrency: int = Field(default=8, ge=1, le=256)
+    http2: bool = False  # httpx's own transport with HTTP/2 (more CPU per request); else HTTP/1.1 over aiohttp
     watch_timeout: Duration | None = None  # default: the global one
     api_version: str | None = None  # Vault (v26.1), Planning (v3)
     application: str | None = None  # Planning application name

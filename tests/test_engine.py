@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+import bot.notifier
 from bot.poller import FLUSH_EVERY, Tracked
 from bot.simulator.core import Step
 from tests.conftest import Harness
@@ -22,6 +23,11 @@ def statements(h: Harness) -> list[str]:
 
     event.listen(h.runtime.db.engine, "before_cursor_execute", record)
     return seen
+
+
+@pytest.fixture(autouse=True)
+def _fast_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bot.notifier, "CHANNEL_GAP", 0.05)  # Slack's per-channel pacing is not tested here
 
 
 async def test_unchanged_answers_write_nothing_but_batched_next_poll_times(harness: Harness) -> None:
@@ -88,3 +94,14 @@ def _all_overdue(s: Any) -> None:
     from bot.store import Job
 
     s.execute(update(Job).values(next_poll_at=0.0))
+
+
+@pytest.mark.backends(**{"fusion-demo": {"http2": True}})
+async def test_the_http2_transport_choice_works_too(harness: Harness) -> None:
+    h = harness
+    assert not type(h.runtime.backends["fusion-demo"].http._transport).__name__.startswith("Aiohttp")
+    assert type(h.runtime.backends["epm-demo"].http._transport).__name__ == "AiohttpTransport"
+    h.sim.fusion.add_job(4321, steps=[Step(0, "RUNNING")])
+    await h.watch("watch fusion-demo 4321")
+    h.sim.fusion.set_state(4321, "SUCCEEDED")
+    await h.slack.wait_for(lambda: any("succeeded" in r.text for r in h.replies()))
