@@ -52,6 +52,17 @@ async def test_a_purged_job_is_said_to_be_unknown_not_unreachable(harness: Harne
     assert notes(h, "Cannot reach") == []
 
 
+@pytest.mark.settings(outage_note_after=0.3)
+async def test_refused_credentials_are_said_to_be_an_access_problem(harness: Harness) -> None:
+    h = harness
+    h.sim.fusion.add_job(32, steps=[Step(0, "RUNNING")])
+    await h.watch("watch fusion-demo 32")
+    h.sim.fusion.basic_users.clear()  # the service account's password was changed
+    await h.slack.wait_for(lambda: len(notes(h, "refuses the bot's credentials")) == 1, timeout=15)
+    assert "check its access" in notes(h, "refuses the bot's credentials")[0].text
+    assert notes(h, "Cannot reach") == []
+
+
 @pytest.mark.settings(watch_timeout=1.0)
 async def test_a_watch_ends_after_its_timeout_with_a_note_and_rewatch(harness: Harness) -> None:
     h = harness
@@ -78,19 +89,25 @@ async def test_garbage_from_every_vendor_at_a_high_rate_never_stops_a_watch(harn
         vendor.add_job(job_id, steps=[Step(0, first)])
         await h.watch(f"watch {name} {job_id}")
     plans = []
-    for _, _, vendor, _, _ in jobs:
-        vendor.faults = FaultPlan(rate=0.6, seed=7, slow_seconds=0.4, retry_after=0.2,
+    for seed, (_, _, vendor, _, _) in enumerate(jobs):
+        vendor.faults = FaultPlan(rate=0.6, seed=seed, slow_seconds=0.4, retry_after=0.2,
                                   kinds=("500", "503", "429", "html", "malformed", "truncated", "empty",
                                          "wrong_types", "slow"))
         plans.append(vendor.faults)
     for b in h.runtime.backends.values():  # slow answers must time out, not hang a poll
         b.http.timeout = __import__("httpx").Timeout(0.3)
+    await h.slack.wait_for(lambda: sum(sum(p.injected.values()) for p in plans) >= 40, timeout=40, poll=0.1)
     for _, job_id, vendor, _, last in jobs:
         vendor.set_state(job_id, last)
     for i in range(len(jobs)):
         await h.slack.wait_for(lambda i=i: any("succeeded" in r.text for r in h.replies(index=i)), timeout=30)
     injected = sum(sum(p.injected.values()) for p in plans)
-    assert injected >= 5, injected
+    assert injected >= 40, injected
+    kinds: dict[str, int] = {}
+    for p in plans:
+        for k, n in p.injected.items():
+            kinds[k] = kinds.get(k, 0) + n
+    print(f"\nfault injection: {injected} faults injected {dict(sorted(kinds.items()))}, 5/5 watches finished")
     for i in range(len(jobs)):  # exactly one final reply each, whatever was injected
         assert len([r for r in h.replies(index=i) if "succeeded" in r.text]) == 1
 
