@@ -9,7 +9,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -79,7 +79,6 @@ class BackendError(Exception):
     """A backend could not answer as hoped. `str()` is safe to show to a user: it never holds a secret."""
 
     kind: ClassVar[str] = "error"
-    transient: ClassVar[bool] = True
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -89,24 +88,20 @@ class BackendError(Exception):
 
 class InvalidJobId(BackendError):
     kind = "invalid_job_id"
-    transient = False
 
 
 class JobNotFound(BackendError):
     kind = "not_found"
-    transient = False
 
 
 class AuthFailed(BackendError):
     """401 after one fresh login, or credentials refused."""
 
     kind = "auth"
-    transient = False
 
 
 class Forbidden(BackendError):
     kind = "forbidden"
-    transient = False
 
 
 class Unavailable(BackendError):
@@ -127,12 +122,10 @@ class BadResponse(BackendError):
 
 class CancelNotSupported(BackendError):
     kind = "cancel_not_supported"
-    transient = False
 
 
 class CancelRefused(BackendError):
     kind = "cancel_refused"
-    transient = False
 
 
 def retry_after_seconds(value: str | None, *, default: float | None = None) -> float | None:
@@ -380,14 +373,3 @@ class Backend:
             return lenient_json(resp.content)
         except ValueError as exc:
             raise BadResponse(f"{self.name} sent malformed JSON") from exc
-
-
-@dataclass
-class BackendInfo:
-    """What `/jobstatus backends` shows."""
-
-    name: str
-    type_name: str
-    capabilities: Capabilities
-    poll_interval: float
-    notes: list[str] = field(default_factory=list)
