@@ -197,13 +197,14 @@ def paths_text(paths: Iterable[str], links: Iterable[Link]) -> str:
 def details(job: JobView, d: FailureDetails) -> str | None:
     """The reply with what the backend said beyond the status (errors, outputs, links, hints)."""
     blocks: list[dict[str, Any]] = []
-    if d.lines:
+    lines = [line for line in d.lines if line != job.message]  # the failure reply carried that already
+    if lines:
         head = "*Errors reported*"
         if d.total_errors is not None and d.total_errors > len(d.lines):
             head += f" (first {len(d.lines)} of {d.total_errors})"
         elif d.total_errors is not None:
             head += f" ({d.total_errors})"
-        body = cut(esc("\n".join(d.lines)).replace("```", "'''"), SECTION_LIMIT - 60)
+        body = cut(esc("\n".join(lines)).replace("```", "'''"), SECTION_LIMIT - 60)
         blocks.append(section(f"{head}\n```{body}```"))
     if d.files:
         rows = [f"• {code(name)}" + (f" ({human_size(size)})" if size is not None else "") for name, size in d.files]

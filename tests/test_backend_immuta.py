@@ -225,11 +225,12 @@ async def test_unreadable_answers_are_bad_response_for_every_id(sim: SimulatorSe
     assert isinstance(out["a1"], BadResponse) and isinstance(out["a2"], BadResponse)
 
 
-async def test_failure_details_is_the_output(sim: SimulatorServer, make) -> None:
+async def test_failure_details_add_nothing_beside_the_output(sim: SimulatorServer, make) -> None:
     sim.immuta.add_job(JOB, state="failed", output="Error: could not reach Snowflake\nretry later")
     backend = make()
-    details = await backend.failure_details(await backend.status(JOB))
-    assert details is not None and details.lines == ("Error: could not reach Snowflake", "retry later")
+    st = await backend.status(JOB)
+    assert st.message == "Error: could not reach Snowflake\nretry later"  # the state-change reply shows it
+    assert await backend.failure_details(st) is None
     sim.immuta.add_job("quiet", state="failed")
     details = await backend.failure_details(await backend.status("quiet"))
     assert details is not None and details.lines == () and details.hint and "Immuta UI" in details.hint

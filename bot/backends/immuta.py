@@ -120,18 +120,6 @@ def parse_statuses(payload: Any, job_ids: Iterable[str]) -> dict[str, JobStatus 
     return out
 
 
-def _bounded_lines(text: str, *, max_lines: int = 40, max_chars: int = 3000) -> list[str]:
-    out: list[str] = []
-    used = 0
-    for line in text.splitlines():
-        line = line.rstrip()
-        if len(out) >= max_lines or used + len(line) + 1 > max_chars:
-            break
-        out.append(line)
-        used += len(line) + 1
-    return out
-
-
 class Immuta(Backend):
     """Immuta jobs (type `immuta`)."""
 
@@ -243,10 +231,10 @@ class Immuta(Backend):
         return res
 
     async def failure_details(self, status: JobStatus) -> FailureDetails | None:
-        if not status.message:
-            return FailureDetails(hint="Immuta gave no output for this job; look it up in the Immuta UI.")
-        lines = _bounded_lines(status.message)
-        return FailureDetails(lines=tuple(lines), hint=None if lines else "See the Immuta UI for this job.")
+        """Immuta's only detail is `output`, which the state-change reply already shows."""
+        if status.message:
+            return None
+        return FailureDetails(hint="Immuta gave no output for this job; look it up in the Immuta UI.")
 
     async def check(self) -> list[tuple[str, bool, str]]:
         rows: list[tuple[str, bool, str]] = []
