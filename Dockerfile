@@ -7,7 +7,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
-RUN pip install . \
+RUN pip install ".[postgres]" \
     && useradd --system --uid 10001 --home-dir /data jobstatus \
     && mkdir -p /data /config && chown jobstatus /data
 

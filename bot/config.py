@@ -202,7 +202,7 @@ class Environment(BaseModel):
     slack_app_token: str | None = Field(default=None, repr=False)
     slack_api_url: str = "https://slack.com/api/"
     config_path: str = "./jobstatus.yaml"
-    database_url: str = "sqlite:///./jobstatus.db"
+    database_url: str = Field(default="sqlite:///./jobstatus.db", repr=False)  # may hold a password
     port: int = 3000
 
     @classmethod

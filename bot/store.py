@@ -3,6 +3,9 @@
 All access goes through one worker thread (`Store.run`), so the event loop never blocks on the database
 and SQLite sees one writer. Every state change is written in the same transaction as the Slack messages
 it owes (the outbox), so a crash can delay a message but never lose it.
+
+SQLite (the default) and PostgreSQL (`postgresql://…`, through psycopg 3) are both tested: nothing here
+is dialect-specific beyond the SQLite connection setup below and the upsert of a secret.
 """
 
 from __future__ import annotations
@@ -16,8 +19,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Index, UniqueConstraint, delete, event, func, or_, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import (
+    Index,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+    bindparam,
+    delete,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, create_engine
 
@@ -25,6 +40,17 @@ from bot.backends.base import BackendError, JobStatus, Link
 from bot.backends.states import Phase
 
 T = TypeVar("T")
+
+
+class VendorText(TypeDecorator[str]):
+    """Text a vendor wrote. PostgreSQL's text types cannot hold NUL (SQLite's can): one NUL in a status
+    message would fail the whole batch of poll results written with it, so NULs are dropped on the way in."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return value.replace("\x00", "") if isinstance(value, str) and "\x00" in value else value
 
 
 class Job(SQLModel, table=True):
@@ -39,18 +65,18 @@ class Job(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     backend: str
     job_id: str
-    name: str | None = None
+    name: str | None = Field(default=None, sa_type=VendorText)
     phase: str = Phase.UNKNOWN.value
-    vendor_status: str = ""
+    vendor_status: str = Field(default="", sa_type=VendorText)
     progress: int | None = None
-    message: str | None = None
+    message: str | None = Field(default=None, sa_type=VendorText)
     log_paths: str = "[]"  # JSON list
     links: str = "[]"  # JSON list of [label, url]
     polling: bool = True  # has active watches and is not terminal
     next_poll_at: float = 0.0
     errors: int = 0  # consecutive failed polls
     error_kind: str | None = None
-    error_text: str | None = None
+    error_text: str | None = Field(default=None, sa_type=VendorText)
     error_since: float | None = None
     outage_noted: bool = False
     timeout_at: float | None = None
@@ -100,8 +126,8 @@ class StateChange(SQLModel, table=True):
     job_pk: int = Field(foreign_key="jobs.id", index=True)
     at: float
     phase: str
-    vendor_status: str
-    message: str | None = None
+    vendor_status: str = Field(sa_type=VendorText)
+    message: str | None = Field(default=None, sa_type=VendorText)
 
 
 class Outbox(SQLModel, table=True):
@@ -144,13 +170,33 @@ class Applied:
     polling: bool = True  # the job is still polled after this
 
 
+def engine_url(url: str) -> str:
+    """`DATABASE_URL` as SQLAlchemy takes it: `postgres://` and `postgresql://` without a driver mean psycopg 3
+    (the `postgres` extra); SQLAlchemy alone would want psycopg2 for the one and refuse the other."""
+    for plain in ("postgres://", "postgresql://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    return url
+
+
 class Store:
     def __init__(self, url: str) -> None:
-        connect_args: dict[str, Any] = {}
-        if url.startswith("sqlite"):
-            connect_args = {"check_same_thread": False, "timeout": 30}
-        self.engine: Engine = create_engine(url, connect_args=connect_args)
-        if url.startswith("sqlite"):
+        url = engine_url(url)
+        sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {}
+        if sqlite:
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs["pool_pre_ping"] = True  # a server restart or an idle-connection reaper costs no transaction
+        try:
+            self.engine: Engine = create_engine(url, **kwargs)
+        except ImportError as exc:
+            from bot.config import ConfigError
+
+            driver = make_url(url).get_driver_name()
+            raise ConfigError(f"DATABASE_URL wants the {driver} driver, which is not installed ({exc}); for "
+                              "PostgreSQL: pip install 'jobstatus[postgres]'") from exc
+        if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin_immediate)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
@@ -176,14 +222,7 @@ class Store:
         return await self.run(lambda s: (row.value if (row := s.get(Secret, key)) else None))
 
     async def put_secret(self, key: str, value: str) -> None:
-        def put(s: Session) -> None:
-            row = s.get(Secret, key)
-            if row is None:
-                s.add(Secret(key=key, value=value))
-            else:
-                row.value = value
-
-        await self.run(put)
+        await self.run(put_secret, key, value)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -202,6 +241,24 @@ def _sqlite_begin_immediate(conn: Any) -> None:
 
 
 # -- queries: plain functions taking a session, run through Store.run -------------------------------
+
+
+def put_secret(s: Session, key: str, value: str) -> None:
+    """Store a secret's newest value. An upsert: `jobstatus-bot check` may store one while `run` does too."""
+    dialect = s.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        stmt = insert(Secret).values(key=key, value=value)
+        s.execute(stmt.on_conflict_do_update(index_elements=[Secret.key], set_={"value": stmt.excluded.value}))
+        return
+    row = s.get(Secret, key)
+    if row is None:
+        s.add(Secret(key=key, value=value))
+    else:
+        row.value = value
 
 
 def find_job(s: Session, backend: str, job_id: str) -> Job | None:
@@ -409,9 +466,14 @@ def polling_ids(s: Session) -> set[int]:
     return set(s.execute(select(Job.id).where(Job.polling == True)).scalars())  # noqa: E712
 
 
+_SET_NEXT_POLL = update(Job).where(Job.id == bindparam("pk")).values(next_poll_at=bindparam("at"))
+
+
 def set_next_polls(s: Session, items: Sequence[tuple[int, float]]) -> None:
+    """Unchanged jobs' next poll times, in one executemany. Plain Core: a job deleted meanwhile is skipped
+    (the ORM's bulk update by primary key would raise StaleDataError and lose the whole batch)."""
     if items:
-        s.execute(update(Job), [{"id": pk, "next_poll_at": at} for pk, at in items])
+        s.connection().execute(_SET_NEXT_POLL, [{"pk": pk, "at": at} for pk, at in items])
 
 
 def apply_status(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from bot.config import BackendConfig, Environment, Settings, settings_from_dict
 from bot.demo import configure_simulators, demo_backends
 from bot.fakeslack import FakeSlack, SlackUser
 from bot.simulator.server import SimulatorServer
+from tests.pg import postgres_cluster, postgres_url  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
@@ -51,7 +53,7 @@ class FakeClock:
         self.now += seconds
 
 
-# -- the whole bot: real Runtime (Bolt over HTTP), fake Slack, simulators, a temp SQLite file -----------
+# -- the whole bot: real Runtime (Bolt over HTTP), fake Slack, simulators, a temp database -----------------
 
 SIGNING_SECRET = "test-signing-secret"
 
@@ -116,7 +118,16 @@ async def slack() -> AsyncIterator[FakeSlack]:
 
 
 @pytest.fixture
-async def harness(sim: SimulatorServer, slack: FakeSlack, tmp_path: Path,
+def database_url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """The harness's database: a temp SQLite file; a module overrides this fixture to use another (see
+    tests/test_postgres.py). JOBSTATUS_TEST_DATABASE=postgres runs every harness test on PostgreSQL."""
+    if os.environ.get("JOBSTATUS_TEST_DATABASE", "sqlite") == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'bot.db'}"
+
+
+@pytest.fixture
+async def harness(sim: SimulatorServer, slack: FakeSlack, database_url: str,
                   request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     configure_simulators(sim)
     sim.vault.job_poll_window = 0.0  # the 10 s Vault rule has its own tests; here it would only slow things
@@ -124,7 +135,7 @@ async def harness(sim: SimulatorServer, slack: FakeSlack, tmp_path: Path,
     top = request.node.get_closest_marker("settings")
     settings = settings_for(sim, top=top.kwargs if top else None, **(marker.kwargs if marker else {}))
     env = Environment(slack_bot_token=slack.token, slack_signing_secret=SIGNING_SECRET, slack_api_url=slack.api_url,
-                      database_url=f"sqlite:///{tmp_path / 'bot.db'}", port=0)
+                      database_url=database_url, port=0)
     runtime = await start_runtime(settings, env)
     h = Harness(sim, slack, settings, env, runtime, SlackUser(runtime.events_url, SIGNING_SECRET, slack))
     try:
