@@ -574,6 +574,32 @@ class FakeSlack:
         self._store(msg)
         return msg
 
+    def seed_message(
+        self,
+        channel: str,
+        text: str,
+        *,
+        blocks: list[dict[str, Any]] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> str:
+        """A message the bot posted before now, stored without an API call (no `calls` entry): e.g. the
+        parents of watches a benchmark writes straight into the bot's database. Returns its ts; the bot
+        can chat.update it and reply in its thread like any message it posted."""
+        if channel not in self.channels:
+            raise KeyError(f"no channel {channel}")
+        msg = Message(
+            channel=channel,
+            ts=self._next_ts(),
+            text=text,
+            blocks=blocks,
+            user=self.bot_user_id,
+            bot_id=self.bot_id,
+            metadata=metadata,
+            posted_at=self.clock(),
+        )
+        self._store(msg)
+        return msg.ts
+
     # ---- faults -----------------------------------------------------------------------------------
 
     def fail_next(self, method: str, error: str = "ratelimited", times: int = 1) -> None:
