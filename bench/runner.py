@@ -9,12 +9,17 @@ Per size (all on 127.0.0.1):
    job's state as the bot's own adapter reads it from the simulator, so the first polls find nothing new.
 3. The real bot starts (`python -m bot run`), timed until /healthz counts every watch in its schedule.
    A sample of watches is then made through signed `/jobstatus watch` requests, as Slack sends them.
-4. Steady phase, at the configured interval: after a warm-up, a measured window in which jobs move to
-   their done state at recorded moments (each in its own channel) and signed commands arrive; the bot's
-   CPU (user+system) and RSS come from psutil, polls and requests from the simulators' counters.
+4. Steady phase, at the configured interval: after a warm-up of one interval, a measured window in which
+   jobs move to their done state at recorded moments (each in its own channel); signed commands (help,
+   list, status) arrive in its second half only, so the first half gives the CPU of polling alone. The
+   bot's CPU (user+system) and RSS come from psutil, polls and requests from the simulators' counters,
+   the reply's arrival from the fake Slack. CPU used meanwhile by other processes on the machine is
+   recorded too (a busy machine disturbs the figures).
 5. Back-to-back phase: the bot restarted on the same database with a tiny interval for the per-job
-   backends (Fusion, EPM DI, Planning), then the raw httpx loop (bench/raw.py) making the same requests
-   at the same concurrency for the same time; both counted by the simulators.
+   backends (Fusion, EPM DI, Planning; Vault has a 10 s floor per job, Immuta one batch per cycle), then
+   the raw httpx loop (bench/raw.py) making the same requests at the same concurrency for the same time,
+   once with the bot's own client (same transport) and once with httpx's own transport; all counted by
+   the simulators. Commands arrive meanwhile (ack time while the poller is as busy as it gets).
 """
 
 from __future__ import annotations
@@ -161,7 +166,7 @@ class AckLog:
             try:
                 r = await user.command(text, channel_id=channel)
             except Exception as exc:  # recorded, the run goes on
-                self.failed.append(f"{text}: {type(exc).__name__}: {exc}")
+                self.failed.append(f"{text}: {type(exc).__name__}: {str(exc)[:200]}")
                 continue
             if r.status != 200:
                 self.failed.append(f"{text}: HTTP {r.status} {r.text[:100]}")
@@ -371,7 +376,7 @@ async def run_size(n: int, p: Params, baseline: dict[str, Any], logdir: Path, sa
                     watch_acks.append(r.elapsed)
                     [answer, *_] = await r.wait_responses(1, timeout=180)  # slow is a figure, not a failure
                 except Exception as exc:
-                    watch_failed.append(f"{backend} {jid}: {type(exc).__name__}: {exc}")
+                    watch_failed.append(f"{backend} {jid}: {type(exc).__name__}: {str(exc)[:200]}")
                     return
                 if not answer.text.startswith("Watching"):
                     watch_failed.append(f"{backend} {jid}: {answer.text[:120]}")
@@ -638,7 +643,7 @@ async def run_size(n: int, p: Params, baseline: dict[str, Any], logdir: Path, sa
     except Exception as exc:
         import traceback
 
-        res.errors.append(f"{type(exc).__name__}: {exc}")
+        res.errors.append(f"{type(exc).__name__}: {str(exc)[:500]}")
         res.notes.append(traceback.format_exc()[-2000:])
         return res
     finally:

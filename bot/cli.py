@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every tick at INFO
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # and httpx every request: gigabytes a day at 10k watches
     try:
         if args.cmd == "run":
             return asyncio.run(_run())

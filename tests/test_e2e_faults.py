@@ -4,6 +4,7 @@ Each test drives the real bot with signed requests and asserts on what reached t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -157,6 +158,9 @@ async def test_an_archived_channel_ends_the_watch_without_retrying_forever(
     with caplog.at_level(logging.WARNING, logger="bot"):
         h.sim.fusion.set_state(700, "IN_PROGRESS")
         await h.slack.wait_for(lambda: any("is_archived" in r.message for r in caplog.records), poll=0.05)
+    # the watch ended: the poller lets the job go at its next upkeep
+    await h.slack.wait_for(lambda: all(j.job_id != "700" for j in h.runtime.poller._jobs.values()), poll=0.05)
+    await asyncio.sleep(0.3)  # a poll already under way may still land; after that, silence is the claim
     tries = len([c for c in h.slack.calls if c.args.get("channel") == "C0002"])
     h.sim.fusion.set_state(700, "SUCCEEDED")
     polled = h.sim.fusion.count("GET", "/jobRequests/700")
