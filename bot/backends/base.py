@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -237,7 +238,7 @@ def as_int(value: Any) -> int | None:
     return None
 
 
-class Backend:
+class Backend(ABC):
     """One configured backend: a vendor adapter bound to a base URL, credentials and limits.
 
     Subclasses set `type_name`, `capabilities` and implement `validate_job_id`, `status`, and where the
@@ -280,11 +281,13 @@ class Backend:
         return self.capabilities.cancel
 
     # -- what subclasses provide ---------------------------------------------------------------
+    @abstractmethod
     def validate_job_id(self, text: str) -> str:
-        raise NotImplementedError
+        """The job id in the vendor's form; raises InvalidJobId saying what an id looks like."""
 
+    @abstractmethod
     async def status(self, job_id: str) -> JobStatus:
-        raise NotImplementedError
+        """One job's status now."""
 
     async def statuses(self, job_ids: Iterable[str]) -> Mapping[str, JobStatus | BackendError]:
         """Status of many jobs; backends with a batch API override this with one request."""

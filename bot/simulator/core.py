@@ -15,6 +15,7 @@ import asyncio
 import base64
 import random
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,7 +144,7 @@ async def fault_response(kind: str, plan: FaultPlan, good: Callable[[], Awaitabl
     raise ValueError(kind)
 
 
-class VendorSim:
+class VendorSim(ABC):
     """Base of one vendor's simulated API. Subclasses add routes in `routes()` and render job JSON."""
 
     vendor = ""
@@ -183,8 +184,9 @@ class VendorSim:
     def set_state(self, job_id: str | int, state: Any, **fields: Any) -> None:
         self.jobs[str(job_id)].set(self.clock(), state, **fields)
 
+    @abstractmethod
     def default_state(self) -> Any:
-        raise NotImplementedError
+        """The state a job gets when `add_job` is given none."""
 
     def fail_job(self, job_id: str | int, kind: str, times: int = 1, retry_after: float | None = None) -> None:
         """The next `times` status calls for `job_id` get fault `kind` (one of FAULT_KINDS), whatever
@@ -194,8 +196,9 @@ class VendorSim:
         self.job_faults.setdefault(str(job_id), []).extend([(kind, retry_after)] * times)
 
     # -- plumbing --------------------------------------------------------------------------------
+    @abstractmethod
     def routes(self) -> list[web.RouteDef]:
-        raise NotImplementedError
+        """The vendor's endpoints."""
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._record])
