@@ -3,7 +3,7 @@
 It makes the bot's own status requests (method, path, headers as the simulators saw them from the bot,
 with the job id swapped) to the same simulators at the same concurrency per backend, back to back, and
 nothing else: no parsing, no database, no scheduling, no auth flow. One client per backend:
-`"client": "bot"` is the very httpx.AsyncClient the bot's adapters get (built by `Backend.__init__`
+`"client": "bot"` is the very httpx.AsyncClient the bot's adapters get (built by `make_http_client`, as in `Backend.__init__`
 from the backend's config: its transport, limits, timeouts and default headers), so the comparison
 isolates everything the bot does around a request; `"client": "httpx"` is a plain
 `httpx.AsyncClient` with httpx's own transport and the same connection limits. Prints `{"phase": "measuring"}` when the warm-up ends and `{"phase": "done", ...counts, "cpu_s"}` (its
@@ -80,10 +80,10 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
 
 def make_client(kind: str, b: dict[str, Any], limit: int) -> httpx.AsyncClient:
     if kind == "bot":
-        from bot.backends.base import Backend
+        from bot.backends.base import make_http_client
         from bot.config import BackendConfig
 
-        return Backend(b["backend"], BackendConfig.model_validate(b["config"])).http
+        return make_http_client(BackendConfig.model_validate(b["config"]))
     return httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False,
                              limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit))
 
