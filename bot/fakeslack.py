@@ -559,20 +559,19 @@ class FakeSlack:
         self._changed("user")
         return user
 
+    def _new_message(self, channel: str, text: str, *, user: str | None = None, **fields: Any) -> Message:
+        """Store a new top-level message or reply, posted now; by the bot unless `user` is given."""
+        bot = {} if user else {"bot_id": self.bot_id}
+        msg = Message(channel=channel, ts=self._next_ts(), text=text, user=user or self.bot_user_id,
+                      posted_at=self.clock(), **bot, **fields)
+        self._store(msg)
+        return msg
+
     def post_user_message(
         self, channel: str, text: str, *, user: str = "U0001", thread_ts: str | None = None
     ) -> Message:
         """A message a person wrote (not via the API), e.g. a human reply in a bot thread."""
-        msg = Message(
-            channel=channel,
-            ts=self._next_ts(),
-            text=text,
-            user=user,
-            thread_ts=thread_ts,
-            posted_at=self.clock(),
-        )
-        self._store(msg)
-        return msg
+        return self._new_message(channel, text, user=user, thread_ts=thread_ts)
 
     def seed_message(
         self,
@@ -587,18 +586,7 @@ class FakeSlack:
         can chat.update it and reply in its thread like any message it posted."""
         if channel not in self.channels:
             raise KeyError(f"no channel {channel}")
-        msg = Message(
-            channel=channel,
-            ts=self._next_ts(),
-            text=text,
-            blocks=blocks,
-            user=self.bot_user_id,
-            bot_id=self.bot_id,
-            metadata=metadata,
-            posted_at=self.clock(),
-        )
-        self._store(msg)
-        return msg.ts
+        return self._new_message(channel, text, blocks=blocks, metadata=metadata).ts
 
     # ---- faults -----------------------------------------------------------------------------------
 
@@ -1019,22 +1007,17 @@ class FakeSlack:
             parent = self._index.get((ch.id, thread_ts))
             if parent is not None and parent.is_reply:  # replying to a reply lands in the same thread
                 thread_ts = parent.thread_ts
-        msg = Message(
-            channel=ch.id,
-            ts=self._next_ts(),
-            text=text or "",
+        msg = self._new_message(
+            ch.id,
+            text or "",
             blocks=blocks,
-            user=self.bot_user_id,
-            bot_id=self.bot_id,
             thread_ts=thread_ts,
             metadata=metadata,
             reply_broadcast=bool(thread_ts) and _truthy(args.get("reply_broadcast")),
             attachments=attachments,
             unfurl_links=_truthy(args["unfurl_links"]) if "unfurl_links" in args else None,
             unfurl_media=_truthy(args["unfurl_media"]) if "unfurl_media" in args else None,
-            posted_at=self.clock(),
         )
-        self._store(msg)
         return {"channel": ch.id, "ts": msg.ts, "message": self._api_message(msg)}
 
     def _api_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -1223,17 +1206,8 @@ class FakeSlack:
             self._changed("file")
         api_files = [f.to_api(self.bot_user_id, created) for f in done]
         for ch in targets:
-            msg = Message(
-                channel=ch.id,
-                ts=self._next_ts(),
-                text=str(args.get("initial_comment") or "")[:MAX_TEXT],
-                user=self.bot_user_id,
-                bot_id=self.bot_id,
-                thread_ts=str(args["thread_ts"]) if args.get("thread_ts") else None,
-                files=api_files,
-                posted_at=self.clock(),
-            )
-            self._store(msg)
+            self._new_message(ch.id, str(args.get("initial_comment") or "")[:MAX_TEXT],
+                              thread_ts=str(args["thread_ts"]) if args.get("thread_ts") else None, files=api_files)
         return {"files": api_files}
 
     # ---- upload URL -------------------------------------------------------------------------------
@@ -1345,17 +1319,7 @@ class FakeSlack:
             return
         thread_ts = payload.get("thread_ts")
         if payload.get("response_type") == "in_channel":
-            msg = Message(
-                channel=channel,
-                ts=self._next_ts(),
-                text=text,
-                blocks=blocks,
-                user=self.bot_user_id,
-                bot_id=self.bot_id,
-                thread_ts=str(thread_ts) if thread_ts else None,
-                posted_at=self.clock(),
-            )
-            self._store(msg)
+            msg = self._new_message(channel, text, blocks=blocks, thread_ts=str(thread_ts) if thread_ts else None)
             post.outcome, post.ts = "in_channel", msg.ts
             return
         eph = Ephemeral(
@@ -1793,16 +1757,7 @@ class SlackUser:
         text = str(body.get("text", "")) if result.body is not None else result.text
         blocks = body.get("blocks")
         if body.get("response_type") == "in_channel":
-            msg = Message(
-                channel=channel_id,
-                ts=fs._next_ts(),
-                text=text,
-                blocks=blocks,
-                user=fs.bot_user_id,
-                bot_id=fs.bot_id,
-                posted_at=fs.clock(),
-            )
-            fs._store(msg)
+            fs._new_message(channel_id, text, blocks=blocks)
             return
         eph = Ephemeral(
             channel=channel_id,
