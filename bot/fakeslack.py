@@ -30,12 +30,14 @@ import secrets
 import time
 import urllib.parse
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
 import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block
 from slack_sdk.signature import SignatureVerifier
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,8 @@ DEFAULT_APP_TOKEN = "xapp-1-A0FAKE-1-fake-app-level-token"
 API_APP_ID = "A0FAKE"
 PERMALINK_BASE = "https://fake.slack.test"
 MAX_BLOCKS = 50
-MAX_TEXT = 40_000
+MAX_TEXT = 40_000  # chat.postMessage truncates past this: docs.slack.dev/changelog/2018-04-truncating-really-long-messages
+UPDATE_MAX_TEXT = 4_000  # chat.update: msg_too_long, "The `text` field cannot exceed 4,000 characters"
 RESPONSE_URL_USES = 5
 RESPONSE_URL_TTL = 30 * 60.0
 SOCKET_URL_TTL = 30.0  # a Socket Mode URL from apps.connections.open is for one connection, soon
@@ -72,6 +75,10 @@ APP_TOKEN_METHODS = ("apps.connections.open",)
 
 # Fault names that are answered with an HTTP status instead of `200 {"ok": false}`.
 _HTTP_FAULTS = {"ratelimited": 429, "server_error": 500, "internal_error": 500, "service_unavailable": 503}
+# What a response_url answers when it refuses a post: an HTTP status and the error as plain text (a refused
+# payload is a 400 with the bare error, e.g. "invalid_blocks": slackapi/java-slack-sdk#1017).
+_RESPONSE_URL_STATUS = {"no_text": 400, "invalid_blocks": 400, "invalid_blocks_format": 400,
+                        "expired_url": 404, "used_url": 404}
 
 # Arguments that slack_sdk (or a form post) may send as JSON-encoded strings.
 _JSON_ARGS = ("blocks", "attachments", "metadata", "files", "unfurls")
@@ -113,12 +120,15 @@ class _DictLike:
 
 @dataclass
 class Channel(_DictLike):
+    """A conversation. `member`: the bot is in it; `members`: the people (user ids) who are."""
+
     id: str
     name: str
     member: bool = True
     private: bool = False
     archived: bool = False
     is_im: bool = False
+    members: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -288,7 +298,8 @@ class ResponsePost(_DictLike):
     """One post to a response_url: the JSON sent, and what Slack did with it.
 
     `outcome` is "ephemeral", "in_channel", "replaced", "deleted", or an error (`used_url`, `expired_url`,
-    `no_text`, an injected fault).
+    `no_text`, `invalid_blocks`, an injected fault); `ts` is the message it posted or changed. `deleted` is
+    the ts of the original it deleted (delete_original), also when it then posted a new message.
     """
 
     response_url_id: str
@@ -298,6 +309,7 @@ class ResponsePost(_DictLike):
     status: int = 200
     channel: str | None = None
     ts: str | None = None
+    deleted: str | None = None
 
     @property
     def text(self) -> str:
@@ -346,81 +358,162 @@ def _plain(obj: Any) -> str:
     return "" if obj is None else str(obj)
 
 
+def _block_buttons(block: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(JSON pointer within the block, button) for the buttons of an actions block or a section accessory."""
+    if not isinstance(block, dict):
+        return
+    if block.get("type") == "actions":
+        for j, el in enumerate(block.get("elements") or []):
+            if isinstance(el, dict) and el.get("type") == "button":
+                yield f"/elements/{j}", el
+    elif block.get("type") == "section":
+        acc = block.get("accessory")
+        if isinstance(acc, dict) and acc.get("type") == "button":
+            yield "/accessory", acc
+
+
 def _iter_buttons(blocks: list[dict[str, Any]] | None) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     """(block, button) for every button in actions blocks and section accessories, in reading order."""
     for block in blocks or []:
-        if not isinstance(block, dict):
-            continue
-        if block.get("type") == "actions":
-            for el in block.get("elements") or []:
-                if isinstance(el, dict) and el.get("type") == "button":
-                    yield block, el
-        elif block.get("type") == "section":
-            acc = block.get("accessory")
-            if isinstance(acc, dict) and acc.get("type") == "button":
-                yield block, acc
+        for _, button in _block_buttons(block):
+            yield block, button
+
+
+# Block Kit, as Slack checks it. Every `blocks` argument (chat.postMessage, chat.update, chat.postEphemeral,
+# a response_url post) is parsed with slack_sdk's own models, whose validators know most limits (button
+# text 75 and value 2000, confirm title 100 / text 300 / confirm and deny 30, section text 3000, header
+# 150, 10 fields, 25 actions elements, 10 context elements, block_id 255, ...). What they let through and
+# Slack refuses is checked here, each rule with its source:
+# - at most 50 blocks in a message: https://docs.slack.dev/reference/block-kit/blocks ("up to 50 blocks
+#   in each message");
+# - a text object's text has "minimum length is 1 and maximum length is 3000 characters", and its type is
+#   plain_text or mrkdwn: https://docs.slack.dev/reference/block-kit/composition-objects/text-object
+#   (so a context element's text, which slack_sdk does not measure, stops at 3,000 too; and Slack refuses
+#   empty texts: slackapi/bolt-js#793, an empty mrkdwn section and an empty button text → invalid_blocks);
+# - a section field's text is at most 2,000: https://docs.slack.dev/reference/block-kit/blocks/section-block
+# - plain_text only: a button's text ("Can only be of type: plain_text",
+#   https://docs.slack.dev/reference/block-kit/block-elements/button-element), a header's text
+#   (https://docs.slack.dev/reference/block-kit/blocks/header-block), and a confirmation dialog's title,
+#   confirm and deny (https://docs.slack.dev/reference/block-kit/composition-objects/confirmation-dialog-object).
+#   That page now says plain_text for the dialog's `text` as well, where it used to say "a text object"
+#   (mrkdwn allowed); what Slack does with a mrkdwn dialog text is not documented either way, so the fake
+#   accepts both there;
+# - action_ids are unique within a block ("Should be unique among all other action_ids in the containing
+#   block", the button element reference) and block_ids within a message ("block_id should be unique for
+#   each message", every block's reference);
+# - an actions block's `elements` is "Required" and may not be empty: the reference gives no minimum, but
+#   "Block Kit components do not allow an empty array for a property value" (slackapi/python-slack-sdk,
+#   slack_sdk/models/basic_objects.py, beside EMPTY_ALLOWED_TYPE_AND_PROPERTY_LIST);
+# - a block type slack_sdk does not know is refused (Slack's list of blocks is the reference above; the
+#   exact words of Slack's refusal are not documented).
+# The refusal has Slack's shape: `errors` (one "<why> [json-pointer:<where>]" each) and the same again as
+# response_metadata.messages with "[ERROR] " before each, as real answers show (slackapi/python-slack-sdk#1521:
+# 'errors': ['invalid slack file [json-pointer:/blocks/2/slack_file.id/slack_file]'], 'response_metadata':
+# {'messages': ['[ERROR] invalid slack file [json-pointer:/blocks/2/slack_file.id/slack_file]']}).
+TEXT_TYPES = ("plain_text", "mrkdwn")
+TEXT_MAX = 3000
+FIELD_TEXT_MAX = 2000
 
 
 def _validate_blocks(blocks: Any) -> list[dict[str, Any]] | None:
-    """Slack-like checks on raw Block Kit; raises SlackApiFault("invalid_blocks", errors=[...])."""
+    """`blocks` if Slack would take it; SlackApiFault("invalid_blocks", errors=...) listing every problem,
+    or "invalid_blocks_format" when it is not an array at all."""
     if blocks is None:
         return None
     if not isinstance(blocks, list):
         raise SlackApiFault("invalid_blocks_format")
     errors: list[str] = []
     if len(blocks) > MAX_BLOCKS:
-        errors.append(f"must provide an array of no more than {MAX_BLOCKS} items [json-pointer:/blocks]")
-    block_ids: set[str] = set()
-
-    def too_long(value: Any, limit: int, pointer: str) -> None:
-        if isinstance(value, str) and len(value) > limit:
-            errors.append(f"must be less than {limit + 1} characters [json-pointer:{pointer}]")
-
+        errors.append(f"no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]")
+    block_ids: set[Any] = set()
     for i, block in enumerate(blocks):
-        p = f"/blocks/{i}"
+        pointer = f"/blocks/{i}"
         if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-            errors.append(f"missing required field: type [json-pointer:{p}]")
+            errors.append(f"missing required field: type [json-pointer:{pointer}]")
             continue
-        btype = block["type"]
         bid = block.get("block_id")
         if bid is not None:
-            too_long(bid, 255, f"{p}/block_id")
             if bid in block_ids:
-                errors.append(f"duplicate block_id {bid!r} [json-pointer:{p}/block_id]")
+                errors.append(f"duplicate block_id {bid!r} [json-pointer:{pointer}/block_id]")
             block_ids.add(bid)
-        if btype == "section":
-            if "text" not in block and "fields" not in block:
-                errors.append(f"must provide text or fields [json-pointer:{p}]")
-            too_long(_plain(block.get("text")) if "text" in block else None, 3000, f"{p}/text")
-            flds = block.get("fields") or []
-            if len(flds) > 10:
-                errors.append(f"must provide an array of no more than 10 items [json-pointer:{p}/fields]")
-            for j, f in enumerate(flds):
-                too_long(_plain(f), 2000, f"{p}/fields/{j}/text")
-        elif btype == "header":
-            too_long(_plain(block.get("text")), 150, f"{p}/text")
-        elif btype == "context":
-            if len(block.get("elements") or []) > 10:
-                errors.append(f"must provide an array of no more than 10 items [json-pointer:{p}/elements]")
-        elif btype == "actions":
-            els = block.get("elements") or []
-            if not els:
-                errors.append(f"must provide at least 1 item [json-pointer:{p}/elements]")
-            if len(els) > 25:
-                errors.append(f"must provide an array of no more than 25 items [json-pointer:{p}/elements]")
-            ids = [e.get("action_id") for e in els if isinstance(e, dict) and e.get("action_id")]
-            if len(ids) != len(set(ids)):
-                errors.append(f"action_id already exists in this block [json-pointer:{p}/elements]")
-    for i, (block, button) in enumerate(_iter_buttons(blocks)):
-        p = f"/blocks/{blocks.index(block)}/button{i}"
-        too_long(_plain(button.get("text")), 75, f"{p}/text")
-        too_long(button.get("action_id"), 255, f"{p}/action_id")
-        too_long(button.get("value"), 2000, f"{p}/value")
-        if not _plain(button.get("text")):
-            errors.append(f"missing required field: text [json-pointer:{p}]")
+        sdk_error = _sdk_block_error(block)
+        if sdk_error is not None:
+            errors.append(f"{sdk_error} [json-pointer:{pointer}]")
+        errors.extend(f"{why} [json-pointer:{pointer}{where}]" for where, why in _block_limits(block))
     if errors:
-        raise SlackApiFault("invalid_blocks", errors=errors)
+        raise SlackApiFault("invalid_blocks", errors=errors,
+                            response_metadata={"messages": [f"[ERROR] {e}" for e in errors]})
     return blocks
+
+
+def _sdk_block_error(block: dict[str, Any]) -> str | None:
+    """What slack_sdk's models say is wrong with `block` (None: nothing)."""
+    try:
+        parsed = Block.parse(block)
+        if parsed is None:  # a type slack_sdk does not know (it logs and skips it)
+            return f"unsupported block type {block['type']!r}"
+        parsed.to_dict()  # runs the validators of the block and of everything in it
+    except SlackObjectFormationError as exc:
+        return str(exc)
+    except Exception:  # a required field missing, a list where an object belongs...: the models cannot build it
+        return "failed to match all allowed schemas"
+    return None
+
+
+def _text_objects(node: Any, pointer: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """(pointer, text object) for every plain_text / mrkdwn object anywhere in `node`."""
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _text_objects(item, f"{pointer}/{i}")
+    elif isinstance(node, dict):
+        if node.get("type") in TEXT_TYPES:
+            yield pointer, node
+            return
+        for key, value in node.items():
+            yield from _text_objects(value, f"{pointer}/{key}")
+
+
+def _block_limits(block: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(pointer within the block, why) for what slack_sdk lets through and Slack refuses (sources above)."""
+    for where, obj in _text_objects(block):
+        text = obj.get("text")
+        if not isinstance(text, str) or not text:
+            yield f"{where}/text", "must be more than 0 characters"
+        elif len(text) > TEXT_MAX:
+            yield f"{where}/text", f"must be less than {TEXT_MAX + 1} characters"
+    kind = block["type"]
+    texts: list[tuple[str, Any]] = []  # where a text object (and nothing else) belongs
+    plain_only: list[tuple[str, Any]] = []
+    if kind == "section":
+        if "text" in block:
+            texts.append(("/text", block["text"]))
+        for j, f in enumerate(block.get("fields") or []):
+            texts.append((f"/fields/{j}", f))
+            if isinstance(f, dict) and isinstance(f.get("text"), str) and len(f["text"]) > FIELD_TEXT_MAX:
+                yield f"/fields/{j}/text", f"must be less than {FIELD_TEXT_MAX + 1} characters"
+    elif kind == "header":
+        plain_only.append(("/text", block.get("text")))
+    elif kind == "context":
+        texts.extend((f"/elements/{j}", el) for j, el in enumerate(block.get("elements") or [])
+                     if not (isinstance(el, dict) and el.get("type") == "image"))
+    elif kind == "actions":
+        elements = block.get("elements") or []
+        if not elements:
+            yield "/elements", "must provide at least 1 item"
+        ids = [e.get("action_id") for e in elements if isinstance(e, dict) and e.get("action_id")]
+        if len(ids) != len(set(ids)):
+            yield "/elements", "action_id already exists in this block"
+    for where, button in _block_buttons(block):
+        plain_only.append((f"{where}/text", button.get("text")))
+        dialog = button.get("confirm")
+        if isinstance(dialog, dict):
+            plain_only.extend((f"{where}/confirm/{key}", dialog.get(key)) for key in ("title", "confirm", "deny"))
+    for where, obj in texts:
+        if not (isinstance(obj, dict) and obj.get("type") in TEXT_TYPES):
+            yield where, "failed to match all allowed schemas"
+    for where, obj in plain_only:
+        if not (isinstance(obj, dict) and obj.get("type") == "plain_text"):
+            yield f"{where}/type", "must be plain_text"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -430,8 +523,8 @@ def _validate_blocks(blocks: Any) -> list[dict[str, Any]] | None:
 class FakeSlack:
     """Slack's Web API, response_urls and upload URLs on 127.0.0.1 (port 0 = any free port).
 
-    Default channels: C0001 #general and C0002 #finance-close (bot is a member of both);
-    default users: U0001 ana, U0002 ben.
+    Default users: U0001 ana, U0002 ben; default channels: C0001 #general and C0002 #finance-close, with
+    the bot and both users in each.
 
     Socket Mode: a client that calls apps.connections.open with `app_token` and connects to the URL
     gets envelopes from `deliver` (which `SlackUser.over_socket` uses); `socket_disconnect` and
@@ -499,10 +592,10 @@ class FakeSlack:
         self._pending_acks: dict[str, asyncio.Future[SocketAck]] = {}
         self.add_user(bot_user_id, bot_name, is_bot=True)
         if default_channels:
-            self.add_channel("C0001", "general")
-            self.add_channel("C0002", "finance-close")
             self.add_user("U0001", "ana", real_name="Ana Lima")
             self.add_user("U0002", "ben", real_name="Ben Okafor")
+            self.add_channel("C0001", "general")
+            self.add_channel("C0002", "finance-close")
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
@@ -545,9 +638,20 @@ class FakeSlack:
     # ---- workspace setup ------------------------------------------------------------------------
 
     def add_channel(
-        self, id: str, name: str, *, member: bool = True, private: bool = False, archived: bool = False
+        self,
+        id: str,
+        name: str,
+        *,
+        member: bool = True,
+        private: bool = False,
+        archived: bool = False,
+        members: Iterable[str] | None = None,
     ) -> Channel:
-        ch = Channel(id=id, name=name.lstrip("#"), member=member, private=private, archived=archived)
+        """A channel; `member` is the bot's membership, `members` the people in it (default: everyone
+        in the workspace now)."""
+        people = {u.id for u in self.users.values() if not u.is_bot} if members is None else set(members)
+        ch = Channel(id=id, name=name.lstrip("#"), member=member, private=private, archived=archived,
+                     members=people)
         self.channels[id] = ch
         self._messages.setdefault(id, [])
         self._changed("channel", channel=id)
@@ -858,7 +962,7 @@ class FakeSlack:
         ch = self.channels.get(ref)
         if ch is None and ref.startswith("U") and ref in self.users:  # posting to a user id opens the DM
             dm = "D" + ref[1:]
-            ch = self.channels.get(dm) or self.add_channel(dm, self.users[ref].name, private=True)
+            ch = self.channels.get(dm) or self.add_channel(dm, self.users[ref].name, private=True, members=[ref])
             ch.is_im = True
         if ch is None:
             name = ref.lstrip("#")
@@ -868,10 +972,21 @@ class FakeSlack:
         return ch
 
     def _writable(self, ref: Any) -> Channel:
+        """A channel the bot may post in: with chat:write.public (which the manifest asks for) that is any
+        public channel, joined or not; `require_membership` plays an app without that scope."""
         ch = self._resolve_channel(ref)
         if ch.archived:
             raise SlackApiFault("is_archived")
         if not ch.member and self.require_membership:
+            raise SlackApiFault("not_in_channel")
+        return ch
+
+    def _sharable(self, ref: Any) -> Channel:
+        """A channel the bot may share a file in: it must have joined it, chat:write.public or not
+        (files.completeUploadExternal, not_in_channel: "User/bot membership is required for the specified
+        channel", https://docs.slack.dev/reference/methods/files.completeUploadExternal)."""
+        ch = self._writable(ref)
+        if not ch.member:
             raise SlackApiFault("not_in_channel")
         return ch
 
@@ -888,9 +1003,17 @@ class FakeSlack:
         return msg
 
     @staticmethod
-    def _content(args: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]] | None]:
+    def _content(
+        args: dict[str, Any], *, refuse_over: int | None = None
+    ) -> tuple[str | None, list[dict[str, Any]] | None]:
+        """(text, blocks) of a message: text longer than `refuse_over` is msg_too_long, else it is cut at
+        MAX_TEXT as Slack truncates; blocks are checked as Slack checks them."""
         text = args.get("text")
-        text = None if text is None else str(text)[:MAX_TEXT]
+        if text is not None:
+            text = str(text)
+            if refuse_over is not None and len(text) > refuse_over:
+                raise SlackApiFault("msg_too_long")
+            text = text[:MAX_TEXT]
         blocks = _validate_blocks(args.get("blocks"))
         return text, blocks
 
@@ -907,20 +1030,35 @@ class FakeSlack:
 
     # ---- Web API: request handling --------------------------------------------------------------------
 
-    async def _read_args(self, request: web.Request) -> tuple[dict[str, Any], str | None]:
-        args: dict[str, Any] = dict(request.query)
+    async def _read_args(self, request: web.Request) -> tuple[dict[str, Any], str | None, bool]:
+        """(arguments, token, whether a token came in the URL's query string).
+
+        The token is read where Slack reads it: "Tokens should be passed as an HTTP Authorization header or
+        alternatively, as a POST parameter" (every method's `token` argument, e.g.
+        https://docs.slack.dev/reference/methods/chat.postMessage) — a form-encoded POST parameter, since
+        with a JSON body "you must provide your token value using an Authorization HTTP header"
+        (https://docs.slack.dev/changelog/2017-10-keeping-up-with-the-jsons). A token is never kept in the
+        recorded arguments.
+        """
+        query: dict[str, Any] = dict(request.query)
+        body: dict[str, Any] = {}
+        form_body = False
         if request.method == "POST" and request.can_read_body:
             if request.content_type == "application/json":
                 try:
-                    body = await request.json()
+                    parsed = await request.json()
                 except json.JSONDecodeError:
-                    body = None
-                if isinstance(body, dict):
-                    args.update(body)
+                    parsed = None
+                if isinstance(parsed, dict):
+                    body = parsed
             else:
+                form_body = True
                 form = await request.post()
                 for key, value in form.items():
-                    args[key] = value if isinstance(value, str) else value.file.read()  # type: ignore[union-attr]
+                    body[key] = value if isinstance(value, str) else value.file.read()  # type: ignore[union-attr]
+        in_query = query.pop("token", None) is not None
+        body_token = body.pop("token", None)
+        args = {**query, **body}
         for key in _JSON_ARGS:
             value = args.get(key)
             if isinstance(value, str):
@@ -928,16 +1066,23 @@ class FakeSlack:
                     args[key] = json.loads(value)
                 except json.JSONDecodeError:
                     pass  # left as sent; the method's own validation answers
-        token = args.pop("token", None)
         auth = request.headers.get("Authorization", "")
-        if auth.lower().startswith("bearer "):
-            token = auth[7:].strip()
-        return args, token
+        bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        token = bearer if bearer is not None else (body_token if form_body else None)
+        return args, token, in_query
 
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        args, token = await self._read_args(request)
+        args, token, token_in_query = await self._read_args(request)
         now = self.clock()
+        if token_in_query:
+            # Apps created after February 24, 2021 "may no longer send tokens as query parameters"
+            # (https://docs.slack.dev/changelog/2020-11-no-more-tokens-in-querystrings-for-newly-created-apps).
+            # The page names no error code; such calls get invalid_auth from the real service
+            # (palanik/slack-php#9, HubSpot/slack-client#215, nmaves/passport-slack-oauth2#5,
+            # slack-scala-client/slack-scala-client#184). The fake is a new app: refused, whatever else
+            # the request carries.
+            return self._answer(Call(method, args, now, ok=False, error="invalid_auth"), {})
         if not token:
             return self._answer(Call(method, args, now, ok=False, error="not_authed"), {})
         expected = self.app_token if method in APP_TOKEN_METHODS else self.token
@@ -1027,7 +1172,9 @@ class FakeSlack:
         msg = self._find(ch.id, args.get("ts"))
         if msg.user != self.bot_user_id:
             raise SlackApiFault("cant_update_message")
-        text, blocks = self._content(args)
+        # msg_too_long: "The `text` field cannot exceed 4,000 characters" (chat.update's errors,
+        # https://docs.slack.dev/reference/methods/chat.update); chat.postMessage truncates instead.
+        text, blocks = self._content(args, refuse_over=UPDATE_MAX_TEXT)
         # As Slack does: omitted blocks/attachments are kept, an empty list removes them.
         new_text = msg.text if text is None else text
         new_blocks = msg.blocks if "blocks" not in args else (blocks or None)
@@ -1058,8 +1205,11 @@ class FakeSlack:
     def _api_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._writable(args.get("channel"))
         user = str(args.get("user") or "")
-        if user not in self.users:
-            raise SlackApiFault("user_not_found")
+        # user_not_in_channel: "Intended recipient is not in the specified channel"
+        # (https://docs.slack.dev/reference/methods/chat.postEphemeral; that list has no user_not_found,
+        # so an unknown user, who is in no channel, gets the same answer).
+        if user not in ch.members:
+            raise SlackApiFault("user_not_in_channel")
         text, blocks = self._content(args)
         if not text and not blocks and not args.get("attachments"):
             raise SlackApiFault("no_text")
@@ -1171,12 +1321,20 @@ class FakeSlack:
         }
 
     def _api_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        # https://docs.slack.dev/reference/methods/files.getUploadURLExternal: `filename` and `length`
+        # (minimum 1) are required; missing_argument: "A required argument was not provided. Typically only
+        # occurs when the `length` provided is 0." — so Slack takes no empty file. A length that is not a
+        # whole number gets the generic invalid_arguments (the page does not say).
         filename = args.get("filename")
+        if not filename or args.get("length") in (None, ""):
+            raise SlackApiFault("missing_argument")
         try:
-            length = int(args.get("length"))  # type: ignore[arg-type]
+            length = int(args["length"])
         except (TypeError, ValueError) as exc:
             raise SlackApiFault("invalid_arguments") from exc
-        if not filename or length < 0:
+        if length == 0:
+            raise SlackApiFault("missing_argument")
+        if length < 0:
             raise SlackApiFault("invalid_arguments")
         fid = self._next_id("F")
         self.files[fid] = FakeFile(id=fid, filename=str(filename), length=length)
@@ -1188,9 +1346,9 @@ class FakeSlack:
             raise SlackApiFault("invalid_arguments")
         targets: list[Channel] = []
         if args.get("channel_id"):
-            targets.append(self._writable(args["channel_id"]))
+            targets.append(self._sharable(args["channel_id"]))
         if args.get("channels"):
-            targets.extend(self._writable(c) for c in str(args["channels"]).split(",") if c.strip())
+            targets.extend(self._sharable(c) for c in str(args["channels"]).split(",") if c.strip())
         done: list[FakeFile] = []
         for item in items:
             f = self.files.get(str(item.get("id") if isinstance(item, dict) else ""))
@@ -1228,11 +1386,21 @@ class FakeSlack:
             self._changed("failed_call")
             return web.Response(status=call.status, text=fault, content_type="text/plain")
         f = self.files.get(fid)
+        # The upload URL answers 200 only for a good upload (files.getUploadURLExternal's usage info). What
+        # it says of bytes that differ from the `length` announced is not documented: the fake refuses them
+        # with a 400, keeps nothing, and files.completeUploadExternal then finds no file (file_not_found).
         if f is None or f.completed:
-            call.ok, call.error, call.status = False, "file_not_found", 404
+            status, error = 404, "file_not_found"
+        elif len(data) != f.length:
+            status, error = 400, "length_mismatch"
+        else:
+            status, error = 200, None
+        if error is not None:
+            call.ok, call.error, call.status = False, error, status
             self.calls.append(call)
             self._changed("call")
-            return web.Response(status=404, text="file_not_found", content_type="text/plain")
+            return web.Response(status=status, text=error, content_type="text/plain")
+        assert f is not None
         f.content = data
         call.args["filename"] = f.filename
         self.calls.append(call)
@@ -1256,6 +1424,12 @@ class FakeSlack:
         post = ResponsePost(rid, payload, now, outcome="")
         call = Call("response_url", {"id": rid, **payload}, now)
         fault = self._take_fault("response_url")
+        blocks = payload.get("blocks")
+        if isinstance(blocks, str):
+            try:
+                blocks = json.loads(blocks)
+            except json.JSONDecodeError:
+                pass  # not an array: invalid_blocks_format below
         error: str | None = None
         if fault is not None:
             error = fault
@@ -1263,14 +1437,15 @@ class FakeSlack:
             error = "expired_url"
         elif target.uses >= RESPONSE_URL_USES:
             error = "used_url"
-        elif (
-            not payload.get("text")
-            and not payload.get("blocks")
-            and not _truthy(payload.get("delete_original"))
-        ):
+        elif not payload.get("text") and not blocks and not _truthy(payload.get("delete_original")):
             error = "no_text"
+        else:
+            try:
+                blocks = _validate_blocks(blocks)
+            except SlackApiFault as exc:
+                error = exc.error
         if error is not None:
-            post.outcome, post.status = error, _HTTP_FAULTS.get(error, 400 if error == "no_text" else 404)
+            post.outcome, post.status = error, _HTTP_FAULTS.get(error) or _RESPONSE_URL_STATUS.get(error, 404)
             call.ok, call.error, call.status = False, error, post.status
             (self.failed_calls if fault else self.calls).append(call)
             self.response_posts.append(post)
@@ -1278,34 +1453,43 @@ class FakeSlack:
             return web.Response(status=post.status, text=error, content_type="text/plain")
         assert target is not None
         target.uses += 1
-        self._apply_response(target, payload, post)
+        self._apply_response(target, payload, blocks or None, post)
         self.calls.append(call)
         self.response_posts.append(post)
         self._changed("call", channel=post.channel, ts=post.ts)
         return web.Response(text="ok", content_type="text/plain")
 
-    def _apply_response(self, target: _ResponseTarget, payload: dict[str, Any], post: ResponsePost) -> None:
-        """What Slack does with a response_url post.
+    def _apply_response(
+        self,
+        target: _ResponseTarget,
+        payload: dict[str, Any],
+        blocks: list[dict[str, Any]] | None,
+        post: ResponsePost,
+    ) -> None:
+        """What Slack does with a response_url post (its blocks already checked).
 
-        From a click: delete_original deletes the clicked message; otherwise the clicked message is
-        replaced unless replace_original is explicitly false (Slack's default for interactive messages).
-        From a slash command there is no original: replace/delete are ignored and a new ephemeral (or
-        in_channel message) is posted.
+        From a click: delete_original deletes the clicked message, and a text or blocks sent with it are
+        posted as a new message ("When set to true, the inciting message will be deleted and if a message
+        is provided, it will be posted as a brand new message": Slack's interactive message field guide,
+        api.slack.com/docs/interactive-message-field-guide, as quoted in mrb0nj/Slack.Webhooks#53; seen so
+        on the real service in stoiveyp/Slack.NetStandard#56. Today's guide,
+        https://api.slack.com/interactivity/handling#deleting_message_response, only says to send
+        delete_original alone.) Otherwise the clicked message is replaced unless replace_original is
+        explicitly false (Slack's default for interactive messages). From a slash command there is no
+        original: replace/delete are ignored and a new ephemeral (or in_channel message) is posted.
         """
         text = str(payload.get("text") or "")[:MAX_TEXT]
-        blocks = payload.get("blocks")
-        if isinstance(blocks, str):
-            blocks = json.loads(blocks)
-        blocks = blocks or None
         channel = target.channel or ""
         post.channel = channel
         replace = payload.get("replace_original")
         from_click = target.message_ts is not None
         if from_click and _truthy(payload.get("delete_original")):
             self._delete_original(target)
-            post.outcome, post.ts = "deleted", target.message_ts
-            return
-        if from_click and (replace is None or _truthy(replace)):
+            post.deleted = target.message_ts
+            if not text and not blocks:
+                post.outcome, post.ts = "deleted", target.message_ts
+                return
+        elif from_click and (replace is None or _truthy(replace)):
             if target.ephemeral:
                 eph = next((e for e in self.ephemerals if e.ts == target.message_ts), None)
                 if eph is not None:
@@ -1718,8 +1902,10 @@ class SlackUser:
         channel message when it says response_type "in_channel".
         """
         fs = self.fake_slack
-        if user_id not in fs.users:
+        if user_id not in fs.users:  # someone new, typing in the channel: so they are in it
             fs.add_user(user_id, user_name)
+            if channel_id in fs.channels:
+                fs.channels[channel_id].members.add(user_id)
         response_url = fs.response_url(channel_id, user_id)
         form = {
             "token": self.verification_token,

@@ -626,3 +626,232 @@ async def test_socket_user_sends_bolt_the_same_payloads_as_http(
         await handler.close_async()
     with pytest.raises(ValueError):
         SlackUser("", SECRET, fs, transport="carrier-pigeon")
+
+
+# ---------------------------------------------------------------------------------------------------
+# What the real Slack refuses, the fake refuses, with Slack's error code (sources in bot/fakeslack.py)
+
+
+async def error_of(coro: Any) -> str:
+    with pytest.raises(SlackApiError) as info:
+        await coro
+    return str(info.value.response["error"])
+
+
+async def test_an_empty_file_is_refused(fs: FakeSlack, client: AsyncWebClient) -> None:
+    assert await error_of(client.files_getUploadURLExternal(filename="empty.log", length=0)) == "missing_argument"
+    parent = await client.chat_postMessage(channel="C0002", text="Job 42 failed")
+    assert await error_of(client.files_upload_v2(channel="C0002", thread_ts=parent["ts"], content=b"",
+                                                 filename="empty.log")) == "missing_argument"
+    assert await error_of(client.files_getUploadURLExternal(filename="x.log", length=-1)) == "invalid_arguments"
+    assert await error_of(client.files_getUploadURLExternal(filename="", length=5)) == "missing_argument"
+    assert fs.files == {} and fs.thread("C0002", parent["ts"]) == []
+
+
+async def test_upload_bytes_must_match_the_announced_length(fs: FakeSlack, client: AsyncWebClient) -> None:
+    ticket = await client.files_getUploadURLExternal(filename="job.log", length=10)
+    async with aiohttp.ClientSession() as s:
+        async with s.post(ticket["upload_url"], data=b"12345") as r:
+            assert r.status == 400 and await r.text() == "length_mismatch"
+        async with s.post(ticket["upload_url"], data=b"") as r:
+            assert r.status == 400
+    assert fs.files[ticket["file_id"]].content is None
+    files = [{"id": ticket["file_id"], "title": "job.log"}]
+    assert await error_of(client.files_completeUploadExternal(files=files, channel_id="C0002")) == "file_not_found"
+    async with aiohttp.ClientSession() as s, s.post(ticket["upload_url"], data=b"0123456789") as r:
+        assert r.status == 200
+    assert (await client.files_completeUploadExternal(files=files, channel_id="C0002"))["ok"]
+    assert [m.files[0]["size"] for m in fs.messages("C0002")] == [10]
+
+
+async def test_file_sharing_needs_membership_where_posting_does_not(fs: FakeSlack, client: AsyncWebClient) -> None:
+    fs.add_channel("C0101", "public-outsider", member=False)
+    parent = await client.chat_postMessage(channel="C0101", text="Job 42 failed")  # chat:write.public
+    error = await error_of(client.files_upload_v2(channel="C0101", thread_ts=parent["ts"], content=b"log\n",
+                                                  filename="job-42.log"))
+    assert error == "not_in_channel"
+    assert fs.thread("C0101", parent["ts"]) == [] and not any(f.completed for f in fs.files.values())
+    fs.channels["C0101"].member = True  # the bot was invited
+    await client.files_upload_v2(channel="C0101", thread_ts=parent["ts"], content=b"log\n", filename="job-42.log")
+    assert [m.files[0]["name"] for m in fs.thread("C0101", parent["ts"])] == ["job-42.log"]
+
+
+async def test_chat_update_text_over_4000_characters_is_msg_too_long(fs: FakeSlack, client: AsyncWebClient) -> None:
+    posted = await client.chat_postMessage(channel="C0001", text="Job 42 running")
+    assert await error_of(client.chat_update(channel="C0001", ts=posted["ts"], text="x" * 4001)) == "msg_too_long"
+    stored = fs.message("C0001", posted["ts"])
+    assert stored.text == "Job 42 running" and stored.edits == 0
+    await client.chat_update(channel="C0001", ts=posted["ts"], text="y" * 4000)
+    assert stored.text == "y" * 4000 and stored.edits == 1
+    long = await client.chat_postMessage(channel="C0001", text="z" * 40_001)  # chat.postMessage truncates
+    assert fs.message("C0001", long["ts"]).text == "z" * 40_000
+
+
+async def test_ephemeral_only_to_a_member_of_the_channel(fs: FakeSlack, client: AsyncWebClient) -> None:
+    assert fs.channels["C0001"].members == {"U0001", "U0002"}
+    fs.add_user("U0009", "carla")
+    fs.add_channel("C0103", "ops-private-talk", members=["U0001"])
+    for channel, user in (("C0103", "U0002"), ("C0103", "U0009"), ("C0103", "U7777"), ("C0001", "U0009")):
+        error = await error_of(client.chat_postEphemeral(channel=channel, user=user, text="only you"))
+        assert error == "user_not_in_channel", (channel, user)
+    assert (await client.chat_postEphemeral(channel="C0103", user="U0001", text="only you"))["ok"]
+    assert (await client.chat_postEphemeral(channel="C0001", user="U0002", text="only you"))["ok"]
+    assert [(e.channel, e.user) for e in fs.ephemerals] == [("C0103", "U0001"), ("C0001", "U0002")]
+
+
+def _button(text: Any = None, **extra: Any) -> dict[str, Any]:
+    return {"type": "button", "action_id": "go", "text": text or {"type": "plain_text", "text": "Go"}, **extra}
+
+
+def _dialog(**texts: str) -> dict[str, Any]:
+    words = {"title": "Sure?", "text": "Really?", "confirm": "Yes", "deny": "No", **texts}
+    return {key: {"type": "plain_text", "text": value} for key, value in words.items()}
+
+
+def _actions(*elements: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "actions", "elements": list(elements)}
+
+
+def _section(text: str, kind: str = "mrkdwn") -> dict[str, Any]:
+    return {"type": "section", "text": {"type": kind, "text": text}}
+
+
+# (what is wrong, the blocks, the JSON pointer Slack's answer names; a closing ] marks the whole pointer)
+REFUSED_BLOCKS = [
+    ("empty section text", [_section("")], "/blocks/0/text/text"),
+    ("empty plain_text", [_section("", "plain_text")], "/blocks/0/text/text"),
+    ("empty button text", [_actions(_button({"type": "plain_text", "text": ""}))], "/blocks/0/elements/0/text/text"),
+    ("empty context text", [{"type": "context", "elements": [{"type": "mrkdwn", "text": ""}]}],
+     "/blocks/0/elements/0/text"),
+    ("mrkdwn button text", [_actions(_button({"type": "mrkdwn", "text": "*Go*"}))], "/blocks/0/elements/0/text/type"),
+    ("mrkdwn header text", [{"type": "header", "text": {"type": "mrkdwn", "text": "Job"}}], "/blocks/0/text/type"),
+    ("button text over 75", [_actions(_button({"type": "plain_text", "text": "b" * 76}))], "/blocks/0]"),
+    ("button value over 2000", [_actions(_button(value="v" * 2001))], "/blocks/0]"),
+    ("confirm title over 100", [_actions(_button(confirm=_dialog(title="t" * 101)))], "/blocks/0]"),
+    ("confirm text over 300", [_actions(_button(confirm=_dialog(text="t" * 301)))], "/blocks/0]"),
+    ("confirm button over 30", [_actions(_button(confirm=_dialog(confirm="c" * 31)))], "/blocks/0]"),
+    ("deny button over 30", [_actions(_button(confirm=_dialog(deny="d" * 31)))], "/blocks/0]"),
+    ("mrkdwn confirm title", [_actions(_button(confirm={**_dialog(), "title": {"type": "mrkdwn", "text": "t"}}))],
+     "/blocks/0/elements/0/confirm/title/type"),
+    ("unknown block type", [{"type": "jobstatus_card", "text": "hi"}], "/blocks/0]"),
+    ("context text over 3000", [{"type": "context", "elements": [{"type": "mrkdwn", "text": "c" * 3001}]}],
+     "/blocks/0/elements/0/text"),
+    ("section text over 3000", [_section("s" * 3001)], "/blocks/0]"),
+    ("field over 2000", [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2001}]}],
+     "/blocks/0/fields/0/text"),
+    ("text object of no known type", [_section("hi", "html")], "/blocks/0/text"),
+    ("section text not an object", [{"type": "section", "text": "hi"}], "/blocks/0/text"),
+    ("more than 50 blocks", [{"type": "divider"}] * 51, "/blocks]"),
+    ("actions with no elements", [_actions()], "/blocks/0/elements"),
+    ("a block without a type", [{"text": "hi"}], "/blocks/0]"),
+    ("a button without text", [_actions({"type": "button", "action_id": "go"})], "/blocks/0]"),
+]
+
+
+@pytest.mark.parametrize(("why", "blocks", "pointer"), REFUSED_BLOCKS, ids=[c[0] for c in REFUSED_BLOCKS])
+async def test_block_kit_payloads_slack_refuses(
+    fs: FakeSlack, client: AsyncWebClient, why: str, blocks: list[dict[str, Any]], pointer: str
+) -> None:
+    with pytest.raises(SlackApiError) as info:
+        await client.chat_postMessage(channel="C0001", text="fallback", blocks=blocks)
+    answer = info.value.response
+    assert answer["error"] == "invalid_blocks", why
+    assert any(f"[json-pointer:{pointer}" in e for e in answer["errors"]), answer["errors"]
+    assert answer["response_metadata"]["messages"] == [f"[ERROR] {e}" for e in answer["errors"]]
+    assert fs.messages("C0001") == []
+
+
+async def test_block_kit_at_the_limits_is_taken(fs: FakeSlack, client: AsyncWebClient) -> None:
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": "h" * 150}},
+        _section("s" * 3000),
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2000}] * 10},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": "c" * 3000}, {"type": "plain_text", "text": "p"}]},
+        _actions(_button({"type": "plain_text", "text": "b" * 75}, value="v" * 2000,
+                         confirm={**_dialog(title="t" * 100, confirm="c" * 30, deny="d" * 30),
+                                  "text": {"type": "mrkdwn", "text": "*x*" * 100}})),
+        *[{"type": "divider"}] * 45,
+    ]
+    assert len(blocks) == 50
+    posted = await client.chat_postMessage(channel="C0001", text="fallback", blocks=blocks)
+    assert fs.message("C0001", posted["ts"]).blocks == blocks
+
+
+async def test_every_way_in_checks_the_blocks(fs: FakeSlack, client: AsyncWebClient) -> None:
+    bad = [_section("")]
+    posted = await client.chat_postMessage(channel="C0001", text="Job 42", blocks=JOB_BLOCKS)
+    assert await error_of(client.chat_update(channel="C0001", ts=posted["ts"], text="x", blocks=bad)) == "invalid_blocks"
+    assert fs.message("C0001", posted["ts"]).blocks == JOB_BLOCKS
+    assert await error_of(client.chat_postEphemeral(channel="C0001", user="U0001", text="x", blocks=bad)) \
+        == "invalid_blocks"
+    assert await error_of(client.chat_postMessage(channel="C0001", text="x", blocks="[not json")) \
+        == "invalid_blocks_format"
+    url = fs.response_url("C0001", "U0001", posted["ts"])
+    async with aiohttp.ClientSession() as s:
+        async with s.post(url, json={"text": "x", "blocks": bad}) as r:
+            assert r.status == 400 and await r.text() == "invalid_blocks"
+        async with s.post(url, json={"text": "Job 42 done", "blocks": [_section("done")]}) as r:
+            assert r.status == 200
+    assert [p.outcome for p in fs.responses(fs.response_url_id(url))] == ["invalid_blocks", "replaced"]
+    assert fs.message("C0001", posted["ts"]).blocks == [_section("done")] and fs.ephemerals == []
+
+
+async def test_a_token_in_the_query_string_is_refused(fs: FakeSlack) -> None:
+    header = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
+
+    async def call(url: str, **kw: Any) -> str:
+        async with aiohttp.ClientSession() as s, s.post(url, **kw) as r:
+            body = await r.json()
+        return "ok" if body["ok"] else str(body["error"])
+
+    api = fs.api_url
+    assert await call(f"{api}auth.test?token={DEFAULT_TOKEN}") == "invalid_auth"
+    assert await call(f"{api}chat.postMessage?token={DEFAULT_TOKEN}&channel=C0001&text=hi") == "invalid_auth"
+    assert await call(f"{api}chat.postMessage?token={DEFAULT_TOKEN}", headers=header,
+                      data={"channel": "C0001", "text": "hi"}) == "invalid_auth"
+    assert await call(f"{api}chat.postMessage", json={"token": DEFAULT_TOKEN, "channel": "C0001", "text": "hi"}) \
+        == "not_authed"  # with a JSON body the token goes in the Authorization header only
+    assert await call(f"{api}chat.postMessage", data={"token": DEFAULT_TOKEN, "channel": "C0001", "text": "a"}) == "ok"
+    assert await call(f"{api}chat.postMessage", headers=header, json={"channel": "C0001", "text": "b"}) == "ok"
+    assert await call(f"{api}chat.postMessage?channel=C0001&text=c", headers=header) == "ok"
+    assert [m.text for m in fs.messages("C0001")] == ["a", "b", "c"]
+    assert all(DEFAULT_TOKEN not in json.dumps(c.args) for c in fs.calls)
+
+
+async def test_response_url_delete_original_with_a_message_deletes_and_posts(
+    fs: FakeSlack, client: AsyncWebClient
+) -> None:
+    first = await client.chat_postMessage(channel="C0001", text="Job 42 running", blocks=JOB_BLOCKS)
+    second = await client.chat_postMessage(channel="C0001", text="Job 43 running", blocks=JOB_BLOCKS)
+    url_1 = fs.response_url("C0001", "U0001", first["ts"])
+    url_2 = fs.response_url("C0001", "U0001", second["ts"])
+    async with aiohttp.ClientSession() as s:
+        payload = {"delete_original": True, "text": "Job 42 cancelled", "response_type": "in_channel"}
+        async with s.post(url_1, json=payload) as r:
+            assert r.status == 200
+        async with s.post(url_2, json={"delete_original": "true", "replace_original": True, "text": "Stopped"}) as r:
+            assert r.status == 200
+    assert [m.text for m in fs.messages("C0001")] == ["Job 42 cancelled"]
+    [posted] = fs.responses(fs.response_url_id(url_1))
+    assert (posted.outcome, posted.deleted, posted.ts) == ("in_channel", first["ts"], fs.messages("C0001")[0].ts)
+    [told] = fs.responses(fs.response_url_id(url_2))
+    assert (told.outcome, told.deleted) == ("ephemeral", second["ts"])
+    assert [(e.user, e.text) for e in fs.ephemerals_for()] == [("U0001", "Stopped")]
+
+
+async def test_response_url_expires_after_30_minutes() -> None:
+    now = [1_766_000_000.0]
+    fake = FakeSlack(clock=lambda: now[0])
+    await fake.start()
+    try:
+        url = fake.response_url("C0001", "U0001")
+        async with aiohttp.ClientSession() as s:
+            now[0] += 30 * 60
+            async with s.post(url, json={"text": "at 30 minutes"}) as r:
+                assert r.status == 200
+            now[0] += 1
+            async with s.post(url, json={"text": "past 30 minutes"}) as r:
+                assert r.status == 404 and await r.text() == "expired_url"
+        assert [p.outcome for p in fake.responses(fake.response_url_id(url))] == ["ephemeral", "expired_url"]
+    finally:
+        await fake.stop()
