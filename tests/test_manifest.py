@@ -1,0 +1,79 @@
+"""manifest.yaml: valid by Slack's published app-manifest JSON schema, and asking for exactly the scopes
+the bot needs for the Web API methods it calls (what a schema cannot know)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = ROOT / "manifest.yaml"
+# Slack's schema, as tests/data/README.md says where it comes from.
+SCHEMA = ROOT / "tests" / "data" / "slack-app-manifest.schema.json"
+
+# The bot-token scopes each Web API method needs, from the method's page on docs.slack.dev
+# (https://docs.slack.dev/reference/methods/<method>, "Scopes: Bot token").
+METHOD_SCOPES: dict[str, set[str]] = {
+    "chat.postMessage": {"chat:write"},
+    "chat.update": {"chat:write"},
+    "chat.postEphemeral": {"chat:write"},
+    "chat.getPermalink": set(),  # the page lists no scope
+    "files.getUploadURLExternal": {"files:write"},
+    "files.completeUploadExternal": {"files:write"},
+    # one scope per kind of conversation read: the bot serves public (channels:) and private (groups:)
+    # channels; im:history / mpim:history would be for direct messages, where it is not used
+    "conversations.history": {"channels:history", "groups:history"},
+}
+# slack_sdk helpers that are several Web API calls (slack_sdk/web/async_client.py, files_upload_v2).
+SDK_HELPERS = {"files_upload_v2": ("files.getUploadURLExternal", "files.completeUploadExternal")}
+# Scopes that no method call asks for, and why the bot needs them.
+FEATURE_SCOPES = {
+    "commands": "the /jobstatus slash command (features.slash_commands)",
+    "chat:write.public": "posting in public channels the bot was not invited to",
+}
+
+
+def manifest() -> dict[str, Any]:
+    return yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+
+
+def methods_the_bot_calls() -> set[str]:
+    """Every Web API method the bot's code calls through its AsyncWebClient (`client.chat_postMessage(`)."""
+    found: set[str] = set()
+    for path in (ROOT / "bot").rglob("*.py"):
+        if path.name == "fakeslack.py" or "simulator" in path.parts:
+            continue  # Slack's and the vendors' stand-ins, not the bot
+        for name in re.findall(r"\bclient\.([a-z]+_[A-Za-z0-9_]+)\(", path.read_text(encoding="utf-8")):
+            found.update(SDK_HELPERS.get(name) or [name.replace("_", ".", 1)])
+    return found
+
+
+@pytest.mark.skipif(not SCHEMA.exists(), reason=f"Slack's app-manifest schema is not at {SCHEMA.relative_to(ROOT)} "
+                    "(tests/data/README.md says where it comes from)")
+def test_manifest_is_valid_by_slacks_schema() -> None:
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft7Validator(schema)
+    assert [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(manifest())] == []
+    broken = {**manifest(), "oauth_config": {"scopes": {"bot": "chat:write"}}}  # a string, not a list
+    assert list(validator.iter_errors(broken)), "the schema checks scopes at all"
+
+
+def test_the_bot_calls_only_methods_whose_scopes_are_known() -> None:
+    calls = methods_the_bot_calls()
+    assert {"chat.postMessage", "chat.update", "conversations.history", "files.completeUploadExternal"} <= calls
+    assert calls - METHOD_SCOPES.keys() == set(), "add the scopes of each new method to METHOD_SCOPES"
+
+
+def test_manifest_asks_for_exactly_the_scopes_the_bot_needs() -> None:
+    needed = set(FEATURE_SCOPES).union(*(METHOD_SCOPES[m] for m in methods_the_bot_calls()))
+    asked = manifest()["oauth_config"]["scopes"]["bot"]
+    assert len(asked) == len(set(asked)), "a scope asked for twice"
+    assert sorted(set(asked) - needed) == [], "scopes the bot does not need"
+    assert sorted(needed - set(asked)) == [], "scopes the bot needs and the manifest lacks"
+    assert manifest()["features"]["slash_commands"][0]["command"] == "/jobstatus"
