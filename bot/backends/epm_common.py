@@ -37,6 +37,7 @@ from bot.backends.base import (
     Unavailable,
     as_int,
     as_text,
+    error_words,
     lenient_json,
     retry_after_seconds,
 )
@@ -459,10 +460,11 @@ class EpmBackend(Backend):
                             if len(content) > 65536:
                                 break
                         resp._content = content  # noqa: SLF001 - small error body, read with a cap
+                        said = error_words(content) or "no details given"
                         if resp.status_code == 404:
-                            raise BadResponse(f"{self.name} has no such file (HTTP 404: {_epm_error_text(content)})")
+                            raise BadResponse(f"{self.name} has no such file (HTTP 404: {said})")
                         self.raise_for_status(resp)
-                        raise BadResponse(f"{self.name} could not send the file: {_epm_error_text(content)}")
+                        raise BadResponse(f"{self.name} could not send the file: {said}")
                     total = 0
                     async for chunk in resp.aiter_bytes():
                         if total + len(chunk) > max_bytes:
@@ -478,26 +480,9 @@ class EpmBackend(Backend):
         raise AuthFailed(f"{self.name} refused our credentials (HTTP 401)")
 
     def raise_for_status(self, resp: httpx.Response) -> None:
-        code = resp.status_code
-        if code == 503:
+        if resp.status_code == 503:
             raise Unavailable(
                 f"{self.name} is unavailable (HTTP 503, most likely EPM's daily maintenance window)",
                 retry_after=retry_after_seconds(resp.headers.get("Retry-After")),
             )
-        if code == 404:
-            detail = _epm_error_text(resp.content) if resp.content else ""
-            raise JobNotFound(f"{self.name} has no such job (HTTP 404{': ' + detail if detail else ''})")
         super().raise_for_status(resp)
-
-
-def _epm_error_text(content: bytes) -> str:
-    """EPM's own error details from an error body, short; never the raw body if it is not EPM's JSON."""
-    try:
-        body = lenient_json(content)
-    except ValueError:
-        return "unreadable error answer"
-    if isinstance(body, dict):
-        details = as_text(body.get("details")) or as_text(body.get("message")) or as_text(body.get("error"))
-        if details:
-            return details[:300]
-    return "no details given"

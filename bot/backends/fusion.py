@@ -31,6 +31,7 @@ from bot.backends.base import (
     absolute_url,
     as_int,
     as_text,
+    error_words,
     path_segment,
 )
 from bot.backends.states import FUSION, Phase, lookup
@@ -233,20 +234,6 @@ def parse_output_files(payload: Any, base_url: str) -> tuple[list[tuple[str, int
     return files, links, len(items)
 
 
-def _refusal_text(resp: httpx.Response) -> str | None:
-    try:
-        body = resp.json()
-    except ValueError:
-        return None
-    if not isinstance(body, dict):
-        return None
-    for key in ("detail", "message", "title"):
-        text = as_text(body.get(key))
-        if text:
-            return text[:300]
-    return None
-
-
 # -- the adapter --------------------------------------------------------------------------------------
 class FusionJobScheduler(Backend):
     type_name = "fusion_jobscheduler"
@@ -278,7 +265,7 @@ class FusionJobScheduler(Backend):
     def raise_for_status(self, resp: httpx.Response) -> None:
         # ESS says "this request cannot be cancelled now" with a 4xx: that is a refusal, not a broken answer
         if resp.request.url.path.endswith("/cancel") and resp.status_code in (400, 409, 412, 422):
-            why = _refusal_text(resp) or f"HTTP {resp.status_code}"
+            why = error_words(resp.content) or f"HTTP {resp.status_code}"
             raise CancelRefused(f"Fusion refused to cancel: {why}")
         super().raise_for_status(resp)
 
