@@ -196,6 +196,37 @@ async def test_vault_cancel_refusal_is_shown_verbatim_and_escaped_to_the_user_al
     assert len(h.parents()) == 1
 
 
+# -- Vault: a wrong api_version is a setting to fix, not a missing job; the client id on every request ---------
+
+
+async def test_vault_with_a_wrong_api_version_says_the_setting_is_wrong_and_every_call_names_the_bot(
+        sim: SimulatorServer, slack: FakeSlack, tmp_path: Path) -> None:
+    from bot.backends.vault import DEFAULT_CLIENT_ID
+
+    configure_simulators(sim)
+    sim.vault.job_poll_window = 0.0
+    backends = base_backends(sim)
+    backends["vault-old"] = {**backends["vault-demo"], "api_version": "v99.1"}  # not offered: Vault says MALFORMED_URL
+    backends["vault-ours"] = {**backends["vault-demo"], "vault_client_id": "examplepharma-vault-ops-server-jobstatus"}
+    sim.vault.add_job(1601, name="Binder Export", steps=[Step(0, "RUNNING")])
+    async with bot_with(sim, slack, tmp_path, backends) as h:
+        h.runtime.backends["vault-ours"].min_poll_interval = 0.0  # type: ignore[misc]  # as the harness does
+        refused = (await h.watch("watch vault-old 1601")).responses()[-1].text
+        assert "api_version (v99.1) or base_url" in refused and "MALFORMED_URL" in refused
+        assert "has no job" not in refused
+        assert not h.parents()  # nothing was set up
+        missing = (await h.watch("watch vault-demo 424242")).responses()[-1].text
+        assert "has no job `424242`" in missing and "api_version" not in missing  # a missing job is still that
+        assert "Watching" in (await h.watch("watch vault-demo 1601")).responses()[-1].text
+        assert "Watching" in (await h.watch("watch vault-ours 1601", channel="C0002")).responses()[-1].text
+        sim.vault.set_state(1601, "SUCCESS")
+        await reply_with(h, "succeeded")
+        await reply_with(h, "succeeded", channel="C0002")
+    logged = set(sim.vault.client_ids)  # Vault's API Usage Log: never `unknown`, never `invalid_client_id`
+    assert logged == {DEFAULT_CLIENT_ID, "examplepharma-vault-ops-server-jobstatus"}
+    assert sim.vault.count("POST", "/auth") >= 3
+
+
 # -- an unknown status word ----------------------------------------------------------------------------
 
 
