@@ -113,6 +113,36 @@ async def test_fusion_output_files_with_names_and_sizes_reach_the_thread(harness
     assert h.sim.fusion.count("GET", "/jobRequests/44046/outputFiles") == 1
 
 
+async def test_fusion_paged_output_files_are_all_read_and_the_rest_counted(harness: Harness) -> None:
+    h = harness
+    h.sim.fusion.files_max_limit = 10  # the server pages on its own, as in Oracle's example
+    files = [(f"extract_{i:02}.zip", 1024 * (i + 1)) for i in range(25)]
+    h.sim.fusion.add_job(44060, name="Extract", steps=[Step(0, "RUNNING")], output_files=files)
+    await h.watch("watch fusion-demo 44060")
+    h.sim.fusion.set_state(44060, "FAILED", message="ESS-07034 partition 3")
+    details = texts((await reply_with(h, "more output files")).blocks)
+    assert "…and 5 more output files" in details
+    assert "extract_00.zip" in details and "extract_19.zip" in details and "extract_20.zip" not in details
+    assert h.sim.fusion.count("GET", "/jobRequests/44060/outputFiles") == 3
+
+
+@pytest.mark.parametrize(("word", "says"), [("EXPIRED", "failed"), ("VALIDATION_FAILED", "failed"),
+                                            ("FINISHED", "succeeded"), ("SCHEDULE_ENDED", "succeeded")])
+async def test_fusion_ess_final_states_end_the_watch_and_others_do_not(harness: Harness, word: str, says: str) -> None:
+    h = harness
+    h.sim.fusion.add_job(44070, steps=[Step(0, "WAIT")])
+    await h.watch("watch fusion-demo 44070")
+    h.sim.fusion.set_state(44070, "ERROR_MANUAL_RECOVERY", message="Waiting for an administrator")
+    paused = await reply_with(h, "ERROR_MANUAL_RECOVERY")
+    assert "paused" in paused.text  # not an end: Oracle says an administrator moves it on
+    h.sim.fusion.set_state(44070, word)
+    ended = await reply_with(h, word)
+    assert says in ended.text
+    parent = h.parents()[0]
+    await h.slack.wait_for(lambda: "jobstatus_rewatch" in json.dumps(h.slack.message("C0001", parent.ts).blocks),
+                           what="the watch ended")
+
+
 async def test_vault_links_error_types_and_the_job_status_page_reach_the_thread(harness: Harness) -> None:
     h = harness
     h.sim.vault.add_job(1301, name="Binder Export", steps=[Step(0, "RUNNING")])
