@@ -143,6 +143,25 @@ async def test_fusion_ess_final_states_end_the_watch_and_others_do_not(harness: 
                            what="the watch ended")
 
 
+async def test_epm_log_given_as_a_server_path_is_still_found_or_said_not_to_be(harness: Harness) -> None:
+    h = harness
+    log = "INFO [AIF]: start\nERROR [AIF]: Member <FY27> & Jan not in dimension\nINFO [AIF]: end\n"
+    h.sim.epm_di.add_job(2711, name="Vision", steps=[Step(0, -1)], server_paths=True, log_text=log)
+    h.sim.epm_di.add_job(2712, name="Vision", steps=[Step(0, -1)], log_file="/u09/archive/Vision_2712.log")
+    h.slack.add_channel("C0003", "ops-epm")
+    await h.watch("watch epm-demo 2711")
+    await h.watch("watch epm-demo 2712", channel="C0003")
+    h.sim.epm_di.set_state(2711, "1", details="Data load failed")
+    h.sim.epm_di.set_state(2712, "1", details="Data load failed")
+    details = await reply_with(h, "Member <FY27> & Jan")  # the log's error line
+    assert "Member &lt;FY27&gt; &amp; Jan" in json.dumps(details.blocks)  # escaped
+    assert "/u03/inbox/outbox/logs/Vision_2711.log" in texts(details.blocks)  # the path as EPM gave it
+    await h.slack.wait_for(lambda: any(r.files for r in h.replies()), what="the log uploaded")
+    missing = texts((await reply_with(h, "could not be downloaded", channel="C0003")).blocks)
+    assert "The log /u09/archive/Vision_2712.log could not be downloaded" in missing
+    assert "does not exist" in missing  # EPM's own words
+
+
 async def test_vault_links_error_types_and_the_job_status_page_reach_the_thread(harness: Harness) -> None:
     h = harness
     h.sim.vault.add_job(1301, name="Binder Export", steps=[Step(0, "RUNNING")])
