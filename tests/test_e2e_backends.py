@@ -276,6 +276,20 @@ async def test_vault_with_a_wrong_api_version_says_the_setting_is_wrong_and_ever
     assert sim.vault.count("POST", "/auth") >= 3
 
 
+# -- Planning refuses a request: its own words, not "answered HTTP 400" --------------------------------------
+
+
+async def test_planning_refusal_shows_plannings_words(sim: SimulatorServer, slack: FakeSlack, tmp_path: Path) -> None:
+    configure_simulators(sim)
+    backends = base_backends(sim)
+    backends["planning-typo"] = {**backends["planning-demo"], "application": "Vision<2>"}
+    sim.planning.add_job(2241, steps=[Step(0, -1)])
+    async with bot_with(sim, slack, tmp_path, backends) as h:
+        said = (await h.watch("watch planning-typo 2241")).responses()[-1].text
+        assert "HTTP 400: The application Vision&lt;2&gt; does not exist or you do not have access to it." in said
+        assert not h.parents()
+
+
 # -- an unknown status word ----------------------------------------------------------------------------
 
 
