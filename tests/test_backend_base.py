@@ -102,3 +102,49 @@ async def test_retry_after_still_comes_with_the_words() -> None:
         backend.raise_for_status(_answer(429, {"message": "slow down"}, **{"Retry-After": "7"}))
     assert err.value.retry_after == 7.0 and "slow down" in str(err.value)
     await backend.aclose()
+
+
+# -- every adapter says the vendor's words before a bare status -----------------------------------------------
+VAULT_LOGIN = {"responseStatus": "SUCCESS", "sessionId": "S3SSION", "vaultId": 1,
+               "vaultIds": [{"id": 1, "name": "V", "url": "http://127.0.0.1:1/api"}]}
+ADAPTERS: dict[str, tuple[dict[str, Any], int, dict[str, Any], type, str]] = {
+    # type: (backend settings, HTTP status of the status call, its body, the error, the words the user reads)
+    "fusion_jobscheduler": ({"auth": {"type": "bearer", "token": "tok-FUSION-1"}}, 400,
+                            {"title": "Bad Request", "status": 400, "errorCode": "ESS-01234",
+                             "detail": "Request 7 <is not> a job request"}, BadResponse,
+                            "ESS-01234: Request 7 <is not> a job request"),
+    "veeva_vault": ({"auth": {"type": "vault_session", "username": "u", "password": "pw-VAULT-1"}}, 500,
+                    {"responseStatus": "EXCEPTION", "errors": [{"type": "UNEXPECTED_ERROR", "message": "try later"}]},
+                    Unavailable, "UNEXPECTED_ERROR: try later"),
+    "epm_data_integration": ({"auth": {"type": "basic", "username": "u", "password": "pw-EPM-1"}}, 400,
+                             {"status": 4, "details": "Invalid Parameter: jobId", "links": []}, BadResponse,
+                             "Invalid Parameter: jobId"),
+    "epm_planning": ({"application": "A", "auth": {"type": "basic", "username": "u", "password": "pw-PLAN-1"}}, 400,
+                     {"status": 400, "detail": "Login pw-PLAN-1 refused for u", "message": "x"}, BadResponse,
+                     "Login [hidden] refused for u"),  # a credential the vendor repeats is never said
+    "immuta": ({"auth": {"type": "api_key", "key": "key-IMMUTA-1", "exchange": False}}, 500,
+               {"statusCode": 500, "error": "Internal Server Error", "message": "policy engine down"}, Unavailable,
+               "policy engine down"),
+}
+
+
+@pytest.mark.parametrize("type_name", sorted(ADAPTERS))
+async def test_every_adapter_says_the_vendors_words(type_name: str) -> None:
+    from bot.backends import build_backend
+
+    settings, status, body, error, words = ADAPTERS[type_name]
+
+    def vendor(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/auth"):
+            return httpx.Response(200, json=VAULT_LOGIN)
+        return httpx.Response(status, json=body)
+
+    config = BackendConfig.model_validate({"type": type_name, "base_url": "http://127.0.0.1:1", **settings})
+    backend = build_backend(type_name, config)
+    await backend.http.aclose()
+    backend.http = httpx.AsyncClient(transport=httpx.MockTransport(vendor))
+    with pytest.raises(error) as err:
+        await backend.status("7")
+    assert f"HTTP {status}: {words}" in str(err.value)
+    assert "pw-" not in str(err.value)
+    await backend.aclose()

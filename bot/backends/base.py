@@ -258,11 +258,12 @@ ERROR_CODE_KEYS = ("o:errorCode", "errorCode")
 ERROR_WORDS_MAX = 300
 
 
-def error_words(content: bytes) -> str | None:
+def error_words(content: bytes, hide: Iterable[str] = ()) -> str | None:
     """The vendor's own words in an error body (JSON of any vendor's envelope), cut; None when there are none.
 
-    Never the raw body: a body that is not such JSON (an HTML page, a stack trace) says nothing here. The caller
-    escapes the words before they reach Slack.
+    Never the raw body: a body that is not such JSON (an HTML page, a stack trace) says nothing here. Any of
+    `hide` (the credentials the request carried) the vendor repeats is blanked out. The caller escapes the words
+    before they reach Slack.
     """
     if not content:
         return None
@@ -273,6 +274,8 @@ def error_words(content: bytes) -> str | None:
     words = _envelope_words(body)
     if not words:
         return None
+    for secret in sorted((h for h in hide if h), key=len, reverse=True):
+        words = words.replace(secret, "[hidden]")
     words = " ".join(words.split())
     return words if len(words) <= ERROR_WORDS_MAX else words[: ERROR_WORDS_MAX - 1] + "…"
 
@@ -427,7 +430,7 @@ class Backend(ABC):
         if 200 <= code < 300:
             return
         retry = retry_after_seconds(resp.headers.get("Retry-After"))
-        words = error_words(resp.content)
+        words = error_words(resp.content, self.credentials(resp.request))
         status = f"HTTP {code}: {words}" if words else f"HTTP {code}"
         if code == 429:
             raise RateLimited(f"{self.name} is rate limiting us ({status})", retry_after=retry)
@@ -440,6 +443,15 @@ class Backend(ABC):
         if code >= 500:
             raise Unavailable(f"{self.name} is having trouble ({status})", retry_after=retry)
         raise BadResponse(f"{self.name} answered {status}")
+
+    def credentials(self, request: httpx.Request | None = None) -> list[str]:
+        """What an answer must never repeat to a user: the configured secrets and the credential `request` carried."""
+        auth = self.config.auth
+        found = [getattr(auth, field, None) for field in ("password", "token", "client_secret", "refresh_token", "key")]
+        header = request.headers.get("Authorization") if request is not None else None
+        if header:
+            found += [header, header.split(" ", 1)[-1]]
+        return [s for s in found if isinstance(s, str) and len(s) >= 4]
 
     async def get_json(self, path: str, **kwargs: Any) -> Any:
         resp = await self.request("GET", path, **kwargs)

@@ -355,18 +355,20 @@ class RotatingRefreshToken:
             body = resp.json()
         except ValueError:
             body = None
+        words = error_words(resp.content, [refresh_token, self.client_secret or "", *self.backend.credentials()])
+        status = f"HTTP {resp.status_code}: {words}" if words else f"HTTP {resp.status_code}"
         if resp.status_code in (400, 401):
             error = body.get("error") if isinstance(body, dict) else None
             if error == "invalid_grant":
                 raise _InvalidGrant()
             if error == "invalid_client":
                 raise AuthFailed(f"{name}: the OAuth client id/secret were refused (invalid_client)")
-            raise AuthFailed(f"{name}: the OAuth token endpoint refused the refresh (HTTP {resp.status_code})")
+            raise AuthFailed(f"{name}: the OAuth token endpoint refused the refresh ({status})")
         if resp.status_code == 429 or resp.status_code >= 500:
-            raise Unavailable(f"{name}: the OAuth token endpoint is having trouble (HTTP {resp.status_code})",
+            raise Unavailable(f"{name}: the OAuth token endpoint is having trouble ({status})",
                               retry_after=retry_after_seconds(resp.headers.get("Retry-After")))
         if not 200 <= resp.status_code < 300:
-            raise BadResponse(f"{name}: the OAuth token endpoint answered HTTP {resp.status_code}")
+            raise BadResponse(f"{name}: the OAuth token endpoint answered {status}")
         access = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(access, str) or not access:
             raise BadResponse(f"{name}: the OAuth token endpoint answered without an access token")
@@ -460,7 +462,7 @@ class EpmBackend(Backend):
                             if len(content) > 65536:
                                 break
                         resp._content = content  # noqa: SLF001 - small error body, read with a cap
-                        said = error_words(content) or "no details given"
+                        said = error_words(content, self.credentials(resp.request)) or "no details given"
                         if resp.status_code == 404:
                             raise BadResponse(f"{self.name} has no such file (HTTP 404: {said})")
                         self.raise_for_status(resp)

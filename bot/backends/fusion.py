@@ -101,22 +101,22 @@ class ClientCredentials(httpx.Auth):
 
     async def _store(self, resp: httpx.Response) -> None:
         code = resp.status_code
-        if code == 429 or code >= 500:
-            raise Unavailable(f"{self._name}: the OAuth token endpoint is unavailable (HTTP {code})")
         raw = b""
         async for chunk in resp.aiter_bytes():
             raw += chunk
             if len(raw) > MAX_BODY_BYTES:
                 raise BadResponse(f"{self._name}: the OAuth token endpoint sent an oversized answer")
         resp._content = raw  # noqa: SLF001 - body read with a cap; httpx reads it again after the flow step
+        words = error_words(raw, [self._settings.client_secret])
+        status = f"HTTP {code}: {words}" if words else f"HTTP {code}"
+        if code == 429 or code >= 500:
+            raise Unavailable(f"{self._name}: the OAuth token endpoint is unavailable ({status})")
         try:
             body: Any = json.loads(raw)
         except ValueError:
             body = None
         if code in (400, 401, 403):
-            error = as_text(body.get("error")) if isinstance(body, dict) else None
-            why = f": {error[:60]}" if error else ""
-            raise AuthFailed(f"{self._name}: the OAuth token endpoint refused our client credentials (HTTP {code}{why})")
+            raise AuthFailed(f"{self._name}: the OAuth token endpoint refused our client credentials ({status})")
         token = body.get("access_token") if isinstance(body, dict) else None
         if not (200 <= code < 300) or not isinstance(token, str) or not token:
             raise BadResponse(f"{self._name}: the OAuth token endpoint sent no access_token (HTTP {code})")
