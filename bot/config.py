@@ -127,8 +127,8 @@ class BackendConfig(_Strict):
             return v
         if info.data.get("type") != "veeva_vault":
             raise ValueError("only veeva_vault backends send a Vault client id")
-        # Vault's rule (developer.veevavault.com/docs/#client-id, "Format"): letters and digits, `.`, `_` and `-`,
-        # at most 100 characters; anything else is logged by Vault as invalid_client_id.
+        # Vault's rule (limited.veevavault.dev/medical/vault-api/references/client-id/, "Format"): letters and digits,
+        # `.`, `_` and `-`, at most 100 characters; anything else is logged by Vault as invalid_client_id.
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", v):
             raise ValueError("a Vault client id is letters, digits, '.', '_' or '-', at most 100 characters, "
                              "e.g. mycompany-vault-ops-server-jobstatus")

@@ -276,6 +276,20 @@ async def test_vault_with_a_wrong_api_version_says_the_setting_is_wrong_and_ever
     assert sim.vault.count("POST", "/auth") >= 3
 
 
+@pytest.mark.settings(outage_note_after=0.3)
+async def test_vault_dropping_the_api_version_mid_watch_gets_a_note_naming_the_setting(harness: Harness) -> None:
+    h = harness
+    h.sim.vault.add_job(1602, steps=[Step(0, "RUNNING")])
+    await h.watch("watch vault-demo 1602")
+    h.sim.vault.versions.remove("v26.1")  # the vault answers MALFORMED_URL from now on
+    note = await reply_with(h, "api_version (v26.1) or base_url")
+    assert "MALFORMED_URL" in note.text and "no longer knows this job" not in note.text
+    h.sim.vault.versions.append("v26.1")
+    await reply_with(h, "answers again")
+    h.sim.vault.set_state(1602, "SUCCESS")
+    await reply_with(h, "succeeded")
+
+
 # -- Planning refuses a request: its own words, not "answered HTTP 400" --------------------------------------
 
 

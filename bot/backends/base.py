@@ -247,7 +247,8 @@ def as_int(value: Any) -> int | None:
 
 # Keys of the error envelopes vendors put in a body (any HTTP status), most specific first:
 # - Vault: `errors[{type, message}]` (a single object in cancel answers) beside `responseStatus`
-#   (https://developer.veevavault.com/docs/#errors; VAPIL's VaultRequest reads the body whatever the status);
+#   (limited.veevavault.dev/medical/vault-api/api-reference/26.1/errors/;
+#   VAPIL's VaultRequest reads the body whatever the status);
 # - Oracle REST (Fusion job scheduler, ESS): `title`, `detail`, `o:errorCode` / `errorCode` (ESS's
 #   SimpleExceptionDetail, docs.oracle.com/en/cloud/saas/applications-common/25c/farca/
 #   op-ess-rest-scheduler-v1-requests-requestid-hold-post.html);
@@ -447,7 +448,8 @@ class Backend(ABC):
     def credentials(self, request: httpx.Request | None = None) -> list[str]:
         """What an answer must never repeat to a user: the configured secrets and the credential `request` carried."""
         auth = self.config.auth
-        found = [getattr(auth, field, None) for field in ("password", "token", "client_secret", "refresh_token", "key")]
+        fields = ("password", "token", "client_secret", "refresh_token", "key")
+        found = [getattr(auth, field, None) for field in fields]
         header = request.headers.get("Authorization") if request is not None else None
         if header:
             found += [header, header.split(" ", 1)[-1]]

@@ -2,10 +2,10 @@
 
 Vault's error envelope (`responseStatus` FAILURE/EXCEPTION with `errors[{type, message}]`) decides before the HTTP
 status: Vault's reference says it answers HTTP 200 and that logic should rest on `responseStatus` and the error
-types (developer.veevavault.com/docs/#errors), and Veeva's own client library reads the body whatever the status
-(veeva/vault-api-library, VaultRequest.processResponse); but a wrong API version or path has been seen to come as
-HTTP 404 with a MALFORMED_URL envelope. Every request carries `X-VaultAPI-ClientID` (VaultRequest.setVaultHeaderParams
-sends it on every call, /auth included).
+types (limited.veevavault.dev/medical/vault-api/api-reference/26.1/errors/), and Veeva's own
+client library reads the body whatever the status (veeva/vault-api-library, VaultRequest.processResponse); but a
+wrong API version or path has been seen to come as HTTP 404 with a MALFORMED_URL envelope. Every request carries
+`X-VaultAPI-ClientID` (VaultRequest.setVaultHeaderParams sends it on every call, /auth included).
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ log = logging.getLogger(__name__)
 DEFAULT_API_VERSION = "v25.3"
 CLIENT_ID_HEADER = "X-VaultAPI-ClientID"
 # Vault's recommended client id format is {company}-{organization}-{team}-{server|client}-{program}
-# (developer.veevavault.com/docs/#client-id; VAPIL's examples: verteobiotech-vault-quality-client-myintegration,
+# (limited.veevavault.dev/medical/vault-api/references/client-id/, linked from VAPIL as
+# developer.veevavault.com/docs/#client-id; VAPIL's examples: verteobiotech-vault-quality-client-myintegration,
 # veeva-vault-devsupport-client-vapil). Operators set their own with `vault_client_id`.
 DEFAULT_CLIENT_ID = "jobstatus-chatops-slack-server-jobstatusbot"
 CANCEL_SINCE = (25, 3)  # the jobs/actions/cancel endpoint exists from API v25.3
@@ -87,13 +88,15 @@ def error_list(errors: Any) -> list[tuple[str, str]]:
 
 
 # Error types that say the address is wrong, not the job (Vault's error type list,
-# developer.veevavault.com/docs/#errors: MALFORMED_URL "The specified resource cannot be found";
+# limited.veevavault.dev/vault-api/api-reference/23.1/errors/error-types/:
+# MALFORMED_URL "The specified resource cannot be found";
 # METHOD_NOT_SUPPORTED "... Or, the API request is not supported by this version of API").
 CONFIG_ERRORS = frozenset({"MALFORMED_URL", "METHOD_NOT_SUPPORTED"})
 CONFIG_ADVICE = "the backend's api_version or base_url is wrong"
 
 
-def mapped_vault_error(payload: dict[str, Any], what: str = "Vault", advice: str = CONFIG_ADVICE) -> BackendError | None:
+def mapped_vault_error(payload: dict[str, Any], what: str = "Vault",
+                       advice: str = CONFIG_ADVICE) -> BackendError | None:
     """The BackendError a FAILURE/EXCEPTION answer's error type stands for (messages are not contractual), or None
     for a type that says nothing we act on; `advice` says what to fix when the address is wrong."""
     kind, detail = _first_error(payload)
@@ -366,7 +369,8 @@ class VeevaVault(Backend):
             now = self.clock()
             if not self._login_allowed(now):
                 wait = LOGIN_BACKOFF - (now - (self._last_login or now))
-                error = {"outage": RateLimited, "misconfigured": Misconfigured}.get(self._last_login_result, AuthFailed)
+                kinds = {"outage": RateLimited, "misconfigured": Misconfigured}
+                error = kinds.get(self._last_login_result, AuthFailed)
                 why = self._last_login_error or "the last session did not work"
                 raise error(f"{why}. Not logging in to Vault again for {wait:.0f} s.", retry_after=wait)
             self._last_login, self._session = now, None

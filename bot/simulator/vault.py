@@ -14,14 +14,16 @@ text of the OPERATION_NOT_ALLOWED error when a cancel is refused; default Vault'
 `cancellable=False` makes the cancel action refuse the job whatever its state; jobs that are not
 QUEUED/QUEUEING/SCHEDULED/RUNNING are always refused.
 
-Vault answers errors with HTTP 200 and `responseStatus: FAILURE` (developer.veevavault.com/docs/#errors), except
-that an API version this vault does not offer, or a path it does not have, gets HTTP 404 with a MALFORMED_URL
-envelope (as a real vault was seen to answer; the reference itself only describes the type: "The specified
-resource cannot be found"). `client_ids` is the client id of every request as Vault's API Usage Log records it
-(developer.veevavault.com/docs/#client-id): the `client_id` query parameter over the `X-VaultAPI-ClientID`
-header, `unknown` when there is none, `invalid_client_id` when it breaks the format. Switches for tests: `basic_users`
-{username: password} are the accounts `/auth` accepts; `expire_sessions()`; `other_vault = True` makes
-`/auth` hand out a session for a different vault; `burst_limit` (per 5-minute window) and
+Vault answers errors with HTTP 200 and `responseStatus: FAILURE`
+(limited.veevavault.dev/medical/vault-api/api-reference/26.1/errors/), except that an API version this vault
+does not offer, or a path it does not have, gets HTTP 404 with a MALFORMED_URL envelope (as a real vault was seen
+to answer; the reference itself only describes the type: "The specified resource cannot be found"). `client_ids`
+is the client id of every request as Vault's API Usage Log records it
+(limited.veevavault.dev/medical/vault-api/references/client-id/): the `client_id` query parameter over the
+`X-VaultAPI-ClientID` header, `unknown` when there is none, `invalid_client_id` when it breaks the format.
+
+Switches for tests: `basic_users` {username: password} are the accounts `/auth` accepts; `expire_sessions()`;
+`other_vault = True` makes `/auth` hand out a session for a different vault; `burst_limit` (per 5-minute window) and
 `response_delay_ms` drive the X-VaultAPI-* headers; `job_poll_window` (10 s) is the per-job status limit.
 """
 
@@ -44,7 +46,8 @@ TERMINAL = {"SUCCESS", "ERRORS_ENCOUNTERED", "CANCELLED", "TIMEOUT", "COMPLETED_
 QUEUED = {"SCHEDULED", "QUEUEING", "QUEUED"}
 CANCELLABLE = QUEUED | {"RUNNING"}
 BURST_WINDOW = 300.0
-# Vault's client id format: letters, digits, `.`, `_`, `-`, at most 100 (developer.veevavault.com/docs/#client-id)
+# Vault's client id format: letters, digits, `.`, `_`, `-`, at most 100
+# (limited.veevavault.dev/medical/vault-api/references/client-id/)
 CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 
@@ -65,7 +68,8 @@ class VaultSim(VendorSim):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Three API versions a year since 2017 (YY.1, YY.2, YY.3), all kept (developer.veevavault.com/docs/#versioning)
+        # Three API versions a year since 2017 (YY.1, YY.2, YY.3), all kept
+        # (developer.veevavault.com/docs/, "Versioning" and "Naming")
         self.versions = [f"v{yy}.{n}" for yy in range(17, 26) for n in (1, 2, 3)] + ["v26.1"]
         self.vault_id = 1001
         self.vault_name = "PromoMats"
