@@ -107,7 +107,7 @@ class ClientCredentials(httpx.Auth):
             if len(raw) > MAX_BODY_BYTES:
                 raise BadResponse(f"{self._name}: the OAuth token endpoint sent an oversized answer")
         resp._content = raw  # noqa: SLF001 - body read with a cap; httpx reads it again after the flow step
-        words = error_words(raw, [self._settings.client_secret])
+        words = error_words(raw, [self._settings.client_secret, resp.request.headers.get("Authorization", "")])
         status = f"HTTP {code}: {words}" if words else f"HTTP {code}"
         if code == 429 or code >= 500:
             raise Unavailable(f"{self._name}: the OAuth token endpoint is unavailable ({status})")
@@ -252,7 +252,7 @@ def parse_output_files(payload: Any, base_url: str) -> FilesPage:
         url = absolute_url(base_url, href)
         if url:
             links.append(Link(name, url))
-    return FilesPage(files, links, has_more is True or str(has_more).lower() == "true",
+    return FilesPage(files, links, str(has_more).lower() == "true",  # true, or "true" as a string
                      as_int(body.get("totalItems")), as_int(body.get("offset")))
 
 
@@ -287,7 +287,7 @@ class FusionJobScheduler(Backend):
     def raise_for_status(self, resp: httpx.Response) -> None:
         # ESS says "this request cannot be cancelled now" with a 4xx: that is a refusal, not a broken answer
         if resp.request.url.path.endswith("/cancel") and resp.status_code in (400, 409, 412, 422):
-            why = error_words(resp.content) or f"HTTP {resp.status_code}"
+            why = error_words(resp.content, self.credentials(resp.request)) or f"HTTP {resp.status_code}"
             raise CancelRefused(f"Fusion refused to cancel: {why}")
         super().raise_for_status(resp)
 
@@ -317,11 +317,12 @@ class FusionJobScheduler(Backend):
         try:
             files, links, total, complete = await self.output_files(status.job_id)
             shown = files[:MAX_FILES]
-            more = max(total or 0, len(files)) - len(shown)
-            if more > 0:
-                lines.append(f"…and {more} more output files")
-            elif not complete:
-                lines.append(f"…and more output files (only the first {MAX_FILE_PAGES} pages were read)")
+            counted = max(total or 0, len(files))
+            if not complete and total is None:
+                lines.append(f"…and more output files: Fusion said there were more, but not how many "
+                             f"({len(files)} read)")
+            elif counted > len(shown):
+                lines.append(f"…and {counted - len(shown)} more output files")
             names = {name for name, _ in shown}
             files, links = shown, [link for link in links if link.label in names]
         except JobNotFound:

@@ -294,8 +294,9 @@ class VeevaVault(Backend):
             raise ConfigError(f"backend '{name}': {exc}") from None
         self.client_id: str = config.vault_client_id or DEFAULT_CLIENT_ID
         self.http.headers[CLIENT_ID_HEADER] = self.client_id  # on every request, /auth included (as VAPIL does)
-        self.advice = (f"the backend's api_version ({self.api_version}) or base_url ({self.base_url}) is wrong: "
-                       "base_url is the vault's https://DNS without /api, api_version one the vault offers")
+        self.advice = (f"the backend's api_version ({self.api_version}) or base_url ({self.base_url}) is wrong "
+                       "(base_url is the vault's https:// address without /api; api_version must be one the vault "
+                       "offers)")
         self.clock: Callable[[], float] = time.monotonic
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
         self.vault_name: str | None = None  # the vault the session is for, once logged in
