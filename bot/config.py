@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 BACKEND_TYPES = ("fusion_jobscheduler", "veeva_vault", "epm_data_integration", "epm_planning", "immuta")
 
@@ -101,6 +109,7 @@ class BackendConfig(_Strict):
     api_version: str | None = None  # Vault (v26.1), Planning (v3)
     application: str | None = None  # Planning application name
     cancel_enabled: bool = False  # Fusion: offer the ESS cancel endpoint
+    vault_client_id: str | None = None  # Vault: the X-VaultAPI-ClientID header; None = the bot's own default
     channels: list[str] | None = None  # where it may be watched; None = anywhere
     cancel: Literal["watcher", "anyone"] | list[str] = "watcher"  # who may cancel
 
@@ -110,6 +119,20 @@ class BackendConfig(_Strict):
         if not re.match(r"^https?://[^/\s]+", v):
             raise ValueError("must be an http(s) URL such as https://host or https://host/prefix")
         return v.rstrip("/")
+
+    @field_validator("vault_client_id")
+    @classmethod
+    def _vault_client_id(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return v
+        if info.data.get("type") != "veeva_vault":
+            raise ValueError("only veeva_vault backends send a Vault client id")
+        # Vault's rule (limited.veevavault.dev/medical/vault-api/references/client-id/, "Format"): letters and digits,
+        # `.`, `_` and `-`, at most 100 characters; anything else is logged by Vault as invalid_client_id.
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", v):
+            raise ValueError("a Vault client id is letters, digits, '.', '_' or '-', at most 100 characters, "
+                             "e.g. mycompany-vault-ops-server-jobstatus")
+        return v
 
 
 class Settings(_Strict):

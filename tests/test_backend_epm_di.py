@@ -22,7 +22,7 @@ from bot.backends.base import (
     Unavailable,
 )
 from bot.backends.epm_common import parse_epm_body
-from bot.backends.epm_di import EpmDataIntegration, LogExcerpt, parse_status
+from bot.backends.epm_di import EpmDataIntegration, LogExcerpt, interop_names, parse_status
 from bot.backends.states import EPM_CODE_WORDS, EPM_CODES, EPM_WORDS, Phase
 from bot.config import ConfigError
 from bot.simulator.core import FaultPlan, Step
@@ -557,3 +557,53 @@ async def test_sim_serves_status_as_json_with_string_job_id(sim: SimulatorServer
                                 headers={"Authorization": "Bearer test-token"})
     body = json.loads(resp.content)
     assert body["jobId"] == "11" and body["status"] == "0" and body["details"] == "null"
+
+
+# -- a server path as logFileName ---------------------------------------------------------------------------
+@pytest.mark.parametrize(("given", "names"), [
+    ("outbox/logs/GL_1.log", ["outbox/logs/GL_1.log"]),
+    ("outbox\\logs\\GL_1.log", ["outbox/logs/GL_1.log"]),
+    ("/u03/inbox/outbox/logs/Vision_271.log", ["outbox/logs/Vision_271.log", "/u03/inbox/outbox/logs/Vision_271.log"]),
+    ("\\u03\\inbox\\outbox\\logs\\Vision_271.log", ["outbox/logs/Vision_271.log",
+                                                  "/u03/inbox/outbox/logs/Vision_271.log"]),
+    ("D:\\epm\\outbox\\reports\\r.log", ["outbox/reports/r.log", "outbox/logs/r.log", "D:/epm/outbox/reports/r.log"]),
+    ("/u01/data/outbox/x/OUTBOX/logs/a.log", ["OUTBOX/logs/a.log", "outbox/logs/a.log", "/u01/data/outbox/x/OUTBOX/logs/a.log"]),
+    ("/u03/lcm/Vision_9.log", ["outbox/logs/Vision_9.log", "/u03/lcm/Vision_9.log"]),
+])
+def test_interop_names_of_a_log_path(given: str, names: list[str]) -> None:
+    assert interop_names(given) == names
+
+
+async def test_a_server_path_log_is_downloaded_by_its_repository_name(sim: SimulatorServer, make) -> None:
+    sim.epm_di.add_job(271, name="Vision", state="1", server_paths=True, log_text=GL_LOG)
+    backend = make()
+    st_ = await backend.status("271")
+    assert st_.log_paths == ("/u03/inbox/outbox/logs/Vision_271.log",)  # as Data Integration gave it
+    details = await backend.failure_details(st_)
+    assert details is not None and details.total_errors == 2
+    assert details.attachment == ("Vision_271.log", GL_LOG.encode())
+    assert details.files == (("/u03/inbox/outbox/logs/Vision_271.log", len(GL_LOG.encode())),)
+    downloads = [r.path for r in sim.epm_di.requests if r.path.endswith("/contents")]
+    assert len(downloads) == 1 and downloads[0].endswith("/applicationsnapshots/outbox/logs/Vision_271.log/contents")
+
+
+async def test_a_server_path_that_no_name_finds_is_said_and_shown(sim: SimulatorServer, make) -> None:
+    sim.epm_di.add_job(272, state="1", log_file="/u09/archive/GL_272.log")  # outside the repository: no file there
+    backend = make()
+    details = await backend.failure_details(await backend.status("272"))
+    assert details is not None and details.attachment is None
+    assert details.files == (("/u09/archive/GL_272.log", None),)  # the path EPM gave, shown
+    hint = details.hint or ""
+    assert "The log /u09/archive/GL_272.log could not be downloaded" in hint and "does not exist" in hint
+    assert "asked the interop API for outbox/logs/GL_272.log, /u09/archive/GL_272.log" in hint
+    assert len([r for r in sim.epm_di.requests if r.path.endswith("/contents")]) == 2
+
+
+async def test_an_outage_while_downloading_stops_at_the_first_name(sim: SimulatorServer, make) -> None:
+    sim.epm_di.add_job(273, state="1", server_paths=True, log_text="ERROR x\n")
+    backend = make()
+    st_ = await backend.status("273")
+    sim.epm_di.maintenance = True
+    details = await backend.failure_details(st_)
+    assert details is not None and "maintenance" in (details.hint or "")
+    assert len([r for r in sim.epm_di.requests if r.path.endswith("/contents")]) == 1

@@ -356,3 +356,21 @@ async def test_check_rows(sim: SimulatorServer, make) -> None:
     assert [ok for _, ok, _ in rows] == [True, True]
     rows = await make(application="Nope").check()
     assert rows[-1][1] is False and "Vision" in rows[-1][2]
+
+
+# -- Planning's error bodies reach the user -----------------------------------------------------------------
+async def test_a_refused_request_says_plannings_own_words_not_just_the_status(sim: SimulatorServer, make) -> None:
+    sim.planning.add_job(224, state=0)
+    backend = make(application="Visionx")  # Planning has no such application: HTTP 400 and its error body
+    with pytest.raises(BadResponse) as err:
+        await backend.status("224")
+    assert "HTTP 400: The application Visionx does not exist or you do not have access to it." in str(err.value)
+
+
+async def test_a_refused_details_listing_says_why_in_the_hint(sim: SimulatorServer, make) -> None:
+    sim.planning.add_job(225, state=1, details_items=[{"message": "x"}])
+    backend = make()
+    st_ = await backend.status("225")
+    backend.application = "Gone"  # as if the application were renamed between the status and the details
+    details = await backend.failure_details(st_)
+    assert details is not None and "The application Gone does not exist" in (details.hint or "")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import parse_qs
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,7 +25,13 @@ from bot.backends.base import (
     RateLimited,
     Unavailable,
 )
-from bot.backends.fusion import FusionJobScheduler, parse_output_files, parse_status
+from bot.backends.fusion import (
+    MAX_FILE_PAGES,
+    MAX_FILES,
+    FusionJobScheduler,
+    parse_output_files,
+    parse_status,
+)
 from bot.backends.states import FUSION, Phase
 from bot.config import ConfigError
 from bot.simulator.core import FaultPlan, Step
@@ -155,6 +164,39 @@ def test_client_seen_words(word: str) -> None:
     assert parse_status(answer(word, completed=True), "7").phase is not Phase.UNKNOWN
 
 
+# Every ESS request state the issue lists, and whether it ends the watch, as Oracle describes it (states.py quotes
+# the descriptions): the saas-batch `completed` flag is not documented for them, so it must not matter.
+ESS_STATES = {
+    "COMPLETED": False, "EXPIRED": True, "FINISHED": True, "VALIDATION_FAILED": True, "SCHEDULE_ENDED": True,
+    "ERROR_AUTO_RETRY": False, "ERROR_MANUAL_RECOVERY": False, "PENDING_VALIDATION": False, "BLOCKED": False,
+    "HOLD": False, "WAIT": False, "READY": False, "UNKNOWN": False, "ERROR": True, "WARNING": True,
+    "SUCCEEDED": True, "CANCELLED": True, "CANCELLING": False, "PAUSED": False, "RUNNING": False,
+}
+
+
+@pytest.mark.parametrize(("word", "terminal"), sorted(ESS_STATES.items()))
+@pytest.mark.parametrize("completed", [False, True])
+def test_every_ess_state_is_mapped_and_its_word_stays_visible(word: str, terminal: bool, completed: bool,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="bot")
+    s = parse_status(answer(word, completed=completed), "7")
+    assert word in FUSION and s.vendor_status == word
+    assert s.terminal is (terminal and (completed or word != "SUCCEEDED"))  # SUCCEEDED alone needs completed
+    assert not [r for r in caplog.records if "unknown Fusion status" in r.getMessage()]
+
+
+@pytest.mark.parametrize(("word", "phase"), [
+    ("EXPIRED", Phase.FAILED), ("VALIDATION_FAILED", Phase.FAILED), ("FINISHED", Phase.SUCCEEDED),
+    ("SCHEDULE_ENDED", Phase.SUCCEEDED), ("ERROR_MANUAL_RECOVERY", Phase.PAUSED), ("ERROR_AUTO_RETRY", Phase.QUEUED),
+    ("COMPLETED", Phase.RUNNING), ("UNKNOWN", Phase.UNKNOWN),
+])
+def test_ess_states_phases(word: str, phase: Phase) -> None:
+    s = parse_status(answer(word, message="ESS said why"), "7")
+    assert s.phase is phase
+    if phase in (Phase.FAILED, Phase.PAUSED, Phase.UNKNOWN):
+        assert s.message == "ESS said why"  # where it matters, Fusion's message is shown with the word
+
+
 def test_unknown_word_is_unknown_not_an_error() -> None:
     s = parse_status(answer("SOMETHING_NEW"), "7")
     assert (s.phase, s.vendor_status, s.message) == (Phase.UNKNOWN, "SOMETHING_NEW", "m")
@@ -229,9 +271,9 @@ def test_output_files_parse() -> None:
          "$context": {"links": {"enclosure": {"href": "/api/saas-batch/jobfilemanager/v1/jobRequests/1/outputFiles/a.zip"}}}},
         {"fileName": "b.log", "fileSize": "3", "$context": {"links": {"enclosure": {"href": "javascript:alert(1)"}}}},
     ]}
-    files, links, total = parse_output_files(payload, "https://pod.example.com/prefix")
-    assert files == [("a.zip", 12), ("b.log", 3)] and total == 2
-    assert [(link.label, link.url) for link in links] == [
+    page = parse_output_files(payload, "https://pod.example.com/prefix")
+    assert page.files == [("a.zip", 12), ("b.log", 3)] and (page.has_more, page.total) == (False, None)
+    assert [(link.label, link.url) for link in page.links] == [
         ("a.zip", "https://pod.example.com/prefix/api/saas-batch/jobfilemanager/v1/jobRequests/1/outputFiles/a.zip")]
     for bad in ({"items": "x"}, {"items": [1]}, {"items": [{"fileSize": 1}]}, []):
         with pytest.raises(BadResponse):
@@ -374,7 +416,8 @@ async def test_failure_details_lists_output_files(sim: SimulatorServer, make: Ma
     assert details is not None
     assert details.lines == ("Extract failed: ORA-00942",)
     assert details.files == (("ESS_L_9.log", 2048), ("extract.zip", None))
-    assert details.links[0].url == sim.base_url(TYPE) + "/api/saas-batch/jobfilemanager/v1/jobRequests/9/outputFiles/ESS_L_9.log"
+    assert details.links[0].url == (sim.base_url(TYPE) + "/api/saas-batch/jobfilemanager/v1/jobRequests/9/outputFiles/"
+                                    "ESS_L_9.log/content")  # the enclosure is the file's content, as in Oracle's example
     assert "Scheduled Processes" in (details.hint or "")
     assert await backend.failure_details(parse_status(answer("RUNNING", job_id=9), "9")) is None
 
@@ -471,3 +514,77 @@ def test_vault_session_auth_is_a_config_error(sim: SimulatorServer) -> None:
     cfg = backend_config(sim, TYPE, {"type": "vault_session", "username": "u", "password": "p"})
     with pytest.raises(ConfigError, match="auth.type"):
         FusionJobScheduler("fusion", cfg)
+
+
+# -- output files are paged ------------------------------------------------------------------------------------
+def _files_requests(sim: SimulatorServer, job_id: int) -> list[dict[str, list[str]]]:
+    return [parse_qs(r.query) for r in sim.fusion.requests if r.path.endswith(f"/jobRequests/{job_id}/outputFiles")]
+
+
+async def test_output_files_follow_the_pages_as_in_oracles_example(sim: SimulatorServer, make: Make) -> None:
+    sim.fusion.files_max_limit = 1  # Oracle's example: one item, "totalItems": 2
+    sim.fusion.add_job(44055, state="SUCCEEDED", output_files=[("44055_S_carriers_1.zip", 2876),
+                                                                ("44055_S_carriers_2.zip", 1024)])
+    backend = make()
+    details = await backend.failure_details(await backend.status("44055"))
+    assert details is not None
+    assert details.files == (("44055_S_carriers_1.zip", 2876), ("44055_S_carriers_2.zip", 1024))
+    assert [link.label for link in details.links] == ["44055_S_carriers_1.zip", "44055_S_carriers_2.zip"]
+    assert not [line for line in details.lines if "more output files" in line]
+    assert [q["offset"] for q in _files_requests(sim, 44055)] == [["0"], ["1"]]
+
+
+async def test_many_output_files_are_bounded_and_the_rest_counted_from_total_items(sim: SimulatorServer,
+                                                                                    make: Make) -> None:
+    sim.fusion.files_max_limit = 2
+    names = [(f"part_{i:03}.zip", i) for i in range(45)]
+    sim.fusion.add_job(7, state="FAILED", output_files=names)
+    backend = make()
+    details = await backend.failure_details(await backend.status("7"))
+    assert details is not None
+    assert details.files == tuple(names[:MAX_FILES]) and len(details.links) == MAX_FILES
+    assert f"…and {45 - MAX_FILES} more output files" in details.lines  # from totalItems, not only what was read
+    assert len(_files_requests(sim, 7)) == MAX_FILE_PAGES  # bounded
+
+
+def _paging_vendor(pages: Callable[[int], dict[str, Any]]) -> httpx.AsyncClient:
+    """A stand-in Fusion for answers the simulator never gives (no totalItems; an offset it ignores)."""
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/outputFiles"):
+            return httpx.Response(200, json=pages(int(request.url.params.get("offset", "0"))))
+        return httpx.Response(404, json={"title": "Not Found", "status": 404})
+    return httpx.AsyncClient(transport=httpx.MockTransport(answer))
+
+
+def _item(name: str) -> dict[str, Any]:
+    return {"fileName": name, "fileSize": 1}
+
+
+async def test_pages_without_total_items_say_that_more_were_not_read(sim: SimulatorServer) -> None:
+    http = _paging_vendor(lambda offset: {"items": [_item(f"f{offset}")], "hasMore": True, "offset": offset})
+    backend = FusionJobScheduler("fusion", backend_config(sim, TYPE), http=http)
+    details = await backend.failure_details(parse_status(answer("FAILED", completed=True), "7"))
+    assert details is not None and len(details.files) == MAX_FILE_PAGES
+    assert f"…and more output files: Fusion said there were more, but not how many ({MAX_FILE_PAGES} read)" \
+        in details.lines
+    await backend.aclose()
+
+
+async def test_a_server_that_ignores_the_offset_is_not_read_twice(sim: SimulatorServer) -> None:
+    http = _paging_vendor(lambda offset: {"items": [_item("a"), _item("b")], "hasMore": True, "offset": 0,
+                                          "totalItems": 9})
+    backend = FusionJobScheduler("fusion", backend_config(sim, TYPE), http=http)
+    details = await backend.failure_details(parse_status(answer("FAILED", completed=True), "7"))
+    assert details is not None and details.files == (("a", 1), ("b", 1))
+    assert "…and 7 more output files" in details.lines
+    await backend.aclose()
+
+
+async def test_an_ess_final_state_from_the_simulator_ends_the_job(sim: SimulatorServer, make: Make) -> None:
+    sim.fusion.add_job(31, steps=[Step(0, "WAIT"), Step(0, "READY")])
+    backend = make()
+    assert (await backend.status("31")).phase is Phase.QUEUED
+    for word, terminal in (("COMPLETED", False), ("ERROR_MANUAL_RECOVERY", False), ("EXPIRED", True)):
+        sim.fusion.set_state(31, word)
+        s = await backend.status("31")
+        assert (s.vendor_status, s.terminal) == (word, terminal)

@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,11 +21,12 @@ from bot.backends.base import (
     JobNotFound,
     JobStatus,
     Link,
+    Misconfigured,
     RateLimited,
     Unavailable,
 )
 from bot.backends.states import VAULT, Phase
-from bot.backends.vault import VeevaVault, parse_status, read_cancel, response_delay
+from bot.backends.vault import DEFAULT_CLIENT_ID, VeevaVault, parse_status, read_cancel, response_delay
 from bot.config import ConfigError
 from bot.simulator.core import FaultPlan, Step
 from bot.simulator.server import SimulatorServer
@@ -118,6 +120,7 @@ def test_warning_errors_become_message_and_types() -> None:
 @pytest.mark.parametrize(("kind", "error"), [
     ("INVALID_DATA", JobNotFound), ("INSUFFICIENT_ACCESS", Forbidden), ("API_LIMIT_EXCEEDED", RateLimited),
     ("INVALID_SESSION_ID", AuthFailed), ("OPERATION_NOT_ALLOWED", BadResponse), ("SOMETHING_ELSE", BadResponse),
+    ("MALFORMED_URL", Misconfigured), ("METHOD_NOT_SUPPORTED", Misconfigured),
 ])
 def test_failure_answers_map_by_type(kind: str, error: type[Exception]) -> None:
     with pytest.raises(error) as err:
@@ -466,8 +469,8 @@ async def test_check_rows(sim: SimulatorServer, make: Make, clock: FakeClock) ->
     rows = await make().check()
     assert [(what, ok) for what, ok, _ in rows] == [("reachable", True), ("authenticated", True), ("API version", True)]
     assert "PromoMats" in rows[1][2]
-    old = await make(api_version="v19.1").check()
-    assert old[-1][1] is False and "cancel needs v25.3" in old[-1][2]
+    old = await make(api_version="v19.1").check()  # offered (Vault keeps every version), but cancel came in v25.3
+    assert old[-1][1] is True and "cancel needs v25.3" in old[-1][2]
     bad = await make(password="nope").check()
     assert [(what, ok) for what, ok, _ in bad] == [("reachable", True), ("authenticated", False)]
 
@@ -479,3 +482,110 @@ def test_config_errors(sim: SimulatorServer, kw: dict[str, Any]) -> None:
     auth = kw.pop("auth", {"type": "vault_session", "username": "u", "password": "p"})
     with pytest.raises(ConfigError):
         VeevaVault("vault", backend_config(sim, TYPE, auth, **kw))
+
+
+# -- Vault's envelope before the HTTP status; the API address; the client id -----------------------------------
+def _answer(status: int, body: Any, **headers: str) -> httpx.Response:
+    content = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    return httpx.Response(status, content=content, headers=headers,
+                          request=httpx.Request("GET", "https://myvault.veevavault.com/api/v25.3/services/jobs/7"))
+
+
+@pytest.mark.parametrize(("status", "body", "error", "words"), [
+    (404, failure("MALFORMED_URL", "The specified resource cannot be found."), Misconfigured, "MALFORMED_URL"),
+    (400, failure("METHOD_NOT_SUPPORTED", "Not in this version"), Misconfigured, "METHOD_NOT_SUPPORTED"),
+    (401, failure("INVALID_SESSION_ID", "Invalid or expired session ID."), AuthFailed, "INVALID_SESSION_ID"),
+    (400, failure("INVALID_DATA", "Invalid job_id [7]."), JobNotFound, "Invalid job_id [7]."),
+    (403, failure("INSUFFICIENT_ACCESS", "not licensed"), Forbidden, "not licensed"),
+    (429, failure("API_LIMIT_EXCEEDED", "again in 10 s"), RateLimited, "API_LIMIT_EXCEEDED"),
+    (500, {**failure("UNEXPECTED_ERROR", "Database <down> & out"), "responseStatus": "EXCEPTION"}, Unavailable,
+     "UNEXPECTED_ERROR: Database <down> & out"),  # a type we do not act on: the status class, with Vault's words
+    (404, "<html><body>Not Found</body></html>", Misconfigured, "no Vault answer"),  # a 404 that is not Vault
+    (502, "<html>Bad Gateway</html>", Unavailable, "HTTP 502"),
+])
+async def test_vault_envelope_decides_before_the_http_status(make: Make, status: int, body: Any,
+                                                             error: type[Exception], words: str) -> None:
+    backend = make(api_version="v25.3")
+    with pytest.raises(error) as err:
+        backend.raise_for_status(_answer(status, body))
+    assert words in str(err.value)
+    if error is Misconfigured:
+        assert "api_version (v25.3) or base_url" in str(err.value)
+    if error is JobNotFound:
+        assert "api_version" not in str(err.value)
+
+
+async def test_retry_after_of_a_429_envelope_wins_over_the_ten_seconds(make: Make) -> None:
+    with pytest.raises(RateLimited) as err:
+        make().raise_for_status(_answer(429, failure("API_LIMIT_EXCEEDED"), **{"Retry-After": "25"}))
+    assert err.value.retry_after == 25.0
+
+
+async def test_unknown_api_version_is_said_to_be_a_wrong_setting_not_a_missing_job(
+        sim: SimulatorServer, make: Make, clock: FakeClock) -> None:
+    sim.vault.add_job(1201, state="RUNNING")
+    backend = make(api_version="v99.1")  # the vault does not offer it: HTTP 404 and MALFORMED_URL, at /auth already
+    with pytest.raises(Misconfigured) as err:
+        await backend.status("1201")
+    assert "MALFORMED_URL" in str(err.value) and "api_version (v99.1)" in str(err.value)
+    assert not isinstance(err.value, JobNotFound)
+    clock.advance(10)
+    with pytest.raises(Misconfigured, match="Not logging in to Vault again"):  # and never a login loop
+        await backend.status("1201")
+    assert sim.vault.count("POST", AUTH) == 1
+    rows = await make(api_version="v99.1").check()
+    assert [(what, ok) for what, ok, _ in rows] == [("reachable", True), ("API address", False)]
+    assert "api_version (v99.1)" in rows[1][2]
+
+
+async def test_a_wrong_base_url_is_misconfigured_whether_or_not_vault_answers_it(sim: SimulatorServer,
+                                                                                make: Make) -> None:
+    sim.vault.add_job(1201, state="RUNNING")
+    inside = make(base_url=sim.base_url(TYPE) + "/extra")  # a path the vault does not have: its MALFORMED_URL
+    with pytest.raises(Misconfigured, match="MALFORMED_URL"):
+        await inside.status("1201")
+    elsewhere = make(base_url=sim.base_url("fusion_jobscheduler"))  # not a vault at all: a bare 404
+    with pytest.raises(Misconfigured, match="no Vault answer"):
+        await elsewhere.status("1201")
+
+
+async def test_an_unknown_job_is_still_not_found(sim: SimulatorServer, make: Make) -> None:
+    with pytest.raises(JobNotFound) as err:
+        await make().status("424242")
+    assert "api_version" not in str(err.value)
+
+
+async def test_malformed_url_answered_with_http_200_is_misconfigured_too(sim: SimulatorServer, make: Make) -> None:
+    backend = make()
+    await backend._login(None)
+    sim.vault.versions.remove(backend.api_version)  # as if the vault no longer offered it
+    sim.vault.malformed_url = lambda request: sim.vault.reply(  # type: ignore[method-assign]
+        {"responseStatus": "FAILURE", "errors": [{"type": "MALFORMED_URL", "message": "no such resource"}]})
+    with pytest.raises(Misconfigured, match="no such resource"):
+        await backend.status("1")
+
+
+async def test_every_request_carries_the_client_id_in_veevas_format(sim: SimulatorServer, make: Make,
+                                                                   clock: FakeClock) -> None:
+    sim.vault.add_job(1046892, state="RUNNING")
+    backend = make()
+    await backend.status("1046892")
+    await backend.cancel("1046892")
+    await backend.check()
+    assert {r.path.rsplit("/", 1)[-1] for r in sim.vault.requests} >= {"auth", "1046892", "cancel", "api"}
+    sent = [{k.lower(): v for k, v in r.headers.items()} for r in sim.vault.requests]  # names are case-blind
+    assert {h.get("x-vaultapi-clientid") for h in sent} == {DEFAULT_CLIENT_ID}
+    assert set(sim.vault.client_ids) == {DEFAULT_CLIENT_ID}  # never `unknown` or `invalid_client_id` in the log
+    assert len(DEFAULT_CLIENT_ID.split("-")) == 5 and "-server-" in DEFAULT_CLIENT_ID  # company-org-team-server-program
+
+
+async def test_the_client_id_is_configurable(sim: SimulatorServer, make: Make) -> None:
+    sim.vault.add_job(1, state="RUNNING")
+    await make(vault_client_id="verteobiotech-vault-quality-server-jobstatus").status("1")
+    assert set(sim.vault.client_ids) == {"verteobiotech-vault-quality-server-jobstatus"}
+
+
+@pytest.mark.parametrize("value", ["has space", "x" * 101, "semi;colon", ""])
+def test_a_client_id_vault_would_log_as_invalid_is_a_config_error(sim: SimulatorServer, value: str) -> None:
+    with pytest.raises(ValueError, match="vault_client_id"):
+        backend_config(sim, TYPE, {"type": "vault_session", "username": "u", "password": "p"}, vault_client_id=value)

@@ -58,6 +58,10 @@ def test_reads_the_documented_example(tmp_path: Path) -> None:
         (("api_version: v3", "api_versoin: v3"), ["backend 'planning'", "field 'api_versoin'"]),
         (("{type: basic, username: admin, password: p}", "{type: basic, username: admin}"),
          ["backend 'planning'", "field 'auth.password'"]),
+        (("api_version: v26.1", "api_version: v26.1\n    vault_client_id: my bot"),
+         ["backend 'vault-qa'", "field 'vault_client_id'", "letters, digits"]),
+        (("poll_interval: 1", "poll_interval: 1\n    vault_client_id: acme-fin-ops-server-jobs"),
+         ["backend 'fusion-prod'", "field 'vault_client_id'", "only veeva_vault"]),
     ],
 )
 def test_errors_name_file_backend_and_field(tmp_path: Path, change: tuple[str, str], says: list[str]) -> None:
@@ -100,3 +104,4 @@ def test_the_example_config_in_the_repository_loads() -> None:
     assert {b.type for b in s.backends.values()} == {"fusion_jobscheduler", "veeva_vault", "epm_data_integration",
                                                      "epm_planning", "immuta"}
     assert s.watch_timeout == 86400 and s.outage_note_after == 300
+    assert s.backends["vault-qa"].vault_client_id == "mycompany-vault-ops-server-jobstatus"

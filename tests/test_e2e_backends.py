@@ -113,6 +113,55 @@ async def test_fusion_output_files_with_names_and_sizes_reach_the_thread(harness
     assert h.sim.fusion.count("GET", "/jobRequests/44046/outputFiles") == 1
 
 
+async def test_fusion_paged_output_files_are_all_read_and_the_rest_counted(harness: Harness) -> None:
+    h = harness
+    h.sim.fusion.files_max_limit = 10  # the server pages on its own, as in Oracle's example
+    files = [(f"extract_{i:02}.zip", 1024 * (i + 1)) for i in range(25)]
+    h.sim.fusion.add_job(44060, name="Extract", steps=[Step(0, "RUNNING")], output_files=files)
+    await h.watch("watch fusion-demo 44060")
+    h.sim.fusion.set_state(44060, "FAILED", message="ESS-07034 partition 3")
+    details = texts((await reply_with(h, "more output files")).blocks)
+    assert "…and 5 more output files" in details
+    assert "extract_00.zip" in details and "extract_19.zip" in details and "extract_20.zip" not in details
+    assert h.sim.fusion.count("GET", "/jobRequests/44060/outputFiles") == 3
+
+
+@pytest.mark.parametrize(("word", "says"), [("EXPIRED", "failed"), ("VALIDATION_FAILED", "failed"),
+                                            ("FINISHED", "succeeded"), ("SCHEDULE_ENDED", "succeeded")])
+async def test_fusion_ess_final_states_end_the_watch_and_others_do_not(harness: Harness, word: str, says: str) -> None:
+    h = harness
+    h.sim.fusion.add_job(44070, steps=[Step(0, "WAIT")])
+    await h.watch("watch fusion-demo 44070")
+    h.sim.fusion.set_state(44070, "ERROR_MANUAL_RECOVERY", message="Waiting for an administrator")
+    paused = await reply_with(h, "ERROR_MANUAL_RECOVERY")
+    assert "paused" in paused.text  # not an end: Oracle says an administrator moves it on
+    h.sim.fusion.set_state(44070, word)
+    ended = await reply_with(h, word)
+    assert says in ended.text
+    parent = h.parents()[0]
+    await h.slack.wait_for(lambda: "jobstatus_rewatch" in json.dumps(h.slack.message("C0001", parent.ts).blocks),
+                           what="the watch ended")
+
+
+async def test_epm_log_given_as_a_server_path_is_still_found_or_said_not_to_be(harness: Harness) -> None:
+    h = harness
+    log = "INFO [AIF]: start\nERROR [AIF]: Member <FY27> & Jan not in dimension\nINFO [AIF]: end\n"
+    h.sim.epm_di.add_job(2711, name="Vision", steps=[Step(0, -1)], server_paths=True, log_text=log)
+    h.sim.epm_di.add_job(2712, name="Vision", steps=[Step(0, -1)], log_file="/u09/archive/Vision_2712.log")
+    h.slack.add_channel("C0003", "ops-epm")
+    await h.watch("watch epm-demo 2711")
+    await h.watch("watch epm-demo 2712", channel="C0003")
+    h.sim.epm_di.set_state(2711, "1", details="Data load failed")
+    h.sim.epm_di.set_state(2712, "1", details="Data load failed")
+    details = await reply_with(h, "Member <FY27> & Jan")  # the log's error line
+    assert "Member &lt;FY27&gt; &amp; Jan" in json.dumps(details.blocks)  # escaped
+    assert "/u03/inbox/outbox/logs/Vision_2711.log" in texts(details.blocks)  # the path as EPM gave it
+    await h.slack.wait_for(lambda: any(r.files for r in h.replies()), what="the log uploaded")
+    missing = texts((await reply_with(h, "could not be downloaded", channel="C0003")).blocks)
+    assert "The log /u09/archive/Vision_2712.log could not be downloaded" in missing
+    assert "does not exist" in missing  # EPM's own words
+
+
 async def test_vault_links_error_types_and_the_job_status_page_reach_the_thread(harness: Harness) -> None:
     h = harness
     h.sim.vault.add_job(1301, name="Binder Export", steps=[Step(0, "RUNNING")])
@@ -194,6 +243,65 @@ async def test_vault_cancel_refusal_is_shown_verbatim_and_escaped_to_the_user_al
     await reply_with(h, "succeeded")
     assert not replies_with(h, "Cancel requested") and not replies_with(h, "cancel")
     assert len(h.parents()) == 1
+
+
+# -- Vault: a wrong api_version is a setting to fix, not a missing job; the client id on every request ---------
+
+
+async def test_vault_with_a_wrong_api_version_says_the_setting_is_wrong_and_every_call_names_the_bot(
+        sim: SimulatorServer, slack: FakeSlack, tmp_path: Path) -> None:
+    from bot.backends.vault import DEFAULT_CLIENT_ID
+
+    configure_simulators(sim)
+    sim.vault.job_poll_window = 0.0
+    backends = base_backends(sim)
+    backends["vault-old"] = {**backends["vault-demo"], "api_version": "v99.1"}  # not offered: Vault says MALFORMED_URL
+    backends["vault-ours"] = {**backends["vault-demo"], "vault_client_id": "examplepharma-vault-ops-server-jobstatus"}
+    sim.vault.add_job(1601, name="Binder Export", steps=[Step(0, "RUNNING")])
+    async with bot_with(sim, slack, tmp_path, backends) as h:
+        h.runtime.backends["vault-ours"].min_poll_interval = 0.0  # type: ignore[misc]  # as the harness does
+        refused = (await h.watch("watch vault-old 1601")).responses()[-1].text
+        assert "api_version (v99.1) or base_url" in refused and "MALFORMED_URL" in refused
+        assert "has no job" not in refused
+        assert not h.parents()  # nothing was set up
+        missing = (await h.watch("watch vault-demo 424242")).responses()[-1].text
+        assert "has no job `424242`" in missing and "api_version" not in missing  # a missing job is still that
+        assert "Watching" in (await h.watch("watch vault-demo 1601")).responses()[-1].text
+        assert "Watching" in (await h.watch("watch vault-ours 1601", channel="C0002")).responses()[-1].text
+        sim.vault.set_state(1601, "SUCCESS")
+        await reply_with(h, "succeeded")
+        await reply_with(h, "succeeded", channel="C0002")
+    logged = set(sim.vault.client_ids)  # Vault's API Usage Log: never `unknown`, never `invalid_client_id`
+    assert logged == {DEFAULT_CLIENT_ID, "examplepharma-vault-ops-server-jobstatus"}
+    assert sim.vault.count("POST", "/auth") >= 3
+
+
+@pytest.mark.settings(outage_note_after=0.3)
+async def test_vault_dropping_the_api_version_mid_watch_gets_a_note_naming_the_setting(harness: Harness) -> None:
+    h = harness
+    h.sim.vault.add_job(1602, steps=[Step(0, "RUNNING")])
+    await h.watch("watch vault-demo 1602")
+    h.sim.vault.versions.remove("v26.1")  # the vault answers MALFORMED_URL from now on
+    note = await reply_with(h, "api_version (v26.1) or base_url")
+    assert "MALFORMED_URL" in note.text and "no longer knows this job" not in note.text
+    h.sim.vault.versions.append("v26.1")
+    await reply_with(h, "answers again")
+    h.sim.vault.set_state(1602, "SUCCESS")
+    await reply_with(h, "succeeded")
+
+
+# -- Planning refuses a request: its own words, not "answered HTTP 400" --------------------------------------
+
+
+async def test_planning_refusal_shows_plannings_words(sim: SimulatorServer, slack: FakeSlack, tmp_path: Path) -> None:
+    configure_simulators(sim)
+    backends = base_backends(sim)
+    backends["planning-typo"] = {**backends["planning-demo"], "application": "Vision<2>"}
+    sim.planning.add_job(2241, steps=[Step(0, -1)])
+    async with bot_with(sim, slack, tmp_path, backends) as h:
+        said = (await h.watch("watch planning-typo 2241")).responses()[-1].text
+        assert "HTTP 400: The application Vision&lt;2&gt; does not exist or you do not have access to it." in said
+        assert not h.parents()
 
 
 # -- an unknown status word ----------------------------------------------------------------------------

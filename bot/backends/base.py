@@ -121,6 +121,13 @@ class BadResponse(BackendError):
     kind = "bad_response"
 
 
+class Misconfigured(BackendError):
+    """The backend says the address we call does not exist for it: the backend's `base_url` or `api_version`
+    setting is wrong (Vault's MALFORMED_URL). Not about one job: every job of the backend gets it."""
+
+    kind = "misconfigured"
+
+
 class CancelNotSupported(BackendError):
     kind = "cancel_not_supported"
 
@@ -238,6 +245,72 @@ def as_int(value: Any) -> int | None:
     return None
 
 
+# Keys of the error envelopes vendors put in a body (any HTTP status), most specific first:
+# - Vault: `errors[{type, message}]` (a single object in cancel answers) beside `responseStatus`
+#   (limited.veevavault.dev/medical/vault-api/api-reference/26.1/errors/;
+#   VAPIL's VaultRequest reads the body whatever the status);
+# - Oracle REST (Fusion job scheduler, ESS): `title`, `detail`, `o:errorCode` / `errorCode` (ESS's
+#   SimpleExceptionDetail, docs.oracle.com/en/cloud/saas/applications-common/25c/farca/
+#   op-ess-rest-scheduler-v1-requests-requestid-hold-post.html);
+# - EPM: `details` (interop, Data Integration), `detail` / `message` (Planning);
+# - OAuth 2 token endpoints: `error`, `error_description` (RFC 6749 section 5.2); Immuta (hapi): `message`, `error`.
+ERROR_TEXT_KEYS = ("detail", "details", "message", "error_description", "title", "responseMessage", "error")
+ERROR_CODE_KEYS = ("o:errorCode", "errorCode")
+ERROR_WORDS_MAX = 300
+
+
+def error_words(content: bytes, hide: Iterable[str] = ()) -> str | None:
+    """The vendor's own words in an error body (JSON of any vendor's envelope), cut; None when there are none.
+
+    Never the raw body: a body that is not such JSON (an HTML page, a stack trace) says nothing here. Any of
+    `hide` (the credentials the request carried) the vendor repeats is blanked out. The caller escapes the words
+    before they reach Slack.
+    """
+    if not content:
+        return None
+    try:
+        body = lenient_json(content[:65536])
+    except ValueError:
+        return None
+    words = _envelope_words(body)
+    if not words:
+        return None
+    for secret in sorted((h for h in hide if h), key=len, reverse=True):
+        words = words.replace(secret, "[hidden]")
+    words = " ".join(words.split())
+    return words if len(words) <= ERROR_WORDS_MAX else words[: ERROR_WORDS_MAX - 1] + "…"
+
+
+def _envelope_words(body: Any, depth: int = 0) -> str | None:
+    if not isinstance(body, dict) or depth > 1:
+        return None
+    errors = body.get("errors")
+    if isinstance(errors, dict):
+        errors = [errors]
+    if isinstance(errors, list):
+        said = []
+        for err in errors[:3]:
+            if isinstance(err, dict):
+                kind, text = _words(err.get("type")), _words(err.get("message"))
+                said.append(f"{kind}: {text}" if kind and text else kind or text or "")
+        if any(said):
+            return "; ".join(s for s in said if s)
+    nested = body.get("error")
+    if isinstance(nested, dict):
+        return _envelope_words(nested, depth + 1)
+    text = next((t for k in ERROR_TEXT_KEYS if (t := _words(body.get(k)))), None)
+    code = next((c for k in ERROR_CODE_KEYS if (c := _words(body.get(k)))), None)
+    if code is None and _words(body.get("error_description")):
+        code = _words(body.get("error"))  # OAuth: `error` is the code, `error_description` the words
+    if text and code and code not in text:
+        return f"{code}: {text}"
+    return text or code
+
+
+def _words(value: Any) -> str | None:
+    return as_text(value) if isinstance(value, str) else None  # a number or an object is no error text
+
+
 def make_http_client(config: Any) -> httpx.AsyncClient:
     """The one HTTP client a backend uses for everything: keep-alive pool sized to its concurrency cap.
 
@@ -352,21 +425,35 @@ class Backend(ABC):
         return resp
 
     def raise_for_status(self, resp: httpx.Response) -> None:
+        """Non-2xx answers as BackendErrors: the HTTP status class decides the type, the vendor's own words in
+        the body (`error_words`, any envelope) go into the message before the bare status."""
         code = resp.status_code
         if 200 <= code < 300:
             return
         retry = retry_after_seconds(resp.headers.get("Retry-After"))
+        words = error_words(resp.content, self.credentials(resp.request))
+        status = f"HTTP {code}: {words}" if words else f"HTTP {code}"
         if code == 429:
-            raise RateLimited(f"{self.name} is rate limiting us (HTTP 429)", retry_after=retry)
+            raise RateLimited(f"{self.name} is rate limiting us ({status})", retry_after=retry)
         if code == 401:
-            raise AuthFailed(f"{self.name} refused our credentials (HTTP 401)")
+            raise AuthFailed(f"{self.name} refused our credentials ({status})")
         if code == 403:
-            raise Forbidden(f"{self.name} does not allow this account to see that (HTTP 403)")
+            raise Forbidden(f"{self.name} does not allow this account to see that ({status})")
         if code == 404:
-            raise JobNotFound(f"{self.name} has no such job (HTTP 404)")
+            raise JobNotFound(f"{self.name} has no such job ({status})")
         if code >= 500:
-            raise Unavailable(f"{self.name} is having trouble (HTTP {code})", retry_after=retry)
-        raise BadResponse(f"{self.name} answered HTTP {code}")
+            raise Unavailable(f"{self.name} is having trouble ({status})", retry_after=retry)
+        raise BadResponse(f"{self.name} answered {status}")
+
+    def credentials(self, request: httpx.Request | None = None) -> list[str]:
+        """What an answer must never repeat to a user: the configured secrets and the credential `request` carried."""
+        auth = self.config.auth
+        fields = ("password", "token", "client_secret", "refresh_token", "key")
+        found = [getattr(auth, field, None) for field in fields]
+        header = request.headers.get("Authorization") if request is not None else None
+        if header:
+            found += [header, header.split(" ", 1)[-1]]
+        return [s for s in found if isinstance(s, str) and len(s) >= 4]
 
     async def get_json(self, path: str, **kwargs: Any) -> Any:
         resp = await self.request("GET", path, **kwargs)

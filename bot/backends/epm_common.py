@@ -37,6 +37,7 @@ from bot.backends.base import (
     Unavailable,
     as_int,
     as_text,
+    error_words,
     lenient_json,
     retry_after_seconds,
 )
@@ -354,18 +355,20 @@ class RotatingRefreshToken:
             body = resp.json()
         except ValueError:
             body = None
+        words = error_words(resp.content, [refresh_token, self.client_secret or "", *self.backend.credentials()])
+        status = f"HTTP {resp.status_code}: {words}" if words else f"HTTP {resp.status_code}"
         if resp.status_code in (400, 401):
             error = body.get("error") if isinstance(body, dict) else None
             if error == "invalid_grant":
                 raise _InvalidGrant()
             if error == "invalid_client":
                 raise AuthFailed(f"{name}: the OAuth client id/secret were refused (invalid_client)")
-            raise AuthFailed(f"{name}: the OAuth token endpoint refused the refresh (HTTP {resp.status_code})")
+            raise AuthFailed(f"{name}: the OAuth token endpoint refused the refresh ({status})")
         if resp.status_code == 429 or resp.status_code >= 500:
-            raise Unavailable(f"{name}: the OAuth token endpoint is having trouble (HTTP {resp.status_code})",
+            raise Unavailable(f"{name}: the OAuth token endpoint is having trouble ({status})",
                               retry_after=retry_after_seconds(resp.headers.get("Retry-After")))
         if not 200 <= resp.status_code < 300:
-            raise BadResponse(f"{name}: the OAuth token endpoint answered HTTP {resp.status_code}")
+            raise BadResponse(f"{name}: the OAuth token endpoint answered {status}")
         access = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(access, str) or not access:
             raise BadResponse(f"{name}: the OAuth token endpoint answered without an access token")
@@ -459,10 +462,11 @@ class EpmBackend(Backend):
                             if len(content) > 65536:
                                 break
                         resp._content = content  # noqa: SLF001 - small error body, read with a cap
+                        said = error_words(content, self.credentials(resp.request)) or "no details given"
                         if resp.status_code == 404:
-                            raise BadResponse(f"{self.name} has no such file (HTTP 404: {_epm_error_text(content)})")
+                            raise BadResponse(f"{self.name} has no such file (HTTP 404: {said})")
                         self.raise_for_status(resp)
-                        raise BadResponse(f"{self.name} could not send the file: {_epm_error_text(content)}")
+                        raise BadResponse(f"{self.name} could not send the file: {said}")
                     total = 0
                     async for chunk in resp.aiter_bytes():
                         if total + len(chunk) > max_bytes:
@@ -478,26 +482,9 @@ class EpmBackend(Backend):
         raise AuthFailed(f"{self.name} refused our credentials (HTTP 401)")
 
     def raise_for_status(self, resp: httpx.Response) -> None:
-        code = resp.status_code
-        if code == 503:
+        if resp.status_code == 503:
             raise Unavailable(
                 f"{self.name} is unavailable (HTTP 503, most likely EPM's daily maintenance window)",
                 retry_after=retry_after_seconds(resp.headers.get("Retry-After")),
             )
-        if code == 404:
-            detail = _epm_error_text(resp.content) if resp.content else ""
-            raise JobNotFound(f"{self.name} has no such job (HTTP 404{': ' + detail if detail else ''})")
         super().raise_for_status(resp)
-
-
-def _epm_error_text(content: bytes) -> str:
-    """EPM's own error details from an error body, short; never the raw body if it is not EPM's JSON."""
-    try:
-        body = lenient_json(content)
-    except ValueError:
-        return "unreadable error answer"
-    if isinstance(body, dict):
-        details = as_text(body.get("details")) or as_text(body.get("message")) or as_text(body.get("error"))
-        if details:
-            return details[:300]
-    return "no details given"

@@ -1,9 +1,11 @@
 """Oracle EPM Data Integration adapter: job status, and on failure the job log's error lines via interop.
 
 Status: `GET /aif/rest/V1/jobs/{id}` (see epm_common for the quirks). Failure details: the job's
-`logFileName` is downloaded with `GET /interop/rest/11.1.2.3.600/applicationsnapshots/{path}/contents`
-(the whole path URL-encoded, `\\` turned into `/`); its ERROR/FATAL/Exception lines with a little context
-are shown (bounded), and the whole log is attached when it is at most 1 MB. No cancel in the REST API.
+`logFileName` is downloaded with `GET /interop/rest/11.1.2.3.600/applicationsnapshots/{name}/contents`
+(the whole name URL-encoded, `\\` turned into `/`; a server path becomes its repository name, see
+`interop_names`); its ERROR/FATAL/Exception lines with a little context are shown (bounded), and the whole log
+is attached when it is at most 1 MB. When no name works, the thread says so and shows the path EPM gave.
+No cancel in the REST API.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from bot.backends.base import (
     BackendError,
+    BadResponse,
     Capabilities,
     FailureDetails,
     Forbidden,
@@ -28,6 +31,7 @@ INTEROP = "/interop/rest/11.1.2.3.600"
 ATTACH_MAX_BYTES = 1024 * 1024  # attach the whole log up to this size, else give its path
 LOG_SCAN_MAX_BYTES = 32 * 1024 * 1024  # read at most this much of a log looking for errors
 ERROR_LINE = re.compile(r"\b(?:ERROR|FATAL|SEVERE)\b|Exception\b")
+_ABSOLUTE = re.compile(r"/|[A-Za-z]:/")  # a server path: from the root, or a drive letter
 
 
 def parse_status(payload: Any, job_id: str) -> JobStatus:
@@ -132,6 +136,32 @@ def log_path_of(status: JobStatus) -> str | None:
     return None
 
 
+def interop_names(log_path: str) -> list[str]:
+    """The names the interop download may know a log by, best first: the one place this rule lives.
+
+    The interop API names files by their place in the EPM repository: List Files shows `outbox/logs/X.log`, and
+    Oracle's Download page gives a repository file by its path there ("inbox\\s112.csv", the whole name URL-
+    encoded; docs.oracle.com/en/cloud/saas/enterprise-performance-management-common/prest/download.html). Data
+    Integration may give the log's server path instead, `/u03/inbox/outbox/logs/Vision_271.log` (seen by
+    jasonwjones/pbj-pbcs-client, src/main/java/com/jasonwjones/di/api/v1/JobDefinition.java). So `\\` becomes `/`;
+    a relative name is used as it is; a server path is cut to its part from the last `outbox` segment on, and
+    else (or next) tried as `outbox/logs/{its file name}`, where Data Integration writes its process logs. Whether
+    the download itself refuses a server path is not written anywhere: it is tried only when nothing else is left.
+    """
+    name = log_path.replace("\\", "/").strip()
+    if not _ABSOLUTE.match(name):
+        return [name]
+    parts = [p for p in name.split("/") if p]
+    names = []
+    outbox = [i for i, part in enumerate(parts) if part.lower() == "outbox"]
+    if outbox and outbox[-1] < len(parts) - 1:
+        names.append("/".join(parts[outbox[-1]:]))
+    if parts:
+        names.append(f"outbox/logs/{parts[-1]}")
+    names.append(name)
+    return list(dict.fromkeys(names))
+
+
 class EpmDataIntegration(EpmBackend):
     """Oracle EPM Data Integration jobs (type `epm_data_integration`)."""
 
@@ -157,18 +187,32 @@ class EpmDataIntegration(EpmBackend):
         log_path = log_path_of(status)
         if log_path is None:
             return FailureDetails(lines=message, hint=f"No log file was named; see {where}.")
-        name = log_path.replace("\\", "/")
-        excerpt = LogExcerpt()
-        try:
-            _size, cut = await self.download(
-                f"{INTEROP}/applicationsnapshots/{path_segment(name)}/contents", excerpt.feed,
-                max_bytes=LOG_SCAN_MAX_BYTES,
-            )
-        except BackendError as exc:
+        names = interop_names(log_path)
+        got: tuple[str, LogExcerpt, bool] | None = None
+        failed: BackendError | None = None
+        for name in names:
+            excerpt = LogExcerpt()
+            try:
+                _size, cut = await self.download(
+                    f"{INTEROP}/applicationsnapshots/{path_segment(name)}/contents", excerpt.feed,
+                    max_bytes=LOG_SCAN_MAX_BYTES,
+                )
+            except BadResponse as exc:  # EPM has no file by that name (its JSON error): the next name may do
+                failed = exc
+                continue
+            except BackendError as exc:  # an outage or refused credentials: another name will not help
+                failed = exc
+                break
+            got = (name, excerpt, cut)
+            break
+        if got is None:
+            assert failed is not None  # interop_names always gives a name to ask for
+            asked = f"; asked the interop API for {', '.join(names)}" if names != [log_path] else ""
             return FailureDetails(
                 lines=message, files=((log_path, None),),
-                hint=f"The log {log_path} could not be read ({exc.message}); see {where}.",
+                hint=f"The log {log_path} could not be downloaded ({failed.message}{asked}); see {where}.",
             )
+        name, excerpt, cut = got
         excerpt.finish()
         content = excerpt.content
         filename = name.rsplit("/", 1)[-1] or "job.log"

@@ -9,6 +9,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -31,6 +32,7 @@ from bot.backends.base import (
     absolute_url,
     as_int,
     as_text,
+    error_words,
     path_segment,
 )
 from bot.backends.states import FUSION, Phase, lookup
@@ -42,6 +44,12 @@ STATUS_PATH = "/api/saas-batch/jobscheduler/v1/jobRequests/{}"
 FILES_PATH = "/api/saas-batch/jobfilemanager/v1/jobRequests/{}/outputFiles"
 CANCEL_PATH = "/ess/rest/scheduler/v1/requests/{}/cancel"
 MAX_FILES = 20  # output files listed in a thread; the rest are counted
+# outputFiles is paged: Oracle's example answer holds one item and "totalItems": 2, beside `count`, `hasMore`,
+# `limit`, `offset` and `links` (docs.oracle.com/en/cloud/saas/applications-common/faude/
+# fetch-extract-output-details.html). Which `limit` the server allows is not written there: we ask FILES_PAGE_LIMIT
+# and page on by the `offset` of the items we got, at most MAX_FILE_PAGES pages.
+FILES_PAGE_LIMIT = 100
+MAX_FILE_PAGES = 10
 _JOB_ID = re.compile(r"[0-9]{1,18}")
 # phases whose jobProgress.message says something worth showing (else it is "Job status is changed to X")
 _MESSAGE_PHASES = {Phase.FAILED, Phase.WARNING, Phase.CANCELLED, Phase.PAUSED, Phase.UNKNOWN}
@@ -93,22 +101,22 @@ class ClientCredentials(httpx.Auth):
 
     async def _store(self, resp: httpx.Response) -> None:
         code = resp.status_code
-        if code == 429 or code >= 500:
-            raise Unavailable(f"{self._name}: the OAuth token endpoint is unavailable (HTTP {code})")
         raw = b""
         async for chunk in resp.aiter_bytes():
             raw += chunk
             if len(raw) > MAX_BODY_BYTES:
                 raise BadResponse(f"{self._name}: the OAuth token endpoint sent an oversized answer")
         resp._content = raw  # noqa: SLF001 - body read with a cap; httpx reads it again after the flow step
+        words = error_words(raw, [self._settings.client_secret, resp.request.headers.get("Authorization", "")])
+        status = f"HTTP {code}: {words}" if words else f"HTTP {code}"
+        if code == 429 or code >= 500:
+            raise Unavailable(f"{self._name}: the OAuth token endpoint is unavailable ({status})")
         try:
             body: Any = json.loads(raw)
         except ValueError:
             body = None
         if code in (400, 401, 403):
-            error = as_text(body.get("error")) if isinstance(body, dict) else None
-            why = f": {error[:60]}" if error else ""
-            raise AuthFailed(f"{self._name}: the OAuth token endpoint refused our client credentials (HTTP {code}{why})")
+            raise AuthFailed(f"{self._name}: the OAuth token endpoint refused our client credentials ({status})")
         token = body.get("access_token") if isinstance(body, dict) else None
         if not (200 <= code < 300) or not isinstance(token, str) or not token:
             raise BadResponse(f"{self._name}: the OAuth token endpoint sent no access_token (HTTP {code})")
@@ -179,8 +187,9 @@ def parse_status(payload: Any, job_id: str) -> JobStatus:
     phase = lookup(FUSION, "Fusion", word)
     completed = progress.get("completed")
     done = completed is True or (isinstance(completed, str) and completed.strip().lower() == "true")
-    if phase is Phase.SUCCEEDED and not done:
-        phase = Phase.RUNNING  # the documented rule: SUCCEEDED counts only once completed is true
+    if word.upper() == "SUCCEEDED" and not done:
+        phase = Phase.RUNNING  # the documented rule: SUCCEEDED counts only once completed is true (other final
+        # ESS states carry no such rule: they end the watch whatever `completed` says)
     percent = as_int(progress.get("completedPercentage"))
     if percent is not None:
         percent = max(0, min(100, percent))
@@ -209,14 +218,27 @@ def parse_status(payload: Any, job_id: str) -> JobStatus:
     )
 
 
-def parse_output_files(payload: Any, base_url: str) -> tuple[list[tuple[str, int | None]], list[Link], int]:
-    """Read an outputFiles answer: (name, size) pairs and enclosure links (at most MAX_FILES), total count."""
-    items = _obj(payload, "the outputFiles answer", required=True).get("items", [])
+@dataclass(frozen=True)
+class FilesPage:
+    """One page of an outputFiles answer."""
+
+    files: list[tuple[str, int | None]]  # (name, size in bytes)
+    links: list[Link]  # download (enclosure) links, by file name
+    has_more: bool  # `hasMore`: another page follows
+    total: int | None  # `totalItems`: how many files in all, when the server says
+    offset: int | None  # the `offset` the server says this page starts at
+
+
+def parse_output_files(payload: Any, base_url: str) -> FilesPage:
+    """Read one outputFiles page: (name, size) pairs, enclosure links and the paging fields."""
+    body = _obj(payload, "the outputFiles answer", required=True)
+    items = body.get("items", [])
     if not isinstance(items, list):
         raise BadResponse("Fusion outputFiles answer: items is not a list")
+    has_more = body.get("hasMore")
     files: list[tuple[str, int | None]] = []
     links: list[Link] = []
-    for item in items[:MAX_FILES]:
+    for item in items:
         item = _obj(item, "an outputFiles item", required=True)
         name = as_text(item.get("fileName"))
         if name is None:
@@ -230,21 +252,8 @@ def parse_output_files(payload: Any, base_url: str) -> tuple[list[tuple[str, int
         url = absolute_url(base_url, href)
         if url:
             links.append(Link(name, url))
-    return files, links, len(items)
-
-
-def _refusal_text(resp: httpx.Response) -> str | None:
-    try:
-        body = resp.json()
-    except ValueError:
-        return None
-    if not isinstance(body, dict):
-        return None
-    for key in ("detail", "message", "title"):
-        text = as_text(body.get(key))
-        if text:
-            return text[:300]
-    return None
+    return FilesPage(files, links, str(has_more).lower() == "true",  # true, or "true" as a string
+                     as_int(body.get("totalItems")), as_int(body.get("offset")))
 
 
 # -- the adapter --------------------------------------------------------------------------------------
@@ -278,7 +287,7 @@ class FusionJobScheduler(Backend):
     def raise_for_status(self, resp: httpx.Response) -> None:
         # ESS says "this request cannot be cancelled now" with a 4xx: that is a refusal, not a broken answer
         if resp.request.url.path.endswith("/cancel") and resp.status_code in (400, 409, 412, 422):
-            why = _refusal_text(resp) or f"HTTP {resp.status_code}"
+            why = error_words(resp.content, self.credentials(resp.request)) or f"HTTP {resp.status_code}"
             raise CancelRefused(f"Fusion refused to cancel: {why}")
         super().raise_for_status(resp)
 
@@ -306,10 +315,16 @@ class FusionJobScheduler(Backend):
         files: list[tuple[str, int | None]] = []
         links: list[Link] = []
         try:
-            payload = await self.get_json(FILES_PATH.format(path_segment(status.job_id)))
-            files, links, total = parse_output_files(payload, self.base_url)
-            if total > len(files):
-                lines.append(f"…and {total - len(files)} more output files")
+            files, links, total, complete = await self.output_files(status.job_id)
+            shown = files[:MAX_FILES]
+            counted = max(total or 0, len(files))
+            if not complete and total is None:
+                lines.append(f"…and more output files: Fusion said there were more, but not how many "
+                             f"({len(files)} read)")
+            elif counted > len(shown):
+                lines.append(f"…and {counted - len(shown)} more output files")
+            names = {name for name, _ in shown}
+            files, links = shown, [link for link in links if link.label in names]
         except JobNotFound:
             pass  # no output files for this request
         except BackendError as exc:
@@ -320,6 +335,27 @@ class FusionJobScheduler(Backend):
             links=tuple(links),
             hint=f"More in Fusion: Tools > Scheduled Processes, request {status.job_id}.",
         )
+
+    async def output_files(self, job_id: str) -> tuple[list[tuple[str, int | None]], list[Link], int | None, bool]:
+        """Every page of a request's output files: (files, links, totalItems if said, all pages read)."""
+        files: list[tuple[str, int | None]] = []
+        links: list[Link] = []
+        total: int | None = None
+        for _ in range(MAX_FILE_PAGES):
+            offset = len(files)
+            page = parse_output_files(await self.get_json(
+                FILES_PATH.format(path_segment(job_id)), params={"offset": offset, "limit": FILES_PAGE_LIMIT},
+            ), self.base_url)
+            if page.offset is not None and page.offset != offset:  # the server does not page as asked: stop here
+                log.info("%s: outputFiles of %s answered offset %s when asked %s; not paging on", self.name, job_id,
+                         page.offset, offset)
+                return files, links, total, False
+            files += page.files
+            links += page.links
+            total = page.total if page.total is not None else total
+            if not page.has_more or not page.files:
+                return files, links, total, True
+        return files, links, total, False
 
     async def check(self) -> list[tuple[str, bool, str]]:
         """Probe with a status call for job 0: a JSON 404 proves reachability, auth and the API path."""

@@ -30,6 +30,7 @@ from bot.backends.base import (
     JobStatus,
     Unavailable,
     as_text,
+    error_words,
     retry_after_seconds,
 )
 from bot.backends.states import IMMUTA, lookup
@@ -176,7 +177,8 @@ class Immuta(Backend):
 
     def raise_for_status(self, resp: httpx.Response) -> None:
         if resp.status_code == 500:
-            raise _ServerError(f"{self.name} is having trouble (HTTP 500)",
+            words = error_words(resp.content, self.credentials(resp.request))
+            raise _ServerError(f"{self.name} is having trouble (HTTP 500{': ' + words if words else ''})",
                                retry_after=retry_after_seconds(resp.headers.get("Retry-After")))
         super().raise_for_status(resp)
 

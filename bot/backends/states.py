@@ -41,24 +41,47 @@ _EMOJI = {
     Phase.UNKNOWN: ":grey_question:",
 }
 
-# Oracle Fusion saas-batch job scheduler: jobProgress.status (and jobDetails.jobStatus).
+# Oracle Fusion saas-batch job scheduler: jobProgress.status (and jobDetails.jobStatus). The saas-batch words
+# (ENQUEUED, IN_PROGRESS, SUCCEEDED, FAILED: oracle-fusion-jobscheduler.txt) and every ESS request state. Terminal
+# or not is Oracle's own word, quoted beside each: [ess] = the ESS Java API's State enum
+# (docs.oracle.com/cd/E72987_01/ess/reference-scheduler/oracle/as/scheduler/State.html); [ui] = "Statuses of
+# Scheduled Processes" (docs.oracle.com/en/cloud/saas/applications-common/24b/oacpr/statuses-of-scheduled-
+# processes.html), whose "Action Required" column says "No (final)", "No (in progress)" or "Yes".
 FUSION = {
-    "WAIT": Phase.QUEUED,
-    "READY": Phase.QUEUED,
-    "ENQUEUED": Phase.QUEUED,
+    "ENQUEUED": Phase.QUEUED,  # saas-batch: "Job Request has been enqueued"
     "SCHEDULED": Phase.QUEUED,
-    "BLOCKED": Phase.QUEUED,
-    "HOLD": Phase.PAUSED,
-    "PAUSED": Phase.PAUSED,
-    "RUNNING": Phase.RUNNING,
-    "IN_PROGRESS": Phase.RUNNING,
-    "CANCELLING": Phase.CANCELLING,
-    "SUCCEEDED": Phase.SUCCEEDED,
-    "WARNING": Phase.WARNING,
-    "FAILED": Phase.FAILED,
-    "ERROR": Phase.FAILED,
-    "CANCELED": Phase.CANCELLED,
-    "CANCELLED": Phase.CANCELLED,
+    # [ess] WAIT/READY are where a request waits before it runs (the hold operation applies to "a request that is
+    # in WAIT or READY state", op-ess-rest-scheduler-v1-requests-requestid-hold-post.html)
+    "WAIT": Phase.QUEUED,
+    "READY": Phase.QUEUED,  # [ess] "Request has been dispatched and is awaiting processing."
+    "PENDING_VALIDATION": Phase.QUEUED,  # [ess] "The request has been submitted but not yet validated."
+    "BLOCKED": Phase.QUEUED,  # [ui] "... currently blocking your process. The situation will be automatically
+    # fixed." No (in progress)
+    "ERROR_AUTO_RETRY": Phase.QUEUED,  # [ui] "ended with errors but will automatically run again." No (in progress)
+    "HOLD": Phase.PAUSED,  # [ui] "needs someone to release it before it can continue running." Yes
+    "PAUSED": Phase.PAUSED,  # [ess] "The request paused for sub-request completion." [ui] No (in progress)
+    "ERROR_MANUAL_RECOVERY": Phase.PAUSED,  # [ess] "requires manual intervention in order to be retried or go to a
+    # terminal state" [ui] "requires an administrator to move the process to a final state." Yes: not final
+    "RUNNING": Phase.RUNNING,  # [ess] "Request is being processed."
+    "IN_PROGRESS": Phase.RUNNING,  # saas-batch: "Job Request is in progress"
+    "COMPLETED": Phase.RUNNING,  # [ui] "The main part of the process completed, and postprocessing (such as sending
+    # notifications and generating output) has started." No (in progress): its result is still to come
+    "CANCELLING": Phase.CANCELLING,  # [ui] "currently moving to the Canceled status." No (in progress)
+    "SUCCEEDED": Phase.SUCCEEDED,  # [ess] "The request ran and was successful." (saas-batch: with completed true)
+    "FINISHED": Phase.SUCCEEDED,  # [ui] "... all processes involved are done running." No (final); each child
+    # request keeps its own state
+    "SCHEDULE_ENDED": Phase.SUCCEEDED,  # [ess] "The schedule for the request has ended, or a request expiration time
+    # specified at request submission has been reached." (final: a request that expired unrun is EXPIRED)
+    "WARNING": Phase.WARNING,  # ran and ended with warnings: final (its description is not in the copies we read)
+    "ERROR": Phase.FAILED,  # [ess] "The request ran and resulted in error." [ui] "ended with errors." No (final)
+    "FAILED": Phase.FAILED,  # saas-batch: "considered failed", the reason in jobProgress.message
+    "VALIDATION_FAILED": Phase.FAILED,  # the request failed validation, so it never runs: final (its description
+    # is not in the copies we read; the name and PENDING_VALIDATION's say as much)
+    "EXPIRED": Phase.FAILED,  # [ess] "The request expired before it could be processed." [ui] "didn't run ... You
+    # can't restart it" No (final): the work was not done
+    "CANCELED": Phase.CANCELLED,  # [ui] "The process was canceled, and you can't restart it." No (final)
+    "CANCELLED": Phase.CANCELLED,  # [ess] "The request was cancelled."
+    "UNKNOWN": Phase.UNKNOWN,  # [ess] "Unknown or invalid state.": not an end; the watch goes on
 }
 
 # Veeva Vault: data.status of /services/jobs/{id}.

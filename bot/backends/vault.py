@@ -1,4 +1,12 @@
-"""Veeva Vault job adapter: session login, job status within Vault's rate limits, cancel, links and hints."""
+"""Veeva Vault job adapter: session login, job status within Vault's rate limits, cancel, links and hints.
+
+Vault's error envelope (`responseStatus` FAILURE/EXCEPTION with `errors[{type, message}]`) decides before the HTTP
+status: Vault's reference says it answers HTTP 200 and that logic should rest on `responseStatus` and the error
+types (limited.veevavault.dev/medical/vault-api/api-reference/26.1/errors/), and Veeva's own
+client library reads the body whatever the status (veeva/vault-api-library, VaultRequest.processResponse); but a
+wrong API version or path has been seen to come as HTTP 404 with a MALFORMED_URL envelope. Every request carries
+`X-VaultAPI-ClientID` (VaultRequest.setVaultHeaderParams sends it on every call, /auth included).
+"""
 
 from __future__ import annotations
 
@@ -26,11 +34,14 @@ from bot.backends.base import (
     JobNotFound,
     JobStatus,
     Link,
+    Misconfigured,
     RateLimited,
     absolute_url,
     as_int,
     as_text,
+    lenient_json,
     path_segment,
+    retry_after_seconds,
 )
 from bot.backends.states import VAULT, Phase, lookup
 from bot.config import ConfigError, VaultSession
@@ -38,6 +49,12 @@ from bot.config import ConfigError, VaultSession
 log = logging.getLogger(__name__)
 
 DEFAULT_API_VERSION = "v25.3"
+CLIENT_ID_HEADER = "X-VaultAPI-ClientID"
+# Vault's recommended client id format is {company}-{organization}-{team}-{server|client}-{program}
+# (limited.veevavault.dev/medical/vault-api/references/client-id/, linked from VAPIL as
+# developer.veevavault.com/docs/#client-id; VAPIL's examples: verteobiotech-vault-quality-client-myintegration,
+# veeva-vault-devsupport-client-vapil). Operators set their own with `vault_client_id`.
+DEFAULT_CLIENT_ID = "jobstatus-chatops-slack-server-jobstatusbot"
 CANCEL_SINCE = (25, 3)  # the jobs/actions/cancel endpoint exists from API v25.3
 LOGIN_BACKOFF = 30.0  # at most one login per this many seconds unless the last session worked
 BURST_WINDOW = 300.0  # Vault's burst limit counts calls in 5-minute windows
@@ -70,11 +87,21 @@ def error_list(errors: Any) -> list[tuple[str, str]]:
     return out
 
 
-def vault_error(payload: dict[str, Any], what: str = "Vault") -> BackendError:
-    """The BackendError a FAILURE/EXCEPTION answer stands for, chosen by the error type (messages are not contractual)."""
-    errors = error_list(payload.get("errors"))
-    kind, text = errors[0] if errors else ("UNKNOWN", as_text(payload.get("responseMessage")) or "")
-    detail = f"{kind}: {text[:300]}" if text else kind
+# Error types that say the address is wrong, not the job (Vault's error type list,
+# limited.veevavault.dev/vault-api/api-reference/23.1/errors/error-types/:
+# MALFORMED_URL "The specified resource cannot be found";
+# METHOD_NOT_SUPPORTED "... Or, the API request is not supported by this version of API").
+CONFIG_ERRORS = frozenset({"MALFORMED_URL", "METHOD_NOT_SUPPORTED"})
+CONFIG_ADVICE = "the backend's api_version or base_url is wrong"
+
+
+def mapped_vault_error(payload: dict[str, Any], what: str = "Vault",
+                       advice: str = CONFIG_ADVICE) -> BackendError | None:
+    """The BackendError a FAILURE/EXCEPTION answer's error type stands for (messages are not contractual), or None
+    for a type that says nothing we act on; `advice` says what to fix when the address is wrong."""
+    kind, detail = _first_error(payload)
+    if kind in CONFIG_ERRORS:
+        return Misconfigured(f"{what} does not know the API address the bot calls ({detail}): {advice}")
     if kind == "INVALID_SESSION_ID":
         return AuthFailed(f"{what} refused our session ({detail})")
     if kind == "INVALID_DATA":
@@ -83,7 +110,33 @@ def vault_error(payload: dict[str, Any], what: str = "Vault") -> BackendError:
         return Forbidden(f"{what} does not allow this user to see that ({detail})")
     if kind == "API_LIMIT_EXCEEDED":
         return RateLimited(f"{what} is rate limiting us ({detail})", retry_after=10.0)
-    return BadResponse(f"{what} answered {payload.get('responseStatus')} ({detail})")
+    return None
+
+
+def vault_error(payload: dict[str, Any], what: str = "Vault", advice: str = CONFIG_ADVICE) -> BackendError:
+    """The BackendError a FAILURE/EXCEPTION answer stands for: by its error type, else a BadResponse saying it."""
+    err = mapped_vault_error(payload, what, advice)
+    if err is not None:
+        return err
+    return BadResponse(f"{what} answered {payload.get('responseStatus')} ({_first_error(payload)[1]})")
+
+
+def _first_error(payload: dict[str, Any]) -> tuple[str, str]:
+    """(type, "TYPE: message") of an answer's first error."""
+    errors = error_list(payload.get("errors"))
+    kind, text = errors[0] if errors else ("UNKNOWN", as_text(payload.get("responseMessage")) or "")
+    return kind, f"{kind}: {text[:300]}" if text else kind
+
+
+def failure_envelope(content: bytes) -> dict[str, Any] | None:
+    """The body as Vault's error envelope (`responseStatus` FAILURE or EXCEPTION), whatever the HTTP status."""
+    try:
+        payload = lenient_json(content) if content else None
+    except ValueError:
+        return None
+    if isinstance(payload, dict) and str(payload.get("responseStatus", "")).upper() in ("FAILURE", "EXCEPTION"):
+        return payload
+    return None
 
 
 def _succeeded(payload: dict[str, Any], what: str) -> None:
@@ -239,6 +292,11 @@ class VeevaVault(Backend):
             self.api_version, self._version = api_version(config.api_version)
         except ConfigError as exc:
             raise ConfigError(f"backend '{name}': {exc}") from None
+        self.client_id: str = config.vault_client_id or DEFAULT_CLIENT_ID
+        self.http.headers[CLIENT_ID_HEADER] = self.client_id  # on every request, /auth included (as VAPIL does)
+        self.advice = (f"the backend's api_version ({self.api_version}) or base_url ({self.base_url}) is wrong "
+                       "(base_url is the vault's https:// address without /api; api_version must be one the vault "
+                       "offers)")
         self.clock: Callable[[], float] = time.monotonic
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
         self.vault_name: str | None = None  # the vault the session is for, once logged in
@@ -246,7 +304,7 @@ class VeevaVault(Backend):
         # Login pacing: logins since a session last worked, when the last one was, and how it ended.
         self._logins_unproven = 0
         self._last_login: float | None = None
-        self._last_login_result = "ok"  # ok | refused | outage
+        self._last_login_result = "ok"  # ok | refused | misconfigured | outage
         self._last_login_error = ""
         self._login_lock = asyncio.Lock()
         self._seen: dict[str, tuple[float, JobStatus | None]] = {}  # job id -> (last status call, last answer)
@@ -278,6 +336,23 @@ class VeevaVault(Backend):
         self._note_limits(resp)
         return resp
 
+    def raise_for_status(self, resp: httpx.Response) -> None:
+        """Vault's envelope first, whatever the HTTP status; an error type we act on decides the BackendError.
+        A 404 that is no Vault answer at all means the address is not a Vault API (Vault itself says "no such job"
+        with INVALID_DATA); other statuses go by their class, with the envelope's words."""
+        if 200 <= resp.status_code < 300:
+            return
+        envelope = failure_envelope(resp.content)
+        err = mapped_vault_error(envelope, self.name, self.advice) if envelope is not None else None
+        if err is not None:
+            header = retry_after_seconds(resp.headers.get("Retry-After"))
+            if isinstance(err, RateLimited) and header is not None:
+                err.retry_after = header
+            raise err
+        if resp.status_code == 404 and envelope is None:
+            raise Misconfigured(f"{self.name} answered HTTP 404 with no Vault answer: {self.advice}")
+        super().raise_for_status(resp)
+
     def _note_limits(self, resp: httpx.Response) -> None:
         gap = response_delay(resp.headers.get("X-VaultAPI-ResponseDelay"))
         remaining = as_int(resp.headers.get("X-VaultAPI-BurstLimitRemaining"))
@@ -295,7 +370,8 @@ class VeevaVault(Backend):
             now = self.clock()
             if not self._login_allowed(now):
                 wait = LOGIN_BACKOFF - (now - (self._last_login or now))
-                error = RateLimited if self._last_login_result == "outage" else AuthFailed
+                kinds = {"outage": RateLimited, "misconfigured": Misconfigured}
+                error = kinds.get(self._last_login_result, AuthFailed)
                 why = self._last_login_error or "the last session did not work"
                 raise error(f"{why}. Not logging in to Vault again for {wait:.0f} s.", retry_after=wait)
             self._last_login, self._session = now, None
@@ -309,6 +385,9 @@ class VeevaVault(Backend):
                 self._session = self._read_login(self.json_of(resp), user)
             except (AuthFailed, Forbidden) as exc:
                 self._last_login_result, self._last_login_error = "refused", exc.message
+                raise
+            except Misconfigured as exc:
+                self._last_login_result, self._last_login_error = "misconfigured", exc.message
                 raise
             except BackendError as exc:
                 self._last_login_result, self._last_login_error = "outage", exc.message
@@ -327,6 +406,9 @@ class VeevaVault(Backend):
         if not isinstance(payload, dict):
             raise BadResponse(f"{self.name}: Vault's login answer is not a JSON object")
         if str(payload.get("responseStatus", "")).upper() != "SUCCESS":
+            err = mapped_vault_error(payload, self.name, self.advice)
+            if isinstance(err, Misconfigured | RateLimited):
+                raise err
             kinds = ", ".join(t for t, _ in error_list(payload.get("errors"))) or "no reason given"
             raise AuthFailed(f"{self.name}: Vault refused the login for user {user} ({kinds})")
         session = payload.get("sessionId")
@@ -371,7 +453,10 @@ class VeevaVault(Backend):
                 payload = self.json_of(resp)
                 if not isinstance(payload, dict):
                     raise BadResponse(f"{self.name}: Vault answer is not a JSON object")
-                if "INVALID_SESSION_ID" not in {t for t, _ in error_list(payload.get("errors"))}:
+                types = {t for t, _ in error_list(payload.get("errors"))}
+                if types & CONFIG_ERRORS:  # the same with HTTP 200: the address is wrong, not the job
+                    raise vault_error(payload, self.name, self.advice)
+                if "INVALID_SESSION_ID" not in types:
                     self._logins_unproven = 0
                     return payload
             if attempt:
@@ -431,6 +516,8 @@ class VeevaVault(Backend):
             await self._login(stale=self._session)
         except (AuthFailed, Forbidden) as exc:
             return [("reachable", True, f"{self.base_url} answered"), ("authenticated", False, str(exc))]
+        except Misconfigured as exc:
+            return [("reachable", True, f"{self.base_url} answered"), ("API address", False, str(exc))]
         except BackendError as exc:
             return [("reachable", False, str(exc))]
         rows = [

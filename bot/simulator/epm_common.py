@@ -10,7 +10,11 @@ Auth, as NOTES.md describes EPM Cloud:
   them all at once.
 
 `maintenance = True` answers every EPM route with the HTML 503 of the daily maintenance window.
-`files` ({path: bytes}) is what the interop API downloads (EPM DI logs); paths are kept with `/`.
+`files` ({name: bytes}) is what the interop API downloads (EPM DI logs), by repository name (`outbox/logs/X.log`,
+as List Files names them), kept with `/`; the download answers to those names only (Oracle's Download page gives
+a repository file by its path there, "inbox\\s112.csv"). The repository sits at `server_root` on the server
+(`/u03/inbox/`: Data Integration has been seen to name a log `/u03/inbox/outbox/logs/Vision_271.log`), so a
+server path given to `add_file` is stored under its repository name.
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ class EpmSimBase(VendorSim):
         self.access_tokens: dict[str, float] = {}  # token -> expiry on the clock
         self.access_token_ttl = 3600.0
         self.files: dict[str, bytes] = {}
+        self.server_root = "/u03/inbox/"
         self._serial = itertools.count(1)
 
     # -- switches tests use -----------------------------------------------------------------------
@@ -89,8 +94,18 @@ class EpmSimBase(VendorSim):
         for tok in self.access_tokens:
             self.access_tokens[tok] = min(self.access_tokens[tok], now - 1)
 
+    def repository_name(self, path: str) -> str:
+        """A file's name in the EPM repository: a server path under `server_root` loses that root; a server path
+        elsewhere is no repository file (ValueError)."""
+        path = path.replace("\\", "/")
+        if path.startswith(self.server_root):
+            return path[len(self.server_root):]
+        if path.startswith("/") or path[1:3] == ":/":
+            raise ValueError(f"{path} is outside the EPM repository ({self.server_root})")
+        return path
+
     def add_file(self, path: str, content: bytes | str) -> None:
-        self.files[path.replace("\\", "/")] = content.encode() if isinstance(content, str) else content
+        self.files[self.repository_name(path)] = content.encode() if isinstance(content, str) else content
 
     # -- plumbing ---------------------------------------------------------------------------------
     def app(self) -> web.Application:

@@ -6,8 +6,10 @@ and `descriptiveStatus` (Processing, Completed, Error, ...); `Step.fields` overr
 (e.g. `{"jobStatus": "SUCCESS"}` beside status -1 for the documented disagreement, `{"details": "..."}`),
 and a field set to None drops that key.
 
-`add_job` data keys: `details` (default for every step; else the string "null"), `log_file` (logFileName; may use `\\`; default `outbox/logs/{name}_{id}.log`),
-`log_text` (str/bytes: the log served by the interop download at `log_file`), `output_file`,
+`add_job` data keys: `details` (default for every step; else the string "null"), `log_file` (logFileName; may
+use `\\`; default `outbox/logs/{name}_{id}.log`), `server_paths=True` (logFileName is the log's server path,
+`{server_root}outbox/logs/…`, as Data Integration has been seen to send; the file stays downloadable only by its
+repository name), `log_text` (str/bytes: the log served by the interop download at `log_file`), `output_file`,
 `process_type` (default INTEGRATION), `executed_by` (default admin), `links` (replaces the default
 self link; the document's own example sends `[0]`).
 
@@ -52,6 +54,8 @@ class EpmDiSim(EpmSimBase):
                 **data: Any) -> SimJob:
         job = super().add_job(job_id, name=name, steps=steps, state=state, cancellable=cancellable, **data)
         job.data.setdefault("log_file", f"outbox/logs/{name}_{job.job_id}.log")
+        if job.data.get("server_paths"):
+            job.data["log_file"] = self.server_root + self.repository_name(job.data["log_file"])
         if "log_text" in job.data:
             self.add_file(job.data["log_file"], job.data["log_text"])
         return job

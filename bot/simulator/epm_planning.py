@@ -16,7 +16,10 @@ jobs have failed"}`); a field set to None drops the key.
 `…/childjobs/{child}/details`), `stray_brace=True` (render the answer with the stray `}}` the document's
 error example has in `links`), `raw_body` (str: served verbatim, e.g. `DOC_ERROR_EXAMPLE`).
 
-Unknown job id (or wrong application): HTTP 404 with `{"status": 1, "details": "... does not exist"}`.
+Unknown job id (or a job of another application): HTTP 404 with `{"status": 1, "details": "... does not exist"}`.
+A request Planning refuses (an application it does not have, a bad query) gets an HTTP error status with Planning's
+error body, `{"status", "detail", "message"}` (`planning_error`): the shape a real Planning was seen to answer
+(the REST reference publishes no error schema).
 """
 
 from __future__ import annotations
@@ -122,6 +125,17 @@ class PlanningSim(EpmSimBase):
     def _not_found(self, request: web.Request) -> web.Response:
         return self.epm_error(1, f"Job with ID {request.match_info['job_id']} does not exist.", http=404)
 
+    @staticmethod
+    def planning_error(http: int, detail: str) -> web.Response:
+        """Planning refusing a request: an HTTP error status and its error body (detail, message, status)."""
+        return web.json_response({"status": http, "detail": detail, "message": detail}, status=http)
+
+    def _unknown_application(self, request: web.Request) -> web.Response | None:
+        app = request.match_info["app"]
+        if app in self.applications:
+            return None
+        return self.planning_error(400, f"The application {app} does not exist or you do not have access to it.")
+
     # -- handlers ---------------------------------------------------------------------------------
     async def _applications(self, request: web.Request) -> web.Response:
         if not self.authorized(request):
@@ -132,6 +146,8 @@ class PlanningSim(EpmSimBase):
     async def _status(self, request: web.Request) -> web.Response:
         if not self.authorized(request):
             return self.unauthorized()
+        if (refused := self._unknown_application(request)) is not None:
+            return refused
         job = self._find(request)
 
         async def good() -> web.Response:
@@ -152,9 +168,9 @@ class PlanningSim(EpmSimBase):
             offset = int(request.query.get("offset", "0"))
             limit = int(request.query.get("limit", "25"))
         except ValueError:
-            return self.epm_error(4, "Invalid query parameter.", http=400)
+            return self.planning_error(400, "Invalid query parameter: q, offset and limit.")
         if not isinstance(q, dict) or offset < 0 or limit < 1:
-            return self.epm_error(4, "Invalid query parameter.", http=400)
+            return self.planning_error(400, "Invalid query parameter: q, offset and limit.")
         wanted = q.get("messageType")
         if wanted:
             items = [i for i in items if str(i.get("messageType", "")).upper() == str(wanted).upper()]
@@ -172,6 +188,8 @@ class PlanningSim(EpmSimBase):
     async def _details(self, request: web.Request) -> web.Response:
         if not self.authorized(request):
             return self.unauthorized()
+        if (refused := self._unknown_application(request)) is not None:
+            return refused
         job = self._find(request)
 
         async def good() -> web.Response:
@@ -194,6 +212,8 @@ class PlanningSim(EpmSimBase):
     async def _child_details(self, request: web.Request) -> web.Response:
         if not self.authorized(request):
             return self.unauthorized()
+        if (refused := self._unknown_application(request)) is not None:
+            return refused
         job = self._find(request)
 
         async def good() -> web.Response:

@@ -1,7 +1,10 @@
 """Simulated Oracle Fusion saas-batch job scheduler: job status, output files, ESS cancel and OAuth2 tokens.
 
 Set up a job with `sim.fusion.add_job(44046, name="ExtractMostLabels", steps=[...])`. A step's `state` is the
-Fusion status word (ENQUEUED, RUNNING, IN_PROGRESS, SUCCEEDED, FAILED, ERROR, WARNING, CANCELLED, ...).
+Fusion status word: the saas-batch ones (ENQUEUED, RUNNING, IN_PROGRESS, SUCCEEDED, FAILED) or any ESS request
+state (WAIT, READY, BLOCKED, HOLD, PAUSED, PENDING_VALIDATION, COMPLETED, ERROR, ERROR_AUTO_RETRY,
+ERROR_MANUAL_RECOVERY, WARNING, EXPIRED, FINISHED, SCHEDULE_ENDED, VALIDATION_FAILED, CANCELLING, CANCELLED,
+UNKNOWN).
 Step `fields` the simulator understands:
 
 - `progress`: completedPercentage (sent as a string, as Fusion does). Default per state: 0 while queued,
@@ -12,6 +15,10 @@ Step `fields` the simulator understands:
 
 Job-level keyword arguments of `add_job` (kept in `job.data`): `definition` (jobDefinitionName), `submitter`,
 `timeout` (timeoutThreshold, seconds), `output_files` (list of `(name, size)` or ready item dicts).
+The outputFiles list is paged as Oracle's example answer is (items, count, hasMore, limit, offset, totalItems,
+links; fetch-extract-output-details.html): `offset`/`limit` from the query, `files_page_limit` items when no
+limit is asked, and never more than `files_max_limit` (when set) whatever the limit asked, as a server that pages
+on its own does (Oracle's example: one item of "totalItems": 2).
 `cancellable=False` makes the ESS cancel refuse that job.
 
 Credentials: `basic_users`, `bearer_tokens` (from VendorSim) and `oauth_clients` {client_id: secret};
@@ -35,8 +42,11 @@ FILES_PATH = "/api/saas-batch/jobfilemanager/v1/jobRequests/{job_id}/outputFiles
 CANCEL_PATH = "/ess/rest/scheduler/v1/requests/{job_id}/cancel"
 TOKEN_PATH = "/oauth2/v1/token"
 
-TERMINAL = {"SUCCEEDED", "FAILED", "ERROR", "WARNING", "CANCELLED", "CANCELED"}
-QUEUED = {"WAIT", "READY", "ENQUEUED", "SCHEDULED", "BLOCKED", "HOLD", "PAUSED"}
+# Final as Oracle's "Statuses of Scheduled Processes" says ("No (final)"), and the saas-batch words
+TERMINAL = {"SUCCEEDED", "FAILED", "ERROR", "WARNING", "CANCELLED", "CANCELED", "EXPIRED", "FINISHED",
+            "SCHEDULE_ENDED", "VALIDATION_FAILED"}
+QUEUED = {"WAIT", "READY", "ENQUEUED", "SCHEDULED", "BLOCKED", "HOLD", "PAUSED", "PENDING_VALIDATION",
+          "ERROR_AUTO_RETRY"}
 _DEFAULT_PROGRESS = {"RUNNING": 50, "IN_PROGRESS": 0}
 _DEFAULT_MESSAGE = {
     "ENQUEUED": "Job Request has been enqueued",
@@ -57,6 +67,8 @@ class FusionSim(VendorSim):
         self.token_ttl = 3600
         self.tokens: dict[str, float] = {}  # issued access token -> expiry (sim clock)
         self.cancel_delay = 2.0  # seconds from CANCELLING to CANCELLED
+        self.files_page_limit = 25  # outputFiles items per page when the query asks no limit
+        self.files_max_limit: int | None = None  # at most this many per page, whatever the query asks
 
     def default_state(self) -> str:
         return "ENQUEUED"
@@ -171,6 +183,14 @@ class FusionSim(VendorSim):
         job = self._job(request)
         if job is None:
             return self.not_found(request.match_info["job_id"])
+        try:
+            offset = int(request.query.get("offset", "0"))
+            limit = int(request.query.get("limit", str(self.files_page_limit)))
+        except ValueError:
+            offset = limit = -1
+        if offset < 0 or limit < 1:
+            return web.json_response({"title": "Bad Request", "status": 400,
+                                      "detail": "offset and limit must be non-negative integers."}, status=400)
         items = []
         for entry in job.data.get("output_files", []):
             if isinstance(entry, dict):
@@ -178,14 +198,20 @@ class FusionSim(VendorSim):
                 continue
             name, size = entry
             href = f"{self.public_url}/api/saas-batch/jobfilemanager/v1/jobRequests/{job.job_id}/outputFiles/{name}"
-            items.append({
+            items.append({  # as Oracle's example item: the enclosure is the file's /content
                 "fileName": name,
                 "fileSize": size,
-                "timeCreated": _iso(job.started + 2),
-                "checksum": hashlib.md5(f"{job.job_id}/{name}".encode()).hexdigest(),
-                "$context": {"links": {"enclosure": {"href": href}}},
+                "timeCreated": datetime.fromtimestamp(job.started + 2, UTC).strftime("%Y-%m-%d %H:%M:%S.000"),
+                "checksum": "sha-256=" + hashlib.sha256(f"{job.job_id}/{name}".encode()).hexdigest(),
+                "$context": {"links": {"enclosure": {"href": f"{href}/content"}, "$self": {"href": href}}},
             })
-        return web.json_response({"items": items, "count": len(items), "hasMore": False})
+        if self.files_max_limit is not None:
+            limit = min(limit, self.files_max_limit)
+        page = items[offset: offset + limit]
+        return web.json_response({
+            "items": page, "count": len(page), "hasMore": offset + len(page) < len(items), "limit": limit,
+            "offset": offset, "totalItems": len(items), "links": [{"rel": "self", "href": str(request.url)}],
+        })
 
     # -- ESS cancel --------------------------------------------------------------------------------
     async def cancel(self, request: web.Request) -> web.Response:

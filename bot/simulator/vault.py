@@ -14,9 +14,16 @@ text of the OPERATION_NOT_ALLOWED error when a cancel is refused; default Vault'
 `cancellable=False` makes the cancel action refuse the job whatever its state; jobs that are not
 QUEUED/QUEUEING/SCHEDULED/RUNNING are always refused.
 
-Vault answers errors with HTTP 200 and `responseStatus: FAILURE`. Switches for tests: `basic_users`
-{username: password} are the accounts `/auth` accepts; `expire_sessions()`; `other_vault = True` makes
-`/auth` hand out a session for a different vault; `burst_limit` (per 5-minute window) and
+Vault answers errors with HTTP 200 and `responseStatus: FAILURE`
+(limited.veevavault.dev/medical/vault-api/api-reference/26.1/errors/), except that an API version this vault
+does not offer, or a path it does not have, gets HTTP 404 with a MALFORMED_URL envelope (as a real vault was seen
+to answer; the reference itself only describes the type: "The specified resource cannot be found"). `client_ids`
+is the client id of every request as Vault's API Usage Log records it
+(limited.veevavault.dev/medical/vault-api/references/client-id/): the `client_id` query parameter over the
+`X-VaultAPI-ClientID` header, `unknown` when there is none, `invalid_client_id` when it breaks the format.
+
+Switches for tests: `basic_users` {username: password} are the accounts `/auth` accepts; `expire_sessions()`;
+`other_vault = True` makes `/auth` hand out a session for a different vault; `burst_limit` (per 5-minute window) and
 `response_delay_ms` drive the X-VaultAPI-* headers; `job_poll_window` (10 s) is the per-job status limit.
 """
 
@@ -24,7 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +46,9 @@ TERMINAL = {"SUCCESS", "ERRORS_ENCOUNTERED", "CANCELLED", "TIMEOUT", "COMPLETED_
 QUEUED = {"SCHEDULED", "QUEUEING", "QUEUED"}
 CANCELLABLE = QUEUED | {"RUNNING"}
 BURST_WINDOW = 300.0
+# Vault's client id format: letters, digits, `.`, `_`, `-`, at most 100
+# (limited.veevavault.dev/medical/vault-api/references/client-id/)
+CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 
 def _vault_time(ts: float) -> str:
@@ -56,7 +68,9 @@ class VaultSim(VendorSim):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.versions = ["v24.3", "v25.1", "v25.2", "v25.3", "v26.1"]
+        # Three API versions a year since 2017 (YY.1, YY.2, YY.3), all kept
+        # (developer.veevavault.com/docs/, "Versioning" and "Naming")
+        self.versions = [f"v{yy}.{n}" for yy in range(17, 26) for n in (1, 2, 3)] + ["v26.1"]
         self.vault_id = 1001
         self.vault_name = "PromoMats"
         self.other_vault = False
@@ -67,6 +81,7 @@ class VaultSim(VendorSim):
         self.cancel_delay = 2.0
         self._burst: list[float] = []
         self._asked: dict[str, float] = {}  # job id -> when its status was last answered
+        self.client_ids: list[str] = []  # per request, as the API Usage Log records it
 
     def default_state(self) -> str:
         return "QUEUED"
@@ -81,7 +96,28 @@ class VaultSim(VendorSim):
             web.post("/api/{v}/auth", self.auth),
             web.get("/api/{v}/services/jobs/{job_id}", self.status),
             web.post("/api/{v}/services/jobs/actions/cancel", self.cancel),
+            web.route("*", "/{path:.*}", self.malformed_url),  # anything else: not a Vault API address
         ]
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._record, self._usage_log])
+        app.add_routes(self.routes())
+        return app
+
+    @web.middleware
+    async def _usage_log(self, request: web.Request,
+                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        """Record the request's client id; an API version this vault does not offer is a MALFORMED_URL."""
+        given = request.query.get("client_id", request.headers.get("X-VaultAPI-ClientID"))
+        self.client_ids.append("unknown" if given is None else given if CLIENT_ID.fullmatch(given)
+                               else "invalid_client_id")
+        version = request.match_info.get("v")
+        if version is not None and version not in self.versions:
+            return await self.malformed_url(request)
+        return await handler(request)
+
+    async def malformed_url(self, request: web.Request) -> web.Response:
+        return web.json_response(failure("MALFORMED_URL", "The specified resource cannot be found."), status=404)
 
     # -- plumbing --------------------------------------------------------------------------------
     async def reply(self, payload: Any, *, counted: bool = True) -> web.Response:
