@@ -12,7 +12,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
@@ -49,11 +48,12 @@ class Runtime:
         self.port = env.port
         self.db = Store(env.database_url)
         self.backends: dict[str, Backend] = {}
+        # No rate-limit retry handler: it would sleep out Retry-After inside the call, holding the notifier's
+        # channel lock; the notifier reschedules the message after Retry-After instead (bot/slack_errors.py).
         self.client = AsyncWebClient(
             token=env.slack_bot_token,
             base_url=env.slack_api_url,
             retry_handlers=[
-                AsyncRateLimitErrorRetryHandler(max_retry_count=3),
                 AsyncServerErrorRetryHandler(max_retry_count=2),
                 AsyncConnectionErrorRetryHandler(max_retry_count=2),
             ],
@@ -108,8 +108,9 @@ class Runtime:
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         # in-memory figures only: behind a busy database a health check must still answer at once
+        # liveness: 200 while the process serves; "slack" says whether Slack takes our messages (or since when not)
         return web.json_response({"ok": True, "scheduled": self.poller.scheduled, "polls": self.poller.polls,
-                                  "sent": self.notifier.sent_count})
+                                  "sent": self.notifier.sent_count, "slack": self.notifier.slack_state()})
 
     @property
     def events_url(self) -> str:

@@ -267,6 +267,14 @@ def timed_out(job: JobView, hours: float) -> str:
                 f"{state_words(job.phase, job.vendor_status)}. Press *Rewatch* to follow it again.")
 
 
+def upload_refused(filename: str, path: str | None, error: str) -> str:
+    """The note instead of a log file Slack would not take in this channel: where the log is."""
+    why = ("I can post here but not upload: invite me to this channel (`/invite @jobstatus`) to get attachments."
+           if error == "not_in_channel" else f"Slack refused the upload ({esc(error)}).")
+    where = f"\n*Log:* {code(path)}" if path else ""
+    return note(f":paperclip: The log {code(filename)} could not be attached in this channel. {why}{where}")
+
+
 def status_ephemeral(job: JobView) -> list[dict[str, Any]]:
     """The one-off `/jobstatus status` answer."""
     blocks = [section(title(job)), section(

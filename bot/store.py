@@ -696,6 +696,23 @@ def retry_later(s: Session, outbox_id: int, at: float) -> None:
         row.next_attempt_at = at
 
 
+def release(s: Session, outbox_id: int) -> None:
+    """Undo a claim: Slack refused the call before doing anything (the token), so the row is owed as if
+    never tried (a parent needs no history check, and an update still stands for later ones)."""
+    row = s.get(Outbox, outbox_id)
+    if row is not None and row.attempts > 0:
+        row.attempts -= 1
+
+
+def replace_owed(s: Session, outbox_id: int, payload: str, now: float) -> None:
+    """Owe a thread reply instead of the message `outbox_id` (a file Slack will not take: a note saying so)."""
+    row = s.get(Outbox, outbox_id)
+    if row is None:
+        return
+    s.delete(row)
+    s.add(Outbox(watch_id=row.watch_id, kind="reply", payload=payload, created_at=now, next_attempt_at=now))
+
+
 def drop_watch_outbox(s: Session, watch_id: int) -> None:
     s.execute(delete(Outbox).where(Outbox.watch_id == watch_id))
 
