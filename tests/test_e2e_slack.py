@@ -180,3 +180,22 @@ async def test_an_error_no_table_knows_is_retried_a_few_times_then_dropped(
     await h.slack.wait_for(lambda: "fusion-demo job 5006: succeeded" in said(h, 5006))
     assert "fusion-demo job 5006: running" not in said(h, 5006)
 
+
+async def test_an_answer_refused_by_a_transient_response_url_error_is_sent_again(harness: Harness) -> None:
+    h = harness
+    h.sim.fusion.add_job(5007, steps=[Step(0, "RUNNING")])
+    h.slack.fail_next("response_url", "internal_error")  # HTTP 500
+    result = await h.user.command("status fusion-demo 5007")
+    await h.slack.wait_for(lambda: [p.outcome for p in result.responses()] == ["internal_error", "ephemeral"])
+    assert "running" in result.responses()[-1].text
+
+
+async def test_an_answer_refused_for_good_by_the_response_url_is_logged_once(
+        harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    h = harness
+    h.sim.fusion.add_job(5008, steps=[Step(0, "RUNNING")])
+    h.slack.fail_next("response_url", "expired_url")
+    with caplog.at_level(logging.WARNING, logger="bot"):
+        result = await h.user.command("status fusion-demo 5008")
+        await h.slack.wait_for(lambda: any("expired_url" in r.getMessage() for r in caplog.records))
+    assert [p.outcome for p in result.responses()] == ["expired_url"]  # not tried again: it cannot work

@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.listeners.respond import reply
 from bot.messages import esc, section
 from bot.watching import Answer, UserError, Watching
 
@@ -80,7 +81,7 @@ def register(app: AsyncApp, watching: Watching) -> None:
                 return
             if cmd.verb == "list":
                 await ack()
-                await _reply(respond, await watching.list(channel))
+                await reply(respond, await watching.list(channel))
                 return
             assert cmd.backend is not None and cmd.job_id is not None
             backend = watching.backend(cmd.backend, channel)
@@ -103,11 +104,4 @@ def register(app: AsyncApp, watching: Watching) -> None:
         except Exception:
             log.exception("/jobstatus %s failed", cmd.verb)
             answer = Answer("Something went wrong on my side; nothing was changed. Please try again.", ok=False)
-        await _reply(respond, answer, replace=True)
-
-
-async def _reply(respond: Any, answer: Answer, replace: bool = False) -> None:
-    kwargs: dict[str, Any] = {"text": answer.text, "response_type": "ephemeral", "replace_original": replace}
-    if answer.blocks:
-        kwargs["blocks"] = answer.blocks
-    await respond(**kwargs)
+        await reply(respond, answer, replace=True)
