@@ -21,6 +21,10 @@ CONTEXT_LIMIT = 2000
 TEXT_LIMIT = 3000  # fallback `text`: Slack takes 40k, but notifications show little
 TRUNCATED = " …(truncated)"
 
+# What a usage line puts after the verb. In mrkdwn `<…>` is link and mention markup, even inside backticks
+# (https://api.slack.com/reference/surfaces/formatting#escaping): escaped, people see "<backend> <job-id>".
+JOB_ARGS = "&lt;backend&gt; &lt;job-id&gt;"
+
 ACTION_CANCEL = "jobstatus_cancel"
 ACTION_STOP = "jobstatus_stop"
 ACTION_REFRESH = "jobstatus_refresh"

@@ -230,7 +230,7 @@ class Watching:
     async def list(self, channel: str) -> Answer:
         rows = await self.db.run(store.channel_watches, channel)
         if not rows:
-            return Answer("No job is watched in this channel. Start with `/jobstatus watch <backend> <job-id>`.")
+            return Answer(f"No job is watched in this channel. Start with `/jobstatus watch {messages.JOB_ARGS}`.")
         lines = []
         for w, j in rows[:40]:
             link = await self.permalink(channel, w.parent_ts)

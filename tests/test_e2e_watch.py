@@ -112,7 +112,7 @@ async def test_watching_twice_in_one_channel_links_the_existing_thread(harness: 
         ("watch fusion-demo 12ab", "is not a fusion-demo job id"),
         ("watch immuta-demo ../../admin", "is not a immuta-demo job id"),
         ("wacth fusion-demo 1", "Did you mean `watch`?"),
-        ("watch fusion-demo", "Usage: `/jobstatus watch <backend> <job-id>`"),
+        ("watch fusion-demo", "Usage: `/jobstatus watch &lt;backend&gt; &lt;job-id&gt;`"),
     ],
 )
 async def test_typos_are_answered_in_the_ack_and_post_nothing(harness: Harness, text: str, says: str) -> None:
@@ -240,7 +240,7 @@ async def test_status_list_backends_help_unwatch(harness: Harness) -> None:
     for name in ("fusion-demo", "vault-demo", "epm-demo", "planning-demo", "immuta-demo"):
         assert name in backends.ack_text
     helptext = await h.user.command("")
-    assert "/jobstatus watch <backend> <job-id>" in helptext.ack_text
+    assert "/jobstatus watch &lt;backend&gt; &lt;job-id&gt;" in helptext.ack_text
     stop = await h.watch("unwatch immuta-demo job-42")
     assert "Stopped watching" in stop.responses()[-1].text
     await h.slack.wait_for(lambda: buttons(h.parents()[0]) == ["jobstatus_rewatch"])
@@ -310,3 +310,21 @@ def _count_rows(s: Any) -> tuple[int, int]:
 
     return (s.execute(select(func.count()).select_from(Job)).scalar_one(),
             s.execute(select(func.count()).select_from(Watch)).scalar_one())
+
+
+async def test_usage_placeholders_reach_slack_escaped_so_people_see_them(harness: Harness) -> None:
+    """In mrkdwn `<…>` is link and mention markup, even inside backticks: a raw `<backend>` shows up empty."""
+    from bot.fakeslack import mrkdwn_to_plain
+
+    h = harness
+    helptext = await h.user.command("help")
+    usage = await h.user.command("watch fusion-demo")
+    empty = await h.user.command("list")
+    await empty.wait_responses(1)
+    shown = [helptext.ack_text, json.dumps(helptext.body), usage.ack_text, empty.responses()[-1].text,
+             json.dumps(empty.responses()[-1].payload)]
+    for text in shown:
+        assert "<backend>" not in text and "<job-id>" not in text, text
+    assert "/jobstatus watch <backend> <job-id>" in mrkdwn_to_plain(helptext.ack_text)
+    assert "Usage: `/jobstatus watch <backend> <job-id>`" in mrkdwn_to_plain(usage.ack_text)
+    assert "/jobstatus watch <backend> <job-id>" in mrkdwn_to_plain(empty.responses()[-1].text)
