@@ -20,6 +20,7 @@ from bot import listeners, store
 from bot.backends import build_backends
 from bot.backends.base import Backend
 from bot.config import Environment, Settings
+from bot.listeners import guard
 from bot.notifier import Notifier, render_parent_factory
 from bot.poller import Poller
 from bot.store import Store
@@ -65,6 +66,7 @@ class Runtime:
             signing_secret=env.slack_signing_secret,
             client=self.client,
             process_before_response=False,
+            before_authorize=guard.ShapeCheck(),  # right after Bolt's signature check, before anything reads the body
         )
         listeners.register(self.app, self.watching)
         self._runner: web.AppRunner | None = None
@@ -91,7 +93,8 @@ class Runtime:
             self._socket = handler
             web_app = web.Application()
         else:
-            web_app = self.app.web_app(path="/slack/events")
+            web_app = web.Application()
+            web_app.router.add_post("/slack/events", guard.handler(self.app, self.env.slack_signing_secret))
         web_app.router.add_get("/healthz", self._healthz)
         self._runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
