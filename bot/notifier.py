@@ -387,7 +387,8 @@ def render_parent_factory(db: Store, can_cancel: Callable[[str], bool]) -> Calla
             return None
         w, j = pair
         return messages.parent(job_view(j), watcher=w.user_id, watch_id=w.id or 0, active=w.active,
-                               ended_reason=w.ended_reason, can_cancel=can_cancel(j.backend))
+                               ended_reason=w.ended_reason,
+                               can_cancel=can_cancel(j.backend) and j.cancel_requested_at is None)
 
     return render
 
