@@ -184,7 +184,7 @@ class Notifier:
             try:
                 ts = await self._post(item)
             except SlackApiError as exc:
-                return await self._failed(item, _method_of(exc, item), _error_of(exc), exc, first)
+                return await self._failed(item, _method_of(exc), _error_of(exc), exc, first)
             except NETWORK_ERRORS as exc:  # the network, after slack_sdk's own retries: transient
                 return await self._retry(item, type(exc).__name__, None)
             except Exception as exc:  # SlackRequestError (a failed upload step) or a bug of ours
@@ -369,13 +369,9 @@ def _error_of(exc: SlackApiError) -> str:
     return str(resp.get("error") or "unknown_error") if resp is not None else "unknown_error"
 
 
-def _method_of(exc: SlackApiError, item: OwedMessage) -> str:
+def _method_of(exc: SlackApiError) -> str:
     """The Web API method that answered (files_upload_v2 and the parent check call more than one)."""
-    url = str(getattr(exc.response, "api_url", "") or "")
-    method = url.rstrip("/").rsplit("/", 1)[-1]
-    if method:
-        return method
-    return {"update": "chat.update", "file": "files.completeUploadExternal"}.get(item.kind, "chat.postMessage")
+    return str(getattr(exc.response, "api_url", "") or "").rstrip("/").rsplit("/", 1)[-1]
 
 
 def render_parent_factory(db: Store, can_cancel: Callable[[str], bool]) -> Callable[[int], Any]:

@@ -53,6 +53,7 @@ GENERIC: dict[str, Outcome] = {
 
 # Each method's own errors: docs.slack.dev/reference/methods/<method>/ (slack-api-ref docs.slack.dev/methods/).
 METHODS: dict[str, dict[str, Outcome]] = {
+    # https://docs.slack.dev/reference/methods/chat.postMessage/
     "chat.postMessage": {
         "channel_not_found": E, "is_archived": E, "not_in_channel": E, "restricted_action": E,
         "restricted_action_read_only_channel": E, "restricted_action_thread_only_channel": E,
@@ -71,6 +72,7 @@ METHODS: dict[str, dict[str, Outcome]] = {
         "draft_not_found": D, "duplicate_channel_not_found": D, "duplicate_message_not_found": D,
         "send_on_behalf_not_allowed": D,
     },
+    # https://docs.slack.dev/reference/methods/chat.update/
     "chat.update": {
         "channel_not_found": E, "is_inactive": E,  # "a frozen, archived or deleted channel"
         "posting_to_channel_denied": E, "team_not_found": E,
@@ -90,25 +92,30 @@ METHODS: dict[str, dict[str, Outcome]] = {
         "slack_connect_clip_sharing_blocked": D, "slack_connect_file_link_sharing_blocked": D,
         "slack_connect_file_upload_sharing_blocked": D,
     },
-    "chat.postEphemeral": {  # not called today; classified for the listeners that will
+    # https://docs.slack.dev/reference/methods/chat.postEphemeral/ (not called today; classified for the listeners that will)
+    "chat.postEphemeral": {
         "channel_not_found": E, "is_archived": E, "not_in_channel": E, "restricted_action": E,
         "messages_tab_disabled": E, "user_not_in_channel": D, "cannot_reply_to_message": D,
         "message_limit_exceeded": R,
         "no_text": D, "msg_too_long": D, "invalid_blocks": D, "invalid_blocks_format": D, "invalid_attachments": D,
         "too_many_attachments": D, "markdown_text_conflict": D,
     },
-    "chat.getPermalink": {"channel_not_found": D, "message_not_found": D},  # no link: the answer says so
-    "conversations.history": {  # the check for a parent posted before a crash: cannot look, so post
+    # https://docs.slack.dev/reference/methods/chat.getPermalink/ (no link: the answer says "its thread in this channel")
+    "chat.getPermalink": {"channel_not_found": D, "message_not_found": D},
+    # https://docs.slack.dev/reference/methods/conversations.history/ (the check for a parent posted before a crash: cannot look, so post)
+    "conversations.history": {
         "channel_not_found": D, "not_in_channel": D, "channel_is_limited_access": D, "invalid_cursor": D,
         "invalid_metadata_filter_keys": D, "invalid_ts_latest": D, "invalid_ts_oldest": D,
     },
     # Uploads: whatever refuses a file costs only that file (see classify), so most codes here are NO_UPLOAD.
+    # https://docs.slack.dev/reference/methods/files.getUploadURLExternal/
     "files.getUploadURLExternal": {
         "file_uploads_disabled": U, "file_uploads_except_images_disabled": U, "file_type_not_allowed": U,
         "file_upload_size_restricted": U, "storage_limit_reached": U, "snippet_too_large": U, "missing_argument": U,
         "alt_txt_too_large": U, "unknown_snippet_type": U, "unknown_subtype": U,
         "missing_scope": U, "no_permission": U, "access_denied": U, "ekm_access_denied": U,  # files:write only
     },
+    # https://docs.slack.dev/reference/methods/files.completeUploadExternal/
     "files.completeUploadExternal": {
         # "User/bot membership is required for the specified channel": chat:write.public posts, it cannot upload
         "not_in_channel": U, "channel_not_found": U, "invalid_channel": U, "posting_to_channel_denied": U,
@@ -116,7 +123,8 @@ METHODS: dict[str, dict[str, Outcome]] = {
         "file_update_failed": U, "channels_limit_exceeded": U, "invalid_blocks": U,
         "missing_scope": U, "no_permission": U, "access_denied": U, "ekm_access_denied": U,
     },
-    "auth.test": {},  # the stop-sending probe: its own errors (invalid_auth, internal_error) are generic ones
+    # https://docs.slack.dev/reference/methods/auth.test/ (the stop-sending probe: its own errors, invalid_auth and internal_error, are generic)
+    "auth.test": {},
 }
 
 # files_upload_v2 calls both; the upload in between (to the URL the first hands out) has no error code:

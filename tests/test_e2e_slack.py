@@ -158,10 +158,11 @@ async def test_stop_sending_on_one_refused_token_then_the_same_message_goes_once
     h = harness
     h.runtime.notifier.probe_first = 0.1
     await running_watch(h, 5005)
+    probes = len(h.slack.calls_of("auth.test"))  # Bolt's own check of the token, at the first request
     h.slack.fail_next("chat.postMessage", "account_inactive")
     h.sim.fusion.set_state(5005, "RUNNING")
     await h.slack.wait_for(lambda: said(h, 5005) == ["fusion-demo job 5005: running"])
-    assert h.slack.calls_of("auth.test")  # it resumed after a probe, not on its own
+    assert len(h.slack.calls_of("auth.test")) > probes  # it resumed after a probe, not on its own
     assert [c.error for c in h.slack.failed_calls] == ["account_inactive"]
 
 
@@ -199,3 +200,20 @@ async def test_an_answer_refused_for_good_by_the_response_url_is_logged_once(
         result = await h.user.command("status fusion-demo 5008")
         await h.slack.wait_for(lambda: any("expired_url" in r.getMessage() for r in caplog.records))
     assert [p.outcome for p in result.responses()] == ["expired_url"]  # not tried again: it cannot work
+
+
+async def test_a_watch_asked_for_while_the_token_is_refused_is_kept_and_posted_once_it_works(
+        harness: Harness) -> None:
+    h = harness
+    h.runtime.notifier.probe_first = 0.1
+    await running_watch(h, 5009)  # Bolt checks the token at its first request: it keeps that answer
+    h.slack.token_revoked = True
+    h.sim.fusion.add_job(5010, steps=[Step(0, "RUNNING")])
+    result = await h.watch("watch fusion-demo 5010", channel="C0002")
+    answer = result.responses()[-1].text
+    assert "Watching fusion-demo job `5010`" in answer and "Slack refuses my token right now (token_revoked)" in answer
+    assert h.parents("C0002") == []
+    h.slack.token_revoked = False
+    await h.slack.wait_for(lambda: len(h.parents("C0002")) == 1, what="the parent, once the token works")
+    h.sim.fusion.set_state(5010, "SUCCEEDED")
+    await h.slack.wait_for(lambda: "fusion-demo job 5010: succeeded" in said(h, 5010, "C0002"))
