@@ -46,8 +46,8 @@ def handler(app: AsyncApp, signing_secret: str) -> Callable[[web.Request], Await
         except Exception as exc:  # parsing only: whatever it raises, Bolt could not read the body
             if not _signed(raw, request.headers, signing_secret):
                 return web.json_response({"error": "invalid request"}, status=401)
-            why = "body is not UTF-8" if isinstance(exc, UnicodeDecodeError) else f"body does not parse ({exc})"
-            return _refuse(why[:200])
+            # the exception's name only: its text may quote the body, and a body holds a response_url
+            return _refuse(f"body does not parse ({type(exc).__name__})")
         return await to_aiohttp_response(await app.async_dispatch(bolt_req))
 
     return handle
@@ -65,15 +65,20 @@ def _signed(raw: bytes, headers: Any, secret: str) -> bool:
 
 
 def _refuse(why: str) -> web.Response:
-    log.warning("malformed Slack request refused (400): %s", why)
+    _say_refused(why)
     return web.json_response({"error": "malformed request"}, status=400)
 
 
-# What each kind of request must carry, from Slack's payload references: slash commands
-# (https://docs.slack.dev/interactivity/implementing-slash-commands/) and block_actions
-# (https://docs.slack.dev/reference/interaction-payloads/block_actions-payload/).
+def _say_refused(why: str) -> None:
+    log.warning("malformed Slack request refused (400): %s", why)
+
+
+# What each kind of request must carry. Slash commands: https://api.slack.com/interactivity/slash-commands
+# ("app command handling"), whose fields Bolt's own type declares required
+# (https://docs.slack.dev/tools/bolt-js/reference/interfaces/SlashCommand). block_actions:
+# https://docs.slack.dev/reference/interaction-payloads/block_actions-payload (objects where present).
 COMMAND_FIELDS = ("command", "user_id", "channel_id", "team_id", "response_url")
-ACTION_OBJECTS = ("team", "user", "container", "channel", "message", "view", "state")  # objects where present
+ACTION_OBJECTS = ("team", "user", "container", "channel", "message", "view", "state")
 
 
 class ShapeCheck(AsyncMiddleware):
@@ -84,7 +89,7 @@ class ShapeCheck(AsyncMiddleware):
                             next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse | None:
         why = _shape_problem(req.body)
         if why is not None:
-            log.warning("malformed Slack request refused (400): %s", why)
+            _say_refused(why)
             return BoltResponse(status=400, body={"error": "malformed request"})
         return await next()
 
