@@ -12,7 +12,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
@@ -21,6 +20,7 @@ from bot import listeners, store
 from bot.backends import build_backends
 from bot.backends.base import Backend
 from bot.config import Environment, Settings
+from bot.listeners import guard
 from bot.notifier import Notifier, render_parent_factory
 from bot.poller import Poller
 from bot.store import Store
@@ -49,11 +49,12 @@ class Runtime:
         self.port = env.port
         self.db = Store(env.database_url)
         self.backends: dict[str, Backend] = {}
+        # No rate-limit retry handler: it would sleep out Retry-After inside the call, holding the notifier's
+        # channel lock; the notifier reschedules the message after Retry-After instead (bot/slack_errors.py).
         self.client = AsyncWebClient(
             token=env.slack_bot_token,
             base_url=env.slack_api_url,
             retry_handlers=[
-                AsyncRateLimitErrorRetryHandler(max_retry_count=3),
                 AsyncServerErrorRetryHandler(max_retry_count=2),
                 AsyncConnectionErrorRetryHandler(max_retry_count=2),
             ],
@@ -65,6 +66,7 @@ class Runtime:
             signing_secret=env.slack_signing_secret,
             client=self.client,
             process_before_response=False,
+            before_authorize=guard.ShapeCheck(),  # right after Bolt's signature check, before anything reads the body
         )
         listeners.register(self.app, self.watching)
         self._runner: web.AppRunner | None = None
@@ -91,7 +93,8 @@ class Runtime:
             self._socket = handler
             web_app = web.Application()
         else:
-            web_app = self.app.web_app(path="/slack/events")
+            web_app = web.Application()
+            web_app.router.add_post("/slack/events", guard.handler(self.app, self.env.slack_signing_secret))
         web_app.router.add_get("/healthz", self._healthz)
         self._runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
@@ -108,8 +111,9 @@ class Runtime:
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         # in-memory figures only: behind a busy database a health check must still answer at once
+        # liveness: 200 while the process serves; "slack" says whether Slack takes our messages (or since when not)
         return web.json_response({"ok": True, "scheduled": self.poller.scheduled, "polls": self.poller.polls,
-                                  "sent": self.notifier.sent_count})
+                                  "sent": self.notifier.sent_count, "slack": self.notifier.slack_state()})
 
     @property
     def events_url(self) -> str:

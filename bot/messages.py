@@ -21,6 +21,10 @@ CONTEXT_LIMIT = 2000
 TEXT_LIMIT = 3000  # fallback `text`: Slack takes 40k, but notifications show little
 TRUNCATED = " …(truncated)"
 
+# What a usage line puts after the verb. In mrkdwn `<…>` is link and mention markup, even inside backticks
+# (https://api.slack.com/reference/surfaces/formatting#escaping): escaped, people see "<backend> <job-id>".
+JOB_ARGS = "&lt;backend&gt; &lt;job-id&gt;"
+
 ACTION_CANCEL = "jobstatus_cancel"
 ACTION_STOP = "jobstatus_stop"
 ACTION_REFRESH = "jobstatus_refresh"
@@ -265,6 +269,14 @@ def recovered(job: JobView) -> str:
 def timed_out(job: JobView, hours: float) -> str:
     return note(f":alarm_clock: Stopped watching after {hours:g} h (watch timeout); the job was still "
                 f"{state_words(job.phase, job.vendor_status)}. Press *Rewatch* to follow it again.")
+
+
+def upload_refused(filename: str, path: str | None, error: str) -> str:
+    """The note instead of a log file Slack would not take in this channel: where the log is."""
+    why = ("I can post here but not upload: invite me to this channel (`/invite @jobstatus`) to get attachments."
+           if error == "not_in_channel" else f"Slack refused the upload ({esc(error)}).")
+    where = f"\n*Log:* {code(path)}" if path else ""
+    return note(f":paperclip: The log {code(filename)} could not be attached in this channel. {why}{where}")
 
 
 def status_ephemeral(job: JobView) -> list[dict[str, Any]]:

@@ -80,6 +80,8 @@ class Job(SQLModel, table=True):
     error_since: float | None = None
     outage_noted: bool = False
     timeout_at: float | None = None
+    cancel_requested_by: str | None = None  # the Slack user whose cancel the vendor was asked for, and when:
+    cancel_requested_at: float | None = None  # one cancel call per job however many clicks arrive at once
     changed_at: float = 0.0
     checked_at: float = 0.0
     created_at: float = 0.0
@@ -101,10 +103,16 @@ class Job(SQLModel, table=True):
 
 
 class Watch(SQLModel, table=True):
-    """One channel following one job: the parent message and who asked."""
+    """One channel following one job: the parent message and who asked. One per (job, channel), ever: a
+    channel that watches a job again gets its earlier thread back (the unique constraint holds it so under
+    any concurrency, on SQLite and PostgreSQL alike)."""
 
     __tablename__ = "watches"
-    __table_args__ = (Index("ix_watches_channel", "channel", "active"), Index("ix_watches_job", "job_pk", "active"))
+    __table_args__ = (
+        UniqueConstraint("job_pk", "channel"),
+        Index("ix_watches_channel", "channel", "active"),
+        Index("ix_watches_job", "job_pk", "active"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     job_pk: int = Field(foreign_key="jobs.id")
@@ -270,6 +278,14 @@ def active_watch_in(s: Session, job_pk: int, channel: str) -> Watch | None:
     return s.execute(q).scalars().first()
 
 
+def watch_in(s: Session, job_pk: int, channel: str) -> Watch | None:
+    """The channel's watch of a job, active or ended (the active or newest one in a database from before
+    the unique constraint)."""
+    q = (select(Watch).where(Watch.job_pk == job_pk, Watch.channel == channel)
+         .order_by(Watch.active.desc(), Watch.id.desc()))
+    return s.execute(q).scalars().first()
+
+
 def watches_of(s: Session, job_pk: int, *, active: bool | None = True) -> list[Watch]:
     """The watches of a job: the active ones, the ended ones (active=False), or all (None)."""
     q = select(Watch).where(Watch.job_pk == job_pk)
@@ -333,14 +349,20 @@ def create_watch(
     interval: float,
     watch_timeout: float,
     first_reply: str | None,
-) -> tuple[Watch, Job, bool]:
-    """Create (or find) the watch of `st`'s job in `channel`. Returns (watch, job, created).
+    again_note: str | None = None,
+) -> tuple[Watch, Job, str]:
+    """The watch of `st`'s job in `channel`: (watch, job, what), `what` being
+
+    "created": a new watch, its parent (and `first_reply`, the result of a job that has ended) owed;
+    "resumed": the channel's earlier watch, stopped or timed out, follows the job again in its own thread
+        (with `again_note`), or, when the job has ended since, gets `first_reply` there, once;
+    "exists": the channel watches it now, or followed it to its end: nothing to do but link the thread.
 
     The job row is shared by every channel watching it; its state is taken from `st` only when no other
-    watch is following it already (otherwise the poller owns it). The parent message is owed in the
-    same transaction.
+    watch is following it already (otherwise the poller owns it).
     """
     job = find_job(s, backend, st.job_id)
+    existing = None
     if job is None:
         job = Job(backend=backend, job_id=st.job_id, created_at=now, changed_at=now, checked_at=now)
         set_status_fields(job, st)
@@ -349,9 +371,9 @@ def create_watch(
         s.flush()
         s.add(StateChange(job_pk=job.id, at=now, phase=job.phase, vendor_status=job.vendor_status, message=job.message))
     else:
-        existing = active_watch_in(s, job.id, channel)
-        if existing is not None:
-            return existing, job, False
+        existing = watch_in(s, job.id, channel)  # type: ignore[arg-type]
+        if existing is not None and (existing.active or existing.ended_reason == "finished"):
+            return existing, job, "exists"
         if not job.polling:
             if job.phase != st.phase.value or job.vendor_status != st.vendor_status:
                 s.add(StateChange(job_pk=job.id, at=now, phase=st.phase.value, vendor_status=st.vendor_status,
@@ -359,6 +381,9 @@ def create_watch(
                 job.changed_at = now
             set_status_fields(job, st)
             job.checked_at = now
+    if existing is not None:
+        _resume(s, existing, job, st, now, interval, watch_timeout, first_reply, again_note)
+        return existing, job, "resumed"
     watch = Watch(job_pk=job.id, channel=channel, user_id=user_id, created_at=now)
     if st.terminal:
         watch.active = False
@@ -366,19 +391,68 @@ def create_watch(
         watch.ended_at = now
     s.add(watch)
     s.flush()
-    if not st.terminal and not job.polling:
-        job.polling = True
-        job.next_poll_at = now + interval * random.uniform(0.5, 1.0)  # spreads jobs watched at once
-        job.errors = 0
-        job.error_since = None
-        job.outage_noted = False
     if not st.terminal:
+        _start_polling(job, now, interval * random.uniform(0.5, 1.0))  # spreads jobs watched at once
         limit = st.timeout_s if st.timeout_s else watch_timeout
         job.timeout_at = max(job.timeout_at or 0.0, now + limit)
     owe(s, watch, "parent", now=now)
     if first_reply:
         owe(s, watch, "reply", first_reply, now=now)
-    return watch, job, True
+    return watch, job, "created"
+
+
+def _resume(s: Session, watch: Watch, job: Job, st: JobStatus, now: float, interval: float, watch_timeout: float,
+            result: str | None, note: str | None) -> None:
+    """An ended watch of this channel, back: in its own thread (a new parent only if it never had one)."""
+    if watch.parent_ts is None and s.execute(
+            select(Outbox.id).where(Outbox.watch_id == watch.id, Outbox.kind == "parent").limit(1)).scalar() is None:
+        owe(s, watch, "parent", now=now)
+    if st.terminal:
+        watch.ended_reason = "finished"
+        watch.ended_at = now
+        if result:
+            owe(s, watch, "reply", result, now=now)
+        owe(s, watch, "update", now=now)
+        return
+    restart_watch(s, watch, now, interval, watch_timeout, note)
+
+
+def _start_polling(job: Job, now: float, delay: float) -> None:
+    if not job.polling:
+        job.polling = True
+        job.next_poll_at = now + delay
+        job.errors = 0
+        job.error_since = None
+        job.outage_noted = False
+
+
+def claim_cancel(s: Session, backend: str, job_id: str, user: str, now: float) -> tuple[str, float] | None:
+    """Record that `user` is asking the vendor to cancel the job now. Returns who asked before, and when,
+    if someone did (then nobody asks again). One conditional UPDATE decides: atomic on SQLite and on
+    PostgreSQL (the second of two concurrent updates waits for the first, then finds the row taken)."""
+    job = find_job(s, backend, job_id)
+    if job is None:  # an admin cancelling a job nobody watches: the row remembers the request
+        job = Job(backend=backend, job_id=job_id, polling=False, created_at=now, changed_at=now, checked_at=now)
+        s.add(job)
+        s.flush()
+    took = s.execute(
+        update(Job).where(Job.id == job.id, Job.cancel_requested_at == None)  # noqa: E711
+        .values(cancel_requested_by=user, cancel_requested_at=now)
+    ).rowcount
+    if took:
+        return None
+    s.refresh(job)
+    return str(job.cancel_requested_by), float(job.cancel_requested_at or now)
+
+
+def release_cancel(s: Session, backend: str, job_id: str, user: str, at: float) -> None:
+    """The vendor did not take `user`'s cancel: the next one may ask again (a row kept only for it goes)."""
+    job = find_job(s, backend, job_id)
+    if job is None or job.cancel_requested_by != user or job.cancel_requested_at != at:
+        return
+    job.cancel_requested_by = job.cancel_requested_at = None
+    if not watches_of(s, job.id, active=None):  # type: ignore[arg-type]
+        s.delete(job)
 
 
 def discard_watch(s: Session, watch_id: int) -> None:
@@ -433,12 +507,7 @@ def restart_watch(s: Session, watch: Watch, now: float, interval: float, watch_t
     if note:
         owe(s, watch, "reply", note, now=now)
     owe(s, watch, "update", now=now)
-    if not job.polling:
-        job.polling = True
-        job.next_poll_at = now
-        job.errors = 0
-        job.error_since = None
-        job.outage_noted = False
+    _start_polling(job, now, 0.0)
     job.timeout_at = max(job.timeout_at or 0.0, now + watch_timeout)
     return job
 
@@ -694,6 +763,23 @@ def retry_later(s: Session, outbox_id: int, at: float) -> None:
     row = s.get(Outbox, outbox_id)
     if row is not None:
         row.next_attempt_at = at
+
+
+def release(s: Session, outbox_id: int) -> None:
+    """Undo a claim: Slack refused the call before doing anything (the token), so the row is owed as if
+    never tried (a parent needs no history check, and an update still stands for later ones)."""
+    row = s.get(Outbox, outbox_id)
+    if row is not None and row.attempts > 0:
+        row.attempts -= 1
+
+
+def replace_owed(s: Session, outbox_id: int, payload: str, now: float) -> None:
+    """Owe a thread reply instead of the message `outbox_id` (a file Slack will not take: a note saying so)."""
+    row = s.get(Outbox, outbox_id)
+    if row is None:
+        return
+    s.delete(row)
+    s.add(Outbox(watch_id=row.watch_id, kind="reply", payload=payload, created_at=now, next_attempt_at=now))
 
 
 def drop_watch_outbox(s: Session, watch_id: int) -> None:

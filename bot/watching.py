@@ -91,38 +91,59 @@ class Watching:
             raise UserError(explain(backend, job_id, exc)) from None
 
     async def watch(self, backend: Backend, job_id: str, channel: str, user: str) -> Answer:
-        existing = await self.db.run(_active_watch, backend.name, job_id, channel)
-        if existing is not None:
-            return await self._already(existing, backend, job_id)
+        """One watch, one thread, per channel and job: asked again, the channel gets its thread back."""
+        existing = await self.db.run(_watch_here, backend.name, job_id, channel)
+        if existing is not None and (existing.active or existing.ended_reason == "finished"):
+            return await self._already(existing, backend, job_id)  # no vendor call needed
         st = await self.check(backend, job_id)
         now = self.clock()
         first = None
         if st.terminal:
             first = messages.change(messages.JobView.of_status(backend.name, st, now), watcher=user,
                                     old_phase=None, old_word=None)
-        watch, job, created = await self.db.run(
+        note = messages.note(f":eyes: Watching again (by <@{user}>).")
+        watch, job, what = await self.db.run(
             store.create_watch, backend.name, st, channel, user, now=now, interval=self.poller.interval(backend.name),
             watch_timeout=backend.config.watch_timeout or self.settings.watch_timeout, first_reply=first,
+            again_note=note,
         )
-        if not created:
+        if what == "exists":
             return await self._already(watch, backend, job_id)
         error = await self.notifier.deliver_watch(watch.id)  # type: ignore[arg-type]
         if error is not None:
-            await self.db.run(store.discard_watch, watch.id)
+            if what == "created":
+                await self.db.run(store.discard_watch, watch.id)
+            else:  # the thread and its history stay; the watch ends again
+                await self.db.run(store.end_watch_for_slack, watch.id, error, self.clock())
             await self.poller.track(job.id)  # type: ignore[arg-type]
             raise UserError(slack_refusal(error))
         self.notifier.kick()
         await self.poller.track(job.id)  # type: ignore[arg-type]
+        where = "its thread" if what == "resumed" else "the thread"
         if st.terminal:
             await self.poller.details_for(backend, st, [watch.id])  # type: ignore[list-item]
-            return Answer(f"{esc(backend.name)} job `{esc(job_id)}` has already ended "
-                          f"({messages.state_words(st.phase, st.vendor_status)}); I posted its result.")
-        return Answer(f"Watching {esc(backend.name)} job `{esc(job_id)}`: updates go to the thread.")
+            text = (f"{esc(backend.name)} job `{esc(job_id)}` has already ended "
+                    f"({messages.state_words(st.phase, st.vendor_status)}); I posted its result in {where}.")
+        elif what == "resumed":
+            text = f"Watching {esc(backend.name)} job `{esc(job_id)}` again: updates go to its thread."
+        else:
+            text = f"Watching {esc(backend.name)} job `{esc(job_id)}`: updates go to the thread."
+        if self.notifier.stopped is not None:
+            text += (f" Slack refuses my token right now ({esc(self.notifier.stopped.error)}): {where} appears "
+                     "once the bot's operator fixes it.")
+        return Answer(text)
 
     async def _already(self, watch: store.Watch, backend: Backend, job_id: str) -> Answer:
+        if watch.parent_ts is None:  # just created by a request beside this one: post it now, or wait for it
+            await self.notifier.deliver_watch(watch.id)  # type: ignore[arg-type]
+            pair = await self.db.run(store.watch_and_job, watch.id)
+            watch = pair[0] if pair is not None else watch
         link = await self.permalink(watch.channel, watch.parent_ts)
         where = f"<{link}|its thread>" if link else "its thread in this channel"
-        return Answer(f"This channel already watches {esc(backend.name)} job `{esc(job_id)}`: see {where}.")
+        if watch.active:
+            return Answer(f"This channel already watches {esc(backend.name)} job `{esc(job_id)}`: see {where}.")
+        return Answer(f"This channel already followed {esc(backend.name)} job `{esc(job_id)}` to its end: "
+                      f"see {where}.")
 
     async def permalink(self, channel: str, ts: str | None) -> str | None:
         if not ts:
@@ -184,19 +205,29 @@ class Watching:
         return None
 
     async def cancel(self, backend: Backend, job_id: str, channel: str, user: str) -> Answer:
+        """Ask the vendor to cancel, once per job: a second click or command meanwhile is told who asked."""
         if not self.can_cancel(backend.name):
             hint = backend.cancel_hint or "Cancel it in the vendor's console."
             raise UserError(f"{esc(backend.name)} ({esc(backend.type_name)}) offers no cancel API here. {esc(hint)}")
         watch = await self.db.run(_active_watch, backend.name, job_id, channel)
         self.may_cancel(backend, user, watch)
+        now = self.clock()
+        earlier = await self.db.run(store.claim_cancel, backend.name, job_id, user, now)
+        if earlier is not None:
+            by, at = earlier
+            return Answer(f"A cancel of {esc(backend.name)} job `{esc(job_id)}` was already requested by <@{by}> "
+                          f"at {messages.slack_date(at)}; I did not ask again.")
         try:
             said = await backend.cancel(job_id)
-        except CancelRefused as exc:
-            raise UserError(f"{esc(backend.name)} refused to cancel job `{esc(job_id)}`: {esc(exc)}") from None
-        except CancelNotSupported as exc:
-            raise UserError(esc(exc)) from None
-        except BackendError as exc:
-            raise UserError(explain(backend, job_id, exc)) from None
+        except Exception as exc:
+            await self.db.run(store.release_cancel, backend.name, job_id, user, now)
+            if isinstance(exc, CancelRefused):
+                raise UserError(f"{esc(backend.name)} refused to cancel job `{esc(job_id)}`: {esc(exc)}") from None
+            if isinstance(exc, CancelNotSupported):
+                raise UserError(esc(exc)) from None
+            if isinstance(exc, BackendError):
+                raise UserError(explain(backend, job_id, exc)) from None
+            raise
         note = messages.note(f":no_entry: Cancel requested by <@{user}>" + (f": {esc(said)}" if said else "."))
         owed, job_pk = await self.db.run(_cancel_noted, backend.name, job_id, note, self.clock())
         self.notifier.kick()
@@ -230,7 +261,7 @@ class Watching:
     async def list(self, channel: str) -> Answer:
         rows = await self.db.run(store.channel_watches, channel)
         if not rows:
-            return Answer("No job is watched in this channel. Start with `/jobstatus watch <backend> <job-id>`.")
+            return Answer(f"No job is watched in this channel. Start with `/jobstatus watch {messages.JOB_ARGS}`.")
         lines = []
         for w, j in rows[:40]:
             link = await self.permalink(channel, w.parent_ts)
@@ -294,6 +325,11 @@ def _active_watch(s: Any, backend: str, job_id: str, channel: str) -> store.Watc
     return None if job is None else store.active_watch_in(s, job.id, channel)
 
 
+def _watch_here(s: Any, backend: str, job_id: str, channel: str) -> store.Watch | None:
+    job = store.find_job(s, backend, job_id)
+    return None if job is None else store.watch_in(s, job.id, channel)
+
+
 def _stop(s: Any, watch_id: int, now: float, note: str) -> int | None:
     """End a watch; returns its job, or None when it had ended already."""
     w = s.get(store.Watch, watch_id)
@@ -330,5 +366,6 @@ def _cancel_noted(s: Any, backend: str, job_id: str, note: str, now: float) -> t
     watches = store.watches_of(s, job.id)
     for w in watches:
         store.owe(s, w, "reply", note, now=now)
+        store.owe(s, w, "update", now=now)  # its parent loses the Cancel button
     job.next_poll_at = now
     return len(watches), job.id

@@ -32,7 +32,7 @@ def test_parses(text: str, expected: Command) -> None:
 @pytest.mark.parametrize(
     ("text", "says"),
     [
-        ("watch fusion-prod", "Usage: `/jobstatus watch <backend> <job-id>`"),
+        ("watch fusion-prod", "Usage: `/jobstatus watch &lt;backend&gt; &lt;job-id&gt;`"),
         ("watch a b c", "Usage: `/jobstatus watch"),
         ("wacth fusion-prod 44046", "Did you mean `watch`?"),
         ("list everything", "takes nothing after it"),

@@ -3,6 +3,7 @@ reached the fake Slack. Nothing of the bot is mocked."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -112,7 +113,7 @@ async def test_watching_twice_in_one_channel_links_the_existing_thread(harness: 
         ("watch fusion-demo 12ab", "is not a fusion-demo job id"),
         ("watch immuta-demo ../../admin", "is not a immuta-demo job id"),
         ("wacth fusion-demo 1", "Did you mean `watch`?"),
-        ("watch fusion-demo", "Usage: `/jobstatus watch <backend> <job-id>`"),
+        ("watch fusion-demo", "Usage: `/jobstatus watch &lt;backend&gt; &lt;job-id&gt;`"),
     ],
 )
 async def test_typos_are_answered_in_the_ack_and_post_nothing(harness: Harness, text: str, says: str) -> None:
@@ -240,7 +241,7 @@ async def test_status_list_backends_help_unwatch(harness: Harness) -> None:
     for name in ("fusion-demo", "vault-demo", "epm-demo", "planning-demo", "immuta-demo"):
         assert name in backends.ack_text
     helptext = await h.user.command("")
-    assert "/jobstatus watch <backend> <job-id>" in helptext.ack_text
+    assert "/jobstatus watch &lt;backend&gt; &lt;job-id&gt;" in helptext.ack_text
     stop = await h.watch("unwatch immuta-demo job-42")
     assert "Stopped watching" in stop.responses()[-1].text
     await h.slack.wait_for(lambda: buttons(h.parents()[0]) == ["jobstatus_rewatch"])
@@ -310,3 +311,92 @@ def _count_rows(s: Any) -> tuple[int, int]:
 
     return (s.execute(select(func.count()).select_from(Job)).scalar_one(),
             s.execute(select(func.count()).select_from(Watch)).scalar_one())
+
+
+async def test_usage_placeholders_reach_slack_escaped_so_people_see_them(harness: Harness) -> None:
+    """In mrkdwn `<…>` is link and mention markup, even inside backticks: a raw `<backend>` shows up empty."""
+    from bot.fakeslack import mrkdwn_to_plain
+
+    h = harness
+    helptext = await h.user.command("help")
+    usage = await h.user.command("watch fusion-demo")
+    empty = await h.user.command("list")
+    await empty.wait_responses(1)
+    shown = [helptext.ack_text, json.dumps(helptext.body), usage.ack_text, empty.responses()[-1].text,
+             json.dumps(empty.responses()[-1].payload)]
+    for text in shown:
+        assert "<backend>" not in text and "<job-id>" not in text, text
+    assert "/jobstatus watch <backend> <job-id>" in mrkdwn_to_plain(helptext.ack_text)
+    assert "Usage: `/jobstatus watch <backend> <job-id>`" in mrkdwn_to_plain(usage.ack_text)
+    assert "/jobstatus watch <backend> <job-id>" in mrkdwn_to_plain(empty.responses()[-1].text)
+
+
+async def test_twenty_concurrent_watches_of_an_ended_job_give_one_parent_and_one_broadcast(harness: Harness) -> None:
+    h = harness
+    h.sim.fusion.add_job(6001, steps=[Step(0, "FAILED", {"message": "ESS-07034 job failed"})])
+    results = await asyncio.gather(*(h.user.command("watch fusion-demo 6001", user_id=f"U1{n:03d}")
+                                     for n in range(20)))
+    for r in results:
+        await r.wait_responses(1)
+    assert len(h.parents()) == 1
+    broadcasts = [r for r in h.replies() if r.reply_broadcast]
+    assert len(broadcasts) == 1 and "ESS-07034" in broadcasts[0].text
+    answers = [r.responses()[-1].text for r in results]
+    assert sum("I posted its result" in a for a in answers) == 1
+    assert sum("already" in a and "https://fake.slack.test/archives/C0001/p" in a for a in answers) == 19
+
+
+async def test_a_second_watch_of_an_ended_job_links_the_thread_it_ended_in(harness: Harness) -> None:
+    h = harness
+    h.sim.fusion.add_job(6002, steps=[Step(0, "RUNNING")])
+    await h.watch("watch fusion-demo 6002")
+    h.sim.fusion.set_state(6002, "FAILED", message="ESS-07034 job failed")
+    await h.slack.wait_for(lambda: any(r.reply_broadcast for r in h.replies()))
+    again = await h.watch("watch fusion-demo 6002", user="U0002")
+    assert "https://fake.slack.test/archives/C0001/p" in again.responses()[-1].text
+    assert len(h.parents()) == 1 and len([r for r in h.replies() if r.reply_broadcast]) == 1
+
+
+async def test_watching_again_after_stop_follows_the_job_in_the_same_thread(harness: Harness) -> None:
+    h = harness
+    h.sim.fusion.add_job(6003, steps=[Step(0, "RUNNING")])
+    await h.watch("watch fusion-demo 6003")
+    await h.watch("unwatch fusion-demo 6003")
+    again = await h.watch("watch fusion-demo 6003", user="U0002")
+    assert "again" in again.responses()[-1].text
+    h.sim.fusion.set_state(6003, "SUCCEEDED")
+    await h.slack.wait_for(lambda: any("succeeded" in r.text for r in h.replies()))
+    assert len(h.parents()) == 1
+
+
+async def test_a_triple_click_on_cancel_cancels_once_and_notes_once(harness: Harness) -> None:
+    h = harness
+    h.sim.vault.add_job(6004, name="Binder Export", steps=[Step(0, "RUNNING")])
+    await h.watch("watch vault-demo 6004")
+    [parent] = h.parents()
+    clicks = await asyncio.gather(*(h.user.click("C0001", parent.ts, "jobstatus_cancel") for _ in range(3)))
+    for c in clicks:
+        assert c is not None and c.status == 200
+    await h.slack.wait_for(lambda: sum(len(c.responses()) for c in clicks if c) == 3)
+    await h.slack.wait_for(lambda: any("Cancel requested by <@U0001>" in r.text for r in h.replies()))
+    assert h.sim.vault.count("POST", "/actions/cancel") == 1
+    assert len([r for r in h.replies() if "Cancel requested" in r.text]) == 1
+    answers = [p.text for c in clicks if c for p in c.responses()]
+    assert sum("Asked vault-demo to cancel job `6004`" in t for t in answers) == 1, answers
+    assert sum("already requested by <@U0001>" in t for t in answers) == 2, answers
+    await h.slack.wait_for(lambda: "jobstatus_cancel" not in buttons(h.slack.message("C0001", parent.ts)))
+
+
+async def test_three_concurrent_cancel_commands_make_one_vendor_call(harness: Harness) -> None:
+    h = harness
+    h.sim.fusion.add_job(6005, steps=[Step(0, "RUNNING")])
+    await h.watch("watch fusion-demo 6005")
+    results = await asyncio.gather(*(h.user.command("cancel fusion-demo 6005") for _ in range(3)))
+    for r in results:
+        await r.wait_responses(1)
+    answers = [r.responses()[-1].text for r in results]
+    assert sum("Asked fusion-demo to cancel" in a for a in answers) == 1
+    assert sum("already requested by <@U0001>" in a for a in answers) == 2
+    assert h.sim.fusion.count("POST", "/cancel") == 1
+    await h.slack.wait_for(lambda: any("Cancel requested" in r.text for r in h.replies()))
+    assert len([r for r in h.replies() if "Cancel requested" in r.text]) == 1

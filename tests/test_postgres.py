@@ -8,6 +8,7 @@ Every test here gets an empty database of its own in a throwaway PostgreSQL clus
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from urllib.parse import parse_qs
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
 import bot.notifier
@@ -221,7 +223,7 @@ def _seed(s: Any) -> list[int]:
         st = JobStatus(str(n), Phase.RUNNING, "RUNNING", name=f"job {n}")
         w, job, created = store.create_watch(s, "fusion-demo", st, channel, "U1", now=NOW, interval=30,
                                              watch_timeout=3600, first_reply=None)
-        assert created
+        assert created == "created"
         w.parent_ts = f"{n}.000100"
         pks.append(job.id)
     return pks
@@ -313,3 +315,30 @@ def test_postgres_unavailable_fails_under_ci_and_skips_elsewhere(monkeypatch: py
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="PostgreSQL tests cannot run: no initdb"):
         pg.unavailable("no initdb")
+
+
+async def test_one_watch_per_channel_and_job_and_one_cancel_however_many_ask(db: Store) -> None:
+    st = JobStatus("7", Phase.RUNNING, "RUNNING")
+    args = {"now": NOW, "interval": 30, "watch_timeout": 60, "first_reply": None}
+    w, job, what = await db.run(store.create_watch, "fusion-demo", st, "C1", "U1", **args)
+    assert what == "created"
+    # the database holds it, not only the check before the insert
+    with pytest.raises(IntegrityError):
+        await db.run(lambda s: (s.add(Watch(job_pk=job.id, channel="C1", user_id="U2")), s.flush()))
+    await db.run(lambda s: store.end_watch(s, s.get(Watch, w.id), "stopped", NOW))
+    again, _, what = await db.run(store.create_watch, "fusion-demo", st, "C1", "U2", **args)
+    assert what == "resumed" and again.id == w.id and again.active
+    assert (await db.run(store.create_watch, "fusion-demo", st, "C1", "U3", **args))[2] == "exists"
+
+    # cancel: of many concurrent claims, through two engines (two processes' worth), one wins
+    other = Store(str(db.engine.url.render_as_string(hide_password=False)))
+    try:
+        claims = await asyncio.gather(*(s.run(store.claim_cancel, "fusion-demo", "7", f"U{n}", NOW + n)
+                                        for n, s in enumerate([db, other] * 5)))
+    finally:
+        other.close()
+    winners = [n for n, c in enumerate(claims) if c is None]
+    assert len(winners) == 1
+    assert all(c == (f"U{winners[0]}", NOW + winners[0]) for c in claims if c is not None)
+    await db.run(store.release_cancel, "fusion-demo", "7", f"U{winners[0]}", NOW + winners[0])
+    assert await db.run(store.claim_cancel, "fusion-demo", "7", "U42", NOW + 50) is None  # a refusal frees it

@@ -10,6 +10,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot import messages, store
+from bot.listeners.respond import reply
 from bot.watching import Answer, UserError, Watching
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def register(app: AsyncApp, watching: Watching) -> None:
             log.exception("button %s failed", action.get("action_id"))
             answer = Answer("Something went wrong on my side; nothing was changed. Please try again.", ok=False)
         if answer is not None:
-            await respond(text=answer.text, response_type="ephemeral", replace_original=False)
+            await reply(respond, answer)
 
 
 async def _watch_of(watching: Watching, body: dict[str, Any], action: dict[str, Any]) -> int:

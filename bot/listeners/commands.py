@@ -9,7 +9,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.messages import esc, section
+from bot.listeners.respond import reply
+from bot.messages import JOB_ARGS, esc, section
 from bot.watching import Answer, UserError, Watching
 
 log = logging.getLogger(__name__)
@@ -18,12 +19,12 @@ VERBS_WITH_JOB = ("watch", "status", "unwatch", "cancel")
 VERBS_ALONE = ("list", "backends", "help")
 MAX_TEXT = 500
 
-HELP = """*jobstatus* follows long batch jobs and posts every state change in a thread.
-• `/jobstatus watch <backend> <job-id>` (or `/jobstatus <backend> <job-id>`): watch a job in this channel
-• `/jobstatus status <backend> <job-id>`: its status now, only to you
+HELP = f"""*jobstatus* follows long batch jobs and posts every state change in a thread.
+• `/jobstatus watch {JOB_ARGS}` (or `/jobstatus {JOB_ARGS}`): watch a job in this channel
+• `/jobstatus status {JOB_ARGS}`: its status now, only to you
 • `/jobstatus list`: the jobs watched in this channel
-• `/jobstatus unwatch <backend> <job-id>`: stop watching
-• `/jobstatus cancel <backend> <job-id>`: ask the backend to cancel the job (where it can)
+• `/jobstatus unwatch {JOB_ARGS}`: stop watching
+• `/jobstatus cancel {JOB_ARGS}`: ask the backend to cancel the job (where it can)
 • `/jobstatus backends`: the configured backends and what they support
 • `/jobstatus help`: this text
 The buttons on a watch message do the same: *Cancel job*, *Stop watching*, *Refresh*, *Rewatch*."""
@@ -54,7 +55,7 @@ def parse(text: str) -> Command:
         return Command(verb)
     if verb in VERBS_WITH_JOB:
         if len(words) != 3:
-            raise UsageError(f"Usage: `/jobstatus {verb} <backend> <job-id>`, e.g. "
+            raise UsageError(f"Usage: `/jobstatus {verb} {JOB_ARGS}`, e.g. "
                              f"`/jobstatus {verb} fusion-prod 44046`.")
         return Command(verb, words[1], words[2])
     if len(words) == 2:
@@ -80,7 +81,7 @@ def register(app: AsyncApp, watching: Watching) -> None:
                 return
             if cmd.verb == "list":
                 await ack()
-                await _reply(respond, await watching.list(channel))
+                await reply(respond, await watching.list(channel))
                 return
             assert cmd.backend is not None and cmd.job_id is not None
             backend = watching.backend(cmd.backend, channel)
@@ -103,11 +104,4 @@ def register(app: AsyncApp, watching: Watching) -> None:
         except Exception:
             log.exception("/jobstatus %s failed", cmd.verb)
             answer = Answer("Something went wrong on my side; nothing was changed. Please try again.", ok=False)
-        await _reply(respond, answer, replace=True)
-
-
-async def _reply(respond: Any, answer: Answer, replace: bool = False) -> None:
-    kwargs: dict[str, Any] = {"text": answer.text, "response_type": "ephemeral", "replace_original": replace}
-    if answer.blocks:
-        kwargs["blocks"] = answer.blocks
-    await respond(**kwargs)
+        await reply(respond, answer, replace=True)

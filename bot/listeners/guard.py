@@ -1,0 +1,123 @@
+"""Requests Slack would never send get a 400 and one log line, never a 500; forged ones still get a 401 first.
+
+Two depths, because Bolt fails at two. Building its request object parses the body (slack_bolt's
+request/internals.py `parse_body`: `json.loads` of the body or of its `payload` field, then
+`build_async_context` reads it as an object), before any signature check: a body that is not UTF-8,
+not JSON where JSON is due, or JSON but not an object raises there, and Bolt's aiohttp adapter turns that
+into a 500. `handler()` builds that object itself and answers such a body with 400, once the signature
+(checked as Bolt's RequestVerification does, over the raw bytes) holds, else 401. A body that does parse
+goes to Bolt whole, and Bolt's own signature check. Right after that check, before Bolt's own middleware
+reads the body (its authorization and self-event filters call `.get` on whatever `event`, `team` or
+`authorizations` hold), `ShapeCheck` (Bolt's `before_authorize` hook, so Socket Mode requests pass it too)
+refuses what is not a well-formed request of the two kinds this app takes: its slash command and its buttons.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+
+log = logging.getLogger(__name__)
+
+MAX_AGE = 60 * 5  # seconds a signed request stays valid (slack_sdk's SignatureVerifier, Slack's guide)
+
+
+def handler(app: AsyncApp, signing_secret: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The POST /slack/events handler: Bolt's aiohttp adapter, with unparseable bodies answered 400."""
+
+    async def handle(request: web.Request) -> web.Response:
+        raw = await request.read()
+        try:
+            bolt_req = AsyncBoltRequest(body=raw.decode("utf-8"), query=request.query_string,
+                                        headers=request.headers)  # type: ignore[arg-type]
+            if not isinstance(bolt_req.body, dict):
+                raise ValueError("not a JSON object")
+        except Exception as exc:  # parsing only: whatever it raises, Bolt could not read the body
+            if not _signed(raw, request.headers, signing_secret):
+                return web.json_response({"error": "invalid request"}, status=401)
+            # the exception's name only: its text may quote the body, and a body holds a response_url
+            return _refuse(f"body does not parse ({type(exc).__name__})")
+        return await to_aiohttp_response(await app.async_dispatch(bolt_req))
+
+    return handle
+
+
+def _signed(raw: bytes, headers: Any, secret: str) -> bool:
+    """Slack's v0 signature: HMAC-SHA256 of "v0:{timestamp}:{body}" with the signing secret
+    (https://docs.slack.dev/authentication/verifying-requests-from-slack/), over the bytes as sent."""
+    timestamp = str(headers.get("X-Slack-Request-Timestamp") or "")
+    signature = str(headers.get("X-Slack-Signature") or "")
+    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > MAX_AGE:
+        return False
+    digest = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + raw, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(f"v0={digest}", signature)
+
+
+def _refuse(why: str) -> web.Response:
+    _say_refused(why)
+    return web.json_response({"error": "malformed request"}, status=400)
+
+
+def _say_refused(why: str) -> None:
+    log.warning("malformed Slack request refused (400): %s", why)
+
+
+# What each kind of request must carry. Slash commands: https://api.slack.com/interactivity/slash-commands
+# ("app command handling"), whose fields Bolt's own type declares required
+# (https://docs.slack.dev/tools/bolt-js/reference/interfaces/SlashCommand). block_actions:
+# https://docs.slack.dev/reference/interaction-payloads/block_actions-payload (objects where present).
+COMMAND_FIELDS = ("command", "user_id", "channel_id", "team_id", "response_url")
+ACTION_OBJECTS = ("team", "user", "container", "channel", "message", "view", "state")
+
+
+class ShapeCheck(AsyncMiddleware):
+    """Bolt's `before_authorize` hook. A middleware class, not a function: Bolt computes a function
+    middleware's arguments from the body first (`to_action` indexes `actions`), which is what fails."""
+
+    async def async_process(self, *, req: AsyncBoltRequest, resp: BoltResponse,
+                            next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse | None:
+        why = _shape_problem(req.body)
+        if why is not None:
+            _say_refused(why)
+            return BoltResponse(status=400, body={"error": "malformed request"})
+        return await next()
+
+
+def _shape_problem(body: dict[str, Any]) -> str | None:
+    if "command" in body:
+        missing = [f for f in COMMAND_FIELDS if not isinstance(body.get(f), str) or not body[f]]
+        return f"slash command without {', '.join(missing)}" if missing else None
+    kind = body.get("type")
+    if kind == "url_verification":  # Slack's check of a request URL: Bolt answers it
+        return None if isinstance(body.get("challenge"), str) else "url_verification without a challenge"
+    if kind != "block_actions":
+        return "neither the slash command nor a block_actions payload (the only requests this app takes)"
+    wrong = [k for k in ACTION_OBJECTS if k in body and not isinstance(body[k], dict)]
+    if "enterprise" in body and not isinstance(body["enterprise"], (dict, type(None))):
+        wrong.append("enterprise")
+    authorizations = body.get("authorizations")
+    if authorizations is not None and not (isinstance(authorizations, list)
+                                           and all(isinstance(a, dict) for a in authorizations)):
+        wrong.append("authorizations")
+    if wrong:
+        return f"block_actions with {', '.join(wrong)} of the wrong type"
+    user, actions = body.get("user"), body.get("actions")
+    if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+        return "block_actions without a user id"
+    if not isinstance(actions, list) or not actions or not all(
+            isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions):
+        return "block_actions without a list of actions with action_id"
+    if not isinstance(body.get("response_url"), str):
+        return "block_actions without a response_url"
+    return None
