@@ -1167,8 +1167,8 @@ class FakeSlack:
 
     def _api_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._resolve_channel(args.get("channel"))
-        if ch.archived:
-            raise SlackApiFault("is_archived")
+        if ch.archived:  # chat.update's reference: is_inactive, "a frozen, archived or deleted channel"
+            raise SlackApiFault("is_inactive")
         msg = self._find(ch.id, args.get("ts"))
         if msg.user != self.bot_user_id:
             raise SlackApiFault("cant_update_message")

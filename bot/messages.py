@@ -250,14 +250,18 @@ OUTAGE_HEADS = {
     "not_found": ":grey_question: *{b}* no longer knows this job (unknown or purged)",
     "bad_response": ":warning: *{b}* answers with something I cannot read",
     "rate_limited": ":hourglass: *{b}* is rate limiting the bot",
+    "refused": ":no_entry: *{b}* refuses the bot's requests",
+    "misconfigured": ":wrench: *{b}* is set up wrong (its `api_version` or `base_url`)",
 }
+# the kinds of trouble a person must fix: the note says who, not "still trying"
+OPERATOR_KINDS = {"auth": "its access", "forbidden": "its access", "misconfigured": "its settings"}
 
 
 def outage(job: JobView, since: float, error_text: str, kind: str | None = None) -> str:
     """The one note when polling has failed for a while; its words say which kind of trouble it is."""
     head = OUTAGE_HEADS.get(kind or "", ":warning: Cannot reach *{b}*").format(b=esc(job.backend))
-    tail = "Ask the bot's operator to check its access." if kind in ("auth", "forbidden") else \
-        "Still trying; I will say when it answers again."
+    fix = OPERATOR_KINDS.get(kind or "")
+    tail = f"Ask the bot's operator to check {fix}." if fix else "Still trying; I will say when it answers again."
     return note(f"{head} since {slack_date(since)}: {esc(error_text)}. {tail}")
 
 

@@ -369,7 +369,7 @@ class Poller:
         view = messages.JobView.of_status(backend.name, st, self.clock())
         text = messages.details(view, d)
         attachment = None
-        if d.attachment is not None:
+        if d.attachment is not None and d.attachment[1]:  # Slack refuses an empty file (missing_argument)
             name, content = d.attachment
             attachment = messages.json_payload({"filename": name, "content_b64": base64.b64encode(content).decode()})
         await self.db.run(store.owe_many, watch_ids, [("reply", text), ("file", attachment)], self.clock())

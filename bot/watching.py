@@ -26,6 +26,8 @@ from bot.backends.base import (
     InvalidJobId,
     JobNotFound,
     JobStatus,
+    Misconfigured,
+    Refused,
     Unavailable,
 )
 from bot.config import Settings
@@ -304,6 +306,11 @@ def explain(backend: Backend, job_id: str, exc: BackendError) -> str:
         return f"The bot's account on {b} may not see job `{j}`. Ask the operator for access."
     if isinstance(exc, Unavailable):
         return f"{b} cannot be reached right now ({esc(exc)}). Try again in a few minutes."
+    if isinstance(exc, Misconfigured):
+        return (f"{b} is set up wrong: {esc(exc)}. Ask the bot's operator to fix the `{b}` settings "
+                "(`api_version`, `base_url`).")
+    if isinstance(exc, Refused):
+        return f"{b} refused the bot's request ({esc(exc)}). If it persists, tell the operator."
     if isinstance(exc, BadResponse):
         return f"{b} answered something I could not read ({esc(exc)}). Try again; if it persists, tell the operator."
     return f"{b}: {esc(exc)}"

@@ -16,6 +16,7 @@ from bot.backends.base import (
     Forbidden,
     JobNotFound,
     RateLimited,
+    Refused,
     Unavailable,
     error_words,
 )
@@ -82,7 +83,7 @@ def _answer(status: int, body: Any, **headers: str) -> httpx.Response:
 
 
 @pytest.mark.parametrize(("status", "error"), [
-    (400, BadResponse), (401, AuthFailed), (403, Forbidden), (404, JobNotFound), (409, BadResponse),
+    (400, Refused), (401, AuthFailed), (403, Forbidden), (404, JobNotFound), (409, Refused),
     (429, RateLimited), (500, Unavailable), (502, Unavailable),
 ])
 async def test_the_status_class_decides_the_error_and_the_envelope_its_words(status: int, error: type) -> None:

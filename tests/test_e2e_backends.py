@@ -262,6 +262,7 @@ async def test_vault_with_a_wrong_api_version_says_the_setting_is_wrong_and_ever
         h.runtime.backends["vault-ours"].min_poll_interval = 0.0  # type: ignore[misc]  # as the harness does
         refused = (await h.watch("watch vault-old 1601")).responses()[-1].text
         assert "api_version (v99.1) or base_url" in refused and "MALFORMED_URL" in refused
+        assert "vault-old is set up wrong" in refused and "Ask the bot's operator to fix" in refused
         assert "has no job" not in refused
         assert not h.parents()  # nothing was set up
         missing = (await h.watch("watch vault-demo 424242")).responses()[-1].text
@@ -284,6 +285,8 @@ async def test_vault_dropping_the_api_version_mid_watch_gets_a_note_naming_the_s
     h.sim.vault.versions.remove("v26.1")  # the vault answers MALFORMED_URL from now on
     note = await reply_with(h, "api_version (v26.1) or base_url")
     assert "MALFORMED_URL" in note.text and "no longer knows this job" not in note.text
+    assert ":wrench:" in note.text and "Ask the bot's operator to check its settings" in note.text
+    assert "Still trying" not in note.text
     h.sim.vault.versions.append("v26.1")
     await reply_with(h, "answers again")
     h.sim.vault.set_state(1602, "SUCCESS")
@@ -301,6 +304,7 @@ async def test_planning_refusal_shows_plannings_words(sim: SimulatorServer, slac
     async with bot_with(sim, slack, tmp_path, backends) as h:
         said = (await h.watch("watch planning-typo 2241")).responses()[-1].text
         assert "HTTP 400: The application Vision&lt;2&gt; does not exist or you do not have access to it." in said
+        assert "planning-typo refused the bot's request" in said and "could not read" not in said
         assert not h.parents()
 
 

@@ -49,6 +49,23 @@ async def test_watch_a_failing_job_thread_has_message_logs_and_excerpt(harness: 
     assert len(h.parents()) == 1
 
 
+async def test_an_empty_log_is_not_uploaded_and_nothing_is_retried(harness: Harness) -> None:
+    """Slack refuses a 0-byte file (files.getUploadURLExternal: missing_argument): an empty log is not
+    owed as an upload at all, so nothing waits on a retry that cannot succeed."""
+    h = harness
+    h.sim.epm_di.add_job(1890, steps=[Step(0, -1)], log_file="outbox/logs/EMPTY_1890.log", log_text="")
+    await h.watch("watch epm-demo 1890")
+    h.sim.epm_di.set_state(1890, "1", details="Load failed")
+    await h.slack.wait_for(lambda: any("Load failed" in r.text for r in h.replies()))
+    await h.slack.wait_for(lambda: buttons(h.parents()[0]) == ["jobstatus_rewatch"])
+    async def nothing_owed() -> bool:
+        return await h.runtime.db.run(_outbox_count) == 0
+
+    await h.slack.wait_for(nothing_owed, what="an empty outbox")
+    assert h.slack.calls_of("files.getUploadURLExternal") == []
+    assert not any(r.files for r in h.replies())
+
+
 async def test_one_reply_per_state_change_not_per_poll_and_parent_kept_current(harness: Harness) -> None:
     h = harness
     h.sim.fusion.add_job(44046, name="ExtractMostLabels", steps=[Step(0, "ENQUEUED")])
@@ -400,3 +417,11 @@ async def test_three_concurrent_cancel_commands_make_one_vendor_call(harness: Ha
     assert h.sim.fusion.count("POST", "/cancel") == 1
     await h.slack.wait_for(lambda: any("Cancel requested" in r.text for r in h.replies()))
     assert len([r for r in h.replies() if "Cancel requested" in r.text]) == 1
+
+
+def _outbox_count(s: Any) -> int:
+    from sqlalchemy import func, select
+
+    from bot.store import Outbox
+
+    return int(s.execute(select(func.count()).select_from(Outbox)).scalar_one())

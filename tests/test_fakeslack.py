@@ -180,6 +180,8 @@ async def test_slack_errors(fs: FakeSlack, client: AsyncWebClient) -> None:
     fs.require_membership = True
     assert await error_of(client.chat_postMessage(channel="C0101", text="x")) == "not_in_channel"
     assert await error_of(client.chat_postMessage(channel="C0102", text="x")) == "is_archived"
+    # chat.update's own code for "a frozen, archived or deleted channel" (its reference lists no is_archived)
+    assert await error_of(client.chat_update(channel="C0102", ts="1.000001", text="x")) == "is_inactive"
     assert await error_of(client.chat_update(channel="C0001", ts="1.000001", text="x")) == "message_not_found"
     assert await error_of(client.chat_postMessage(channel="C0001")) == "no_text"
     many = [{"type": "divider"}] * 51

@@ -24,6 +24,7 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "chat.update": {"chat:write"},
     "chat.postEphemeral": {"chat:write"},
     "chat.getPermalink": set(),  # the page lists no scope
+    "auth.test": set(),  # the page lists no scope: any valid token may ask (the notifier's token probe)
     "files.getUploadURLExternal": {"files:write"},
     "files.completeUploadExternal": {"files:write"},
     # one scope per kind of conversation read: the bot serves public (channels:) and private (groups:)

@@ -121,6 +121,13 @@ class BadResponse(BackendError):
     kind = "bad_response"
 
 
+class Refused(BadResponse):
+    """The backend refused the request with a 4xx other than 401/403/404/429, and (usually) said why in its
+    own words: readable, but not an answer about the job."""
+
+    kind = "refused"
+
+
 class Misconfigured(BackendError):
     """The backend says the address we call does not exist for it: the backend's `base_url` or `api_version`
     setting is wrong (Vault's MALFORMED_URL). Not about one job: every job of the backend gets it."""
@@ -443,7 +450,7 @@ class Backend(ABC):
             raise JobNotFound(f"{self.name} has no such job ({status})")
         if code >= 500:
             raise Unavailable(f"{self.name} is having trouble ({status})", retry_after=retry)
-        raise BadResponse(f"{self.name} answered {status}")
+        raise Refused(f"{self.name} answered {status}")
 
     def credentials(self, request: httpx.Request | None = None) -> list[str]:
         """What an answer must never repeat to a user: the configured secrets and the credential `request` carried."""
