@@ -42,7 +42,7 @@ from bench import profile
 from bench.jobs import BY_BACKEND, SAMPLE_BASE, TEMPLATE_INDEX, VENDORS, job_id, split
 from bench.procs import BotProc, SimProc, cpu_seconds, run_raw
 from bot.backends.base import JobStatus
-from bot.fakeslack import Change, FakeSlack, SlackUser
+from bot.offline.slack import Change, FakeSlack, SlackUser
 
 SECRET = "bench-signing-secret"
 USER = "U0001"

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from bot.app import Runtime
 from bot.config import Environment, Settings, settings_from_dict
-from bot.fakeslack import FakeSlack, SlackUser, render_channel
+from bot.offline.slack import FakeSlack, SlackUser, render_channel
 from bot.simulator.core import Step
 from bot.simulator.server import SimulatorServer
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.fakeslack import FakeSlack
+from bot.offline.slack import FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("fusion-demo", "vault-demo", "epm-demo", "planning-demo", "immuta-demo")

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from bot.demo import configure_simulators, demo_backends
-from bot.fakeslack import FakeSlack, SlackUser
+from bot.offline.slack import FakeSlack, SlackUser
 from bot.simulator.core import Step
 from bot.simulator.server import SimulatorServer
 from tests.test_process import SECRET, bot_env, free_port, start_bot

@@ -332,7 +332,7 @@ def _count_rows(s: Any) -> tuple[int, int]:
 
 async def test_usage_placeholders_reach_slack_escaped_so_people_see_them(harness: Harness) -> None:
     """In mrkdwn `<…>` is link and mention markup, even inside backticks: a raw `<backend>` shows up empty."""
-    from bot.fakeslack import mrkdwn_to_plain
+    from bot.offline.slack import mrkdwn_to_plain
 
     h = harness
     helptext = await h.user.command("help")

@@ -1,5 +1,5 @@
-"""Tests for bot.fakeslack: the fake Web API driven by a real AsyncWebClient, its Socket Mode websocket, and
-SlackUser driving a real Bolt app over HTTP and over Socket Mode."""
+"""Tests for the fake Slack (bot.offline.slack): the fake Web API driven by a real AsyncWebClient, its Socket
+Mode websocket, and SlackUser driving a real Bolt app over HTTP and over Socket Mode."""
 
 from __future__ import annotations
 
@@ -19,7 +19,14 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.fakeslack import DEFAULT_APP_TOKEN, DEFAULT_TOKEN, Ephemeral, FakeSlack, SlackUser, render_channel
+from bot.offline.slack import (
+    DEFAULT_APP_TOKEN,
+    DEFAULT_TOKEN,
+    Ephemeral,
+    FakeSlack,
+    SlackUser,
+    render_channel,
+)
 
 SECRET = "test-signing-secret"
 
@@ -631,7 +638,7 @@ async def test_socket_user_sends_bolt_the_same_payloads_as_http(
 
 
 # ---------------------------------------------------------------------------------------------------
-# What the real Slack refuses, the fake refuses, with Slack's error code (sources in bot/fakeslack.py)
+# What the real Slack refuses, the fake refuses, with Slack's error code (sources in bot/offline/slack/)
 
 
 async def error_of(coro: Any) -> str:

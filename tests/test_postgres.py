@@ -26,7 +26,7 @@ from bot.backends.base import JobStatus, Unavailable
 from bot.backends.states import Phase
 from bot.config import ConfigError, Environment
 from bot.demo import configure_simulators
-from bot.fakeslack import FakeSlack, SlackUser
+from bot.offline.slack import FakeSlack, SlackUser
 from bot.simulator.core import Step
 from bot.simulator.server import SimulatorServer
 from bot.store import Job, Store, Watch

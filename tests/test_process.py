@@ -14,7 +14,7 @@ import aiohttp
 import yaml
 
 from bot.demo import configure_simulators, demo_backends
-from bot.fakeslack import FakeSlack, SlackUser
+from bot.offline.slack import FakeSlack, SlackUser
 from bot.simulator.core import Step
 from bot.simulator.server import SimulatorServer
 

@@ -15,7 +15,7 @@ import pytest
 from bot.app import Runtime
 from bot.config import Environment
 from bot.demo import configure_simulators
-from bot.fakeslack import FakeSlack, SlackUser
+from bot.offline.slack import FakeSlack, SlackUser
 from bot.simulator.core import Step
 from bot.simulator.server import SimulatorServer
 from tests.conftest import settings_for, start_runtime
