@@ -69,7 +69,7 @@ class SimProc:
         self.ps = psutil.Process(self.proc.pid)
 
     def base_url(self, type_name: str) -> str:
-        from bot.simulator.server import PREFIXES
+        from bot.offline.vendors.server import PREFIXES
 
         return f"http://127.0.0.1:{self.sim_port}{PREFIXES[type_name]}"
 

@@ -4,11 +4,13 @@ The simulators take real CPU at 10,000+ watches; in their own process they neith
 fake Slack (whose clock times the replies) nor get counted as the bot's. It prints one JSON line,
 `{"sim_port": ..., "control_port": ...}`, then serves on 127.0.0.1 until SIGTERM/SIGINT.
 
-The simulators are the ones in `bot/simulator/`, mounted as `SimulatorServer` mounts them, with two
-changes for long runs: requests are counted per route instead of logged (a full log of 50,000 watches'
-polls would grow without bound), and Vault's burst window is kept in a deque with a limit no run reaches
-(the real 2,000 calls per 5 minutes would only measure Vault's throttle; the list the simulator keeps for
-it costs O(calls in the window) per request).
+The simulators are the ones in `bot/offline/vendors/`, mounted as `SimulatorServer` mounts them, with
+these changes for long runs: requests are counted per route instead of logged (a full log of 50,000
+watches' polls would grow without bound), the vendors' own middlewares are left out (EPM's maintenance
+switch, never on here, and Vault's usage log, another list that grows with every request), and Vault's
+burst window is kept in a deque with a limit no run reaches (the real 2,000 calls per 5 minutes would
+only measure Vault's throttle; the list the simulator keeps for it costs O(calls in the window) per
+request).
 
 Control API (JSON):
 - `POST /jobs {"backend", "start", "count"}`: add jobs start..start+count-1 in their running state.
@@ -34,13 +36,14 @@ from aiohttp import web
 
 from bench.jobs import BY_BACKEND, JOB_NAME, VENDORS, job_id
 from bot.demo import configure_simulators
-from bot.simulator.core import SimJob, Step, VendorSim
-from bot.simulator.epm_di import EpmDiSim
-from bot.simulator.epm_planning import PlanningSim
-from bot.simulator.fusion import FusionSim
-from bot.simulator.immuta import ImmutaSim
-from bot.simulator.server import PREFIXES
-from bot.simulator.vault import BURST_WINDOW, VaultSim
+from bot.offline.loopback import serve
+from bot.offline.vendors.core import SimJob, Step, VendorSim
+from bot.offline.vendors.epm_di import EpmDiSim
+from bot.offline.vendors.epm_planning import PlanningSim
+from bot.offline.vendors.fusion import FusionSim
+from bot.offline.vendors.immuta import ImmutaSim
+from bot.offline.vendors.server import PREFIXES
+from bot.offline.vendors.vault import BURST_WINDOW, VaultSim
 
 _SKIP_HEADERS = {"host", "content-length", "connection", "accept-encoding", "transfer-encoding"}
 
@@ -124,11 +127,7 @@ class Sims:
             app = web.Application(middlewares=[self._counter(type_name)])
             app.add_routes(sim.routes())
             root.add_subapp(PREFIXES[type_name], app)
-        self._runner = web.AppRunner(root, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, port, reuse_address=True)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve(root, self.host, port)
         for type_name, sim in self.by_type.items():
             sim.public_url = self.base_url(type_name)
 
@@ -195,11 +194,7 @@ async def main() -> int:
     control = web.Application()
     control.add_routes([web.post("/jobs", jobs), web.post("/change", change), web.get("/counts", counts),
                         web.get("/samples", samples), web.post("/samples/clear", clear)])
-    runner = web.AppRunner(control, access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    control_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, control_port = await serve(control)
     print(json.dumps({"sim_port": sims.port, "control_port": control_port}), flush=True)
 
     stop = asyncio.Event()

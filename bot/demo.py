@@ -18,8 +18,8 @@ from typing import Any, TextIO
 from bot.app import Runtime
 from bot.config import Environment, Settings, settings_from_dict
 from bot.offline.slack import FakeSlack, SlackUser, render_channel
-from bot.simulator.core import Step
-from bot.simulator.server import SimulatorServer
+from bot.offline.vendors.core import Step
+from bot.offline.vendors.server import SimulatorServer
 
 CHANNEL = "C0001"
 

@@ -25,8 +25,8 @@ from bot.backends.epm_common import parse_epm_body
 from bot.backends.epm_di import EpmDataIntegration, LogExcerpt, interop_names, parse_status
 from bot.backends.states import EPM_CODE_WORDS, EPM_CODES, EPM_WORDS, Phase
 from bot.config import ConfigError
-from bot.simulator.core import FaultPlan, Step
-from bot.simulator.server import SimulatorServer
+from bot.offline.vendors.core import FaultPlan, Step
+from bot.offline.vendors.server import SimulatorServer
 from tests.conftest import backend_config
 
 TYPE = "epm_data_integration"

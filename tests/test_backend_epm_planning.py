@@ -26,9 +26,9 @@ from bot.backends.epm_common import parse_epm_body
 from bot.backends.epm_planning import EpmPlanning, child_job_id, format_item, parse_status
 from bot.backends.states import EPM_CODES, EPM_WORDS, Phase
 from bot.config import ConfigError
-from bot.simulator.core import FaultPlan, Step
-from bot.simulator.epm_planning import DOC_ERROR_EXAMPLE
-from bot.simulator.server import SimulatorServer
+from bot.offline.vendors.core import FaultPlan, Step
+from bot.offline.vendors.epm_planning import DOC_ERROR_EXAMPLE
+from bot.offline.vendors.server import SimulatorServer
 from tests.conftest import backend_config
 
 TYPE = "epm_planning"

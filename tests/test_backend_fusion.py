@@ -34,8 +34,8 @@ from bot.backends.fusion import (
 )
 from bot.backends.states import FUSION, Phase
 from bot.config import ConfigError
-from bot.simulator.core import FaultPlan, Step
-from bot.simulator.server import SimulatorServer
+from bot.offline.vendors.core import FaultPlan, Step
+from bot.offline.vendors.server import SimulatorServer
 from tests.conftest import FakeClock, backend_config
 
 TYPE = "fusion_jobscheduler"

@@ -23,8 +23,8 @@ from bot.backends.base import (
 from bot.backends.immuta import CHUNK_SIZE, Immuta, parse_status, parse_statuses, validate_immuta_job_id
 from bot.backends.states import IMMUTA, Phase
 from bot.config import ConfigError
-from bot.simulator.core import FaultPlan, Step
-from bot.simulator.server import SimulatorServer
+from bot.offline.vendors.core import FaultPlan, Step
+from bot.offline.vendors.server import SimulatorServer
 from tests.conftest import backend_config
 
 TYPE = "immuta"

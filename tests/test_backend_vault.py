@@ -28,8 +28,8 @@ from bot.backends.base import (
 from bot.backends.states import VAULT, Phase
 from bot.backends.vault import DEFAULT_CLIENT_ID, VeevaVault, parse_status, read_cancel, response_delay
 from bot.config import ConfigError
-from bot.simulator.core import FaultPlan, Step
-from bot.simulator.server import SimulatorServer
+from bot.offline.vendors.core import FaultPlan, Step
+from bot.offline.vendors.server import SimulatorServer
 from tests.conftest import FakeClock, backend_config
 
 TYPE = "veeva_vault"

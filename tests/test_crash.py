@@ -16,8 +16,8 @@ import yaml
 
 from bot.demo import configure_simulators, demo_backends
 from bot.offline.slack import FakeSlack, SlackUser
-from bot.simulator.core import Step
-from bot.simulator.server import SimulatorServer
+from bot.offline.vendors.core import Step
+from bot.offline.vendors.server import SimulatorServer
 from tests.test_process import SECRET, bot_env, free_port, start_bot
 
 KILLS = 10

@@ -27,8 +27,8 @@ import yaml
 from bot.config import Environment, settings_from_dict
 from bot.demo import configure_simulators, demo_backends
 from bot.offline.slack import FakeSlack, SlackUser
-from bot.simulator.core import Step
-from bot.simulator.server import SimulatorServer
+from bot.offline.vendors.core import Step
+from bot.offline.vendors.server import SimulatorServer
 from tests.conftest import SIGNING_SECRET, Harness, start_runtime
 
 

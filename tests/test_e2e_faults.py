@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.simulator.core import FaultPlan, Step
+from bot.offline.vendors.core import FaultPlan, Step
 from tests.conftest import Harness
 
 

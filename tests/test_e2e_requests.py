@@ -14,7 +14,7 @@ import urllib.parse
 
 import pytest
 
-from bot.simulator.core import Step
+from bot.offline.vendors.core import Step
 from tests.conftest import SIGNING_SECRET, Harness
 
 

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from bot import notifier, store
-from bot.simulator.core import Step
+from bot.offline.vendors.core import Step
 from tests.conftest import Harness
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.simulator.core import Step
+from bot.offline.vendors.core import Step
 from tests.conftest import Harness
 
 

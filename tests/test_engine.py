@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import event
 
 import bot.notifier
+from bot.offline.vendors.core import Step
 from bot.poller import FLUSH_EVERY, Tracked
-from bot.simulator.core import Step
 from tests.conftest import Harness
 
 

@@ -27,8 +27,8 @@ from bot.backends.states import Phase
 from bot.config import ConfigError, Environment
 from bot.demo import configure_simulators
 from bot.offline.slack import FakeSlack, SlackUser
-from bot.simulator.core import Step
-from bot.simulator.server import SimulatorServer
+from bot.offline.vendors.core import Step
+from bot.offline.vendors.server import SimulatorServer
 from bot.store import Job, Store, Watch
 from tests import pg
 from tests.conftest import SIGNING_SECRET, Harness, settings_for, start_runtime

@@ -15,8 +15,8 @@ import yaml
 
 from bot.demo import configure_simulators, demo_backends
 from bot.offline.slack import FakeSlack, SlackUser
-from bot.simulator.core import Step
-from bot.simulator.server import SimulatorServer
+from bot.offline.vendors.core import Step
+from bot.offline.vendors.server import SimulatorServer
 
 SECRET = "process-test-secret"
 

@@ -16,8 +16,8 @@ from bot.app import Runtime
 from bot.config import Environment
 from bot.demo import configure_simulators
 from bot.offline.slack import FakeSlack, SlackUser
-from bot.simulator.core import Step
-from bot.simulator.server import SimulatorServer
+from bot.offline.vendors.core import Step
+from bot.offline.vendors.server import SimulatorServer
 from tests.conftest import settings_for, start_runtime
 
 

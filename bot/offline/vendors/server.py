@@ -6,12 +6,13 @@ import time
 
 from aiohttp import web
 
-from bot.simulator.core import Clock, VendorSim
-from bot.simulator.epm_di import EpmDiSim
-from bot.simulator.epm_planning import PlanningSim
-from bot.simulator.fusion import FusionSim
-from bot.simulator.immuta import ImmutaSim
-from bot.simulator.vault import VaultSim
+from bot.offline.loopback import serve
+from bot.offline.vendors.core import Clock, VendorSim
+from bot.offline.vendors.epm_di import EpmDiSim
+from bot.offline.vendors.epm_planning import PlanningSim
+from bot.offline.vendors.fusion import FusionSim
+from bot.offline.vendors.immuta import ImmutaSim
+from bot.offline.vendors.vault import VaultSim
 
 PREFIXES = {
     "fusion_jobscheduler": "/fusion",
@@ -49,11 +50,7 @@ class SimulatorServer:
         root = web.Application()
         for type_name, sim in self.by_type.items():
             root.add_subapp(PREFIXES[type_name], sim.app())
-        self._runner = web.AppRunner(root, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve(root, self.host, self.port)
         for type_name, sim in self.by_type.items():
             sim.public_url = self.base_url(type_name)  # for the absolute links vendors put in answers
 

@@ -19,15 +19,14 @@ server path given to `add_file` is stored under its repository name.
 
 from __future__ import annotations
 
-import base64
 import itertools
 import secrets as _secrets
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
-from bot.simulator.core import Clock, VendorSim
+from bot.offline.vendors.core import Clock, VendorSim, basic_credentials, bearer_token, guarded
 
 INTEROP = "/interop/rest/11.1.2.3.600"
 TOKEN_PATH = "/oauth2/v1/token"
@@ -65,6 +64,8 @@ def code_of(state: Any) -> int | None:
 
 class EpmSimBase(VendorSim):
     """Auth, token endpoint, maintenance switch and interop file download for the EPM simulators."""
+
+    jobs_cancellable = False  # EPM's REST API has no cancel
 
     def __init__(self, clock: Clock) -> None:
         super().__init__(clock)
@@ -108,20 +109,19 @@ class EpmSimBase(VendorSim):
         self.files[self.repository_name(path)] = content.encode() if isinstance(content, str) else content
 
     # -- plumbing ---------------------------------------------------------------------------------
-    def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._record, self._gate])
-        app.add_routes(self.routes())
-        app.add_routes(
-            [
-                web.post(TOKEN_PATH, self._token),
-                web.get(INTEROP + "/applicationsnapshots", self._list_files),
-                web.get(INTEROP + "/applicationsnapshots/{name}/contents", self._download),
-            ]
-        )
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        """The routes both EPM services have; each service adds its own."""
+        return [
+            web.post(TOKEN_PATH, self._token),
+            web.get(INTEROP + "/applicationsnapshots", self._list_files),
+            web.get(INTEROP + "/applicationsnapshots/{name}/contents", self._download),
+        ]
+
+    def middlewares(self) -> list[Middleware]:
+        return [self._gate]
 
     @web.middleware
-    async def _gate(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    async def _gate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if self.maintenance and not request.path.endswith(TOKEN_PATH):  # the IdP is not EPM: it stays up
             return web.Response(
                 status=503, text=MAINTENANCE_HTML, content_type="text/html",
@@ -130,26 +130,23 @@ class EpmSimBase(VendorSim):
         return await handler(request)
 
     def authorized(self, request: web.Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            tok = header[7:]
-            if tok in self.bearer_tokens:
-                return True
-            expiry = self.access_tokens.get(tok)
-            return expiry is not None and self.clock() < expiry
-        if header.startswith("Basic "):
-            try:
-                login, _, pw = base64.b64decode(header[6:], validate=True).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                return False
-            domain, dot, user = login.partition(".")
-            if dot and domain == self.identity_domain and self.basic_users.get(user) == pw:
-                return True
-            return self.bare_username_ok and self.basic_users.get(login) == pw
-        return False
+        token = bearer_token(request)
+        if token is not None:
+            expiry = self.access_tokens.get(token)
+            return token in self.bearer_tokens or (expiry is not None and self.clock() < expiry)
+        credentials = basic_credentials(request)
+        if credentials is None:
+            return False
+        login, password = credentials
+        domain, dot, user = login.partition(".")
+        if dot and domain == self.identity_domain and self.basic_users.get(user) == password:
+            return True
+        return self.bare_username_ok and self.basic_users.get(login) == password
 
-    @staticmethod
-    def unauthorized() -> web.Response:
+    async def refusal(self, request: web.Request) -> web.Response | None:
+        """A plain 401 with EPM's basic challenge unless the credentials are good."""
+        if self.authorized(request):
+            return None
         return web.Response(
             status=401, text="Unauthorized", headers={"WWW-Authenticate": 'Basic realm="Oracle EPM Cloud"'}
         )
@@ -163,12 +160,9 @@ class EpmSimBase(VendorSim):
         form = await request.post()
         client_id = str(form.get("client_id", ""))
         secret: str | None = None
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Basic "):
-            try:
-                client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                return web.json_response({"error": "invalid_client"}, status=401)
+        credentials = basic_credentials(request)
+        if credentials is not None:
+            client_id, secret = credentials
         if client_id not in self.oauth_clients or (
             self.oauth_clients[client_id] is not None and self.oauth_clients[client_id] != secret
         ):
@@ -193,16 +187,14 @@ class EpmSimBase(VendorSim):
              "refresh_token": new}
         )
 
+    @guarded
     async def _list_files(self, request: web.Request) -> web.Response:
-        if not self.authorized(request):
-            return self.unauthorized()
         items = [{"name": name, "type": "EXTERNAL", "size": len(data)} for name, data in sorted(self.files.items())]
         return web.json_response({"items": items, "status": 0, "details": None, "links": []})
 
+    @guarded
     async def _download(self, request: web.Request) -> web.Response:
         """Interop download. Errors come back as JSON (HTTP 200 included): a JSON type means it failed."""
-        if not self.authorized(request):
-            return self.unauthorized()
         name = request.match_info["name"].replace("\\", "/")
         data = self.files.get(name)
         if data is None:

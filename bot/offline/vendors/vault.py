@@ -33,13 +33,13 @@ import asyncio
 import json
 import re
 import secrets
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
-from bot.simulator.core import SimJob, VendorSim
+from bot.offline.vendors.core import SimJob, VendorSim, guarded
 
 TERMINAL = {"SUCCESS", "ERRORS_ENCOUNTERED", "CANCELLED", "TIMEOUT", "COMPLETED_DUE_TO_INACTIVITY",
             "MISSED_SCHEDULE", "FAILED_TO_RUN"}
@@ -55,16 +55,13 @@ def _vault_time(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def _json_id(job: SimJob) -> int | str:
-    return int(job.job_id) if job.job_id.isdigit() else job.job_id
-
-
 def failure(error_type: str, message: str) -> dict[str, Any]:
     return {"responseStatus": "FAILURE", "errors": [{"type": error_type, "message": message}]}
 
 
 class VaultSim(VendorSim):
     vendor = "veeva_vault"
+    first_state = "QUEUED"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -83,9 +80,6 @@ class VaultSim(VendorSim):
         self._asked: dict[str, float] = {}  # job id -> when its status was last answered
         self.client_ids: list[str] = []  # per request, as the API Usage Log records it
 
-    def default_state(self) -> str:
-        return "QUEUED"
-
     def expire_sessions(self) -> None:
         """Every session handed out so far is now invalid (idle timeout reached)."""
         self.sessions.clear()
@@ -99,14 +93,11 @@ class VaultSim(VendorSim):
             web.route("*", "/{path:.*}", self.malformed_url),  # anything else: not a Vault API address
         ]
 
-    def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._record, self._usage_log])
-        app.add_routes(self.routes())
-        return app
+    def middlewares(self) -> list[Middleware]:
+        return [self._usage_log]
 
     @web.middleware
-    async def _usage_log(self, request: web.Request,
-                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    async def _usage_log(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Record the request's client id; an API version this vault does not offer is a MALFORMED_URL."""
         given = request.query.get("client_id", request.headers.get("X-VaultAPI-ClientID"))
         self.client_ids.append("unknown" if given is None else given if CLIENT_ID.fullmatch(given)
@@ -138,13 +129,15 @@ class VaultSim(VendorSim):
         header = request.headers.get("Authorization", "")
         return self.sessions.get(header.removeprefix("Bearer ").strip())
 
-    async def invalid_session(self) -> web.Response:
+    async def refusal(self, request: web.Request) -> web.Response | None:
+        """INVALID_SESSION_ID (with HTTP 200, as every Vault error) unless the request has a live session."""
+        if self.user_of(request) is not None:
+            return None
         return await self.reply(failure("INVALID_SESSION_ID", "Invalid or expired session ID."))
 
     # -- endpoints -------------------------------------------------------------------------------
+    @guarded
     async def api_versions(self, request: web.Request) -> web.Response:
-        if self.user_of(request) is None:
-            return await self.invalid_session()
         return await self.reply({
             "responseStatus": "SUCCESS",
             "values": {v: f"{self.public_url}/api/{v}" for v in self.versions},
@@ -180,7 +173,7 @@ class VaultSim(VendorSim):
         state = str(step.state)
         f = step.fields
         data: dict[str, Any] = {
-            "id": _json_id(job),
+            "id": job.json_id,
             "status": state,
             "method": "POST",
             "created_by": job.data.get("created_by", 44533),
@@ -210,12 +203,11 @@ class VaultSim(VendorSim):
             payload["responseStatus"] = f["response_status"]
         return payload
 
+    @guarded
     async def status(self, request: web.Request) -> web.Response:
         job_id = request.match_info["job_id"]
 
         async def good() -> web.Response:
-            if self.user_of(request) is None:
-                return await self.invalid_session()
             job = self.jobs.get(job_id)
             if job is None:
                 return await self.reply(failure("INVALID_DATA", f"Invalid job_id [{job_id}]."))
@@ -230,9 +222,8 @@ class VaultSim(VendorSim):
 
         return await self.with_faults(good, job_id)
 
+    @guarded
     async def cancel(self, request: web.Request) -> web.Response:
-        if self.user_of(request) is None:
-            return await self.invalid_session()
         try:
             body = json.loads(await request.read())
         except ValueError:
@@ -257,5 +248,5 @@ class VaultSim(VendorSim):
                 continue
             job.set(now, "CANCELLING")
             job.then(self.cancel_delay, "CANCELLED")
-            results.append({"responseStatus": "SUCCESS", "data": {"id": _json_id(job)}})
+            results.append({"responseStatus": "SUCCESS", "data": {"id": job.json_id}})
         return await self.reply({"responseStatus": "SUCCESS", "data": results})

@@ -23,8 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.simulator.core import Clock, SimJob, Step
-from bot.simulator.epm_common import DESCRIPTIVE, EpmSimBase, code_of
+from bot.offline.vendors.core import Clock, SimJob, Step, guarded
+from bot.offline.vendors.epm_common import DESCRIPTIVE, EpmSimBase, code_of
 
 JOB_STATUS_WORDS = {
     -1: "RUNNING",
@@ -41,19 +41,16 @@ class EpmDiSim(EpmSimBase):
     """Oracle EPM Data Integration job status and log download (see the module docstring)."""
 
     vendor = "epm_data_integration"
+    job_name = "GL_DATA_LOAD"
+    first_state = "-1"
 
     def __init__(self, clock: Clock) -> None:
         super().__init__(clock)
         self.unknown_job_http = 404
 
-    def default_state(self) -> Any:
-        return "-1"
-
-    def add_job(self, job_id: str | int | None = None, *, name: str = "GL_DATA_LOAD",
-                steps: list[Step] | None = None, state: Any = None, cancellable: bool = False,
-                **data: Any) -> SimJob:
-        job = super().add_job(job_id, name=name, steps=steps, state=state, cancellable=cancellable, **data)
-        job.data.setdefault("log_file", f"outbox/logs/{name}_{job.job_id}.log")
+    def add_job(self, job_id: str | int | None = None, **kwargs: Any) -> SimJob:
+        job = super().add_job(job_id, **kwargs)
+        job.data.setdefault("log_file", f"outbox/logs/{job.name}_{job.job_id}.log")
         if job.data.get("server_paths"):
             job.data["log_file"] = self.server_root + self.repository_name(job.data["log_file"])
         if "log_text" in job.data:
@@ -61,7 +58,7 @@ class EpmDiSim(EpmSimBase):
         return job
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get("/aif/rest/{version}/jobs/{job_id}", self._status)]
+        return [*super().routes(), web.get("/aif/rest/{version}/jobs/{job_id}", self._status)]
 
     def render(self, job: SimJob, step: Step) -> dict[str, Any]:
         code = code_of(step.state)
@@ -84,9 +81,8 @@ class EpmDiSim(EpmSimBase):
         body.update(step.fields)
         return {k: v for k, v in body.items() if v is not None}
 
+    @guarded
     async def _status(self, request: web.Request) -> web.Response:
-        if not self.authorized(request):
-            return self.unauthorized()
         if request.match_info["version"] != "V1":
             return self.epm_error(4, "Invalid API version. The current version is V1.", http=400)
         job = self.jobs.get(request.match_info["job_id"])

@@ -1,26 +1,39 @@
-"""What the vendor simulators share: scripted jobs, the request log, auth checks and fault injection.
+"""What the vendor simulators share: scripted jobs, the request log, credentials, auth and fault injection.
 
 Each vendor simulator (one module per vendor) is an aiohttp sub-application that answers exactly as that
 vendor's documents in the vendor-docs say, quirks included. `SimulatorServer` (server.py) mounts all of
 them on one loopback port, each under its own path prefix, so every backend's `base_url` carries a prefix.
 
-Faults: `sim.<vendor>.faults = FaultPlan(rate, kinds, ...)` spoils a share of all status answers;
-`sim.<vendor>.fail_job(job_id, "429", times=2, retry_after=3)` spoils the next status calls of one job
-(Fusion, Vault, EPM DI, Planning; Immuta's batch call has no single job).
+What every simulator does the same way is written here once:
+- jobs: `add_job` scripts a job as `Step`s (the vendor's own state word or code from a moment on), `set_state`
+  moves it now; a vendor says only its defaults (`job_name`, `first_state`, `jobs_cancellable`, `new_job_id`);
+- the request log: every request is recorded in `requests` (`count` reads it) before the vendor's own
+  middlewares (`middlewares()`: EPM's maintenance window, Vault's usage log) and its route;
+- auth: a route marked `@guarded` first asks the vendor's `refusal(request)`, which answers in the vendor's
+  own words when the credentials are not good (Planning also refuses an application it does not have there);
+  login and token routes are not guarded. `bearer_token` and `basic_credentials` read the Authorization
+  header; `basic_users` and `bearer_tokens` are the fixed accounts (`fixed_credentials`);
+- faults: `sim.<vendor>.faults = FaultPlan(rate, kinds, ...)` spoils a share of all status answers;
+  `sim.<vendor>.fail_job(job_id, "429", times=2, retry_after=3)` spoils the next status calls of one job
+  (Fusion, Vault, EPM DI, Planning; Immuta's batch call has no single job). A status route answers through
+  `with_faults(good, job_id)`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
+import functools
 import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 Clock = Callable[[], float]
 
@@ -39,6 +52,12 @@ class Step:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
+def json_id(value: object) -> int | str:
+    """An id as the vendors send it in JSON: a number when it is all digits, else the string."""
+    text = str(value)
+    return int(text) if text.isdigit() else text
+
+
 @dataclass
 class SimJob:
     job_id: str
@@ -49,6 +68,10 @@ class SimJob:
     data: dict[str, Any] = field(default_factory=dict)  # vendor-specific extras (log text, details...)
     cancelled_at: float | None = None
     start_on_first_look: bool = False  # the demo's jobs start when someone first asks about them
+
+    @property
+    def json_id(self) -> int | str:
+        return json_id(self.job_id)
 
     def current(self, now: float) -> Step:
         if self.start_on_first_look:
@@ -144,10 +167,65 @@ async def fault_response(kind: str, plan: FaultPlan, good: Callable[[], Awaitabl
     raise ValueError(kind)
 
 
+# -- reading requests ---------------------------------------------------------------------------------------
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header; None for any other header or none."""
+    header = request.headers.get("Authorization", "")
+    return header[7:] if header.startswith("Bearer ") else None
+
+
+def basic_credentials(request: web.Request) -> tuple[str, str] | None:
+    """(user, password) of an `Authorization: Basic …` header; None for any other header or none.
+
+    The credentials are base64 of "user:password" (RFC 7617, section 2), and a decoder "MUST reject the encoded
+    data if it contains characters outside the base alphabet" (RFC 4648, section 3.3): a header that does not
+    decode is ("", ""), which no account has.
+    """
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return "", ""
+    return user, password
+
+
+def offset_limit(request: web.Request, default_limit: int) -> tuple[int, int] | None:
+    """The `offset` (default 0) and `limit` (default `default_limit`) a paged route is asked for; None when
+    either is not a whole number, the offset is negative or the limit below 1 (the vendor refuses it)."""
+    try:
+        offset = int(request.query.get("offset", "0"))
+        limit = int(request.query.get("limit", str(default_limit)))
+    except ValueError:
+        return None
+    return (offset, limit) if offset >= 0 and limit >= 1 else None
+
+
+S = TypeVar("S", bound="VendorSim")
+Route = Callable[[S, web.Request], Awaitable[web.Response]]
+
+
+def guarded(route: Route[S]) -> Route[S]:
+    """A route that answers only requests with good credentials: the vendor's `refusal` answers the others."""
+
+    @functools.wraps(route)
+    async def check(self: S, request: web.Request) -> web.Response:
+        refused = await self.refusal(request)
+        return refused if refused is not None else await route(self, request)
+
+    return check
+
+
 class VendorSim(ABC):
     """Base of one vendor's simulated API. Subclasses add routes in `routes()` and render job JSON."""
 
     vendor = ""
+    job_name = "Job"  # a job's name when add_job is given none
+    first_state: Any = None  # the state a job starts in when add_job is given no steps or state
+    jobs_cancellable = True  # whether a job can be cancelled when add_job does not say
 
     def __init__(self, clock: Clock = time.time) -> None:
         self.clock = clock
@@ -167,26 +245,31 @@ class VendorSim(ABC):
         self,
         job_id: str | int | None = None,
         *,
-        name: str = "Job",
+        name: str | None = None,
         steps: list[Step] | None = None,
         state: Any = None,
-        cancellable: bool = True,
+        cancellable: bool | None = None,
         **data: Any,
     ) -> SimJob:
-        if job_id is None:
-            self._next_id += 1
-            job_id = self._next_id
-        steps = steps or [Step(0.0, state if state is not None else self.default_state())]
-        job = SimJob(str(job_id), name, steps, self.clock(), cancellable, dict(data))
+        steps = steps or [Step(0.0, state if state is not None else self.first_state)]
+        job = SimJob(
+            str(job_id) if job_id is not None else self.new_job_id(),
+            self.job_name if name is None else name,
+            steps,
+            self.clock(),
+            self.jobs_cancellable if cancellable is None else cancellable,
+            dict(data),
+        )
         self.jobs[job.job_id] = job
         return job
 
+    def new_job_id(self) -> str:
+        """The id of a job added without one."""
+        self._next_id += 1
+        return str(self._next_id)
+
     def set_state(self, job_id: str | int, state: Any, **fields: Any) -> None:
         self.jobs[str(job_id)].set(self.clock(), state, **fields)
-
-    @abstractmethod
-    def default_state(self) -> Any:
-        """The state a job gets when `add_job` is given none."""
 
     def fail_job(self, job_id: str | int, kind: str, times: int = 1, retry_after: float | None = None) -> None:
         """The next `times` status calls for `job_id` get fault `kind` (one of FAULT_KINDS), whatever
@@ -200,13 +283,22 @@ class VendorSim(ABC):
     def routes(self) -> list[web.RouteDef]:
         """The vendor's endpoints."""
 
+    @abstractmethod
+    async def refusal(self, request: web.Request) -> web.Response | None:
+        """The vendor's answer to a request on a guarded route that it refuses before the route runs (bad
+        credentials, in the vendor's own words); None lets the request through."""
+
+    def middlewares(self) -> list[Middleware]:
+        """What the vendor does to every request after it is recorded and before its route (none here)."""
+        return []
+
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._record])
+        app = web.Application(middlewares=[self._record, *self.middlewares()])
         app.add_routes(self.routes())
         return app
 
     @web.middleware
-    async def _record(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         body = await request.read()
         self.requests.append(
             Request(self.vendor, request.method, request.path, request.query_string, self.clock(), body,
@@ -219,17 +311,14 @@ class VendorSim(ABC):
             1 for r in self.requests if (method is None or r.method == method) and contains in r.path
         )
 
-    def check_basic_or_bearer(self, request: web.Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            return header[7:] in self.bearer_tokens
-        if header.startswith("Basic "):
-            try:
-                user, _, pw = base64.b64decode(header[6:]).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                return False
-            return self.basic_users.get(user) == pw
-        return False
+    def fixed_credentials(self, request: web.Request) -> bool:
+        """Whether the request carries one of the fixed credentials: a token in `bearer_tokens` or an account
+        of `basic_users`."""
+        token = bearer_token(request)
+        if token is not None:
+            return token in self.bearer_tokens
+        login = basic_credentials(request)
+        return login is not None and self.basic_users.get(login[0]) == login[1]
 
     async def with_faults(self, good: Callable[[], Awaitable[web.Response]], job_id: str | None = None) -> web.Response:
         """`good()`, unless a fault is due: first one queued for `job_id` (`fail_job`), else the plan's pick."""
@@ -237,7 +326,6 @@ class VendorSim(ABC):
         if queued:
             kind, retry_after = queued.pop(0)
             return await fault_response(kind, self.faults, good, retry_after)
-        kind = self.faults.pick()
-        if kind is None:
-            return await good()
-        return await fault_response(kind, self.faults, good)
+        picked = self.faults.pick()
+        return await good() if picked is None else await fault_response(picked, self.faults, good)
+

@@ -23,19 +23,20 @@ on its own does (Oracle's example: one item of "totalItems": 2).
 
 Credentials: `basic_users`, `bearer_tokens` (from VendorSim) and `oauth_clients` {client_id: secret};
 `token_ttl` sets expires_in; `revoke_tokens()` makes every issued token fail with 401 at once.
+Every error is Fusion's problem body, `{"title", "status", "detail"}` (`problem`).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import secrets
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
 
-from bot.simulator.core import SimJob, VendorSim
+from bot.offline.vendors.core import SimJob, VendorSim, basic_credentials, bearer_token, guarded, offset_limit
 
 STATUS_PATH = "/api/saas-batch/jobscheduler/v1/jobRequests/{job_id}"
 FILES_PATH = "/api/saas-batch/jobfilemanager/v1/jobRequests/{job_id}/outputFiles"
@@ -60,6 +61,7 @@ def _iso(ts: float) -> str:
 
 class FusionSim(VendorSim):
     vendor = "fusion_jobscheduler"
+    first_state = "ENQUEUED"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -69,9 +71,6 @@ class FusionSim(VendorSim):
         self.cancel_delay = 2.0  # seconds from CANCELLING to CANCELLED
         self.files_page_limit = 25  # outputFiles items per page when the query asks no limit
         self.files_max_limit: int | None = None  # at most this many per page, whatever the query asks
-
-    def default_state(self) -> str:
-        return "ENQUEUED"
 
     def revoke_tokens(self) -> None:
         """Every OAuth token issued so far now gets 401 (as after a key rotation or expiry)."""
@@ -85,39 +84,30 @@ class FusionSim(VendorSim):
             web.post(TOKEN_PATH, self.token),
         ]
 
-    # -- auth ------------------------------------------------------------------------------------
-    def authorized(self, request: web.Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer ") and self.tokens.get(header[7:], 0.0) > self.clock():
-            return True
-        return self.check_basic_or_bearer(request)
-
     @staticmethod
-    def unauthorized() -> web.Response:
-        return web.json_response(
-            {"title": "Unauthorized", "status": 401, "detail": "Authentication failed"},
-            status=401,
-            headers={"WWW-Authenticate": 'Bearer realm="oracle"'},
-        )
+    def problem(status: int, detail: str, headers: dict[str, str] | None = None) -> web.Response:
+        """Fusion's error answer: its problem body with the status's own title."""
+        return web.json_response({"title": HTTPStatus(status).phrase, "status": status, "detail": detail},
+                                 status=status, headers=headers)
+
+    # -- auth ------------------------------------------------------------------------------------
+    async def refusal(self, request: web.Request) -> web.Response | None:
+        """401 unless the request has a token this simulator issued (still valid) or a fixed credential."""
+        token = bearer_token(request)
+        if (token is not None and self.tokens.get(token, 0.0) > self.clock()) or self.fixed_credentials(request):
+            return None
+        return self.problem(401, "Authentication failed", {"WWW-Authenticate": 'Bearer realm="oracle"'})
 
     def _job(self, request: web.Request) -> SimJob | None:
         return self.jobs.get(request.match_info["job_id"])
 
-    @staticmethod
-    def not_found(job_id: str) -> web.Response:
-        return web.json_response(
-            {"title": "Not Found", "status": 404, "detail": f"Job request {job_id} was not found."}, status=404
-        )
+    def not_found(self, job_id: str) -> web.Response:
+        return self.problem(404, f"Job request {job_id} was not found.")
 
     async def token(self, request: web.Request) -> web.Response:
         form = await request.post()
-        client_id, secret = str(form.get("client_id", "")), str(form.get("client_secret", ""))
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Basic "):
-            try:
-                client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                client_id = secret = ""
+        client_id, secret = basic_credentials(request) or (str(form.get("client_id", "")),
+                                                           str(form.get("client_secret", "")))
         if form.get("grant_type") != "client_credentials":
             return web.json_response({"error": "unsupported_grant_type"}, status=400)
         if not client_id or self.oauth_clients.get(client_id) != secret:
@@ -136,7 +126,7 @@ class FusionSim(VendorSim):
         terminal = state.upper() in TERMINAL
         progress = f.get("progress", 100 if terminal else _DEFAULT_PROGRESS.get(state.upper(), 0))
         message = f.get("message", _DEFAULT_MESSAGE.get(state.upper(), f"Job status is changed to {state}"))
-        job_id = int(job.job_id) if job.job_id.isdigit() else job.job_id
+        job_id = job.json_id
         return {
             "jobDetails": {
                 "jobRequestId": job_id,
@@ -165,9 +155,8 @@ class FusionSim(VendorSim):
             }
         }
 
+    @guarded
     async def status(self, request: web.Request) -> web.Response:
-        if not self.authorized(request):
-            return self.unauthorized()
         job = self._job(request)
         if job is None:
             return self.not_found(request.match_info["job_id"])
@@ -177,20 +166,15 @@ class FusionSim(VendorSim):
 
         return await self.with_faults(good, job.job_id)
 
+    @guarded
     async def output_files(self, request: web.Request) -> web.Response:
-        if not self.authorized(request):
-            return self.unauthorized()
         job = self._job(request)
         if job is None:
             return self.not_found(request.match_info["job_id"])
-        try:
-            offset = int(request.query.get("offset", "0"))
-            limit = int(request.query.get("limit", str(self.files_page_limit)))
-        except ValueError:
-            offset = limit = -1
-        if offset < 0 or limit < 1:
-            return web.json_response({"title": "Bad Request", "status": 400,
-                                      "detail": "offset and limit must be non-negative integers."}, status=400)
+        window = offset_limit(request, self.files_page_limit)
+        if window is None:
+            return self.problem(400, "offset and limit must be non-negative integers.")
+        offset, limit = window
         items = []
         for entry in job.data.get("output_files", []):
             if isinstance(entry, dict):
@@ -214,20 +198,15 @@ class FusionSim(VendorSim):
         })
 
     # -- ESS cancel --------------------------------------------------------------------------------
+    @guarded
     async def cancel(self, request: web.Request) -> web.Response:
-        if not self.authorized(request):
-            return self.unauthorized()
         job = self._job(request)
         if job is None:
             return self.not_found(request.match_info["job_id"])
         now = self.clock()
         state = str(job.current(now).state).upper()
         if not job.cancellable or state in TERMINAL or state == "CANCELLING":
-            return web.json_response(
-                {"title": "Bad Request", "status": 400,
-                 "detail": f"Request {job.job_id} cannot be cancelled in state {state}."},
-                status=400,
-            )
+            return self.problem(400, f"Request {job.job_id} cannot be cancelled in state {state}.")
         if state in QUEUED:
             job.set(now, "CANCELLED", progress=0)
         else:

@@ -29,8 +29,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.simulator.core import Clock, SimJob, Step
-from bot.simulator.epm_common import DESCRIPTIVE, EpmSimBase, code_of
+from bot.offline.vendors.core import Clock, SimJob, Step, guarded, json_id, offset_limit
+from bot.offline.vendors.epm_common import DESCRIPTIVE, EpmSimBase, code_of
 
 BASE = "/HyperionPlanning/rest/{version}"
 
@@ -57,21 +57,16 @@ class PlanningSim(EpmSimBase):
     """Oracle EPM Planning job status and details (see the module docstring)."""
 
     vendor = "epm_planning"
+    job_name = "Refresh Database"
+    first_state = -1
 
     def __init__(self, clock: Clock) -> None:
         super().__init__(clock)
         self.applications = ["Vision"]
 
-    def default_state(self) -> Any:
-        return -1
-
-    def add_job(self, job_id: str | int | None = None, *, name: str = "Refresh Database",
-                steps: list[Step] | None = None, state: Any = None, cancellable: bool = False,
-                **data: Any) -> SimJob:
-        return super().add_job(job_id, name=name, steps=steps, state=state, cancellable=cancellable, **data)
-
     def routes(self) -> list[web.RouteDef]:
         return [
+            *super().routes(),
             web.get(BASE + "/applications", self._applications),
             web.get(BASE + "/applications/{app}/jobs/{job_id}", self._status),
             web.get(BASE + "/applications/{app}/jobs/{job_id}/details", self._details),
@@ -89,7 +84,7 @@ class PlanningSim(EpmSimBase):
         body: dict[str, Any] = {
             "status": step.state,
             "details": job.data.get("details"),
-            "jobId": int(job.job_id) if job.job_id.isdigit() else job.job_id,
+            "jobId": job.json_id,
             "jobName": job.name,
         }
         if code == 1:
@@ -130,24 +125,23 @@ class PlanningSim(EpmSimBase):
         """Planning refusing a request: an HTTP error status and its error body (detail, message, status)."""
         return web.json_response({"status": http, "detail": detail, "message": detail}, status=http)
 
-    def _unknown_application(self, request: web.Request) -> web.Response | None:
-        app = request.match_info["app"]
-        if app in self.applications:
-            return None
+    async def refusal(self, request: web.Request) -> web.Response | None:
+        """EPM's 401 for bad credentials; then, on a route of one application, a 400 for an application this
+        Planning does not have."""
+        refused = await super().refusal(request)
+        app = request.match_info.get("app")
+        if refused is not None or app is None or app in self.applications:
+            return refused
         return self.planning_error(400, f"The application {app} does not exist or you do not have access to it.")
 
     # -- handlers ---------------------------------------------------------------------------------
+    @guarded
     async def _applications(self, request: web.Request) -> web.Response:
-        if not self.authorized(request):
-            return self.unauthorized()
         items = [{"name": app, "type": "EPBCS", "dpEnabled": False} for app in self.applications]
         return web.json_response({"items": items, "type": "Planning"})
 
+    @guarded
     async def _status(self, request: web.Request) -> web.Response:
-        if not self.authorized(request):
-            return self.unauthorized()
-        if (refused := self._unknown_application(request)) is not None:
-            return refused
         job = self._find(request)
 
         async def good() -> web.Response:
@@ -165,12 +159,12 @@ class PlanningSim(EpmSimBase):
     def _page(self, request: web.Request, items: list[dict[str, Any]]) -> web.Response:
         try:
             q = json.loads(request.query.get("q", "{}") or "{}")
-            offset = int(request.query.get("offset", "0"))
-            limit = int(request.query.get("limit", "25"))
         except ValueError:
+            q = None
+        window = offset_limit(request, 25)
+        if not isinstance(q, dict) or window is None:
             return self.planning_error(400, "Invalid query parameter: q, offset and limit.")
-        if not isinstance(q, dict) or offset < 0 or limit < 1:
-            return self.planning_error(400, "Invalid query parameter: q, offset and limit.")
+        offset, limit = window
         wanted = q.get("messageType")
         if wanted:
             items = [i for i in items if str(i.get("messageType", "")).upper() == str(wanted).upper()]
@@ -185,11 +179,8 @@ class PlanningSim(EpmSimBase):
             "links": [{"rel": "self", "href": str(request.url), "action": "GET"}],
         })
 
+    @guarded
     async def _details(self, request: web.Request) -> web.Response:
-        if not self.authorized(request):
-            return self.unauthorized()
-        if (refused := self._unknown_application(request)) is not None:
-            return refused
         job = self._find(request)
 
         async def good() -> web.Response:
@@ -199,7 +190,7 @@ class PlanningSim(EpmSimBase):
             for child_id, child in job.data.get("child_jobs", {}).items():
                 code = code_of(child.get("status", 1))
                 items.append({
-                    "childJobId": int(child_id) if str(child_id).isdigit() else child_id,
+                    "childJobId": json_id(child_id),
                     "jobName": child.get("name", f"Child job {child_id}"),
                     "status": code,
                     "descriptiveStatus": DESCRIPTIVE.get(code, "Unknown") if code is not None else "Unknown",
@@ -209,11 +200,8 @@ class PlanningSim(EpmSimBase):
 
         return await self.with_faults(good)
 
+    @guarded
     async def _child_details(self, request: web.Request) -> web.Response:
-        if not self.authorized(request):
-            return self.unauthorized()
-        if (refused := self._unknown_application(request)) is not None:
-            return refused
         job = self._find(request)
 
         async def good() -> web.Response:

@@ -23,11 +23,12 @@ import itertools
 import json
 import secrets as _secrets
 import uuid
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
 
-from bot.simulator.core import Clock, SimJob, Step, VendorSim
+from bot.offline.vendors.core import Clock, SimJob, Step, VendorSim, bearer_token, guarded
 
 IMMUTA_STATES = ("created", "retry", "active", "completed", "failed", "expired", "cancelled")
 
@@ -36,6 +37,9 @@ class ImmutaSim(VendorSim):
     """Immuta's job status API (see the module docstring)."""
 
     vendor = "immuta"
+    job_name = "Immuta job"
+    first_state = "created"
+    jobs_cancellable = False
 
     def __init__(self, clock: Clock) -> None:
         super().__init__(clock)
@@ -45,15 +49,8 @@ class ImmutaSim(VendorSim):
         self.max_job_ids: int | None = None  # refuse larger batches with HTTP 400 (None: no limit)
         self._serial = itertools.count(1)
 
-    def default_state(self) -> Any:
-        return "created"
-
-    def add_job(self, job_id: str | int | None = None, *, name: str = "Immuta job",
-                steps: list[Step] | None = None, state: Any = None, cancellable: bool = False,
-                **data: Any) -> SimJob:
-        if job_id is None:
-            job_id = str(uuid.uuid4())
-        return super().add_job(job_id, name=name, steps=steps, state=state, cancellable=cancellable, **data)
+    def new_job_id(self) -> str:
+        return str(uuid.uuid4())
 
     def expire_tokens(self) -> None:
         for tok in self.tokens:
@@ -78,16 +75,18 @@ class ImmutaSim(VendorSim):
 
     @staticmethod
     def _error(status: int, message: str) -> web.Response:
-        names = {400: "Bad Request", 401: "Unauthorized", 500: "Internal Server Error"}
+        """Immuta's error body: the status, its phrase as `error`, and a message."""
         return web.json_response(
-            {"statusCode": status, "error": names.get(status, "Error"), "message": message}, status=status
+            {"statusCode": status, "error": HTTPStatus(status).phrase, "message": message}, status=status
         )
 
-    def _auth_problem(self, request: web.Request) -> web.Response | None:
+    async def refusal(self, request: web.Request) -> web.Response | None:
+        """Immuta's error body unless the request has a live token or an API key (see the module docstring)."""
         header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            valid = self.tokens.get(header[7:])
-            if valid or header[7:] in self.bearer_tokens:  # issued tokens, or fixed ones a test/demo adds
+        token = bearer_token(request)
+        if token is not None:
+            valid = self.tokens.get(token)
+            if valid or token in self.bearer_tokens:  # issued tokens, or fixed ones a test/demo adds
                 return None
             if valid is False:  # a token we issued that has ended
                 return self._error(self.auth_error_status, "Token expired")
@@ -107,10 +106,8 @@ class ImmutaSim(VendorSim):
         self.tokens[token] = True
         return web.json_response({"token": token})
 
+    @guarded
     async def _statuses(self, request: web.Request) -> web.Response:
-        problem = self._auth_problem(request)
-        if problem is not None:
-            return problem
         try:
             body = json.loads(await request.read() or b"{}")
         except ValueError:
