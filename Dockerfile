@@ -6,6 +6,8 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
+# The product only: .dockerignore leaves out bot/offline/ (the fake Slack, the vendor simulators and the
+# demo), so `jobstatus-bot demo` in this image says the demo is not installed and exits 2.
 COPY bot ./bot
 RUN pip install ".[postgres]" \
     && useradd --system --uid 10001 --home-dir /data jobstatus \

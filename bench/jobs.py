@@ -1,9 +1,9 @@
 """What the benchmark's processes agree on: the five backends, their simulated jobs and the jobs' ids.
 
-The backends are the demo's (`bot.demo.demo_backends`): one of each vendor type. Every benchmark job of a
-backend runs the same script (one running state, forever) until the benchmark moves it to its done state
-at a moment it records. Job ids are derived from (backend, index), so the bench, the simulator process and
-the raw-client process name the same jobs without passing lists around.
+The backends are the demo's (`bot.offline.setup.demo_backends`): one of each vendor type. Every benchmark
+job of a backend runs the same script (one running state, forever) until the benchmark moves it to its done
+state at a moment it records. Job ids are derived from (backend, index), so the bench, the simulator process
+and the raw-client process name the same jobs without passing lists around.
 """
 
 from __future__ import annotations

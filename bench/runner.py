@@ -42,6 +42,7 @@ from bench import profile
 from bench.jobs import BY_BACKEND, SAMPLE_BASE, TEMPLATE_INDEX, VENDORS, job_id, split
 from bench.procs import BotProc, SimProc, cpu_seconds, run_raw
 from bot.backends.base import JobStatus
+from bot.offline.setup import demo_backends
 from bot.offline.slack import Change, FakeSlack, SlackUser
 
 SECRET = "bench-signing-secret"
@@ -85,20 +86,8 @@ class Pending:
     text: str = ""
 
 
-class _SimUrls:
-    """What `demo_backends` needs of a simulator server: its base URLs."""
-
-    def __init__(self, sim: SimProc) -> None:
-        self.sim = sim
-
-    def base_url(self, type_name: str) -> str:
-        return self.sim.base_url(type_name)
-
-
 def bot_config(sim: SimProc, interval: float, only: tuple[str, ...] | None = None) -> dict[str, Any]:
-    from bot.demo import demo_backends
-
-    backends = demo_backends(_SimUrls(sim), poll_interval=interval)  # type: ignore[arg-type]
+    backends = demo_backends(sim, poll_interval=interval)
     backends["vault-demo"]["poll_interval"] = max(interval, VAULT_FLOOR)
     if only is not None:
         backends = {k: v for k, v in backends.items() if k in only}

@@ -35,8 +35,8 @@ import psutil
 from aiohttp import web
 
 from bench.jobs import BY_BACKEND, JOB_NAME, VENDORS, job_id
-from bot.demo import configure_simulators
 from bot.offline.loopback import serve
+from bot.offline.setup import configure_simulators
 from bot.offline.vendors.core import SimJob, Step, VendorSim
 from bot.offline.vendors.epm_di import EpmDiSim
 from bot.offline.vendors.epm_planning import PlanningSim
@@ -166,7 +166,7 @@ def _is_status(route_key: str) -> bool:
 
 async def main() -> int:
     sims = Sims()
-    configure_simulators(sims)  # type: ignore[arg-type]  (duck-typed: the demo's accounts)
+    configure_simulators(sims)
     await sims.start()
     me = psutil.Process()
 

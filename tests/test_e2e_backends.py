@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from bot.config import Environment, settings_from_dict
-from bot.demo import configure_simulators, demo_backends
+from bot.offline.setup import configure_simulators, demo_backends
 from bot.offline.slack import FakeSlack, SlackUser
 from bot.offline.vendors.core import Step
 from bot.offline.vendors.server import SimulatorServer

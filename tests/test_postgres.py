@@ -25,7 +25,7 @@ from bot import messages, store
 from bot.backends.base import JobStatus, Unavailable
 from bot.backends.states import Phase
 from bot.config import ConfigError, Environment
-from bot.demo import configure_simulators
+from bot.offline.setup import configure_simulators
 from bot.offline.slack import FakeSlack, SlackUser
 from bot.offline.vendors.core import Step
 from bot.offline.vendors.server import SimulatorServer

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import yaml
 
-from bot.demo import configure_simulators, demo_backends
+from bot.offline.setup import configure_simulators, demo_backends
 from bot.offline.slack import FakeSlack, SlackUser
 from bot.offline.vendors.core import Step
 from bot.offline.vendors.server import SimulatorServer

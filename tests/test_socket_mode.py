@@ -14,7 +14,7 @@ import pytest
 
 from bot.app import Runtime
 from bot.config import Environment
-from bot.demo import configure_simulators
+from bot.offline.setup import configure_simulators
 from bot.offline.slack import FakeSlack, SlackUser
 from bot.offline.vendors.core import Step
 from bot.offline.vendors.server import SimulatorServer
