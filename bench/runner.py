@@ -638,10 +638,10 @@ async def run_size(n: int, p: Params, baseline: dict[str, Any], logdir: Path, sa
     finally:
         if unsubscribe is not None:
             unsubscribe()
-        for b in bots:
+        for proc in bots:
             with contextlib.suppress(Exception):
-                await b.stop()
-            _keep_log(b.log, logdir)
+                await proc.stop()
+            _keep_log(proc.log, logdir)
         await fs.stop()
         await sim.stop()
         if p.keep:
