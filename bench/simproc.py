@@ -38,11 +38,8 @@ from bench.jobs import BY_BACKEND, JOB_NAME, VENDORS, job_id
 from bot.offline.loopback import serve
 from bot.offline.setup import configure_simulators
 from bot.offline.vendors.core import SimJob, Step, VendorSim
-from bot.offline.vendors.epm_di import EpmDiSim
-from bot.offline.vendors.epm_planning import PlanningSim
-from bot.offline.vendors.fusion import FusionSim
 from bot.offline.vendors.immuta import ImmutaSim
-from bot.offline.vendors.server import PREFIXES
+from bot.offline.vendors.server import SimulatorServer
 from bot.offline.vendors.vault import BURST_WINDOW, VaultSim
 
 _SKIP_HEADERS = {"host", "content-length", "connection", "accept-encoding", "transfer-encoding"}
@@ -78,28 +75,23 @@ class BenchImmutaSim(ImmutaSim):
         return super().render(job, step)
 
 
-class Sims:
-    """The five simulators (attribute names as SimulatorServer's, so `configure_simulators` fits)."""
+class Sims(SimulatorServer):
+    """The five simulators as SimulatorServer serves them, each mounted with a request counter for a log."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
-        clock = time.time
-        self.host = host
-        self.port = 0
-        self.fusion = FusionSim(clock)
-        self.vault = BenchVaultSim(clock)
-        self.epm_di = EpmDiSim(clock)
-        self.planning = PlanningSim(clock)
-        self.immuta = BenchImmutaSim(clock)
-        self.by_type: dict[str, VendorSim] = {
-            "fusion_jobscheduler": self.fusion, "veeva_vault": self.vault, "epm_data_integration": self.epm_di,
-            "epm_planning": self.planning, "immuta": self.immuta,
-        }
+    vault: BenchVaultSim
+    immuta: BenchImmutaSim
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.vault = BenchVaultSim(time.time)
+        self.immuta = BenchImmutaSim(time.time)
         self.counts: dict[str, collections.Counter[str]] = {t: collections.Counter() for t in self.by_type}
         self.samples: dict[str, dict[str, Any]] = {}
-        self._runner: web.AppRunner | None = None
 
-    def base_url(self, type_name: str) -> str:
-        return f"http://{self.host}:{self.port}{PREFIXES[type_name]}"
+    def mount(self, type_name: str, sim: VendorSim) -> web.Application:
+        app = web.Application(middlewares=[self._counter(type_name)])
+        app.add_routes(sim.routes())
+        return app
 
     def _counter(self, type_name: str) -> Any:
         counts = self.counts[type_name]
@@ -120,20 +112,6 @@ class Sims:
             return await handler(request)
 
         return count
-
-    async def start(self, port: int = 0) -> None:
-        root = web.Application()
-        for type_name, sim in self.by_type.items():
-            app = web.Application(middlewares=[self._counter(type_name)])
-            app.add_routes(sim.routes())
-            root.add_subapp(PREFIXES[type_name], app)
-        self._runner, self.port = await serve(root, self.host, port)
-        for type_name, sim in self.by_type.items():
-            sim.public_url = self.base_url(type_name)
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     # -- control -------------------------------------------------------------------------------------
     def add_jobs(self, backend: str, start: int, count: int) -> None:

@@ -63,7 +63,7 @@ def button(action_id: str, text: str, value: str = "", confirm: bool = False) ->
     return el
 
 
-JOB_BLOCKS = [
+JOB_BLOCKS: list[dict[str, Any]] = [
     {"type": "section", "text": {"type": "mrkdwn", "text": "*Job 42* is running &lt;fast&gt;"}},
     {
         "type": "context",

@@ -12,7 +12,7 @@ import secrets
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Self
 
 import aiohttp
 from slack_sdk.signature import SignatureVerifier
@@ -39,6 +39,13 @@ class InteractionResult:
     response_url_id: str
     fake_slack: FakeSlack = field(repr=False)
     envelope: Envelope | None = None  # Socket Mode only
+
+    @classmethod
+    def of(cls, sent: _Sent, fake_slack: FakeSlack, response_url: str, **own: Any) -> Self:
+        """The result of the interaction `sent` that came with `response_url`; `own`: a subclass's fields."""
+        return cls(status=sent.status, text=sent.text, body=sent.body, elapsed=sent.elapsed,
+                   response_url=response_url, response_url_id=fake_slack.response_url_id(response_url),
+                   fake_slack=fake_slack, envelope=sent.envelope, **own)
 
     @property
     def ok(self) -> bool:
@@ -211,16 +218,7 @@ class SlackUser:
             "trigger_id": _trigger_id(),
         }
         sent = await self._send("slash_commands", dict(form), form)
-        result = CommandResult(
-            status=sent.status,
-            text=sent.text,
-            body=sent.body,
-            elapsed=sent.elapsed,
-            response_url=response_url,
-            response_url_id=fs.response_url_id(response_url),
-            fake_slack=fs,
-            envelope=sent.envelope,
-        )
+        result = CommandResult.of(sent, fs, response_url)
         if sent.status == 200 and sent.text.strip():
             self._record_ack(result, channel_id, user_id)
         return result
@@ -312,18 +310,7 @@ class SlackUser:
         if msg is not None:  # Slack omits `message` for ephemeral messages
             payload["message"] = fs.api_message(msg, include_metadata=False)
         sent = await self._send("interactive", payload, {"payload": json.dumps(payload)})
-        return ClickResult(
-            status=sent.status,
-            text=sent.text,
-            body=sent.body,
-            elapsed=sent.elapsed,
-            response_url=response_url,
-            response_url_id=fs.response_url_id(response_url),
-            fake_slack=fs,
-            envelope=sent.envelope,
-            payload=payload,
-            action=action,
-        )
+        return ClickResult.of(sent, fs, response_url, payload=payload, action=action)
 
 
 def _pick_button(

@@ -66,7 +66,6 @@ class SimJob:
     started: float
     cancellable: bool = True
     data: dict[str, Any] = field(default_factory=dict)  # vendor-specific extras (log text, details...)
-    cancelled_at: float | None = None
     start_on_first_look: bool = False  # the demo's jobs start when someone first asks about them
 
     @property

@@ -30,8 +30,6 @@ from aiohttp import web
 
 from bot.offline.vendors.core import Clock, SimJob, Step, VendorSim, bearer_token, guarded
 
-IMMUTA_STATES = ("created", "retry", "active", "completed", "failed", "expired", "cancelled")
-
 
 class ImmutaSim(VendorSim):
     """Immuta's job status API (see the module docstring)."""

@@ -34,22 +34,30 @@ class SimulatorServer:
         self.epm_di = EpmDiSim(clock)
         self.planning = PlanningSim(clock)
         self.immuta = ImmutaSim(clock)
-        self.by_type: dict[str, VendorSim] = {
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def by_type(self) -> dict[str, VendorSim]:
+        """The simulators by backend type."""
+        return {
             "fusion_jobscheduler": self.fusion,
             "veeva_vault": self.vault,
             "epm_data_integration": self.epm_di,
             "epm_planning": self.planning,
             "immuta": self.immuta,
         }
-        self._runner: web.AppRunner | None = None
 
     def base_url(self, type_name: str) -> str:
         return f"http://{self.host}:{self.port}{PREFIXES[type_name]}"
 
+    def mount(self, type_name: str, sim: VendorSim) -> web.Application:
+        """The sub-application `sim` answers from under its prefix: its own app, request log and all."""
+        return sim.app()
+
     async def start(self) -> None:
         root = web.Application()
         for type_name, sim in self.by_type.items():
-            root.add_subapp(PREFIXES[type_name], sim.app())
+            root.add_subapp(PREFIXES[type_name], self.mount(type_name, sim))
         self._runner, self.port = await serve(root, self.host, self.port)
         for type_name, sim in self.by_type.items():
             sim.public_url = self.base_url(type_name)  # for the absolute links vendors put in answers
