@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.backends.base import (
+from bot.backends.base import JobStatus, Link
+from bot.backends.errors import (
     AuthFailed,
     BadResponse,
     CancelNotSupported,
@@ -19,8 +20,6 @@ from bot.backends.base import (
     Forbidden,
     InvalidJobId,
     JobNotFound,
-    JobStatus,
-    Link,
     Misconfigured,
     RateLimited,
     Unavailable,
@@ -171,7 +170,7 @@ _json = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(_json)
 def test_fuzz_only_backend_errors_escape(payload: Any) -> None:
-    from bot.backends.base import BackendError
+    from bot.backends.errors import BackendError
 
     try:
         assert isinstance(parse_status(payload, "7", BASE), JobStatus)

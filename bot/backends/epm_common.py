@@ -25,23 +25,11 @@ from typing import Any
 
 import httpx
 
-from bot.backends.base import (
-    AuthFailed,
-    Backend,
-    BackendError,
-    BadResponse,
-    InvalidJobId,
-    JobNotFound,
-    JobStatus,
-    Link,
-    Unavailable,
-    as_int,
-    as_text,
-    error_words,
-    lenient_json,
-    retry_after_seconds,
-)
+from bot.backends.base import Backend, JobStatus, Link
+from bot.backends.errors import AuthFailed, BackendError, BadResponse, InvalidJobId, JobNotFound, Unavailable
+from bot.backends.http import error_words, retry_after_seconds
 from bot.backends.states import EPM_CODE_WORDS, EPM_CODES, EPM_WORDS, Phase, lookup
+from bot.backends.values import as_int, as_text, lenient_json
 from bot.config import ConfigError
 
 log = logging.getLogger(__name__)

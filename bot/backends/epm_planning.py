@@ -14,17 +14,10 @@ import json
 import re
 from typing import Any
 
-from bot.backends.base import (
-    BackendError,
-    BadResponse,
-    Capabilities,
-    FailureDetails,
-    JobStatus,
-    as_int,
-    as_text,
-    path_segment,
-)
+from bot.backends.base import Capabilities, FailureDetails, JobStatus
 from bot.backends.epm_common import EpmBackend, bound_lines, parse_epm_status, validate_epm_job_id
+from bot.backends.errors import BackendError, BadResponse
+from bot.backends.values import as_int, as_text, path_segment
 from bot.config import ConfigError
 
 VENDOR = "epm_planning"

@@ -14,28 +14,20 @@ from typing import Any
 
 import httpx
 
-from bot.backends.base import (
-    MAX_BODY_BYTES,
+from bot.backends.base import Backend, Capabilities, FailureDetails, JobStatus, Link
+from bot.backends.errors import (
     AuthFailed,
-    Backend,
     BackendError,
     BadResponse,
     CancelNotSupported,
     CancelRefused,
-    Capabilities,
-    FailureDetails,
     InvalidJobId,
     JobNotFound,
-    JobStatus,
-    Link,
     Unavailable,
-    absolute_url,
-    as_int,
-    as_text,
-    error_words,
-    path_segment,
 )
+from bot.backends.http import MAX_BODY_BYTES, error_words
 from bot.backends.states import FUSION, Phase, lookup
+from bot.backends.values import absolute_url, as_int, as_text, path_segment
 from bot.config import BasicAuth, BearerAuth, ConfigError, OAuth2ClientCredentials
 
 log = logging.getLogger(__name__)

@@ -18,22 +18,11 @@ from typing import Any
 
 import httpx
 
-from bot.backends.base import (
-    AuthFailed,
-    Backend,
-    BackendError,
-    BadResponse,
-    Capabilities,
-    FailureDetails,
-    InvalidJobId,
-    JobNotFound,
-    JobStatus,
-    Unavailable,
-    as_text,
-    error_words,
-    retry_after_seconds,
-)
+from bot.backends.base import Backend, Capabilities, FailureDetails, JobStatus
+from bot.backends.errors import AuthFailed, BackendError, BadResponse, InvalidJobId, JobNotFound, Unavailable
+from bot.backends.http import error_words, retry_after_seconds
 from bot.backends.states import IMMUTA, lookup
+from bot.backends.values import as_text
 from bot.config import ConfigError
 
 log = logging.getLogger(__name__)

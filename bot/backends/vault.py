@@ -20,30 +20,22 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bot.backends.base import (
+from bot.backends.base import Backend, Capabilities, FailureDetails, JobStatus, Link
+from bot.backends.errors import (
     AuthFailed,
-    Backend,
     BackendError,
     BadResponse,
     CancelNotSupported,
     CancelRefused,
-    Capabilities,
-    FailureDetails,
     Forbidden,
     InvalidJobId,
     JobNotFound,
-    JobStatus,
-    Link,
     Misconfigured,
     RateLimited,
-    absolute_url,
-    as_int,
-    as_text,
-    lenient_json,
-    path_segment,
-    retry_after_seconds,
 )
+from bot.backends.http import retry_after_seconds
 from bot.backends.states import VAULT, Phase, lookup
+from bot.backends.values import absolute_url, as_int, as_text, lenient_json, path_segment
 from bot.config import ConfigError, VaultSession
 
 log = logging.getLogger(__name__)
