@@ -1,7 +1,8 @@
 """What every backend adapter is: the normalised job status and details it answers with, and the `Backend` base.
 
-A `Backend` is one configured backend: a vendor adapter bound to a base URL, credentials and limits, sending every
-request through its one HTTP client (bot/backends/http.py); its errors are those of bot/backends/errors.py.
+A `Backend` is one configured backend: a vendor adapter bound to a base URL, credentials (an httpx.Auth flow,
+bot/backends/auth.py) and limits, sending every request through its one HTTP client (bot/backends/http.py);
+its errors are those of bot/backends/errors.py.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from bot.backends.auth import RefreshingAuth, SecretStore, secrets_in
 from bot.backends.errors import (
     AuthFailed,
     BackendError,
@@ -28,6 +30,7 @@ from bot.backends.errors import (
 from bot.backends.http import error_words, make_http_client, read_body, retry_after_seconds, unreachable
 from bot.backends.states import Phase
 from bot.backends.values import lenient_json
+from bot.config import BackendConfig
 
 
 @dataclass(frozen=True)
@@ -97,13 +100,14 @@ class Backend(ABC):
     min_poll_interval: ClassVar[float] = 0.0
     min_poll_reason: ClassVar[str] = ""  # that floor in words, for the log and `/jobstatus backends`
 
-    def __init__(self, name: str, config: Any, *, secrets: Any = None, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, name: str, config: BackendConfig, *, secrets: SecretStore | None = None,
+                 http: httpx.AsyncClient | None = None) -> None:
         self.name = name
         self.config = config
-        self.secrets = secrets  # a SecretStore, for credentials that rotate
+        self.secrets = secrets  # for credentials that rotate
         self.base_url = str(config.base_url).rstrip("/")
         self.http = http or make_http_client(config)
-        self.auth: httpx.Auth | None = None
+        self.auth: httpx.Auth | None = None  # set by the adapter from `config.auth`; every request carries it
         # the per-backend concurrency cap: every request to this backend waits here first
         self.limit = asyncio.Semaphore(config.max_concurrency)
 
@@ -154,17 +158,24 @@ class Backend(ABC):
         return self.base_url + path
 
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Send one request; network trouble and HTTP error classes become BackendErrors.
+        """Send one request with the backend's auth; network trouble and HTTP error classes become BackendErrors.
 
         Reads at most MAX_BODY_BYTES of the body. 2xx answers are returned; 404 → JobNotFound,
         401 → AuthFailed, 403 → Forbidden, 429/503 → RateLimited/Unavailable with Retry-After.
         """
-        kwargs.setdefault("auth", self.auth)
         with unreachable(self.name):
-            async with self.limit, self.http.stream(method, self.url(path), **kwargs) as resp:
+            async with self.limit, self.http.stream(method, self.url(path), auth=self.auth, **kwargs) as resp:
                 await read_body(resp, self.name)
         self.raise_for_status(resp)
         return resp
+
+    async def sign_in(self) -> None:
+        """Get the token or session of a refreshing auth now, as the first request would (for `check` to say
+        whether signing in works before it calls the API); fixed credentials need nothing."""
+        if isinstance(self.auth, RefreshingAuth):
+            with unreachable(self.name):
+                async with self.limit:
+                    await self.auth.sign_in(self.http, self.base_url)
 
     def raise_for_status(self, resp: httpx.Response) -> None:
         """Non-2xx answers as BackendErrors: the HTTP status class decides the type, the vendor's own words in
@@ -189,13 +200,7 @@ class Backend(ABC):
 
     def credentials(self, request: httpx.Request | None = None) -> list[str]:
         """What an answer must never repeat to a user: the configured secrets and the credential `request` carried."""
-        auth = self.config.auth
-        fields = ("password", "token", "client_secret", "refresh_token", "key")
-        found = [getattr(auth, field, None) for field in fields]
-        header = request.headers.get("Authorization") if request is not None else None
-        if header:
-            found += [header, header.split(" ", 1)[-1]]
-        return [s for s in found if isinstance(s, str) and len(s) >= 4]
+        return secrets_in(self.config.auth, request)
 
     async def get_json(self, path: str, **kwargs: Any) -> Any:
         resp = await self.request("GET", path, **kwargs)
