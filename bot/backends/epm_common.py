@@ -94,7 +94,7 @@ def _links(raw: Any) -> tuple[Link, ...]:
         rel, href = item.get("rel"), item.get("href")
         if not isinstance(href, str) or rel == "self" or not href.strip().lower().startswith(("https://", "http://")):
             continue  # only web links: never a javascript: or other scheme into a chat message
-        label = {"job-details": "Job details"}.get(rel, rel if isinstance(rel, str) and rel else "Link")
+        label = {"job-details": "Job details"}.get(rel, rel) if isinstance(rel, str) and rel else "Link"
         out.append(Link(label, href.strip()))
     return tuple(out)
 
