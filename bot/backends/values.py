@@ -20,12 +20,12 @@ def absolute_url(base_url: str, href: Any) -> str | None:
     """A vendor link as an absolute http(s) URL: `/api/...` hangs off `base_url` (prefix kept); other schemes are dropped."""
     if not isinstance(href, str) or not href.strip():
         return None
-    href = href.strip()
-    if href.lower().startswith(("http://", "https://")):
-        return href
-    if ":" in href.split("/", 1)[0]:  # javascript:, mailto:, ... never become a link
+    link = href.strip()
+    if link.lower().startswith(("http://", "https://")):
+        return link
+    if ":" in link.split("/", 1)[0]:  # javascript:, mailto:, ... never become a link
         return None
-    return f"{base_url.rstrip('/')}/{href.lstrip('/')}"
+    return f"{base_url.rstrip('/')}/{link.lstrip('/')}"
 
 
 def lenient_json(raw: bytes) -> Any:

@@ -565,8 +565,9 @@ class VeevaVault(Backend):
         try:
             payload = await self._call("GET", "/api")
             _succeeded(payload, "Vault")
-            values = payload.get("values") if isinstance(payload.get("values"), dict) else {}
-            offered = sorted((v for v in values if _VERSION.fullmatch(v)), key=lambda v: api_version(v)[1])
+            values = payload.get("values")
+            listed = values if isinstance(values, dict) else {}
+            offered = sorted((v for v in listed if _VERSION.fullmatch(v)), key=lambda v: api_version(v)[1])
         except BackendError as exc:
             return [*rows, ("API version", False, f"could not list the vault's API versions: {exc}")]
         ok = self.api_version in offered
