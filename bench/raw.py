@@ -80,7 +80,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
 
 def make_client(kind: str, b: dict[str, Any], limit: int) -> httpx.AsyncClient:
     if kind == "bot":
-        from bot.backends.base import make_http_client
+        from bot.backends.http import make_http_client
         from bot.config import BackendConfig
 
         return make_http_client(BackendConfig.model_validate(b["config"]))

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot import messages, store
-from bot.backends.base import Backend, BackendError, BadResponse, JobStatus
+from bot.backends.base import Backend, JobStatus
+from bot.backends.errors import BackendError, BadResponse
 from bot.backends.states import Phase
 from bot.config import Settings
 from bot.notifier import Notifier, job_view

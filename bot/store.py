@@ -36,7 +36,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, create_engine
 
-from bot.backends.base import BackendError, JobStatus, Link
+from bot.backends.base import JobStatus, Link
+from bot.backends.errors import BackendError
 from bot.backends.states import Phase
 
 T = TypeVar("T")

@@ -15,9 +15,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages, store
-from bot.backends.base import (
+from bot.backends.base import Backend, JobStatus
+from bot.backends.errors import (
     AuthFailed,
-    Backend,
     BackendError,
     BadResponse,
     CancelNotSupported,
@@ -25,7 +25,6 @@ from bot.backends.base import (
     Forbidden,
     InvalidJobId,
     JobNotFound,
-    JobStatus,
     Misconfigured,
     Refused,
     Unavailable,

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.backends.base import (
-    ERROR_WORDS_MAX,
+from bot.backends.epm_planning import EpmPlanning
+from bot.backends.errors import (
     AuthFailed,
     BadResponse,
     Forbidden,
@@ -18,9 +18,8 @@ from bot.backends.base import (
     RateLimited,
     Refused,
     Unavailable,
-    error_words,
 )
-from bot.backends.epm_planning import EpmPlanning
+from bot.backends.http import ERROR_WORDS_MAX, error_words
 from bot.config import BackendConfig
 
 

@@ -12,17 +12,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.backends.base import (
+from bot.backends.base import JobStatus
+from bot.backends.epm_common import parse_epm_body
+from bot.backends.epm_di import EpmDataIntegration, LogExcerpt, interop_names, parse_status
+from bot.backends.errors import (
     AuthFailed,
     BadResponse,
     CancelNotSupported,
     InvalidJobId,
     JobNotFound,
-    JobStatus,
     Unavailable,
 )
-from bot.backends.epm_common import parse_epm_body
-from bot.backends.epm_di import EpmDataIntegration, LogExcerpt, interop_names, parse_status
 from bot.backends.states import EPM_CODE_WORDS, EPM_CODES, EPM_WORDS, Phase
 from bot.config import ConfigError
 from bot.offline.vendors.core import FaultPlan, Step

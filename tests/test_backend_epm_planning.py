@@ -12,19 +12,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.backends.base import (
+from bot.backends.base import JobStatus
+from bot.backends.epm_common import parse_epm_body
+from bot.backends.epm_planning import EpmPlanning, child_job_id, format_item, parse_status
+from bot.backends.errors import (
     AuthFailed,
     BadResponse,
     CancelNotSupported,
     InvalidJobId,
     JobNotFound,
-    JobStatus,
     Unavailable,
-    lenient_json,
 )
-from bot.backends.epm_common import parse_epm_body
-from bot.backends.epm_planning import EpmPlanning, child_job_id, format_item, parse_status
 from bot.backends.states import EPM_CODES, EPM_WORDS, Phase
+from bot.backends.values import lenient_json
 from bot.config import ConfigError
 from bot.offline.vendors.core import FaultPlan, Step
 from bot.offline.vendors.epm_planning import DOC_ERROR_EXAMPLE

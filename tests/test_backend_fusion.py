@@ -14,14 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.backends.base import (
+from bot.backends.base import JobStatus
+from bot.backends.errors import (
     AuthFailed,
     BadResponse,
     CancelNotSupported,
     CancelRefused,
     InvalidJobId,
     JobNotFound,
-    JobStatus,
     RateLimited,
     Unavailable,
 )

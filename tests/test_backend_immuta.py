@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.backends.base import (
+from bot.backends.base import JobStatus
+from bot.backends.errors import (
     AuthFailed,
     BackendError,
     BadResponse,
     CancelNotSupported,
     InvalidJobId,
     JobNotFound,
-    JobStatus,
     Unavailable,
 )
 from bot.backends.immuta import CHUNK_SIZE, Immuta, parse_status, parse_statuses, validate_immuta_job_id

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.backends.base import (
+from bot.backends.base import JobStatus, Link
+from bot.backends.errors import (
     AuthFailed,
     BadResponse,
     CancelNotSupported,
@@ -19,8 +20,6 @@ from bot.backends.base import (
     Forbidden,
     InvalidJobId,
     JobNotFound,
-    JobStatus,
-    Link,
     Misconfigured,
     RateLimited,
     Unavailable,
@@ -171,7 +170,7 @@ _json = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(_json)
 def test_fuzz_only_backend_errors_escape(payload: Any) -> None:
-    from bot.backends.base import BackendError
+    from bot.backends.errors import BackendError
 
     try:
         assert isinstance(parse_status(payload, "7", BASE), JobStatus)
@@ -352,12 +351,12 @@ async def test_login_answers_that_are_not_our_vault(make: Make, vaults: list[dic
     backend.base_url = "http://127.0.0.1:1/vault"
     payload = {"responseStatus": "SUCCESS", "sessionId": "S", "vaultIds": vaults, "vaultId": 1001}
     with pytest.raises(AuthFailed, match="another vault"):
-        backend._read_login(payload, "alice")
+        backend.session.read_login(payload)
 
 
 async def test_login_answer_without_vault_urls_is_accepted(make: Make) -> None:
     payload = {"responseStatus": "SUCCESS", "sessionId": " S ", "vaultId": 1001}
-    assert make()._read_login(payload, "alice") == "S"
+    assert make().session.read_login(payload) == "S"
 
 
 async def test_unknown_job(sim: SimulatorServer, make: Make) -> None:
@@ -557,7 +556,7 @@ async def test_an_unknown_job_is_still_not_found(sim: SimulatorServer, make: Mak
 
 async def test_malformed_url_answered_with_http_200_is_misconfigured_too(sim: SimulatorServer, make: Make) -> None:
     backend = make()
-    await backend._login(None)
+    await backend.sign_in()
     sim.vault.versions.remove(backend.api_version)  # as if the vault no longer offered it
     sim.vault.malformed_url = lambda request: sim.vault.reply(  # type: ignore[method-assign]
         {"responseStatus": "FAILURE", "errors": [{"type": "MALFORMED_URL", "message": "no such resource"}]})

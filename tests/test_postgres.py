@@ -22,7 +22,8 @@ from sqlalchemy.pool import NullPool
 
 import bot.notifier
 from bot import messages, store
-from bot.backends.base import JobStatus, Unavailable
+from bot.backends.base import JobStatus
+from bot.backends.errors import Unavailable
 from bot.backends.states import Phase
 from bot.config import ConfigError, Environment
 from bot.offline.setup import configure_simulators

@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import store
-from bot.backends.base import JobStatus, lenient_json
+from bot.backends.base import JobStatus
 from bot.backends.states import Phase
+from bot.backends.values import lenient_json
 from bot.listeners.actions import _watch_of
 from bot.store import Store
 from bot.watching import UserError

@@ -1,22 +1,20 @@
-"""Backend adapters: one module per vendor type, built from the config by `build_backend`."""
+"""Backend adapters: one module per vendor type, built from the config by `build_backend`.
+
+What they share, leaves first: `errors` (the BackendError tree and what each error means to a user), `values`
+(reading vendor values), `states` (the phase model and every vendor's status words), `http` (the one HTTP client
+and the capped body read), `auth` (the httpx.Auth flows), `base` (the Backend ABC and the JobStatus it answers).
+The adapters: `fusion`, `vault`, `epm_common` with `epm_di` and `epm_planning`, `immuta`.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Protocol
 
+from bot.backends.auth import SecretStore
 from bot.backends.base import Backend
 from bot.config import BackendConfig, ConfigError, Settings
 
 log = logging.getLogger(__name__)
-
-
-class SecretStore(Protocol):
-    """Where rotating credentials (EPM's single-use OAuth refresh token) are kept across restarts."""
-
-    async def get_secret(self, key: str) -> str | None: ...
-
-    async def put_secret(self, key: str, value: str) -> None: ...
 
 
 def backend_classes() -> dict[str, type[Backend]]:

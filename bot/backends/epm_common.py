@@ -5,44 +5,30 @@ Status (both services): `status` is a numeric code sent as an int or a string; `
 SUCCESS) the terminal one is trusted and the disagreement logged. `details` may be the string "null".
 
 Auth: basic (`identitydomain.username:password`, or the bare username), a static bearer token, or OAuth 2
-with a user-context refresh token that is **single-use and rotates**: every refresh returns a new one,
-which is persisted through the SecretStore at once (`{backend}:refresh_token`) and read back from there
-first on start, so a restart uses the newest; when a token is refused the store is read again first
-(another process on the same database, such as `jobstatus-bot check`, may have rotated it). Access tokens are cached until shortly before they expire;
-a 401 triggers one refresh and one retry. No secret ever goes into an exception text or a log line.
+with a user-context refresh token that is **single-use and rotates** (`auth.RotatingRefreshToken`: the new one
+is persisted through the SecretStore at once, `{backend}:refresh_token`, and read back from there first). Access
+tokens are cached until shortly before they expire; a 401 triggers one refresh and one retry. No secret ever goes
+into an exception text or a log line.
 
 EPM answers 503 during its daily maintenance window: that is an outage (`Unavailable`), never a job failure.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from bot.backends.base import (
-    AuthFailed,
-    Backend,
-    BackendError,
-    BadResponse,
-    InvalidJobId,
-    JobNotFound,
-    JobStatus,
-    Link,
-    Unavailable,
-    as_int,
-    as_text,
-    error_words,
-    lenient_json,
-    retry_after_seconds,
-)
+from bot.backends.auth import HeaderAuth, RotatingRefreshToken, SecretStore
+from bot.backends.base import Backend, JobStatus, Link
+from bot.backends.errors import BackendError, BadResponse, InvalidJobId, JobNotFound, Unavailable
+from bot.backends.http import error_words, read_body, retry_after_seconds, unreachable
 from bot.backends.states import EPM_CODE_WORDS, EPM_CODES, EPM_WORDS, Phase, lookup
-from bot.config import ConfigError
+from bot.backends.values import as_int, as_text, lenient_json
+from bot.config import BackendConfig, BasicAuth, BearerAuth, ConfigError, OAuth2Refresh
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +94,7 @@ def _links(raw: Any) -> tuple[Link, ...]:
         rel, href = item.get("rel"), item.get("href")
         if not isinstance(href, str) or rel == "self" or not href.strip().lower().startswith(("https://", "http://")):
             continue  # only web links: never a javascript: or other scheme into a chat message
-        label = {"job-details": "Job details"}.get(rel, rel if isinstance(rel, str) and rel else "Link")
+        label = {"job-details": "Job details"}.get(rel, rel) if isinstance(rel, str) and rel else "Link"
         out.append(Link(label, href.strip()))
     return tuple(out)
 
@@ -231,214 +217,40 @@ def bound_lines(lines: list[str], *, max_lines: int = 40, max_chars: int = 3000,
     return out
 
 
-# -- auth -------------------------------------------------------------------------------------------
-
-class _StaticBearer(httpx.Auth):
-    def __init__(self, token: str) -> None:
-        self._header = f"Bearer {token}"
-
-    def auth_flow(self, request: httpx.Request):  # type: ignore[override]
-        request.headers["Authorization"] = self._header
-        yield request
-
-
-class _InvalidGrant(Exception):
-    """The token endpoint refused the refresh token itself (used already, expired, revoked)."""
-
-
-class RotatingRefreshToken:
-    """OAuth 2 refresh-token grant where each refresh token works once: the new one is stored every time."""
-
-    def __init__(self, backend: Backend, auth: Any) -> None:
-        self.backend = backend
-        self.token_url: str = auth.token_url
-        self.client_id: str = auth.client_id
-        self.client_secret: str | None = auth.client_secret
-        self._configured: str = auth.refresh_token
-        self._refresh_token: str | None = None  # loaded from the secret store on first use
-        self._access: str | None = None
-        self._expires = 0.0
-        self._lock = asyncio.Lock()
-
-    @property
-    def secret_key(self) -> str:
-        return f"{self.backend.name}:refresh_token"
-
-    async def access_token(self, stale: str | None = None) -> str:
-        """A valid access token; `stale` is one the server just refused (refresh unless already replaced)."""
-        async with self._lock:
-            if self._access is not None and self._access != stale and time.monotonic() < self._expires:
-                return self._access
-            await self._refresh()
-            assert self._access is not None
-            return self._access
-
-    async def _read_store(self) -> str | None:
-        if self.backend.secrets is None:
-            return None
-        try:
-            return await self.backend.secrets.get_secret(self.secret_key)
-        except Exception as exc:  # the store is not ours to crash on
-            log.warning("%s: could not read the stored refresh token (%s); using the configured one",
-                        self.backend.name, type(exc).__name__)
-            return None
-
-    async def _current_refresh_token(self) -> str:
-        if self._refresh_token is None:
-            self._refresh_token = await self._read_store() or self._configured
-        return self._refresh_token
-
-    async def _next_refresh_token(self, refused: list[str]) -> str | None:
-        """After `refused` were refused: the newest stored token (another process sharing the database, such
-        as `jobstatus-bot check`, may have used ours and stored its successor), else the configured one (an
-        admin may have just put a new one in)."""
-        stored = await self._read_store()
-        if stored and stored not in refused:
-            log.warning("%s: the refresh token was refused; trying the newest stored one", self.backend.name)
-            return stored
-        if self._configured not in refused:
-            log.warning("%s: the stored refresh token was refused; trying the configured one", self.backend.name)
-            return self._configured
-        return None
-
-    async def _refresh(self) -> None:
-        name = self.backend.name
-        refresh_token = await self._current_refresh_token()
-        refused: list[str] = []
-        while True:
-            try:
-                body = await self._grant(refresh_token)
-                break
-            except _InvalidGrant:
-                refused.append(refresh_token)
-            nxt = await self._next_refresh_token(refused)
-            if nxt is None:
-                self._refresh_token = None  # next time, read the store again: an admin may have put a new one
-                if refused == [self._configured]:
-                    raise AuthFailed(
-                        f"{name}: the OAuth refresh token was refused (invalid_grant): it was already used or has "
-                        "expired. Put a new refresh token in the config (or the secret store) to go on."
-                    ) from None
-                raise AuthFailed(
-                    f"{name}: the OAuth refresh tokens (stored and configured) were refused (invalid_grant): "
-                    "put a new refresh token in the config to go on."
-                ) from None
-            refresh_token = self._refresh_token = nxt
-        new_refresh = body.get("refresh_token")
-        if isinstance(new_refresh, str) and new_refresh and new_refresh != refresh_token:
-            self._refresh_token = new_refresh  # the old one is dead now: keep the new one, in memory first
-            await self._persist(new_refresh)
-        expires_in = as_int(body.get("expires_in"))
-        expires_in = 3600 if expires_in is None or expires_in <= 0 else expires_in
-        self._access = body["access_token"]
-        self._expires = time.monotonic() + max(1.0, expires_in - min(60.0, expires_in / 10))
-        log.info("%s: OAuth access token refreshed (valid %d s); rotated refresh token %s", name, expires_in,
-                 "stored" if self.backend.secrets is not None else "kept in memory only")
-
-    async def _grant(self, refresh_token: str) -> dict[str, Any]:
-        """One refresh-token grant at the token endpoint: its JSON answer (with an access token)."""
-        name = self.backend.name
-        data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-        auth = None
-        if self.client_secret:
-            auth = httpx.BasicAuth(self.client_id, self.client_secret)
-        else:
-            data["client_id"] = self.client_id
-        try:
-            async with self.backend.limit:
-                resp = await self.backend.http.post(self.token_url, data=data, auth=auth)
-        except httpx.TimeoutException as exc:
-            raise Unavailable(f"{name}: the OAuth token endpoint did not answer in time") from exc
-        except httpx.HTTPError as exc:
-            raise Unavailable(f"{name}: the OAuth token endpoint is unreachable ({type(exc).__name__})") from exc
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
-        words = error_words(resp.content, [refresh_token, self.client_secret or "", *self.backend.credentials()])
-        status = f"HTTP {resp.status_code}: {words}" if words else f"HTTP {resp.status_code}"
-        if resp.status_code in (400, 401):
-            error = body.get("error") if isinstance(body, dict) else None
-            if error == "invalid_grant":
-                raise _InvalidGrant()
-            if error == "invalid_client":
-                raise AuthFailed(f"{name}: the OAuth client id/secret were refused (invalid_client)")
-            raise AuthFailed(f"{name}: the OAuth token endpoint refused the refresh ({status})")
-        if resp.status_code == 429 or resp.status_code >= 500:
-            raise Unavailable(f"{name}: the OAuth token endpoint is having trouble ({status})",
-                              retry_after=retry_after_seconds(resp.headers.get("Retry-After")))
-        if not 200 <= resp.status_code < 300:
-            raise BadResponse(f"{name}: the OAuth token endpoint answered {status}")
-        access = body.get("access_token") if isinstance(body, dict) else None
-        if not isinstance(access, str) or not access:
-            raise BadResponse(f"{name}: the OAuth token endpoint answered without an access token")
-        return body
-
-    async def _persist(self, token: str) -> None:
-        if self.backend.secrets is None:
-            log.warning("%s: no secret store: the rotated refresh token lives in memory only; a restart will "
-                        "need a new one", self.backend.name)
-            return
-        try:
-            await self.backend.secrets.put_secret(self.secret_key, token)
-        except Exception as exc:
-            log.error("%s: could not store the rotated refresh token (%s); a restart will need a new one",
-                      self.backend.name, type(exc).__name__)
-
+# -- the adapters' base ------------------------------------------------------------------------------
 
 class EpmBackend(Backend):
-    """Base of the two EPM adapters: auth per config, one refresh-and-retry on 401, 503 as an outage."""
+    """Base of the two EPM adapters: auth per config (one refresh-and-retry on 401 with OAuth), 503 as an outage."""
 
     epm_auth_types = ("basic", "bearer", "oauth2_refresh")
 
-    def __init__(self, name: str, config: Any, *, secrets: Any = None, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, name: str, config: BackendConfig, *, secrets: SecretStore | None = None,
+                 http: httpx.AsyncClient | None = None) -> None:
         super().__init__(name, config, secrets=secrets, http=http)
         auth = config.auth
-        self.oauth: RotatingRefreshToken | None = None
-        if auth.type == "basic":
+        if isinstance(auth, BasicAuth):
             login = f"{auth.identity_domain}.{auth.username}" if auth.identity_domain else auth.username
             self.auth = httpx.BasicAuth(login, auth.password)
-        elif auth.type == "bearer":
-            self.auth = _StaticBearer(auth.token)
-        elif auth.type == "oauth2_refresh":
-            self.oauth = RotatingRefreshToken(self, auth)
+        elif isinstance(auth, BearerAuth):
+            self.auth = HeaderAuth.bearer(auth.token)
+        elif isinstance(auth, OAuth2Refresh):
+            self.auth = RotatingRefreshToken(name, auth, secrets)
         else:
             raise ConfigError(
                 f"backend '{name}': {self.type_name} supports auth types {', '.join(self.epm_auth_types)}, "
                 f"not '{auth.type}'"
             )
 
-    async def _auth_headers(self, stale: str | None = None) -> tuple[dict[str, str], str | None]:
-        if self.oauth is None:
-            return {}, None
-        token = await self.oauth.access_token(stale)
-        return {"Authorization": f"Bearer {token}"}, token
-
     async def oauth_check(self) -> list[tuple[str, bool, str]]:
         """The `check` row for OAuth (empty without OAuth): can we refresh, and where the new token went."""
-        if self.oauth is None:
+        if not isinstance(self.auth, RotatingRefreshToken):
             return []
         try:
-            await self.oauth.access_token()
+            await self.sign_in()
         except BackendError as exc:
             return [("OAuth refresh token", False, exc.message)]
         where = "stored in the secret store" if self.secrets is not None else "kept in memory only (no secret store)"
         return [("OAuth refresh token", True, f"access token obtained; rotated refresh token {where}")]
-
-    async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """`request()` with the configured auth; with OAuth one refresh and one retry on 401."""
-        extra = kwargs.pop("headers", {})
-        headers, token = await self._auth_headers()
-        try:
-            return await self.request(method, path, headers={**extra, **headers}, **kwargs)
-        except AuthFailed:
-            if self.oauth is None:
-                raise
-        headers, token = await self._auth_headers(stale=token)
-        return await self.request(method, path, headers={**extra, **headers}, **kwargs)
-
-    async def call_json(self, path: str, **kwargs: Any) -> Any:
-        return self.json_of(await self.call("GET", path, **kwargs))
 
     async def download(self, path: str, sink: Callable[[bytes], None], *, max_bytes: int) -> tuple[int, bool]:
         """Stream a file into `sink` (at most `max_bytes`); returns (bytes read, cut short).
@@ -446,40 +258,22 @@ class EpmBackend(Backend):
         A JSON content type in the answer is EPM telling an error (even with HTTP 200): BadResponse with
         EPM's own details.
         """
-        stale: str | None = None
-        for attempt in range(2):
-            headers, token = await self._auth_headers(stale)
-            try:
-                async with self.limit, self.http.stream("GET", self.url(path), headers=headers,
-                                                        auth=self.auth) as resp:
-                    if resp.status_code == 401 and self.oauth is not None and attempt == 0:
-                        stale = token
-                        continue
-                    if not 200 <= resp.status_code < 300 or "json" in resp.headers.get("content-type", ""):
-                        content = b""
-                        async for chunk in resp.aiter_bytes():
-                            content += chunk
-                            if len(content) > 65536:
-                                break
-                        resp._content = content  # noqa: SLF001 - small error body, read with a cap
-                        said = error_words(content, self.credentials(resp.request)) or "no details given"
-                        if resp.status_code == 404:
-                            raise BadResponse(f"{self.name} has no such file (HTTP 404: {said})")
-                        self.raise_for_status(resp)
-                        raise BadResponse(f"{self.name} could not send the file: {said}")
-                    total = 0
-                    async for chunk in resp.aiter_bytes():
-                        if total + len(chunk) > max_bytes:
-                            sink(chunk[: max_bytes - total])
-                            return max_bytes, True
-                        sink(chunk)
-                        total += len(chunk)
-                    return total, False
-            except httpx.TimeoutException as exc:
-                raise Unavailable(f"{self.name} did not answer in time") from exc
-            except httpx.HTTPError as exc:
-                raise Unavailable(f"{self.name} is unreachable ({type(exc).__name__})") from exc
-        raise AuthFailed(f"{self.name} refused our credentials (HTTP 401)")
+        with unreachable(self.name):
+            async with self.limit, self.http.stream("GET", self.url(path), auth=self.auth) as resp:
+                if not 200 <= resp.status_code < 300 or "json" in resp.headers.get("content-type", ""):
+                    said = error_words(await read_body(resp, self.name), self.credentials(resp.request))
+                    if resp.status_code == 404:
+                        raise BadResponse(f"{self.name} has no such file (HTTP 404: {said or 'no details given'})")
+                    self.raise_for_status(resp)
+                    raise BadResponse(f"{self.name} could not send the file: {said or 'no details given'}")
+                total = 0
+                async for chunk in resp.aiter_bytes():
+                    if total + len(chunk) > max_bytes:
+                        sink(chunk[: max_bytes - total])
+                        return max_bytes, True
+                    sink(chunk)
+                    total += len(chunk)
+                return total, False
 
     def raise_for_status(self, resp: httpx.Response) -> None:
         if resp.status_code == 503:

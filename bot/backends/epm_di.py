@@ -14,16 +14,10 @@ import re
 from collections import deque
 from typing import Any
 
-from bot.backends.base import (
-    BackendError,
-    BadResponse,
-    Capabilities,
-    FailureDetails,
-    Forbidden,
-    JobStatus,
-    path_segment,
-)
+from bot.backends.base import Capabilities, FailureDetails, JobStatus
 from bot.backends.epm_common import EpmBackend, parse_epm_status, validate_epm_job_id
+from bot.backends.errors import BackendError, BadResponse, Forbidden
+from bot.backends.values import path_segment
 
 VENDOR = "epm_data_integration"
 INTEROP = "/interop/rest/11.1.2.3.600"
@@ -178,7 +172,7 @@ class EpmDataIntegration(EpmBackend):
 
     async def status(self, job_id: str) -> JobStatus:
         job_id = self.validate_job_id(job_id)
-        payload = await self.call_json(f"/aif/rest/V1/jobs/{path_segment(job_id)}")
+        payload = await self.get_json(f"/aif/rest/V1/jobs/{path_segment(job_id)}")
         return parse_status(payload, job_id)
 
     async def failure_details(self, status: JobStatus) -> FailureDetails | None:
@@ -238,7 +232,7 @@ class EpmDataIntegration(EpmBackend):
         if rows and not rows[0][1]:
             return rows
         try:
-            payload = await self.call_json(f"{INTEROP}/applicationsnapshots")
+            payload = await self.get_json(f"{INTEROP}/applicationsnapshots")
         except Forbidden:
             rows.append(("EPM API and credentials", False, "credentials accepted, but this account may not use "
                          "the interop API (HTTP 403): job logs cannot be downloaded"))

@@ -14,18 +14,14 @@ import json
 import re
 from typing import Any
 
-from bot.backends.base import (
-    BackendError,
-    BadResponse,
-    Capabilities,
-    FailureDetails,
-    JobStatus,
-    as_int,
-    as_text,
-    path_segment,
-)
+import httpx
+
+from bot.backends.auth import SecretStore
+from bot.backends.base import Capabilities, FailureDetails, JobStatus
 from bot.backends.epm_common import EpmBackend, bound_lines, parse_epm_status, validate_epm_job_id
-from bot.config import ConfigError
+from bot.backends.errors import BackendError, BadResponse
+from bot.backends.values import as_int, as_text, path_segment
+from bot.config import BackendConfig, ConfigError
 
 VENDOR = "epm_planning"
 PAGE_SIZE = 25  # the documented default page
@@ -82,8 +78,9 @@ class EpmPlanning(EpmBackend):
     cancel_hint = "Planning has no cancel API: cancel the job in the EPM web UI, in the Jobs console (Application > Jobs)."
     job_id_help = "the Planning job id: digits only, e.g. 224"
 
-    def __init__(self, name: str, config: Any, **kwargs: Any) -> None:
-        super().__init__(name, config, **kwargs)
+    def __init__(self, name: str, config: BackendConfig, *, secrets: SecretStore | None = None,
+                 http: httpx.AsyncClient | None = None) -> None:
+        super().__init__(name, config, secrets=secrets, http=http)
         if not config.application:
             raise ConfigError(f"backend '{name}': field 'application': epm_planning needs the application name")
         self.api_version = config.api_version or "v3"
@@ -102,7 +99,7 @@ class EpmPlanning(EpmBackend):
 
     async def status(self, job_id: str) -> JobStatus:
         job_id = self.validate_job_id(job_id)
-        return parse_status(await self.call_json(self._job_path(job_id)), job_id)
+        return parse_status(await self.get_json(self._job_path(job_id)), job_id)
 
     async def all_pages(self, path: str) -> tuple[list[Any], int | None, bool]:
         """Every ERROR item of a details listing: (items, total the server reported, all pages read)."""
@@ -110,7 +107,7 @@ class EpmPlanning(EpmBackend):
         offset = 0
         reported: int | None = None
         for _ in range(MAX_PAGES):
-            payload = await self.call_json(path, params={"q": ERROR_QUERY, "offset": offset, "limit": PAGE_SIZE})
+            payload = await self.get_json(path, params={"q": ERROR_QUERY, "offset": offset, "limit": PAGE_SIZE})
             if not isinstance(payload, dict) or not isinstance(payload.get("items", []), list):
                 raise BadResponse(f"{self.name}: the job details answer is not a list of items")
             page = payload.get("items", [])
@@ -198,7 +195,7 @@ class EpmPlanning(EpmBackend):
         if rows and not rows[0][1]:
             return rows
         try:
-            payload = await self.call_json(f"/HyperionPlanning/rest/{path_segment(self.api_version)}/applications")
+            payload = await self.get_json(f"/HyperionPlanning/rest/{path_segment(self.api_version)}/applications")
         except BackendError as exc:
             rows.append(("Planning API and credentials", False, exc.message))
             return rows

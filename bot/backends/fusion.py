@@ -2,41 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import json
 import logging
 import re
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from bot.backends.base import (
-    MAX_BODY_BYTES,
-    AuthFailed,
-    Backend,
+from bot.backends.auth import ClientCredentials, HeaderAuth, SecretStore
+from bot.backends.base import Backend, Capabilities, FailureDetails, JobStatus, Link
+from bot.backends.errors import (
     BackendError,
     BadResponse,
     CancelNotSupported,
     CancelRefused,
-    Capabilities,
-    FailureDetails,
     InvalidJobId,
     JobNotFound,
-    JobStatus,
-    Link,
-    Unavailable,
-    absolute_url,
-    as_int,
-    as_text,
-    error_words,
-    path_segment,
 )
+from bot.backends.http import error_words, read_body
 from bot.backends.states import FUSION, Phase, lookup
-from bot.config import BasicAuth, BearerAuth, ConfigError, OAuth2ClientCredentials
+from bot.backends.values import absolute_url, as_int, as_text, path_segment
+from bot.config import Auth, BackendConfig, BasicAuth, BearerAuth, ConfigError, OAuth2ClientCredentials
 
 log = logging.getLogger(__name__)
 
@@ -56,102 +44,15 @@ _MESSAGE_PHASES = {Phase.FAILED, Phase.WARNING, Phase.CANCELLED, Phase.PAUSED, P
 
 
 # -- auth ---------------------------------------------------------------------------------------------
-class BearerToken(httpx.Auth):
-    """A fixed bearer token."""
-
-    def __init__(self, token: str) -> None:
-        self._header = f"Bearer {token}"
-
-    def auth_flow(self, request: httpx.Request) -> Any:
-        request.headers["Authorization"] = self._header
-        yield request
-
-
-class ClientCredentials(httpx.Auth):
-    """OAuth 2 client credentials: the token is cached until it expires; on a 401 one new token, one retry.
-
-    A second 401 with a fresh token reaches the caller (→ AuthFailed). Concurrent requests share one token
-    fetch. The client secret goes only into the token request's Basic header, never into a message.
-    """
-
-    requires_response_body = True
-
-    def __init__(self, settings: OAuth2ClientCredentials, *, clock: Callable[[], float] = time.monotonic,
-                 name: str = "Fusion") -> None:
-        self._settings = settings
-        self._clock = clock
-        self._name = name
-        self._token: str | None = None
-        self._expires_at = 0.0
-        self._lock = asyncio.Lock()
-
-    def _fresh(self) -> bool:
-        return self._token is not None and self._clock() < self._expires_at
-
-    def _token_request(self) -> httpx.Request:
-        form = {"grant_type": "client_credentials"}
-        if self._settings.scope:
-            form["scope"] = self._settings.scope
-        pair = f"{self._settings.client_id}:{self._settings.client_secret}".encode()
-        basic = "Basic " + base64.b64encode(pair).decode()
-        return httpx.Request(
-            "POST", self._settings.token_url, data=form,
-            headers={"Authorization": basic, "Accept": "application/json", "User-Agent": "jobstatus-bot"},
-        )
-
-    async def _store(self, resp: httpx.Response) -> None:
-        code = resp.status_code
-        raw = b""
-        async for chunk in resp.aiter_bytes():
-            raw += chunk
-            if len(raw) > MAX_BODY_BYTES:
-                raise BadResponse(f"{self._name}: the OAuth token endpoint sent an oversized answer")
-        resp._content = raw  # noqa: SLF001 - body read with a cap; httpx reads it again after the flow step
-        words = error_words(raw, [self._settings.client_secret, resp.request.headers.get("Authorization", "")])
-        status = f"HTTP {code}: {words}" if words else f"HTTP {code}"
-        if code == 429 or code >= 500:
-            raise Unavailable(f"{self._name}: the OAuth token endpoint is unavailable ({status})")
-        try:
-            body: Any = json.loads(raw)
-        except ValueError:
-            body = None
-        if code in (400, 401, 403):
-            raise AuthFailed(f"{self._name}: the OAuth token endpoint refused our client credentials ({status})")
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if not (200 <= code < 300) or not isinstance(token, str) or not token:
-            raise BadResponse(f"{self._name}: the OAuth token endpoint sent no access_token (HTTP {code})")
-        expires_in = as_int(body.get("expires_in")) or 3600
-        self._token = token
-        self._expires_at = self._clock() + max(0.0, expires_in - min(60.0, expires_in * 0.1))
-
-    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        if not self._fresh():
-            async with self._lock:
-                if not self._fresh():
-                    await self._store((yield self._token_request()))
-        used = self._token
-        request.headers["Authorization"] = f"Bearer {used}"
-        response = yield request
-        if response.status_code != 401:
-            return
-        async with self._lock:
-            if self._token == used:  # nobody has fetched a new one meanwhile
-                log.info("%s: token refused (401); fetching a new one", self._name)
-                await self._store((yield self._token_request()))
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        yield request
-
-    def sync_auth_flow(self, request: httpx.Request) -> Any:
-        raise RuntimeError("ClientCredentials is for httpx.AsyncClient only")
-
-
-def make_auth(name: str, settings: Any, clock: Callable[[], float]) -> httpx.Auth:
+def make_auth(name: str, settings: Auth, clock: Callable[[], float]) -> httpx.Auth:
+    """Basic auth (many pods take it), a fixed bearer token, or OAuth 2 client credentials against the identity
+    domain's token endpoint, cached until it expires and renewed once on a 401 (NOTES.md, Fusion: Auth)."""
     if isinstance(settings, BasicAuth):
         return httpx.BasicAuth(settings.username, settings.password)
     if isinstance(settings, BearerAuth):
-        return BearerToken(settings.token)
+        return HeaderAuth.bearer(settings.token)
     if isinstance(settings, OAuth2ClientCredentials):
-        return ClientCredentials(settings, clock=clock, name=name)
+        return ClientCredentials(name, settings, clock=clock)
     raise ConfigError(
         f"backend '{name}': field 'auth.type': Fusion takes basic, bearer or oauth2, not '{settings.type}'"
     )
@@ -264,7 +165,8 @@ class FusionJobScheduler(Backend):
     cancel_hint = "Cancel it in Fusion under Tools > Scheduled Processes (select the request, then Cancel Process)."
     job_id_help = "A Fusion job request id is the number the Job Scheduler API returned: digits only, e.g. 44046."
 
-    def __init__(self, name: str, config: Any, *, secrets: Any = None, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, name: str, config: BackendConfig, *, secrets: SecretStore | None = None,
+                 http: httpx.AsyncClient | None = None) -> None:
         super().__init__(name, config, secrets=secrets, http=http)
         self.clock: Callable[[], float] = time.monotonic  # token expiry; tests replace it
         self.auth = make_auth(name, config.auth, lambda: self.clock())
@@ -360,7 +262,8 @@ class FusionJobScheduler(Backend):
     async def check(self) -> list[tuple[str, bool, str]]:
         """Probe with a status call for job 0: a JSON 404 proves reachability, auth and the API path."""
         try:
-            resp = await self.http.get(self.url(STATUS_PATH.format("0")), auth=self.auth)
+            async with self.limit, self.http.stream("GET", self.url(STATUS_PATH.format("0")), auth=self.auth) as resp:
+                await read_body(resp, self.name)
         except BackendError as exc:  # the OAuth token endpoint refused or failed
             return [("authenticated", False, str(exc))]
         except httpx.HTTPError as exc:

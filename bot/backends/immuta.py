@@ -2,9 +2,10 @@
 
 The answer is a map keyed by job id, `{"<id>": {"id", "state", "output"}}`; `state` is a string or a
 one-element list. An id missing from the answer is unknown or purged (JobNotFound for that id, not a
-failure). Auth: the raw API key as `Authorization: <key>`, or (default) the key exchanged at
-`POST /bim/apikey/authenticate` for a token sent as `Authorization: Bearer <token>`; on 401 (or the 500
-some Immuta endpoints answer where 401 is meant) the key is exchanged again once. No cancel API.
+failure). Auth: the raw API key as `Authorization: <key>` (no scheme: documentation.immuta.com/saas/
+developer-guides/api-intro/authentication), or (default) the key exchanged at `POST /bim/apikey/authenticate`
+for a token sent as `Authorization: Bearer <token>` (`KeyExchange`); on 401 (or the 500 some Immuta endpoints
+answer where 401 is meant, NOTES.md [client]) the key is exchanged again once. No cancel API.
 """
 
 from __future__ import annotations
@@ -18,23 +19,13 @@ from typing import Any
 
 import httpx
 
-from bot.backends.base import (
-    AuthFailed,
-    Backend,
-    BackendError,
-    BadResponse,
-    Capabilities,
-    FailureDetails,
-    InvalidJobId,
-    JobNotFound,
-    JobStatus,
-    Unavailable,
-    as_text,
-    error_words,
-    retry_after_seconds,
-)
+from bot.backends.auth import HeaderAuth, RefreshingAuth, SecretStore, Token
+from bot.backends.base import Backend, Capabilities, FailureDetails, JobStatus
+from bot.backends.errors import AuthFailed, BackendError, BadResponse, InvalidJobId, JobNotFound, Unavailable
+from bot.backends.http import error_words, retry_after_seconds
 from bot.backends.states import IMMUTA, lookup
-from bot.config import ConfigError
+from bot.backends.values import as_text
+from bot.config import ApiKey, BackendConfig, BearerAuth, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +112,39 @@ def parse_statuses(payload: Any, job_ids: Iterable[str]) -> dict[str, JobStatus 
     return out
 
 
+class KeyExchange(RefreshingAuth):
+    """The API key exchanged at `POST /bim/apikey/authenticate {"apikey"}` for a token (`{"token"}`), sent as a
+    bearer token. Some Immuta endpoints answer 500 where 401 is meant: a 500 is a refusal too, so it costs one
+    exchange and one retry, and a real 500 then reaches the caller as the outage it is."""
+
+    def __init__(self, backend: Immuta, key: str) -> None:
+        super().__init__(backend.name)
+        self.backend = backend
+        self._key = key
+
+    async def token_request(self, request: httpx.Request) -> httpx.Request:
+        return self.side_request("POST", self.backend.url("/bim/apikey/authenticate"), request,
+                                 json={"apikey": self._key})
+
+    async def read_token(self, response: httpx.Response) -> Token:
+        name = self.backend.name
+        try:
+            self.backend.raise_for_status(response)
+        except AuthFailed:
+            raise AuthFailed(f"{name} refused the API key (POST /bim/apikey/authenticate)") from None
+        except BadResponse as exc:  # (an outage, a 500 among them, stays what it is)
+            raise AuthFailed(f"{name} refused the API key ({exc.message})") from None
+        body = self.backend.json_of(response)
+        token = body.get("token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise BadResponse(f"{name}: the API key exchange answered without a token")
+        log.info("%s: API key exchanged for a token", name)
+        return Token(token)
+
+    async def refused(self, response: httpx.Response) -> bool:
+        return response.status_code in (401, 500)
+
+
 class Immuta(Backend):
     """Immuta jobs (type `immuta`)."""
 
@@ -129,51 +153,16 @@ class Immuta(Backend):
     cancel_hint = "Immuta has no documented cancel API: cancel the job in the Immuta UI."
     job_id_help = "the Immuta job id (its globally unique identifier), e.g. 3f2b8c1e-9a4d-4e2f-8b1a-5c6d7e8f9a0b"
 
-    def __init__(self, name: str, config: Any, *, secrets: Any = None, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, name: str, config: BackendConfig, *, secrets: SecretStore | None = None,
+                 http: httpx.AsyncClient | None = None) -> None:
         super().__init__(name, config, secrets=secrets, http=http)
         auth = config.auth
-        if auth.type == "api_key":
-            self._key: str | None = auth.key
-            self.exchange = auth.exchange
-            self._static: str | None = None
-        elif auth.type == "bearer":
-            self._key, self.exchange, self._static = None, False, f"Bearer {auth.token}"
+        if isinstance(auth, ApiKey):
+            self.auth = KeyExchange(self, auth.key) if auth.exchange else HeaderAuth(auth.key)
+        elif isinstance(auth, BearerAuth):
+            self.auth = HeaderAuth.bearer(auth.token)
         else:
             raise ConfigError(f"backend '{name}': immuta supports auth types api_key, bearer, not '{auth.type}'")
-        self.auth = None
-        self._token: str | None = None
-        self._auth_lock = asyncio.Lock()
-        self.authentications = 0
-
-    # -- auth -------------------------------------------------------------------------------------
-    async def _authorization(self, stale: str | None = None) -> tuple[str, str | None]:
-        """(Authorization header, exchanged token or None); `stale` is a token the server just refused."""
-        if self._static is not None:
-            return self._static, None
-        if not self.exchange:
-            assert self._key is not None
-            return self._key, None
-        async with self._auth_lock:
-            if self._token is None or self._token == stale:
-                self._token = await self._authenticate()
-            return f"Bearer {self._token}", self._token
-
-    async def _authenticate(self) -> str:
-        try:
-            resp = await self.request("POST", "/bim/apikey/authenticate", json={"apikey": self._key}, auth=None)
-        except (AuthFailed, _ServerError) as exc:
-            if isinstance(exc, AuthFailed):
-                raise AuthFailed(f"{self.name} refused the API key (POST /bim/apikey/authenticate)") from None
-            raise
-        except BadResponse as exc:
-            raise AuthFailed(f"{self.name} refused the API key ({exc.message})") from None
-        body = self.json_of(resp)
-        token = body.get("token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise BadResponse(f"{self.name}: the API key exchange answered without a token")
-        self.authentications += 1
-        log.info("%s: API key exchanged for a token", self.name)
-        return token
 
     def raise_for_status(self, resp: httpx.Response) -> None:
         if resp.status_code == 500:
@@ -183,19 +172,7 @@ class Immuta(Backend):
         super().raise_for_status(resp)
 
     async def _post_statuses(self, ids: list[str]) -> Any:
-        authz, token = await self._authorization()
-        body = {"jobIds": ids, "wait": 0}
-        try:
-            resp = await self.request("POST", "/jobs/statuses", json=body, headers={"Authorization": authz}, auth=None)
-        except (AuthFailed, _ServerError) as exc:
-            if not self.exchange:
-                raise
-            # the token may have ended: Immuta says so with 401, on some endpoints with 500
-            log.info("%s: HTTP %s on /jobs/statuses; exchanging the API key again",
-                     self.name, 401 if isinstance(exc, AuthFailed) else 500)
-            authz, _ = await self._authorization(stale=token)
-            resp = await self.request("POST", "/jobs/statuses", json=body, headers={"Authorization": authz}, auth=None)
-        return self.json_of(resp)
+        return self.json_of(await self.request("POST", "/jobs/statuses", json={"jobIds": ids, "wait": 0}))
 
     # -- the adapter ------------------------------------------------------------------------------
     def validate_job_id(self, text: str) -> str:
@@ -240,9 +217,9 @@ class Immuta(Backend):
 
     async def check(self) -> list[tuple[str, bool, str]]:
         rows: list[tuple[str, bool, str]] = []
-        if self.exchange:
+        if isinstance(self.auth, KeyExchange):
             try:
-                await self._authorization()
+                await self.sign_in()
                 rows.append(("API key exchange", True, "token received"))
             except BackendError as exc:
                 return [("API key exchange", False, exc.message)]

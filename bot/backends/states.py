@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -153,13 +155,13 @@ IMMUTA = {
 _unknown_seen: set[tuple[str, str]] = set()
 
 
-def lookup(table: dict, vendor: str, word: object) -> Phase:
+def lookup(table: Mapping[Any, Phase], vendor: str, word: object) -> Phase:
     """Map a vendor word through its table; an unknown word is UNKNOWN (logged once), never an error."""
     key = word.strip().upper() if isinstance(word, str) and table is not IMMUTA else word
     if isinstance(key, str) and table is IMMUTA:
         key = key.strip().lower()
     try:
-        phase = table.get(key)  # type: ignore[arg-type]
+        phase = table.get(key)
     except TypeError:  # unhashable garbage
         phase = None
     if phase is not None:

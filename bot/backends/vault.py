@@ -5,7 +5,8 @@ status: Vault's reference says it answers HTTP 200 and that logic should rest on
 types (limited.veevavault.dev/medical/vault-api/api-reference/26.1/errors/), and Veeva's own
 client library reads the body whatever the status (veeva/vault-api-library, VaultRequest.processResponse); but a
 wrong API version or path has been seen to come as HTTP 404 with a MALFORMED_URL envelope. Every request carries
-`X-VaultAPI-ClientID` (VaultRequest.setVaultHeaderParams sends it on every call, /auth included).
+`X-VaultAPI-ClientID` (VaultRequest.setVaultHeaderParams sends it on every call, /auth included). The session, its
+login pacing and the other-vault check are `Session`, the httpx.Auth flow every request goes through.
 """
 
 from __future__ import annotations
@@ -20,31 +21,24 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bot.backends.base import (
+from bot.backends.auth import RefreshingAuth, SecretStore, Token
+from bot.backends.base import Backend, Capabilities, FailureDetails, JobStatus, Link
+from bot.backends.errors import (
     AuthFailed,
-    Backend,
     BackendError,
     BadResponse,
     CancelNotSupported,
     CancelRefused,
-    Capabilities,
-    FailureDetails,
     Forbidden,
     InvalidJobId,
     JobNotFound,
-    JobStatus,
-    Link,
     Misconfigured,
     RateLimited,
-    absolute_url,
-    as_int,
-    as_text,
-    lenient_json,
-    path_segment,
-    retry_after_seconds,
 )
+from bot.backends.http import retry_after_seconds
 from bot.backends.states import VAULT, Phase, lookup
-from bot.config import ConfigError, VaultSession
+from bot.backends.values import absolute_url, as_int, as_text, lenient_json, path_segment
+from bot.config import BackendConfig, ConfigError, VaultSession
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +268,144 @@ def api_version(value: str | None) -> tuple[str, tuple[int, int]]:
     return f"v{major}.{minor}", (major, minor)
 
 
+# -- the session ----------------------------------------------------------------------------------
+def _error_types(content: bytes) -> set[str] | None:
+    """The error types of a Vault answer (`errors[{type}]`, any `responseStatus`); None when it is no JSON object."""
+    try:
+        payload = lenient_json(content) if content else None
+    except ValueError:
+        return None
+    return {t for t, _ in error_list(payload.get("errors"))} if isinstance(payload, dict) else None
+
+
+class Session(RefreshingAuth):
+    """Vault's session: `POST /api/{v}/auth` (form `username`, `password`) → `sessionId`, sent as
+    `Authorization: {sessionId}` (NOTES.md, Vault: Login). Vault ends a session with INVALID_SESSION_ID, in an HTTP
+    200 body as its reference says (so the body is read, with the cap) or with another status: one login more,
+    one retry.
+
+    Never a login loop: after the first login, one re-login if it succeeded; then one per LOGIN_BACKOFF seconds
+    until a session has actually worked; a refused or failed login is said again (with the wait) meanwhile. A
+    session for another vault than the configured one is refused (Vault gives one silently to a user who cannot
+    reach the asked vault). The login carries the client id header like every request (VaultRequest's
+    setVaultHeaderParams).
+    """
+
+    requires_response_body = True
+    carried_headers = (*RefreshingAuth.carried_headers, CLIENT_ID_HEADER)
+
+    def __init__(self, backend: VeevaVault, settings: VaultSession) -> None:
+        super().__init__(backend.name, clock=lambda: backend.clock())
+        self.backend = backend
+        self.settings = settings
+        self.vault_name: str | None = None  # the vault the session is for, once logged in
+        # Login pacing: logins since a session last worked, when the last one was, and how it ended.
+        self._logins_unproven = 0
+        self._last_login: float | None = None
+        self._last_login_result = "ok"  # ok | refused | misconfigured | outage
+        self._last_login_error = ""
+
+    def authorize(self, request: httpx.Request, token: str) -> None:
+        request.headers["Authorization"] = token
+
+    async def token_request(self, request: httpx.Request) -> httpx.Request:
+        now = self.clock()
+        if not self._login_allowed(now):
+            wait = LOGIN_BACKOFF - (now - (self._last_login or now))
+            kinds: dict[str, type[BackendError]] = {"outage": RateLimited, "misconfigured": Misconfigured}
+            error = kinds.get(self._last_login_result, AuthFailed)
+            why = self._last_login_error or "the last session did not work"
+            raise error(f"{why}. Not logging in to Vault again for {wait:.0f} s.", retry_after=wait)
+        self._last_login = now
+        self._logins_unproven += 1
+        # until its answer is read, the login counts as an outage: a login that gets no answer is one
+        self._last_login_result, self._last_login_error = "outage", f"{self.name}: Vault did not answer the login"
+        return self.side_request("POST", self.backend.url(f"/api/{self.backend.api_version}/auth"), request,
+                                 data={"username": self.settings.username, "password": self.settings.password})
+
+    async def read_token(self, response: httpx.Response) -> Token:
+        try:
+            self.backend.raise_for_status(response)
+            session = self.read_login(self.backend.json_of(response))
+        except (AuthFailed, Forbidden) as exc:
+            self._last_login_result, self._last_login_error = "refused", exc.message
+            raise
+        except Misconfigured as exc:
+            self._last_login_result, self._last_login_error = "misconfigured", exc.message
+            raise
+        except BackendError as exc:
+            self._last_login_result, self._last_login_error = "outage", exc.message
+            raise
+        self._last_login_result, self._last_login_error = "ok", ""
+        return Token(session)
+
+    async def refused(self, response: httpx.Response) -> bool:
+        if not 200 <= response.status_code < 300:
+            try:
+                self.backend.raise_for_status(response)
+            except AuthFailed:  # a 401, or INVALID_SESSION_ID with another status
+                return True
+            except BackendError:
+                pass
+            return False
+        types = _error_types(response.content)
+        if types is None:
+            return False
+        if "INVALID_SESSION_ID" in types:
+            return True
+        if not types & CONFIG_ERRORS:
+            self._logins_unproven = 0  # the session worked
+        return False
+
+    def _login_allowed(self, now: float) -> bool:
+        """Never log in in a loop: after the first login, one re-login if it succeeded; then one per 30 s
+        until a session has actually worked."""
+        if self._last_login is None or self._logins_unproven == 0 or now - self._last_login >= LOGIN_BACKOFF:
+            return True
+        return self._logins_unproven == 1 and self._last_login_result == "ok"
+
+    def read_login(self, payload: Any) -> str:
+        """The session id in Vault's login answer, once it is known to be for the configured vault."""
+        name, user = self.backend.name, self.settings.username
+        if not isinstance(payload, dict):
+            raise BadResponse(f"{name}: Vault's login answer is not a JSON object")
+        if str(payload.get("responseStatus", "")).upper() != "SUCCESS":
+            err = mapped_vault_error(payload, name, self.backend.advice)
+            if isinstance(err, Misconfigured | RateLimited):
+                raise err
+            kinds = ", ".join(t for t, _ in error_list(payload.get("errors"))) or "no reason given"
+            raise AuthFailed(f"{name}: Vault refused the login for user {user} ({kinds})")
+        session = payload.get("sessionId")
+        if not isinstance(session, str) or not session.strip():
+            raise BadResponse(f"{name}: Vault's login answer has no sessionId")
+        self._check_vault(payload)
+        return session.strip()
+
+    def _check_vault(self, payload: dict[str, Any]) -> None:
+        """Vault silently logs a user who cannot reach the asked vault into another one: refuse that session."""
+        name, user = self.backend.name, self.settings.username
+        ours = _host(self.backend.base_url)
+        vaults = payload.get("vaultIds") if isinstance(payload.get("vaultIds"), list) else []
+        known = [
+            (as_int(v.get("id")), _host(v.get("url")), as_text(v.get("name")))
+            for v in vaults or []
+            if isinstance(v, dict) and isinstance(v.get("url"), str)
+        ]
+        vault_id = as_int(payload.get("vaultId"))
+        current = next((k for k in known if k[0] == vault_id), None)
+        if current is not None and current[1] == ours:
+            self.vault_name = current[2] or str(vault_id)
+            return
+        if current is None and not known:
+            log.warning("%s: Vault's login answer names no vault URL; cannot check it is the configured vault", name)
+            return
+        where = f"{current[2] or current[0]} at {current[1]}" if current else f"vault {vault_id}"
+        raise AuthFailed(
+            f"{name}: Vault gave user {user} a session for another vault ({where}), not {ours}: "
+            "this user cannot reach the configured vault"
+        )
+
+
 # -- the adapter --------------------------------------------------------------------------------------
 class VeevaVault(Backend):
     type_name = "veeva_vault"
@@ -284,7 +416,8 @@ class VeevaVault(Backend):
     min_poll_reason = "Vault allows one status call per job per 10 s"
     burst_low = 50  # below this many calls left in the burst window, requests are spread over it
 
-    def __init__(self, name: str, config: Any, *, secrets: Any = None, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, name: str, config: BackendConfig, *, secrets: SecretStore | None = None,
+                 http: httpx.AsyncClient | None = None) -> None:
         super().__init__(name, config, secrets=secrets, http=http)
         if not isinstance(config.auth, VaultSession):
             raise ConfigError(f"backend '{name}': field 'auth.type': Vault takes vault_session, not '{config.auth.type}'")
@@ -299,14 +432,8 @@ class VeevaVault(Backend):
                        "offers)")
         self.clock: Callable[[], float] = time.monotonic
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
-        self.vault_name: str | None = None  # the vault the session is for, once logged in
-        self._session: str | None = None
-        # Login pacing: logins since a session last worked, when the last one was, and how it ended.
-        self._logins_unproven = 0
-        self._last_login: float | None = None
-        self._last_login_result = "ok"  # ok | refused | misconfigured | outage
-        self._last_login_error = ""
-        self._login_lock = asyncio.Lock()
+        self.session = Session(self, config.auth)
+        self.auth = self.session
         self._seen: dict[str, tuple[float, JobStatus | None]] = {}  # job id -> (last status call, last answer)
         self._next_request_at = 0.0
 
@@ -325,7 +452,7 @@ class VeevaVault(Backend):
             raise InvalidJobId(f"'{str(text)[:40]}' is not a Vault job id. {self.job_id_help}")
         return value
 
-    # -- HTTP: pacing by the burst headers, the session, one re-login ------------------------------
+    # -- HTTP: pacing by the burst headers (the session is `Session`'s) ---------------------------------
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         wait = self.backoff_hint
         if wait > MAX_PACE_SLEEP:
@@ -363,107 +490,17 @@ class VeevaVault(Backend):
             log.info("%s: Vault burst limit low (%s left) or responses delayed; next call in %.1f s",
                      self.name, remaining, gap)
 
-    async def _login(self, stale: str | None) -> str:
-        async with self._login_lock:
-            if self._session is not None and self._session != stale:
-                return self._session  # another call logged in meanwhile
-            now = self.clock()
-            if not self._login_allowed(now):
-                wait = LOGIN_BACKOFF - (now - (self._last_login or now))
-                kinds = {"outage": RateLimited, "misconfigured": Misconfigured}
-                error = kinds.get(self._last_login_result, AuthFailed)
-                why = self._last_login_error or "the last session did not work"
-                raise error(f"{why}. Not logging in to Vault again for {wait:.0f} s.", retry_after=wait)
-            self._last_login, self._session = now, None
-            self._logins_unproven += 1
-            user = self.config.auth.username
-            try:
-                resp = await super().request(  # /auth has its own limit: no burst pacing here
-                    "POST", f"/api/{self.api_version}/auth",
-                    data={"username": user, "password": self.config.auth.password},
-                )
-                self._session = self._read_login(self.json_of(resp), user)
-            except (AuthFailed, Forbidden) as exc:
-                self._last_login_result, self._last_login_error = "refused", exc.message
-                raise
-            except Misconfigured as exc:
-                self._last_login_result, self._last_login_error = "misconfigured", exc.message
-                raise
-            except BackendError as exc:
-                self._last_login_result, self._last_login_error = "outage", exc.message
-                raise
-            self._last_login_result, self._last_login_error = "ok", ""
-            return self._session
-
-    def _login_allowed(self, now: float) -> bool:
-        """Never log in in a loop: after the first login, one re-login if it succeeded; then one per 30 s
-        until a session has actually worked."""
-        if self._last_login is None or self._logins_unproven == 0 or now - self._last_login >= LOGIN_BACKOFF:
-            return True
-        return self._logins_unproven == 1 and self._last_login_result == "ok"
-
-    def _read_login(self, payload: Any, user: str) -> str:
-        if not isinstance(payload, dict):
-            raise BadResponse(f"{self.name}: Vault's login answer is not a JSON object")
-        if str(payload.get("responseStatus", "")).upper() != "SUCCESS":
-            err = mapped_vault_error(payload, self.name, self.advice)
-            if isinstance(err, Misconfigured | RateLimited):
-                raise err
-            kinds = ", ".join(t for t, _ in error_list(payload.get("errors"))) or "no reason given"
-            raise AuthFailed(f"{self.name}: Vault refused the login for user {user} ({kinds})")
-        session = payload.get("sessionId")
-        if not isinstance(session, str) or not session.strip():
-            raise BadResponse(f"{self.name}: Vault's login answer has no sessionId")
-        self._check_vault(payload, user)
-        return session.strip()
-
-    def _check_vault(self, payload: dict[str, Any], user: str) -> None:
-        """Vault silently logs a user who cannot reach the asked vault into another one: refuse that session."""
-        ours = _host(self.base_url)
-        vaults = payload.get("vaultIds") if isinstance(payload.get("vaultIds"), list) else []
-        known = [
-            (as_int(v.get("id")), _host(v.get("url")), as_text(v.get("name")))
-            for v in vaults
-            if isinstance(v, dict) and isinstance(v.get("url"), str)
-        ]
-        vault_id = as_int(payload.get("vaultId"))
-        current = next((k for k in known if k[0] == vault_id), None)
-        if current is not None and current[1] == ours:
-            self.vault_name = current[2] or str(vault_id)
-            return
-        if current is None and not known:
-            log.warning("%s: Vault's login answer names no vault URL; cannot check it is the configured vault",
-                        self.name)
-            return
-        where = f"{current[2] or current[0]} at {current[1]}" if current else f"vault {vault_id}"
-        raise AuthFailed(
-            f"{self.name}: Vault gave user {user} a session for another vault ({where}), not {ours}: "
-            "this user cannot reach the configured vault"
-        )
-
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        """One Vault API call with our session; on INVALID_SESSION_ID (or 401) one re-login and one retry."""
-        session = self._session or await self._login(None)
-        for attempt in range(2):
-            try:
-                resp = await self.request(method, path, headers={"Authorization": session}, **kwargs)
-            except AuthFailed:
-                pass  # HTTP 401: treat as an expired session
-            else:
-                payload = self.json_of(resp)
-                if not isinstance(payload, dict):
-                    raise BadResponse(f"{self.name}: Vault answer is not a JSON object")
-                types = {t for t, _ in error_list(payload.get("errors"))}
-                if types & CONFIG_ERRORS:  # the same with HTTP 200: the address is wrong, not the job
-                    raise vault_error(payload, self.name, self.advice)
-                if "INVALID_SESSION_ID" not in types:
-                    self._logins_unproven = 0
-                    return payload
-            if attempt:
-                raise AuthFailed(f"{self.name}: Vault refused a fresh session (INVALID_SESSION_ID)")
-            log.info("%s: Vault session expired; logging in again", self.name)
-            session = await self._login(stale=session)
-        raise AssertionError("unreachable")
+        """One Vault API call (the session logs in first, and once more on INVALID_SESSION_ID or 401): its answer."""
+        payload = self.json_of(await self.request(method, path, **kwargs))
+        if not isinstance(payload, dict):
+            raise BadResponse(f"{self.name}: Vault answer is not a JSON object")
+        types = {t for t, _ in error_list(payload.get("errors"))}
+        if types & CONFIG_ERRORS:  # the same with HTTP 200: the address is wrong, not the job
+            raise vault_error(payload, self.name, self.advice)
+        if "INVALID_SESSION_ID" in types:  # after the session's one re-login
+            raise AuthFailed(f"{self.name}: Vault refused a fresh session (INVALID_SESSION_ID)")
+        return payload
 
     # -- the API ---------------------------------------------------------------------------------
     async def status(self, job_id: str) -> JobStatus:
@@ -513,7 +550,7 @@ class VeevaVault(Backend):
     async def check(self) -> list[tuple[str, bool, str]]:
         """Log in (reachable, authenticated, right vault), then GET /api for the configured API version."""
         try:
-            await self._login(stale=self._session)
+            await self.sign_in()
         except (AuthFailed, Forbidden) as exc:
             return [("reachable", True, f"{self.base_url} answered"), ("authenticated", False, str(exc))]
         except Misconfigured as exc:
@@ -522,13 +559,15 @@ class VeevaVault(Backend):
             return [("reachable", False, str(exc))]
         rows = [
             ("reachable", True, f"{self.base_url} answered"),
-            ("authenticated", True, f"logged in as {self.config.auth.username} to vault {self.vault_name or '?'}"),
+            ("authenticated", True,
+             f"logged in as {self.session.settings.username} to vault {self.session.vault_name or '?'}"),
         ]
         try:
             payload = await self._call("GET", "/api")
             _succeeded(payload, "Vault")
-            values = payload.get("values") if isinstance(payload.get("values"), dict) else {}
-            offered = sorted((v for v in values if _VERSION.fullmatch(v)), key=lambda v: api_version(v)[1])
+            values = payload.get("values")
+            listed = values if isinstance(values, dict) else {}
+            offered = sorted((v for v in listed if _VERSION.fullmatch(v)), key=lambda v: api_version(v)[1])
         except BackendError as exc:
             return [*rows, ("API version", False, f"could not list the vault's API versions: {exc}")]
         ok = self.api_version in offered
