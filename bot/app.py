@@ -1,4 +1,4 @@
-"""Builds the running bot: store, backends, Slack client, Bolt app, poller, notifier, in one event loop."""
+"""Builds the running bot: store, backends, Slack sender, Bolt app, poller, notifier, in one event loop."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -21,10 +22,14 @@ from bot.backends import build_backends
 from bot.backends.base import Backend
 from bot.config import Environment, Settings
 from bot.listeners import guard
-from bot.notifier import Notifier, render_parent_factory
+from bot.notifier import Notifier
 from bot.poller import Poller
+from bot.slack.sender import WebSender
 from bot.store import Store
 from bot.watching import Watching
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +55,7 @@ class Runtime:
         self.db = Store(env.database_url)
         self.backends: dict[str, Backend] = {}
         # No rate-limit retry handler: it would sleep out Retry-After inside the call, holding the notifier's
-        # channel lock; the notifier reschedules the message after Retry-After instead (bot/slack_errors.py).
+        # channel lock; the notifier reschedules the message after Retry-After instead (bot/slack/errors.py).
         self.client = AsyncWebClient(
             token=env.slack_bot_token,
             base_url=env.slack_api_url,
@@ -59,9 +64,10 @@ class Runtime:
                 AsyncConnectionErrorRetryHandler(max_retry_count=2),
             ],
         )
-        self.notifier = Notifier(self.db, self.client, render_parent_factory(self.db, self._can_cancel), clock)
-        self.poller = Poller(self.db, self.backends, self.notifier, settings, clock)
-        self.watching = Watching(settings, self.backends, self.db, self.poller, self.notifier, self.client, clock)
+        slack = WebSender(self.client)
+        self.notifier = Notifier(self.db, slack, self.backends, clock)
+        self.poller = Poller(self.db, self.backends, self.notifier.kick, settings, clock)
+        self.watching = Watching(settings, self.backends, self.db, self.poller, self.notifier, slack, clock)
         self.app = AsyncApp(
             signing_secret=env.slack_signing_secret,
             client=self.client,
@@ -72,10 +78,7 @@ class Runtime:
         self._runner: web.AppRunner | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._notifier_task: asyncio.Task[None] | None = None
-        self._socket: object | None = None
-
-    def _can_cancel(self, backend: str) -> bool:
-        return self.watching.can_cancel(backend)
+        self._socket: AsyncSocketModeHandler | None = None
 
     async def start(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.db.create_schema)
@@ -89,7 +92,7 @@ class Runtime:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
             handler = AsyncSocketModeHandler(self.app, self.env.slack_app_token)
-            await handler.connect_async()
+            await handler.connect_async()  # type: ignore[no-untyped-call]  # slack_bolt does not annotate it
             self._socket = handler
             web_app = web.Application()
         else:
@@ -130,7 +133,7 @@ class Runtime:
             self._notifier_task.cancel()
             await asyncio.gather(self._notifier_task, return_exceptions=True)
         if self._socket is not None:
-            await self._socket.close_async()  # type: ignore[attr-defined]
+            await self._socket.close_async()  # type: ignore[no-untyped-call]  # slack_bolt does not annotate it
         if self._runner is not None:
             await self._runner.cleanup()
         for b in self.backends.values():

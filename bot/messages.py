@@ -6,14 +6,13 @@ limits, with a visible "(truncated)") before it is placed in a message.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
-from bot.backends.base import FailureDetails, JobStatus, Link
+from bot.backends.base import FailureDetails, Link
 from bot.backends.states import Phase
+from bot.jobs import ButtonAction, Changed, EndedReason, JobEvent, JobView, Outage, Recovered, Reply, TimedOut
 
 SECTION_LIMIT = 3000
 FIELD_LIMIT = 2000
@@ -24,11 +23,6 @@ TRUNCATED = " …(truncated)"
 # What a usage line puts after the verb. In mrkdwn `<…>` is link and mention markup, even inside backticks
 # (https://api.slack.com/reference/surfaces/formatting#escaping): escaped, people see "<backend> <job-id>".
 JOB_ARGS = "&lt;backend&gt; &lt;job-id&gt;"
-
-ACTION_CANCEL = "jobstatus_cancel"
-ACTION_STOP = "jobstatus_stop"
-ACTION_REFRESH = "jobstatus_refresh"
-ACTION_REWATCH = "jobstatus_rewatch"
 
 
 def esc(text: object) -> str:
@@ -60,12 +54,12 @@ def context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(text, CONTEXT_LIMIT)}]}
 
 
-def button(text: str, action_id: str, value: str, *, style: str | None = None,
+def button(text: str, action: ButtonAction, value: str, *, style: str | None = None,
            confirm: dict[str, Any] | None = None) -> dict[str, Any]:
     b: dict[str, Any] = {
         "type": "button",
         "text": {"type": "plain_text", "text": text[:75], "emoji": True},
-        "action_id": action_id,
+        "action_id": action.value,
         "value": value[:2000],
     }
     if style:
@@ -79,28 +73,6 @@ def slack_date(ts: float) -> str:
     """A Slack date token that renders in the reader's time zone, with a UTC fallback."""
     fallback = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
     return f"<!date^{int(ts)}^{{date_short_pretty}} {{time_secs}}|{fallback}>"
-
-
-@dataclass(frozen=True)
-class JobView:
-    """What the messages need to know about a job (from the database or a fresh status answer)."""
-
-    backend: str
-    job_id: str
-    name: str | None
-    phase: Phase
-    vendor_status: str
-    progress: int | None
-    message: str | None
-    log_paths: Sequence[str]
-    links: Sequence[Link]
-    checked_at: float
-    error_text: str | None = None
-
-    @classmethod
-    def of_status(cls, backend: str, st: JobStatus, now: float) -> JobView:
-        return cls(backend, st.job_id, st.name, st.phase, st.vendor_status, st.progress, st.message,
-                   st.log_paths, st.links, now)
 
 
 def state_words(phase: Phase, vendor_status: str) -> str:
@@ -135,9 +107,9 @@ def parent(job: JobView, *, watcher: str, watch_id: int, active: bool, ended_rea
         blocks.append(context(f":warning: Last check failed: {esc(job.error_text)}"))
     value = str(watch_id)
     if active:
-        buttons = [button("Refresh", ACTION_REFRESH, value), button("Stop watching", ACTION_STOP, value)]
+        buttons = [button("Refresh", ButtonAction.REFRESH, value), button("Stop watching", ButtonAction.STOP, value)]
         if can_cancel and not job.phase.terminal and job.phase is not Phase.CANCELLING:
-            buttons.insert(0, button("Cancel job", ACTION_CANCEL, value, style="danger", confirm={
+            buttons.insert(0, button("Cancel job", ButtonAction.CANCEL, value, style="danger", confirm={
                 "title": {"type": "plain_text", "text": "Cancel this job?"},
                 "text": {"type": "mrkdwn", "text": cut(f"This asks *{esc(job.backend)}* to cancel job "
                                                        f"{code(job.job_id)}. It cannot be undone.", 300)},
@@ -147,10 +119,12 @@ def parent(job: JobView, *, watcher: str, watch_id: int, active: bool, ended_rea
             }))
         blocks.append({"type": "actions", "block_id": "jobstatus_actions", "elements": buttons})
     else:
-        reason = {"finished": "Finished", None: "Not watching"}.get(ended_reason, f"Not watching: {esc(ended_reason or '')}")
-        blocks.append(context(reason))
+        if ended_reason == EndedReason.FINISHED:
+            blocks.append(context("Finished"))
+        else:
+            blocks.append(context(f"Not watching: {esc(ended_reason)}" if ended_reason else "Not watching"))
         blocks.append({"type": "actions", "block_id": "jobstatus_actions",
-                       "elements": [button("Rewatch", ACTION_REWATCH, value)]})
+                       "elements": [button("Rewatch", ButtonAction.REWATCH, value)]})
     text = f"{job.backend} job {job.job_id}: {state_words(job.phase, job.vendor_status)}"
     return cut(text, TEXT_LIMIT), blocks
 
@@ -163,8 +137,8 @@ def progress_bar(progress: int | None) -> str:
     return f"`{'█' * filled}{'░' * (10 - filled)}` {p}%"
 
 
-def change(job: JobView, *, watcher: str, old_phase: Phase | None, old_word: str | None) -> str:
-    """The thread reply for a state change, as an outbox payload (JSON)."""
+def change(job: JobView, *, watcher: str, old_phase: Phase | None, old_word: str | None) -> Reply:
+    """The thread reply for a state change (a failure mentions the watcher and is shown in the channel too)."""
     was = f" (was {state_words(old_phase, old_word or '')})" if old_phase is not None else ""
     head = f"{job.phase.emoji} *{state_words(job.phase, job.vendor_status)}*{was}"
     blocks = [section(head)]
@@ -183,7 +157,7 @@ def change(job: JobView, *, watcher: str, old_phase: Phase | None, old_word: str
     text = f"{job.backend} job {job.job_id}: {state_words(job.phase, job.vendor_status)}"
     if job.phase is Phase.FAILED and job.message:
         text += f": {esc(job.message)}"
-    return payload(cut(text, TEXT_LIMIT), blocks, broadcast=broadcast)
+    return Reply(cut(text, TEXT_LIMIT), blocks, broadcast=broadcast)
 
 
 def _quote(text: str) -> str:
@@ -198,7 +172,7 @@ def paths_text(paths: Iterable[str], links: Iterable[Link]) -> str:
     return cut("\n".join(out), SECTION_LIMIT)
 
 
-def details(job: JobView, d: FailureDetails) -> str | None:
+def details(job: JobView, d: FailureDetails) -> Reply | None:
     """The reply with what the backend said beyond the status (errors, outputs, links, hints)."""
     blocks: list[dict[str, Any]] = []
     lines = [line for line in d.lines if line != job.message]  # the failure reply carried that already
@@ -219,7 +193,7 @@ def details(job: JobView, d: FailureDetails) -> str | None:
         blocks.append(context(esc(d.hint)))
     if not blocks:
         return None
-    return payload(f"{job.backend} job {job.job_id}: details", blocks[:45])
+    return Reply(f"{job.backend} job {job.job_id}: details", blocks[:45])
 
 
 def human_size(n: int) -> str:
@@ -231,17 +205,9 @@ def human_size(n: int) -> str:
     return f"{n} B"
 
 
-def note(text: str) -> str:
+def note(text: str) -> Reply:
     """A plain thread note (stopped, cancel requested, outage...). `text` is already escaped mrkdwn."""
-    return payload(cut(text, TEXT_LIMIT), [section(text)])
-
-
-def payload(text: str, blocks: list[dict[str, Any]], *, broadcast: bool = False) -> str:
-    return json_payload({"text": text, "blocks": blocks, "broadcast": broadcast})
-
-
-def json_payload(data: dict[str, Any]) -> str:
-    return json.dumps(data, separators=(",", ":"))
+    return Reply(cut(text, TEXT_LIMIT), [section(text)])
 
 
 OUTAGE_HEADS = {
@@ -257,7 +223,7 @@ OUTAGE_HEADS = {
 OPERATOR_KINDS = {"auth": "its access", "forbidden": "its access", "misconfigured": "its settings"}
 
 
-def outage(job: JobView, since: float, error_text: str, kind: str | None = None) -> str:
+def outage(job: JobView, since: float, error_text: str, kind: str | None = None) -> Reply:
     """The one note when polling has failed for a while; its words say which kind of trouble it is."""
     head = OUTAGE_HEADS.get(kind or "", ":warning: Cannot reach *{b}*").format(b=esc(job.backend))
     fix = OPERATOR_KINDS.get(kind or "")
@@ -265,22 +231,35 @@ def outage(job: JobView, since: float, error_text: str, kind: str | None = None)
     return note(f"{head} since {slack_date(since)}: {esc(error_text)}. {tail}")
 
 
-def recovered(job: JobView) -> str:
+def recovered(job: JobView) -> Reply:
     return note(f":white_check_mark: *{esc(job.backend)}* answers again. Job is "
                 f"{state_words(job.phase, job.vendor_status)}.")
 
 
-def timed_out(job: JobView, hours: float) -> str:
+def timed_out(job: JobView, hours: float) -> Reply:
     return note(f":alarm_clock: Stopped watching after {hours:g} h (watch timeout); the job was still "
                 f"{state_words(job.phase, job.vendor_status)}. Press *Rewatch* to follow it again.")
 
 
-def upload_refused(filename: str, path: str | None, error: str) -> str:
+def upload_refused(filename: str, path: str | None, error: str) -> Reply:
     """The note instead of a log file Slack would not take in this channel: where the log is."""
     why = ("I can post here but not upload: invite me to this channel (`/invite @jobstatus`) to get attachments."
            if error == "not_in_channel" else f"Slack refused the upload ({esc(error)}).")
     where = f"\n*Log:* {code(path)}" if path else ""
     return note(f":paperclip: The log {code(filename)} could not be attached in this channel. {why}{where}")
+
+
+def event_reply(event: JobEvent) -> Reply:
+    """The thread reply for what happened to a job (an outbox `event`, rendered when it is sent)."""
+    match event:
+        case Changed(job, watcher, old_phase, old_word):
+            return change(job, watcher=watcher, old_phase=old_phase, old_word=old_word)
+        case Recovered(job):
+            return recovered(job)
+        case Outage(job, since, kind):
+            return outage(job, since, job.error_text or "no answer", kind)
+        case TimedOut(job, hours):
+            return timed_out(job, hours)
 
 
 def status_ephemeral(job: JobView) -> list[dict[str, Any]]:

@@ -10,49 +10,26 @@ Answers that change something are written in batches, each with the Slack messag
 from __future__ import annotations
 
 import asyncio
-import base64
 import heapq
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot import messages, store
 from bot.backends.base import Backend, JobStatus
 from bot.backends.errors import BackendError, BadResponse
-from bot.backends.states import Phase
 from bot.config import Settings
-from bot.notifier import Notifier, job_view
-from bot.store import Store
+from bot.jobs import JobView, Upload
+from bot.store import PollResult, Store, Tracked
 
 log = logging.getLogger(__name__)
 
 BATCH_CHUNK = 500
 MAX_DUE_PER_TICK = 5000
 FLUSH_EVERY = 5.0  # seconds between writes of unchanged jobs' next poll times
-
-
-@dataclass
-class Tracked:
-    """What the poller keeps of a job it polls: enough to tell whether an answer changes anything."""
-
-    pk: int
-    backend: str
-    job_id: str
-    phase: str
-    vendor_status: str
-    progress: int | None
-    name: str | None
-    errors: int
-    error_kind: str | None
-    changed_at: float
-    due: float
-
-    def same_as(self, st: JobStatus) -> bool:
-        return (st.phase.value == self.phase and st.vendor_status == self.vendor_status
-                and st.progress == self.progress and (not st.name or st.name == self.name))
 
 
 @dataclass
@@ -66,11 +43,10 @@ class Batch:
 
 @dataclass
 class Write:
+    """A poll result waiting to be written, with the job it is of."""
+
     job: Tracked
-    result: JobStatus | BackendError
-    at: float
-    due: float
-    force: bool
+    result: PollResult
 
 
 class Poller:
@@ -78,13 +54,13 @@ class Poller:
         self,
         db: Store,
         backends: Mapping[str, Backend],
-        notifier: Notifier,
+        kick: Callable[[], None],
         settings: Settings,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.db = db
         self.backends = backends
-        self.notifier = notifier
+        self.kick = kick  # wakes the notifier: something is owed to Slack
         self.settings = settings
         self.clock = clock
         self._jobs: dict[int, Tracked] = {}
@@ -111,8 +87,8 @@ class Poller:
         """Seconds to the next poll: the backend's interval (at least the vendor's minimum); a job unchanged
         for long backs off towards `max_poll_interval` when one is configured."""
         b = self.backends[backend]
-        base = max(b.config.poll_interval, b.min_poll_interval)
-        cap = b.config.max_poll_interval
+        base: float = max(b.config.poll_interval, b.min_poll_interval)
+        cap: float | None = b.config.max_poll_interval
         if job is None or cap is None or cap <= base:
             return base
         quiet = (self.clock() if now is None else now) - job.changed_at
@@ -121,13 +97,12 @@ class Poller:
     async def load(self) -> int:
         """Read every polled job from the database into the schedule. Overdue ones are spread over their
         interval so a restart after downtime does not ask every vendor everything at once."""
-        rows = await self.db.run(store.polling_jobs)
+        jobs = await self.db.run(store.polling_jobs)
         now = self.clock()
         self._jobs.clear()
         self._heap = []
         self._batches = {}
-        for row in rows:
-            job = Tracked(*row)
+        for job in jobs:
             if job.backend not in self.backends:
                 continue  # its backend left the config: it waits for it to come back
             if job.due < now:
@@ -143,11 +118,10 @@ class Poller:
     async def track(self, job_pk: int) -> None:
         """Take a job's polling state from the database after a user changed it (watch, stop, rewatch,
         cancel): schedule it at its stored next poll time, or drop it."""
-        row = await self.db.run(store.polling_job, job_pk)
-        if row is None:
+        job = await self.db.run(store.polling_job, job_pk)
+        if job is None:
             self._jobs.pop(job_pk, None)
             return
-        job = Tracked(*row)
         if job.backend not in self.backends:
             return
         self._schedule(job, job.due)
@@ -191,22 +165,17 @@ class Poller:
         heap = self._heap
         if not heap or heap[0][0] > now:
             return
-        due: dict[str, list[Tracked]] = {}
         taken = 0
         while heap and heap[0][0] <= now and taken < MAX_DUE_PER_TICK:
             at, pk = heapq.heappop(heap)
             job = self._jobs.get(pk)
             if job is None or job.due != at or pk in self._inflight:
                 continue  # dropped, rescheduled since, or being polled now (it reschedules itself)
-            due.setdefault(job.backend, []).append(job)
+            self._inflight.add(pk)  # a second entry for the same time (the job tracked again) is skipped
+            self._spawn(self._poll(self.backends[job.backend], [job]))
             taken += 1
-        for name, jobs in due.items():
-            backend = self.backends[name]
-            self._inflight.update(j.pk for j in jobs)
-            for job in jobs:
-                self._spawn(self._poll(backend, [job]))
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -272,11 +241,11 @@ class Poller:
                 res = replace(res, job_id=job.job_id)
             due = now + self.interval(job.backend, job, now) * random.uniform(0.95, 1.05)
             quiet = job.errors == 0 and job.same_as(res)
-            if res.phase.value != job.phase or res.vendor_status != job.vendor_status:
+            if res.phase != job.phase or res.vendor_status != job.vendor_status:
                 job.changed_at = now
             if job.errors:
                 log.info("%s job %s answers again", job.backend, job.job_id)
-            job.phase, job.vendor_status = res.phase.value, res.vendor_status
+            job.phase, job.vendor_status = res.phase, res.vendor_status
             job.progress, job.name, job.errors, job.error_kind = res.progress, res.name or job.name, 0, None
             if res.terminal:
                 self._drop(job.pk)
@@ -297,12 +266,12 @@ class Poller:
                 return
             job.error_kind = res.kind
         self._dirty.pop(job.pk, None)
-        self._writes.append(Write(job, res, now, due, force))
+        self._writes.append(Write(job, PollResult(job.pk, res, now, due, force)))
         self._write_wake.set()
 
     def _backoff(self, backend: str, errors: int, retry_after: float | None) -> float:
         base = self.interval(backend)
-        delay = min(base * (2 ** min(errors - 1, 6)), max(base, 300.0))
+        delay = min(base * (2.0 ** min(errors - 1, 6)), max(base, 300.0))
         delay *= random.uniform(0.8, 1.2)
         if retry_after is not None:
             delay = max(delay, retry_after)
@@ -324,17 +293,16 @@ class Poller:
         if not self._writes:
             return
         writes, self._writes = self._writes, []
-        applied = await self.db.run(store.apply_results, [(w.job.pk, w.result, w.at, w.due, w.force) for w in writes],
-                                    self._render_change, self._render_recovered)
+        applied = await self.db.run(store.apply_results, [w.result for w in writes])
         owed = False
         for w, a in zip(writes, applied, strict=True):
             owed = owed or a.owed > 0
             if not a.polling:
                 self._drop(w.job.pk)
-            if a.became_terminal and isinstance(w.result, JobStatus):
-                self._spawn(self.details_for(self.backends[w.job.backend], w.result, a.ended_watches))
+            if a.became_terminal and isinstance(w.result.answer, JobStatus):
+                self._spawn(self.details_for(self.backends[w.job.backend], w.result.answer, a.ended_watches))
         if owed:
-            self.notifier.kick()
+            self.kick()
 
     async def _flush(self) -> None:
         dirty, self._dirty = self._dirty, {}
@@ -346,12 +314,9 @@ class Poller:
 
         It may overlap a scheduled poll of the same job; recording the same answer twice is harmless.
         """
-        job = self._jobs.get(job_pk)
-        if job is None:
-            row = await self.db.run(store.job_state, job_pk)
-            if row is None or row[1] not in self.backends:
-                return
-            job = Tracked(*row)
+        job = self._jobs.get(job_pk) or await self.db.run(store.job_state, job_pk)
+        if job is None or job.backend not in self.backends:
+            return
         await self._poll(self.backends[job.backend], [job], force=True)
         await self._apply_writes()
 
@@ -367,21 +332,21 @@ class Poller:
             return
         if d is None:
             return
-        view = messages.JobView.of_status(backend.name, st, self.clock())
-        text = messages.details(view, d)
-        attachment = None
+        owed: list[store.Owed] = []
+        reply = messages.details(JobView.of_status(backend.name, st, self.clock()), d)
+        if reply is not None:
+            owed.append(reply)
         if d.attachment is not None and d.attachment[1]:  # Slack refuses an empty file (missing_argument)
-            name, content = d.attachment
-            attachment = messages.json_payload({"filename": name, "content_b64": base64.b64encode(content).decode()})
-        await self.db.run(store.owe_many, watch_ids, [("reply", text), ("file", attachment)], self.clock())
-        self.notifier.kick()
+            owed.append(Upload(*d.attachment))
+        await self.db.run(store.owe_many, watch_ids, owed, self.clock())
+        self.kick()
 
     async def _sweep(self, now: float) -> None:
         """What the passing of time owes: outage notes, watches past their timeout, and dropping jobs
         whose watches ended elsewhere (a channel archived, say)."""
         try:
-            owed = await self.db.run(store.note_outages, now, self.settings.outage_note_after, self._render_outage)
-            owed += await self.db.run(store.expire_watches, now, self._render_timeout)
+            owed = await self.db.run(store.note_outages, now, self.settings.outage_note_after)
+            owed += await self.db.run(store.expire_watches, now)
             polling = await self.db.run(store.polling_ids)
         except Exception:
             log.exception("poller upkeep failed; trying again at the next sweep")
@@ -389,19 +354,5 @@ class Poller:
         for pk in [pk for pk in self._jobs if pk not in polling and pk not in self._inflight]:
             self._drop(pk)
         if owed:
-            self.notifier.kick()
+            self.kick()
 
-    # -- renderers handed to the store (they run inside its transaction) --------------------------------
-    def _render_change(self, job: store.Job, watch: store.Watch, old_phase: Phase, old_word: str) -> str:
-        return messages.change(job_view(job), watcher=watch.user_id, old_phase=old_phase, old_word=old_word)
-
-    def _render_recovered(self, job: store.Job) -> str:
-        return messages.recovered(job_view(job))
-
-    def _render_outage(self, job: store.Job) -> str:
-        return messages.outage(job_view(job), job.error_since or self.clock(), job.error_text or "no answer",
-                               job.error_kind)
-
-    def _render_timeout(self, job: store.Job) -> str:
-        limit = (job.timeout_at or 0) - (job.created_at or 0)
-        return messages.timed_out(job_view(job), max(limit, 0) / 3600)

@@ -1,7 +1,8 @@
-"""What users ask of the bot — watch, status, stop, rewatch, cancel — shared by slash commands and buttons.
+"""What users ask of the bot — watch, status, stop, rewatch, cancel, list — shared by slash commands and buttons.
 
 Each operation returns the text to show the user alone (an `Answer`); nothing here talks to Slack except
-through the notifier's outbox, so listeners stay thin.
+through the notifier's outbox (and a permalink to a thread), so listeners stay thin. The notes a user's
+action writes in a thread are rendered here; the store keeps them as they are.
 """
 
 from __future__ import annotations
@@ -10,9 +11,6 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages, store
 from bot.backends.base import Backend, JobStatus
@@ -30,9 +28,11 @@ from bot.backends.errors import (
     Unavailable,
 )
 from bot.config import Settings
+from bot.jobs import Changed, EndedReason, JobView
 from bot.messages import esc
 from bot.notifier import Notifier
 from bot.poller import Poller
+from bot.slack.sender import SlackError, SlackSender
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class Watching:
     db: Store
     poller: Poller
     notifier: Notifier
-    client: AsyncWebClient
+    slack: SlackSender
     clock: Callable[[], float]
 
     # -- checks shared by every request -----------------------------------------------------------
@@ -82,7 +82,7 @@ class Watching:
 
     def can_cancel(self, backend_name: str) -> bool:
         b = self.backends.get(backend_name)
-        return bool(b and getattr(b, "can_cancel", b.capabilities.cancel))
+        return b is not None and b.can_cancel
 
     # -- operations -----------------------------------------------------------------------------------
     async def check(self, backend: Backend, job_id: str) -> JobStatus:
@@ -93,36 +93,32 @@ class Watching:
 
     async def watch(self, backend: Backend, job_id: str, channel: str, user: str) -> Answer:
         """One watch, one thread, per channel and job: asked again, the channel gets its thread back."""
-        existing = await self.db.run(_watch_here, backend.name, job_id, channel)
-        if existing is not None and (existing.active or existing.ended_reason == "finished"):
+        existing = await self.db.run(store.channel_watch, backend.name, job_id, channel)
+        if existing is not None and (existing.active or existing.ended_reason == EndedReason.FINISHED):
             return await self._already(existing, backend, job_id)  # no vendor call needed
         st = await self.check(backend, job_id)
         now = self.clock()
-        first = None
-        if st.terminal:
-            first = messages.change(messages.JobView.of_status(backend.name, st, now), watcher=user,
-                                    old_phase=None, old_word=None)
+        first = Changed(JobView.of_status(backend.name, st, now), user, None, None) if st.terminal else None
         note = messages.note(f":eyes: Watching again (by <@{user}>).")
         watch, job, what = await self.db.run(
             store.create_watch, backend.name, st, channel, user, now=now, interval=self.poller.interval(backend.name),
-            watch_timeout=backend.config.watch_timeout or self.settings.watch_timeout, first_reply=first,
-            again_note=note,
+            watch_timeout=self.watch_timeout(backend), first_reply=first, again_note=note,
         )
         if what == "exists":
             return await self._already(watch, backend, job_id)
-        error = await self.notifier.deliver_watch(watch.id)  # type: ignore[arg-type]
+        error = await self.notifier.deliver_watch(watch.pk)
         if error is not None:
             if what == "created":
-                await self.db.run(store.discard_watch, watch.id)
+                await self.db.run(store.discard_watch, watch.pk)
             else:  # the thread and its history stay; the watch ends again
-                await self.db.run(store.end_watch_for_slack, watch.id, error, self.clock())
-            await self.poller.track(job.id)  # type: ignore[arg-type]
+                await self.db.run(store.end_watch_for_slack, watch.pk, error, self.clock())
+            await self.poller.track(job.pk)
             raise UserError(slack_refusal(error))
         self.notifier.kick()
-        await self.poller.track(job.id)  # type: ignore[arg-type]
+        await self.poller.track(job.pk)
         where = "its thread" if what == "resumed" else "the thread"
         if st.terminal:
-            await self.poller.details_for(backend, st, [watch.id])  # type: ignore[list-item]
+            await self.poller.details_for(backend, st, [watch.pk])
             text = (f"{esc(backend.name)} job `{esc(job_id)}` has already ended "
                     f"({messages.state_words(st.phase, st.vendor_status)}); I posted its result in {where}.")
         elif what == "resumed":
@@ -136,8 +132,8 @@ class Watching:
 
     async def _already(self, watch: store.Watch, backend: Backend, job_id: str) -> Answer:
         if watch.parent_ts is None:  # just created by a request beside this one: post it now, or wait for it
-            await self.notifier.deliver_watch(watch.id)  # type: ignore[arg-type]
-            pair = await self.db.run(store.watch_and_job, watch.id)
+            await self.notifier.deliver_watch(watch.pk)
+            pair = await self.db.run(store.watch_and_job, watch.pk)
             watch = pair[0] if pair is not None else watch
         link = await self.permalink(watch.channel, watch.parent_ts)
         where = f"<{link}|its thread>" if link else "its thread in this channel"
@@ -147,30 +143,34 @@ class Watching:
                       f"see {where}.")
 
     async def permalink(self, channel: str, ts: str | None) -> str | None:
+        """A link to a thread, when Slack gives one (else the answer names the thread in words)."""
         if not ts:
             return None
         try:
-            resp = await self.client.chat_getPermalink(channel=channel, message_ts=ts)
-            return str(resp.get("permalink")) if resp.get("permalink") else None
-        except SlackApiError:
+            return await self.slack.permalink(channel, ts)
+        except SlackError:
             return None
+
+    def watch_timeout(self, backend: Backend) -> float:
+        timeout: float = backend.config.watch_timeout or self.settings.watch_timeout
+        return timeout
 
     async def status(self, backend: Backend, job_id: str) -> Answer:
         st = await self.check(backend, job_id)
-        view = messages.JobView.of_status(backend.name, st, self.clock())
+        view = JobView.of_status(backend.name, st, self.clock())
         return Answer(f"{backend.name} job {job_id}: {messages.state_words(st.phase, st.vendor_status)}",
                       messages.status_ephemeral(view))
 
     async def unwatch(self, backend: Backend, job_id: str, channel: str, user: str) -> Answer:
-        watch = await self.db.run(_active_watch, backend.name, job_id, channel)
+        watch = await self.db.run(store.active_watch, backend.name, job_id, channel)
         if watch is None:
             raise UserError(f"This channel does not watch {esc(backend.name)} job `{esc(job_id)}`. "
                             "See `/jobstatus list`.")
-        return await self.stop(watch.id, user)  # type: ignore[arg-type]
+        return await self.stop(watch.pk, user)
 
     async def stop(self, watch_id: int, user: str) -> Answer:
         note = messages.note(f":octagonal_sign: Stopped watching (by <@{user}>). Press *Rewatch* to follow it again.")
-        job_pk = await self.db.run(_stop, watch_id, self.clock(), note)
+        job_pk = await self.db.run(store.stop_watch, watch_id, self.clock(), note)
         self.notifier.kick()
         if job_pk is None:
             return Answer("That watch had already stopped.")
@@ -187,22 +187,30 @@ class Watching:
         backend = self.backend(job.backend, watch.channel)
         st = await self.check(backend, job.job_id)
         if st.terminal:
-            await self.db.run(_refresh_job, job.id, st, self.clock())
+            await self.db.run(store.refresh_job, job.pk, st, self.clock())
             self.notifier.kick()
             return Answer(f"{esc(backend.name)} job `{esc(job.job_id)}` has ended "
                           f"({messages.state_words(st.phase, st.vendor_status)}): nothing to watch.")
         note = messages.note(f":eyes: Watching again (by <@{user}>).")
-        await self.db.run(_rewatch, watch_id, user, st, self.clock(), self.poller.interval(backend.name),
-                          backend.config.watch_timeout or self.settings.watch_timeout, note)
+        await self.db.run(store.rewatch, watch_id, st, self.clock(), self.watch_timeout(backend), note)
         self.notifier.kick()
-        await self.poller.track(job.id)  # type: ignore[arg-type]
+        await self.poller.track(job.pk)
         return Answer(f"Watching {esc(backend.name)} job `{esc(job.job_id)}` again.")
+
+    async def clicked_watch(self, value: str, channel: str, message_ts: str) -> int:
+        """The watch a button belongs to: the id it carries (`value`), checked against the channel it was
+        clicked in and, once the watch's parent is posted, the message it was on."""
+        an_id = value.isascii() and value.isdigit() and len(value) <= 18
+        pair = await self.db.run(store.watch_and_job, int(value)) if an_id else None
+        if pair is None or pair[0].channel != channel or (pair[0].parent_ts and pair[0].parent_ts != message_ts):
+            raise UserError("That button does not belong to a watch I know.")
+        return pair[0].pk
 
     async def refresh(self, watch_id: int) -> Answer | None:
         pair = await self.db.run(store.watch_and_job, watch_id)
         if pair is None:
             return None
-        await self.poller.poll_now(pair[1].id)  # type: ignore[arg-type]
+        await self.poller.poll_now(pair[1].pk)
         return None
 
     async def cancel(self, backend: Backend, job_id: str, channel: str, user: str) -> Answer:
@@ -210,7 +218,7 @@ class Watching:
         if not self.can_cancel(backend.name):
             hint = backend.cancel_hint or "Cancel it in the vendor's console."
             raise UserError(f"{esc(backend.name)} ({esc(backend.type_name)}) offers no cancel API here. {esc(hint)}")
-        watch = await self.db.run(_active_watch, backend.name, job_id, channel)
+        watch = await self.db.run(store.active_watch, backend.name, job_id, channel)
         self.may_cancel(backend, user, watch)
         now = self.clock()
         earlier = await self.db.run(store.claim_cancel, backend.name, job_id, user, now)
@@ -230,7 +238,7 @@ class Watching:
                 raise UserError(explain(backend, job_id, exc)) from None
             raise
         note = messages.note(f":no_entry: Cancel requested by <@{user}>" + (f": {esc(said)}" if said else "."))
-        owed, job_pk = await self.db.run(_cancel_noted, backend.name, job_id, note, self.clock())
+        owed, job_pk = await self.db.run(store.note_cancel, backend.name, job_id, note, self.clock())
         self.notifier.kick()
         if job_pk is not None:
             await self.poller.track(job_pk)  # its next poll is now: follow it to CANCELLED
@@ -267,7 +275,7 @@ class Watching:
         for w, j in rows[:40]:
             link = await self.permalink(channel, w.parent_ts)
             name = f" · {esc(j.name)}" if j.name else ""
-            state = messages.state_words(j.phase_enum, j.vendor_status)
+            state = messages.state_words(j.phase, j.vendor_status)
             thread = f" — <{link}|thread>" if link else ""
             lines.append(f"• *{esc(j.backend)}* `{esc(j.job_id)}`{name}: {state} (by <@{w.user_id}>){thread}")
         more = f"\n…and {len(rows) - 40} more." if len(rows) > 40 else ""
@@ -287,7 +295,7 @@ class Watching:
             interval = self.poller.interval(name)
             every = f"every {interval:g}s"
             if b.config.poll_interval < interval:
-                why = getattr(b, "min_poll_reason", "") or "the vendor's own limit"
+                why = b.min_poll_reason or "the vendor's own limit"
                 every += f" (config asks {b.config.poll_interval:g}s: {esc(why)})"
             lines.append(f"• *{esc(name)}* — {esc(b.type_name)}, {every}, {', '.join(can)}; channels: {where}")
         text = "*Configured backends*\n" + "\n".join(lines)
@@ -322,56 +330,3 @@ def slack_refusal(error: str) -> str:
         return "This channel is archived; I cannot post in it."
     return f"Slack refused my message ({esc(error)}); nothing was set up."
 
-
-# -- transactions used above (run on the store's thread) ----------------------------------------------
-
-
-def _active_watch(s: Any, backend: str, job_id: str, channel: str) -> store.Watch | None:
-    job = store.find_job(s, backend, job_id)
-    return None if job is None else store.active_watch_in(s, job.id, channel)
-
-
-def _watch_here(s: Any, backend: str, job_id: str, channel: str) -> store.Watch | None:
-    job = store.find_job(s, backend, job_id)
-    return None if job is None else store.watch_in(s, job.id, channel)
-
-
-def _stop(s: Any, watch_id: int, now: float, note: str) -> int | None:
-    """End a watch; returns its job, or None when it had ended already."""
-    w = s.get(store.Watch, watch_id)
-    if w is None or not w.active:
-        return None
-    store.end_watch(s, w, "stopped", now, note)
-    return int(w.job_pk)
-
-
-def _rewatch(s: Any, watch_id: int, user: str, st: JobStatus, now: float, interval: float, timeout: float,
-             note: str) -> None:
-    w = s.get(store.Watch, watch_id)
-    if w is None or w.active:
-        return
-    job = store.restart_watch(s, w, now, interval, timeout, note)
-    store.set_status_fields(job, st)
-    job.checked_at = now
-
-
-def _refresh_job(s: Any, job_pk: int, st: JobStatus, now: float) -> None:
-    job = s.get(store.Job, job_pk)
-    if job is None:
-        return
-    store.set_status_fields(job, st)
-    job.checked_at = now
-    for w in store.watches_of(s, job_pk, active=None):
-        store.owe(s, w, "update", now=now)
-
-
-def _cancel_noted(s: Any, backend: str, job_id: str, note: str, now: float) -> tuple[int, int | None]:
-    job = store.find_job(s, backend, job_id)
-    if job is None:
-        return 0, None
-    watches = store.watches_of(s, job.id)
-    for w in watches:
-        store.owe(s, w, "reply", note, now=now)
-        store.owe(s, w, "update", now=now)  # its parent loses the Cancel button
-    job.next_poll_at = now
-    return len(watches), job.id

@@ -11,7 +11,8 @@ from sqlalchemy import event
 
 import bot.notifier
 from bot.offline.vendors.core import Step
-from bot.poller import FLUSH_EVERY, Tracked
+from bot.poller import FLUSH_EVERY
+from bot.store import Tracked
 from tests.conftest import Harness
 
 

@@ -11,14 +11,15 @@ from hypothesis import strategies as st
 from bot import messages
 from bot.backends.base import Link
 from bot.backends.states import Phase
+from bot.jobs import JobView
 
 
-def view(**kw: object) -> messages.JobView:
+def view(**kw: object) -> JobView:
     base: dict[str, object] = dict(backend="fusion-prod", job_id="44046", name="DataExport", phase=Phase.RUNNING,
                                    vendor_status="RUNNING", progress=50, message=None, log_paths=(), links=(),
                                    checked_at=1_700_000_000.0)
     base.update(kw)
-    return messages.JobView(**base)  # type: ignore[arg-type]
+    return JobView(**base)  # type: ignore[arg-type]
 
 
 def all_text(blocks: list[dict]) -> str:
@@ -35,11 +36,11 @@ def test_backend_text_cannot_become_markup() -> None:
 
 
 def test_failure_reply_carries_message_paths_mention_and_broadcast() -> None:
-    p = json.loads(messages.change(
+    p = messages.change(
         view(phase=Phase.FAILED, vendor_status="1 Error", message="ORA-01555 snapshot too old",
              log_paths=("outbox/logs/BESSAPP-DB_1881.log", "outbox\\BESSAPPJan-06.csv"),
              links=(Link("artifacts", "https://vault.example/api/v26.1/services/jobs/1/artifacts"),)),
-        watcher="U42", old_phase=Phase.RUNNING, old_word="-1 In Progress"))
+        watcher="U42", old_phase=Phase.RUNNING, old_word="-1 In Progress").payload()
     body = all_text(p["blocks"])
     assert p["broadcast"] is True
     assert "<@U42>" in body
@@ -50,8 +51,8 @@ def test_failure_reply_carries_message_paths_mention_and_broadcast() -> None:
 
 
 def test_success_reply_is_not_broadcast() -> None:
-    p = json.loads(messages.change(view(phase=Phase.SUCCEEDED, vendor_status="SUCCEEDED"), watcher="U1",
-                                   old_phase=Phase.RUNNING, old_word="RUNNING"))
+    p = messages.change(view(phase=Phase.SUCCEEDED, vendor_status="SUCCEEDED"), watcher="U1",
+                        old_phase=Phase.RUNNING, old_word="RUNNING").payload()
     assert p["broadcast"] is False
     assert "<@U1>" not in all_text(p["blocks"])
 
@@ -80,8 +81,8 @@ def test_vendor_word_stays_visible() -> None:
 def test_any_backend_text_fits_block_kit_and_stays_escaped(text: str) -> None:
     _, blocks = messages.parent(view(name=text[:300], message=text), watcher="U1", watch_id=1, active=True,
                                 ended_reason=None, can_cancel=True)
-    p = json.loads(messages.change(view(phase=Phase.FAILED, message=text, log_paths=(text[:500],)),
-                                   watcher="U1", old_phase=Phase.RUNNING, old_word="RUNNING"))
+    p = messages.change(view(phase=Phase.FAILED, message=text, log_paths=(text[:500],)),
+                        watcher="U1", old_phase=Phase.RUNNING, old_word="RUNNING").payload()
     for b in blocks + p["blocks"]:
         if b["type"] == "section" and "text" in b:
             assert len(b["text"]["text"]) <= messages.SECTION_LIMIT

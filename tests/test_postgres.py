@@ -21,16 +21,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
 import bot.notifier
-from bot import messages, store
+from bot import store
 from bot.backends.base import JobStatus
 from bot.backends.errors import Unavailable
 from bot.backends.states import Phase
 from bot.config import ConfigError, Environment
+from bot.jobs import Changed, JobView
 from bot.offline.setup import configure_simulators
 from bot.offline.slack import FakeSlack, SlackUser
 from bot.offline.vendors.core import Step
 from bot.offline.vendors.server import SimulatorServer
-from bot.store import Job, Store, Watch
+from bot.store import Job, PollResult, Store, Watch
 from tests import pg
 from tests.conftest import SIGNING_SECRET, Harness, settings_for, start_runtime
 
@@ -136,7 +137,7 @@ async def test_what_slack_has_not_taken_stays_owed_across_a_restart(harness: Har
     await h.runtime.stop()
     url = h.env.database_url
     owed = query(url, "SELECT o.kind, o.attempts, w.parent_ts FROM outbox o JOIN watches w ON w.id = o.watch_id "
-                      "WHERE o.kind = 'reply'")
+                      "WHERE o.kind IN ('reply', 'event')")  # a thread reply, rendered now or when sent
     assert owed and all(ts == parent.ts for _kind, _attempts, ts in owed)
     assert max(attempts for _kind, attempts, _ts in owed) >= 1  # Slack refused it once; it is still owed
     assert said(h, "succeeded") == []
@@ -210,14 +211,6 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         s.close()
 
 
-def _change(job: Job, watch: Watch, old_phase: Phase, old_word: str) -> str:
-    return messages.json_payload({"text": f"{old_word} -> {job.vendor_status} ({job.message})"})
-
-
-def _note(job: Job) -> str:
-    return messages.json_payload({"text": f"note about {job.job_id}"})
-
-
 def _seed(s: Any) -> list[int]:
     pks = []
     for n, channel in ((1, "C1"), (2, "C1"), (3, "C2")):
@@ -233,44 +226,46 @@ def _seed(s: Any) -> list[int]:
 async def test_the_poller_and_notifier_queries_work_alike(db: Store) -> None:
     pks = await db.run(_seed)
     assert await db.run(store.counts) == {"jobs_polling": 3, "watches_active": 3, "outbox": 3}  # three parents
-    rows = {r[0]: r for r in await db.run(store.polling_jobs)}
+    rows = {r.pk: r for r in await db.run(store.polling_jobs)}
     assert sorted(rows) == sorted(pks)
     row = rows[pks[0]]
-    assert row[1:5] == ("fusion-demo", "1", "running", "RUNNING") and row[9] == NOW  # changed_at, exactly
+    assert (row.backend, row.job_id, row.phase, row.vendor_status) == ("fusion-demo", "1", "running", "RUNNING")
+    assert row.changed_at == NOW  # exactly
     assert await db.run(store.polling_job, pks[0]) == row and await db.run(store.polling_ids) == set(pks)
 
     # the poller's batched next poll times: one executemany; a job deleted meanwhile is skipped, not fatal
     await db.run(store.set_next_polls, [(pks[0], NOW + 10.5), (pks[1], NOW + 20.25), (987654, NOW)])
-    due = {r[0]: r[-1] for r in await db.run(store.polling_jobs)}
+    due = {r.pk: r.due for r in await db.run(store.polling_jobs)}
     assert due[pks[0]] == NOW + 10.5 and due[pks[1]] == NOW + 20.25
 
     # a batch of results: a change (with a NUL in the vendor's text), an error, an unchanged answer
     applied = await db.run(store.apply_results, [
-        (pks[0], JobStatus("1", Phase.FAILED, "FAILED", message="row 7 \x00bad"), NOW + 1, NOW + 31, False),
-        (pks[1], Unavailable("fusion-demo cannot be reached"), NOW + 1, NOW + 61, False),
-        (pks[2], JobStatus("3", Phase.RUNNING, "RUNNING", name="job 3"), NOW + 1, NOW + 31, False),
-    ], _change, None)
+        PollResult(pks[0], JobStatus("1", Phase.FAILED, "FAILED", message="row 7 \x00bad"), NOW + 1, NOW + 31, False),
+        PollResult(pks[1], Unavailable("fusion-demo cannot be reached"), NOW + 1, NOW + 61, False),
+        PollResult(pks[2], JobStatus("3", Phase.RUNNING, "RUNNING", name="job 3"), NOW + 1, NOW + 31, False),
+    ])
     assert [(a.changed, a.became_terminal, a.owed, a.polling) for a in applied] == [
         (True, True, 2, False), (False, False, 0, True), (False, False, 0, True)]
     job1 = await db.run(lambda s: s.get(Job, pks[0]))
-    assert job1.message == "row 7 bad" and job1.polling is False and job1.phase_enum is Phase.FAILED
+    assert job1.message == "row 7 bad" and job1.polling is False and job1.phase is Phase.FAILED
     job2 = await db.run(lambda s: s.get(Job, pks[1]))
     assert (job2.errors, job2.error_kind, job2.error_since, job2.next_poll_at) == (1, "unavailable", NOW + 1, NOW + 61)
     assert [w.active for w in await db.run(store.watches_of, pks[0], active=None)] == [False]
 
     # the sweep: one outage note per outage, then the watch timeout ends what is left
-    assert await db.run(store.note_outages, NOW + 30, 60, _note) == 0
-    assert await db.run(store.note_outages, NOW + 100, 60, _note) == 1
-    assert await db.run(store.note_outages, NOW + 200, 60, _note) == 0
+    assert await db.run(store.note_outages, NOW + 30, 60) == 0
+    assert await db.run(store.note_outages, NOW + 100, 60) == 1
+    assert await db.run(store.note_outages, NOW + 200, 60) == 0
     assert len(await db.run(store.channel_watches, "C1")) == 1
-    assert await db.run(store.expire_watches, NOW + 3599, _note) == 0
-    assert await db.run(store.expire_watches, NOW + 3601, _note) == 4  # two watches, a note and an update each
+    assert await db.run(store.expire_watches, NOW + 3599) == 0
+    assert await db.run(store.expire_watches, NOW + 3601) == 4  # two watches, a note and an update each
     assert await db.run(store.polling_jobs) == [] and await db.run(store.channel_watches, "C1") == []
 
     # the outbox as the notifier reads it: in order, joined with the watch's channel and thread
     owed = await db.run(store.pending, NOW + 10_000)
     assert [m.id for m in owed] == sorted(m.id for m in owed)
-    assert {(m.kind, m.channel) for m in owed} >= {("parent", "C1"), ("reply", "C1"), ("update", "C2")}
+    # (the thread replies of a change, an outage and a timeout are events, rendered when sent)
+    assert {(m.kind, m.channel) for m in owed} >= {("parent", "C1"), ("event", "C1"), ("update", "C2")}
     first = owed[0]
     claimed = await db.run(store.claim, first.id)
     assert claimed is not None and claimed.attempts == 0
@@ -281,7 +276,8 @@ async def test_the_poller_and_notifier_queries_work_alike(db: Store) -> None:
     # a watch whose parent could not be posted is undone with its job (foreign keys in order)
     st = JobStatus("4", Phase.RUNNING, "RUNNING")
     w4, _, _ = await db.run(store.create_watch, "fusion-demo", st, "C3", "U1", now=NOW, interval=30,
-                            watch_timeout=60, first_reply=messages.json_payload({"text": "hi"}))
+                            watch_timeout=60, first_reply=Changed(JobView.of_status("fusion-demo", st, NOW), "U1",
+                                                                  None, None))
     await db.run(store.discard_watch, w4.id)
     assert await db.run(store.find_job, "fusion-demo", "4") is None
 

@@ -14,9 +14,9 @@ from bot import store
 from bot.backends.base import JobStatus
 from bot.backends.states import Phase
 from bot.backends.values import lenient_json
-from bot.listeners.actions import _watch_of
+from bot.listeners.actions import Click
 from bot.store import Store
-from bot.watching import UserError
+from bot.watching import UserError, Watching
 
 _scalar = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30)
 _json: Any = st.recursive(_scalar, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
@@ -37,9 +37,10 @@ def _payloads() -> st.SearchStrategy[dict[str, Any]]:
     })
 
 
-class _Watching:
-    def __init__(self, db: Store) -> None:
-        self.db = db
+def _watching(db: Store) -> Watching:
+    """Which watch a click belongs to is the store's question only."""
+    return Watching(settings=None, backends={}, db=db, poller=None, notifier=None, slack=None,  # type: ignore[arg-type]
+                    clock=time.time)
 
 
 def _seed(s: Any) -> None:
@@ -58,11 +59,9 @@ def test_any_button_payload_maps_to_its_watch_or_a_user_error(tmp_path: Path, pa
     async def go() -> int | None:
         if not await db.run(lambda s: s.get(store.Watch, 1)):
             await db.run(_seed)
-        actions = payload.get("actions")
-        action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
         try:
-            body = payload if isinstance(payload, dict) else {}
-            return await _watch_of(_Watching(db), _safe(body), action)  # type: ignore[arg-type]
+            click = Click.of(_safe(payload))
+            return await _watching(db).clicked_watch(click.value, click.channel, click.message_ts)
         except UserError:
             return None
 

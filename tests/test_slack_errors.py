@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from bot.slack_errors import GENERIC, METHODS, UPLOAD_METHODS, Outcome, classify, classify_http, retry_after
+from bot.slack.errors import GENERIC, METHODS, UPLOAD_METHODS, Outcome, classify, classify_http, retry_after
 
 # The "Errors" tables of https://docs.slack.dev/reference/methods/<method>/ as Slack lists them (read in
 # slack-ruby/slack-api-ref, docs.slack.dev/methods/<method>.json), and the common errors every page lists

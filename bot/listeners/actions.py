@@ -5,56 +5,72 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncRespond
 
-from bot import messages, store
+from bot.jobs import ButtonAction
 from bot.listeners.respond import reply
 from bot.watching import Answer, UserError, Watching
 
 log = logging.getLogger(__name__)
 
+# The action ids of our buttons, and only those (Bolt's `app.action` takes a pattern).
+BUTTONS = re.compile("^(" + "|".join(re.escape(action.value) for action in ButtonAction) + ")$")
 
-def register(app: AsyncApp, watching: Watching) -> None:
-    ops: dict[str, Callable[[int, str], Awaitable[Answer | None]]] = {
-        messages.ACTION_CANCEL: watching.cancel_watch,
-        messages.ACTION_STOP: watching.stop,
-        messages.ACTION_REFRESH: lambda watch_id, _user: watching.refresh(watch_id),
-        messages.ACTION_REWATCH: watching.rewatch,
-    }
 
-    @app.action(re.compile(r"^jobstatus_(cancel|stop|refresh|rewatch)$"))
-    async def on_button(ack: Any, body: dict[str, Any], respond: Any) -> None:
-        await ack()
+@dataclass(frozen=True)
+class Click:
+    """What a block_actions payload says about a click on one of our buttons. Anything in the payload
+    that is not the type Slack sends (a forged or broken payload) reads as empty."""
+
+    action_id: str
+    value: str  # the watch id the button carries
+    user: str
+    channel: str
+    message_ts: str  # the message the button was on
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> Click:
         actions = body.get("actions")
         action = _dict(actions[0]) if isinstance(actions, list) and actions else {}
-        user = str(_dict(body.get("user")).get("id", ""))
+        container = _dict(body.get("container"))
+        return cls(
+            action_id=str(action.get("action_id") or ""),
+            value=str(action.get("value") or ""),
+            user=str(_dict(body.get("user")).get("id", "")),
+            channel=str(_dict(body.get("channel")).get("id") or container.get("channel_id") or ""),
+            message_ts=str(container.get("message_ts") or _dict(body.get("message")).get("ts") or ""),
+        )
+
+
+class Buttons:
+    """The one listener of every button, on top of Watching's operations."""
+
+    def __init__(self, watching: Watching) -> None:
+        self.watching = watching
+        self.ops: dict[str, Callable[[int, str], Awaitable[Answer | None]]] = {
+            ButtonAction.CANCEL: watching.cancel_watch,
+            ButtonAction.STOP: watching.stop,
+            ButtonAction.REFRESH: lambda watch_id, _user: watching.refresh(watch_id),
+            ButtonAction.REWATCH: watching.rewatch,
+        }
+
+    async def clicked(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        click = Click.of(body)
         try:
-            watch_id = await _watch_of(watching, body, action)
-            answer = await ops[str(action.get("action_id"))](watch_id, user)
+            op = self.ops[click.action_id]
+            watch_id = await self.watching.clicked_watch(click.value, click.channel, click.message_ts)
+            answer = await op(watch_id, click.user)
         except UserError as exc:
             answer = Answer(str(exc), ok=False)
         except Exception:
-            log.exception("button %s failed", action.get("action_id"))
+            log.exception("button %s failed", click.action_id)
             answer = Answer("Something went wrong on my side; nothing was changed. Please try again.", ok=False)
         if answer is not None:
             await reply(respond, answer)
-
-
-async def _watch_of(watching: Watching, body: dict[str, Any], action: dict[str, Any]) -> int:
-    """The watch a button belongs to: its value, checked against the message it was clicked on."""
-    value = str(action.get("value") or "")
-    if not value.isdigit() or len(value) > 18:
-        raise UserError("That button does not belong to a watch I know.")
-    watch_id = int(value)
-    pair = await watching.db.run(store.watch_and_job, watch_id)
-    container = _dict(body.get("container"))
-    channel = str(_dict(body.get("channel")).get("id") or container.get("channel_id") or "")
-    ts = str(container.get("message_ts") or _dict(body.get("message")).get("ts") or "")
-    if pair is None or pair[0].channel != channel or (pair[0].parent_ts and pair[0].parent_ts != ts):
-        raise UserError("That button does not belong to a watch I know.")
-    return watch_id
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncRespond
 
 from bot.listeners.respond import reply
 from bot.messages import JOB_ARGS, esc, section
@@ -65,9 +65,14 @@ def parse(text: str) -> Command:
     raise UsageError(f"I don't know `{esc(words[0][:40])}`.{hint} Type `/jobstatus help` for the commands.")
 
 
-def register(app: AsyncApp, watching: Watching) -> None:
-    @app.command("/jobstatus")
-    async def jobstatus(ack: Any, body: dict[str, Any], respond: Any) -> None:
+class Commands:
+    """The /jobstatus listener, on top of Watching's operations."""
+
+    def __init__(self, watching: Watching) -> None:
+        self.watching = watching
+
+    async def jobstatus(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        watching = self.watching
         user = str(body.get("user_id", ""))
         channel = str(body.get("channel_id", ""))
         try:

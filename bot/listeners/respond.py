@@ -1,5 +1,5 @@
 """The answer to the person who asked, through the response_url of their request: retried when Slack's
-refusal is transient, one log line when it is final (bot/slack_errors.py classifies both)."""
+refusal is transient, one log line when it is final (bot/slack/errors.py classifies both)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import logging
 from typing import Any
 
 import aiohttp
+from slack_bolt.async_app import AsyncRespond
 
-from bot.slack_errors import Outcome, classify_http, retry_after
+from bot.slack.errors import Outcome, classify_http, retry_after
 from bot.watching import Answer
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,7 @@ TRIES = 3  # a response_url takes five posts in 30 minutes: a few tries leave ro
 RETRY_FIRST = 1.0  # seconds before the second try when Slack gives no Retry-After, doubling
 
 
-async def reply(respond: Any, answer: Answer, *, replace: bool = False) -> None:
+async def reply(respond: AsyncRespond, answer: Answer, *, replace: bool = False) -> None:
     kwargs: dict[str, Any] = {"text": answer.text, "response_type": "ephemeral", "replace_original": replace}
     if answer.blocks:
         kwargs["blocks"] = answer.blocks

@@ -9,8 +9,8 @@ scrape, priv/docs/common_errors.json): `invalid_auth`, `invalid_arguments`, `int
 The response_url codes come from Slack's changelog "Improving error conditions for Incoming Webhooks"
 (https://api.slack.com/changelog/2016-05-17-changes-to-errors-for-incoming-webhooks); see RESPONSE_URL.
 
-A code Slack sends that is in no table here is UNKNOWN: the notifier retries it with backoff a bounded
-number of times, then drops the message with an ERROR log line (see bot/notifier.py).
+A code Slack sends that is in no table here is unknown (`classify` says None): the notifier retries it with
+backoff a bounded number of times, then drops the message with an ERROR log line (see bot/notifier.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from typing import Any
 
 
 class Outcome(enum.Enum):
+    """What a call to Slack came to: sent, or what Slack's refusal means for the message."""
+
+    SENT = "sent"  # Slack took it
     RETRY = "retry"  # transient: send it again later, after Retry-After when Slack gives one
     DROP = "drop"  # Slack will never take this message (our rendering, a feature we do not use): drop it only
     REPOST_PARENT = "repost parent"  # the parent is gone or cannot be edited: post a new one, keep the thread

@@ -1,0 +1,199 @@
+"""The domain types store, messages, poller and notifier share: what a message shows about a job, what the
+outbox owes a watch (each kind with its payload, as outbox rows hold it), and the enums the database and
+Slack hold the values of (outbox kinds, why a watch ended, the buttons' action ids)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from bot.backends.base import JobStatus, Link
+from bot.backends.states import Phase
+
+
+class OutboxKind(StrEnum):
+    """What an outbox row owes its watch (outbox.kind); its payload is JSON in outbox.payload."""
+
+    PARENT = "parent"  # post the parent message, rendered when sent: {}
+    UPDATE = "update"  # chat.update the parent, rendered when sent: {} (one waiting per watch at most)
+    REPLY = "reply"  # a thread reply its owner rendered: Reply's {"text", "blocks", "broadcast"}
+    FILE = "file"  # a file in the thread: Upload's {"filename", "content_b64"}
+    EVENT = "event"  # a thread reply the notifier renders when it sends it: a JobEvent's {"event", "job", ...}
+
+
+class EndedReason(StrEnum):
+    """Why a watch ended (watches.ended_reason). A watch Slack ended holds "Slack: <Slack's error code>"
+    (`slack_ended`), which the parent message shows as it is."""
+
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    TIMED_OUT = "timed out"
+    SLACK = "Slack"
+
+
+def slack_ended(error: str) -> str:
+    """The ended_reason of a watch Slack takes nothing more for."""
+    return f"{EndedReason.SLACK.value}: {error}"
+
+
+class ButtonAction(StrEnum):
+    """The buttons on a watch's parent message: each value is the button's action_id."""
+
+    CANCEL = "jobstatus_cancel"
+    STOP = "jobstatus_stop"
+    REFRESH = "jobstatus_refresh"
+    REWATCH = "jobstatus_rewatch"
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What the messages show about a job (from the database or a fresh status answer)."""
+
+    backend: str
+    job_id: str
+    name: str | None
+    phase: Phase
+    vendor_status: str
+    progress: int | None
+    message: str | None
+    log_paths: Sequence[str]
+    links: Sequence[Link]
+    checked_at: float
+    error_text: str | None = None
+
+    @classmethod
+    def of_status(cls, backend: str, st: JobStatus, now: float) -> JobView:
+        return cls(backend, st.job_id, st.name, st.phase, st.vendor_status, st.progress, st.message,
+                   st.log_paths, st.links, now)
+
+    def payload(self) -> dict[str, Any]:
+        return {"backend": self.backend, "job_id": self.job_id, "name": self.name, "phase": self.phase.value,
+                "vendor_status": self.vendor_status, "progress": self.progress, "message": self.message,
+                "log_paths": list(self.log_paths), "links": [[link.label, link.url] for link in self.links],
+                "checked_at": self.checked_at, "error_text": self.error_text}
+
+    @classmethod
+    def of_payload(cls, p: Mapping[str, Any]) -> JobView:
+        return cls(str(p["backend"]), str(p["job_id"]), p["name"], Phase(p["phase"]), str(p["vendor_status"]),
+                   p["progress"], p["message"], tuple(p["log_paths"]),
+                   tuple(Link(label, url) for label, url in p["links"]), float(p["checked_at"]), p["error_text"])
+
+
+# -- what the outbox owes, besides the parent and its updates ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A thread reply as Slack takes it: the fallback text, the blocks, and whether it is also shown in the
+    channel. Its payload is the one shape every release has written for a `reply` row."""
+
+    text: str
+    blocks: list[dict[str, Any]]
+    broadcast: bool = False
+
+    def payload(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": self.blocks, "broadcast": self.broadcast}
+
+    @classmethod
+    def of_payload(cls, p: Mapping[str, Any]) -> Reply:
+        return cls(str(p.get("text") or " "), list(p.get("blocks") or []), bool(p.get("broadcast")))
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file for the thread (a job's log)."""
+
+    filename: str
+    content: bytes
+
+    def payload(self) -> dict[str, Any]:
+        return {"filename": self.filename, "content_b64": base64.b64encode(self.content).decode()}
+
+    @classmethod
+    def of_payload(cls, p: Mapping[str, Any]) -> Upload:
+        return cls(str(p["filename"]), base64.b64decode(p["content_b64"]))
+
+
+@dataclass(frozen=True)
+class Changed:
+    """The job's state changed; `old_phase` None: a watch began on a job that had ended already."""
+
+    tag: ClassVar[str] = "changed"
+    job: JobView
+    watcher: str
+    old_phase: Phase | None
+    old_word: str | None
+
+    def payload(self) -> dict[str, Any]:
+        old = self.old_phase.value if self.old_phase is not None else None
+        return {"watcher": self.watcher, "old_phase": old, "old_word": self.old_word}
+
+    @classmethod
+    def of_payload(cls, job: JobView, p: Mapping[str, Any]) -> Changed:
+        old = Phase(p["old_phase"]) if p["old_phase"] is not None else None
+        return cls(job, str(p["watcher"]), old, p["old_word"])
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """The backend answers again after an outage the thread was told about."""
+
+    tag: ClassVar[str] = "recovered"
+    job: JobView
+
+    def payload(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def of_payload(cls, job: JobView, p: Mapping[str, Any]) -> Recovered:
+        return cls(job)
+
+
+@dataclass(frozen=True)
+class Outage:
+    """Polls of the job have failed since `since` (the job view holds the last error's text)."""
+
+    tag: ClassVar[str] = "outage"
+    job: JobView
+    since: float
+    error_kind: str | None
+
+    def payload(self) -> dict[str, Any]:
+        return {"since": self.since, "error_kind": self.error_kind}
+
+    @classmethod
+    def of_payload(cls, job: JobView, p: Mapping[str, Any]) -> Outage:
+        return cls(job, float(p["since"]), p["error_kind"])
+
+
+@dataclass(frozen=True)
+class TimedOut:
+    """The watch ended after its watch timeout, `hours` long, with the job not done."""
+
+    tag: ClassVar[str] = "timed_out"
+    job: JobView
+    hours: float
+
+    def payload(self) -> dict[str, Any]:
+        return {"hours": self.hours}
+
+    @classmethod
+    def of_payload(cls, job: JobView, p: Mapping[str, Any]) -> TimedOut:
+        return cls(job, float(p["hours"]))
+
+
+JobEvent = Changed | Recovered | Outage | TimedOut
+_EVENTS: dict[str, type[JobEvent]] = {cls.tag: cls for cls in (Changed, Recovered, Outage, TimedOut)}
+
+
+def event_payload(event: JobEvent) -> dict[str, Any]:
+    """An `event` row's payload: which event, the job as it was then, and what else the reply says."""
+    return {"event": event.tag, "job": event.job.payload(), **event.payload()}
+
+
+def event_of(p: Mapping[str, Any]) -> JobEvent:
+    """The event an `event` row's payload holds. Raises KeyError or ValueError on a payload we never wrote."""
+    return _EVENTS[str(p["event"])].of_payload(JobView.of_payload(p["job"]), p)

@@ -1,0 +1,124 @@
+"""What the bot asks of Slack's Web API outside a request's answer: `SlackSender`, and its AsyncWebClient
+implementation. Every refusal comes out as one `SlackError` (the method that answered, Slack's code,
+Retry-After), so the notifier classifies Slack's answers without knowing the client library."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any, Protocol, TypeVar
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.jobs import Reply, Upload
+from bot.slack.errors import retry_after
+
+T = TypeVar("T")
+
+# A parent carries its watch's id in its message metadata (https://docs.slack.dev/messaging/message-metadata:
+# `event_type` and a free-form `event_payload`), so a parent posted just before a crash can be found again in
+# the channel's history (conversations.history with `include_all_metadata`, which "return[s] all metadata
+# associated with messages": @slack/web-api's ConversationsHistoryArguments).
+METADATA_EVENT = "jobstatus_watch"
+NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)  # after slack_sdk's own connection retries
+
+
+class SlackError(Exception):
+    """Slack refused a call: `method` (the Web API method that answered), `error` (Slack's code)."""
+
+    def __init__(self, method: str, error: str, retry_after: float | None = None) -> None:
+        super().__init__(f"{method}: {error}")
+        self.method = method
+        self.error = error
+        self.retry_after = retry_after  # seconds, when Slack said (429)
+
+
+class SlackUnreachable(Exception):
+    """Slack could not be reached (the network, after the client's own retries): transient."""
+
+
+class SlackSender(Protocol):
+    """The Slack calls the notifier and the operations make. Each raises SlackError or SlackUnreachable."""
+
+    async def post_parent(self, channel: str, text: str, blocks: list[dict[str, Any]], watch_id: int) -> str:
+        """Post a watch's parent message; returns its ts."""
+        ...
+
+    async def earlier_parent(self, channel: str, since: float, watch_id: int) -> str | None:
+        """The ts of the watch's parent if one was posted in `channel` since `since` (before a crash)."""
+        ...
+
+    async def post_reply(self, channel: str, thread_ts: str, reply: Reply) -> None: ...
+
+    async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None: ...
+
+    async def upload(self, channel: str, thread_ts: str, upload: Upload) -> None: ...
+
+    async def auth_test(self) -> None:
+        """Whether Slack takes the bot's token (raises when it does not)."""
+        ...
+
+    async def permalink(self, channel: str, ts: str) -> str | None: ...
+
+
+class WebSender:
+    """SlackSender over slack_sdk's AsyncWebClient."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+
+    async def post_parent(self, channel: str, text: str, blocks: list[dict[str, Any]], watch_id: int) -> str:
+        resp = await _call("chat.postMessage", self.client.chat_postMessage(
+            channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False,
+            metadata={"event_type": METADATA_EVENT, "event_payload": {"watch_id": watch_id}},
+        ))
+        return str(resp["ts"])
+
+    async def earlier_parent(self, channel: str, since: float, watch_id: int) -> str | None:
+        resp = await _call("conversations.history", self.client.conversations_history(
+            channel=channel, oldest=str(since), limit=200, include_all_metadata=True))
+        messages: list[dict[str, Any]] = resp.get("messages") or []
+        for msg in messages:
+            meta = msg.get("metadata") or {}
+            if meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("watch_id") == watch_id:
+                return str(msg["ts"])
+        return None
+
+    async def post_reply(self, channel: str, thread_ts: str, reply: Reply) -> None:
+        await _call("chat.postMessage", self.client.chat_postMessage(
+            channel=channel, thread_ts=thread_ts, text=reply.text, blocks=reply.blocks or None,
+            reply_broadcast=reply.broadcast, unfurl_links=False, unfurl_media=False,
+        ))
+
+    async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
+        await _call("chat.update", self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks))
+
+    async def upload(self, channel: str, thread_ts: str, upload: Upload) -> None:
+        # files_upload_v2 calls files.getUploadURLExternal, then uploads, then files.completeUploadExternal:
+        # a refusal names the one that answered; a failed upload in between raises slack_sdk's
+        # SlackRequestError, which no table knows
+        await _call("files.completeUploadExternal", self.client.files_upload_v2(
+            channel=channel, thread_ts=thread_ts, filename=upload.filename, title=upload.filename,
+            content=upload.content,
+        ))
+
+    async def auth_test(self) -> None:
+        await _call("auth.test", self.client.auth_test())
+
+    async def permalink(self, channel: str, ts: str) -> str | None:
+        resp = await _call("chat.getPermalink", self.client.chat_getPermalink(channel=channel, message_ts=ts))
+        return str(resp["permalink"]) if resp.get("permalink") else None
+
+
+async def _call(method: str, call: Awaitable[T]) -> T:
+    """Await one client call; Slack's refusal becomes a SlackError, the network a SlackUnreachable."""
+    try:
+        return await call
+    except SlackApiError as exc:
+        resp = exc.response
+        error = str(resp.get("error") or "unknown_error") if resp is not None else "unknown_error"
+        answered = str(getattr(resp, "api_url", "") or "").rstrip("/").rsplit("/", 1)[-1]
+        raise SlackError(answered or method, error, retry_after(getattr(resp, "headers", None))) from exc
+    except NETWORK_ERRORS as exc:
+        raise SlackUnreachable(type(exc).__name__) from exc

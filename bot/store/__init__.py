@@ -1,0 +1,62 @@
+"""The database, the one home of every transaction: tables (models), the engine and its thread (engine),
+the watch lifecycle (watches), poll results and the passing of time (polls), the Slack outbox (outbox),
+rotating credentials (secrets). Functions take a session and are run with `Store.run`; they return data
+and render nothing (what a thread is told is written as data the notifier renders when it sends it)."""
+
+from bot.store.engine import Store, engine_url
+from bot.store.models import Job, Outbox, Secret, StateChange, Watch
+from bot.store.outbox import (
+    Owed,
+    OwedMessage,
+    claim,
+    forget_parent,
+    owe,
+    owe_many,
+    peek,
+    pending,
+    release,
+    replace_owed,
+    retry_later,
+    sent,
+)
+from bot.store.polls import (
+    Applied,
+    PollResult,
+    Tracked,
+    apply_results,
+    expire_watches,
+    job_state,
+    note_outages,
+    polling_ids,
+    polling_job,
+    polling_jobs,
+    set_next_polls,
+)
+from bot.store.watches import (
+    active_watch,
+    channel_watch,
+    channel_watches,
+    claim_cancel,
+    counts,
+    create_watch,
+    discard_watch,
+    end_watch,
+    end_watch_for_slack,
+    find_job,
+    note_cancel,
+    refresh_job,
+    release_cancel,
+    rewatch,
+    stop_watch,
+    watch_and_job,
+    watches_of,
+)
+
+__all__ = [
+    "Applied", "Job", "Outbox", "Owed", "OwedMessage", "PollResult", "Secret", "StateChange", "Store", "Tracked",
+    "Watch", "active_watch", "apply_results", "channel_watch", "channel_watches", "claim", "claim_cancel",
+    "counts", "create_watch", "discard_watch", "end_watch", "end_watch_for_slack", "engine_url", "expire_watches",
+    "find_job", "forget_parent", "job_state", "note_cancel", "note_outages", "owe", "owe_many", "peek", "pending",
+    "polling_ids", "polling_job", "polling_jobs", "refresh_job", "release", "release_cancel", "replace_owed",
+    "retry_later", "rewatch", "sent", "set_next_polls", "stop_watch", "watch_and_job", "watches_of",
+]

@@ -1,0 +1,98 @@
+"""The database engine and the one thread every transaction runs on (`Store.run`).
+
+One worker thread means the event loop never blocks on the database and SQLite sees one writer. SQLite
+(the default) and PostgreSQL (`postgresql://…`, through psycopg 3) are both tested: nothing in the store
+is dialect-specific beyond the SQLite connection setup here and the upsert of a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session
+from sqlmodel import SQLModel, create_engine
+
+from bot.store import models, secrets
+
+__all__ = ["Store", "engine_url", "models"]  # models: its tables are what create_schema creates
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def engine_url(url: str) -> str:
+    """`DATABASE_URL` as SQLAlchemy takes it: `postgres://` and `postgresql://` without a driver mean psycopg 3
+    (the `postgres` extra); SQLAlchemy alone would want psycopg2 for the one and refuse the other."""
+    for plain in ("postgres://", "postgresql://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    return url
+
+
+class Store:
+    """The database: `run(fn, ...)` runs `fn(session, ...)` in one transaction on the store's thread."""
+
+    def __init__(self, url: str) -> None:
+        url = engine_url(url)
+        sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {}
+        if sqlite:
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs["pool_pre_ping"] = True  # a server restart or an idle-connection reaper costs no transaction
+        try:
+            self.engine: Engine = create_engine(url, **kwargs)
+        except ImportError as exc:
+            from bot.config import ConfigError
+
+            driver = make_url(url).get_driver_name()
+            raise ConfigError(f"DATABASE_URL wants the {driver} driver, which is not installed ({exc}); for "
+                              "PostgreSQL: pip install 'jobstatus[postgres]'") from exc
+        if sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin_immediate)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+
+    def create_schema(self) -> None:
+        SQLModel.metadata.create_all(self.engine)  # the tables of bot.store.models
+
+    async def run(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `fn(session, *args, **kwargs)` in one transaction on the store's thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(self._call, fn, *args, **kwargs))
+
+    def _call(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            return fn(session, *args, **kwargs)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.engine.dispose()
+
+    # -- the backends' SecretStore ----------------------------------------------------------------------
+    async def get_secret(self, key: str) -> str | None:
+        return await self.run(secrets.get_secret, key)
+
+    async def put_secret(self, key: str, value: str) -> None:
+        await self.run(secrets.put_secret, key, value)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    # read-then-write transactions must take the write lock up front, or concurrent writers lose updates
+    conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,174 @@
+"""The tables: jobs, watches, their state-change history, the Slack outbox, and rotating secrets."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Index, String, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from bot.backends.base import Link
+from bot.backends.states import Phase
+from bot.jobs import JobView, OutboxKind
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class VendorText(TypeDecorator[str]):
+    """Text a vendor wrote. PostgreSQL's text types cannot hold NUL (SQLite's can): one NUL in a status
+    message would fail the whole batch of poll results written with it, so NULs are dropped on the way in."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return value.replace("\x00", "") if isinstance(value, str) and "\x00" in value else value
+
+
+class EnumText(TypeDecorator[E], Generic[E]):
+    """A string column whose values are an enum's: stored as the value (what every release wrote), read back
+    as the member. A value the enum lacks reads as `unknown` when one is given, else it raises."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], unknown: E | None = None) -> None:
+        super().__init__()
+        self.enum = enum
+        self.unknown = unknown
+
+    def process_bind_param(self, value: E | str | None, dialect: Any) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> E | None:
+        if value is None:
+            return None
+        try:
+            return self.enum(value)
+        except ValueError:
+            if self.unknown is None:
+                raise
+            return self.unknown
+
+
+class Job(SQLModel, table=True):
+    """A vendor job, polled once however many channels watch it."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("backend", "job_id"),
+        Index("ix_jobs_due", "polling", "next_poll_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    backend: str
+    job_id: str
+    name: str | None = Field(default=None, sa_type=VendorText)
+    phase: Phase = Field(default=Phase.UNKNOWN, sa_type=EnumText(Phase, Phase.UNKNOWN))
+    vendor_status: str = Field(default="", sa_type=VendorText)
+    progress: int | None = None
+    message: str | None = Field(default=None, sa_type=VendorText)
+    log_paths: str = "[]"  # JSON list
+    links: str = "[]"  # JSON list of [label, url]
+    polling: bool = True  # has active watches and is not terminal
+    next_poll_at: float = 0.0
+    errors: int = 0  # consecutive failed polls
+    error_kind: str | None = None
+    error_text: str | None = Field(default=None, sa_type=VendorText)
+    error_since: float | None = None
+    outage_noted: bool = False
+    timeout_at: float | None = None
+    cancel_requested_by: str | None = None  # the Slack user whose cancel the vendor was asked for, and when:
+    cancel_requested_at: float | None = None  # one cancel call per job however many clicks arrive at once
+    changed_at: float = 0.0
+    checked_at: float = 0.0
+    created_at: float = 0.0
+
+    @property
+    def pk(self) -> int:
+        """The id of a job that is in the database (every job the store hands out)."""
+        assert self.id is not None
+        return self.id
+
+    @property
+    def log_path_list(self) -> list[str]:
+        return list(json.loads(self.log_paths or "[]"))
+
+    def view(self) -> JobView:
+        """What a message shows about the job as it is now."""
+        return JobView(
+            backend=self.backend, job_id=self.job_id, name=self.name, phase=self.phase,
+            vendor_status=self.vendor_status, progress=self.progress, message=self.message,
+            log_paths=self.log_path_list, links=[Link(label, url) for label, url in json.loads(self.links or "[]")],
+            checked_at=self.checked_at or self.created_at, error_text=self.error_text if self.errors else None,
+        )
+
+
+class Watch(SQLModel, table=True):
+    """One channel following one job: the parent message and who asked. One per (job, channel), ever: a
+    channel that watches a job again gets its earlier thread back (the unique constraint holds it so under
+    any concurrency, on SQLite and PostgreSQL alike)."""
+
+    __tablename__ = "watches"
+    __table_args__ = (
+        UniqueConstraint("job_pk", "channel"),
+        Index("ix_watches_channel", "channel", "active"),
+        Index("ix_watches_job", "job_pk", "active"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_pk: int = Field(foreign_key="jobs.id")
+    channel: str
+    user_id: str
+    parent_ts: str | None = None
+    active: bool = True
+    ended_reason: str | None = None  # an EndedReason, or "Slack: <code>" (bot.jobs.slack_ended)
+    created_at: float = 0.0
+    ended_at: float | None = None
+
+    @property
+    def pk(self) -> int:
+        """The id of a watch that is in the database (every watch the store hands out)."""
+        assert self.id is not None
+        return self.id
+
+
+class StateChange(SQLModel, table=True):
+    """History: every state a job was seen in."""
+
+    __tablename__ = "state_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_pk: int = Field(foreign_key="jobs.id", index=True)
+    at: float
+    phase: Phase = Field(sa_type=EnumText(Phase, Phase.UNKNOWN))
+    vendor_status: str = Field(sa_type=VendorText)
+    message: str | None = Field(default=None, sa_type=VendorText)
+
+
+class Outbox(SQLModel, table=True):
+    """A Slack message owed to a watch's thread, deleted once Slack has it: its kind, and its payload as
+    JSON (bot.jobs.OutboxKind says which payload each kind holds)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    watch_id: int = Field(foreign_key="watches.id", index=True)
+    kind: OutboxKind = Field(sa_type=EnumText(OutboxKind))
+    payload: str = "{}"
+    created_at: float = 0.0
+    attempts: int = 0
+    next_attempt_at: float = 0.0
+
+
+class Secret(SQLModel, table=True):
+    """Credentials that rotate (EPM's single-use refresh token): the newest one survives restarts."""
+
+    __tablename__ = "secrets"
+
+    key: str = Field(primary_key=True)
+    value: str
+

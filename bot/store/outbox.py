@@ -1,0 +1,163 @@
+"""The Slack outbox: what is owed to each watch's thread, claimed before each Slack call, deleted once sent.
+
+Every state change is written in the same transaction as the messages it owes, so a crash can delay a
+message but never lose it. A row is claimed (attempts+1, committed) before its Slack call: after a crash a
+row with attempts > 0 may already have reached Slack, and the notifier checks before posting a second parent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from bot.jobs import JobEvent, OutboxKind, Reply, Upload, event_payload
+from bot.store.models import Outbox, Watch
+
+# What can be owed: the parent or an update of it (rendered when sent), a reply rendered by its owner,
+# a file, or an event the notifier renders when it sends it.
+Owed = Literal[OutboxKind.PARENT, OutboxKind.UPDATE] | Reply | Upload | JobEvent
+
+
+@dataclass(frozen=True)
+class OwedMessage:
+    """One outbox row as the notifier reads it: with its watch's channel and parent message."""
+
+    id: int
+    watch_id: int
+    kind: OutboxKind
+    payload: dict[str, Any]  # the JSON payload its kind holds (bot.jobs.OutboxKind)
+    attempts: int
+    created_at: float
+    channel: str
+    parent_ts: str | None
+
+
+def _row(what: Owed) -> tuple[OutboxKind, dict[str, Any]]:
+    if isinstance(what, OutboxKind):
+        return what, {}
+    if isinstance(what, Reply):
+        return OutboxKind.REPLY, what.payload()
+    if isinstance(what, Upload):
+        return OutboxKind.FILE, what.payload()
+    return OutboxKind.EVENT, event_payload(what)
+
+
+def owe(s: Session, watch: Watch, what: Owed, now: float) -> bool:
+    """Add a message to the outbox. An update is kept once per watch: later ones render the same state."""
+    kind, payload = _row(what)
+    if kind is OutboxKind.UPDATE:
+        # one that is not being sent right now will render the newest state when it goes out
+        waiting = s.execute(
+            select(col(Outbox.id)).where(
+                col(Outbox.watch_id) == watch.pk, col(Outbox.kind) == OutboxKind.UPDATE,
+                or_(col(Outbox.attempts) == 0, col(Outbox.next_attempt_at) > now),
+            ).limit(1)
+        ).scalar()
+        if waiting is not None:
+            return False
+    s.add(Outbox(watch_id=watch.pk, kind=kind, payload=json.dumps(payload, separators=(",", ":")),
+                 created_at=now, next_attempt_at=now))
+    return True
+
+
+def owe_many(s: Session, watch_ids: Iterable[int], items: Iterable[Owed], now: float) -> None:
+    """Owe the same messages to several watches (e.g. failure details to every channel of a job)."""
+    owed = list(items)
+    for wid in watch_ids:
+        w = s.get(Watch, wid)
+        if w is not None:
+            for what in owed:
+                owe(s, w, what, now)
+
+
+def _owed(row: Outbox, channel: str, parent_ts: str | None, attempts: int | None = None) -> OwedMessage:
+    assert row.id is not None
+    return OwedMessage(row.id, row.watch_id, row.kind, json.loads(row.payload),
+                       row.attempts if attempts is None else attempts, row.created_at, channel, parent_ts)
+
+
+def pending(s: Session, now: float, limit: int = 1000, watch_id: int | None = None) -> list[OwedMessage]:
+    """What is due by `now`, oldest first (one watch's only, given `watch_id`), parents before the rest:
+    everything else a watch owes goes into its parent's thread, even what was owed before a new parent
+    replaced a lost one."""
+    q = (
+        select(Outbox, col(Watch.channel), col(Watch.parent_ts))
+        .join(Watch, col(Watch.id) == col(Outbox.watch_id))
+        .where(col(Outbox.next_attempt_at) <= now)
+        .order_by(col(Outbox.kind) != OutboxKind.PARENT, col(Outbox.id))
+        .limit(limit)
+    )
+    if watch_id is not None:
+        q = q.where(col(Outbox.watch_id) == watch_id)
+    return [_owed(o, channel, ts) for o, channel, ts in s.execute(q)]
+
+
+def peek(s: Session, outbox_id: int) -> OwedMessage | None:
+    row = s.get(Outbox, outbox_id)
+    w = s.get(Watch, row.watch_id) if row is not None else None
+    return _owed(row, w.channel, w.parent_ts) if row is not None and w is not None else None
+
+
+def claim(s: Session, outbox_id: int) -> OwedMessage | None:
+    """Mark one owed message as being sent (attempts+1, committed before the Slack call); it comes back
+    with the attempts made before this one. None when it is gone (sent or dropped by another path)."""
+    row = s.get(Outbox, outbox_id)
+    w = s.get(Watch, row.watch_id) if row is not None else None
+    if row is None or w is None:
+        return None
+    attempts = row.attempts
+    row.attempts += 1
+    return _owed(row, w.channel, w.parent_ts, attempts)
+
+
+def sent(s: Session, outbox_id: int, parent_ts: str | None = None) -> None:
+    """Done with a message (sent, or dropped for good); a parent's ts becomes its watch's thread."""
+    row = s.get(Outbox, outbox_id)
+    if row is None:
+        return
+    if parent_ts is not None:
+        w = s.get(Watch, row.watch_id)
+        if w is not None:
+            w.parent_ts = parent_ts
+    s.delete(row)
+
+
+def retry_later(s: Session, outbox_id: int, at: float) -> None:
+    row = s.get(Outbox, outbox_id)
+    if row is not None:
+        row.next_attempt_at = at
+
+
+def release(s: Session, outbox_id: int) -> None:
+    """Undo a claim: Slack refused the call before doing anything (the token), so the row is owed as if
+    never tried (a parent needs no history check, and an update still stands for later ones)."""
+    row = s.get(Outbox, outbox_id)
+    if row is not None and row.attempts > 0:
+        row.attempts -= 1
+
+
+def replace_owed(s: Session, outbox_id: int, reply: Reply, now: float) -> None:
+    """Owe a thread reply instead of the message `outbox_id` (a file Slack will not take: a note saying so)."""
+    row = s.get(Outbox, outbox_id)
+    w = s.get(Watch, row.watch_id) if row is not None else None
+    if row is None or w is None:
+        return
+    s.delete(row)
+    owe(s, w, reply, now)
+
+
+def forget_parent(s: Session, watch_id: int, now: float) -> None:
+    """The parent message is gone (deleted in Slack): post a new one and keep going."""
+    w = s.get(Watch, watch_id)
+    if w is None:
+        return
+    w.parent_ts = None
+    s.execute(delete(Outbox).where(col(Outbox.watch_id) == watch_id,
+                                   col(Outbox.kind).in_((OutboxKind.UPDATE, OutboxKind.PARENT))))
+    owe(s, w, OutboxKind.PARENT, now)

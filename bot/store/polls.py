@@ -1,0 +1,217 @@
+"""Poll results and what the passing of time owes: the poller's view of the polled jobs, each answer or
+error written with the thread replies it owes (as events the notifier renders), outage notes, timeouts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from bot.backends.base import JobStatus
+from bot.backends.errors import BackendError
+from bot.backends.states import Phase
+from bot.jobs import Changed, EndedReason, Outage, OutboxKind, Recovered, TimedOut
+from bot.store.models import Job, StateChange
+from bot.store.outbox import owe
+from bot.store.watches import end_watch, set_status, watches_of
+
+
+@dataclass
+class Tracked:
+    """What the poller keeps of a job it polls: enough to tell whether an answer changes anything."""
+
+    pk: int
+    backend: str
+    job_id: str
+    phase: Phase
+    vendor_status: str
+    progress: int | None
+    name: str | None
+    errors: int
+    error_kind: str | None
+    changed_at: float
+    due: float
+
+    def same_as(self, st: JobStatus) -> bool:
+        return (st.phase == self.phase and st.vendor_status == self.vendor_status
+                and st.progress == self.progress and (not st.name or st.name == self.name))
+
+
+# The columns a Tracked is read from, each labelled with its field's name (a Tracked is built by name).
+_TRACKED: tuple[Any, ...] = (col(Job.id).label("pk"), col(Job.backend), col(Job.job_id), col(Job.phase), col(Job.vendor_status),
+            col(Job.progress), col(Job.name), col(Job.errors), col(Job.error_kind), col(Job.changed_at),
+            col(Job.next_poll_at).label("due"))
+
+
+def _tracked(row: Row[Any]) -> Tracked:
+    return Tracked(**row._mapping)
+
+
+def polling_jobs(s: Session) -> list[Tracked]:
+    """Every polled job, for the poller's schedule."""
+    return [_tracked(r) for r in s.execute(select(*_TRACKED).where(col(Job.polling) == True))]  # noqa: E712
+
+
+def polling_job(s: Session, job_pk: int) -> Tracked | None:
+    """The job, if it is polled."""
+    row = s.execute(select(*_TRACKED).where(col(Job.id) == job_pk, col(Job.polling) == True)).first()  # noqa: E712
+    return _tracked(row) if row is not None else None
+
+
+def job_state(s: Session, job_pk: int) -> Tracked | None:
+    """The job, polled or not."""
+    row = s.execute(select(*_TRACKED).where(col(Job.id) == job_pk)).first()
+    return _tracked(row) if row is not None else None
+
+
+def polling_ids(s: Session) -> set[int]:
+    q = select(col(Job.id)).where(col(Job.polling) == True)  # noqa: E712
+    return {pk for pk in s.execute(q).scalars() if pk is not None}
+
+
+_SET_NEXT_POLL = update(Job).where(col(Job.id) == bindparam("pk")).values(next_poll_at=bindparam("at"))
+
+
+def set_next_polls(s: Session, items: Sequence[tuple[int, float]]) -> None:
+    """Unchanged jobs' next poll times, in one executemany. Plain Core: a job deleted meanwhile is skipped
+    (the ORM's bulk update by primary key would raise StaleDataError and lose the whole batch)."""
+    if items:
+        s.connection().execute(_SET_NEXT_POLL, [{"pk": pk, "at": at} for pk, at in items])
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """One poll to write: the job, its answer or error, when, its next poll, and whether it was forced
+    (Refresh: its parents are redrawn even when nothing changed)."""
+
+    job_pk: int
+    answer: JobStatus | BackendError
+    at: float
+    next_poll_at: float
+    force: bool = False
+
+
+@dataclass
+class Applied:
+    """What writing one poll result did."""
+
+    changed: bool = False
+    owed: int = 0  # outbox rows written
+    terminal: bool = False
+    became_terminal: bool = False
+    ended_watches: list[int] = field(default_factory=list)
+    polling: bool = True  # the job is still polled after this
+
+
+def apply_results(s: Session, results: Sequence[PollResult]) -> list[Applied]:
+    """Write a batch of poll results in one transaction."""
+    out = []
+    for r in results:
+        if isinstance(r.answer, JobStatus):
+            applied = apply_status(s, r.job_pk, r.answer, r.at, r.next_poll_at, r.force)
+        else:
+            apply_error(s, r.job_pk, r.answer, r.at, r.next_poll_at)
+            applied = Applied()
+            if r.force:
+                for w in watches_of(s, r.job_pk):
+                    applied.owed += owe(s, w, OutboxKind.UPDATE, r.at)
+        job = s.get(Job, r.job_pk)
+        applied.polling = bool(job and job.polling)
+        out.append(applied)
+    return out
+
+
+def apply_status(s: Session, job_pk: int, st: JobStatus, now: float, next_poll_at: float,
+                 force_update: bool = False) -> Applied:
+    """Record a successful poll. A state change writes history and owes a reply to every active watch."""
+    out = Applied()
+    job = s.get(Job, job_pk)
+    if job is None:
+        return out
+    old_phase, old_word = job.phase, job.vendor_status
+    changed = st.phase != job.phase or st.vendor_status != job.vendor_status
+    visible = changed or st.progress != job.progress or bool(st.name and st.name != job.name) or force_update
+    recovered = job.outage_noted
+    job.checked_at = now
+    job.errors = 0
+    job.error_kind = None
+    job.error_text = None
+    job.error_since = None
+    job.outage_noted = False
+    job.next_poll_at = next_poll_at
+    watches = watches_of(s, job_pk) if (changed or visible or recovered) else []
+    if changed:
+        set_status(job, st)
+        job.changed_at = now
+        s.add(StateChange(job_pk=job_pk, at=now, phase=st.phase, vendor_status=st.vendor_status, message=st.message))
+        out.changed = True
+    elif visible:
+        set_status(job, st)
+    view = job.view()
+    for w in watches:
+        if recovered:
+            out.owed += owe(s, w, Recovered(view), now)
+        if changed:
+            out.owed += owe(s, w, Changed(view, w.user_id, old_phase, old_word), now)
+        if visible:
+            out.owed += owe(s, w, OutboxKind.UPDATE, now)
+    if st.terminal:
+        out.terminal = True
+        out.became_terminal = changed and not old_phase.terminal
+        job.polling = False
+        for w in watches or watches_of(s, job_pk):
+            w.active = False
+            w.ended_reason = EndedReason.FINISHED
+            w.ended_at = now
+            out.ended_watches.append(w.pk)
+    return out
+
+
+def apply_error(s: Session, job_pk: int, err: BackendError, now: float, next_poll_at: float) -> None:
+    """Record a failed poll (the outage note, if it comes to that, is `note_outages`' business)."""
+    job = s.get(Job, job_pk)
+    if job is None:
+        return
+    job.errors += 1
+    job.error_kind = err.kind
+    job.error_text = str(err)[:500]
+    if job.error_since is None:
+        job.error_since = now
+    job.next_poll_at = next_poll_at
+
+
+def note_outages(s: Session, now: float, outage_after: float) -> int:
+    """One note per watch for each job whose polls have failed for `outage_after` seconds (once per outage)."""
+    jobs = s.execute(
+        select(Job).where(
+            col(Job.polling) == True, col(Job.errors) > 0, col(Job.outage_noted) == False,  # noqa: E712
+            col(Job.error_since) <= now - outage_after,
+        )
+    ).scalars().all()
+    owed = 0
+    for job in jobs:
+        job.outage_noted = True
+        event = Outage(job.view(), job.error_since or now, job.error_kind)
+        for w in watches_of(s, job.pk):
+            owed += owe(s, w, event, now)
+    return owed
+
+
+def expire_watches(s: Session, now: float) -> int:
+    """End every watch of jobs past their watch timeout."""
+    jobs = s.execute(
+        select(Job).where(col(Job.polling) == True, col(Job.timeout_at).is_not(None),  # noqa: E712
+                          col(Job.timeout_at) <= now)
+    ).scalars().all()
+    owed = 0
+    for job in jobs:
+        event = TimedOut(job.view(), max((job.timeout_at or 0) - (job.created_at or 0), 0) / 3600)
+        for w in watches_of(s, job.pk):
+            end_watch(s, w, EndedReason.TIMED_OUT, now, event)
+            owed += 2
+        job.polling = False
+    return owed

@@ -1,0 +1,51 @@
+"""The outbox payloads: every event survives its JSON row as it was, and a release's reply reads as written."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.backends.base import Link
+from bot.backends.states import Phase
+from bot.jobs import (
+    Changed,
+    JobEvent,
+    JobView,
+    Outage,
+    Recovered,
+    Reply,
+    TimedOut,
+    Upload,
+    event_of,
+    event_payload,
+)
+
+_text = st.text(max_size=40)
+_views = st.builds(
+    JobView, backend=_text, job_id=_text, name=st.none() | _text, phase=st.sampled_from(Phase), vendor_status=_text,
+    progress=st.none() | st.integers(-10, 200), message=st.none() | _text,
+    log_paths=st.lists(_text, max_size=3).map(tuple), links=st.lists(st.builds(Link, _text, _text), max_size=2).map(tuple),
+    checked_at=st.floats(0, 4e9), error_text=st.none() | _text)
+_events: st.SearchStrategy[JobEvent] = st.one_of(
+    st.builds(Changed, _views, _text, st.none() | st.sampled_from(Phase), st.none() | _text),
+    st.builds(Recovered, _views),
+    st.builds(Outage, _views, st.floats(0, 4e9), st.none() | _text),
+    st.builds(TimedOut, _views, st.floats(0, 1e6)),
+)
+
+
+@given(_events)
+def test_an_event_reads_back_from_its_row_as_it_was_written(event: JobEvent) -> None:
+    assert event_of(json.loads(json.dumps(event_payload(event)))) == event
+
+
+def test_a_reply_row_of_the_last_release_reads_as_it_wrote_it() -> None:
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*done*"}}]
+    assert Reply.of_payload({"text": "done", "blocks": blocks, "broadcast": True}) == Reply("done", blocks, True)
+    assert Reply.of_payload({"text": "", "blocks": []}) == Reply(" ", [], False)  # Slack wants some text
+
+
+def test_a_file_row_reads_its_bytes_back() -> None:
+    assert Upload.of_payload(Upload("a.log", b"\x00\xffERROR\n").payload()) == Upload("a.log", b"\x00\xffERROR\n")
