@@ -120,7 +120,7 @@ async def slack() -> AsyncIterator[FakeSlack]:
 @pytest.fixture
 def database_url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """The harness's database: a temp SQLite file; a module overrides this fixture to use another (see
-    tests/test_postgres.py). JOBSTATUS_TEST_DATABASE=postgres runs every harness test on PostgreSQL."""
+    tests/e2e/test_postgres.py). JOBSTATUS_TEST_DATABASE=postgres runs every harness test on PostgreSQL."""
     if os.environ.get("JOBSTATUS_TEST_DATABASE", "sqlite") == "postgres":
         return str(request.getfixturevalue("postgres_url"))
     return f"sqlite:///{tmp_path / 'bot.db'}"

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "manifest.yaml"
 # Slack's schema, as tests/data/README.md says where it comes from.
 SCHEMA = ROOT / "tests" / "data" / "slack-app-manifest.schema.json"

@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.offline.slack import FakeSlack
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ("fusion-demo", "vault-demo", "epm-demo", "planning-demo", "immuta-demo")
 
 

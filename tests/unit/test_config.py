@@ -100,7 +100,7 @@ def test_environment_defaults() -> None:
 def test_the_example_config_in_the_repository_loads() -> None:
     env = {k: "x" for k in ("FUSION_PASSWORD", "VAULT_USER", "VAULT_PASSWORD", "EPM_PASSWORD", "EPM_CLIENT_ID",
                             "EPM_REFRESH_TOKEN", "IMMUTA_API_KEY")}
-    s = load_settings(Path(__file__).parent.parent / "jobstatus.example.yaml", env=env)
+    s = load_settings(Path(__file__).resolve().parents[2] / "jobstatus.example.yaml", env=env)
     assert {b.type for b in s.backends.values()} == {"fusion_jobscheduler", "veeva_vault", "epm_data_integration",
                                                      "epm_planning", "immuta"}
     assert s.watch_timeout == 86400 and s.outage_note_after == 300

@@ -18,7 +18,7 @@ from bot.offline.setup import configure_simulators, demo_backends
 from bot.offline.slack import FakeSlack, SlackUser
 from bot.offline.vendors.core import Step
 from bot.offline.vendors.server import SimulatorServer
-from tests.test_process import SECRET, bot_env, free_port, start_bot
+from tests.e2e.test_process import SECRET, bot_env, free_port, start_bot
 
 KILLS = 10
 SEED = 20261122
