@@ -81,7 +81,7 @@ class Runtime:
         self._socket: AsyncSocketModeHandler | None = None
 
     async def start(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self.db.create_schema)
+        await asyncio.get_running_loop().run_in_executor(None, self.db.upgrade)  # raises SchemaTooNew
         self.backends.update(build_backends(self.settings, self.env.config_path, secrets=self.db))
         resumed = await self.db.run(store.counts)
         scheduled = await self.poller.load()

@@ -1,4 +1,5 @@
-"""The `jobstatus-bot` command: run (serve Slack), demo (everything on loopback), check (backends)."""
+"""The `jobstatus-bot` command: run (serve Slack), demo (everything on loopback), check (backends), migrate
+(upgrade the database's schema and nothing else)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import signal
 import sys
 
 from bot.config import ConfigError, Environment, load_settings
+from bot.store.schema import SchemaError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="the whole bot offline: vendor simulators, a fake Slack, a terminal chat")
     demo.add_argument("--port", type=int, default=0, help="port for the bot's HTTP endpoint (default: any free)")
     sub.add_parser("check", help="log in to every configured backend and report what works")
+    sub.add_parser("migrate", help="upgrade the database at DATABASE_URL to this version's schema, then exit "
+                                   "(`run` does it too, at start)")
     args = parser.parse_args(argv)
     level = args.log_level or ("WARNING" if args.cmd == "demo" else "INFO")
     logging.basicConfig(
@@ -27,14 +31,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every tick at INFO
     logging.getLogger("httpx").setLevel(logging.WARNING)  # and httpx every request: gigabytes a day at 10k watches
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its set-up chatter; bot.store.schema says what changed
     try:
         if args.cmd == "run":
             return asyncio.run(_run())
         if args.cmd == "check":
             return asyncio.run(_check())
+        if args.cmd == "migrate":
+            return _migrate()
         return _demo(args.port)
     except ConfigError as exc:
         print(f"jobstatus-bot: config error:\n{exc}", file=sys.stderr)
+        return 2
+    except SchemaError as exc:  # e.g. a database a newer jobstatus upgraded: nothing was changed
+        print(f"jobstatus-bot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -52,6 +62,21 @@ def _demo(port: int) -> int:
         print(f"jobstatus-bot: {message}", file=sys.stderr)
         return 2
     return asyncio.run(run_demo(port=port))
+
+
+def _migrate() -> int:
+    """Upgrade the database's schema and exit: for operators who migrate before rolling out a new version."""
+    from bot.store import Store
+
+    env = Environment.from_env()
+    db = Store(env.database_url)
+    try:
+        done = db.upgrade()
+    finally:
+        db.close()
+    where = db.engine.url.render_as_string(hide_password=True)
+    print(f"jobstatus-bot: database {where}: schema {done}")
+    return 0
 
 
 async def _run() -> int:
@@ -89,7 +114,7 @@ async def _check() -> int:
         from bot.store import Store
 
         db = Store(env.database_url)
-        await loop.run_in_executor(None, db.create_schema)
+        await loop.run_in_executor(None, db.upgrade)
     failed = 0
     try:
         for name, backend in build_backends(settings, env.config_path, secrets=db).items():
