@@ -140,6 +140,7 @@ class Settings(_Strict):
     admins: list[str] = []
     watch_timeout: Duration = 24 * 3600.0
     outage_note_after: Duration = 300.0
+    history_retention: Duration = 90 * 86400.0  # state changes and ended watches older than this are pruned
 
     @field_validator("backends")
     @classmethod
