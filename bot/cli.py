@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
+import threading
 
 from bot.config import ConfigError, Environment, load_settings
+
+# SIGTERM or SIGINT ends `run` within this many seconds, whatever is under way (bot/app.py's STOP_BUDGET is
+# the orderly part). Past it the process exits at once: a database call stuck in a thread cannot be cancelled.
+EXIT_WITHIN = 4.8
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,13 +73,42 @@ async def _run() -> int:
     runtime = Runtime(settings, env)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            return
+        stop.set()
+        threading.Thread(target=_exit_after, args=(EXIT_WITHIN,), daemon=True, name="exit-watchdog").start()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await runtime.start()
-    await stop.wait()
+        loop.add_signal_handler(sig, on_signal)
+    # a signal during the start (a slow database, say) stops it too
+    starting = asyncio.create_task(runtime.start())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([starting, stopped], return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        starting.cancel()
+    try:
+        await starting
+    except asyncio.CancelledError:
+        pass
+    except BaseException:
+        stopped.cancel()
+        await runtime.stop()
+        raise
+    await stopped
     logging.getLogger("bot").info("shutting down")
     await runtime.stop()
     return 0
+
+
+def _exit_after(seconds: float) -> None:
+    """The backstop of a stop: after `seconds`, exit however far the orderly stop got."""
+    threading.Event().wait(seconds)
+    logging.getLogger("bot").error("still stopping %g s after the signal (a database call that does not return?); "
+                                   "exiting now, whatever is owed stays in the database", seconds)
+    logging.shutdown()
+    os._exit(1)
 
 
 async def _check() -> int:
