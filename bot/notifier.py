@@ -166,12 +166,18 @@ class Notifier:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def stop(self, grace: float = 10.0) -> None:
-        """Let in-flight sends finish (what is not sent stays owed in the outbox)."""
+    async def stop(self, until: float) -> None:
+        """Sends under way get until `until` (the loop's clock), then are abandoned: what is not sent stays
+        owed in the outbox (a claimed one as after a crash: sent again, a parent looked for first)."""
         self._stopping = True
         self._wake.set()
         if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=grace)
+            loop = asyncio.get_running_loop()
+            _done, pending = await asyncio.wait(list(self._tasks), timeout=max(0.0, until - loop.time()))
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.wait(pending)
 
     async def _channel(self, channel: str, items: list[OwedMessage]) -> None:
         sent = False

@@ -77,6 +77,7 @@ class Poller:
         self._next_sweep = 0.0
         self.sweep_every = 30.0  # seconds between looks for outages to note and watches past their timeout
         self.polls = 0
+        self.loaded = False  # the schedule has been read from the database (readiness)
 
     # -- the schedule ---------------------------------------------------------------------------------
     @property
@@ -113,6 +114,7 @@ class Poller:
             else:
                 self._heap.append((job.due, job.pk))
         heapq.heapify(self._heap)
+        self.loaded = True
         return len(self._jobs)
 
     async def track(self, job_pk: int) -> None:
@@ -180,12 +182,17 @@ class Poller:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def stop(self, grace: float = 10.0) -> None:
-        """Let in-flight polls finish and their results be written; save the schedule."""
+    async def stop(self, until: float) -> None:
+        """Polls under way get until `until` (the loop's clock), then are abandoned (their jobs keep their
+        stored next poll, so they are asked again after the next start); what was answered is written and
+        the schedule saved. The caller bounds the writing."""
+        loop = asyncio.get_running_loop()
         if self._tasks:
-            _done, pending = await asyncio.wait(list(self._tasks), timeout=grace)
+            _done, pending = await asyncio.wait(list(self._tasks), timeout=max(0.0, until - loop.time()))
             for t in pending:
                 t.cancel()
+            if pending:
+                await asyncio.wait(pending)
         for task in (self._writer, self._upkeep):
             if task is not None:
                 task.cancel()

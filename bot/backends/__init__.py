@@ -13,6 +13,7 @@ import logging
 from bot.backends.auth import SecretStore
 from bot.backends.base import Backend
 from bot.config import BackendConfig, ConfigError, Settings
+from bot.network import in_clear
 
 log = logging.getLogger(__name__)
 
@@ -49,4 +50,8 @@ def build_backends(settings: Settings, where: str, secrets: SecretStore | None =
             why = out[name].min_poll_reason or "the vendor's own limit"
             log.warning("backend '%s': poll_interval %gs is below %gs (%s); polling every %gs",
                         name, cfg.poll_interval, floor, why, floor)
+        clear = [u for u in (cfg.base_url, getattr(cfg.auth, "token_url", None)) if u and in_clear(u)]
+        if clear:
+            log.warning("backend '%s': %s is plain http://: its credentials and answers cross the network "
+                        "unencrypted; use https://", name, " and ".join(clear))
     return out

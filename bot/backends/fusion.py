@@ -25,6 +25,7 @@ from bot.backends.http import error_words, read_body
 from bot.backends.states import FUSION, Phase, lookup
 from bot.backends.values import absolute_url, as_int, as_text, path_segment
 from bot.config import Auth, BackendConfig, BasicAuth, BearerAuth, ConfigError, OAuth2ClientCredentials
+from bot.network import cause
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +268,7 @@ class FusionJobScheduler(Backend):
         except BackendError as exc:  # the OAuth token endpoint refused or failed
             return [("authenticated", False, str(exc))]
         except httpx.HTTPError as exc:
-            return [("reachable", False, f"{self.base_url} is unreachable ({type(exc).__name__})")]
+            return [("reachable", False, f"{self.base_url} is unreachable: {cause(exc)}")]
         code = resp.status_code
         rows = [("reachable", True, f"{self.base_url} answered HTTP {code}")]
         if code == 401:

@@ -2,7 +2,8 @@
 
 Every path that reads a vendor body reads it with `read_body`, at most MAX_BODY_BYTES: a backend's requests, the
 token and login endpoints of the auth flows, EPM's download error body. Network trouble becomes `Unavailable`
-(`unreachable`); `error_words` are the vendor's own words in an error body, `retry_after_seconds` its Retry-After.
+(`unreachable`, with its cause); `error_words` are the vendor's own words in an error body, `retry_after_seconds`
+its Retry-After.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from httpx_aiohttp import AiohttpTransport
 from bot.backends.errors import BadResponse, Unavailable
 from bot.backends.values import as_text, lenient_json
 from bot.config import BackendConfig
+from bot.network import cause
 
 # The most of a vendor answer we ever read; anything larger is a broken or hostile backend.
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -63,13 +65,12 @@ async def read_body(response: httpx.Response, name: str, limit: int = MAX_BODY_B
 
 @contextmanager
 def unreachable(name: str) -> Iterator[None]:
-    """Network trouble inside (httpx's errors) as the outage it is: `Unavailable` naming `name`."""
+    """Network trouble inside (httpx's errors) as the outage it is: `Unavailable` naming `name` and the cause
+    ("connection refused", "timed out", "name not resolved": bot/network.py)."""
     try:
         yield
-    except httpx.TimeoutException as exc:
-        raise Unavailable(f"{name} did not answer in time") from exc
     except httpx.HTTPError as exc:
-        raise Unavailable(f"{name} is unreachable ({type(exc).__name__})") from exc
+        raise Unavailable(f"{name} is unreachable: {cause(exc)}") from exc
 
 
 def retry_after_seconds(value: str | None, *, default: float | None = None) -> float | None:

@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.jobs import Reply, Upload
+from bot.network import cause
 from bot.slack.errors import retry_after
 
 T = TypeVar("T")
@@ -121,4 +122,4 @@ async def _call(method: str, call: Awaitable[T]) -> T:
         answered = str(getattr(resp, "api_url", "") or "").rstrip("/").rsplit("/", 1)[-1]
         raise SlackError(answered or method, error, retry_after(getattr(resp, "headers", None))) from exc
     except NETWORK_ERRORS as exc:
-        raise SlackUnreachable(type(exc).__name__) from exc
+        raise SlackUnreachable(f"Slack is unreachable: {cause(exc)}") from exc

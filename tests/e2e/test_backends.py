@@ -683,10 +683,13 @@ async def _run_check(env: dict[str, str]) -> tuple[int, str, str]:
 
 
 def _blocks_by_backend(out: str) -> dict[str, list[str]]:
-    """`check` prints a heading line per backend and its rows indented under it."""
+    """`check` prints "checking X …" as each backend's check starts, then, as each ends, a heading line and its
+    rows indented under it."""
     blocks: dict[str, list[str]] = {}
     current = ""
     for line in out.splitlines():
+        if line.startswith("checking "):
+            continue
         if line and not line.startswith(" "):
             current = line.split(" ", 1)[0]
             blocks[current] = [line]
@@ -727,6 +730,8 @@ async def test_check_logs_in_everywhere_reports_each_backend_and_never_prints_a_
     assert code == 0, out + err
     blocks = _blocks_by_backend(out)
     assert sorted(blocks) == sorted(backends)
+    assert sorted(line for line in out.splitlines() if line.startswith("checking ")) == sorted(
+        f"checking {name} …" for name in backends)
     supports = {
         "fusion-demo": "(fusion_jobscheduler) — cancel: yes, logs: yes, batching: no",
         "vault-demo": "(veeva_vault) — cancel: yes, logs: yes, batching: no",
