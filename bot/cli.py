@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 
+from bot import logs
 from bot.config import ConfigError, Environment, load_settings
 
 
@@ -20,11 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--port", type=int, default=0, help="port for the bot's HTTP endpoint (default: any free)")
     sub.add_parser("check", help="log in to every configured backend and report what works")
     args = parser.parse_args(argv)
-    level = args.log_level or ("WARNING" if args.cmd == "demo" else "INFO")
-    logging.basicConfig(
-        level=getattr(logging, str(level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(args.log_level, "WARNING" if args.cmd == "demo" else "INFO")  # LOG_FORMAT, LOG_LEVEL
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every tick at INFO
     logging.getLogger("httpx").setLevel(logging.WARNING)  # and httpx every request: gigabytes a day at 10k watches
     try:

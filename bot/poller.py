@@ -23,6 +23,7 @@ from bot.backends.base import Backend, JobStatus
 from bot.backends.errors import BackendError, BadResponse
 from bot.config import Settings
 from bot.jobs import JobView, Upload
+from bot.logs import about
 from bot.store import PollResult, Store, Tracked
 
 log = logging.getLogger(__name__)
@@ -221,7 +222,7 @@ class Poller:
         except asyncio.CancelledError:
             raise
         except Exception:  # one bad answer or bug must never stop the poller or another watch
-            log.exception("polling %s failed unexpectedly", backend.name)
+            log.exception("polling %s failed unexpectedly", backend.name, extra=about(backend=backend.name))
             now = self.clock()
             for job in jobs:
                 if job.pk in self._jobs:
@@ -244,7 +245,7 @@ class Poller:
             if res.phase != job.phase or res.vendor_status != job.vendor_status:
                 job.changed_at = now
             if job.errors:
-                log.info("%s job %s answers again", job.backend, job.job_id)
+                log.info("%s job %s answers again", job.backend, job.job_id, extra=about(job.backend, job.job_id))
             job.phase, job.vendor_status = res.phase, res.vendor_status
             job.progress, job.name, job.errors, job.error_kind = res.progress, res.name or job.name, 0, None
             if res.terminal:
@@ -257,7 +258,7 @@ class Poller:
         else:
             due = now + self._backoff(job.backend, job.errors + 1, res.retry_after)
             if job.errors == 0:
-                log.warning("%s job %s: %s", job.backend, job.job_id, res)
+                log.warning("%s job %s: %s", job.backend, job.job_id, res, extra=about(job.backend, job.job_id))
             job.errors += 1
             if scheduled:
                 self._schedule(job, due)
@@ -325,10 +326,12 @@ class Poller:
         try:
             d = await backend.failure_details(st)
         except BackendError as exc:
-            log.warning("%s job %s: could not read failure details: %s", backend.name, st.job_id, exc)
+            log.warning("%s job %s: could not read failure details: %s", backend.name, st.job_id, exc,
+                        extra=about(backend.name, st.job_id))
             return
         except Exception:
-            log.exception("%s job %s: reading failure details failed", backend.name, st.job_id)
+            log.exception("%s job %s: reading failure details failed", backend.name, st.job_id,
+                          extra=about(backend.name, st.job_id))
             return
         if d is None:
             return

@@ -13,6 +13,7 @@ import logging
 from bot.backends.auth import SecretStore
 from bot.backends.base import Backend
 from bot.config import BackendConfig, ConfigError, Settings
+from bot.logs import about
 
 log = logging.getLogger(__name__)
 
@@ -48,5 +49,5 @@ def build_backends(settings: Settings, where: str, secrets: SecretStore | None =
         if cfg.poll_interval < floor:
             why = out[name].min_poll_reason or "the vendor's own limit"
             log.warning("backend '%s': poll_interval %gs is below %gs (%s); polling every %gs",
-                        name, cfg.poll_interval, floor, why, floor)
+                        name, cfg.poll_interval, floor, why, floor, extra=about(name))
     return out
