@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client.aiohttp import make_aiohttp_handler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -22,6 +23,7 @@ from bot.backends import build_backends
 from bot.backends.base import Backend
 from bot.config import Environment, Settings
 from bot.listeners import guard
+from bot.metrics import Metrics
 from bot.notifier import Notifier
 from bot.poller import Poller
 from bot.slack.sender import WebSender
@@ -64,9 +66,10 @@ class Runtime:
                 AsyncConnectionErrorRetryHandler(max_retry_count=2),
             ],
         )
-        slack = WebSender(self.client)
-        self.notifier = Notifier(self.db, slack, self.backends, clock)
-        self.poller = Poller(self.db, self.backends, self.notifier.kick, settings, clock)
+        self.metrics = Metrics(clock)
+        slack = WebSender(self.client, self.metrics)
+        self.notifier = Notifier(self.db, slack, self.backends, clock, self.metrics)
+        self.poller = Poller(self.db, self.backends, self.notifier.kick, settings, clock, self.metrics)
         self.watching = Watching(settings, self.backends, self.db, self.poller, self.notifier, slack, clock)
         self.app = AsyncApp(
             signing_secret=env.slack_signing_secret,
@@ -78,11 +81,13 @@ class Runtime:
         self._runner: web.AppRunner | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._notifier_task: asyncio.Task[None] | None = None
+        self._counting: asyncio.Task[None] | None = None
         self._socket: AsyncSocketModeHandler | None = None
 
     async def start(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.db.create_schema)
-        self.backends.update(build_backends(self.settings, self.env.config_path, secrets=self.db))
+        self.backends.update(build_backends(self.settings, self.env.config_path, secrets=self.db,
+                                            metrics=self.metrics))
         resumed = await self.db.run(store.counts)
         scheduled = await self.poller.load()
         log.info("resuming %d active watches of %d jobs (%d scheduled); %d messages owed to Slack",
@@ -99,12 +104,14 @@ class Runtime:
             web_app = web.Application()
             web_app.router.add_post("/slack/events", guard.handler(self.app, self.env.slack_signing_secret))
         web_app.router.add_get("/healthz", self._healthz)
+        web_app.router.add_get("/metrics", make_aiohttp_handler(self.metrics.registry))
         self._runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._notifier_task = asyncio.create_task(self.notifier.run())
+        self._counting = asyncio.create_task(self.metrics.keep_counting(self.db, self.backends))
         self._scheduler = AsyncIOScheduler()
         self._scheduler.add_job(self.poller.tick, "interval", seconds=self.tick, max_instances=1, coalesce=True,
                                 misfire_grace_time=None, id="poll-tick")
@@ -129,9 +136,10 @@ class Runtime:
             self._scheduler.shutdown(wait=False)
         await self.poller.stop()
         await self.notifier.stop()
-        if self._notifier_task is not None:
-            self._notifier_task.cancel()
-            await asyncio.gather(self._notifier_task, return_exceptions=True)
+        for task in (self._notifier_task, self._counting):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]  # slack_bolt does not annotate it
         if self._runner is not None:

@@ -27,8 +27,9 @@ from typing import Any
 
 from bot import messages, store
 from bot.backends.base import Backend
-from bot.jobs import OutboxKind, Reply, Upload, event_of
+from bot.jobs import Changed, OutboxKind, Reply, Upload, event_of
 from bot.logs import about
+from bot.metrics import Metrics
 from bot.slack.errors import Outcome, classify
 from bot.slack.sender import SlackError, SlackSender, SlackUnreachable
 from bot.store import OwedMessage, Store
@@ -115,6 +116,7 @@ class Notifier:
         slack: SlackSender,
         backends: Mapping[str, Backend],
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.slack = slack
@@ -133,8 +135,12 @@ class Notifier:
         self._probes = 0  # auth.test probes that failed since a message last went out
         self._next_probe = 0.0
         self._said_stopped: str | None = None  # the stop already logged, until a message goes out again
+        self.metrics = metrics or Metrics(clock)
+        self._kicked_at: float | None = None  # monotonic time of the first kick since the last pass began
 
     def kick(self) -> None:
+        if self._kicked_at is None:
+            self._kicked_at = time.monotonic()
         self._wake.set()
 
     def slack_state(self) -> str:
@@ -151,11 +157,15 @@ class Notifier:
                     await self.drain()
             except Exception:  # a bug must not stop delivery for good
                 log.exception("notifier pass failed")
+            due = time.monotonic() + 1.0
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
             except TimeoutError:
                 pass
             self._wake.clear()
+            # the next pass was due at the first kick since this one began, or when the wait was over
+            woke, kicked, self._kicked_at = time.monotonic(), self._kicked_at, None
+            self.metrics.loop_lag("notifier", woke - min(due, kicked if kicked is not None else due))
 
     async def drain(self) -> None:
         if self.stopped is not None:
@@ -321,6 +331,7 @@ class Notifier:
             case Outcome.SENT:
                 await self.db.run(store.sent, item.id, result.ts)
                 self.sent_count += 1
+                self._replied(item)
                 self._said_stopped = None
                 self._probes = 0
             case Outcome.RETRY:
@@ -346,10 +357,17 @@ class Notifier:
                                 result.error, item.channel, extra=_about(item))
                     await self.db.run(store.end_watch_for_slack, item.watch_id, result.error, self.clock())
 
+    def _replied(self, item: OwedMessage) -> None:
+        """A state change's reply is in Slack: how long after the poll that saw the change (its row was
+        owed at that poll's time, in the same transaction)."""
+        if item.kind is OutboxKind.EVENT and isinstance(event := event_of(item.payload), Changed):
+            self.metrics.change_replied(event.job.backend, self.clock() - item.created_at)
+
     async def _retry(self, item: OwedMessage, result: Result) -> None:
         if result.retry_after is not None:
             delay = result.retry_after
             self._held[item.channel] = time.monotonic() + delay  # Slack asked: nothing to this channel meanwhile
+            self.metrics.slack_waits(delay)
         else:
             delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2.0 ** min(item.attempts, 16)) * (0.5 + random.random())
         log.warning("watch %s: sending %s failed (%s); retrying in %.0f s", item.watch_id, item.kind, result.error,

@@ -24,6 +24,7 @@ from bot.backends.errors import BackendError, BadResponse
 from bot.config import Settings
 from bot.jobs import JobView, Upload
 from bot.logs import about
+from bot.metrics import Metrics
 from bot.store import PollResult, Store, Tracked
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class Poller:
         kick: Callable[[], None],
         settings: Settings,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.backends = backends
@@ -78,11 +80,20 @@ class Poller:
         self._next_sweep = 0.0
         self.sweep_every = 30.0  # seconds between looks for outages to note and watches past their timeout
         self.polls = 0
+        self.metrics = metrics or Metrics(clock)
+        self.metrics.jobs_tracked_from(self.tracked)
 
     # -- the schedule ---------------------------------------------------------------------------------
     @property
     def scheduled(self) -> int:
         return len(self._jobs)
+
+    def tracked(self) -> dict[str, int]:
+        """Jobs in the schedule by backend (every configured backend, 0 for one with none)."""
+        out = dict.fromkeys(self.backends, 0)
+        for job in self._jobs.values():
+            out[job.backend] = out.get(job.backend, 0) + 1
+        return out
 
     def interval(self, backend: str, job: Tracked | None = None, now: float | None = None) -> float:
         """Seconds to the next poll: the backend's interval (at least the vendor's minimum); a job unchanged
@@ -156,16 +167,16 @@ class Poller:
         if now >= self._next_flush and self._dirty:
             self._next_flush = now + FLUSH_EVERY
             self._spawn(self._flush())
+        earliest: float | None = None  # when the most overdue poll this tick starts was due: how late it runs
         for name, batch in self._batches.items():
             if batch.jobs and now >= batch.next_at:
+                earliest = batch.next_at if earliest is None else min(earliest, batch.next_at)
                 batch.next_at = now + self.interval(name)
                 jobs = [self._jobs[pk] for pk in batch.jobs if pk not in self._inflight]
                 self._inflight.update(j.pk for j in jobs)
                 for i in range(0, len(jobs), BATCH_CHUNK):
                     self._spawn(self._poll(self.backends[name], jobs[i : i + BATCH_CHUNK]))
         heap = self._heap
-        if not heap or heap[0][0] > now:
-            return
         taken = 0
         while heap and heap[0][0] <= now and taken < MAX_DUE_PER_TICK:
             at, pk = heapq.heappop(heap)
@@ -174,7 +185,10 @@ class Poller:
                 continue  # dropped, rescheduled since, or being polled now (it reschedules itself)
             self._inflight.add(pk)  # a second entry for the same time (the job tracked again) is skipped
             self._spawn(self._poll(self.backends[job.backend], [job]))
+            earliest = at if earliest is None else min(earliest, at)
             taken += 1
+        if earliest is not None:
+            self.metrics.loop_lag("poller", now - earliest)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -234,6 +248,10 @@ class Poller:
         """Schedule the next poll; queue a database write only when the answer changes something."""
         now = self.clock()
         self.polls += 1
+        if isinstance(res, JobStatus):
+            self.metrics.poll(job.backend, None, changed=not job.same_as(res))
+        else:
+            self.metrics.poll(job.backend, res)
         scheduled = job.pk in self._jobs
         if not scheduled and not force:
             return  # stopped while it was being polled

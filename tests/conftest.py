@@ -100,6 +100,7 @@ def settings_for(sim: SimulatorServer, poll_interval: float = 0.2, top: dict[str
 
 async def start_runtime(settings: Settings, env: Environment) -> Runtime:
     runtime = Runtime(settings, env, host="127.0.0.1", tick=0.05)
+    runtime.metrics.count_every = 0.2  # /metrics counts watches and the outbox this often (5 s in production)
     await runtime.start()
     # Vault's one-call-per-10-s rule has its own tests (test_backend_vault); end to end it would only wait
     runtime.backends["vault-demo"].min_poll_interval = 0.0  # type: ignore[misc]
