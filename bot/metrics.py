@@ -39,9 +39,10 @@ SLACK_METHODS = frozenset(METHODS)
 SLACK_OUTCOMES = ("ok", *(o.name.lower() for o in Outcome if o is not Outcome.SENT), "unknown")
 LOOPS = ("poller", "notifier")
 
-# Bucket bounds in seconds: a vendor answers in milliseconds to its timeout (30 s by default); a reply
-# follows a change within a poll interval or, behind a busy Slack or an outage, minutes; a loop runs late
-# by milliseconds when healthy and by seconds when the event loop or the poller is overloaded.
+# Bucket bounds in seconds: a vendor answers in milliseconds up to its timeout (30 s by default); a reply
+# reaches Slack well within a second of the poll that saw its change, or minutes later behind Retry-After, a
+# busy channel or a refused token; a loop runs late by milliseconds when healthy (the poller by up to its
+# tick) and by seconds when the event loop or the poller is overloaded.
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 REPLY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -91,8 +92,8 @@ class Metrics:
         self._up = Gauge("jobstatus_backend_up", "1 while the backend's last poll reached it, 0 while it is in "
                          "an outage (network, timeout, 5xx, rate limit, maintenance).", ["backend"], registry=r)
         self._request_seconds = Histogram("jobstatus_vendor_request_duration_seconds", "Vendor HTTP requests "
-                                          "(sign-ins included), from sending to the answer's headers, by backend.",
-                                          ["backend"], buckets=REQUEST_BUCKETS, registry=r)
+                                          "answered (sign-ins included), from sending to the answer's headers, "
+                                          "by backend.", ["backend"], buckets=REQUEST_BUCKETS, registry=r)
         self._slack_calls = Counter("jobstatus_slack_calls", "Slack Web API calls, by method and outcome "
                                     "(ok, or what Slack's refusal means: bot/slack/errors.py).",
                                     ["method", "outcome"], registry=r)
