@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client.aiohttp import make_aiohttp_handler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -22,6 +23,7 @@ from bot.backends import build_backends
 from bot.backends.base import Backend
 from bot.config import Environment, Settings
 from bot.listeners import guard
+from bot.metrics import Metrics
 from bot.notifier import Notifier
 from bot.poller import Poller
 from bot.slack.sender import WebSender
@@ -76,9 +78,10 @@ class Runtime:
             AsyncServerErrorRetryHandler(max_retry_count=2),
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
         ]
-        slack = WebSender(self.client)
-        self.notifier = Notifier(self.db, slack, self.backends, clock)
-        self.poller = Poller(self.db, self.backends, self.notifier.kick, settings, clock)
+        self.metrics = Metrics(clock)
+        slack = WebSender(self.client, self.metrics)
+        self.notifier = Notifier(self.db, slack, self.backends, clock, self.metrics)
+        self.poller = Poller(self.db, self.backends, self.notifier.kick, settings, clock, self.metrics)
         self.watching = Watching(settings, self.backends, self.db, self.poller, self.notifier, slack, clock)
         listeners.register(self.app, self.watching)
         self.socket = (SocketConnection(self.app, env.slack_app_token, env.slack_api_url, clock)
@@ -88,13 +91,15 @@ class Runtime:
         self._scheduler: AsyncIOScheduler | None = None
         self._notifier_task: asyncio.Task[None] | None = None
         self._ping: asyncio.Future[None] | None = None  # the database ping under way, shared by readiness checks
+        self._counting: asyncio.Task[None] | None = None  # the metrics' periodic count (bot/metrics.py)
 
     async def start(self) -> None:
         """Serve: the schema, the backends, the schedule, then HTTP, the notifier and the poll tick. In Socket
         Mode the connection to Slack is opened in the background (bot/slack/socket.py): while Slack cannot be
         reached the bot polls, serves /healthz and /readyz, and can be stopped."""
         await asyncio.get_running_loop().run_in_executor(None, self.db.create_schema)
-        self.backends.update(build_backends(self.settings, self.env.config_path, secrets=self.db))
+        self.backends.update(build_backends(self.settings, self.env.config_path, secrets=self.db,
+                                            metrics=self.metrics))
         resumed = await self.db.run(store.counts)
         scheduled = await self.poller.load()
         log.info("resuming %d active watches of %d jobs (%d scheduled); %d messages owed to Slack",
@@ -104,12 +109,14 @@ class Runtime:
             web_app.router.add_post("/slack/events", guard.handler(self.app, self.env.slack_signing_secret))
         web_app.router.add_get("/healthz", self._healthz)
         web_app.router.add_get("/readyz", self._readyz)
+        web_app.router.add_get("/metrics", make_aiohttp_handler(self.metrics.registry))
         self._runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._notifier_task = asyncio.create_task(self.notifier.run())
+        self._counting = asyncio.create_task(self.metrics.keep_counting(self.db, self.backends))
         self._scheduler = AsyncIOScheduler()
         self._scheduler.add_job(self.poller.tick, "interval", seconds=self.tick, max_instances=1, coalesce=True,
                                 misfire_grace_time=None, id="poll-tick")
@@ -191,9 +198,10 @@ class Runtime:
         if self._runner is not None:
             steps.append(_within(grace, self._runner.cleanup(), "closing the HTTP server"))
         await asyncio.gather(*steps)
-        if self._notifier_task is not None:
-            self._notifier_task.cancel()
-            await asyncio.gather(self._notifier_task, return_exceptions=True)
+        for task in (self._notifier_task, self._counting):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         closing = [b.aclose() for b in self.backends.values()]
         if self.socket is not None:
             closing.append(self.socket.close())

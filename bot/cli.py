@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 
+from bot import logs
 from bot.config import ConfigError, Environment, environment_help, load_settings
 
 # SIGTERM or SIGINT ends `run` within this many seconds, whatever is under way (bot/app.py's STOP_BUDGET is
@@ -35,12 +36,8 @@ def main(argv: list[str] | None = None) -> int:
                                "2 for a config error.",
                    epilog=environment_help("check"), formatter_class=argparse.RawDescriptionHelpFormatter)
     args = parser.parse_args(argv)
-    level = args.log_level or ("INFO" if args.cmd == "run" else "WARNING")
-    logging.basicConfig(
-        stream=sys.stderr,  # `check` prints its report on stdout: the two never mix
-        level=getattr(logging, str(level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # LOG_FORMAT, LOG_LEVEL; always on stderr, so `check`'s report on stdout never mixes with log lines
+    logs.configure(args.log_level, "INFO" if args.cmd == "run" else "WARNING")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every tick at INFO
     logging.getLogger("httpx").setLevel(logging.WARNING)  # and httpx every request: gigabytes a day at 10k watches
     try:

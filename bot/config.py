@@ -244,7 +244,11 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("JOBSTATUS_CONFIG", "config_path", "./jobstatus.yaml", "the config file", ("run", "check")),
     Variable("DATABASE_URL", "database_url", "sqlite:///./jobstatus.db",
              "SQLAlchemy URL of the database: a SQLite file, or PostgreSQL (`postgresql://…`)", ("run", "check")),
-    Variable("PORT", "port", "3000", "HTTP port: Slack's requests (HTTP mode), `/healthz` and `/readyz`"),
+    Variable("PORT", "port", "3000", "HTTP port: Slack's requests (HTTP mode), `/healthz`, `/readyz` and `/metrics`"),
+    Variable("LOG_FORMAT", "log_format", "text", "`text`: readable lines; `json`: one JSON object a line (bot/logs.py)",
+             ("run", "check", "demo")),
+    Variable("LOG_LEVEL", "log_level", "", "`DEBUG`, `INFO`, `WARNING`, `ERROR`; `--log-level` wins over it "
+             "(unset: `INFO` for run, `WARNING` for demo and check)", ("run", "check", "demo")),
 )
 _DEFAULT = {v.field: v.default for v in ENVIRONMENT}
 
@@ -275,6 +279,9 @@ class Environment(BaseModel):
     config_path: str = _DEFAULT["config_path"]
     database_url: str = Field(default=_DEFAULT["database_url"], repr=False)  # may hold a password
     port: int = Field(default=int(_DEFAULT["port"]), ge=0, le=65535)
+    # read by bot/logs.py before anything else (so that a config error is logged in the asked format)
+    log_format: str = _DEFAULT["log_format"]
+    log_level: str = _DEFAULT["log_level"]
 
     @field_validator("slack_app_token")
     @classmethod

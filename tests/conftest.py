@@ -101,6 +101,7 @@ def settings_for(sim: SimulatorServer, poll_interval: float = 0.2, top: dict[str
 
 async def start_runtime(settings: Settings, env: Environment) -> Runtime:
     runtime = Runtime(settings, env, host="127.0.0.1", tick=0.05)
+    runtime.metrics.count_every = 0.2  # /metrics counts watches and the outbox this often (5 s in production)
     await runtime.start()
     if runtime.socket is not None:  # Socket Mode connects in the background; the tests talk over it at once
         await asyncio.wait_for(runtime.socket.wait_connected(), 20)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -26,11 +26,13 @@ from bot.network import cause
 MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
-def make_http_client(config: BackendConfig) -> httpx.AsyncClient:
+def make_http_client(config: BackendConfig, timed: Callable[[float], None] | None = None) -> httpx.AsyncClient:
     """The one HTTP client a backend uses for everything: keep-alive pool sized to its concurrency cap.
 
     HTTP/1.1 keep-alive over aiohttp costs about a third of the CPU per request of httpx's own transport
     (measured in bench/); `http2: true` takes httpx's transport, which speaks HTTP/2 where offered.
+    `timed` is called with the seconds each request took, from sending it to its answer's headers: httpx's
+    event hooks run for every request the client sends, the auth flows' sign-ins and retries included.
     """
     limits = httpx.Limits(max_connections=config.max_concurrency, max_keepalive_connections=config.max_concurrency)
     return httpx.AsyncClient(
@@ -40,7 +42,23 @@ def make_http_client(config: BackendConfig) -> httpx.AsyncClient:
         transport=None if config.http2 else AiohttpTransport(limits=limits),
         http2=config.http2,
         headers={"User-Agent": "jobstatus-bot", "Accept": "application/json"},
+        event_hooks=_timing_hooks(timed) if timed is not None else None,
     )
+
+
+_SENT_AT = "jobstatus.sent_at"  # a request extension the transports do not read (they read only their own keys)
+
+
+def _timing_hooks(timed: Callable[[float], None]) -> dict[str, list[Callable[[Any], Any]]]:
+    async def sent(request: httpx.Request) -> None:
+        request.extensions[_SENT_AT] = time.perf_counter()
+
+    async def answered(response: httpx.Response) -> None:
+        sent_at = response.request.extensions.get(_SENT_AT)
+        if sent_at is not None:
+            timed(time.perf_counter() - sent_at)
+
+    return {"request": [sent], "response": [answered]}
 
 
 async def read_body(response: httpx.Response, name: str, limit: int = MAX_BODY_BYTES) -> bytes:
