@@ -23,11 +23,17 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
+from bot import store
+from bot.backends.base import JobStatus
+from bot.backends.states import Phase
 from bot.offline.setup import configure_simulators, demo_backends
 from bot.offline.slack import FakeSlack, SlackUser
 from bot.offline.vendors.core import Step
 from bot.offline.vendors.server import SimulatorServer
+from bot.store import Job, PollResult, Store, leases
 from tests.e2e.test_postgres import query
 from tests.e2e.test_process import SECRET, bot_env, free_port, start_bot
 
@@ -255,3 +261,85 @@ async def _both_poll(c: Cluster) -> bool:
 async def _owns_all(c: Cluster, name: str) -> bool:
     active = query(c.url, "SELECT count(*) FROM jobs WHERE polling")[0][0]
     return active == 0 or (await c.scheduled()).get(name) == active
+
+
+# -- the lease queries themselves (PostgreSQL's SQL, bot/store/leases.py) ------------------------------------
+
+
+def _seed(s: Session, n: int) -> None:
+    s.add_all(Job(backend="fusion-demo", job_id=str(9000 + i), next_poll_at=float(i)) for i in range(n))
+
+
+def _owners(url: str) -> dict[str | None, set[int]]:
+    out: dict[str | None, set[int]] = {}
+    for owner, pk in query(url, "SELECT owner, id FROM jobs WHERE polling"):
+        out.setdefault(owner, set()).add(pk)
+    return out
+
+
+async def test_leases_share_fence_and_pass_on_when_a_replica_goes_silent(postgres_url: str) -> None:
+    db, other = Store(postgres_url), Store(postgres_url)
+    try:
+        db.upgrade()
+        await db.run(_seed, 10)
+        backends = ["fusion-demo"]
+        alone = await db.run(leases.balance, "r1", 15.0, backends)
+        assert (alone.live, alone.share, len(alone.owned), len(alone.claimed)) == (1, 10, 10, 10)
+
+        assert await other.run(leases.heartbeat, "r2", 15.0) == 2  # r2 joins
+        gives = await db.run(leases.balance, "r1", 15.0, backends)
+        assert (gives.live, gives.share, len(gives.owned), len(gives.released)) == (2, 5, 5, 5)
+        takes = await other.run(leases.balance, "r2", 15.0, backends)
+        assert takes.owned == set(gives.released) and not takes.owned & gives.owned
+        assert _owners(postgres_url) == {"r1": gives.owned, "r2": takes.owned}
+
+        # fencing: r1 writes nothing of a job r2 owns, neither a result nor a next poll
+        theirs = min(takes.owned)
+        before = query(postgres_url, "SELECT checked_at, next_poll_at, phase FROM jobs WHERE id = :pk", pk=theirs)
+        running = JobStatus(job_id="x", phase=Phase.RUNNING, vendor_status="RUNNING")
+        [applied] = await db.run(store.apply_results, [PollResult(theirs, running, 50.0, 60.0)], "r1")
+        assert applied.polling is False  # the poller drops it
+        await db.run(store.set_next_polls, [(theirs, 99.0)], "r1")
+        assert query(postgres_url, "SELECT checked_at, next_poll_at, phase FROM jobs WHERE id = :pk",
+                     pk=theirs) == before
+        [applied] = await other.run(store.apply_results, [PollResult(theirs, running, 50.0, 60.0)], "r2")
+        assert applied.changed and applied.polling  # its owner writes
+
+        # channels: one sender at a time
+        assert await db.run(leases.hold_channels, "r1", 15.0, ["C1", "C2"]) == {"C1", "C2"}
+        assert await other.run(leases.hold_channels, "r2", 15.0, ["C2", "C3"]) == {"C3"}
+        assert await db.run(leases.hold_channels, "r1", 15.0, ["C1", "C2"]) == {"C1", "C2"}  # renewed
+
+        # r1 goes silent (kill -9): once its heartbeat and leases are older than the lease, r2 takes all
+        with other.engine.begin() as con:
+            con.execute(text("UPDATE replicas SET heartbeat = heartbeat - 100 WHERE id = 'r1'"))
+            con.execute(text("UPDATE jobs SET lease_until = lease_until - 100 WHERE owner = 'r1'"))
+            con.execute(text("UPDATE channel_leases SET lease_until = lease_until - 100 WHERE owner = 'r1'"))
+        alone = await other.run(leases.balance, "r2", 15.0, backends)
+        assert (alone.live, len(alone.owned), set(alone.claimed)) == (1, 10, gives.owned)
+        assert await other.run(leases.hold_channels, "r2", 15.0, ["C1", "C2"]) == {"C1", "C2"}
+
+        # a clean stop gives everything back at once
+        await other.run(leases.leave, "r2")
+        assert _owners(postgres_url) == {None: gives.owned | takes.owned}
+        assert query(postgres_url, "SELECT count(*) FROM channel_leases") == [(0,)]
+    finally:
+        db.close()
+        other.close()
+
+
+async def test_replicas_claiming_at_the_same_moment_never_take_the_same_job(postgres_url: str) -> None:
+    stores = [Store(postgres_url) for _ in range(3)]
+    try:
+        stores[0].upgrade()
+        await stores[0].run(_seed, 300)
+        for i, db in enumerate(stores):
+            await db.run(leases.heartbeat, f"r{i}", 15.0)
+        shares = await asyncio.gather(*(db.run(leases.balance, f"r{i}", 15.0, ["fusion-demo"])
+                                        for i, db in enumerate(stores)))
+        owned = [b.owned for b in shares]
+        assert all(len(o) == 100 for o in owned), [len(o) for o in owned]
+        assert len(set().union(*owned)) == 300
+    finally:
+        for db in stores:
+            db.close()
