@@ -45,6 +45,7 @@ class Replicas:
         """Before the schedule is loaded: say this replica is alive (so the others give back their excess at
         once) and start listening."""
         self.live = await self.db.run(leases.heartbeat, self.id, self.lease)
+        self.poller.metrics.replicas_live(self.live)
         await self.db.run(leases.notify, "balance")
         self._tasks.append(asyncio.create_task(self._listen()))
         log.info("replica %s joins %d live replicas on PostgreSQL (lease %g s)", self.id, self.live - 1, self.lease)
@@ -72,6 +73,7 @@ class Replicas:
                          balance.live, balance.share, len(balance.owned), len(balance.claimed),
                          len(balance.released))
             self.live = balance.live
+            self.poller.metrics.replicas_live(balance.live)
             if balance.released:
                 await self.db.run(leases.notify, "balance")
 

@@ -178,6 +178,10 @@ async def test_replicas_share_the_jobs_evenly_and_a_joining_one_gets_its_share(c
     await c.start("c")  # joins: the others give back their excess, it takes its share
     counts = await wait_until(lambda: even(3), 30, "4 jobs in each of three replicas' schedules")
     assert set(counts) == {"a", "b", "c"}
+    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{c.ports['c']}/metrics") as r:
+        exposition = await r.text()
+    assert "jobstatus_replicas_live 3.0" in exposition
+    assert 'jobstatus_jobs_tracked{backend="fusion-demo"} 4.0' in exposition
 
     for job_id in jobs:
         c.sim.fusion.set_state(job_id, "SUCCEEDED")
