@@ -177,7 +177,7 @@ class Notifier:
     async def drain(self) -> None:
         if self.stopped is not None:
             return
-        rows = await self.db.run(store.pending, self.clock(), 2000)
+        rows = await self.db.run(store.pending, self.clock(), 2000, None, self.replica)
         by_channel: dict[str, list[OwedMessage]] = {}
         for row in rows:
             by_channel.setdefault(row.channel, []).append(row)

@@ -20,7 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
 NOW = "extract(epoch from clock_timestamp())::float8"
@@ -108,6 +108,13 @@ def hold_channels(s: Session, replica: str, lease: float, channels: Sequence[str
         " WHERE channel_leases.owner = excluded.owner OR channel_leases.lease_until < :now"
         " RETURNING channel"), {"me": replica, "until": now + lease, "now": now,
                                 "channels": sorted(set(channels))}).scalars())
+
+
+def free_for(replica: str) -> TextClause:
+    """A WHERE clause on `watches`: its channel is not held by another replica (for the notifier's reading of
+    what is owed, so channels others send to do not crowd out its own)."""
+    return text("NOT EXISTS (SELECT 1 FROM channel_leases AS cl WHERE cl.channel = watches.channel"
+                f" AND cl.owner <> :lease_me AND cl.lease_until >= {NOW})").bindparams(lease_me=replica)
 
 
 def leave(s: Session, replica: str) -> None:

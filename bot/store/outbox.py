@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from bot.jobs import JobEvent, OutboxKind, Reply, Upload, event_payload
+from bot.store.leases import free_for
 from bot.store.models import Outbox, Watch
 
 # What can be owed: the parent or an update of it (rendered when sent), a reply rendered by its owner,
@@ -82,10 +83,11 @@ def _owed(row: Outbox, channel: str, parent_ts: str | None, attempts: int | None
                        row.attempts if attempts is None else attempts, row.created_at, channel, parent_ts)
 
 
-def pending(s: Session, now: float, limit: int = 1000, watch_id: int | None = None) -> list[OwedMessage]:
+def pending(s: Session, now: float, limit: int = 1000, watch_id: int | None = None,
+            replica: str | None = None) -> list[OwedMessage]:
     """What is due by `now`, oldest first (one watch's only, given `watch_id`), parents before the rest:
     everything else a watch owes goes into its parent's thread, even what was owed before a new parent
-    replaced a lost one."""
+    replaced a lost one. A replica (`replica`) reads only channels no other replica holds."""
     q = (
         select(Outbox, col(Watch.channel), col(Watch.parent_ts))
         .join(Watch, col(Watch.id) == col(Outbox.watch_id))
@@ -95,6 +97,8 @@ def pending(s: Session, now: float, limit: int = 1000, watch_id: int | None = No
     )
     if watch_id is not None:
         q = q.where(col(Outbox.watch_id) == watch_id)
+    if replica is not None:
+        q = q.where(free_for(replica))  # PostgreSQL's SQL: only replicas, which are on PostgreSQL, ask
     return [_owed(o, channel, ts) for o, channel, ts in s.execute(q)]
 
 

@@ -347,3 +347,24 @@ async def test_replicas_claiming_at_the_same_moment_never_take_the_same_job(post
     finally:
         for db in stores:
             db.close()
+
+
+async def test_a_replica_reads_what_is_owed_only_in_channels_no_other_replica_holds(postgres_url: str) -> None:
+    db = Store(postgres_url)
+    try:
+        db.upgrade()
+        for n, channel in enumerate(["C1", "C2", "C3"]):
+            st = JobStatus(job_id=str(n), phase=Phase.RUNNING, vendor_status="RUNNING")
+            await db.run(store.create_watch, "fusion-demo", st, channel, "U1", now=1.0, interval=30.0,
+                         watch_timeout=3600.0, first_reply=None)  # owes its parent
+        assert await db.run(leases.hold_channels, "r1", 15.0, ["C1"]) == {"C1"}
+        assert await db.run(leases.hold_channels, "r2", 15.0, ["C2"]) == {"C2"}
+
+        def channels(replica: str | None) -> Callable[[Session], list[str]]:
+            return lambda s: sorted(m.channel for m in store.pending(s, 10.0, replica=replica))
+
+        assert await db.run(channels(None)) == ["C1", "C2", "C3"]  # alone (SQLite's way): everything
+        assert await db.run(channels("r1")) == ["C1", "C3"]  # its own and the free one, not r2's
+        assert await db.run(channels("r2")) == ["C2", "C3"]
+    finally:
+        db.close()
