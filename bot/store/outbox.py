@@ -87,12 +87,14 @@ def pending(s: Session, now: float, limit: int = 1000, watch_id: int | None = No
             replica: str | None = None) -> list[OwedMessage]:
     """What is due by `now`, oldest first (one watch's only, given `watch_id`), parents before the rest:
     everything else a watch owes goes into its parent's thread, even what was owed before a new parent
-    replaced a lost one. A replica (`replica`) reads only channels no other replica holds."""
+    replaced a lost one. Updates of parents come after the thread replies waiting (in a burst the replies
+    say what happened; an update renders the newest state whenever it goes, and stands for later ones,
+    `owe`). A replica (`replica`) reads only channels no other replica holds."""
     q = (
         select(Outbox, col(Watch.channel), col(Watch.parent_ts))
         .join(Watch, col(Watch.id) == col(Outbox.watch_id))
         .where(col(Outbox.next_attempt_at) <= now)
-        .order_by(col(Outbox.kind) != OutboxKind.PARENT, col(Outbox.id))
+        .order_by(col(Outbox.kind) != OutboxKind.PARENT, col(Outbox.kind) == OutboxKind.UPDATE, col(Outbox.id))
         .limit(limit)
     )
     if watch_id is not None:
