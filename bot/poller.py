@@ -15,6 +15,7 @@ a row lock, that the job is still this replica's: a poll whose lease was lost wr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import logging
 import random
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot import messages, store
+from bot.backends import slots
 from bot.backends.base import Backend, JobStatus
 from bot.backends.errors import BackendError, BadResponse
 from bot.config import Settings
@@ -255,6 +257,12 @@ class Poller:
 
     # -- polling -------------------------------------------------------------------------------------
     async def _poll(self, backend: Backend, jobs: list[Tracked], force: bool = False) -> None:
+        """Poll `jobs` and record the answers. A scheduled poll (not `force`: not a user's Refresh) waits
+        behind users' requests for one of the backend's slots (bot/backends/slots.py)."""
+        with contextlib.nullcontext() if force else slots.scheduled():
+            await self._ask(backend, jobs, force)
+
+    async def _ask(self, backend: Backend, jobs: list[Tracked], force: bool) -> None:
         try:
             if not backend.capabilities.batch:
                 try:
