@@ -1,0 +1,48 @@
+"""End to end, what a person reads: answers that say what is true, in the order they are meant, replies only
+when a change means something, and every thing said once. Signed requests into the real bot; assertions on
+what reached the fake Slack."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from bot.offline.vendors.core import Step
+from tests.conftest import Harness
+
+
+def texts(blocks: list[dict[str, Any]] | None) -> str:
+    """A message's blocks as a person reads them (Slack's &-escapes undone)."""
+    return html.unescape(json.dumps(blocks or [], ensure_ascii=False))
+
+
+def field(msg: Any, name: str) -> str:
+    """The text of one field of a parent message ("Status", "Progress")."""
+    fields = [f["text"] for b in msg.blocks or [] if b["type"] == "section" for f in b.get("fields", [])]
+    return next(f for f in fields if f.startswith(f"*{name}*")).split("\n", 1)[1]
+
+
+async def answer(h: Harness, text: str, user: str = "U0001") -> str:
+    return str((await h.watch(text, user=user)).responses()[-1].text)
+
+
+# -- thread replies: a new phase, or a vendor word that means something -----------------------------------------
+
+
+async def test_a_vendor_word_that_means_nothing_new_updates_the_parent_and_is_not_a_reply(harness: Harness) -> None:
+    h = harness
+    h.sim.fusion.add_job(9103, steps=[Step(0, "WAIT")])
+    await h.watch("watch fusion-demo 9103")
+    h.sim.fusion.set_state(9103, "BLOCKED")  # the same phase, but a word that says something: told
+    await h.slack.wait_for(lambda: any("BLOCKED" in r.text for r in h.replies()), what="the BLOCKED reply")
+    h.sim.fusion.set_state(9103, "RUNNING", progress=50)
+    await h.slack.wait_for(lambda: any("running" in r.text for r in h.replies()), what="the running reply")
+    h.sim.fusion.set_state(9103, "IN_PROGRESS", progress=0)  # Fusion's other word for running: the parent only
+    await h.slack.wait_for(lambda: field(h.parents()[0], "Status") == "running (IN_PROGRESS)",
+                           what="the parent showing IN_PROGRESS")
+    h.sim.fusion.set_state(9103, "SUCCEEDED")
+    await h.slack.wait_for(lambda: any("succeeded" in r.text for r in h.replies()), what="the success reply")
+    said = [r.text for r in h.replies()]
+    assert len(said) == 3 and "BLOCKED" in said[0] and "running" in said[1] and "succeeded" in said[2]
+    assert not [t for t in said if "IN_PROGRESS" in t]
