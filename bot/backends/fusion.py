@@ -216,26 +216,27 @@ class FusionJobScheduler(Backend):
             lines.append(status.message)
         files: list[tuple[str, int | None]] = []
         links: list[Link] = []
+        notes: list[str] = []  # about the output files, not errors of the job: they go with the hint
         try:
             files, links, total, complete = await self.output_files(status.job_id)
             shown = files[:MAX_FILES]
             counted = max(total or 0, len(files))
             if not complete and total is None:
-                lines.append(f"…and more output files: Fusion said there were more, but not how many "
-                             f"({len(files)} read)")
+                notes.append(f"…and more output files: Fusion said there were more, but not how many "
+                             f"({len(files)} read).")
             elif counted > len(shown):
-                lines.append(f"…and {counted - len(shown)} more output files")
+                notes.append(f"…and {counted - len(shown)} more output files.")
             names = {name for name, _ in shown}
             files, links = shown, [link for link in links if link.label in names]
         except JobNotFound:
             pass  # no output files for this request
         except BackendError as exc:
-            lines.append(f"Could not list the output files: {exc}")
+            notes.append(f"Could not list the output files: {exc}.")
         return FailureDetails(
             lines=tuple(lines),
             files=tuple(files),
             links=tuple(links),
-            hint=f"More in Fusion: Tools > Scheduled Processes, request {status.job_id}.",
+            hint=" ".join([*notes, f"More in Fusion: Tools > Scheduled Processes, request {status.job_id}."]),
         )
 
     async def output_files(self, job_id: str) -> tuple[list[tuple[str, int | None]], list[Link], int | None, bool]:

@@ -46,3 +46,31 @@ async def test_a_vendor_word_that_means_nothing_new_updates_the_parent_and_is_no
     said = [r.text for r in h.replies()]
     assert len(said) == 3 and "BLOCKED" in said[0] and "running" in said[1] and "succeeded" in said[2]
     assert not [t for t in said if "IN_PROGRESS" in t]
+
+
+# -- each thing said once, and what is shown agrees with itself ------------------------------------------------------
+
+
+async def test_a_failed_fusion_job_keeps_its_last_progress_not_a_full_bar(harness: Harness) -> None:
+    h = harness
+    h.sim.fusion.add_job(9104, steps=[Step(0, "RUNNING", {"progress": 40})])
+    await h.watch("watch fusion-demo 9104")
+    assert field(h.parents()[0], "Progress").endswith(" 40%")
+    h.sim.fusion.set_state(9104, "FAILED", message="ORA-01555")  # Fusion's answer says 100 once it ended
+    await h.slack.wait_for(lambda: field(h.parents()[0], "Status") == "failed", what="the parent showing failed")
+    assert field(h.parents()[0], "Progress").endswith(" 40%")
+
+
+async def test_an_epm_log_excerpt_counts_its_errors_and_its_lines(harness: Harness) -> None:
+    h = harness
+    h.sim.epm_di.add_job(1895, steps=[Step(0, -1)], log_file="outbox/logs/GL_1895.log",
+                         log_text="INFO a\nERROR one\nINFO b\nINFO c\nINFO d\nINFO e\nERROR two\nINFO f\n")
+    await h.watch("watch epm-demo 1895")
+    h.sim.epm_di.set_state(1895, "1", details="Load failed")
+    await h.slack.wait_for(lambda: any("Errors reported" in texts(r.blocks) for r in h.replies()),
+                           what="the details reply")
+    details = next(texts(r.blocks) for r in h.replies() if "Errors reported" in texts(r.blocks))
+    # two errors with their context: "INFO a", "ERROR one", "INFO b", "INFO c", "…", "INFO e", "ERROR two", "INFO f"
+    assert "*Errors reported* (2 errors, 8 lines shown)" in details
+    thread = [texts(r.blocks) for r in h.replies()]
+    assert sum("outbox/logs/GL_1895.log" in t for t in thread) == 1  # the failure reply's; the details say it no more
