@@ -7,13 +7,14 @@ action writes in a thread are rendered here; the store keeps them as they are.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot import messages, store
-from bot.backends.base import Backend, JobStatus
+from bot.backends.base import Backend, JobStatus, with_article
 from bot.backends.errors import (
     AuthFailed,
     BackendError,
@@ -63,22 +64,30 @@ class Watching:
 
     # -- checks shared by every request -----------------------------------------------------------
     def backend(self, name: str, channel: str | None = None) -> Backend:
+        """The backend a user named: exactly, or in other letter case when no other name differs from it only
+        so (`EPM-DEMO` is `epm-demo`); else the answer names them all and suggests the closest."""
         b = self.backends.get(name)
         if b is None:
+            same = [n for n in self.backends if n.casefold() == name.casefold()]
+            b = self.backends[same[0]] if len(same) == 1 else None
+        if b is None:
             names = ", ".join(f"`{esc(n)}`" for n in sorted(self.backends)) or "none"
-            raise UserError(f"There is no backend called `{esc(name[:64])}`. Configured backends: {names}. "
+            folded = {n.casefold(): n for n in sorted(self.backends, reverse=True)}
+            guess = difflib.get_close_matches(name.casefold(), list(folded), n=1)
+            hint = f" Did you mean `{esc(folded[guess[0]])}`?" if guess else ""
+            raise UserError(f"There is no backend called `{esc(name[:64])}`.{hint} Configured backends: {names}. "
                             "See `/jobstatus backends`.")
         allowed = b.config.channels
         if channel is not None and allowed is not None and channel not in allowed:
-            raise UserError(f"Backend `{esc(name)}` may not be watched in this channel (its `channels` setting "
+            raise UserError(f"Backend `{esc(b.name)}` may not be watched in this channel (its `channels` setting "
                             "allows: " + ", ".join(f"<#{esc(c)}>" for c in allowed) + ").")
         return b
 
     def job_id(self, backend: Backend, text: str) -> str:
         try:
             return backend.validate_job_id(text)
-        except InvalidJobId as exc:
-            raise UserError(f"`{esc(text[:80])}` is not a {esc(backend.name)} job id: {esc(exc)}") from None
+        except InvalidJobId as exc:  # it says what was typed and what an id is
+            raise UserError(f"{esc(exc)}.") from None
 
     def can_cancel(self, backend_name: str) -> bool:
         b = self.backends.get(backend_name)
@@ -217,7 +226,7 @@ class Watching:
         """Ask the vendor to cancel, once per job: a second click or command meanwhile is told who asked."""
         if not self.can_cancel(backend.name):
             hint = backend.cancel_hint or "Cancel it in the vendor's console."
-            raise UserError(f"{esc(backend.name)} ({esc(backend.type_name)}) offers no cancel API here. {esc(hint)}")
+            raise UserError(f"{esc(backend.name)} ({esc(backend.label)}) offers no cancel API here. {esc(hint)}")
         watch = await self.db.run(store.active_watch, backend.name, job_id, channel)
         self.may_cancel(backend, user, watch)
         now = self.clock()
@@ -297,7 +306,8 @@ class Watching:
             if b.config.poll_interval < interval:
                 why = b.min_poll_reason or "the vendor's own limit"
                 every += f" (config asks {b.config.poll_interval:g}s: {esc(why)})"
-            lines.append(f"• *{esc(name)}* — {esc(b.type_name)}, {every}, {', '.join(can)}; channels: {where}")
+            kind = f"{esc(b.label)} (`{esc(b.type_name)}`)"
+            lines.append(f"• *{esc(name)}* — {kind}, {every}, {', '.join(can)}; channels: {where}")
         text = "*Configured backends*\n" + "\n".join(lines)
         return Answer(text, [messages.section(text)])
 
@@ -306,7 +316,7 @@ def explain(backend: Backend, job_id: str, exc: BackendError) -> str:
     """A backend error in words that say what to do; the error text itself never holds a secret."""
     b, j = esc(backend.name), esc(job_id)
     if isinstance(exc, JobNotFound):
-        return f"{b} has no job `{j}`. Check the id (and that it is a {esc(backend.type_name)} job id)."
+        return f"{b} has no job `{j}`. Check the id (and that it is {esc(with_article(backend.label))} job id)."
     if isinstance(exc, AuthFailed):
         return f"{b} refused the bot's credentials. Ask the bot's operator to check the `{b}` auth settings."
     if isinstance(exc, Forbidden):

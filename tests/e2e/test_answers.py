@@ -8,6 +8,8 @@ import html
 import json
 from typing import Any
 
+import pytest
+
 from bot.offline.vendors.core import Step
 from tests.conftest import Harness
 
@@ -74,3 +76,31 @@ async def test_an_epm_log_excerpt_counts_its_errors_and_its_lines(harness: Harne
     assert "*Errors reported* (2 errors, 8 lines shown)" in details
     thread = [texts(r.blocks) for r in h.replies()]
     assert sum("outbox/logs/GL_1895.log" in t for t in thread) == 1  # the failure reply's; the details say it no more
+
+
+# -- wording ---------------------------------------------------------------------------------------------------
+
+
+async def test_a_backend_named_in_capitals_is_the_backend(harness: Harness) -> None:
+    h = harness
+    h.sim.epm_di.add_job(1896, steps=[Step(0, -1)])
+    assert (await answer(h, "watch EPM-DEMO 1896")).startswith("Watching epm-demo job `1896`")
+
+
+@pytest.mark.parametrize(("command", "says"), [
+    ("watch planning-demo abc", "'abc' is not an EPM Planning job id: it is the Planning job id, digits only, e.g. 224."),
+    ("watch epm-demo 12345678901234567890",
+     "'12345678901234567890' is too long for an EPM Data Integration job id: 20 digits, at most 18."),
+    ("watch fusion-demo 12ab", "'12ab' is not an Oracle Fusion job id: it is the job request id the Job Scheduler "
+                               "API returned, digits only, e.g. 44046."),
+    ("watch epm-dmeo 1881", "There is no backend called `epm-dmeo`. Did you mean `epm-demo`?"),
+])
+async def test_a_mistyped_command_is_answered_in_words_once(harness: Harness, command: str, says: str) -> None:
+    result = await harness.user.command(command)
+    assert result.ack_text.startswith(says) and result.ack_text.count("is not") <= 1
+    assert harness.parents() == []
+
+
+async def test_an_unknown_job_names_the_backends_kind_in_words(harness: Harness) -> None:
+    said = await answer(harness, "watch epm-demo 424242")
+    assert said == "epm-demo has no job `424242`. Check the id (and that it is an EPM Data Integration job id)."

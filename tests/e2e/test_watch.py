@@ -127,8 +127,8 @@ async def test_watching_twice_in_one_channel_links_the_existing_thread(harness: 
     ("text", "says"),
     [
         ("watch nosuch 1", "There is no backend called `nosuch`"),
-        ("watch fusion-demo 12ab", "is not a fusion-demo job id"),
-        ("watch immuta-demo ../../admin", "is not a immuta-demo job id"),
+        ("watch fusion-demo 12ab", "'12ab' is not an Oracle Fusion job id: it is the job request id"),
+        ("watch immuta-demo ../../admin", "'../../admin' is not an Immuta job id: it is the job's globally unique"),
         ("wacth fusion-demo 1", "Did you mean `watch`?"),
         ("watch fusion-demo", "Usage: `/jobstatus watch &lt;backend&gt; &lt;job-id&gt;`"),
     ],

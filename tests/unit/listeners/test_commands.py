@@ -71,12 +71,12 @@ async def test_status_answers_the_user_alone(rig: tuple[Commands, SlackDouble, B
 
 async def test_a_backend_error_is_explained(rig: tuple[Commands, SlackDouble, BackendDouble]) -> None:
     _ack, respond = await run(rig[0], "watch fake 404")
-    assert respond.texts == ["fake has no job `404`. Check the id (and that it is a double job id)."]
+    assert respond.texts == ["fake has no job `404`. Check the id (and that it is a Double job id)."]
 
 
 async def test_cancel_where_the_backend_offers_none_says_so(rig: tuple[Commands, SlackDouble, BackendDouble]) -> None:
     _ack, respond = await run(rig[0], "cancel fake 44046")
-    assert respond.texts == ["fake (double) offers no cancel API here. Cancel it in the vendor's console."]
+    assert respond.texts == ["fake (Double) offers no cancel API here. Cancel it in the vendor's console."]
 
 
 async def test_list_shows_the_channels_watches(rig: tuple[Commands, SlackDouble, BackendDouble]) -> None:
