@@ -223,12 +223,18 @@ class Watching:
         return None
 
     async def cancel(self, backend: Backend, job_id: str, channel: str, user: str) -> Answer:
-        """Ask the vendor to cancel, once per job: a second click or command meanwhile is told who asked."""
+        """Ask the vendor to cancel, once per job: a second click or command meanwhile is told who asked.
+
+        A refusal says what is true, in this order: the vendor offers no cancel here; the job has ended (its
+        final state) or there is no such job (both only in doubt, when this channel's watch is not following
+        it); the `cancel` rule, when it is the reason."""
         if not self.can_cancel(backend.name):
             hint = backend.cancel_hint or "Cancel it in the vendor's console."
             raise UserError(f"{esc(backend.name)} ({esc(backend.label)}) offers no cancel API here. {esc(hint)}")
         watch = await self.db.run(store.active_watch, backend.name, job_id, channel)
-        self.may_cancel(backend, user, watch)
+        if watch is None:
+            await self.not_ended(backend, job_id)
+        self.may_cancel(backend, job_id, user, watch)
         now = self.clock()
         earlier = await self.db.run(store.claim_cancel, backend.name, job_id, user, now)
         if earlier is not None:
@@ -261,20 +267,38 @@ class Watching:
         watch, job = pair
         return await self.cancel(self.backend(job.backend), job.job_id, watch.channel, user)
 
-    def may_cancel(self, backend: Backend, user: str, watch: store.Watch | None) -> None:
+    async def not_ended(self, backend: Backend, job_id: str) -> None:
+        """Refuse (UserError) a job that has ended, with its final state, or that the vendor does not know. What
+        the database knows is enough while a watch follows the job or once it has seen the end; else the
+        vendor is asked."""
+        job = await self.db.run(store.find_job, backend.name, job_id)
+        if job is not None and (job.polling or job.phase.terminal):
+            phase, word = job.phase, job.vendor_status
+        else:
+            st = await self.check(backend, job_id)
+            phase, word = st.phase, st.vendor_status
+        if phase.terminal:
+            raise UserError(f"{esc(backend.name)} job `{esc(job_id)}` has already ended "
+                            f"({messages.state_words(phase, word)}): there is nothing to cancel.")
+
+    def may_cancel(self, backend: Backend, job_id: str, user: str, watch: store.Watch | None) -> None:
+        """Refuse (UserError) a cancel the backend's `cancel` rule does not allow; `watch` is this channel's
+        active watch of the job, if it has one."""
         rule = backend.config.cancel
         if user in self.settings.admins or rule == "anyone":
             return
+        b = esc(backend.name)
         if isinstance(rule, list):
             if user in rule:
                 return
-            raise UserError(f"Only the users listed in `{esc(backend.name)}`'s `cancel` setting (or an admin) may "
-                            "cancel its jobs.")
-        if watch is not None and watch.user_id == user:
-            return
-        who = f"<@{watch.user_id}>" if watch is not None else "the user who started the watch in this channel"
-        raise UserError(f"Only {who} (the `cancel: watcher` rule of `{esc(backend.name)}`) or an admin may cancel "
-                        "this job.")
+            raise UserError(f"Only the users listed in `{b}`'s `cancel` setting (or an admin) may cancel its jobs.")
+        if watch is None:
+            raise UserError(f"This channel does not watch {b} job `{esc(job_id)}`. Under the `cancel: watcher` rule "
+                            f"of `{b}` a job is cancelled by the user who started a watch of it, in that watch's "
+                            "channel, or by an admin.")
+        if watch.user_id != user:
+            raise UserError(f"Only <@{watch.user_id}>, who started this channel's watch (the `cancel: watcher` rule "
+                            f"of `{b}`), or an admin may cancel this job.")
 
     async def list(self, channel: str) -> Answer:
         rows = await self.db.run(store.channel_watches, channel)

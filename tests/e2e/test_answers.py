@@ -29,6 +29,33 @@ async def answer(h: Harness, text: str, user: str = "U0001") -> str:
     return str((await h.watch(text, user=user)).responses()[-1].text)
 
 
+# -- cancel: what is true, the rule only when it is the reason ---------------------------------------------
+
+
+async def test_cancel_of_a_job_that_ended_says_it_ended_even_to_its_watcher(harness: Harness) -> None:
+    h = harness
+    h.sim.fusion.add_job(9100, steps=[Step(0, "RUNNING")])
+    await h.watch("watch fusion-demo 9100")
+    h.sim.fusion.set_state(9100, "ERROR", message="ESS-07034")
+    await h.slack.wait_for(lambda: any("failed" in r.text for r in h.replies()), what="the failure reply")
+    said = await answer(h, "cancel fusion-demo 9100")
+    assert said == "fusion-demo job `9100` has already ended (failed (ERROR)): there is nothing to cancel."
+    assert h.sim.fusion.count("POST", "/cancel") == 0
+
+
+async def test_cancel_of_a_job_that_does_not_exist_says_so(harness: Harness) -> None:
+    said = await answer(harness, "cancel fusion-demo 424242")
+    assert said == ("fusion-demo has no job `424242`. Check the id (and that it is an Oracle Fusion job id).")
+
+
+async def test_cancel_of_a_running_job_this_channel_does_not_watch_says_so(harness: Harness) -> None:
+    h = harness
+    h.sim.fusion.add_job(9101, steps=[Step(0, "RUNNING")])
+    said = await answer(h, "cancel fusion-demo 9101")
+    assert said.startswith("This channel does not watch fusion-demo job `9101`.")
+    assert h.sim.fusion.count("POST", "/cancel") == 0
+
+
 # -- thread replies: a new phase, or a vendor word that means something -----------------------------------------
 
 
