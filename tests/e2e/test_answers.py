@@ -56,6 +56,25 @@ async def test_cancel_of_a_running_job_this_channel_does_not_watch_says_so(harne
     assert h.sim.fusion.count("POST", "/cancel") == 0
 
 
+# -- the order of ephemeral answers: the last thing the person sees is the answer ----------------------------
+
+
+@pytest.mark.parametrize(("command", "says"), [
+    ("status fusion-demo 9102", "fusion-demo job 9102: running"),
+    ("unwatch fusion-demo 9102", "This channel does not watch fusion-demo job `9102`."),
+    ("cancel fusion-demo 9102", "This channel does not watch fusion-demo job `9102`."),
+])
+async def test_the_answer_is_the_last_ephemeral_after_the_checking_line(
+        harness: Harness, command: str, says: str) -> None:
+    h = harness
+    h.sim.fusion.add_job(9102, steps=[Step(0, "RUNNING")])
+    result = await h.watch(command)
+    shown = [e.text for e in h.slack.ephemerals_for("U0001", "C0001")]
+    assert shown[0] == "Checking fusion-demo job `9102`…" and len(shown) == 2
+    assert shown[-1].startswith(says)
+    assert [p.outcome for p in result.responses()] == ["ephemeral", "ephemeral"]  # new messages, in this order
+
+
 # -- thread replies: a new phase, or a vendor word that means something -----------------------------------------
 
 
