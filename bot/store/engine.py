@@ -2,7 +2,8 @@
 
 One worker thread means the event loop never blocks on the database and SQLite sees one writer. SQLite
 (the default) and PostgreSQL (`postgresql://…`, through psycopg 3) are both tested: nothing in the store
-is dialect-specific beyond the SQLite connection setup here and the upsert of a secret.
+is dialect-specific beyond the SQLite connection setup here, the upsert of a secret and the lock a schema
+upgrade takes (schema.py).
 """
 
 from __future__ import annotations
