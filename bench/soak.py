@@ -180,7 +180,7 @@ async def simulate(path: Path, retention: float, p: SoakParams, say: Any) -> dic
                 say(f"  {'on ' if retention < OFF else 'off'} {hour:6.1f} h: {sum(rows.values()):>9,} rows, "
                     f"{size / 2**20:8.2f} MiB, {made:,} jobs so far")
     finally:
-        await poller.stop()
+        await poller.stop(asyncio.get_running_loop().time() + 5.0)
         db.close()
     return {"retention_s": retention, "jobs": made, "samples": samples, "upkeep_s": round(sweep_s, 2),
             "seconds": round(time.perf_counter() - t0, 1)}

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client.aiohttp import make_aiohttp_handler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -22,16 +23,22 @@ from bot.backends import build_backends
 from bot.backends.base import Backend
 from bot.config import Environment, Settings
 from bot.listeners import guard
+from bot.metrics import Metrics
 from bot.notifier import Notifier
 from bot.poller import Poller
 from bot.slack.sender import WebSender
+from bot.slack.socket import SocketConnection
 from bot.store import Store
 from bot.watching import Watching
 
-if TYPE_CHECKING:
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
 log = logging.getLogger(__name__)
+
+# Stopping: SIGTERM ends the process within 5 s (the CLI's own limit, bot/cli.py), so Runtime.stop has 4 s:
+# what is under way gets until 2 s before its end, saving until 1 s before, closing the rest.
+STOP_BUDGET = 4.0
+SAVE_RESERVE = 2.0
+CLOSE_RESERVE = 1.0
+READY_DB_TIMEOUT = 0.8  # seconds for the database to answer /readyz (Kubernetes' probe timeout is 1 s by default)
 
 
 class Runtime:
@@ -54,89 +61,159 @@ class Runtime:
         self.port = env.port
         self.db = Store(env.database_url)
         self.backends: dict[str, Backend] = {}
-        # No rate-limit retry handler: it would sleep out Retry-After inside the call, holding the notifier's
-        # channel lock; the notifier reschedules the message after Retry-After instead (bot/slack/errors.py).
-        self.client = AsyncWebClient(
-            token=env.slack_bot_token,
-            base_url=env.slack_api_url,
-            retry_handlers=[
-                AsyncServerErrorRetryHandler(max_retry_count=2),
-                AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            ],
-        )
-        slack = WebSender(self.client)
-        self.notifier = Notifier(self.db, slack, self.backends, clock)
-        self.poller = Poller(self.db, self.backends, self.notifier.kick, settings, clock)
-        self.watching = Watching(settings, self.backends, self.db, self.poller, self.notifier, slack, clock)
+        # Bolt builds its Web API client from `token`. Given a client of ours instead, it still reads
+        # SLACK_BOT_TOKEN from the environment (`token or os.environ.get(...)`, slack_bolt AsyncApp.__init__)
+        # and warns on every start that the token will be unused; so the client is Bolt's, set up here.
         self.app = AsyncApp(
+            token=env.slack_bot_token,
             signing_secret=env.slack_signing_secret,
-            client=self.client,
             process_before_response=False,
             before_authorize=guard.ShapeCheck(),  # right after Bolt's signature check, before anything reads the body
         )
+        self.client: AsyncWebClient = self.app.client
+        self.client.base_url = env.slack_api_url
+        # No rate-limit retry handler: it would sleep out Retry-After inside the call, holding the notifier's
+        # channel lock; the notifier reschedules the message after Retry-After instead (bot/slack/errors.py).
+        self.client.retry_handlers = [
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        ]
+        self.metrics = Metrics(clock)
+        slack = WebSender(self.client, self.metrics)
+        self.notifier = Notifier(self.db, slack, self.backends, clock, self.metrics)
+        self.poller = Poller(self.db, self.backends, self.notifier.kick, settings, clock, self.metrics)
+        self.watching = Watching(settings, self.backends, self.db, self.poller, self.notifier, slack, clock)
         listeners.register(self.app, self.watching)
+        self.socket = (SocketConnection(self.app, env.slack_app_token, env.slack_api_url, clock)
+                       if env.slack_app_token else None)
+        self.stopping = False
         self._runner: web.AppRunner | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._notifier_task: asyncio.Task[None] | None = None
-        self._socket: AsyncSocketModeHandler | None = None
+        self._ping: asyncio.Future[None] | None = None  # the database ping under way, shared by readiness checks
+        self._counting: asyncio.Task[None] | None = None  # the metrics' periodic count (bot/metrics.py)
 
     async def start(self) -> None:
+        """Serve: the schema, the backends, the schedule, then HTTP, the notifier and the poll tick. In Socket
+        Mode the connection to Slack is opened in the background (bot/slack/socket.py): while Slack cannot be
+        reached the bot polls, serves /healthz and /readyz, and can be stopped."""
         await asyncio.get_running_loop().run_in_executor(None, self.db.upgrade)  # raises SchemaTooNew
-        self.backends.update(build_backends(self.settings, self.env.config_path, secrets=self.db))
+        self.backends.update(build_backends(self.settings, self.env.config_path, secrets=self.db,
+                                            metrics=self.metrics))
         resumed = await self.db.run(store.counts)
         scheduled = await self.poller.load()
         log.info("resuming %d active watches of %d jobs (%d scheduled); %d messages owed to Slack",
                  resumed["watches_active"], resumed["jobs_polling"], scheduled, resumed["outbox"])
-        if self.env.slack_app_token:
-            # Socket Mode: Slack's requests come over the socket; HTTP serves only /healthz
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-            handler = AsyncSocketModeHandler(self.app, self.env.slack_app_token)
-            await handler.connect_async()  # type: ignore[no-untyped-call]  # slack_bolt does not annotate it
-            self._socket = handler
-            web_app = web.Application()
-        else:
-            web_app = web.Application()
+        web_app = web.Application()
+        if self.socket is None:  # HTTP mode; in Socket Mode Slack's requests come over the socket
             web_app.router.add_post("/slack/events", guard.handler(self.app, self.env.slack_signing_secret))
         web_app.router.add_get("/healthz", self._healthz)
-        self._runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=2.0)
+        web_app.router.add_get("/readyz", self._readyz)
+        web_app.router.add_get("/metrics", make_aiohttp_handler(self.metrics.registry))
+        self._runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._notifier_task = asyncio.create_task(self.notifier.run())
+        self._counting = asyncio.create_task(self.metrics.keep_counting(self.db, self.backends))
         self._scheduler = AsyncIOScheduler()
         self._scheduler.add_job(self.poller.tick, "interval", seconds=self.tick, max_instances=1, coalesce=True,
                                 misfire_grace_time=None, id="poll-tick")
         self._scheduler.start()
-        mode = "Socket Mode" if self._socket else "HTTP"
+        if self.socket is not None:
+            self.socket.start()
+        mode = "Socket Mode" if self.socket else "HTTP"
         log.info("jobstatus serving (%s) on %s:%d with %d backends", mode, self.host, self.port, len(self.backends))
 
+    # -- probes ------------------------------------------------------------------------------------------
     async def _healthz(self, _request: web.Request) -> web.Response:
-        # in-memory figures only: behind a busy database a health check must still answer at once
-        # liveness: 200 while the process serves; "slack" says whether Slack takes our messages (or since when not)
+        # liveness: 200 while the process serves, in-memory figures only (behind a busy database a health
+        # check must still answer at once); "slack" says whether Slack takes our messages and, in Socket
+        # Mode, whether the bot is connected (or why not)
+        trouble = await self.socket.trouble() if self.socket is not None else None
         return web.json_response({"ok": True, "scheduled": self.poller.scheduled, "polls": self.poller.polls,
-                                  "sent": self.notifier.sent_count, "slack": self.notifier.slack_state()})
+                                  "sent": self.notifier.sent_count,
+                                  "slack": trouble or self.notifier.slack_state()})
+
+    async def _readyz(self, _request: web.Request) -> web.Response:
+        reasons = await self.not_ready()
+        if reasons:
+            return web.json_response({"ready": False, "reasons": reasons}, status=503)
+        return web.json_response({"ready": True})
+
+    async def not_ready(self) -> list[str]:
+        """Why the bot should not be sent work now (empty: ready): stopping, the database does not answer, the
+        schedule is not loaded, Socket Mode is not connected, Slack refuses the bot's token."""
+        reasons = []
+        if self.stopping:
+            reasons.append("stopping")
+        db = await self._database_trouble()
+        if db is not None:
+            reasons.append(db)
+        if not self.poller.loaded:
+            reasons.append("the schedule is not loaded yet")
+        if self.socket is not None and (trouble := await self.socket.trouble()) is not None:
+            reasons.append(trouble)
+        if self.notifier.stopped is not None:
+            reasons.append(f"Slack refuses the bot's token: {self.notifier.slack_state()}")
+        return reasons
+
+    async def _database_trouble(self) -> str | None:
+        """None when `SELECT 1` answers within READY_DB_TIMEOUT, on a thread of its own; one ping at a time
+        (a database that hangs holds one thread, not one per probe)."""
+        if self._ping is None or self._ping.done():
+            self._ping = asyncio.get_running_loop().run_in_executor(None, self.db.ping)
+            self._ping.add_done_callback(lambda f: f.cancelled() or f.exception())  # read, if no probe waits
+        try:
+            await asyncio.wait_for(asyncio.shield(self._ping), READY_DB_TIMEOUT)
+        except TimeoutError:
+            return f"the database did not answer within {READY_DB_TIMEOUT:g} s"
+        except Exception as exc:
+            orig = getattr(exc, "orig", None) or exc  # SQLAlchemy's wrapper keeps the driver's error
+            return f"the database does not answer ({type(orig).__name__})"
+        return None
 
     @property
     def events_url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return f"http://{host}:{self.port}/slack/events"
 
-    async def stop(self) -> None:
-        """Finish in-flight polls and sends; whatever is not sent stays owed in the outbox."""
-        if self._scheduler is not None:
+    # -- stopping ------------------------------------------------------------------------------------------
+    async def stop(self, budget: float = STOP_BUDGET) -> None:
+        """Stop within `budget` seconds, whatever is under way: one deadline shared by every step.
+
+        HTTP stops taking requests, and polls and sends under way get until SAVE_RESERVE before the deadline,
+        side by side; what is not done then is abandoned (a poll is asked again after the next start, a message
+        stays owed in the outbox). Then what polls answered is written and the schedule saved, until
+        CLOSE_RESERVE before the deadline; then connections and the database are closed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+        self.stopping = True
+        if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
-        await self.poller.stop()
-        await self.notifier.stop()
-        if self._notifier_task is not None:
-            self._notifier_task.cancel()
-            await asyncio.gather(self._notifier_task, return_exceptions=True)
-        if self._socket is not None:
-            await self._socket.close_async()  # type: ignore[no-untyped-call]  # slack_bolt does not annotate it
+        grace, saved = deadline - SAVE_RESERVE, deadline - CLOSE_RESERVE
+        steps = [_within(saved, self.notifier.stop(grace), "stopping the sends"),
+                 _within(saved, self.poller.stop(grace), "saving the schedule")]
         if self._runner is not None:
-            await self._runner.cleanup()
-        for b in self.backends.values():
-            await b.aclose()
-        await asyncio.get_running_loop().run_in_executor(None, self.db.close)
+            steps.append(_within(grace, self._runner.cleanup(), "closing the HTTP server"))
+        await asyncio.gather(*steps)
+        for task in (self._notifier_task, self._counting):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        closing = [b.aclose() for b in self.backends.values()]
+        if self.socket is not None:
+            closing.append(self.socket.close())
+        await _within(deadline, asyncio.gather(*closing, return_exceptions=True), "closing connections")
+        await _within(deadline, loop.run_in_executor(None, self.db.close), "closing the database")
         log.info("jobstatus stopped")
+
+
+async def _within(deadline: float, step: Awaitable[Any], what: str) -> None:
+    """Await `step` until `deadline` (loop time); past it, abandon it with one log line."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            await step
+    except TimeoutError:
+        log.warning("stopping: %s did not finish in time; left undone", what)

@@ -6,29 +6,45 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
+import threading
 
-from bot.config import ConfigError, Environment, load_settings
+from bot import logs
+from bot.config import ConfigError, Environment, environment_help, load_settings
 from bot.store.schema import SchemaError
+
+# SIGTERM or SIGINT ends `run` within this many seconds, whatever is under way (bot/app.py's STOP_BUDGET is
+# the orderly part). Past it the process exits at once: a database call stuck in a thread cannot be cancelled.
+EXIT_WITHIN = 4.8
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jobstatus-bot", description=__doc__)
-    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default INFO; WARNING for demo)")
+    parser.add_argument("--log-level", default=None,
+                        help="DEBUG, INFO, WARNING (default INFO; WARNING for demo and check)")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("run", help="serve Slack (HTTP on $PORT, or Socket Mode when SLACK_APP_TOKEN is set)")
+    sub.add_parser("run", help="serve Slack (HTTP on $PORT, or Socket Mode when SLACK_APP_TOKEN is set)",
+                   description="Serve Slack: HTTP on $PORT (POST /slack/events), or Socket Mode when "
+                               "SLACK_APP_TOKEN is set; GET /healthz (liveness) and /readyz (readiness) either "
+                               "way. SIGTERM or SIGINT stops it within 5 s.",
+                   epilog=environment_help("run"), formatter_class=argparse.RawDescriptionHelpFormatter)
     demo = sub.add_parser("demo", help="the whole bot offline: vendor simulators, a fake Slack, a terminal chat")
     demo.add_argument("--port", type=int, default=0, help="port for the bot's HTTP endpoint (default: any free)")
-    sub.add_parser("check", help="log in to every configured backend and report what works")
-    sub.add_parser("migrate", help="upgrade the database at DATABASE_URL to this version's schema, then exit "
-                                   "(`run` does it too, at start)")
+    sub.add_parser("check", help="log in to every configured backend and report what works",
+                   description="Check every configured backend at once: reachable, credentials, what it "
+                               "supports. The report is on stdout, logs on stderr; exit 1 if any check fails, "
+                               "2 for a config error.",
+                   epilog=environment_help("check"), formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub.add_parser("migrate", help="upgrade the database to this version's schema, then exit (`run` does it too)",
+                   description="Upgrade the database at DATABASE_URL to this version's schema and print the "
+                               "revision found and the one left; `run` does the same at start. Exit 2 for a "
+                               "database a newer jobstatus upgraded (nothing is changed).",
+                   epilog=environment_help("migrate"), formatter_class=argparse.RawDescriptionHelpFormatter)
     args = parser.parse_args(argv)
-    level = args.log_level or ("WARNING" if args.cmd == "demo" else "INFO")
-    logging.basicConfig(
-        level=getattr(logging, str(level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # LOG_FORMAT, LOG_LEVEL; always on stderr, so `check`'s report on stdout never mixes with log lines
+    logs.configure(args.log_level, "INFO" if args.cmd in ("run", "migrate") else "WARNING")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every tick at INFO
     logging.getLogger("httpx").setLevel(logging.WARNING)  # and httpx every request: gigabytes a day at 10k watches
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its set-up chatter; bot.store.schema says what changed
@@ -87,22 +103,55 @@ async def _run() -> int:
     missing = [n for n, v in (("SLACK_BOT_TOKEN", env.slack_bot_token),
                               ("SLACK_SIGNING_SECRET", env.slack_signing_secret)) if not v]
     if missing and not env.slack_app_token:
-        print(f"jobstatus-bot: set {' and '.join(missing)} (see README: Configuration)", file=sys.stderr)
+        print(f"jobstatus-bot: set {' and '.join(missing)} (see README: Environment)", file=sys.stderr)
         return 2
     runtime = Runtime(settings, env)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            return
+        stop.set()
+        threading.Thread(target=_exit_after, args=(EXIT_WITHIN,), daemon=True, name="exit-watchdog").start()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await runtime.start()
-    await stop.wait()
+        loop.add_signal_handler(sig, on_signal)
+    # a signal during the start (a slow database, say) stops it too
+    starting = asyncio.create_task(runtime.start())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([starting, stopped], return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        starting.cancel()
+    try:
+        await starting
+    except asyncio.CancelledError:
+        pass
+    except BaseException:
+        stopped.cancel()
+        await runtime.stop()
+        raise
+    await stopped
     logging.getLogger("bot").info("shutting down")
     await runtime.stop()
     return 0
 
 
+def _exit_after(seconds: float) -> None:
+    """The backstop of a stop: after `seconds`, exit however far the orderly stop got."""
+    threading.Event().wait(seconds)
+    logging.getLogger("bot").error("still stopping %g s after the signal (a database call that does not return?); "
+                                   "exiting now, whatever is owed stays in the database", seconds)
+    logging.shutdown()
+    os._exit(1)
+
+
 async def _check() -> int:
+    """Every backend checked at the same time (one that cannot be reached costs its timeout once, not once
+    per backend); "checking X …" as each starts, its rows as each ends; exit 1 if any row failed."""
     from bot.backends import build_backends
+    from bot.backends.errors import BackendError
+    from bot.network import cause, is_network
 
     env = Environment.from_env()
     settings = load_settings(env.config_path)
@@ -115,23 +164,29 @@ async def _check() -> int:
 
         db = Store(env.database_url)
         await loop.run_in_executor(None, db.upgrade)
-    failed = 0
     try:
-        for name, backend in build_backends(settings, env.config_path, secrets=db).items():
-            cfg = settings.backends[name]
+        backends = build_backends(settings, env.config_path, secrets=db)
+
+        async def one(name: str) -> int:
+            backend = backends[name]
+            print(f"checking {name} …", flush=True)
             try:
                 rows = await backend.check()
-            except Exception as exc:  # report, never crash, never print secrets
-                rows = [("check", False, f"{type(exc).__name__}: {exc}")]
+            except BackendError as exc:  # its text is safe to show (bot/backends/errors.py)
+                rows = [("check", False, str(exc))]
+            except Exception as exc:  # report, never crash, never print secrets: the cause or the class only
+                rows = [("check", False, f"{name}: {cause(exc) if is_network(exc) else type(exc).__name__}")]
             finally:
                 await backend.aclose()
             caps = backend.capabilities
             can_cancel = getattr(backend, "can_cancel", caps.cancel)
-            print(f"{name} ({cfg.type}) — cancel: {'yes' if can_cancel else 'no'}, "
-                  f"logs: {'yes' if caps.logs else 'no'}, batching: {'yes' if caps.batch else 'no'}")
-            for what, ok, detail in rows:
-                failed += not ok
-                print(f"  [{'ok' if ok else 'FAIL'}] {what}: {detail}")
+            lines = [f"{name} ({settings.backends[name].type}) — cancel: {'yes' if can_cancel else 'no'}, "
+                     f"logs: {'yes' if caps.logs else 'no'}, batching: {'yes' if caps.batch else 'no'}"]
+            lines += [f"  [{'ok' if ok else 'FAIL'}] {what}: {detail}" for what, ok, detail in rows]
+            print("\n".join(lines), flush=True)
+            return sum(not ok for _what, ok, _detail in rows)
+
+        failed = sum(await asyncio.gather(*(one(name) for name in backends)))
     finally:
         if db is not None:
             await loop.run_in_executor(None, db.close)

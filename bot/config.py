@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import textwrap
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -182,6 +185,8 @@ def load_settings(path: str | os.PathLike[str], env: dict[str, str] | None = Non
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{where}: cannot read the config file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{where}: not UTF-8 text (byte {exc.start})") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -216,29 +221,89 @@ def _describe(exc: ValidationError, where: str) -> str:
 _AUTH_TAGS = {"basic", "bearer", "oauth2", "oauth2_refresh", "vault_session", "api_key"}
 
 
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable the bot reads: what it sets, its default, what it means, and which commands
+    read it. ENVIRONMENT is the one list: `Environment.from_env` reads it, `--help` prints it, and a test
+    holds README's Environment table to it."""
+
+    name: str
+    field: str  # the Environment attribute it sets
+    default: str  # "" = unset
+    meaning: str
+    commands: tuple[str, ...] = ("run",)
+
+
+ENVIRONMENT: tuple[Variable, ...] = (
+    Variable("SLACK_BOT_TOKEN", "slack_bot_token", "", "the bot token (`xoxb-…`)"),
+    Variable("SLACK_SIGNING_SECRET", "slack_signing_secret", "",
+             "verifies that requests come from Slack (HTTP mode)"),
+    Variable("SLACK_APP_TOKEN", "slack_app_token", "",
+             "an app-level token (`xapp-…`, scope `connections:write`): use Socket Mode"),
+    Variable("SLACK_API_URL", "slack_api_url", "https://slack.com/api/",
+             "Slack Web API base URL (GovSlack, a proxy, or the tests' fake Slack)"),
+    Variable("JOBSTATUS_CONFIG", "config_path", "./jobstatus.yaml", "the config file", ("run", "check")),
+    Variable("DATABASE_URL", "database_url", "sqlite:///./jobstatus.db",
+             "SQLAlchemy URL of the database: a SQLite file, or PostgreSQL (`postgresql://…`)",
+             ("run", "check", "migrate")),
+    Variable("PORT", "port", "3000", "HTTP port: Slack's requests (HTTP mode), `/healthz`, `/readyz` and `/metrics`"),
+    Variable("LOG_FORMAT", "log_format", "text", "`text`: readable lines; `json`: one JSON object a line (bot/logs.py)",
+             ("run", "check", "demo", "migrate")),
+    Variable("LOG_LEVEL", "log_level", "", "`DEBUG`, `INFO`, `WARNING`, `ERROR`; `--log-level` wins over it "
+             "(unset: `INFO` for run and migrate, `WARNING` for demo and check)", ("run", "check", "demo", "migrate")),
+)
+_DEFAULT = {v.field: v.default for v in ENVIRONMENT}
+
+
+def environment_help(command: str) -> str:
+    """The environment variables `command` reads, for its `--help`."""
+    rows = [v for v in ENVIRONMENT if command in v.commands]
+    width = max(len(v.name) for v in rows) + 4
+    lines = ["environment variables:"]
+    for v in rows:
+        text = f"{v.meaning.replace('`', '')} (default: {v.default or 'unset'})"
+        lines += textwrap.wrap(text, 100, break_on_hyphens=False, initial_indent=f"  {v.name:<{width - 2}}",
+                               subsequent_indent=" " * width)
+    if command == "check":
+        lines.append("  and every ${NAME} the config file names")
+    return "\n".join(lines)
+
+
 class Environment(BaseModel):
-    """What the process takes from its environment."""
+    """What the process takes from its environment (the variables of ENVIRONMENT)."""
 
     model_config = ConfigDict(frozen=True)
 
-    slack_bot_token: str = Field(default="", repr=False)
-    slack_signing_secret: str = Field(default="", repr=False)
+    slack_bot_token: str = Field(default=_DEFAULT["slack_bot_token"], repr=False)
+    slack_signing_secret: str = Field(default=_DEFAULT["slack_signing_secret"], repr=False)
     slack_app_token: str | None = Field(default=None, repr=False)
-    slack_api_url: str = "https://slack.com/api/"
-    config_path: str = "./jobstatus.yaml"
-    database_url: str = Field(default="sqlite:///./jobstatus.db", repr=False)  # may hold a password
-    port: int = 3000
+    slack_api_url: str = _DEFAULT["slack_api_url"]
+    config_path: str = _DEFAULT["config_path"]
+    database_url: str = Field(default=_DEFAULT["database_url"], repr=False)  # may hold a password
+    port: int = Field(default=int(_DEFAULT["port"]), ge=0, le=65535)
+    # read by bot/logs.py before anything else (so that a config error is logged in the asked format)
+    log_format: str = _DEFAULT["log_format"]
+    log_level: str = _DEFAULT["log_level"]
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _unset(cls, v: str | None) -> str | None:
+        return v or None
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slash(cls, v: str) -> str:
+        return v if v.endswith("/") else v + "/"
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Environment:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Environment:
+        """Each variable of ENVIRONMENT, empty meaning unset; a value that cannot be used is a ConfigError."""
         e = os.environ if env is None else env
-        url = e.get("SLACK_API_URL") or "https://slack.com/api/"
-        return cls(
-            slack_bot_token=e.get("SLACK_BOT_TOKEN", ""),
-            slack_signing_secret=e.get("SLACK_SIGNING_SECRET", ""),
-            slack_app_token=e.get("SLACK_APP_TOKEN") or None,
-            slack_api_url=url if url.endswith("/") else url + "/",
-            config_path=e.get("JOBSTATUS_CONFIG", "./jobstatus.yaml"),
-            database_url=e.get("DATABASE_URL", "sqlite:///./jobstatus.db"),
-            port=int(e.get("PORT", "3000")),
-        )
+        values = {v.field: e.get(v.name) or v.default for v in ENVIRONMENT}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            names = {v.field: v.name for v in ENVIRONMENT}
+            raise ConfigError("\n".join(
+                f"environment variable {names.get(str(err['loc'][0]), err['loc'][0])}: {err['msg']}"
+                for err in exc.errors(include_url=False, include_input=False))) from None

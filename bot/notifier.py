@@ -27,7 +27,9 @@ from typing import Any
 
 from bot import messages, store
 from bot.backends.base import Backend
-from bot.jobs import OutboxKind, Reply, Upload, event_of
+from bot.jobs import Changed, OutboxKind, Reply, Upload, event_of
+from bot.logs import about
+from bot.metrics import Metrics
 from bot.slack.errors import Outcome, classify
 from bot.slack.sender import SlackError, SlackSender, SlackUnreachable
 from bot.store import OwedMessage, Store
@@ -95,6 +97,11 @@ def outcome_of(item: OwedMessage, exc: Exception) -> Result:
     return Result(given_up, what, unknown=True)
 
 
+def _about(item: OwedMessage) -> dict[str, Any]:
+    """A log line's fields for a line about one owed message: its watch and channel."""
+    return about(watch=item.watch_id, channel=item.channel)
+
+
 def render_reply(item: OwedMessage) -> Reply:
     """A `reply` or `event` row as it is posted: an event is rendered now, from the job as it was then."""
     if item.kind is OutboxKind.EVENT:
@@ -109,6 +116,7 @@ class Notifier:
         slack: SlackSender,
         backends: Mapping[str, Backend],
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.slack = slack
@@ -127,8 +135,12 @@ class Notifier:
         self._probes = 0  # auth.test probes that failed since a message last went out
         self._next_probe = 0.0
         self._said_stopped: str | None = None  # the stop already logged, until a message goes out again
+        self.metrics = metrics or Metrics(clock)
+        self._kicked_at: float | None = None  # monotonic time of the first kick since the last pass began
 
     def kick(self) -> None:
+        if self._kicked_at is None:
+            self._kicked_at = time.monotonic()
         self._wake.set()
 
     def slack_state(self) -> str:
@@ -145,11 +157,15 @@ class Notifier:
                     await self.drain()
             except Exception:  # a bug must not stop delivery for good
                 log.exception("notifier pass failed")
+            due = time.monotonic() + 1.0
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
             except TimeoutError:
                 pass
             self._wake.clear()
+            # the next pass was due at the first kick since this one began, or when the wait was over
+            woke, kicked, self._kicked_at = time.monotonic(), self._kicked_at, None
+            self.metrics.loop_lag("notifier", woke - min(due, kicked if kicked is not None else due))
 
     async def drain(self) -> None:
         if self.stopped is not None:
@@ -166,12 +182,18 @@ class Notifier:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def stop(self, grace: float = 10.0) -> None:
-        """Let in-flight sends finish (what is not sent stays owed in the outbox)."""
+    async def stop(self, until: float) -> None:
+        """Sends under way get until `until` (the loop's clock), then are abandoned: what is not sent stays
+        owed in the outbox (a claimed one as after a crash: sent again, a parent looked for first)."""
         self._stopping = True
         self._wake.set()
         if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=grace)
+            loop = asyncio.get_running_loop()
+            _done, pending = await asyncio.wait(list(self._tasks), timeout=max(0.0, until - loop.time()))
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.wait(pending)
 
     async def _channel(self, channel: str, items: list[OwedMessage]) -> None:
         sent = False
@@ -243,7 +265,7 @@ class Notifier:
         except Exception as exc:
             if not isinstance(exc, SlackError | SlackUnreachable):  # a failed upload step, or a bug of ours
                 log.warning("watch %s: sending %s raised %s", item.watch_id, item.kind, type(exc).__name__,
-                            exc_info=True)
+                            exc_info=True, extra=_about(item))
             return outcome_of(item, exc)
 
     async def _post(self, item: OwedMessage) -> str | None:
@@ -252,7 +274,8 @@ class Notifier:
             if item.attempts > 0:
                 found = await self._earlier_parent(item)
                 if found:
-                    log.info("parent of watch %s was already posted before a restart (ts %s)", item.watch_id, found)
+                    log.info("parent of watch %s was already posted before a restart (ts %s)", item.watch_id, found,
+                             extra=_about(item))
                     return found
             parent = await self._parent(item.watch_id)
             if parent is None:
@@ -294,7 +317,8 @@ class Notifier:
         except SlackError as exc:
             if classify(exc.method, exc.error) in (Outcome.RETRY, Outcome.STOP_SENDING):
                 raise
-            log.warning("cannot read channel history to check for an earlier parent: %s", exc.error)
+            log.warning("cannot read channel history to check for an earlier parent: %s", exc.error,
+                        extra=_about(item))
             return None
 
     async def _pace(self, channel: str) -> None:
@@ -308,11 +332,12 @@ class Notifier:
         """Do what the outcome of one send says, to the outbox, the watch and the notifier's own state."""
         if result.unknown:
             log.error("watch %s: sending %s failed %d times (%s, not in Slack's error table); dropped it",
-                      item.watch_id, item.kind, UNKNOWN_TRIES, result.error)
+                      item.watch_id, item.kind, UNKNOWN_TRIES, result.error, extra=_about(item))
         match result.outcome:
             case Outcome.SENT:
                 await self.db.run(store.sent, item.id, result.ts)
                 self.sent_count += 1
+                self._replied(item)
                 self._said_stopped = None
                 self._probes = 0
             case Outcome.RETRY:
@@ -322,7 +347,7 @@ class Notifier:
                 await self.db.run(store.release, item.id)  # refused before anything happened: owed as before
             case Outcome.REPOST_PARENT:
                 log.warning("watch %s: the parent message cannot be edited or replied to (%s); posting a new one",
-                            item.watch_id, result.error)
+                            item.watch_id, result.error, extra=_about(item))
                 await self.db.run(store.forget_parent, item.watch_id, self.clock())
                 self.kick()
             case Outcome.NO_UPLOAD:
@@ -330,22 +355,29 @@ class Notifier:
             case Outcome.DROP:
                 if not result.unknown:
                     log.error("watch %s: Slack refused a %s message for good (%s); dropped it, the thread goes on",
-                              item.watch_id, item.kind, result.error)
+                              item.watch_id, item.kind, result.error, extra=_about(item))
                 await self.db.run(store.sent, item.id, None)
             case Outcome.END_WATCH:
                 if not first:  # the command path undoes the new watch and tells the user
                     log.warning("watch %s: Slack answered %s for channel %s: ending the watch", item.watch_id,
-                                result.error, item.channel)
+                                result.error, item.channel, extra=_about(item))
                     await self.db.run(store.end_watch_for_slack, item.watch_id, result.error, self.clock())
+
+    def _replied(self, item: OwedMessage) -> None:
+        """A state change's reply is in Slack: how long after the poll that saw the change (its row was
+        owed at that poll's time, in the same transaction)."""
+        if item.kind is OutboxKind.EVENT and isinstance(event := event_of(item.payload), Changed):
+            self.metrics.change_replied(event.job.backend, self.clock() - item.created_at)
 
     async def _retry(self, item: OwedMessage, result: Result) -> None:
         if result.retry_after is not None:
             delay = result.retry_after
             self._held[item.channel] = time.monotonic() + delay  # Slack asked: nothing to this channel meanwhile
+            self.metrics.slack_waits(delay)
         else:
             delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2.0 ** min(item.attempts, 16)) * (0.5 + random.random())
         log.warning("watch %s: sending %s failed (%s); retrying in %.0f s", item.watch_id, item.kind, result.error,
-                    delay)
+                    delay, extra=_about(item))
         await self.db.run(store.retry_later, item.id, self.clock() + delay)
 
     async def _no_upload(self, item: OwedMessage, error: str) -> None:
@@ -355,7 +387,7 @@ class Notifier:
         paths = pair[1].log_path_list if pair is not None else []
         path = next((p for p in paths if p.replace("\\", "/").rsplit("/", 1)[-1] == filename), None)
         log.warning("watch %s: Slack refused the upload of %s (%s); the thread says where the log is instead",
-                    item.watch_id, filename, error)
+                    item.watch_id, filename, error, extra=_about(item))
         await self.db.run(store.replace_owed, item.id, messages.upload_refused(filename, path, error), self.clock())
         self.kick()
 

@@ -23,6 +23,8 @@ from bot.backends.base import Backend, JobStatus
 from bot.backends.errors import BackendError, BadResponse
 from bot.config import Settings
 from bot.jobs import JobView, Upload
+from bot.logs import about
+from bot.metrics import Metrics
 from bot.store import PollResult, Store, Tracked
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class Poller:
         kick: Callable[[], None],
         settings: Settings,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.backends = backends
@@ -80,11 +83,21 @@ class Poller:
         self.prune_every = 600.0  # seconds between prunings of history older than settings.history_retention
         self._next_prune = 0.0
         self.polls = 0
+        self.loaded = False  # the schedule has been read from the database (readiness)
+        self.metrics = metrics or Metrics(clock)
+        self.metrics.jobs_tracked_from(self.tracked)
 
     # -- the schedule ---------------------------------------------------------------------------------
     @property
     def scheduled(self) -> int:
         return len(self._jobs)
+
+    def tracked(self) -> dict[str, int]:
+        """Jobs in the schedule by backend (every configured backend, 0 for one with none)."""
+        out = dict.fromkeys(self.backends, 0)
+        for job in self._jobs.values():
+            out[job.backend] = out.get(job.backend, 0) + 1
+        return out
 
     def interval(self, backend: str, job: Tracked | None = None, now: float | None = None) -> float:
         """Seconds to the next poll: the backend's interval (at least the vendor's minimum); a job unchanged
@@ -116,6 +129,7 @@ class Poller:
             else:
                 self._heap.append((job.due, job.pk))
         heapq.heapify(self._heap)
+        self.loaded = True
         return len(self._jobs)
 
     async def track(self, job_pk: int) -> None:
@@ -158,16 +172,16 @@ class Poller:
         if now >= self._next_flush and self._dirty:
             self._next_flush = now + FLUSH_EVERY
             self._spawn(self._flush())
+        earliest: float | None = None  # when the most overdue poll this tick starts was due: how late it runs
         for name, batch in self._batches.items():
             if batch.jobs and now >= batch.next_at:
+                earliest = batch.next_at if earliest is None else min(earliest, batch.next_at)
                 batch.next_at = now + self.interval(name)
                 jobs = [self._jobs[pk] for pk in batch.jobs if pk not in self._inflight]
                 self._inflight.update(j.pk for j in jobs)
                 for i in range(0, len(jobs), BATCH_CHUNK):
                     self._spawn(self._poll(self.backends[name], jobs[i : i + BATCH_CHUNK]))
         heap = self._heap
-        if not heap or heap[0][0] > now:
-            return
         taken = 0
         while heap and heap[0][0] <= now and taken < MAX_DUE_PER_TICK:
             at, pk = heapq.heappop(heap)
@@ -176,19 +190,27 @@ class Poller:
                 continue  # dropped, rescheduled since, or being polled now (it reschedules itself)
             self._inflight.add(pk)  # a second entry for the same time (the job tracked again) is skipped
             self._spawn(self._poll(self.backends[job.backend], [job]))
+            earliest = at if earliest is None else min(earliest, at)
             taken += 1
+        if earliest is not None:
+            self.metrics.loop_lag("poller", now - earliest)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def stop(self, grace: float = 10.0) -> None:
-        """Let in-flight polls finish and their results be written; save the schedule."""
+    async def stop(self, until: float) -> None:
+        """Polls under way get until `until` (the loop's clock), then are abandoned (their jobs keep their
+        stored next poll, so they are asked again after the next start); what was answered is written and
+        the schedule saved. The caller bounds the writing."""
+        loop = asyncio.get_running_loop()
         if self._tasks:
-            _done, pending = await asyncio.wait(list(self._tasks), timeout=grace)
+            _done, pending = await asyncio.wait(list(self._tasks), timeout=max(0.0, until - loop.time()))
             for t in pending:
                 t.cancel()
+            if pending:
+                await asyncio.wait(pending)
         for task in (self._writer, self._upkeep):
             if task is not None:
                 task.cancel()
@@ -224,7 +246,7 @@ class Poller:
         except asyncio.CancelledError:
             raise
         except Exception:  # one bad answer or bug must never stop the poller or another watch
-            log.exception("polling %s failed unexpectedly", backend.name)
+            log.exception("polling %s failed unexpectedly", backend.name, extra=about(backend=backend.name))
             now = self.clock()
             for job in jobs:
                 if job.pk in self._jobs:
@@ -236,6 +258,10 @@ class Poller:
         """Schedule the next poll; queue a database write only when the answer changes something."""
         now = self.clock()
         self.polls += 1
+        if isinstance(res, JobStatus):
+            self.metrics.poll(job.backend, None, changed=not job.same_as(res))
+        else:
+            self.metrics.poll(job.backend, res)
         scheduled = job.pk in self._jobs
         if not scheduled and not force:
             return  # stopped while it was being polled
@@ -247,7 +273,7 @@ class Poller:
             if res.phase != job.phase or res.vendor_status != job.vendor_status:
                 job.changed_at = now
             if job.errors:
-                log.info("%s job %s answers again", job.backend, job.job_id)
+                log.info("%s job %s answers again", job.backend, job.job_id, extra=about(job.backend, job.job_id))
             job.phase, job.vendor_status = res.phase, res.vendor_status
             job.progress, job.name, job.errors, job.error_kind = res.progress, res.name or job.name, 0, None
             if res.terminal:
@@ -260,7 +286,7 @@ class Poller:
         else:
             due = now + self._backoff(job.backend, job.errors + 1, res.retry_after)
             if job.errors == 0:
-                log.warning("%s job %s: %s", job.backend, job.job_id, res)
+                log.warning("%s job %s: %s", job.backend, job.job_id, res, extra=about(job.backend, job.job_id))
             job.errors += 1
             if scheduled:
                 self._schedule(job, due)
@@ -328,10 +354,12 @@ class Poller:
         try:
             d = await backend.failure_details(st)
         except BackendError as exc:
-            log.warning("%s job %s: could not read failure details: %s", backend.name, st.job_id, exc)
+            log.warning("%s job %s: could not read failure details: %s", backend.name, st.job_id, exc,
+                        extra=about(backend.name, st.job_id))
             return
         except Exception:
-            log.exception("%s job %s: reading failure details failed", backend.name, st.job_id)
+            log.exception("%s job %s: reading failure details failed", backend.name, st.job_id,
+                          extra=about(backend.name, st.job_id))
             return
         if d is None:
             return

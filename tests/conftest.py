@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,10 @@ def settings_for(sim: SimulatorServer, poll_interval: float = 0.2, top: dict[str
 
 async def start_runtime(settings: Settings, env: Environment) -> Runtime:
     runtime = Runtime(settings, env, host="127.0.0.1", tick=0.05)
+    runtime.metrics.count_every = 0.2  # /metrics counts watches and the outbox this often (5 s in production)
     await runtime.start()
+    if runtime.socket is not None:  # Socket Mode connects in the background; the tests talk over it at once
+        await asyncio.wait_for(runtime.socket.wait_connected(), 20)
     # Vault's one-call-per-10-s rule has its own tests (test_backend_vault); end to end it would only wait
     runtime.backends["vault-demo"].min_poll_interval = 0.0  # type: ignore[misc]
     runtime.poller.sweep_every = 0.1
@@ -142,3 +146,38 @@ async def harness(sim: SimulatorServer, slack: FakeSlack, database_url: str,
         yield h
     finally:
         await h.runtime.stop()
+
+
+# -- a server that accepts and never answers (timeouts) ----------------------------------------------------
+
+@dataclass
+class Silent:
+    """A TCP server on loopback that accepts every connection and never says a word."""
+
+    port: int = 0
+    open_now: int = 0
+    most_at_once: int = 0
+    writers: list[asyncio.StreamWriter] = field(default_factory=list)
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.open_now += 1
+        self.most_at_once = max(self.most_at_once, self.open_now)
+        self.writers.append(writer)
+        try:
+            await reader.read()  # until the client gives up and closes
+        finally:
+            self.open_now -= 1
+            writer.close()
+
+
+@pytest.fixture
+async def silent() -> AsyncIterator[Silent]:
+    s = Silent()
+    server = await asyncio.start_server(s.handle, "127.0.0.1", 0)
+    s.port = server.sockets[0].getsockname()[1]
+    try:
+        yield s
+    finally:
+        for w in s.writers:
+            w.close()
+        server.close()

@@ -9,10 +9,17 @@ The adapters: `fusion`, `vault`, `epm_common` with `epm_di` and `epm_planning`, 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from bot.backends.auth import SecretStore
 from bot.backends.base import Backend
+from bot.backends.http import make_http_client
 from bot.config import BackendConfig, ConfigError, Settings
+from bot.logs import about
+from bot.network import in_clear
+
+if TYPE_CHECKING:
+    from bot.metrics import Metrics  # which imports the store, which imports the backends
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +37,21 @@ def backend_classes() -> dict[str, type[Backend]]:
     }
 
 
-def build_backend(name: str, config: BackendConfig, secrets: SecretStore | None = None) -> Backend:
+def build_backend(name: str, config: BackendConfig, secrets: SecretStore | None = None,
+                  metrics: Metrics | None = None) -> Backend:
+    """The adapter of `config.type`; with `metrics`, every request its HTTP client sends is timed there."""
     cls = backend_classes()[config.type]
-    return cls(name, config, secrets=secrets)
+    http = make_http_client(config, metrics.vendor_request(name)) if metrics is not None else None
+    return cls(name, config, secrets=secrets, http=http)
 
 
-def build_backends(settings: Settings, where: str, secrets: SecretStore | None = None) -> dict[str, Backend]:
+def build_backends(settings: Settings, where: str, secrets: SecretStore | None = None,
+                   metrics: Metrics | None = None) -> dict[str, Backend]:
     """Every configured backend; a setting an adapter cannot use is a ConfigError naming the file."""
     out: dict[str, Backend] = {}
     for name, cfg in settings.backends.items():
         try:
-            out[name] = build_backend(name, cfg, secrets)
+            out[name] = build_backend(name, cfg, secrets, metrics)
         except ConfigError as exc:
             text = str(exc) if f"'{name}'" in str(exc) else f"backend '{name}': {exc}"
             raise ConfigError(f"{where}: {text}") from None
@@ -48,5 +59,9 @@ def build_backends(settings: Settings, where: str, secrets: SecretStore | None =
         if cfg.poll_interval < floor:
             why = out[name].min_poll_reason or "the vendor's own limit"
             log.warning("backend '%s': poll_interval %gs is below %gs (%s); polling every %gs",
-                        name, cfg.poll_interval, floor, why, floor)
+                        name, cfg.poll_interval, floor, why, floor, extra=about(name))
+        clear = [u for u in (cfg.base_url, getattr(cfg.auth, "token_url", None)) if u and in_clear(u)]
+        if clear:
+            log.warning("backend '%s': %s is plain http://: its credentials and answers cross the network "
+                        "unencrypted; use https://", name, " and ".join(clear), extra=about(name))
     return out

@@ -33,6 +33,7 @@ from bot.backends.errors import AuthFailed, BadResponse, Unavailable
 from bot.backends.http import error_words, read_body, retry_after_seconds
 from bot.backends.values import as_int, lenient_json
 from bot.config import OAuth2ClientCredentials, OAuth2Refresh
+from bot.logs import about
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,8 @@ class RefreshingAuth(httpx.Auth, ABC):
             if retry or not await self.refused(response):
                 return
             await read_body(response, self.name)  # (httpx reads a response it retries; here it is read with the cap)
-            log.info("%s: HTTP %s: the token or session has ended; renewing it once", self.name, response.status_code)
+            log.info("%s: HTTP %s: the token or session has ended; renewing it once", self.name, response.status_code,
+                     extra=about(self.name))
             stale = used
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
@@ -312,7 +314,7 @@ class RotatingRefreshToken(RefreshingAuth):
             self._refresh_token = grant.refresh_token  # the old one is dead now: keep the new one, in memory first
             await self._persist(grant.refresh_token)
         log.info("%s: OAuth access token refreshed (valid %d s); rotated refresh token %s", self.name,
-                 grant.lifetime, "stored" if self.secrets is not None else "kept in memory only")
+                 grant.lifetime, "stored" if self.secrets is not None else "kept in memory only", extra=about(self.name))
         return Token(grant.access_token, grant.lifetime)
 
     def _all_refused(self) -> AuthFailed:
@@ -330,10 +332,12 @@ class RotatingRefreshToken(RefreshingAuth):
         """After those in `_refused` were refused: the newest stored token, else the configured one."""
         stored = await self._read_store()
         if stored and stored not in self._refused:
-            log.warning("%s: the refresh token was refused; trying the newest stored one", self.name)
+            log.warning("%s: the refresh token was refused; trying the newest stored one", self.name,
+                        extra=about(self.name))
             return stored
         if self.settings.refresh_token not in self._refused:
-            log.warning("%s: the stored refresh token was refused; trying the configured one", self.name)
+            log.warning("%s: the stored refresh token was refused; trying the configured one", self.name,
+                        extra=about(self.name))
             return self.settings.refresh_token
         return None
 
@@ -344,16 +348,16 @@ class RotatingRefreshToken(RefreshingAuth):
             return await self.secrets.get_secret(self.secret_key)
         except Exception as exc:  # the store is not ours to crash on
             log.warning("%s: could not read the stored refresh token (%s); using the configured one",
-                        self.name, type(exc).__name__)
+                        self.name, type(exc).__name__, extra=about(self.name))
             return None
 
     async def _persist(self, token: str) -> None:
         if self.secrets is None:
             log.warning("%s: no secret store: the rotated refresh token lives in memory only; a restart will "
-                        "need a new one", self.name)
+                        "need a new one", self.name, extra=about(self.name))
             return
         try:
             await self.secrets.put_secret(self.secret_key, token)
         except Exception as exc:
             log.error("%s: could not store the rotated refresh token (%s); a restart will need a new one",
-                      self.name, type(exc).__name__)
+                      self.name, type(exc).__name__, extra=about(self.name))

@@ -29,6 +29,7 @@ from bot.backends.http import error_words, read_body, retry_after_seconds, unrea
 from bot.backends.states import EPM_CODE_WORDS, EPM_CODES, EPM_WORDS, Phase, lookup
 from bot.backends.values import as_int, as_text, lenient_json
 from bot.config import BackendConfig, BasicAuth, BearerAuth, ConfigError, OAuth2Refresh
+from bot.logs import about
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def _log_disagreement(vendor: str, job_id: str, code: int, word: str, trusted: s
         _disagreements_logged.clear()
     _disagreements_logged.add(key)
     log.info("%s job %s: status %s and status word %r disagree; trusting the %s", vendor, job_id, code, word,
-             trusted)
+             trusted, extra=about(job=job_id))
 
 
 def parse_epm_status(payload: Any, job_id: str, vendor: str) -> JobStatus:

@@ -25,6 +25,8 @@ from bot.backends.http import error_words, read_body
 from bot.backends.states import FUSION, Phase, lookup
 from bot.backends.values import absolute_url, as_int, as_text, path_segment
 from bot.config import Auth, BackendConfig, BasicAuth, BearerAuth, ConfigError, OAuth2ClientCredentials
+from bot.logs import about
+from bot.network import cause
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +252,7 @@ class FusionJobScheduler(Backend):
             ), self.base_url)
             if page.offset is not None and page.offset != offset:  # the server does not page as asked: stop here
                 log.info("%s: outputFiles of %s answered offset %s when asked %s; not paging on", self.name, job_id,
-                         page.offset, offset)
+                         page.offset, offset, extra=about(self.name, job_id))
                 return files, links, total, False
             files += page.files
             links += page.links
@@ -267,7 +269,7 @@ class FusionJobScheduler(Backend):
         except BackendError as exc:  # the OAuth token endpoint refused or failed
             return [("authenticated", False, str(exc))]
         except httpx.HTTPError as exc:
-            return [("reachable", False, f"{self.base_url} is unreachable ({type(exc).__name__})")]
+            return [("reachable", False, f"{self.base_url} is unreachable: {cause(exc)}")]
         code = resp.status_code
         rows = [("reachable", True, f"{self.base_url} answered HTTP {code}")]
         if code == 401:

@@ -2,14 +2,15 @@
 
 Every path that reads a vendor body reads it with `read_body`, at most MAX_BODY_BYTES: a backend's requests, the
 token and login endpoints of the auth flows, EPM's download error body. Network trouble becomes `Unavailable`
-(`unreachable`); `error_words` are the vendor's own words in an error body, `retry_after_seconds` its Retry-After.
+(`unreachable`, with its cause); `error_words` are the vendor's own words in an error body, `retry_after_seconds`
+its Retry-After.
 """
 
 from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,16 +20,19 @@ from httpx_aiohttp import AiohttpTransport
 from bot.backends.errors import BadResponse, Unavailable
 from bot.backends.values import as_text, lenient_json
 from bot.config import BackendConfig
+from bot.network import cause
 
 # The most of a vendor answer we ever read; anything larger is a broken or hostile backend.
 MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
-def make_http_client(config: BackendConfig) -> httpx.AsyncClient:
+def make_http_client(config: BackendConfig, timed: Callable[[float], None] | None = None) -> httpx.AsyncClient:
     """The one HTTP client a backend uses for everything: keep-alive pool sized to its concurrency cap.
 
     HTTP/1.1 keep-alive over aiohttp costs about a third of the CPU per request of httpx's own transport
     (measured in bench/); `http2: true` takes httpx's transport, which speaks HTTP/2 where offered.
+    `timed` is called with the seconds each request took, from sending it to its answer's headers: httpx's
+    event hooks run for every request the client sends, the auth flows' sign-ins and retries included.
     """
     limits = httpx.Limits(max_connections=config.max_concurrency, max_keepalive_connections=config.max_concurrency)
     return httpx.AsyncClient(
@@ -38,7 +42,23 @@ def make_http_client(config: BackendConfig) -> httpx.AsyncClient:
         transport=None if config.http2 else AiohttpTransport(limits=limits),
         http2=config.http2,
         headers={"User-Agent": "jobstatus-bot", "Accept": "application/json"},
+        event_hooks=_timing_hooks(timed) if timed is not None else None,
     )
+
+
+_SENT_AT = "jobstatus.sent_at"  # a request extension the transports do not read (they read only their own keys)
+
+
+def _timing_hooks(timed: Callable[[float], None]) -> dict[str, list[Callable[[Any], Any]]]:
+    async def sent(request: httpx.Request) -> None:
+        request.extensions[_SENT_AT] = time.perf_counter()
+
+    async def answered(response: httpx.Response) -> None:
+        sent_at = response.request.extensions.get(_SENT_AT)
+        if sent_at is not None:
+            timed(time.perf_counter() - sent_at)
+
+    return {"request": [sent], "response": [answered]}
 
 
 async def read_body(response: httpx.Response, name: str, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -63,13 +83,12 @@ async def read_body(response: httpx.Response, name: str, limit: int = MAX_BODY_B
 
 @contextmanager
 def unreachable(name: str) -> Iterator[None]:
-    """Network trouble inside (httpx's errors) as the outage it is: `Unavailable` naming `name`."""
+    """Network trouble inside (httpx's errors) as the outage it is: `Unavailable` naming `name` and the cause
+    ("connection refused", "timed out", "name not resolved": bot/network.py)."""
     try:
         yield
-    except httpx.TimeoutException as exc:
-        raise Unavailable(f"{name} did not answer in time") from exc
     except httpx.HTTPError as exc:
-        raise Unavailable(f"{name} is unreachable ({type(exc).__name__})") from exc
+        raise Unavailable(f"{name} is unreachable: {cause(exc)}") from exc
 
 
 def retry_after_seconds(value: str | None, *, default: float | None = None) -> float | None:

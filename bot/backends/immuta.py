@@ -26,6 +26,7 @@ from bot.backends.http import error_words, retry_after_seconds
 from bot.backends.states import IMMUTA, lookup
 from bot.backends.values import as_text
 from bot.config import ApiKey, BackendConfig, BearerAuth, ConfigError
+from bot.logs import about
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ class KeyExchange(RefreshingAuth):
         token = body.get("token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise BadResponse(f"{name}: the API key exchange answered without a token")
-        log.info("%s: API key exchanged for a token", name)
+        log.info("%s: API key exchanged for a token", name, extra=about(name))
         return Token(token)
 
     async def refused(self, response: httpx.Response) -> bool:

@@ -39,6 +39,7 @@ from bot.backends.http import retry_after_seconds
 from bot.backends.states import VAULT, Phase, lookup
 from bot.backends.values import absolute_url, as_int, as_text, lenient_json, path_segment
 from bot.config import BackendConfig, ConfigError, VaultSession
+from bot.logs import about
 
 log = logging.getLogger(__name__)
 
@@ -397,7 +398,8 @@ class Session(RefreshingAuth):
             self.vault_name = current[2] or str(vault_id)
             return
         if current is None and not known:
-            log.warning("%s: Vault's login answer names no vault URL; cannot check it is the configured vault", name)
+            log.warning("%s: Vault's login answer names no vault URL; cannot check it is the configured vault", name,
+                        extra=about(name))
             return
         where = f"{current[2] or current[0]} at {current[1]}" if current else f"vault {vault_id}"
         raise AuthFailed(
@@ -488,7 +490,7 @@ class VeevaVault(Backend):
         if gap > 0:
             self._next_request_at = max(self._next_request_at, self.clock() + gap)
             log.info("%s: Vault burst limit low (%s left) or responses delayed; next call in %.1f s",
-                     self.name, remaining, gap)
+                     self.name, remaining, gap, extra=about(self.name))
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         """One Vault API call (the session logs in first, and once more on INVALID_SESSION_ID or 401): its answer."""

@@ -12,7 +12,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.jobs import Reply, Upload
-from bot.slack.errors import retry_after
+from bot.metrics import Metrics
+from bot.network import cause
+from bot.slack.errors import Outcome, classify, retry_after
 
 T = TypeVar("T")
 
@@ -63,20 +65,21 @@ class SlackSender(Protocol):
 
 
 class WebSender:
-    """SlackSender over slack_sdk's AsyncWebClient."""
+    """SlackSender over slack_sdk's AsyncWebClient; each call is counted in `metrics` by method and outcome."""
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, metrics: Metrics) -> None:
         self.client = client
+        self.metrics = metrics
 
     async def post_parent(self, channel: str, text: str, blocks: list[dict[str, Any]], watch_id: int) -> str:
-        resp = await _call("chat.postMessage", self.client.chat_postMessage(
+        resp = await self._call("chat.postMessage", self.client.chat_postMessage(
             channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False,
             metadata={"event_type": METADATA_EVENT, "event_payload": {"watch_id": watch_id}},
         ))
         return str(resp["ts"])
 
     async def earlier_parent(self, channel: str, since: float, watch_id: int) -> str | None:
-        resp = await _call("conversations.history", self.client.conversations_history(
+        resp = await self._call("conversations.history", self.client.conversations_history(
             channel=channel, oldest=str(since), limit=200, include_all_metadata=True))
         messages: list[dict[str, Any]] = resp.get("messages") or []
         for msg in messages:
@@ -86,39 +89,47 @@ class WebSender:
         return None
 
     async def post_reply(self, channel: str, thread_ts: str, reply: Reply) -> None:
-        await _call("chat.postMessage", self.client.chat_postMessage(
+        await self._call("chat.postMessage", self.client.chat_postMessage(
             channel=channel, thread_ts=thread_ts, text=reply.text, blocks=reply.blocks or None,
             reply_broadcast=reply.broadcast, unfurl_links=False, unfurl_media=False,
         ))
 
     async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
-        await _call("chat.update", self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks))
+        await self._call("chat.update", self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks))
 
     async def upload(self, channel: str, thread_ts: str, upload: Upload) -> None:
         # files_upload_v2 calls files.getUploadURLExternal, then uploads, then files.completeUploadExternal:
         # a refusal names the one that answered; a failed upload in between raises slack_sdk's
         # SlackRequestError, which no table knows
-        await _call("files.completeUploadExternal", self.client.files_upload_v2(
+        await self._call("files.completeUploadExternal", self.client.files_upload_v2(
             channel=channel, thread_ts=thread_ts, filename=upload.filename, title=upload.filename,
             content=upload.content,
         ))
 
     async def auth_test(self) -> None:
-        await _call("auth.test", self.client.auth_test())
+        await self._call("auth.test", self.client.auth_test())
 
     async def permalink(self, channel: str, ts: str) -> str | None:
-        resp = await _call("chat.getPermalink", self.client.chat_getPermalink(channel=channel, message_ts=ts))
+        resp = await self._call("chat.getPermalink", self.client.chat_getPermalink(channel=channel, message_ts=ts))
         return str(resp["permalink"]) if resp.get("permalink") else None
 
 
-async def _call(method: str, call: Awaitable[T]) -> T:
-    """Await one client call; Slack's refusal becomes a SlackError, the network a SlackUnreachable."""
-    try:
-        return await call
-    except SlackApiError as exc:
-        resp = exc.response
-        error = str(resp.get("error") or "unknown_error") if resp is not None else "unknown_error"
-        answered = str(getattr(resp, "api_url", "") or "").rstrip("/").rsplit("/", 1)[-1]
-        raise SlackError(answered or method, error, retry_after(getattr(resp, "headers", None))) from exc
-    except NETWORK_ERRORS as exc:
-        raise SlackUnreachable(type(exc).__name__) from exc
+    async def _call(self, method: str, call: Awaitable[T]) -> T:
+        """Await one client call; Slack's refusal becomes a SlackError, the network a SlackUnreachable. The
+        call is counted under the method that answered and what its answer means (bot/slack/errors.py)."""
+        try:
+            result = await call
+        except SlackApiError as exc:
+            resp = exc.response
+            error = str(resp.get("error") or "unknown_error") if resp is not None else "unknown_error"
+            answered = str(getattr(resp, "api_url", "") or "").rstrip("/").rsplit("/", 1)[-1] or method
+            self.metrics.slack_call(answered, classify(answered, error))
+            raise SlackError(answered, error, retry_after(getattr(resp, "headers", None))) from exc
+        except NETWORK_ERRORS as exc:
+            self.metrics.slack_call(method, Outcome.RETRY)
+            raise SlackUnreachable(f"Slack is unreachable: {cause(exc)}") from exc
+        except Exception:  # a failed step in between (an upload's), which no table knows
+            self.metrics.slack_call(method, None)
+            raise
+        self.metrics.slack_call(method, Outcome.SENT)
+        return result

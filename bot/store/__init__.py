@@ -35,6 +35,7 @@ from bot.store.polls import (
     set_next_polls,
 )
 from bot.store.watches import (
+    Figures,
     active_watch,
     channel_watch,
     channel_watches,
@@ -44,6 +45,7 @@ from bot.store.watches import (
     discard_watch,
     end_watch,
     end_watch_for_slack,
+    figures,
     find_job,
     note_cancel,
     refresh_job,
@@ -55,10 +57,11 @@ from bot.store.watches import (
 )
 
 __all__ = [
-    "Applied", "Job", "Outbox", "Owed", "OwedMessage", "PollResult", "Pruned", "Secret", "StateChange", "Store",
-    "Tracked", "Watch", "active_watch", "apply_results", "channel_watch", "channel_watches", "claim", "claim_cancel",
-    "counts", "create_watch", "discard_watch", "end_watch", "end_watch_for_slack", "engine_url", "expire_watches",
-    "find_job", "forget_parent", "job_state", "note_cancel", "note_outages", "owe", "owe_many", "peek", "pending",
-    "polling_ids", "polling_job", "polling_jobs", "prune_history", "refresh_job", "release", "release_cancel",
-    "replace_owed", "retry_later", "rewatch", "sent", "set_next_polls", "stop_watch", "watch_and_job", "watches_of",
+    "Applied", "Figures", "Job", "Outbox", "Owed", "OwedMessage", "PollResult", "Pruned", "Secret", "StateChange",
+    "Store", "Tracked", "Watch", "active_watch", "apply_results", "channel_watch", "channel_watches", "claim",
+    "claim_cancel", "counts", "create_watch", "discard_watch", "end_watch", "end_watch_for_slack", "engine_url",
+    "expire_watches", "figures", "find_job", "forget_parent", "job_state", "note_cancel", "note_outages", "owe",
+    "owe_many", "peek", "pending", "polling_ids", "polling_job", "polling_jobs", "prune_history", "refresh_job",
+    "release", "release_cancel", "replace_owed", "retry_later", "rewatch", "sent", "set_next_polls", "stop_watch",
+    "watch_and_job", "watches_of",
 ]

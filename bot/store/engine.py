@@ -72,6 +72,20 @@ class Store:
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             return fn(session, *args, **kwargs)
 
+    def ping(self) -> None:
+        """Whether the database answers (raises if not): `SELECT 1` on a pooled connection, for readiness.
+
+        Blocking: run it in a thread of its own, not on the store's (a busy store is not a dead database).
+        On the DBAPI connection, so SQLite takes no write lock (the "begin" listener is SQLAlchemy's)."""
+        conn = self.engine.raw_connection()
+        try:
+            cur = conn.cursor()
+            cur.execute("SELECT 1")
+            cur.fetchall()
+            cur.close()
+        finally:
+            conn.close()  # back to the pool (rolled back)
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self.engine.dispose()

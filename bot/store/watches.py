@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, func, select, update
@@ -81,6 +82,24 @@ def counts(s: Session) -> dict[str, int]:
         "watches_active": n(Watch, col(Watch.active) == True),  # noqa: E712
         "outbox": n(Outbox),
     }
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What /metrics shows that only the database knows (bot/metrics.py counts it every few seconds)."""
+
+    watches: dict[str, int]  # active watches by backend
+    outbox: int  # messages owed to Slack
+    oldest_owed: float | None  # when the oldest of them was owed (its row's created_at)
+
+
+def figures(s: Session) -> Figures:
+    by_backend = (select(col(Job.backend), func.count()).select_from(Watch)
+                  .join(Job, col(Job.id) == col(Watch.job_pk)).where(col(Watch.active) == True)  # noqa: E712
+                  .group_by(col(Job.backend)))
+    outbox, oldest = s.execute(select(func.count(), func.min(col(Outbox.created_at))).select_from(Outbox)).one()
+    return Figures({str(b): int(n) for b, n in s.execute(by_backend)}, int(outbox),
+                   None if oldest is None else float(oldest))
 
 
 def set_status(job: Job, st: JobStatus) -> None:

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from bot.config import Environment, settings_from_dict
+from bot.logs import FORMATS, formatter
 from bot.offline.setup import configure_simulators, demo_backends
 from bot.offline.slack import FakeSlack, SlackUser
 from bot.offline.vendors.core import Step
@@ -553,8 +554,18 @@ def _credentials_seen(sim: SimulatorServer) -> set[str]:
     return {s for s in out if len(s) >= 8}
 
 
+def readable(log_format: str, text: str) -> str:
+    """Log output as a reader gets it: for JSON lines, each line and its decoded values (a secret JSON escapes
+    would not be found in the raw line); every line must be a JSON object."""
+    if log_format == "text":
+        return text
+    return "\n".join([text, *(str(v) for line in text.splitlines() for v in json.loads(line).values())])
+
+
+@pytest.mark.parametrize("log_format", FORMATS)
 async def test_no_secret_reaches_the_logs_slack_or_the_database(
-        sim: SimulatorServer, slack: FakeSlack, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        sim: SimulatorServer, slack: FakeSlack, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        log_format: str) -> None:
     configure_simulators(sim)
     sim.vault.job_poll_window = 0.0
     s = SECRETS
@@ -643,7 +654,7 @@ async def test_no_secret_reaches_the_logs_slack_or_the_database(
                | set(sim.immuta.tokens))
     assert len(secrets) > 20
 
-    logs = "\n".join(caplog.handler.format(r) for r in caplog.records)
+    logs = readable(log_format, "\n".join(formatter(log_format).format(r) for r in caplog.records))
     assert len(caplog.records) > 100
     said = repr([slack.calls, slack.failed_calls, slack.ephemerals, slack.response_posts])
     said += repr([(m, slack.thread(ch, m.ts)) for ch in slack.channels for m in slack.messages(ch)])
@@ -683,10 +694,13 @@ async def _run_check(env: dict[str, str]) -> tuple[int, str, str]:
 
 
 def _blocks_by_backend(out: str) -> dict[str, list[str]]:
-    """`check` prints a heading line per backend and its rows indented under it."""
+    """`check` prints "checking X …" as each backend's check starts, then, as each ends, a heading line and its
+    rows indented under it."""
     blocks: dict[str, list[str]] = {}
     current = ""
     for line in out.splitlines():
+        if line.startswith("checking "):
+            continue
         if line and not line.startswith(" "):
             current = line.split(" ", 1)[0]
             blocks[current] = [line]
@@ -695,8 +709,9 @@ def _blocks_by_backend(out: str) -> dict[str, list[str]]:
     return blocks
 
 
+@pytest.mark.parametrize("log_format", FORMATS)
 async def test_check_logs_in_everywhere_reports_each_backend_and_never_prints_a_secret(
-        sim: SimulatorServer, tmp_path: Path) -> None:
+        sim: SimulatorServer, tmp_path: Path, log_format: str) -> None:
     configure_simulators(sim)
     s = SECRETS
     sim.fusion.oauth_clients["jobstatus-fusion"] = s["fusion client secret"]
@@ -721,12 +736,14 @@ async def test_check_logs_in_everywhere_reports_each_backend_and_never_prints_a_
     env = dict(os.environ, JOBSTATUS_CONFIG=str(config), DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
                FUSION_CLIENT_SECRET=s["fusion client secret"], VAULT_PASSWORD=s["vault password"],
                EPM_CLIENT_SECRET=s["epm client secret"], EPM_REFRESH_TOKEN=first,
-               PLANNING_PASSWORD=s["planning password"], IMMUTA_KEY=s["immuta api key"])
+               PLANNING_PASSWORD=s["planning password"], IMMUTA_KEY=s["immuta api key"], LOG_FORMAT=log_format)
 
     code, out, err = await _run_check(env)
     assert code == 0, out + err
     blocks = _blocks_by_backend(out)
     assert sorted(blocks) == sorted(backends)
+    assert sorted(line for line in out.splitlines() if line.startswith("checking ")) == sorted(
+        f"checking {name} …" for name in backends)
     supports = {
         "fusion-demo": "(fusion_jobscheduler) — cancel: yes, logs: yes, batching: no",
         "vault-demo": "(veeva_vault) — cancel: yes, logs: yes, batching: no",
@@ -753,6 +770,8 @@ async def test_check_logs_in_everywhere_reports_each_backend_and_never_prints_a_
     assert failing["vault-demo"][0].startswith("  [FAIL] authenticated: vault-demo: Vault refused the login for user "
                                                "svc.vault")
 
-    printed = out + err + again[1] + again[2] + out2 + err2
+    logged = readable(log_format, err + again[2] + err2)  # the log goes to stderr, the report to stdout
+    assert "OAuth access token refreshed" in logged
+    printed = out + again[1] + out2 + logged
     for secret in set(s.values()) | sim.epm_di.used_refresh_tokens | sim.epm_di.refresh_tokens | _credentials_seen(sim):
         assert secret not in printed, f"check printed a secret: {secret[:4]}…"

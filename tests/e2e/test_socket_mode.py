@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import Runtime
 from bot.config import Environment
@@ -73,6 +74,18 @@ async def test_connects_with_the_app_token_and_serves_only_healthz_over_http(bot
         async with session.get(health_url) as resp:
             assert resp.status == 200 and (await resp.json())["ok"] is True
     assert fs.envelopes == []  # nothing reached the bot but the socket's hello
+
+
+async def test_serves_metrics_over_http_too(bot: SocketBot) -> None:
+    bot.sim.fusion.add_job(44049, steps=[Step(0, "RUNNING")])
+    await bot.watch("watch fusion-demo 44049")
+    async with aiohttp.ClientSession() as session:
+        async with session.get(bot.runtime.events_url.replace("/slack/events", "/metrics")) as resp:
+            assert resp.status == 200
+            text = await resp.text()
+    [calls] = [f for f in text_string_to_metric_families(text) if f.name == "jobstatus_slack_calls"]
+    [posted] = [s for s in calls.samples if s.labels == {"method": "chat.postMessage", "outcome": "ok"}]
+    assert posted.value == len(bot.slack.calls_of("chat.postMessage")) == 1
 
 
 async def test_watch_over_the_socket_then_state_change_replies_in_thread(bot: SocketBot) -> None:

@@ -1,10 +1,17 @@
-"""`jobstatus-bot demo` where the stand-ins are absent (the Docker image): one line that says so, exit 2."""
+"""The command line: `demo` where the stand-ins are absent (the Docker image), `--help`'s environment (from the
+one table the code reads, which README shows too), and config errors, each exit 2."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.config import ENVIRONMENT, ConfigError, Environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,3 +32,72 @@ def test_demo_without_the_stand_ins_says_so_in_one_line_and_exits_2() -> None:
     assert out.stdout == ""
     assert out.stderr.splitlines() == [
         "jobstatus-bot: the demo is not in this installation (the Docker image leaves bot/offline/ out)"]
+
+
+# -- --help lists the environment, from the one table the code reads ---------------------------------------
+
+def help_of(command: str, capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["run", "check", "migrate"])
+def test_help_lists_the_environment_variables_the_command_reads(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    text = help_of(command, capsys)
+    assert "environment variables:" in text
+    for v in ENVIRONMENT:
+        if command in v.commands:
+            assert re.search(rf"^  {v.name} ", text, re.M), v.name
+            assert f"(default: {v.default or 'unset'})" in " ".join(text.split()), v.name
+        else:
+            assert v.name not in text
+    read = {v.field for v in ENVIRONMENT}
+    assert read == set(Environment.model_fields)  # every field of Environment comes from the table
+
+
+def test_the_readme_environment_table_is_the_table_the_code_reads() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Environment", 1)[1].split("\n#", 1)[0]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `([A-Z_]+)` \| ([^|]*) \|", section, re.M)}
+    assert set(rows) == {v.name for v in ENVIRONMENT}
+    for v in ENVIRONMENT:
+        assert rows[v.name].strip() == (f"`{v.default}`" if v.default else "unset"), v.name
+
+
+def test_the_environment_is_read_from_the_table() -> None:
+    env = Environment.from_env({"SLACK_APP_TOKEN": "", "SLACK_API_URL": "http://127.0.0.1:9/api", "PORT": "8080",
+                                "JOBSTATUS_CONFIG": ""})
+    assert env.slack_app_token is None and env.slack_api_url == "http://127.0.0.1:9/api/" and env.port == 8080
+    assert env.config_path == "./jobstatus.yaml"  # empty is unset
+    with pytest.raises(ConfigError, match="environment variable PORT"):
+        Environment.from_env({"PORT": "http"})
+
+
+# -- config errors: exit 2, whatever the mistake ----------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["run", "check"])
+@pytest.mark.parametrize(("content", "says"), [
+    (b"backends:\n  f:\n    type: [fusion\n", "not valid YAML"),
+    (b"backends:\n\tf: 1\n", "not valid YAML"),
+    (b"\xff\xfebackends: {}\n", "not UTF-8"),
+    (b"- just\n- a list\n", "expected a mapping"),
+])
+def test_every_config_error_exits_2(command: str, content: bytes, says: str, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "jobstatus.yaml"
+    cfg.write_bytes(content)
+    monkeypatch.setenv("JOBSTATUS_CONFIG", str(cfg))
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    assert main([command]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and says in out.err and str(cfg) in out.err
+
+
+def test_a_bad_port_is_a_config_error_too(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PORT", "eighty")
+    assert main(["run"]) == 2
+    assert "environment variable PORT" in capsys.readouterr().err

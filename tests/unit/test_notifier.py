@@ -82,7 +82,7 @@ async def bot_(db: Store, clock: FakeClock) -> AsyncIterator[Bot]:
     try:
         yield Bot(db, slack, notifier, clock)
     finally:
-        await notifier.stop()
+        await notifier.stop(asyncio.get_running_loop().time() + 5.0)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 

@@ -3,6 +3,7 @@ recovery, the end of a job, timeouts, and answers that are garbage."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -62,7 +63,7 @@ async def rig(db: Store, clock: FakeClock) -> AsyncIterator[Rig]:
     kicks: list[None] = []
     poller = Poller(db, backends(backend), lambda: kicks.append(None), settings(outage_note_after=60), clock)
     yield Rig(db, backend, poller, clock, kicks)
-    await poller.stop()
+    await poller.stop(asyncio.get_running_loop().time() + 5.0)
 
 
 async def test_an_unchanged_answer_owes_nothing_and_a_change_owes_one_event_per_watch(rig: Rig) -> None:

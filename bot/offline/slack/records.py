@@ -219,7 +219,7 @@ class ResponsePost(_DictLike):
 class Change:
     """Passed to `FakeSlack.subscribe` callbacks on every change of recorded state."""
 
-    kind: str  # message, edit, delete, ephemeral, file, call, failed_call, channel, user, socket, envelope, ack
+    kind: str  # message, edit, delete, ephemeral, file, call, failed_call, delayed, channel, user, socket, envelope, ack
     version: int
     channel: str | None = None
     ts: str | None = None

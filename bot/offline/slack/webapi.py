@@ -2,7 +2,7 @@
 
 It answers the Web API methods the bot uses (point `AsyncWebClient(base_url=fs.api_url)` at it), stores
 channels, messages, threads, edits, ephemerals and files, serves `response_url`s and the file-upload URLs,
-and can inject faults (`fail_next`, `fail_rate`). It also speaks Socket Mode (socket_mode.py). Everything
+and can inject faults (`fail_next`, `fail_rate`, `delay`). It also speaks Socket Mode (socket_mode.py). Everything
 recorded is plain Python state read directly by tests (`fs.calls`, `fs.messages(...)`, `fs.ephemerals`, ...);
 `await fs.wait_for(...)` waits on a condition with a deadline.
 """
@@ -156,6 +156,11 @@ class FakeSlack(SocketMode):
         self.fail_kind = "ratelimited"  # "ratelimited" (429 + Retry-After) or "server_error" (500/503)
         self.fail_methods: set[str] | None = None  # methods fail_rate applies to; None = all
         self.retry_after = 1  # seconds, sent with every 429
+        # A slow Slack: every Web API call waits this long before it is answered. Slack names no bound on a
+        # method's answer time; clients bound it themselves (slack_sdk's WebClient `timeout`, 30 s by default)
+        # and retry (docs.slack.dev/tools/node-slack-sdk/reference/web-api/variables/retryPolicies).
+        self.delay = 0.0
+        self.delayed = 0  # Web API calls being held by `delay` right now
         self.rng = random.Random(seed)
         # Recorded state.
         self.calls: list[Call] = []
@@ -692,6 +697,13 @@ class FakeSlack(SocketMode):
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args, token, token_in_query = await self._read_args(request)
+        if self.delay > 0:
+            self.delayed += 1
+            self._changed("delayed")
+            try:
+                await asyncio.sleep(self.delay)
+            finally:
+                self.delayed -= 1
         now = self.clock()
         if token_in_query:
             # Apps created after February 24, 2021 "may no longer send tokens as query parameters"

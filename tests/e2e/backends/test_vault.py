@@ -27,6 +27,7 @@ from bot.backends.errors import (
 from bot.backends.states import VAULT, Phase
 from bot.backends.vault import DEFAULT_CLIENT_ID, VeevaVault, parse_status, read_cancel, response_delay
 from bot.config import ConfigError
+from bot.logs import FORMATS, formatter
 from bot.offline.vendors.core import FaultPlan, Step
 from bot.offline.vendors.server import SimulatorServer
 from tests.conftest import FakeClock, backend_config
@@ -319,7 +320,8 @@ async def test_wrong_password(sim: SimulatorServer, make: Make, clock: FakeClock
         await backend.status("1")
     assert sim.vault.count("POST", AUTH) == 1  # never log in in a loop
     assert sim.vault.count("GET", JOBS) == 0
-    assert "not-it" not in caplog.text
+    for log_format in FORMATS:
+        assert "not-it" not in "\n".join(formatter(log_format).format(r) for r in caplog.records)
 
 
 async def test_login_outage_stays_transient(make: Make, clock: FakeClock) -> None:

@@ -3,6 +3,7 @@ an active watch, a watch that owes Slack anything, and the job of either stay. A
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -145,7 +146,7 @@ async def test_the_upkeep_prunes_at_its_pace_and_comes_back_soon_for_what_is_lef
         await poller._sweep(clock())
         assert await history() == 1
     finally:
-        await poller.stop()
+        await poller.stop(asyncio.get_running_loop().time() + 5.0)
 
 
 def test_history_retention_is_90_days_unless_configured() -> None:
