@@ -215,7 +215,7 @@ def seed_database(db_url: str, plan: list[tuple[str, str, str, str]], templates:
 
     db = store.Store(db_url)
     try:
-        db.create_schema()
+        db.upgrade()
         for i in range(0, len(plan), 2000):
             with Session(db.engine, expire_on_commit=False) as s, s.begin():
                 now = time.time()

@@ -97,7 +97,7 @@ class Runtime:
         """Serve: the schema, the backends, the schedule, then HTTP, the notifier and the poll tick. In Socket
         Mode the connection to Slack is opened in the background (bot/slack/socket.py): while Slack cannot be
         reached the bot polls, serves /healthz and /readyz, and can be stopped."""
-        await asyncio.get_running_loop().run_in_executor(None, self.db.create_schema)
+        await asyncio.get_running_loop().run_in_executor(None, self.db.upgrade)  # raises SchemaTooNew
         self.backends.update(build_backends(self.settings, self.env.config_path, secrets=self.db,
                                             metrics=self.metrics))
         resumed = await self.db.run(store.counts)

@@ -1,4 +1,5 @@
-"""The `jobstatus-bot` command: run (serve Slack), demo (everything on loopback), check (backends)."""
+"""The `jobstatus-bot` command: run (serve Slack), demo (everything on loopback), check (backends), migrate
+(upgrade the database's schema and nothing else)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import threading
 
 from bot import logs
 from bot.config import ConfigError, Environment, environment_help, load_settings
+from bot.store.schema import SchemaError
 
 # SIGTERM or SIGINT ends `run` within this many seconds, whatever is under way (bot/app.py's STOP_BUDGET is
 # the orderly part). Past it the process exits at once: a database call stuck in a thread cannot be cancelled.
@@ -35,19 +37,30 @@ def main(argv: list[str] | None = None) -> int:
                                "supports. The report is on stdout, logs on stderr; exit 1 if any check fails, "
                                "2 for a config error.",
                    epilog=environment_help("check"), formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub.add_parser("migrate", help="upgrade the database to this version's schema, then exit (`run` does it too)",
+                   description="Upgrade the database at DATABASE_URL to this version's schema and print the "
+                               "revision found and the one left; `run` does the same at start. Exit 2 for a "
+                               "database a newer jobstatus upgraded (nothing is changed).",
+                   epilog=environment_help("migrate"), formatter_class=argparse.RawDescriptionHelpFormatter)
     args = parser.parse_args(argv)
     # LOG_FORMAT, LOG_LEVEL; always on stderr, so `check`'s report on stdout never mixes with log lines
-    logs.configure(args.log_level, "INFO" if args.cmd == "run" else "WARNING")
+    logs.configure(args.log_level, "INFO" if args.cmd in ("run", "migrate") else "WARNING")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every tick at INFO
     logging.getLogger("httpx").setLevel(logging.WARNING)  # and httpx every request: gigabytes a day at 10k watches
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its set-up chatter; bot.store.schema says what changed
     try:
         if args.cmd == "run":
             return asyncio.run(_run())
         if args.cmd == "check":
             return asyncio.run(_check())
+        if args.cmd == "migrate":
+            return _migrate()
         return _demo(args.port)
     except ConfigError as exc:
         print(f"jobstatus-bot: config error:\n{exc}", file=sys.stderr)
+        return 2
+    except SchemaError as exc:  # e.g. a database a newer jobstatus upgraded: nothing was changed
+        print(f"jobstatus-bot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -65,6 +78,21 @@ def _demo(port: int) -> int:
         print(f"jobstatus-bot: {message}", file=sys.stderr)
         return 2
     return asyncio.run(run_demo(port=port))
+
+
+def _migrate() -> int:
+    """Upgrade the database's schema and exit: for operators who migrate before rolling out a new version."""
+    from bot.store import Store
+
+    env = Environment.from_env()
+    db = Store(env.database_url)
+    try:
+        done = db.upgrade()
+    finally:
+        db.close()
+    where = db.engine.url.render_as_string(hide_password=True)
+    print(f"jobstatus-bot: database {where}: schema {done}")
+    return 0
 
 
 async def _run() -> int:
@@ -135,7 +163,7 @@ async def _check() -> int:
         from bot.store import Store
 
         db = Store(env.database_url)
-        await loop.run_in_executor(None, db.create_schema)
+        await loop.run_in_executor(None, db.upgrade)
     try:
         backends = build_backends(settings, env.config_path, secrets=db)
 

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 BATCH_CHUNK = 500
 MAX_DUE_PER_TICK = 5000
 FLUSH_EVERY = 5.0  # seconds between writes of unchanged jobs' next poll times
+PRUNE_BATCHES = 20  # history pruning batches per upkeep: the rest waits for the next one, which comes soon
 
 
 @dataclass
@@ -79,6 +80,8 @@ class Poller:
         self._next_flush = 0.0
         self._next_sweep = 0.0
         self.sweep_every = 30.0  # seconds between looks for outages to note and watches past their timeout
+        self.prune_every = 600.0  # seconds between prunings of history older than settings.history_retention
+        self._next_prune = 0.0
         self.polls = 0
         self.loaded = False  # the schedule has been read from the database (readiness)
         self.metrics = metrics or Metrics(clock)
@@ -370,8 +373,8 @@ class Poller:
         self.kick()
 
     async def _sweep(self, now: float) -> None:
-        """What the passing of time owes: outage notes, watches past their timeout, and dropping jobs
-        whose watches ended elsewhere (a channel archived, say)."""
+        """What the passing of time owes: outage notes, watches past their timeout, dropping jobs whose
+        watches ended elsewhere (a channel archived, say), and now and then pruning old history."""
         try:
             owed = await self.db.run(store.note_outages, now, self.settings.outage_note_after)
             owed += await self.db.run(store.expire_watches, now)
@@ -383,4 +386,28 @@ class Poller:
             self._drop(pk)
         if owed:
             self.kick()
+        if now >= self._next_prune:
+            try:
+                finished = await self.prune(now)
+            except Exception:
+                log.exception("pruning old history failed; trying again at the next sweep")
+                return
+            self._next_prune = now + self.prune_every if finished else now  # more left: at the next sweep
+
+    async def prune(self, now: float, batches: int = PRUNE_BATCHES) -> bool:
+        """Remove history older than the retention, one small transaction at a time (bot/store/history.py),
+        at most `batches` of them. Returns whether nothing older is left."""
+        before = now - self.settings.history_retention
+        total, finished = store.Pruned(), False
+        for _ in range(batches):
+            batch = await self.db.run(store.prune_history, before)
+            if not batch:
+                finished = True
+                break
+            total += batch
+        if total:
+            log.info("pruned history older than %s UTC: %d state changes, %d ended watches, %d jobs",
+                     time.strftime("%Y-%m-%d %H:%M", time.gmtime(before)), total.state_changes, total.watches,
+                     total.jobs)
+        return finished
 

@@ -1,9 +1,11 @@
 """The database, the one home of every transaction: tables (models), the engine and its thread (engine),
-the watch lifecycle (watches), poll results and the passing of time (polls), the Slack outbox (outbox),
-rotating credentials (secrets). Functions take a session and are run with `Store.run`; they return data
+the schema's revisions and upgrades (schema, migrations/), the watch lifecycle (watches), poll results and the
+passing of time (polls), the Slack outbox (outbox), pruning old history (history), rotating credentials
+(secrets). Functions take a session and are run with `Store.run`; they return data
 and render nothing (what a thread is told is written as data the notifier renders when it sends it)."""
 
 from bot.store.engine import Store, engine_url
+from bot.store.history import Pruned, prune_history
 from bot.store.models import Job, Outbox, Secret, StateChange, Watch
 from bot.store.outbox import (
     Owed,
@@ -55,11 +57,11 @@ from bot.store.watches import (
 )
 
 __all__ = [
-    "Applied", "Figures", "Job", "Outbox", "Owed", "OwedMessage", "PollResult", "Secret", "StateChange",
+    "Applied", "Figures", "Job", "Outbox", "Owed", "OwedMessage", "PollResult", "Pruned", "Secret", "StateChange",
     "Store", "Tracked", "Watch", "active_watch", "apply_results", "channel_watch", "channel_watches", "claim",
     "claim_cancel", "counts", "create_watch", "discard_watch", "end_watch", "end_watch_for_slack", "engine_url",
     "expire_watches", "figures", "find_job", "forget_parent", "job_state", "note_cancel", "note_outages", "owe",
-    "owe_many", "peek", "pending", "polling_ids", "polling_job", "polling_jobs", "refresh_job", "release",
-    "release_cancel", "replace_owed", "retry_later", "rewatch", "sent", "set_next_polls", "stop_watch",
+    "owe_many", "peek", "pending", "polling_ids", "polling_job", "polling_jobs", "prune_history", "refresh_job",
+    "release", "release_cancel", "replace_owed", "retry_later", "rewatch", "sent", "set_next_polls", "stop_watch",
     "watch_and_job", "watches_of",
 ]

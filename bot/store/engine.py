@@ -2,7 +2,8 @@
 
 One worker thread means the event loop never blocks on the database and SQLite sees one writer. SQLite
 (the default) and PostgreSQL (`postgresql://…`, through psycopg 3) are both tested: nothing in the store
-is dialect-specific beyond the SQLite connection setup here and the upsert of a secret.
+is dialect-specific beyond the SQLite connection setup here, the upsert of a secret and the lock a schema
+upgrade takes (schema.py).
 """
 
 from __future__ import annotations
@@ -16,11 +17,9 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import create_engine
 
-from bot.store import models, secrets
-
-__all__ = ["Store", "engine_url", "models"]  # models: its tables are what create_schema creates
+from bot.store import schema, secrets
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -56,11 +55,13 @@ class Store:
                               "PostgreSQL: pip install 'jobstatus[postgres]'") from exc
         if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
-            event.listen(self.engine, "begin", _sqlite_begin_immediate)
+            event.listen(self.engine, "begin", _sqlite_begin)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
 
-    def create_schema(self) -> None:
-        SQLModel.metadata.create_all(self.engine)  # the tables of bot.store.models
+    def upgrade(self) -> schema.Upgrade:
+        """Bring the database to the code's schema: create it, recognise 0.1.0's, or upgrade it, under a lock
+        (bot/store/schema.py). Raises schema.SchemaTooNew for a database a newer jobstatus upgraded."""
+        return schema.upgrade(self.engine)
 
     async def run(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn(session, *args, **kwargs)` in one transaction on the store's thread."""
@@ -107,6 +108,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    # read-then-write transactions must take the write lock up front, or concurrent writers lose updates
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_begin(conn: Any) -> None:
+    # read-then-write transactions must take the write lock up front, or concurrent writers lose updates;
+    # a migration asks for EXCLUSIVE through the connection's `sqlite_begin` option (bot/store/schema.py)
+    mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+    if mode not in ("IMMEDIATE", "EXCLUSIVE"):
+        raise ValueError(f"sqlite_begin: {mode!r}")
+    conn.exec_driver_sql(f"BEGIN {mode}")

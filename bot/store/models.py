@@ -1,4 +1,7 @@
-"""The tables: jobs, watches, their state-change history, the Slack outbox, and rotating secrets."""
+"""The tables: jobs, watches, their state-change history, the Slack outbox, and rotating secrets.
+
+They are the schema's newest revision: a change here comes with a revision in bot/store/migrations/versions/
+(tests/unit/store/test_schema.py fails until the two agree)."""
 
 from __future__ import annotations
 
@@ -60,6 +63,7 @@ class Job(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("backend", "job_id"),
         Index("ix_jobs_due", "polling", "next_poll_at"),
+        Index("ix_jobs_done", "polling", "checked_at"),  # pruning: jobs no longer polled, by last check
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -116,6 +120,7 @@ class Watch(SQLModel, table=True):
         UniqueConstraint("job_pk", "channel"),
         Index("ix_watches_channel", "channel", "active"),
         Index("ix_watches_job", "job_pk", "active"),
+        Index("ix_watches_ended", "ended_at"),  # pruning: ended watches, oldest first
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -139,6 +144,7 @@ class StateChange(SQLModel, table=True):
     """History: every state a job was seen in."""
 
     __tablename__ = "state_changes"
+    __table_args__ = (Index("ix_state_changes_at", "at"),)  # pruning: history older than the retention
 
     id: int | None = Field(default=None, primary_key=True)
     job_pk: int = Field(foreign_key="jobs.id", index=True)

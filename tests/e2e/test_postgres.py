@@ -204,7 +204,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     else:
         url = str(request.getfixturevalue("postgres_url"))
     s = Store(url)
-    s.create_schema()
+    s.upgrade()
     try:
         yield s
     finally:

@@ -47,7 +47,7 @@ def seed_watches(db_url: str, slack: FakeSlack, sim: SimulatorServer) -> set[int
     db = store.Store(db_url)
     ids: set[int] = set()
     try:
-        db.create_schema()
+        db.upgrade()
         with Session(db.engine, expire_on_commit=False) as s, s.begin():
             now = time.time()
             for i in range(WATCHES):

@@ -25,7 +25,7 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Store]:
     store = Store(f"sqlite:///{tmp_path / 'unit.db'}")
-    store.create_schema()
+    store.upgrade()
     try:
         yield store
     finally:

@@ -38,7 +38,7 @@ async def test_bolt_does_not_warn_about_slack_bot_token_and_the_client_is_set_up
 
 async def ready_runtime(tmp_path: Path, **kw: str) -> Runtime:
     runtime = Runtime(SETTINGS, environment(tmp_path, **kw))
-    runtime.db.create_schema()
+    runtime.db.upgrade()
     await runtime.poller.load()
     return runtime
 
@@ -55,7 +55,7 @@ async def test_not_ready_before_the_schedule_is_loaded_and_while_stopping(tmp_pa
     runtime = Runtime(SETTINGS, environment(tmp_path))
     try:
         assert await runtime.not_ready() == ["the schedule is not loaded yet"]
-        runtime.db.create_schema()
+        runtime.db.upgrade()
         await runtime.poller.load()
         runtime.stopping = True
         assert await runtime.not_ready() == ["stopping"]

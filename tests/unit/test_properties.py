@@ -54,7 +54,7 @@ def _seed(s: Any) -> None:
 @given(payload=_payloads())
 def test_any_button_payload_maps_to_its_watch_or_a_user_error(tmp_path: Path, payload: dict[str, Any]) -> None:
     db = Store(f"sqlite:///{tmp_path / 'p.db'}")
-    db.create_schema()
+    db.upgrade()
 
     async def go() -> int | None:
         if not await db.run(lambda s: s.get(store.Watch, 1)):

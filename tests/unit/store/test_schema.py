@@ -1,0 +1,157 @@
+"""The schema's revisions on SQLite (tests/e2e/test_migrations.py runs the same on PostgreSQL): an empty database
+upgraded is what the models describe, the first revision is 0.1.0's schema, a 0.1.0 database is recognised and
+upgraded with its rows, a newer one is refused, and two processes migrating at once migrate once."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from sqlmodel import SQLModel
+
+from bot.cli import main
+from bot.store import Store, schema
+from bot.store.schema import SchemaError, SchemaTooNew, Upgrade
+from tests import schemas
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'bot.db'}"
+
+
+def upgrade(url: str) -> Upgrade:
+    db = Store(url)
+    try:
+        return db.upgrade()
+    finally:
+        db.close()
+
+
+def test_the_revisions_end_where_the_models_are() -> None:
+    assert schema.head() == "0002"
+
+
+def test_an_empty_database_upgraded_is_what_the_models_create_both_ways(url: str, tmp_path: Path) -> None:
+    assert upgrade(url) == Upgrade(None, schema.head())
+    assert schemas.diff(url, SQLModel.metadata) == []  # nothing autogenerate would add, drop or alter
+    made = f"sqlite:///{tmp_path / 'create_all.db'}"
+    e = schemas.engine(made)
+    SQLModel.metadata.create_all(e)
+    e.dispose()
+    assert schemas.diff(made, schemas.reflected(url)) == []  # and the other way round
+
+
+def test_a_model_change_without_a_revision_shows(url: str) -> None:
+    """The comparison the test above relies on does see a difference (an index the revisions lack)."""
+    upgrade(url)
+    e = schemas.engine(url)
+    with e.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX ix_watches_ended")
+    e.dispose()
+    [(what, index)] = schemas.diff(url, SQLModel.metadata)
+    assert what == "add_index" and index.name == "ix_watches_ended"
+
+
+def test_the_first_revision_is_release_0_1_0s_schema_exactly(url: str, tmp_path: Path) -> None:
+    first = f"sqlite:///{tmp_path / 'first.db'}"
+    schemas.migrate_to(first, schema.FIRST)
+    schemas.load_release_0_1_0(url)
+    assert schemas.diff(url, schemas.reflected(first)) == []
+    assert schemas.diff(first, schemas.reflected(url)) == []
+    # and what `upgrade` recognises a 0.1.0 database by is that schema's tables and columns
+    assert {t.name: {c.name for c in t.columns} for t in schemas.reflected(first).tables.values()} == \
+        schema.RELEASE_0_1_0
+
+
+def test_a_release_0_1_0_database_is_stamped_and_upgraded_with_its_rows(url: str) -> None:
+    schemas.load_release_0_1_0(url)
+    assert schemas.rows(url) == schemas.RELEASE_ROWS
+    done = upgrade(url)
+    assert done == Upgrade(None, "0002", recognised=True)
+    assert str(done) == "none (made by jobstatus 0.1.0, recognised as 0001) → 0002"
+    assert schemas.revision(url) == ["0002"]
+    assert schemas.rows(url) == schemas.RELEASE_ROWS  # not created again: every row is there
+    assert {"ix_state_changes_at", "ix_watches_ended", "ix_jobs_done"} <= schemas.index_names(url)
+    assert schemas.diff(url, SQLModel.metadata) == []
+    assert upgrade(url) == Upgrade("0002", "0002")
+
+
+def test_a_database_newer_than_the_code_is_refused_and_left_alone(url: str) -> None:
+    upgrade(url)
+    e = schemas.engine(url)
+    with e.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0003'")
+    e.dispose()
+    with pytest.raises(SchemaTooNew) as refused:
+        upgrade(url)
+    assert (refused.value.found, refused.value.known) == (["0003"], "0002")
+    assert "revision 0003" in str(refused.value) and "up to 0002" in str(refused.value)
+    assert schemas.revision(url) == ["0003"]
+
+
+def test_some_of_the_tables_without_a_revision_are_refused_not_stamped(url: str) -> None:
+    schemas.load_release_0_1_0(url)
+    e = schemas.engine(url)
+    with e.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE secrets")
+        conn.exec_driver_sql("ALTER TABLE watches DROP COLUMN ended_reason")
+    e.dispose()
+    with pytest.raises(SchemaError, match=r"lacks secrets, watches\.ended_reason: it was not made by jobstatus 0\.1\.0"):
+        upgrade(url)
+    assert "alembic_version" not in schemas.reflected(url).tables  # nothing stamped
+
+
+def test_other_applications_tables_are_left_and_ours_created(url: str) -> None:
+    e = schemas.engine(url)
+    with e.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE their_table (id INTEGER PRIMARY KEY)")
+    e.dispose()
+    assert upgrade(url) == Upgrade(None, "0002")
+    assert "their_table" in schemas.reflected(url).tables and schemas.rows(url)["jobs"] == 0
+
+
+def test_two_processes_migrating_one_sqlite_database_at_once_migrate_once(url: str, tmp_path: Path) -> None:
+    """Both wait behind a write lock held here, then go at once: one migrates, the other finds it done."""
+    path = tmp_path / "bot.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("BEGIN EXCLUSIVE")
+    results: list[Upgrade | BaseException] = []
+
+    def go() -> None:
+        try:
+            results.append(upgrade(url))
+        except BaseException as exc:  # the assertion below shows it
+            results.append(exc)
+
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for t in threads:
+        t.start()
+    threading.Event().wait(0.5)  # both are at their BEGIN EXCLUSIVE by now (or soon: it holds either way)
+    assert results == []  # nobody got past the lock
+    holder.execute("COMMIT")
+    holder.close()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(results, key=str) == [Upgrade("0002", "0002"), Upgrade(None, "0002")]
+
+
+def test_migrate_command_prints_from_and_to_and_refuses_a_newer_database(
+        url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert main(["migrate"]) == 0
+    assert capsys.readouterr().out == f"jobstatus-bot: database {url}: schema empty → 0002 (tables created)\n"
+    assert main(["migrate"]) == 0
+    assert capsys.readouterr().out.endswith("schema 0002 → 0002 (up to date)\n")
+    e = schemas.engine(url)
+    with e.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'f00dfeed'")
+    e.dispose()
+    assert main(["migrate"]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert "schema revision f00dfeed, which this version of jobstatus does not know" in out.err
+    assert "(it knows revisions up to 0002)" in out.err
