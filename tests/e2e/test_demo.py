@@ -223,6 +223,7 @@ async def test_a_click_prints_only_what_it_changed_rendered_as_slack_shows_it(ha
     assert "  Not watching: stopped\n" in printed and "(edited)" in printed
     assert "🛑 Stopped watching (by @ana). Press *Rewatch* to follow it again." in printed
     assert len(printed.splitlines()) < len(render_channel(h.slack, "C0001").splitlines()) / 2
+    rewatch = button(printed, "Rewatch")
 
     chat.out = out = io.StringIO()
     await chat.handle(f"click {stop}")  # that button went with the edit
@@ -234,3 +235,9 @@ async def test_a_click_prints_only_what_it_changed_rendered_as_slack_shows_it(ha
     assert "This channel already watches fusion-demo job `44046`: see its thread." in printed
     assert "• *fusion-demo* `44046` · ExtractMostLabels: running (by @ana) — thread" in printed
     assert "<@" not in printed and "<http" not in printed and not re.search(r":[a-z_]+:", printed)
+
+    chat.out = out = io.StringIO()
+    await chat.handle("show")  # the whole channel, with the same button numbers
+    assert out.getvalue() == render_channel(h.slack, "C0001", viewer="U0001", numbers=chat.numbers) + "\n"
+    assert out.getvalue().startswith("#general\n") and "fusion-demo" in out.getvalue()
+    assert f"[{rewatch}] Rewatch" in out.getvalue()
