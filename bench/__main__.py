@@ -3,6 +3,8 @@
     python -m bench                     # full: 1,000, 10,000 and 50,000 watches, 30 s interval
     python -m bench --quick             # one small size in well under a minute (the test suite runs this)
     python -m bench --sizes 1000,10000 --window 90
+    python -m bench --soak              # history over 72 simulated hours, pruning on against off (bench/soak.py)
+    python -m bench --soak --quick      # 6 simulated hours, in seconds (the test suite runs this)
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import report, soak
 from bench.runner import Params, run_baseline, run_size
+from bot.config import parse_duration
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
@@ -57,9 +60,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true",
                     help="sample the bot with py-spy during the measured windows (pip install py-spy); "
                          "the summary goes into the JSON, the stacks into the logs directory")
+    ap.add_argument("--soak", action="store_true",
+                    help="instead: rows and database size after hours of simulated churn, pruning on against off")
+    ap.add_argument("--hours", type=float, help="--soak: simulated hours (default 72; quick: 6)")
+    ap.add_argument("--rate", type=float, help="--soak: new jobs watched per simulated hour (default 600; quick: 60)")
+    ap.add_argument("--retention", help="--soak: history_retention with pruning on (default 24h; quick: 2h)")
     args = ap.parse_args(argv)
+    if args.soak:
+        return soak.main(soak_params(args), args.out)
     p = params(args)
     return asyncio.run(run(p, args.out))
+
+
+def soak_params(args: argparse.Namespace) -> soak.SoakParams:
+    p = soak.SoakParams(hours=6, watches_per_hour=60, retention=2 * 3600.0, sample_every_h=1) if args.quick \
+        else soak.SoakParams()
+    if args.hours is not None:
+        p.hours = args.hours
+    if args.rate is not None:
+        p.watches_per_hour = args.rate
+    if args.retention is not None:
+        p.retention = parse_duration(args.retention)
+    return p
 
 
 async def run(p: Params, out: Path) -> int:

@@ -363,7 +363,8 @@ async def run_size(n: int, p: Params, baseline: dict[str, Any], logdir: Path, sa
                         watch_failed.append(f"{backend} {jid}: HTTP {r.status}")
                         return
                     watch_acks.append(r.elapsed)
-                    [answer, *_] = await r.wait_responses(1, timeout=180)  # slow is a figure, not a failure
+                    # "Checking …", then the answer; slow is a figure, not a failure
+                    *_, answer = await r.wait_responses(2, timeout=180)
                 except Exception as exc:
                     watch_failed.append(f"{backend} {jid}: {type(exc).__name__}: {str(exc)[:200]}")
                     return

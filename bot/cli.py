@@ -38,11 +38,14 @@ def main(argv: list[str] | None = None) -> int:
                                "supports. The report is on stdout, logs on stderr; exit 1 if any check fails, "
                                "2 for a config error.",
                    epilog=environment_help("check"), formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub.add_parser("migrate", help="upgrade the database at DATABASE_URL to this version's schema, then exit "
-                                   "(`run` does it too, at start)")
+    sub.add_parser("migrate", help="upgrade the database to this version's schema, then exit (`run` does it too)",
+                   description="Upgrade the database at DATABASE_URL to this version's schema and print the "
+                               "revision found and the one left; `run` does the same at start. Exit 2 for a "
+                               "database a newer jobstatus upgraded (nothing is changed).",
+                   epilog=environment_help("migrate"), formatter_class=argparse.RawDescriptionHelpFormatter)
     args = parser.parse_args(argv)
     # LOG_FORMAT, LOG_LEVEL; always on stderr, so `check`'s report on stdout never mixes with log lines
-    logs.configure(args.log_level, "INFO" if args.cmd == "run" else "WARNING")
+    logs.configure(args.log_level, "INFO" if args.cmd in ("run", "migrate") else "WARNING")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every tick at INFO
     logging.getLogger("httpx").setLevel(logging.WARNING)  # and httpx every request: gigabytes a day at 10k watches
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its set-up chatter; bot.store.schema says what changed

@@ -246,12 +246,13 @@ ENVIRONMENT: tuple[Variable, ...] = (
              "Slack Web API base URL (GovSlack, a proxy, or the tests' fake Slack)"),
     Variable("JOBSTATUS_CONFIG", "config_path", "./jobstatus.yaml", "the config file", ("run", "check")),
     Variable("DATABASE_URL", "database_url", "sqlite:///./jobstatus.db",
-             "SQLAlchemy URL of the database: a SQLite file, or PostgreSQL (`postgresql://…`)", ("run", "check")),
+             "SQLAlchemy URL of the database: a SQLite file, or PostgreSQL (`postgresql://…`)",
+             ("run", "check", "migrate")),
     Variable("PORT", "port", "3000", "HTTP port: Slack's requests (HTTP mode), `/healthz`, `/readyz` and `/metrics`"),
     Variable("LOG_FORMAT", "log_format", "text", "`text`: readable lines; `json`: one JSON object a line (bot/logs.py)",
-             ("run", "check", "demo")),
+             ("run", "check", "demo", "migrate")),
     Variable("LOG_LEVEL", "log_level", "", "`DEBUG`, `INFO`, `WARNING`, `ERROR`; `--log-level` wins over it "
-             "(unset: `INFO` for run, `WARNING` for demo and check)", ("run", "check", "demo")),
+             "(unset: `INFO` for run and migrate, `WARNING` for demo and check)", ("run", "check", "demo", "migrate")),
 )
 _DEFAULT = {v.field: v.default for v in ENVIRONMENT}
 

@@ -48,6 +48,15 @@ class ButtonAction(StrEnum):
     REWATCH = "jobstatus_rewatch"
 
 
+def shown_progress(phase: Phase, progress: int | None, last: int | None = None) -> int | None:
+    """The progress a job's messages show. A job that failed or was cancelled did not do all its work, so a
+    100 % its vendor reports then (Fusion's percentage of a finished request) is not progress: the last progress
+    seen while it ran stands instead (`last`), or none."""
+    if progress is not None and progress >= 100 and phase in (Phase.FAILED, Phase.CANCELLED):
+        return last
+    return progress
+
+
 @dataclass(frozen=True)
 class JobView:
     """What the messages show about a job (from the database or a fresh status answer)."""
@@ -66,8 +75,8 @@ class JobView:
 
     @classmethod
     def of_status(cls, backend: str, st: JobStatus, now: float) -> JobView:
-        return cls(backend, st.job_id, st.name, st.phase, st.vendor_status, st.progress, st.message,
-                   st.log_paths, st.links, now)
+        return cls(backend, st.job_id, st.name, st.phase, st.vendor_status, shown_progress(st.phase, st.progress),
+                   st.message, st.log_paths, st.links, now)
 
     def payload(self) -> dict[str, Any]:
         return {"backend": self.backend, "job_id": self.job_id, "name": self.name, "phase": self.phase.value,

@@ -173,27 +173,46 @@ def paths_text(paths: Iterable[str], links: Iterable[Link]) -> str:
 
 
 def details(job: JobView, d: FailureDetails) -> Reply | None:
-    """The reply with what the backend said beyond the status (errors, outputs, links, hints)."""
+    """The reply with what the backend said beyond the status (errors, outputs, links, hints). It follows the
+    change reply for the same status (`change`), so what that said already (the message, the job's logs and
+    links) is not said again, and each output file is one row, with its link."""
     blocks: list[dict[str, Any]] = []
-    lines = [line for line in d.lines if line != job.message]  # the failure reply carried that already
+    lines = [line for line in d.lines if line != job.message]
     if lines:
-        head = "*Errors reported*"
-        if d.total_errors is not None and d.total_errors > len(d.lines):
-            head += f" (first {len(d.lines)} of {d.total_errors})"
-        elif d.total_errors is not None:
-            head += f" ({d.total_errors})"
         body = cut(esc("\n".join(lines)).replace("```", "'''"), SECTION_LIMIT - 60)
-        blocks.append(section(f"{head}\n```{body}```"))
-    if d.files:
-        rows = [f"• {code(name)}" + (f" ({human_size(size)})" if size is not None else "") for name, size in d.files]
+        blocks.append(section(f"{errors_head(d.total_errors, len(lines))}\n```{body}```"))
+    links = [link for link in d.links if link not in job.links]
+    files = [(name, size) for name, size in d.files if name not in job.log_paths]
+    if files:
+        rows = []
+        for name, size in files:
+            link = next((link for link in links if link.label == name), None)
+            rows.append(f"• {code(name)}" + (f" ({human_size(size)})" if size is not None else "")
+                        + (f": {code(link.url)}" if link else ""))
+        links = [link for link in links if link.label not in {name for name, _ in files}]
         blocks.append(section(cut("*Output files*\n" + "\n".join(rows), SECTION_LIMIT)))
-    if d.links:
-        blocks.append(section(paths_text((), d.links)))
+    if links:
+        blocks.append(section(paths_text((), links)))
     if d.hint:
         blocks.append(context(esc(d.hint)))
     if not blocks:
         return None
     return Reply(f"{job.backend} job {job.job_id}: details", blocks[:45])
+
+
+def errors_head(total: int | None, shown: int) -> str:
+    """The heading over the lines a backend reported: its count counts what is shown, or says both."""
+    if total is None:
+        return "*Errors reported*"
+    if total == 0:
+        return f"*No errors reported*; {plural(shown, 'line')} shown"
+    if total == shown:
+        return f"*Errors reported* ({total})"
+    return f"*Errors reported* ({plural(total, 'error')}, {plural(shown, 'line')} shown)"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def human_size(n: int) -> str:

@@ -7,13 +7,14 @@ action writes in a thread are rendered here; the store keeps them as they are.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot import messages, store
-from bot.backends.base import Backend, JobStatus
+from bot.backends.base import Backend, JobStatus, with_article
 from bot.backends.errors import (
     AuthFailed,
     BackendError,
@@ -63,22 +64,30 @@ class Watching:
 
     # -- checks shared by every request -----------------------------------------------------------
     def backend(self, name: str, channel: str | None = None) -> Backend:
+        """The backend a user named: exactly, or in other letter case when no other name differs from it only
+        so (`EPM-DEMO` is `epm-demo`); else the answer names them all and suggests the closest."""
         b = self.backends.get(name)
         if b is None:
+            same = [n for n in self.backends if n.casefold() == name.casefold()]
+            b = self.backends[same[0]] if len(same) == 1 else None
+        if b is None:
             names = ", ".join(f"`{esc(n)}`" for n in sorted(self.backends)) or "none"
-            raise UserError(f"There is no backend called `{esc(name[:64])}`. Configured backends: {names}. "
+            folded = {n.casefold(): n for n in sorted(self.backends, reverse=True)}
+            guess = difflib.get_close_matches(name.casefold(), list(folded), n=1)
+            hint = f" Did you mean `{esc(folded[guess[0]])}`?" if guess else ""
+            raise UserError(f"There is no backend called `{esc(name[:64])}`.{hint} Configured backends: {names}. "
                             "See `/jobstatus backends`.")
         allowed = b.config.channels
         if channel is not None and allowed is not None and channel not in allowed:
-            raise UserError(f"Backend `{esc(name)}` may not be watched in this channel (its `channels` setting "
+            raise UserError(f"Backend `{esc(b.name)}` may not be watched in this channel (its `channels` setting "
                             "allows: " + ", ".join(f"<#{esc(c)}>" for c in allowed) + ").")
         return b
 
     def job_id(self, backend: Backend, text: str) -> str:
         try:
             return backend.validate_job_id(text)
-        except InvalidJobId as exc:
-            raise UserError(f"`{esc(text[:80])}` is not a {esc(backend.name)} job id: {esc(exc)}") from None
+        except InvalidJobId as exc:  # it says what was typed and what an id is
+            raise UserError(f"{esc(exc)}.") from None
 
     def can_cancel(self, backend_name: str) -> bool:
         b = self.backends.get(backend_name)
@@ -214,12 +223,18 @@ class Watching:
         return None
 
     async def cancel(self, backend: Backend, job_id: str, channel: str, user: str) -> Answer:
-        """Ask the vendor to cancel, once per job: a second click or command meanwhile is told who asked."""
+        """Ask the vendor to cancel, once per job: a second click or command meanwhile is told who asked.
+
+        A refusal says what is true, in this order: the vendor offers no cancel here; the job has ended (its
+        final state) or there is no such job (both only in doubt, when this channel's watch is not following
+        it); the `cancel` rule, when it is the reason."""
         if not self.can_cancel(backend.name):
             hint = backend.cancel_hint or "Cancel it in the vendor's console."
-            raise UserError(f"{esc(backend.name)} ({esc(backend.type_name)}) offers no cancel API here. {esc(hint)}")
+            raise UserError(f"{esc(backend.name)} ({esc(backend.label)}) offers no cancel API here. {esc(hint)}")
         watch = await self.db.run(store.active_watch, backend.name, job_id, channel)
-        self.may_cancel(backend, user, watch)
+        if watch is None:
+            await self.not_ended(backend, job_id)
+        self.may_cancel(backend, job_id, user, watch)
         now = self.clock()
         earlier = await self.db.run(store.claim_cancel, backend.name, job_id, user, now)
         if earlier is not None:
@@ -252,20 +267,38 @@ class Watching:
         watch, job = pair
         return await self.cancel(self.backend(job.backend), job.job_id, watch.channel, user)
 
-    def may_cancel(self, backend: Backend, user: str, watch: store.Watch | None) -> None:
+    async def not_ended(self, backend: Backend, job_id: str) -> None:
+        """Refuse (UserError) a job that has ended, with its final state, or that the vendor does not know. What
+        the database knows is enough while a watch follows the job or once it has seen the end; else the
+        vendor is asked."""
+        job = await self.db.run(store.find_job, backend.name, job_id)
+        if job is not None and (job.polling or job.phase.terminal):
+            phase, word = job.phase, job.vendor_status
+        else:
+            st = await self.check(backend, job_id)
+            phase, word = st.phase, st.vendor_status
+        if phase.terminal:
+            raise UserError(f"{esc(backend.name)} job `{esc(job_id)}` has already ended "
+                            f"({messages.state_words(phase, word)}): there is nothing to cancel.")
+
+    def may_cancel(self, backend: Backend, job_id: str, user: str, watch: store.Watch | None) -> None:
+        """Refuse (UserError) a cancel the backend's `cancel` rule does not allow; `watch` is this channel's
+        active watch of the job, if it has one."""
         rule = backend.config.cancel
         if user in self.settings.admins or rule == "anyone":
             return
+        b = esc(backend.name)
         if isinstance(rule, list):
             if user in rule:
                 return
-            raise UserError(f"Only the users listed in `{esc(backend.name)}`'s `cancel` setting (or an admin) may "
-                            "cancel its jobs.")
-        if watch is not None and watch.user_id == user:
-            return
-        who = f"<@{watch.user_id}>" if watch is not None else "the user who started the watch in this channel"
-        raise UserError(f"Only {who} (the `cancel: watcher` rule of `{esc(backend.name)}`) or an admin may cancel "
-                        "this job.")
+            raise UserError(f"Only the users listed in `{b}`'s `cancel` setting (or an admin) may cancel its jobs.")
+        if watch is None:
+            raise UserError(f"This channel does not watch {b} job `{esc(job_id)}`. Under the `cancel: watcher` rule "
+                            f"of `{b}` a job is cancelled by the user who started a watch of it, in that watch's "
+                            "channel, or by an admin.")
+        if watch.user_id != user:
+            raise UserError(f"Only <@{watch.user_id}>, who started this channel's watch (the `cancel: watcher` rule "
+                            f"of `{b}`), or an admin may cancel this job.")
 
     async def list(self, channel: str) -> Answer:
         rows = await self.db.run(store.channel_watches, channel)
@@ -297,7 +330,8 @@ class Watching:
             if b.config.poll_interval < interval:
                 why = b.min_poll_reason or "the vendor's own limit"
                 every += f" (config asks {b.config.poll_interval:g}s: {esc(why)})"
-            lines.append(f"• *{esc(name)}* — {esc(b.type_name)}, {every}, {', '.join(can)}; channels: {where}")
+            kind = f"{esc(b.label)} (`{esc(b.type_name)}`)"
+            lines.append(f"• *{esc(name)}* — {kind}, {every}, {', '.join(can)}; channels: {where}")
         text = "*Configured backends*\n" + "\n".join(lines)
         return Answer(text, [messages.section(text)])
 
@@ -306,7 +340,7 @@ def explain(backend: Backend, job_id: str, exc: BackendError) -> str:
     """A backend error in words that say what to do; the error text itself never holds a secret."""
     b, j = esc(backend.name), esc(job_id)
     if isinstance(exc, JobNotFound):
-        return f"{b} has no job `{j}`. Check the id (and that it is a {esc(backend.type_name)} job id)."
+        return f"{b} has no job `{j}`. Check the id (and that it is {esc(with_article(backend.label))} job id)."
     if isinstance(exc, AuthFailed):
         return f"{b} refused the bot's credentials. Ask the bot's operator to check the `{b}` auth settings."
     if isinstance(exc, Forbidden):

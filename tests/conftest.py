@@ -82,10 +82,11 @@ class Harness:
         return self.slack.thread(channel, self.parents(channel)[index].ts)
 
     async def watch(self, text: str, channel: str = "C0001", user: str = "U0001") -> Any:
-        """Run `/jobstatus watch …` and wait for the bot's final answer to it."""
+        """Run `/jobstatus watch …` (or another command about a job) and wait for the bot's final answer to it,
+        which follows the "Checking …" line."""
         result = await self.user.command(text, channel_id=channel, user_id=user)
         assert result.status == 200, result.text
-        await result.wait_responses(1)
+        await result.wait_responses(2)
         return result
 
 

@@ -8,6 +8,7 @@ its errors are those of bot/backends/errors.py.
 from __future__ import annotations
 
 import asyncio
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from bot.backends.errors import (
     BadResponse,
     CancelNotSupported,
     Forbidden,
+    InvalidJobId,
     JobNotFound,
     RateLimited,
     Refused,
@@ -78,6 +80,28 @@ class FailureDetails:
     hint: str | None = None  # where to look when the API has nothing more
 
 
+MAX_ID_DIGITS = 18  # a numeric job id: at most 18 digits, so it always fits a 64-bit integer
+
+
+def with_article(words: str) -> str:
+    """"an Oracle Fusion", "a Veeva Vault": the indefinite article by the first letter, which is right for the
+    vendors' names here (EPM is said letter by letter, "ee-pee-em")."""
+    return f"{'an' if words[:1].upper() in ('A', 'E', 'I', 'O', 'U') else 'a'} {words}"
+
+
+def digits_job_id(text: str, label: str, what: str) -> str:
+    """A numeric job id (Fusion, Vault, EPM): 1 to MAX_ID_DIGITS ASCII digits (a bare \\d would take other
+    scripts' digits too). InvalidJobId says which rule `text` breaks and `what` an id of `label` is."""
+    value = text.strip() if isinstance(text, str) else ""
+    shown = value[:40] + ("…" if len(value) > 40 else "") if value else "(empty)"
+    if re.fullmatch(r"[0-9]+", value) and len(value) > MAX_ID_DIGITS:
+        raise InvalidJobId(f"'{shown}' is too long for {with_article(label)} job id: {len(value)} digits, "
+                           f"at most {MAX_ID_DIGITS}")
+    if not re.fullmatch(r"[0-9]+", value):
+        raise InvalidJobId(f"'{shown}' is not {with_article(label)} job id: {what}")
+    return value
+
+
 @dataclass(frozen=True)
 class Capabilities:
     cancel: bool = False
@@ -93,10 +117,11 @@ class Backend(ABC):
     """
 
     type_name: ClassVar[str] = ""
+    label: ClassVar[str] = ""  # the vendor's product in words, for what users read ("Oracle Fusion")
     capabilities: ClassVar[Capabilities] = Capabilities()
     # Where to cancel when the API cannot (shown by /jobstatus cancel).
     cancel_hint: ClassVar[str] = ""
-    job_id_help: ClassVar[str] = ""
+    job_id_help: ClassVar[str] = ""  # what a job id of this vendor is, with an example of the vendor's own
     # The vendor's own floor between two status calls for one job (Vault: 10 s); the poller honours it.
     min_poll_interval: ClassVar[float] = 0.0
     min_poll_reason: ClassVar[str] = ""  # that floor in words, for the log and `/jobstatus backends`
@@ -143,7 +168,7 @@ class Backend(ABC):
 
     async def cancel(self, job_id: str) -> str:
         """Ask the vendor to cancel; returns what to tell the user. Raises CancelNotSupported/CancelRefused."""
-        raise CancelNotSupported(f"{self.type_name} offers no cancel API. {self.cancel_hint}".strip())
+        raise CancelNotSupported(f"{self.label} offers no cancel API. {self.cancel_hint}".strip())
 
     async def failure_details(self, status: JobStatus) -> FailureDetails | None:
         return None

@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 
 from bot.backends.auth import HeaderAuth, RotatingRefreshToken, SecretStore
-from bot.backends.base import Backend, JobStatus, Link
-from bot.backends.errors import BackendError, BadResponse, InvalidJobId, JobNotFound, Unavailable
+from bot.backends.base import Backend, JobStatus, Link, digits_job_id
+from bot.backends.errors import BackendError, BadResponse, JobNotFound, Unavailable
 from bot.backends.http import error_words, read_body, retry_after_seconds, unreachable
 from bot.backends.states import EPM_CODE_WORDS, EPM_CODES, EPM_WORDS, Phase, lookup
 from bot.backends.values import as_int, as_text, lenient_json
@@ -34,22 +34,15 @@ from bot.logs import about
 log = logging.getLogger(__name__)
 
 MAX_CODE = 2147483647  # Integer.MAX_VALUE: "unknown"
-EPM_JOB_ID = re.compile(r"[0-9]{1,18}")  # ASCII only: a bare \d would take other scripts' digits too
 _NOT_FOUND_TEXT = re.compile(r"does not exist|not found|no such job|invalid job", re.IGNORECASE)
 _disagreements_logged: set[tuple[str, str, str, str]] = set()
 
 
 # -- status parsing ---------------------------------------------------------------------------------
 
-def validate_epm_job_id(text: str, what: str) -> str:
+def validate_epm_job_id(text: str, label: str, what: str) -> str:
     """An EPM job id: digits only, 1 to 18 of them (leading zeros dropped)."""
-    value = text.strip() if isinstance(text, str) else ""
-    if not EPM_JOB_ID.fullmatch(value):
-        shown = value[:40] or "(empty)"
-        raise InvalidJobId(
-            f"'{shown}' is not a {what} job id: it is the job's number, digits only (up to 18), e.g. 1881"
-        )
-    return str(int(value))
+    return str(int(digits_job_id(text, label, what)))
 
 
 def _code_of(raw: Any, vendor: str, job_id: str) -> tuple[int | None, str | None]:

@@ -160,15 +160,16 @@ class EpmDataIntegration(EpmBackend):
     """Oracle EPM Data Integration jobs (type `epm_data_integration`)."""
 
     type_name = "epm_data_integration"
+    label = "EPM Data Integration"
     capabilities = Capabilities(cancel=False, logs=True, batch=False)
     cancel_hint = (
         "Data Integration has no cancel API: cancel the job in the EPM web UI, under Data Integration > "
         "Process Details (or the Jobs console)."
     )
-    job_id_help = "the Data Integration process (job) id: digits only, e.g. 1881"
+    job_id_help = "it is the Data Integration process (job) id, digits only, e.g. 1881"
 
     def validate_job_id(self, text: str) -> str:
-        return validate_epm_job_id(text, "Data Integration")
+        return validate_epm_job_id(text, self.label, self.job_id_help)
 
     async def status(self, job_id: str) -> JobStatus:
         job_id = self.validate_job_id(job_id)

@@ -74,9 +74,10 @@ class EpmPlanning(EpmBackend):
     """Oracle EPM Planning jobs (type `epm_planning`)."""
 
     type_name = "epm_planning"
+    label = "EPM Planning"
     capabilities = Capabilities(cancel=False, logs=True, batch=False)
     cancel_hint = "Planning has no cancel API: cancel the job in the EPM web UI, in the Jobs console (Application > Jobs)."
-    job_id_help = "the Planning job id: digits only, e.g. 224"
+    job_id_help = "it is the Planning job id, digits only, e.g. 224"
 
     def __init__(self, name: str, config: BackendConfig, *, secrets: SecretStore | None = None,
                  http: httpx.AsyncClient | None = None) -> None:
@@ -95,7 +96,7 @@ class EpmPlanning(EpmBackend):
         return f"{self._app_path}/jobs/{path_segment(job_id)}"
 
     def validate_job_id(self, text: str) -> str:
-        return validate_epm_job_id(text, "Planning")
+        return validate_epm_job_id(text, self.label, self.job_id_help)
 
     async def status(self, job_id: str) -> JobStatus:
         job_id = self.validate_job_id(job_id)

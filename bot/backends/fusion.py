@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,13 +11,12 @@ from typing import Any
 import httpx
 
 from bot.backends.auth import ClientCredentials, HeaderAuth, SecretStore
-from bot.backends.base import Backend, Capabilities, FailureDetails, JobStatus, Link
+from bot.backends.base import Backend, Capabilities, FailureDetails, JobStatus, Link, digits_job_id
 from bot.backends.errors import (
     BackendError,
     BadResponse,
     CancelNotSupported,
     CancelRefused,
-    InvalidJobId,
     JobNotFound,
 )
 from bot.backends.http import error_words, read_body
@@ -40,7 +38,6 @@ MAX_FILES = 20  # output files listed in a thread; the rest are counted
 # and page on by the `offset` of the items we got, at most MAX_FILE_PAGES pages.
 FILES_PAGE_LIMIT = 100
 MAX_FILE_PAGES = 10
-_JOB_ID = re.compile(r"[0-9]{1,18}")
 # phases whose jobProgress.message says something worth showing (else it is "Job status is changed to X")
 _MESSAGE_PHASES = {Phase.FAILED, Phase.WARNING, Phase.CANCELLED, Phase.PAUSED, Phase.UNKNOWN}
 
@@ -162,10 +159,11 @@ def parse_output_files(payload: Any, base_url: str) -> FilesPage:
 # -- the adapter --------------------------------------------------------------------------------------
 class FusionJobScheduler(Backend):
     type_name = "fusion_jobscheduler"
+    label = "Oracle Fusion"
     # The saas-batch API has no cancel; ESS cancel only when `cancel_enabled` (see `can_cancel`).
     capabilities = Capabilities(cancel=False, logs=True)
     cancel_hint = "Cancel it in Fusion under Tools > Scheduled Processes (select the request, then Cancel Process)."
-    job_id_help = "A Fusion job request id is the number the Job Scheduler API returned: digits only, e.g. 44046."
+    job_id_help = "it is the job request id the Job Scheduler API returned, digits only, e.g. 44046"
 
     def __init__(self, name: str, config: BackendConfig, *, secrets: SecretStore | None = None,
                  http: httpx.AsyncClient | None = None) -> None:
@@ -178,10 +176,7 @@ class FusionJobScheduler(Backend):
         return bool(self.config.cancel_enabled)
 
     def validate_job_id(self, text: str) -> str:
-        value = text.strip() if isinstance(text, str) else ""
-        if not _JOB_ID.fullmatch(value):
-            raise InvalidJobId(f"'{str(text)[:40]}' is not a Fusion job id. {self.job_id_help}")
-        return value
+        return digits_job_id(text, self.label, self.job_id_help)
 
     async def status(self, job_id: str) -> JobStatus:
         job_id = self.validate_job_id(job_id)
@@ -218,26 +213,27 @@ class FusionJobScheduler(Backend):
             lines.append(status.message)
         files: list[tuple[str, int | None]] = []
         links: list[Link] = []
+        notes: list[str] = []  # about the output files, not errors of the job: they go with the hint
         try:
             files, links, total, complete = await self.output_files(status.job_id)
             shown = files[:MAX_FILES]
             counted = max(total or 0, len(files))
             if not complete and total is None:
-                lines.append(f"…and more output files: Fusion said there were more, but not how many "
-                             f"({len(files)} read)")
+                notes.append(f"…and more output files: Fusion said there were more, but not how many "
+                             f"({len(files)} read).")
             elif counted > len(shown):
-                lines.append(f"…and {counted - len(shown)} more output files")
+                notes.append(f"…and {counted - len(shown)} more output files.")
             names = {name for name, _ in shown}
             files, links = shown, [link for link in links if link.label in names]
         except JobNotFound:
             pass  # no output files for this request
         except BackendError as exc:
-            lines.append(f"Could not list the output files: {exc}")
+            notes.append(f"Could not list the output files: {exc}.")
         return FailureDetails(
             lines=tuple(lines),
             files=tuple(files),
             links=tuple(links),
-            hint=f"More in Fusion: Tools > Scheduled Processes, request {status.job_id}.",
+            hint=" ".join([*notes, f"More in Fusion: Tools > Scheduled Processes, request {status.job_id}."]),
         )
 
     async def output_files(self, job_id: str) -> tuple[list[tuple[str, int | None]], list[Link], int | None, bool]:

@@ -49,10 +49,9 @@ def validate_immuta_job_id(text: str) -> str:
     if _ID.fullmatch(value):
         return value
     shown = value[:40] + ("…" if len(value) > 40 else "") if value else "(empty)"
-    raise InvalidJobId(
-        f"'{shown}' is not an Immuta job id: it is the job's globally unique identifier, e.g. "
-        "3f2b8c1e-9a4d-4e2f-8b1a-5c6d7e8f9a0b (letters, digits, '-' or '_', at most 64 characters)"
-    )
+    if _ID.fullmatch(value[:64]) and len(value) > 64:
+        raise InvalidJobId(f"'{shown}' is too long for an Immuta job id: {len(value)} characters, at most 64")
+    raise InvalidJobId(f"'{shown}' is not an Immuta job id: {Immuta.job_id_help}")
 
 
 def _output_text(value: Any) -> str | None:
@@ -150,9 +149,11 @@ class Immuta(Backend):
     """Immuta jobs (type `immuta`)."""
 
     type_name = "immuta"
+    label = "Immuta"
     capabilities = Capabilities(cancel=False, logs=False, batch=True)
     cancel_hint = "Immuta has no documented cancel API: cancel the job in the Immuta UI."
-    job_id_help = "the Immuta job id (its globally unique identifier), e.g. 3f2b8c1e-9a4d-4e2f-8b1a-5c6d7e8f9a0b"
+    job_id_help = ("it is the job's globally unique identifier, e.g. 3f2b8c1e-9a4d-4e2f-8b1a-5c6d7e8f9a0b "
+                   "(letters, digits, '-' or '_', at most 64 characters)")
 
     def __init__(self, name: str, config: BackendConfig, *, secrets: SecretStore | None = None,
                  http: httpx.AsyncClient | None = None) -> None:

@@ -152,6 +152,50 @@ IMMUTA = {
     "cancelled": Phase.CANCELLED,
 }
 
+# -- which vendor words are worth a thread reply -----------------------------------------------------------
+# A job's thread is told when its phase changes. A vendor word that changes inside the same phase changes only
+# what the parent message shows (it is updated in place), unless the word carries meaning of its own: the job
+# ran into trouble, or someone has to act. Then the thread is told, both when such a word comes and when it
+# goes (a block lifted, a hold released), so the thread's last word is never a stale one. Decided per vendor
+# from the documents (the vendor-docs set the adapters cite) and the quotes in the tables above:
+#
+# Fusion, carry meaning: BLOCKED ([ui] another process "is currently blocking your process"), ERROR_AUTO_RETRY
+#   ([ui] "ended with errors but will automatically run again"), HOLD ([ui] "needs someone to release it before
+#   it can continue running", Action Required: Yes), ERROR_MANUAL_RECOVERY ([ui] "requires an administrator to
+#   move the process to a final state", Yes). Do not: ENQUEUED, SCHEDULED, WAIT, READY, PENDING_VALIDATION (the
+#   scheduler's own steps before a run), PAUSED ([ess] "paused for sub-request completion": it waits on its own
+#   children, No (in progress)), COMPLETED ([ui] postprocessing after the main part, No (in progress): the
+#   result follows), and RUNNING / IN_PROGRESS, two words for one running job (oracle-fusion-jobscheduler.txt;
+#   NOTES.md: the progress "can fall from 50 to 0 when RUNNING turns IN_PROGRESS", nothing a reader must know).
+# Vault (veeva-vault-jobs.txt): SCHEDULED, QUEUEING and QUEUED are steps of waiting; every other word is alone
+#   in its phase or final. None carries more.
+# EPM Data Integration and Planning (oracle-epm-data-integration-jobs.txt, oracle-epm-planning-jobs.txt): a job
+#   that has not ended is code -1 "In Progress" (or 2 "Cancel Pending") whatever word stands beside the code
+#   (RUNNING, PROCESSING...). None carries more.
+# Immuta (immuta-jobs.txt): `retry` carries meaning: an attempt failed and the job runs again (NOTES.md: not
+#   terminal); `created` does not.
+WORDS_WITH_MEANING = frozenset({"BLOCKED", "ERROR_AUTO_RETRY", "HOLD", "ERROR_MANUAL_RECOVERY", "RETRY"})
+
+
+def carries_meaning(word: str) -> bool:
+    """Whether a vendor's status word says more than its phase does (WORDS_WITH_MEANING, and why, above)."""
+    return _word(word) in WORDS_WITH_MEANING
+
+
+def worth_a_reply(old_phase: Phase | None, old_word: str | None, phase: Phase, word: str) -> bool:
+    """Whether a job's change of state is told in its thread: a new phase always; a new vendor word inside the
+    same phase only when the word it leaves or the word it comes to carries meaning."""
+    if old_phase is None or old_phase != phase:
+        return True
+    if _word(old_word or "") == _word(word):
+        return False
+    return carries_meaning(old_word or "") or carries_meaning(word)
+
+
+def _word(word: str) -> str:
+    return word.strip().upper().replace(" ", "_")
+
+
 _unknown_seen: set[tuple[str, str]] = set()
 
 

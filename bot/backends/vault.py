@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot.backends.auth import RefreshingAuth, SecretStore, Token
-from bot.backends.base import Backend, Capabilities, FailureDetails, JobStatus, Link
+from bot.backends.base import Backend, Capabilities, FailureDetails, JobStatus, Link, digits_job_id
 from bot.backends.errors import (
     AuthFailed,
     BackendError,
@@ -30,7 +30,6 @@ from bot.backends.errors import (
     CancelNotSupported,
     CancelRefused,
     Forbidden,
-    InvalidJobId,
     JobNotFound,
     Misconfigured,
     RateLimited,
@@ -55,7 +54,6 @@ LOGIN_BACKOFF = 30.0  # at most one login per this many seconds unless the last 
 BURST_WINDOW = 300.0  # Vault's burst limit counts calls in 5-minute windows
 MAX_PACE_SLEEP = 5.0  # a longer pause is handed back as RateLimited instead of being slept
 HINT = "Vault: Admin > Operations > Job Status"
-_JOB_ID = re.compile(r"[0-9]{1,18}")
 _VERSION = re.compile(r"v?(\d+)\.(\d+)")
 _DELAY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*", re.IGNORECASE)
 # What the failure words mean, for the thread (Vault's answer itself says nothing more).
@@ -411,9 +409,10 @@ class Session(RefreshingAuth):
 # -- the adapter --------------------------------------------------------------------------------------
 class VeevaVault(Backend):
     type_name = "veeva_vault"
+    label = "Veeva Vault"
     capabilities = Capabilities(cancel=True, logs=True)
     cancel_hint = f"Cancel it in {HINT}."
-    job_id_help = "A Vault job id is the job_id Vault returned when the job started: digits only, e.g. 1201."
+    job_id_help = "it is the job_id Vault returned when the job started, digits only, e.g. 1201"
     min_poll_interval = 10.0  # Vault answers API_LIMIT_EXCEEDED to a second status call within 10 s
     min_poll_reason = "Vault allows one status call per job per 10 s"
     burst_low = 50  # below this many calls left in the burst window, requests are spread over it
@@ -449,10 +448,7 @@ class VeevaVault(Backend):
         return max(0.0, self._next_request_at - self.clock())
 
     def validate_job_id(self, text: str) -> str:
-        value = text.strip() if isinstance(text, str) else ""
-        if not _JOB_ID.fullmatch(value):
-            raise InvalidJobId(f"'{str(text)[:40]}' is not a Vault job id. {self.job_id_help}")
-        return value
+        return digits_job_id(text, self.label, self.job_id_help)
 
     # -- HTTP: pacing by the burst headers (the session is `Session`'s) ---------------------------------
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

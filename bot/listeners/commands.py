@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import logging
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
+from bot.backends.base import Backend
 from bot.listeners.respond import reply
 from bot.messages import JOB_ARGS, esc, section
 from bot.watching import Answer, UserError, Watching
@@ -94,19 +96,35 @@ class Commands:
         except UserError as exc:
             await ack(text=str(exc))
             return
-        await ack(text=f"Checking {esc(backend.name)} job `{esc(job_id)}`…")
+        # The person sees "Checking …" and then the answer, in that order, both through the response_url: the
+        # answer is posted only once Slack has taken the "Checking" line. The ack stays empty, because Slack
+        # shows an ack's text when the HTTP answer (or the socket ack) reaches it, which a quick answer through
+        # the response_url can overtake; and a command's ephemeral cannot be replaced afterwards: a response_url
+        # updates "the original interactive message", the one a user clicked in ("Updating messages using
+        # response_url", https://docs.slack.dev/messaging/modifying-messages), and for a command's own answers
+        # `replace_original` posts a new message (Slack's SDK maintainers: slackapi/bolt-python#1268,
+        # slackapi/bolt-js#2287). "Checking" is tried once: a retry would only hold the answer back.
+        await ack()
+        checking = asyncio.create_task(
+            reply(respond, Answer(f"Checking {esc(backend.name)} job `{esc(job_id)}`…"), tries=1))
+        try:
+            answer = await self._answer(cmd, backend, job_id, channel, user)
+        finally:
+            await checking
+        await reply(respond, answer)
+
+    async def _answer(self, cmd: Command, backend: Backend, job_id: str, channel: str, user: str) -> Answer:
+        watching = self.watching
         try:
             if cmd.verb == "watch":
-                answer = await watching.watch(backend, job_id, channel, user)
-            elif cmd.verb == "status":
-                answer = await watching.status(backend, job_id)
-            elif cmd.verb == "unwatch":
-                answer = await watching.unwatch(backend, job_id, channel, user)
-            else:
-                answer = await watching.cancel(backend, job_id, channel, user)
+                return await watching.watch(backend, job_id, channel, user)
+            if cmd.verb == "status":
+                return await watching.status(backend, job_id)
+            if cmd.verb == "unwatch":
+                return await watching.unwatch(backend, job_id, channel, user)
+            return await watching.cancel(backend, job_id, channel, user)
         except UserError as exc:
-            answer = Answer(str(exc), ok=False)
+            return Answer(str(exc), ok=False)
         except Exception:
             log.exception("/jobstatus %s failed", cmd.verb)
-            answer = Answer("Something went wrong on my side; nothing was changed. Please try again.", ok=False)
-        await reply(respond, answer, replace=True)
+            return Answer("Something went wrong on my side; nothing was changed. Please try again.", ok=False)

@@ -19,11 +19,13 @@ TRIES = 3  # a response_url takes five posts in 30 minutes: a few tries leave ro
 RETRY_FIRST = 1.0  # seconds before the second try when Slack gives no Retry-After, doubling
 
 
-async def reply(respond: AsyncRespond, answer: Answer, *, replace: bool = False) -> None:
-    kwargs: dict[str, Any] = {"text": answer.text, "response_type": "ephemeral", "replace_original": replace}
+async def reply(respond: AsyncRespond, answer: Answer, *, tries: int = TRIES) -> None:
+    """Post `answer` to the person alone, a new message (never in place of the one a button was on), tried up
+    to `tries` times; returns once Slack has taken it or it is given up."""
+    kwargs: dict[str, Any] = {"text": answer.text, "response_type": "ephemeral", "replace_original": False}
     if answer.blocks:
         kwargs["blocks"] = answer.blocks
-    for attempt in range(TRIES):
+    for attempt in range(tries):
         wait: float | None = None
         try:
             resp = await respond(**kwargs)
@@ -35,7 +37,7 @@ async def reply(respond: AsyncRespond, answer: Answer, *, replace: bool = False)
             status, code = resp.status_code, str(resp.body or "").strip()[:100]
             outcome = classify_http(status, code)
             wait = retry_after(resp.headers)
-        if outcome is not Outcome.RETRY or attempt == TRIES - 1:
+        if outcome is not Outcome.RETRY or attempt == tries - 1:
             log.warning("an answer to a Slack request was not delivered: response_url said %s %s", status, code)
             return
         await asyncio.sleep(wait if wait is not None else RETRY_FIRST * 2**attempt)

@@ -87,11 +87,11 @@ EPM_LOG = """\
 """
 
 DEMO_JOBS = [
+    ("vault-demo", "1201", "runs for 10 minutes: try Stop watching, Rewatch, Cancel job"),
+    ("epm-demo", "1881", "fails after ~12 s: failure message, log path, log excerpt, log file"),
     ("fusion-demo", "44046", "succeeds after ~20 s, with output files"),
     ("fusion-demo", "44047", "fails after ~15 s with a message"),
-    ("epm-demo", "1881", "fails after ~12 s: failure message, log path and log excerpt"),
     ("planning-demo", "224", "succeeds after ~15 s"),
-    ("vault-demo", "1201", "runs for 10 minutes: try Cancel job"),
     ("immuta-demo", "3f1c9a52-7d4e-4b8a-9f1e-2c6d8e0a4b71", "completes after ~15 s"),
 ]
 
@@ -110,9 +110,12 @@ def seed_jobs(sim: Simulators) -> None:
             log_file="outbox/logs/GL_DATA_LOAD_1881.log", log_text=EPM_LOG, output_file="outbox/GL_DATA_LOAD_1881.csv"),
         sim.planning.add_job(224, name="Import Account Metadata", steps=[
             Step(0, -1), Step(15, 0, {"details": "Metadata import was successful"})]),
-        sim.vault.add_job(1201, name="Binder Export", steps=[Step(0, "QUEUED"), Step(3, "RUNNING"), Step(600, "SUCCESS")]),
+        sim.vault.add_job(1201, name="Binder Export", steps=[Step(0, "RUNNING"), Step(600, "SUCCESS")]),
         sim.immuta.add_job("3f1c9a52-7d4e-4b8a-9f1e-2c6d8e0a4b71", steps=[
             Step(0, "created"), Step(3, "active"), Step(15, "completed", {"output": "policy sync: 42 data sources"})]),
     ]
     for job in jobs:
         job.start_on_first_look = True
+    # a cancelled Vault job stays CANCELLING for a while: longer than Vault's 10 s between two status calls of
+    # one job, so the thread shows both steps whenever the cancel comes
+    sim.vault.cancel_delay = 15.0

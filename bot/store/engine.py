@@ -2,8 +2,9 @@
 
 One worker thread means the event loop never blocks on the database and SQLite sees one writer. SQLite
 (the default) and PostgreSQL (`postgresql://…`, through psycopg 3) are both tested: nothing in the store
-is dialect-specific beyond the SQLite connection setup here, the upsert of a secret, and the leases that
-let replicas share PostgreSQL (bot/store/leases.py); SQLite is one process, held by a lock on its file.
+is dialect-specific beyond the SQLite connection setup here, the upsert of a secret, the lock a schema
+upgrade takes (schema.py), and the leases that let replicas share PostgreSQL (bot/store/leases.py); SQLite
+is one process, held by a lock on its file.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class Store:
         """SQLite is one process: take `<database file>.lock` (flock, released when the process ends, however
         it ends), or raise InUse when another process holds it. No-op for PostgreSQL and in-memory SQLite."""
         path = self._sqlite_file
-        if not path or path == ":memory:" or path.startswith("file:") or self._lock_fd is not None:
+        if not path or path.startswith((":", "file:")) or self._lock_fd is not None:  # in memory, or a URI
             return
         lock = f"{path}.lock"
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)

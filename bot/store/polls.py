@@ -13,7 +13,7 @@ from sqlmodel import col
 
 from bot.backends.base import JobStatus
 from bot.backends.errors import BackendError
-from bot.backends.states import Phase
+from bot.backends.states import Phase, worth_a_reply
 from bot.jobs import Changed, EndedReason, Outage, OutboxKind, Recovered, TimedOut
 from bot.store.models import Job, StateChange
 from bot.store.outbox import owe
@@ -141,7 +141,9 @@ def apply_results(s: Session, results: Sequence[PollResult], owner: str | None =
 
 def apply_status(s: Session, job_pk: int, st: JobStatus, now: float, next_poll_at: float,
                  force_update: bool = False) -> Applied:
-    """Record a successful poll. A state change writes history and owes a reply to every active watch."""
+    """Record a successful poll. A state change writes history and redraws every active watch's parent; it
+    owes a thread reply only when it is worth one (`worth_a_reply`: a new phase, or a vendor word that means
+    something)."""
     out = Applied()
     job = s.get(Job, job_pk)
     if job is None:
@@ -169,7 +171,7 @@ def apply_status(s: Session, job_pk: int, st: JobStatus, now: float, next_poll_a
     for w in watches:
         if recovered:
             out.owed += owe(s, w, Recovered(view), now)
-        if changed:
+        if changed and worth_a_reply(old_phase, old_word, st.phase, st.vendor_status):
             out.owed += owe(s, w, Changed(view, w.user_id, old_phase, old_word), now)
         if visible:
             out.owed += owe(s, w, OutboxKind.UPDATE, now)

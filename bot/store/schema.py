@@ -116,15 +116,15 @@ def upgrade(engine: Engine) -> Upgrade:
 
     SQLite: the transaction opens with BEGIN EXCLUSIVE. SQLite's DDL is transactional too, so the write lock
     that BEGIN takes covers the check of the revision and every change; another process's BEGIN waits for it
-    (busy_timeout). No lock file beside the database: that would need a writable directory and would not
-    cover the pool's own connections, while the database's lock is the one every writer already obeys.
-    (In WAL mode EXCLUSIVE is the same write lock as IMMEDIATE: readers carry on.)
+    (busy_timeout, raised for this). No lock file beside the database: it would need a writable directory
+    and a second mechanism, where the database's own write lock, which every writer obeys, does the job.
+    (In WAL mode EXCLUSIVE is the same write lock as IMMEDIATE: readers carry on meanwhile.)
     """
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
         if sqlite:
             conn.execution_options(sqlite_begin="EXCLUSIVE")  # bot.store.engine's "begin" listener reads it
-            _sqlite_busy_timeout(conn, SQLITE_MIGRATION_WAIT_MS)
+            pool_wait = _sqlite_busy_timeout(conn, SQLITE_MIGRATION_WAIT_MS)
         try:
             with conn.begin():
                 if engine.dialect.name == "postgresql":
@@ -132,12 +132,17 @@ def upgrade(engine: Engine) -> Upgrade:
                 return _upgrade(conn)
         finally:
             if sqlite:
-                _sqlite_busy_timeout(conn, 30_000)
+                _sqlite_busy_timeout(conn, pool_wait)  # the connection goes back to the pool as it came
 
 
-def _sqlite_busy_timeout(conn: Connection, ms: int) -> None:
-    # on the driver's connection: through SQLAlchemy the PRAGMA would open a transaction of its own first
-    conn.connection.driver_connection.execute(f"PRAGMA busy_timeout={int(ms)}")  # type: ignore[union-attr]
+def _sqlite_busy_timeout(conn: Connection, ms: int) -> int:
+    """Set how long the connection waits for a lock; returns what it was. On the driver's connection: through
+    SQLAlchemy the PRAGMA would begin a transaction first."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    was = int(raw.execute("PRAGMA busy_timeout").fetchone()[0])
+    raw.execute(f"PRAGMA busy_timeout={int(ms)}")
+    return was
 
 
 def _upgrade(conn: Connection) -> Upgrade:

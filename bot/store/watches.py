@@ -14,7 +14,7 @@ from sqlalchemy.sql import ColumnElement
 from sqlmodel import SQLModel, col
 
 from bot.backends.base import JobStatus
-from bot.jobs import Changed, EndedReason, JobEvent, OutboxKind, Reply, slack_ended
+from bot.jobs import Changed, EndedReason, JobEvent, OutboxKind, Reply, shown_progress, slack_ended
 from bot.store.models import Job, Outbox, StateChange, Watch
 from bot.store.outbox import owe
 
@@ -107,7 +107,7 @@ def set_status(job: Job, st: JobStatus) -> None:
     job.phase = st.phase
     job.vendor_status = st.vendor_status
     job.name = st.name or job.name
-    job.progress = st.progress
+    job.progress = shown_progress(st.phase, st.progress, job.progress)
     job.message = st.message
     job.log_paths = json.dumps(list(st.log_paths))
     job.links = json.dumps([[link.label, link.url] for link in st.links])

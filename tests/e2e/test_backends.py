@@ -156,7 +156,10 @@ async def test_epm_log_given_as_a_server_path_is_still_found_or_said_not_to_be(h
     h.sim.epm_di.set_state(2712, "1", details="Data load failed")
     details = await reply_with(h, "Member <FY27> & Jan")  # the log's error line
     assert "Member &lt;FY27&gt; &amp; Jan" in json.dumps(details.blocks)  # escaped
-    assert "/u03/inbox/outbox/logs/Vision_2711.log" in texts(details.blocks)  # the path as EPM gave it
+    # the path as EPM gave it, said once: in the failure reply, not again with the details
+    thread = [texts(r.blocks) for r in h.replies()]
+    assert sum("/u03/inbox/outbox/logs/Vision_2711.log" in t for t in thread) == 1
+    assert "/u03/inbox/outbox/logs/Vision_2711.log" not in texts(details.blocks)
     await h.slack.wait_for(lambda: any(r.files for r in h.replies()), what="the log uploaded")
     missing = texts((await reply_with(h, "could not be downloaded", channel="C0003")).blocks)
     assert "The log /u09/archive/Vision_2712.log could not be downloaded" in missing
@@ -177,9 +180,11 @@ async def test_vault_links_error_types_and_the_job_status_page_reach_the_thread(
     assert artifacts in texts(failure.blocks)
     details = await reply_with(h, "Vault error types")
     body = texts(details.blocks)
-    assert "Vault error types: INVALID_DATA, PARAMETER_REQUIRED" in body and "(2)" in body
-    assert artifacts in body
+    # the count counts what is shown: two errors, named on one line
+    assert "Vault error types: INVALID_DATA, PARAMETER_REQUIRED" in body and "(2 errors, 1 line shown)" in body
     assert "Admin > Operations > Job Status (job 1301)" in body
+    thread = [texts(r.blocks) for r in h.replies()]
+    assert sum(artifacts in t for t in thread) == 1 and sum("Logs and outputs" in t for t in thread) == 1
 
 
 async def test_planning_first_errors_total_over_pages_and_a_failed_child_jobs_cause(harness: Harness) -> None:
@@ -197,7 +202,9 @@ async def test_planning_first_errors_total_over_pages_and_a_failed_child_jobs_ca
     details = await reply_with(h, "Errors reported")
     body = texts(details.blocks)
     # 45 errors of its own (two pages) and one failed child job with one error: 46 in all, 40 shown
-    assert "Errors reported* (first 40 of 46)" in body
+    assert "Errors reported* (46 errors, 40 lines shown)" in body
+    thread = [texts(r.blocks) for r in h.replies()]
+    assert sum("Logs and outputs" in t for t in thread) == 1 and sum("/jobs/226/details" in t for t in thread) == 1
     assert "[Account A000] Member A000 not found" in body
     assert "child job 3001 (Entity): [E100] Parent member E999 does not exist" in body  # the real cause
     pages = [parse_qs(r.query) for r in h.sim.planning.requests if r.path.endswith("/jobs/226/details")]
@@ -736,7 +743,8 @@ async def test_check_logs_in_everywhere_reports_each_backend_and_never_prints_a_
     env = dict(os.environ, JOBSTATUS_CONFIG=str(config), DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
                FUSION_CLIENT_SECRET=s["fusion client secret"], VAULT_PASSWORD=s["vault password"],
                EPM_CLIENT_SECRET=s["epm client secret"], EPM_REFRESH_TOKEN=first,
-               PLANNING_PASSWORD=s["planning password"], IMMUTA_KEY=s["immuta api key"], LOG_FORMAT=log_format)
+               PLANNING_PASSWORD=s["planning password"], IMMUTA_KEY=s["immuta api key"], LOG_FORMAT=log_format,
+               LOG_LEVEL="INFO")  # check logs at WARNING unless asked: ask, so the secret scan reads INFO lines too
 
     code, out, err = await _run_check(env)
     assert code == 0, out + err

@@ -94,3 +94,20 @@ async def test_a_seeded_message_is_the_bots_to_edit_and_reply_to() -> None:
         await client.chat_postMessage(channel="C0001", thread_ts=ts, text="a reply")
         assert fs.message("C0001", ts).text == "edited"
         assert [r.text for r in fs.thread("C0001", ts)] == ["a reply"]
+
+
+def test_quick_soak_reports_rows_and_size_with_pruning_on_and_off(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "bench", "--soak", "--quick", "--out", str(tmp_path)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "pruning on   pruning off   on/off" in out.stdout
+    r = json.loads((tmp_path / "soak-latest.json").read_text())
+    on, off = r["pruning_on"], r["pruning_off"]
+    assert r["mode"] == "soak" and on["jobs"] == off["jobs"] > 0  # the same churn twice
+    assert [s["hour"] for s in on["samples"]] == [s["hour"] for s in off["samples"]] == [1, 2, 3, 4, 5, 6]
+    # with a 2 h retention the pruned database stops growing; the other keeps every row
+    a, b = on["samples"], off["samples"]
+    assert a[1] == b[1]  # nothing is 2 h old before hour 2
+    assert a[-1]["total_rows"] < b[-1]["total_rows"] and a[-1]["file_bytes"] < b[-1]["file_bytes"]
+    assert b[-1]["rows"]["jobs"] == off["jobs"] and a[-1]["rows"]["jobs"] < on["jobs"]
+    assert 0 < r["ratios"]["total_rows"] < 1 and 0 < r["ratios"]["file_bytes"] < 1

@@ -51,7 +51,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_duplicates_no_parent(
                 Step(t0, end, {"message": f"job {job_id} ended"} if end == "FAILED" else {})])
             channel = channels[i % len(channels)]
             result = await user.command(f"watch fusion-demo {job_id}", channel_id=channel)
-            await result.wait_responses(1)
+            await result.wait_responses(2)  # "Checking …", then the answer
             jobs.append((job_id, channel, end))
         parents = {ch: [m.ts for m in slack.messages(ch)] for ch in channels}
         assert sum(len(v) for v in parents.values()) == 10

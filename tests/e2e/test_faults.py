@@ -156,7 +156,7 @@ async def test_an_archived_channel_ends_the_watch_without_retrying_forever(
     await h.watch("watch fusion-demo 700", channel="C0002")
     h.slack.channels["C0002"].archived = True
     with caplog.at_level(logging.WARNING, logger="bot"):
-        h.sim.fusion.set_state(700, "IN_PROGRESS")
+        h.sim.fusion.set_state(700, "HOLD")  # a new phase: a thread reply is owed
         await h.slack.wait_for(lambda: any("is_archived" in r.message for r in caplog.records), poll=0.05)
     # the watch ended: the poller lets the job go at its next upkeep
     await h.slack.wait_for(lambda: all(j.job_id != "700" for j in h.runtime.poller._jobs.values()), poll=0.05)

@@ -92,7 +92,7 @@ async def test_kill_9_and_restart_keeps_posting_into_the_same_thread(tmp_path: P
         sim.fusion.add_job(44046, steps=[Step(0, "RUNNING")])
         user = SlackUser(f"http://127.0.0.1:{port}/slack/events", SECRET, slack)
         result = await user.command("watch fusion-demo 44046")
-        await result.wait_responses(1)
+        await result.wait_responses(2)  # "Checking …", then the answer
         [parent] = slack.messages("C0001")
 
         proc.send_signal(signal.SIGKILL)

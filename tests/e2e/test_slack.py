@@ -185,21 +185,22 @@ async def test_an_error_no_table_knows_is_retried_a_few_times_then_dropped(
 async def test_an_answer_refused_by_a_transient_response_url_error_is_sent_again(harness: Harness) -> None:
     h = harness
     h.sim.fusion.add_job(5007, steps=[Step(0, "RUNNING")])
-    h.slack.fail_next("response_url", "internal_error")  # HTTP 500
+    h.slack.fail_next("response_url", "internal_error", times=2)  # HTTP 500, to "Checking …" and to the answer
     result = await h.user.command("status fusion-demo 5007")
-    await h.slack.wait_for(lambda: [p.outcome for p in result.responses()] == ["internal_error", "ephemeral"])
-    assert "running" in result.responses()[-1].text
+    await h.slack.wait_for(lambda: [p.outcome for p in result.responses()]
+                           == ["internal_error", "internal_error", "ephemeral"])
+    assert "running" in result.responses()[-1].text  # the answer, sent again ("Checking" is tried once)
 
 
 async def test_an_answer_refused_for_good_by_the_response_url_is_logged_once(
         harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
     h = harness
     h.sim.fusion.add_job(5008, steps=[Step(0, "RUNNING")])
-    h.slack.fail_next("response_url", "expired_url")
+    h.slack.fail_next("response_url", "expired_url", times=2)  # "Checking …" and the answer
     with caplog.at_level(logging.WARNING, logger="bot"):
         result = await h.user.command("status fusion-demo 5008")
-        await h.slack.wait_for(lambda: any("expired_url" in r.getMessage() for r in caplog.records))
-    assert [p.outcome for p in result.responses()] == ["expired_url"]  # not tried again: it cannot work
+        await h.slack.wait_for(lambda: len([r for r in caplog.records if "expired_url" in r.getMessage()]) == 2)
+    assert [p.outcome for p in result.responses()] == ["expired_url"] * 2  # neither tried again: it cannot work
 
 
 async def test_a_watch_asked_for_while_the_token_is_refused_is_kept_and_posted_once_it_works(

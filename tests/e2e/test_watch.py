@@ -127,8 +127,8 @@ async def test_watching_twice_in_one_channel_links_the_existing_thread(harness: 
     ("text", "says"),
     [
         ("watch nosuch 1", "There is no backend called `nosuch`"),
-        ("watch fusion-demo 12ab", "is not a fusion-demo job id"),
-        ("watch immuta-demo ../../admin", "is not a immuta-demo job id"),
+        ("watch fusion-demo 12ab", "'12ab' is not an Oracle Fusion job id: it is the job request id"),
+        ("watch immuta-demo ../../admin", "'../../admin' is not an Immuta job id: it is the job's globally unique"),
         ("wacth fusion-demo 1", "Did you mean `watch`?"),
         ("watch fusion-demo", "Usage: `/jobstatus watch &lt;backend&gt; &lt;job-id&gt;`"),
     ],
@@ -354,7 +354,7 @@ async def test_twenty_concurrent_watches_of_an_ended_job_give_one_parent_and_one
     results = await asyncio.gather(*(h.user.command("watch fusion-demo 6001", user_id=f"U1{n:03d}")
                                      for n in range(20)))
     for r in results:
-        await r.wait_responses(1)
+        await r.wait_responses(2)
     assert len(h.parents()) == 1
     broadcasts = [r for r in h.replies() if r.reply_broadcast]
     assert len(broadcasts) == 1 and "ESS-07034" in broadcasts[0].text
@@ -410,7 +410,7 @@ async def test_three_concurrent_cancel_commands_make_one_vendor_call(harness: Ha
     await h.watch("watch fusion-demo 6005")
     results = await asyncio.gather(*(h.user.command("cancel fusion-demo 6005") for _ in range(3)))
     for r in results:
-        await r.wait_responses(1)
+        await r.wait_responses(2)
     answers = [r.responses()[-1].text for r in results]
     assert sum("Asked fusion-demo to cancel" in a for a in answers) == 1
     assert sum("already requested by <@U0001>" in a for a in answers) == 2

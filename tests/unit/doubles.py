@@ -116,6 +116,7 @@ class BackendDouble(Backend):
     BackendError, or anything else: a bug in an adapter); a job it does not have is JobNotFound."""
 
     type_name = "double"
+    label = "Double"
 
     def __init__(self, name: str = "fake", config: BackendConfig | None = None, **extra: Any) -> None:
         super().__init__(name, config or backend_config(**extra), http=httpx.AsyncClient())

@@ -43,7 +43,7 @@ def help_of(command: str, capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", ["run", "check"])
+@pytest.mark.parametrize("command", ["run", "check", "migrate"])
 def test_help_lists_the_environment_variables_the_command_reads(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     text = help_of(command, capsys)
     assert "environment variables:" in text

@@ -103,5 +103,5 @@ def test_the_example_config_in_the_repository_loads() -> None:
     s = load_settings(Path(__file__).resolve().parents[2] / "jobstatus.example.yaml", env=env)
     assert {b.type for b in s.backends.values()} == {"fusion_jobscheduler", "veeva_vault", "epm_data_integration",
                                                      "epm_planning", "immuta"}
-    assert s.watch_timeout == 86400 and s.outage_note_after == 300
+    assert s.watch_timeout == 86400 and s.outage_note_after == 300 and s.history_retention == 90 * 86400
     assert s.backends["vault-qa"].vault_client_id == "mycompany-vault-ops-server-jobstatus"

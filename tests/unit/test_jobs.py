@@ -7,7 +7,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.backends.base import Link
+from bot.backends.base import JobStatus, Link
 from bot.backends.states import Phase
 from bot.jobs import (
     Changed,
@@ -20,6 +20,7 @@ from bot.jobs import (
     Upload,
     event_of,
     event_payload,
+    shown_progress,
 )
 
 _text = st.text(max_size=40)
@@ -49,3 +50,12 @@ def test_a_reply_row_of_the_last_release_reads_as_it_wrote_it() -> None:
 
 def test_a_file_row_reads_its_bytes_back() -> None:
     assert Upload.of_payload(Upload("a.log", b"\x00\xffERROR\n").payload()) == Upload("a.log", b"\x00\xffERROR\n")
+
+
+def test_a_job_that_failed_or_was_cancelled_shows_its_last_real_progress_not_100() -> None:
+    assert shown_progress(Phase.FAILED, 100, 40) == 40  # the last progress seen while it ran
+    assert shown_progress(Phase.CANCELLED, 100, None) is None  # none seen: none shown
+    assert shown_progress(Phase.FAILED, 30, 40) == 30  # a percentage below 100 is the vendor's own reading
+    assert shown_progress(Phase.SUCCEEDED, 100, 40) == 100 and shown_progress(Phase.WARNING, 100, 40) == 100
+    assert shown_progress(Phase.RUNNING, 50, 40) == 50
+    assert JobView.of_status("f", JobStatus("1", Phase.FAILED, "FAILED", progress=100), 0.0).progress is None

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import messages
-from bot.backends.base import Link
+from bot.backends.base import FailureDetails, JobStatus, Link
 from bot.backends.states import Phase
 from bot.jobs import JobView
 
@@ -110,3 +110,50 @@ def test_long_text_is_cut_visibly() -> None:
     assert len(out) == 3000 and out.endswith("(truncated)")
     assert messages.cut("a &amp; b", 8).endswith("(truncated)")
     assert "&am" not in messages.cut("y" * 2980 + "&amp;" * 10, 3000).replace("&amp;", "")
+
+
+def test_the_details_reply_says_nothing_the_change_reply_said_and_counts_what_it_shows() -> None:
+    """Planning and Vault give the job's links again with the details; EPM's log excerpt shows context lines
+    beside its error lines. The change reply before it carried the links and the message already."""
+    links = (Link("Job details", "https://epm.example/HyperionPlanning/rest/v3/applications/Vision/jobs/224/details"),)
+    job = view(phase=Phase.FAILED, vendor_status="1 Error", message="Load failed", links=links)
+    change = messages.change(job, watcher="U1", old_phase=Phase.RUNNING, old_word="-1 In Progress")
+    assert "*Logs and outputs*" in all_text(change.blocks)
+    excerpt = ("INFO reading", "ERROR no periods", "INFO skipped", "ERROR load failed")
+    d = FailureDetails(lines=("Load failed", *excerpt), total_errors=2, links=links, hint="See the Jobs console.")
+    reply = messages.details(job, d)
+    assert reply is not None
+    body = all_text(reply.blocks)
+    assert "Logs and outputs" not in body and "jobs/224/details" not in body  # said once, in the change reply
+    assert "*Errors reported* (2 errors, 4 lines shown)" in body and "Load failed" not in body
+    assert "ERROR load failed" in body
+
+
+def test_the_errors_heading_counts_what_is_shown() -> None:
+    assert messages.errors_head(3, 3) == "*Errors reported* (3)"
+    assert messages.errors_head(30, 25) == "*Errors reported* (30 errors, 25 lines shown)"
+    assert messages.errors_head(1, 4) == "*Errors reported* (1 error, 4 lines shown)"
+    assert messages.errors_head(0, 8) == "*No errors reported*; 8 lines shown"
+    assert messages.errors_head(None, 2) == "*Errors reported*"
+
+
+def test_each_output_file_is_one_row_with_its_link() -> None:
+    d = FailureDetails(files=(("Extract_44046.zip", 7_340_032),),
+                       links=(Link("Extract_44046.zip", "https://fa.example/enclosure/1"),))
+    reply = messages.details(view(phase=Phase.SUCCEEDED, vendor_status="SUCCEEDED"), d)
+    assert reply is not None
+    [files] = [b["text"]["text"] for b in reply.blocks if b["type"] == "section"]
+    assert files == "*Output files*\n• `Extract_44046.zip` (7.0 MB): `https://fa.example/enclosure/1`"
+
+
+def test_a_failed_job_at_100_percent_shows_no_full_bar() -> None:
+    st = JobStatus("44047", Phase.FAILED, "FAILED", progress=100)
+    blocks = messages.status_ephemeral(JobView.of_status("fusion-prod", st, 1_700_000_000.0))
+    assert blocks[1]["text"]["text"] == "*Status:* failed   *Progress:* –"
+
+
+def test_a_log_the_change_reply_listed_is_not_listed_again_with_the_details() -> None:
+    job = view(phase=Phase.FAILED, vendor_status="1 Error", log_paths=("outbox/logs/GL_1881.log",))
+    d = FailureDetails(lines=("ERROR one",), total_errors=1, files=(("outbox/logs/GL_1881.log", 2048),))
+    reply = messages.details(job, d)
+    assert reply is not None and "GL_1881.log" not in all_text(reply.blocks)

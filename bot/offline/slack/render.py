@@ -1,9 +1,19 @@
-"""A fake Slack channel as a person sees it, in plain text: `render_channel`, and `mrkdwn_to_plain` for one text."""
+"""A fake Slack channel as a person sees it, in plain text: `render_channel` for a channel, `render_message` for
+one message, and `mrkdwn_to_plain` for one text.
+
+What Slack's client turns into something else is turned into it here, as far as plain text can: mentions
+(`<@U0001>` → @ana), channel links (`<#C0001>` → #general), special mentions (`<!here>` → @here), links
+(`<url|text>` → text), dates (`<!date^…>` → the reader's local time), emoji codes (`:white_check_mark:` → ✅)
+and the three escaped characters (https://docs.slack.dev/messaging/formatting-message-text). Buttons are
+numbered (`[2] Stop watching`) so a terminal user can name one; `ButtonNumbers` keeps a button's number for as
+long as it is on its message.
+"""
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bot.offline.slack.blockkit import plain_text
@@ -19,8 +29,29 @@ class ButtonRef(NamedTuple):
     action_id: str
 
 
+class ButtonNumbers:
+    """Numbers for buttons, given in the order they are first shown and kept: the same button (message and
+    action) has the same number in every rendering, so `click 2` means what the person last saw as [2]."""
+
+    def __init__(self, start: int = 1) -> None:
+        self._next = start
+        self._by_ref: dict[ButtonRef, int] = {}
+        self._by_number: dict[int, ButtonRef] = {}
+
+    def number(self, ref: ButtonRef) -> int:
+        n = self._by_ref.get(ref)
+        if n is None:
+            n = self._by_ref[ref] = self._next
+            self._by_number[n] = ref
+            self._next += 1
+        return n
+
+    def get(self, n: int) -> ButtonRef | None:
+        return self._by_number.get(n)
+
+
 class RenderedChannel(str):
-    """The rendered text (a str) plus `.buttons`: number → ButtonRef, for `click 2` in the demo."""
+    """The rendered text (a str) plus `.buttons`: number → ButtonRef of every button shown, for `click 2`."""
 
     buttons: dict[int, ButtonRef]
 
@@ -30,45 +61,154 @@ class RenderedChannel(str):
         return obj
 
 
-_LINK = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
+# The emoji codes the bot writes (bot/messages.py, bot/watching.py, a Phase's emoji), as Slack's client shows
+# them; a test keeps this in step with the bot's sources. Any other code stays as typed.
+EMOJI = {
+    "alarm_clock": "⏰",
+    "arrows_counterclockwise": "🔄",
+    "double_vertical_bar": "⏸️",
+    "eyes": "👀",
+    "grey_question": "❔",
+    "hourglass": "⌛",
+    "hourglass_flowing_sand": "⏳",
+    "lock": "🔒",
+    "no_entry": "⛔",
+    "no_entry_sign": "🚫",
+    "octagonal_sign": "🛑",
+    "paperclip": "📎",
+    "warning": "⚠️",
+    "white_check_mark": "✅",
+    "wrench": "🔧",
+    "x": "❌",
+}
+
+_MARKUP = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")  # <target> or <target|label>
+_EMOJI_CODE = re.compile(r":([a-z0-9_+'-]+):")
+_DATE_TOKEN = re.compile(r"\{(\w+)\}")
 _DIM, _BOLD, _RESET = "\x1b[2m", "\x1b[1m", "\x1b[0m"
 
 
-def mrkdwn_to_plain(text: str, fs: FakeSlack | None = None) -> str:
-    """Slack's escaped mrkdwn as a person reads it: <@U1> → @ana, <url|label> → label (url), &lt; → <."""
-
-    def link(m: re.Match[str]) -> str:
-        target, label = m.group(1), m.group(2)
-        if target.startswith("@"):
-            return "@" + (label or (fs.user_name(target[1:]) if fs else target[1:]))
-        if target.startswith("#"):
-            return "#" + (label or (fs.channel_name(target[1:]) if fs else target[1:]))
-        if target.startswith("!"):
-            if label:
-                return label
-            return "@" + target[1:].split("^")[0]
-        return f"{label} ({target})" if label and label != target else target
-
-    return _LINK.sub(link, text).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+def emojize(text: str) -> str:
+    """`:code:` → the emoji Slack shows, for the codes in EMOJI; other codes (and `12:30:45`) stay."""
+    return _EMOJI_CODE.sub(lambda m: EMOJI.get(m.group(1), m.group(0)), text)
 
 
-def _rich_text(element: Any) -> str:
+def _unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def mrkdwn_to_plain(text: str, fs: FakeSlack | None = None, *, now: float | None = None) -> str:
+    """Slack's escaped mrkdwn as a person reads it: <@U1> → @ana, <#C1> → #general, <!here> → @here,
+    <url|label> → label, <!date^…|fallback> → the date in local time, :x: → ❌, &lt; → <.
+
+    Names come from `fs` (without it, ids stand in); `now` is when the reader looks (for "Today").
+    """
+    out: list[str] = []
+    pos = 0
+    for m in _MARKUP.finditer(text):
+        out.append(emojize(_unescape(text[pos : m.start()])))
+        out.append(_markup(m.group(1), m.group(2), fs, now))
+        pos = m.end()
+    out.append(emojize(_unescape(text[pos:])))
+    return "".join(out)
+
+
+def _markup(target: str, label: str | None, fs: FakeSlack | None, now: float | None) -> str:
+    """One <…>: https://docs.slack.dev/messaging/formatting-message-text ("Mentioning users", "Mentioning
+    groups", "Linking to channels", "Formatting dates", "Special mentions", "Linking to URLs")."""
+    label = _unescape(label) if label is not None else None
+    if target.startswith("@"):
+        return "@" + (label or (fs.user_name(target[1:]) if fs else target[1:]))
+    if target.startswith("#"):
+        return "#" + (label or (fs.channel_name(target[1:]) if fs else target[1:]))
+    if target.startswith("!date^"):
+        return slack_date(target, label or "", now=now)
+    if target.startswith("!"):  # !here, !channel, !everyone, !subteam^ID
+        if label:
+            return label
+        return "@" + target[1:].split("^")[0]
+    return label or _unescape(target)  # a link shows its label; a bare URL shows itself
+
+
+_ORDINAL = {1: "st", 2: "nd", 3: "rd"}
+
+
+def slack_date(target: str, fallback: str, *, now: float | None = None) -> str:
+    """`!date^{unix}^{format}[^{link}]` as Slack shows it in the reader's time zone (24-hour clock).
+
+    Tokens (https://docs.slack.dev/reference/block-kit/block-elements/date-element, "Date format strings"):
+    {date_num} 2014-02-18, {date} February 18th, 2014, {date_short} Feb 18, 2014, {date_long} Tuesday,
+    February 18th, 2014, {date_pretty} / {date_short_pretty} / {date_long_pretty} (today, yesterday or
+    tomorrow, capitalised where they start the text, else the plain form), {time} 06:39, {time_secs} 06:39:42.
+    Anything unreadable shows `fallback`, as Slack does.
+    """
+    parts = target.split("^")
+    try:
+        when = time.localtime(int(parts[1]))
+        template = parts[2]
+    except (IndexError, ValueError, OverflowError, OSError):
+        return fallback
+    today = time.localtime(time.time() if now is None else now)
+
+    def day(n: int) -> str:
+        return f"{n}{'th' if 10 <= n % 100 <= 20 else _ORDINAL.get(n % 10, 'th')}"
+
+    plain = {
+        "date_num": time.strftime("%Y-%m-%d", when),
+        "date": f"{time.strftime('%B', when)} {day(when.tm_mday)}, {when.tm_year}",
+        "date_short": f"{time.strftime('%b', when)} {when.tm_mday}, {when.tm_year}",
+        "date_long": f"{time.strftime('%A, %B', when)} {day(when.tm_mday)}, {when.tm_year}",
+        "time": time.strftime("%H:%M", when),
+        "time_secs": time.strftime("%H:%M:%S", when),
+    }
+    days_apart = (time.mktime((*when[:3], 12, 0, 0, 0, 0, -1)) - time.mktime((*today[:3], 12, 0, 0, 0, 0, -1)))
+    relative = {-1: "yesterday", 0: "today", 1: "tomorrow"}.get(round(days_apart / 86400))
+
+    def token(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name.endswith("_pretty") and name[: -len("_pretty")] in plain:
+            if relative is None:
+                return plain[name[: -len("_pretty")]]
+            return relative.capitalize() if m.start() == 0 else relative
+        if name in plain:
+            return plain[name]
+        raise KeyError(name)
+
+    try:
+        return _DATE_TOKEN.sub(token, template)
+    except KeyError:
+        return fallback
+
+
+def text_object(obj: Any, fs: FakeSlack | None = None) -> str:
+    """A text object as shown: mrkdwn rendered (mrkdwn_to_plain), plain_text as written, with its emoji codes
+    shown as emoji unless it says `"emoji": false`."""
+    if isinstance(obj, dict) and obj.get("type") == "plain_text":
+        text = plain_text(obj)
+        return text if obj.get("emoji") is False else emojize(text)
+    return mrkdwn_to_plain(plain_text(obj), fs)
+
+
+def _rich_text(element: Any, fs: FakeSlack | None) -> str:
     if isinstance(element, list):
-        return "".join(_rich_text(e) for e in element)
+        return "".join(_rich_text(e, fs) for e in element)
     if not isinstance(element, dict):
         return ""
     kind = element.get("type")
     if kind in ("text", "link"):
         return str(element.get("text") or element.get("url") or "")
     if kind == "emoji":
-        return f":{element.get('name')}:"
+        name = str(element.get("name"))
+        return EMOJI.get(name, f":{name}:")
     if kind == "user":
-        return f"@{element.get('user_id')}"
+        user = str(element.get("user_id"))
+        return "@" + (fs.user_name(user) if fs else user)
     if kind == "channel":
-        return f"#{element.get('channel_id')}"
+        channel = str(element.get("channel_id"))
+        return "#" + (fs.channel_name(channel) if fs else channel)
     if kind == "rich_text_list":
-        return "\n".join("- " + _rich_text(e) for e in element.get("elements") or [])
-    inner = _rich_text(element.get("elements") or [])
+        return "\n".join("- " + _rich_text(e, fs) for e in element.get("elements") or [])
+    inner = _rich_text(element.get("elements") or [], fs)
     return f"```{inner}```" if kind == "rich_text_preformatted" else inner
 
 
@@ -78,16 +218,17 @@ def _render_blocks(
     channel: str,
     ts: str,
     buttons: dict[int, ButtonRef],
-    start: int,
+    numbers: ButtonNumbers,
 ) -> list[str]:
     lines: list[str] = []
 
     def txt(obj: Any) -> str:
-        return mrkdwn_to_plain(plain_text(obj), fs)
+        return text_object(obj, fs)
 
     def button_label(el: dict[str, Any]) -> str:
-        n = start + len(buttons)
-        buttons[n] = ButtonRef(channel, ts, str(el.get("action_id") or ""))
+        ref = ButtonRef(channel, ts, str(el.get("action_id") or ""))
+        n = numbers.number(ref)
+        buttons[n] = ref
         return f"[{n}] {txt(el.get('text'))}"
 
     def other_element(el: dict[str, Any]) -> str:
@@ -129,7 +270,7 @@ def _render_blocks(
         elif kind == "image":
             lines.append(f"[image: {block.get('alt_text', '')}]")
         elif kind == "rich_text":
-            lines.extend(_rich_text(block.get("elements") or []).splitlines())
+            lines.extend(_rich_text(block.get("elements") or [], fs).splitlines())
         elif kind == "markdown":
             lines.extend(str(block.get("text", "")).splitlines())
         else:
@@ -137,51 +278,76 @@ def _render_blocks(
     return lines
 
 
-def _clock_time(ts: str) -> str:
+def clock_time(ts: str) -> str:
+    """A message's time as the client shows it beside the author (local time)."""
     return time.strftime("%H:%M:%S", time.localtime(float(ts)))
 
 
+def _styles(ansi: bool) -> tuple[Callable[[str], str], Callable[[str], str]]:
+    if not ansi:
+        return (lambda s: s), (lambda s: s)
+    return (lambda s: f"{_DIM}{s}{_RESET}"), (lambda s: f"{_BOLD}{s}{_RESET}")
+
+
+def render_message(
+    fs: FakeSlack,
+    item: Message | Ephemeral,
+    numbers: ButtonNumbers,
+    *,
+    viewer: str | None = None,
+    ansi: bool = False,
+    buttons: dict[int, ButtonRef] | None = None,
+) -> tuple[str, list[str]]:
+    """One message or ephemeral as shown: its head (author, time, "only visible to you") and its lines
+    (blocks, or the text when it has none; files; "(edited)"). Buttons are numbered by `numbers` and, when
+    `buttons` is given, added to it."""
+    dim, bold = _styles(ansi)
+    shown = {} if buttons is None else buttons
+    lines = _render_blocks(fs, item.blocks, item.channel, item.ts, shown, numbers) if item.blocks else []
+    if not lines:
+        lines = mrkdwn_to_plain(item.text, fs).splitlines() if item.text else []
+    if isinstance(item, Message):
+        for f in item.files:
+            lines.append(f"[file] {f.get('name')} ({f.get('size', 0)} bytes)")
+    if item.edits:
+        lines = lines or [""]
+        lines[-1] = (lines[-1] + " " + dim("(edited)")).lstrip()
+    if isinstance(item, Ephemeral):
+        who = "you" if viewer else f"you (@{fs.user_name(item.user)})"
+        head = dim(f"{fs.bot_name}  {clock_time(item.ts)}  [only visible to {who}]")
+        return head, [dim(line) for line in lines or [""]]
+    return f"{bold(fs.user_name(item.user))}  {dim(clock_time(item.ts))}", lines or [""]
+
+
 def render_channel(
-    fs: FakeSlack, channel: str, *, viewer: str | None = None, ansi: bool = False, start: int = 1
+    fs: FakeSlack,
+    channel: str,
+    *,
+    viewer: str | None = None,
+    ansi: bool = False,
+    start: int = 1,
+    numbers: ButtonNumbers | None = None,
 ) -> RenderedChannel:
     """`channel` as a person sees it: messages with blocks and numbered buttons, "(edited)", thread replies
     indented, files, and ephemerals ("only visible to you"; with `viewer`, only theirs).
 
-    The result is a str; `.buttons` maps each shown number to ButtonRef(channel, ts, action_id).
-    Numbering starts at `start` (to render several channels with distinct numbers).
+    The result is a str; `.buttons` maps each shown number to ButtonRef(channel, ts, action_id). Buttons are
+    numbered by `numbers` (to keep numbers across renderings), else from `start` on.
     """
+    numbers = numbers or ButtonNumbers(start)
     buttons: dict[int, ButtonRef] = {}
-    dim = (lambda s: f"{_DIM}{s}{_RESET}") if ansi else (lambda s: s)
-    bold = (lambda s: f"{_BOLD}{s}{_RESET}") if ansi else (lambda s: s)
+    dim, bold = _styles(ansi)
     out: list[str] = [bold(f"#{fs.channel_name(channel)}"), "=" * 40]
-
-    def body(item: Message | Ephemeral) -> list[str]:
-        lines = _render_blocks(fs, item.blocks, channel, item.ts, buttons, start) if item.blocks else []
-        if not lines:
-            lines = mrkdwn_to_plain(item.text, fs).splitlines() if item.text else []
-        if isinstance(item, Message):
-            for f in item.files:
-                lines.append(f"[file] {f.get('name')} ({f.get('size', 0)} bytes)")
-        if item.edits:
-            lines = lines or [""]
-            lines[-1] = (lines[-1] + " " + dim("(edited)")).lstrip()
-        return lines or [""]
 
     def visible_ephemerals(thread_ts: str | None) -> list[Ephemeral]:
         return [e for e in fs.ephemerals_for(viewer, channel) if (e.thread_ts or None) == thread_ts]
 
     def emit(item: Message | Ephemeral, indent: str) -> None:
-        if isinstance(item, Ephemeral):
-            who = "you" if viewer else f"you (@{fs.user_name(item.user)})"
-            head = f"{fs.bot_name}  {_clock_time(item.ts)}  [only visible to {who}]"
-            out.append(indent + dim(head))
-            out.extend(indent + "  " + dim(line) for line in body(item))
-            return
-        head = f"{bold(fs.user_name(item.user))}  {dim(_clock_time(item.ts))}"
-        if item.is_reply and item.reply_broadcast and not indent:
+        head, lines = render_message(fs, item, numbers, viewer=viewer, ansi=ansi, buttons=buttons)
+        if isinstance(item, Message) and item.is_reply and item.reply_broadcast and not indent:
             head += "  " + dim("(replied to a thread)")
         out.append(indent + head)
-        out.extend(indent + "  " + line for line in body(item))
+        out.extend(indent + "  " + line for line in lines)
 
     all_msgs = fs.all_messages(channel)
     parents_ts = {m.ts for m in all_msgs if not m.is_reply}

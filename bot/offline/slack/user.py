@@ -237,6 +237,32 @@ class SlackUser:
 
     # ---- button clicks ---------------------------------------------------------------------------------
 
+    def button(
+        self, channel: str, message_ts: str, action_id: str | None = None, *, text: str | None = None,
+        value: str | None = None,
+    ) -> dict[str, Any]:
+        """The button a `click` with the same arguments would press, as the message has it now (its `confirm`
+        dialog, if any, is what the client shows first). Raises LookupError if the message or button is not there."""
+        _msg, _ephemeral, blocks = self._shown(channel, message_ts)
+        return _pick_button(blocks, action_id=action_id, text=text, value=value)[1]
+
+    def _shown(
+        self, channel: str, message_ts: str
+    ) -> tuple[Message | None, Ephemeral | None, list[dict[str, Any]] | None]:
+        """The message, or else the ephemeral, at `message_ts`, and its blocks; LookupError if neither is there."""
+        fs = self.fake_slack
+        try:
+            msg = fs.message(channel, message_ts)
+            return msg, None, msg.blocks
+        except KeyError:
+            ephemeral = next(
+                (e for e in fs.ephemerals if e.channel == channel and e.ts == message_ts and not e.deleted),
+                None,
+            )
+            if ephemeral is None:
+                raise LookupError(f"no message {message_ts} in {channel}") from None
+            return None, ephemeral, ephemeral.blocks
+
     async def click(
         self,
         channel: str,
@@ -250,24 +276,15 @@ class SlackUser:
     ) -> ClickResult | None:
         """Click a button of a stored message (or ephemeral) found by action_id, button text or value.
 
-        Sends a signed `block_actions` payload (an "interactive" envelope over Socket Mode) as Slack does. If the button has a `confirm` dialog and
-        `confirm` is False, the person pressed "cancel": nothing is sent and None is returned.
-        Raises LookupError if the message or button is not there.
+        Sends a signed `block_actions` payload (an "interactive" envelope over Socket Mode) as Slack does. A
+        button with a `confirm` dialog is pressed only once the person confirms: the dialog is the client's own,
+        and its deny button closes it without sending anything
+        (https://docs.slack.dev/reference/block-kit/composition-objects/confirmation-dialog-object). So with
+        `confirm=False` nothing is sent and None is returned. Raises LookupError if the message or button is
+        not there (`button` finds it the same way, to show its dialog first).
         """
         fs = self.fake_slack
-        ephemeral: Ephemeral | None = None
-        msg: Message | None = None
-        try:
-            msg = fs.message(channel, message_ts)
-            blocks = msg.blocks
-        except KeyError:
-            ephemeral = next(
-                (e for e in fs.ephemerals if e.channel == channel and e.ts == message_ts and not e.deleted),
-                None,
-            )
-            if ephemeral is None:
-                raise LookupError(f"no message {message_ts} in {channel}") from None
-            blocks = ephemeral.blocks
+        msg, ephemeral, blocks = self._shown(channel, message_ts)
         block, button = _pick_button(blocks, action_id=action_id, text=text, value=value)
         block_index = (blocks or []).index(block)
         if button.get("confirm") and not confirm:

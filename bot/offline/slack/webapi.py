@@ -1092,7 +1092,11 @@ class FakeSlack(SocketMode):
         https://api.slack.com/interactivity/handling#deleting_message_response, only says to send
         delete_original alone.) Otherwise the clicked message is replaced unless replace_original is
         explicitly false (Slack's default for interactive messages). From a slash command there is no
-        original: replace/delete are ignored and a new ephemeral (or in_channel message) is posted.
+        original: replace/delete are ignored and a new ephemeral (or in_channel message) is posted, after
+        what Slack showed before (a response_url updates "the original interactive message", the one a user
+        interacted with: https://docs.slack.dev/messaging/modifying-messages; a command's `replace_original`
+        posts a new message, as Slack's SDK maintainers say in slackapi/bolt-python#1268 and
+        slackapi/bolt-js#2287). So `ephemerals` holds what a person sees in the order Slack took it.
         """
         text = str(payload.get("text") or "")[:MAX_TEXT]
         channel = target.channel or ""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
+from slack_sdk.webhook import WebhookResponse
 
 from bot import store
 from bot.backends.base import JobStatus
@@ -52,9 +54,12 @@ async def test_watch_acks_at_once_then_answers_with_the_thread_posted(
         rig: tuple[Commands, SlackDouble, BackendDouble], db: Store) -> None:
     commands, slack, _ = rig
     ack, respond = await run(commands, "watch fake 44046")
-    assert ack.texts == ["Checking fake job `44046`…"]
-    assert respond.calls == [{"text": "Watching fake job `44046`: updates go to the thread.",
-                              "response_type": "ephemeral", "replace_original": True}]
+    assert ack.calls == [{}]  # empty: its text would race what the response_url shows
+    assert respond.calls == [
+        {"text": "Checking fake job `44046`…", "response_type": "ephemeral", "replace_original": False},
+        {"text": "Watching fake job `44046`: updates go to the thread.", "response_type": "ephemeral",
+         "replace_original": False},
+    ]
     [parent] = slack.of("chat.postMessage", "C1")
     assert parent.thread_ts is None and parent.text == "fake job 44046: running"
     [(w, job)] = await db.run(store.channel_watches, "C1")
@@ -64,19 +69,20 @@ async def test_watch_acks_at_once_then_answers_with_the_thread_posted(
 async def test_status_answers_the_user_alone(rig: tuple[Commands, SlackDouble, BackendDouble]) -> None:
     commands, slack, _ = rig
     _ack, respond = await run(commands, "status fake 44046")
-    [answer] = respond.calls
+    [checking, answer] = respond.calls
+    assert checking["text"] == "Checking fake job `44046`…"
     assert answer["text"] == "fake job 44046: running" and answer["response_type"] == "ephemeral"
     assert "DataExport" in str(answer["blocks"]) and slack.sent == []
 
 
 async def test_a_backend_error_is_explained(rig: tuple[Commands, SlackDouble, BackendDouble]) -> None:
     _ack, respond = await run(rig[0], "watch fake 404")
-    assert respond.texts == ["fake has no job `404`. Check the id (and that it is a double job id)."]
+    assert respond.texts[-1] == "fake has no job `404`. Check the id (and that it is a Double job id)."
 
 
 async def test_cancel_where_the_backend_offers_none_says_so(rig: tuple[Commands, SlackDouble, BackendDouble]) -> None:
     _ack, respond = await run(rig[0], "cancel fake 44046")
-    assert respond.texts == ["fake (double) offers no cancel API here. Cancel it in the vendor's console."]
+    assert respond.texts[-1] == "fake (Double) offers no cancel API here. Cancel it in the vendor's console."
 
 
 async def test_list_shows_the_channels_watches(rig: tuple[Commands, SlackDouble, BackendDouble]) -> None:
@@ -95,5 +101,33 @@ async def test_a_bug_behind_a_command_is_one_log_line_and_a_polite_answer(
     backend.jobs["7"] = KeyError("a bug in the adapter")
     with caplog.at_level(logging.ERROR, logger="bot"):
         _ack, respond = await run(commands, "status fake 7")
-    assert respond.texts == ["Something went wrong on my side; nothing was changed. Please try again."]
+    assert respond.texts[-1] == "Something went wrong on my side; nothing was changed. Please try again."
     assert [r.getMessage() for r in caplog.records] == ["/jobstatus status failed"]
+
+
+class SlowFirstRespond(Recorder):
+    """A response_url whose first post takes a while: `started` holds each post's text as it is sent, with how
+    many posts Slack had taken by then (`calls`, as Recorder records a post once it is answered)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[tuple[str, int]] = []
+
+    async def __call__(self, **kwargs: Any) -> WebhookResponse:
+        self.started.append((str(kwargs.get("text")), len(self.calls)))
+        if len(self.started) == 1:
+            await asyncio.sleep(0.2)
+        return await super().__call__(**kwargs)
+
+
+@pytest.mark.parametrize("verb", ["status", "unwatch", "cancel", "watch"])
+async def test_the_answer_is_posted_only_after_slack_took_the_checking_line(
+        rig: tuple[Commands, SlackDouble, BackendDouble], verb: str) -> None:
+    """The last thing the person sees is the answer: it is not even sent before the "Checking" line is in."""
+    ack, respond = Recorder(), SlowFirstRespond()
+    body: dict[str, Any] = {"command": "/jobstatus", "text": f"{verb} fake 44046", "user_id": "U1",
+                            "channel_id": "C1", "team_id": "T1", "response_url": "https://hooks.slack.test/response"}
+    await rig[0].jobstatus(ack=ack, body=body, respond=respond)  # type: ignore[arg-type]
+    assert ack.texts == [""]
+    checking, answer = respond.texts
+    assert checking == "Checking fake job `44046`…" and respond.started == [(checking, 0), (answer, 1)]
