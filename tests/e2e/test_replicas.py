@@ -52,11 +52,14 @@ class Cluster:
     slack: FakeSlack
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    socket: bool = False  # Socket Mode: each replica opens its own connection to the fake Slack
 
     async def start(self, name: str) -> None:
         port = free_port()
         env = bot_env(self.tmp, self.slack, port)
         env["DATABASE_URL"] = self.url
+        if self.socket:
+            env["SLACK_APP_TOKEN"] = self.slack.app_token
         self.procs[name] = await start_bot(env, self.tmp / f"{name}.log")
         self.ports[name] = port
 
@@ -255,6 +258,36 @@ async def test_a_replica_killed_during_state_changes_and_sends_is_taken_over(clu
         assert min(gaps) >= 0.9, (channel, gaps)  # the pace held across the takeover too
     print(f"\nreplicas: kill -9 of 1 of 2 during sends ({held} channels): its jobs taken over in {took:.1f} s "
           f"(lease {LEASE:g} s), 0 lost, 0 duplicate parents, {repeated} repeated replies")
+
+
+async def test_in_socket_mode_each_replica_connects_and_slack_hands_each_request_to_one(cluster: Cluster) -> None:
+    c = cluster
+    c.socket = True
+    await c.start("a")
+    await c.start("b")
+    await c.slack.wait_for(lambda: len(c.slack.open_sockets()) == 2, timeout=30)  # one connection each
+    user = SlackUser.over_socket(c.slack)
+
+    async def watch(job_id: int, channel: str) -> None:
+        c.sim.fusion.add_job(job_id, steps=[Step(0, "RUNNING")])
+        result = await user.command(f"watch fusion-demo {job_id}", channel_id=channel)
+        await c.slack.wait_for(lambda: any("Watching fusion-demo job" in r.text for r in result.responses()),
+                               timeout=30)  # after the ack's "Checking …"
+
+    for job_id in (8300, 8301, 8302):  # each to one connection, as Slack does (the fake: the newest)
+        await watch(job_id, "C0001")
+    c.kill("b")  # one replica dies: Slack hands what comes next to the connection that is left
+    await c.slack.wait_for(lambda: len([s for s in c.slack.open_sockets() if not s.draining]) == 1, timeout=30)
+    for job_id in (8303, 8304, 8305):
+        await watch(job_id, "C0002")
+    for job_id in range(8300, 8306):
+        c.sim.fusion.set_state(job_id, "SUCCEEDED")
+    for job_id in range(8300, 8306):  # the dead replica's jobs are polled by the other, every change delivered
+        channel = "C0001" if job_id < 8303 else "C0002"
+        [parent] = parent_of(c.slack, channel, job_id)
+        await c.slack.wait_for(lambda ch=channel, ts=parent.ts: any(
+            "succeeded" in r.text.lower() for r in c.slack.thread(ch, ts)), timeout=60)
+    assert len({e.envelope_id for e in c.slack.envelopes if e.ack is not None}) == 6  # each request acked once
 
 
 async def _both_poll(c: Cluster) -> bool:
