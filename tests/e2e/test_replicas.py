@@ -157,8 +157,8 @@ async def test_replicas_share_the_jobs_evenly_and_a_joining_one_gets_its_share(c
         c.sim.fusion.add_job(job_id, steps=[Step(0, "RUNNING")])
         via = "ab"[i % 2]  # watches made through either replica's HTTP endpoint
         result = await c.user(via).command(f"watch fusion-demo {job_id}", channel_id=CHANNELS[i % len(CHANNELS)])
-        await result.wait_responses(1)
-        assert "Watching fusion-demo job" in result.responses()[-1].text
+        await c.slack.wait_for(lambda r=result: any("Watching fusion-demo job" in p.text for p in r.responses()),
+                               timeout=30)  # after "Checking …"
 
     async def even(n: int) -> dict[str, int] | None:
         counts = await c.scheduled()
@@ -221,7 +221,8 @@ async def test_a_replica_killed_during_state_changes_and_sends_is_taken_over(clu
             Step(t0, end, {"message": f"job {job_id} ended"} if end == "FAILED" else {})])
         channel = CHANNELS[i % 2]  # two channels: six watches each, so sends queue up at ~1/s
         result = await c.user("ab"[i % 2]).command(f"watch fusion-demo {job_id}", channel_id=channel)
-        await result.wait_responses(1)
+        await c.slack.wait_for(lambda r=result: any("Watching fusion-demo job" in p.text for p in r.responses()),
+                               timeout=30)
         jobs.append((job_id, channel, end))
     await wait_until(lambda: _both_poll(c), 30, "both replicas polling")
 
