@@ -26,6 +26,7 @@ from bot.listeners import guard
 from bot.metrics import Metrics
 from bot.notifier import Notifier
 from bot.poller import Poller
+from bot.replicas import Replicas
 from bot.slack.sender import WebSender
 from bot.slack.socket import SocketConnection
 from bot.store import Store
@@ -82,6 +83,9 @@ class Runtime:
         slack = WebSender(self.client, self.metrics)
         self.notifier = Notifier(self.db, slack, self.backends, clock, self.metrics)
         self.poller = Poller(self.db, self.backends, self.notifier.kick, settings, clock, self.metrics)
+        # PostgreSQL: any number of replicas share the work (bot/replicas.py); SQLite: this process alone
+        self.replicas = (Replicas(self.db, self.poller, self.notifier, env.database_url, settings.lease_seconds)
+                         if self.db.replicated else None)
         self.watching = Watching(settings, self.backends, self.db, self.poller, self.notifier, slack, clock)
         listeners.register(self.app, self.watching)
         self.socket = (SocketConnection(self.app, env.slack_app_token, env.slack_api_url, clock)
@@ -97,11 +101,16 @@ class Runtime:
         """Serve: the schema, the backends, the schedule, then HTTP, the notifier and the poll tick. In Socket
         Mode the connection to Slack is opened in the background (bot/slack/socket.py): while Slack cannot be
         reached the bot polls, serves /healthz and /readyz, and can be stopped."""
+        self.db.serve_alone()  # SQLite: raises InUse while another process serves the file
         await asyncio.get_running_loop().run_in_executor(None, self.db.upgrade)  # raises SchemaTooNew
         self.backends.update(build_backends(self.settings, self.env.config_path, secrets=self.db,
                                             metrics=self.metrics))
         resumed = await self.db.run(store.counts)
+        if self.replicas is not None:
+            await self.replicas.join()
         scheduled = await self.poller.load()
+        if self.replicas is not None:
+            self.replicas.start()
         log.info("resuming %d active watches of %d jobs (%d scheduled); %d messages owed to Slack",
                  resumed["watches_active"], resumed["jobs_polling"], scheduled, resumed["outbox"])
         web_app = web.Application()
@@ -193,11 +202,15 @@ class Runtime:
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         grace, saved = deadline - SAVE_RESERVE, deadline - CLOSE_RESERVE
+        if self.replicas is not None:
+            await _within(grace, self.replicas.stop(), "stopping the heartbeat")
         steps = [_within(saved, self.notifier.stop(grace), "stopping the sends"),
                  _within(saved, self.poller.stop(grace), "saving the schedule")]
         if self._runner is not None:
             steps.append(_within(grace, self._runner.cleanup(), "closing the HTTP server"))
         await asyncio.gather(*steps)
+        if self.replicas is not None:  # after the last writes, which need the leases: the others take over now
+            await _within(saved, self.replicas.leave(), "giving back the leases")
         for task in (self._notifier_task, self._counting):
             if task is not None:
                 task.cancel()

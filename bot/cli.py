@@ -13,6 +13,7 @@ import threading
 
 from bot import logs
 from bot.config import ConfigError, Environment, environment_help, load_settings
+from bot.store.engine import InUse
 from bot.store.schema import SchemaError
 
 # SIGTERM or SIGINT ends `run` within this many seconds, whatever is under way (bot/app.py's STOP_BUDGET is
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"jobstatus-bot: config error:\n{exc}", file=sys.stderr)
         return 2
-    except SchemaError as exc:  # e.g. a database a newer jobstatus upgraded: nothing was changed
+    except (SchemaError, InUse) as exc:  # a database a newer jobstatus upgraded, or SQLite served already
         print(f"jobstatus-bot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -144,6 +144,8 @@ class Settings(_Strict):
     watch_timeout: Duration = 24 * 3600.0
     outage_note_after: Duration = 300.0
     history_retention: Duration = 90 * 86400.0  # state changes and ended watches older than this are pruned
+    # replicas on PostgreSQL: a replica that stops heartbeating has its jobs and channels taken over after this
+    lease_seconds: Duration = Field(default=15.0, ge=3.0)
 
     @field_validator("backends")
     @classmethod

@@ -112,11 +112,18 @@ class Metrics:
         self._lag = Histogram("jobstatus_loop_lag_seconds", "How late a pass of a loop ran against when it was "
                               "due: the poller's polls against their due time, the notifier's pass against its "
                               "wake-up (a kick or its 1 s timer).", ["loop"], buckets=LAG_BUCKETS, registry=r)
+        self._replicas = Gauge("jobstatus_replicas_live", "Replicas sharing the database, this one included, as "
+                               "its last heartbeat saw them (1 on SQLite: one process).", registry=r)
+        self._replicas.set(1)
 
     # -- the poller ---------------------------------------------------------------------------------------
     def jobs_tracked_from(self, read: Callable[[], Mapping[str, int]]) -> None:
         """Where `jobstatus_jobs_tracked` is read at each scrape: jobs by backend."""
         self._jobs.read = read
+
+    def replicas_live(self, n: int) -> None:
+        """Replicas on PostgreSQL: how many are alive, as this one's heartbeat saw (bot/replicas.py)."""
+        self._replicas.set(n)
 
     def poll(self, backend: str, error: BackendError | None, changed: bool = False) -> None:
         """One poll: an answer (`changed` or not) or an error (by its kind). An outage (Unavailable: the network,

@@ -13,6 +13,10 @@ Stopping is for token trouble: the notifier holds everything owed, says so once 
 (`slack_state`), and probes `auth.test` on a backoff; the first probe that passes resumes sending. An
 error no table knows is retried with backoff UNKNOWN_TRIES times, then its message is dropped with an
 ERROR log line.
+
+Replicas on PostgreSQL (`replica` set): a replica sends to a channel only while it holds the channel's lease
+(bot/store/leases.py), taken or renewed at each pass and checked again before each claim, so each watch's
+order and the channel's pace hold across replicas. A channel taken over waits CHANNEL_GAP before its first post.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from bot.logs import about
 from bot.metrics import Metrics
 from bot.slack.errors import Outcome, classify
 from bot.slack.sender import SlackError, SlackSender, SlackUnreachable
-from bot.store import OwedMessage, Store
+from bot.store import OwedMessage, Store, leases
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +141,9 @@ class Notifier:
         self._said_stopped: str | None = None  # the stop already logged, until a message goes out again
         self.metrics = metrics or Metrics(clock)
         self._kicked_at: float | None = None  # monotonic time of the first kick since the last pass began
+        self.replica: str | None = None  # replicas on PostgreSQL: this one's id (bot/replicas.py); None: alone
+        self.lease = 15.0
+        self._holding: dict[str, float] = {}  # channel -> monotonic time its lease (this replica's) runs out
 
     def kick(self) -> None:
         if self._kicked_at is None:
@@ -170,12 +177,14 @@ class Notifier:
     async def drain(self) -> None:
         if self.stopped is not None:
             return
-        rows = await self.db.run(store.pending, self.clock(), 2000)
+        rows = await self.db.run(store.pending, self.clock(), 2000, None, self.replica)
         by_channel: dict[str, list[OwedMessage]] = {}
         for row in rows:
             by_channel.setdefault(row.channel, []).append(row)
+        if self.replica is not None and by_channel:
+            await self._hold(list(by_channel))
         for channel, items in by_channel.items():
-            if channel in self._busy or self._is_held(channel):
+            if channel in self._busy or self._is_held(channel) or not self._holds(channel):
                 continue
             self._busy.add(channel)
             task = asyncio.create_task(self._channel(channel, items))
@@ -200,7 +209,7 @@ class Notifier:
         try:
             blocked: set[int] = set()  # watches whose earlier message is still owed: keep their order
             for item in items:
-                if self._stopping or self.stopped is not None or self._is_held(channel):
+                if self._stopping or self.stopped is not None or self._is_held(channel) or not self._holds(channel):
                     return
                 if item.watch_id in blocked:
                     continue
@@ -213,6 +222,24 @@ class Notifier:
             self._busy.discard(channel)
             if sent:
                 self.kick()  # what was owed meanwhile to this channel goes out now, not at the next sweep
+
+    async def _hold(self, channels: list[str]) -> None:
+        """Take or renew the send leases of these channels (a replica). One just taken, perhaps from a
+        replica that died mid-send, is paced as if this replica had just posted to it."""
+        assert self.replica is not None
+        start = time.monotonic()
+        held = await self.db.run(leases.hold_channels, self.replica, self.lease, channels)
+        for channel in channels:
+            if channel not in held:
+                self._holding.pop(channel, None)
+                continue
+            if self._holding.get(channel, 0.0) <= start:
+                self._last_post[channel] = time.monotonic()
+            self._holding[channel] = start + self.lease * 0.8  # a margin for the clocks of host and database
+
+    def _holds(self, channel: str) -> bool:
+        """Whether this replica may send to the channel (alone, always)."""
+        return self.replica is None or self._holding.get(channel, 0.0) > time.monotonic()
 
     def _is_held(self, channel: str) -> bool:
         until = self._held.get(channel)
@@ -249,6 +276,10 @@ class Notifier:
         async with self._locks.setdefault(row.channel, asyncio.Lock()):
             if self.stopped is not None or self._is_held(row.channel):
                 return None
+            if self.replica is not None:  # renewed right before the claim: the send has a whole lease
+                await self._hold([row.channel])
+                if not self._holds(row.channel):
+                    return None  # another replica sends to this channel: it sends this too
             item = await self.db.run(store.claim, outbox_id)
             if item is None:
                 return GONE

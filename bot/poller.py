@@ -5,11 +5,17 @@ an APScheduler interval, pops what is due and starts the polls as tasks, so a ti
 one comparison and a slow vendor holds up nothing. An answer that changes nothing is not written: only
 its next poll time, and those are flushed in one batch every few seconds (so they survive a restart).
 Answers that change something are written in batches, each with the Slack messages it owes.
+
+Replicas on PostgreSQL (`replica` set): the schedule holds the jobs this replica owns. `rebalance()`, the
+heartbeat bot/replicas.py runs every lease/3, renews their leases, takes jobs up to the fair share and gives
+back the rest (bot/store/leases.py), and the schedule follows. Every write of a scheduled poll checks, under
+a row lock, that the job is still this replica's: a poll whose lease was lost writes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import logging
 import random
@@ -19,13 +25,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot import messages, store
+from bot.backends import slots
 from bot.backends.base import Backend, JobStatus
 from bot.backends.errors import BackendError, BadResponse
 from bot.config import Settings
 from bot.jobs import JobView, Upload
 from bot.logs import about
 from bot.metrics import Metrics
-from bot.store import PollResult, Store, Tracked
+from bot.store import PollResult, Store, Tracked, leases
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +91,8 @@ class Poller:
         self._next_prune = 0.0
         self.polls = 0
         self.loaded = False  # the schedule has been read from the database (readiness)
+        self.replica: str | None = None  # replicas on PostgreSQL: this one's id (bot/replicas.py); None: alone
+        self.lease = settings.lease_seconds
         self.metrics = metrics or Metrics(clock)
         self.metrics.jobs_tracked_from(self.tracked)
 
@@ -91,6 +100,10 @@ class Poller:
     @property
     def scheduled(self) -> int:
         return len(self._jobs)
+
+    def owns(self, job_pk: int) -> bool:
+        """Whether the job is in this poller's schedule."""
+        return job_pk in self._jobs
 
     def tracked(self) -> dict[str, int]:
         """Jobs in the schedule by backend (every configured backend, 0 for one with none)."""
@@ -111,33 +124,57 @@ class Poller:
         return min(cap, max(base, quiet / 10.0))
 
     async def load(self) -> int:
-        """Read every polled job from the database into the schedule. Overdue ones are spread over their
-        interval so a restart after downtime does not ask every vendor everything at once."""
-        jobs = await self.db.run(store.polling_jobs)
-        now = self.clock()
+        """Read every polled job from the database into the schedule (a replica: its share). Overdue ones
+        are spread over their interval so a restart after downtime does not ask every vendor everything at
+        once."""
         self._jobs.clear()
         self._heap = []
         self._batches = {}
+        if self.replica is not None:
+            await self.rebalance()
+        else:
+            self._adopt(await self.db.run(store.polling_jobs))
+        self.loaded = True
+        return len(self._jobs)
+
+    def _adopt(self, jobs: list[Tracked]) -> None:
+        now = self.clock()
         for job in jobs:
             if job.backend not in self.backends:
                 continue  # its backend left the config: it waits for it to come back
             if job.due < now:
                 job.due = now + random.uniform(0.0, min(self.interval(job.backend), 60.0))
-            self._jobs[job.pk] = job
-            if self.backends[job.backend].capabilities.batch:
-                self._batch(job.backend).jobs.add(job.pk)
-            else:
-                self._heap.append((job.due, job.pk))
-        heapq.heapify(self._heap)
-        self.loaded = True
-        return len(self._jobs)
+            self._schedule(job, job.due)
+
+    async def rebalance(self) -> leases.Balance:
+        """A replica's heartbeat: renew its leases, take or give back jobs (bot/store/leases.py), and make
+        the schedule hold exactly the jobs it owns. Next poll times are written first, for those it gives."""
+        assert self.replica is not None
+        await self._flush()
+        balance = await self.db.run(leases.balance, self.replica, self.lease, list(self.backends))
+        for pk in [pk for pk in self._jobs if pk not in balance.owned]:
+            self._drop(pk)  # given back, or lost (this replica missed its lease): a poll under way writes nothing
+        new = balance.owned.difference(self._jobs)
+        if new:
+            self._adopt(await self.db.run(store.polling_jobs, new))
+        return balance
 
     async def track(self, job_pk: int) -> None:
         """Take a job's polling state from the database after a user changed it (watch, stop, rewatch,
-        cancel): schedule it at its stored next poll time, or drop it."""
+        cancel): schedule it at its stored next poll time, or drop it. A replica takes the job unless a live
+        one polls it already, and tells the others, so that one reads it again (`retrack`)."""
+        if self.replica is not None:
+            if not await self.db.run(leases.claim_job, self.replica, self.lease, job_pk):
+                self._drop(job_pk)
+                await self.db.run(leases.notify, f"job {job_pk}")
+                return
+        await self.retrack(job_pk)
+
+    async def retrack(self, job_pk: int) -> None:
+        """Read a job this poller schedules again (a replica: told another changed it)."""
         job = await self.db.run(store.polling_job, job_pk)
         if job is None:
-            self._jobs.pop(job_pk, None)
+            self._drop(job_pk)
             return
         if job.backend not in self.backends:
             return
@@ -220,6 +257,12 @@ class Poller:
 
     # -- polling -------------------------------------------------------------------------------------
     async def _poll(self, backend: Backend, jobs: list[Tracked], force: bool = False) -> None:
+        """Poll `jobs` and record the answers. A scheduled poll (not `force`: not a user's Refresh) waits
+        behind users' requests for one of the backend's slots (bot/backends/slots.py)."""
+        with contextlib.nullcontext() if force else slots.scheduled():
+            await self._ask(backend, jobs, force)
+
+    async def _ask(self, backend: Backend, jobs: list[Tracked], force: bool) -> None:
         try:
             if not backend.capabilities.batch:
                 try:
@@ -322,7 +365,7 @@ class Poller:
         if not self._writes:
             return
         writes, self._writes = self._writes, []
-        applied = await self.db.run(store.apply_results, [w.result for w in writes])
+        applied = await self.db.run(store.apply_results, [w.result for w in writes], self.replica)
         owed = False
         for w, a in zip(writes, applied, strict=True):
             owed = owed or a.owed > 0
@@ -336,7 +379,7 @@ class Poller:
     async def _flush(self) -> None:
         dirty, self._dirty = self._dirty, {}
         if dirty:
-            await self.db.run(store.set_next_polls, list(dirty.items()))
+            await self.db.run(store.set_next_polls, list(dirty.items()), self.replica)
 
     async def poll_now(self, job_pk: int) -> None:
         """Poll one job right away and refresh its parents even if nothing changed (Refresh button).
@@ -376,8 +419,8 @@ class Poller:
         """What the passing of time owes: outage notes, watches past their timeout, dropping jobs whose
         watches ended elsewhere (a channel archived, say), and now and then pruning old history."""
         try:
-            owed = await self.db.run(store.note_outages, now, self.settings.outage_note_after)
-            owed += await self.db.run(store.expire_watches, now)
+            owed = await self.db.run(store.note_outages, now, self.settings.outage_note_after, self.replica)
+            owed += await self.db.run(store.expire_watches, now, self.replica)
             polling = await self.db.run(store.polling_ids)
         except Exception:
             log.exception("poller upkeep failed; trying again at the next sweep")

@@ -30,6 +30,7 @@ from bot.backends.errors import (
     Unavailable,
 )
 from bot.backends.http import error_words, make_http_client, read_body, retry_after_seconds, unreachable
+from bot.backends.slots import Slots
 from bot.backends.states import Phase
 from bot.backends.values import lenient_json
 from bot.config import BackendConfig
@@ -133,8 +134,9 @@ class Backend(ABC):
         self.base_url = str(config.base_url).rstrip("/")
         self.http = http or make_http_client(config)
         self.auth: httpx.Auth | None = None  # set by the adapter from `config.auth`; every request carries it
-        # the per-backend concurrency cap: every request to this backend waits here first
-        self.limit = asyncio.Semaphore(config.max_concurrency)
+        # the per-backend concurrency cap: every request to this backend waits here first, a user's request
+        # ahead of scheduled polls (bot/backends/slots.py)
+        self.limit = Slots(config.max_concurrency)
 
     @property
     def can_cancel(self) -> bool:

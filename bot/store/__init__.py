@@ -1,10 +1,10 @@
 """The database, the one home of every transaction: tables (models), the engine and its thread (engine),
 the schema's revisions and upgrades (schema, migrations/), the watch lifecycle (watches), poll results and the
 passing of time (polls), the Slack outbox (outbox), pruning old history (history), rotating credentials
-(secrets). Functions take a session and are run with `Store.run`; they return data
+(secrets), and the leases that let replicas share PostgreSQL (leases). Functions take a session and are run with `Store.run`; they return data
 and render nothing (what a thread is told is written as data the notifier renders when it sends it)."""
 
-from bot.store.engine import Store, engine_url
+from bot.store.engine import InUse, Store, engine_url
 from bot.store.history import Pruned, prune_history
 from bot.store.models import Job, Outbox, Secret, StateChange, Watch
 from bot.store.outbox import (
@@ -57,7 +57,7 @@ from bot.store.watches import (
 )
 
 __all__ = [
-    "Applied", "Figures", "Job", "Outbox", "Owed", "OwedMessage", "PollResult", "Pruned", "Secret", "StateChange",
+    "Applied", "Figures", "InUse", "Job", "Outbox", "Owed", "OwedMessage", "PollResult", "Pruned", "Secret", "StateChange",
     "Store", "Tracked", "Watch", "active_watch", "apply_results", "channel_watch", "channel_watches", "claim",
     "claim_cancel", "counts", "create_watch", "discard_watch", "end_watch", "end_watch_for_slack", "engine_url",
     "expire_watches", "figures", "find_job", "forget_parent", "job_state", "note_cancel", "note_outages", "owe",

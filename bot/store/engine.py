@@ -2,14 +2,17 @@
 
 One worker thread means the event loop never blocks on the database and SQLite sees one writer. SQLite
 (the default) and PostgreSQL (`postgresql://…`, through psycopg 3) are both tested: nothing in the store
-is dialect-specific beyond the SQLite connection setup here, the upsert of a secret and the lock a schema
-upgrade takes (schema.py).
+is dialect-specific beyond the SQLite connection setup here, the upsert of a secret, the lock a schema
+upgrade takes (schema.py), and the leases that let replicas share PostgreSQL (bot/store/leases.py); SQLite
+is one process, held by a lock on its file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import functools
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -20,6 +23,11 @@ from sqlalchemy.orm import Session
 from sqlmodel import create_engine
 
 from bot.store import schema, secrets
+
+
+class InUse(Exception):
+    """Another `jobstatus-bot run` serves this SQLite database; the message says which file and what to do."""
+
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -57,6 +65,26 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self.replicated = not sqlite  # PostgreSQL: any number of replicas share it (bot/store/leases.py)
+        self._sqlite_file = make_url(url).database if sqlite else None
+        self._lock_fd: int | None = None
+
+    def serve_alone(self) -> None:
+        """SQLite is one process: take `<database file>.lock` (flock, released when the process ends, however
+        it ends), or raise InUse when another process holds it. No-op for PostgreSQL and in-memory SQLite."""
+        path = self._sqlite_file
+        if not path or path.startswith((":", "file:")) or self._lock_fd is not None:  # in memory, or a URI
+            return
+        lock = f"{path}.lock"
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise InUse(f"the SQLite database {path} is in use by another jobstatus-bot process (it holds the "
+                        f"lock {lock}). SQLite serves one process; to run replicas, point every one at the "
+                        "same PostgreSQL database (DATABASE_URL=postgresql://...).") from None
+        self._lock_fd = fd
 
     def upgrade(self) -> schema.Upgrade:
         """Bring the database to the code's schema: create it, recognise 0.1.0's, or upgrade it, under a lock
@@ -89,6 +117,9 @@ class Store:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self.engine.dispose()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # the lock goes with it
+            self._lock_fd = None
 
     # -- the backends' SecretStore ----------------------------------------------------------------------
     async def get_secret(self, key: str) -> str | None:

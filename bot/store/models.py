@@ -64,6 +64,7 @@ class Job(SQLModel, table=True):
         UniqueConstraint("backend", "job_id"),
         Index("ix_jobs_due", "polling", "next_poll_at"),
         Index("ix_jobs_done", "polling", "checked_at"),  # pruning: jobs no longer polled, by last check
+        Index("ix_jobs_owner", "owner"),  # replicas on PostgreSQL: each one's leased jobs (bot/store/leases.py)
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -89,6 +90,8 @@ class Job(SQLModel, table=True):
     changed_at: float = 0.0
     checked_at: float = 0.0
     created_at: float = 0.0
+    owner: str | None = None  # replicas on PostgreSQL: the replica that polls the job, until lease_until
+    lease_until: float = 0.0  # (the database's clock, epoch seconds); SQLite, one process, leaves both alone
 
     @property
     def pk(self) -> int:
@@ -168,6 +171,27 @@ class Outbox(SQLModel, table=True):
     created_at: float = 0.0
     attempts: int = 0
     next_attempt_at: float = 0.0
+
+
+class Replica(SQLModel, table=True):
+    """A `jobstatus-bot run` process on PostgreSQL, alive while its heartbeat is younger than the lease."""
+
+    __tablename__ = "replicas"
+
+    id: str = Field(primary_key=True)
+    started: float
+    heartbeat: float
+
+
+class ChannelLease(SQLModel, table=True):
+    """Which replica sends to a Slack channel, until when: one at a time, so a channel's pacing and each
+    watch's order hold across replicas (bot/store/leases.py)."""
+
+    __tablename__ = "channel_leases"
+
+    channel: str = Field(primary_key=True)
+    owner: str
+    lease_until: float
 
 
 class Secret(SQLModel, table=True):

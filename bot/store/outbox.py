@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from bot.jobs import JobEvent, OutboxKind, Reply, Upload, event_payload
+from bot.store.leases import free_for
 from bot.store.models import Outbox, Watch
 
 # What can be owed: the parent or an update of it (rendered when sent), a reply rendered by its owner,
@@ -82,19 +83,24 @@ def _owed(row: Outbox, channel: str, parent_ts: str | None, attempts: int | None
                        row.attempts if attempts is None else attempts, row.created_at, channel, parent_ts)
 
 
-def pending(s: Session, now: float, limit: int = 1000, watch_id: int | None = None) -> list[OwedMessage]:
+def pending(s: Session, now: float, limit: int = 1000, watch_id: int | None = None,
+            replica: str | None = None) -> list[OwedMessage]:
     """What is due by `now`, oldest first (one watch's only, given `watch_id`), parents before the rest:
     everything else a watch owes goes into its parent's thread, even what was owed before a new parent
-    replaced a lost one."""
+    replaced a lost one. Updates of parents come after the thread replies waiting (in a burst the replies
+    say what happened; an update renders the newest state whenever it goes, and stands for later ones,
+    `owe`). A replica (`replica`) reads only channels no other replica holds."""
     q = (
         select(Outbox, col(Watch.channel), col(Watch.parent_ts))
         .join(Watch, col(Watch.id) == col(Outbox.watch_id))
         .where(col(Outbox.next_attempt_at) <= now)
-        .order_by(col(Outbox.kind) != OutboxKind.PARENT, col(Outbox.id))
+        .order_by(col(Outbox.kind) != OutboxKind.PARENT, col(Outbox.kind) == OutboxKind.UPDATE, col(Outbox.id))
         .limit(limit)
     )
     if watch_id is not None:
         q = q.where(col(Outbox.watch_id) == watch_id)
+    if replica is not None:
+        q = q.where(free_for(replica))  # PostgreSQL's SQL: only replicas, which are on PostgreSQL, ask
     return [_owed(o, channel, ts) for o, channel, ts in s.execute(q)]
 
 

@@ -3,7 +3,7 @@ error written with the thread replies it owes (as events the notifier renders), 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,9 +51,12 @@ def _tracked(row: Row[Any]) -> Tracked:
     return Tracked(**row._mapping)
 
 
-def polling_jobs(s: Session) -> list[Tracked]:
-    """Every polled job, for the poller's schedule."""
-    return [_tracked(r) for r in s.execute(select(*_TRACKED).where(col(Job.polling) == True))]  # noqa: E712
+def polling_jobs(s: Session, pks: Collection[int] | None = None) -> list[Tracked]:
+    """Every polled job, for the poller's schedule (of those in `pks` only, when given: a replica's share)."""
+    q = select(*_TRACKED).where(col(Job.polling) == True)  # noqa: E712
+    if pks is not None:
+        q = q.where(col(Job.id).in_(list(pks)))
+    return [_tracked(r) for r in s.execute(q)]
 
 
 def polling_job(s: Session, job_pk: int) -> Tracked | None:
@@ -74,13 +77,17 @@ def polling_ids(s: Session) -> set[int]:
 
 
 _SET_NEXT_POLL = update(Job).where(col(Job.id) == bindparam("pk")).values(next_poll_at=bindparam("at"))
+_SET_OWN_NEXT_POLL = _SET_NEXT_POLL.where(col(Job.owner) == bindparam("b_owner"))
 
 
-def set_next_polls(s: Session, items: Sequence[tuple[int, float]]) -> None:
+def set_next_polls(s: Session, items: Sequence[tuple[int, float]], owner: str | None = None) -> None:
     """Unchanged jobs' next poll times, in one executemany. Plain Core: a job deleted meanwhile is skipped
-    (the ORM's bulk update by primary key would raise StaleDataError and lose the whole batch)."""
-    if items:
+    (the ORM's bulk update by primary key would raise StaleDataError and lose the whole batch). A replica
+    (`owner`) writes only the jobs it still owns."""
+    if items and owner is None:
         s.connection().execute(_SET_NEXT_POLL, [{"pk": pk, "at": at} for pk, at in items])
+    elif items:
+        s.connection().execute(_SET_OWN_NEXT_POLL, [{"pk": pk, "at": at, "b_owner": owner} for pk, at in items])
 
 
 @dataclass(frozen=True)
@@ -107,10 +114,17 @@ class Applied:
     polling: bool = True  # the job is still polled after this
 
 
-def apply_results(s: Session, results: Sequence[PollResult]) -> list[Applied]:
-    """Write a batch of poll results in one transaction."""
+def apply_results(s: Session, results: Sequence[PollResult], owner: str | None = None) -> list[Applied]:
+    """Write a batch of poll results in one transaction. A replica (`owner`) writes a scheduled poll only
+    while it owns the job (row-locked to the end of the transaction, so no other replica takes it
+    meanwhile): a poll whose lease was lost, say to a replica that took over, writes nothing (fencing)."""
     out = []
     for r in results:
+        if owner is not None and not r.force:
+            mine = s.get(Job, r.job_pk, with_for_update=True)
+            if mine is None or mine.owner != owner:
+                out.append(Applied(polling=False))  # not this replica's to poll any more
+                continue
         if isinstance(r.answer, JobStatus):
             applied = apply_status(s, r.job_pk, r.answer, r.at, r.next_poll_at, r.force)
         else:
@@ -186,14 +200,14 @@ def apply_error(s: Session, job_pk: int, err: BackendError, now: float, next_pol
     job.next_poll_at = next_poll_at
 
 
-def note_outages(s: Session, now: float, outage_after: float) -> int:
-    """One note per watch for each job whose polls have failed for `outage_after` seconds (once per outage)."""
-    jobs = s.execute(
-        select(Job).where(
-            col(Job.polling) == True, col(Job.errors) > 0, col(Job.outage_noted) == False,  # noqa: E712
-            col(Job.error_since) <= now - outage_after,
-        )
-    ).scalars().all()
+def note_outages(s: Session, now: float, outage_after: float, owner: str | None = None) -> int:
+    """One note per watch for each job whose polls have failed for `outage_after` seconds (once per outage);
+    a replica (`owner`) notes its own jobs'."""
+    q = select(Job).where(
+        col(Job.polling) == True, col(Job.errors) > 0, col(Job.outage_noted) == False,  # noqa: E712
+        col(Job.error_since) <= now - outage_after,
+    )
+    jobs = s.execute(q if owner is None else q.where(col(Job.owner) == owner).with_for_update()).scalars().all()
     owed = 0
     for job in jobs:
         job.outage_noted = True
@@ -203,12 +217,11 @@ def note_outages(s: Session, now: float, outage_after: float) -> int:
     return owed
 
 
-def expire_watches(s: Session, now: float) -> int:
-    """End every watch of jobs past their watch timeout."""
-    jobs = s.execute(
-        select(Job).where(col(Job.polling) == True, col(Job.timeout_at).is_not(None),  # noqa: E712
+def expire_watches(s: Session, now: float, owner: str | None = None) -> int:
+    """End every watch of jobs past their watch timeout (a replica's, `owner`: of its own jobs)."""
+    q = select(Job).where(col(Job.polling) == True, col(Job.timeout_at).is_not(None),  # noqa: E712
                           col(Job.timeout_at) <= now)
-    ).scalars().all()
+    jobs = s.execute(q if owner is None else q.where(col(Job.owner) == owner).with_for_update()).scalars().all()
     owed = 0
     for job in jobs:
         event = TimedOut(job.view(), max((job.timeout_at or 0) - (job.created_at or 0), 0) / 3600)

@@ -111,3 +111,29 @@ async def test_kill_9_and_restart_keeps_posting_into_the_same_thread(tmp_path: P
             proc.kill()
         await slack.stop()
         await sim.stop()
+
+
+async def test_a_second_process_on_the_same_sqlite_file_refuses_to_start_and_says_why(tmp_path: Path) -> None:
+    sim = SimulatorServer()  # never asked: backends are needed to start, not to refuse
+    slack = FakeSlack()
+    await slack.start()
+    (tmp_path / "jobstatus.yaml").write_text(yaml.safe_dump({"backends": demo_backends(sim)}))
+    log = tmp_path / "first.log"
+    first = await start_bot(bot_env(tmp_path, slack, free_port()), log)
+    try:
+        second = subprocess.run([sys.executable, "-m", "bot", "run"], env=bot_env(tmp_path, slack, free_port()),
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2, second.stderr
+        db = tmp_path / "bot.db"
+        assert f"the SQLite database {db} is in use by another jobstatus-bot process" in second.stderr
+        assert f"{db}.lock" in second.stderr and "PostgreSQL" in second.stderr
+        assert first.poll() is None  # the first one serves on, untouched
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=20) == 0
+        again = await start_bot(bot_env(tmp_path, slack, free_port()), tmp_path / "again.log")  # the lock went
+        again.send_signal(signal.SIGTERM)
+        assert again.wait(timeout=20) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+        await slack.stop()

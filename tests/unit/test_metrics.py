@@ -80,6 +80,13 @@ def test_a_poll_counts_by_outcome_and_an_outage_puts_its_backend_down() -> None:
         assert value(r, "jobstatus_polls_total", backend="fusion", outcome=kind) == 1
 
 
+def test_live_replicas_are_one_until_a_heartbeat_says_otherwise() -> None:
+    m = Metrics()
+    assert value(m.registry, "jobstatus_replicas_live") == 1  # SQLite: one process, and never told otherwise
+    m.replicas_live(3)
+    assert value(m.registry, "jobstatus_replicas_live") == 3
+
+
 def test_slack_calls_are_named_by_outcome_and_an_unknown_method_is_other() -> None:
     m = Metrics()
     r = m.registry

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from bot import store
 from bot.backends.base import FailureDetails, JobStatus
 from bot.backends.errors import Unavailable
+from bot.backends.slots import is_scheduled
 from bot.backends.states import Phase
 from bot.jobs import JobEvent, OutboxKind, event_of
 from bot.poller import Poller
@@ -100,7 +101,8 @@ async def test_failure_details_and_the_log_are_owed_to_every_watch_of_a_job_that
 
     await until(all_owed, "the change, the update, the details and the log")
     kinds = [k for k, _ in await rig.owed()]
-    assert kinds == [OutboxKind.EVENT, OutboxKind.UPDATE, OutboxKind.REPLY, OutboxKind.FILE]
+    # the thread replies first, the parent's update after them (bot/store/outbox.py: pending)
+    assert kinds == [OutboxKind.EVENT, OutboxKind.REPLY, OutboxKind.FILE, OutboxKind.UPDATE]
     [(_, log)] = [(k, p) for k, p in await rig.owed() if k is OutboxKind.FILE]
     assert log == {"filename": "job_1.log", "content_b64": "RVJST1Igb25lCg=="}
 
@@ -176,3 +178,18 @@ def test_the_poller_does_not_import_the_notifier() -> None:
     code = "import sys, bot.poller; print('bot.notifier' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+async def test_a_scheduled_poll_waits_behind_users_for_a_slot_and_a_refresh_does_not(rig: Rig) -> None:
+    marks: list[bool] = []
+    answer = rig.backend.status
+
+    async def status(job_id: str) -> JobStatus:  # the double notes how each request was marked
+        marks.append(is_scheduled())
+        return await answer(job_id)
+
+    rig.backend.status = status  # type: ignore[method-assign]
+    pk = await rig.watch("1")
+    await rig.poll()
+    await rig.poller.poll_now(pk)  # Refresh
+    assert marks == [True, False]

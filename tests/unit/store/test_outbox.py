@@ -32,3 +32,16 @@ async def test_a_watch_owes_its_parent_before_what_was_owed_ahead_of_it(db: Stor
     await db.run(store.owe, w, Reply("owed first", []), clock())
     await db.run(store.forget_parent, w.pk, clock())  # Slack lost the parent: a new one is owed
     assert [m.kind for m in await db.run(store.pending, clock())] == [OutboxKind.PARENT, OutboxKind.REPLY]
+
+
+async def test_thread_replies_go_before_parent_updates_waiting(db: Store, clock: FakeClock) -> None:
+    w = await _watch(db, clock)
+    [parent] = await db.run(store.pending, clock())
+    await db.run(store.sent, parent.id, "1.000001")
+    await db.run(store.owe, w, OutboxKind.UPDATE, clock())
+    await db.run(store.owe, w, Reply("running", []), clock())
+    await db.run(store.owe, w, OutboxKind.UPDATE, clock())  # collapses into the one waiting
+    await db.run(store.owe, w, Reply("succeeded", []), clock())
+    owed = await db.run(store.pending, clock())
+    assert [(m.kind, m.payload.get("text")) for m in owed] == [
+        (OutboxKind.REPLY, "running"), (OutboxKind.REPLY, "succeeded"), (OutboxKind.UPDATE, None)]

@@ -1,0 +1,129 @@
+"""Replicas on one PostgreSQL: who is alive, who polls which job, who sends to which Slack channel.
+
+PostgreSQL is the coordinator; there is no protocol of our own. Every time here is the database's clock
+(`clock_timestamp()`, epoch seconds), so replicas on hosts whose clocks disagree still agree on leases.
+
+- `replicas`: each replica's heartbeat, written every lease/3. Live: a heartbeat younger than the lease.
+- `jobs.owner`, `jobs.lease_until`: the replica that polls a job, renewed at each heartbeat. A job whose
+  lease ran out (its replica died) or that has no owner is claimed with `FOR UPDATE SKIP LOCKED`, so two
+  replicas claiming at once never take the same job; each takes up to its fair share
+  (ceil(polled jobs / live replicas)) and gives back what is above it when replicas join.
+- `channel_leases`: the replica that sends to a channel; taken over when its lease runs out.
+
+Everything here is PostgreSQL's SQL (tests/e2e/test_replicas.py runs it on a throwaway cluster); SQLite is
+one process (bot/store/engine.py locks its file) and never calls it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import TextClause, text
+from sqlalchemy.orm import Session
+
+NOW = "extract(epoch from clock_timestamp())::float8"
+CHANNEL = "jobstatus"  # LISTEN/NOTIFY channel: "balance" (replicas joined or left, jobs given back), "job <pk>"
+FORGET_AFTER = 20  # leases: a replica silent this long is deleted from `replicas` (it is long dead)
+
+
+def db_now(s: Session) -> float:
+    return float(s.execute(text(f"SELECT {NOW}")).scalar_one())
+
+
+@dataclass
+class Balance:
+    """What one heartbeat did: the jobs this replica owns now, those it took and gave back, live replicas."""
+
+    owned: set[int] = field(default_factory=set)
+    claimed: list[int] = field(default_factory=list)
+    released: list[int] = field(default_factory=list)
+    live: int = 1
+    share: int = 0
+
+
+def heartbeat(s: Session, replica: str, lease: float) -> int:
+    """Say this replica is alive; returns how many are (this one included)."""
+    now = db_now(s)
+    s.execute(text("INSERT INTO replicas (id, started, heartbeat) VALUES (:id, :now, :now) "
+                   "ON CONFLICT (id) DO UPDATE SET heartbeat = excluded.heartbeat"), {"id": replica, "now": now})
+    s.execute(text("DELETE FROM replicas WHERE heartbeat < :old"), {"old": now - FORGET_AFTER * lease})
+    return int(s.execute(text("SELECT count(*) FROM replicas WHERE heartbeat >= :since"),
+                         {"since": now - lease}).scalar_one())
+
+
+def balance(s: Session, replica: str, lease: float, backends: Sequence[str]) -> Balance:
+    """The heartbeat: renew this replica's job leases, then take unowned or expired jobs up to its fair
+    share, or give back those above it (the ones due last). Jobs of backends not configured are left."""
+    live = heartbeat(s, replica, lease)
+    now = db_now(s)
+    until = now + lease
+    mine = {"me": replica, "until": until, "now": now, "backends": list(backends)}
+    owned = set(s.execute(text("UPDATE jobs SET lease_until = :until WHERE owner = :me AND polling "
+                               "AND backend = ANY(:backends) RETURNING id"), mine).scalars())
+    s.execute(text("UPDATE jobs SET owner = NULL, lease_until = 0 WHERE owner = :me "
+                   "AND NOT (polling AND backend = ANY(:backends))"), mine)  # ended, or its backend left
+    total = int(s.execute(text("SELECT count(*) FROM jobs WHERE polling AND backend = ANY(:backends)"),
+                          mine).scalar_one())
+    share = math.ceil(total / max(live, 1))
+    out = Balance(owned=owned, live=live, share=share)
+    if len(owned) < share:
+        out.claimed = list(s.execute(text(
+            "UPDATE jobs SET owner = :me, lease_until = :until WHERE id IN ("
+            " SELECT id FROM jobs WHERE polling AND backend = ANY(:backends)"
+            " AND (owner IS NULL OR lease_until < :now) ORDER BY next_poll_at LIMIT :n FOR UPDATE SKIP LOCKED"
+            ") RETURNING id"), {**mine, "n": share - len(owned)}).scalars())
+        owned.update(out.claimed)
+    elif len(owned) > share:
+        out.released = list(s.execute(text(
+            "UPDATE jobs SET owner = NULL, lease_until = 0 WHERE id IN ("
+            " SELECT id FROM jobs WHERE owner = :me ORDER BY next_poll_at DESC LIMIT :n FOR UPDATE"
+            ") RETURNING id"), {**mine, "n": len(owned) - share}).scalars())
+        owned.difference_update(out.released)
+    return out
+
+
+def claim_job(s: Session, replica: str, lease: float, job_pk: int) -> bool:
+    """Take one job a user just watched (or watched again) unless a live replica polls it already. Whether
+    this replica owns it now."""
+    now = db_now(s)
+    row = s.execute(text(
+        "UPDATE jobs SET owner = :me, lease_until = :until WHERE id = :pk AND polling"
+        " AND (owner IS NULL OR owner = :me OR lease_until < :now) RETURNING id"),
+        {"me": replica, "until": now + lease, "now": now, "pk": job_pk}).first()
+    return row is not None
+
+
+def hold_channels(s: Session, replica: str, lease: float, channels: Sequence[str]) -> set[str]:
+    """Take or renew the send lease of each channel that no other live replica holds; returns the channels
+    this replica holds now."""
+    if not channels:
+        return set()
+    now = db_now(s)
+    return set(s.execute(text(
+        "INSERT INTO channel_leases (channel, owner, lease_until)"
+        " SELECT c, :me, :until FROM unnest(CAST(:channels AS text[])) AS c ORDER BY c"
+        " ON CONFLICT (channel) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until"
+        " WHERE channel_leases.owner = excluded.owner OR channel_leases.lease_until < :now"
+        " RETURNING channel"), {"me": replica, "until": now + lease, "now": now,
+                                "channels": sorted(set(channels))}).scalars())
+
+
+def free_for(replica: str) -> TextClause:
+    """A WHERE clause on `watches`: its channel is not held by another replica (for the notifier's reading of
+    what is owed, so channels others send to do not crowd out its own)."""
+    return text("NOT EXISTS (SELECT 1 FROM channel_leases AS cl WHERE cl.channel = watches.channel"
+                f" AND cl.owner <> :lease_me AND cl.lease_until >= {NOW})").bindparams(lease_me=replica)
+
+
+def leave(s: Session, replica: str) -> None:
+    """A replica stopping cleanly: its jobs and channels are free at once, not after the lease."""
+    s.execute(text("UPDATE jobs SET owner = NULL, lease_until = 0 WHERE owner = :me"), {"me": replica})
+    s.execute(text("DELETE FROM channel_leases WHERE owner = :me"), {"me": replica})
+    s.execute(text("DELETE FROM replicas WHERE id = :me"), {"me": replica})
+
+
+def notify(s: Session, payload: str) -> None:
+    """Tell every replica (delivered when this transaction commits)."""
+    s.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload})
