@@ -43,7 +43,7 @@ from typing import Any
 import psutil
 
 from bench import report
-from bench.jobs import SAMPLE_BASE, job_id, split
+from bench.jobs import SAMPLE_BASE, job_id
 from bench.procs import BotProc, SimProc, cpu_seconds
 from bench.runner import (
     B2B_BACKENDS,
@@ -276,8 +276,7 @@ async def run_saturated(p: BurstParams, logdir: Path, say: Any) -> dict[str, Any
     try:
         await sim.start()
         await fs.start()
-        counts = split(p.busy_watches * 5 // 3 + 5)  # round robin over five; only the three are used
-        per_backend = {b: counts[b] for b in B2B_BACKENDS}
+        per_backend = {b: math.ceil(p.busy_watches / len(B2B_BACKENDS)) for b in B2B_BACKENDS}
         per_request_backend = math.ceil(p.requests / len(B2B_BACKENDS))
         for b in B2B_BACKENDS:
             await sim.post("/jobs", {"backend": b, "start": 0, "count": per_backend[b]})
