@@ -15,6 +15,8 @@ request).
 Control API (JSON):
 - `POST /jobs {"backend", "start", "count"}`: add jobs start..start+count-1 in their running state.
 - `POST /change {"backend", "index"}`: move that job to its done state now; answers `{"at": epoch}`.
+- `POST /change/many {"jobs": [[backend, index], ...]}`: move them all at one moment (no await between
+  them, so no poll sees some changed and others not); answers `{"at": epoch}`.
 - `GET /counts`: per vendor `{"routes": {"GET /prefix/route": n}, "status": n, "polls": n, "total": n}`,
   and this process's `cpu_s` and `rss`.
 - `GET /samples`: the first request seen per route (method, path, headers, body), for the raw client.
@@ -157,6 +159,13 @@ async def main() -> int:
         body = await request.json()
         return web.json_response({"at": sims.change(body["backend"], int(body["index"]))})
 
+    async def change_many(request: web.Request) -> web.Response:
+        body = await request.json()
+        at = time.time()
+        for backend, index in body["jobs"]:
+            sims.change(backend, int(index))
+        return web.json_response({"at": at})
+
     async def counts(_request: web.Request) -> web.Response:
         cpu = me.cpu_times()
         return web.json_response({"vendors": sims.snapshot(), "cpu_s": cpu.user + cpu.system,
@@ -170,7 +179,8 @@ async def main() -> int:
         return web.json_response({"ok": True})
 
     control = web.Application()
-    control.add_routes([web.post("/jobs", jobs), web.post("/change", change), web.get("/counts", counts),
+    control.add_routes([web.post("/jobs", jobs), web.post("/change", change),
+                        web.post("/change/many", change_many), web.get("/counts", counts),
                         web.get("/samples", samples), web.post("/samples/clear", clear)])
     runner, control_port = await serve(control)
     print(json.dumps({"sim_port": sims.port, "control_port": control_port}), flush=True)
