@@ -226,11 +226,11 @@ _AUTH_TAGS = {"basic", "bearer", "oauth2", "oauth2_refresh", "vault_session", "a
 @dataclass(frozen=True)
 class Variable:
     """One environment variable the bot reads: what it sets, its default, what it means, and which commands
-    read it. ENVIRONMENT is the one list: `Environment.from_env` reads it, `--help` prints it, and a test
-    holds README's Environment table to it."""
+    read it. ENVIRONMENT is the one list: `Environment.from_env` reads those with a field, bot/logs.py the
+    LOG_* ones (before anything else), `--help` prints it, and a test holds README's Environment table to it."""
 
     name: str
-    field: str  # the Environment attribute it sets
+    field: str | None  # the Environment attribute it sets; None: read by bot/logs.py, before anything else
     default: str  # "" = unset
     meaning: str
     commands: tuple[str, ...] = ("run",)
@@ -249,12 +249,12 @@ ENVIRONMENT: tuple[Variable, ...] = (
              "SQLAlchemy URL of the database: a SQLite file, or PostgreSQL (`postgresql://…`)",
              ("run", "check", "migrate")),
     Variable("PORT", "port", "3000", "HTTP port: Slack's requests (HTTP mode), `/healthz`, `/readyz` and `/metrics`"),
-    Variable("LOG_FORMAT", "log_format", "text", "`text`: readable lines; `json`: one JSON object a line (bot/logs.py)",
+    Variable("LOG_FORMAT", None, "text", "`text`: readable lines; `json`: one JSON object a line (bot/logs.py)",
              ("run", "check", "demo", "migrate")),
-    Variable("LOG_LEVEL", "log_level", "", "`DEBUG`, `INFO`, `WARNING`, `ERROR`; `--log-level` wins over it "
+    Variable("LOG_LEVEL", None, "", "`DEBUG`, `INFO`, `WARNING`, `ERROR`; `--log-level` wins over it "
              "(unset: `INFO` for run and migrate, `WARNING` for demo and check)", ("run", "check", "demo", "migrate")),
 )
-_DEFAULT = {v.field: v.default for v in ENVIRONMENT}
+_DEFAULT = {v.field: v.default for v in ENVIRONMENT if v.field}
 
 
 def environment_help(command: str) -> str:
@@ -283,9 +283,6 @@ class Environment(BaseModel):
     config_path: str = _DEFAULT["config_path"]
     database_url: str = Field(default=_DEFAULT["database_url"], repr=False)  # may hold a password
     port: int = Field(default=int(_DEFAULT["port"]), ge=0, le=65535)
-    # read by bot/logs.py before anything else (so that a config error is logged in the asked format)
-    log_format: str = _DEFAULT["log_format"]
-    log_level: str = _DEFAULT["log_level"]
 
     @field_validator("slack_app_token")
     @classmethod
@@ -301,11 +298,11 @@ class Environment(BaseModel):
     def from_env(cls, env: Mapping[str, str] | None = None) -> Environment:
         """Each variable of ENVIRONMENT, empty meaning unset; a value that cannot be used is a ConfigError."""
         e = os.environ if env is None else env
-        values = {v.field: e.get(v.name) or v.default for v in ENVIRONMENT}
+        values = {v.field: e.get(v.name) or v.default for v in ENVIRONMENT if v.field}
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            names = {v.field: v.name for v in ENVIRONMENT}
+            names = {v.field: v.name for v in ENVIRONMENT if v.field}
             raise ConfigError("\n".join(
                 f"environment variable {names.get(str(err['loc'][0]), err['loc'][0])}: {err['msg']}"
                 for err in exc.errors(include_url=False, include_input=False))) from None
