@@ -44,10 +44,12 @@ class Slots:
 
     @property
     def waiting(self) -> int:
-        return sum(1 for q in (self._users, self._polls) for f in q if not f.done())
+        """How many wait for a slot. The queues hold only futures not yet served: `_release` pops what it
+        serves and a waiter cancelled while queued removes itself."""
+        return len(self._users) + len(self._polls)
 
     async def __aenter__(self) -> None:
-        if self._free > 0 and not self.waiting:
+        if self._free > 0 and not self._users and not self._polls:  # O(1): every poll passes here
             self._free -= 1
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
