@@ -13,9 +13,7 @@ import argparse
 import asyncio
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from bench import report, soak
 from bench.runner import Params, run_baseline, run_size
@@ -85,22 +83,14 @@ def soak_params(args: argparse.Namespace) -> soak.SoakParams:
 
 
 async def run(p: Params, out: Path) -> int:
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    logdir = out / f"{stamp}-logs"
-    logdir.mkdir(parents=True, exist_ok=True)
-
     def say(text: str) -> None:
         print(text, flush=True)
 
-    m = report.machine()
-    result: dict[str, Any] = {
-        "schema": 1, "started_at": datetime.now(UTC).isoformat(timespec="seconds"), "mode": p.mode,
-        "machine": m, "git": report.git_state(), "params": {k: v for k, v in vars(p).items()},
-        "logs": str(logdir), "sizes": [],
-    }
-    say(f"jobstatus benchmark ({p.mode}): {m['cpu_model']}, {m['logical_cpus']} CPUs, {m['memory_gb']} GB, "
-        f"Python {m['python']}; sizes {', '.join(f'{n:,}' for n in p.sizes)}; interval {p.interval:g} s, "
-        f"window {p.window:g} s")
+    run_ = report.begin(out, "", "jobstatus benchmark", p.mode, dict(vars(p)),
+                        f"sizes {', '.join(f'{n:,}' for n in p.sizes)}; interval {p.interval:g} s, window {p.window:g} s")
+    stamp, logdir, result = run_.stamp, run_.logdir, run_.result
+    m = result["machine"]
+    result["sizes"] = []
     t0 = time.monotonic()
     say("idle baseline (no watches)…")
     try:

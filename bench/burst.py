@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import random
 import shutil
@@ -36,7 +35,6 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -361,29 +359,19 @@ def table(r: dict[str, Any]) -> str:
 
 
 async def run(p: BurstParams, out: Path) -> int:
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    logdir = out / f"burst-{stamp}-logs"
-    logdir.mkdir(parents=True, exist_ok=True)
-
     def say(text: str) -> None:
         print(text, flush=True)
 
-    m = report.machine()
-    say(f"jobstatus burst benchmark ({p.mode}): {m['cpu_model']}, {m['logical_cpus']} CPUs, Python {m['python']}")
+    run_ = report.begin(out, "burst-", "jobstatus burst benchmark", p.mode, asdict(p))
+    stamp, logdir, result = run_.stamp, run_.logdir, run_.result
     t0 = time.monotonic()
-    result: dict[str, Any] = {"schema": 1, "mode": p.mode, "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                              "machine": m, "git": report.git_state(), "params": asdict(p), "logs": str(logdir)}
     say(f"burst: {p.watches} watches over {p.channels} channels, {p.interval:g} s interval…")
     result["burst"] = await run_burst(p, logdir, say)
     say(f"watch requests, idle then saturated ({p.busy_watches} watches at {p.busy_interval:g} s)…")
     result["saturated"] = await run_saturated(p, logdir, say)
     result["errors"] = result["burst"]["errors"] + result["saturated"]["errors"]
     result["total_seconds"] = round(time.monotonic() - t0, 1)
-    out.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(result, indent=2, default=str)
-    path = out / f"burst-{stamp}.json"
-    path.write_text(text)
-    (out / "burst-latest.json").write_text(text)
+    path, _latest = report.write(result, out, stamp, "burst-")
     say("")
     say(table(result))
     for e in result["errors"]:

@@ -8,6 +8,8 @@ import platform
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -209,11 +211,35 @@ def targets_text(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write(result: dict[str, Any], out: Path, stamp: str) -> tuple[Path, Path]:
+@dataclass
+class Run:
+    """One benchmark run's header: its stamp, its logs directory and the JSON's opening fields."""
+
+    stamp: str
+    logdir: Path
+    result: dict[str, Any]
+
+
+def begin(out: Path, prefix: str, title: str, mode: str, params: dict[str, Any], detail: str = "") -> Run:
+    """Start a run of a benchmark mode: the logs directory `<out>/<prefix><stamp>-logs`, the result's header
+    (schema, mode, start, machine, git state, params) and the first line printed."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    logdir = out / f"{prefix}{stamp}-logs"
+    logdir.mkdir(parents=True, exist_ok=True)
+    m = machine()
+    result: dict[str, Any] = {"schema": 1, "mode": mode, "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                              "machine": m, "git": git_state(), "params": params, "logs": str(logdir)}
+    print(f"{title} ({mode}): {m['cpu_model']}, {m['logical_cpus']} CPUs, {m['memory_gb']} GB, "
+          f"Python {m['python']}{'; ' + detail if detail else ''}", flush=True)
+    return Run(stamp, logdir, result)
+
+
+def write(result: dict[str, Any], out: Path, stamp: str, prefix: str = "") -> tuple[Path, Path]:
+    """`<out>/<prefix><stamp>.json` and `<out>/<prefix>latest.json`, the same text."""
     out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result, indent=2, default=str)
-    path = out / f"{stamp}.json"
+    path = out / f"{prefix}{stamp}.json"
     path.write_text(text)
-    latest = out / "latest.json"
+    latest = out / f"{prefix}latest.json"
     latest.write_text(text)
     return path, latest
