@@ -42,6 +42,21 @@ def cpu_seconds(proc: psutil.Process) -> float:
     return float(t.user + t.system)
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its children so far (a PostgreSQL server: the postmaster and its backends;
+    a backend that ended meanwhile is not counted)."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            total += cpu_seconds(proc)
+    return total
+
+
 class SimProc:
     """`python -m bench.simproc`: the five vendor simulators and their control API."""
 
@@ -226,6 +241,21 @@ class BotProc:
                         warnings.append(line.strip()[:300])
         return {"errors": n_err, "tracebacks": n_tb, "warnings": n_warn, "first_errors": errors,
                 "first_warnings": warnings}
+
+
+async def settle(bots: list[BotProc], total: int, limit_s: float = 180.0) -> float:
+    """Until replicas on one PostgreSQL have split `total` jobs evenly (each schedules its fair share,
+    ceil(total / replicas), or one less, as /healthz `scheduled` says); the seconds it took."""
+    share = -(-total // len(bots))
+    t0 = time.monotonic()
+    counts: list[int] = []
+    while time.monotonic() - t0 < limit_s:
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+            counts = [int((await b.healthz())["scheduled"]) for b in bots]
+            if sum(counts) == total and all(share - 1 <= c <= share for c in counts):
+                return time.monotonic() - t0
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"{len(bots)} replicas did not split {total} jobs in {limit_s:.0f} s (scheduled: {counts})")
 
 
 async def run_raw(spec: dict[str, Any], on_phase: Any, log: Path, limit_s: float) -> dict[str, Any]:
