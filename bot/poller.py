@@ -7,7 +7,7 @@ its next poll time, and those are flushed in one batch every few seconds (so the
 Answers that change something are written in batches, each with the Slack messages it owes.
 
 Replicas on PostgreSQL (`replica` set): the schedule holds the jobs this replica owns. `rebalance()`, the
-heartbeat bot/replicas.py runs every lease/3, renews their leases, takes jobs up to the fair share and gives
+heartbeat bot/replicas.py runs every lease/3, keeps them (a live replica's jobs stay its own), takes jobs up to the fair share and gives
 back the rest (bot/store/leases.py), and the schedule follows. Every write of a scheduled poll checks, under
 a row lock, that the job is still this replica's: a poll whose lease was lost writes nothing.
 """
@@ -147,7 +147,7 @@ class Poller:
             self._schedule(job, job.due)
 
     async def rebalance(self) -> leases.Balance:
-        """A replica's heartbeat: renew its leases, take or give back jobs (bot/store/leases.py), and make
+        """A replica's heartbeat: say it is alive, take or give back jobs (bot/store/leases.py), and make
         the schedule hold exactly the jobs it owns. Next poll times are written first, for those it gives."""
         assert self.replica is not None
         await self._flush()

@@ -1,8 +1,8 @@
 """Replicas on one PostgreSQL: this process's id, its heartbeat, and LISTEN for the others' news.
 
 Every `jobstatus-bot run` on the same PostgreSQL database is a replica; PostgreSQL coordinates them
-(bot/store/leases.py). This module runs the heartbeat: every lease/3 seconds `Poller.rebalance()` renews
-this replica's job leases and takes or gives back jobs to keep the fair share. It also LISTENs on the
+(bot/store/leases.py). This module runs the heartbeat: every lease/3 seconds `Poller.rebalance()` says
+this replica is alive (which keeps its jobs its own) and takes or gives back jobs to keep the fair share. It also LISTENs on the
 `jobstatus` channel, so the heartbeat comes at once when a replica joins or leaves or gives jobs back
 ("balance"), and a job another replica changed (a user watched, stopped or cancelled it there) is read
 again by the one that polls it ("job <pk>"). Without LISTEN (its connection lost) the heartbeat still comes

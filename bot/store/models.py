@@ -90,8 +90,8 @@ class Job(SQLModel, table=True):
     changed_at: float = 0.0
     checked_at: float = 0.0
     created_at: float = 0.0
-    owner: str | None = None  # replicas on PostgreSQL: the replica that polls the job, until lease_until
-    lease_until: float = 0.0  # (the database's clock, epoch seconds); SQLite, one process, leaves both alone
+    owner: str | None = None  # replicas on PostgreSQL: the replica that polls the job while it is live (leases.py)
+    lease_until: float = 0.0  # no longer written: the owner's heartbeat is its jobs' lease; SQLite leaves both alone
 
     @property
     def pk(self) -> int:
