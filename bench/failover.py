@@ -1,14 +1,16 @@
-"""`python -m bench.failover --database-url postgresql://…` — replicas on PostgreSQL: kill -9 one, measure.
+"""`python -m bench.failover` — replicas on PostgreSQL: kill -9 one, measure.
 
-Three real `jobstatus-bot run` processes share an empty PostgreSQL database (give one you can throw away: its
-tables are created and filled). 3,000 Fusion watches over 300 channels are seeded with the bot's own
+Three real `jobstatus-bot run` processes (bench/procs.py's BotProc) share an empty PostgreSQL database: a
+throwaway cluster's (bot/offline/postgres.py), or the one `--database-url` names (give one you can throw away:
+its tables are created and filled). 3,000 Fusion watches over 300 channels are seeded with the bot's own
 `store.create_watch`, their parents already in the fake Slack; the replicas split them. Then 300 of the jobs
 (one per channel) change state over a window around the moment one replica is killed with SIGKILL, and the
 run reports: how long until the dead replica's jobs were owned by the others and polled again, whether every
 change reached its thread (lost), replies that arrived twice (repeated), parents posted again (duplicate),
 and pairs of polls of one job closer than half its interval (double polls: two replicas polling one job;
 counted over the jobs that did not change, since an ended job is asked again for its details).
-The vendor simulator and the fake Slack run in this process, on 127.0.0.1.
+The vendor simulator and the fake Slack run in this process, on 127.0.0.1. It prints the figures as JSON
+and writes them to `bench/results/failover-<timestamp>.json` (and `failover-latest.json`).
 """
 
 from __future__ import annotations
@@ -19,20 +21,17 @@ import json
 import os
 import random
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-import yaml
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from bench.procs import child_env, free_port
+from bench import report
+from bench.procs import BotProc, database, settle
 from bot import store
 from bot.backends.base import JobStatus
 from bot.backends.states import Phase
@@ -42,6 +41,7 @@ from bot.offline.vendors.core import Step
 from bot.offline.vendors.server import SimulatorServer
 
 SECRET = "bench-failover-secret"
+DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -51,25 +51,8 @@ def percentile(values: list[float], q: float) -> float | None:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
-async def healthy(port: int, proc: subprocess.Popen[bytes], within: float = 60.0) -> None:
-    deadline = time.monotonic() + within
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"replica exited with {proc.returncode}")
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/readyz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError("replica did not become ready")
-
-
-async def run(url: str, watches: int, channels: int, replicas: int, interval: float, lease: float,
+async def run(url: str, work: Path, watches: int, channels: int, replicas: int, interval: float, lease: float,
               changes: int) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix="jobstatus-failover-"))
     sim = SimulatorServer()
     await sim.start()
     configure_simulators(sim)
@@ -78,9 +61,8 @@ async def run(url: str, watches: int, channels: int, replicas: int, interval: fl
     chans = [f"CF{n:05d}" for n in range(channels)]
     for ch in chans:
         slack.add_channel(ch, f"load-{ch}")
-    (work / "jobstatus.yaml").write_text(yaml.safe_dump({
-        "backends": {"fusion-demo": demo_backends(sim, poll_interval=interval)["fusion-demo"]},
-        "lease_seconds": lease}))
+    config = {"backends": {"fusion-demo": demo_backends(sim, poll_interval=interval)["fusion-demo"]},
+              "lease_seconds": lease}
     rng = random.Random(20261206)
     jobs = [(7_000_000 + i, chans[i % channels]) for i in range(watches)]
     for job_id, _ch in jobs:
@@ -103,36 +85,23 @@ async def run(url: str, watches: int, channels: int, replicas: int, interval: fl
     finally:
         db.close()
 
-    procs: dict[int, subprocess.Popen[bytes]] = {}
-    ports: dict[int, int] = {}
+    bots: list[BotProc] = []
     try:
         for n in range(replicas):
-            env = child_env()
-            env.update({"SLACK_BOT_TOKEN": slack.token, "SLACK_SIGNING_SECRET": SECRET,
-                        "SLACK_API_URL": slack.api_url, "JOBSTATUS_CONFIG": str(work / "jobstatus.yaml"),
-                        "DATABASE_URL": url, "PORT": str(free_port()), "LOG_LEVEL": "WARNING"})
-            ports[n] = int(env["PORT"])
-            procs[n] = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env,
-                                        stdout=(work / f"replica-{n}.log").open("ab"), stderr=subprocess.STDOUT)
-        for n, proc in procs.items():
-            await healthy(ports[n], proc)
-        # settle: every job owned, shares even
+            bot = BotProc(work, f"replica-{n}", slack_token=slack.token, slack_api_url=slack.api_url, secret=SECRET,
+                          db_url=url, config=config)
+            bot.env["LOG_LEVEL"] = "WARNING"
+            bots.append(bot)
+            await bot.start(expect_scheduled=None)
+        settled = await settle(bots, lambda: watches)  # every job owned, shares even
         engine = store.Store(url)
-        share = -(-watches // replicas)
-        settle_from = time.monotonic()
-        while True:
-            with engine.engine.connect() as con:
-                owners: dict[str, int] = dict(con.execute(text("SELECT owner, count(*) FROM jobs WHERE polling AND owner IS NOT "
-                                               "NULL AND lease_until > 0 GROUP BY owner")).all())
-            if len(owners) == replicas and all(share - 1 <= c <= share for c in owners.values()):
-                break
-            if time.monotonic() - settle_from > 120:
-                raise RuntimeError(f"shares did not settle: {owners}")
-            await asyncio.sleep(0.5)
-        settled = time.monotonic() - settle_from
+        with engine.engine.connect() as con:
+            owners: dict[str, int] = dict(con.execute(text("SELECT owner, count(*) FROM jobs WHERE polling AND owner IS NOT "
+                                                           "NULL GROUP BY owner")).all())
         await asyncio.sleep(interval)  # a whole interval of polling with the shares even
 
-        victim = procs[0]
+        victim = bots[0].proc
+        assert victim is not None
         victim_id = next(o for o in owners if o.split(":")[-2] == str(victim.pid))
         with engine.engine.connect() as con:
             victims = {int(j) for (j,) in con.execute(text("SELECT job_id FROM jobs WHERE owner = :o"),
@@ -199,36 +168,40 @@ async def run(url: str, watches: int, channels: int, replicas: int, interval: fl
             "double_polls": len(pairs), "of_which_across_the_kill": at_failover,
         }
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        for bot in bots:
+            await bot.stop()
         await slack.stop()
         await sim.stop()
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    run_ = report.begin(args.out, "failover-", "jobstatus failover benchmark", "full", vars(args) | {"out": str(args.out)},
+                        f"{args.watches:,} watches, {args.replicas} replicas on PostgreSQL, one killed")
+    async with database(args.database_url or None, run_.logdir) as (url, _cluster):
+        figures = await run(url, run_.logdir, args.watches, args.channels, args.replicas, args.interval, args.lease,
+                            args.changes)
+    result = run_.result | figures
+    report.write(result, args.out, run_.stamp, "failover-")
+    return figures
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.failover", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""),
-                    help="an empty PostgreSQL database to fill (default: $DATABASE_URL)")
+                    help="an empty PostgreSQL database to fill (default: $DATABASE_URL, else a throwaway cluster)")
     ap.add_argument("--watches", type=int, default=3000)
     ap.add_argument("--channels", type=int, default=300)
     ap.add_argument("--replicas", type=int, default=3)
     ap.add_argument("--interval", type=float, default=30.0, help="seconds between polls of a job")
     ap.add_argument("--lease", type=float, default=15.0, help="lease_seconds")
     ap.add_argument("--changes", type=int, default=300, help="jobs that change state around the kill")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the JSON goes (default bench/results/)")
     args = ap.parse_args()
-    if not args.database_url.startswith(("postgres://", "postgresql")):
-        print("bench.failover: give --database-url postgresql://… (an empty database)", file=sys.stderr)
+    if args.database_url and not args.database_url.startswith(("postgres://", "postgresql")):
+        print("bench.failover: --database-url must be a postgresql:// URL (an empty database)", file=sys.stderr)
         return 2
-    result = asyncio.run(run(args.database_url, args.watches, args.channels, args.replicas, args.interval,
-                             args.lease, args.changes))
-    print(json.dumps(result, indent=2))
+    print(json.dumps(asyncio.run(measure(args)), indent=2))
     return 0
 
 

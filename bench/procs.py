@@ -1,4 +1,5 @@
-"""The processes a benchmark run starts: the simulators' helper, the real bot, the raw client loop.
+"""The processes a benchmark run starts: the simulators' helper, the real bot (replicas too), the raw client
+loop, and a throwaway PostgreSQL for replicas.
 
 Every wait here has a deadline, every process is ended by its own pid, and all traffic is on 127.0.0.1.
 """
@@ -9,17 +10,21 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import psutil
 import yaml
+
+from bot.offline.postgres import PostgresCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,6 +60,22 @@ def tree_cpu_seconds(pid: int) -> float:
         with contextlib.suppress(psutil.Error):
             total += cpu_seconds(proc)
     return total
+
+
+@contextlib.asynccontextmanager
+async def database(url: str | None, logdir: Path) -> AsyncIterator[tuple[str, PostgresCluster | None]]:
+    """The database to fill: `url` as given, or a new one in a throwaway cluster started (and removed) here."""
+    if url:
+        yield url, None
+        return
+    cluster = PostgresCluster()
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, cluster.start)
+        yield cluster.url(cluster.create_database()), cluster
+    finally:
+        with contextlib.suppress(OSError):
+            shutil.copy(cluster.log, logdir / "postgresql.log")
+        cluster.stop()
 
 
 class SimProc:
@@ -243,19 +264,22 @@ class BotProc:
                 "first_warnings": warnings}
 
 
-async def settle(bots: list[BotProc], total: int, limit_s: float = 180.0) -> float:
-    """Until replicas on one PostgreSQL have split `total` jobs evenly (each schedules its fair share,
-    ceil(total / replicas), or one less, as /healthz `scheduled` says); the seconds it took."""
-    share = -(-total // len(bots))
+async def settle(bots: list[BotProc], total: Callable[[], int], limit_s: float = 180.0) -> float:
+    """Until replicas on one PostgreSQL have split the polled jobs evenly (each schedules its fair share,
+    ceil(jobs / replicas), or one less, as /healthz `scheduled` says); the seconds it took. `total()` counts
+    the polled jobs now (a job that ends meanwhile leaves the count); it runs in a thread."""
     t0 = time.monotonic()
     counts: list[int] = []
+    jobs = -1
     while time.monotonic() - t0 < limit_s:
         with contextlib.suppress(aiohttp.ClientError, TimeoutError):
             counts = [int((await b.healthz())["scheduled"]) for b in bots]
-            if sum(counts) == total and all(share - 1 <= c <= share for c in counts):
+            jobs = await asyncio.get_running_loop().run_in_executor(None, total)
+            share = -(-jobs // len(bots))
+            if sum(counts) == jobs and all(share - 1 <= c <= share for c in counts):
                 return time.monotonic() - t0
         await asyncio.sleep(0.5)
-    raise RuntimeError(f"{len(bots)} replicas did not split {total} jobs in {limit_s:.0f} s (scheduled: {counts})")
+    raise RuntimeError(f"{len(bots)} replicas did not split {jobs} jobs in {limit_s:.0f} s (scheduled: {counts})")
 
 
 async def run_raw(spec: dict[str, Any], on_phase: Any, log: Path, limit_s: float) -> dict[str, Any]:

@@ -39,7 +39,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,7 @@ from sqlalchemy import text
 from bench import report
 from bench.burst import wait_replies
 from bench.jobs import VENDORS, job_id, split
-from bench.procs import BotProc, SimProc, cpu_seconds, settle, tree_cpu_seconds
+from bench.procs import BotProc, SimProc, cpu_seconds, database, settle, tree_cpu_seconds
 from bench.runner import (
     B2B_BACKENDS,
     SECRET,
@@ -91,22 +90,6 @@ class ScaleParams:
 
 QUICK = ScaleParams(mode="quick", watches=300, interval=2.0, window=6.0, changes=10, b2b_warmup=1.0,
                     b2b_window=3.0)
-
-
-@contextlib.asynccontextmanager
-async def database(url: str | None, logdir: Path) -> AsyncIterator[tuple[str, PostgresCluster | None]]:
-    """The database to fill: `url` as given, or a new one in a throwaway cluster started (and removed) here."""
-    if url:
-        yield url, None
-        return
-    cluster = PostgresCluster()
-    try:
-        await asyncio.get_running_loop().run_in_executor(None, cluster.start)
-        yield cluster.url(cluster.create_database()), cluster
-    finally:
-        with contextlib.suppress(OSError):
-            shutil.copy(cluster.log, logdir / "postgresql.log")
-        cluster.stop()
 
 
 class Meter:
@@ -233,7 +216,7 @@ async def run_scale(p: ScaleParams, url: str, cluster: PostgresCluster | None, l
         t0 = time.monotonic()
         for bot in steady:
             await bot.start(expect_scheduled=None)
-        settled = await settle(steady, n)
+        settled = await settle(steady, lambda: polling_jobs(url, all_backends))
         say(f"  {p.replicas} replicas up and {n:,} jobs split after {time.monotonic() - t0:.1f} s")
         await asyncio.sleep(p.interval)  # warm-up: every job polled once since the split
         movable = [k for k, v in enumerate(VENDORS) if effective_interval(v.backend, p.interval) <= p.interval]
@@ -285,7 +268,7 @@ async def run_scale(p: ScaleParams, url: str, cluster: PostgresCluster | None, l
             bot = replica(f"b2b-{k}", p.b2b_interval, only=B2B_BACKENDS)
             running.append(bot)
             await bot.start(expect_scheduled=None)
-            split_s = await settle(running, total)
+            split_s = await settle(running, lambda: polling_jobs(url, B2B_BACKENDS))
             await asyncio.sleep(p.b2b_warmup)
             a = await meter.snap(running)
             await asyncio.sleep(p.b2b_window)
@@ -306,6 +289,9 @@ async def run_scale(p: ScaleParams, url: str, cluster: PostgresCluster | None, l
             f"{c.method}: {c.error}" for c in fs.failed_calls]
         if failed:
             errors.append(f"{len(failed)} Slack API calls failed: {failed[:3]}")
+        return out
+    except Exception as exc:  # what was measured so far is kept, and why the rest is missing
+        errors.append(f"{type(exc).__name__}: {str(exc)[:500]}")
         return out
     finally:
         for bot in bots:
@@ -369,18 +355,20 @@ async def run(p: ScaleParams, out: Path, url: str | None) -> int:
     t0 = time.monotonic()
     async with database(url, run_.logdir) as (db_url, cluster):
         result.update(await run_scale(p, db_url, cluster, run_.logdir, say))
-    result["targets"] = targets(result)
+    complete = "steady" in result and "back_to_back" in result
+    result["targets"] = targets(result) if complete else []
     result["total_seconds"] = round(time.monotonic() - t0, 1)
     path, _latest = report.write(result, out, run_.stamp, "scale-")
     say("")
-    say(table(result))
+    if complete:
+        say(table(result))
     for t in result["targets"]:
         say(f"target {'met' if t['met'] else 'MISSED' if t['met'] is False else 'n/a'}: {t['target']}: "
             f"{t['value']} vs {t['limit']}")
     for e in result["errors"]:
         say(f"ERROR: {e}")
     say(f"\nJSON: {path} (and scale-latest.json); logs in {run_.logdir}; {result['total_seconds']} s in all")
-    return 1 if result["errors"] else 0
+    return 1 if result["errors"] or not complete else 0
 
 
 def main(argv: list[str] | None = None) -> int:
