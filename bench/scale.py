@@ -123,6 +123,8 @@ def usage(a: dict[str, Any], b: dict[str, Any], backends: tuple[str, ...]) -> di
     saturated = [name for name, x in pct.items() if x >= SATURATED]
     saturated += [name for name, x in (("simulators", sim), ("postgresql", pg), ("bench", bench))
                   if x is not None and x >= SATURATED]
+    if machine >= 0.9 * 100 * cores:  # every core busy: whoever is below SATURATED got less than it asked for
+        saturated.append(f"the machine ({machine:.0f}% of {100 * cores}%; other processes {load['other_pct']}%)")
     return {"window_s": _r(wall, nd=2), "polls": polls, "polls_per_s": _r(polls / wall, nd=1),
             "cpu_pct": {"replicas": {k: _r(v, nd=1) for k, v in pct.items()}, "simulators": _r(sim, nd=1),
                         "postgresql": _r(pg, nd=1), "bench": _r(bench, nd=1)},
@@ -245,7 +247,8 @@ async def run_scale(p: ScaleParams, url: str, cluster: PostgresCluster | None, l
                 lat.append(min(got) - changed_at[i])
         lost = n_changes - len(lat)
         if lost:
-            errors.append(f"steady: {lost} of {n_changes} changes got no thread reply")
+            errors.append(f"steady: {lost} of {n_changes} changes got no thread reply within "
+                          f"{p.interval + 60:.0f} s of the window's end")
         use = usage(s0, s1, all_backends)
         expected = sum(c / effective_interval(b, p.interval) for b, c in per_backend.items())
         p99 = dist(lat)["p99"]

@@ -7,8 +7,8 @@ its next poll time, and those are flushed in one batch every few seconds (so the
 Answers that change something are written in batches, each with the Slack messages it owes.
 
 Replicas on PostgreSQL (`replica` set): the schedule holds the jobs this replica owns. `rebalance()`, the
-heartbeat bot/replicas.py runs every lease/3, keeps them (a live replica's jobs stay its own), takes jobs up to the fair share and gives
-back the rest (bot/store/leases.py), and the schedule follows. Every write of a scheduled poll checks, under
+heartbeat bot/replicas.py runs every lease/3, keeps them (a live replica's jobs stay its own), takes jobs up
+to the fair share and gives back the rest (bot/store/leases.py), and the schedule follows. Every write of a scheduled poll checks, under
 a row lock, that the job is still this replica's: a poll whose lease was lost writes nothing.
 """
 

@@ -2,10 +2,10 @@
 
 Every `jobstatus-bot run` on the same PostgreSQL database is a replica; PostgreSQL coordinates them
 (bot/store/leases.py). This module runs the heartbeat: every lease/3 seconds `Poller.rebalance()` says
-this replica is alive (which keeps its jobs its own) and takes or gives back jobs to keep the fair share. It also LISTENs on the
-`jobstatus` channel, so the heartbeat comes at once when a replica joins or leaves or gives jobs back
-("balance"), and a job another replica changed (a user watched, stopped or cancelled it there) is read
-again by the one that polls it ("job <pk>"). Without LISTEN (its connection lost) the heartbeat still comes
+this replica is alive (which keeps its jobs its own) and takes or gives back jobs to keep the fair share.
+It also LISTENs on the `jobstatus` channel, so the heartbeat comes at once when a replica joins or leaves or
+gives jobs back ("balance"), and a job another replica changed (a user watched, stopped or cancelled it
+there) is read again by the one that polls it ("job <pk>"). Without LISTEN (its connection lost) the heartbeat still comes
 every lease/3: notifications only make things sooner. The notifier's channel leases are its own
 (bot/notifier.py). SQLite is one process and has no replicas.
 """
