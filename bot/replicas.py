@@ -2,7 +2,9 @@
 
 Every `jobstatus-bot run` on the same PostgreSQL database is a replica; PostgreSQL coordinates them
 (bot/store/leases.py). This module runs the heartbeat: every lease/3 seconds `Poller.rebalance()` says
-this replica is alive (which keeps its jobs its own) and takes or gives back jobs to keep the fair share.
+this replica is alive (which keeps its jobs its own) and takes or gives back jobs to keep the fair share,
+and beside it the heartbeat alone is written on a database thread of its own (`_alive`), so a replica
+whose store is busy with the poller's writes is not taken for dead.
 It also LISTENs on the `jobstatus` channel, so the heartbeat comes at once when a replica joins or leaves or
 gives jobs back ("balance"), and a job another replica changed (a user watched, stopped or cancelled it
 there) is read again by the one that polls it ("job <pk>"). Without LISTEN (its connection lost) the heartbeat still comes
@@ -48,6 +50,7 @@ class Replicas:
         self.poller.metrics.replicas_live(self.live)
         await self.db.run(leases.notify, "balance")
         self._tasks.append(asyncio.create_task(self._listen()))
+        self._tasks.append(asyncio.create_task(self._alive()))
         log.info("replica %s joins %d live replicas on PostgreSQL (lease %g s)", self.id, self.live - 1, self.lease)
 
     def start(self) -> None:
@@ -76,6 +79,20 @@ class Replicas:
             self.poller.metrics.replicas_live(balance.live)
             if balance.released:
                 await self.db.run(leases.notify, "balance")
+
+    async def _alive(self) -> None:
+        """The heartbeat alone, every lease/3 beside the store's queue (`Store.run_beside`): this replica is
+        alive, and so keeps its jobs, however long the rebalancing waits behind the poller's writes. (Both
+        waited in that queue once: at 50,000 jobs on a busy machine a replica's heartbeat did not come for
+        minutes, the other replica took all its jobs, and both polled all of them.)"""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                await self.db.run_beside(leases.heartbeat, self.id, self.lease)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database is away: the rebalancing says so in the log
+                log.debug("replica %s: heartbeat failed (%s)", self.id, type(exc).__name__)
 
     async def _listen(self) -> None:
         import psycopg

@@ -65,6 +65,7 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._beside = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-beside")
         self.replicated = not sqlite  # PostgreSQL: any number of replicas share it (bot/store/leases.py)
         self._sqlite_file = make_url(url).database if sqlite else None
         self._lock_fd: int | None = None
@@ -96,6 +97,13 @@ class Store:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(self._call, fn, *args, **kwargs))
 
+    async def run_beside(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """As `run`, on a thread of its own, so not behind what waits for the store's thread. For a replica's
+        heartbeat on PostgreSQL: the poller's writes queued there can hold that thread for longer than a lease
+        on a busy machine, and a replica whose heartbeat waits that long is taken for dead while it still polls."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._beside, functools.partial(self._call, fn, *args, **kwargs))
+
     def _call(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             return fn(session, *args, **kwargs)
@@ -116,6 +124,7 @@ class Store:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        self._beside.shutdown(wait=True)
         self.engine.dispose()
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # the lock goes with it
