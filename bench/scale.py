@@ -20,7 +20,7 @@ the seeding skips the replicas; every poll and every Slack message is theirs.
    0.05 s interval (each replica at its limit), first one replica alone, then a second joining: polls a
    second in a window of each, in the same run, and the ratio (2 replicas / 1).
 
-    python -m bench.scale            # 50,000 watches, 2 replicas: about 10 minutes on 2 cores
+    python -m bench.scale            # 50,000 watches, 2 replicas: about 10 minutes on 2 cores (seeding: 4 to 8)
     python -m bench.scale --quick    # 300 watches, well under a minute (the test suite runs this)
 
 It prints a table and writes `bench/results/scale-<timestamp>.json` and `bench/results/scale-latest.json`;
