@@ -112,6 +112,8 @@ class Metrics:
         self._lag = Histogram("jobstatus_loop_lag_seconds", "How late a pass of a loop ran against when it was "
                               "due: the poller's polls against their due time, the notifier's pass against its "
                               "wake-up (a kick or its 1 s timer).", ["loop"], buckets=LAG_BUCKETS, registry=r)
+        self._api = Counter("jobstatus_api_requests", "HTTP API requests (bot/api.py), by method, route (its "
+                            "template) and the status answered.", ["method", "route", "status"], registry=r)
         self._replicas = Gauge("jobstatus_replicas_live", "Replicas sharing the database, this one included, as "
                                "its last heartbeat saw them (1 on SQLite: one process).", registry=r)
         self._replicas.set(1)
@@ -154,6 +156,11 @@ class Metrics:
 
     def change_replied(self, backend: str, seconds: float) -> None:
         self._reply_seconds.labels(backend).observe(max(0.0, seconds))
+
+    # -- the HTTP API -----------------------------------------------------------------------------------
+    def api_request(self, method: str, route: str, status: int) -> None:
+        """One API request answered; `route` is its template (`/api/v1/watches/{id}`), never a watch's id."""
+        self._api.labels(method, route, str(status)).inc()
 
     # -- what the database knows ------------------------------------------------------------------------
     def counted(self, figures: store.Figures, backends: Iterable[str]) -> None:
