@@ -19,7 +19,6 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 BACKEND_TYPES = ("fusion_jobscheduler", "veeva_vault", "epm_data_integration", "epm_planning", "immuta")
@@ -199,13 +198,15 @@ class Settings(_Strict):
                 raise ValueError(f"backend name {name!r}: use letters, digits, '-', '_' or '.'")
         return v
 
-    @model_validator(mode="after")
-    def _api_backends(self) -> Settings:
-        for name, t in (self.api.tokens if self.api else {}).items():
-            unknown = sorted(set(t.backends or ()) - set(self.backends))
+    @field_validator("api")
+    @classmethod
+    def _api_backends(cls, v: ApiConfig | None, info: ValidationInfo) -> ApiConfig | None:
+        configured: dict[str, BackendConfig] | None = info.data.get("backends")  # None: wrong, said already
+        for name, t in (v.tokens if v is not None and configured is not None else {}).items():
+            unknown = sorted(set(t.backends or ()) - set(configured or ()))
             if unknown:
-                raise ValueError(f"api token {name!r}: backends {unknown} are not configured")
-        return self
+                raise ValueError(f"token {name!r}: backends {unknown} are not configured")
+        return v
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
