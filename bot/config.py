@@ -299,7 +299,8 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("DATABASE_URL", "database_url", "sqlite:///./jobstatus.db",
              "SQLAlchemy URL of the database: a SQLite file, or PostgreSQL (`postgresql://…`)",
              ("run", "check", "migrate")),
-    Variable("PORT", "port", "3000", "HTTP port: Slack's requests (HTTP mode), `/healthz`, `/readyz` and `/metrics`"),
+    Variable("PORT", "port", "3000", "HTTP port: Slack's requests (HTTP mode), the pipeline API (`api:`), `/healthz`, "
+             "`/readyz` and `/metrics`"),
     Variable("LOG_FORMAT", None, "text", "`text`: readable lines; `json`: one JSON object a line (bot/logs.py)",
              ("run", "check", "demo", "migrate")),
     Variable("LOG_LEVEL", None, "", "`DEBUG`, `INFO`, `WARNING`, `ERROR`; `--log-level` wins over it "

@@ -3,8 +3,9 @@
 Names follow Prometheus' conventions (https://prometheus.io/docs/practices/naming/): the `jobstatus_`
 prefix, base units (seconds), `_total` on counters (prometheus_client adds it). No label takes an unbounded
 value: `backend` is a configured backend's name, `method` one of the Slack methods the bot calls (the ones
-bot/slack/errors.py classifies), `outcome` and `loop` come from the fixed sets below. No job id, user id or
-channel id is ever a label.
+bot/slack/errors.py classifies) or, for the HTTP API, an HTTP method; `outcome` and `loop` come from the fixed
+sets below, an API request's `route` is its template and `status` an HTTP status. No job id, user id, channel id
+or watch id is ever a label.
 
 Figures are taken where they happen (a poll, a Slack call, a vendor request), read from memory when
 Prometheus scrapes (jobs the poller tracks), or counted in the database every `count_every` seconds on the
