@@ -12,9 +12,16 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
+from bot import store
 from bot.offline.vendors.core import Step
+from bot.store.leases import NOW
 from tests.conftest import Harness
+from tests.e2e.test_postgres import query
+from tests.e2e.test_replicas import Cluster, cluster  # noqa: F401  (the fixture)
 
 TOKEN = "ci-finance-0123456789abcdef0123456789"
 HR_TOKEN = "ci-hr-abcdef0123456789abcdef01234567"
@@ -240,3 +247,42 @@ def _watch_count(s: Any) -> int:
     from bot.store import Watch
 
     return int(s.execute(select(func.count()).select_from(Watch)).scalar_one())
+
+
+# -- replicas on PostgreSQL: the replica that answers is not the one that posts ---------------------------------
+
+async def test_with_replicas_the_answer_waits_for_the_replica_that_holds_the_channel(
+        cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811  (the fixture imported above)
+    """Two real `jobstatus-bot run` processes on one PostgreSQL database (tests/e2e/test_replicas.py's cluster),
+    the token given by ${ENV}. Replica a holds #C0001's send lease (written as its notifier would), so the
+    POST through replica b cannot post the parent itself: b answers once a has posted it."""
+    c = cluster
+    config = yaml.safe_load((c.tmp / "jobstatus.yaml").read_text())
+    config["api"] = {"tokens": {"ci-finance": {"token": "${CI_TOKEN}"}}}
+    (c.tmp / "jobstatus.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("CI_TOKEN", TOKEN)
+    await c.start("a")
+    await c.start("b")
+    [a] = [r for (r,) in query(c.url, "SELECT id FROM replicas") if c.name_of(r) == "a"]
+    engine = create_engine(store.engine_url(c.url), poolclass=NullPool)
+    with engine.begin() as con:
+        con.execute(text(f"INSERT INTO channel_leases (channel, owner, lease_until) VALUES ('C0001', :a, {NOW} + 600)"),
+                    {"a": a})
+    engine.dispose()
+
+    c.sim.fusion.add_job(9300, steps=[Step(0, "RUNNING")])
+    url = f"http://127.0.0.1:{c.ports['b']}/api/v1/watches"
+    async with aiohttp.ClientSession() as session, session.post(
+            url, json={"backend": "fusion-demo", "job_id": "9300", "channel": "C0001"},
+            headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+        status, body = resp.status, await resp.json()
+    [parent] = c.slack.messages("C0001")
+    assert status == 201 and body["thread_ts"] == parent.ts, body
+    assert query(c.url, "SELECT owner FROM channel_leases WHERE channel = 'C0001'") == [(a,)]  # a sent it
+    async with aiohttp.ClientSession() as session, session.get(
+            f"http://127.0.0.1:{c.ports['a']}/api/v1/watches/{body['id']}",
+            headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+        assert (resp.status, await resp.json()) == (200, body)  # any replica answers for any watch
+    for name in ("a", "b"):
+        assert TOKEN not in c.log(name)
+    assert "API client ci-finance: watch" in c.log("b")
