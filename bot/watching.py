@@ -1,4 +1,5 @@
-"""What users ask of the bot — watch, status, stop, rewatch, cancel, list — shared by slash commands and buttons.
+"""What users ask of the bot — watch, status, stop, rewatch, cancel, list — shared by slash commands, buttons
+and the HTTP API for pipelines (bot/api.py: watch and stop).
 
 Each operation returns the text to show the user alone (an `Answer`); nothing here talks to Slack except
 through the notifier's outbox (and a permalink to a thread), so listeners stay thin. The notes a user's
