@@ -135,7 +135,7 @@ def parse_watch(raw: bytes) -> WatchRequest:
                         '{"backend": "fusion-prod", "job_id": "44046", "channel": "C0123ABCD"}.')
 
     if len(raw) > MAX_BODY:
-        raise bad(f"The body is too long ({len(raw)} bytes; at most {MAX_BODY}).")
+        raise bad(f"The body is too long (at most {MAX_BODY} bytes).")
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, ValueError):
@@ -162,6 +162,18 @@ def parse_watch(raw: bytes) -> WatchRequest:
     if "user" in values and not _USER.fullmatch(values["user"]):
         raise bad(f"Field 'user' is not a Slack user id such as U0123ABCD: {esc(values['user'][:40])!r}.")
     return WatchRequest(values["backend"], values["job_id"], values["channel"], values.get("user"))
+
+
+async def _body_of(request: web.Request) -> bytes:
+    """The request's body up to one byte past MAX_BODY (enough for parse_watch to refuse it), however it is
+    sent (with a length or chunked): a larger body is never read whole."""
+    raw = b""
+    while len(raw) <= MAX_BODY:
+        chunk = await request.content.read(MAX_BODY + 1 - len(raw))
+        if not chunk:
+            break
+        raw += chunk
+    return raw
 
 
 Handler = Callable[[web.Request, Client], Awaitable[web.Response]]
@@ -205,7 +217,7 @@ class Api:
 
     # -- the routes ---------------------------------------------------------------------------------------
     async def create(self, request: web.Request, caller: Client) -> web.Response:
-        req = parse_watch(await request.read())
+        req = parse_watch(await _body_of(request))
         w = self.watching
         try:
             backend = w.backend(req.backend)

@@ -130,7 +130,8 @@ async def test_each_refusal_has_its_status_and_the_slash_commands_words(harness:
                       (b'{"backend": "fusion-demo", "job_id": "1", "channel": "C0001", "jobid": 1}', "'jobid'"),
                       (b'{"backend": "fusion-demo", "job_id": "1", "channel": "#general"}', "not a channel id"),
                       (b'{"backend": "fusion-demo", "job_id": "1", "channel": "C0001", "user": "bob"}',
-                       "not a Slack user id")]:
+                       "not a Slack user id"),
+                      (b" " * 2_000_000, "too long")]:  # more than aiohttp would read whole: never read whole
         status, bad = await post(h, None, raw=raw)
         assert (status, bad["error"]) == (400, "malformed") and says in bad["message"], raw
 
