@@ -64,7 +64,7 @@ def health_words(h: Health) -> str:
         return (f":large_yellow_circle: answering; the last poll of {h.failing} of {h.polled} jobs failed "
                 f"({esc(h.error_kind or 'error')}), retrying")
     if h.polled:
-        return f":large_green_circle: answering ({h.polled} jobs polled)"
+        return f":large_green_circle: answering ({h.polled} job{'' if h.polled == 1 else 's'} polled)"
     return ":white_circle: no job polled now"
 
 
