@@ -104,6 +104,8 @@ class HomeTab:
 
     def watch_changed(self, watch_id: int) -> None:
         """A watch's thread got a message (a change): refresh its owner's tab, throttled."""
+        if not self.viewers:  # nobody has opened the tab: no need to ask whose watch it is
+            return
         task = asyncio.create_task(self._changed(watch_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
