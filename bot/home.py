@@ -142,7 +142,7 @@ class HomeTab:
             return views.Health(name, 0, 0)
         since = f.failing_since if f.failing else None
         outage = since if since is not None and since <= now - self.settings.outage_note_after else None
-        return views.Health(name, f.polled, f.failing, since, outage, f.error_kind)
+        return views.Health(name, f.polled, f.failing, outage, f.error_kind)
 
     async def _link(self, channel: str, ts: str | None) -> str | None:
         if not ts:

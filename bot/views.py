@@ -51,7 +51,6 @@ class Health:
     backend: str
     polled: int  # jobs polled now
     failing: int  # of those, the ones whose last poll failed
-    failing_since: float | None = None
     outage_since: float | None = None
     error_kind: str | None = None
 

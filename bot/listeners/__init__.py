@@ -9,14 +9,14 @@ from bot import views
 from bot.home import HomeTab
 from bot.listeners.actions import BUTTONS, Buttons
 from bot.listeners.commands import Commands
-from bot.listeners.surfaces import Views
+from bot.listeners.surfaces import Surfaces
 from bot.watching import Watching
 
 
 def register(app: AsyncApp, watching: Watching, home: HomeTab) -> None:
     app.command("/jobstatus")(Commands(watching).jobstatus)
     app.action(BUTTONS)(Buttons(watching, home).clicked)
-    surfaces = Views(watching, home)
+    surfaces = Surfaces(watching, home)
     app.event("app_home_opened")(surfaces.home_opened)
     app.shortcut(views.GLOBAL_SHORTCUT)(surfaces.shortcut)
     app.shortcut(views.MESSAGE_SHORTCUT)(surfaces.shortcut)

@@ -31,7 +31,7 @@ from bot.watching import Answer, UserError, Watching
 log = logging.getLogger(__name__)
 
 
-class Views:
+class Surfaces:
     def __init__(self, watching: Watching, home: HomeTab) -> None:
         self.watching = watching
         self.home = home

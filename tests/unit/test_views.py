@@ -28,7 +28,7 @@ def job(job_id: str, phase: Phase = Phase.RUNNING, progress: int | None = 40) ->
 def test_home_lists_watches_with_stop_on_the_active_ones_and_the_backends_health() -> None:
     watches = [views.HomeWatch(7, "C1", job("44046"), True, None, "https://x/p1"),
                views.HomeWatch(3, "C2", job("1881", Phase.SUCCEEDED, None), False, "finished", None)]
-    health = [views.Health("epm", 0, 0), views.Health("fusion-prod", 4, 4, 1.0, 1.0, "unavailable"),
+    health = [views.Health("epm", 0, 0), views.Health("fusion-prod", 4, 4, 1.0, "unavailable"),
               views.Health("vault", 2, 0)]
     view = checked(views.home("U1", watches, 0, health, 1_766_000_100.0))
     text = str(view)
