@@ -185,3 +185,21 @@ async def test_views_open_takes_a_trigger_once_within_three_seconds_and_a_valid_
     assert (await refused(h, "views.publish", user_id="U9999", view=home))["error"] == "invalid_arguments"
     too_many = {**home, "blocks": home["blocks"] * 101}
     assert (await refused(h, "views.publish", user_id="U0001", view=too_many))["error"] == "invalid_arguments"
+
+
+@pytest.mark.settings(outage_note_after=0.3)
+async def test_the_home_tab_shows_a_backend_outage_and_its_end(harness: Harness) -> None:
+    """A backend whose polls fail (503s) for as long as the poller waits before noting an outage shows
+    "outage since …" on the tab, refreshed with the thread's outage note; answering again, it says so."""
+    h = harness
+    h.runtime.home.throttle.gap = 0.5
+    h.sim.fusion.add_job(44050, steps=[Step(0, "RUNNING")])
+    await h.watch("watch fusion-demo 44050")
+    await h.user.open_home("U0001")
+    await h.slack.wait_for(lambda: "fusion-demo*: :large_green_circle: answering" in home_text(h))
+    h.sim.fusion.fail_job(44050, "503", times=1000)
+    await h.slack.wait_for(lambda: "fusion-demo*: :red_circle: outage since" in home_text(h), timeout=20,
+                           what="the outage on the Home tab")
+    h.sim.fusion.job_faults.clear()
+    await h.slack.wait_for(lambda: "fusion-demo*: :large_green_circle: answering" in home_text(h), timeout=20,
+                           what="the backend answering again on the Home tab")
