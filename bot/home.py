@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 REFRESH_GAP = 10.0  # seconds: at most one refresh of a person's Home tab this often
 LINKS_KEPT = 10_000  # thread permalinks remembered (a parent's ts does not change; asking Slack again would)
+OWNERS_KEPT = 100_000  # who started each watch, remembered (it never changes): one query per watch, not per message
 
 
 class Throttle:
@@ -89,6 +90,7 @@ class HomeTab:
         self.throttle = Throttle(REFRESH_GAP, self.publish)
         self._notices: dict[str, str] = {}  # what the next publish tells a person (the answer to a click)
         self._links: dict[tuple[str, str], str] = {}
+        self._owners: dict[int, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def opened(self, user: str) -> None:
@@ -111,12 +113,19 @@ class HomeTab:
         task.add_done_callback(self._tasks.discard)
 
     async def _changed(self, watch_id: int) -> None:
-        try:
-            user = await self.db.run(store.watch_user, watch_id)
-        except Exception:
-            log.exception("looking up watch %s for the Home tab failed", watch_id)
-            return
-        if user is not None and user in self.viewers:
+        user = self._owners.get(watch_id)
+        if user is None:
+            try:
+                user = await self.db.run(store.watch_user, watch_id)
+            except Exception:
+                log.exception("looking up watch %s for the Home tab failed", watch_id)
+                return
+            if user is None:
+                return
+            if len(self._owners) >= OWNERS_KEPT:
+                self._owners.clear()
+            self._owners[watch_id] = user
+        if user in self.viewers:
             self.throttle.request(user)
 
     async def publish(self, user: str) -> None:

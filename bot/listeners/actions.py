@@ -68,8 +68,9 @@ class Buttons:
         try:
             op = self.ops[click.action_id]
             if click.on_home:  # only Stop is there, on the clicker's own watches
+                if click.action_id != ButtonAction.STOP:
+                    raise UserError("That button is not one of the Home tab's.")
                 watch_id = await self.watching.own_watch(click.value, click.user)
-                op = self.ops[ButtonAction.STOP] if click.action_id == ButtonAction.STOP else self._not_home
             else:
                 watch_id = await self.watching.clicked_watch(click.value, click.channel, click.message_ts)
             answer = await op(watch_id, click.user)
@@ -82,9 +83,6 @@ class Buttons:
             await self.home.tell(click.user, answer.text if answer is not None else "Done.")
         elif answer is not None:
             await reply(respond, answer)
-
-    async def _not_home(self, _watch_id: int, _user: str) -> Answer:
-        raise UserError("That button is not one of the Home tab's.")
 
 
 def _dict(value: Any) -> dict[str, Any]:
