@@ -3,7 +3,8 @@
 `home` renders what bot/home.py gathered (the user's watches, the backends' health); `watch_modal` is the
 modal both shortcuts open; `Submission.of` reads what a person submitted in it; `job_id_in` finds a job id
 in a message's text for the message shortcut. Limits are Slack's (https://docs.slack.dev/reference/views/
-modal-views, /home-tab-views): a title, submit and close of at most 24 characters, at most 100 blocks.
+modal-views): a title, submit and close of at most 24 characters, at most 100 blocks; the fake Slack checks
+them (bot/offline/slack/views.py).
 """
 
 from __future__ import annotations
