@@ -23,6 +23,7 @@ from bot.api import Api
 from bot.backends import build_backends
 from bot.backends.base import Backend
 from bot.config import Environment, Settings
+from bot.home import HomeTab
 from bot.listeners import guard
 from bot.metrics import Metrics
 from bot.notifier import Notifier
@@ -88,7 +89,9 @@ class Runtime:
         self.replicas = (Replicas(self.db, self.poller, self.notifier, env.database_url, settings.lease_seconds)
                          if self.db.replicated else None)
         self.watching = Watching(settings, self.backends, self.db, self.poller, self.notifier, slack, clock)
-        listeners.register(self.app, self.watching)
+        self.home = HomeTab(self.client, self.db, self.watching, self.backends, settings, clock)
+        self.notifier.on_sent = self.home.watch_changed  # a change reached a thread: refresh its owner's Home tab
+        listeners.register(self.app, self.watching, self.home)
         self.api = Api(settings.api, self.watching, self.metrics) if settings.api is not None else None
         self.socket = (SocketConnection(self.app, env.slack_app_token, env.slack_api_url, clock)
                        if env.slack_app_token else None)
@@ -215,6 +218,7 @@ class Runtime:
         await asyncio.gather(*steps)
         if self.replicas is not None:  # after the last writes, which need the leases: the others take over now
             await _within(saved, self.replicas.leave(), "giving back the leases")
+        await _within(saved, self.home.close(), "stopping the Home tab's refreshes")
         for task in (self._notifier_task, self._counting):
             if task is not None:
                 task.cancel()

@@ -233,6 +233,14 @@ class Watching:
             raise UserError("That button does not belong to a watch I know.")
         return pair[0].pk
 
+    async def own_watch(self, value: str, user: str) -> int:
+        """The watch a Home tab button belongs to: the id it carries (`value`), a watch of the clicker's own."""
+        an_id = value.isascii() and value.isdigit() and len(value) <= 18
+        pair = await self.db.run(store.watch_and_job, int(value)) if an_id else None
+        if pair is None or pair[0].user_id != user:
+            raise UserError("That button does not belong to a watch of yours I know.")
+        return pair[0].pk
+
     async def refresh(self, watch_id: int) -> Answer | None:
         pair = await self.db.run(store.watch_and_job, watch_id)
         if pair is None:
