@@ -66,6 +66,7 @@ class RenderedChannel(str):
 EMOJI = {
     "alarm_clock": "⏰",
     "arrows_counterclockwise": "🔄",
+    "calendar": "📆",
     "double_vertical_bar": "⏸️",
     "eyes": "👀",
     "grey_question": "❔",
@@ -76,6 +77,8 @@ EMOJI = {
     "no_entry_sign": "🚫",
     "octagonal_sign": "🛑",
     "paperclip": "📎",
+    "snail": "🐌",
+    "stopwatch": "⏱️",
     "warning": "⚠️",
     "white_check_mark": "✅",
     "wrench": "🔧",
