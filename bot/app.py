@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -22,6 +23,8 @@ from bot import listeners, store
 from bot.backends import build_backends
 from bot.backends.base import Backend
 from bot.config import Environment, Settings
+from bot.digests import TICK as DIGEST_TICK
+from bot.digests import Digests
 from bot.listeners import guard
 from bot.metrics import Metrics
 from bot.notifier import Notifier
@@ -87,6 +90,7 @@ class Runtime:
         self.replicas = (Replicas(self.db, self.poller, self.notifier, env.database_url, settings.lease_seconds)
                          if self.db.replicated else None)
         self.watching = Watching(settings, self.backends, self.db, self.poller, self.notifier, slack, clock)
+        self.digests = Digests(self.db, slack, settings.digests, clock)  # the daily digests, when configured
         listeners.register(self.app, self.watching)
         self.socket = (SocketConnection(self.app, env.slack_app_token, env.slack_api_url, clock)
                        if env.slack_app_token else None)
@@ -129,6 +133,10 @@ class Runtime:
         self._scheduler = AsyncIOScheduler()
         self._scheduler.add_job(self.poller.tick, "interval", seconds=self.tick, max_instances=1, coalesce=True,
                                 misfire_grace_time=None, id="poll-tick")
+        if self.settings.digests:  # at once (a digest missed while the bot was down), then every DIGEST_TICK
+            self._scheduler.add_job(self.digests.tick, "interval", seconds=DIGEST_TICK, max_instances=1,
+                                    coalesce=True, misfire_grace_time=None, id="digests",
+                                    next_run_time=datetime.now(UTC))
         self._scheduler.start()
         if self.socket is not None:
             self.socket.start()

@@ -7,7 +7,7 @@ limits, with a visible "(truncated)") before it is placed in a message.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bot.backends.base import FailureDetails, Link
@@ -320,6 +320,43 @@ def caught_up(job: JobView, *, watcher: str, old_phase: Phase, old_word: str,
     if job.phase is Phase.FAILED and job.message:
         text += f": {esc(job.message)}"
     return Reply(cut(text, TEXT_LIMIT), [section(head), *said.blocks], broadcast=said.broadcast)
+
+
+DIGEST_FAILURES = 20  # failures a digest lists one by one; it counts the rest
+
+
+def thread_link(channel: str, ts: str) -> str:
+    """A link to a message when chat.getPermalink gives none: the path of Slack's permalinks
+    (/archives/<channel>/p<ts without its dot>) on slack.com."""
+    return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
+
+
+def digest(day: str, ended: Sequence[tuple[JobView, str | None]]) -> Reply:
+    """A channel's daily digest of the jobs that ended since the previous one: counts by outcome, then each
+    failure with its message's first line and a link to its thread. `ended`: each job, its thread's link."""
+    counts: dict[Phase, int] = {}
+    for job, _ in ended:
+        counts[job.phase] = counts.get(job.phase, 0) + 1
+    order = [p for p in Phase if p in counts]
+    summary = ", ".join(f"{counts[p]} {p.value}" for p in order)
+    lines = [f":calendar: *Daily digest for {esc(day)}*: {plural(len(ended), 'job')} ended since the last one: {summary}"]
+    failures = [(job, url) for job, url in ended if job.phase is Phase.FAILED]
+    for job, url in failures[:DIGEST_FAILURES]:
+        first = (job.message or "").strip().splitlines()[0] if (job.message or "").strip() else "no message"
+        link = f" · <{url}|thread>" if url else ""
+        name = f" · {esc(job.name)}" if job.name else ""
+        lines.append(f"• {job.phase.emoji} *{esc(job.backend)}* {code(job.job_id)}{name}: {esc(cut(first, 300))}{link}")
+    if len(failures) > DIGEST_FAILURES:
+        lines.append(f"… and {plural(len(failures) - DIGEST_FAILURES, 'more failure')}")
+    blocks = [section(lines[0])]
+    body = "\n".join(lines[1:])
+    while body:  # sections of at most SECTION_LIMIT characters, split between lines
+        chunk = body[:SECTION_LIMIT]
+        if len(body) > SECTION_LIMIT and "\n" in chunk:
+            chunk = chunk[: chunk.rindex("\n")]
+        blocks.append(section(chunk))
+        body = body[len(chunk):].lstrip("\n")
+    return Reply(cut(f"Daily digest for {day}: {plural(len(ended), 'job')} ended: {summary}", TEXT_LIMIT), blocks)
 
 
 def event_reply(event: JobEvent) -> Reply:
