@@ -213,6 +213,7 @@ class Runtime:
         if self.replicas is not None:
             await _within(grace, self.replicas.stop(), "stopping the heartbeat")
         steps = [_within(saved, self.notifier.stop(grace), "stopping the sends"),
+                 _within(saved, self.digests.stop(grace), "posting the daily digest"),
                  _within(saved, self.poller.stop(grace), "saving the schedule")]
         if self._runner is not None:
             steps.append(_within(grace, self._runner.cleanup(), "closing the HTTP server"))

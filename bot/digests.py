@@ -15,6 +15,7 @@ it is the first of the two.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -65,10 +66,29 @@ class Digests:
         self.configs = list(configs)
         self.clock = clock
         self.posted = 0
+        self._task: asyncio.Task[None] | None = None
 
     async def tick(self) -> None:
-        """Write each channel's newest due digest if it is not written yet, then post what is owed. A
-        failure is logged and tried again at the next tick: nothing is lost, it is in the database."""
+        """Write each channel's newest due digest if it is not written yet, then post what is owed, in a
+        task of its own that `stop()` lets finish (a post is marked sent before the process stops)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._tick())
+        await asyncio.shield(self._task)
+
+    async def stop(self, until: float) -> None:
+        """A tick under way gets until `until` (the loop's clock), then is abandoned: a digest posted and not
+        yet marked sent is posted again after HOLD, the rest stays owed in the database."""
+        task = self._task
+        if task is None or task.done():
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), max(0.0, until - asyncio.get_running_loop().time()))
+        except TimeoutError:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _tick(self) -> None:
+        """A failure is logged and tried again at the next tick: nothing is lost, it is in the database."""
         if not self.configs:
             return
         for config in self.configs:
