@@ -468,8 +468,8 @@ class Poller:
                 break
             total += batch
         if total:
-            log.info("pruned history older than %s UTC: %d state changes, %d ended watches, %d jobs",
+            log.info("pruned history older than %s UTC: %d state changes, %d ended watches, %d jobs, %d digests",
                      time.strftime("%Y-%m-%d %H:%M", time.gmtime(before)), total.state_changes, total.watches,
-                     total.jobs)
+                     total.jobs, total.digests)
         return finished
 

@@ -1,7 +1,7 @@
 """The database, the one home of every transaction: tables (models), the engine and its thread (engine),
 the schema's revisions and upgrades (schema, migrations/), the watch lifecycle (watches), poll results and the
-passing of time (polls), the Slack outbox (outbox), pruning old history (history), rotating credentials
-(secrets), and the leases that let replicas share PostgreSQL (leases). Functions take a session and are run with `Store.run`; they return data
+passing of time (polls), the Slack outbox (outbox), pruning old history (history), run durations (runs), daily digests
+(digests), rotating credentials (secrets), and the leases that let replicas share PostgreSQL (leases). Functions take a session and are run with `Store.run`; they return data
 and render nothing (what a thread is told is written as data the notifier renders when it sends it)."""
 
 from bot.store.engine import InUse, Store, engine_url

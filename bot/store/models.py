@@ -1,4 +1,5 @@
-"""The tables: jobs, watches, their state-change history, the Slack outbox, and rotating secrets.
+"""The tables: jobs, watches, their state-change history, the Slack outbox, run durations, daily digests,
+replicas and their leases, and rotating secrets.
 
 They are the schema's newest revision: a change here comes with a revision in bot/store/migrations/versions/
 (tests/unit/store/test_schema.py fails until the two agree)."""
@@ -196,8 +197,8 @@ class RunDuration(SQLModel, table=True):
 
 
 class Digest(SQLModel, table=True):
-    """A channel's daily digest: one row per (channel, day), claimed before it is posted and rendered then,
-    so two replicas or a restart never post two for one day; deleted never, marked sent (`sent_at`)."""
+    """A channel's daily digest: one row per (channel, day), written (rendered) before it is posted, so two
+    replicas or a restart never post two for one day; marked sent (`sent_at`), pruned after the retention."""
 
     __tablename__ = "digests"
     __table_args__ = (UniqueConstraint("channel", "day"),)

@@ -128,3 +128,20 @@ async def test_a_digest_slack_cannot_take_now_is_posted_later_and_a_refused_one_
     clock.advance(3600)
     await digests.tick()
     assert len(slack.of("chat.postMessage")) == 1  # dropped for good, not retried
+
+
+async def test_posted_digests_are_pruned_after_the_retention_but_each_channels_newest_stays(db: Store) -> None:
+    clock = FakeClock(utc(2026, 12, 7, 7, 0))
+    slack = SlackDouble()
+    digests = Digests(db, slack, [DigestConfig(channel="C0001", at="07:30", timezone="Europe/Berlin")], clock)
+    for _ in range(3):  # three days' digests
+        await _ended(db, clock, str(int(clock()) % 100000), Phase.SUCCEEDED)
+        clock.advance(86400)
+        await digests.tick()
+    assert len(slack.of("chat.postMessage")) == 3
+    total = store.Pruned()
+    while batch := await db.run(store.prune_history, clock()):  # everything older than now, say
+        total += batch
+    assert total.digests == 2
+    await digests.tick()
+    assert len(slack.of("chat.postMessage")) == 3  # the newest day's row stayed: not posted again
