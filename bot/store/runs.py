@@ -38,13 +38,13 @@ def track_run(s: Session, job: Job, old_phase: Phase, st: JobStatus, now: float)
     if old_phase.terminal and not st.phase.terminal:
         job.started_at, job.usual_s, job.usual_runs, job.late_after_s, job.late_noted = None, None, 0, None, False
     key = durations.run_key(st) or (job.name and job.name.strip()[:200]) or None
-    if job.started_at is None and (st.phase in durations.UNDER_WAY or st.phase.terminal):
-        job.started_at = durations.vendor_time(st, "Started", now) or now
+    started = job.started_at or durations.vendor_time(st, "Started", now)  # None: the bot never saw it run
+    if job.started_at is None and st.phase in durations.UNDER_WAY:
+        job.started_at = started or now
         figures = durations.usual(past_runs(s, job.backend, key)) if key else None
-        if figures is not None and not st.phase.terminal:
+        if figures is not None:
             job.usual_s, job.usual_runs, job.late_after_s = figures.median_s, figures.runs, figures.late_after_s
-    if (st.phase in durations.RECORDED and not old_phase.terminal and key
-            and job.started_at is not None and old_phase is not Phase.UNKNOWN):
+    if st.phase in durations.RECORDED and not old_phase.terminal and old_phase is not Phase.UNKNOWN and key and started:
         ended = durations.vendor_time(st, "Ended", now) or now
-        if ended >= job.started_at:
-            record_run(s, job.backend, key, ended - job.started_at, ended)
+        if ended >= started:
+            record_run(s, job.backend, key, ended - started, ended)

@@ -130,3 +130,12 @@ async def test_the_first_change_after_the_bot_was_away_is_one_caught_up_reply(db
     pk = await _watch(db, clock, "2", JobStatus("2", Phase.RUNNING, "RUNNING"))
     events = await _answer(db, clock, pk, JobStatus("2", Phase.SUCCEEDED, "SUCCEEDED"))
     assert [type(e) for e in events] == [Changed]  # not away: the usual reply
+
+
+async def test_a_run_the_bot_never_saw_under_way_is_not_history(db: Store, clock: FakeClock) -> None:
+    """Queued, then succeeded at the next answer (or a job watched before this release, running with no
+    start on record): without the vendor's start time the run's length is unknown, so it is not kept."""
+    pk = await _watch(db, clock, "1", JobStatus("1", Phase.QUEUED, "WAIT", name=NAME))
+    clock.advance(600)
+    await _answer(db, clock, pk, JobStatus("1", Phase.SUCCEEDED, "SUCCEEDED", name=NAME))
+    assert await db.run(past_runs, "fake", NAME) == []
