@@ -20,6 +20,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import listeners, store
+from bot.api import Api
 from bot.backends import build_backends
 from bot.backends.base import Backend
 from bot.config import Environment, Settings
@@ -92,6 +93,7 @@ class Runtime:
         self.watching = Watching(settings, self.backends, self.db, self.poller, self.notifier, slack, clock)
         self.digests = Digests(self.db, slack, settings.digests, clock)  # the daily digests, when configured
         listeners.register(self.app, self.watching)
+        self.api = Api(settings.api, self.watching, self.metrics) if settings.api is not None else None
         self.socket = (SocketConnection(self.app, env.slack_app_token, env.slack_api_url, clock)
                        if env.slack_app_token else None)
         self.stopping = False
@@ -123,6 +125,8 @@ class Runtime:
         web_app.router.add_get("/healthz", self._healthz)
         web_app.router.add_get("/readyz", self._readyz)
         web_app.router.add_get("/metrics", make_aiohttp_handler(self.metrics.registry))
+        if self.api is not None:  # without `api:` in the config its routes answer 404, as any unknown path
+            self.api.mount(web_app)
         self._runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)

@@ -27,7 +27,7 @@ from typing import TextIO
 
 from bot.app import Runtime
 from bot.config import Environment, Settings, settings_from_dict
-from bot.offline.setup import DEMO_JOBS, configure_simulators, demo_backends, seed_jobs
+from bot.offline.setup import DEMO_JOBS, api_curl, configure_simulators, demo_api, demo_backends, seed_jobs
 from bot.offline.slack import Ephemeral, FakeSlack, Message, SlackUser
 from bot.offline.slack.render import ButtonNumbers, render_channel, render_message, text_object
 from bot.offline.vendors.server import SimulatorServer
@@ -220,12 +220,14 @@ async def run_demo(port: int = 0, stdin: TextIO | None = None, out: TextIO | Non
         await slack.start()
         running.push_async_callback(slack.stop)
         tmp = running.enter_context(tempfile.TemporaryDirectory(prefix="jobstatus-demo-"))
-        settings: Settings = settings_from_dict({"backends": demo_backends(sim)}, "<demo config>")
+        settings: Settings = settings_from_dict({"backends": demo_backends(sim), "api": demo_api()}, "<demo config>")
         env = Environment(slack_bot_token=slack.token, slack_signing_secret=secret, slack_api_url=slack.api_url,
                           database_url=f"sqlite:///{Path(tmp) / 'demo.db'}", port=port)
         runtime = Runtime(settings, env, host="127.0.0.1", tick=0.25)
         await runtime.start()
         running.push_async_callback(runtime.stop)
+        print(f"A pipeline's way in (README: Watch from a pipeline), from another shell: {api_curl(runtime.port)}",
+              file=out, flush=True)
         user = SlackUser(runtime.events_url, secret, slack)
         if stdin.isatty() and out.isatty():
             return await _on_terminal(slack, user)
