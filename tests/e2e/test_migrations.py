@@ -96,10 +96,12 @@ async def test_a_release_0_1_0_database_resumes_its_watches_in_their_threads(any
         await slack.wait_for(lambda: query(any_url, "SELECT parent_ts FROM watches WHERE id = 3") == [(new_parent.ts,)],
                              poll=0.05)
 
-        # and the watches go on in those threads
+        # and the watches go on in those threads (the database's last poll was long ago: when the job's first
+        # poll since the start comes after this change, the reply is "While I was away: … running → succeeded")
         sim.fusion.set_state(5101, "SUCCEEDED")
-        done = "fusion-demo job 5101: succeeded"
-        await slack.wait_for(lambda: replies("C0001", a, done) and replies("C0002", b, done), timeout=20,
+        done = "fusion-demo job 5101: "
+        await slack.wait_for(lambda: all([m for m in replies(ch, ts, done) if m.text.endswith("succeeded")]
+                                          for ch, ts in (("C0001", a), ("C0002", b))), timeout=20,
                              what="the new state, in the old threads")
         assert [m.ts for m in slack.messages("C0001")] == [a, c, new_parent.ts]  # no second parent anywhere
         assert [m.ts for m in slack.messages("C0002")] == [b]
