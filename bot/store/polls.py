@@ -249,7 +249,7 @@ def note_late_runs(s: Session, now: float, owner: str | None = None) -> int:
     for job in jobs:
         job.late_noted = True
         if job.phase not in UNDER_WAY:
-            continue  # queued or paused again: not a run that is late
+            continue  # queued again (or unknown): not a run under way, so not a late one
         view = job.view()
         for w in watches_of(s, job.pk):
             owed += owe(s, w, Late(view, w.user_id, now - (job.started_at or now), job.late_after_s or 0.0), now)
