@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -23,6 +24,8 @@ from bot.api import Api
 from bot.backends import build_backends
 from bot.backends.base import Backend
 from bot.config import Environment, Settings
+from bot.digests import TICK as DIGEST_TICK
+from bot.digests import Digests
 from bot.home import HomeTab
 from bot.listeners import guard
 from bot.metrics import Metrics
@@ -92,6 +95,7 @@ class Runtime:
         self.home = HomeTab(self.client, self.db, self.watching, self.backends, settings, clock)
         self.notifier.on_sent = self.home.watch_changed  # a change reached a thread: refresh its owner's Home tab
         listeners.register(self.app, self.watching, self.home)
+        self.digests = Digests(self.db, slack, settings.digests, clock)  # the daily digests, when configured
         self.api = Api(settings.api, self.watching, self.metrics) if settings.api is not None else None
         self.socket = (SocketConnection(self.app, env.slack_app_token, env.slack_api_url, clock)
                        if env.slack_app_token else None)
@@ -136,6 +140,10 @@ class Runtime:
         self._scheduler = AsyncIOScheduler()
         self._scheduler.add_job(self.poller.tick, "interval", seconds=self.tick, max_instances=1, coalesce=True,
                                 misfire_grace_time=None, id="poll-tick")
+        if self.settings.digests:  # at once (a digest missed while the bot was down), then every DIGEST_TICK
+            self._scheduler.add_job(self.digests.tick, "interval", seconds=DIGEST_TICK, max_instances=1,
+                                    coalesce=True, misfire_grace_time=None, id="digests",
+                                    next_run_time=datetime.now(UTC))
         self._scheduler.start()
         if self.socket is not None:
             self.socket.start()
@@ -212,6 +220,7 @@ class Runtime:
         if self.replicas is not None:
             await _within(grace, self.replicas.stop(), "stopping the heartbeat")
         steps = [_within(saved, self.notifier.stop(grace), "stopping the sends"),
+                 _within(saved, self.digests.stop(grace), "posting the daily digest"),
                  _within(saved, self.poller.stop(grace), "saving the schedule")]
         if self._runner is not None:
             steps.append(_within(grace, self._runner.cleanup(), "closing the HTTP server"))

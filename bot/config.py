@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -138,6 +139,44 @@ class BackendConfig(_Strict):
         return v
 
 
+class DigestConfig(_Strict):
+    """A channel's daily digest (bot/digests.py): posted at `at` (24-hour "HH:MM") in `timezone` (an IANA
+    time zone name, from the system's time zone database), about the jobs of the channel that ended since
+    the previous one."""
+
+    channel: str
+    at: str
+    timezone: str = "UTC"
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, v: str) -> str:
+        if not re.fullmatch(r"[CG][A-Z0-9]{2,30}", v):
+            raise ValueError(f"{v!r} is not a Slack channel id: use the id (C…), not the #name "
+                             "(in Slack: the channel's name, then About, at the bottom)")
+        return v
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at(cls, v: Any) -> str:
+        if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 24 * 60:
+            v = f"{v // 60}:{v % 60:02d}"  # YAML 1.1 reads an unquoted 17:30 as the base-60 number 1050
+        m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", v.strip()) if isinstance(v, str) else None
+        if m is None:
+            raise ValueError(f"{v!r} is not a time of day: use 24-hour \"HH:MM\" in quotes, such as \"07:30\"")
+        return f"{int(m.group(1)):02d}:{m.group(2)}"
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}: use an IANA name such as Europe/Berlin, "
+                             "America/New_York or UTC") from None
+        return v
+
+
 API_TOKEN_MIN = 24  # characters: `openssl rand -hex 16` gives 32
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -187,6 +226,7 @@ class Settings(_Strict):
     history_retention: Duration = 90 * 86400.0  # state changes and ended watches older than this are pruned
     # replicas on PostgreSQL: a replica that stops heartbeating has its jobs and channels taken over after this
     lease_seconds: Duration = Field(default=15.0, ge=3.0)
+    digests: list[DigestConfig] = []  # daily digests, at most one per channel (bot/digests.py)
 
     @field_validator("backends")
     @classmethod
@@ -196,6 +236,16 @@ class Settings(_Strict):
         for name in v:
             if not _NAME.fullmatch(name):
                 raise ValueError(f"backend name {name!r}: use letters, digits, '-', '_' or '.'")
+        return v
+
+    @field_validator("digests")
+    @classmethod
+    def _one_digest_per_channel(cls, v: list[DigestConfig]) -> list[DigestConfig]:
+        seen: set[str] = set()
+        for d in v:
+            if d.channel in seen:
+                raise ValueError(f"channel {d.channel} has two digests: one a day per channel")
+            seen.add(d.channel)
         return v
 
     @field_validator("api")

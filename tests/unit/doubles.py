@@ -75,6 +75,11 @@ class SlackDouble:
         ts = self._call("chat.postMessage")
         self.sent.append(Sent("chat.postMessage", channel, ts, thread_ts, reply.text, reply.blocks, reply.broadcast))
 
+    async def post_message(self, channel: str, reply: Reply) -> str:
+        ts = self._call("chat.postMessage")
+        self.sent.append(Sent("chat.postMessage", channel, ts, None, reply.text, reply.blocks))
+        return ts
+
     async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
         self._call("chat.update")
         if not any(s.ts == ts and s.channel == channel for s in self.sent):

@@ -66,6 +66,7 @@ class RenderedChannel(str):
 EMOJI = {
     "alarm_clock": "⏰",
     "arrows_counterclockwise": "🔄",
+    "calendar": "📆",
     "double_vertical_bar": "⏸️",
     "eyes": "👀",
     "grey_question": "❔",
@@ -79,6 +80,8 @@ EMOJI = {
     "octagonal_sign": "🛑",
     "paperclip": "📎",
     "red_circle": "🔴",
+    "snail": "🐌",
+    "stopwatch": "⏱️",
     "warning": "⚠️",
     "white_check_mark": "✅",
     "white_circle": "⚪",
