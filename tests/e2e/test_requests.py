@@ -47,6 +47,14 @@ MALFORMED = {
         {"type": "message_action", "user": {"id": "U0001"}, "callback_id": "jobstatus_watch_message",
          "trigger_id": "1.2.ab", "message": "44046"})),
     "view_submission without a view": form(payload=json.dumps({"type": "view_submission", "user": {"id": "U0001"}})),
+    "view_submission whose view has no type": form(payload=json.dumps(
+        {"type": "view_submission", "user": {"id": "U0001"}, "view": {"callback_id": "jobstatus_watch_modal"}})),
+    "view_submission of a workflow_step view": form(payload=json.dumps(
+        {"type": "view_submission", "user": {"id": "U0001"},
+         "view": {"type": "workflow_step", "callback_id": "jobstatus_watch_modal"}})),
+    "view_submission whose response_urls hold no response_url": form(payload=json.dumps(
+        {"type": "view_submission", "user": {"id": "U0001"}, "response_urls": [{"response_url": 5}],
+         "view": {"type": "modal", "callback_id": "jobstatus_watch_modal"}})),
     "event_callback whose event is a string": json.dumps({"type": "event_callback", "event": "app_home_opened"}).encode(),
     "view_closed, which this app does not take": form(payload=json.dumps({"type": "view_closed",
                                                                           "user": {"id": "U0001"}})),
