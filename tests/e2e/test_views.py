@@ -143,11 +143,12 @@ async def test_submission_errors_show_on_the_fields_in_the_slash_commands_words(
     [modal] = h.slack.modals("U0001")
     result = await h.user.submit(modal.id, {"backend": "fusion-demo", "job_id": "44046"})
     assert result.body is not None and result.body["response_action"] == "errors"
+    assert result.refused is None, result.refused  # each error on an input block of the modal, as Slack shows them
     said = (await h.user.command("watch fusion-demo 44046")).ack_text
     assert "may not be watched in this channel" in result.body["errors"]["backend"]
     assert result.body["errors"]["backend"] == views.plain(said)
     result = await h.user.submit(modal.id, {"backend": "epm-demo", "job_id": "12ab"})
-    assert result.body is not None and set(result.body["errors"]) == {"job_id"}
+    assert result.body is not None and set(result.body["errors"]) == {"job_id"} and result.refused is None
     assert "is not" in result.body["errors"]["job_id"] and "`" not in result.body["errors"]["job_id"]
     assert h.slack.modals("U0001"), "a refused submission leaves the modal open"
     assert h.parents("C0001") == []
