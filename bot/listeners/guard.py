@@ -144,6 +144,10 @@ def _shape_problem(body: dict[str, Any]) -> str | None:
     in_view = body["container"].get("type") == "view" if isinstance(body.get("container"), dict) else False
     if not in_view and not isinstance(body.get("response_url"), str):
         return "block_actions without a response_url"
+    # a click in a view carries that view; the app's only view with buttons is the Home tab (its modal has
+    # none), and the Home tab's answer is the tab published again, for want of a response_url
+    if in_view and (not isinstance(body.get("view"), dict) or body["view"].get("type") != "home"):
+        return "block_actions in a view that is not the Home tab"
     return None
 
 

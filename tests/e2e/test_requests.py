@@ -41,6 +41,12 @@ MALFORMED = {
     "block_actions on a message without a response_url": form(payload=json.dumps(
         {"type": "block_actions", "user": {"id": "U0001"}, "container": {"type": "message"},
          "actions": [{"action_id": "jobstatus_stop", "value": "1"}]})),
+    "block_actions in a view without the view": form(payload=json.dumps(
+        {"type": "block_actions", "user": {"id": "U0001"}, "container": {"type": "view", "view_id": "V1"},
+         "actions": [{"action_id": "jobstatus_stop", "value": "1"}]})),
+    "block_actions in a modal, which has no buttons": form(payload=json.dumps(
+        {"type": "block_actions", "user": {"id": "U0001"}, "container": {"type": "view", "view_id": "V1"},
+         "view": {"type": "modal", "id": "V1"}, "actions": [{"action_id": "jobstatus_stop", "value": "1"}]})),
     "shortcut without a trigger_id": form(payload=json.dumps(
         {"type": "shortcut", "user": {"id": "U0001"}, "callback_id": "jobstatus_watch_global"})),
     "message_action whose message is not an object": form(payload=json.dumps(
