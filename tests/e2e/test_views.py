@@ -154,6 +154,20 @@ async def test_submission_errors_show_on_the_fields_in_the_slash_commands_words(
     assert h.parents("C0001") == []
 
 
+async def test_a_direct_message_as_the_channel_is_refused_on_its_field(harness: Harness) -> None:
+    """A message shortcut in a direct message presets that conversation (initial_conversation takes any
+    conversation id): the updates' thread needs a channel, and the field says so."""
+    h = harness
+    h.sim.epm_di.add_job(1881, steps=[Step(0, -1)])
+    await h.user.shortcut(views.GLOBAL_SHORTCUT, viewing="C0001")
+    await h.slack.wait_for(lambda: h.slack.modals("U0001"))
+    [modal] = h.slack.modals("U0001")
+    result = await h.user.submit(modal.id, {"backend": "epm-demo", "job_id": "1881", "channel": "D0001"})
+    assert result.body is not None and result.body["response_action"] == "errors" and result.refused is None
+    assert set(result.body["errors"]) == {"channel"} and "Choose a channel" in result.body["errors"]["channel"]
+    assert h.slack.modals("U0001") and h.slack.calls_of("chat.postMessage") == []
+
+
 async def test_a_valid_submission_watches_in_the_chosen_channel(harness: Harness) -> None:
     h = harness
     h.sim.fusion.add_job(44049, name="Payables Import", steps=[Step(0, "RUNNING")])
