@@ -124,9 +124,16 @@ def _shape_problem(body: dict[str, Any]) -> str | None:
             return f"{kind} without a callback_id and a trigger_id"
         return None
     if kind == "view_submission":
+        # Bolt's matchers index view["type"] (its workflow-step check) and, for a "workflow_step" view, the
+        # payload's workflow_step: this app opens modals only, and a modal's submission names its view's type
+        # and callback_id. Bolt's respond() posts to the first response_urls entry's response_url.
         view = body.get("view")
-        if not isinstance(view, dict) or not isinstance(view.get("callback_id"), str):
-            return "view_submission without a view with a callback_id"
+        if not isinstance(view, dict) or view.get("type") != "modal" or not isinstance(view.get("callback_id"), str):
+            return "view_submission without a modal view with a callback_id"
+        urls = body.get("response_urls", [])
+        if not isinstance(urls, list) or not all(isinstance(u, dict) and isinstance(u.get("response_url"), str)
+                                                 for u in urls):
+            return "view_submission whose response_urls are not objects with a response_url"
         return None
     actions = body.get("actions")
     if not isinstance(actions, list) or not actions or not all(
@@ -137,6 +144,10 @@ def _shape_problem(body: dict[str, Any]) -> str | None:
     in_view = body["container"].get("type") == "view" if isinstance(body.get("container"), dict) else False
     if not in_view and not isinstance(body.get("response_url"), str):
         return "block_actions without a response_url"
+    # a click in a view carries that view; the app's only view with buttons is the Home tab (its modal has
+    # none), and the Home tab's answer is the tab published again, for want of a response_url
+    if in_view and (not isinstance(body.get("view"), dict) or body["view"].get("type") != "home"):
+        return "block_actions in a view that is not the Home tab"
     return None
 
 

@@ -73,6 +73,9 @@ class Surfaces:
         backend = job_id = None
         if not sub.channel:
             errors[CHANNEL] = "Choose the channel where the job's updates go."
+        elif not sub.channel.startswith(("C", "G")):  # a direct message, preset by a message shortcut there
+            errors[CHANNEL] = ("Choose a channel (public or private) for the job's updates: "
+                               "they go to a thread there, not to a direct message.")
         try:
             backend = watching.backend(sub.backend, sub.channel or None)
             job_id = watching.job_id(backend, sub.job_id)

@@ -87,6 +87,8 @@ def test_manifest_declares_the_home_tab_its_event_and_the_shortcuts_the_bot_list
 
     m = manifest()
     assert m["features"]["app_home"]["home_tab_enabled"] is True
+    # the bot reads no direct messages (no message.im event, no im:history): no Messages tab to write into
+    assert m["features"]["app_home"]["messages_tab_enabled"] is False
     assert "app_home_opened" in m["settings"]["event_subscriptions"]["bot_events"]
     shortcuts = {s["callback_id"]: s for s in m["features"]["shortcuts"]}
     assert shortcuts[views.GLOBAL_SHORTCUT]["type"] == "global"

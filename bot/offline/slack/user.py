@@ -19,6 +19,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.offline.slack.blockkit import iter_buttons, plain_text
 from bot.offline.slack.records import Envelope, Ephemeral, Message, ResponsePost
+from bot.offline.slack.views import errors_problem
 from bot.offline.slack.webapi import API_APP_ID, FakeSlack
 
 
@@ -91,6 +92,7 @@ class SurfaceResult:
     body: dict[str, Any] | None
     payload: dict[str, Any] = field(default_factory=dict)
     response_urls: list[str] = field(default_factory=list)  # a submission's, one per response_url_enabled select
+    refused: str | None = None  # a submission's ack Slack could not show (offline/slack/views.py errors_problem)
 
     @property
     def ok(self) -> bool:
@@ -440,10 +442,12 @@ class SlackUser:
                    "response_urls": response_urls, "is_enterprise_install": False, "enterprise": None}
         sent = await self._send("interactive", payload, {"payload": json.dumps(payload)})
         action = (sent.body or {}).get("response_action")
+        refused = errors_problem(fake.view, sent.body) if sent.status == 200 else None
         if sent.status == 200 and action not in ("errors", "update", "push"):
             fake.closed = True
             fs._changed("view")
-        return SurfaceResult(sent.status, sent.text, sent.body, payload, [r["response_url"] for r in response_urls])
+        return SurfaceResult(sent.status, sent.text, sent.body, payload, [r["response_url"] for r in response_urls],
+                             refused)
 
     async def click_home(self, action_id: str, value: str, *, user_id: str = "U0001") -> SurfaceResult:
         """Click a button of `user_id`'s Home tab: a block_actions payload from a view (no response_url)."""

@@ -20,6 +20,11 @@ What Slack refuses, and where it says so:
   cannot read (not JSON, not an object, a limit broken) is `invalid_arguments`, its reasons in
   response_metadata.messages as Slack's example shows them.
 Neither method needs a scope ("Scopes: No scopes required" on both pages).
+- A view_submission's ack may say `response_action: errors` with `errors`, an object whose keys are block_ids
+  and whose values are the error texts (Bolt's type for it: https://docs.slack.dev/tools/bolt-js/reference/
+  interfaces/ViewErrorsResponseAction, `[blockId: string]: string`); Slack shows each text under its input
+  block (https://docs.slack.dev/tools/bolt-python/concepts/view-submissions, "displaying errors"). An answer
+  naming a block that is not an input block of the view shows nothing on any field: `errors_problem` says so.
 """
 
 from __future__ import annotations
@@ -190,3 +195,20 @@ class Views:
         if problems:
             raise ViewRefused("invalid_arguments", *problems)
         return raw
+
+
+def errors_problem(view: dict[str, Any], answer: dict[str, Any] | None) -> str | None:
+    """What Slack could not show of a view_submission ack that says `response_action: errors` (None: each
+    error is a text on one of the view's input blocks). Other acks are not checked here."""
+    if not isinstance(answer, dict) or answer.get("response_action") != "errors":
+        return None
+    errors = answer.get("errors")
+    if not isinstance(errors, dict) or not errors:
+        return "response_action errors without an `errors` object"
+    inputs = {b.get("block_id") for b in view.get("blocks") or [] if isinstance(b, dict) and b.get("type") == "input"}
+    for block_id, text in errors.items():
+        if block_id not in inputs:
+            return f"errors name {block_id!r}, which is not an input block of the view (inputs: {sorted(map(str, inputs))})"
+        if not isinstance(text, str) or not text.strip():
+            return f"the error of {block_id!r} is not a text"
+    return None
