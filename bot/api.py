@@ -55,7 +55,7 @@ STATUS = {
     "token_not_allowed": 403, "channel_not_allowed": 403, "cannot_post": 403,
     "unknown_backend": 404, "job_not_found": 404, "not_found": 404,
     "backend_unavailable": 502, "backend_error": 502, "slack_refused": 502,
-    "internal": 500,
+    "method_not_allowed": 405, "internal": 500,
 }
 FIELDS = {"backend", "job_id", "channel", "user"}
 _CHANNEL = re.compile(r"[CG][A-Z0-9]{2,30}")  # a public or private channel's id
@@ -193,6 +193,9 @@ class Api:
         app.router.add_post(WATCHES, self._serving(WATCHES, self.create))
         app.router.add_get(WATCH, self._serving(WATCH, self.get))
         app.router.add_delete(WATCH, self._serving(WATCH, self.delete))
+        # any other method: a JSON refusal like every other answer of the API, not aiohttp's plain-text 405
+        app.router.add_route("*", WATCHES, self._serving(WATCHES, self._refuse_method("POST")))
+        app.router.add_route("*", WATCH, self._serving(WATCH, self._refuse_method("GET, DELETE")))
 
     def _serving(self, route: str, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
         """`handler` behind the token check, its refusals as JSON, each answer counted by route and status."""
@@ -245,6 +248,12 @@ class Api:
         return web.json_response(await self._body(watch.pk))
 
     # -- helpers ------------------------------------------------------------------------------------------
+    @staticmethod
+    def _refuse_method(allowed: str) -> Handler:
+        async def refuse(request: web.Request, _caller: Client) -> web.Response:
+            raise ApiError("method_not_allowed", f"{request.method} is not taken here; use {allowed}.")
+        return refuse
+
     async def _watch(self, request: web.Request, caller: Client) -> tuple[store.Watch, store.Job]:
         """The watch the path names, if this client may see it."""
         text = request.match_info["id"]

@@ -135,6 +135,12 @@ async def test_each_refusal_has_its_status_and_the_slash_commands_words(harness:
         status, bad = await post(h, None, raw=raw)
         assert (status, bad["error"]) == (400, "malformed") and says in bad["message"], raw
 
+    # another method on either route: a JSON refusal saying which are taken
+    for method, path, allowed in [("PUT", "/api/v1/watches", "POST"), ("GET", "/api/v1/watches", "POST"),
+                                  ("PATCH", "/api/v1/watches/1", "GET, DELETE")]:
+        status, refused = await call(h, method, path, {"backend": "fusion-demo"})
+        assert (status, refused["error"]) == (405, "method_not_allowed") and allowed in refused["message"], method
+
     assert h.parents("C0001") == [] and h.parents("C0002") == []
     assert await h.runtime.db.run(_watch_count) == 0
 
