@@ -8,10 +8,9 @@ behind it. The poller marks its scheduled polls with `scheduled()`; everything e
 A free slot is not enough when the poller is saturated: the event loop is then busy with polls from one
 iteration to the next, and each step of a user's request (a database call coming back, a Slack call) waits
 behind every poll step ready at that moment, so an answer that takes ~20 ms idle took seconds. So while a
-user's request is being served (`user_request()`: around Bolt's handling of a request from Slack up to
-its ack, bot/listeners/guard.py, and around the listeners, `users_first`), no backend hands a slot to a
-scheduled poll: the polls under way finish, the loop turns over quickly again, and the user's request is
-served between polls. It is a hold, not a stop: it lasts at most USERS_FIRST_MAX seconds from the moment it
+user's request is being served (`user_request()`, around the listeners: `users_first`), no backend hands a
+slot to a scheduled poll: the polls under way finish, the loop turns over quickly again, and the user's
+request is served between polls. It is a hold, not a stop: it lasts at most USERS_FIRST_MAX seconds from the moment it
 began however many requests overlap, then polls go on beside users' requests until none is left.
 """
 

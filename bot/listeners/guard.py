@@ -28,8 +28,6 @@ from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.backends.slots import user_request
-
 log = logging.getLogger(__name__)
 
 MAX_AGE = 60 * 5  # seconds a signed request stays valid (slack_sdk's SignatureVerifier, Slack's guide)
@@ -50,8 +48,7 @@ def handler(app: AsyncApp, signing_secret: str) -> Callable[[web.Request], Await
                 return web.json_response({"error": "invalid request"}, status=401)
             # the exception's name only: its text may quote the body, and a body holds a response_url
             return _refuse(f"body does not parse ({type(exc).__name__})")
-        async with user_request():  # Bolt's checks and the ack go ahead of scheduled polls (bot/backends/slots.py)
-            return await to_aiohttp_response(await app.async_dispatch(bolt_req))
+        return await to_aiohttp_response(await app.async_dispatch(bolt_req))
 
     return handle
 
