@@ -30,6 +30,21 @@ def esc(text: object) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+API_ACTOR = "api:"  # a watch's user, or who stopped it, when a client of the HTTP API did (bot/api.py)
+
+
+def api_actor(token_name: str) -> str:
+    """Who acted, for an HTTP API client: stored where a Slack user id would be (a watch's user)."""
+    return API_ACTOR + token_name
+
+
+def who(actor: str) -> str:
+    """Who acted, in mrkdwn: a Slack user's mention, or an API client's name (`ci-finance` (API))."""
+    if actor.startswith(API_ACTOR):
+        return f"`{esc(actor.removeprefix(API_ACTOR))}` (API)"
+    return f"<@{esc(actor)}>"
+
+
 def cut(text: str, limit: int) -> str:
     """Bound `text` to `limit` characters, saying so visibly; never splits an &escape; in two."""
     if len(text) <= limit:
@@ -94,7 +109,7 @@ def parent(job: JobView, *, watcher: str, watch_id: int, active: bool, ended_rea
     fields = [
         {"type": "mrkdwn", "text": f"*Status*\n{state_words(job.phase, job.vendor_status)}"},
         {"type": "mrkdwn", "text": f"*Progress*\n{progress_bar(job.progress)}"},
-        {"type": "mrkdwn", "text": f"*Watched by*\n<@{watcher}>"},
+        {"type": "mrkdwn", "text": f"*Watched by*\n{who(watcher)}"},
         {"type": "mrkdwn", "text": f"*Last checked*\n{slack_date(job.checked_at)}"},
     ]
     blocks: list[dict[str, Any]] = [
@@ -146,7 +161,7 @@ def change(job: JobView, *, watcher: str, old_phase: Phase | None, old_word: str
     broadcast = False
     if job.phase is Phase.FAILED:
         broadcast = True
-        blocks = [section(f"{head}\n<@{watcher}>, {esc(job.backend)} job {code(job.job_id)} failed.")]
+        blocks = [section(f"{head}\n{who(watcher)}, {esc(job.backend)} job {code(job.job_id)} failed.")]
         if job.message:
             lines.append(section("*Failure message*\n" + _quote(job.message)))
     elif job.message:

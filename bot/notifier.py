@@ -183,6 +183,7 @@ class Notifier:
         self.replica: str | None = None  # replicas on PostgreSQL: this one's id (bot/replicas.py); None: alone
         self.lease = 15.0
         self._holding: dict[str, float] = {}  # channel -> monotonic time its lease (this replica's) runs out
+        self.on_sent: Callable[[int], None] | None = None  # told the watch id of each message Slack took
 
     def kick(self) -> None:
         """Something new is owed: a pass reads the outbox again, and a channel task under way stops before
@@ -436,6 +437,8 @@ class Notifier:
                 await self.db.run(store.sent, item.id, result.ts)
                 self.sent_count += 1
                 self._replied(item)
+                if self.on_sent is not None:
+                    self.on_sent(item.watch_id)
                 self._said_stopped = None
                 self._probes = 0
             case Outcome.RETRY:

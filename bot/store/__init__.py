@@ -6,6 +6,7 @@ and render nothing (what a thread is told is written as data the notifier render
 
 from bot.store.engine import InUse, Store, engine_url
 from bot.store.history import Pruned, prune_history
+from bot.store.home import PollFigures, poll_figures, user_watches, watch_user
 from bot.store.models import Job, Outbox, Secret, StateChange, Watch
 from bot.store.outbox import (
     Owed,
@@ -57,7 +58,7 @@ from bot.store.watches import (
 )
 
 __all__ = [
-    "Applied", "Figures", "InUse", "Job", "Outbox", "Owed", "OwedMessage", "PollResult", "Pruned", "Secret", "StateChange",
+    "Applied", "Figures", "InUse", "PollFigures", "poll_figures", "user_watches", "watch_user", "Job", "Outbox", "Owed", "OwedMessage", "PollResult", "Pruned", "Secret", "StateChange",
     "Store", "Tracked", "Watch", "active_watch", "apply_results", "channel_watch", "channel_watches", "claim",
     "claim_cancel", "counts", "create_watch", "discard_watch", "end_watch", "end_watch_for_slack", "engine_url",
     "expire_watches", "figures", "find_job", "forget_parent", "job_state", "note_cancel", "note_outages", "owe",

@@ -152,7 +152,7 @@ def texts(sent: Iterable[Sent]) -> list[str]:
     return [s.text for s in sent]
 
 
-async def until(cond: Callable[[], Any] | Callable[[], Awaitable[Any]], what: str, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+async def until(cond: Callable[[], Any] | Callable[[], Awaitable[Any]], what: str, timeout: float = 20.0) -> None:  # noqa: ASYNC109
     """Wait for a condition (a function, or a coroutine function) with a deadline."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
