@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -52,15 +53,21 @@ class _Users:
 
     def __init__(self) -> None:
         self.active = 0
-        self.held = False  # scheduled polls are held back: from the first request under way, until none is
-        # left or USERS_FIRST_MAX has passed
+        self._held = False  # from the first request under way until none is left or the timer ends the hold
+        self._since = 0.0
         self.slots: weakref.WeakSet[Slots] = weakref.WeakSet()
         self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def held(self) -> bool:
+        """Whether scheduled polls are held back now (never past USERS_FIRST_MAX, even should the timer that
+        ends the hold be lost with its event loop)."""
+        return self._held and time.monotonic() - self._since < USERS_FIRST_MAX
 
     def begin(self) -> None:
         self.active += 1
         if self.active == 1:
-            self.held = True
+            self._held, self._since = True, time.monotonic()
             self._timer = asyncio.get_running_loop().call_later(USERS_FIRST_MAX, self._release_polls)
 
     def end(self) -> None:
@@ -73,7 +80,7 @@ class _Users:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self.held = False
+        self._held = False
         for s in list(self.slots):
             s._serve()
 

@@ -113,3 +113,16 @@ async def test_a_listener_wrapped_users_first_holds_polls_and_keeps_its_argument
     assert await wrapped(ack=None, body={"n": 1}, respond=None) == "done"
     await asyncio.wait_for(listener.poll, 1.0)
     assert got == ["served 1", "poll"]
+
+
+async def test_the_hold_ends_with_time_even_should_its_timer_be_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bot.backends.slots, "USERS_FIRST_MAX", 0.05)
+    slots = Slots(1)
+    got: list[str] = []
+    async with user_request():
+        timer = bot.backends.slots._users._timer
+        assert timer is not None
+        timer.cancel()  # as if it went with an event loop closed under it
+        await asyncio.sleep(0.06)
+        await asyncio.wait_for(_poll(slots, got, "poll"), 1.0)  # takes the free slot: the hold is over
+    assert got == ["poll"]
