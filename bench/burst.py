@@ -9,7 +9,7 @@ the fake Slack (this process), started with bench/procs.py's helpers.
    own, change one at a time, 0.5 s apart. Then every one of the 300 jobs moves to its final state at one
    moment (the simulators' `POST /change/many`). Measured per watch: from the change to its thread reply
    reaching the fake Slack (its own record of the message's arrival); p50/p99/max, and per channel the N-th
-   reply (in arrival order) against interval + N x 1 s, the bot's own pace of one message a second per channel
+   reply (in arrival order) against interval + N x 1 s, the bot's sustained pace of one message a second per channel
    (Slack's limit): the share of replies within that bound and the worst excess.
 2. `/jobstatus watch` while the poller is saturated: the back-to-back setup of bench/runner.py (Fusion, EPM DI
    and Planning, a 0.05 s interval, many watches), then signed `/jobstatus watch` requests for new jobs, one
@@ -58,7 +58,8 @@ from bot.offline.slack import FakeSlack, SlackUser
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 FUSION = "fusion-demo"
-PACE = 1.0  # seconds between the bot's messages in one channel (Slack: about one a second per channel)
+PACE = 1.0  # seconds per message in one channel, sustained (Slack: about one a second per channel; the bot
+# also uses a short burst of a few, bot/notifier.py)
 IDLE_INTERVAL = 3600.0
 ME = psutil.Process()
 
@@ -213,7 +214,7 @@ async def run_burst(p: BurstParams, logdir: Path, say: Any) -> dict[str, Any]:
             "replies_per_thread": {str(k): v for k, v in sorted(per_thread.items())},
             "reply_example": [r.text[:160] for r in fs.thread(plan[0][2], plan[0][3])],
             "reply_gap_in_channel_s": dist(gaps),
-            # every Web API call of the burst, parents' updates (chat.update) too: they share a channel's pace
+            # every Web API call of the burst, parents' updates (chat.update, not paced, sent after the replies) too
             "slack_calls": dict(Counter(c.method for c in fs.calls[calls0:])),
             "window_s": _r(wall, nd=1), "bot_cpu_pct": _r(100 * cpu / wall, nd=1),
             "other_load_pct": load["other_pct"], "stop": stop, "log": log, "errors": errors,

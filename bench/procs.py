@@ -283,14 +283,14 @@ async def settle(bots: list[BotProc], total: Callable[[], int], limit_s: float =
 
 
 async def run_raw(spec: dict[str, Any], on_phase: Any, log: Path, limit_s: float) -> dict[str, Any]:
-    """Run `python -m bench.raw` with `spec`; `await on_phase(message)` at "measuring" and at "done"."""
+    """Run `python -m bench.raw` with `spec`; `await on_phase(message)` at "measuring" (the raw loop waits for
+    it to return before its measured span starts) and at "done"."""
     with log.open("ab") as err:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bench.raw", cwd=str(ROOT), env=child_env(),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=err)
     assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(json.dumps(spec).encode())
-    proc.stdin.close()
+    proc.stdin.write(json.dumps(spec).encode() + b"\n")
     result: dict[str, Any] = {}
     try:
         async with asyncio.timeout(limit_s):
@@ -300,6 +300,10 @@ async def run_raw(spec: dict[str, Any], on_phase: Any, log: Path, limit_s: float
                     break
                 msg = json.loads(line)
                 await on_phase(msg)
+                if msg["phase"] == "measuring":  # counters read: the measured span starts now
+                    proc.stdin.write(b"go\n")
+                    await proc.stdin.drain()
+                    proc.stdin.close()
                 if msg["phase"] == "done":
                     result = msg
             await proc.wait()

@@ -6,10 +6,13 @@ nothing else: no parsing, no database, no scheduling, no auth flow. One client p
 `"client": "bot"` is the very httpx.AsyncClient the bot's adapters get (built by `make_http_client`, as in `Backend.__init__`
 from the backend's config: its transport, limits, timeouts and default headers), so the comparison
 isolates everything the bot does around a request; `"client": "httpx"` is a plain
-`httpx.AsyncClient` with httpx's own transport and the same connection limits. Prints `{"phase": "measuring"}` when the warm-up ends and `{"phase": "done", ...counts, "cpu_s"}` (its
-own CPU seconds over the measured span) at the end, one JSON line each, so the caller can read the simulators' own counters over exactly that span.
+`httpx.AsyncClient` with httpx's own transport and the same connection limits. Prints `{"phase": "measuring"}` when the warm-up ends,
+then waits for a line on stdin (the caller has read the simulators' counters: on a busy machine that read can take
+seconds, which must not eat into the measured span) and measures from then on; `{"phase": "done", ...counts, "cpu_s"}`
+(its own CPU seconds over the measured span) at the end, one JSON line each, so the caller can read the simulators'
+own counters over exactly that span.
 
-spec: {"warmup": s, "duration": s, "client": "bot" | "httpx", "backends": [{"backend", "config" (the
+The spec is the first line on stdin: {"warmup": s, "duration": s, "client": "bot" | "httpx", "backends": [{"backend", "config" (the
 backend's config as in the bot's YAML), "url", "method", "headers", "job_id", "count", "concurrency"}]}
 where `url` is the sample request's URL whose last path segment is `job_id`; the loop asks for the
 backend's jobs 0..count-1 in turn.
@@ -35,8 +38,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     measuring = False
     clients: list[httpx.AsyncClient] = []
     workers: list[asyncio.Task[None]] = []
-    start = time.monotonic()
-    stop_at = start + warmup + duration
+    stop_at = time.monotonic() + 24 * 3600.0  # set when the measured span starts
 
     async def worker(backend: str, client: httpx.AsyncClient, method: str, headers: dict[str, str], prefix: str,
                      query: str, ids: itertools.cycle[str]) -> None:
@@ -66,10 +68,12 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
             workers.append(asyncio.create_task(
                 worker(b["backend"], client, b["method"], b["headers"], prefix, ("?" + query) if query else "", ids)))
     await asyncio.sleep(warmup)
+    print(json.dumps({"phase": "measuring"}), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # the caller's go-ahead
     measuring = True
     t0 = time.monotonic()
+    stop_at = t0 + duration
     cpu0 = time.process_time()
-    print(json.dumps({"phase": "measuring", "cpu_s": cpu0}), flush=True)
     await asyncio.gather(*workers)
     elapsed = time.monotonic() - t0
     cpu = time.process_time() - cpu0
@@ -89,7 +93,7 @@ def make_client(kind: str, b: dict[str, Any], limit: int) -> httpx.AsyncClient:
 
 
 def main() -> int:
-    spec = json.loads(sys.stdin.read())
+    spec = json.loads(sys.stdin.readline())
     result = asyncio.run(run(spec))
     print(json.dumps(result), flush=True)
     return 0

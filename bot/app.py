@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -19,9 +20,13 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import listeners, store
+from bot.api import Api
 from bot.backends import build_backends
 from bot.backends.base import Backend
 from bot.config import Environment, Settings
+from bot.digests import TICK as DIGEST_TICK
+from bot.digests import Digests
+from bot.home import HomeTab
 from bot.listeners import guard
 from bot.metrics import Metrics
 from bot.notifier import Notifier
@@ -87,7 +92,11 @@ class Runtime:
         self.replicas = (Replicas(self.db, self.poller, self.notifier, env.database_url, settings.lease_seconds)
                          if self.db.replicated else None)
         self.watching = Watching(settings, self.backends, self.db, self.poller, self.notifier, slack, clock)
-        listeners.register(self.app, self.watching)
+        self.home = HomeTab(self.client, self.db, self.watching, self.backends, settings, clock)
+        self.notifier.on_sent = self.home.watch_changed  # a change reached a thread: refresh its owner's Home tab
+        listeners.register(self.app, self.watching, self.home)
+        self.digests = Digests(self.db, slack, settings.digests, clock)  # the daily digests, when configured
+        self.api = Api(settings.api, self.watching, self.metrics) if settings.api is not None else None
         self.socket = (SocketConnection(self.app, env.slack_app_token, env.slack_api_url, clock)
                        if env.slack_app_token else None)
         self.stopping = False
@@ -119,6 +128,8 @@ class Runtime:
         web_app.router.add_get("/healthz", self._healthz)
         web_app.router.add_get("/readyz", self._readyz)
         web_app.router.add_get("/metrics", make_aiohttp_handler(self.metrics.registry))
+        if self.api is not None:  # without `api:` in the config its routes answer 404, as any unknown path
+            self.api.mount(web_app)
         self._runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -129,6 +140,10 @@ class Runtime:
         self._scheduler = AsyncIOScheduler()
         self._scheduler.add_job(self.poller.tick, "interval", seconds=self.tick, max_instances=1, coalesce=True,
                                 misfire_grace_time=None, id="poll-tick")
+        if self.settings.digests:  # at once (a digest missed while the bot was down), then every DIGEST_TICK
+            self._scheduler.add_job(self.digests.tick, "interval", seconds=DIGEST_TICK, max_instances=1,
+                                    coalesce=True, misfire_grace_time=None, id="digests",
+                                    next_run_time=datetime.now(UTC))
         self._scheduler.start()
         if self.socket is not None:
             self.socket.start()
@@ -205,12 +220,14 @@ class Runtime:
         if self.replicas is not None:
             await _within(grace, self.replicas.stop(), "stopping the heartbeat")
         steps = [_within(saved, self.notifier.stop(grace), "stopping the sends"),
+                 _within(saved, self.digests.stop(grace), "posting the daily digest"),
                  _within(saved, self.poller.stop(grace), "saving the schedule")]
         if self._runner is not None:
             steps.append(_within(grace, self._runner.cleanup(), "closing the HTTP server"))
         await asyncio.gather(*steps)
         if self.replicas is not None:  # after the last writes, which need the leases: the others take over now
             await _within(saved, self.replicas.leave(), "giving back the leases")
+        await _within(saved, self.home.close(), "stopping the Home tab's refreshes")
         for task in (self._notifier_task, self._counting):
             if task is not None:
                 task.cancel()

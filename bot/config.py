@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -138,14 +139,94 @@ class BackendConfig(_Strict):
         return v
 
 
+class DigestConfig(_Strict):
+    """A channel's daily digest (bot/digests.py): posted at `at` (24-hour "HH:MM") in `timezone` (an IANA
+    time zone name, from the system's time zone database), about the jobs of the channel that ended since
+    the previous one."""
+
+    channel: str
+    at: str
+    timezone: str = "UTC"
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, v: str) -> str:
+        if not re.fullmatch(r"[CG][A-Z0-9]{2,30}", v):
+            raise ValueError(f"{v!r} is not a Slack channel id: use the id (C…), not the #name "
+                             "(in Slack: the channel's name, then About, at the bottom)")
+        return v
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at(cls, v: Any) -> str:
+        if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 24 * 60:
+            v = f"{v // 60}:{v % 60:02d}"  # YAML 1.1 reads an unquoted 17:30 as the base-60 number 1050
+        m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", v.strip()) if isinstance(v, str) else None
+        if m is None:
+            raise ValueError(f"{v!r} is not a time of day: use 24-hour \"HH:MM\" in quotes, such as \"07:30\"")
+        return f"{int(m.group(1)):02d}:{m.group(2)}"
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}: use an IANA name such as Europe/Berlin, "
+                             "America/New_York or UTC") from None
+        return v
+
+
+API_TOKEN_MIN = 24  # characters: `openssl rand -hex 16` gives 32
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class ApiToken(_Strict):
+    """One client of the HTTP API (bot/api.py): its secret and what it may watch (None: any)."""
+
+    token: str = Field(repr=False)
+    backends: list[str] | None = None
+    channels: list[str] | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _long(cls, v: str) -> str:  # the message never holds the token
+        if len(v.strip()) < API_TOKEN_MIN or v != v.strip():
+            raise ValueError(f"a token is at least {API_TOKEN_MIN} characters without surrounding spaces "
+                             "(e.g. `openssl rand -hex 32`), set by ${ENV}")
+        return v
+
+
+class ApiConfig(_Strict):
+    """`api:`: the HTTP API's clients by name (the name is what a thread says, e.g. who stopped a watch)."""
+
+    tokens: dict[str, ApiToken]
+
+    @field_validator("tokens")
+    @classmethod
+    def _tokens(cls, v: dict[str, ApiToken]) -> dict[str, ApiToken]:
+        if not v:
+            raise ValueError("at least one token is needed (or leave `api:` out: no API)")
+        seen: dict[str, str] = {}
+        for name, t in v.items():
+            if not _NAME.fullmatch(name):
+                raise ValueError(f"token name {name!r}: use letters, digits, '-', '_' or '.'")
+            if t.token in seen:
+                raise ValueError(f"tokens {seen[t.token]!r} and {name!r} are the same: give each client its own")
+            seen[t.token] = name
+        return v
+
+
 class Settings(_Strict):
     backends: dict[str, BackendConfig]
+    api: ApiConfig | None = None  # the HTTP API for pipelines (bot/api.py); None: its routes answer 404
     admins: list[str] = []
     watch_timeout: Duration = 24 * 3600.0
     outage_note_after: Duration = 300.0
     history_retention: Duration = 90 * 86400.0  # state changes and ended watches older than this are pruned
     # replicas on PostgreSQL: a replica that stops heartbeating has its jobs and channels taken over after this
     lease_seconds: Duration = Field(default=15.0, ge=3.0)
+    digests: list[DigestConfig] = []  # daily digests, at most one per channel (bot/digests.py)
 
     @field_validator("backends")
     @classmethod
@@ -153,8 +234,28 @@ class Settings(_Strict):
         if not v:
             raise ValueError("at least one backend is needed")
         for name in v:
-            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+            if not _NAME.fullmatch(name):
                 raise ValueError(f"backend name {name!r}: use letters, digits, '-', '_' or '.'")
+        return v
+
+    @field_validator("digests")
+    @classmethod
+    def _one_digest_per_channel(cls, v: list[DigestConfig]) -> list[DigestConfig]:
+        seen: set[str] = set()
+        for d in v:
+            if d.channel in seen:
+                raise ValueError(f"channel {d.channel} has two digests: one a day per channel")
+            seen.add(d.channel)
+        return v
+
+    @field_validator("api")
+    @classmethod
+    def _api_backends(cls, v: ApiConfig | None, info: ValidationInfo) -> ApiConfig | None:
+        configured: dict[str, BackendConfig] | None = info.data.get("backends")  # None: wrong, said already
+        for name, t in (v.tokens if v is not None and configured is not None else {}).items():
+            unknown = sorted(set(t.backends or ()) - set(configured or ()))
+            if unknown:
+                raise ValueError(f"token {name!r}: backends {unknown} are not configured")
         return v
 
 
@@ -248,7 +349,8 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("DATABASE_URL", "database_url", "sqlite:///./jobstatus.db",
              "SQLAlchemy URL of the database: a SQLite file, or PostgreSQL (`postgresql://…`)",
              ("run", "check", "migrate")),
-    Variable("PORT", "port", "3000", "HTTP port: Slack's requests (HTTP mode), `/healthz`, `/readyz` and `/metrics`"),
+    Variable("PORT", "port", "3000", "HTTP port: Slack's requests (HTTP mode), the pipeline API (`api:`), `/healthz`, "
+             "`/readyz` and `/metrics`"),
     Variable("LOG_FORMAT", None, "text", "`text`: readable lines; `json`: one JSON object a line (bot/logs.py)",
              ("run", "check", "demo", "migrate")),
     Variable("LOG_LEVEL", None, "", "`DEBUG`, `INFO`, `WARNING`, `ERROR`; `--log-level` wins over it "

@@ -72,6 +72,9 @@ class JobView:
     links: Sequence[Link]
     checked_at: float
     error_text: str | None = None
+    started_at: float | None = None  # this run's start, and its past runs' median and count (bot/durations.py)
+    usual_s: float | None = None
+    usual_runs: int = 0
 
     @classmethod
     def of_status(cls, backend: str, st: JobStatus, now: float) -> JobView:
@@ -82,13 +85,15 @@ class JobView:
         return {"backend": self.backend, "job_id": self.job_id, "name": self.name, "phase": self.phase.value,
                 "vendor_status": self.vendor_status, "progress": self.progress, "message": self.message,
                 "log_paths": list(self.log_paths), "links": [[link.label, link.url] for link in self.links],
-                "checked_at": self.checked_at, "error_text": self.error_text}
+                "checked_at": self.checked_at, "error_text": self.error_text, "started_at": self.started_at,
+                "usual_s": self.usual_s, "usual_runs": self.usual_runs}
 
     @classmethod
     def of_payload(cls, p: Mapping[str, Any]) -> JobView:
         return cls(str(p["backend"]), str(p["job_id"]), p["name"], Phase(p["phase"]), str(p["vendor_status"]),
                    p["progress"], p["message"], tuple(p["log_paths"]),
-                   tuple(Link(label, url) for label, url in p["links"]), float(p["checked_at"]), p["error_text"])
+                   tuple(Link(label, url) for label, url in p["links"]), float(p["checked_at"]), p["error_text"],
+                   p.get("started_at"), p.get("usual_s"), int(p.get("usual_runs") or 0))  # older rows lack these
 
 
 # -- what the outbox owes, besides the parent and its updates ------------------------------------------------
@@ -194,8 +199,50 @@ class TimedOut:
         return cls(job, float(p["hours"]))
 
 
-JobEvent = Changed | Recovered | Outage | TimedOut
-_EVENTS: dict[str, type[JobEvent]] = {cls.tag: cls for cls in (Changed, Recovered, Outage, TimedOut)}
+@dataclass(frozen=True)
+class Late:
+    """The run has taken `seconds` so far, past `late_after` (the 90th percentile of its past runs, whose
+    median and count the job view holds): longer than usual."""
+
+    tag: ClassVar[str] = "late"
+    job: JobView
+    watcher: str
+    seconds: float
+    late_after: float
+
+    def payload(self) -> dict[str, Any]:
+        return {"watcher": self.watcher, "seconds": self.seconds, "late_after": self.late_after}
+
+    @classmethod
+    def of_payload(cls, job: JobView, p: Mapping[str, Any]) -> Late:
+        return cls(job, str(p["watcher"]), float(p["seconds"]), float(p["late_after"]))
+
+
+@dataclass(frozen=True)
+class CaughtUp:
+    """The first answer after the bot was away (down, or its replica gone) changed the job's state: what
+    changed meanwhile, as far as the vendor's times tell (`steps`: each phase after the old one, with when it
+    began where known, the last one's time being when it was seen if the vendor gives none)."""
+
+    tag: ClassVar[str] = "caught_up"
+    job: JobView
+    watcher: str
+    old_phase: Phase
+    old_word: str
+    steps: tuple[tuple[Phase, float | None], ...]
+
+    def payload(self) -> dict[str, Any]:
+        return {"watcher": self.watcher, "old_phase": self.old_phase.value, "old_word": self.old_word,
+                "steps": [[phase.value, at] for phase, at in self.steps]}
+
+    @classmethod
+    def of_payload(cls, job: JobView, p: Mapping[str, Any]) -> CaughtUp:
+        return cls(job, str(p["watcher"]), Phase(p["old_phase"]), str(p["old_word"]),
+                   tuple((Phase(phase), at) for phase, at in p["steps"]))
+
+
+JobEvent = Changed | Recovered | Outage | TimedOut | Late | CaughtUp
+_EVENTS: dict[str, type[JobEvent]] = {cls.tag: cls for cls in (Changed, Recovered, Outage, TimedOut, Late, CaughtUp)}
 
 
 def event_payload(event: JobEvent) -> dict[str, Any]:

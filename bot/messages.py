@@ -7,12 +7,25 @@ limits, with a visible "(truncated)") before it is placed in a message.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bot.backends.base import FailureDetails, Link
 from bot.backends.states import Phase
-from bot.jobs import ButtonAction, Changed, EndedReason, JobEvent, JobView, Outage, Recovered, Reply, TimedOut
+from bot.durations import human
+from bot.jobs import (
+    ButtonAction,
+    CaughtUp,
+    Changed,
+    EndedReason,
+    JobEvent,
+    JobView,
+    Late,
+    Outage,
+    Recovered,
+    Reply,
+    TimedOut,
+)
 
 SECTION_LIMIT = 3000
 FIELD_LIMIT = 2000
@@ -28,6 +41,21 @@ JOB_ARGS = "&lt;backend&gt; &lt;job-id&gt;"
 def esc(text: object) -> str:
     """Escape text for Slack mrkdwn: no markup (links, mentions, <!channel>) survives from a backend."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+API_ACTOR = "api:"  # a watch's user, or who stopped it, when a client of the HTTP API did (bot/api.py)
+
+
+def api_actor(token_name: str) -> str:
+    """Who acted, for an HTTP API client: stored where a Slack user id would be (a watch's user)."""
+    return API_ACTOR + token_name
+
+
+def who(actor: str) -> str:
+    """Who acted, in mrkdwn: a Slack user's mention, or an API client's name (`ci-finance` (API))."""
+    if actor.startswith(API_ACTOR):
+        return f"`{esc(actor.removeprefix(API_ACTOR))}` (API)"
+    return f"<@{esc(actor)}>"
 
 
 def cut(text: str, limit: int) -> str:
@@ -75,6 +103,22 @@ def slack_date(ts: float) -> str:
     return f"<!date^{int(ts)}^{{date_short_pretty}} {{time_secs}}|{fallback}>"
 
 
+def slack_time(ts: float) -> str:
+    """A Slack date token to the minute ("today 06:41" in the reader's time zone), with a UTC fallback."""
+    fallback = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
+    return f"<!date^{int(ts)}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def usual_line(job: JobView) -> str | None:
+    """"Usually ~14 min (last 10 runs) · expected end today 10:24" for a run under way with a history."""
+    if job.usual_s is None or job.usual_runs < 1 or job.phase.terminal:
+        return None
+    line = f":stopwatch: Usually ~{human(job.usual_s)} (last {plural(job.usual_runs, 'run')})"
+    if job.started_at is not None:
+        line += f" · expected end {slack_time(job.started_at + job.usual_s)}"
+    return line
+
+
 def state_words(phase: Phase, vendor_status: str) -> str:
     """"failed (ERRORS_ENCOUNTERED)": our phase, and the vendor's own word where it says more."""
     word = vendor_status.strip()
@@ -94,7 +138,7 @@ def parent(job: JobView, *, watcher: str, watch_id: int, active: bool, ended_rea
     fields = [
         {"type": "mrkdwn", "text": f"*Status*\n{state_words(job.phase, job.vendor_status)}"},
         {"type": "mrkdwn", "text": f"*Progress*\n{progress_bar(job.progress)}"},
-        {"type": "mrkdwn", "text": f"*Watched by*\n<@{watcher}>"},
+        {"type": "mrkdwn", "text": f"*Watched by*\n{who(watcher)}"},
         {"type": "mrkdwn", "text": f"*Last checked*\n{slack_date(job.checked_at)}"},
     ]
     blocks: list[dict[str, Any]] = [
@@ -103,6 +147,8 @@ def parent(job: JobView, *, watcher: str, watch_id: int, active: bool, ended_rea
     ]
     if job.message:
         blocks.append(context(esc(job.message)))
+    if active and (usual := usual_line(job)) is not None:
+        blocks.append(context(usual))
     if job.error_text and active:
         blocks.append(context(f":warning: Last check failed: {esc(job.error_text)}"))
     value = str(watch_id)
@@ -146,7 +192,7 @@ def change(job: JobView, *, watcher: str, old_phase: Phase | None, old_word: str
     broadcast = False
     if job.phase is Phase.FAILED:
         broadcast = True
-        blocks = [section(f"{head}\n<@{watcher}>, {esc(job.backend)} job {code(job.job_id)} failed.")]
+        blocks = [section(f"{head}\n{who(watcher)}, {esc(job.backend)} job {code(job.job_id)} failed.")]
         if job.message:
             lines.append(section("*Failure message*\n" + _quote(job.message)))
     elif job.message:
@@ -268,6 +314,66 @@ def upload_refused(filename: str, path: str | None, error: str) -> Reply:
     return note(f":paperclip: The log {code(filename)} could not be attached in this channel. {why}{where}")
 
 
+def late(job: JobView, *, watcher: str, seconds: float, late_after: float) -> Reply:
+    """The one note when a run takes longer than 90 % of its past runs did."""
+    usual = f"; usually ~{human(job.usual_s)}" if job.usual_s is not None else ""
+    return note(f":snail: <@{watcher}>, this run is taking longer than usual: running for {human(seconds)}, "
+                f"while 9 in 10 of its last {plural(job.usual_runs, 'run')} took at most {human(late_after)}"
+                f"{usual}. I keep watching and will say when it ends.")
+
+
+def caught_up(job: JobView, *, watcher: str, old_phase: Phase, old_word: str,
+              steps: Iterable[tuple[Phase, float | None]]) -> Reply:
+    """The one reply for a job whose state changed while the bot was away: "while I was away: running →
+    failed at 06:41", then what a change reply says (a failure mentions the watcher, its message, the logs)."""
+    path = [state_words(old_phase, old_word)]
+    for phase, at in steps:
+        path.append(phase.value + (f" at {slack_time(at)}" if at is not None else ""))
+    said = change(job, watcher=watcher, old_phase=None, old_word=None)
+    head = f":hourglass: *While I was away:* {' → '.join(path)}"
+    text = f"While I was away: {job.backend} job {job.job_id}: {old_phase.value} → {job.phase.value}"
+    if job.phase is Phase.FAILED and job.message:
+        text += f": {esc(job.message)}"
+    return Reply(cut(text, TEXT_LIMIT), [section(head), *said.blocks], broadcast=said.broadcast)
+
+
+DIGEST_FAILURES = 20  # failures a digest lists one by one; it counts the rest
+
+
+def thread_link(channel: str, ts: str) -> str:
+    """A link to a message when chat.getPermalink gives none: the path of Slack's permalinks
+    (/archives/<channel>/p<ts without its dot>) on slack.com."""
+    return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
+
+
+def digest(day: str, ended: Sequence[tuple[JobView, str | None]]) -> Reply:
+    """A channel's daily digest of the jobs that ended since the previous one: counts by outcome, then each
+    failure with its message's first line and a link to its thread. `ended`: each job, its thread's link."""
+    counts: dict[Phase, int] = {}
+    for job, _ in ended:
+        counts[job.phase] = counts.get(job.phase, 0) + 1
+    order = [p for p in Phase if p in counts]
+    summary = ", ".join(f"{counts[p]} {p.value}" for p in order)
+    lines = [f":calendar: *Daily digest for {esc(day)}*: {plural(len(ended), 'job')} ended since the last one: {summary}"]
+    failures = [(job, url) for job, url in ended if job.phase is Phase.FAILED]
+    for job, url in failures[:DIGEST_FAILURES]:
+        first = (job.message or "").strip().splitlines()[0] if (job.message or "").strip() else "no message"
+        link = f" · <{url}|thread>" if url else ""
+        name = f" · {esc(job.name)}" if job.name else ""
+        lines.append(f"• {job.phase.emoji} *{esc(job.backend)}* {code(job.job_id)}{name}: {esc(cut(first, 300))}{link}")
+    if len(failures) > DIGEST_FAILURES:
+        lines.append(f"… and {plural(len(failures) - DIGEST_FAILURES, 'more failure')}")
+    blocks = [section(lines[0])]
+    body = "\n".join(lines[1:])
+    while body:  # sections of at most SECTION_LIMIT characters, split between lines
+        chunk = body[:SECTION_LIMIT]
+        if len(body) > SECTION_LIMIT and "\n" in chunk:
+            chunk = chunk[: chunk.rindex("\n")]
+        blocks.append(section(chunk))
+        body = body[len(chunk):].lstrip("\n")
+    return Reply(cut(f"Daily digest for {day}: {plural(len(ended), 'job')} ended: {summary}", TEXT_LIMIT), blocks)
+
+
 def event_reply(event: JobEvent) -> Reply:
     """The thread reply for what happened to a job (an outbox `event`, rendered when it is sent)."""
     match event:
@@ -279,6 +385,10 @@ def event_reply(event: JobEvent) -> Reply:
             return outage(job, since, job.error_text or "no answer", kind)
         case TimedOut(job, hours):
             return timed_out(job, hours)
+        case Late(job, watcher, seconds, late_after):
+            return late(job, watcher=watcher, seconds=seconds, late_after=late_after)
+        case CaughtUp(job, watcher, old_phase, old_word, steps):
+            return caught_up(job, watcher=watcher, old_phase=old_phase, old_word=old_word, steps=steps)
 
 
 def status_ephemeral(job: JobView) -> list[dict[str, Any]]:

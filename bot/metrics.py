@@ -3,8 +3,9 @@
 Names follow Prometheus' conventions (https://prometheus.io/docs/practices/naming/): the `jobstatus_`
 prefix, base units (seconds), `_total` on counters (prometheus_client adds it). No label takes an unbounded
 value: `backend` is a configured backend's name, `method` one of the Slack methods the bot calls (the ones
-bot/slack/errors.py classifies), `outcome` and `loop` come from the fixed sets below. No job id, user id or
-channel id is ever a label.
+bot/slack/errors.py classifies) or, for the HTTP API, an HTTP method; `outcome` and `loop` come from the fixed
+sets below, an API request's `route` is its template and `status` an HTTP status. No job id, user id, channel id
+or watch id is ever a label.
 
 Figures are taken where they happen (a poll, a Slack call, a vendor request), read from memory when
 Prometheus scrapes (jobs the poller tracks), or counted in the database every `count_every` seconds on the
@@ -112,6 +113,8 @@ class Metrics:
         self._lag = Histogram("jobstatus_loop_lag_seconds", "How late a pass of a loop ran against when it was "
                               "due: the poller's polls against their due time, the notifier's pass against its "
                               "wake-up (a kick or its 1 s timer).", ["loop"], buckets=LAG_BUCKETS, registry=r)
+        self._api = Counter("jobstatus_api_requests", "HTTP API requests (bot/api.py), by method, route (its "
+                            "template) and the status answered.", ["method", "route", "status"], registry=r)
         self._replicas = Gauge("jobstatus_replicas_live", "Replicas sharing the database, this one included, as "
                                "its last heartbeat saw them (1 on SQLite: one process).", registry=r)
         self._replicas.set(1)
@@ -154,6 +157,11 @@ class Metrics:
 
     def change_replied(self, backend: str, seconds: float) -> None:
         self._reply_seconds.labels(backend).observe(max(0.0, seconds))
+
+    # -- the HTTP API -----------------------------------------------------------------------------------
+    def api_request(self, method: str, route: str, status: int) -> None:
+        """One API request answered; `route` is its template (`/api/v1/watches/{id}`), never a watch's id."""
+        self._api.labels(method, route, str(status)).inc()
 
     # -- what the database knows ------------------------------------------------------------------------
     def counted(self, figures: store.Figures, backends: Iterable[str]) -> None:

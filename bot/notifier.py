@@ -14,9 +14,18 @@ Stopping is for token trouble: the notifier holds everything owed, says so once 
 error no table knows is retried with backoff UNKNOWN_TRIES times, then its message is dropped with an
 ERROR log line.
 
+The order: each pass reads what is owed in `store.sending_order` (parents, then state changes, then details
+and files, then parents' updates; a watch's own messages in their order) and sends each channel's share in
+that order, one channel task at a time per channel. A task that reaches a details reply, a file or an update
+after something new was owed (`kick`) reads its channel's share again, so a new state change goes first.
+
+The pace: a token bucket per channel (`Bucket`), CHANNEL_BURST posts at once, refilled at one per CHANNEL_GAP
+seconds; after a 429 nothing goes to the channel for its Retry-After, then one post and the sustained pace.
+
 Replicas on PostgreSQL (`replica` set): a replica sends to a channel only while it holds the channel's lease
 (bot/store/leases.py), taken or renewed at each pass and checked again before each claim, so each watch's
-order and the channel's pace hold across replicas. A channel taken over waits CHANNEL_GAP before its first post.
+order and the channel's pace hold across replicas. A channel taken over starts with an empty bucket (the
+replica before may have used it all): its first post waits CHANNEL_GAP.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,8 +50,12 @@ from bot.store import OwedMessage, Store, leases
 
 log = logging.getLogger(__name__)
 
-# Slack: about one message per second per channel.
-CHANNEL_GAP = 1.0
+# Slack's rate limits (https://docs.slack.dev/apis/web-api/rate-limits): "chat.postMessage generally allows
+# posting one message per second per channel, while also maintaining a workspace-wide limit", and for posting
+# messages "1 per second. Short bursts >1 allowed. If you attempt bursts, there is no guarantee that messages
+# will" go through: a short burst is used, and a 429 is obeyed (its Retry-After holds the channel).
+CHANNEL_GAP = 1.0  # seconds per post in one channel, sustained (chat.postMessage and uploads to a thread)
+CHANNEL_BURST = 3  # posts one channel may take at once after a quiet spell
 UNKNOWN_TRIES = 5  # sends of a message that meet an error no table knows, before it is dropped
 BACKOFF_FIRST = 1.0  # seconds before a message is sent again after a failure without Retry-After, doubling...
 BACKOFF_MAX = 300.0  # ...up to this (with jitter)
@@ -58,6 +72,30 @@ class Stopped:
 
     def __str__(self) -> str:
         return f"{self.error} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(self.since))}"
+
+
+class Bucket:
+    """One channel's allowance to post: up to `CHANNEL_BURST` at once, refilled at one per `CHANNEL_GAP`
+    seconds. Times are the caller's (monotonic) clock; a post is taken in advance (`take` says how long to
+    wait for it), so the posts of one channel, taken one after another, keep the pace."""
+
+    def __init__(self, now: float, tokens: float) -> None:
+        self.at = now
+        self.tokens = tokens  # below 0: posts taken ahead, owed from the refill
+
+    def _now(self, now: float) -> float:
+        return min(float(CHANNEL_BURST), self.tokens + (now - self.at) / CHANNEL_GAP)
+
+    def ready_in(self, now: float) -> float:
+        """The seconds until one post is allowed (0: now); nothing is taken."""
+        return 0.0 if CHANNEL_GAP <= 0 else max(0.0, (1.0 - self._now(now)) * CHANNEL_GAP)
+
+    def take(self, now: float) -> float:
+        """Take one post; the seconds to wait before it goes (0: now)."""
+        if CHANNEL_GAP <= 0:
+            return 0.0
+        self.tokens, self.at = self._now(now) - 1.0, now
+        return max(0.0, -self.tokens * CHANNEL_GAP)
 
 
 @dataclass(frozen=True)
@@ -128,10 +166,11 @@ class Notifier:
         self.clock = clock
         self._wake = asyncio.Event()
         self._locks: dict[str, asyncio.Lock] = {}
-        self._last_post: dict[str, float] = {}
+        self._buckets: dict[str, Bucket] = {}
         self._held: dict[str, float] = {}  # channel -> monotonic time before which Slack asked us to wait
         self._busy: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._owed = 0  # kicks so far: something new may be owed
         self._stopping = False
         self.sent_count = 0
         self.stopped: Stopped | None = None
@@ -144,8 +183,16 @@ class Notifier:
         self.replica: str | None = None  # replicas on PostgreSQL: this one's id (bot/replicas.py); None: alone
         self.lease = 15.0
         self._holding: dict[str, float] = {}  # channel -> monotonic time its lease (this replica's) runs out
+        self.on_sent: Callable[[int], None] | None = None  # told the watch id of each message Slack took
 
     def kick(self) -> None:
+        """Something new is owed: a pass reads the outbox again, and a channel task under way stops before
+        its next details reply or update, so the new messages take their place in the order."""
+        self._owed += 1
+        self._again()
+
+    def _again(self) -> None:
+        """Wake the loop for another pass (nothing new owed that this process knows of)."""
         if self._kicked_at is None:
             self._kicked_at = time.monotonic()
         self._wake.set()
@@ -205,14 +252,29 @@ class Notifier:
                 await asyncio.wait(pending)
 
     async def _channel(self, channel: str, items: list[OwedMessage]) -> None:
+        """Send one channel's share of a pass, in its order, until something stops it; then another pass.
+        Before a details reply, a file or an update: when something new was owed since the share was read
+        (`kick`), it is read again, so a state change owed meanwhile goes first (once per message sent, so a
+        stream of kicks cannot keep a message from going)."""
         sent = False
+        owed = self._owed
+        queue = deque(items)
+        reread = False  # the share was just read again: the message at its head goes now
         try:
             blocked: set[int] = set()  # watches whose earlier message is still owed: keep their order
-            for item in items:
+            while queue:
+                item = queue.popleft()
                 if self._stopping or self.stopped is not None or self._is_held(channel) or not self._holds(channel):
                     return
                 if item.watch_id in blocked:
                     continue
+                if item.kind is not OutboxKind.UPDATE:  # a post: it waits for the pace here, where what is
+                    await asyncio.sleep(self._bucket(channel).ready_in(time.monotonic()))  # owed meanwhile...
+                if self._owed != owed and not reread and item.kind not in (OutboxKind.PARENT, OutboxKind.EVENT):
+                    owed, reread = self._owed, True  # ...may still go before it
+                    queue = deque(await self.db.run(store.pending, self.clock(), 2000, None, self.replica, channel))
+                    continue
+                reread = False
                 result = await self._send_one(item.id)
                 if result is not None and result.done:
                     sent = True
@@ -221,11 +283,11 @@ class Notifier:
         finally:
             self._busy.discard(channel)
             if sent:
-                self.kick()  # what was owed meanwhile to this channel goes out now, not at the next sweep
+                self._again()  # what was owed meanwhile to this channel goes out now, not at the next sweep
 
     async def _hold(self, channels: list[str]) -> None:
         """Take or renew the send leases of these channels (a replica). One just taken, perhaps from a
-        replica that died mid-send, is paced as if this replica had just posted to it."""
+        replica that died mid-send, starts with an empty bucket, as if this replica had just used it all."""
         assert self.replica is not None
         start = time.monotonic()
         held = await self.db.run(leases.hold_channels, self.replica, self.lease, channels)
@@ -234,7 +296,7 @@ class Notifier:
                 self._holding.pop(channel, None)
                 continue
             if self._holding.get(channel, 0.0) <= start:
-                self._last_post[channel] = time.monotonic()
+                self._buckets[channel] = Bucket(time.monotonic(), 0.0)
             self._holding[channel] = start + self.lease * 0.8  # a margin for the clocks of host and database
 
     def _holds(self, channel: str) -> bool:
@@ -352,12 +414,18 @@ class Notifier:
                         extra=_about(item))
             return None
 
+    def _bucket(self, channel: str) -> Bucket:
+        """The channel's bucket (a channel not posted to yet: a full one)."""
+        bucket = self._buckets.get(channel)
+        if bucket is None:
+            bucket = self._buckets[channel] = Bucket(time.monotonic(), float(CHANNEL_BURST))
+        return bucket
+
     async def _pace(self, channel: str) -> None:
-        last = self._last_post.get(channel)
-        now = time.monotonic()
-        if last is not None and now - last < CHANNEL_GAP:
-            await asyncio.sleep(CHANNEL_GAP - (now - last))
-        self._last_post[channel] = time.monotonic()
+        """Take one post from the channel's bucket, waiting as long as it says."""
+        wait = self._bucket(channel).take(time.monotonic())
+        if wait > 0:
+            await asyncio.sleep(wait)
 
     async def _apply(self, item: OwedMessage, result: Result, first: bool) -> None:
         """Do what the outcome of one send says, to the outbox, the watch and the notifier's own state."""
@@ -369,6 +437,8 @@ class Notifier:
                 await self.db.run(store.sent, item.id, result.ts)
                 self.sent_count += 1
                 self._replied(item)
+                if self.on_sent is not None:
+                    self.on_sent(item.watch_id)
                 self._said_stopped = None
                 self._probes = 0
             case Outcome.RETRY:
@@ -403,7 +473,9 @@ class Notifier:
     async def _retry(self, item: OwedMessage, result: Result) -> None:
         if result.retry_after is not None:
             delay = result.retry_after
-            self._held[item.channel] = time.monotonic() + delay  # Slack asked: nothing to this channel meanwhile
+            until = time.monotonic() + delay
+            self._held[item.channel] = until  # Slack asked: nothing to this channel meanwhile...
+            self._buckets[item.channel] = Bucket(until, 1.0)  # ...then one post, and the sustained pace
             self.metrics.slack_waits(delay)
         else:
             delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2.0 ** min(item.attempts, 16)) * (0.5 + random.random())
@@ -451,4 +523,4 @@ class Notifier:
             return
         log.info("Slack accepts the bot's token again (it was stopped: %s); sending what is owed", self.stopped)
         self.stopped = None
-        self.kick()
+        self._again()

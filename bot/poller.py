@@ -24,6 +24,8 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from bot import messages, store
 from bot.backends import slots
 from bot.backends.base import Backend, JobStatus
@@ -40,6 +42,8 @@ BATCH_CHUNK = 500
 MAX_DUE_PER_TICK = 5000
 FLUSH_EVERY = 5.0  # seconds between writes of unchanged jobs' next poll times
 PRUNE_BATCHES = 20  # history pruning batches per upkeep: the rest waits for the next one, which comes soon
+AWAY_INTERVALS = 3.0  # a job whose stored next poll is this many intervals past...
+AWAY_FLOOR = 60.0  # ...and at least this many seconds, when the schedule is loaded: the bot was away
 
 
 @dataclass
@@ -84,6 +88,7 @@ class Poller:
         self._writer: asyncio.Task[None] | None = None
         self._upkeep: asyncio.Task[None] | None = None
         self._dirty: dict[int, float] = {}  # job -> next poll time not yet in the database
+        self._away: set[int] = set()  # jobs loaded long past their next poll: their first change is "while I was away"
         self._next_flush = 0.0
         self._next_sweep = 0.0
         self.sweep_every = 30.0  # seconds between looks for outages to note and watches past their timeout
@@ -138,10 +143,15 @@ class Poller:
         return len(self._jobs)
 
     def _adopt(self, jobs: list[Tracked]) -> None:
+        """Schedule jobs read from the database. One whose next poll is long past (the bot, or the replica
+        that polled it, was down: AWAY_INTERVALS intervals and AWAY_FLOOR seconds) is `away`: the first answer
+        that changes it is told as one "while I was away" reply."""
         now = self.clock()
         for job in jobs:
             if job.backend not in self.backends:
                 continue  # its backend left the config: it waits for it to come back
+            if now - job.due > max(AWAY_FLOOR, AWAY_INTERVALS * self.interval(job.backend)):
+                self._away.add(job.pk)
             if job.due < now:
                 job.due = now + random.uniform(0.0, min(self.interval(job.backend), 60.0))
             self._schedule(job, job.due)
@@ -194,6 +204,7 @@ class Poller:
     def _drop(self, job_pk: int) -> None:
         job = self._jobs.pop(job_pk, None)  # its heap entries are skipped when they come up
         self._dirty.pop(job_pk, None)
+        self._away.discard(job_pk)
         if job is not None and job.backend in self._batches:
             self._batches[job.backend].jobs.discard(job_pk)
 
@@ -308,11 +319,14 @@ class Poller:
         scheduled = job.pk in self._jobs
         if not scheduled and not force:
             return  # stopped while it was being polled
+        away = False
         if isinstance(res, JobStatus):
             if res.job_id != job.job_id:  # an adapter may normalise the id; keep ours
                 res = replace(res, job_id=job.job_id)
             due = now + self.interval(job.backend, job, now) * random.uniform(0.95, 1.05)
             quiet = job.errors == 0 and job.same_as(res)
+            away = job.pk in self._away  # this answer is the first since the bot came back: it settles that
+            self._away.discard(job.pk)
             if res.phase != job.phase or res.vendor_status != job.vendor_status:
                 job.changed_at = now
             if job.errors:
@@ -338,7 +352,7 @@ class Poller:
                 return
             job.error_kind = res.kind
         self._dirty.pop(job.pk, None)
-        self._writes.append(Write(job, PollResult(job.pk, res, now, due, force)))
+        self._writes.append(Write(job, PollResult(job.pk, res, now, due, force, away)))
         self._write_wake.set()
 
     def _backoff(self, backend: str, errors: int, retry_after: float | None) -> float:
@@ -416,10 +430,10 @@ class Poller:
         self.kick()
 
     async def _sweep(self, now: float) -> None:
-        """What the passing of time owes: outage notes, watches past their timeout, dropping jobs whose
+        """What the passing of time owes: outage notes, "longer than usual" notes, watches past their timeout, dropping jobs whose
         watches ended elsewhere (a channel archived, say), and now and then pruning old history."""
         try:
-            owed = await self.db.run(store.note_outages, now, self.settings.outage_note_after, self.replica)
+            owed = await self.db.run(self._notes, now)
             owed += await self.db.run(store.expire_watches, now, self.replica)
             polling = await self.db.run(store.polling_ids)
         except Exception:
@@ -437,6 +451,11 @@ class Poller:
                 return
             self._next_prune = now + self.prune_every if finished else now  # more left: at the next sweep
 
+    def _notes(self, s: Session, now: float) -> int:
+        """The notes time owes, in one transaction: outages, and runs longer than usual."""
+        return (store.note_outages(s, now, self.settings.outage_note_after, self.replica)
+                + store.note_late_runs(s, now, self.replica))
+
     async def prune(self, now: float, batches: int = PRUNE_BATCHES) -> bool:
         """Remove history older than the retention, one small transaction at a time (bot/store/history.py),
         at most `batches` of them. Returns whether nothing older is left."""
@@ -449,8 +468,8 @@ class Poller:
                 break
             total += batch
         if total:
-            log.info("pruned history older than %s UTC: %d state changes, %d ended watches, %d jobs",
+            log.info("pruned history older than %s UTC: %d state changes, %d ended watches, %d jobs, %d digests",
                      time.strftime("%Y-%m-%d %H:%M", time.gmtime(before)), total.state_changes, total.watches,
-                     total.jobs)
+                     total.jobs, total.digests)
         return finished
 

@@ -1,4 +1,5 @@
-"""What users ask of the bot — watch, status, stop, rewatch, cancel, list — shared by slash commands and buttons.
+"""What users ask of the bot — watch, status, stop, rewatch, cancel, list — shared by slash commands, buttons
+and the HTTP API for pipelines (bot/api.py: watch and stop).
 
 Each operation returns the text to show the user alone (an `Answer`); nothing here talks to Slack except
 through the notifier's outbox (and a permalink to a thread), so listeners stay thin. The notes a user's
@@ -49,7 +50,21 @@ class Answer:
 
 
 class UserError(Exception):
-    """A request we refuse, with what to do instead (shown to the user alone)."""
+    """A request we refuse, with what to do instead (shown to the user alone). `code` names the reason for
+    callers that are not people (the HTTP API turns it into a status, bot/api.py)."""
+
+    def __init__(self, text: str, code: str = "refused") -> None:
+        super().__init__(text)
+        self.code = code
+
+
+@dataclass
+class Watched(Answer):
+    """The answer to a watch request, and the watch it is about: `new` when this request started it (a new
+    watch, or the channel's stopped one resumed), else the channel already watched the job."""
+
+    watch_id: int = 0
+    new: bool = False
 
 
 @dataclass
@@ -76,18 +91,18 @@ class Watching:
             guess = difflib.get_close_matches(name.casefold(), list(folded), n=1)
             hint = f" Did you mean `{esc(folded[guess[0]])}`?" if guess else ""
             raise UserError(f"There is no backend called `{esc(name[:64])}`.{hint} Configured backends: {names}. "
-                            "See `/jobstatus backends`.")
+                            "See `/jobstatus backends`.", "unknown_backend")
         allowed = b.config.channels
         if channel is not None and allowed is not None and channel not in allowed:
             raise UserError(f"Backend `{esc(b.name)}` may not be watched in this channel (its `channels` setting "
-                            "allows: " + ", ".join(f"<#{esc(c)}>" for c in allowed) + ").")
+                            "allows: " + ", ".join(f"<#{esc(c)}>" for c in allowed) + ").", "channel_not_allowed")
         return b
 
     def job_id(self, backend: Backend, text: str) -> str:
         try:
             return backend.validate_job_id(text)
         except InvalidJobId as exc:  # it says what was typed and what an id is
-            raise UserError(f"{esc(exc)}.") from None
+            raise UserError(f"{esc(exc)}.", "invalid_job_id") from None
 
     def can_cancel(self, backend_name: str) -> bool:
         b = self.backends.get(backend_name)
@@ -98,17 +113,18 @@ class Watching:
         try:
             return await backend.status(job_id)
         except BackendError as exc:
-            raise UserError(explain(backend, job_id, exc)) from None
+            raise UserError(explain(backend, job_id, exc), error_code(exc)) from None
 
-    async def watch(self, backend: Backend, job_id: str, channel: str, user: str) -> Answer:
-        """One watch, one thread, per channel and job: asked again, the channel gets its thread back."""
+    async def watch(self, backend: Backend, job_id: str, channel: str, user: str) -> Watched:
+        """One watch, one thread, per channel and job: asked again, the channel gets its thread back. `user`
+        is who asked: a Slack user id, or an API client (`messages.api_actor`)."""
         existing = await self.db.run(store.channel_watch, backend.name, job_id, channel)
         if existing is not None and (existing.active or existing.ended_reason == EndedReason.FINISHED):
             return await self._already(existing, backend, job_id)  # no vendor call needed
         st = await self.check(backend, job_id)
         now = self.clock()
         first = Changed(JobView.of_status(backend.name, st, now), user, None, None) if st.terminal else None
-        note = messages.note(f":eyes: Watching again (by <@{user}>).")
+        note = messages.note(f":eyes: Watching again (by {messages.who(user)}).")
         watch, job, what = await self.db.run(
             store.create_watch, backend.name, st, channel, user, now=now, interval=self.poller.interval(backend.name),
             watch_timeout=self.watch_timeout(backend), first_reply=first, again_note=note,
@@ -122,7 +138,7 @@ class Watching:
             else:  # the thread and its history stay; the watch ends again
                 await self.db.run(store.end_watch_for_slack, watch.pk, error, self.clock())
             await self.poller.track(job.pk)
-            raise UserError(slack_refusal(error))
+            raise UserError(slack_refusal(error), "cannot_post" if error in CANNOT_POST else "slack_refused")
         self.notifier.kick()
         await self.poller.track(job.pk)
         where = "its thread" if what == "resumed" else "the thread"
@@ -137,9 +153,9 @@ class Watching:
         if self.notifier.stopped is not None:
             text += (f" Slack refuses my token right now ({esc(self.notifier.stopped.error)}): {where} appears "
                      "once the bot's operator fixes it.")
-        return Answer(text)
+        return Watched(text, watch_id=watch.pk, new=True)
 
-    async def _already(self, watch: store.Watch, backend: Backend, job_id: str) -> Answer:
+    async def _already(self, watch: store.Watch, backend: Backend, job_id: str) -> Watched:
         if watch.parent_ts is None:  # just created by a request beside this one: post it now, or wait for it
             await self.notifier.deliver_watch(watch.pk)
             pair = await self.db.run(store.watch_and_job, watch.pk)
@@ -147,9 +163,10 @@ class Watching:
         link = await self.permalink(watch.channel, watch.parent_ts)
         where = f"<{link}|its thread>" if link else "its thread in this channel"
         if watch.active:
-            return Answer(f"This channel already watches {esc(backend.name)} job `{esc(job_id)}`: see {where}.")
-        return Answer(f"This channel already followed {esc(backend.name)} job `{esc(job_id)}` to its end: "
-                      f"see {where}.")
+            text = f"This channel already watches {esc(backend.name)} job `{esc(job_id)}`: see {where}."
+        else:
+            text = f"This channel already followed {esc(backend.name)} job `{esc(job_id)}` to its end: see {where}."
+        return Watched(text, watch_id=watch.pk)
 
     async def permalink(self, channel: str, ts: str | None) -> str | None:
         """A link to a thread, when Slack gives one (else the answer names the thread in words)."""
@@ -178,7 +195,8 @@ class Watching:
         return await self.stop(watch.pk, user)
 
     async def stop(self, watch_id: int, user: str) -> Answer:
-        note = messages.note(f":octagonal_sign: Stopped watching (by <@{user}>). Press *Rewatch* to follow it again.")
+        note = messages.note(f":octagonal_sign: Stopped watching (by {messages.who(user)}). "
+                             "Press *Rewatch* to follow it again.")
         job_pk = await self.db.run(store.stop_watch, watch_id, self.clock(), note)
         self.notifier.kick()
         if job_pk is None:
@@ -213,6 +231,14 @@ class Watching:
         pair = await self.db.run(store.watch_and_job, int(value)) if an_id else None
         if pair is None or pair[0].channel != channel or (pair[0].parent_ts and pair[0].parent_ts != message_ts):
             raise UserError("That button does not belong to a watch I know.")
+        return pair[0].pk
+
+    async def own_watch(self, value: str, user: str) -> int:
+        """The watch a Home tab button belongs to: the id it carries (`value`), a watch of the clicker's own."""
+        an_id = value.isascii() and value.isdigit() and len(value) <= 18
+        pair = await self.db.run(store.watch_and_job, int(value)) if an_id else None
+        if pair is None or pair[0].user_id != user:
+            raise UserError("That button does not belong to a watch of yours I know.")
         return pair[0].pk
 
     async def refresh(self, watch_id: int) -> Answer | None:
@@ -355,6 +381,19 @@ def explain(backend: Backend, job_id: str, exc: BackendError) -> str:
     if isinstance(exc, BadResponse):
         return f"{b} answered something I could not read ({esc(exc)}). Try again; if it persists, tell the operator."
     return f"{b}: {esc(exc)}"
+
+
+def error_code(exc: BackendError) -> str:
+    """What kind of refusal a backend error is, for UserError.code: the job is unknown, the backend cannot be
+    reached now, or it answered but not with the job."""
+    if isinstance(exc, JobNotFound):
+        return "job_not_found"
+    if isinstance(exc, Unavailable):
+        return "backend_unavailable"
+    return "backend_error"
+
+
+CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived", "channel_is_archived"})
 
 
 def slack_refusal(error: str) -> str:

@@ -1,4 +1,5 @@
-"""The buttons on a watch's parent message: Cancel job, Stop watching, Refresh, Rewatch."""
+"""The buttons on a watch's parent message (Cancel job, Stop watching, Refresh, Rewatch) and on the Home tab
+(Stop watching, the same action): one listener."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
+from bot.home import HomeTab
 from bot.jobs import ButtonAction
 from bot.listeners.respond import reply
 from bot.watching import Answer, UserError, Watching
@@ -30,6 +32,7 @@ class Click:
     user: str
     channel: str
     message_ts: str  # the message the button was on
+    on_home: bool = False  # clicked on the Home tab (a view, not a message)
 
     @classmethod
     def of(cls, body: dict[str, Any]) -> Click:
@@ -42,14 +45,16 @@ class Click:
             user=str(_dict(body.get("user")).get("id", "")),
             channel=str(_dict(body.get("channel")).get("id") or container.get("channel_id") or ""),
             message_ts=str(container.get("message_ts") or _dict(body.get("message")).get("ts") or ""),
+            on_home=container.get("type") == "view" and _dict(body.get("view")).get("type") == "home",
         )
 
 
 class Buttons:
     """The one listener of every button, on top of Watching's operations."""
 
-    def __init__(self, watching: Watching) -> None:
+    def __init__(self, watching: Watching, home: HomeTab) -> None:
         self.watching = watching
+        self.home = home
         self.ops: dict[str, Callable[[int, str], Awaitable[Answer | None]]] = {
             ButtonAction.CANCEL: watching.cancel_watch,
             ButtonAction.STOP: watching.stop,
@@ -62,14 +67,21 @@ class Buttons:
         click = Click.of(body)
         try:
             op = self.ops[click.action_id]
-            watch_id = await self.watching.clicked_watch(click.value, click.channel, click.message_ts)
+            if click.on_home:  # only Stop is there, on the clicker's own watches
+                if click.action_id != ButtonAction.STOP:
+                    raise UserError("That button is not one of the Home tab's.")
+                watch_id = await self.watching.own_watch(click.value, click.user)
+            else:
+                watch_id = await self.watching.clicked_watch(click.value, click.channel, click.message_ts)
             answer = await op(watch_id, click.user)
         except UserError as exc:
             answer = Answer(str(exc), ok=False)
         except Exception:
             log.exception("button %s failed", click.action_id)
             answer = Answer("Something went wrong on my side; nothing was changed. Please try again.", ok=False)
-        if answer is not None:
+        if click.on_home:  # a view has no response_url: the tab, published again, says the answer on top
+            await self.home.tell(click.user, answer.text if answer is not None else "Done.")
+        elif answer is not None:
             await reply(respond, answer)
 
 

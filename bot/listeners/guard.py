@@ -9,7 +9,8 @@ into a 500. `handler()` builds that object itself and answers such a body with 4
 goes to Bolt whole, and Bolt's own signature check. Right after that check, before Bolt's own middleware
 reads the body (its authorization and self-event filters call `.get` on whatever `event`, `team` or
 `authorizations` hold), `ShapeCheck` (Bolt's `before_authorize` hook, so Socket Mode requests pass it too)
-refuses what is not a well-formed request of the two kinds this app takes: its slash command and its buttons.
+refuses what is not a well-formed request of the kinds this app takes: its slash command, its buttons (on
+messages and the Home tab), the Home tab's event, its two shortcuts and its modal's submission.
 """
 
 from __future__ import annotations
@@ -76,9 +77,13 @@ def _say_refused(why: str) -> None:
 # What each kind of request must carry. Slash commands: https://api.slack.com/interactivity/slash-commands
 # ("app command handling"), whose fields Bolt's own type declares required
 # (https://docs.slack.dev/tools/bolt-js/reference/interfaces/SlashCommand). block_actions:
-# https://docs.slack.dev/reference/interaction-payloads/block_actions-payload (objects where present).
+# https://docs.slack.dev/reference/interaction-payloads/block_actions-payload (objects where present);
+# shortcuts: https://docs.slack.dev/reference/interaction-payloads/shortcuts-interaction-payload (`shortcut`
+# global, `message_action` on a message); view_submission:
+# https://docs.slack.dev/reference/interaction-payloads/view-interactions-payload.
 COMMAND_FIELDS = ("command", "user_id", "channel_id", "team_id", "response_url")
-ACTION_OBJECTS = ("team", "user", "container", "channel", "message", "view", "state")
+PAYLOAD_KINDS = ("block_actions", "shortcut", "message_action", "view_submission")
+PAYLOAD_OBJECTS = ("team", "user", "container", "channel", "message", "view", "state", "event")
 
 
 class ShapeCheck(AsyncMiddleware):
@@ -101,23 +106,57 @@ def _shape_problem(body: dict[str, Any]) -> str | None:
     kind = body.get("type")
     if kind == "url_verification":  # Slack's check of a request URL: Bolt answers it
         return None if isinstance(body.get("challenge"), str) else "url_verification without a challenge"
-    if kind != "block_actions":
-        return "neither the slash command nor a block_actions payload (the only requests this app takes)"
-    wrong = [k for k in ACTION_OBJECTS if k in body and not isinstance(body[k], dict)]
+    if kind == "event_callback":  # the Events API's envelope: https://docs.slack.dev/apis/events-api/
+        event = body.get("event")
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            return "event_callback without an event object with a type"
+        return _objects_problem(body, kind)
+    if kind not in PAYLOAD_KINDS:
+        return "not a request of the kinds this app takes (its slash command, buttons, Home tab, shortcuts, modal)"
+    wrong = _objects_problem(body, kind)
+    if wrong is not None:
+        return wrong
+    user = body.get("user")
+    if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+        return f"{kind} without a user id"
+    if kind in ("shortcut", "message_action"):
+        if not isinstance(body.get("callback_id"), str) or not isinstance(body.get("trigger_id"), str):
+            return f"{kind} without a callback_id and a trigger_id"
+        return None
+    if kind == "view_submission":
+        # Bolt's matchers index view["type"] (its workflow-step check) and, for a "workflow_step" view, the
+        # payload's workflow_step: this app opens modals only, and a modal's submission names its view's type
+        # and callback_id. Bolt's respond() posts to the first response_urls entry's response_url.
+        view = body.get("view")
+        if not isinstance(view, dict) or view.get("type") != "modal" or not isinstance(view.get("callback_id"), str):
+            return "view_submission without a modal view with a callback_id"
+        urls = body.get("response_urls", [])
+        if not isinstance(urls, list) or not all(isinstance(u, dict) and isinstance(u.get("response_url"), str)
+                                                 for u in urls):
+            return "view_submission whose response_urls are not objects with a response_url"
+        return None
+    actions = body.get("actions")
+    if not isinstance(actions, list) or not actions or not all(
+            isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions):
+        return "block_actions without a list of actions with action_id"
+    # a click in a view (the Home tab) comes without a response_url: views have no message to answer
+    # (https://docs.slack.dev/reference/interaction-payloads/block_actions-payload, `response_url`)
+    in_view = body["container"].get("type") == "view" if isinstance(body.get("container"), dict) else False
+    if not in_view and not isinstance(body.get("response_url"), str):
+        return "block_actions without a response_url"
+    # a click in a view carries that view; the app's only view with buttons is the Home tab (its modal has
+    # none), and the Home tab's answer is the tab published again, for want of a response_url
+    if in_view and (not isinstance(body.get("view"), dict) or body["view"].get("type") != "home"):
+        return "block_actions in a view that is not the Home tab"
+    return None
+
+
+def _objects_problem(body: dict[str, Any], kind: str) -> str | None:
+    wrong = [k for k in PAYLOAD_OBJECTS if k in body and not isinstance(body[k], dict)]
     if "enterprise" in body and not isinstance(body["enterprise"], (dict, type(None))):
         wrong.append("enterprise")
     authorizations = body.get("authorizations")
     if authorizations is not None and not (isinstance(authorizations, list)
                                            and all(isinstance(a, dict) for a in authorizations)):
         wrong.append("authorizations")
-    if wrong:
-        return f"block_actions with {', '.join(wrong)} of the wrong type"
-    user, actions = body.get("user"), body.get("actions")
-    if not isinstance(user, dict) or not isinstance(user.get("id"), str):
-        return "block_actions without a user id"
-    if not isinstance(actions, list) or not actions or not all(
-            isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions):
-        return "block_actions without a list of actions with action_id"
-    if not isinstance(body.get("response_url"), str):
-        return "block_actions without a response_url"
-    return None
+    return f"{kind} with {', '.join(wrong)} of the wrong type" if wrong else None

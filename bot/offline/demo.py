@@ -25,11 +25,12 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
+from bot import views
 from bot.app import Runtime
 from bot.config import Environment, Settings, settings_from_dict
-from bot.offline.setup import DEMO_JOBS, configure_simulators, demo_backends, seed_jobs
+from bot.offline.setup import DEMO_JOBS, api_curl, configure_simulators, demo_api, demo_backends, seed_jobs
 from bot.offline.slack import Ephemeral, FakeSlack, Message, SlackUser
-from bot.offline.slack.render import ButtonNumbers, render_channel, render_message, text_object
+from bot.offline.slack.render import ButtonNumbers, render_channel, render_message, render_view, text_object
 from bot.offline.vendors.server import SimulatorServer
 
 CHANNEL = "C0001"
@@ -45,6 +46,7 @@ Demo jobs (each starts when you first look at it):
 {jobs}
 What the bot posts appears as it arrives. Buttons have numbers: `click N` presses button [N].
 Also: `show` (the whole channel), `sleep S` (wait S seconds), `help`, `quit` (or Ctrl-D; Ctrl-C stops at once).
+`home` shows your Home tab; `shortcut` opens the "Watch a job" modal and asks for its fields.
 """
 
 ReadLine = Callable[[str], Awaitable[str | None]]  # shows a prompt, returns the line typed (None: end of input)
@@ -132,6 +134,13 @@ class DemoChat:
                 await self.settle()
             finally:
                 self.busy = False
+        elif word in ("home", "shortcut"):
+            self.busy = True
+            try:
+                await (self.home() if word == "home" else self.shortcut())
+                await self.settle()
+            finally:
+                self.busy = False
         elif word == "show":
             self.show()
         elif word == "sleep":
@@ -142,7 +151,7 @@ class DemoChat:
         elif word == "help":
             self.say(BANNER.format(jobs=_job_lines()))
         elif word:
-            self.say("Type a /jobstatus command, click N, show, sleep S, help or quit.")
+            self.say("Type a /jobstatus command, click N, home, shortcut, show, sleep S, help or quit.")
         return True
 
     async def command(self, text: str) -> None:
@@ -180,6 +189,45 @@ class DemoChat:
         self.say(f'[you clicked "{label}"]')
         if result is not None and result.status != 200:
             self.say(f"[Slack: the bot answered HTTP {result.status}]")
+
+    async def home(self) -> None:
+        """Open the app's Home tab: the bot publishes it (views.publish); printed as text."""
+        def published() -> int:
+            home = self.slack.homes.get(VIEWER)
+            return len(home.published) if home is not None else 0
+
+        before = published()
+        await self.user.open_home(VIEWER)
+        await self.slack.wait_for(lambda: published() > before, timeout=10)
+        self.say("\n".join(["", *render_view(self.slack, self.slack.home_of(VIEWER) or {})]))
+
+    async def shortcut(self) -> None:
+        """The "Watch a job" shortcut from #general: the modal the bot opens (views.open), filled in here
+        field by field (Enter keeps what it proposes), then submitted; refusals show on their fields."""
+        opened = len(self.slack.modals(VIEWER, open_only=False))
+        await self.user.shortcut(views.GLOBAL_SHORTCUT, user_id=VIEWER, viewing=CHANNEL)
+        await self.slack.wait_for(lambda: len(self.slack.modals(VIEWER, open_only=False)) > opened, timeout=10)
+        modal = self.slack.modals(VIEWER)[-1]
+        self.say("\n".join(["", *render_view(self.slack, modal.view)]))
+        values: dict[str, str] = {}
+        for block in modal.view.get("blocks") or []:
+            if block.get("type") != "input":
+                continue
+            answer = await self.read(f"{text_object(block.get('label'), self.slack)}? ")
+            if answer is None:
+                return
+            if answer.strip():
+                values[block["block_id"]] = answer.strip()
+        try:
+            result = await self.user.submit(modal.id, values)
+        except LookupError as exc:
+            self.say(f"[not submitted: {exc}]")
+            return
+        errors = (result.body or {}).get("errors") or {}
+        for field, why in errors.items():
+            self.say(f"  {field}: {why}")
+        if not errors:
+            self.say("[you clicked \"Watch\"; the modal closed]")
 
     async def confirmed(self, confirm: dict[str, object]) -> bool:
         """The button's confirm dialog as the Slack client shows it (title, text, deny and confirm buttons,
@@ -220,12 +268,14 @@ async def run_demo(port: int = 0, stdin: TextIO | None = None, out: TextIO | Non
         await slack.start()
         running.push_async_callback(slack.stop)
         tmp = running.enter_context(tempfile.TemporaryDirectory(prefix="jobstatus-demo-"))
-        settings: Settings = settings_from_dict({"backends": demo_backends(sim)}, "<demo config>")
+        settings: Settings = settings_from_dict({"backends": demo_backends(sim), "api": demo_api()}, "<demo config>")
         env = Environment(slack_bot_token=slack.token, slack_signing_secret=secret, slack_api_url=slack.api_url,
                           database_url=f"sqlite:///{Path(tmp) / 'demo.db'}", port=port)
         runtime = Runtime(settings, env, host="127.0.0.1", tick=0.25)
         await runtime.start()
         running.push_async_callback(runtime.stop)
+        print(f"A pipeline's way in (README: Watch from a pipeline), from another shell: {api_curl(runtime.port)}",
+              file=out, flush=True)
         user = SlackUser(runtime.events_url, secret, slack)
         if stdin.isatty() and out.isatty():
             return await _on_terminal(slack, user)

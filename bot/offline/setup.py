@@ -20,6 +20,7 @@ from bot.offline.vendors.vault import VaultSim
 DEMO_USER, DEMO_PASSWORD = "jobstatus", "demo-password"
 DEMO_TOKEN = "demo-bearer-token"
 DEMO_API_KEY = "demo-immuta-key"
+DEMO_PIPELINE_TOKEN = "demo-pipeline-token-loopback-only"  # the bot's own HTTP API (bot/api.py)
 
 
 class Simulators(Protocol):
@@ -119,3 +120,15 @@ def seed_jobs(sim: Simulators) -> None:
     # a cancelled Vault job stays CANCELLING for a while: longer than Vault's 10 s between two status calls of
     # one job, so the thread shows both steps whenever the cancel comes
     sim.vault.cancel_delay = 15.0
+
+
+def demo_api() -> dict[str, Any]:
+    """The `api:` section of the demo's config: one client, `demo-pipeline`, that may watch anything."""
+    return {"tokens": {"demo-pipeline": {"token": DEMO_PIPELINE_TOKEN}}}
+
+
+def api_curl(port: int) -> str:
+    """The `curl` a pipeline would run to have the demo bot watch a job (one line, to copy)."""
+    body = '{"backend": "fusion-demo", "job_id": "44046", "channel": "C0001"}'
+    return (f"curl -s -X POST http://127.0.0.1:{port}/api/v1/watches -H 'Authorization: Bearer "
+            f"{DEMO_PIPELINE_TOKEN}' -d '{body}'")

@@ -53,6 +53,10 @@ class SlackSender(Protocol):
 
     async def post_reply(self, channel: str, thread_ts: str, reply: Reply) -> None: ...
 
+    async def post_message(self, channel: str, reply: Reply) -> str:
+        """Post a message of its own in `channel` (a daily digest); returns its ts."""
+        ...
+
     async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None: ...
 
     async def upload(self, channel: str, thread_ts: str, upload: Upload) -> None: ...
@@ -93,6 +97,11 @@ class WebSender:
             channel=channel, thread_ts=thread_ts, text=reply.text, blocks=reply.blocks or None,
             reply_broadcast=reply.broadcast, unfurl_links=False, unfurl_media=False,
         ))
+
+    async def post_message(self, channel: str, reply: Reply) -> str:
+        resp = await self._call("chat.postMessage", self.client.chat_postMessage(
+            channel=channel, text=reply.text, blocks=reply.blocks or None, unfurl_links=False, unfurl_media=False))
+        return str(resp["ts"])
 
     async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
         await self._call("chat.update", self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks))

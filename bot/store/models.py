@@ -1,4 +1,5 @@
-"""The tables: jobs, watches, their state-change history, the Slack outbox, and rotating secrets.
+"""The tables: jobs, watches, their state-change history, the Slack outbox, run durations, daily digests,
+replicas and their leases, and rotating secrets.
 
 They are the schema's newest revision: a change here comes with a revision in bot/store/migrations/versions/
 (tests/unit/store/test_schema.py fails until the two agree)."""
@@ -92,6 +93,13 @@ class Job(SQLModel, table=True):
     created_at: float = 0.0
     owner: str | None = None  # replicas on PostgreSQL: the replica that polls the job while it is live (leases.py)
     lease_until: float = 0.0  # no longer written: the owner's heartbeat is its jobs' lease; SQLite leaves both alone
+    # "longer than usual" (bot/durations.py): when this run started (the vendor's time, else first seen
+    # running), and its past runs' figures as of then: the median, how many runs, the 90th percentile
+    started_at: float | None = None
+    usual_s: float | None = None
+    usual_runs: int = 0
+    late_after_s: float | None = None
+    late_noted: bool = False  # the one "longer than usual" note is owed already
 
     @property
     def pk(self) -> int:
@@ -110,6 +118,7 @@ class Job(SQLModel, table=True):
             vendor_status=self.vendor_status, progress=self.progress, message=self.message,
             log_paths=self.log_path_list, links=[Link(label, url) for label, url in json.loads(self.links or "[]")],
             checked_at=self.checked_at or self.created_at, error_text=self.error_text if self.errors else None,
+            started_at=self.started_at, usual_s=self.usual_s, usual_runs=self.usual_runs,
         )
 
 
@@ -171,6 +180,39 @@ class Outbox(SQLModel, table=True):
     created_at: float = 0.0
     attempts: int = 0
     next_attempt_at: float = 0.0
+
+
+class RunDuration(SQLModel, table=True):
+    """How long one finished run of a job took, by backend and job name (bot/durations.py says which name):
+    the history "longer than usual" is measured against, the newest KEEP_RUNS per name."""
+
+    __tablename__ = "run_durations"
+    __table_args__ = (Index("ix_run_durations_key", "backend", "name", "ended_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    backend: str
+    name: str = Field(sa_type=VendorText)
+    seconds: float
+    ended_at: float
+
+
+class Digest(SQLModel, table=True):
+    """A channel's daily digest: one row per (channel, day), written (rendered) before it is posted, so two
+    replicas or a restart never post two for one day; marked sent (`sent_at`), pruned after the retention."""
+
+    __tablename__ = "digests"
+    __table_args__ = (UniqueConstraint("channel", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str
+    day: str  # the digest's day in its time zone, ISO (2026-12-07)
+    since: float  # the jobs that ended in [since, until)
+    until: float
+    text: str = Field(default="", sa_type=VendorText)
+    blocks: str = "[]"  # JSON, rendered when the row was claimed
+    attempts: int = 0
+    next_attempt_at: float = 0.0
+    sent_at: float | None = None
 
 
 class Replica(SQLModel, table=True):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import delete, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlmodel import col
 
 from bot.jobs import JobEvent, OutboxKind, Reply, Upload, event_payload
@@ -83,25 +83,56 @@ def _owed(row: Outbox, channel: str, parent_ts: str | None, attempts: int | None
                        row.attempts if attempts is None else attempts, row.created_at, channel, parent_ts)
 
 
+# The order owed messages go out in (`sending_order`), by kind: a parent before everything else (all its
+# watch owes goes into its thread, even what was owed before a new parent replaced a lost one); then what
+# happened (events: a state change, an outage, a timeout); then what adds to it (replies such as an ended
+# job's details, files); parents' updates last (an update renders the newest state whenever it goes, and
+# stands for later ones, `owe`). In a burst of N changes in one channel, paced at about one post a second,
+# the N-th change's reply so goes out after about N posts, not after the details of all the changes before.
+_RANK = {OutboxKind.PARENT: 0, OutboxKind.EVENT: 1, OutboxKind.REPLY: 2, OutboxKind.FILE: 2, OutboxKind.UPDATE: 3}
+
+
+def sending_order(owed: Iterable[OwedMessage]) -> list[OwedMessage]:
+    """`owed` in the order it is to be sent: by kind (`_RANK`), then oldest first; but a watch's thread
+    messages (events, replies, files) keep their own order: none is ranked before an earlier one of its
+    watch (a state change owed after a details reply waits for it)."""
+    floor: dict[int, int] = {}  # watch -> the rank of its latest thread message so far
+    keyed: list[tuple[int, int, OwedMessage]] = []
+    for m in sorted(owed, key=lambda m: m.id):
+        rank = _RANK[m.kind]
+        if rank in (1, 2):
+            rank = floor[m.watch_id] = max(rank, floor.get(m.watch_id, rank))
+        keyed.append((rank, m.id, m))
+    return [m for _rank, _id, m in sorted(keyed, key=lambda k: (k[0], k[1]))]
+
+
 def pending(s: Session, now: float, limit: int = 1000, watch_id: int | None = None,
-            replica: str | None = None) -> list[OwedMessage]:
-    """What is due by `now`, oldest first (one watch's only, given `watch_id`), parents before the rest:
-    everything else a watch owes goes into its parent's thread, even what was owed before a new parent
-    replaced a lost one. Updates of parents come after the thread replies waiting (in a burst the replies
-    say what happened; an update renders the newest state whenever it goes, and stands for later ones,
-    `owe`). A replica (`replica`) reads only channels no other replica holds."""
+            replica: str | None = None, channel: str | None = None) -> list[OwedMessage]:
+    """What is due by `now` (one watch's only, given `watch_id`; one channel's, given `channel`), in
+    `sending_order`. A thread message behind an earlier one of its watch that is not due yet (waiting to
+    be retried) is not due either: a watch's messages go in their order. When more than `limit` are due,
+    the parents are read first and the updates last. A replica (`replica`) reads only channels no other
+    replica holds."""
+    earlier = aliased(Outbox)
+    waiting = (  # an earlier thread message of the same watch, not due yet (a retry's backoff): this waits too
+        select(col(earlier.id)).where(col(earlier.watch_id) == col(Outbox.watch_id), col(earlier.id) < col(Outbox.id),
+                                      col(earlier.next_attempt_at) > now, col(earlier.kind) != OutboxKind.UPDATE)
+    )
     q = (
         select(Outbox, col(Watch.channel), col(Watch.parent_ts))
         .join(Watch, col(Watch.id) == col(Outbox.watch_id))
-        .where(col(Outbox.next_attempt_at) <= now)
+        .where(col(Outbox.next_attempt_at) <= now,
+               or_(col(Outbox.kind) == OutboxKind.UPDATE, ~waiting.exists()))
         .order_by(col(Outbox.kind) != OutboxKind.PARENT, col(Outbox.kind) == OutboxKind.UPDATE, col(Outbox.id))
         .limit(limit)
     )
     if watch_id is not None:
         q = q.where(col(Outbox.watch_id) == watch_id)
+    if channel is not None:
+        q = q.where(col(Watch.channel) == channel)
     if replica is not None:
         q = q.where(free_for(replica))  # PostgreSQL's SQL: only replicas, which are on PostgreSQL, ask
-    return [_owed(o, channel, ts) for o, channel, ts in s.execute(q)]
+    return sending_order(_owed(o, ch, ts) for o, ch, ts in s.execute(q))
 
 
 def peek(s: Session, outbox_id: int) -> OwedMessage | None:

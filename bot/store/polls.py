@@ -14,9 +14,11 @@ from sqlmodel import col
 from bot.backends.base import JobStatus
 from bot.backends.errors import BackendError
 from bot.backends.states import Phase, worth_a_reply
-from bot.jobs import Changed, EndedReason, Outage, OutboxKind, Recovered, TimedOut
+from bot.durations import UNDER_WAY, vendor_time
+from bot.jobs import CaughtUp, Changed, EndedReason, Late, Outage, OutboxKind, Recovered, TimedOut
 from bot.store.models import Job, StateChange
 from bot.store.outbox import owe
+from bot.store.runs import track_run
 from bot.store.watches import end_watch, set_status, watches_of
 
 
@@ -100,6 +102,7 @@ class PollResult:
     at: float
     next_poll_at: float
     force: bool = False
+    away: bool = False  # the first answer after the bot was away: a change is told as "while I was away"
 
 
 @dataclass
@@ -126,7 +129,7 @@ def apply_results(s: Session, results: Sequence[PollResult], owner: str | None =
                 out.append(Applied(polling=False))  # not this replica's to poll any more
                 continue
         if isinstance(r.answer, JobStatus):
-            applied = apply_status(s, r.job_pk, r.answer, r.at, r.next_poll_at, r.force)
+            applied = apply_status(s, r.job_pk, r.answer, r.at, r.next_poll_at, r.force, r.away)
         else:
             apply_error(s, r.job_pk, r.answer, r.at, r.next_poll_at)
             applied = Applied()
@@ -140,10 +143,10 @@ def apply_results(s: Session, results: Sequence[PollResult], owner: str | None =
 
 
 def apply_status(s: Session, job_pk: int, st: JobStatus, now: float, next_poll_at: float,
-                 force_update: bool = False) -> Applied:
+                 force_update: bool = False, away: bool = False) -> Applied:
     """Record a successful poll. A state change writes history and redraws every active watch's parent; it
     owes a thread reply only when it is worth one (`worth_a_reply`: a new phase, or a vendor word that means
-    something)."""
+    something), told as "while I was away" when it is the first answer after the bot was `away`."""
     out = Applied()
     job = s.get(Job, job_pk)
     if job is None:
@@ -161,6 +164,7 @@ def apply_status(s: Session, job_pk: int, st: JobStatus, now: float, next_poll_a
     job.next_poll_at = next_poll_at
     watches = watches_of(s, job_pk) if (changed or visible or recovered) else []
     if changed:
+        track_run(s, job, old_phase, st, now)
         set_status(job, st)
         job.changed_at = now
         s.add(StateChange(job_pk=job_pk, at=now, phase=st.phase, vendor_status=st.vendor_status, message=st.message))
@@ -172,7 +176,9 @@ def apply_status(s: Session, job_pk: int, st: JobStatus, now: float, next_poll_a
         if recovered:
             out.owed += owe(s, w, Recovered(view), now)
         if changed and worth_a_reply(old_phase, old_word, st.phase, st.vendor_status):
-            out.owed += owe(s, w, Changed(view, w.user_id, old_phase, old_word), now)
+            told = (CaughtUp(view, w.user_id, old_phase, old_word, _steps(old_phase, st, now)) if away
+                    else Changed(view, w.user_id, old_phase, old_word))
+            out.owed += owe(s, w, told, now)
         if visible:
             out.owed += owe(s, w, OutboxKind.UPDATE, now)
     if st.terminal:
@@ -185,6 +191,19 @@ def apply_status(s: Session, job_pk: int, st: JobStatus, now: float, next_poll_a
             w.ended_at = now
             out.ended_watches.append(w.pk)
     return out
+
+
+def _steps(old_phase: Phase, st: JobStatus, now: float) -> tuple[tuple[Phase, float | None], ...]:
+    """What a job went through while the bot was away, as far as the vendor's times tell: a job that was
+    queued and has ended ran from its "Started" time (when the vendor gives it); the state it is in now began
+    at the vendor's time for it ("Ended", or "Started" for a run), else when the bot saw it."""
+    started, ended = vendor_time(st, "Started", now), vendor_time(st, "Ended", now)
+    steps: list[tuple[Phase, float | None]] = []
+    if old_phase is Phase.QUEUED and st.phase.terminal and started is not None:
+        steps.append((Phase.RUNNING, started))
+    at = ended if st.phase.terminal else started if st.phase is Phase.RUNNING else None
+    steps.append((st.phase, at or now))
+    return tuple(steps)
 
 
 def apply_error(s: Session, job_pk: int, err: BackendError, now: float, next_poll_at: float) -> None:
@@ -214,6 +233,26 @@ def note_outages(s: Session, now: float, outage_after: float, owner: str | None 
         event = Outage(job.view(), job.error_since or now, job.error_kind)
         for w in watches_of(s, job.pk):
             owed += owe(s, w, event, now)
+    return owed
+
+
+def note_late_runs(s: Session, now: float, owner: str | None = None) -> int:
+    """One note per watch for each run past the 90th percentile of its past runs (once per run: the flag is
+    written with the notes); a replica (`owner`) notes its own jobs'."""
+    q = select(Job).where(
+        col(Job.polling) == True, col(Job.late_noted) == False,  # noqa: E712
+        col(Job.late_after_s).is_not(None), col(Job.started_at).is_not(None),
+        col(Job.started_at) + col(Job.late_after_s) < now,
+    )
+    jobs = s.execute(q if owner is None else q.where(col(Job.owner) == owner).with_for_update()).scalars().all()
+    owed = 0
+    for job in jobs:
+        job.late_noted = True
+        if job.phase not in UNDER_WAY:
+            continue  # queued again (or unknown): not a run under way, so not a late one
+        view = job.view()
+        for w in watches_of(s, job.pk):
+            owed += owe(s, w, Late(view, w.user_id, now - (job.started_at or now), job.late_after_s or 0.0), now)
     return owed
 
 

@@ -17,6 +17,7 @@ from bot.backends.base import JobStatus
 from bot.jobs import Changed, EndedReason, JobEvent, OutboxKind, Reply, shown_progress, slack_ended
 from bot.store.models import Job, Outbox, StateChange, Watch
 from bot.store.outbox import owe
+from bot.store.runs import track_run
 
 
 def find_job(s: Session, backend: str, job_id: str) -> Job | None:
@@ -140,6 +141,7 @@ def create_watch(
     existing = None
     if job is None:
         job = Job(backend=backend, job_id=st.job_id, created_at=now, changed_at=now, checked_at=now)
+        track_run(s, job, job.phase, st, now)
         set_status(job, st)
         job.polling = False
         s.add(job)
@@ -155,6 +157,7 @@ def create_watch(
                 s.add(StateChange(job_pk=job.pk, at=now, phase=st.phase, vendor_status=st.vendor_status,
                                   message=st.message))
                 job.changed_at = now
+            track_run(s, job, job.phase, st, now)
             set_status(job, st)
             job.checked_at = now
     if existing is not None:

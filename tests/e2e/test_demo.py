@@ -241,3 +241,27 @@ async def test_a_click_prints_only_what_it_changed_rendered_as_slack_shows_it(ha
     assert out.getvalue() == render_channel(h.slack, "C0001", viewer="U0001", numbers=chat.numbers) + "\n"
     assert out.getvalue().startswith("#general\n") and "fusion-demo" in out.getvalue()
     assert f"[{rewatch}] Rewatch" in out.getvalue()
+
+
+async def test_home_prints_the_home_tab_and_shortcut_fills_and_submits_the_modal(harness: Harness) -> None:
+    h = harness
+    h.sim.fusion.add_job(44046, name="ExtractMostLabels", state="RUNNING")
+    answers = Answers("fusion-demo", "4404x", "", "fusion-demo", "44046", "")
+    chat = DemoChat(h.slack, h.user, out := io.StringIO(), answers)
+    await chat.handle("home")
+    assert "Your watches\n@ana, you watch no job." in out.getvalue() and "• *fusion-demo*: ⚪ no job polled now" \
+        in out.getvalue()
+
+    chat.out = out = io.StringIO()
+    await chat.handle("shortcut")  # a job id the vendor could not have: refused on its field, nothing sent
+    assert "== Watch a job ==\nBackend: [static_select: Choose a backend]" in out.getvalue()
+    assert answers.questions == ["Backend? ", "Job id? ", "Post updates in? "]
+    assert "  job_id: '4404x' is not an Oracle Fusion job id" in out.getvalue() and h.parents() == []
+
+    chat.out = out = io.StringIO()
+    await chat.handle("shortcut")
+    printed = out.getvalue()
+    assert '[you clicked "Watch"; the modal closed]' in printed
+    assert "Watching fusion-demo job `44046`: updates go to the thread." in printed
+    await chat.handle("home")
+    assert "*fusion-demo* `44046` · ExtractMostLabels" in out.getvalue() and "[Stop watching]" in out.getvalue()

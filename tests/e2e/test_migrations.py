@@ -96,10 +96,12 @@ async def test_a_release_0_1_0_database_resumes_its_watches_in_their_threads(any
         await slack.wait_for(lambda: query(any_url, "SELECT parent_ts FROM watches WHERE id = 3") == [(new_parent.ts,)],
                              poll=0.05)
 
-        # and the watches go on in those threads
+        # and the watches go on in those threads (the database's last poll was long ago: when the job's first
+        # poll since the start comes after this change, the reply is "While I was away: … running → succeeded")
         sim.fusion.set_state(5101, "SUCCEEDED")
-        done = "fusion-demo job 5101: succeeded"
-        await slack.wait_for(lambda: replies("C0001", a, done) and replies("C0002", b, done), timeout=20,
+        done = "fusion-demo job 5101: "
+        await slack.wait_for(lambda: all([m for m in replies(ch, ts, done) if m.text.endswith("succeeded")]
+                                          for ch, ts in (("C0001", a), ("C0002", b))), timeout=20,
                              what="the new state, in the old threads")
         assert [m.ts for m in slack.messages("C0001")] == [a, c, new_parent.ts]  # no second parent anywhere
         assert [m.ts for m in slack.messages("C0002")] == [b]
@@ -149,7 +151,7 @@ def test_the_first_revision_is_release_0_1_0s_postgres_schema_exactly(postgres_u
 
 def test_a_release_0_1_0_postgres_database_is_stamped_and_a_newer_one_refused(postgres_url: str) -> None:
     schemas.load_release_0_1_0(postgres_url)
-    assert upgrade(postgres_url) == Upgrade(None, "0003", recognised=True)
+    assert upgrade(postgres_url) == Upgrade(None, "0004", recognised=True)
     assert schemas.rows(postgres_url) == schemas.RELEASE_ROWS
     assert schemas.diff(postgres_url, SQLModel.metadata) == []
     e = schemas.engine(postgres_url)
@@ -202,8 +204,8 @@ async def test_two_processes_starting_at_once_on_one_postgres_database_migrate_o
         migrated = out.split(": schema ", 1)[1].rstrip("\n")
         ran = [line.split("database schema: ", 1)[1] for line in log.read_text().splitlines()
                if "database schema: " in line]
-        assert sorted([migrated, *ran]) == ["0003 → 0003 (up to date)", "empty → 0003 (tables created)"]
-        assert schemas.revision(postgres_url) == ["0003"]
+        assert sorted([migrated, *ran]) == ["0004 → 0004 (up to date)", "empty → 0004 (tables created)"]
+        assert schemas.revision(postgres_url) == ["0004"]
         run.send_signal(15)
         assert await asyncio.to_thread(run.wait, 30) == 0
     finally:
@@ -231,6 +233,6 @@ def test_run_refuses_a_database_newer_than_the_code_with_exit_2(tmp_path: Path) 
     out = subprocess.run([sys.executable, "-m", "bot", "run"], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2, out.stderr
     assert ("jobstatus-bot: the database is at schema revision 0042, which this version of jobstatus does not "
-            "know (it knows revisions up to 0003)") in out.stderr
+            "know (it knows revisions up to 0004)") in out.stderr
     assert "Traceback" not in out.stderr
     assert schemas.revision(url) == ["0042"]

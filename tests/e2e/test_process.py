@@ -43,7 +43,7 @@ async def start_bot(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{env['PORT']}/healthz"
     async with aiohttp.ClientSession() as session:
-        for _ in range(200):
+        for _ in range(1200):  # a minute: on a busy machine importing the bot alone can take seconds
             if proc.poll() is not None:
                 raise AssertionError(f"bot exited with {proc.returncode}:\n{log.read_text()}")
             try:

@@ -153,3 +153,26 @@ async def test_reconnects_when_the_server_closes_the_socket(bot: SocketBot) -> N
     assert new is not old and not old.open and old.closed_by == "server"
     result = await bot.user.command("help")
     assert result.status == 200 and "/jobstatus watch" in result.ack_text
+
+
+async def test_home_tab_shortcut_and_modal_over_the_socket(bot: SocketBot) -> None:
+    """The Home tab's event (an events_api envelope), a shortcut and a modal's submission (interactive
+    envelopes; a view_submission's ack carries its response_action) reach the bot over the socket too."""
+    from bot import views
+
+    fs, user = bot.slack, bot.user
+    bot.runtime.home.throttle.gap = 1.0  # the refresh below need not wait out 10 s
+    bot.sim.fusion.add_job(44046, steps=[Step(0, "RUNNING")])
+    opened = await user.open_home("U0001")
+    assert opened.status == 200
+    await fs.wait_for(lambda: fs.home_of("U0001"), what="views.publish")
+    await user.shortcut(views.GLOBAL_SHORTCUT, viewing="C0001")
+    await fs.wait_for(lambda: fs.modals("U0001"), what="views.open")
+    [modal] = fs.modals("U0001")
+    refused = await user.submit(modal.id, {"backend": "fusion-demo", "job_id": "x"})
+    assert refused.body is not None and set(refused.body["errors"]) == {"job_id"}
+    done = await user.submit(modal.id, {"backend": "fusion-demo", "job_id": "44046"})
+    assert done.status == 200 and not fs.modals("U0001")
+    await fs.wait_for(lambda: bot.parents("C0001"), what="the parent posted in the current channel")
+    await fs.wait_for(lambda: "44046" in json.dumps(fs.home_of("U0001")), timeout=15,
+                      what="the Home tab refreshed with the new watch")

@@ -75,6 +75,11 @@ class SlackDouble:
         ts = self._call("chat.postMessage")
         self.sent.append(Sent("chat.postMessage", channel, ts, thread_ts, reply.text, reply.blocks, reply.broadcast))
 
+    async def post_message(self, channel: str, reply: Reply) -> str:
+        ts = self._call("chat.postMessage")
+        self.sent.append(Sent("chat.postMessage", channel, ts, None, reply.text, reply.blocks))
+        return ts
+
     async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
         self._call("chat.update")
         if not any(s.ts == ts and s.channel == channel for s in self.sent):
@@ -152,7 +157,7 @@ def texts(sent: Iterable[Sent]) -> list[str]:
     return [s.text for s in sent]
 
 
-async def until(cond: Callable[[], Any] | Callable[[], Awaitable[Any]], what: str, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+async def until(cond: Callable[[], Any] | Callable[[], Awaitable[Any]], what: str, timeout: float = 20.0) -> None:  # noqa: ASYNC109
     """Wait for a condition (a function, or a coroutine function) with a deadline."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -100,8 +100,43 @@ def test_environment_defaults() -> None:
 def test_the_example_config_in_the_repository_loads() -> None:
     env = {k: "x" for k in ("FUSION_PASSWORD", "VAULT_USER", "VAULT_PASSWORD", "EPM_PASSWORD", "EPM_CLIENT_ID",
                             "EPM_REFRESH_TOKEN", "IMMUTA_API_KEY")}
+    env |= {"CI_FINANCE_TOKEN": "f" * 32, "NIGHTLY_LOADS_TOKEN": "n" * 32}
     s = load_settings(Path(__file__).resolve().parents[2] / "jobstatus.example.yaml", env=env)
+    assert s.api is not None and s.api.tokens["ci-finance"].backends == ["fusion-prod", "planning"]
     assert {b.type for b in s.backends.values()} == {"fusion_jobscheduler", "veeva_vault", "epm_data_integration",
                                                      "epm_planning", "immuta"}
     assert s.watch_timeout == 86400 and s.outage_note_after == 300 and s.history_retention == 90 * 86400
     assert s.backends["vault-qa"].vault_client_id == "mycompany-vault-ops-server-jobstatus"
+
+
+def test_digests_are_read_with_their_time_zone_and_an_unquoted_time(tmp_path: Path) -> None:
+    text = GOOD + """
+digests:
+  - {channel: C0123ABCD, at: "07:30", timezone: Europe/Berlin}
+  - {channel: C0456EFGH, at: 17:30}
+"""
+    s = load_settings(write(tmp_path, text), env={"FUSION_PASSWORD": "x"})
+    assert [(d.channel, d.at, d.timezone) for d in s.digests] == [
+        ("C0123ABCD", "07:30", "Europe/Berlin"), ("C0456EFGH", "17:30", "UTC")]  # YAML read 17:30 as 1050
+    assert load_settings(write(tmp_path, GOOD), env={"FUSION_PASSWORD": "x"}).digests == []
+
+
+@pytest.mark.parametrize(("entry", "words"), [
+    ('{channel: "#ops", at: "07:30"}', "field 'digests.0.channel': Value error, '#ops' is not a Slack channel id"),
+    ('{channel: C0123ABCD, at: "7.30"}', "'7.30' is not a time of day: use 24-hour \"HH:MM\""),
+    ('{channel: C0123ABCD, at: "24:00"}', "'24:00' is not a time of day"),
+    ('{channel: C0123ABCD, at: "07:30", timezone: Europe/Berlyn}', "unknown time zone 'Europe/Berlyn': use an IANA name"),
+    ('{channel: C0123ABCD, at: "07:30", timezone: "../../etc/passwd"}', "unknown time zone '../../etc/passwd'"),
+    ('{channel: C0123ABCD, at: "07:30", when: daily}', "field 'digests.0.when': Extra inputs are not permitted"),
+    ('{channel: C0123ABCD}', "field 'digests.0.at': Field required"),
+])
+def test_a_bad_digest_is_a_config_error_that_says_what_to_write(tmp_path: Path, entry: str, words: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, GOOD + f"digests:\n  - {entry}\n"), env={"FUSION_PASSWORD": "x"})
+    assert words in str(err.value)
+
+
+def test_one_digest_per_channel(tmp_path: Path) -> None:
+    text = GOOD + 'digests:\n  - {channel: C0123ABCD, at: "07:30"}\n  - {channel: C0123ABCD, at: "18:00"}\n'
+    with pytest.raises(ConfigError, match="channel C0123ABCD has two digests"):
+        load_settings(write(tmp_path, text), env={"FUSION_PASSWORD": "x"})

@@ -25,6 +25,8 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "chat.postEphemeral": {"chat:write"},
     "chat.getPermalink": set(),  # the page lists no scope
     "auth.test": set(),  # the page lists no scope: any valid token may ask (the notifier's token probe)
+    "views.open": set(),  # "No scopes required": the modal of the Watch a job shortcuts
+    "views.publish": set(),  # "No scopes required": the Home tab
     "files.getUploadURLExternal": {"files:write"},
     "files.completeUploadExternal": {"files:write"},
     # one scope per kind of conversation read: the bot serves public (channels:) and private (groups:)
@@ -35,7 +37,7 @@ METHOD_SCOPES: dict[str, set[str]] = {
 SDK_HELPERS = {"files_upload_v2": ("files.getUploadURLExternal", "files.completeUploadExternal")}
 # Scopes that no method call asks for, and why the bot needs them.
 FEATURE_SCOPES = {
-    "commands": "the /jobstatus slash command (features.slash_commands)",
+    "commands": "the /jobstatus slash command (features.slash_commands) and the shortcuts (features.shortcuts)",
     "chat:write.public": "posting in public channels the bot was not invited to",
 }
 
@@ -78,3 +80,18 @@ def test_manifest_asks_for_exactly_the_scopes_the_bot_needs() -> None:
     assert sorted(set(asked) - needed) == [], "scopes the bot does not need"
     assert sorted(needed - set(asked)) == [], "scopes the bot needs and the manifest lacks"
     assert manifest()["features"]["slash_commands"][0]["command"] == "/jobstatus"
+
+
+def test_manifest_declares_the_home_tab_its_event_and_the_shortcuts_the_bot_listens_for() -> None:
+    from bot import views
+
+    m = manifest()
+    assert m["features"]["app_home"]["home_tab_enabled"] is True
+    # the bot reads no direct messages (no message.im event, no im:history): no Messages tab to write into
+    assert m["features"]["app_home"]["messages_tab_enabled"] is False
+    assert "app_home_opened" in m["settings"]["event_subscriptions"]["bot_events"]
+    shortcuts = {s["callback_id"]: s for s in m["features"]["shortcuts"]}
+    assert shortcuts[views.GLOBAL_SHORTCUT]["type"] == "global"
+    assert shortcuts[views.MESSAGE_SHORTCUT]["type"] == "message"
+    for s in shortcuts.values():  # Slack's limits on a shortcut (the schema's maxLength)
+        assert len(s["name"]) <= 24 and len(s["description"]) <= 150

@@ -157,3 +157,39 @@ def test_a_log_the_change_reply_listed_is_not_listed_again_with_the_details() ->
     d = FailureDetails(lines=("ERROR one",), total_errors=1, files=(("outbox/logs/GL_1881.log", 2048),))
     reply = messages.details(job, d)
     assert reply is not None and "GL_1881.log" not in all_text(reply.blocks)
+
+
+# -- run history: the usual line, "longer than usual", "while I was away" -----------------------------------
+
+
+def test_a_running_parent_shows_the_usual_duration_and_the_expected_end() -> None:
+    job = view(started_at=1_700_000_000.0, usual_s=14 * 60.0, usual_runs=10)
+    _, blocks = messages.parent(job, watcher="U1", watch_id=1, active=True, ended_reason=None, can_cancel=False)
+    dumped = all_text(blocks)
+    assert "Usually ~14 min (last 10 runs)" in dumped
+    assert f"expected end <!date^{1_700_000_000 + 840}^{{date_short_pretty}} {{time}}|2023-11-14 22:27 UTC>" in dumped
+    for quiet in (view(), view(phase=Phase.SUCCEEDED, usual_s=840.0, usual_runs=10)):
+        _, blocks = messages.parent(quiet, watcher="U1", watch_id=1, active=True, ended_reason=None, can_cancel=False)
+        assert "Usually" not in all_text(blocks)  # no history, or the run has ended
+    _, blocks = messages.parent(view(usual_s=840.0, usual_runs=1), watcher="U1", watch_id=1, active=True,
+                                ended_reason=None, can_cancel=False)
+    assert "Usually ~14 min (last 1 run)" in all_text(blocks) and "expected end" not in all_text(blocks)
+
+
+def test_the_late_note_gives_the_figures_and_mentions_the_watcher() -> None:
+    reply = messages.late(view(usual_s=14 * 60.0, usual_runs=12), watcher="U7", seconds=25 * 60, late_after=18 * 60)
+    assert reply.text.startswith(":snail: <@U7>, this run is taking longer than usual: running for 25 min")
+    assert "9 in 10 of its last 12 runs took at most 18 min; usually ~14 min" in reply.text
+
+
+def test_while_i_was_away_is_one_reply_with_the_path_and_the_failure_details() -> None:
+    job = view(phase=Phase.FAILED, vendor_status="FAILED", message="ORA-1 <!here>", log_paths=("/logs/a.log",))
+    reply = messages.caught_up(job, watcher="U3", old_phase=Phase.QUEUED, old_word="WAIT",
+                               steps=((Phase.RUNNING, 1_700_000_000.0), (Phase.FAILED, 1_700_000_600.0)))
+    head = reply.blocks[0]["text"]["text"]
+    assert head.startswith(":hourglass: *While I was away:* queued (WAIT) → running at <!date^1700000000^")
+    assert "→ failed at <!date^1700000600^" in head
+    dumped = all_text(reply.blocks)
+    assert "<@U3>" in dumped and "ORA-1 &lt;!here&gt;" in dumped and "/logs/a.log" in dumped
+    assert reply.broadcast and "<!here>" not in dumped and "<!here>" not in reply.text
+    assert reply.text == "While I was away: fusion-prod job 44046: queued → failed: ORA-1 &lt;!here&gt;"

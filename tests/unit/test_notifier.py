@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -109,28 +110,100 @@ async def test_a_watch_gets_its_parent_then_its_replies_in_order_in_its_thread(b
     assert (await bot_.get(w)).parent_ts == parent.ts and await bot_.owed() == []
 
 
-async def test_a_reply_slack_refuses_for_now_holds_back_its_watch_only(bot_: Bot) -> None:
+async def test_a_reply_slack_refuses_for_now_holds_back_its_watch_only(
+        bot_: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bot.notifier, "BACKOFF_FIRST", 10.0)  # the refused reply is due again 5 to 15 s later
     w1, w2 = await bot_.watch("1"), await bot_.watch("2")
     await bot_.until(lambda: len(bot_.slack.sent) == 2, "both parents")
     bot_.slack.refuse("chat.postMessage", "internal_error")  # transient, no Retry-After: this message waits
     await bot_.db.run(_owe_each, [(w1, note("w1 first")), (w1, note("w1 second")), (w2, note("w2 first"))],
                       bot_.clock())  # one transaction: one pass of the notifier finds all three
+    await bot_.until(lambda: bot_.replies() == ["w2 first"], "the other watch's reply")  # it did not wait
+    assert [m.payload["text"] for m in await bot_.owed(w1.pk)] == ["w1 first", "w1 second"]
+    bot_.notifier.kick()
+    await asyncio.sleep(0.1)  # a pass meanwhile: "w1 second" waits for "w1 first", which is not due yet
+    assert bot_.replies() == ["w2 first"]
+    bot_.clock.advance(20)
     await bot_.until(lambda: len(bot_.replies()) == 3, "every reply, the refused one again")
-    assert bot_.replies().index("w1 first") < bot_.replies().index("w1 second")  # its watch's order kept
-    assert bot_.replies()[0] == "w2 first"  # the other watch did not wait for it
+    assert bot_.replies() == ["w2 first", "w1 first", "w1 second"]  # its watch's order kept
 
 
-async def test_posts_in_one_channel_are_paced_and_other_channels_do_not_wait(
+async def test_posts_in_one_channel_are_paced_after_a_short_burst_and_other_channels_do_not_wait(
         bot_: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bot.notifier, "CHANNEL_GAP", 0.2)
+    monkeypatch.setattr(bot.notifier, "CHANNEL_BURST", 2)
     w1 = await bot_.watch("1", "C1")
-    await bot_.owe(w1, note("a"), note("b"))
+    await bot_.owe(w1, note("a"), note("b"), note("c"))
     await bot_.watch("2", "C2")
-    await bot_.until(lambda: len(bot_.slack.sent) == 4, "three posts in C1, one in C2")
+    await bot_.until(lambda: len(bot_.slack.sent) == 5, "four posts in C1, one in C2")
     c1 = bot_.slack.of("chat.postMessage", "C1")
-    assert all(b.at - a.at >= 0.19 for a, b in zip(c1, c1[1:], strict=False)), [s.at for s in c1]
+    # the burst of two is spent by the parent and "a"; "b" and "c" wait for the bucket to refill, one gap each
+    # (measured from the parent: a post is timed when its turn is taken, a little before it reaches Slack)
+    assert c1[2].at - c1[0].at >= 0.19 and c1[3].at - c1[0].at >= 0.39, [s.at for s in c1]
     [c2] = bot_.slack.of("chat.postMessage", "C2")
     assert c2.at < c1[-1].at  # C2's parent went out while C1 was being paced
+
+
+def test_a_channels_bucket_allows_a_short_burst_then_one_post_per_gap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bot.notifier, "CHANNEL_GAP", 1.0)
+    monkeypatch.setattr(bot.notifier, "CHANNEL_BURST", 3)
+    b = bot.notifier.Bucket(100.0, 3.0)
+    assert [b.take(100.0) for _ in range(3)] == [0.0, 0.0, 0.0]  # the burst
+    assert b.ready_in(100.0) == 1.0 and b.ready_in(100.5) == 0.5  # looking takes nothing
+    assert b.take(100.0) == 1.0 and b.take(100.0) == 2.0  # taken ahead, one a second: the sustained pace
+    assert b.take(110.0) == 0.0 and b.take(110.0) == 0.0  # refilled over the quiet spell...
+    assert b.take(200.0) == 0.0 and b.tokens == 2.0  # ...up to the burst, not beyond
+
+
+async def test_a_429_empties_the_channels_bucket_after_its_wait(bot_: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bot.notifier, "CHANNEL_GAP", 0.2)
+    w = await bot_.watch("1", "C1")
+    await bot_.until(lambda: len(bot_.slack.sent) == 1, "the parent")
+    bot_.slack.refuse("chat.postMessage", "ratelimited", retry_after=0.3)
+    t0 = time.monotonic()
+    await bot_.owe(w, note("a"), note("b"))
+    await bot_.until(lambda: bot_.slack.refusals["chat.postMessage"] == [], "the 429")
+    bot_.clock.advance(1)  # the refused message is due again (its Retry-After, on the store's clock)
+    await bot_.until(lambda: bot_.replies() == ["a", "b"], "both replies after Slack's wait")
+    a, b = bot_.slack.of("chat.postMessage", "C1")[1:]
+    assert a.at - t0 >= 0.29  # nothing to the channel for Slack's Retry-After
+    assert b.at - a.at >= 0.19  # then one post, and the sustained pace: no burst (the bucket held 3 before)
+
+
+async def test_in_a_burst_every_state_change_goes_before_the_details_of_any(bot_: Bot) -> None:
+    ws = [await bot_.watch(str(i), "C1") for i in range(3)]
+    await bot_.until(lambda: len(bot_.slack.sent) == 3, "the parents")
+
+    def burst(s: Any) -> None:  # one transaction: one pass of the notifier finds it all
+        for i, w in enumerate(ws):
+            view = JobView("fake", str(i), None, Phase.SUCCEEDED, "SUCCEEDED", None, None, (), (), bot_.clock())
+            store.owe(s, w, Changed(view, "U1", Phase.RUNNING, "RUNNING"), bot_.clock())
+            store.owe(s, w, OutboxKind.UPDATE, bot_.clock())
+            store.owe(s, w, note(f"details {i}"), bot_.clock())
+    await bot_.db.run(burst)
+    await bot_.until(lambda: len(bot_.replies()) == 6 and len(bot_.slack.of("chat.update")) == 3, "the burst")
+    assert bot_.replies() == ["fake job 0: succeeded", "fake job 1: succeeded", "fake job 2: succeeded",
+                              "details 0", "details 1", "details 2"], bot_.replies()
+    last_reply = bot_.slack.sent.index(bot_.slack.of("chat.postMessage", "C1")[-1])
+    assert all(bot_.slack.sent.index(u) > last_reply for u in bot_.slack.of("chat.update"))  # updates last
+
+
+async def test_a_state_change_owed_while_a_channel_is_paced_goes_before_the_details_waiting(
+        bot_: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bot.notifier, "CHANNEL_GAP", 0.3)
+    monkeypatch.setattr(bot.notifier, "CHANNEL_BURST", 1)
+    w1, w2 = await bot_.watch("1", "C1"), await bot_.watch("2", "C1")
+    await bot_.until(lambda: len(bot_.slack.sent) == 2, "the parents")
+    await asyncio.sleep(0.35)  # the bucket has its one post again
+    view = JobView("fake", "1", None, Phase.SUCCEEDED, "SUCCEEDED", None, None, (), (), bot_.clock())
+    await bot_.owe(w1, Changed(view, "U1", Phase.RUNNING, "RUNNING"), note("details 1"))
+    bot_.notifier.kick()
+    await bot_.until(lambda: len(bot_.replies()) == 1, "the first change")  # "details 1" waits for the pace...
+    view2 = JobView("fake", "2", None, Phase.SUCCEEDED, "SUCCEEDED", None, None, (), (), bot_.clock())
+    await bot_.owe(w2, Changed(view2, "U1", Phase.RUNNING, "RUNNING"))  # ...and this is owed meanwhile
+    bot_.notifier.kick()
+    await bot_.until(lambda: len(bot_.replies()) == 3, "all three")
+    assert bot_.replies() == ["fake job 1: succeeded", "fake job 2: succeeded", "details 1"]
 
 
 async def test_retry_after_holds_the_channel_and_reschedules_the_message(bot_: Bot) -> None:

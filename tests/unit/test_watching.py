@@ -123,3 +123,25 @@ def test_the_backends_list_names_each_vendor_in_words_beside_its_type(db: Store,
     w, _slack, _backend = watching(db, clock)
     w.backends = backends(FusionJobScheduler("fake", backend_config()))
     assert "• *fake* — Oracle Fusion (`fusion_jobscheduler`), every 30s" in w.backends_answer().text
+
+
+async def test_a_watch_says_which_watch_it_is_and_whether_this_request_started_it(
+        rig: tuple[Watching, BackendDouble]) -> None:
+    """What the HTTP API answers with (bot/api.py): the same operation as the slash command's."""
+    w, backend = rig
+    first = await w.watch(backend, "44046", "C1", "api:ci-finance")
+    again = await w.watch(backend, "44046", "C1", "U2")
+    elsewhere = await w.watch(backend, "44046", "C2", "U2")
+    assert (first.new, again.new, elsewhere.new) == (True, False, True)
+    assert again.watch_id == first.watch_id != elsewhere.watch_id
+    [(watch, _)] = await w.db.run(store.channel_watches, "C1")
+    assert (watch.pk, watch.user_id) == (first.watch_id, "api:ci-finance")
+
+
+async def test_each_refusal_of_a_watch_names_its_kind(rig: tuple[Watching, BackendDouble]) -> None:
+    w, backend = rig
+    with pytest.raises(UserError) as unknown:
+        w.backend("nope")
+    with pytest.raises(UserError) as missing:
+        await w.watch(backend, "424242", "C1", "U1")
+    assert (unknown.value.code, missing.value.code) == ("unknown_backend", "job_not_found")

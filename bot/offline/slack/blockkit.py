@@ -88,16 +88,17 @@ TEXT_MAX = 3000
 FIELD_TEXT_MAX = 2000
 
 
-def validate_blocks(blocks: Any) -> list[dict[str, Any]] | None:
+def validate_blocks(blocks: Any, max_blocks: int = MAX_BLOCKS) -> list[dict[str, Any]] | None:
     """`blocks` if Slack would take it; BlocksRefused("invalid_blocks", errors=...) listing every problem,
-    or "invalid_blocks_format" when it is not an array at all."""
+    or "invalid_blocks_format" when it is not an array at all. `max_blocks`: 50 in a message, 100 in a view
+    (bot/offline/slack/views.py)."""
     if blocks is None:
         return None
     if not isinstance(blocks, list):
         raise BlocksRefused("invalid_blocks_format")
     errors: list[str] = []
-    if len(blocks) > MAX_BLOCKS:
-        errors.append(f"no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]")
+    if len(blocks) > max_blocks:
+        errors.append(f"no more than {max_blocks} items allowed [json-pointer:/blocks]")
     block_ids: set[Any] = set()
     for i, block in enumerate(blocks):
         pointer = f"/blocks/{i}"

@@ -66,18 +66,25 @@ class RenderedChannel(str):
 EMOJI = {
     "alarm_clock": "⏰",
     "arrows_counterclockwise": "🔄",
+    "calendar": "📆",
     "double_vertical_bar": "⏸️",
     "eyes": "👀",
     "grey_question": "❔",
     "hourglass": "⌛",
     "hourglass_flowing_sand": "⏳",
+    "large_green_circle": "🟢",
+    "large_yellow_circle": "🟡",
     "lock": "🔒",
     "no_entry": "⛔",
     "no_entry_sign": "🚫",
     "octagonal_sign": "🛑",
     "paperclip": "📎",
+    "red_circle": "🔴",
+    "snail": "🐌",
+    "stopwatch": "⏱️",
     "warning": "⚠️",
     "white_check_mark": "✅",
+    "white_circle": "⚪",
     "wrench": "🔧",
     "x": "❌",
 }
@@ -218,14 +225,17 @@ def _render_blocks(
     channel: str,
     ts: str,
     buttons: dict[int, ButtonRef],
-    numbers: ButtonNumbers,
+    numbers: ButtonNumbers | None,
 ) -> list[str]:
+    """`blocks` as lines of text; buttons numbered by `numbers` (None: a view's buttons, shown unnumbered)."""
     lines: list[str] = []
 
     def txt(obj: Any) -> str:
         return text_object(obj, fs)
 
     def button_label(el: dict[str, Any]) -> str:
+        if numbers is None:
+            return f"[{txt(el.get('text'))}]"
         ref = ButtonRef(channel, ts, str(el.get("action_id") or ""))
         n = numbers.number(ref)
         buttons[n] = ref
@@ -273,9 +283,21 @@ def _render_blocks(
             lines.extend(_rich_text(block.get("elements") or [], fs).splitlines())
         elif kind == "markdown":
             lines.extend(str(block.get("text", "")).splitlines())
+        elif kind == "input":
+            el = block.get("element") or {}
+            now = (el.get("initial_value") or (el.get("initial_option") or {}).get("value")
+                   or el.get("initial_conversation") or ("(this conversation)" if el.get("default_to_current_conversation")
+                                                         else ""))
+            lines.append(f"{txt(block.get('label'))}: {other_element(el)} {now}".rstrip())
         else:
             lines.append(f"[{kind} block]")
     return lines
+
+
+def render_view(fs: FakeSlack, view: dict[str, Any]) -> list[str]:
+    """A modal or Home tab as lines of text: its title, then its blocks (buttons unnumbered)."""
+    title = text_object(view.get("title"), fs) if view.get("title") else ""
+    return ([f"== {title} =="] if title else []) + _render_blocks(fs, view.get("blocks") or [], "", "", {}, None)
 
 
 def clock_time(ts: str) -> str:

@@ -19,6 +19,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.offline.slack.blockkit import iter_buttons, plain_text
 from bot.offline.slack.records import Envelope, Ephemeral, Message, ResponsePost
+from bot.offline.slack.views import errors_problem
 from bot.offline.slack.webapi import API_APP_ID, FakeSlack
 
 
@@ -79,6 +80,23 @@ class CommandResult(InteractionResult):
 class ClickResult(InteractionResult):
     payload: dict[str, Any] = field(default_factory=dict)
     action: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SurfaceResult:
+    """The bot's answer to an event, a shortcut, a click on the Home tab or a modal's submission (none of
+    which has a response_url of its own)."""
+
+    status: int
+    text: str
+    body: dict[str, Any] | None
+    payload: dict[str, Any] = field(default_factory=dict)
+    response_urls: list[str] = field(default_factory=list)  # a submission's, one per response_url_enabled select
+    refused: str | None = None  # a submission's ack Slack could not show (offline/slack/views.py errors_problem)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
 
 
 class _Sent(NamedTuple):
@@ -215,7 +233,7 @@ class SlackUser:
             "api_app_id": self.api_app_id,
             "is_enterprise_install": "false",
             "response_url": response_url,
-            "trigger_id": _trigger_id(),
+            "trigger_id": fs.new_trigger(user_id, channel_id),
         }
         sent = await self._send("slash_commands", dict(form), form)
         result = CommandResult.of(sent, fs, response_url)
@@ -315,7 +333,7 @@ class SlackUser:
             "api_app_id": self.api_app_id,
             "token": self.verification_token,
             "container": container,
-            "trigger_id": _trigger_id(),
+            "trigger_id": fs.new_trigger(user_id, channel),
             "team": {"id": self.team_id, "domain": self.team_domain},
             "enterprise": None,
             "is_enterprise_install": False,
@@ -328,6 +346,143 @@ class SlackUser:
             payload["message"] = fs.api_message(msg, include_metadata=False)
         sent = await self._send("interactive", payload, {"payload": json.dumps(payload)})
         return ClickResult.of(sent, fs, response_url, payload=payload, action=action)
+
+
+    # ---- the Home tab, shortcuts and modals -------------------------------------------------------------
+    # Payloads as Slack documents them: the Events API envelope (https://docs.slack.dev/apis/events-api/) of
+    # app_home_opened (https://docs.slack.dev/reference/events/app_home_opened); shortcuts, `shortcut` global
+    # and `message_action` on a message, with a trigger_id and, for the latter, the message, its channel and a
+    # response_url (https://docs.slack.dev/reference/interaction-payloads/shortcuts-interaction-payload);
+    # view_submission with the view, its state and a `response_urls` entry per conversation select that has
+    # response_url_enabled (https://docs.slack.dev/reference/interaction-payloads/view-interactions-payload;
+    # the entry's fields: block_id, action_id, channel_id, response_url).
+
+    def _user(self, user_id: str) -> dict[str, Any]:
+        fs = self.fake_slack
+        user = fs.users.get(user_id) or fs.add_user(user_id, user_id.lower())
+        return {"id": user_id, "username": user.name, "name": user.name, "team_id": self.team_id}
+
+    async def open_home(self, user_id: str = "U0001", *, tab: str = "home") -> SurfaceResult:
+        """The person opens the app's Home tab (or its Messages tab): an app_home_opened event."""
+        fs = self.fake_slack
+        self._user(user_id)
+        home = fs.home_of(user_id)
+        event: dict[str, Any] = {"type": "app_home_opened", "user": user_id, "channel": "D" + user_id[1:],
+                                 "tab": tab, "event_ts": f"{time.time():.6f}"}
+        if home is not None and tab == "home":
+            event["view"] = home
+        body = {"token": self.verification_token, "team_id": self.team_id, "api_app_id": self.api_app_id,
+                "event": event, "type": "event_callback", "event_id": f"Ev{secrets.token_hex(5).upper()}",
+                "event_time": int(time.time()), "is_ext_shared_channel": False,
+                "authorizations": [{"enterprise_id": None, "team_id": self.team_id, "user_id": fs.bot_user_id,
+                                    "is_bot": True, "is_enterprise_install": False}]}
+        if self.transport == "socket":
+            sent = await self._send("events_api", body, {})
+        else:  # the Events API posts JSON, not a form
+            raw = json.dumps(body).encode()
+            status, text, elapsed = await self._post(raw, {**self.sign(raw), "Content-Type": "application/json"})
+            sent = _Sent(status, text, _json_or_none(text), elapsed, None)
+        return SurfaceResult(sent.status, sent.text, sent.body, body)
+
+    async def shortcut(self, callback_id: str, *, user_id: str = "U0001",
+                       viewing: str | None = None) -> SurfaceResult:
+        """A global shortcut, used while the person views channel `viewing` (if any)."""
+        fs = self.fake_slack
+        payload = {"type": "shortcut", "token": self.verification_token, "action_ts": f"{time.time():.6f}",
+                   "team": {"id": self.team_id, "domain": self.team_domain}, "user": self._user(user_id),
+                   "is_enterprise_install": False, "enterprise": None, "callback_id": callback_id,
+                   "trigger_id": fs.new_trigger(user_id, viewing)}
+        sent = await self._send("interactive", payload, {"payload": json.dumps(payload)})
+        return SurfaceResult(sent.status, sent.text, sent.body, payload)
+
+    async def message_shortcut(self, callback_id: str, channel: str, message_ts: str, *,
+                               user_id: str = "U0001") -> SurfaceResult:
+        """A message shortcut on a stored message."""
+        fs = self.fake_slack
+        msg = fs.message(channel, message_ts)
+        payload = {"type": "message_action", "token": self.verification_token, "action_ts": f"{time.time():.6f}",
+                   "team": {"id": self.team_id, "domain": self.team_domain}, "user": self._user(user_id),
+                   "channel": {"id": channel, "name": fs.channel_name(channel)}, "is_enterprise_install": False,
+                   "enterprise": None, "callback_id": callback_id, "trigger_id": fs.new_trigger(user_id, channel),
+                   "response_url": fs.response_url(channel, user_id), "message_ts": message_ts,
+                   "message": fs.api_message(msg, include_metadata=False)}
+        sent = await self._send("interactive", payload, {"payload": json.dumps(payload)})
+        return SurfaceResult(sent.status, sent.text, sent.body, payload)
+
+    async def submit(self, view_id: str, values: dict[str, str] | None = None, *,
+                     user_id: str | None = None) -> SurfaceResult:
+        """Fill the open modal `view_id` (`values`: block_id -> the option's value, the text, or the channel;
+        a field not given keeps what the modal set it to) and press its submit button. As Slack's client does,
+        nothing is sent while a required field is empty (LookupError). The modal closes unless the bot's ack
+        says `response_action` errors (or update / push)."""
+        fs = self.fake_slack
+        fake = fs.views.get(view_id)
+        if fake is None or fake.closed or fake.type != "modal":
+            raise LookupError(f"no open modal {view_id}")
+        user_id = user_id or fake.user
+        state: dict[str, dict[str, Any]] = {}
+        response_urls: list[dict[str, str]] = []
+        for block in fake.view.get("blocks") or []:
+            if block.get("type") != "input":
+                continue
+            bid, el = block.get("block_id", ""), block.get("element") or {}
+            given = (values or {}).get(bid)
+            entry, filled = _input_state(el, given, fake.channel)
+            if not filled and not block.get("optional"):
+                raise LookupError(f"Slack's client does not submit with the required field {bid!r} empty")
+            state[bid] = {el.get("action_id", ""): entry}
+            if el.get("type") == "conversations_select" and el.get("response_url_enabled") and filled:
+                channel = entry["selected_conversation"]
+                response_urls.append({"block_id": bid, "action_id": el.get("action_id", ""), "channel_id": channel,
+                                      "response_url": fs.response_url(channel, user_id)})
+        view = {**fake.view, "state": {"values": state}}
+        payload = {"type": "view_submission", "team": {"id": self.team_id, "domain": self.team_domain},
+                   "user": self._user(user_id), "api_app_id": self.api_app_id, "token": self.verification_token,
+                   "trigger_id": fs.new_trigger(user_id, fake.channel), "view": view,
+                   "response_urls": response_urls, "is_enterprise_install": False, "enterprise": None}
+        sent = await self._send("interactive", payload, {"payload": json.dumps(payload)})
+        action = (sent.body or {}).get("response_action")
+        refused = errors_problem(fake.view, sent.body) if sent.status == 200 else None
+        if sent.status == 200 and action not in ("errors", "update", "push"):
+            fake.closed = True
+            fs._changed("view")
+        return SurfaceResult(sent.status, sent.text, sent.body, payload, [r["response_url"] for r in response_urls],
+                             refused)
+
+    async def click_home(self, action_id: str, value: str, *, user_id: str = "U0001") -> SurfaceResult:
+        """Click a button of `user_id`'s Home tab: a block_actions payload from a view (no response_url)."""
+        fs = self.fake_slack
+        home = fs.homes.get(user_id)
+        if home is None:
+            raise LookupError(f"{user_id} has no Home tab")
+        block, button = _pick_button(home.view.get("blocks"), action_id=action_id, text=None, value=value)
+        action = {"action_id": action_id, "block_id": block.get("block_id") or "fake-home-block", "type": "button",
+                  "text": button.get("text"), "value": value, "action_ts": f"{time.time():.6f}"}
+        payload = {"type": "block_actions", "user": self._user(user_id), "api_app_id": self.api_app_id,
+                   "token": self.verification_token, "container": {"type": "view", "view_id": home.id},
+                   "trigger_id": fs.new_trigger(user_id), "team": {"id": self.team_id, "domain": self.team_domain},
+                   "enterprise": None, "is_enterprise_install": False, "view": home.view, "actions": [action]}
+        sent = await self._send("interactive", payload, {"payload": json.dumps(payload)})
+        return SurfaceResult(sent.status, sent.text, sent.body, payload)
+
+
+def _input_state(element: dict[str, Any], given: str | None, channel: str | None) -> tuple[dict[str, Any], bool]:
+    """(the element's entry in a view's state, whether it holds a value): `given`, else its initial value."""
+    kind = element.get("type")
+    if kind == "static_select":
+        options = {o.get("value"): o for o in element.get("options") or []}
+        if given is not None and given not in options:
+            raise LookupError(f"no option {given!r} in the select")
+        option = options[given] if given is not None else element.get("initial_option")
+        return {"type": kind, "selected_option": option}, option is not None
+    if kind == "plain_text_input":
+        text = given if given is not None else element.get("initial_value")
+        return {"type": kind, "value": text or None}, bool(text)
+    if kind == "conversations_select":
+        picked = given or element.get("initial_conversation") or (
+            channel if element.get("default_to_current_conversation") else None)
+        return {"type": kind, "selected_conversation": picked}, bool(picked)
+    raise LookupError(f"the fake Slack cannot fill a {kind} element")
 
 
 def _pick_button(
@@ -344,10 +499,6 @@ def _pick_button(
         have = [(b.get("action_id"), plain_text(b.get("text")), b.get("value")) for _, b in iter_buttons(blocks)]
         raise LookupError(f"no button action_id={action_id!r} text={text!r} value={value!r}; buttons: {have}")
     return found[0]
-
-
-def _trigger_id() -> str:
-    return f"{int(time.time())}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}"
 
 
 def _json_or_none(raw: str) -> dict[str, Any] | None:

@@ -1,6 +1,6 @@
 """The fake Slack's Web API server: `FakeSlack`, on 127.0.0.1, for the tests, the benchmark and the demo.
 
-It answers the Web API methods the bot uses (point `AsyncWebClient(base_url=fs.api_url)` at it), stores
+It answers the Web API methods the bot uses (views.open and views.publish in views.py) (point `AsyncWebClient(base_url=fs.api_url)` at it), stores
 channels, messages, threads, edits, ephemerals and files, serves `response_url`s and the file-upload URLs,
 and can inject faults (`fail_next`, `fail_rate`, `delay`). It also speaks Socket Mode (socket_mode.py). Everything
 recorded is plain Python state read directly by tests (`fs.calls`, `fs.messages(...)`, `fs.ephemerals`, ...);
@@ -38,6 +38,7 @@ from bot.offline.slack.records import (
 )
 from bot.offline.slack.render import render_channel
 from bot.offline.slack.socket_mode import SocketMode
+from bot.offline.slack.views import ViewRefused, Views
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ METHODS = (
     "files.getUploadURLExternal",
     "files.completeUploadExternal",
     "users.info",
+    "views.open",
+    "views.publish",
 )
 
 # Methods that take the app-level (xapp-) token; every other method takes the bot token.
@@ -78,7 +81,7 @@ _RESPONSE_URL_STATUS = {"no_text": 400, "invalid_blocks": 400, "invalid_blocks_f
                         "expired_url": 404, "used_url": 404}
 
 # Arguments that slack_sdk (or a form post) may send as JSON-encoded strings.
-_JSON_ARGS = ("blocks", "attachments", "metadata", "files", "unfurls")
+_JSON_ARGS = ("blocks", "attachments", "metadata", "files", "unfurls", "view")
 
 
 class SlackApiFault(Exception):
@@ -111,7 +114,7 @@ def _ts_to_permalink_id(ts: str) -> str:
     return "p" + ts.replace(".", "")
 
 
-class FakeSlack(SocketMode):
+class FakeSlack(SocketMode, Views):
     """Slack's Web API, response_urls and upload URLs on 127.0.0.1 (port 0 = any free port).
 
     Default users: U0001 ana, U0002 ben; default channels: C0001 #general and C0002 #finance-close, with
@@ -138,6 +141,7 @@ class FakeSlack(SocketMode):
         default_channels: bool = True,
     ) -> None:
         super().__init__()
+        Views.__init__(self)
         self.token = token
         self.app_token = app_token  # the app-level token apps.connections.open wants
         self.team_id = team_id
@@ -734,6 +738,9 @@ class FakeSlack(SocketMode):
         except SlackApiFault as exc:
             call.ok, call.error = False, exc.error
             return self._answer(call, exc.extra)
+        except ViewRefused as exc:
+            call.ok, call.error = False, exc.error
+            return self._answer(call, {"response_metadata": {"messages": exc.messages}} if exc.messages else {})
         return self._answer(call, result)
 
     def _answer(self, call: Call, result: dict[str, Any]) -> web.Response:

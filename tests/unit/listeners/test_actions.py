@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import store
 from bot.backends.base import JobStatus
 from bot.backends.states import Phase
+from bot.home import HomeTab
 from bot.jobs import ButtonAction
 from bot.listeners.actions import BUTTONS, Buttons
 from bot.store import Store, Watch
@@ -24,7 +26,9 @@ async def rig(db: Store, clock: FakeClock) -> tuple[Buttons, Watch, BackendDoubl
     backend.jobs["1"] = JobStatus("1", Phase.RUNNING, "RUNNING")
     await w.watch(backend, "1", "C1", "U1")
     [(watch, _job)] = await db.run(store.channel_watches, "C1")
-    return Buttons(w), watch, backend
+    # the Home tab is not clicked here (tests/e2e/test_views.py clicks it): its Slack client is never called
+    home = HomeTab(AsyncWebClient(token="xoxb-unused"), db, w, w.backends, w.settings, clock)
+    return Buttons(w, home), watch, backend
 
 
 async def click(buttons: Buttons, action: ButtonAction, value: str, channel: str, ts: str | None) -> Recorder:

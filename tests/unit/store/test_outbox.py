@@ -1,19 +1,41 @@
-"""The outbox queries: one waiting update per watch, and a watch's parent before everything else it owes."""
+"""The outbox queries: one waiting update per watch, a watch's parent before everything else it owes, state
+changes before details and updates, and a watch's own messages in their order."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from bot import store
 from bot.backends.base import JobStatus
 from bot.backends.states import Phase
-from bot.jobs import OutboxKind, Reply
+from bot.jobs import Changed, JobView, OutboxKind, Reply
 from bot.store import Store
 from tests.conftest import FakeClock
 
 
-async def _watch(db: Store, clock: FakeClock) -> store.Watch:
-    w, _, _ = await db.run(store.create_watch, "fake", JobStatus("1", Phase.RUNNING, "RUNNING"), "C1", "U1",
+async def _watch(db: Store, clock: FakeClock, job_id: str = "1", channel: str = "C1") -> store.Watch:
+    w, _, _ = await db.run(store.create_watch, "fake", JobStatus(job_id, Phase.RUNNING, "RUNNING"), channel, "U1",
                            now=clock(), interval=30, watch_timeout=60, first_reply=None)
     return w
+
+
+async def _threaded(db: Store, clock: FakeClock, job_id: str, channel: str = "C1") -> store.Watch:
+    """A watch whose parent is posted: what it owes next goes into its thread."""
+    w = await _watch(db, clock, job_id, channel)
+    [parent] = await db.run(store.pending, clock(), 100, w.pk)
+    await db.run(store.sent, parent.id, f"1.00000{job_id}")
+    return w
+
+
+def _changed(job_id: str, clock: FakeClock) -> Changed:
+    view = JobView("fake", job_id, None, Phase.SUCCEEDED, "SUCCEEDED", None, None, (), (), clock())
+    return Changed(view, "U1", Phase.RUNNING, "RUNNING")
+
+
+def _said(m: store.OwedMessage) -> str:
+    if m.kind is OutboxKind.EVENT:
+        return f"changed {m.payload['job']['job_id']}"
+    return str(m.payload.get("text", m.kind.value))
 
 
 async def test_an_update_waiting_to_be_sent_stands_for_later_ones(db: Store, clock: FakeClock) -> None:
@@ -45,3 +67,39 @@ async def test_thread_replies_go_before_parent_updates_waiting(db: Store, clock:
     owed = await db.run(store.pending, clock())
     assert [(m.kind, m.payload.get("text")) for m in owed] == [
         (OutboxKind.REPLY, "running"), (OutboxKind.REPLY, "succeeded"), (OutboxKind.UPDATE, None)]
+
+
+async def test_a_burst_is_owed_state_changes_first_then_details_then_updates(db: Store, clock: FakeClock) -> None:
+    ws = [await _threaded(db, clock, str(i)) for i in range(3)]
+
+    def burst(s: Any) -> None:  # as the poller owes it: a change and an update per watch, the details after
+        for i, w in enumerate(ws):
+            store.owe(s, w, _changed(str(i), clock), clock())
+            store.owe(s, w, OutboxKind.UPDATE, clock())
+        for i, w in enumerate(ws):
+            store.owe(s, w, Reply(f"details {i}", []), clock())
+            if i == 0:
+                store.owe(s, w, _changed("0", clock), clock())  # a later change of watch 0: after its details
+    await db.run(burst)
+    assert [_said(m) for m in await db.run(store.pending, clock())] == [
+        "changed 0", "changed 1", "changed 2", "details 0", "changed 0", "details 1", "details 2",
+        "update", "update", "update"]
+    assert [_said(m) for m in await db.run(store.pending, clock(), 100, None, None, "C1")][:3] == [
+        "changed 0", "changed 1", "changed 2"]
+
+
+async def test_a_message_waits_while_an_earlier_one_of_its_watch_waits_for_a_retry(
+        db: Store, clock: FakeClock) -> None:
+    w1, w2 = await _threaded(db, clock, "1"), await _threaded(db, clock, "2", "C2")
+    for w in (w1, w2):
+        await db.run(store.owe, w, Reply(f"first {w.pk}", []), clock())
+        await db.run(store.owe, w, Reply(f"second {w.pk}", []), clock())
+        await db.run(store.owe, w, OutboxKind.UPDATE, clock())
+    first = next(m for m in await db.run(store.pending, clock(), 100, w1.pk) if m.payload.get("text"))
+    await db.run(store.retry_later, first.id, clock() + 60)
+    owed = await db.run(store.pending, clock())
+    assert [(m.channel, _said(m)) for m in owed] == [
+        ("C2", f"first {w2.pk}"), ("C2", f"second {w2.pk}"), ("C1", "update"), ("C2", "update")]
+    clock.advance(60)
+    assert [_said(m) for m in await db.run(store.pending, clock(), 100, w1.pk)] == [
+        f"first {w1.pk}", f"second {w1.pk}", "update"]

@@ -1,0 +1,302 @@
+"""The HTTP API for pipelines: start, read and stop a watch on the bot's own port, without Slack's UI.
+
+    POST   /api/v1/watches        {"backend", "job_id", "channel", "user"?}  → 201 started, 200 already watched
+    GET    /api/v1/watches/{id}   the watch as it is now
+    DELETE /api/v1/watches/{id}   stop watching; the thread says which client stopped it
+
+Each request carries `Authorization: Bearer <token>`, one of the config's `api.tokens` (bot/config.py); a
+client may use the backends and channels its token lists. A refusal is `{"error": code, "message": words}`,
+the words being the slash command's (bot/watching.py: the API creates and stops watches through the same
+operations as `/jobstatus watch` and the *Stop watching* button).
+
+A new watch's answer waits until its parent message is in Slack, so the answer carries `thread_ts` and a
+`permalink`: up to PARENT_WAIT seconds, reading the store, since with replicas the replica that holds the
+channel posts it (bot/replicas.py). Past that (Slack asks the bot to wait, or refuses its token) the answer
+still says 201 with `thread_ts` and `permalink` null: the watch exists and is polled, and its thread appears
+once Slack takes it; GET shows it then.
+
+Tokens are compared in constant time (a SHA-256 of each, so their lengths do not show either) against every
+configured token, and never logged: no log line of this module names a request's headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from bot import messages, store
+from bot.config import ApiConfig
+from bot.jobs import EndedReason
+from bot.messages import esc
+from bot.metrics import Metrics
+from bot.watching import UserError, Watching
+
+log = logging.getLogger(__name__)
+
+WATCHES = "/api/v1/watches"
+WATCH = "/api/v1/watches/{id}"
+PARENT_WAIT = 10.0  # seconds a POST waits for the new watch's parent message to reach Slack
+PARENT_POLL = 0.2  # seconds between two reads of the store meanwhile
+MAX_BODY = 4096  # bytes; a watch request is a few dozen
+
+# What each refusal's code answers (codes are UserError.code, bot/watching.py, and this module's own).
+STATUS = {
+    "malformed": 400, "invalid_job_id": 400,
+    "unauthorized": 401,
+    "token_not_allowed": 403, "channel_not_allowed": 403, "cannot_post": 403,
+    "unknown_backend": 404, "job_not_found": 404, "not_found": 404,
+    "backend_unavailable": 502, "backend_error": 502, "slack_refused": 502,
+    "method_not_allowed": 405, "internal": 500,
+}
+FIELDS = {"backend", "job_id", "channel", "user"}
+_CHANNEL = re.compile(r"[CG][A-Z0-9]{2,30}")  # a public or private channel's id
+_USER = re.compile(r"[UW][A-Z0-9]{2,30}")
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+    @property
+    def status(self) -> int:
+        return STATUS.get(self.code, 400)
+
+
+@dataclass(frozen=True)
+class Client:
+    """A configured API caller: its name (what threads say) and what it may use (None: anything)."""
+
+    name: str
+    backends: frozenset[str] | None
+    channels: frozenset[str] | None
+
+    def may_use(self, backend: str, channel: str) -> str | None:
+        """None when this client may use `backend` in `channel`; else the words of the refusal."""
+        n = esc(self.name)
+        if self.backends is not None and backend not in self.backends:
+            allowed = ", ".join(f"`{esc(b)}`" for b in sorted(self.backends)) or "none"
+            return f"API token `{n}` may not use backend `{esc(backend)}` (its `backends` setting allows: {allowed})."
+        if self.channels is not None and channel not in self.channels:
+            allowed = ", ".join(f"<#{esc(c)}>" for c in sorted(self.channels)) or "none"
+            return f"API token `{n}` may not watch in <#{esc(channel)}> (its `channels` setting allows: {allowed})."
+        return None
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+
+
+class Tokens:
+    """The configured tokens, kept only as digests."""
+
+    def __init__(self, config: ApiConfig) -> None:
+        self._clients = [
+            (_digest(t.token), Client(name, frozenset(t.backends) if t.backends is not None else None,
+                                      frozenset(t.channels) if t.channels is not None else None))
+            for name, t in config.tokens.items()
+        ]
+
+    def caller(self, authorization: str | None) -> Client | None:
+        """The client whose token an `Authorization: Bearer …` header carries, else None. Every configured
+        token is compared, each in constant time, whichever matches."""
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        given = _digest(token.strip())
+        found = None
+        for digest, caller in self._clients:
+            if hmac.compare_digest(digest, given):
+                found = caller
+        return found
+
+
+@dataclass(frozen=True)
+class WatchRequest:
+    backend: str
+    job_id: str
+    channel: str
+    user: str | None
+
+
+def parse_watch(raw: bytes) -> WatchRequest:
+    """A POST's body, checked: ApiError("malformed") saying what is wrong with it."""
+    def bad(what: str) -> ApiError:
+        return ApiError("malformed", f"{what} Send JSON such as "
+                        '{"backend": "fusion-prod", "job_id": "44046", "channel": "C0123ABCD"}.')
+
+    if len(raw) > MAX_BODY:
+        raise bad(f"The body is too long (at most {MAX_BODY} bytes).")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        raise bad("The body is not JSON.") from None
+    if not isinstance(body, dict):
+        raise bad("The body is not a JSON object.")
+    unknown = sorted(set(body) - FIELDS)
+    if unknown:
+        raise bad(f"Unknown field {esc(unknown[0][:40])!r} (the fields are backend, job_id, channel, user).")
+    values: dict[str, str] = {}
+    for name in ("backend", "job_id", "channel", "user"):
+        v = body.get(name)
+        if v is None and name == "user":
+            continue
+        if isinstance(v, int) and not isinstance(v, bool) and name == "job_id":
+            v = str(v)  # `jq` hands out numbers: 44046 is the job 44046
+        if not isinstance(v, str) or not v.strip():
+            raise bad(f"Field {name!r} is missing or not a string.")
+        values[name] = v.strip()
+    if len(values["backend"]) > 64:
+        raise bad("Field 'backend' is too long.")
+    if not _CHANNEL.fullmatch(values["channel"]):
+        raise bad(f"Field 'channel' is not a channel id such as C0123ABCD: {esc(values['channel'][:40])!r}.")
+    if "user" in values and not _USER.fullmatch(values["user"]):
+        raise bad(f"Field 'user' is not a Slack user id such as U0123ABCD: {esc(values['user'][:40])!r}.")
+    return WatchRequest(values["backend"], values["job_id"], values["channel"], values.get("user"))
+
+
+async def _body_of(request: web.Request) -> bytes:
+    """The request's body up to one byte past MAX_BODY (enough for parse_watch to refuse it), however it is
+    sent (with a length or chunked): a larger body is never read whole."""
+    raw = b""
+    while len(raw) <= MAX_BODY:
+        chunk = await request.content.read(MAX_BODY + 1 - len(raw))
+        if not chunk:
+            break
+        raw += chunk
+    return raw
+
+
+Handler = Callable[[web.Request, Client], Awaitable[web.Response]]
+
+
+class Api:
+    """The API's routes on the bot's aiohttp application, on top of Watching's operations."""
+
+    def __init__(self, config: ApiConfig, watching: Watching, metrics: Metrics,
+                 parent_wait: float = PARENT_WAIT) -> None:
+        self.tokens = Tokens(config)
+        self.watching = watching
+        self.metrics = metrics
+        self.parent_wait = parent_wait
+
+    def mount(self, app: web.Application) -> None:
+        app.router.add_post(WATCHES, self._serving(WATCHES, self.create))
+        app.router.add_get(WATCH, self._serving(WATCH, self.get))
+        app.router.add_delete(WATCH, self._serving(WATCH, self.delete))
+        # any other method: a JSON refusal like every other answer of the API, not aiohttp's plain-text 405
+        app.router.add_route("*", WATCHES, self._serving(WATCHES, self._refuse_method("POST")))
+        app.router.add_route("*", WATCH, self._serving(WATCH, self._refuse_method("GET, DELETE")))
+
+    def _serving(self, route: str, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """`handler` behind the token check, its refusals as JSON, each answer counted by route and status."""
+        async def serve(request: web.Request) -> web.Response:
+            try:
+                caller = self.tokens.caller(request.headers.get("Authorization"))
+                if caller is None:
+                    raise ApiError("unauthorized", "Send a valid API token: `Authorization: Bearer <token>`.")
+                response = await handler(request, caller)
+            except ApiError as exc:
+                response = web.json_response({"error": exc.code, "message": exc.message}, status=exc.status)
+                if exc.status == 401:
+                    response.headers["WWW-Authenticate"] = 'Bearer realm="jobstatus"'
+            except Exception:
+                log.exception("API %s %s failed", request.method, route)
+                response = web.json_response({"error": "internal", "message": "Something went wrong on my side; "
+                                              "nothing was changed. Please try again."}, status=500)
+            self.metrics.api_request(request.method, route, response.status)
+            return response
+
+        return serve
+
+    # -- the routes ---------------------------------------------------------------------------------------
+    async def create(self, request: web.Request, caller: Client) -> web.Response:
+        req = parse_watch(await _body_of(request))
+        w = self.watching
+        try:
+            backend = w.backend(req.backend)
+            refusal = caller.may_use(backend.name, req.channel)
+            if refusal is not None:
+                raise UserError(refusal, "token_not_allowed")
+            w.backend(backend.name, req.channel)  # the backend's own `channels`
+            job_id = w.job_id(backend, req.job_id)
+            watched = await w.watch(backend, job_id, req.channel, req.user or messages.api_actor(caller.name))
+        except UserError as exc:
+            raise ApiError(exc.code, str(exc)) from None
+        log.info("API client %s: watch %d of %s job %s in %s (%s)", caller.name, watched.watch_id, backend.name,
+                 job_id, req.channel, "new" if watched.new else "already watched")
+        body = await self._posted(watched.watch_id)
+        return web.json_response(body, status=201 if watched.new else 200)
+
+    async def get(self, request: web.Request, caller: Client) -> web.Response:
+        watch, _job = await self._watch(request, caller)
+        return web.json_response(await self._body(watch.pk))
+
+    async def delete(self, request: web.Request, caller: Client) -> web.Response:
+        watch, job = await self._watch(request, caller)
+        await self.watching.stop(watch.pk, messages.api_actor(caller.name))
+        log.info("API client %s: stopped watch %d of %s job %s", caller.name, watch.pk, job.backend, job.job_id)
+        return web.json_response(await self._body(watch.pk))
+
+    # -- helpers ------------------------------------------------------------------------------------------
+    @staticmethod
+    def _refuse_method(allowed: str) -> Handler:
+        async def refuse(request: web.Request, _caller: Client) -> web.Response:
+            raise ApiError("method_not_allowed", f"{request.method} is not taken here; use {allowed}.")
+        return refuse
+
+    async def _watch(self, request: web.Request, caller: Client) -> tuple[store.Watch, store.Job]:
+        """The watch the path names, if this client may see it."""
+        text = request.match_info["id"]
+        pair = None
+        if text.isascii() and text.isdigit() and len(text) <= 18:
+            pair = await self.watching.db.run(store.watch_and_job, int(text))
+        if pair is None:
+            raise ApiError("not_found", f"There is no watch `{esc(text[:40])}`.")
+        refusal = caller.may_use(pair[1].backend, pair[0].channel)
+        if refusal is not None:
+            raise ApiError("token_not_allowed", refusal)
+        return pair
+
+    async def _posted(self, watch_id: int) -> dict[str, Any]:
+        """The watch's body once its parent is in Slack, or as it is after `parent_wait` seconds, or at once
+        when no parent will come soon (Slack refuses the bot's token, or ended the watch)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.parent_wait
+        while True:
+            pair = await self.watching.db.run(store.watch_and_job, watch_id)
+            if pair is None:
+                raise ApiError("internal", "The watch was removed meanwhile; nothing is watched. Please try again.")
+            watch, _job = pair
+            ended = not watch.active and watch.ended_reason != EndedReason.FINISHED
+            if (watch.parent_ts is not None or ended or self.watching.notifier.stopped is not None
+                    or loop.time() >= deadline):
+                return await self._body(watch_id, pair)
+            await asyncio.sleep(PARENT_POLL)
+
+    async def _body(self, watch_id: int, pair: tuple[store.Watch, store.Job] | None = None) -> dict[str, Any]:
+        pair = pair or await self.watching.db.run(store.watch_and_job, watch_id)
+        if pair is None:
+            raise ApiError("not_found", f"There is no watch `{watch_id}`.")
+        watch, job = pair
+        return {
+            "id": watch.pk,
+            "backend": job.backend,
+            "job_id": job.job_id,
+            "channel": watch.channel,
+            "state": job.phase.value,
+            "vendor_status": job.vendor_status,
+            "final": job.phase.terminal,
+            "active": watch.active,
+            "thread_ts": watch.parent_ts,
+            "permalink": await self.watching.permalink(watch.channel, watch.parent_ts),
+        }
