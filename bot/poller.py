@@ -161,7 +161,10 @@ class Poller:
         the schedule hold exactly the jobs it owns. Next poll times are written first, for those it gives."""
         assert self.replica is not None
         await self._flush()
-        balance = await self.db.run(leases.balance, self.replica, self.lease, list(self.backends))
+        # the jobs being polled now are not given back at this heartbeat: the taker would poll them again at
+        # once, before this poll's answer (twice within a vendor's per-job limit)
+        balance = await self.db.run(leases.balance, self.replica, self.lease, list(self.backends),
+                                    sorted(self._inflight))
         for pk in [pk for pk in self._jobs if pk not in balance.owned]:
             self._drop(pk)  # given back, or lost (this replica missed its lease): a poll under way writes nothing
         new = balance.owned.difference(self._jobs)

@@ -59,12 +59,15 @@ def heartbeat(s: Session, replica: str, lease: float) -> int:
 LIVE = "SELECT id FROM replicas WHERE heartbeat >= :since"  # the live replicas (:since = now - lease)
 
 
-def balance(s: Session, replica: str, lease: float, backends: Sequence[str]) -> Balance:
+def balance(s: Session, replica: str, lease: float, backends: Sequence[str],
+            keep: Sequence[int] = ()) -> Balance:
     """The heartbeat: say this replica is alive (which keeps all its jobs its own), then take jobs with no
     live owner up to its fair share, or give back those above it (the ones due last). Jobs of backends not
-    configured are left."""
+    configured are left. `keep`: jobs this replica is polling now; never given back at this heartbeat (the
+    taker would poll them again at once, before this poll's answer: twice within a vendor's per-job limit),
+    but at a later heartbeat."""
     live = heartbeat(s, replica, lease)
-    mine = {"me": replica, "since": db_now(s) - lease, "backends": list(backends)}
+    mine = {"me": replica, "since": db_now(s) - lease, "backends": list(backends), "keep": list(keep)}
     owned = set(s.execute(text("SELECT id FROM jobs WHERE owner = :me AND polling AND backend = ANY(:backends)"),
                           mine).scalars())
     s.execute(text("UPDATE jobs SET owner = NULL WHERE owner = :me "
@@ -83,7 +86,8 @@ def balance(s: Session, replica: str, lease: float, backends: Sequence[str]) -> 
     elif len(owned) > share:
         out.released = list(s.execute(text(
             "UPDATE jobs SET owner = NULL WHERE id IN ("
-            " SELECT id FROM jobs WHERE owner = :me ORDER BY next_poll_at DESC LIMIT :n FOR UPDATE"
+            " SELECT id FROM jobs WHERE owner = :me AND NOT (id = ANY(CAST(:keep AS integer[])))"
+            " ORDER BY next_poll_at DESC LIMIT :n FOR UPDATE"
             ") RETURNING id"), {**mine, "n": len(owned) - share}).scalars())
         owned.difference_update(out.released)
     return out

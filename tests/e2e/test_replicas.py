@@ -371,6 +371,23 @@ async def test_leases_share_fence_and_pass_on_when_a_replica_goes_silent(postgre
         other.close()
 
 
+async def test_a_job_being_polled_is_not_given_back_until_a_later_heartbeat(postgres_url: str) -> None:
+    """Given back mid-poll, the taker would poll it again at once (Vault refuses a second status call of a job
+    within 10 s; bench.scale saw 580 such refusals when a replica joined): `keep` holds such jobs back."""
+    db = Store(postgres_url)
+    try:
+        db.upgrade()
+        await db.run(_seed, 10)
+        alone = await db.run(leases.balance, "r1", 15.0, ["fusion-demo"])
+        latest = sorted(alone.owned, key=lambda pk: -pk)[:2]  # due last: the first to go without `keep`
+        assert await db.run(leases.heartbeat, "r2", 15.0) == 2
+        gives = await db.run(leases.balance, "r1", 15.0, ["fusion-demo"], latest)
+        assert len(gives.released) == 5 and not set(latest) & set(gives.released)
+        assert set(latest) <= gives.owned
+    finally:
+        db.close()
+
+
 async def test_a_heartbeat_rewrites_no_job_row_and_a_dead_owners_job_can_be_claimed(postgres_url: str) -> None:
     """The heartbeat is the lease of all a replica's jobs: renewing one lease per job rewrote every owned row
     each lease/3 (at 25,000 jobs 1 to 3 s of PostgreSQL per heartbeat, with their row locks held)."""
