@@ -166,6 +166,10 @@ async def run(url: str, work: Path, watches: int, channels: int, replicas: int, 
             "repeated_replies": repeated,
             "duplicate_parents": sum(len(slack.messages(ch)) for ch in chans) - watches,
             "double_polls": len(pairs), "of_which_across_the_kill": at_failover,
+            # each double poll: the job, whether it was the dead replica's, its two polls' times from the kill
+            "double_poll_times": [{"job": job, "dead_replicas": int(job) in victims,
+                                   "first_s": round(a - killed, 2), "second_s": round(b - killed, 2)}
+                                  for job, a, b in pairs[:30]],
         }
     finally:
         for bot in bots:

@@ -158,13 +158,16 @@ class Poller:
 
     async def rebalance(self) -> leases.Balance:
         """A replica's heartbeat: say it is alive, take or give back jobs (bot/store/leases.py), and make
-        the schedule hold exactly the jobs it owns. Next poll times are written first, for those it gives."""
+        the schedule hold exactly the jobs it owns. Answers and next poll times are written first, for those it
+        gives."""
         assert self.replica is not None
+        await self._apply_writes()
         await self._flush()
-        # the jobs being polled now are not given back at this heartbeat: the taker would poll them again at
-        # once, before this poll's answer (twice within a vendor's per-job limit)
-        balance = await self.db.run(leases.balance, self.replica, self.lease, list(self.backends),
-                                    sorted(self._inflight))
+        # not given back at this heartbeat: the jobs being polled now, and those answered since the writes
+        # above (their next poll time is not in the database yet); the taker would poll them again at once,
+        # twice within a vendor's per-job limit
+        keep = sorted(self._inflight.union(self._dirty, (w.job.pk for w in self._writes)))
+        balance = await self.db.run(leases.balance, self.replica, self.lease, list(self.backends), keep)
         for pk in [pk for pk in self._jobs if pk not in balance.owned]:
             self._drop(pk)  # given back, or lost (this replica missed its lease): a poll under way writes nothing
         new = balance.owned.difference(self._jobs)

@@ -63,7 +63,8 @@ def balance(s: Session, replica: str, lease: float, backends: Sequence[str],
             keep: Sequence[int] = ()) -> Balance:
     """The heartbeat: say this replica is alive (which keeps all its jobs its own), then take jobs with no
     live owner up to its fair share, or give back those above it (the ones due last). Jobs of backends not
-    configured are left. `keep`: jobs this replica is polling now; never given back at this heartbeat (the
+    configured are left. `keep`: jobs this replica is polling now or whose next poll time it has not written
+    yet; never given back at this heartbeat (the
     taker would poll them again at once, before this poll's answer: twice within a vendor's per-job limit),
     but at a later heartbeat."""
     live = heartbeat(s, replica, lease)
