@@ -5,7 +5,9 @@ Every `jobstatus-bot run` on the same PostgreSQL database is a replica; PostgreS
 this replica is alive (which keeps its jobs its own) and takes or gives back jobs to keep the fair share,
 and beside it the heartbeat alone is written on a database thread of its own (`_alive`), so a replica
 whose store is busy with the poller's writes is not taken for dead.
-It also LISTENs on the `jobstatus` channel, so the heartbeat comes at once when a replica joins or leaves or
+It also LISTENs on the `jobstatus` channel, on a connection named by the replica's id: the others count a
+replica live only while that session is connected (bot/store/leases.py: LIVE), so a killed replica's jobs move
+at the others' next heartbeat. Notifications make the heartbeat come at once when a replica joins or leaves or
 gives jobs back ("balance"), and a job another replica changed (a user watched, stopped or cancelled it
 there) is read again by the one that polls it ("job <pk>"). Without LISTEN (its connection lost) the heartbeat still comes
 every lease/3: notifications only make things sooner. The notifier's channel leases are its own
@@ -39,6 +41,7 @@ class Replicas:
         # psycopg's own connection string for LISTEN (never logged: it may hold the password)
         self._conninfo = make_url(engine_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
         self._wake = asyncio.Event()
+        self._listening = asyncio.Event()  # the LISTEN session is connected (once)
         self._tasks: list[asyncio.Task[None]] = []
         poller.replica = notifier.replica = self.id
         poller.lease = notifier.lease = lease
@@ -46,10 +49,16 @@ class Replicas:
     async def join(self) -> None:
         """Before the schedule is loaded: say this replica is alive (so the others give back their excess at
         once) and start listening."""
+        # the LISTEN session first: the others count this replica live while it is connected (leases.LIVE)
+        self._tasks.append(asyncio.create_task(self._listen()))
+        try:
+            await asyncio.wait_for(self._listening.wait(), self.lease)
+        except TimeoutError:
+            log.warning("replica %s: no LISTEN connection after %g s; joining on the heartbeat alone", self.id,
+                        self.lease)
         self.live = await self.db.run(leases.heartbeat, self.id, self.lease)
         self.poller.metrics.replicas_live(self.live)
         await self.db.run(leases.notify, "balance")
-        self._tasks.append(asyncio.create_task(self._listen()))
         self._tasks.append(asyncio.create_task(self._alive()))
         log.info("replica %s joins %d live replicas on PostgreSQL (lease %g s)", self.id, self.live - 1, self.lease)
 
@@ -99,8 +108,11 @@ class Replicas:
 
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True) as conn:
+                # named by this replica's id: while this session is connected the others count it live
+                async with await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True,
+                                                                 application_name=self.id) as conn:
                     await conn.execute(f"LISTEN {leases.CHANNEL}")
+                    self._listening.set()
                     self._wake.set()  # whatever was said while not listening: a heartbeat catches up
                     async for note in conn.notifies():
                         await self._heard(note.payload)

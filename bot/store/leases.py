@@ -3,7 +3,8 @@
 PostgreSQL is the coordinator; there is no protocol of our own. Every time here is the database's clock
 (`clock_timestamp()`, epoch seconds), so replicas on hosts whose clocks disagree still agree on leases.
 
-- `replicas`: each replica's heartbeat, written every lease/3. Live: a heartbeat younger than the lease.
+- `replicas`: each replica's heartbeat, written every lease/3. Live: a heartbeat younger than the lease and
+  its LISTEN session still connected (see LIVE).
 - `jobs.owner`: the replica that polls a job, for as long as that replica is live: its heartbeat is the
   lease of all its jobs at once, so a heartbeat writes no job row (renewing a lease per job rewrote every
   owned row each lease/3: at 25,000 jobs a replica 1 to 3 s of PostgreSQL per heartbeat, holding their row
@@ -52,11 +53,18 @@ def heartbeat(s: Session, replica: str, lease: float) -> int:
     s.execute(text("INSERT INTO replicas (id, started, heartbeat) VALUES (:id, :now, :now) "
                    "ON CONFLICT (id) DO UPDATE SET heartbeat = excluded.heartbeat"), {"id": replica, "now": now})
     s.execute(text("DELETE FROM replicas WHERE heartbeat < :old"), {"old": now - FORGET_AFTER * lease})
-    return int(s.execute(text("SELECT count(*) FROM replicas WHERE heartbeat >= :since"),
-                         {"since": now - lease}).scalar_one())
+    return int(s.execute(text(f"SELECT count(*) FROM ({LIVE}) AS live"), {"since": now - lease}).scalar_one())
 
 
-LIVE = "SELECT id FROM replicas WHERE heartbeat >= :since"  # the live replicas (:since = now - lease)
+# The live replicas (:since = now - lease): a heartbeat younger than the lease, and the replica's own session
+# still connected. Each replica keeps one connection open for LISTEN under its id as `application_name`
+# (bot/replicas.py); when its process dies (kill -9, a crash) the operating system closes that connection and
+# PostgreSQL drops the session from pg_stat_activity at once, so the others take its jobs at their next
+# heartbeat instead of waiting out the lease (which stays the bound for a host that is lost without closing
+# its connections). A replica younger than one lease counts as live without the session: it opens it before its
+# first heartbeat, but a test's stand-in replica (leases called directly) has none.
+LIVE = ("SELECT id FROM replicas WHERE heartbeat >= :since"
+        " AND (started >= :since OR id IN (SELECT application_name FROM pg_stat_activity))")
 
 
 def balance(s: Session, replica: str, lease: float, backends: Sequence[str],

@@ -371,6 +371,36 @@ async def test_leases_share_fence_and_pass_on_when_a_replica_goes_silent(postgre
         other.close()
 
 
+async def test_a_replica_whose_session_is_gone_is_dead_before_its_heartbeat_ages(postgres_url: str) -> None:
+    """kill -9 closes the replica's LISTEN session (named by its id): the others take its jobs at their next
+    heartbeat, not a lease later; while the session is connected it is live."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    db = Store(postgres_url)
+    try:
+        db.upgrade()
+        await db.run(_seed, 10)
+        assert len((await db.run(leases.balance, "r1", 15.0, ["fusion-demo"])).owned) == 10
+        # r1 is older than one lease (no longer within its grace to connect), its heartbeat fresh
+        with db.engine.begin() as con:
+            con.execute(text("UPDATE replicas SET started = started - 100 WHERE id = 'r1'"))
+        conninfo = make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True, application_name="r1"):
+            assert await db.run(leases.heartbeat, "r2", 15.0) == 2  # r1's session is there: live
+            takes = await db.run(leases.balance, "r2", 15.0, ["fusion-demo"])
+            assert (takes.live, len(takes.claimed)) == (2, 0)  # r1 keeps its jobs (r2 waits for them back)
+        # the session is gone (the process died): r1 is dead although its heartbeat is young
+        for _ in range(50):
+            if await db.run(leases.heartbeat, "r2", 15.0) == 1:
+                break
+            await asyncio.sleep(0.1)
+        takes = await db.run(leases.balance, "r2", 15.0, ["fusion-demo"])
+        assert (takes.live, len(takes.owned)) == (1, 10)
+    finally:
+        db.close()
+
+
 async def test_a_job_being_polled_is_not_given_back_until_a_later_heartbeat(postgres_url: str) -> None:
     """Given back mid-poll, the taker would poll it again at once (Vault refuses a second status call of a job
     within 10 s; bench.scale saw 580 such refusals when a replica joined): `keep` holds such jobs back."""
