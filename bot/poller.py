@@ -43,6 +43,8 @@ MAX_DUE_PER_TICK = 5000
 FLUSH_EVERY = 5.0  # seconds between writes of unchanged jobs' next poll times
 PRUNE_BATCHES = 20  # history pruning batches per upkeep: the rest waits for the next one, which comes soon
 AWAY_INTERVALS = 3.0  # a job whose stored next poll is this many intervals past...
+# a heartbeat keeps the jobs due within this many seconds (at most a quarter of their interval)
+KEEP_DUE_WITHIN = 5.0
 AWAY_FLOOR = 60.0  # ...and at least this many seconds, when the schedule is loaded: the bot was away
 
 
@@ -163,10 +165,14 @@ class Poller:
         assert self.replica is not None
         await self._apply_writes()
         await self._flush()
-        # not given back at this heartbeat: the jobs being polled now, and those answered since the writes
-        # above (their next poll time is not in the database yet); the taker would poll them again at once,
-        # twice within a vendor's per-job limit
-        keep = sorted(self._inflight.union(self._dirty, (w.job.pk for w in self._writes)))
+        # not given back at this heartbeat: the jobs being polled now, those answered since the writes above
+        # (their next poll time is not in the database yet), and those due before the heartbeat's database call
+        # is likely over (a poll started meanwhile would be the giver's, and the taker, finding the job due,
+        # would ask again at once): twice within a vendor's per-job limit
+        now = self.clock()
+        soon = {name: now + min(KEEP_DUE_WITHIN, self.interval(name) / 4) for name in self.backends}
+        keep = sorted(self._inflight.union(self._dirty, (w.job.pk for w in self._writes),
+                                           (pk for pk, job in self._jobs.items() if job.due <= soon[job.backend])))
         balance = await self.db.run(leases.balance, self.replica, self.lease, list(self.backends), keep)
         for pk in [pk for pk in self._jobs if pk not in balance.owned]:
             self._drop(pk)  # given back, or lost (this replica missed its lease): a poll under way writes nothing
