@@ -203,6 +203,26 @@ async def template_statuses(sim: SimProc, interval: float) -> dict[str, JobStatu
     return out
 
 
+def plan_watches(fs: FakeSlack, n: int, per_backend: dict[str, int], channels: list[str]
+                 ) -> tuple[list[tuple[str, str, str, str]], list[tuple[str, int, str, str]]]:
+    """Watch i: backend i % 5, channel (i // 5) % len(channels) (so watch c*5+k is backend k in channel c),
+    its parent pre-posted in the fake Slack. Returns the plan for `seed_database` (backend, job id, channel,
+    parent ts) and, per watch, where it is (backend, index among that backend's jobs, channel, parent ts)."""
+    plan: list[tuple[str, str, str, str]] = []
+    index: dict[str, int] = dict.fromkeys(per_backend, 0)
+    where: list[tuple[str, int, str, str]] = []
+    for i in range(n):
+        backend = VENDORS[i % len(VENDORS)].backend
+        k = index[backend]
+        index[backend] += 1
+        channel = channels[(i // len(VENDORS)) % len(channels)]
+        jid = job_id(backend, k)
+        ts = fs.seed_message(channel, f"{backend} job {jid} (seeded by the benchmark)")
+        plan.append((backend, jid, channel, ts))
+        where.append((backend, k, channel, ts))
+    return plan, where
+
+
 def seed_database(db_url: str, plan: list[tuple[str, str, str, str]], templates: dict[str, JobStatus],
                   interval: float, watch_timeout: float, rng: random.Random) -> None:
     """Write the watches with the bot's own store functions, as `/jobstatus watch` does after its check:
@@ -312,18 +332,7 @@ async def run_size(n: int, p: Params, baseline: dict[str, Any], logdir: Path, sa
                                      "count": math.ceil(p.samples / len(VENDORS))})
         templates = await template_statuses(sim, p.interval)
         await sim.post("/samples/clear")  # the raw loop copies the bot's requests, not these
-        plan: list[tuple[str, str, str, str]] = []
-        index: dict[str, int] = dict.fromkeys(per_backend, 0)
-        where: list[tuple[str, int, str, str]] = []  # per watch: backend, index, channel, parent ts
-        for i in range(n):
-            backend = VENDORS[i % len(VENDORS)].backend
-            k = index[backend]
-            index[backend] += 1
-            channel = channels[(i // len(VENDORS)) % n_channels]
-            jid = job_id(backend, k)
-            ts = fs.seed_message(channel, f"{backend} job {jid} (seeded by the benchmark)")
-            plan.append((backend, jid, channel, ts))
-            where.append((backend, k, channel, ts))
+        plan, where = plan_watches(fs, n, per_backend, channels)
         t_slack = time.monotonic() - t0
         await asyncio.get_running_loop().run_in_executor(
             None, seed_database, db_url, plan, templates, p.interval, 24 * 3600.0, rng)

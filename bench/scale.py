@@ -48,7 +48,7 @@ from sqlalchemy import text
 
 from bench import report
 from bench.burst import wait_replies
-from bench.jobs import VENDORS, job_id, split
+from bench.jobs import VENDORS, split
 from bench.procs import BotProc, SimProc, cpu_seconds, database, settle, tree_cpu_seconds
 from bench.runner import (
     B2B_BACKENDS,
@@ -60,6 +60,7 @@ from bench.runner import (
     effective_interval,
     machine_busy,
     other_load,
+    plan_watches,
     seed_database,
     template_statuses,
 )
@@ -189,19 +190,7 @@ async def run_scale(p: ScaleParams, url: str, cluster: PostgresCluster | None, l
         for v in VENDORS:
             await sim.post("/jobs", {"backend": v.backend, "start": 0, "count": per_backend[v.backend]})
         templates = await template_statuses(sim, p.interval)
-        # watch i: backend i % 5, channel (i // 5) % channels (so watch c*5+k is backend k in channel c)
-        plan: list[tuple[str, str, str, str]] = []
-        index = dict.fromkeys(per_backend, 0)
-        where: list[tuple[str, int, str, str]] = []
-        for i in range(n):
-            backend = VENDORS[i % len(VENDORS)].backend
-            k = index[backend]
-            index[backend] += 1
-            ch = channels[(i // len(VENDORS)) % n_channels]
-            jid = job_id(backend, k)
-            ts = fs.seed_message(ch, f"{backend} job {jid} (seeded by the benchmark)")
-            plan.append((backend, jid, ch, ts))
-            where.append((backend, k, ch, ts))
+        plan, where = plan_watches(fs, n, per_backend, channels)
         t0 = time.monotonic()
         await asyncio.get_running_loop().run_in_executor(
             None, seed_database, url, plan, templates, p.interval, 24 * 3600.0, rng)

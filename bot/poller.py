@@ -43,7 +43,7 @@ MAX_DUE_PER_TICK = 5000
 FLUSH_EVERY = 5.0  # seconds between writes of unchanged jobs' next poll times
 PRUNE_BATCHES = 20  # history pruning batches per upkeep: the rest waits for the next one, which comes soon
 AWAY_INTERVALS = 3.0  # a job whose stored next poll is this many intervals past...
-# a heartbeat keeps the jobs due within this many seconds (at most a quarter of their interval)
+# a heartbeat gives back last the jobs due within this many seconds (at most a quarter of their interval)
 KEEP_DUE_WITHIN = 5.0
 AWAY_FLOOR = 60.0  # ...and at least this many seconds, when the schedule is loaded: the bot was away
 
@@ -165,8 +165,8 @@ class Poller:
         assert self.replica is not None
         await self._apply_writes()
         await self._flush()
-        # not given back at this heartbeat: the jobs being polled now, those answered since the writes above
-        # (their next poll time is not in the database yet), and those due before the heartbeat's database call
+        # given back last (only when too few others are left): the jobs being polled now, those answered since
+        # the writes above (their next poll time is not in the database yet), and those due before the heartbeat's database call
         # is likely over (a poll started meanwhile would be the giver's, and the taker, finding the job due,
         # would ask again at once): twice within a vendor's per-job limit
         now = self.clock()

@@ -72,7 +72,7 @@ def balance(s: Session, replica: str, lease: float, backends: Sequence[str],
     """The heartbeat: say this replica is alive (which keeps all its jobs its own), then take jobs with no
     live owner up to its fair share, or give back those above it (the ones due last). Jobs of backends not
     configured are left. `keep`: jobs this replica is polling now or whose next poll time it has not written
-    yet; never given back at this heartbeat (the
+    yet; given back last (only when too few others are left: polled back to back, nearly every job is) (the
     taker would poll them again at once, before this poll's answer: twice within a vendor's per-job limit),
     but at a later heartbeat."""
     live = heartbeat(s, replica, lease)
@@ -95,8 +95,8 @@ def balance(s: Session, replica: str, lease: float, backends: Sequence[str],
     elif len(owned) > share:
         out.released = list(s.execute(text(
             "UPDATE jobs SET owner = NULL WHERE id IN ("
-            " SELECT id FROM jobs WHERE owner = :me AND NOT (id = ANY(CAST(:keep AS integer[])))"
-            " ORDER BY next_poll_at DESC LIMIT :n FOR UPDATE"
+            " SELECT id FROM jobs WHERE owner = :me"
+            " ORDER BY (id = ANY(CAST(:keep AS integer[]))), next_poll_at DESC LIMIT :n FOR UPDATE"
             ") RETURNING id"), {**mine, "n": len(owned) - share}).scalars())
         owned.difference_update(out.released)
     return out
