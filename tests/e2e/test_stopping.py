@@ -87,11 +87,13 @@ async def until(cond: Callable[[], bool], what: str, log: Path, within: float = 
 def stop(proc: subprocess.Popen[bytes], log: Path, sig: int = signal.SIGTERM) -> tuple[int, float]:
     """Send `sig`; the exit code and the seconds the bot says its stop took from the signal's arrival (its
     last "stopped N s after the signal" line). A process that does not end within HANG fails the test."""
+    said = re.compile(r"stopped (\d+\.\d+) s after the signal")
+    before = len(said.findall(log.read_text()))  # the log is kept across restarts: this stop's line is new
     proc.send_signal(sig)
     code = proc.wait(timeout=HANG)
-    said = re.findall(r"stopped (\d+\.\d+) s after the signal", log.read_text())
-    assert said, f"the bot did not say when it stopped:\n{log.read_text()[-4000:]}"
-    return code, float(said[-1])
+    lines = said.findall(log.read_text())
+    assert len(lines) == before + 1, f"the bot did not say when it stopped:\n{log.read_text()[-4000:]}"
+    return code, float(lines[-1])
 
 
 async def get(url: str) -> tuple[int, dict[str, Any]]:
