@@ -19,7 +19,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import listeners, store
+from bot import front, listeners, store
 from bot.api import Api
 from bot.backends import build_backends
 from bot.backends.base import Backend
@@ -76,6 +76,7 @@ class Runtime:
             process_before_response=False,
             before_authorize=guard.ShapeCheck(),  # right after Bolt's signature check, before anything reads the body
         )
+        self.app.use(guard.TeamCheck())  # after Bolt's authorization, which holds the installed team (auth.test)
         self.client: AsyncWebClient = self.app.client
         self.client.base_url = env.slack_api_url
         # No rate-limit retry handler: it would sleep out Retry-After inside the call, holding the notifier's
@@ -99,6 +100,8 @@ class Runtime:
         self.api = Api(settings.api, self.watching, self.metrics) if settings.api is not None else None
         self.socket = (SocketConnection(self.app, env.slack_app_token, env.slack_api_url, clock)
                        if env.slack_app_token else None)
+        self.seen = front.Seen(self.db)  # signatures already used: a replayed request is refused (bot/front.py)
+        self.connections: front.ConnectionCap | None = None
         self.stopping = False
         self._runner: web.AppRunner | None = None
         self._scheduler: AsyncIOScheduler | None = None
@@ -122,16 +125,22 @@ class Runtime:
             self.replicas.start()
         log.info("resuming %d active watches of %d jobs (%d scheduled); %d messages owed to Slack",
                  resumed["watches_active"], resumed["jobs_polling"], scheduled, resumed["outbox"])
-        web_app = web.Application()
+        # the front door (bot/front.py): bodies up to what Slack sends, deadlines for headers and bodies, a cap on
+        # connections, one log line per burst when descriptors run out
+        web_app = web.Application(client_max_size=front.MAX_BODY)
         if self.socket is None:  # HTTP mode; in Socket Mode Slack's requests come over the socket
-            web_app.router.add_post("/slack/events", guard.handler(self.app, self.env.slack_signing_secret))
+            web_app.router.add_post("/slack/events", guard.handler(self.app, self.env.slack_signing_secret,
+                                                                   self.seen))
         web_app.router.add_get("/healthz", self._healthz)
         web_app.router.add_get("/readyz", self._readyz)
         web_app.router.add_get("/metrics", make_aiohttp_handler(self.metrics.registry))
         if self.api is not None:  # without `api:` in the config its routes answer 404, as any unknown path
             self.api.mount(web_app)
-        self._runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=1.0, **front.runner_options())
         await self._runner.setup()
+        assert self._runner.server is not None
+        self.connections = front.ConnectionCap(self._runner.server, front.connection_cap())
+        front.quiet_accept_errors(asyncio.get_running_loop())
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]

@@ -4,19 +4,20 @@ Two depths, because Bolt fails at two. Building its request object parses the bo
 request/internals.py `parse_body`: `json.loads` of the body or of its `payload` field, then
 `build_async_context` reads it as an object), before any signature check: a body that is not UTF-8,
 not JSON where JSON is due, or JSON but not an object raises there, and Bolt's aiohttp adapter turns that
-into a 500. `handler()` builds that object itself and answers such a body with 400, once the signature
-(checked as Bolt's RequestVerification does, over the raw bytes) holds, else 401. A body that does parse
-goes to Bolt whole, and Bolt's own signature check. Right after that check, before Bolt's own middleware
+into a 500. `handler()` checks the signature over the raw bytes first (bot/front.py: a forged request is
+401 before anything parses it, and costs one HMAC), then builds that object itself and answers a body that
+does not parse with 400. A state-changing request whose signature was already used is refused (401). A body
+that does parse goes to Bolt whole, and Bolt's own signature check. Right after that check, before Bolt's own middleware
 reads the body (its authorization and self-event filters call `.get` on whatever `event`, `team` or
 `authorizations` hold), `ShapeCheck` (Bolt's `before_authorize` hook, so Socket Mode requests pass it too)
 refuses what is not a well-formed request of the kinds this app takes: its slash command, its buttons (on
-messages and the Home tab), the Home tab's event, its two shortcuts and its modal's submission.
+messages and the Home tab), the Home tab's event, its two shortcuts and its modal's submission. After
+Bolt's authorization, `TeamCheck` refuses requests from a workspace (or Enterprise Grid organization) other
+than the one the bot is installed in, over HTTP and Socket Mode alike.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -29,40 +30,36 @@ from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
+from bot import front
+
 log = logging.getLogger(__name__)
 
-MAX_AGE = 60 * 5  # seconds a signed request stays valid (slack_sdk's SignatureVerifier, Slack's guide)
-
-
-def handler(app: AsyncApp, signing_secret: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """The POST /slack/events handler: Bolt's aiohttp adapter, with unparseable bodies answered 400."""
+def handler(app: AsyncApp, signing_secret: str, seen: front.Seen | None = None,
+            clock: Callable[[], float] = time.time) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The POST /slack/events handler: the signature first, over the raw bytes (bot/front.py), then the body
+    parsed, a state-changing request's signature spent (`seen`), then Bolt's aiohttp adapter."""
 
     async def handle(request: web.Request) -> web.Response:
-        raw = await request.read()
+        try:
+            raw = await front.read_signed(request, signing_secret, clock)
+        except front.Unsigned as refused:
+            log.debug("unsigned Slack request refused (%d): %s", refused.status, refused.why)
+            return web.json_response({"error": "invalid request"}, status=refused.status)
         try:
             bolt_req = AsyncBoltRequest(body=raw.decode("utf-8"), query=request.query_string,
                                         headers=request.headers)  # type: ignore[arg-type]
             if not isinstance(bolt_req.body, dict):
                 raise ValueError("not a JSON object")
         except Exception as exc:  # parsing only: whatever it raises, Bolt could not read the body
-            if not _signed(raw, request.headers, signing_secret):
-                return web.json_response({"error": "invalid request"}, status=401)
             # the exception's name only: its text may quote the body, and a body holds a response_url
             return _refuse(f"body does not parse ({type(exc).__name__})")
+        if seen is not None and front.changes_state(bolt_req.body) and not await seen.first_use(request.headers):
+            # a signature already spent: a captured request sent again (Slack sends each of these once)
+            log.warning("replayed Slack request refused (401): its signature was already used")
+            return web.json_response({"error": "invalid request"}, status=401)
         return await to_aiohttp_response(await app.async_dispatch(bolt_req))
 
     return handle
-
-
-def _signed(raw: bytes, headers: Any, secret: str) -> bool:
-    """Slack's v0 signature: HMAC-SHA256 of "v0:{timestamp}:{body}" with the signing secret
-    (https://docs.slack.dev/authentication/verifying-requests-from-slack/), over the bytes as sent."""
-    timestamp = str(headers.get("X-Slack-Request-Timestamp") or "")
-    signature = str(headers.get("X-Slack-Signature") or "")
-    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > MAX_AGE:
-        return False
-    digest = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + raw, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(f"v0={digest}", signature)
 
 
 def _refuse(why: str) -> web.Response:
@@ -160,3 +157,90 @@ def _objects_problem(body: dict[str, Any], kind: str) -> str | None:
                                            and all(isinstance(a, dict) for a in authorizations)):
         wrong.append("authorizations")
     return f"{kind} with {', '.join(wrong)} of the wrong type" if wrong else None
+
+
+# -- one workspace -----------------------------------------------------------------------------------------
+
+OTHER_TEAM = ("jobstatus works only for people of the workspace it is installed in, and this came from "
+              "another one (a Slack Connect channel, or another workspace). Ask someone of that workspace to "
+              "run it for you.")
+
+
+class TeamCheck(AsyncMiddleware):
+    """Refuses a request from a team (or, on Enterprise Grid, an organization) other than the installed one.
+
+    The installed team is what `auth.test` answers for the bot's token (`team_id`, `enterprise_id`,
+    `is_enterprise_install`: https://docs.slack.dev/reference/methods/auth.test): Bolt's single-workspace
+    authorization calls it at the first request and keeps the answer (`context.authorize_result`), so this
+    runs after it (a middleware given to `app.use`). The request's teams: a slash command's `team_id` and
+    `enterprise_id` (https://docs.slack.dev/interactivity/implementing-slash-commands); an interaction's
+    `team.id`, `enterprise.id` and the person's `user.team_id`, which in a Slack Connect channel is the
+    clicker's own workspace and on Enterprise Grid may be the organization's id
+    (https://docs.slack.dev/reference/interaction-payloads/block_actions-payload); an event's `team_id`.
+
+    The answer goes where Slack shows one: a slash command's ack, an ephemeral through a click's response_url,
+    an error on a modal's first field; elsewhere (a Home-tab click, a shortcut, an event) a plain ack."""
+
+    async def async_process(self, *, req: AsyncBoltRequest, resp: BoltResponse,
+                            next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse | None:
+        installed = req.context.authorize_result
+        if installed is None or installed.team_id is None and installed.enterprise_id is None:
+            return await next()  # no installation known: Bolt's authorization has refused already
+        why = foreign(req.body, installed.team_id, installed.enterprise_id,
+                      bool(req.context.is_enterprise_install and installed.enterprise_id))
+        if why is None:
+            return await next()
+        log.warning("request from another workspace refused: %s", why)
+        body = req.body
+        if "command" in body:
+            return BoltResponse(status=200, body={"response_type": "ephemeral", "text": OTHER_TEAM})
+        if body.get("type") == "block_actions" and req.context.respond is not None:
+            await req.context.respond(text=OTHER_TEAM, response_type="ephemeral", replace_original=False)
+        elif body.get("type") == "view_submission" and (field := _first_input(body.get("view"))) is not None:
+            return BoltResponse(status=200, body={"response_action": "errors", "errors": {field: OTHER_TEAM}})
+        return BoltResponse(status=200, body="")
+
+
+def foreign(body: dict[str, Any], team_id: str | None, enterprise_id: str | None, org_wide: bool) -> str | None:
+    """Why `body` comes from outside the installation (None: it does not). `org_wide`: installed on a whole
+    Enterprise Grid organization, where any of its workspaces is at home and only the organization counts."""
+    teams, enterprises = _teams(body)
+    home = {t for t in (team_id, enterprise_id) if t}
+    if enterprise_id and any(e != enterprise_id for e in enterprises):
+        return f"organization {sorted(set(enterprises))} is not the installed {enterprise_id}"
+    if org_wide:
+        return None
+    strangers = sorted({t for t in teams if t not in home})
+    return f"team {', '.join(strangers)} is not the installed {team_id}" if strangers else None
+
+
+def _teams(body: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The team and enterprise ids a request names (ShapeCheck has made sure of the objects' types)."""
+    teams: list[str] = []
+    enterprises: list[str] = []
+    if isinstance(body.get("team_id"), str) and body["team_id"]:
+        teams.append(body["team_id"])
+    if isinstance(body.get("enterprise_id"), str) and body["enterprise_id"]:
+        enterprises.append(body["enterprise_id"])
+    team = body.get("team")
+    if isinstance(team, dict):
+        if isinstance(team.get("id"), str):
+            teams.append(team["id"])
+        if isinstance(team.get("enterprise_id"), str):
+            enterprises.append(team["enterprise_id"])
+    user = body.get("user")
+    if isinstance(user, dict) and isinstance(user.get("team_id"), str) and user["team_id"]:
+        teams.append(user["team_id"])
+    enterprise = body.get("enterprise")
+    if isinstance(enterprise, dict) and isinstance(enterprise.get("id"), str):
+        enterprises.append(enterprise["id"])
+    return teams, enterprises
+
+
+def _first_input(view: Any) -> str | None:
+    """The block_id of a modal's first input block: where a view_submission's error is shown."""
+    blocks = view.get("blocks") if isinstance(view, dict) else None
+    for block in blocks if isinstance(blocks, list) else []:
+        if isinstance(block, dict) and block.get("type") == "input" and isinstance(block.get("block_id"), str):
+            return str(block["block_id"])
+    return None

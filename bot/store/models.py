@@ -244,3 +244,14 @@ class Secret(SQLModel, table=True):
     key: str = Field(primary_key=True)
     value: str
 
+
+
+class SeenRequest(SQLModel, table=True):
+    """The signature of a state-changing Slack request already taken, until its timestamp is too old for the
+    signature check anyway: a replay of it is refused, on any replica (bot/front.py)."""
+
+    __tablename__ = "seen_requests"
+    __table_args__ = (Index("ix_seen_requests_expires_at", "expires_at"),)
+
+    signature: str = Field(primary_key=True)
+    expires_at: float

@@ -1,0 +1,30 @@
+"""Seen requests: the signatures of state-changing Slack requests already taken, so a replay is refused on
+every replica (bot/front.py)
+
+Revision ID: r0005_front
+Revises: 0004
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "r0005_front"
+down_revision: str | None = "0004"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "seen_requests",
+        sa.Column("signature", sa.String(), primary_key=True),
+        sa.Column("expires_at", sa.Float(), nullable=False),
+    )
+    op.create_index("ix_seen_requests_expires_at", "seen_requests", ["expires_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_seen_requests_expires_at", table_name="seen_requests")
+    op.drop_table("seen_requests")
