@@ -143,6 +143,7 @@ class SlackUser:
         self.verification_token = verification_token
         self.timeout = timeout
         self._verifier = SignatureVerifier(signing_secret)
+        self.last_request: tuple[bytes, dict[str, str]] | None = None  # the last body and headers POSTed
 
     @classmethod
     def over_socket(cls, fake_slack: FakeSlack, team_id: str = "T0001", **kwargs: Any) -> SlackUser:
@@ -167,9 +168,18 @@ class SlackUser:
         status, text, _ = await self._post(body, headers)
         return status, text
 
+    async def replay(self) -> tuple[int, str]:
+        """Send the last request again, byte for byte, headers and signature included: what someone who
+        captured it (a proxy's log, a leaked HAR file) could do within Slack's 5-minute window."""
+        if self.last_request is None:
+            raise RuntimeError("nothing was sent yet")
+        body, headers = self.last_request
+        return await self.post_raw(body, dict(headers))
+
     async def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, str, float]:
         if self.transport != "http":
             raise RuntimeError("this SlackUser acts over Socket Mode: it has no bot URL to POST to")
+        self.last_request = (body, dict(headers))
         started = time.perf_counter()
         timeout = aiohttp.ClientTimeout(total=self.timeout)
         async with (
@@ -291,6 +301,7 @@ class SlackUser:
         value: str | None = None,
         user_id: str = "U0001",
         confirm: bool = True,
+        from_team: str | None = None,
     ) -> ClickResult | None:
         """Click a button of a stored message (or ephemeral) found by action_id, button text or value.
 
@@ -299,7 +310,10 @@ class SlackUser:
         and its deny button closes it without sending anything
         (https://docs.slack.dev/reference/block-kit/composition-objects/confirmation-dialog-object). So with
         `confirm=False` nothing is sent and None is returned. Raises LookupError if the message or button is
-        not there (`button` finds it the same way, to show its dialog first).
+        not there (`button` finds it the same way, to show its dialog first). `from_team`: the clicker belongs to
+        that other workspace, as in a Slack Connect channel: the payload's `user.team_id` is the clicker's own
+        workspace, `team` the one the interaction came through
+        (https://docs.slack.dev/reference/interaction-payloads/block_actions-payload).
         """
         fs = self.fake_slack
         msg, ephemeral, blocks = self._shown(channel, message_ts)
@@ -327,9 +341,10 @@ class SlackUser:
         }
         if msg is not None and msg.is_reply:
             container["thread_ts"] = msg.thread_ts
+        team = from_team or self.team_id
         payload: dict[str, Any] = {
             "type": "block_actions",
-            "user": {"id": user_id, "username": user.name, "name": user.name, "team_id": self.team_id},
+            "user": {"id": user_id, "username": user.name, "name": user.name, "team_id": team},
             "api_app_id": self.api_app_id,
             "token": self.verification_token,
             "container": container,

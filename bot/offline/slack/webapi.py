@@ -131,6 +131,7 @@ class FakeSlack(SocketMode, Views):
         app_token: str = DEFAULT_APP_TOKEN,
         team_id: str = "T0001",
         team_name: str = "Fake Workspace",
+        enterprise_id: str | None = None,
         bot_user_id: str = "U0BOT",
         bot_id: str = "B0BOT",
         bot_name: str = "jobstatus",
@@ -146,6 +147,7 @@ class FakeSlack(SocketMode, Views):
         self.app_token = app_token  # the app-level token apps.connections.open wants
         self.team_id = team_id
         self.team_name = team_name
+        self.enterprise_id = enterprise_id  # an Enterprise Grid organization's id (E...), None for a plain workspace
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.bot_name = bot_name
@@ -762,15 +764,22 @@ class FakeSlack(SocketMode, Views):
     # ---- Web API: methods -------------------------------------------------------------------------------
 
     def _api_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {
+        # auth.test's output (https://docs.slack.dev/reference/methods/auth.test; the shared method reference's
+        # auth.test.json): team_id, and on Enterprise Grid the organization's enterprise_id; is_enterprise_install
+        # is true for an app installed on the whole organization, which this fake does not model
+        answer: dict[str, Any] = {
             "url": f"{PERMALINK_BASE}/",
             "team": self.team_name,
             "user": self.bot_name,
             "team_id": self.team_id,
             "user_id": self.bot_user_id,
             "bot_id": self.bot_id,
+            "app_id": self.app_id,
             "is_enterprise_install": False,
         }
+        if self.enterprise_id is not None:
+            answer["enterprise_id"] = self.enterprise_id
+        return answer
 
     def _api_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._writable(args.get("channel"))
