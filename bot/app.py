@@ -141,7 +141,7 @@ class Runtime:
         assert self._runner.server is not None
         self.connections = front.ConnectionCap(self._runner.server, front.connection_cap())
         front.quiet_accept_errors(asyncio.get_running_loop())
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=front.backlog(self.connections.limit))
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._notifier_task = asyncio.create_task(self.notifier.run())

@@ -60,6 +60,10 @@ BODY_DEADLINE = 4.0  # seconds to read a body, once its headers are in
 # database, log attachments), and never goes above MAX_CONNECTIONS.
 MAX_CONNECTIONS = 512
 MIN_CONNECTIONS = 8
+# asyncio accepts up to the listening socket's backlog in one go, before any connection is seen by the cap
+# (selector_events `_accept_connection`): the backlog is kept within the cap, so a burst cannot take the
+# descriptors the cap leaves free. 128 is aiohttp's TCPSite default.
+BACKLOG = 128
 
 ACCEPT_LOG_EVERY = 10.0  # seconds: at most one line per this long about accepts refused for want of descriptors
 
@@ -187,6 +191,11 @@ def connection_cap() -> int:
         in_use = 0
     free = soft - in_use if soft != resource.RLIM_INFINITY else 2 * MAX_CONNECTIONS
     return max(MIN_CONNECTIONS, min(MAX_CONNECTIONS, free // 2))
+
+
+def backlog(cap: int) -> int:
+    """The listening socket's backlog (TCPSite's `backlog`) for a connection cap of `cap`."""
+    return max(1, min(BACKLOG, cap))
 
 
 def runner_options() -> dict[str, Any]:
