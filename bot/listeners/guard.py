@@ -53,10 +53,16 @@ def handler(app: AsyncApp, signing_secret: str, seen: front.Seen | None = None,
         except Exception as exc:  # parsing only: whatever it raises, Bolt could not read the body
             # the exception's name only: its text may quote the body, and a body holds a response_url
             return _refuse(f"body does not parse ({type(exc).__name__})")
-        if seen is not None and front.changes_state(bolt_req.body) and not await seen.first_use(request.headers):
-            # a signature already spent: a captured request sent again (Slack sends each of these once)
-            log.warning("replayed Slack request refused (401): its signature was already used")
-            return web.json_response({"error": "invalid request"}, status=401)
+        if seen is not None and front.changes_state(bolt_req.body):
+            try:
+                fresh = await seen.first_use(request.headers)
+            except Exception as exc:  # the database does not answer: a replay cannot be told from a first use
+                orig = getattr(exc, "orig", None) or exc  # SQLAlchemy's wrapper keeps the driver's error
+                log.warning("Slack request refused (503): the database does not answer (%s)", type(orig).__name__)
+                return web.json_response({"error": "try again"}, status=503)
+            if not fresh:  # a signature already spent: a captured request sent again (Slack sends each once)
+                log.warning("replayed Slack request refused (401): its signature was already used")
+                return web.json_response({"error": "invalid request"}, status=401)
         return await to_aiohttp_response(await app.async_dispatch(bolt_req))
 
     return handle

@@ -6,9 +6,12 @@ vendor simulators behind it; assertions on what reached Slack and the vendor."""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
+import pytest
 from slack_bolt.request.async_request import AsyncBoltRequest
+from sqlalchemy import text
 
 from bot import views
 from bot.front import first_use
@@ -131,3 +134,15 @@ async def test_a_signature_is_spent_once_across_replicas(harness: Harness) -> No
     # once expired (the signature check refuses it by age anyway), the row is pruned or taken over
     assert await db.run(first_use, "v0=" + "a" * 64, 3e9, 2e9 + 1, False) is True
     assert await db.run(first_use, "v0=" + "b" * 64, 3e9, 4e9, True) is True
+
+
+async def test_when_the_database_cannot_tell_a_replay_the_request_is_refused_503_without_a_traceback(
+        harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    h = harness
+    await h.runtime.db.run(lambda s: s.execute(text("DROP TABLE seen_requests")))
+    with caplog.at_level(logging.WARNING):
+        result = await h.user.command("watch fusion-demo 7006")
+    assert result.status == 503
+    assert "the database does not answer" in caplog.text and "Traceback" not in caplog.text
+    assert not any(r.exc_info for r in caplog.records)
+    assert h.parents() == []
