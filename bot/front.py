@@ -165,9 +165,10 @@ def first_use(s: Session, signature: str, expires_at: float, now: float, prune: 
     if prune:
         s.execute(delete(SeenRequest).where(col(SeenRequest.expires_at) < now))
     insert = UPSERTS[s.get_bind().dialect.name]
-    result = s.execute(insert(SeenRequest).values(signature=signature, expires_at=expires_at)
-                       .on_conflict_do_nothing(index_elements=[SeenRequest.signature]))
-    if result.rowcount == 1:  # type: ignore[attr-defined]
+    inserted = s.execute(insert(SeenRequest).values(signature=signature, expires_at=expires_at)
+                         .on_conflict_do_nothing(index_elements=[SeenRequest.signature])
+                         .returning(col(SeenRequest.signature))).first()
+    if inserted is not None:  # RETURNING: a rowcount is not reliable for ON CONFLICT on every driver
         return True
     row = s.get(SeenRequest, signature)
     if row is not None and row.expires_at < now:  # an expired row not yet pruned: this is a new use

@@ -20,6 +20,7 @@ from bot.offline.slack import SlackUser
 from bot.offline.vendors.core import Step
 from bot.store.models import Watch
 from tests.conftest import SIGNING_SECRET, Harness
+from tests.e2e.test_replicas import Cluster, cluster  # noqa: F401  (fixture)
 
 
 def buttons(msg: Any) -> list[str]:
@@ -146,3 +147,25 @@ async def test_when_the_database_cannot_tell_a_replay_the_request_is_refused_503
     assert "the database does not answer" in caplog.text and "Traceback" not in caplog.text
     assert not any(r.exc_info for r in caplog.records)
     assert h.parents() == []
+
+
+async def test_a_command_replayed_to_another_replica_is_refused_there(cluster: Cluster) -> None:  # noqa: F811
+    """Two `jobstatus-bot run` processes on one PostgreSQL database: a signed command taken by one, sent again
+    byte for byte to the other, is refused by the other, and nothing more is answered or watched."""
+    c = cluster
+    await c.start("a")
+    await c.start("b")
+    c.sim.fusion.add_job(7010, steps=[Step(0, "RUNNING")])
+    first = c.user("a")
+    result = await first.command("watch fusion-demo 7010")
+    assert result.ok
+    await result.wait_responses(2)
+    answered = len(result.responses())
+    other = c.user("b")
+    other.last_request = first.last_request
+
+    assert (await other.replay())[0] == 401
+
+    assert len(c.slack.messages("C0001")) == 1  # one parent: the replay watched nothing
+    assert len(result.responses()) == answered
+    assert "replayed Slack request refused" in c.log("b")
