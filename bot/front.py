@@ -215,12 +215,19 @@ def backlog(cap: int) -> int:
     return max(1, min(BACKLOG, cap))
 
 
+LINGER = 2.0  # seconds aiohttp keeps reading (and dropping) a body left unread after the answer (default 10)
+
+
 def runner_options() -> dict[str, Any]:
-    """web.AppRunner's keyword arguments for the deadlines: keepalive_timeout is both the header deadline
-    and the idle keep-alive limit (aiohttp's RequestHandler arms it when a connection is made and after each
-    answer, and closes the connection if no whole request has arrived by then); header lines stay within
-    aiohttp's 8190 bytes (Slack's headers are a few hundred)."""
-    return {"keepalive_timeout": HEADER_DEADLINE, "max_line_size": 8190, "max_field_size": 8190}
+    """web.AppRunner's keyword arguments (aiohttp's RequestHandler takes them): keepalive_timeout is both the
+    header deadline and the idle keep-alive limit (armed when a connection is made and after each answer,
+    it closes the connection if no whole request has arrived by then); lingering_time bounds how long a body
+    refused unread (401 on its headers, 413) is still drained so the client sees its answer; header lines
+    and fields stay within aiohttp's 8190 bytes and 128 headers (Slack's are a few hundred bytes); and bodies
+    are not decompressed: Slack signs and sends them as they are, so a compressed body is not one of its
+    requests, and inflating one before its signature is checked would be work done for anyone."""
+    return {"keepalive_timeout": HEADER_DEADLINE, "lingering_time": LINGER, "max_line_size": 8190,
+            "max_field_size": 8190, "max_headers": 128, "auto_decompress": False}
 
 
 class ConnectionCap:

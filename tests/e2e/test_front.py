@@ -7,6 +7,7 @@ fast (the machine is shared and noisy)."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import subprocess
 import sys
@@ -229,3 +230,12 @@ async def test_the_default_cap_closes_what_is_over_it_and_the_server_answers_aft
     assert "the cap: closed" in log
     assert len([line for line in log.splitlines() if "out of file descriptors" in line]) <= 1
     assert "Traceback" not in log
+
+
+async def test_a_compressed_body_is_not_inflated_before_its_signature_is_checked(harness: Harness) -> None:
+    """Slack sends its requests uncompressed; a gzip bomb (200 KiB that inflates to 200 MiB) is read as sent,
+    one HMAC over those bytes, refused 401: aiohttp would otherwise inflate it (to its 1 MiB limit, 413)."""
+    bomb = gzip.compress(b"0" * (200 * 1024 * 1024), compresslevel=9)
+    headers = {**harness.user.sign(b""), "X-Slack-Signature": "v0=" + "0" * 64, "Content-Encoding": "gzip"}
+    assert (await harness.user.post_raw(bomb, headers))[0] == 401
+    await still_answers(harness)
