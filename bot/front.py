@@ -56,9 +56,10 @@ MAX_BODY = 1024 * 1024
 HEADER_DEADLINE = 4.0  # seconds from connecting (or from the last answer) until a request's headers are in
 BODY_DEADLINE = 4.0  # seconds to read a body, once its headers are in
 
-# Connections open at once: Slack sends a handful at a time; health probes and the API add a few. The cap
-# leaves half the file descriptors free at start for what the bot opens itself (vendors, Slack, the
-# database, log attachments), and never goes above MAX_CONNECTIONS.
+# Connections open at once: Slack sends a handful at a time; health probes and the API add a few. The cap is
+# a third of the file descriptors free at start: as many again may be in flight in one accept burst (below),
+# and a third stays for what the bot opens itself (vendors, Slack, the database, log attachments). Never
+# above MAX_CONNECTIONS.
 MAX_CONNECTIONS = 512
 MIN_CONNECTIONS = 8
 # asyncio accepts up to the listening socket's backlog in one go, before any connection is seen by the cap
@@ -199,15 +200,15 @@ class Seen:
 # -- slow and many peers -----------------------------------------------------------------------------------
 
 def connection_cap() -> int:
-    """How many connections may be open at once: half the descriptors still free now, within
+    """How many connections may be open at once: a third of the descriptors still free now, within
     [MIN_CONNECTIONS, MAX_CONNECTIONS]."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
         in_use = len(os.listdir("/proc/self/fd"))
-    except OSError:  # not Linux: count nothing in use; the cap then leaves half of the whole limit
+    except OSError:  # not Linux: count nothing in use; the cap is then a third of the whole limit
         in_use = 0
-    free = soft - in_use if soft != resource.RLIM_INFINITY else 2 * MAX_CONNECTIONS
-    return max(MIN_CONNECTIONS, min(MAX_CONNECTIONS, free // 2))
+    free = soft - in_use if soft != resource.RLIM_INFINITY else 3 * MAX_CONNECTIONS
+    return max(MIN_CONNECTIONS, min(MAX_CONNECTIONS, free // 3))
 
 
 def backlog(cap: int) -> int:
