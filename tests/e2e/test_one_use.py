@@ -5,12 +5,10 @@ vendor simulators behind it; assertions on what reached Slack and the vendor."""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 import pytest
-from slack_bolt.request.async_request import AsyncBoltRequest
 from sqlalchemy import text
 
 from bot import views
@@ -21,6 +19,7 @@ from bot.offline.vendors.core import Step
 from bot.store.models import Watch
 from tests.conftest import SIGNING_SECRET, Harness
 from tests.e2e.test_replicas import Cluster, cluster  # noqa: F401  (fixture)
+from tests.e2e.test_socket_mode import SocketBot, bot  # noqa: F401  (fixture)
 
 
 def buttons(msg: Any) -> list[str]:
@@ -114,17 +113,23 @@ async def test_a_modal_submitted_from_another_workspace_gets_an_error_on_its_fir
     assert h.parents() == [] and h.sim.fusion.count("GET", "/jobRequests/7005") == 0
 
 
-async def test_over_socket_mode_another_workspace_is_refused_too(harness: Harness) -> None:
-    """Socket Mode has no signatures; the team check is Bolt middleware, so it holds there as well. Run as
-    Bolt's own dispatch of a command payload from another team, the way the socket client hands it over."""
-    h = harness
-    body = {"token": "x", "team_id": "T0OTHER", "team_domain": "other", "channel_id": "C0001",
-            "channel_name": "general", "user_id": "U0EXT", "user_name": "eve", "command": "/jobstatus",
-            "text": "help", "api_app_id": "A0FAKE", "response_url": h.slack.response_url("C0001", "U0EXT"),
-            "trigger_id": "1.2.3"}
-    request = AsyncBoltRequest(body=body, mode="socket_mode")
-    response = await h.runtime.app.async_dispatch(request)
-    assert response.status == 200 and json.loads(response.body)["text"] == OTHER_TEAM
+async def test_over_socket_mode_another_workspace_is_refused_too(bot: SocketBot) -> None:  # noqa: F811
+    """Socket Mode has no signatures; the team check is Bolt middleware, so it holds there as well: a command
+    and a click from another workspace, over the fake Slack's socket, are refused with an answer."""
+    bot.sim.fusion.add_job(7007, steps=[Step(0, "RUNNING")])
+    await bot.watch("watch fusion-demo 7007")
+    [parent] = bot.parents()
+    await bot.slack.wait_for(lambda: "jobstatus_stop" in buttons(bot.slack.message("C0001", parent.ts)))
+    stranger = SlackUser.over_socket(bot.slack, team_id="T0OTHER")
+
+    typed = await stranger.command("watch fusion-demo 7007", channel_id="C0002")
+    clicked = await bot.user.click("C0001", parent.ts, "jobstatus_stop", user_id="U0EXT", from_team="T0OTHER")
+
+    assert typed.ok and typed.ack_text == OTHER_TEAM
+    assert clicked is not None and clicked.ok
+    [answer] = await clicked.wait_responses(1)
+    assert answer.payload["text"] == OTHER_TEAM
+    assert bot.parents("C0002") == [] and "jobstatus_stop" in buttons(bot.slack.message("C0001", parent.ts))
 
 
 async def test_a_signature_is_spent_once_across_replicas(harness: Harness) -> None:
