@@ -5,7 +5,10 @@
     DELETE /api/v1/watches/{id}   stop watching; the thread says which client stopped it
 
 Each request carries `Authorization: Bearer <token>`, one of the config's `api.tokens` (bot/config.py); a
-client may use the backends and channels its token lists. A refusal is `{"error": code, "message": words}`,
+client may use the backends and channels its token lists, and name as `user` (mentioned, never given rights:
+the watch is the token's) only the users it lists. What lies beyond a token's scope is never named to it: a
+watch there is 404 like a missing one (Client says how each refusal keeps to this). Repeated failed token
+checks from one address are answered 429 for a while (Throttle). A refusal is `{"error": code, "message": words}`,
 the words being the slash command's (bot/watching.py: the API creates and stops watches through the same
 operations as `/jobstatus watch` and the *Stop watching* button).
 
