@@ -70,6 +70,10 @@ _RESPONSE_URL_FIELD = re.compile(
     r"""(response_url(?:['"]|\\"|%22)?\s*(?::|=|%3A)(?:\s|%20)*(?:['"]|\\"|%22)?)(?:[^'"\s,}&%\\]|\\(?!")|%(?!22))+""", re.I)
 # Slack's own response_url and incoming-webhook hosts, however the URL is written (plain, JSON-escaped, encoded)
 _HOOKS = re.compile(r"https?(?::|%3A)(?://|\\/\\/|%2F%2F)hooks\.slack(?:-gov)?\.com[^\s'\"<>,}]*", re.I)
+# A token as a quoted field (a dict's repr, JSON: Slack's legacy verification `token` in every payload it sends,
+# an `access_token`) or as a form field (`token=`)
+_TOKEN_FIELD = re.compile(r"""((?:['"]|\\")\w*token(?:['"]|\\")\s*:\s*(?:['"]|\\"))(?:[^'"\\]|\\(?!"))+"""
+                          r"""|((?:^|[?&\s])token=)[^&\s]+""")
 # Slack tokens: bot/user/app/config tokens (api.slack.com/authentication/token-types) and app-level `xapp-`
 _TOKEN = re.compile(r"(?:xox[a-z]|xapp)-[A-Za-z0-9-]+")  # no \b: in URL-encoded text %22 precedes it
 _ANY_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s,'\"]+", re.I)
@@ -78,9 +82,10 @@ WEBHOOK_LOGGERS = ("slack_sdk.webhook",)
 
 
 def redact(text: str, *, urls: bool = False) -> str:
-    """`text` without a response_url or a Slack token; with `urls`, without any URL at all."""
+    """`text` without a response_url or a token; with `urls`, without any URL at all."""
     text = _RESPONSE_URL_FIELD.sub(lambda m: m.group(1) + REDACTED, text)
     text = _HOOKS.sub(REDACTED, text)
+    text = _TOKEN_FIELD.sub(lambda m: (m.group(1) or m.group(2)) + REDACTED, text)
     text = _TOKEN.sub(REDACTED, text)
     return _ANY_URL.sub(REDACTED, text) if urls else text
 

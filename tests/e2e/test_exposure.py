@@ -1,6 +1,6 @@
 """What the bot shows about itself (issue 19, item 8): the public port's probes say ready / not ready and nothing
 else, /metrics and the probes' details move to METRICS_ADDR's listener; at LOG_LEVEL=DEBUG no response_url and no
-token reaches the log (a real process driven through a slash command and a click)."""
+token reaches the log (a real process driven through a slash command and a click, over HTTP and Socket Mode)."""
 
 from __future__ import annotations
 
@@ -68,7 +68,9 @@ async def test_not_ready_on_the_public_port_gives_no_reasons(harness: Harness) -
 
 # -- debug logs ---------------------------------------------------------------------------------------------
 
-async def test_debug_logs_of_a_slash_command_and_a_click_carry_no_response_url_and_no_token(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["http", "socket"])
+async def test_debug_logs_of_a_slash_command_and_a_click_carry_no_response_url_and_no_token(
+        tmp_path: Path, transport: str) -> None:
     sim = SimulatorServer()
     await sim.start()
     configure_simulators(sim)
@@ -77,11 +79,17 @@ async def test_debug_logs_of_a_slash_command_and_a_click_carry_no_response_url_a
     port = free_port()
     (tmp_path / "jobstatus.yaml").write_text(yaml.safe_dump({"backends": demo_backends(sim, poll_interval=0.5)}))
     env = bot_env(tmp_path, slack, port) | {"LOG_LEVEL": "DEBUG"}
+    if transport == "socket":  # slack_sdk's Socket Mode client logs each envelope it receives, response_url and all
+        env["SLACK_APP_TOKEN"] = slack.app_token
     log = tmp_path / "bot.log"
     proc = await start_bot(env, log)
     try:
         sim.fusion.add_job(44050, steps=[Step(0, "RUNNING")])
-        user = SlackUser(f"http://127.0.0.1:{port}/slack/events", SECRET, slack)
+        if transport == "socket":
+            await slack.wait_for(lambda: slack.socket_ready() is not None, what="the Socket Mode connection")
+            user = SlackUser.over_socket(slack)
+        else:
+            user = SlackUser(f"http://127.0.0.1:{port}/slack/events", SECRET, slack)
         command = await user.command("watch fusion-demo 44050")
         await command.wait_responses(2)  # Bolt's respond(): slack_sdk's webhook client posts to the response_url
         [parent] = slack.messages("C0001")
@@ -104,4 +112,7 @@ async def test_debug_logs_of_a_slash_command_and_a_click_carry_no_response_url_a
     for url in (command.response_url, click.response_url):
         assert url not in text and url.split("/response/")[1] not in text
     assert "/response/" not in text and "response_url': 'http" not in text
-    assert slack.token not in text and "xoxb-" not in text
+    assert slack.token not in text and "xoxb-" not in text and "xapp-" not in text
+    assert user.verification_token not in text  # Slack's legacy verification token, in every payload
+    if transport == "socket":  # the envelopes were logged (so there was a response_url to take out)
+        assert re.search(r"DEBUG bot\.slack\.socket_mode_client: .*\[redacted\]", text), text[-3000:]

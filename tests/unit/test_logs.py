@@ -144,6 +144,8 @@ LOOPBACK_HOOK = "http://127.0.0.1:5555/response/r42"  # the fake Slack's: recogn
     "payload=%7B%22response_url%22%3A%20%22http%3A%2F%2F127.0.0.1%3A5555%2Fresponse%2Fr42%22%7D",  # a form
     f"posted to {HOOK} at once",  # Slack's own host, anywhere
     json.dumps({"u": HOOK}).replace("/", "\\/"),  # JSON-escaped slashes
+    "{'token': 'r42', 'access_token': 'r42'}",  # Slack's verification token in a payload, an OAuth token
+    "body: token=r42&command=%2Fjobstatus",  # a form
 ])
 def test_redact_takes_out_every_form_of_a_response_url_and_tokens(line: str) -> None:
     rec = record("%s", line)
@@ -160,6 +162,9 @@ def test_redact_on_the_webhook_client_takes_out_any_url_and_keeps_other_lines_as
     plain = record("polling %s every %d s (see https://docs.example/x)", "fusion", 30)
     Redact().filter(plain)
     assert plain.getMessage() == "polling fusion every 30 s (see https://docs.example/x)" and plain.args
+    ours = record("Slack refuses the bot's token: token_revoked since %s", "12:00")
+    Redact().filter(ours)
+    assert ours.getMessage() == "Slack refuses the bot's token: token_revoked since 12:00"
 
 
 def test_redact_cleans_a_traceback_too() -> None:
