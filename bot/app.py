@@ -35,6 +35,7 @@ from bot.replicas import Replicas
 from bot.slack.sender import WebSender
 from bot.slack.socket import SocketConnection
 from bot.store import Store
+from bot.store.sealing import missing_key
 from bot.watching import Watching
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class Runtime:
         self.tick = tick
         self.clock = clock
         self.port = env.port
-        self.db = Store(env.database_url)
+        self.db = Store(env.database_url, env.secret_keys)  # SecretKeyError for a malformed key
         self.backends: dict[str, Backend] = {}
         # Bolt builds its Web API client from `token`. Given a client of ours instead, it still reads
         # SLACK_BOT_TOKEN from the environment (`token or os.environ.get(...)`, slack_bolt AsyncApp.__init__)
@@ -101,6 +102,8 @@ class Runtime:
                        if env.slack_app_token else None)
         self.stopping = False
         self._runner: web.AppRunner | None = None
+        self._metrics_runner: web.AppRunner | None = None  # METRICS_ADDR's listener, when set
+        self.metrics_port: int | None = None  # the port METRICS_ADDR's listener took (it may ask for 0: any)
         self._scheduler: AsyncIOScheduler | None = None
         self._notifier_task: asyncio.Task[None] | None = None
         self._ping: asyncio.Future[None] | None = None  # the database ping under way, shared by readiness checks
@@ -112,6 +115,12 @@ class Runtime:
         reached the bot polls, serves /healthz and /readyz, and can be stopped."""
         self.db.serve_alone()  # SQLite: raises InUse while another process serves the file
         await asyncio.get_running_loop().run_in_executor(None, self.db.upgrade)  # raises SchemaTooNew
+        rotating = sorted(n for n, b in self.settings.backends.items() if b.auth.type == "oauth2_refresh")
+        if rotating and not self.db.sealer.ready:  # its rotated refresh token is stored: never unencrypted
+            raise missing_key(f"backend {', '.join(rotating)} keeps its rotating refresh token in the database")
+        sealed = await asyncio.get_running_loop().run_in_executor(None, self.db.seal_secrets)  # SecretKeyError
+        if sealed:
+            log.info("encrypted %d stored secret(s) under the first key of JOBSTATUS_SECRET_KEYS", sealed)
         self.backends.update(build_backends(self.settings, self.env.config_path, secrets=self.db,
                                             metrics=self.metrics))
         resumed = await self.db.run(store.counts)
@@ -125,9 +134,12 @@ class Runtime:
         web_app = web.Application()
         if self.socket is None:  # HTTP mode; in Socket Mode Slack's requests come over the socket
             web_app.router.add_post("/slack/events", guard.handler(self.app, self.env.slack_signing_secret))
-        web_app.router.add_get("/healthz", self._healthz)
-        web_app.router.add_get("/readyz", self._readyz)
-        web_app.router.add_get("/metrics", make_aiohttp_handler(self.metrics.registry))
+        # On the public port the probes say alive / ready or not and nothing else (no backend, no Slack token
+        # state, no count); the details and /metrics go on METRICS_ADDR's listener when it is set
+        web_app.router.add_get("/healthz", self._alive)
+        web_app.router.add_get("/readyz", self._ready)
+        if self.env.metrics_host_port is None:
+            web_app.router.add_get("/metrics", make_aiohttp_handler(self.metrics.registry))
         if self.api is not None:  # without `api:` in the config its routes answer 404, as any unknown path
             self.api.mount(web_app)
         self._runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=1.0)
@@ -135,6 +147,12 @@ class Runtime:
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        if (inside := self.env.metrics_host_port) is not None:
+            self._metrics_runner = web.AppRunner(self._inside_app(), access_log=None, shutdown_timeout=1.0)
+            await self._metrics_runner.setup()
+            metrics_site = web.TCPSite(self._metrics_runner, *inside)
+            await metrics_site.start()
+            self.metrics_port = metrics_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._notifier_task = asyncio.create_task(self.notifier.run())
         self._counting = asyncio.create_task(self.metrics.keep_counting(self.db, self.backends))
         self._scheduler = AsyncIOScheduler()
@@ -151,6 +169,23 @@ class Runtime:
         log.info("jobstatus serving (%s) on %s:%d with %d backends", mode, self.host, self.port, len(self.backends))
 
     # -- probes ------------------------------------------------------------------------------------------
+    def _inside_app(self) -> web.Application:
+        """METRICS_ADDR's listener: /metrics and the probes with their details, for operators and Prometheus."""
+        inside = web.Application()
+        inside.router.add_get("/metrics", make_aiohttp_handler(self.metrics.registry))
+        inside.router.add_get("/healthz", self._healthz)
+        inside.router.add_get("/readyz", self._readyz)
+        return inside
+
+    async def _alive(self, _request: web.Request) -> web.Response:
+        # the public port's liveness: the process answers; what it knows stays on METRICS_ADDR's listener
+        return web.json_response({"ok": True})
+
+    async def _ready(self, _request: web.Request) -> web.Response:
+        # the public port's readiness: ready or not, without the reasons (they can name the Slack token's state)
+        ready = not await self.not_ready()
+        return web.json_response({"ready": ready}, status=200 if ready else 503)
+
     async def _healthz(self, _request: web.Request) -> web.Response:
         # liveness: 200 while the process serves, in-memory figures only (behind a busy database a health
         # check must still answer at once); "slack" says whether Slack takes our messages and, in Socket
@@ -224,6 +259,8 @@ class Runtime:
                  _within(saved, self.poller.stop(grace), "saving the schedule")]
         if self._runner is not None:
             steps.append(_within(grace, self._runner.cleanup(), "closing the HTTP server"))
+        if self._metrics_runner is not None:
+            steps.append(_within(grace, self._metrics_runner.cleanup(), "closing the metrics listener"))
         await asyncio.gather(*steps)
         if self.replicas is not None:  # after the last writes, which need the leases: the others take over now
             await _within(saved, self.replicas.leave(), "giving back the leases")

@@ -380,8 +380,15 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("DATABASE_URL", "database_url", "sqlite:///./jobstatus.db",
              "SQLAlchemy URL of the database: a SQLite file, or PostgreSQL (`postgresql://…`)",
              ("run", "check", "migrate")),
+    Variable("JOBSTATUS_SECRET_KEYS", "secret_keys", "",
+             "Fernet keys that encrypt the stored secrets (EPM's rotating refresh token), comma-separated: the first "
+             "encrypts, all decrypt (rotation). Needed once an `oauth2_refresh` backend is configured or a secret "
+             "is stored", ("run", "check")),
     Variable("PORT", "port", "3000", "HTTP port: Slack's requests (HTTP mode), the pipeline API (`api:`), `/healthz`, "
-             "`/readyz` and `/metrics`"),
+             "`/readyz` (ready or not, no details) and `/metrics` unless `METRICS_ADDR` is set"),
+    Variable("METRICS_ADDR", "metrics_addr", "",
+             "`host:port` of a second listener for `/metrics` and the detailed `/healthz` and `/readyz`; when set, "
+             "the public port no longer serves `/metrics`"),
     Variable("LOG_FORMAT", None, "text", "`text`: readable lines; `json`: one JSON object a line (bot/logs.py)",
              ("run", "check", "demo", "migrate")),
     Variable("LOG_LEVEL", None, "", "`DEBUG`, `INFO`, `WARNING`, `ERROR`; `--log-level` wins over it "
@@ -416,11 +423,31 @@ class Environment(BaseModel):
     config_path: str = _DEFAULT["config_path"]
     database_url: str = Field(default=_DEFAULT["database_url"], repr=False)  # may hold a password
     port: int = Field(default=int(_DEFAULT["port"]), ge=0, le=65535)
+    secret_keys: str | None = Field(default=None, repr=False)
+    metrics_addr: str | None = None
 
-    @field_validator("slack_app_token")
+    @field_validator("slack_app_token", "secret_keys")
     @classmethod
     def _unset(cls, v: str | None) -> str | None:
         return v or None
+
+    @field_validator("metrics_addr")
+    @classmethod
+    def _host_port(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("wants host:port, such as 127.0.0.1:9100 (port 0: any free port)")
+        return v
+
+    @property
+    def metrics_host_port(self) -> tuple[str, int] | None:
+        """METRICS_ADDR as (host, port); an IPv6 host may be given in brackets."""
+        if self.metrics_addr is None:
+            return None
+        host, _, port = self.metrics_addr.rpartition(":")
+        return host.strip("[]"), int(port)
 
     @field_validator("slack_api_url")
     @classmethod

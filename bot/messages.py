@@ -83,12 +83,21 @@ def code(text: str) -> str:
     return "`" + esc(text).replace("`", "'") + "`"
 
 
+def mrkdwn(text: str) -> dict[str, Any]:
+    """A mrkdwn text object with `verbatim: true`: Slack still renders our markup and our manual mentions
+    (`<@U…>`, `<!date^…>`), but no longer turns plain text into links or mentions (a bare URL, a `#channel`
+    name, `@here`), so a vendor's words stay words (docs.slack.dev/reference/block-kit/composition-objects/
+    text-object, `verbatim`; docs.slack.dev/messaging/formatting-message-text#automatic-parsing). Every mrkdwn
+    object the bot sends is one: any may carry a backend's text. `esc()` still takes out `<`, `>` and `&`."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
 def section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": cut(text, SECTION_LIMIT)}}
+    return {"type": "section", "text": mrkdwn(cut(text, SECTION_LIMIT))}
 
 
 def context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(text, CONTEXT_LIMIT)}]}
+    return {"type": "context", "elements": [mrkdwn(cut(text, CONTEXT_LIMIT))]}
 
 
 def button(text: str, action: ButtonAction, value: str, *, style: str | None = None,
@@ -145,10 +154,10 @@ def parent(job: JobView, *, watcher: str, watch_id: int, active: bool, ended_rea
            can_cancel: bool) -> tuple[str, list[dict[str, Any]]]:
     """The one message per watch that is kept up to date in place."""
     fields = [
-        {"type": "mrkdwn", "text": f"*Status*\n{state_words(job.phase, job.vendor_status)}"},
-        {"type": "mrkdwn", "text": f"*Progress*\n{progress_bar(job.progress)}"},
-        {"type": "mrkdwn", "text": f"*Watched by*\n{who(watcher)}"},
-        {"type": "mrkdwn", "text": f"*Last checked*\n{slack_date(job.checked_at)}"},
+        mrkdwn(f"*Status*\n{state_words(job.phase, job.vendor_status)}"),
+        mrkdwn(f"*Progress*\n{progress_bar(job.progress)}"),
+        mrkdwn(f"*Watched by*\n{who(watcher)}"),
+        mrkdwn(f"*Last checked*\n{slack_date(job.checked_at)}"),
     ]
     blocks: list[dict[str, Any]] = [
         section(title(job)),
@@ -166,8 +175,8 @@ def parent(job: JobView, *, watcher: str, watch_id: int, active: bool, ended_rea
         if can_cancel and not job.phase.terminal and job.phase is not Phase.CANCELLING:
             buttons.insert(0, button("Cancel job", ButtonAction.CANCEL, value, style="danger", confirm={
                 "title": {"type": "plain_text", "text": "Cancel this job?"},
-                "text": {"type": "mrkdwn", "text": cut(f"This asks *{esc(job.backend)}* to cancel job "
-                                                       f"{code(job.job_id)}. It cannot be undone.", 300)},
+                "text": mrkdwn(cut(f"This asks *{esc(job.backend)}* to cancel job "
+                                   f"{code(job.job_id)}. It cannot be undone.", 300)),
                 "confirm": {"type": "plain_text", "text": "Cancel job"},
                 "deny": {"type": "plain_text", "text": "Keep it running"},
                 "style": "danger",

@@ -437,7 +437,7 @@ class Poller:
         if reply is not None:
             owed.append(reply)
         if d.attachment is not None and d.attachment[1]:  # Slack refuses an empty file (missing_argument)
-            owed.append(Upload(*d.attachment))
+            owed.append(Upload.of_log(backend.name, st.job_id, d.attachment[1]))  # the name is the bot's
         await self.db.run(store.owe_many, watch_ids, owed, self.clock())
         self.kick()
 

@@ -30,7 +30,7 @@ from bot.offline.setup import configure_simulators, demo_backends
 from bot.offline.slack import FakeSlack, SlackUser
 from bot.offline.vendors.core import Step
 from bot.offline.vendors.server import SimulatorServer
-from tests.conftest import SIGNING_SECRET, Harness, start_runtime
+from tests.conftest import SECRET_KEYS, SIGNING_SECRET, Harness, opened, start_runtime
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +60,7 @@ async def bot_with(sim: SimulatorServer, slack: FakeSlack, tmp_path: Path, backe
     """The real bot with a config built in the test (for settings that need the simulators' address)."""
     settings = settings_from_dict({"backends": backends, **top}, "<test config>")
     env = Environment(slack_bot_token=slack.token, slack_signing_secret=SIGNING_SECRET, slack_api_url=slack.api_url,
-                      database_url=f"sqlite:///{tmp_path / 'bot.db'}", port=0)
+                      database_url=f"sqlite:///{tmp_path / 'bot.db'}", port=0, secret_keys=SECRET_KEYS)
     runtime = await start_runtime(settings, env)
     h = Harness(sim=sim, slack=slack, settings=settings, env=env, runtime=runtime,
                 user=SlackUser(runtime.events_url, SIGNING_SECRET, slack))
@@ -84,7 +84,7 @@ def epm_oauth(sim: SimulatorServer, refresh_token: str, client_secret: str) -> d
 
 def stored_secrets(db: Path) -> dict[str, str]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
-        return dict(con.execute("SELECT key, value FROM secrets").fetchall())
+        return {key: opened(value) for key, value in con.execute("SELECT key, value FROM secrets")}
 
 
 def token_grants(sim_vendor: Any) -> list[str]:
@@ -744,7 +744,7 @@ async def test_check_logs_in_everywhere_reports_each_backend_and_never_prints_a_
                FUSION_CLIENT_SECRET=s["fusion client secret"], VAULT_PASSWORD=s["vault password"],
                EPM_CLIENT_SECRET=s["epm client secret"], EPM_REFRESH_TOKEN=first,
                PLANNING_PASSWORD=s["planning password"], IMMUTA_KEY=s["immuta api key"], LOG_FORMAT=log_format,
-               LOG_LEVEL="INFO")  # check logs at WARNING unless asked: ask, so the secret scan reads INFO lines too
+               LOG_LEVEL="INFO", JOBSTATUS_SECRET_KEYS=SECRET_KEYS)  # check logs at WARNING unless asked: ask, so the secret scan reads INFO lines too
 
     code, out, err = await _run_check(env)
     assert code == 0, out + err

@@ -45,11 +45,13 @@ async def test_an_upload_refused_in_a_channel_the_bot_has_not_joined_costs_only_
 
 
 async def healthz(h: Harness) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{h.runtime.port}/healthz") as r:
+    """The detailed /healthz, on METRICS_ADDR's listener (the test's `environment` marker sets it)."""
+    async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{h.runtime.metrics_port}/healthz") as r:
         assert r.status == 200  # liveness: the process serves, whatever Slack says
         return dict(await r.json())
 
 
+@pytest.mark.environment(metrics_addr="127.0.0.1:0")
 async def test_a_revoked_token_stops_sending_keeps_everything_and_resumes_by_itself(
         harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
     h = harness
