@@ -98,7 +98,7 @@ class Runtime:
         self.home = HomeTab(self.client, self.db, self.watching, self.backends, settings, clock)
         self.notifier.on_sent = self.home.watch_changed  # a change reached a thread: refresh its owner's Home tab
         listeners.register(self.app, self.watching, self.home)
-        self.digests = Digests(self.db, slack, settings.digests, clock)  # the daily digests, when configured
+        self.digests = Digests(self.db, slack, settings.digests, clock, settings.backends)  # daily digests, if any
         self.api = Api(settings.api, self.watching, self.metrics) if settings.api is not None else None
         self.socket = (SocketConnection(self.app, env.slack_app_token, env.slack_api_url, clock)
                        if env.slack_app_token else None)
