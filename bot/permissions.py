@@ -83,7 +83,7 @@ def decide(cfg: BackendConfig, backend: str, admins: Iterable[str], who: Who, ac
     Home tab); else why not, in words for them. `owner` is the job's owner (`job_owner`), for a cancel."""
     b = esc(backend)
     admin = who.user in set(admins)
-    if cfg.users is not None and not _listed(who, cfg.users) and not admin:
+    if cfg.users is not None and not _listed(who, cfg.users):  # admins too: `admins` widens cancel, not use
         return (f"You may not use backend `{b}`: its `users` setting names the people and user groups who may. "
                 "Ask the bot's operator to add you.")
     if channel is not None and cfg.channels is not None and channel not in cfg.channels:
