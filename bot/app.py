@@ -19,7 +19,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import listeners, store
+from bot import listeners, messages, store
 from bot.api import Api
 from bot.backends import build_backends
 from bot.backends.base import Backend
@@ -30,6 +30,7 @@ from bot.home import HomeTab
 from bot.listeners import guard
 from bot.metrics import Metrics
 from bot.notifier import Notifier
+from bot.permissions import Permissions
 from bot.poller import Poller
 from bot.replicas import Replicas
 from bot.slack.sender import WebSender
@@ -92,11 +93,13 @@ class Runtime:
         # PostgreSQL: any number of replicas share the work (bot/replicas.py); SQLite: this process alone
         self.replicas = (Replicas(self.db, self.poller, self.notifier, env.database_url, settings.lease_seconds)
                          if self.db.replicated else None)
-        self.watching = Watching(settings, self.backends, self.db, self.poller, self.notifier, slack, clock)
+        self.permissions = Permissions(settings, self.client)  # who may see and do what (bot/permissions.py)
+        self.watching = Watching(settings, self.backends, self.db, self.poller, self.notifier, slack, clock,
+                                 self.permissions)
         self.home = HomeTab(self.client, self.db, self.watching, self.backends, settings, clock)
         self.notifier.on_sent = self.home.watch_changed  # a change reached a thread: refresh its owner's Home tab
         listeners.register(self.app, self.watching, self.home)
-        self.digests = Digests(self.db, slack, settings.digests, clock)  # the daily digests, when configured
+        self.digests = Digests(self.db, slack, settings.digests, clock, settings.backends)  # daily digests, if any
         self.api = Api(settings.api, self.watching, self.metrics) if settings.api is not None else None
         self.socket = (SocketConnection(self.app, env.slack_app_token, env.slack_api_url, clock)
                        if env.slack_app_token else None)
@@ -108,6 +111,18 @@ class Runtime:
         self._notifier_task: asyncio.Task[None] | None = None
         self._ping: asyncio.Future[None] | None = None  # the database ping under way, shared by readiness checks
         self._counting: asyncio.Task[None] | None = None  # the metrics' periodic count (bot/metrics.py)
+
+    async def _end_disallowed(self) -> None:
+        """Existing watches follow the rules as they are now (issue 19, item 3): a watch in a channel its
+        backend's `channels` no longer allows ends, with one note in its thread (once: bot/store/watches.py)."""
+        allowed = {name: frozenset(b.channels) if b.channels is not None else None
+                   for name, b in self.settings.backends.items()}
+        note = messages.note(":no_entry_sign: Stopped watching: this channel is no longer among the channels its "
+                             "backend may be used in (its `channels` setting). Ask the bot's operator, or watch the "
+                             "job in an allowed channel.")
+        ended = await self.db.run(store.end_disallowed, allowed, note, self.clock())
+        if ended:
+            log.info("ended %d watches in channels their backend's `channels` no longer allows", len(ended))
 
     async def start(self) -> None:
         """Serve: the schema, the backends, the schedule, then HTTP, the notifier and the poll tick. In Socket
@@ -123,6 +138,7 @@ class Runtime:
             log.info("encrypted %d stored secret(s) under the first key of JOBSTATUS_SECRET_KEYS", sealed)
         self.backends.update(build_backends(self.settings, self.env.config_path, secrets=self.db,
                                             metrics=self.metrics))
+        await self._end_disallowed()
         resumed = await self.db.run(store.counts)
         if self.replicas is not None:
             await self.replicas.join()

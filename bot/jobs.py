@@ -33,6 +33,7 @@ class EndedReason(StrEnum):
     STOPPED = "stopped"
     TIMED_OUT = "timed out"
     SLACK = "Slack"
+    NOT_ALLOWED = "not allowed in this channel"  # its backend's `channels` no longer allows it (bot/permissions.py)
 
 
 def slack_ended(error: str) -> str:

@@ -144,6 +144,7 @@ async def test_fusion_ess_final_states_end_the_watch_and_others_do_not(harness: 
                            what="the watch ended")
 
 
+@pytest.mark.backends(**{"epm-demo": {"details": ["C0001", "C0003"]}})
 async def test_epm_log_given_as_a_server_path_is_still_found_or_said_not_to_be(harness: Harness) -> None:
     h = harness
     log = "INFO [AIF]: start\nERROR [AIF]: Member <FY27> & Jan not in dimension\nINFO [AIF]: end\n"
@@ -603,6 +604,8 @@ async def test_no_secret_reaches_the_logs_slack_or_the_database(
     }
     for name, (like, auth) in wrong.items():
         backends[name] = {**backends[like], "auth": auth}
+    for b in backends.values():  # every channel gets the details: the more that reaches Slack, the stronger the test
+        b["details"] = "anywhere"
     for ch in ("C0003", "C0004", "C0005"):
         slack.add_channel(ch, f"ops-{ch}")
     sim.fusion.add_job(8101, name="Extract", steps=[Step(0, "RUNNING")], output_files=[("extract_8101.zip", 2048)])

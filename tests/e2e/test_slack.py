@@ -22,6 +22,7 @@ def buttons(msg: Any) -> list[str]:
     return [e["action_id"] for b in msg.blocks or [] if b["type"] == "actions" for e in b["elements"]]
 
 
+@pytest.mark.backends(**{"epm-demo": {"details": ["C0100"]}})
 async def test_an_upload_refused_in_a_channel_the_bot_has_not_joined_costs_only_the_upload(harness: Harness) -> None:
     h = harness
     h.slack.add_channel("C0100", "ops-public", member=False)  # public: chat:write.public lets the bot post here
