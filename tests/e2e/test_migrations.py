@@ -28,7 +28,7 @@ from bot.offline.vendors.server import SimulatorServer
 from bot.store import Store, schema
 from bot.store.schema import SchemaTooNew, Upgrade
 from tests import pg, schemas
-from tests.conftest import SIGNING_SECRET, settings_for, start_runtime
+from tests.conftest import SECRET_KEYS, SIGNING_SECRET, opened, settings_for, start_runtime
 from tests.e2e.test_postgres import query
 from tests.e2e.test_process import bot_env, free_port
 
@@ -73,7 +73,7 @@ async def test_a_release_0_1_0_database_resumes_its_watches_in_their_threads(any
     sim.fusion.add_job(5102, name="AP Close", steps=[Step(0, "RUNNING")])
     await slack.start()
     env = Environment(slack_bot_token=slack.token, slack_signing_secret=SIGNING_SECRET, slack_api_url=slack.api_url,
-                      database_url=any_url, port=0)
+                      database_url=any_url, port=0, secret_keys=SECRET_KEYS)  # 0.1.0 stored a secret: a key is due
     runtime = await start_runtime(settings_for(sim), env)
     try:
         assert schemas.revision(any_url) == [schema.head()]
@@ -116,7 +116,8 @@ async def test_a_release_0_1_0_database_resumes_its_watches_in_their_threads(any
                              poll=0.05, what="the ended watch pruned")
         assert query(any_url, "SELECT job_id FROM jobs ORDER BY job_id") == [("5101",), ("5102",)]
         assert query(any_url, "SELECT vendor_status FROM state_changes") == [("SUCCEEDED",)]
-        assert query(any_url, "SELECT value FROM secrets") == [("rotated-by-0.1.0",)]
+        [(stored,)] = query(any_url, "SELECT value FROM secrets")  # encrypted at start, in place
+        assert "rotated-by-0.1.0" not in stored and opened(stored) == "rotated-by-0.1.0"
     finally:
         await runtime.stop()
         await slack.stop()
@@ -206,8 +207,10 @@ async def test_two_processes_starting_at_once_on_one_postgres_database_migrate_o
         migrated = out.split(": schema ", 1)[1].rstrip("\n")
         ran = [line.split("database schema: ", 1)[1] for line in log.read_text().splitlines()
                if "database schema: " in line]
-        assert sorted([migrated, *ran]) == ["0004 → 0004 (up to date)", "empty → 0004 (tables created)"]
-        assert schemas.revision(postgres_url) == [schema.head()]
+        head = schema.head()
+        assert sorted([migrated, *ran]) == sorted([f"empty → {head} (tables created)",
+                                                   f"{head} → {head} (up to date)"])
+        assert schemas.revision(postgres_url) == [head]
         run.send_signal(15)
         assert await asyncio.to_thread(run.wait, 30) == 0
     finally:
@@ -235,6 +238,6 @@ def test_run_refuses_a_database_newer_than_the_code_with_exit_2(tmp_path: Path) 
     out = subprocess.run([sys.executable, "-m", "bot", "run"], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2, out.stderr
     assert ("jobstatus-bot: the database is at schema revision 0042, which this version of jobstatus does not "
-            "know (it knows revisions up to 0004)") in out.stderr
+            "know (it knows revisions up to r0005_api_quotas)") in out.stderr
     assert "Traceback" not in out.stderr
     assert schemas.revision(url) == ["0042"]

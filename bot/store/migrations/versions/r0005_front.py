@@ -2,7 +2,7 @@
 every replica (bot/front.py)
 
 Revision ID: r0005_front
-Revises: 0004
+Revises: r0005_api_quotas
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "r0005_front"
-down_revision: str | None = "0004"
+down_revision: str | None = "r0005_api_quotas"
 branch_labels: str | None = None
 depends_on: str | None = None
 
