@@ -238,6 +238,6 @@ def test_run_refuses_a_database_newer_than_the_code_with_exit_2(tmp_path: Path) 
     out = subprocess.run([sys.executable, "-m", "bot", "run"], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2, out.stderr
     assert ("jobstatus-bot: the database is at schema revision 0042, which this version of jobstatus does not "
-            "know (it knows revisions up to r0005_api_quotas)") in out.stderr
+            f"know (it knows revisions up to {schema.head()})") in out.stderr
     assert "Traceback" not in out.stderr
     assert schemas.revision(url) == ["0042"]
