@@ -10,6 +10,7 @@ own deadline with "answers too slowly" and sets nothing up. Counts and order onl
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 
 from bot.offline.vendors.core import Step
@@ -69,3 +70,20 @@ async def test_the_outage_note_of_a_job_that_drips_says_it_answers_too_slowly(ha
     h.sim.fusion.drip(None, 505)  # it answers at once again: the thread hears so
     h.sim.fusion.set_state(505, "SUCCEEDED")
     await h.slack.wait_for(lambda: any("succeeded" in r.text for r in h.replies()), timeout=60)
+
+
+@pytest.mark.backends(**SLOW)
+@pytest.mark.settings(api={"tokens": {"ci": {"token": "ci-0123456789abcdef0123456789abcdef"}}})
+async def test_a_pipelines_watch_of_a_job_that_drips_is_refused_as_slow_with_nothing_set_up(harness: Harness) -> None:
+    h = harness
+    h.sim.fusion.add_job(506, steps=[Step(0, "RUNNING")])
+    h.sim.fusion.drip(0.5, 506)
+    url = h.runtime.events_url.replace("/slack/events", "/api/v1/watches")
+    headers = {"Authorization": "Bearer ci-0123456789abcdef0123456789abcdef"}
+    body = {"backend": "fusion-demo", "job_id": "506", "channel": "C0001"}
+    async with aiohttp.ClientSession() as session, session.post(url, json=body, headers=headers,
+                                                                timeout=aiohttp.ClientTimeout(total=60)) as resp:
+        status, said = resp.status, await resp.json()
+    assert (status, said["error"]) == (502, "backend_unavailable")
+    assert "answers too slowly" in said["message"] and "nothing was set up" in said["message"]
+    assert h.parents() == []
