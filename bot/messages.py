@@ -311,7 +311,7 @@ def flapping(job: JobView, states: Sequence[str], changes: int, seconds: float, 
     """The one note when a job's state flips too often for a reply each: from now on only the parent follows."""
     between = " and ".join([", ".join(esc(w) for w in states[:-1]), esc(states[-1])]) if len(states) > 1 else (
         esc(states[0]) if states else "states")
-    return note(f":repeat: Flapping between {between}: {changes} changes in {human(seconds)}. I keep the message "
+    return note(f":warning: Flapping between {between}: {changes} changes in {human(seconds)}. I keep the message "
                 f"above current but say nothing more here until it holds one state for {human(quiet_until_s)}; "
                 "an end is told here as always.")
 

@@ -216,7 +216,7 @@ def apply_status(s: Session, job_pk: int, st: JobStatus, now: float, next_poll_a
             job.flapping_since = None
         elif job.flapping_since is not None:
             quiet = True
-        else:
+        elif worth_a_reply(old_phase, old_word, st.phase, st.vendor_status):  # else no reply to spare anyway
             flapped = _flapping(s, job, now)
             quiet = flapped is not None
     elif visible:
@@ -253,20 +253,24 @@ def apply_status(s: Session, job_pk: int, st: JobStatus, now: float, next_poll_a
 
 
 def _flapping(s: Session, job: Job, now: float) -> Flapping | None:
-    """The note owed when the change just recorded makes the job flapping (FLAP_CHANGES of its changes within
-    FLAP_WINDOW, counted in its history; the state it was first seen in is no change), which it marks; else None."""
-    since = max(now - FLAP_WINDOW, job.created_at or 0.0)
-    rows = s.execute(
-        select(col(StateChange.at), col(StateChange.phase), col(StateChange.vendor_status))
-        .where(col(StateChange.job_pk) == job.pk, col(StateChange.at) > since)
-        .order_by(col(StateChange.at), col(StateChange.id))
-    ).all()
-    changes = flap_changes([r.at for r in rows], now)
+    """The note owed when the change just recorded makes the job flapping (FLAP_CHANGES of its changes worth a
+    reply within FLAP_WINDOW, counted in its history: a vendor word that means nothing new owes no reply, so it
+    is no flap either), which it marks; else None."""
+    q = select(col(StateChange.at), col(StateChange.phase), col(StateChange.vendor_status)).where(
+        col(StateChange.job_pk) == job.pk)
+    rows = list(s.execute(q.where(col(StateChange.at) > now - FLAP_WINDOW)
+                          .order_by(col(StateChange.at), col(StateChange.id))).all())
+    before = s.execute(q.where(col(StateChange.at) <= now - FLAP_WINDOW)
+                       .order_by(col(StateChange.at).desc(), col(StateChange.id).desc()).limit(1)).first()
+    seen = ([before] if before is not None else []) + rows  # each change is told against the state before it
+    worthy = [b for a, b in zip(seen, seen[1:], strict=False)
+              if worth_a_reply(a.phase, a.vendor_status, b.phase, b.vendor_status)]
+    changes = flap_changes([r.at for r in worthy], now)
     if changes is None:
         return None
     job.flapping_since = now
     return Flapping(job.view(), flap_states([(r.phase, r.vendor_status) for r in rows]), changes,
-                    now - rows[-changes].at, SETTLE_AFTER)
+                    now - worthy[-changes].at, SETTLE_AFTER)
 
 
 def flap_changes(times: Sequence[float], now: float) -> int | None:

@@ -79,7 +79,7 @@ async def test_a_job_that_flips_at_every_poll_gets_a_few_replies_one_note_then_p
     changes = [e for e in events if isinstance(e, Changed)]
     [note] = [e for e in events if isinstance(e, Flapping)]
     assert len(changes) == FLAP_CHANGES - 1  # the changes before it flapped, each told
-    assert (note.changes, note.states) == (FLAP_CHANGES, ("queued", "running"))
+    assert (note.changes, note.states) == (FLAP_CHANGES, ("running", "queued"))  # in the order first seen
     assert said.count(OutboxKind.UPDATE) == 47  # the parent follows every change
     assert flags[FLAP_CHANGES - 2] is None and flags[FLAP_CHANGES - 1] is not None and flags[-1] is not None
 
@@ -116,3 +116,17 @@ async def test_the_flag_is_on_record_so_a_restart_goes_on_where_it_was(db: Store
     [tracked] = await db.run(store.polling_jobs)
     assert tracked.flapping_since == clock()  # what a new process (or another replica) reads
     assert not tracked.settling(clock()) and tracked.settling(clock() + SETTLE_AFTER)
+
+
+async def test_a_vendor_word_that_means_nothing_new_owes_no_reply_so_its_flips_are_no_flapping(
+        db: Store, clock: FakeClock) -> None:
+    pk = await _watched(db, clock)
+    said: list[JobEvent | OutboxKind] = []
+    for i in range(3 * FLAP_CHANGES):  # Fusion's RUNNING and IN_PROGRESS are both "running"
+        [applied] = await _poll(db, clock, pk, JobStatus("1", Phase.RUNNING, "IN_PROGRESS" if i % 2 == 0 else "RUNNING"))
+        assert applied.flapping_since is None
+        said += await _sent(db, clock)
+    assert set(said) == {OutboxKind.UPDATE}  # the parent follows; no reply, no note
+    # and a real flip after them is told as one change, not counted with them
+    await _poll(db, clock, pk, WAITING)
+    assert [type(e) for e in await _sent(db, clock)] == [Changed, OutboxKind]
