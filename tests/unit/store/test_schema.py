@@ -16,7 +16,7 @@ from bot.store import Store, schema
 from bot.store.schema import SchemaError, SchemaTooNew, Upgrade
 from tests import schemas
 
-HEAD = "r0005_front"  # the newest revision
+HEAD = "0007"  # the newest revision
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """Seen requests: the signatures of state-changing Slack requests already taken, so a replay is refused on
 every replica (bot/front.py)
 
-Revision ID: r0005_front
-Revises: r0005_api_quotas
+Revision ID: 0007
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "r0005_front"
-down_revision: str | None = "r0005_api_quotas"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | None = None
 depends_on: str | None = None
 
