@@ -34,6 +34,7 @@ from bot import front
 
 log = logging.getLogger(__name__)
 
+
 def handler(app: AsyncApp, signing_secret: str, seen: front.Seen | None = None,
             clock: Callable[[], float] = time.time) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The POST /slack/events handler: the signature first, over the raw bytes (bot/front.py), then the body
