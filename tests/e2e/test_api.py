@@ -96,8 +96,8 @@ async def test_each_refusal_has_its_status_and_the_slash_commands_words(harness:
          "watch fusion-demo 12ab"),
         ({"backend": "fusion-demo", "job_id": "424242", "channel": "C0001"}, 404, "job_not_found",
          "watch fusion-demo 424242"),
-        ({"backend": "immuta-demo", "job_id": "x-1", "channel": "C0001"}, 403, "channel_not_allowed",
-         "watch immuta-demo x-1"),
+        ({"backend": "immuta-demo", "job_id": "00000000-0000-4000-8000-0000000000a1", "channel": "C0001"}, 403, "channel_not_allowed",
+         "watch immuta-demo 00000000-0000-4000-8000-0000000000a1"),
     ]
     for body, status, code, command in cases:
         got = await post(h, body)
@@ -121,7 +121,7 @@ async def test_each_refusal_has_its_status_and_the_slash_commands_words(harness:
     assert (status, other["error"]) == (403, "token_not_allowed")
     assert other["message"] == ("API token `ci-hr` may not watch in <#C0001> (its `channels` setting allows: "
                                 "<#C0002>).")
-    status, other = await post(h, {"backend": "immuta-demo", "job_id": "x-1", "channel": "C0002"}, token=HR_TOKEN)
+    status, other = await post(h, {"backend": "immuta-demo", "job_id": "00000000-0000-4000-8000-0000000000a1", "channel": "C0002"}, token=HR_TOKEN)
     assert (status, other["error"]) == (403, "token_not_allowed") and "`backends` setting" in other["message"]
 
     # malformed bodies say what is wrong
