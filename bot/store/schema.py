@@ -5,9 +5,10 @@ revisions in bot/store/migrations/versions/), under a lock, so two processes sta
 - A database made by jobstatus 0.1.0 (the last release without migrations: its tables and no
   alembic_version) is recognised, stamped with the first revision (which is exactly its schema) and upgraded
   from there: its rows stay as they are.
-- A database made by the first release on main (commit 1a09719: 0.1.0's tables less what 0.1.0 added) is
-  recognised too, brought to 0.1.0's schema by `migrations/before_0001.py` in the same transaction, then
-  stamped and upgraded the same way.
+- A database made by the first release on main (commit 1a09719: 0.1.0's tables less what 0.1.0 added), or by
+  that round's first commits (de3d2d1 to 09197c8: those and `jobs.polls`), is recognised too, brought to
+  0.1.0's schema by `migrations/before_0001.py` in the same transaction, then stamped and upgraded the same
+  way.
 - A database at a revision this code does not know was upgraded by a newer jobstatus: `SchemaTooNew`, and
   nothing is touched (the commands turn it into exit status 2).
 """
@@ -46,9 +47,13 @@ RELEASE_0_1_0 = {
     "outbox": {"id", "watch_id", "kind", "payload", "created_at", "attempts", "next_attempt_at"},
     "secrets": {"key", "value"},
 }
-# The first release on main (1a09719) made the same tables without the columns 0.1.0 added
+# The first release on main (1a09719) made the same tables without the columns 0.1.0 added; the round's first
+# commits (de3d2d1 to 09197c8) those and `jobs.polls`
 RELEASE_1A09719 = before_0001.tables(RELEASE_0_1_0)
-RELEASES = {"0.1.0": RELEASE_0_1_0, before_0001.RELEASE: RELEASE_1A09719}  # newest first: the first that fits
+RELEASE_09197C8 = before_0001.earlier_tables(RELEASE_0_1_0)
+# the first that has every table and column listed is the one: 0.1.0 has columns the others lack, and 09197c8
+# has every column of 1a09719's
+RELEASES = {"0.1.0": RELEASE_0_1_0, before_0001.EARLIER: RELEASE_09197C8, before_0001.RELEASE: RELEASE_1A09719}
 # PostgreSQL advisory lock key for migrations: any fixed bigint every jobstatus process agrees on (the
 # bytes "jobstats"); a database shared with other applications only needs theirs to differ.
 PG_LOCK_KEY = int.from_bytes(b"jobstats", "big")
@@ -166,7 +171,7 @@ def _upgrade(conn: Connection) -> Upgrade:
     if unknown:
         raise SchemaTooNew(unknown, newest)
     release = None if found else _made_by(conn)
-    if release == before_0001.RELEASE:
+    if release in (before_0001.RELEASE, before_0001.EARLIER):
         folded = before_0001.upgrade(conn)
         log.info("the database was made by jobstatus %s: brought to 0.1.0's schema (%d duplicate watch(es) "
                  "folded into their channel's watch)", release, folded)

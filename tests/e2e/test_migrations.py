@@ -128,12 +128,23 @@ async def test_a_release_0_1_0_database_resumes_its_watches_in_their_threads(any
 # -- the first release's database (1a09719), upgraded, resumes where it was ------------------------------------
 
 
-async def test_a_release_1a09719_database_resumes_its_watches_in_their_threads(any_url: str,
-                                                                                 sim: SimulatorServer) -> None:
+@pytest.fixture(params=[("1a09719", "sqlite"), ("1a09719", "postgresql"), ("09197c8", "sqlite")],
+                ids=lambda p: "-".join(p))
+def round_1(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """(release, database URL): 1a09719 on both dialects; 09197c8 (jobs.polls too) on SQLite, all it ran on."""
+    release, dialect = request.param
+    if dialect == "sqlite":
+        return release, f"sqlite:///{tmp_path / 'bot.db'}"
+    return release, str(request.getfixturevalue("postgres_url"))
+
+
+async def test_a_round_1_database_resumes_its_watches_in_their_threads(round_1: tuple[str, str],
+                                                                        sim: SimulatorServer) -> None:
     """The database the round-1 code left (5201 followed in C0001 and C0002, its change to running owed to both;
     5203 watched twice in C0001, both ended; 5204 stopped in C0002, its stop note owed; 5202's parent owed) is
     refused by main today; upgraded at start, every owed message reaches its thread and the watches go on."""
-    schemas.load_release_1a09719(any_url)
+    release, any_url = round_1
+    schemas.load_release(any_url, release)
     slack = FakeSlack(clock=lambda: T1)  # the five parents 1a09719 posted, with the ts its database holds
     a, b, c, d, e = (slack.seed_message("C0001", "5201"), slack.seed_message("C0002", "5201"),
                      slack.seed_message("C0001", "5203"), slack.seed_message("C0001", "5203 again"),
@@ -187,7 +198,7 @@ async def test_a_release_1a09719_database_resumes_its_watches_in_their_threads(a
                 for ch, ts in (("C0001", a), ("C0002", b))] == [1, 1]  # the owed reply went once to each thread
         assert slack.thread("C0001", c) == [] and slack.thread("C0001", d) == []  # 5203's ended watches: nothing
         await slack.wait_for(lambda: query(any_url, "SELECT count(*) FROM outbox") == [(0,)], poll=0.05)
-        assert query(any_url, "SELECT value FROM secrets") == [("rotated-by-1a09719",)]
+        assert query(any_url, "SELECT value FROM secrets") == [(f"rotated-by-{release}",)]
     finally:
         await runtime.stop()
         await slack.stop()

@@ -14,6 +14,10 @@ That release made 0.1.0's tables but for two things 0.1.0 added:
   updates go (the watch that stays has its own parent, drawn from the job's state when it is sent), then
   those rows are deleted; they are ended watches whose history is the job's state changes, which stay.
 
+The first commits of that round on main (de3d2d1 to 09197c8) made the same tables with one more column,
+`jobs.polls` (a count of polls nothing reads since 1799f10, NOT NULL without a default, so every job the newer
+code wrote would fail on it): it is dropped.
+
 Everything else, rows and all, is as 0.1.0 reads it: the same tables, the same outbox kinds and payloads
 (`{"text", "blocks", "broadcast"}` replies, `{}` parents and updates). tests/data/release-1a09719.sqlite.sql
 is such a database, made by that commit's own code.
@@ -33,7 +37,9 @@ from sqlalchemy.engine import Connection
 log = logging.getLogger(__name__)
 
 RELEASE = "1a09719"
+EARLIER = "09197c8"  # the last of the round-1 commits whose jobs table has `polls` (from de3d2d1)
 ADDED_BY_0_1_0 = {"jobs": {"cancel_requested_by", "cancel_requested_at"}}
+DROPPED_BY_1799F10 = {"jobs": {"polls"}}
 # PostgreSQL's own name for the unnamed UNIQUE (job_pk, channel) that 0.1.0's create_all made
 # (<table>_<columns>_key: postgresql.org/docs/current/sql-createtable.html leaves the name to the server;
 # revision 0001 names no constraint either, so both databases carry this one)
@@ -45,11 +51,18 @@ def tables(release_0_1_0: Mapping[str, set[str]]) -> dict[str, set[str]]:
     return {t: cols - ADDED_BY_0_1_0.get(t, set()) for t, cols in release_0_1_0.items()}
 
 
+def earlier_tables(release_0_1_0: Mapping[str, set[str]]) -> dict[str, set[str]]:
+    """The tables and columns de3d2d1 to 09197c8 made: 1a09719's and `jobs.polls`."""
+    return {t: cols | DROPPED_BY_1799F10.get(t, set()) for t, cols in tables(release_0_1_0).items()}
+
+
 def upgrade(conn: Connection) -> int:
     """Bring 1a09719's tables to 0.1.0's schema in the caller's transaction; returns how many duplicate
     watches were folded into the watch that stays in their channel."""
     folded = _one_watch_per_job_and_channel(conn)
     ops = Operations(MigrationContext.configure(conn))
+    if "polls" in {c["name"] for c in sa.inspect(conn).get_columns("jobs")}:
+        ops.drop_column("jobs", "polls")  # SQLite 3.35+ drops a plain column in place (sqlite.org/lang_altertable.html)
     ops.add_column("jobs", sa.Column("cancel_requested_by", sa.String(), nullable=True))
     ops.add_column("jobs", sa.Column("cancel_requested_at", sa.Float(), nullable=True))
     if conn.dialect.name == "sqlite":

@@ -129,6 +129,23 @@ def test_a_release_1a09719_database_is_brought_to_0_1_0_stamped_and_upgraded_wit
     assert upgrade(url) == Upgrade(schema.head(), schema.head())
 
 
+def test_a_database_of_round_1s_first_commits_loses_only_its_poll_counts(url: str) -> None:
+    """de3d2d1 to 09197c8 kept `jobs.polls` (NOT NULL, no default): left there, every job written after the
+    upgrade would fail on it."""
+    schemas.load_release(url, "09197c8")
+    assert schemas.rows(url) == schemas.RELEASE_1A09719_ROWS  # the same rows as 1a09719's dump
+    assert upgrade(url) == Upgrade(None, schema.head(), recognised=True, release="09197c8")
+    assert "polls" not in schemas.reflected(url).tables["jobs"].columns
+    assert schemas.diff(url, SQLModel.metadata) == []
+    assert schemas.rows(url) == {**schemas.RELEASE_1A09719_ROWS, "watches": 5}
+    e = schemas.engine(url)
+    with e.begin() as conn:  # a job as the new code writes one: every NOT NULL column has its value
+        conn.exec_driver_sql("INSERT INTO jobs (backend, job_id, phase, vendor_status, log_paths, links, polling, "
+                             "next_poll_at, errors, outage_noted, changed_at, checked_at, created_at) "
+                             "VALUES ('fusion-demo', '9', 'running', 'RUNNING', '[]', '[]', 1, 0, 0, 0, 0, 0, 0)")
+    e.dispose()
+
+
 def test_a_watch_made_twice_by_1a09719_keeps_what_its_older_row_owed_as_replies(url: str) -> None:
     """The older row's owed reply moves to the watch that stays in that channel; its owed update goes (the
     watch that stays has its own parent); and the constraint 0.1.0 has is there after."""
