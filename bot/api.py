@@ -5,7 +5,10 @@
     DELETE /api/v1/watches/{id}   stop watching; the thread says which client stopped it
 
 Each request carries `Authorization: Bearer <token>`, one of the config's `api.tokens` (bot/config.py); a
-client may use the backends and channels its token lists. A refusal is `{"error": code, "message": words}`,
+client may use the backends and channels its token lists, and name as `user` (mentioned, never given rights:
+the watch is the token's) only the users it lists. What lies beyond a token's scope is never named to it: a
+watch there is 404 like a missing one (Client says how each refusal keeps to this). Repeated failed token
+checks from one address are answered 429 for a while (Throttle). A refusal is `{"error": code, "message": words}`,
 the words being the slash command's (bot/watching.py: the API creates and stops watches through the same
 operations as `/jobstatus watch` and the *Stop watching* button).
 
@@ -26,7 +29,9 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -52,8 +57,9 @@ MAX_BODY = 4096  # bytes; a watch request is a few dozen
 STATUS = {
     "malformed": 400, "invalid_job_id": 400,
     "unauthorized": 401,
-    "token_not_allowed": 403, "channel_not_allowed": 403, "cannot_post": 403,
+    "token_not_allowed": 403, "channel_not_allowed": 403, "cannot_post": 403, "user_not_allowed": 403,
     "unknown_backend": 404, "job_not_found": 404, "not_found": 404,
+    "quota_active": 429, "quota_per_minute": 429, "too_many_failures": 429,
     "backend_unavailable": 502, "backend_error": 502, "slack_refused": 502,
     "method_not_allowed": 405, "internal": 500,
 }
@@ -63,9 +69,9 @@ _USER = re.compile(r"[UW][A-Z0-9]{2,30}")
 
 
 class ApiError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
-        self.code, self.message = code, message
+        self.code, self.message, self.retry_after = code, message, retry_after
 
     @property
     def status(self) -> int:
@@ -74,22 +80,139 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class Client:
-    """A configured API caller: its name (what threads say) and what it may use (None: anything)."""
+    """A configured API caller: its name (what threads say), what it may use (None: anything) and the Slack
+    users it may name as a watch's `user`.
+
+    A refusal never tells a client what lies beyond its scope: it names only what the client named itself
+    and what its own settings allow. A backend outside its `backends` is refused in the same words whether
+    it exists or not; a watch outside its scope is "no such watch" (Api._watch)."""
 
     name: str
     backends: frozenset[str] | None
     channels: frozenset[str] | None
+    users: frozenset[str] = frozenset()
 
     def may_use(self, backend: str, channel: str) -> str | None:
         """None when this client may use `backend` in `channel`; else the words of the refusal."""
         n = esc(self.name)
         if self.backends is not None and backend not in self.backends:
             allowed = ", ".join(f"`{esc(b)}`" for b in sorted(self.backends)) or "none"
-            return f"API token `{n}` may not use backend `{esc(backend)}` (its `backends` setting allows: {allowed})."
+            return (f"API token `{n}` may not use backend `{esc(backend[:64])}` (its `backends` setting allows: "
+                    f"{allowed}).")
         if self.channels is not None and channel not in self.channels:
             allowed = ", ".join(f"<#{esc(c)}>" for c in sorted(self.channels)) or "none"
             return f"API token `{n}` may not watch in <#{esc(channel)}> (its `channels` setting allows: {allowed})."
         return None
+
+    def may_name(self, user: str) -> str | None:
+        """None when this client may name `user` as the Slack user its watch mentions; else the refusal."""
+        if user in self.users:
+            return None
+        allowed = ", ".join(f"`{esc(u)}`" for u in sorted(self.users))
+        listed = f"its `users` setting lists: {allowed}" if allowed else "its `users` setting lists nobody"
+        return (f"API token `{esc(self.name)}` may not name `{esc(user)}` as the watch's `user` ({listed}). Leave "
+                "`user` out (the thread then names the token), or ask the bot's operator to add the user.")
+
+    def backend_name(self, name: str) -> str:
+        """The backend a scoped client names, among its own: exactly, or in other letter case when only one
+        of them matches so. Any other name is refused alike, configured or not (ApiError)."""
+        assert self.backends is not None
+        if name in self.backends:
+            return name
+        same = [b for b in self.backends if b.casefold() == name.casefold()]
+        if len(same) == 1:
+            return same[0]
+        raise ApiError("token_not_allowed", self.may_use(name, "") or "")
+
+
+# Repeated 401s from one client address (Throttle). A pipeline with a wrong or rotated token fails a few times
+# and someone fixes it; guessing needs thousands of tries. So the first FAILURES_FREE in FAILURE_WINDOW answer
+# 401 at once (a misconfigured client sees its real error); past that the address is answered 429 with
+# Retry-After, before its token is even looked at (so a guess cannot succeed meanwhile), for FIRST_PAUSE
+# seconds doubling with every further failure up to MAX_PAUSE: at most one guess per 5 minutes after a few
+# minutes of trying. Nothing waits: a refused request is answered at once, so slowing holds no connection.
+FAILURES_FREE = 10
+FAILURE_WINDOW = 60.0  # seconds
+FIRST_PAUSE = 2.0  # seconds
+MAX_PAUSE = 300.0  # seconds
+MAX_ADDRESSES = 10_000  # addresses remembered at once (the oldest forgotten first): bounded memory
+
+
+@dataclass
+class _Failures:
+    times: list[float]  # failed token checks within the window, oldest first
+    pause_until: float = 0.0
+    strikes: int = 0  # failures past the free ones: each doubles the pause
+    burst_since: float | None = None  # the burst being logged: when it began (None: no burst)
+    refused: int = 0  # requests answered 429 during the burst
+    failed: int = 0  # token checks failed during the burst
+
+
+class Throttle:
+    """Failed token checks per client address (`request.remote`: behind a reverse proxy, the proxy's
+    address, so every client behind it shares one budget). A burst is logged once when it starts and once
+    when the address has been quiet for a window, with its counts; never one line per request."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self._by_address: dict[str, _Failures] = {}
+        self._settled = 0.0
+        self._timer: asyncio.TimerHandle | None = None  # settles while a burst runs, requests or not
+
+    def retry_after(self, address: str) -> int | None:
+        """Seconds until `address` may try a token again, or None when it may now."""
+        now = self.clock()
+        self._settle(now)
+        f = self._by_address.get(address)
+        if f is None or f.pause_until <= now:
+            return None
+        f.refused += 1
+        return max(1, math.ceil(f.pause_until - now))
+
+    def failed(self, address: str) -> None:
+        """A request from `address` carried no valid token."""
+        now = self.clock()
+        f = self._by_address.pop(address, None) or _Failures([])
+        self._by_address[address] = f  # the newest last: the oldest are forgotten first
+        if len(self._by_address) > MAX_ADDRESSES:
+            del self._by_address[next(iter(self._by_address))]
+        f.times = [t for t in f.times if t > now - FAILURE_WINDOW][-FAILURES_FREE:] + [now]
+        if f.burst_since is not None:
+            f.failed += 1
+        if len(f.times) <= FAILURES_FREE and f.strikes == 0:  # once paused, until quiet, every failure counts
+            return
+        f.strikes += 1
+        f.pause_until = now + min(MAX_PAUSE, FIRST_PAUSE * 2 ** min(f.strikes - 1, 30))
+        if f.burst_since is None:
+            f.burst_since, f.failed = now, len(f.times)
+            self._tick_later()
+            log.warning("API: %d requests with no valid token from %s within %ds: its requests are answered 429 "
+                        "for a while (Retry-After, up to %ds)", len(f.times), address, FAILURE_WINDOW, MAX_PAUSE)
+
+    def _tick_later(self) -> None:
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(FAILURE_WINDOW / 4, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        self._settle(self.clock(), force=True)
+        if any(f.burst_since is not None for f in self._by_address.values()):
+            self._tick_later()
+
+    def _settle(self, now: float, force: bool = False) -> None:
+        """Forget the addresses quiet for a window past their pause, logging the end of their bursts: at most
+        once a second from requests (a walk over up to MAX_ADDRESSES), and from a timer while bursts run."""
+        if not force and now - self._settled < 1.0:
+            return
+        self._settled = now
+        for address, f in list(self._by_address.items()):
+            last = f.times[-1] if f.times else 0.0
+            if max(f.pause_until, last) + FAILURE_WINDOW > now:
+                continue
+            del self._by_address[address]
+            if f.burst_since is not None:
+                log.warning("API: the invalid tokens from %s stopped: %d failed and %d answered 429 over %ds",
+                            address, f.failed, f.refused, round(last - f.burst_since))
 
 
 def _digest(token: str) -> bytes:
@@ -102,7 +225,8 @@ class Tokens:
     def __init__(self, config: ApiConfig) -> None:
         self._clients = [
             (_digest(t.token), Client(name, frozenset(t.backends) if t.backends is not None else None,
-                                      frozenset(t.channels) if t.channels is not None else None))
+                                      frozenset(t.channels) if t.channels is not None else None,
+                                      frozenset(t.users)))
             for name, t in config.tokens.items()
         ]
 
@@ -185,6 +309,7 @@ class Api:
     def __init__(self, config: ApiConfig, watching: Watching, metrics: Metrics,
                  parent_wait: float = PARENT_WAIT) -> None:
         self.tokens = Tokens(config)
+        self.throttle = Throttle(time.monotonic)
         self.watching = watching
         self.metrics = metrics
         self.parent_wait = parent_wait
@@ -200,15 +325,24 @@ class Api:
     def _serving(self, route: str, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
         """`handler` behind the token check, its refusals as JSON, each answer counted by route and status."""
         async def serve(request: web.Request) -> web.Response:
+            address = request.remote or "unknown"
             try:
+                wait = self.throttle.retry_after(address)
+                if wait is not None:
+                    raise ApiError("too_many_failures", "Too many requests from your address carried no valid API "
+                                   f"token. Try again in {wait} s, with a valid `Authorization: Bearer <token>`.",
+                                   wait)
                 caller = self.tokens.caller(request.headers.get("Authorization"))
                 if caller is None:
+                    self.throttle.failed(address)
                     raise ApiError("unauthorized", "Send a valid API token: `Authorization: Bearer <token>`.")
                 response = await handler(request, caller)
             except ApiError as exc:
                 response = web.json_response({"error": exc.code, "message": exc.message}, status=exc.status)
                 if exc.status == 401:
                     response.headers["WWW-Authenticate"] = 'Bearer realm="jobstatus"'
+                if exc.retry_after is not None:
+                    response.headers["Retry-After"] = str(exc.retry_after)
             except Exception:
                 log.exception("API %s %s failed", request.method, route)
                 response = web.json_response({"error": "internal", "message": "Something went wrong on my side; "
@@ -223,15 +357,18 @@ class Api:
         req = parse_watch(await _body_of(request))
         w = self.watching
         try:
-            backend = w.backend(req.backend)
+            # a scoped token learns nothing of the backends beyond its own: not even which exist
+            backend = w.backend(req.backend if caller.backends is None else caller.backend_name(req.backend))
             refusal = caller.may_use(backend.name, req.channel)
             if refusal is not None:
                 raise UserError(refusal, "token_not_allowed")
-            w.backend(backend.name, req.channel)  # the backend's own `channels`
+            self._backend_channels(caller, backend.name, req.channel)
+            if req.user is not None and (refusal := caller.may_name(req.user)) is not None:
+                raise UserError(refusal, "user_not_allowed")
             job_id = w.job_id(backend, req.job_id)
-            watched = await w.watch(backend, job_id, req.channel, req.user or messages.api_actor(caller.name))
+            watched = await w.watch(backend, job_id, req.channel, messages.api_actor(caller.name), mention=req.user)
         except UserError as exc:
-            raise ApiError(exc.code, str(exc)) from None
+            raise ApiError(exc.code, str(exc), exc.retry_after) from None
         log.info("API client %s: watch %d of %s job %s in %s (%s)", caller.name, watched.watch_id, backend.name,
                  job_id, req.channel, "new" if watched.new else "already watched")
         body = await self._posted(watched.watch_id)
@@ -254,17 +391,28 @@ class Api:
             raise ApiError("method_not_allowed", f"{request.method} is not taken here; use {allowed}.")
         return refuse
 
+    def _backend_channels(self, caller: Client, backend: str, channel: str) -> None:
+        """The backend's own `channels` setting (UserError `channel_not_allowed`), its refusal naming only the
+        channels this client may use itself: the others may be private channels it has no business knowing."""
+        allowed = self.watching.backends[backend].config.channels
+        if allowed is None or channel in allowed:
+            return
+        if caller.channels is None:
+            self.watching.backend(backend, channel)  # the slash command's own words, every channel named
+        shown = [c for c in allowed if caller.channels is None or c in caller.channels]
+        raise UserError(f"Backend `{esc(backend)}` may not be watched in this channel (of the channels token "
+                        f"`{esc(caller.name)}` may use, its `channels` setting allows: "
+                        + (", ".join(f"<#{esc(c)}>" for c in shown) or "none") + ").", "channel_not_allowed")
+
     async def _watch(self, request: web.Request, caller: Client) -> tuple[store.Watch, store.Job]:
-        """The watch the path names, if this client may see it."""
+        """The watch the path names, if this client may see it. One outside its scope answers exactly as a
+        missing one (404, the same words): ids cannot be probed for other backends' or channels' watches."""
         text = request.match_info["id"]
         pair = None
         if text.isascii() and text.isdigit() and len(text) <= 18:
             pair = await self.watching.db.run(store.watch_and_job, int(text))
-        if pair is None:
+        if pair is None or caller.may_use(pair[1].backend, pair[0].channel) is not None:
             raise ApiError("not_found", f"There is no watch `{esc(text[:40])}`.")
-        refusal = caller.may_use(pair[1].backend, pair[0].channel)
-        if refusal is not None:
-            raise ApiError("token_not_allowed", refusal)
         return pair
 
     async def _posted(self, watch_id: int) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from pydantic import (
     field_validator,
 )
 
+from bot import quotas
+
 BACKEND_TYPES = ("fusion_jobscheduler", "veeva_vault", "epm_data_integration", "epm_planning", "immuta")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -179,6 +181,7 @@ class DigestConfig(_Strict):
 
 API_TOKEN_MIN = 24  # characters: `openssl rand -hex 16` gives 32
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")  # a Slack user id (W…: Enterprise Grid)
 
 
 class ApiToken(_Strict):
@@ -187,6 +190,17 @@ class ApiToken(_Strict):
     token: str = Field(repr=False)
     backends: list[str] | None = None
     channels: list[str] | None = None
+    # the Slack users a request may name as `user` (mentioned in the thread and pinged on failure, never given
+    # rights over the watch, which stays the token's); default none: a token cannot make the bot ping anyone
+    users: list[str] = []
+
+    @field_validator("users")
+    @classmethod
+    def _user_ids(cls, v: list[str]) -> list[str]:
+        for u in v:
+            if not _USER_ID.fullmatch(u):
+                raise ValueError(f"{u[:40]!r} is not a Slack user id such as U0123ABCD")
+        return v
 
     @field_validator("token")
     @classmethod
@@ -217,6 +231,22 @@ class ApiConfig(_Strict):
         return v
 
 
+class Quota(_Strict):
+    """One identity's limits (bot/quotas.py): active watches at once, and watches started in a minute."""
+
+    active: int = Field(ge=1)
+    per_minute: int = Field(ge=1)
+
+
+class QuotasConfig(_Strict):
+    """`quotas:`: per Slack user, per API token and per channel; the defaults and their reasons are in
+    bot/quotas.py. A scope given in the config replaces that scope's defaults (both figures)."""
+
+    user: Quota = Quota(active=quotas.USER_ACTIVE, per_minute=quotas.USER_PER_MINUTE)
+    token: Quota = Quota(active=quotas.TOKEN_ACTIVE, per_minute=quotas.TOKEN_PER_MINUTE)
+    channel: Quota = Quota(active=quotas.CHANNEL_ACTIVE, per_minute=quotas.CHANNEL_PER_MINUTE)
+
+
 class Settings(_Strict):
     backends: dict[str, BackendConfig]
     api: ApiConfig | None = None  # the HTTP API for pipelines (bot/api.py); None: its routes answer 404
@@ -227,6 +257,7 @@ class Settings(_Strict):
     # replicas on PostgreSQL: a replica that stops heartbeating has its jobs and channels taken over after this
     lease_seconds: Duration = Field(default=15.0, ge=3.0)
     digests: list[DigestConfig] = []  # daily digests, at most one per channel (bot/digests.py)
+    quotas: QuotasConfig = QuotasConfig()  # watches per user, API token and channel (bot/quotas.py)
 
     @field_validator("backends")
     @classmethod

@@ -51,10 +51,19 @@ def api_actor(token_name: str) -> str:
     return API_ACTOR + token_name
 
 
+def watcher(user: str, mention: str | None) -> str:
+    """Who a thread names as watching: who started the watch and, for an API client that named one, the
+    Slack user it mentions (store.Watch.watcher). Neither a user id nor a token name holds a space."""
+    return user if mention is None else f"{user} {mention}"
+
+
 def who(actor: str) -> str:
-    """Who acted, in mrkdwn: a Slack user's mention, or an API client's name (`ci-finance` (API))."""
+    """Who acted, in mrkdwn: a Slack user's mention, or an API client's name (`ci-finance` (API)), with the
+    user it mentions when it named one (`ci-finance` (API) for <@U0123ABCD>)."""
+    actor, _, mention = actor.partition(" ")
     if actor.startswith(API_ACTOR):
-        return f"`{esc(actor.removeprefix(API_ACTOR))}` (API)"
+        name = f"`{esc(actor.removeprefix(API_ACTOR))}` (API)"
+        return f"{name} for <@{esc(mention)}>" if mention else name
     return f"<@{esc(actor)}>"
 
 
@@ -317,7 +326,7 @@ def upload_refused(filename: str, path: str | None, error: str) -> Reply:
 def late(job: JobView, *, watcher: str, seconds: float, late_after: float) -> Reply:
     """The one note when a run takes longer than 90 % of its past runs did."""
     usual = f"; usually ~{human(job.usual_s)}" if job.usual_s is not None else ""
-    return note(f":snail: <@{watcher}>, this run is taking longer than usual: running for {human(seconds)}, "
+    return note(f":snail: {who(watcher)}, this run is taking longer than usual: running for {human(seconds)}, "
                 f"while 9 in 10 of its last {plural(job.usual_runs, 'run')} took at most {human(late_after)}"
                 f"{usual}. I keep watching and will say when it ends.")
 

@@ -397,7 +397,7 @@ class Notifier:
         w, j = pair
         backend = self.backends.get(j.backend)
         can_cancel = backend is not None and backend.can_cancel and j.cancel_requested_at is None
-        return messages.parent(j.view(), watcher=w.user_id, watch_id=w.pk, active=w.active,
+        return messages.parent(j.view(), watcher=w.watcher, watch_id=w.pk, active=w.active,
                                ended_reason=w.ended_reason, can_cancel=can_cancel)
 
     async def _earlier_parent(self, item: OwedMessage) -> str | None:

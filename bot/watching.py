@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot import messages, store
+from bot import messages, quotas, store
 from bot.backends.base import Backend, JobStatus, with_article
 from bot.backends.errors import (
     AuthFailed,
@@ -53,9 +53,10 @@ class UserError(Exception):
     """A request we refuse, with what to do instead (shown to the user alone). `code` names the reason for
     callers that are not people (the HTTP API turns it into a status, bot/api.py)."""
 
-    def __init__(self, text: str, code: str = "refused") -> None:
+    def __init__(self, text: str, code: str = "refused", retry_after: int | None = None) -> None:
         super().__init__(text)
         self.code = code
+        self.retry_after = retry_after  # seconds, when asking again later will do (a per-minute quota)
 
 
 @dataclass
@@ -115,19 +116,23 @@ class Watching:
         except BackendError as exc:
             raise UserError(explain(backend, job_id, exc), error_code(exc)) from None
 
-    async def watch(self, backend: Backend, job_id: str, channel: str, user: str) -> Watched:
+    async def watch(self, backend: Backend, job_id: str, channel: str, user: str,
+                    mention: str | None = None) -> Watched:
         """One watch, one thread, per channel and job: asked again, the channel gets its thread back. `user`
-        is who asked: a Slack user id, or an API client (`messages.api_actor`)."""
+        is who asked: a Slack user id, or an API client (`messages.api_actor`); `mention`, a Slack user an API
+        client named, is mentioned in the thread without any right over the watch."""
         existing = await self.db.run(store.channel_watch, backend.name, job_id, channel)
         if existing is not None and (existing.active or existing.ended_reason == EndedReason.FINISHED):
             return await self._already(existing, backend, job_id)  # no vendor call needed
+        await quotas.admit(self.db, self.settings.quotas, user, channel, self.clock())
         st = await self.check(backend, job_id)
         now = self.clock()
-        first = Changed(JobView.of_status(backend.name, st, now), user, None, None) if st.terminal else None
+        watcher = messages.watcher(user, mention)
+        first = Changed(JobView.of_status(backend.name, st, now), watcher, None, None) if st.terminal else None
         note = messages.note(f":eyes: Watching again (by {messages.who(user)}).")
         watch, job, what = await self.db.run(
             store.create_watch, backend.name, st, channel, user, now=now, interval=self.poller.interval(backend.name),
-            watch_timeout=self.watch_timeout(backend), first_reply=first, again_note=note,
+            watch_timeout=self.watch_timeout(backend), first_reply=first, again_note=note, mention=mention,
         )
         if what == "exists":
             return await self._already(watch, backend, job_id)
@@ -212,6 +217,7 @@ class Watching:
         if watch.active:
             return Answer("Already watching this job.")
         backend = self.backend(job.backend, watch.channel)
+        await quotas.admit(self.db, self.settings.quotas, user, watch.channel, self.clock())
         st = await self.check(backend, job.job_id)
         if st.terminal:
             await self.db.run(store.refresh_job, job.pk, st, self.clock())

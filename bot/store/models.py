@@ -1,5 +1,5 @@
 """The tables: jobs, watches, their state-change history, the Slack outbox, run durations, daily digests,
-replicas and their leases, and rotating secrets.
+replicas and their leases, rotating secrets, and the last minute's watch starts (quotas).
 
 They are the schema's newest revision: a change here comes with a revision in bot/store/migrations/versions/
 (tests/unit/store/test_schema.py fails until the two agree)."""
@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Index, String, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from bot import messages
 from bot.backends.base import Link
 from bot.backends.states import Phase
 from bot.jobs import JobView, OutboxKind
@@ -133,12 +134,14 @@ class Watch(SQLModel, table=True):
         Index("ix_watches_channel", "channel", "active"),
         Index("ix_watches_job", "job_pk", "active"),
         Index("ix_watches_ended", "ended_at"),  # pruning: ended watches, oldest first
+        Index("ix_watches_user", "user_id", "active"),  # quotas: one user's or API token's active watches
     )
 
     id: int | None = Field(default=None, primary_key=True)
     job_pk: int = Field(foreign_key="jobs.id")
     channel: str
-    user_id: str
+    user_id: str  # who started it: a Slack user id, or an API token (messages.api_actor); the one with rights
+    mention: str | None = None  # a Slack user an API request named: mentioned and pinged on failure, no rights
     parent_ts: str | None = None
     active: bool = True
     ended_reason: str | None = None  # an EndedReason, or "Slack: <code>" (bot.jobs.slack_ended)
@@ -150,6 +153,28 @@ class Watch(SQLModel, table=True):
         """The id of a watch that is in the database (every watch the store hands out)."""
         assert self.id is not None
         return self.id
+
+    @property
+    def watcher(self) -> str:
+        """Who the thread names as watching (messages.who renders it): the starter, and the user it mentions."""
+        return messages.watcher(self.user_id, self.mention)
+
+
+class WatchStart(SQLModel, table=True):
+    """A watch started (created, resumed or rewatched) in the last minute, by whom and where: what the quotas'
+    "new watches per minute" count (bot/quotas.py). Only the last minute's rows are kept, so the table stays
+    small whatever the traffic; a resumed watch counts again, which its own row could not show."""
+
+    __tablename__ = "watch_starts"
+    __table_args__ = (
+        Index("ix_watch_starts_actor", "actor", "at"),
+        Index("ix_watch_starts_channel", "channel", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor: str  # a Slack user id, or an API token (messages.api_actor)
+    channel: str
+    at: float
 
 
 class StateChange(SQLModel, table=True):

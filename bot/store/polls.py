@@ -176,8 +176,8 @@ def apply_status(s: Session, job_pk: int, st: JobStatus, now: float, next_poll_a
         if recovered:
             out.owed += owe(s, w, Recovered(view), now)
         if changed and worth_a_reply(old_phase, old_word, st.phase, st.vendor_status):
-            told = (CaughtUp(view, w.user_id, old_phase, old_word, _steps(old_phase, st, now)) if away
-                    else Changed(view, w.user_id, old_phase, old_word))
+            told = (CaughtUp(view, w.watcher, old_phase, old_word, _steps(old_phase, st, now)) if away
+                    else Changed(view, w.watcher, old_phase, old_word))
             out.owed += owe(s, w, told, now)
         if visible:
             out.owed += owe(s, w, OutboxKind.UPDATE, now)
@@ -252,7 +252,7 @@ def note_late_runs(s: Session, now: float, owner: str | None = None) -> int:
             continue  # queued again (or unknown): not a run under way, so not a late one
         view = job.view()
         for w in watches_of(s, job.pk):
-            owed += owe(s, w, Late(view, w.user_id, now - (job.started_at or now), job.late_after_s or 0.0), now)
+            owed += owe(s, w, Late(view, w.watcher, now - (job.started_at or now), job.late_after_s or 0.0), now)
     return owed
 
 

@@ -126,6 +126,7 @@ def create_watch(
     watch_timeout: float,
     first_reply: Changed | None,
     again_note: Reply | None = None,
+    mention: str | None = None,
 ) -> tuple[Watch, Job, str]:
     """The watch of `st`'s job in `channel`: (watch, job, what), `what` being
 
@@ -135,7 +136,8 @@ def create_watch(
     "exists": the channel watches it now, or followed it to its end: nothing to do but link the thread.
 
     The job row is shared by every channel watching it; its state is taken from `st` only when no other
-    watch is following it already (otherwise the poller owns it).
+    watch is following it already (otherwise the poller owns it). `mention`: the Slack user a new watch's
+    thread mentions (an API request's `user`); a resumed watch keeps its own.
     """
     job = find_job(s, backend, st.job_id)
     existing = None
@@ -163,7 +165,7 @@ def create_watch(
     if existing is not None:
         _resume(s, existing, job, st, now, interval, watch_timeout, first_reply, again_note)
         return existing, job, "resumed"
-    watch = Watch(job_pk=job.pk, channel=channel, user_id=user_id, created_at=now)
+    watch = Watch(job_pk=job.pk, channel=channel, user_id=user_id, mention=mention, created_at=now)
     if st.terminal:
         watch.active = False
         watch.ended_reason = EndedReason.FINISHED

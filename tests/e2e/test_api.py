@@ -16,7 +16,9 @@ import yaml
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from bot import api as api_module
 from bot import store
+from bot.jobs import ButtonAction
 from bot.offline.vendors.core import Step
 from bot.store.leases import NOW
 from tests.conftest import Harness
@@ -25,9 +27,11 @@ from tests.e2e.test_replicas import Cluster, cluster  # noqa: F401  (the fixture
 
 TOKEN = "ci-finance-0123456789abcdef0123456789"
 HR_TOKEN = "ci-hr-abcdef0123456789abcdef01234567"
+OPS_TOKEN = "ci-ops-abcdef0123456789abcdef01234567"
 API = {"tokens": {
-    "ci-finance": {"token": TOKEN},
+    "ci-finance": {"token": TOKEN, "users": ["U0002"]},
     "ci-hr": {"token": HR_TOKEN, "backends": ["planning-demo", "fusion-demo"], "channels": ["C0002"]},
+    "ci-ops": {"token": OPS_TOKEN, "channels": ["C0001"]},
 }}
 pytestmark = pytest.mark.settings(api=API)
 
@@ -80,7 +84,7 @@ async def test_post_answers_once_the_parent_is_in_slack_and_a_repeat_gets_the_sa
     # the same job in another channel, with a user to mention: one job row, a second thread
     status, other = await post(h, {"backend": "fusion-demo", "job_id": "44046", "channel": "C0002", "user": "U0002"})
     assert status == 201 and other["id"] != body["id"]
-    assert "<@U0002>" in texts(h.parents("C0002")[0])
+    assert "*Watched by*\\n`ci-finance` (API) for <@U0002>" in texts(h.parents("C0002")[0])
     h.sim.fusion.set_state(44046, "ERROR", message="ESS-07034")
     await h.slack.wait_for(lambda: any("<@U0002>" in texts(r) and "failed" in r.text for r in h.replies("C0002")),
                            what="the failure reply mentioning the user the pipeline named")
@@ -191,11 +195,10 @@ async def test_get_follows_the_job_and_delete_says_in_the_thread_who_stopped_it(
     assert (now["state"], now["final"]) == ("succeeded", True)
     assert now["thread_ts"] == first["thread_ts"]
 
-    # a token sees only its channels' and backends' watches; ids it does not know are 404
-    assert (await call(h, "GET", f"/api/v1/watches/{second['id']}", token=HR_TOKEN))[1]["error"] == \
-        "token_not_allowed"
+    # a token sees only its channels' and backends' watches: another is as missing as an id it does not know
+    assert (await call(h, "GET", f"/api/v1/watches/{second['id']}", token=HR_TOKEN))[1]["error"] == "not_found"
     status, refused = await call(h, "DELETE", f"/api/v1/watches/{second['id']}", token=HR_TOKEN)
-    assert (status, refused["error"]) == (403, "token_not_allowed")
+    assert (status, refused["error"]) == (404, "not_found")
     for missing in ("999999", "abc"):
         status, said = await call(h, "GET", f"/api/v1/watches/{missing}")
         assert (status, said["error"]) == (404, "not_found")
@@ -213,8 +216,8 @@ async def test_get_follows_the_job_and_delete_says_in_the_thread_who_stopped_it(
             session.get(h.runtime.events_url.replace("/slack/events", "/metrics")) as resp:
         metrics = await resp.text()
     assert 'jobstatus_api_requests_total{method="POST",route="/api/v1/watches",status="201"} 2.0' in metrics
-    assert 'jobstatus_api_requests_total{method="DELETE",route="/api/v1/watches/{id}",status="403"} 1.0' in metrics
-    assert 'jobstatus_api_requests_total{method="GET",route="/api/v1/watches/{id}",status="404"} 2.0' in metrics
+    assert 'jobstatus_api_requests_total{method="DELETE",route="/api/v1/watches/{id}",status="404"} 1.0' in metrics
+    assert 'jobstatus_api_requests_total{method="GET",route="/api/v1/watches/{id}",status="404"} 3.0' in metrics
 
 
 async def test_the_answer_waits_for_a_parent_slack_makes_wait_for(harness: Harness) -> None:
@@ -246,6 +249,197 @@ async def test_without_api_in_the_config_the_routes_answer_404(harness: Harness)
         status, _ = await call(h, method, path, {"backend": "fusion-demo", "job_id": "800", "channel": "C0001"})
         assert status == 404
     assert h.sim.fusion.count() == 0 and h.parents() == []
+
+
+# -- issue 19 item 4: scope, 401s, the named user; issue 20 item 4: quotas ---------------------------------------
+
+async def call_from(h: Harness, method: str, path: str, body: Any = None, *, token: str | None = TOKEN,
+                    source: str = "127.0.0.1") -> tuple[int, Any, str | None]:
+    """A request from a given loopback source address (127.0.0.2 is another client to the bot's
+    `request.remote`), with the answer's Retry-After."""
+    url = h.runtime.events_url.replace("/slack/events", path)
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    connector = aiohttp.TCPConnector(local_addr=(source, 0))
+    async with aiohttp.ClientSession(connector=connector) as session, \
+            session.request(method, url, json=body, headers=headers) as resp:
+        return resp.status, await resp.json(), resp.headers.get("Retry-After")
+
+
+@pytest.mark.backends(**{"immuta-demo": {"channels": ["C0002", "C0SECRET"]}})
+async def test_a_watch_or_backend_beyond_the_tokens_scope_answers_as_one_that_does_not_exist(
+        harness: Harness) -> None:
+    h = harness
+    h.sim.fusion.add_job(910, steps=[Step(0, "RUNNING")])
+    h.sim.immuta.add_job("im-1", steps=[Step(0, "running")])
+    _, finance = await post(h, {"backend": "fusion-demo", "job_id": "910", "channel": "C0001"})  # not HR's channel
+    _, immuta = await post(h, {"backend": "immuta-demo", "job_id": "im-1", "channel": "C0002"})  # HR's channel,
+    missing = max(finance["id"], immuta["id"]) + 1000  # not HR's backend
+
+    def shape(said: Any, given: object) -> Any:
+        return {**said, "message": said["message"].replace(str(given), "<id>")}
+
+    for method in ("GET", "DELETE"):
+        status, none = await call(h, method, f"/api/v1/watches/{missing}", token=HR_TOKEN)
+        assert (status, none["error"]) == (404, "not_found")
+        for watch in (finance, immuta):
+            status, said = await call(h, method, f"/api/v1/watches/{watch['id']}", token=HR_TOKEN)
+            assert (status, shape(said, watch["id"])) == (404, shape(none, missing)), (method, watch)
+            for name in ("fusion-demo", "immuta-demo", "C0001", "C0002"):
+                assert name not in said["message"]
+    for watch in (finance, immuta):  # the DELETEs stopped nothing
+        assert (await call(h, "GET", f"/api/v1/watches/{watch['id']}"))[1]["active"] is True
+
+    # POST: a backend beyond the token's `backends` is refused in the words of one that does not exist
+    status, exists = await post(h, {"backend": "immuta-demo", "job_id": "im-1", "channel": "C0002"}, token=HR_TOKEN)
+    status2, nowhere = await post(h, {"backend": "immuta-dem0", "job_id": "im-1", "channel": "C0002"}, token=HR_TOKEN)
+    assert status == status2 == 403 and exists["error"] == nowhere["error"] == "token_not_allowed"
+    assert exists["message"].replace("immuta-demo", "<b>") == nowhere["message"].replace("immuta-dem0", "<b>")
+    assert "vault-demo" not in nowhere["message"] and "Did you mean" not in nowhere["message"]
+    # ...and a backend's own `channels` are named only where the token may watch itself
+    status, refused = await post(h, {"backend": "immuta-demo", "job_id": "im-1", "channel": "C0001"}, token=OPS_TOKEN)
+    assert (status, refused["error"]) == (403, "channel_not_allowed")
+    assert "C0SECRET" not in refused["message"] and "C0002" not in refused["message"]
+    assert refused["message"].endswith("its `channels` setting allows: none).")
+    assert len(h.parents("C0002")) == 1
+
+
+async def test_repeated_401s_from_one_address_are_answered_429_and_logged_once_per_burst(
+        harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    h = harness
+    api = h.runtime.api
+    assert api is not None
+    free, first_pause = api_module.FAILURES_FREE, api_module.FIRST_PAUSE
+    now = [1000.0]
+    api.throttle.clock = lambda: now[0]  # the pause's end and the burst's quiet, without sleeping through them
+    caplog.set_level(logging.INFO, logger="bot.api")
+    h.sim.fusion.add_job(920, steps=[Step(0, "RUNNING")])
+    body = {"backend": "fusion-demo", "job_id": "920", "channel": "C0001"}
+    wrong = "ci-finance-guess-0000000000000000000000"
+    answers = [(await call_from(h, "POST", "/api/v1/watches", body, token=wrong))[0]
+               for _ in range(free + 1)]
+    assert answers == [401] * (free + 1)  # a client with a wrong token sees its real error first
+    for token in (wrong, TOKEN):  # then nothing from that address is looked at, a valid token neither
+        for _ in range(20):
+            status, said, retry = await call_from(h, "POST", "/api/v1/watches", body, token=token)
+            assert (status, said["error"]) == (429, "too_many_failures") and retry is not None and int(retry) >= 1
+    assert "Try again in" in said["message"] and h.parents() == []
+    # another address is not held back
+    status, made, _ = await call_from(h, "POST", "/api/v1/watches", body, source="127.0.0.2")
+    assert status == 201, made
+    started = [r.getMessage() for r in caplog.records if "no valid token" in r.getMessage()]
+    assert started == [f"API: {free + 1} requests with no valid token from 127.0.0.1 within 60s: its "
+                       "requests are answered 429 for a while (Retry-After, up to 300s)"]
+
+    now[0] += first_pause  # the pause is over: one more wrong token doubles it
+    assert (await call_from(h, "POST", "/api/v1/watches", body, token=wrong))[0] == 401
+    status, _, retry = await call_from(h, "GET", f"/api/v1/watches/{made['id']}")
+    assert status == 429 and int(retry or 0) == 2 * first_pause
+    now[0] += 2 * first_pause + 61  # quiet for a window: the burst's one closing line, with its counts
+    status, _, _ = await call_from(h, "GET", f"/api/v1/watches/{made['id']}")
+    assert status == 200
+    lines = [r.getMessage() for r in caplog.records if "127.0.0.1" in r.getMessage()]
+    assert lines[1:] == ["API: the invalid tokens from 127.0.0.1 stopped: 12 failed and 41 answered 429 over 2s"]
+
+
+async def test_a_token_names_only_its_own_users_and_the_named_user_is_mentioned_without_rights(
+        harness: Harness) -> None:
+    h = harness
+    h.sim.fusion.add_job(930, steps=[Step(0, "RUNNING")])
+    body = {"backend": "fusion-demo", "job_id": "930", "channel": "C0001"}
+    for token, user in ((TOKEN, "U0003"), (HR_TOKEN, "U0002")):
+        status, refused = await post(h, {**body, "channel": "C0002", "user": user}, token=token)
+        assert (status, refused["error"]) == (403, "user_not_allowed"), token
+        assert f"may not name `{user}`" in refused["message"] and "Leave `user` out" in refused["message"]
+    assert h.parents("C0002") == [] and h.sim.fusion.count() == 0
+
+    status, made = await post(h, {**body, "user": "U0002"})
+    assert status == 201
+    [parent] = h.parents()
+    assert "*Watched by*\\n`ci-finance` (API) for <@U0002>" in texts(parent)
+    row = await h.runtime.db.run(store.watch_and_job, made["id"])
+    assert row is not None and (row[0].user_id, row[0].mention) == ("api:ci-finance", "U0002")
+
+    # no rights: not on U0002's Home tab, no cancel under `cancel: watcher`, no Stop from a Home tab
+    await h.user.open_home("U0002")
+    await h.slack.wait_for(lambda: any(c.ok and c.args.get("user_id") == "U0002"
+                                       for c in h.slack.calls_of("views.publish")), what="U0002's Home tab")
+    assert "930" not in json.dumps(h.slack.home_of("U0002"))
+    result = await h.user.command("cancel fusion-demo 930", channel_id="C0001", user_id="U0002")
+    answer = str(result.ack_text) if result.ack_text else str((await result.wait_responses(2))[-1].text)
+    assert answer.startswith("Only ") and "or an admin may cancel this job" in answer, answer  # refused
+    assert h.sim.fusion.count("POST", "/ess/rest/scheduler/v1/requests/930/cancel") == 0
+    forged = {"type": "block_actions", "user": {"id": "U0002"}, "container": {"type": "view", "view_id": "V1"},
+              "view": {"type": "home"}, "trigger_id": h.slack.new_trigger("U0002"),
+              "actions": [{"action_id": ButtonAction.STOP, "value": str(made["id"]), "type": "button"}]}
+    assert (await h.user.send_payload(forged))[0] == 200
+    await h.slack.wait_for(lambda: "does not belong to a watch of yours" in json.dumps(h.slack.home_of("U0002")))
+    assert (await call(h, "GET", f"/api/v1/watches/{made['id']}"))[1]["active"] is True
+
+    # ...but pinged when the job fails
+    h.sim.fusion.set_state(930, "ERROR", message="ESS-07034")
+    await h.slack.wait_for(lambda: any("`ci-finance` (API) for <@U0002>, fusion-demo job" in texts(r)
+                                       for r in h.replies()), what="the failure reply pinging U0002")
+
+
+@pytest.mark.settings(api=API, quotas={"token": {"active": 100, "per_minute": 4}})
+async def test_a_flooding_token_is_refused_at_its_limit_while_others_still_watch_in_the_channel(
+        harness: Harness) -> None:
+    h = harness
+    for job in range(940, 950):
+        h.sim.fusion.add_job(job, steps=[Step(0, "RUNNING")])
+    made = [await post(h, {"backend": "fusion-demo", "job_id": str(job), "channel": "C0001"})
+            for job in range(940, 944)]
+    assert [status for status, _ in made] == [201] * 4
+    for job in (944, 945):
+        status, refused, retry = await call_from(h, "POST", "/api/v1/watches",
+                                                 {"backend": "fusion-demo", "job_id": str(job), "channel": "C0001"})
+        assert (status, refused["error"]) == (429, "quota_per_minute")
+        assert retry is not None and 1 <= int(retry) <= 60
+        assert refused["message"].startswith("API token `ci-finance` (API) started 4 new watches in the last minute,"
+                                             " the most one API token may (the `quotas: token: per_minute` setting).")
+        assert f"Try again in {retry} s" in refused["message"]
+    assert h.sim.fusion.count("GET", "/jobRequests/944") == 0  # refused before the vendor is asked
+    # the same job again costs nothing and is still answered
+    assert (await post(h, {"backend": "fusion-demo", "job_id": "940", "channel": "C0001"}))[0] == 200
+    # another token and a person still watch in the same channel
+    assert (await post(h, {"backend": "fusion-demo", "job_id": "946", "channel": "C0001"}, token=OPS_TOKEN))[0] == 201
+    await h.watch("watch fusion-demo 947")
+    assert len(h.parents()) == 6
+
+
+@pytest.mark.settings(api=API, quotas={"token": {"active": 2, "per_minute": 100},
+                                       "user": {"active": 100, "per_minute": 2}})
+async def test_active_watches_are_limited_and_a_rewatch_counts_as_a_start(harness: Harness) -> None:
+    h = harness
+    for job in range(950, 954):
+        h.sim.fusion.add_job(job, steps=[Step(0, "RUNNING")])
+    first = [await post(h, {"backend": "fusion-demo", "job_id": str(job), "channel": "C0002"}) for job in (950, 951)]
+    status, refused, retry = await call_from(h, "POST", "/api/v1/watches",
+                                             {"backend": "fusion-demo", "job_id": "952", "channel": "C0002"})
+    assert (status, refused["error"], retry) == (429, "quota_active", None)
+    assert "2 active watches" in refused["message"] and "DELETE /api/v1/watches/{id}" in refused["message"]
+    assert (await call(h, "DELETE", f"/api/v1/watches/{first[0][1]['id']}"))[0] == 200
+    assert (await post(h, {"backend": "fusion-demo", "job_id": "952", "channel": "C0002"}))[0] == 201
+
+    # a person: two starts a minute; a Rewatch is a start
+    await h.watch("watch fusion-demo 953")
+    [parent] = h.parents()
+
+    async def press(action: ButtonAction) -> Any:
+        await h.slack.wait_for(lambda: any(e.get("action_id") == action for b in h.parents()[0].blocks
+                                           if b["type"] == "actions" for e in b["elements"]), what=str(action))
+        return await h.user.click("C0001", parent.ts, action)
+
+    await press(ButtonAction.STOP)
+    await press(ButtonAction.REWATCH)
+    await h.slack.wait_for(lambda: any("Watching again" in r.text for r in h.replies()), what="the rewatch")
+    await press(ButtonAction.STOP)
+    clicked = await press(ButtonAction.REWATCH)
+    assert clicked is not None
+    [answer] = await clicked.wait_responses(1)
+    assert answer.text.startswith("You started 2 new watches in the last minute, the most one user may (the "
+                                  "`quotas: user: per_minute` setting). Try again in "), answer.text
+    assert sum("Watching again" in r.text for r in h.replies()) == 1
 
 
 def _watch_count(s: Any) -> int:

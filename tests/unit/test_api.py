@@ -7,7 +7,19 @@ from pathlib import Path
 import pytest
 
 from bot import messages
-from bot.api import STATUS, ApiError, Client, Tokens, parse_watch
+from bot.api import (
+    FAILURE_WINDOW,
+    FAILURES_FREE,
+    FIRST_PAUSE,
+    MAX_ADDRESSES,
+    MAX_PAUSE,
+    STATUS,
+    ApiError,
+    Client,
+    Throttle,
+    Tokens,
+    parse_watch,
+)
 from bot.config import ApiConfig, ConfigError, load_settings
 
 FIN = "fin-0123456789abcdef0123456789abcdef"
@@ -127,3 +139,81 @@ def test_every_refusal_code_has_a_status_and_unknown_ones_are_400() -> None:
 def test_who_names_a_user_by_mention_and_an_api_client_by_name() -> None:
     assert messages.who("U0123") == "<@U0123>"
     assert messages.who(messages.api_actor("ci-finance")) == "`ci-finance` (API)"
+    # a watch's watcher: the token, and the user it mentions (never the other way round)
+    assert messages.who(messages.watcher(messages.api_actor("ci"), "U0ANA")) == "`ci` (API) for <@U0ANA>"
+    assert messages.who(messages.watcher("U0123", None)) == "<@U0123>"
+
+
+# -- issue 19 item 4: the named user, the scope's refusals, the 401 throttle ---------------------------------------
+
+def test_a_client_names_only_its_own_users_and_says_how_to_do_without() -> None:
+    config = ApiConfig.model_validate({"tokens": {"ci": {"token": FIN, "users": ["U0ANA", "W0BEN"]},
+                                                  "hr": {"token": HR}}})
+    ci, hr = Tokens(config).caller(f"Bearer {FIN}"), Tokens(config).caller(f"Bearer {HR}")
+    assert ci is not None and hr is not None
+    assert ci.may_name("U0ANA") is None and ci.may_name("W0BEN") is None
+    assert ci.may_name("U0EVE") == ("API token `ci` may not name `U0EVE` as the watch's `user` (its `users` setting "
+                                    "lists: `U0ANA`, `W0BEN`). Leave `user` out (the thread then names the token), "
+                                    "or ask the bot's operator to add the user.")
+    assert "lists nobody" in (hr.may_name("U0ANA") or "")  # the default: nobody
+    with pytest.raises(ValueError, match="'ana' is not a Slack user id"):
+        ApiConfig.model_validate({"tokens": {"ci": {"token": FIN, "users": ["ana"]}}})
+
+
+def test_a_scoped_client_resolves_only_its_own_backends_and_refuses_others_alike() -> None:
+    c = Client("hr", frozenset({"planning-prod", "EPM-x"}), None)
+    assert c.backend_name("planning-prod") == "planning-prod"
+    assert c.backend_name("PLANNING-PROD") == "planning-prod" and c.backend_name("epm-X") == "EPM-x"
+    words = []
+    for name in ("fusion-prod", "no-such-backend"):  # configured elsewhere, or not at all: the same refusal
+        with pytest.raises(ApiError) as refused:
+            c.backend_name(name)
+        assert refused.value.code == "token_not_allowed"
+        words.append(refused.value.message.replace(name, "<name>"))
+    assert words[0] == words[1] == ("API token `hr` may not use backend `<name>` (its `backends` setting allows: "
+                                    "`EPM-x`, `planning-prod`).")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_the_throttle_lets_a_few_failures_through_then_doubles_a_capped_pause(
+        caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    t = Throttle(clock)
+    for _ in range(FAILURES_FREE):
+        assert t.retry_after("10.0.0.1") is None
+        t.failed("10.0.0.1")
+    assert t.retry_after("10.0.0.1") is None and caplog.records == []
+    t.failed("10.0.0.1")  # one past the free ones: paused
+    assert t.retry_after("10.0.0.1") == FIRST_PAUSE and t.retry_after("10.0.0.2") is None
+    pauses = []
+    for _ in range(12):  # each failure once the pause is over doubles it, up to MAX_PAUSE
+        clock.now += t.retry_after("10.0.0.1") or 0
+        assert t.retry_after("10.0.0.1") is None
+        t.failed("10.0.0.1")
+        pauses.append(t.retry_after("10.0.0.1"))
+    assert pauses[:4] == [2 * FIRST_PAUSE, 4 * FIRST_PAUSE, 8 * FIRST_PAUSE, 16 * FIRST_PAUSE]
+    assert max(p or 0 for p in pauses) == MAX_PAUSE == pauses[-1]
+    assert len(caplog.records) == 1 and "10.0.0.1" in caplog.records[0].getMessage()  # one line per burst
+    clock.now += MAX_PAUSE + FAILURE_WINDOW + 2  # quiet: the closing line, and the address forgotten
+    assert t.retry_after("10.0.0.3") is None
+    assert [r.getMessage() for r in caplog.records][1].startswith("API: the invalid tokens from 10.0.0.1 stopped: "
+                                                                 f"{FAILURES_FREE + 13} failed and 25 answered 429")
+    assert "10.0.0.1" not in t._by_address
+    for _ in range(FAILURES_FREE):  # a fresh budget after the quiet
+        t.failed("10.0.0.1")
+    assert t.retry_after("10.0.0.1") is None
+
+
+async def test_the_throttle_remembers_a_bounded_number_of_addresses() -> None:
+    t = Throttle(Clock())
+    for i in range(MAX_ADDRESSES + 50):
+        t.failed(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}")
+    assert len(t._by_address) == MAX_ADDRESSES
+    assert "10.0.0.0" not in t._by_address and "10.0.0.49" not in t._by_address  # the oldest went first
