@@ -12,7 +12,8 @@ That release made 0.1.0's tables but for two things 0.1.0 added:
   one (else the newest) stays, the others' owed thread replies move to it (the same job in the same
   channel: the text still reaches the channel, in the thread that goes on) and their owed parents and parent
   updates go (the watch that stays has its own parent, drawn from the job's state when it is sent), then
-  those rows are deleted; they are ended watches whose history is the job's state changes, which stay.
+  those rows are deleted: ended watches (or, after a rare race of 1a09719's, a second active one) whose
+  history is the job's state changes, which stay.
 
 The first commits of that round on main (de3d2d1 to 09197c8) made the same tables with one more column,
 `jobs.polls` (a count of polls nothing reads since 1799f10, NOT NULL without a default, so every job the newer
@@ -40,9 +41,8 @@ RELEASE = "1a09719"
 EARLIER = "09197c8"  # the last of the round-1 commits whose jobs table has `polls` (from de3d2d1)
 ADDED_BY_0_1_0 = {"jobs": {"cancel_requested_by", "cancel_requested_at"}}
 DROPPED_BY_1799F10 = {"jobs": {"polls"}}
-# PostgreSQL's own name for the unnamed UNIQUE (job_pk, channel) that 0.1.0's create_all made
-# (<table>_<columns>_key: postgresql.org/docs/current/sql-createtable.html leaves the name to the server;
-# revision 0001 names no constraint either, so both databases carry this one)
+# The name PostgreSQL gave the unnamed UNIQUE (job_pk, channel) of 0.1.0's create_all (and of revision 0001,
+# which names none either): tests/data/release-0.1.0.postgresql.sql has it
 PG_WATCH_UNIQUE = "watches_job_pk_channel_key"
 
 
