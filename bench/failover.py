@@ -61,8 +61,8 @@ async def run(url: str, work: Path, watches: int, channels: int, replicas: int, 
     chans = [f"CF{n:05d}" for n in range(channels)]
     for ch in chans:
         slack.add_channel(ch, f"load-{ch}")
-    config = {"backends": {"fusion-demo": demo_backends(sim, poll_interval=interval)["fusion-demo"]},
-              "lease_seconds": lease}
+    fusion = {**demo_backends(sim, poll_interval=interval)["fusion-demo"], "details": "anywhere"}  # as before
+    config = {"backends": {"fusion-demo": fusion}, "lease_seconds": lease}
     rng = random.Random(20261206)
     jobs = [(7_000_000 + i, chans[i % channels]) for i in range(watches)]
     for job_id, _ch in jobs:

@@ -146,10 +146,12 @@ class BotProc:
         self.config_path = workdir / f"jobstatus-{name}.yaml"
         self.config_path.write_text(yaml.safe_dump(config))
         self.port = free_port()
+        self.metrics_port = free_port()  # METRICS_ADDR: /healthz's details (`scheduled`) are served there
         self.env = child_env()
         self.env.update({
             "SLACK_BOT_TOKEN": slack_token, "SLACK_SIGNING_SECRET": secret, "SLACK_API_URL": slack_api_url,
             "JOBSTATUS_CONFIG": str(self.config_path), "DATABASE_URL": db_url, "PORT": str(self.port),
+            "METRICS_ADDR": f"127.0.0.1:{self.metrics_port}",
         })
         self.proc: subprocess.Popen[bytes] | None = None
         self.ps: psutil.Process | None = None
@@ -197,8 +199,17 @@ class BotProc:
                 "expected": expect_scheduled, "healthz": last}
 
     async def healthz(self) -> dict[str, Any]:
+        """The detailed /healthz: on METRICS_ADDR's listener; a bot older than it serves the details on its
+        one port (and ignores METRICS_ADDR), so that is asked when the listener does not answer."""
         assert self.session is not None
-        async with self.session.get(f"http://127.0.0.1:{self.port}/healthz") as r:
+        try:
+            return await self._healthz(self.metrics_port)
+        except aiohttp.ClientConnectionError:
+            return await self._healthz(self.port)
+
+    async def _healthz(self, port: int) -> dict[str, Any]:
+        assert self.session is not None
+        async with self.session.get(f"http://127.0.0.1:{port}/healthz") as r:
             if r.status != 200:
                 raise aiohttp.ClientError(f"healthz {r.status}")
             return dict(await r.json())

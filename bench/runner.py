@@ -89,6 +89,8 @@ class Pending:
 def bot_config(sim: SimProc, interval: float, only: tuple[str, ...] | None = None) -> dict[str, Any]:
     backends = demo_backends(sim, poll_interval=interval)
     backends["vault-demo"]["poll_interval"] = max(interval, VAULT_FLOOR)
+    for b in backends.values():  # the load channels get every job's details, as before `details` existed
+        b["details"] = "anywhere"
     if only is not None:
         backends = {k: v for k, v in backends.items() if k in only}
     # every seeded watch and signed request is one synthetic user's (USER) in a few channels: the benchmarks

@@ -19,7 +19,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import listeners, store
+from bot import listeners, messages, store
 from bot.api import Api
 from bot.backends import build_backends
 from bot.backends.base import Backend
@@ -30,11 +30,13 @@ from bot.home import HomeTab
 from bot.listeners import guard
 from bot.metrics import Metrics
 from bot.notifier import Notifier
+from bot.permissions import Permissions
 from bot.poller import Poller
 from bot.replicas import Replicas
 from bot.slack.sender import WebSender
 from bot.slack.socket import SocketConnection
 from bot.store import Store
+from bot.store.sealing import missing_key
 from bot.watching import Watching
 
 log = logging.getLogger(__name__)
@@ -65,7 +67,7 @@ class Runtime:
         self.tick = tick
         self.clock = clock
         self.port = env.port
-        self.db = Store(env.database_url)
+        self.db = Store(env.database_url, env.secret_keys)  # SecretKeyError for a malformed key
         self.backends: dict[str, Backend] = {}
         # Bolt builds its Web API client from `token`. Given a client of ours instead, it still reads
         # SLACK_BOT_TOKEN from the environment (`token or os.environ.get(...)`, slack_bolt AsyncApp.__init__)
@@ -91,20 +93,36 @@ class Runtime:
         # PostgreSQL: any number of replicas share the work (bot/replicas.py); SQLite: this process alone
         self.replicas = (Replicas(self.db, self.poller, self.notifier, env.database_url, settings.lease_seconds)
                          if self.db.replicated else None)
-        self.watching = Watching(settings, self.backends, self.db, self.poller, self.notifier, slack, clock)
+        self.permissions = Permissions(settings, self.client)  # who may see and do what (bot/permissions.py)
+        self.watching = Watching(settings, self.backends, self.db, self.poller, self.notifier, slack, clock,
+                                 self.permissions)
         self.home = HomeTab(self.client, self.db, self.watching, self.backends, settings, clock)
         self.notifier.on_sent = self.home.watch_changed  # a change reached a thread: refresh its owner's Home tab
         listeners.register(self.app, self.watching, self.home)
-        self.digests = Digests(self.db, slack, settings.digests, clock)  # the daily digests, when configured
+        self.digests = Digests(self.db, slack, settings.digests, clock, settings.backends)  # daily digests, if any
         self.api = Api(settings.api, self.watching, self.metrics) if settings.api is not None else None
         self.socket = (SocketConnection(self.app, env.slack_app_token, env.slack_api_url, clock)
                        if env.slack_app_token else None)
         self.stopping = False
         self._runner: web.AppRunner | None = None
+        self._metrics_runner: web.AppRunner | None = None  # METRICS_ADDR's listener, when set
+        self.metrics_port: int | None = None  # the port METRICS_ADDR's listener took (it may ask for 0: any)
         self._scheduler: AsyncIOScheduler | None = None
         self._notifier_task: asyncio.Task[None] | None = None
         self._ping: asyncio.Future[None] | None = None  # the database ping under way, shared by readiness checks
         self._counting: asyncio.Task[None] | None = None  # the metrics' periodic count (bot/metrics.py)
+
+    async def _end_disallowed(self) -> None:
+        """Existing watches follow the rules as they are now (issue 19, item 3): a watch in a channel its
+        backend's `channels` no longer allows ends, with one note in its thread (once: bot/store/watches.py)."""
+        allowed = {name: frozenset(b.channels) if b.channels is not None else None
+                   for name, b in self.settings.backends.items()}
+        note = messages.note(":no_entry_sign: Stopped watching: this channel is no longer among the channels its "
+                             "backend may be used in (its `channels` setting). Ask the bot's operator, or watch the "
+                             "job in an allowed channel.")
+        ended = await self.db.run(store.end_disallowed, allowed, note, self.clock())
+        if ended:
+            log.info("ended %d watches in channels their backend's `channels` no longer allows", len(ended))
 
     async def start(self) -> None:
         """Serve: the schema, the backends, the schedule, then HTTP, the notifier and the poll tick. In Socket
@@ -112,8 +130,15 @@ class Runtime:
         reached the bot polls, serves /healthz and /readyz, and can be stopped."""
         self.db.serve_alone()  # SQLite: raises InUse while another process serves the file
         await asyncio.get_running_loop().run_in_executor(None, self.db.upgrade)  # raises SchemaTooNew
+        rotating = sorted(n for n, b in self.settings.backends.items() if b.auth.type == "oauth2_refresh")
+        if rotating and not self.db.sealer.ready:  # its rotated refresh token is stored: never unencrypted
+            raise missing_key(f"backend {', '.join(rotating)} keeps its rotating refresh token in the database")
+        sealed = await asyncio.get_running_loop().run_in_executor(None, self.db.seal_secrets)  # SecretKeyError
+        if sealed:
+            log.info("encrypted %d stored secret(s) under the first key of JOBSTATUS_SECRET_KEYS", sealed)
         self.backends.update(build_backends(self.settings, self.env.config_path, secrets=self.db,
                                             metrics=self.metrics))
+        await self._end_disallowed()
         resumed = await self.db.run(store.counts)
         if self.replicas is not None:
             await self.replicas.join()
@@ -125,9 +150,12 @@ class Runtime:
         web_app = web.Application()
         if self.socket is None:  # HTTP mode; in Socket Mode Slack's requests come over the socket
             web_app.router.add_post("/slack/events", guard.handler(self.app, self.env.slack_signing_secret))
-        web_app.router.add_get("/healthz", self._healthz)
-        web_app.router.add_get("/readyz", self._readyz)
-        web_app.router.add_get("/metrics", make_aiohttp_handler(self.metrics.registry))
+        # On the public port the probes say alive / ready or not and nothing else (no backend, no Slack token
+        # state, no count); the details and /metrics go on METRICS_ADDR's listener when it is set
+        web_app.router.add_get("/healthz", self._alive)
+        web_app.router.add_get("/readyz", self._ready)
+        if self.env.metrics_host_port is None:
+            web_app.router.add_get("/metrics", make_aiohttp_handler(self.metrics.registry))
         if self.api is not None:  # without `api:` in the config its routes answer 404, as any unknown path
             self.api.mount(web_app)
         self._runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=1.0)
@@ -135,6 +163,12 @@ class Runtime:
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        if (inside := self.env.metrics_host_port) is not None:
+            self._metrics_runner = web.AppRunner(self._inside_app(), access_log=None, shutdown_timeout=1.0)
+            await self._metrics_runner.setup()
+            metrics_site = web.TCPSite(self._metrics_runner, *inside)
+            await metrics_site.start()
+            self.metrics_port = metrics_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._notifier_task = asyncio.create_task(self.notifier.run())
         self._counting = asyncio.create_task(self.metrics.keep_counting(self.db, self.backends))
         self._scheduler = AsyncIOScheduler()
@@ -151,6 +185,23 @@ class Runtime:
         log.info("jobstatus serving (%s) on %s:%d with %d backends", mode, self.host, self.port, len(self.backends))
 
     # -- probes ------------------------------------------------------------------------------------------
+    def _inside_app(self) -> web.Application:
+        """METRICS_ADDR's listener: /metrics and the probes with their details, for operators and Prometheus."""
+        inside = web.Application()
+        inside.router.add_get("/metrics", make_aiohttp_handler(self.metrics.registry))
+        inside.router.add_get("/healthz", self._healthz)
+        inside.router.add_get("/readyz", self._readyz)
+        return inside
+
+    async def _alive(self, _request: web.Request) -> web.Response:
+        # the public port's liveness: the process answers; what it knows stays on METRICS_ADDR's listener
+        return web.json_response({"ok": True})
+
+    async def _ready(self, _request: web.Request) -> web.Response:
+        # the public port's readiness: ready or not, without the reasons (they can name the Slack token's state)
+        ready = not await self.not_ready()
+        return web.json_response({"ready": ready}, status=200 if ready else 503)
+
     async def _healthz(self, _request: web.Request) -> web.Response:
         # liveness: 200 while the process serves, in-memory figures only (behind a busy database a health
         # check must still answer at once); "slack" says whether Slack takes our messages and, in Socket
@@ -224,6 +275,8 @@ class Runtime:
                  _within(saved, self.poller.stop(grace), "saving the schedule")]
         if self._runner is not None:
             steps.append(_within(grace, self._runner.cleanup(), "closing the HTTP server"))
+        if self._metrics_runner is not None:
+            steps.append(_within(grace, self._metrics_runner.cleanup(), "closing the metrics listener"))
         await asyncio.gather(*steps)
         if self.replicas is not None:  # after the last writes, which need the leases: the others take over now
             await _within(saved, self.replicas.leave(), "giving back the leases")

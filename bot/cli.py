@@ -178,9 +178,15 @@ async def _check() -> int:
         # EPM's refresh token works once: checking uses it up, so the check reads the newest one from the
         # database and stores the rotated one there, exactly as `run` does (else the bot's token is lost)
         from bot.store import Store
+        from bot.store.sealing import missing_key
 
-        db = Store(env.database_url)
+        db = Store(env.database_url, env.secret_keys)
+        if not db.sealer.ready:  # as `run`: the rotated token is never stored unencrypted
+            db.close()
+            rotating = sorted(n for n, b in settings.backends.items() if b.auth.type == "oauth2_refresh")
+            raise missing_key(f"backend {', '.join(rotating)} keeps its rotating refresh token in the database")
         await loop.run_in_executor(None, db.upgrade)
+        await loop.run_in_executor(None, db.seal_secrets)  # SecretKeyError for a key that opens no stored secret
     try:
         backends = build_backends(settings, env.config_path, secrets=db)
 

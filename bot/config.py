@@ -116,8 +116,49 @@ class BackendConfig(_Strict):
     application: str | None = None  # Planning application name
     cancel_enabled: bool = False  # Fusion: offer the ESS cancel endpoint
     vault_client_id: str | None = None  # Vault: the X-VaultAPI-ClientID header; None = the bot's own default
-    channels: list[str] | None = None  # where it may be watched; None = anywhere
-    cancel: Literal["watcher", "anyone"] | list[str] = "watcher"  # who may cancel
+    # Who may do what (bot/permissions.py decides, at every action): `users` may use the backend at all (Slack
+    # user ids U…/W… and user group ids S…; None = everyone), in `channels` (None = anywhere); `cancel` is
+    # `owner` (the person who first watched the job, anywhere), `anyone`, or users/user groups (admins always
+    # may); failure text, output links, logs and attachments are posted only in the `details` channels
+    # (`anywhere` opts in to every channel; the default, none, keeps them out of Slack).
+    users: list[str] | None = None
+    channels: list[str] | None = None
+    cancel: Literal["owner", "anyone"] | list[str] = "owner"
+    details: Literal["anywhere"] | list[str] = []
+
+    @field_validator("users")
+    @classmethod
+    def _users(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            for who in v:
+                _people_id(who)
+        return v
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [_channel_id(c) for c in v]
+
+    @field_validator("details", mode="before")
+    @classmethod
+    def _details(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [_channel_id(c) for c in v]
+        if v is None:
+            raise ValueError("leave `details` out (nowhere in Slack), or write `anywhere` or a list of channel ids")
+        return v
+
+    @field_validator("cancel", mode="before")
+    @classmethod
+    def _cancel(cls, v: Any) -> Any:
+        if v == "watcher":  # issue 19, item 1: watching the job in a channel of one's own made anyone "a watcher"
+            raise ValueError("`watcher` is no longer a cancel rule (anyone could become a watcher by watching the job "
+                             "in a channel of their own): write `owner` (the person who first watched the job), "
+                             "a list of user or user group ids, or `anyone`")
+        if isinstance(v, list):
+            for who in v:
+                _people_id(who)
+        return v
 
     @field_validator("base_url")
     @classmethod
@@ -139,6 +180,21 @@ class BackendConfig(_Strict):
             raise ValueError("a Vault client id is letters, digits, '.', '_' or '-', at most 100 characters, "
                              "e.g. mycompany-vault-ops-server-jobstatus")
         return v
+
+
+def _people_id(v: Any) -> str:
+    """A Slack user id (U…, or W… on Enterprise Grid) or user group id (S…), as a config list holds them."""
+    if not isinstance(v, str) or not re.fullmatch(r"[UWS][A-Z0-9]{1,30}", v):
+        raise ValueError(f"{v!r} is not a Slack user id (U…/W…) or user group id (S…): use the id, not the @name "
+                         "(in Slack: the person's profile, ⋮, Copy member ID; a group's id is in its URL)")
+    return v
+
+
+def _channel_id(v: Any) -> str:
+    if not isinstance(v, str) or not re.fullmatch(r"[CG][A-Z0-9]{1,30}", v):
+        raise ValueError(f"{v!r} is not a Slack channel id: use the id (C…), not the #name "
+                         "(in Slack: the channel's name, then About, at the bottom)")
+    return v
 
 
 class DigestConfig(_Strict):
@@ -380,8 +436,15 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("DATABASE_URL", "database_url", "sqlite:///./jobstatus.db",
              "SQLAlchemy URL of the database: a SQLite file, or PostgreSQL (`postgresql://…`)",
              ("run", "check", "migrate")),
+    Variable("JOBSTATUS_SECRET_KEYS", "secret_keys", "",
+             "Fernet keys that encrypt the stored secrets (EPM's rotating refresh token), comma-separated: the first "
+             "encrypts, all decrypt (rotation). Needed once an `oauth2_refresh` backend is configured or a secret "
+             "is stored", ("run", "check")),
     Variable("PORT", "port", "3000", "HTTP port: Slack's requests (HTTP mode), the pipeline API (`api:`), `/healthz`, "
-             "`/readyz` and `/metrics`"),
+             "`/readyz` (ready or not, no details) and `/metrics` unless `METRICS_ADDR` is set"),
+    Variable("METRICS_ADDR", "metrics_addr", "",
+             "`host:port` of a second listener for `/metrics` and the detailed `/healthz` and `/readyz`; when set, "
+             "the public port no longer serves `/metrics`"),
     Variable("LOG_FORMAT", None, "text", "`text`: readable lines; `json`: one JSON object a line (bot/logs.py)",
              ("run", "check", "demo", "migrate")),
     Variable("LOG_LEVEL", None, "", "`DEBUG`, `INFO`, `WARNING`, `ERROR`; `--log-level` wins over it "
@@ -416,11 +479,31 @@ class Environment(BaseModel):
     config_path: str = _DEFAULT["config_path"]
     database_url: str = Field(default=_DEFAULT["database_url"], repr=False)  # may hold a password
     port: int = Field(default=int(_DEFAULT["port"]), ge=0, le=65535)
+    secret_keys: str | None = Field(default=None, repr=False)
+    metrics_addr: str | None = None
 
-    @field_validator("slack_app_token")
+    @field_validator("slack_app_token", "secret_keys")
     @classmethod
     def _unset(cls, v: str | None) -> str | None:
         return v or None
+
+    @field_validator("metrics_addr")
+    @classmethod
+    def _host_port(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("wants host:port, such as 127.0.0.1:9100 (port 0: any free port)")
+        return v
+
+    @property
+    def metrics_host_port(self) -> tuple[str, int] | None:
+        """METRICS_ADDR as (host, port); an IPv6 host may be given in brackets."""
+        if self.metrics_addr is None:
+            return None
+        host, _, port = self.metrics_addr.rpartition(":")
+        return host.strip("[]"), int(port)
 
     @field_validator("slack_api_url")
     @classmethod

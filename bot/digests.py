@@ -18,15 +18,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 
-from bot import messages
-from bot.config import DigestConfig
+from bot import messages, permissions
+from bot.config import BackendConfig, DigestConfig
+from bot.jobs import JobView
 from bot.slack.errors import Outcome, classify
 from bot.slack.sender import SlackError, SlackSender, SlackUnreachable
 from bot.store import Store
@@ -60,13 +61,21 @@ class Digests:
     """Writes and posts the configured channels' daily digests; `clock` is injectable (tests)."""
 
     def __init__(self, db: Store, slack: SlackSender, configs: Sequence[DigestConfig],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 backends: Mapping[str, BackendConfig] | None = None) -> None:
         self.db = db
+        self.backends = dict(backends or {})  # each backend's `details` rule: a failure's text only where allowed
         self.slack = slack
         self.configs = list(configs)
         self.clock = clock
         self.posted = 0
         self._task: asyncio.Task[None] | None = None
+
+    def _shown(self, job: JobView, channel: str) -> JobView:
+        """The job as the digest's channel may see it: without the failure text where its backend's `details`
+        does not allow it there (bot/permissions.py); the digest then says "no message"."""
+        cfg = self.backends.get(job.backend)
+        return job if cfg is None or permissions.details_allowed(cfg, channel) else messages.without_details(job)
 
     async def tick(self) -> None:
         """Write each channel's newest due digest if it is not written yet, then post what is owed, in a
@@ -109,7 +118,8 @@ class Digests:
         window = await self.db.run(rows.digest_window, config.channel, day.isoformat(), until, until - 86400.0)
         if window is None:
             return False
-        ended = [(e.job, await self._link(config.channel, e.parent_ts)) for e in window.ended]
+        ended = [(self._shown(e.job, config.channel), await self._link(config.channel, e.parent_ts))
+                 for e in window.ended]
         reply = messages.digest(day.isoformat(), ended) if ended else None
         try:
             await self.db.run(rows.add_digest, config.channel, day.isoformat(), window, reply, now)

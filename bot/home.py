@@ -141,6 +141,8 @@ class HomeTab:
         figures = await self.db.run(store.poll_figures)
         lines = []
         for w, j in rows:
+            if not await self.watching.member(user, w.channel):  # issue 19, item 5: only channels they are in
+                continue
             link = await self._link(w.channel, w.parent_ts)
             lines.append(views.HomeWatch(w.pk, w.channel, j.view(), w.active, w.ended_reason, link))
         return views.home(user, lines, more, [self._health(name, figures.get(name), now)

@@ -5,6 +5,7 @@ Slack hold the values of (outbox kinds, why a watch ended, the buttons' action i
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -32,6 +33,7 @@ class EndedReason(StrEnum):
     STOPPED = "stopped"
     TIMED_OUT = "timed out"
     SLACK = "Slack"
+    NOT_ALLOWED = "not allowed in this channel"  # its backend's `channels` no longer allows it (bot/permissions.py)
 
 
 def slack_ended(error: str) -> str:
@@ -118,10 +120,18 @@ class Reply:
 
 @dataclass(frozen=True)
 class Upload:
-    """A file for the thread (a job's log)."""
+    """A file for the thread (a job's log). Its name (also its title in Slack) is the bot's: `of_log`."""
 
     filename: str
     content: bytes
+
+    @classmethod
+    def of_log(cls, backend: str, job_id: str, content: bytes) -> Upload:
+        """A job's log as `<backend>-<job>.log`, made filename-safe. Never the vendor's name for the file: it is
+        the vendor's text (a path, mentions, a misleading name such as `invoice.pdf.exe`), and Slack shows a
+        file's name and title as they are."""
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{backend}-{job_id}").strip("._-")[:120] or "job"
+        return cls(f"{safe}.log", content)
 
     def payload(self) -> dict[str, Any]:
         return {"filename": self.filename, "content_b64": base64.b64encode(self.content).decode()}

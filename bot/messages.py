@@ -6,6 +6,7 @@ limits, with a visible "(truncated)") before it is placed in a message.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -83,12 +84,21 @@ def code(text: str) -> str:
     return "`" + esc(text).replace("`", "'") + "`"
 
 
+def mrkdwn(text: str) -> dict[str, Any]:
+    """A mrkdwn text object with `verbatim: true`: Slack still renders our markup and our manual mentions
+    (`<@U…>`, `<!date^…>`), but no longer turns plain text into links or mentions (a bare URL, a `#channel`
+    name, `@here`), so a vendor's words stay words (docs.slack.dev/reference/block-kit/composition-objects/
+    text-object, `verbatim`; docs.slack.dev/messaging/formatting-message-text#automatic-parsing). Every mrkdwn
+    object the bot sends is one: any may carry a backend's text. `esc()` still takes out `<`, `>` and `&`."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
 def section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": cut(text, SECTION_LIMIT)}}
+    return {"type": "section", "text": mrkdwn(cut(text, SECTION_LIMIT))}
 
 
 def context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(text, CONTEXT_LIMIT)}]}
+    return {"type": "context", "elements": [mrkdwn(cut(text, CONTEXT_LIMIT))]}
 
 
 def button(text: str, action: ButtonAction, value: str, *, style: str | None = None,
@@ -141,14 +151,23 @@ def title(job: JobView) -> str:
     return f"{job.phase.emoji} *{esc(job.backend)}* job {code(job.job_id)}{name}"
 
 
+def without_details(job: JobView) -> JobView:
+    """The job as a channel outside its backend's `details` sees it: the state only, without the vendor's
+    message (the failure text), log paths and output links (bot/permissions.py)."""
+    return dataclasses.replace(job, message=None, log_paths=(), links=())
+
+
 def parent(job: JobView, *, watcher: str, watch_id: int, active: bool, ended_reason: str | None,
-           can_cancel: bool) -> tuple[str, list[dict[str, Any]]]:
-    """The one message per watch that is kept up to date in place."""
+           can_cancel: bool, hidden: str | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """The one message per watch that is kept up to date in place. `hidden`: the channel may not see the
+    job's details (`permissions.details_line`): the parent shows the state only."""
+    if hidden is not None:
+        job = without_details(job)
     fields = [
-        {"type": "mrkdwn", "text": f"*Status*\n{state_words(job.phase, job.vendor_status)}"},
-        {"type": "mrkdwn", "text": f"*Progress*\n{progress_bar(job.progress)}"},
-        {"type": "mrkdwn", "text": f"*Watched by*\n{who(watcher)}"},
-        {"type": "mrkdwn", "text": f"*Last checked*\n{slack_date(job.checked_at)}"},
+        mrkdwn(f"*Status*\n{state_words(job.phase, job.vendor_status)}"),
+        mrkdwn(f"*Progress*\n{progress_bar(job.progress)}"),
+        mrkdwn(f"*Watched by*\n{who(watcher)}"),
+        mrkdwn(f"*Last checked*\n{slack_date(job.checked_at)}"),
     ]
     blocks: list[dict[str, Any]] = [
         section(title(job)),
@@ -166,8 +185,8 @@ def parent(job: JobView, *, watcher: str, watch_id: int, active: bool, ended_rea
         if can_cancel and not job.phase.terminal and job.phase is not Phase.CANCELLING:
             buttons.insert(0, button("Cancel job", ButtonAction.CANCEL, value, style="danger", confirm={
                 "title": {"type": "plain_text", "text": "Cancel this job?"},
-                "text": {"type": "mrkdwn", "text": cut(f"This asks *{esc(job.backend)}* to cancel job "
-                                                       f"{code(job.job_id)}. It cannot be undone.", 300)},
+                "text": mrkdwn(cut(f"This asks *{esc(job.backend)}* to cancel job "
+                                   f"{code(job.job_id)}. It cannot be undone.", 300)),
                 "confirm": {"type": "plain_text", "text": "Cancel job"},
                 "deny": {"type": "plain_text", "text": "Keep it running"},
                 "style": "danger",
@@ -192,8 +211,14 @@ def progress_bar(progress: int | None) -> str:
     return f"`{'█' * filled}{'░' * (10 - filled)}` {p}%"
 
 
-def change(job: JobView, *, watcher: str, old_phase: Phase | None, old_word: str | None) -> Reply:
-    """The thread reply for a state change (a failure mentions the watcher and is shown in the channel too)."""
+def change(job: JobView, *, watcher: str, old_phase: Phase | None, old_word: str | None,
+           hidden: str | None = None) -> Reply:
+    """The thread reply for a state change (a failure mentions the watcher and is shown in the channel too).
+    `hidden`: the channel may not see the job's details; the reply says the state, and `hidden` (where the
+    details are) in their place."""
+    had = bool(job.message or job.log_paths or job.links)
+    if hidden is not None:
+        job = without_details(job)
     was = f" (was {state_words(old_phase, old_word or '')})" if old_phase is not None else ""
     head = f"{job.phase.emoji} *{state_words(job.phase, job.vendor_status)}*{was}"
     blocks = [section(head)]
@@ -208,6 +233,8 @@ def change(job: JobView, *, watcher: str, old_phase: Phase | None, old_word: str
         lines.append(context(esc(job.message)))
     if job.phase.terminal and (job.log_paths or job.links):
         lines.append(section(paths_text(job.log_paths, job.links)))
+    if hidden is not None and (had or job.phase is Phase.FAILED):
+        lines.append(context(hidden))
     blocks += lines
     text = f"{job.backend} job {job.job_id}: {state_words(job.phase, job.vendor_status)}"
     if job.phase is Phase.FAILED and job.message:
@@ -332,13 +359,15 @@ def late(job: JobView, *, watcher: str, seconds: float, late_after: float) -> Re
 
 
 def caught_up(job: JobView, *, watcher: str, old_phase: Phase, old_word: str,
-              steps: Iterable[tuple[Phase, float | None]]) -> Reply:
+              steps: Iterable[tuple[Phase, float | None]], hidden: str | None = None) -> Reply:
     """The one reply for a job whose state changed while the bot was away: "while I was away: running →
     failed at 06:41", then what a change reply says (a failure mentions the watcher, its message, the logs)."""
     path = [state_words(old_phase, old_word)]
     for phase, at in steps:
         path.append(phase.value + (f" at {slack_time(at)}" if at is not None else ""))
-    said = change(job, watcher=watcher, old_phase=None, old_word=None)
+    said = change(job, watcher=watcher, old_phase=None, old_word=None, hidden=hidden)
+    if hidden is not None:
+        job = without_details(job)
     head = f":hourglass: *While I was away:* {' → '.join(path)}"
     text = f"While I was away: {job.backend} job {job.job_id}: {old_phase.value} → {job.phase.value}"
     if job.phase is Phase.FAILED and job.message:
@@ -383,11 +412,12 @@ def digest(day: str, ended: Sequence[tuple[JobView, str | None]]) -> Reply:
     return Reply(cut(f"Daily digest for {day}: {plural(len(ended), 'job')} ended: {summary}", TEXT_LIMIT), blocks)
 
 
-def event_reply(event: JobEvent) -> Reply:
-    """The thread reply for what happened to a job (an outbox `event`, rendered when it is sent)."""
+def event_reply(event: JobEvent, hidden: str | None = None) -> Reply:
+    """The thread reply for what happened to a job (an outbox `event`, rendered when it is sent). `hidden`:
+    the channel may not see the job's details now (`permissions.details_line`)."""
     match event:
         case Changed(job, watcher, old_phase, old_word):
-            return change(job, watcher=watcher, old_phase=old_phase, old_word=old_word)
+            return change(job, watcher=watcher, old_phase=old_phase, old_word=old_word, hidden=hidden)
         case Recovered(job):
             return recovered(job)
         case Outage(job, since, kind):
@@ -397,11 +427,20 @@ def event_reply(event: JobEvent) -> Reply:
         case Late(job, watcher, seconds, late_after):
             return late(job, watcher=watcher, seconds=seconds, late_after=late_after)
         case CaughtUp(job, watcher, old_phase, old_word, steps):
-            return caught_up(job, watcher=watcher, old_phase=old_phase, old_word=old_word, steps=steps)
+            return caught_up(job, watcher=watcher, old_phase=old_phase, old_word=old_word, steps=steps,
+                             hidden=hidden)
 
 
-def status_ephemeral(job: JobView) -> list[dict[str, Any]]:
-    """The one-off `/jobstatus status` answer."""
+def status_ephemeral(job: JobView, hidden: str | None = None) -> list[dict[str, Any]]:
+    """The one-off `/jobstatus status` answer. `hidden`: asked in a channel that may not see the job's
+    details: the state only, and where the details are."""
+    if hidden is not None:
+        had = bool(job.message or job.log_paths or job.links)
+        job = without_details(job)
+        if had:
+            return [section(title(job)), section(
+                f"*Status:* {state_words(job.phase, job.vendor_status)}   *Progress:* {progress_bar(job.progress)}"),
+                context(hidden)]
     blocks = [section(title(job)), section(
         f"*Status:* {state_words(job.phase, job.vendor_status)}   *Progress:* {progress_bar(job.progress)}")]
     if job.message:

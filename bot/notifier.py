@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot import messages, store
+from bot import messages, permissions, store
 from bot.backends.base import Backend
 from bot.jobs import Changed, OutboxKind, Reply, Upload, event_of
 from bot.logs import about
@@ -144,10 +144,14 @@ def _about(item: OwedMessage) -> dict[str, Any]:
     return about(watch=item.watch_id, channel=item.channel)
 
 
-def render_reply(item: OwedMessage) -> Reply:
-    """A `reply` or `event` row as it is posted: an event is rendered now, from the job as it was then."""
+def render_reply(item: OwedMessage, backends: Mapping[str, Backend] | None = None) -> Reply:
+    """A `reply` or `event` row as it is posted: an event is rendered now, from the job as it was then, and
+    with its details only where its backend's `details` allows them now (bot/permissions.py)."""
     if item.kind is OutboxKind.EVENT:
-        return messages.event_reply(event_of(item.payload))
+        event = event_of(item.payload)
+        backend = (backends or {}).get(event.job.backend)
+        hidden = permissions.details_line(backend.config, item.channel) if backend is not None else None
+        return messages.event_reply(event, hidden)
     return Reply.of_payload(item.payload)
 
 
@@ -386,7 +390,7 @@ class Notifier:
         if item.kind is OutboxKind.FILE:
             await self.slack.upload(item.channel, thread, Upload.of_payload(item.payload))
         else:
-            await self.slack.post_reply(item.channel, thread, render_reply(item))
+            await self.slack.post_reply(item.channel, thread, render_reply(item, self.backends))
         return None
 
     async def _parent(self, watch_id: int) -> tuple[str, list[dict[str, Any]]] | None:
@@ -397,8 +401,9 @@ class Notifier:
         w, j = pair
         backend = self.backends.get(j.backend)
         can_cancel = backend is not None and backend.can_cancel and j.cancel_requested_at is None
+        hidden = permissions.details_line(backend.config, w.channel) if backend is not None else None
         return messages.parent(j.view(), watcher=w.watcher, watch_id=w.pk, active=w.active,
-                               ended_reason=w.ended_reason, can_cancel=can_cancel)
+                               ended_reason=w.ended_reason, can_cancel=can_cancel, hidden=hidden)
 
     async def _earlier_parent(self, item: OwedMessage) -> str | None:
         """After a crash mid-send: the parent may be in Slack already. Find it by its metadata.

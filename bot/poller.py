@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot import messages, store
+from bot import messages, permissions, store
 from bot.backends import slots
 from bot.backends.base import Backend, JobStatus
 from bot.backends.errors import BackendError, BadResponse
@@ -419,7 +419,13 @@ class Poller:
         await self._apply_writes()
 
     async def details_for(self, backend: Backend, st: JobStatus, watch_ids: list[int]) -> None:
-        """After a job ends: what the backend can tell beyond the status (errors, logs, outputs)."""
+        """After a job ends: what the backend can tell beyond the status (errors, logs, outputs), to the
+        watches whose channel the backend's `details` allows now (bot/permissions.py); the others' threads got
+        the state and where the details are (messages.change), and the vendor is not even asked for them."""
+        channels = await self.db.run(store.watch_channels, watch_ids)
+        watch_ids = [w for w in watch_ids if w in channels and permissions.details_allowed(backend.config, channels[w])]
+        if not watch_ids:
+            return
         try:
             d = await backend.failure_details(st)
         except BackendError as exc:
@@ -437,7 +443,7 @@ class Poller:
         if reply is not None:
             owed.append(reply)
         if d.attachment is not None and d.attachment[1]:  # Slack refuses an empty file (missing_argument)
-            owed.append(Upload(*d.attachment))
+            owed.append(Upload.of_log(backend.name, st.job_id, d.attachment[1]))  # the name is the bot's
         await self.db.run(store.owe_many, watch_ids, owed, self.clock())
         self.kick()
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot import messages, quotas, store
+from bot import messages, permissions, quotas, store
 from bot.backends.base import Backend, JobStatus, with_article
 from bot.backends.errors import (
     AuthFailed,
@@ -33,6 +33,7 @@ from bot.config import Settings
 from bot.jobs import Changed, EndedReason, JobView
 from bot.messages import esc
 from bot.notifier import Notifier
+from bot.permissions import Action, Denied, Permissions
 from bot.poller import Poller
 from bot.slack.sender import SlackError, SlackSender
 from bot.store import Store
@@ -77,6 +78,32 @@ class Watching:
     notifier: Notifier
     slack: SlackSender
     clock: Callable[[], float]
+    perms: Permissions | None = None  # who may do what (bot/permissions.py); None: the rules without Slack's help
+
+    def __post_init__(self) -> None:
+        if self.perms is None:
+            self.perms = Permissions(self.settings, None)
+
+    async def allow(self, backend: str, user: str, action: Action, channel: str | None,
+                    *, job_id: str | None = None) -> None:
+        """Refuse (UserError) what the permission rules do not allow `user` now. An HTTP API client is held by
+        its token's own scope (bot/api.py); only the backend's `channels` applies to it. A cancel under
+        `cancel: owner` is judged against the job's owner (`store.job_owner`)."""
+        assert self.perms is not None
+        self.perms.settings = self.settings  # the rules are these settings, whoever replaced them
+        if user.startswith(messages.API_ACTOR):
+            cfg = self.perms.config(backend)
+            if cfg is not None and channel is not None and cfg.channels is not None and channel not in cfg.channels:
+                raise UserError(f"Backend `{esc(backend)}` may not be used in that channel (its `channels` setting).",
+                                "channel_not_allowed")
+            return
+        owner = None
+        if action is Action.CANCEL and job_id is not None:
+            owner = await self.db.run(store.job_owner, backend, job_id)
+        try:
+            await self.perms.check(backend, user, action, channel, owner=owner)
+        except Denied as exc:
+            raise UserError(str(exc), exc.code) from None
 
     # -- checks shared by every request -----------------------------------------------------------
     def backend(self, name: str, channel: str | None = None) -> Backend:
@@ -121,6 +148,7 @@ class Watching:
         """One watch, one thread, per channel and job: asked again, the channel gets its thread back. `user`
         is who asked: a Slack user id, or an API client (`messages.api_actor`); `mention`, a Slack user an API
         client named, is mentioned in the thread without any right over the watch."""
+        await self.allow(backend.name, user, Action.WATCH, channel)
         existing = await self.db.run(store.channel_watch, backend.name, job_id, channel)
         if existing is not None and (existing.active or existing.ended_reason == EndedReason.FINISHED):
             return await self._already(existing, backend, job_id)  # no vendor call needed
@@ -186,13 +214,23 @@ class Watching:
         timeout: float = backend.config.watch_timeout or self.settings.watch_timeout
         return timeout
 
-    async def status(self, backend: Backend, job_id: str) -> Answer:
+    async def status(self, backend: Backend, job_id: str, user: str, channel: str) -> Answer:
+        """A job's status now, to the person alone: limited per person (`permissions.StatusLimit`), and in a
+        channel outside the backend's `details` without the vendor's message, logs and links."""
+        await self.allow(backend.name, user, Action.STATUS, channel)
+        assert self.perms is not None
+        try:
+            self.perms.limit_status(user)
+        except Denied as exc:
+            raise UserError(str(exc), exc.code) from None
         st = await self.check(backend, job_id)
         view = JobView.of_status(backend.name, st, self.clock())
+        hidden = permissions.details_line(backend.config, channel)
         return Answer(f"{backend.name} job {job_id}: {messages.state_words(st.phase, st.vendor_status)}",
-                      messages.status_ephemeral(view))
+                      messages.status_ephemeral(view, hidden))
 
     async def unwatch(self, backend: Backend, job_id: str, channel: str, user: str) -> Answer:
+        await self.allow(backend.name, user, Action.UNWATCH, channel)
         watch = await self.db.run(store.active_watch, backend.name, job_id, channel)
         if watch is None:
             raise UserError(f"This channel does not watch {esc(backend.name)} job `{esc(job_id)}`. "
@@ -200,6 +238,9 @@ class Watching:
         return await self.stop(watch.pk, user)
 
     async def stop(self, watch_id: int, user: str) -> Answer:
+        pair = await self.db.run(store.watch_and_job, watch_id)
+        if pair is not None:  # the rules as they are now, for a click on an old message too
+            await self.allow(pair[1].backend, user, Action.UNWATCH, pair[0].channel)
         note = messages.note(f":octagonal_sign: Stopped watching (by {messages.who(user)}). "
                              "Press *Rewatch* to follow it again.")
         job_pk = await self.db.run(store.stop_watch, watch_id, self.clock(), note)
@@ -214,6 +255,7 @@ class Watching:
         if pair is None:
             raise UserError("I no longer know that watch; start a new one with `/jobstatus watch`.")
         watch, job = pair
+        await self.allow(job.backend, user, Action.WATCH, watch.channel)
         if watch.active:
             return Answer("Already watching this job.")
         backend = self.backend(job.backend, watch.channel)
@@ -240,17 +282,28 @@ class Watching:
         return pair[0].pk
 
     async def own_watch(self, value: str, user: str) -> int:
-        """The watch a Home tab button belongs to: the id it carries (`value`), a watch of the clicker's own."""
+        """The watch a Home tab button belongs to: the id it carries (`value`), a watch of the clicker's own, in
+        a channel they are still in (issue 19, item 5: someone removed from a private channel keeps no hold on
+        its watches); a watch they may not act on reads as one that is not theirs."""
         an_id = value.isascii() and value.isdigit() and len(value) <= 18
         pair = await self.db.run(store.watch_and_job, int(value)) if an_id else None
-        if pair is None or pair[0].user_id != user:
+        if pair is None or pair[0].user_id != user or not await self.member(user, pair[0].channel):
             raise UserError("That button does not belong to a watch of yours I know.")
         return pair[0].pk
 
-    async def refresh(self, watch_id: int) -> Answer | None:
+    async def member(self, user: str, channel: str) -> bool:
+        """Whether `user` is in `channel` now (bot/permissions.py asks Slack); when Slack cannot say: no."""
+        assert self.perms is not None
+        try:
+            return await self.perms.is_member(user, channel)
+        except permissions.Unknowable:
+            return False
+
+    async def refresh(self, watch_id: int, user: str) -> Answer | None:
         pair = await self.db.run(store.watch_and_job, watch_id)
         if pair is None:
             return None
+        await self.allow(pair[1].backend, user, Action.REFRESH, pair[0].channel)
         await self.poller.poll_now(pair[1].pk)
         return None
 
@@ -259,14 +312,15 @@ class Watching:
 
         A refusal says what is true, in this order: the vendor offers no cancel here; the job has ended (its
         final state) or there is no such job (both only in doubt, when this channel's watch is not following
-        it); the `cancel` rule, when it is the reason."""
+        it); the `cancel` rule, when it is the reason. Who may use the backend here at all is asked first."""
+        await self.allow(backend.name, user, Action.REFRESH, channel)
         if not self.can_cancel(backend.name):
             hint = backend.cancel_hint or "Cancel it in the vendor's console."
             raise UserError(f"{esc(backend.name)} ({esc(backend.label)}) offers no cancel API here. {esc(hint)}")
         watch = await self.db.run(store.active_watch, backend.name, job_id, channel)
         if watch is None:
             await self.not_ended(backend, job_id)
-        self.may_cancel(backend, job_id, user, watch)
+        await self.allow(backend.name, user, Action.CANCEL, channel, job_id=job_id)
         now = self.clock()
         earlier = await self.db.run(store.claim_cancel, backend.name, job_id, user, now)
         if earlier is not None:
@@ -313,25 +367,6 @@ class Watching:
             raise UserError(f"{esc(backend.name)} job `{esc(job_id)}` has already ended "
                             f"({messages.state_words(phase, word)}): there is nothing to cancel.")
 
-    def may_cancel(self, backend: Backend, job_id: str, user: str, watch: store.Watch | None) -> None:
-        """Refuse (UserError) a cancel the backend's `cancel` rule does not allow; `watch` is this channel's
-        active watch of the job, if it has one."""
-        rule = backend.config.cancel
-        if user in self.settings.admins or rule == "anyone":
-            return
-        b = esc(backend.name)
-        if isinstance(rule, list):
-            if user in rule:
-                return
-            raise UserError(f"Only the users listed in `{b}`'s `cancel` setting (or an admin) may cancel its jobs.")
-        if watch is None:
-            raise UserError(f"This channel does not watch {b} job `{esc(job_id)}`. Under the `cancel: watcher` rule "
-                            f"of `{b}` a job is cancelled by the user who started a watch of it, in that watch's "
-                            "channel, or by an admin.")
-        if watch.user_id != user:
-            raise UserError(f"Only <@{watch.user_id}>, who started this channel's watch (the `cancel: watcher` rule "
-                            f"of `{b}`), or an admin may cancel this job.")
-
     async def list(self, channel: str) -> Answer:
         rows = await self.db.run(store.channel_watches, channel)
         if not rows:
@@ -371,12 +406,12 @@ class Watching:
 def explain(backend: Backend, job_id: str, exc: BackendError) -> str:
     """A backend error in words that say what to do; the error text itself never holds a secret."""
     b, j = esc(backend.name), esc(job_id)
-    if isinstance(exc, JobNotFound):
+    if isinstance(exc, JobNotFound | Forbidden):
+        # issue 19: an id the bot's account may not see reads exactly like one that does not exist, so a
+        # person cannot learn by trying ids which jobs exist behind the account's back
         return f"{b} has no job `{j}`. Check the id (and that it is {esc(with_article(backend.label))} job id)."
     if isinstance(exc, AuthFailed):
         return f"{b} refused the bot's credentials. Ask the bot's operator to check the `{b}` auth settings."
-    if isinstance(exc, Forbidden):
-        return f"The bot's account on {b} may not see job `{j}`. Ask the operator for access."
     if isinstance(exc, Unavailable):
         return f"{b} cannot be reached right now ({esc(exc)}). Try again in a few minutes."
     if isinstance(exc, Misconfigured):
@@ -392,7 +427,7 @@ def explain(backend: Backend, job_id: str, exc: BackendError) -> str:
 def error_code(exc: BackendError) -> str:
     """What kind of refusal a backend error is, for UserError.code: the job is unknown, the backend cannot be
     reached now, or it answered but not with the job."""
-    if isinstance(exc, JobNotFound):
+    if isinstance(exc, JobNotFound | Forbidden):
         return "job_not_found"
     if isinstance(exc, Unavailable):
         return "backend_unavailable"

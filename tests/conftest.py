@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 
 from bot.app import Runtime
 from bot.config import BackendConfig, Environment, Settings, settings_from_dict
@@ -57,6 +58,14 @@ class FakeClock:
 # -- the whole bot: real Runtime (Bolt over HTTP), fake Slack, simulators, a temp database -----------------
 
 SIGNING_SECRET = "test-signing-secret"
+# JOBSTATUS_SECRET_KEYS of the tests' bots: stored secrets are encrypted (bot/store/sealing.py), as in production
+SECRET_KEYS = Fernet.generate_key().decode()
+
+
+def opened(stored: str) -> str:
+    """A secret as the tests' bots stored it (`fernet:<token>`), decrypted: what a test compares with the vendor's."""
+    assert stored.startswith("fernet:"), "a secret stored unencrypted"
+    return Fernet(SECRET_KEYS).decrypt(stored.removeprefix("fernet:").encode()).decode()
 
 
 @dataclass
@@ -140,7 +149,8 @@ async def harness(sim: SimulatorServer, slack: FakeSlack, database_url: str,
     top = request.node.get_closest_marker("settings")
     settings = settings_for(sim, top=top.kwargs if top else None, **(marker.kwargs if marker else {}))
     env = Environment(slack_bot_token=slack.token, slack_signing_secret=SIGNING_SECRET, slack_api_url=slack.api_url,
-                      database_url=database_url, port=0)
+                      database_url=database_url, port=0, secret_keys=SECRET_KEYS,
+                      **(env_marker.kwargs if (env_marker := request.node.get_closest_marker("environment")) else {}))
     runtime = await start_runtime(settings, env)
     h = Harness(sim, slack, settings, env, runtime, SlackUser(runtime.events_url, SIGNING_SECRET, slack))
     try:

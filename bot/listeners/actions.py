@@ -58,7 +58,7 @@ class Buttons:
         self.ops: dict[str, Callable[[int, str], Awaitable[Answer | None]]] = {
             ButtonAction.CANCEL: watching.cancel_watch,
             ButtonAction.STOP: watching.stop,
-            ButtonAction.REFRESH: lambda watch_id, _user: watching.refresh(watch_id),
+            ButtonAction.REFRESH: watching.refresh,
             ButtonAction.REWATCH: watching.rewatch,
         }
 

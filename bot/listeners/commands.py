@@ -119,7 +119,7 @@ class Commands:
             if cmd.verb == "watch":
                 return await watching.watch(backend, job_id, channel, user)
             if cmd.verb == "status":
-                return await watching.status(backend, job_id)
+                return await watching.status(backend, job_id, user, channel)
             if cmd.verb == "unwatch":
                 return await watching.unwatch(backend, job_id, channel, user)
             return await watching.cancel(backend, job_id, channel, user)

@@ -21,7 +21,7 @@ from slack_bolt.async_app import AsyncAck, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import views
+from bot import permissions, views
 from bot.home import HomeTab
 from bot.listeners.respond import reply
 from bot.messages import esc
@@ -76,6 +76,8 @@ class Surfaces:
         elif not sub.channel.startswith(("C", "G")):  # a direct message, preset by a message shortcut there
             errors[CHANNEL] = ("Choose a channel (public or private) for the job's updates: "
                                "they go to a thread there, not to a direct message.")
+        elif not await self._member(user, sub.channel, errors):
+            pass  # the error is on the channel field
         try:
             backend = watching.backend(sub.backend, sub.channel or None)
             job_id = watching.job_id(backend, sub.job_id)
@@ -100,6 +102,21 @@ class Surfaces:
         finally:
             await checking
         await _say(respond, answer)
+
+
+    async def _member(self, user: str, channel: str, errors: dict[str, str]) -> bool:
+        """The modal's channel must be one the submitter is in (issue 19, item 5: else anyone could post a watch,
+        and its failure details, into any public channel). Asked of Slack (conversations.members, cached
+        briefly, bot/permissions.py) before the ack: a refusal shows on the channel field."""
+        assert self.watching.perms is not None
+        try:
+            if await self.watching.perms.is_member(user, channel):
+                return True
+            errors[CHANNEL] = ("You are not a member of that channel: choose one you are in (or join it first). "
+                               "A private channel also needs me in it: /invite @jobstatus.")
+        except permissions.Unknowable:
+            errors[CHANNEL] = "I cannot check that channel's members right now; nothing was done. Try again in a minute."
+        return False
 
 
 async def _say(respond: AsyncRespond | None, answer: Answer, *, tries: int | None = None) -> None:

@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
+from cryptography.fernet import Fernet
+
 from bot import views
 from bot.app import Runtime
 from bot.config import Environment, Settings, settings_from_dict
@@ -270,7 +272,9 @@ async def run_demo(port: int = 0, stdin: TextIO | None = None, out: TextIO | Non
         tmp = running.enter_context(tempfile.TemporaryDirectory(prefix="jobstatus-demo-"))
         settings: Settings = settings_from_dict({"backends": demo_backends(sim), "api": demo_api()}, "<demo config>")
         env = Environment(slack_bot_token=slack.token, slack_signing_secret=secret, slack_api_url=slack.api_url,
-                          database_url=f"sqlite:///{Path(tmp) / 'demo.db'}", port=port)
+                          database_url=f"sqlite:///{Path(tmp) / 'demo.db'}", port=port,
+                          # the demo's database lives as long as its temp dir: so does its key, made here
+                          secret_keys=Fernet.generate_key().decode())
         runtime = Runtime(settings, env, host="127.0.0.1", tick=0.25)
         await runtime.start()
         running.push_async_callback(runtime.stop)

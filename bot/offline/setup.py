@@ -58,10 +58,14 @@ def configure_simulators(sim: Simulators) -> None:
     sim.immuta.api_keys.add(DEMO_API_KEY)
 
 
+DEMO_DETAILS = ["C0001"]  # #general, where the demo's person is: its threads show failure text, logs and files
+
+
 def demo_backends(sim: SimulatorUrls, poll_interval: float = 2.0) -> dict[str, Any]:
-    """One backend of each type, pointing at the simulators (each base_url carries a path prefix)."""
+    """One backend of each type, pointing at the simulators (each base_url carries a path prefix). Each posts
+    its details in #general (`details`: by default a backend posts them nowhere in Slack)."""
     basic = {"type": "basic", "username": DEMO_USER, "password": DEMO_PASSWORD}
-    return {
+    backends: dict[str, dict[str, Any]] = {
         "fusion-demo": {"type": "fusion_jobscheduler", "base_url": sim.base_url("fusion_jobscheduler"),
                         "auth": basic, "poll_interval": poll_interval, "cancel_enabled": True},
         "vault-demo": {"type": "veeva_vault", "base_url": sim.base_url("veeva_vault"), "api_version": "v26.1",
@@ -75,6 +79,9 @@ def demo_backends(sim: SimulatorUrls, poll_interval: float = 2.0) -> dict[str, A
         "immuta-demo": {"type": "immuta", "base_url": sim.base_url("immuta"),
                         "auth": {"type": "api_key", "key": DEMO_API_KEY}, "poll_interval": poll_interval},
     }
+    for b in backends.values():
+        b["details"] = list(DEMO_DETAILS)
+    return backends
 
 
 EPM_LOG = """\

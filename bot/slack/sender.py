@@ -68,6 +68,14 @@ class SlackSender(Protocol):
     async def permalink(self, channel: str, ts: str) -> str | None: ...
 
 
+# The top-level `text` (the notification and fallback of a message with blocks) has no `verbatim`: what it may
+# turn into links or mentions is the call's `parse` and `link_names`. chat.update's `parse` defaults to `client`,
+# unlike chat.postMessage's, and each call resets what it does not say (docs.slack.dev/reference/methods/
+# chat.update, arguments `parse` and `link_names`): say `none` and no user-group linking on every call, so a
+# backend's `#channel` or `@here` in the text stays text; `<`, `>`, `&` are escaped (messages.esc).
+PLAIN_TEXT: dict[str, Any] = {"parse": "none", "link_names": False}
+
+
 class WebSender:
     """SlackSender over slack_sdk's AsyncWebClient; each call is counted in `metrics` by method and outcome."""
 
@@ -77,7 +85,7 @@ class WebSender:
 
     async def post_parent(self, channel: str, text: str, blocks: list[dict[str, Any]], watch_id: int) -> str:
         resp = await self._call("chat.postMessage", self.client.chat_postMessage(
-            channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False,
+            channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False, **PLAIN_TEXT,
             metadata={"event_type": METADATA_EVENT, "event_payload": {"watch_id": watch_id}},
         ))
         return str(resp["ts"])
@@ -95,16 +103,18 @@ class WebSender:
     async def post_reply(self, channel: str, thread_ts: str, reply: Reply) -> None:
         await self._call("chat.postMessage", self.client.chat_postMessage(
             channel=channel, thread_ts=thread_ts, text=reply.text, blocks=reply.blocks or None,
-            reply_broadcast=reply.broadcast, unfurl_links=False, unfurl_media=False,
+            reply_broadcast=reply.broadcast, unfurl_links=False, unfurl_media=False, **PLAIN_TEXT,
         ))
 
     async def post_message(self, channel: str, reply: Reply) -> str:
         resp = await self._call("chat.postMessage", self.client.chat_postMessage(
-            channel=channel, text=reply.text, blocks=reply.blocks or None, unfurl_links=False, unfurl_media=False))
+            channel=channel, text=reply.text, blocks=reply.blocks or None, unfurl_links=False, unfurl_media=False,
+            **PLAIN_TEXT))
         return str(resp["ts"])
 
     async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
-        await self._call("chat.update", self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks))
+        await self._call("chat.update", self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks,
+                                                                  **PLAIN_TEXT))
 
     async def upload(self, channel: str, thread_ts: str, upload: Upload) -> None:
         # files_upload_v2 calls files.getUploadURLExternal, then uploads, then files.completeUploadExternal:

@@ -45,16 +45,19 @@ from bot.store.watches import (
     counts,
     create_watch,
     discard_watch,
+    end_disallowed,
     end_watch,
     end_watch_for_slack,
     figures,
     find_job,
+    job_owner,
     note_cancel,
     refresh_job,
     release_cancel,
     rewatch,
     stop_watch,
     watch_and_job,
+    watch_channels,
     watches_of,
 )
 
@@ -65,5 +68,5 @@ __all__ = [
     "expire_watches", "figures", "find_job", "forget_parent", "job_state", "note_cancel", "note_late_runs", "note_outages", "owe",
     "owe_many", "peek", "pending", "polling_ids", "polling_job", "polling_jobs", "prune_history", "refresh_job",
     "release", "release_cancel", "replace_owed", "retry_later", "rewatch", "sent", "set_next_polls", "stop_watch",
-    "watch_and_job", "watches_of",
+    "watch_and_job", "watches_of", "end_disallowed", "job_owner", "watch_channels",
 ]

@@ -5,6 +5,9 @@ One worker thread means the event loop never blocks on the database and SQLite s
 is dialect-specific beyond the SQLite connection setup here, the upsert of a secret, the lock a schema
 upgrade takes (schema.py), and the leases that let replicas share PostgreSQL (bot/store/leases.py); SQLite
 is one process, held by a lock on its file.
+
+What the database holds is the bot's alone: the SQLite file and its -wal and -shm are 0600 whatever the umask
+(`own_file`), and the secrets in it are encrypted (bot/store/sealing.py).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import create_engine
 
 from bot.store import schema, secrets
+from bot.store.sealing import Sealer
 
 
 class InUse(Exception):
@@ -45,7 +49,7 @@ def engine_url(url: str) -> str:
 class Store:
     """The database: `run(fn, ...)` runs `fn(session, ...)` in one transaction on the store's thread."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, secret_keys: str | None = None) -> None:
         url = engine_url(url)
         sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {}
@@ -69,6 +73,23 @@ class Store:
         self.replicated = not sqlite  # PostgreSQL: any number of replicas share it (bot/store/leases.py)
         self._sqlite_file = make_url(url).database if sqlite else None
         self._lock_fd: int | None = None
+        self.sealer = Sealer(secret_keys)  # JOBSTATUS_SECRET_KEYS; raises SecretKeyError for a malformed key
+
+    def own_file(self) -> None:
+        """SQLite: make the database file 0600 before SQLite opens it, and tighten an existing one (and its -wal
+        and -shm). SQLite creates -wal and -shm with the database file's mode (os_unix.c, `findCreateFileMode`),
+        so they follow; the umask cannot widen a mode, only narrow it. A directory that does not exist is left
+        to SQLite's own error. No-op for PostgreSQL and in-memory SQLite."""
+        path = self._sqlite_file
+        if not path or path.startswith((":", "file:")) or not os.path.isdir(os.path.dirname(path) or "."):
+            return
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        for name in (path, f"{path}-wal", f"{path}-shm"):
+            try:
+                if os.stat(name).st_mode & 0o077:
+                    os.chmod(name, 0o600)
+            except FileNotFoundError:
+                pass
 
     def serve_alone(self) -> None:
         """SQLite is one process: take `<database file>.lock` (flock, released when the process ends, however
@@ -89,8 +110,18 @@ class Store:
 
     def upgrade(self) -> schema.Upgrade:
         """Bring the database to the code's schema: create it, recognise 0.1.0's, or upgrade it, under a lock
-        (bot/store/schema.py). Raises schema.SchemaTooNew for a database a newer jobstatus upgraded."""
+        (bot/store/schema.py). Raises schema.SchemaTooNew for a database a newer jobstatus upgraded. SQLite's file
+        is made the bot's alone first (`own_file`)."""
+        self.own_file()
         return schema.upgrade(self.engine)
+
+    def seal_secrets(self) -> int:
+        """At start, after `upgrade`: every stored secret encrypted under the first key of JOBSTATUS_SECRET_KEYS
+        (plaintext rows of an older version encrypted, rows of an older key re-encrypted); how many rows changed.
+        Raises SecretKeyError when secrets are stored and no key is set, or a row opens with none of the keys.
+        Blocking: for a thread of its own, before the store's thread has work."""
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            return secrets.reseal_all(session, self.sealer)
 
     async def run(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn(session, *args, **kwargs)` in one transaction on the store's thread."""
@@ -132,10 +163,11 @@ class Store:
 
     # -- the backends' SecretStore ----------------------------------------------------------------------
     async def get_secret(self, key: str) -> str | None:
-        return await self.run(secrets.get_secret, key)
+        stored = await self.run(secrets.get_secret, key)
+        return self.sealer.open(stored, key) if stored is not None else None
 
     async def put_secret(self, key: str, value: str) -> None:
-        await self.run(secrets.put_secret, key, value)
+        await self.run(secrets.put_secret, key, self.sealer.seal(value, key))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -352,3 +352,55 @@ def note_cancel(s: Session, backend: str, job_id: str, note: Reply, now: float) 
         owe(s, w, OutboxKind.UPDATE, now)
     job.next_poll_at = now
     return len(watches), job.pk
+
+
+# -- permissions (bot/permissions.py): the job's owner, and watches the rules no longer allow -------------
+
+API_ACTOR = "api:"  # bot.messages.API_ACTOR: a watch started by an HTTP API client, not by a person
+
+
+def job_owner(s: Session, backend: str, job_id: str) -> str | None:
+    """The `cancel: owner` of a job: who started its earliest watch among those a Slack user started (an API
+    client's watch gives nobody rights). One person per job, whichever channel asks: watching the job in a
+    channel of one's own makes nobody its owner."""
+    q = (select(col(Watch.user_id)).join(Job, col(Job.id) == col(Watch.job_pk))
+         .where(col(Job.backend) == backend, col(Job.job_id) == job_id,
+                ~col(Watch.user_id).startswith(API_ACTOR))
+         .order_by(col(Watch.created_at), col(Watch.id)).limit(1))
+    return s.execute(q).scalar_one_or_none()
+
+
+def watch_channels(s: Session, watch_ids: list[int]) -> dict[int, str]:
+    """Each watch's channel."""
+    if not watch_ids:
+        return {}
+    rows = s.execute(select(col(Watch.id), col(Watch.channel)).where(col(Watch.id).in_(watch_ids)))
+    return {int(i or 0): str(c) for i, c in rows}
+
+
+def end_disallowed(s: Session, allowed: dict[str, frozenset[str] | None], note: Reply, now: float) -> list[int]:
+    """End every active watch whose channel its backend's `channels` (`allowed`: backend → channels, None =
+    anywhere) no longer allows, each with `note` in its thread; returns their jobs. Each watch is ended by a
+    conditional UPDATE (`active` still true), so of two replicas starting at once only one ends it and writes
+    the note, and a restart finds nothing left to end."""
+    q = (select(Watch, col(Job.backend)).join(Job, col(Job.id) == col(Watch.job_pk))
+         .where(col(Watch.active) == True))  # noqa: E712
+    ended: list[int] = []
+    for w, backend in s.execute(q).all():
+        rule = allowed.get(backend)
+        if backend not in allowed or rule is None or w.channel in rule:
+            continue
+        res = cast(CursorResult[Any], s.execute(
+            update(Watch).where(col(Watch.id) == w.pk, col(Watch.active) == True)  # noqa: E712
+            .values(active=False, ended_reason=EndedReason.NOT_ALLOWED, ended_at=now)
+            .execution_options(synchronize_session=False)))
+        if res.rowcount != 1:
+            continue
+        s.expire(w)
+        owe(s, w, note, now)
+        owe(s, w, OutboxKind.UPDATE, now)
+        job = s.get(Job, w.job_pk)
+        if job is not None:
+            refresh_polling(s, job)
+            ended.append(job.pk)
+    return ended

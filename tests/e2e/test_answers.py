@@ -48,11 +48,11 @@ async def test_cancel_of_a_job_that_does_not_exist_says_so(harness: Harness) -> 
     assert said == ("fusion-demo has no job `424242`. Check the id (and that it is an Oracle Fusion job id).")
 
 
-async def test_cancel_of_a_running_job_this_channel_does_not_watch_says_so(harness: Harness) -> None:
+async def test_cancel_of_a_running_job_nobody_watches_says_it_has_no_owner_yet(harness: Harness) -> None:
     h = harness
     h.sim.fusion.add_job(9101, steps=[Step(0, "RUNNING")])
     said = await answer(h, "cancel fusion-demo 9101")
-    assert said.startswith("This channel does not watch fusion-demo job `9101`.")
+    assert said.startswith("Nobody watches this job yet, so it has no owner: under the `cancel: owner` rule")
     assert h.sim.fusion.count("POST", "/cancel") == 0
 
 
@@ -62,7 +62,7 @@ async def test_cancel_of_a_running_job_this_channel_does_not_watch_says_so(harne
 @pytest.mark.parametrize(("command", "says"), [
     ("status fusion-demo 9102", "fusion-demo job 9102: running"),
     ("unwatch fusion-demo 9102", "This channel does not watch fusion-demo job `9102`."),
-    ("cancel fusion-demo 9102", "This channel does not watch fusion-demo job `9102`."),
+    ("cancel fusion-demo 9102", "Nobody watches this job yet, so it has no owner"),
 ])
 async def test_the_answer_is_the_last_ephemeral_after_the_checking_line(
         harness: Harness, command: str, says: str) -> None:

@@ -30,7 +30,7 @@ from bot.store import Store, schema
 from bot.store.migrations import before_0001
 from bot.store.schema import SchemaTooNew, Upgrade
 from tests import pg, schemas
-from tests.conftest import SIGNING_SECRET, settings_for, start_runtime
+from tests.conftest import SECRET_KEYS, SIGNING_SECRET, opened, settings_for, start_runtime
 from tests.e2e.test_postgres import query
 from tests.e2e.test_process import bot_env, free_port
 
@@ -76,7 +76,7 @@ async def test_a_release_0_1_0_database_resumes_its_watches_in_their_threads(any
     sim.fusion.add_job(5102, name="AP Close", steps=[Step(0, "RUNNING")])
     await slack.start()
     env = Environment(slack_bot_token=slack.token, slack_signing_secret=SIGNING_SECRET, slack_api_url=slack.api_url,
-                      database_url=any_url, port=0)
+                      database_url=any_url, port=0, secret_keys=SECRET_KEYS)  # 0.1.0 stored a secret: a key is due
     runtime = await start_runtime(settings_for(sim), env)
     try:
         assert schemas.revision(any_url) == [schema.head()]
@@ -119,7 +119,8 @@ async def test_a_release_0_1_0_database_resumes_its_watches_in_their_threads(any
                              poll=0.05, what="the ended watch pruned")
         assert query(any_url, "SELECT job_id FROM jobs ORDER BY job_id") == [("5101",), ("5102",)]
         assert query(any_url, "SELECT vendor_status FROM state_changes") == [("SUCCEEDED",)]
-        assert query(any_url, "SELECT value FROM secrets") == [("rotated-by-0.1.0",)]
+        [(stored,)] = query(any_url, "SELECT value FROM secrets")  # encrypted at start, in place
+        assert "rotated-by-0.1.0" not in stored and opened(stored) == "rotated-by-0.1.0"
     finally:
         await runtime.stop()
         await slack.stop()

@@ -33,7 +33,7 @@ from bot.offline.vendors.core import Step
 from bot.offline.vendors.server import SimulatorServer
 from bot.store import Job, PollResult, Store, Watch
 from tests import pg
-from tests.conftest import SIGNING_SECRET, Harness, settings_for, start_runtime
+from tests.conftest import SECRET_KEYS, SIGNING_SECRET, Harness, opened, settings_for, start_runtime
 
 
 @pytest.fixture
@@ -159,13 +159,13 @@ async def test_epm_rotating_refresh_token_is_kept_in_postgres_and_used_after_a_r
             "client_id": "jobstatus-epm", "client_secret": "epm-client-secret", "refresh_token": first}
     settings = settings_for(sim, **{"epm-demo": {"auth": auth}})
     env = Environment(slack_bot_token=slack.token, slack_signing_secret=SIGNING_SECRET, slack_api_url=slack.api_url,
-                      database_url=database_url, port=0)
+                      database_url=database_url, port=0, secret_keys=SECRET_KEYS)
     runtime = await start_runtime(settings, env)
     h = Harness(sim, slack, settings, env, runtime, SlackUser(runtime.events_url, SIGNING_SECRET, slack))
 
     def stored() -> str | None:
         rows = query(database_url, "SELECT value FROM secrets WHERE key = 'epm-demo:refresh_token'")
-        return rows[0][0] if rows else None
+        return opened(rows[0][0]) if rows else None
 
     def grants() -> list[str]:
         return [parse_qs(r.body.decode())["refresh_token"][0] for r in sim.epm_di.requests

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+import pytest
 
 from bot.app import READY_DB_TIMEOUT, Runtime
 from bot.config import Environment
@@ -16,12 +17,14 @@ from tests.conftest import SIGNING_SECRET, Harness, Silent, settings_for
 from tests.e2e.test_process import free_port
 
 
-async def probe(h: Harness, path: str) -> tuple[int, dict[str, Any]]:
-    url = h.runtime.events_url.replace("/slack/events", path)
-    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+async def probe(h: Harness, path: str, *, details: bool = True) -> tuple[int, dict[str, Any]]:
+    """GET `path` on METRICS_ADDR's listener (the details), or with `details=False` on the public port."""
+    port = h.runtime.metrics_port if details else h.runtime.port
+    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}{path}") as resp:
         return resp.status, await resp.json()
 
 
+@pytest.mark.environment(metrics_addr="127.0.0.1:0")
 async def test_ready_while_serving_and_not_while_slack_refuses_the_token(harness: Harness) -> None:
     h = harness
     assert await probe(h, "/readyz") == (200, {"ready": True})
@@ -37,6 +40,9 @@ async def test_ready_while_serving_and_not_while_slack_refuses_the_token(harness
     assert reason.startswith("Slack refuses the bot's token: token_revoked since ")
     status, health = await probe(h, "/healthz")
     assert status == 200 and health["ok"] is True and health["slack"].startswith("token_revoked since ")
+    # the public port: ready or not, alive, and nothing about the token
+    assert await probe(h, "/readyz", details=False) == (503, {"ready": False})
+    assert await probe(h, "/healthz", details=False) == (200, {"ok": True})
 
     h.slack.token_revoked = False
     await h.slack.wait_for(lambda: h.runtime.notifier.stopped is None, what="sending to resume")

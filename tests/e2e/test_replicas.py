@@ -53,16 +53,20 @@ class Cluster:
     slack: FakeSlack
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    metrics_ports: dict[str, int] = field(default_factory=dict)  # METRICS_ADDR: /metrics and the detailed /healthz
     socket: bool = False  # Socket Mode: each replica opens its own connection to the fake Slack
 
     async def start(self, name: str) -> None:
         port = free_port()
         env = bot_env(self.tmp, self.slack, port)
         env["DATABASE_URL"] = self.url
+        inside = free_port()
+        env["METRICS_ADDR"] = f"127.0.0.1:{inside}"
         if self.socket:
             env["SLACK_APP_TOKEN"] = self.slack.app_token
         self.procs[name] = await start_bot(env, self.tmp / f"{name}.log")
         self.ports[name] = port
+        self.metrics_ports[name] = inside
 
     def user(self, name: str) -> SlackUser:
         return SlackUser(f"http://127.0.0.1:{self.ports[name]}/slack/events", SECRET, self.slack)
@@ -77,7 +81,7 @@ class Cluster:
         out = {}
         async with aiohttp.ClientSession() as session:
             for name in self.procs:
-                async with session.get(f"http://127.0.0.1:{self.ports[name]}/healthz") as r:
+                async with session.get(f"http://127.0.0.1:{self.metrics_ports[name]}/healthz") as r:
                     out[name] = int((await r.json())["scheduled"])
         return out
 
@@ -188,7 +192,7 @@ async def test_replicas_share_the_jobs_evenly_and_a_joining_one_gets_its_share(c
     await c.start("c")  # joins: the others give back their excess, it takes its share
     counts = await wait_until(lambda: even(3), 30, "4 jobs in each of three replicas' schedules")
     assert set(counts) == {"a", "b", "c"}
-    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{c.ports['c']}/metrics") as r:
+    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{c.metrics_ports['c']}/metrics") as r:
         exposition = await r.text()
     assert "jobstatus_replicas_live 3.0" in exposition
     assert 'jobstatus_jobs_tracked{backend="fusion-demo"} 4.0' in exposition

@@ -22,6 +22,7 @@ def buttons(msg: Any) -> list[str]:
     return [e["action_id"] for b in msg.blocks or [] if b["type"] == "actions" for e in b["elements"]]
 
 
+@pytest.mark.backends(**{"epm-demo": {"details": ["C0100"]}})
 async def test_an_upload_refused_in_a_channel_the_bot_has_not_joined_costs_only_the_upload(harness: Harness) -> None:
     h = harness
     h.slack.add_channel("C0100", "ops-public", member=False)  # public: chat:write.public lets the bot post here
@@ -45,11 +46,13 @@ async def test_an_upload_refused_in_a_channel_the_bot_has_not_joined_costs_only_
 
 
 async def healthz(h: Harness) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{h.runtime.port}/healthz") as r:
+    """The detailed /healthz, on METRICS_ADDR's listener (the test's `environment` marker sets it)."""
+    async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{h.runtime.metrics_port}/healthz") as r:
         assert r.status == 200  # liveness: the process serves, whatever Slack says
         return dict(await r.json())
 
 
+@pytest.mark.environment(metrics_addr="127.0.0.1:0")
 async def test_a_revoked_token_stops_sending_keeps_everything_and_resumes_by_itself(
         harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
     h = harness

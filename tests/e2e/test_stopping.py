@@ -152,8 +152,14 @@ def slack_env(tmp_path: Path, slack: FakeSlack, port: int, slack_port: int) -> d
         "SLACK_BOT_TOKEN": slack.token, "SLACK_APP_TOKEN": slack.app_token, "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": f"http://127.0.0.1:{slack_port}/api/", "JOBSTATUS_CONFIG": str(tmp_path / "jobstatus.yaml"),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}", "PORT": str(port),
+        "METRICS_ADDR": f"127.0.0.1:{free_port()}",  # the probes' details (the public port says ready or not)
     })
     return env
+
+
+def inside(env: dict[str, str], path: str) -> str:
+    """`path` on METRICS_ADDR's listener, where /healthz and /readyz give their details."""
+    return f"http://{env['METRICS_ADDR']}{path}"
 
 
 def attempt_lines(log: Path) -> list[str]:
@@ -172,10 +178,11 @@ async def test_socket_mode_without_slack_retries_serves_probes_and_stops_on_a_si
     proc = await start_bot(env, log)  # /healthz answers while Slack cannot be reached
     try:
         await until(lambda: len(attempt_lines(log)) >= 2, "two failed attempts", log)
-        status, health = await get(f"http://127.0.0.1:{port}/healthz")
+        status, health = await get(inside(env, "/healthz"))
         assert status == 200 and health["ok"] is True
         assert health["slack"].startswith("not connected to Slack:") and "connection refused" in health["slack"]
-        status, ready = await get(f"http://127.0.0.1:{port}/readyz")
+        assert await get(f"http://127.0.0.1:{port}/readyz") == (503, {"ready": False})  # no reasons in public
+        status, ready = await get(inside(env, "/readyz"))
         assert status == 503 and ready["ready"] is False
         assert any(r.startswith("not connected to Slack: apps.connections.open: connection refused")
                    for r in ready["reasons"]), ready
@@ -215,7 +222,7 @@ async def test_socket_mode_connects_once_slack_answers_and_is_ready(tmp_path: Pa
                 break
             await asyncio.sleep(0.05)
         assert (status, ready) == (200, {"ready": True})
-        status, health = await get(f"http://127.0.0.1:{port}/healthz")
+        status, health = await get(inside(env, "/healthz"))
         assert health["slack"] == "ok"
         assert "connected to Slack over Socket Mode after" in log.read_text()
 

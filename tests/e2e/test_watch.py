@@ -42,7 +42,7 @@ async def test_watch_a_failing_job_thread_has_message_logs_and_excerpt(harness: 
     assert "outbox/logs/GL_1881.log" in body and "outbox/GL_1881.csv" in body
     assert "<@U0001>" in body and failure.reply_broadcast is True
     assert "No periods were identified" in texts(details.blocks)
-    assert upload.files and upload.files[0]["name"] == "GL_1881.log"
+    assert upload.files and upload.files[0]["name"] == "epm-demo-1881.log"  # the bot's name, not EPM's
 
     await h.slack.wait_for(lambda: buttons(h.slack.message("C0001", parent.ts)) == ["jobstatus_rewatch"])
     assert "failed" in h.slack.message("C0001", parent.ts).text

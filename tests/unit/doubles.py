@@ -103,8 +103,11 @@ class SlackDouble:
         return f"https://slack.test/archives/{channel}/p{ts.replace('.', '')}"
 
 
+# details: anywhere (not the default, which posts them nowhere): these tests are about what is posted and how;
+# where details may go is tests/unit/test_permissions.py's and tests/e2e/test_permissions.py's
 CONFIG: dict[str, Any] = {"type": "fusion_jobscheduler", "base_url": "https://fusion.test",
-                          "auth": {"type": "bearer", "token": "test-token"}, "poll_interval": 30}
+                          "auth": {"type": "bearer", "token": "test-token"}, "poll_interval": 30,
+                          "details": "anywhere"}
 
 
 def backend_config(**extra: Any) -> BackendConfig:

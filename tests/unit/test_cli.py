@@ -101,3 +101,17 @@ def test_a_bad_port_is_a_config_error_too(monkeypatch: pytest.MonkeyPatch, capsy
     monkeypatch.setenv("PORT", "eighty")
     assert main(["run"]) == 2
     assert "environment variable PORT" in capsys.readouterr().err
+
+
+def test_metrics_addr_is_host_and_port_or_a_config_error_naming_it() -> None:
+    assert Environment.from_env({"METRICS_ADDR": "127.0.0.1:9100"}).metrics_host_port == ("127.0.0.1", 9100)
+    assert Environment.from_env({"METRICS_ADDR": "[::1]:0"}).metrics_host_port == ("::1", 0)
+    assert Environment.from_env({"METRICS_ADDR": ""}).metrics_host_port is None  # empty is unset
+    for bad in ("9100", "localhost", ":9100", "host:port", "host:70000"):
+        with pytest.raises(ConfigError, match="environment variable METRICS_ADDR: .*host:port"):
+            Environment.from_env({"METRICS_ADDR": bad})
+
+
+def test_secret_keys_never_show_in_the_environments_repr() -> None:
+    env = Environment.from_env({"JOBSTATUS_SECRET_KEYS": "k" * 44})
+    assert env.secret_keys == "k" * 44 and "k" * 44 not in repr(env)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from bot import messages, store
 from bot.backends.base import JobStatus
 from bot.backends.states import Phase
-from bot.config import DigestConfig
+from bot.config import BackendConfig, DigestConfig
 from bot.digests import Digests, due_at, latest_due
 from bot.jobs import JobView, OutboxKind
 from bot.store import Store
@@ -145,3 +145,23 @@ async def test_posted_digests_are_pruned_after_the_retention_but_each_channels_n
     assert total.digests == 2
     await digests.tick()
     assert len(slack.of("chat.postMessage")) == 3  # the newest day's row stayed: not posted again
+
+
+async def test_a_digest_shows_a_failure_text_only_where_its_backends_details_allow_it(db: Store) -> None:
+    """bot/permissions.py: the failure's first line is vendor text; a digest in a channel outside the backend's
+    `details` says "no message" in its place."""
+    clock = FakeClock(utc(2026, 12, 7, 5, 0))
+    fusion = BackendConfig.model_validate({"type": "fusion_jobscheduler", "base_url": "https://fusion.test",
+                                           "auth": {"type": "bearer", "token": "t"}, "details": ["C0002"]})
+    for channel, shown in (("C0001", False), ("C0002", True)):
+        slack = SlackDouble()
+        digests = Digests(db, slack, [DigestConfig(channel=channel, at="07:30", timezone="Europe/Berlin")], clock,
+                          {"fusion": fusion})
+        await digests.tick()
+        await _ended(db, clock, "1" if shown else "2", Phase.FAILED, channel=channel)
+        clock.now += 86400
+        await digests.tick()
+        [posted] = slack.of("chat.postMessage")
+        body = posted.blocks[1]["text"]["text"]
+        assert ("boom" in body) is shown and ("no message" in body) is not shown, body
+        clock.now -= 86400

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -59,3 +60,16 @@ def test_a_job_that_failed_or_was_cancelled_shows_its_last_real_progress_not_100
     assert shown_progress(Phase.SUCCEEDED, 100, 40) == 100 and shown_progress(Phase.WARNING, 100, 40) == 100
     assert shown_progress(Phase.RUNNING, 50, 40) == 50
     assert JobView.of_status("f", JobStatus("1", Phase.FAILED, "FAILED", progress=100), 0.0).progress is None
+
+
+@pytest.mark.parametrize(("backend", "job_id", "name"), [
+    ("epm-demo", "1881", "epm-demo-1881.log"),
+    ("epm", "../../etc/passwd", "epm-.._.._etc_passwd.log"),
+    ("vault", "<!here> 12", "vault-_here_12.log"),
+    ("fusion", "", "fusion.log"),
+    ("..", "..", "job.log"),
+])
+def test_a_logs_file_name_is_the_backend_and_job_made_filename_safe(backend: str, job_id: str, name: str) -> None:
+    upload = Upload.of_log(backend, job_id, b"log")
+    assert upload.filename == name and upload.content == b"log"
+    assert "/" not in upload.filename and not upload.filename.startswith(".")

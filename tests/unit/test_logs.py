@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.logs import FORMATS, JsonFormatter, about, formatter
+from bot.logs import FORMATS, JsonFormatter, Redact, about, formatter
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -129,3 +129,50 @@ def test_a_value_it_does_not_know_is_said_and_the_default_used() -> None:
     assert "WARNING bot: LOG_FORMAT='jsn' is not one of text, json; logging text" in lines[0]
     assert "WARNING bot: LOG_LEVEL='loud' is not DEBUG, INFO, WARNING, ERROR or CRITICAL; logging at INFO" in lines[1]
     assert any(line.endswith("INFO bot.poller: info line é") for line in lines)
+
+
+# -- Redact: no response_url and no Slack token in a line --------------------------------------------------
+
+HOOK = "https://hooks.slack.com/actions/T0001/1234/aBcD3fGh"
+LOOPBACK_HOOK = "http://127.0.0.1:5555/response/r42"  # the fake Slack's: recognised as a field, not by its host
+
+
+@pytest.mark.parametrize("line", [
+    f"body: {{'response_url': '{LOOPBACK_HOOK}', 'token': 'xoxb-1-2-abc'}}",  # a dict's repr
+    json.dumps({"payload": {"response_url": LOOPBACK_HOOK}}),  # JSON
+    json.dumps({"raw": json.dumps({"response_url": LOOPBACK_HOOK})}),  # JSON in a JSON string
+    "payload=%7B%22response_url%22%3A%20%22http%3A%2F%2F127.0.0.1%3A5555%2Fresponse%2Fr42%22%7D",  # a form
+    f"posted to {HOOK} at once",  # Slack's own host, anywhere
+    json.dumps({"u": HOOK}).replace("/", "\\/"),  # JSON-escaped slashes
+    "{'token': 'r42', 'access_token': 'r42'}",  # Slack's verification token in a payload, an OAuth token
+    "body: token=r42&command=%2Fjobstatus",  # a form
+])
+def test_redact_takes_out_every_form_of_a_response_url_and_tokens(line: str) -> None:
+    rec = record("%s", line)
+    assert Redact().filter(rec) is True
+    out = rec.getMessage()
+    assert "r42" not in out and "aBcD3fGh" not in out and "xoxb-" not in out and "[redacted]" in out
+
+
+def test_redact_on_the_webhook_client_takes_out_any_url_and_keeps_other_lines_as_they_are() -> None:
+    rec = logging.LogRecord("slack_sdk.webhook.async_client", logging.DEBUG, __file__, 1,
+                            "Sending a request - url: %s, body: %s", (LOOPBACK_HOOK, "{}"), None)
+    Redact().filter(rec)
+    assert rec.getMessage() == "Sending a request - url: [redacted], body: {}"
+    plain = record("polling %s every %d s (see https://docs.example/x)", "fusion", 30)
+    Redact().filter(plain)
+    assert plain.getMessage() == "polling fusion every 30 s (see https://docs.example/x)" and plain.args
+    ours = record("Slack refuses the bot's token: token_revoked since %s", "12:00")
+    Redact().filter(ours)
+    assert ours.getMessage() == "Slack refuses the bot's token: token_revoked since 12:00"
+
+
+def test_redact_cleans_a_traceback_too() -> None:
+    try:
+        raise RuntimeError(f"could not post to {HOOK} with xapp-1-A0-1-secret")
+    except RuntimeError:
+        rec = logging.LogRecord("slack_bolt.AsyncApp", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+    Redact().filter(rec)
+    for fmt in FORMATS:
+        out = formatter(fmt).format(rec)
+        assert "RuntimeError" in out and "aBcD3fGh" not in out and "xapp-" not in out

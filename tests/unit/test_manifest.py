@@ -32,6 +32,10 @@ METHOD_SCOPES: dict[str, set[str]] = {
     # one scope per kind of conversation read: the bot serves public (channels:) and private (groups:)
     # channels; im:history / mpim:history would be for direct messages, where it is not used
     "conversations.history": {"channels:history", "groups:history"},
+    # bot/permissions.py: who is in a user group named by a backend's `users`/`cancel` (usergroups.users.list),
+    # and in a channel (conversations.members: public channels:read, private groups:read; the modal, the Home tab)
+    "usergroups.users.list": {"usergroups:read"},
+    "conversations.members": {"channels:read", "groups:read"},
 }
 # slack_sdk helpers that are several Web API calls (slack_sdk/web/async_client.py, files_upload_v2).
 SDK_HELPERS = {"files_upload_v2": ("files.getUploadURLExternal", "files.completeUploadExternal")}
@@ -53,7 +57,7 @@ def methods_the_bot_calls() -> set[str]:
         if ROOT / "bot" / "offline" in path.parents:
             continue  # Slack's and the vendors' stand-ins, not the bot
         for name in re.findall(r"\bclient\.([a-z]+_[A-Za-z0-9_]+)\(", path.read_text(encoding="utf-8")):
-            found.update(SDK_HELPERS.get(name) or [name.replace("_", ".", 1)])
+            found.update(SDK_HELPERS.get(name) or [name.replace("_", ".")])  # usergroups_users_list: 2 dots
     return found
 
 

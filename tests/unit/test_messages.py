@@ -193,3 +193,63 @@ def test_while_i_was_away_is_one_reply_with_the_path_and_the_failure_details() -
     assert "<@U3>" in dumped and "ORA-1 &lt;!here&gt;" in dumped and "/logs/a.log" in dumped
     assert reply.broadcast and "<!here>" not in dumped and "<!here>" not in reply.text
     assert reply.text == "While I was away: fusion-prod job 44046: queued → failed: ORA-1 &lt;!here&gt;"
+
+
+# -- vendor text reaches Slack only where it cannot become a mention or a link ------------------------------
+
+VENDOR = "@here <!channel> #general https://evil.example & <@U123>"  # what a hostile or careless vendor says
+
+
+def _mrkdwn_objects(node: object) -> list[dict]:
+    """Every mrkdwn text object anywhere in `node` (blocks, fields, elements, a confirm dialog)."""
+    if isinstance(node, dict):
+        found = [node] if node.get("type") == "mrkdwn" else []
+        return found + [o for v in node.values() for o in _mrkdwn_objects(v)]
+    if isinstance(node, list):
+        return [o for v in node for o in _mrkdwn_objects(v)]
+    return []
+
+
+def _every_renderer() -> dict[str, tuple[str | None, list[dict]]]:
+    job = view(name=VENDOR, vendor_status=VENDOR, message=VENDOR, phase=Phase.FAILED, log_paths=(VENDOR,),
+               links=(Link(VENDOR, VENDOR),), error_text=VENDOR, usual_s=60.0, usual_runs=3)
+    running = view(name=VENDOR, vendor_status=VENDOR, message=VENDOR, error_text=VENDOR, progress=40)
+    details = messages.details(job, FailureDetails(lines=(VENDOR, "ERROR " + VENDOR), total_errors=9,
+                                                   files=((VENDOR, 10), ("b " + VENDOR, None)),
+                                                   links=(Link("o " + VENDOR, VENDOR),), hint=VENDOR))
+    assert details is not None
+    replies = {
+        "change": messages.change(job, watcher="U1", old_phase=Phase.RUNNING, old_word=VENDOR),
+        "change (running)": messages.change(running, watcher="U1", old_phase=Phase.QUEUED, old_word=VENDOR),
+        "details": details,
+        "outage": messages.outage(job, 1_700_000_000.0, VENDOR, "auth"),
+        "recovered": messages.recovered(job),
+        "timed_out": messages.timed_out(job, 24),
+        "upload_refused": messages.upload_refused(VENDOR, VENDOR, VENDOR),
+        "late": messages.late(job, watcher="U1", seconds=600, late_after=300),
+        "caught_up": messages.caught_up(job, watcher="U1", old_phase=Phase.RUNNING, old_word=VENDOR,
+                                        steps=[(Phase.FAILED, 1_700_000_000.0)]),
+        "digest": messages.digest("2026-12-07", [(job, "https://slack.com/archives/C1/p1"), (running, None)]),
+        "note": messages.note(messages.esc(VENDOR)),
+    }
+    out: dict[str, tuple[str | None, list[dict]]] = {k: (r.text, r.blocks) for k, r in replies.items()}
+    for active in (True, False):
+        text, blocks = messages.parent(running, watcher="U1", watch_id=7, active=active,
+                                       ended_reason=None if active else VENDOR, can_cancel=True)
+        out[f"parent (active={active})"] = (text, blocks)
+    out["status_ephemeral"] = (None, messages.status_ephemeral(job))
+    return out
+
+
+def test_every_renderer_sends_vendor_words_in_verbatim_mrkdwn_and_escaped() -> None:
+    for name, (text, blocks) in _every_renderer().items():
+        objects = _mrkdwn_objects(blocks)
+        assert objects, name
+        for o in objects:
+            # verbatim: Slack renders our markup and manual mentions but links and mentions nothing else
+            # (docs.slack.dev/reference/block-kit/composition-objects/text-object)
+            assert o.get("verbatim") is True, (name, o)
+            assert "<!channel>" not in o["text"] and "<https://evil" not in o["text"] and "<@U123>" not in o["text"]
+        assert text is None or ("<!channel>" not in text and "<@U123>" not in text), name
+    said = " ".join(o["text"] for _, blocks in _every_renderer().values() for o in _mrkdwn_objects(blocks))
+    assert "@here" in said and "&lt;!channel&gt;" in said and "#general" in said and "https://evil.example" in said

@@ -90,7 +90,8 @@ async def test_failure_details_and_the_log_are_owed_to_every_watch_of_a_job_that
     await rig.watch("1")
 
     async def details(st: JobStatus) -> FailureDetails:
-        return FailureDetails(lines=("ERROR one",), attachment=("job_1.log", b"ERROR one\n"))
+        # the vendor's name for its log: a path, a mention, a misleading extension; the thread never shows it
+        return FailureDetails(lines=("ERROR one",), attachment=("../<!here> payroll.pdf.exe", b"ERROR one\n"))
 
     rig.backend.failure_details = details  # type: ignore[method-assign]
     rig.backend.jobs["1"] = JobStatus("1", Phase.FAILED, "FAILED")
@@ -104,7 +105,7 @@ async def test_failure_details_and_the_log_are_owed_to_every_watch_of_a_job_that
     # the thread replies first, the parent's update after them (bot/store/outbox.py: pending)
     assert kinds == [OutboxKind.EVENT, OutboxKind.REPLY, OutboxKind.FILE, OutboxKind.UPDATE]
     [(_, log)] = [(k, p) for k, p in await rig.owed() if k is OutboxKind.FILE]
-    assert log == {"filename": "job_1.log", "content_b64": "RVJST1Igb25lCg=="}
+    assert log == {"filename": "fake-1.log", "content_b64": "RVJST1Igb25lCg=="}  # `<backend>-<job>.log`, the bot's
 
 
 async def test_an_outage_is_noted_once_and_its_end_once(rig: Rig) -> None:

@@ -77,22 +77,25 @@ async def test_a_job_id_the_vendor_does_not_know_is_said_to_be_unknown(rig: tupl
     assert said == "fake has no job `999`. Check the id (and that it is a Double job id)."
 
 
-async def test_a_running_job_this_channel_does_not_watch_is_said_so(rig: tuple[Watching, BackendDouble]) -> None:
+async def test_the_owner_may_cancel_from_any_channel_and_watching_it_elsewhere_gives_no_right(
+        rig: tuple[Watching, BackendDouble]) -> None:
     w, backend = rig
-    await w.watch(backend, "44046", "C2", "U1")  # watched, by this very user, but in another channel
-    asked = len(backend.asked)
-    said = await _refused(w.cancel(backend, "44046", "C1", "U1"))
-    assert said.startswith("This channel does not watch fake job `44046`.")
-    assert len(backend.asked) == asked  # a watch follows it: the database knows it runs
+    await w.watch(backend, "44046", "C2", "U1")  # U1 watched it first: its owner
+    await w.watch(backend, "44046", "C9", "U2")  # U2 watches it in a channel of their own (issue 19, item 1)
+    said = await _refused(w.cancel(backend, "44046", "C9", "U2"))
+    assert said == ("Only <@U1>, who first watched it, (the `cancel: owner` rule of `fake`) or an admin may cancel "
+                    "this job.")
     assert backend.cancelled == []
+    answer = await w.cancel(backend, "44046", "C1", "U1")  # the owner, in a channel that does not watch it
+    assert answer.text.startswith("Asked fake to cancel job `44046`.") and backend.cancelled == ["44046"]
 
 
 async def test_the_rule_is_named_when_it_is_the_reason(rig: tuple[Watching, BackendDouble]) -> None:
     w, backend = rig
     await w.watch(backend, "44046", "C1", "U1")
     said = await _refused(w.cancel(backend, "44046", "C1", "U2"))
-    assert said == ("Only <@U1>, who started this channel's watch (the `cancel: watcher` rule of `fake`), or an "
-                    "admin may cancel this job.")
+    assert said == ("Only <@U1>, who first watched it, (the `cancel: owner` rule of `fake`) or an admin may cancel "
+                    "this job.")
     answer = await w.cancel(backend, "44046", "C1", "U1")
     assert answer.text.startswith("Asked fake to cancel job `44046`.") and backend.cancelled == ["44046"]
 

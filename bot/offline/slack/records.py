@@ -54,6 +54,16 @@ class User(_DictLike):
 
 
 @dataclass
+class UserGroup(_DictLike):
+    """A user group (S…): its handle, members, and whether it is enabled."""
+
+    id: str
+    handle: str
+    users: list[str] = field(default_factory=list)
+    enabled: bool = True
+
+
+@dataclass
 class FakeFile(_DictLike):
     """A file announced by files.getUploadURLExternal; `content` is set when bytes reach the upload URL."""
 

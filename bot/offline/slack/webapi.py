@@ -10,6 +10,7 @@ recorded is plain Python state read directly by tests (`fs.calls`, `fs.messages(
 from __future__ import annotations
 
 import asyncio
+import base64
 import inspect
 import itertools
 import json
@@ -35,6 +36,7 @@ from bot.offline.slack.records import (
     Message,
     ResponsePost,
     User,
+    UserGroup,
 )
 from bot.offline.slack.render import render_channel
 from bot.offline.slack.socket_mode import SocketMode
@@ -63,12 +65,22 @@ METHODS = (
     "conversations.history",
     "conversations.replies",
     "conversations.info",
+    "conversations.members",
     "files.getUploadURLExternal",
     "files.completeUploadExternal",
+    "usergroups.users.list",
     "users.info",
     "views.open",
     "views.publish",
 )
+
+# The bot-token scopes a method needs, where the fake checks them (`missing_scopes` takes them away): from each
+# method's page (docs.slack.dev/reference/methods/<method>; ../shared/data/slack-method-reference/<method>.json,
+# "scope"). conversations.members takes any of its scopes for the kind of conversation asked about.
+SCOPES = {
+    "usergroups.users.list": ("usergroups:read",),
+    "conversations.members": ("channels:read", "groups:read"),
+}
 
 # Methods that take the app-level (xapp-) token; every other method takes the bot token.
 APP_TOKEN_METHODS = ("apps.connections.open",)
@@ -155,6 +167,7 @@ class FakeSlack(SocketMode, Views):
         self.port = port
         # Behaviour switches tests may flip.
         self.require_membership = False  # public non-member channel → not_in_channel
+        self.missing_scopes: set[str] = set()  # scopes the app was not granted (methods in SCOPES: missing_scope)
         self.token_revoked = False  # every call → token_revoked
         self.fail_rate = 0.0  # share of Web API calls answered with `fail_kind`
         self.fail_kind = "ratelimited"  # "ratelimited" (429 + Retry-After) or "server_error" (500/503)
@@ -174,6 +187,7 @@ class FakeSlack(SocketMode, Views):
         self.files: dict[str, FakeFile] = {}
         self.channels: dict[str, Channel] = {}
         self.users: dict[str, User] = {}
+        self.usergroups: dict[str, UserGroup] = {}
         self.version = 0
         self._messages: dict[str, list[Message]] = {}
         self._index: dict[tuple[str, str], Message] = {}
@@ -252,6 +266,13 @@ class FakeSlack(SocketMode, Views):
         self.users[id] = user
         self._changed("user")
         return user
+
+    def add_usergroup(self, id: str, handle: str, users: Iterable[str] = (), *, enabled: bool = True) -> UserGroup:
+        """A user group (S…) and its members."""
+        group = UserGroup(id=id, handle=handle, users=list(users), enabled=enabled)
+        self.usergroups[id] = group
+        self._changed("usergroup")
+        return group
 
     def store_message(self, channel: str, text: str, *, user: str | None = None, **fields: Any) -> Message:
         """Store a new top-level message or reply, posted now; by the bot unless `user` is given. `fields` are
@@ -732,6 +753,12 @@ class FakeSlack(SocketMode, Views):
         fault = self._take_fault(method)
         if fault is not None:
             return self._fault_response(Call(method, args, now, ok=False, error=fault))
+        needed = SCOPES.get(method, ())
+        if needed and self._scope_missing(method, needed, args):
+            # "missing_scope: The calling token is not granted the necessary scopes" (conversations.members);
+            # Slack names what it needed in `needed` (docs.slack.dev/apis/web-api/#responses, scope errors)
+            return self._answer(Call(method, args, now, ok=False, error="missing_scope"),
+                                {"needed": ",".join(needed)})
         call = Call(method, args, now)
         try:
             result = handler(args)
@@ -925,6 +952,55 @@ class FakeSlack(SocketMode, Views):
                 "created": 1700000000,
             }
         }
+
+    def _scope_missing(self, method: str, needed: tuple[str, ...], args: dict[str, Any]) -> bool:
+        if method == "conversations.members":  # the scope of the conversation's kind: channels: or groups:
+            ch = self.channels.get(str(args.get("channel") or ""))
+            kind = "groups:read" if ch is not None and ch.private else "channels:read"
+            return kind in self.missing_scopes
+        return any(n in self.missing_scopes for n in needed)
+
+    def _api_conversations_members(self, args: dict[str, Any]) -> dict[str, Any]:
+        """https://docs.slack.dev/reference/methods/conversations.members (../shared/data/slack-method-reference/
+        conversations.members.json): `channel` required; `limit` "default 100" ("Fewer than the requested number
+        of items may be returned"), `cursor` from the previous page's `response_metadata.next_cursor` (opaque
+        base64, as Slack's `dXNlcjpVMDYxTkZUVDI=` = "user:U061NFTT2"); errors channel_not_found (a channel the bot
+        cannot see: unknown, or private without it), invalid_cursor, invalid_limit."""
+        ch = self._resolve_channel(args.get("channel"))
+        raw_limit = args.get("limit")
+        try:
+            limit = 100 if raw_limit in (None, "") else int(raw_limit)
+        except (TypeError, ValueError):
+            raise SlackApiFault("invalid_limit") from None
+        if limit < 1:
+            raise SlackApiFault("invalid_limit")
+        limit = min(limit, 1000)  # "we recommend no more than 200 results at a time", at most 1000 (pagination)
+        members = sorted(ch.members | ({self.bot_user_id} if ch.member else set()))
+        start = 0
+        if args.get("cursor"):
+            try:
+                after = base64.b64decode(str(args["cursor"]), validate=True).decode()
+            except (ValueError, UnicodeDecodeError):
+                raise SlackApiFault("invalid_cursor") from None
+            if not after.startswith("user:"):
+                raise SlackApiFault("invalid_cursor")
+            start = next((i for i, u in enumerate(members) if u >= after.removeprefix("user:")), len(members))
+        page = members[start : start + limit]
+        rest = members[start + limit :]
+        cursor = base64.b64encode(f"user:{rest[0]}".encode()).decode() if rest else ""
+        return {"members": page, "response_metadata": {"next_cursor": cursor}}
+
+    def _api_usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """https://docs.slack.dev/reference/methods/usergroups.users.list (../shared/data/slack-method-reference/
+        usergroups.users.list.json): `usergroup` required; the answer is `users`, a list of user ids (no
+        pagination); no_such_subteam: "No usergroup found with the given ID". `include_disabled`: "Include results
+        for disabled User Groups": without it a disabled group's members are not listed (an empty list here)."""
+        group = self.usergroups.get(str(args.get("usergroup") or ""))
+        if group is None:
+            raise SlackApiFault("no_such_subteam")
+        if not group.enabled and not _truthy(args.get("include_disabled")):
+            return {"users": []}
+        return {"users": list(group.users)}
 
     def _api_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(args.get("user") or ""))
