@@ -158,7 +158,7 @@ async def test_a_round_1_database_resumes_its_watches_in_their_threads(round_1: 
     sim.fusion.add_job(5202, name="AP Close", steps=[Step(0, "RUNNING")])
     await slack.start()
     env = Environment(slack_bot_token=slack.token, slack_signing_secret=SIGNING_SECRET, slack_api_url=slack.api_url,
-                      database_url=any_url, port=0)
+                      database_url=any_url, port=0, secret_keys=SECRET_KEYS)  # it stored a secret: a key is due
     runtime = await start_runtime(settings_for(sim), env)
     try:
         assert schemas.revision(any_url) == [schema.head()]
@@ -202,7 +202,8 @@ async def test_a_round_1_database_resumes_its_watches_in_their_threads(round_1: 
                 for ch, ts in (("C0001", a), ("C0002", b))] == [1, 1]  # the owed reply went once to each thread
         assert slack.thread("C0001", c) == [] and slack.thread("C0001", d) == []  # 5203's ended watches: nothing
         await slack.wait_for(lambda: query(any_url, "SELECT count(*) FROM outbox") == [(0,)], poll=0.05)
-        assert query(any_url, "SELECT value FROM secrets") == [(f"rotated-by-{release}",)]
+        [(stored,)] = query(any_url, "SELECT value FROM secrets")  # encrypted at start, in place
+        assert f"rotated-by-{release}" not in stored and opened(stored) == f"rotated-by-{release}"
     finally:
         await runtime.stop()
         await slack.stop()
