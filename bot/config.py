@@ -108,7 +108,7 @@ class BackendConfig(_Strict):
     auth: Auth
     poll_interval: Duration = 30.0
     max_poll_interval: Duration | None = None  # long-running jobs back off up to this
-    timeout: Duration = 30.0  # per request
+    timeout: Duration = 30.0  # a request's total deadline: connect, headers and the whole body (backends/http.py)
     max_concurrency: int = Field(default=8, ge=1, le=256)
     http2: bool = False  # httpx's own transport with HTTP/2 (more CPU per request); else HTTP/1.1 over aiohttp
     watch_timeout: Duration | None = None  # default: the global one

@@ -251,8 +251,47 @@ class CaughtUp:
                    tuple((Phase(phase), at) for phase, at in p["steps"]))
 
 
-JobEvent = Changed | Recovered | Outage | TimedOut | Late | CaughtUp
-_EVENTS: dict[str, type[JobEvent]] = {cls.tag: cls for cls in (Changed, Recovered, Outage, TimedOut, Late, CaughtUp)}
+@dataclass(frozen=True)
+class Flapping:
+    """The job's state changed `changes` times in `seconds`, between `states` (the words, in the order first
+    seen): from now on only the parent follows it, until it holds one state for a while (bot/store/polls.py)."""
+
+    tag: ClassVar[str] = "flapping"
+    job: JobView
+    states: tuple[str, ...]
+    changes: int
+    seconds: float
+    quiet_until_s: float  # how long it must hold one state for the thread to hear of its changes again
+
+    def payload(self) -> dict[str, Any]:
+        return {"states": list(self.states), "changes": self.changes, "seconds": self.seconds,
+                "quiet_until_s": self.quiet_until_s}
+
+    @classmethod
+    def of_payload(cls, job: JobView, p: Mapping[str, Any]) -> Flapping:
+        return cls(job, tuple(str(w) for w in p["states"]), int(p["changes"]), float(p["seconds"]),
+                   float(p["quiet_until_s"]))
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A flapping job has held one state (the job view's) for `held_s` seconds: its changes are told again."""
+
+    tag: ClassVar[str] = "settled"
+    job: JobView
+    held_s: float
+
+    def payload(self) -> dict[str, Any]:
+        return {"held_s": self.held_s}
+
+    @classmethod
+    def of_payload(cls, job: JobView, p: Mapping[str, Any]) -> Settled:
+        return cls(job, float(p["held_s"]))
+
+
+JobEvent = Changed | Recovered | Outage | TimedOut | Late | CaughtUp | Flapping | Settled
+_EVENTS: dict[str, type[JobEvent]] = {cls.tag: cls for cls in (Changed, Recovered, Outage, TimedOut, Late, CaughtUp,
+                                                                 Flapping, Settled)}
 
 
 def event_payload(event: JobEvent) -> dict[str, Any]:

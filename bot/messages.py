@@ -19,12 +19,14 @@ from bot.jobs import (
     CaughtUp,
     Changed,
     EndedReason,
+    Flapping,
     JobEvent,
     JobView,
     Late,
     Outage,
     Recovered,
     Reply,
+    Settled,
     TimedOut,
 )
 
@@ -319,6 +321,7 @@ OUTAGE_HEADS = {
     "rate_limited": ":hourglass: *{b}* is rate limiting the bot",
     "refused": ":no_entry: *{b}* refuses the bot's requests",
     "misconfigured": ":wrench: *{b}* is set up wrong (its `api_version` or `base_url`)",
+    "too_slow": ":snail: *{b}* answers too slowly",
 }
 # the kinds of trouble a person must fix: the note says who, not "still trying"
 OPERATOR_KINDS = {"auth": "its access", "forbidden": "its access", "misconfigured": "its settings"}
@@ -330,6 +333,29 @@ def outage(job: JobView, since: float, error_text: str, kind: str | None = None)
     fix = OPERATOR_KINDS.get(kind or "")
     tail = f"Ask the bot's operator to check {fix}." if fix else "Still trying; I will say when it answers again."
     return note(f"{head} since {slack_date(since)}: {esc(error_text)}. {tail}")
+
+
+def too_slow(backend: str, job_id: str, seconds: float) -> str:
+    """A user's check that got no whole answer within its deadline (bot/watching.py `check`): nothing is set
+    up, and the user is told so and what to do."""
+    return (f"{esc(backend)} answers too slowly right now: no answer about job `{esc(job_id)}` within {seconds:g} s, "
+            "so I can neither tell its state nor start a watch (nothing was set up). Try again in a few minutes; "
+            "if it persists, tell the bot's operator.")
+
+
+def flapping(job: JobView, states: Sequence[str], changes: int, seconds: float, quiet_until_s: float) -> Reply:
+    """The one note when a job's state flips too often for a reply each: from now on only the parent follows."""
+    between = " and ".join([", ".join(esc(w) for w in states[:-1]), esc(states[-1])]) if len(states) > 1 else (
+        esc(states[0]) if states else "states")
+    return note(f":warning: Flapping between {between}: {changes} changes in {human(seconds)}. I keep the message "
+                f"above current but say nothing more here until it holds one state for {human(quiet_until_s)}; "
+                "an end is told here as always.")
+
+
+def settled(job: JobView, held_s: float) -> Reply:
+    """The one note when a flapping job has held one state long enough: its changes are told here again."""
+    return note(f":white_check_mark: Settled: {state_words(job.phase, job.vendor_status)} for {human(held_s)} "
+                "after flapping. I tell every change here again.")
 
 
 def recovered(job: JobView) -> Reply:
@@ -429,6 +455,10 @@ def event_reply(event: JobEvent, hidden: str | None = None) -> Reply:
         case CaughtUp(job, watcher, old_phase, old_word, steps):
             return caught_up(job, watcher=watcher, old_phase=old_phase, old_word=old_word, steps=steps,
                              hidden=hidden)
+        case Flapping(job, states, changes, seconds, quiet_until_s):
+            return flapping(job, states, changes, seconds, quiet_until_s)
+        case Settled(job, held_s):
+            return settled(job, held_s)
 
 
 def status_ephemeral(job: JobView, hidden: str | None = None) -> list[dict[str, Any]]:

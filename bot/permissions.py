@@ -25,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import BackendConfig, Settings
 from bot.messages import esc
+from bot.messages import who as who_acted
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def decide(cfg: BackendConfig, backend: str, admins: Iterable[str], who: Who, ac
     if owner is None:
         return (f"Nobody watches this job yet, so it has no owner: under the `cancel: owner` rule of `{b}` it is "
                 "cancelled by the person who first watches it, or by an admin.")
-    return f"Only <@{esc(owner)}>, who first watched it, (the `cancel: owner` rule of `{b}`) or an admin may cancel this job."
+    return f"Only {who_acted(owner)}, who first watched it (the `cancel: owner` rule of `{b}`), or an admin may cancel this job."
 
 
 def details_line(cfg: BackendConfig, channel: str) -> str | None:

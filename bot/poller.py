@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from bot import messages, permissions, store
 from bot.backends import slots
 from bot.backends.base import Backend, JobStatus
-from bot.backends.errors import BackendError, BadResponse
+from bot.backends.errors import BackendError, BadResponse, TooSlow
 from bot.config import Settings
 from bot.jobs import JobView, Upload
 from bot.logs import about
@@ -281,9 +281,15 @@ class Poller:
     # -- polling -------------------------------------------------------------------------------------
     async def _poll(self, backend: Backend, jobs: list[Tracked], force: bool = False) -> None:
         """Poll `jobs` and record the answers. A scheduled poll (not `force`: not a user's Refresh) waits
-        behind users' requests for one of the backend's slots (bot/backends/slots.py)."""
+        behind users' requests for one of the backend's slots (bot/backends/slots.py); one of a job whose last
+        answer came too slowly waits for the backend's slow lane before that (bot/backends/base.py)."""
+        slow = not force and len(jobs) == 1 and jobs[0].error_kind == TooSlow.kind
         with contextlib.nullcontext() if force else slots.scheduled():
-            await self._ask(backend, jobs, force)
+            if slow:  # its last answer came too slowly: it waits for the backend's slow lane first
+                async with backend.slow_lane:
+                    await self._ask(backend, jobs, force)
+            else:
+                await self._ask(backend, jobs, force)
 
     async def _ask(self, backend: Backend, jobs: list[Tracked], force: bool) -> None:
         try:
@@ -336,7 +342,8 @@ class Poller:
             if res.job_id != job.job_id:  # an adapter may normalise the id; keep ours
                 res = replace(res, job_id=job.job_id)
             due = now + self.interval(job.backend, job, now) * random.uniform(0.95, 1.05)
-            quiet = job.errors == 0 and job.same_as(res)
+            # an answer that changes nothing is not written, unless it finds a flapping job settled: that owes a note
+            quiet = job.errors == 0 and job.same_as(res) and not job.settling(now)
             away = job.pk in self._away  # this answer is the first since the bot came back: it settles that
             self._away.discard(job.pk)
             if res.phase != job.phase or res.vendor_status != job.vendor_status:
@@ -395,6 +402,8 @@ class Poller:
         owed = False
         for w, a in zip(writes, applied, strict=True):
             owed = owed or a.owed > 0
+            if isinstance(w.result.answer, JobStatus):  # the store decides whether the job flaps (store/polls.py)
+                w.job.flapping_since = a.flapping_since
             if not a.polling:
                 self._drop(w.job.pk)
             if a.became_terminal and isinstance(w.result.answer, JobStatus):

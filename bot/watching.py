@@ -27,8 +27,10 @@ from bot.backends.errors import (
     JobNotFound,
     Misconfigured,
     Refused,
+    TooSlow,
     Unavailable,
 )
+from bot.backends.http import USER_CHECK_SECONDS, deadline
 from bot.config import Settings
 from bot.jobs import Changed, EndedReason, JobView
 from bot.messages import esc
@@ -138,8 +140,14 @@ class Watching:
 
     # -- operations -----------------------------------------------------------------------------------
     async def check(self, backend: Backend, job_id: str) -> JobStatus:
+        """The job's status for a user who waits for it: within USER_CHECK_SECONDS however slow the vendor is
+        (bot/backends/http.py); past that, the answer says the vendor is slow and nothing is set up."""
+        seconds = min(USER_CHECK_SECONDS, backend.config.timeout)
         try:
-            return await backend.status(job_id)
+            async with deadline(backend.name, seconds):
+                return await backend.status(job_id)
+        except TooSlow as exc:
+            raise UserError(messages.too_slow(backend.name, job_id, seconds), error_code(exc)) from None
         except BackendError as exc:
             raise UserError(explain(backend, job_id, exc), error_code(exc)) from None
 

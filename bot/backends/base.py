@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -29,8 +30,15 @@ from bot.backends.errors import (
     Refused,
     Unavailable,
 )
-from bot.backends.http import error_words, make_http_client, read_body, retry_after_seconds, unreachable
-from bot.backends.slots import Slots
+from bot.backends.http import (
+    deadline,
+    error_words,
+    make_http_client,
+    read_body,
+    retry_after_seconds,
+    unreachable,
+)
+from bot.backends.slots import STALL_AFTER, Slots
 from bot.backends.states import Phase
 from bot.backends.values import lenient_json
 from bot.config import BackendConfig
@@ -79,6 +87,10 @@ class FailureDetails:
     attachment: tuple[str, bytes] | None = None  # (filename, content) small enough to upload
     hint: str | None = None  # where to look when the API has nothing more
 
+
+# The share of a backend's polling slots the jobs that answered too slowly last time may hold at once (at least one):
+# a quarter leaves three in four to the jobs that answer, and still asks every slow job again after its backoff.
+SLOW_SHARE = 0.25
 
 MAX_ID_DIGITS = 18  # a numeric job id: at most 18 digits, so it always fits a 64-bit integer
 
@@ -137,6 +149,10 @@ class Backend(ABC):
         # the per-backend concurrency cap: every request to this backend waits here first, a user's request
         # ahead of scheduled polls (bot/backends/slots.py)
         self.limit = Slots(config.max_concurrency)
+        # the scheduled polls of jobs whose last answer came too slowly (TooSlow) take one of these first: however
+        # many of its jobs drip, they hold at most SLOW_SHARE of the slots polls may take, and the rest of the
+        # backend's jobs are polled at their interval beside them (bot/poller.py)
+        self.slow_lane = asyncio.Semaphore(max(1, int(self.limit.poll_cap * SLOW_SHARE)))
 
     @property
     def can_cancel(self) -> bool:
@@ -184,6 +200,20 @@ class Backend(ABC):
     def url(self, path: str) -> str:
         return self.base_url + path
 
+    @asynccontextmanager
+    async def sending(self) -> AsyncIterator[None]:
+        """Around every exchange with the vendor: one of the backend's slots, then the request's total deadline
+        (the backend's `timeout`: connect, headers and the whole body, bot/backends/http.py `deadline`). The
+        deadline starts once the slot is held, so waiting behind other requests is no vendor's slowness; and
+        a request past it is cancelled and its slot given back, so a vendor that drips its answers can hold
+        a slot for `timeout` at most."""
+        async with self.limit.holding() as hand_on, deadline(self.name, self.config.timeout):
+            stalled = asyncio.get_running_loop().call_later(STALL_AFTER, hand_on)  # past it: the slot goes on
+            try:
+                yield
+            finally:
+                stalled.cancel()
+
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send one request with the backend's auth; network trouble and HTTP error classes become BackendErrors.
 
@@ -191,7 +221,7 @@ class Backend(ABC):
         401 → AuthFailed, 403 → Forbidden, 429/503 → RateLimited/Unavailable with Retry-After.
         """
         with unreachable(self.name):
-            async with self.limit, self.http.stream(method, self.url(path), auth=self.auth, **kwargs) as resp:
+            async with self.sending(), self.http.stream(method, self.url(path), auth=self.auth, **kwargs) as resp:
                 await read_body(resp, self.name)
         self.raise_for_status(resp)
         return resp
@@ -201,7 +231,7 @@ class Backend(ABC):
         whether signing in works before it calls the API); fixed credentials need nothing."""
         if isinstance(self.auth, RefreshingAuth):
             with unreachable(self.name):
-                async with self.limit:
+                async with self.sending():
                     await self.auth.sign_in(self.http, self.base_url)
 
     def raise_for_status(self, resp: httpx.Response) -> None:

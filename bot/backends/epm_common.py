@@ -253,7 +253,7 @@ class EpmBackend(Backend):
         EPM's own details.
         """
         with unreachable(self.name):
-            async with self.limit, self.http.stream("GET", self.url(path), auth=self.auth) as resp:
+            async with self.sending(), self.http.stream("GET", self.url(path), auth=self.auth) as resp:
                 if not 200 <= resp.status_code < 300 or "json" in resp.headers.get("content-type", ""):
                     said = error_words(await read_body(resp, self.name), self.credentials(resp.request))
                     if resp.status_code == 404:

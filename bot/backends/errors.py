@@ -11,7 +11,8 @@ whoever puts them into Slack). `kind` names the class in the database (`Job.erro
     ├── Forbidden             the credentials work, but this account may not see that: the operator must grant it
     ├── Unavailable           network error, timeout, 5xx, maintenance window: an outage to ride out; the watch
     │   │                     goes on (`retry_after`, when the vendor says, is when to ask again)
-    │   └── RateLimited       the vendor (or its published limit) says to slow down: wait `retry_after`
+    │   ├── RateLimited       the vendor (or its published limit) says to slow down: wait `retry_after`
+    │   └── TooSlow           no whole answer (connect, headers and body) within the request's total deadline
     ├── BadResponse           the vendor answered something we cannot read (HTML, broken JSON, wrong types, too big)
     │   └── Refused           a 4xx other than 401/403/404/429, with the vendor's own words: readable, but no answer
     │                         about the job
@@ -63,6 +64,13 @@ class Unavailable(BackendError):
 
 class RateLimited(Unavailable):
     kind = "rate_limited"
+
+
+class TooSlow(Unavailable):
+    """The vendor did not give a whole answer (connect, headers and the whole body) within the request's
+    total deadline: it answers too slowly (a drip of bytes, a stalled body, a hung connection)."""
+
+    kind = "too_slow"
 
 
 class BadResponse(BackendError):

@@ -18,6 +18,7 @@ from bot.backends.errors import (
     CancelNotSupported,
     CancelRefused,
     JobNotFound,
+    TooSlow,
 )
 from bot.backends.http import error_words, read_body
 from bot.backends.states import FUSION, Phase, lookup
@@ -260,8 +261,10 @@ class FusionJobScheduler(Backend):
     async def check(self) -> list[tuple[str, bool, str]]:
         """Probe with a status call for job 0: a JSON 404 proves reachability, auth and the API path."""
         try:
-            async with self.limit, self.http.stream("GET", self.url(STATUS_PATH.format("0")), auth=self.auth) as resp:
+            async with self.sending(), self.http.stream("GET", self.url(STATUS_PATH.format("0")), auth=self.auth) as resp:
                 await read_body(resp, self.name)
+        except TooSlow as exc:  # no whole answer within the backend's `timeout`: a hung or dripping server
+            return [("reachable", False, str(exc))]
         except BackendError as exc:  # the OAuth token endpoint refused or failed
             return [("authenticated", False, str(exc))]
         except httpx.HTTPError as exc:

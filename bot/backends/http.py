@@ -4,26 +4,39 @@ Every path that reads a vendor body reads it with `read_body`, at most MAX_BODY_
 token and login endpoints of the auth flows, EPM's download error body. Network trouble becomes `Unavailable`
 (`unreachable`, with its cause); `error_words` are the vendor's own words in an error body, `retry_after_seconds`
 its Retry-After.
+
+Every request has one total deadline (`deadline`, the backend's `timeout` setting): connecting, the headers and
+the whole body. httpx has no such thing: its `Timeout` bounds each operation on its own (connect, each read,
+each write, waiting for the pool; www.python-httpx.org/advanced/timeouts/), and httpx-aiohttp hands those on to
+aiohttp's `ClientTimeout` as per-socket-read limits, so a vendor that sends one byte every few seconds never
+trips any of them and a request could last as long as the vendor likes. httpx's own advice for an overall
+limit is to wrap the call in the async library's timeout; `asyncio.timeout` around sending and reading does it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-from bot.backends.errors import BadResponse, Unavailable
+from bot.backends.errors import BadResponse, TooSlow, Unavailable
+from bot.backends.slots import pool_size
 from bot.backends.values import as_text, lenient_json
 from bot.config import BackendConfig
 from bot.network import cause
 
 # The most of a vendor answer we ever read; anything larger is a broken or hostile backend.
 MAX_BODY_BYTES = 2 * 1024 * 1024
+# The deadline of a check a user waits for (watch, status, the modal, the API's POST; bot/watching.py), or the
+# backend's `timeout` when that is shorter: a vendor answers a status call in well under a second when it is
+# well, and a person (or a pipeline's HTTP call) should hear within seconds that it is not.
+USER_CHECK_SECONDS = 5.0
 
 
 def make_http_client(config: BackendConfig, timed: Callable[[float], None] | None = None) -> httpx.AsyncClient:
@@ -34,7 +47,9 @@ def make_http_client(config: BackendConfig, timed: Callable[[float], None] | Non
     `timed` is called with the seconds each request took, from sending it to its answer's headers: httpx's
     event hooks run for every request the client sends, the auth flows' sign-ins and retries included.
     """
-    limits = httpx.Limits(max_connections=config.max_concurrency, max_keepalive_connections=config.max_concurrency)
+    # room for the backend's slots and for the stalled requests that handed theirs on (bot/backends/slots.py)
+    limits = httpx.Limits(max_connections=pool_size(config.max_concurrency),
+                          max_keepalive_connections=config.max_concurrency)
     return httpx.AsyncClient(
         timeout=httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0)),
         limits=limits,
@@ -79,6 +94,18 @@ async def read_body(response: httpx.Response, name: str, limit: int = MAX_BODY_B
         chunks.append(chunk)
     response._content = b"".join(chunks)  # noqa: SLF001 - what httpx's own aread() keeps; read with a cap
     return response._content
+
+
+@asynccontextmanager
+async def deadline(name: str, seconds: float) -> AsyncIterator[None]:
+    """Everything inside (connect, headers, the whole body, an auth flow's sign-in) within `seconds` in all,
+    else `TooSlow` naming `name`: what is inside is cancelled, so the connection is closed and whatever it held
+    (a backend's slot, bot/backends/slots.py) is given back at the deadline at the latest."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise TooSlow(f"{name} answers too slowly: no complete answer within {seconds:g} s") from None
 
 
 @contextmanager

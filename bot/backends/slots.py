@@ -12,6 +12,16 @@ user's request is being served (`user_request()`, around the listeners: `users_f
 slot to a scheduled poll: the polls under way finish, the loop turns over quickly again, and the user's
 request is served between polls. It is a hold, not a stop: it lasts at most USERS_FIRST_MAX seconds from the moment it
 began however many requests overlap, then polls go on beside users' requests until none is left.
+
+Neither helps when every slot is held by a request that does not end: a vendor that drips its answers keeps
+each request for the whole of its deadline (the backend's `timeout`, bot/backends/http.py). So:
+- of a backend's slots, USERS_RESERVED are never handed to a scheduled poll (when it has more than that): a
+  user's check finds a slot at once however many polls are stuck, and answers within its own, shorter deadline
+  (bot/watching.py `check`);
+- a request that has held its slot for STALL_AFTER seconds is stalled: it hands its slot on to the next waiter
+  and goes on beside the cap until its deadline (`holding`), as long as fewer than `stalled_max(n)` do; the
+  backend's HTTP pool has room for them (`pool_size`). So a few jobs that drip hold no slot the others need,
+  and the vendor never sees more than `pool_size(n)` requests at once.
 """
 
 from __future__ import annotations
@@ -29,6 +39,25 @@ from typing import ParamSpec, TypeVar
 
 _SCHEDULED: ContextVar[bool] = ContextVar("jobstatus_scheduled_poll", default=False)
 USERS_FIRST_MAX = 2.0  # seconds scheduled polls wait at most for users' requests under way
+# Slots scheduled polls never take, of a backend with more than this many: one is enough for a user's check to
+# start at once (users' requests are a person at a time, seconds each), and costs a default 8-slot backend an
+# eighth of its polling concurrency; a 1-slot backend keeps its one slot for both.
+USERS_RESERVED = 1
+# Seconds a request holds its slot before it is taken for stalled and hands the slot on: vendors answer a status
+# call in well under a second when well (~10 ms on loopback in bench/, a few hundred ms across the internet), so
+# one still under way after 2 s is an outlier, and handing its slot on costs the vendor one request more at most.
+STALL_AFTER = 2.0
+
+
+def stalled_max(n: int) -> int:
+    """How many stalled requests of a backend with `n` slots go on beside them at once: half as many again (at
+    least one). More stalled ones keep their slots until their deadline."""
+    return max(1, n // 2)
+
+
+def pool_size(n: int) -> int:
+    """The most requests a backend with `n` slots has under way at once: its slots and its stalled requests."""
+    return n + stalled_max(n)
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -112,13 +141,23 @@ def users_first(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
 
 class Slots:
     """`async with slots:` holds one of `n` slots; a user's waiter is served before a scheduled one, each
-    queue first come, first served, and a scheduled one not while users' requests hold polls back."""
+    queue first come, first served, and a scheduled one not while users' requests hold polls back, nor
+    beyond `n - USERS_RESERVED` slots held by polls at once."""
 
     def __init__(self, n: int) -> None:
         self._free = n
+        self.poll_cap = n - USERS_RESERVED if n > USERS_RESERVED else n  # the most scheduled polls hold at once
+        self._polls_held = 0
+        self.stalled = 0  # requests under way that handed their slot on (`holding`)
+        self.stalled_max = stalled_max(n)
         self._users: deque[asyncio.Future[None]] = deque()
         self._polls: deque[asyncio.Future[None]] = deque()
         _users.slots.add(self)
+
+    @property
+    def held_by_polls(self) -> int:
+        """How many slots scheduled polls hold now."""
+        return self._polls_held
 
     @property
     def waiting(self) -> int:
@@ -128,8 +167,10 @@ class Slots:
 
     async def __aenter__(self) -> None:
         poll = is_scheduled()
-        if self._free > 0 and not self._users and not (poll and (self._polls or _users.held)):  # O(1)
+        if self._free > 0 and not self._users and not (poll and (self._polls or _users.held
+                                                                  or self._polls_held >= self.poll_cap)):  # O(1)
             self._free -= 1
+            self._polls_held += poll
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue = self._polls if poll else self._users
@@ -138,17 +179,43 @@ class Slots:
             await fut
         except asyncio.CancelledError:
             if fut.done() and not fut.cancelled():
-                self._release()  # handed a slot just as it was cancelled: pass it on
+                self._release(poll)  # handed a slot just as it was cancelled: pass it on
             elif fut in queue:
                 queue.remove(fut)
             raise
 
+    @asynccontextmanager
+    async def holding(self) -> AsyncIterator[Callable[[], None]]:
+        """One slot, held inside like `async with slots:`; calling the function it gives hands the slot on to
+        the next waiter while what is inside goes on (a stalled request), unless `stalled_max` do already."""
+        poll = is_scheduled()
+        await self.__aenter__()
+        handed = False
+
+        def hand_on() -> None:
+            nonlocal handed
+            if handed or self.stalled >= self.stalled_max:
+                return
+            handed = True
+            self.stalled += 1
+            self._release(poll)
+
+        try:
+            yield hand_on
+        finally:
+            if handed:
+                self.stalled -= 1
+            else:
+                self._release(poll)
+
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        self._release()
+        self._release(is_scheduled())  # the same context as at the entry: a poll's slot or a user's
 
-    def _release(self) -> None:
+    def _release(self, poll: bool) -> None:
         self._free += 1
+        if poll:
+            self._polls_held = max(0, self._polls_held - 1)
         self._serve()
 
     def _serve(self) -> None:
@@ -156,11 +223,12 @@ class Slots:
         while self._free > 0:
             if self._users:
                 queue = self._users
-            elif self._polls and not _users.held:
+            elif self._polls and not _users.held and self._polls_held < self.poll_cap:
                 queue = self._polls
             else:
                 return
             fut = queue.popleft()
             if not fut.done():
                 self._free -= 1
+                self._polls_held += queue is self._polls
                 fut.set_result(None)  # the slot goes straight to it

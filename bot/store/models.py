@@ -101,6 +101,9 @@ class Job(SQLModel, table=True):
     usual_runs: int = 0
     late_after_s: float | None = None
     late_noted: bool = False  # the one "longer than usual" note is owed already
+    # flapping (bot/store/polls.py): since when the job's changes have been too many for a reply each, so only
+    # its parents follow them; None while each change gets its reply
+    flapping_since: float | None = None
 
     @property
     def pk(self) -> int:

@@ -1,10 +1,18 @@
 """Poll results and what the passing of time owes: the poller's view of the polled jobs, each answer or
-error written with the thread replies it owes (as events the notifier renders), outage notes, timeouts."""
+error written with the thread replies it owes (as events the notifier renders), outage notes, timeouts.
+
+Flapping: a job whose state flips at nearly every poll would get a thread reply per flip (47 in a minute at a
+1 s poll). Once FLAP_CHANGES changes fall within FLAP_WINDOW, the thread gets one note saying so instead of the
+reply, and from then on only the parent follows the changes (`Job.flapping_since` is set) until the job has held
+one state for SETTLE_AFTER: then one note that it settled, and every change gets its reply again. An end is
+always told as it is today. The count is the job's own history (state_changes), and the flag is a column, so
+a restart, or another replica taking the job over, goes on where it was.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Row, bindparam, select, update
@@ -15,11 +23,33 @@ from bot.backends.base import JobStatus
 from bot.backends.errors import BackendError
 from bot.backends.states import Phase, worth_a_reply
 from bot.durations import UNDER_WAY, vendor_time
-from bot.jobs import CaughtUp, Changed, EndedReason, Late, Outage, OutboxKind, Recovered, TimedOut
+from bot.jobs import (
+    CaughtUp,
+    Changed,
+    EndedReason,
+    Flapping,
+    Late,
+    Outage,
+    OutboxKind,
+    Recovered,
+    Settled,
+    TimedOut,
+)
 from bot.store.models import Job, StateChange
 from bot.store.outbox import owe
 from bot.store.runs import track_run
 from bot.store.watches import end_watch, set_status, watches_of
+
+# A job is flapping once this many state changes fall within FLAP_WINDOW: a real run changes state a handful of
+# times in its whole life (queued, running, perhaps paused and running again, an end), never six times within
+# minutes; the five before it still get their replies, so a short burst of real changes is told in full.
+FLAP_CHANGES = 6
+# The window those changes are counted in: ten polls at the default 30 s interval, so a job flipping at every
+# poll is caught at the default pace too (at a 1 s poll, after six flips in six seconds).
+FLAP_WINDOW = 300.0
+# How long a flapping job must hold one state to be settled: no less than FLAP_WINDOW, so the changes that made
+# it flap have all left the window when its changes are told again (a settled job is not flapping at once again).
+SETTLE_AFTER = FLAP_WINDOW
 
 
 @dataclass
@@ -37,6 +67,12 @@ class Tracked:
     error_kind: str | None
     changed_at: float
     due: float
+    flapping_since: float | None = None  # its changes are too many for a reply each (see FLAP_CHANGES)
+
+    def settling(self, now: float) -> bool:
+        """Whether a flapping job has held its state long enough to be told settled (the poller writes such an
+        answer even when it changes nothing)."""
+        return self.flapping_since is not None and now - self.changed_at >= SETTLE_AFTER
 
     def same_as(self, st: JobStatus) -> bool:
         return (st.phase == self.phase and st.vendor_status == self.vendor_status
@@ -46,7 +82,7 @@ class Tracked:
 # The columns a Tracked is read from, each labelled with its field's name (a Tracked is built by name).
 _TRACKED: tuple[Any, ...] = (col(Job.id).label("pk"), col(Job.backend), col(Job.job_id), col(Job.phase), col(Job.vendor_status),
             col(Job.progress), col(Job.name), col(Job.errors), col(Job.error_kind), col(Job.changed_at),
-            col(Job.next_poll_at).label("due"))
+            col(Job.next_poll_at).label("due"), col(Job.flapping_since))
 
 
 def _tracked(row: Row[Any]) -> Tracked:
@@ -115,6 +151,7 @@ class Applied:
     became_terminal: bool = False
     ended_watches: list[int] = field(default_factory=list)
     polling: bool = True  # the job is still polled after this
+    flapping_since: float | None = None  # the job's flapping flag after this (Tracked.flapping_since)
 
 
 def apply_results(s: Session, results: Sequence[PollResult], owner: str | None = None) -> list[Applied]:
@@ -146,7 +183,9 @@ def apply_status(s: Session, job_pk: int, st: JobStatus, now: float, next_poll_a
                  force_update: bool = False, away: bool = False) -> Applied:
     """Record a successful poll. A state change writes history and redraws every active watch's parent; it
     owes a thread reply only when it is worth one (`worth_a_reply`: a new phase, or a vendor word that means
-    something), told as "while I was away" when it is the first answer after the bot was `away`."""
+    something), told as "while I was away" when it is the first answer after the bot was `away`; and not while
+    the job is flapping (the module's docstring): the change that makes it flap owes the one note instead, and
+    an answer that finds it settled owes the one note that says so. An end always owes its reply."""
     out = Applied()
     job = s.get(Job, job_pk)
     if job is None:
@@ -155,6 +194,7 @@ def apply_status(s: Session, job_pk: int, st: JobStatus, now: float, next_poll_a
     changed = st.phase != job.phase or st.vendor_status != job.vendor_status
     visible = changed or st.progress != job.progress or bool(st.name and st.name != job.name) or force_update
     recovered = job.outage_noted
+    settled = (not changed and job.flapping_since is not None and now - job.changed_at >= SETTLE_AFTER)
     job.checked_at = now
     job.errors = 0
     job.error_kind = None
@@ -162,20 +202,39 @@ def apply_status(s: Session, job_pk: int, st: JobStatus, now: float, next_poll_a
     job.error_since = None
     job.outage_noted = False
     job.next_poll_at = next_poll_at
-    watches = watches_of(s, job_pk) if (changed or visible or recovered) else []
+    held_s = now - job.changed_at
+    watches = watches_of(s, job_pk) if (changed or visible or recovered or settled) else []
+    flapped: Flapping | None = None
+    quiet = False  # a change the thread is not told of: the job flaps
     if changed:
         track_run(s, job, old_phase, st, now)
         set_status(job, st)
         job.changed_at = now
         s.add(StateChange(job_pk=job_pk, at=now, phase=st.phase, vendor_status=st.vendor_status, message=st.message))
         out.changed = True
+        if st.terminal:
+            job.flapping_since = None
+        elif job.flapping_since is not None:
+            quiet = True
+        elif worth_a_reply(old_phase, old_word, st.phase, st.vendor_status):  # else no reply to spare anyway
+            flapped = _flapping(s, job, now)
+            quiet = flapped is not None
     elif visible:
         set_status(job, st)
+    if settled:
+        job.flapping_since = None
+    out.flapping_since = job.flapping_since
     view = job.view()
+    if flapped is not None:
+        flapped = replace(flapped, job=view)
     for w in watches:
         if recovered:
             out.owed += owe(s, w, Recovered(view), now)
-        if changed and worth_a_reply(old_phase, old_word, st.phase, st.vendor_status):
+        if flapped is not None:
+            out.owed += owe(s, w, flapped, now)
+        if settled:
+            out.owed += owe(s, w, Settled(view, held_s), now)
+        if changed and not quiet and worth_a_reply(old_phase, old_word, st.phase, st.vendor_status):
             told = (CaughtUp(view, w.watcher, old_phase, old_word, _steps(old_phase, st, now)) if away
                     else Changed(view, w.watcher, old_phase, old_word))
             out.owed += owe(s, w, told, now)
@@ -191,6 +250,43 @@ def apply_status(s: Session, job_pk: int, st: JobStatus, now: float, next_poll_a
             w.ended_at = now
             out.ended_watches.append(w.pk)
     return out
+
+
+def _flapping(s: Session, job: Job, now: float) -> Flapping | None:
+    """The note owed when the change just recorded makes the job flapping (FLAP_CHANGES of its changes worth a
+    reply within FLAP_WINDOW, counted in its history: a vendor word that means nothing new owes no reply, so it
+    is no flap either), which it marks; else None."""
+    q = select(col(StateChange.at), col(StateChange.phase), col(StateChange.vendor_status)).where(
+        col(StateChange.job_pk) == job.pk)
+    rows = list(s.execute(q.where(col(StateChange.at) > now - FLAP_WINDOW)
+                          .order_by(col(StateChange.at), col(StateChange.id))).all())
+    before = s.execute(q.where(col(StateChange.at) <= now - FLAP_WINDOW)
+                       .order_by(col(StateChange.at).desc(), col(StateChange.id).desc()).limit(1)).first()
+    seen = ([before] if before is not None else []) + rows  # each change is told against the state before it
+    worthy = [b for a, b in zip(seen, seen[1:], strict=False)
+              if worth_a_reply(a.phase, a.vendor_status, b.phase, b.vendor_status)]
+    changes = flap_changes([r.at for r in worthy], now)
+    if changes is None:
+        return None
+    job.flapping_since = now
+    return Flapping(job.view(), flap_states([(r.phase, r.vendor_status) for r in rows]), changes,
+                    now - worthy[-changes].at, SETTLE_AFTER)
+
+
+def flap_changes(times: Sequence[float], now: float) -> int | None:
+    """How many of the changes at `times` (oldest first, the newest being now's) fall within FLAP_WINDOW of
+    `now`, when they are FLAP_CHANGES or more: the job flaps; None when it does not."""
+    n = sum(1 for t in times if now - FLAP_WINDOW < t <= now)
+    return n if n >= FLAP_CHANGES else None
+
+
+def flap_states(states: Sequence[tuple[Phase, str]]) -> tuple[str, ...]:
+    """The states a flapping job flips between, in the order first seen: its phases, or its vendor's words when
+    it flips between words of one phase."""
+    phases = list(dict.fromkeys(p.value for p, _ in states))
+    if len(phases) > 1:
+        return tuple(phases)
+    return tuple(dict.fromkeys(w for _, w in states if w)) or tuple(phases)
 
 
 def _steps(old_phase: Phase, st: JobStatus, now: float) -> tuple[tuple[Phase, float | None], ...]:

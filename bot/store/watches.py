@@ -356,16 +356,13 @@ def note_cancel(s: Session, backend: str, job_id: str, note: Reply, now: float) 
 
 # -- permissions (bot/permissions.py): the job's owner, and watches the rules no longer allow -------------
 
-API_ACTOR = "api:"  # bot.messages.API_ACTOR: a watch started by an HTTP API client, not by a person
-
-
 def job_owner(s: Session, backend: str, job_id: str) -> str | None:
-    """The `cancel: owner` of a job: who started its earliest watch among those a Slack user started (an API
-    client's watch gives nobody rights). One person per job, whichever channel asks: watching the job in a
-    channel of one's own makes nobody its owner."""
+    """The `cancel: owner` of a job: who started its earliest watch, in any channel. One owner per job,
+    whichever channel asks: watching the job in a channel of one's own makes nobody its owner. When an API
+    client watched it first, that client owns it (`api:<name>`), and no person does: a user the client named
+    is only mentioned, and watching the job later gives nobody the right either."""
     q = (select(col(Watch.user_id)).join(Job, col(Job.id) == col(Watch.job_pk))
-         .where(col(Job.backend) == backend, col(Job.job_id) == job_id,
-                ~col(Watch.user_id).startswith(API_ACTOR))
+         .where(col(Job.backend) == backend, col(Job.job_id) == job_id)
          .order_by(col(Watch.created_at), col(Watch.id)).limit(1))
     return s.execute(q).scalar_one_or_none()
 

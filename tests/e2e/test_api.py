@@ -366,7 +366,13 @@ async def test_a_token_names_only_its_own_users_and_the_named_user_is_mentioned_
     assert "930" not in json.dumps(h.slack.home_of("U0002"))
     result = await h.user.command("cancel fusion-demo 930", channel_id="C0001", user_id="U0002")
     answer = str(result.ack_text) if result.ack_text else str((await result.wait_responses(2))[-1].text)
-    assert answer.startswith("Only ") and "or an admin may cancel this job" in answer, answer  # refused
+    assert answer.startswith("Only `ci-finance` (API), who first watched it") and "or an admin may cancel" in answer, answer
+    assert h.sim.fusion.count("POST", "/ess/rest/scheduler/v1/requests/930/cancel") == 0
+    # watching it in a channel of their own afterwards makes them no owner either: the token watched it first
+    await h.watch("watch fusion-demo 930", channel="C0002", user="U0002")
+    result = await h.user.command("cancel fusion-demo 930", channel_id="C0002", user_id="U0002")
+    answer = str(result.ack_text) if result.ack_text else str((await result.wait_responses(2))[-1].text)
+    assert answer.startswith("Only `ci-finance` (API), who first watched it"), answer
     assert h.sim.fusion.count("POST", "/ess/rest/scheduler/v1/requests/930/cancel") == 0
     forged = {"type": "block_actions", "user": {"id": "U0002"}, "container": {"type": "view", "view_id": "V1"},
               "view": {"type": "home"}, "trigger_id": h.slack.new_trigger("U0002"),

@@ -240,7 +240,7 @@ def test_the_first_revision_is_release_0_1_0s_postgres_schema_exactly(postgres_u
 
 def test_a_release_0_1_0_postgres_database_is_stamped_and_a_newer_one_refused(postgres_url: str) -> None:
     schemas.load_release_0_1_0(postgres_url)
-    assert upgrade(postgres_url) == Upgrade(None, "r0005_api_quotas", recognised=True)
+    assert upgrade(postgres_url) == Upgrade(None, "0006", recognised=True)
     assert schemas.rows(postgres_url) == schemas.RELEASE_ROWS
     assert schemas.diff(postgres_url, SQLModel.metadata) == []
     e = schemas.engine(postgres_url)
@@ -306,9 +306,9 @@ async def test_two_processes_starting_at_once_on_one_postgres_database_migrate_o
         migrated = out.split(": schema ", 1)[1].rstrip("\n")
         ran = [line.split("database schema: ", 1)[1] for line in log.read_text().splitlines()
                if "database schema: " in line]
-        assert sorted([migrated, *ran]) == ["empty → r0005_api_quotas (tables created)",
-                                           "r0005_api_quotas → r0005_api_quotas (up to date)"]
-        assert schemas.revision(postgres_url) == ["r0005_api_quotas"]
+        assert sorted([migrated, *ran]) == ["empty → 0006 (tables created)",
+                                           "0006 → 0006 (up to date)"]
+        assert schemas.revision(postgres_url) == ["0006"]
         run.send_signal(15)
         assert await asyncio.to_thread(run.wait, 30) == 0
     finally:
@@ -336,6 +336,6 @@ def test_run_refuses_a_database_newer_than_the_code_with_exit_2(tmp_path: Path) 
     out = subprocess.run([sys.executable, "-m", "bot", "run"], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2, out.stderr
     assert ("jobstatus-bot: the database is at schema revision 0042, which this version of jobstatus does not "
-            "know (it knows revisions up to r0005_api_quotas)") in out.stderr
+            "know (it knows revisions up to 0006)") in out.stderr
     assert "Traceback" not in out.stderr
     assert schemas.revision(url) == ["0042"]

@@ -47,7 +47,7 @@ async def test_item1_a_watch_of_ones_own_elsewhere_gives_no_right_to_cancel(harn
     [his] = h.parents("C0002")
     refused_click = await clicked(h, "C0002", his.ts, ButtonAction.CANCEL, "U0002")
     assert h.sim.fusion.count("POST", "/cancel") == 0  # the vendor was not asked
-    assert refused.startswith("Only <@U0001>, who first watched it, (the `cancel: owner` rule of `fusion-demo`)")
+    assert refused.startswith("Only <@U0001>, who first watched it (the `cancel: owner` rule of `fusion-demo`)")
     assert refused_click == refused
     assert (await said(h, "cancel fusion-demo 9301", channel="C0001", user="U0002")) == refused
     assert not any("Cancel requested" in r.text for r in h.replies("C0001") + h.replies("C0002"))

@@ -89,8 +89,8 @@ def test_each_refusal_says_why_and_what_to_do() -> None:
                                                      "setting allows: <#C1>).")
     assert why("U1", Action.CANCEL, LOCKED, "C1") == ("Only the people and user groups in `fin`'s `cancel` setting "
                                                       "(or an admin) may cancel its jobs.")
-    assert why("U9", Action.CANCEL, OPEN, "C1") == ("Only <@UOWNER>, who first watched it, (the `cancel: owner` "
-                                                    "rule of `fin`) or an admin may cancel this job.")
+    assert why("U9", Action.CANCEL, OPEN, "C1") == ("Only <@UOWNER>, who first watched it (the `cancel: owner` "
+                                                    "rule of `fin`), or an admin may cancel this job.")
     assert why("U9", Action.CANCEL, OPEN, "C1", None) == (
         "Nobody watches this job yet, so it has no owner: under the `cancel: owner` rule of `fin` it is cancelled "
         "by the person who first watches it, or by an admin.")

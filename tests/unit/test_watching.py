@@ -83,7 +83,7 @@ async def test_the_owner_may_cancel_from_any_channel_and_watching_it_elsewhere_g
     await w.watch(backend, "44046", "C2", "U1")  # U1 watched it first: its owner
     await w.watch(backend, "44046", "C9", "U2")  # U2 watches it in a channel of their own (issue 19, item 1)
     said = await _refused(w.cancel(backend, "44046", "C9", "U2"))
-    assert said == ("Only <@U1>, who first watched it, (the `cancel: owner` rule of `fake`) or an admin may cancel "
+    assert said == ("Only <@U1>, who first watched it (the `cancel: owner` rule of `fake`), or an admin may cancel "
                     "this job.")
     assert backend.cancelled == []
     answer = await w.cancel(backend, "44046", "C1", "U1")  # the owner, in a channel that does not watch it
@@ -94,7 +94,7 @@ async def test_the_rule_is_named_when_it_is_the_reason(rig: tuple[Watching, Back
     w, backend = rig
     await w.watch(backend, "44046", "C1", "U1")
     said = await _refused(w.cancel(backend, "44046", "C1", "U2"))
-    assert said == ("Only <@U1>, who first watched it, (the `cancel: owner` rule of `fake`) or an admin may cancel "
+    assert said == ("Only <@U1>, who first watched it (the `cancel: owner` rule of `fake`), or an admin may cancel "
                     "this job.")
     answer = await w.cancel(backend, "44046", "C1", "U1")
     assert answer.text.startswith("Asked fake to cancel job `44046`.") and backend.cancelled == ["44046"]

@@ -16,7 +16,10 @@ What every simulator does the same way is written here once:
 - faults: `sim.<vendor>.faults = FaultPlan(rate, kinds, ...)` spoils a share of all status answers;
   `sim.<vendor>.fail_job(job_id, "429", times=2, retry_after=3)` spoils the next status calls of one job
   (Fusion, Vault, EPM DI, Planning; Immuta's batch call has no single job). A status route answers through
-  `with_faults(good, job_id)`.
+  `with_faults(good, job_id)`;
+- a drip: `sim.<vendor>.drip(4.0)` makes every answer of the vendor, `drip(4.0, job_id)` one job's status
+  answers, arrive one byte every 4 s after their headers (a vendor that is alive but hopelessly slow: no
+  per-read timeout ever fires on it); `dripping` counts the answers being dripped now, `dripped` all so far.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 Clock = Callable[[], float]
+_DRIP = web.ResponseKey("jobstatus.drip", float)  # a response's key: send its body one byte per so many seconds (`VendorSim.drip`)
 
 
 @dataclass
@@ -238,6 +242,10 @@ class VendorSim(ABC):
         self.bearer_tokens: set[str] = set()
         self._next_id = 1000
         self.public_url = ""  # http://127.0.0.1:port/prefix once the server runs
+        self.drip_every: float | None = None  # every answer drips: one byte per so many seconds
+        self.drip_jobs: dict[str, float] = {}  # job id -> its status answers drip, one byte per so many seconds
+        self.dripping = 0  # answers being dripped now
+        self.dripped = 0  # answers dripped since the start
 
     # -- jobs ------------------------------------------------------------------------------------
     def add_job(
@@ -277,6 +285,16 @@ class VendorSim(ABC):
             raise ValueError(kind)
         self.job_faults.setdefault(str(job_id), []).extend([(kind, retry_after)] * times)
 
+    def drip(self, every: float | None, job_id: str | int | None = None) -> None:
+        """Answer one byte every `every` seconds after the headers: every request of this vendor, or with
+        `job_id` that job's status calls only; `every` None ends it."""
+        if job_id is None:
+            self.drip_every = every
+        elif every is None:
+            self.drip_jobs.pop(str(job_id), None)
+        else:
+            self.drip_jobs[str(job_id)] = every
+
     # -- plumbing --------------------------------------------------------------------------------
     @abstractmethod
     def routes(self) -> list[web.RouteDef]:
@@ -303,7 +321,34 @@ class VendorSim(ABC):
             Request(self.vendor, request.method, request.path, request.query_string, self.clock(), body,
                     dict(request.headers))
         )
-        return await handler(request)
+        resp = await handler(request)
+        every = self.drip_every or (resp.get(_DRIP) if isinstance(resp, web.Response) else None)
+        if every and isinstance(resp, web.Response):
+            return await self._drip(request, resp, float(every))
+        return resp
+
+    async def _drip(self, request: web.Request, resp: web.Response, every: float) -> web.StreamResponse:
+        """`resp` sent as it is (status, headers, a Content-Length), but its body one byte every `every` s."""
+        body = resp.body if isinstance(resp.body, bytes) else b""
+        out = web.StreamResponse(status=resp.status, reason=resp.reason, headers={
+            k: v for k, v in resp.headers.items() if k.lower() not in ("content-length", "transfer-encoding")})
+        out.content_length = len(body)
+        self.dripping += 1
+        self.dripped += 1
+        try:
+            await out.prepare(request)
+            for i in range(len(body)):
+                await asyncio.sleep(every)
+                if request.transport is None or request.transport.is_closing():
+                    break  # the client gave up
+                await out.write(body[i : i + 1])
+            else:
+                await out.write_eof()
+        except ConnectionError:
+            pass  # the client gave up between two bytes
+        finally:
+            self.dripping -= 1
+        return out
 
     def count(self, method: str | None = None, contains: str = "") -> int:
         return sum(
@@ -324,7 +369,12 @@ class VendorSim(ABC):
         queued = self.job_faults.get(job_id) if job_id is not None else None
         if queued:
             kind, retry_after = queued.pop(0)
-            return await fault_response(kind, self.faults, good, retry_after)
-        picked = self.faults.pick()
-        return await good() if picked is None else await fault_response(picked, self.faults, good)
+            resp = await fault_response(kind, self.faults, good, retry_after)
+        else:
+            picked = self.faults.pick()
+            resp = await good() if picked is None else await fault_response(picked, self.faults, good)
+        every = self.drip_jobs.get(job_id) if job_id is not None else None
+        if every:
+            resp[_DRIP] = every  # the request log's middleware drips it (`_drip`)
+        return resp
 

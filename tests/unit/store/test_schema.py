@@ -34,7 +34,7 @@ def upgrade(url: str) -> Upgrade:
 
 
 def test_the_revisions_end_where_the_models_are() -> None:
-    assert schema.head() == "r0005_api_quotas"
+    assert schema.head() == "0006"
 
 
 def test_an_empty_database_upgraded_is_what_the_models_create_both_ways(url: str, tmp_path: Path) -> None:
@@ -73,13 +73,13 @@ def test_a_release_0_1_0_database_is_stamped_and_upgraded_with_its_rows(url: str
     schemas.load_release_0_1_0(url)
     assert schemas.rows(url) == schemas.RELEASE_ROWS
     done = upgrade(url)
-    assert done == Upgrade(None, "r0005_api_quotas", recognised=True)
-    assert str(done) == "none (made by jobstatus 0.1.0, recognised as 0001) → r0005_api_quotas"
-    assert schemas.revision(url) == ["r0005_api_quotas"]
+    assert done == Upgrade(None, "0006", recognised=True)
+    assert str(done) == "none (made by jobstatus 0.1.0, recognised as 0001) → 0006"
+    assert schemas.revision(url) == ["0006"]
     assert schemas.rows(url) == schemas.RELEASE_ROWS  # not created again: every row is there
     assert {"ix_state_changes_at", "ix_watches_ended", "ix_jobs_done"} <= schemas.index_names(url)
     assert schemas.diff(url, SQLModel.metadata) == []
-    assert upgrade(url) == Upgrade("r0005_api_quotas", "r0005_api_quotas")
+    assert upgrade(url) == Upgrade("0006", "0006")
 
 
 def select(url: str, sql: str) -> list[tuple[object, ...]]:
@@ -173,8 +173,8 @@ def test_a_database_newer_than_the_code_is_refused_and_left_alone(url: str) -> N
     e.dispose()
     with pytest.raises(SchemaTooNew) as refused:
         upgrade(url)
-    assert (refused.value.found, refused.value.known) == (["0099"], "r0005_api_quotas")
-    assert "revision 0099" in str(refused.value) and "up to r0005_api_quotas" in str(refused.value)
+    assert (refused.value.found, refused.value.known) == (["0099"], "0006")
+    assert "revision 0099" in str(refused.value) and "up to 0006" in str(refused.value)
     assert schemas.revision(url) == ["0099"]
 
 
@@ -196,7 +196,7 @@ def test_other_applications_tables_are_left_and_ours_created(url: str) -> None:
     with e.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE their_table (id INTEGER PRIMARY KEY)")
     e.dispose()
-    assert upgrade(url) == Upgrade(None, "r0005_api_quotas")
+    assert upgrade(url) == Upgrade(None, "0006")
     assert "their_table" in schemas.reflected(url).tables and schemas.rows(url)["jobs"] == 0
 
 
@@ -223,16 +223,16 @@ def test_two_processes_migrating_one_sqlite_database_at_once_migrate_once(url: s
     holder.close()
     for t in threads:
         t.join(timeout=60)
-    assert sorted(results, key=str) == [Upgrade(None, "r0005_api_quotas"), Upgrade("r0005_api_quotas", "r0005_api_quotas")]
+    assert sorted(results, key=str) == [Upgrade(None, "0006"), Upgrade("0006", "0006")]
 
 
 def test_migrate_command_prints_from_and_to_and_refuses_a_newer_database(
         url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("DATABASE_URL", url)
     assert main(["migrate"]) == 0
-    assert capsys.readouterr().out == f"jobstatus-bot: database {url}: schema empty → r0005_api_quotas (tables created)\n"
+    assert capsys.readouterr().out == f"jobstatus-bot: database {url}: schema empty → 0006 (tables created)\n"
     assert main(["migrate"]) == 0
-    assert capsys.readouterr().out.endswith("schema r0005_api_quotas → r0005_api_quotas (up to date)\n")
+    assert capsys.readouterr().out.endswith("schema 0006 → 0006 (up to date)\n")
     e = schemas.engine(url)
     with e.begin() as conn:
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'f00dfeed'")
@@ -241,4 +241,4 @@ def test_migrate_command_prints_from_and_to_and_refuses_a_newer_database(
     out = capsys.readouterr()
     assert out.out == ""
     assert "schema revision f00dfeed, which this version of jobstatus does not know" in out.err
-    assert "(it knows revisions up to r0005_api_quotas)" in out.err
+    assert "(it knows revisions up to 0006)" in out.err

@@ -2,7 +2,7 @@
 mentioned without rights), an index on a watch's starter (one user's or token's active watches), and
 `watch_starts` (the last minute's starts, counted by bot/quotas.py)
 
-Revision ID: r0005_api_quotas
+Revision ID: 0006
 Revises: 0004
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "r0005_api_quotas"
+revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | None = None
 depends_on: str | None = None
