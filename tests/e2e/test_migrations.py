@@ -306,8 +306,7 @@ async def test_two_processes_starting_at_once_on_one_postgres_database_migrate_o
         migrated = out.split(": schema ", 1)[1].rstrip("\n")
         ran = [line.split("database schema: ", 1)[1] for line in log.read_text().splitlines()
                if "database schema: " in line]
-        assert sorted([migrated, *ran]) == ["empty → 0006 (tables created)",
-                                           "0006 → 0006 (up to date)"]
+        assert sorted([migrated, *ran]) == ["0006 → 0006 (up to date)", "empty → 0006 (tables created)"]
         assert schemas.revision(postgres_url) == ["0006"]
         run.send_signal(15)
         assert await asyncio.to_thread(run.wait, 30) == 0
