@@ -10,8 +10,10 @@ channel queues every other watch's replies there behind its parents. So:
   bunched at a close or a nightly load) and a script starting hundreds in one go. TOKEN_PER_MINUTE (600: ten a
   second for a whole minute) and TOKEN_ACTIVE (5,000: a day's thousands still running at the default 24 h
   watch timeout) are several times that, so a well-behaved pipeline never meets them;
-- a Slack user types or clicks: a few watches a minute by hand, dozens on a busy day. USER_PER_MINUTE (60: one
-  a second for a minute) and USER_ACTIVE (1,000) are far past what hands do, and bound a runaway workflow;
+- a Slack user types or clicks: a few watches a minute by hand, dozens on a busy day; but a workflow or a
+  script acting as a person may start a close's hundred jobs in one go. USER_PER_MINUTE (300: five a second
+  for a whole minute) and USER_ACTIVE (1,000) are past both, and still bound a runaway loop to a quarter of
+  a channel's room;
 - a channel is shared: CHANNEL_PER_MINUTE and CHANNEL_ACTIVE are twice a token's, so one identity at its own
   limit takes at most half of a channel's room and every other user and token of that channel keeps the rest.
 
@@ -35,7 +37,7 @@ if TYPE_CHECKING:  # bot.config reads this module's defaults: it imports nothing
 WINDOW = 60.0  # seconds: the "per minute" of the per-minute limits, a sliding window over the starts
 
 USER_ACTIVE = 1_000
-USER_PER_MINUTE = 60
+USER_PER_MINUTE = 300
 TOKEN_ACTIVE = 5_000
 TOKEN_PER_MINUTE = 600
 CHANNEL_ACTIVE = 2 * TOKEN_ACTIVE

@@ -1,8 +1,10 @@
-"""Schema helpers for the migration tests: jobstatus 0.1.0's database from its dump, and Alembic's comparison of
-a database with a metadata (what `alembic revision --autogenerate` would write: nothing, when they agree).
+"""Schema helpers for the migration tests: the databases of releases before migrations from their dumps, and
+Alembic's comparison of a database with a metadata (what `alembic revision --autogenerate` would write:
+nothing, when they agree).
 
 The dumps in tests/data/ were made from jobstatus 0.1.0 (main at 980a109, the last commit without
-migrations) by its own store functions: see tests/data/README.md.
+migrations) and from the first release on main (1a09719, the round-1 code) by their own store functions:
+see tests/data/README.md.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ DATA = Path(__file__).resolve().parent / "data"
 # What the dumps hold (tests/data/README.md): a job watched in two channels, both parents posted, a state
 # change owed to both threads; a job whose parent is still owed; a job that ended, everything delivered.
 RELEASE_ROWS = {"jobs": 3, "watches": 4, "state_changes": 5, "outbox": 5, "secrets": 1}
+# 1a09719's dumps: 5201 watched in C0001 and C0002 (its change to running owed to both), 5203 watched twice in
+# C0001 (ended, then watched again once it had ended: a second ended watch), 5204 stopped in C0002 (its stop
+# note and update owed), 5202's parent owed
+RELEASE_1A09719_ROWS = {"jobs": 4, "watches": 6, "state_changes": 6, "outbox": 7, "secrets": 1}
 
 
 def engine(url: str) -> Engine:
@@ -33,10 +39,19 @@ def engine(url: str) -> Engine:
 
 def load_release_0_1_0(url: str) -> None:
     """Make the database jobstatus 0.1.0 left behind: its schema and rows, from the dump for the dialect."""
+    load_release(url, "0.1.0")
+
+
+def load_release_1a09719(url: str) -> None:
+    """Make the database the first release on main (1a09719) left behind, from the dump for the dialect."""
+    load_release(url, "1a09719")
+
+
+def load_release(url: str, release: str) -> None:
     e = engine(url)
     try:
         dialect = e.dialect.name
-        dump = (DATA / f"release-0.1.0.{dialect}.sql").read_text(encoding="utf-8")
+        dump = (DATA / f"release-{release}.{dialect}.sql").read_text(encoding="utf-8")
         if dialect == "sqlite":
             path = make_url(engine_url(url)).database
             assert path

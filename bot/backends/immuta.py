@@ -6,6 +6,13 @@ failure). Auth: the raw API key as `Authorization: <key>` (no scheme: documentat
 developer-guides/api-intro/authentication), or (default) the key exchanged at `POST /bim/apikey/authenticate`
 for a token sent as `Authorization: Bearer <token>` (`KeyExchange`); on 401 (or the 500 some Immuta endpoints
 answer where 401 is meant, NOTES.md [client]) the key is exchanged again once. No cancel API.
+
+A job id is a GUID: Immuta's own API schema (its swagger, ../shared/vendor-docs/listing/immuta/
+immuta-swagger-jobs-excerpt.json, `definitions.jobIds`) types `jobIds` as an array of at least one
+(`minItems: 1`), unique, "A job UUID" each (`x-format: {guid: true}`: Joi's `string().guid()`, the hapi
+validation that swagger was generated from), and the docs' example id is `cefb58a0-cd71-11ec-8e29-81c20d280994`
+(documentation.immuta.com/SaaS/developer-guides/api-intro/immuta-v1-api/configure-your-instance-of-immuta/jobs).
+So anything else is refused at the command, before Immuta would refuse the whole batch with a 400.
 """
 
 from __future__ import annotations
@@ -33,8 +40,14 @@ log = logging.getLogger(__name__)
 VENDOR = "immuta"
 CHUNK_SIZE = 500  # job ids per POST /jobs/statuses
 MESSAGE_MAX_CHARS = 3000
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+# A GUID as Immuta's schema takes one (Joi's guid rule: 32 hex digits, 8-4-4-4-12, any version and variant,
+# hapijs/joi lib/types/string.js), written with dashes or without, optionally in braces; sent in the form
+# Immuta itself writes ids in (lower case, dashes), which is also the key its answer uses
+_GUID = re.compile(r"\{?([0-9a-fA-F]{8})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{12})\}?")
+# What `check` asks about: the nil UUID, well-formed for Immuta's schema (Joi's guid takes any version digit)
+# and never a job's id (RFC 9562 section 5.9: the special value no generator hands out), so the answer is the
+# empty map of an API that works, where an empty `jobIds` would be refused (`minItems: 1`)
+PROBE_ID = "00000000-0000-0000-0000-000000000000"
 
 
 class _ServerError(Unavailable):
@@ -42,15 +55,12 @@ class _ServerError(Unavailable):
 
 
 def validate_immuta_job_id(text: str) -> str:
-    """An Immuta job id: its globally unique identifier (a UUID), or letters/digits/`-`/`_`, at most 64."""
+    """An Immuta job id: its globally unique identifier, as Immuta writes it (lower case, with dashes)."""
     value = text.strip() if isinstance(text, str) else ""
-    if _UUID.fullmatch(value):
-        return value.lower()
-    if _ID.fullmatch(value):
-        return value
+    guid = _GUID.fullmatch(value)
+    if guid and value.startswith("{") == value.endswith("}") and value.count("-") in (0, 4):
+        return "-".join(guid.groups()).lower()
     shown = value[:40] + ("…" if len(value) > 40 else "") if value else "(empty)"
-    if _ID.fullmatch(value[:64]) and len(value) > 64:
-        raise InvalidJobId(f"'{shown}' is too long for an Immuta job id: {len(value)} characters, at most 64")
     raise InvalidJobId(f"'{shown}' is not an Immuta job id: {Immuta.job_id_help}")
 
 
@@ -152,8 +162,7 @@ class Immuta(Backend):
     label = "Immuta"
     capabilities = Capabilities(cancel=False, logs=False, batch=True)
     cancel_hint = "Immuta has no documented cancel API: cancel the job in the Immuta UI."
-    job_id_help = ("it is the job's globally unique identifier, e.g. 3f2b8c1e-9a4d-4e2f-8b1a-5c6d7e8f9a0b "
-                   "(letters, digits, '-' or '_', at most 64 characters)")
+    job_id_help = "it is the job's globally unique identifier, e.g. cefb58a0-cd71-11ec-8e29-81c20d280994"
 
     def __init__(self, name: str, config: BackendConfig, *, secrets: SecretStore | None = None,
                  http: httpx.AsyncClient | None = None) -> None:
@@ -226,10 +235,11 @@ class Immuta(Backend):
             except BackendError as exc:
                 return [("API key exchange", False, exc.message)]
         try:
-            payload = await self._post_statuses([])
+            payload = await self._post_statuses([PROBE_ID])
         except BackendError as exc:
             rows.append(("jobs API", False, exc.message))
             return rows
+        # the answer is the statuses map, without the probe (no such job) or, were it ever there, with it
         ok = isinstance(payload, dict)
         rows.append(("jobs API", ok, "POST /jobs/statuses answered" if ok else "unexpected answer shape"))
         return rows

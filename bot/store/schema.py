@@ -5,6 +5,10 @@ revisions in bot/store/migrations/versions/), under a lock, so two processes sta
 - A database made by jobstatus 0.1.0 (the last release without migrations: its tables and no
   alembic_version) is recognised, stamped with the first revision (which is exactly its schema) and upgraded
   from there: its rows stay as they are.
+- A database made by the first release on main (commit 1a09719: 0.1.0's tables less what 0.1.0 added), or by
+  that round's first commits (de3d2d1 to 09197c8: those and `jobs.polls`), is recognised too, brought to
+  0.1.0's schema by `migrations/before_0001.py` in the same transaction, then stamped and upgraded the same
+  way.
 - A database at a revision this code does not know was upgraded by a newer jobstatus: `SchemaTooNew`, and
   nothing is touched (the commands turn it into exit status 2).
 """
@@ -24,6 +28,8 @@ from alembic.util.exc import CommandError
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
+from bot.store.migrations import before_0001
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -41,6 +47,13 @@ RELEASE_0_1_0 = {
     "outbox": {"id", "watch_id", "kind", "payload", "created_at", "attempts", "next_attempt_at"},
     "secrets": {"key", "value"},
 }
+# The first release on main (1a09719) made the same tables without the columns 0.1.0 added; the round's first
+# commits (de3d2d1 to 09197c8) those and `jobs.polls`
+RELEASE_1A09719 = before_0001.tables(RELEASE_0_1_0)
+RELEASE_09197C8 = before_0001.earlier_tables(RELEASE_0_1_0)
+# the first that has every table and column listed is the one: 0.1.0 has columns the others lack, and 09197c8
+# has every column of 1a09719's
+RELEASES = {"0.1.0": RELEASE_0_1_0, before_0001.EARLIER: RELEASE_09197C8, before_0001.RELEASE: RELEASE_1A09719}
 # PostgreSQL advisory lock key for migrations: any fixed bigint every jobstatus process agrees on (the
 # bytes "jobstats"); a database shared with other applications only needs theirs to differ.
 PG_LOCK_KEY = int.from_bytes(b"jobstats", "big")
@@ -67,13 +80,18 @@ class SchemaTooNew(SchemaError):
 @dataclass(frozen=True)
 class Upgrade:
     """What `upgrade` did: the revision it found (None: none), the one it left, and whether the database was
-    one made by 0.1.0, recognised and stamped with the first revision."""
+    one made before migrations, recognised and stamped with the first revision, and by which release (0.1.0,
+    or 1a09719, whose tables were first brought to 0.1.0's)."""
 
     before: str | None
     after: str
     recognised: bool = False
+    release: str = "0.1.0"
 
     def __str__(self) -> str:
+        if self.recognised and self.release != "0.1.0":
+            return (f"none (made by jobstatus {self.release}, brought to 0.1.0's schema and recognised as "
+                    f"{FIRST}) → {self.after}")
         if self.recognised:
             return f"none (made by jobstatus 0.1.0, recognised as {FIRST}) → {self.after}"
         if self.before is None:
@@ -152,14 +170,18 @@ def _upgrade(conn: Connection) -> Upgrade:
     unknown = [rev for rev in found if not _known(rev)]
     if unknown:
         raise SchemaTooNew(unknown, newest)
-    recognised = not found and _made_by_0_1_0(conn)
-    if recognised:
-        log.info("the database was made by jobstatus 0.1.0: stamping it with revision %s", FIRST)
+    release = None if found else _made_by(conn)
+    if release in (before_0001.RELEASE, before_0001.EARLIER):
+        folded = before_0001.upgrade(conn)
+        log.info("the database was made by jobstatus %s: brought to 0.1.0's schema (%d duplicate watch(es) "
+                 "folded into their channel's watch)", release, folded)
+    if release is not None:
+        log.info("the database was made by jobstatus %s: stamping it with revision %s", release, FIRST)
         command.stamp(cfg, FIRST)
     if found != [newest]:
         log.info("upgrading the database schema to revision %s", newest)
         command.upgrade(cfg, "head")
-    done = Upgrade(found[0] if found else None, newest, recognised)
+    done = Upgrade(found[0] if found else None, newest, release is not None, release or "0.1.0")
     log.info("database schema: %s", done)
     return done
 
@@ -171,23 +193,28 @@ def _known(rev: str) -> bool:
         return False
 
 
-def _made_by_0_1_0(conn: Connection) -> bool:
-    """Whether a database without alembic_version holds jobstatus 0.1.0's tables. It must then have every
-    table and column of them, or the upgrade stops here: stamping a stranger's tables would break later."""
+def _made_by(conn: Connection) -> str | None:
+    """Which release made a database without alembic_version: None when it holds none of jobstatus's tables.
+    It must then have every table and column of one of them, or the upgrade stops here: stamping a stranger's
+    tables would break later."""
     insp = inspect(conn)
     present = set(insp.get_table_names())
     if not present & RELEASE_0_1_0.keys():
-        return False  # an empty database, or only other applications' tables: the first revision creates ours
-    missing = []
-    for table, columns in sorted(RELEASE_0_1_0.items()):
-        if table not in present:
-            missing.append(table)
-        else:
-            have = {c["name"] for c in insp.get_columns(table)}
-            missing += [f"{table}.{column}" for column in sorted(columns - have)]
-    if missing:
-        raise SchemaError(
-            "the database has some of jobstatus's tables but no schema revision, and lacks "
-            f"{', '.join(missing)}: it was not made by jobstatus 0.1.0. Point DATABASE_URL at that release's "
-            "database or at an empty one.")
-    return True
+        return None  # an empty database, or only other applications' tables: the first revision creates ours
+    have = {t: {c["name"] for c in insp.get_columns(t)} for t in present & RELEASE_0_1_0.keys()}
+    lacks: dict[str, list[str]] = {}
+    for release, schema in RELEASES.items():
+        missing = []
+        for table, columns in sorted(schema.items()):
+            if table not in present:
+                missing.append(table)
+            else:
+                missing += [f"{table}.{column}" for column in sorted(columns - have[table])]
+        if not missing:
+            return release
+        lacks[release] = missing
+    closest = min(lacks.values(), key=len)
+    raise SchemaError(
+        "the database has some of jobstatus's tables but no schema revision, and lacks "
+        f"{', '.join(closest)}: it was not made by jobstatus 0.1.0 or by the first release (1a09719). Point "
+        "DATABASE_URL at such a release's database or at an empty one.")

@@ -100,8 +100,8 @@ async def test_each_refusal_has_its_status_and_the_slash_commands_words(harness:
          "watch fusion-demo 12ab"),
         ({"backend": "fusion-demo", "job_id": "424242", "channel": "C0001"}, 404, "job_not_found",
          "watch fusion-demo 424242"),
-        ({"backend": "immuta-demo", "job_id": "x-1", "channel": "C0001"}, 403, "channel_not_allowed",
-         "watch immuta-demo x-1"),
+        ({"backend": "immuta-demo", "job_id": "00000000-0000-4000-8000-0000000000a1", "channel": "C0001"}, 403, "channel_not_allowed",
+         "watch immuta-demo 00000000-0000-4000-8000-0000000000a1"),
     ]
     for body, status, code, command in cases:
         got = await post(h, body)
@@ -125,7 +125,7 @@ async def test_each_refusal_has_its_status_and_the_slash_commands_words(harness:
     assert (status, other["error"]) == (403, "token_not_allowed")
     assert other["message"] == ("API token `ci-hr` may not watch in <#C0001> (its `channels` setting allows: "
                                 "<#C0002>).")
-    status, other = await post(h, {"backend": "immuta-demo", "job_id": "x-1", "channel": "C0002"}, token=HR_TOKEN)
+    status, other = await post(h, {"backend": "immuta-demo", "job_id": "00000000-0000-4000-8000-0000000000a1", "channel": "C0002"}, token=HR_TOKEN)
     assert (status, other["error"]) == (403, "token_not_allowed") and "`backends` setting" in other["message"]
 
     # malformed bodies say what is wrong
@@ -270,9 +270,9 @@ async def test_a_watch_or_backend_beyond_the_tokens_scope_answers_as_one_that_do
         harness: Harness) -> None:
     h = harness
     h.sim.fusion.add_job(910, steps=[Step(0, "RUNNING")])
-    h.sim.immuta.add_job("im-1", steps=[Step(0, "running")])
+    h.sim.immuta.add_job("00000000-0000-4000-8000-0000000001a1", steps=[Step(0, "running")])
     _, finance = await post(h, {"backend": "fusion-demo", "job_id": "910", "channel": "C0001"})  # not HR's channel
-    _, immuta = await post(h, {"backend": "immuta-demo", "job_id": "im-1", "channel": "C0002"})  # HR's channel,
+    _, immuta = await post(h, {"backend": "immuta-demo", "job_id": "00000000-0000-4000-8000-0000000001a1", "channel": "C0002"})  # HR's channel,
     missing = max(finance["id"], immuta["id"]) + 1000  # not HR's backend
 
     def shape(said: Any, given: object) -> Any:
@@ -290,13 +290,13 @@ async def test_a_watch_or_backend_beyond_the_tokens_scope_answers_as_one_that_do
         assert (await call(h, "GET", f"/api/v1/watches/{watch['id']}"))[1]["active"] is True
 
     # POST: a backend beyond the token's `backends` is refused in the words of one that does not exist
-    status, exists = await post(h, {"backend": "immuta-demo", "job_id": "im-1", "channel": "C0002"}, token=HR_TOKEN)
-    status2, nowhere = await post(h, {"backend": "immuta-dem0", "job_id": "im-1", "channel": "C0002"}, token=HR_TOKEN)
+    status, exists = await post(h, {"backend": "immuta-demo", "job_id": "00000000-0000-4000-8000-0000000001a1", "channel": "C0002"}, token=HR_TOKEN)
+    status2, nowhere = await post(h, {"backend": "immuta-dem0", "job_id": "00000000-0000-4000-8000-0000000001a1", "channel": "C0002"}, token=HR_TOKEN)
     assert status == status2 == 403 and exists["error"] == nowhere["error"] == "token_not_allowed"
     assert exists["message"].replace("immuta-demo", "<b>") == nowhere["message"].replace("immuta-dem0", "<b>")
     assert "vault-demo" not in nowhere["message"] and "Did you mean" not in nowhere["message"]
     # ...and a backend's own `channels` are named only where the token may watch itself
-    status, refused = await post(h, {"backend": "immuta-demo", "job_id": "im-1", "channel": "C0001"}, token=OPS_TOKEN)
+    status, refused = await post(h, {"backend": "immuta-demo", "job_id": "00000000-0000-4000-8000-0000000001a1", "channel": "C0001"}, token=OPS_TOKEN)
     assert (status, refused["error"]) == (403, "channel_not_allowed")
     assert "C0SECRET" not in refused["message"] and "C0002" not in refused["message"]
     assert refused["message"].endswith("its `channels` setting allows: none).")

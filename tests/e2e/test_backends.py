@@ -216,9 +216,9 @@ async def test_planning_first_errors_total_over_pages_and_a_failed_child_jobs_ca
 
 async def test_immuta_output_reaches_the_thread(harness: Harness) -> None:
     h = harness
-    h.sim.immuta.add_job("sync-7", steps=[Step(0, "active")])
-    await h.watch("watch immuta-demo sync-7")
-    h.sim.immuta.set_state("sync-7", "failed", output="policy sync failed for <Sales DB> & 2 others\nretry at 10:00")
+    h.sim.immuta.add_job("5c700000-0000-4000-8000-000000000007", steps=[Step(0, "active")])
+    await h.watch("watch immuta-demo 5c700000-0000-4000-8000-000000000007")
+    h.sim.immuta.set_state("5c700000-0000-4000-8000-000000000007", "failed", output="policy sync failed for <Sales DB> & 2 others\nretry at 10:00")
     failure = await reply_with(h, "policy sync failed")
     assert failure.reply_broadcast is True
     body = json.dumps(failure.blocks)
@@ -328,7 +328,7 @@ async def test_an_unknown_status_word_is_shown_as_is_logged_once_and_the_watch_g
     backend, job_id, sim, running, done, path = {
         "fusion": ("fusion-demo", "4401", h.sim.fusion, "RUNNING", "SUCCEEDED", "/jobRequests/4401"),
         "epm_di": ("epm-demo", "4402", h.sim.epm_di, -1, "0", "/jobs/4402"),
-        "immuta": ("immuta-demo", "job-4403", h.sim.immuta, "active", "completed", "/jobs/statuses"),
+        "immuta": ("immuta-demo", "00000000-0000-4000-8000-000000004403", h.sim.immuta, "active", "completed", "/jobs/statuses"),
     }[vendor]
     sim.add_job(job_id, steps=[Step(0, running)])
     caplog.set_level(logging.WARNING, logger="bot")
@@ -425,7 +425,7 @@ def _batches(sim: SimulatorServer, since: int = 0) -> list[tuple[float, list[str
 async def _watch_many_immuta_jobs(h: Harness, n: int) -> list[str]:
     """n running Immuta jobs, each watched in its own channel through the bot's own watch path."""
     backend = h.runtime.backends["immuta-demo"]
-    ids = [f"imm-{i:03}" for i in range(n)]
+    ids = [f"1aa00000-0000-4000-8000-{i:012x}" for i in range(n)]
     for i, job_id in enumerate(ids):
         h.sim.immuta.add_job(job_id, steps=[Step(0, "active")])
         h.slack.add_channel(f"C9{i:04}", f"immuta-{i}")  # one per channel: Slack's per-channel pacing stays out
@@ -613,17 +613,18 @@ async def test_no_secret_reaches_the_logs_slack_or_the_database(
     sim.epm_di.add_job(8103, name="GL_LOAD", steps=[Step(0, -1)], log_text="INFO start\nERROR [AIF]: load failed\n")
     sim.planning.add_job(8104, name="Import Metadata", steps=[Step(0, -1)],
                          details_items=[{"message": "Member X not found"}])
-    sim.immuta.add_job("j-8105", steps=[Step(0, "active")])
+    sim.immuta.add_job("00000000-0000-4000-8000-000000008105", steps=[Step(0, "active")])
     jobs = [("fusion-demo", "8101", "C0001"), ("vault-demo", "8102", "C0002"), ("epm-demo", "8103", "C0003"),
-            ("planning-demo", "8104", "C0004"), ("immuta-demo", "j-8105", "C0005")]
+            ("planning-demo", "8104", "C0004"), ("immuta-demo", "00000000-0000-4000-8000-000000008105", "C0005")]
 
     caplog.set_level(logging.DEBUG)
     async with bot_with(sim, slack, tmp_path, backends, outage_note_after=0.3) as h:
         for name, job_id, ch in jobs:
             answer = await h.watch(f"watch {name} {job_id}", channel=ch)
             assert "Watching" in answer.responses()[-1].text
-        for name in wrong:
-            refused = await h.watch(f"watch {name} 8101", channel="C0001")
+        for name, (like, _) in wrong.items():
+            job_id = "00000000-0000-4000-8000-000000008105" if like == "immuta-demo" else "8101"  # Immuta's: a GUID
+            refused = await h.watch(f"watch {name} {job_id}", channel="C0001")
             assert "refused the bot's credentials" in refused.responses()[-1].text, refused.responses()[-1].text
 
         # every token and session ends: one new login each, and the watches go on
@@ -644,7 +645,7 @@ async def test_no_secret_reaches_the_logs_slack_or_the_database(
         sim.vault.set_state(8102, "ERRORS_ENCOUNTERED", errors=[{"type": "INVALID_DATA", "message": "Row 2 bad"}])
         sim.epm_di.set_state(8103, "1", details="Data load failed")
         sim.planning.set_state(8104, 1, details="Import failed")
-        sim.immuta.set_state("j-8105", "failed", output="sync failed")
+        sim.immuta.set_state("00000000-0000-4000-8000-000000008105", "failed", output="sync failed")
         for name, job_id, ch in jobs:  # Immuta's only detail is its output, in the failure reply itself
             await reply_with(h, f"{name} job {job_id}: " + ("failed" if name == "immuta-demo" else "details"),
                              channel=ch)

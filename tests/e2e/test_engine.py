@@ -81,8 +81,8 @@ async def test_a_quiet_job_backs_off_up_to_the_configured_maximum(harness: Harne
 async def test_overdue_jobs_are_spread_over_their_interval_after_downtime(harness: Harness) -> None:
     h = harness
     for n in range(30):
-        h.sim.immuta.add_job(f"spread-{n}", steps=[Step(0, "active")])
-        await h.watch(f"watch immuta-demo spread-{n}", channel=("C0001", "C0002")[n % 2])
+        h.sim.immuta.add_job(f"5b7ead00-0000-4000-8000-{n:012x}", steps=[Step(0, "active")])
+        await h.watch(f"watch immuta-demo 5b7ead00-0000-4000-8000-{n:012x}", channel=("C0001", "C0002")[n % 2])
     await h.runtime.db.run(_all_overdue)
     await h.restart()
     dues = sorted(j.due for j in h.runtime.poller._jobs.values())

@@ -84,7 +84,7 @@ async def test_garbage_from_every_vendor_at_a_high_rate_never_stops_a_watch(harn
         ("vault-demo", "502", h.sim.vault, "RUNNING", "SUCCESS"),
         ("epm-demo", "503", h.sim.epm_di, -1, "0"),
         ("planning-demo", "504", h.sim.planning, -1, 0),
-        ("immuta-demo", "j-505", h.sim.immuta, "active", "completed"),
+        ("immuta-demo", "00000000-0000-4000-8000-000000000505", h.sim.immuta, "active", "completed"),
     ]
     for name, job_id, vendor, first, _ in jobs:
         vendor.add_job(job_id, steps=[Step(0, first)])

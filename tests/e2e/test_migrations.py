@@ -1,5 +1,6 @@
-"""Upgrading a database: jobstatus 0.1.0's (from the dumps in tests/data/) on SQLite and PostgreSQL, resumed by the
-new code into the same Slack threads with what it owed delivered; the revisions against the models on
+"""Upgrading a database: jobstatus 0.1.0's and the first release's on main (1a09719) (from the dumps in
+tests/data/) on SQLite and PostgreSQL, resumed by the new code into the same Slack threads with what they owed
+delivered; the revisions against the models on
 PostgreSQL (tests/unit/store/test_schema.py does SQLite); two processes starting at once on one PostgreSQL
 database migrate once; a database newer than the code stops `jobstatus-bot run` with exit status 2."""
 
@@ -26,6 +27,7 @@ from bot.offline.slack import FakeSlack
 from bot.offline.vendors.core import Step
 from bot.offline.vendors.server import SimulatorServer
 from bot.store import Store, schema
+from bot.store.migrations import before_0001
 from bot.store.schema import SchemaTooNew, Upgrade
 from tests import pg, schemas
 from tests.conftest import SECRET_KEYS, SIGNING_SECRET, opened, settings_for, start_runtime
@@ -33,6 +35,7 @@ from tests.e2e.test_postgres import query
 from tests.e2e.test_process import bot_env, free_port
 
 T0 = 1_766_000_000.0  # when 0.1.0 wrote the dumps' rows (tests/data/README.md)
+T1 = 1_765_000_000.0  # when 1a09719 wrote its dumps' rows
 
 
 @pytest.fixture(autouse=True)
@@ -123,6 +126,89 @@ async def test_a_release_0_1_0_database_resumes_its_watches_in_their_threads(any
         await slack.stop()
 
 
+# -- the first release's database (1a09719), upgraded, resumes where it was ------------------------------------
+
+
+@pytest.fixture(params=[("1a09719", "sqlite"), ("1a09719", "postgresql"), ("09197c8", "sqlite")],
+                ids=lambda p: "-".join(p))
+def round_1(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """(release, database URL): 1a09719 on both dialects; 09197c8 (jobs.polls too) on SQLite, all it ran on."""
+    release, dialect = request.param
+    if dialect == "sqlite":
+        return release, f"sqlite:///{tmp_path / 'bot.db'}"
+    return release, str(request.getfixturevalue("postgres_url"))
+
+
+async def test_a_round_1_database_resumes_its_watches_in_their_threads(round_1: tuple[str, str],
+                                                                        sim: SimulatorServer) -> None:
+    """The database the round-1 code left (5201 followed in C0001 and C0002, its change to running owed to both;
+    5203 watched twice in C0001, both ended; 5204 stopped in C0002, its stop note owed; 5202's parent owed) is
+    refused by main today; upgraded at start, every owed message reaches its thread and the watches go on."""
+    release, any_url = round_1
+    schemas.load_release(any_url, release)
+    slack = FakeSlack(clock=lambda: T1)  # the five parents 1a09719 posted, with the ts its database holds
+    a, b, c, d, e = (slack.seed_message("C0001", "5201"), slack.seed_message("C0002", "5201"),
+                     slack.seed_message("C0001", "5203"), slack.seed_message("C0001", "5203 again"),
+                     slack.seed_message("C0002", "5204"))
+    slack.clock = time.time
+    assert query(any_url, "SELECT id, parent_ts FROM watches ORDER BY id") == [
+        (1, a), (2, b), (3, c), (4, d), (5, e), (6, None)]
+    configure_simulators(sim)
+    sim.fusion.add_job(5201, name="GL Import", steps=[Step(0, "RUNNING")])
+    sim.fusion.add_job(5202, name="AP Close", steps=[Step(0, "RUNNING")])
+    await slack.start()
+    env = Environment(slack_bot_token=slack.token, slack_signing_secret=SIGNING_SECRET, slack_api_url=slack.api_url,
+                      database_url=any_url, port=0, secret_keys=SECRET_KEYS)  # it stored a secret: a key is due
+    runtime = await start_runtime(settings_for(sim), env)
+    try:
+        assert schemas.revision(any_url) == [schema.head()]
+
+        def updated(channel: str, ts: str) -> bool:
+            return any(c.args.get("channel") == channel and c.args.get("ts") == ts
+                       for c in slack.calls_of("chat.update"))
+
+        def replies(channel: str, ts: str, words: str) -> list[Any]:
+            return [m for m in slack.thread(channel, ts) if words in m.text]
+
+        # what 1a09719 owed: the change to running in both of 5201's threads and their parents redrawn, the
+        # stop note in 5204's thread and its parent redrawn, 5202's parent posted
+        running = "fusion-demo job 5201: running"
+        await slack.wait_for(lambda: replies("C0001", a, running) and replies("C0002", b, running), timeout=20,
+                             what="the owed replies, in their threads")
+        await slack.wait_for(lambda: replies("C0002", e, "Stopped watching (by <@U0002>)"), timeout=20,
+                             what="the owed stop note, in its thread")
+        await slack.wait_for(lambda: updated("C0001", a) and updated("C0002", b) and updated("C0002", e), timeout=20,
+                             what="the owed updates")
+        await slack.wait_for(lambda: len(slack.messages("C0001")) == 4, timeout=20, what="5202's owed parent")
+        new_parent = slack.messages("C0001")[3]
+        assert "5202" in new_parent.text
+        await slack.wait_for(lambda: query(any_url, "SELECT parent_ts FROM watches WHERE id = 6") == [(new_parent.ts,)],
+                             poll=0.05)
+
+        # and the watches go on in those threads: 5201 ends, 5202 fails, each said in its own thread
+        sim.fusion.set_state(5201, "SUCCEEDED")
+        sim.fusion.set_state(5202, "ERROR")
+        await slack.wait_for(lambda: all([m for m in replies(ch, ts, "fusion-demo job 5201: ")
+                                          if m.text.endswith("succeeded")] for ch, ts in (("C0001", a), ("C0002", b))),
+                             timeout=20, what="5201's end, in its old threads")
+        # ("fusion-demo job 5202: failed", or "While I was away: fusion-demo job 5202: running → failed" when the
+        # job's first poll since the start sees it)
+        await slack.wait_for(lambda: [m for m in replies("C0001", new_parent.ts, "fusion-demo job 5202: ")
+                                      if "failed" in m.text], timeout=20,
+                             what="5202's failure, in the thread of the parent the old release owed")
+        assert [m.ts for m in slack.messages("C0001")] == [a, c, d, new_parent.ts]  # no second parent anywhere
+        assert [m.ts for m in slack.messages("C0002")] == [b, e]
+        assert [len([m for m in replies(ch, ts, running) if not m.text.startswith("While I was away")])
+                for ch, ts in (("C0001", a), ("C0002", b))] == [1, 1]  # the owed reply went once to each thread
+        assert slack.thread("C0001", c) == [] and slack.thread("C0001", d) == []  # 5203's ended watches: nothing
+        await slack.wait_for(lambda: query(any_url, "SELECT count(*) FROM outbox") == [(0,)], poll=0.05)
+        [(stored,)] = query(any_url, "SELECT value FROM secrets")  # encrypted at start, in place
+        assert f"rotated-by-{release}" not in stored and opened(stored) == f"rotated-by-{release}"
+    finally:
+        await runtime.stop()
+        await slack.stop()
+
+
 # -- the revisions on PostgreSQL ----------------------------------------------------------------------------
 
 
@@ -164,6 +250,19 @@ def test_a_release_0_1_0_postgres_database_is_stamped_and_a_newer_one_refused(po
     with pytest.raises(SchemaTooNew, match="revision 0099, which this version of jobstatus does not know"):
         upgrade(postgres_url)
     assert schemas.revision(postgres_url) == ["0099"]
+
+
+def test_the_first_release_brought_to_0_1_0s_postgres_schema_is_the_first_revision_exactly(
+        postgres_url: str, other_postgres_url: str) -> None:
+    schemas.migrate_to(other_postgres_url, schema.FIRST)
+    schemas.load_release_1a09719(postgres_url)
+    e = schemas.engine(postgres_url)
+    with e.begin() as conn:
+        assert before_0001.upgrade(conn) == 1
+    e.dispose()
+    assert schemas.diff(postgres_url, schemas.reflected(other_postgres_url)) == []
+    assert schemas.diff(other_postgres_url, schemas.reflected(postgres_url)) == []
+    assert upgrade(postgres_url) == Upgrade(None, schema.head(), recognised=True)  # 0.1.0's now, to the letter
 
 
 # -- processes ----------------------------------------------------------------------------------------------

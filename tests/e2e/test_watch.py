@@ -89,8 +89,8 @@ async def test_one_reply_per_state_change_not_per_poll_and_parent_kept_current(h
     assert len(state_replies) == 2
     # no more polling once terminal
     polled = h.sim.fusion.count("GET", "/jobRequests/44046")
-    h.sim.immuta.add_job("probe", steps=[Step(0, "active")])  # let time pass measurably via another watch
-    await h.watch("immuta-demo probe", channel="C0002")
+    h.sim.immuta.add_job("0b0e0000-0000-4000-8000-000000000001", steps=[Step(0, "active")])  # let time pass measurably via another watch
+    await h.watch("immuta-demo 0b0e0000-0000-4000-8000-000000000001", channel="C0002")
     await h.slack.wait_for(lambda: h.sim.immuta.count("POST", "/jobs/statuses") >= 4, poll=0.05)
     assert h.sim.fusion.count("GET", "/jobRequests/44046") == polled
 
@@ -175,8 +175,8 @@ async def test_stop_watching_then_rewatch_keeps_the_same_thread(harness: Harness
     await h.slack.wait_for(lambda: any("Stopped watching" in r.text for r in h.replies()))
     stopped_at = h.sim.fusion.count("GET", "/jobRequests/44047")
     h.sim.fusion.set_state(44047, "IN_PROGRESS")
-    h.sim.immuta.add_job("tick", steps=[Step(0, "active")])
-    await h.watch("watch immuta-demo tick", channel="C0002")
+    h.sim.immuta.add_job("71c40000-0000-4000-8000-000000000002", steps=[Step(0, "active")])
+    await h.watch("watch immuta-demo 71c40000-0000-4000-8000-000000000002", channel="C0002")
     await h.slack.wait_for(lambda: h.sim.immuta.count("POST", "/jobs/statuses") >= 5, poll=0.05)
     assert h.sim.fusion.count("GET", "/jobRequests/44047") == stopped_at  # not polled while stopped
     assert not any("IN_PROGRESS" in r.text for r in h.replies())
@@ -225,9 +225,9 @@ async def test_cancel_button_asks_to_confirm_cancels_and_follows_to_cancelled(ha
 
 async def test_cancel_where_the_vendor_cannot_says_where_to_cancel(harness: Harness) -> None:
     h = harness
-    h.sim.immuta.add_job("abc-1", steps=[Step(0, "active")])
-    await h.watch("watch immuta-demo abc-1")
-    result = await h.watch("cancel immuta-demo abc-1")
+    h.sim.immuta.add_job("abc10000-0000-4000-8000-000000000003", steps=[Step(0, "active")])
+    await h.watch("watch immuta-demo abc10000-0000-4000-8000-000000000003")
+    result = await h.watch("cancel immuta-demo abc10000-0000-4000-8000-000000000003")
     assert "offers no cancel API" in result.responses()[-1].text
     assert not any("Cancel requested" in r.text for r in h.replies())
 
@@ -246,22 +246,22 @@ async def test_only_the_watcher_may_cancel_by_default(harness: Harness) -> None:
 
 async def test_status_list_backends_help_unwatch(harness: Harness) -> None:
     h = harness
-    h.sim.immuta.add_job("job-42", steps=[Step(0, "active")], output="rows: 12")
-    status = await h.watch("status immuta-demo job-42")
+    h.sim.immuta.add_job("00000000-0000-4000-8000-000000000042", steps=[Step(0, "active")], output="rows: 12")
+    status = await h.watch("status immuta-demo 00000000-0000-4000-8000-000000000042")
     assert "running" in status.responses()[-1].text and h.parents() == []
     empty = await h.user.command("list")
     await empty.wait_responses(1)
     assert "No job is watched" in empty.responses()[-1].text
-    await h.watch("watch immuta-demo job-42")
+    await h.watch("watch immuta-demo 00000000-0000-4000-8000-000000000042")
     listing = await h.user.command("list")
     await listing.wait_responses(1)
-    assert "job-42" in listing.responses()[-1].text
+    assert "00000000-0000-4000-8000-000000000042" in listing.responses()[-1].text
     backends = await h.user.command("backends")
     for name in ("fusion-demo", "vault-demo", "epm-demo", "planning-demo", "immuta-demo"):
         assert name in backends.ack_text
     helptext = await h.user.command("")
     assert "/jobstatus watch &lt;backend&gt; &lt;job-id&gt;" in helptext.ack_text
-    stop = await h.watch("unwatch immuta-demo job-42")
+    stop = await h.watch("unwatch immuta-demo 00000000-0000-4000-8000-000000000042")
     assert "Stopped watching" in stop.responses()[-1].text
     await h.slack.wait_for(lambda: buttons(h.parents()[0]) == ["jobstatus_rewatch"])
 
@@ -285,7 +285,7 @@ async def test_every_backend_type_end_to_end(harness: Harness) -> None:
         ("vault-demo", "1601", h.sim.vault, "RUNNING", "SUCCESS"),
         ("epm-demo", "1882", h.sim.epm_di, -1, "0"),
         ("planning-demo", "145", h.sim.planning, -1, 0),
-        ("immuta-demo", "c0ffee-1", h.sim.immuta, ["active"], "completed"),
+        ("immuta-demo", "c0ffee00-0000-4000-8000-000000000001", h.sim.immuta, ["active"], "completed"),
     ]
     for name, job_id, vendor, first, _last in jobs:
         vendor.add_job(job_id, steps=[Step(0, first)])

@@ -2,7 +2,11 @@
 
 `POST /jobs/statuses {"jobIds": [...], "wait": s, "pollInterval": s}` answers a map keyed by job id,
 `{"<id>": {"id", "state", "output"}}`; ids the simulator does not know are simply absent. `wait` is
-accepted and recorded but never waited on (the answer is immediate).
+accepted and recorded but never waited on (the answer is immediate). The payload is checked as Immuta's own
+API schema says (its swagger, `definitions.jobIds`: an array of at least one (`minItems: 1`), unique, each "A
+job UUID" (`x-format: {guid: true}`); copied in ../shared/vendor-docs/listing/immuta/
+immuta-swagger-jobs-excerpt.json): anything else is refused whole with HTTP 400 in Immuta's error body, with
+the words of the Joi validation that schema comes from.
 
 A job's `Step.state` is the Immuta state word: created, retry, active, completed, failed, expired,
 cancelled (or anything else, to test unknown words), sent as a string, or as a one-element list when the
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import secrets as _secrets
 import uuid
 from http import HTTPStatus
@@ -29,6 +34,37 @@ from typing import Any
 from aiohttp import web
 
 from bot.offline.vendors.core import Clock, SimJob, Step, VendorSim, bearer_token, guarded
+
+# Joi's string().guid() without a version (hapijs/joi lib/types/string.js): 8-4-4-4-12 hex digits, the dashes
+# (or colons) optional, any version and variant digit, optionally in matching brackets
+_GUID = re.compile(r"([\[{(]?)[0-9A-F]{8}([:-]?)[0-9A-F]{4}\2?[0-9A-F]{4}\2?[0-9A-F]{4}\2?[0-9A-F]{12}([\]})]?)",
+                   re.IGNORECASE)
+_BRACKETS = {"": "", "{": "}", "[": "]", "(": ")"}
+
+
+def jobs_ids_refusal(body: Any) -> str | None:
+    """Why Immuta's schema refuses a `POST /jobs/statuses` payload, in Joi's words (its messages
+    `array.min`, `string.guid`, `array.unique`...), or None when it takes it."""
+    if not isinstance(body, dict):
+        return '"value" must be of type object'
+    if "jobIds" not in body:
+        return '"jobIds" is required'
+    ids = body["jobIds"]
+    if not isinstance(ids, list):
+        return '"jobIds" must be an array'
+    if not ids:
+        return '"jobIds" must contain at least 1 items'
+    seen: set[str] = set()
+    for i, job_id in enumerate(ids):
+        if not isinstance(job_id, str):
+            return f'"jobIds[{i}]" must be a string'
+        guid = _GUID.fullmatch(job_id)
+        if guid is None or _BRACKETS.get(guid.group(1)) != guid.group(3):
+            return f'"jobIds[{i}]" must be a valid GUID'
+        if job_id in seen:
+            return f'"jobIds[{i}]" contains a duplicate value'
+        seen.add(job_id)
+    return None
 
 
 class ImmutaSim(VendorSim):
@@ -110,9 +146,10 @@ class ImmutaSim(VendorSim):
             body = json.loads(await request.read() or b"{}")
         except ValueError:
             return self._error(400, "Invalid JSON")
-        ids = body.get("jobIds") if isinstance(body, dict) else None
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            return self._error(400, '"jobIds" must be an array of strings')
+        refused = jobs_ids_refusal(body)
+        if refused is not None:
+            return self._error(400, refused)
+        ids = body["jobIds"]
         if self.max_job_ids is not None and len(ids) > self.max_job_ids:
             return self._error(400, f'"jobIds" must contain at most {self.max_job_ids} items')
 

@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,15 +21,29 @@ from bot.backends.errors import (
     JobNotFound,
     Unavailable,
 )
-from bot.backends.immuta import CHUNK_SIZE, Immuta, parse_status, parse_statuses, validate_immuta_job_id
+from bot.backends.immuta import (
+    CHUNK_SIZE,
+    PROBE_ID,
+    Immuta,
+    parse_status,
+    parse_statuses,
+    validate_immuta_job_id,
+)
 from bot.backends.states import IMMUTA, Phase
 from bot.config import ConfigError
 from bot.offline.vendors.core import FaultPlan, Step
 from bot.offline.vendors.server import SimulatorServer
-from tests.conftest import backend_config
+from tests.conftest import Harness, backend_config
 
 TYPE = "immuta"
 JOB = "3f2b8c1e-9a4d-4e2f-8b1a-5c6d7e8f9a0b"
+# the job id in Immuta's own example (documentation.immuta.com/SaaS/developer-guides/api-intro/immuta-v1-api/
+# configure-your-instance-of-immuta/jobs, ../shared/vendor-docs/listing/immuta/jobs-statuses-request.json)
+EXAMPLE = "cefb58a0-cd71-11ec-8e29-81c20d280994"
+
+
+def guid(n: int) -> str:
+    return f"00000000-0000-4000-8000-{n:012x}"
 KEY = "immuta-api-key-0123456789"
 
 
@@ -69,11 +84,11 @@ def test_garbage_entries_are_bad_response(entry: Any) -> None:
 
 
 def test_parse_statuses_map_missing_ids_and_bad_entries() -> None:
-    payload = {JOB: {"id": JOB, "state": "active"}, "job-2": {"id": "job-2", "state": 7}}
-    out = parse_statuses(payload, [JOB, "job-2", "gone"])
+    payload = {JOB: {"id": JOB, "state": "active"}, guid(2): {"id": guid(2), "state": 7}}
+    out = parse_statuses(payload, [JOB, guid(2), guid(3)])
     assert isinstance(out[JOB], JobStatus) and out[JOB].phase is Phase.RUNNING
-    assert isinstance(out["job-2"], BadResponse)
-    assert isinstance(out["gone"], JobNotFound) and "unknown or purged" in str(out["gone"])
+    assert isinstance(out[guid(2)], BadResponse)
+    assert isinstance(out[guid(3)], JobNotFound) and "unknown or purged" in str(out[guid(3)])
 
 
 def test_parse_statuses_tolerates_a_list_of_job_objects_and_uuid_case() -> None:
@@ -106,14 +121,21 @@ def test_any_json_gives_statuses_or_backend_errors(payload: Any) -> None:
     assert all(isinstance(v, JobStatus | BackendError) for v in out.values())
 
 
-def test_job_ids() -> None:
-    assert validate_immuta_job_id(JOB.upper()) == JOB
-    assert validate_immuta_job_id(" job_42-a ") == "job_42-a"
-    assert validate_immuta_job_id("x" * 64) == "x" * 64
-    for bad in ["", "a b", "x" * 65, "../etc", "-lead", "id;drop", "ab/cd", "é1"]:
-        with pytest.raises(InvalidJobId) as err:
-            validate_immuta_job_id(bad)
-        assert "globally unique identifier" in str(err.value) or str(err.value).endswith("65 characters, at most 64")
+def test_job_ids_are_guids_as_immuta_writes_them() -> None:
+    """Immuta's schema takes a GUID with dashes or without, in braces or not (Joi's guid rule); the bot sends
+    the form Immuta writes ids in, which is also its answer's key."""
+    for written in (JOB.upper(), f" {JOB} ", JOB.replace("-", ""), "{" + JOB + "}"):
+        assert validate_immuta_job_id(written) == JOB
+    assert validate_immuta_job_id(EXAMPLE) == EXAMPLE
+
+
+@pytest.mark.parametrize("bad", ["", "job-123", "12345", "job_42-a", "x" * 65, "../etc", "id;drop", "é1",
+                                 JOB[:-1], JOB + "0", "{" + JOB, JOB.replace("-", "", 1), JOB.replace("a", "g", 1)])
+def test_anything_but_a_guid_is_refused_with_immutas_own_example(bad: str) -> None:
+    with pytest.raises(InvalidJobId) as err:
+        validate_immuta_job_id(bad)
+    assert str(err.value).endswith(f"is not an Immuta job id: it is the job's globally unique identifier, "
+                                   f"e.g. {EXAMPLE}")
 
 
 # -- against the simulator ------------------------------------------------------------------------------
@@ -186,21 +208,21 @@ async def test_a_real_500_is_unavailable_after_one_reauth(sim: SimulatorServer, 
 
 
 async def test_450_ids_in_one_request(sim: SimulatorServer, make) -> None:
-    ids = [f"job-{i:04}" for i in range(450)]
+    ids = [guid(i) for i in range(450)]
     for i, job_id in enumerate(ids[:400]):
         sim.immuta.add_job(job_id, state=["completed"] if i % 2 else "active", output=f"out {i}")
     backend = make()
     out = await backend.statuses(ids)
     assert _status_posts(sim) == [ids]
     assert set(out) == set(ids)
-    assert isinstance(out["job-0001"], JobStatus) and out["job-0001"].phase is Phase.SUCCEEDED
-    assert isinstance(out["job-0002"], JobStatus) and out["job-0002"].phase is Phase.RUNNING
+    assert isinstance(out[guid(1)], JobStatus) and out[guid(1)].phase is Phase.SUCCEEDED
+    assert isinstance(out[guid(2)], JobStatus) and out[guid(2)].phase is Phase.RUNNING
     assert all(isinstance(out[j], JobNotFound) for j in ids[400:])
     assert backend.capabilities.batch is True
 
 
 async def test_more_ids_are_chunked(sim: SimulatorServer, make) -> None:
-    ids = [f"j{i}" for i in range(1200)]
+    ids = [guid(i) for i in range(1200)]
     for job_id in ids[::7]:
         sim.immuta.add_job(job_id, state="active")
     out = await make().statuses(ids + ["bad id", ids[0]])
@@ -219,10 +241,10 @@ async def test_single_status_missing_is_job_not_found(sim: SimulatorServer, make
 
 @pytest.mark.parametrize("kind", ["html", "malformed", "truncated", "empty", "wrong_types"])
 async def test_unreadable_answers_are_bad_response_for_every_id(sim: SimulatorServer, make, kind: str) -> None:
-    sim.immuta.add_job("a1", state="active")
+    sim.immuta.add_job(guid(1), state="active")
     sim.immuta.faults = FaultPlan(rate=1.0, kinds=(kind,))
-    out = await make().statuses(["a1", "a2"])
-    assert isinstance(out["a1"], BadResponse) and isinstance(out["a2"], BadResponse)
+    out = await make().statuses([guid(1), guid(2)])
+    assert isinstance(out[guid(1)], BadResponse) and isinstance(out[guid(2)], BadResponse)
 
 
 async def test_failure_details_add_nothing_beside_the_output(sim: SimulatorServer, make) -> None:
@@ -231,8 +253,8 @@ async def test_failure_details_add_nothing_beside_the_output(sim: SimulatorServe
     st = await backend.status(JOB)
     assert st.message == "Error: could not reach Snowflake\nretry later"  # the state-change reply shows it
     assert await backend.failure_details(st) is None
-    sim.immuta.add_job("quiet", state="failed")
-    details = await backend.failure_details(await backend.status("quiet"))
+    sim.immuta.add_job(guid(1), state="failed")
+    details = await backend.failure_details(await backend.status(guid(1)))
     assert details is not None and details.lines == () and details.hint and "Immuta UI" in details.hint
 
 
@@ -241,11 +263,78 @@ async def test_cancel_and_check(sim: SimulatorServer, make) -> None:
     with pytest.raises(CancelNotSupported) as err:
         await backend.cancel(JOB)
     assert "Immuta UI" in str(err.value)
-    assert [ok for _, ok, _ in await backend.check()] == [True, True]
+    assert await backend.check() == [("API key exchange", True, "token received"),
+                                     ("jobs API", True, "POST /jobs/statuses answered")]
+    assert _status_posts(sim) == [[PROBE_ID]]  # one well-formed id, of no job: an empty list is refused
     rows = await make(key="nope").check()
     assert rows == [("API key exchange", False, rows[0][2])] and "nope" not in rows[0][2]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"jobIds": [], "wait": 0}, '"jobIds" must contain at least 1 items'),
+        ({"jobIds": [JOB, "job-123"]}, '"jobIds[1]" must be a valid GUID'),
+        ({"jobIds": ["12345"]}, '"jobIds[0]" must be a valid GUID'),
+        ({"jobIds": [JOB, JOB]}, '"jobIds[1]" contains a duplicate value'),
+        ({"jobIds": [5]}, '"jobIds[0]" must be a string'),
+        ({"jobIds": JOB}, '"jobIds" must be an array'),
+        ({"wait": 0}, '"jobIds" is required'),
+    ],
+)
+async def test_the_simulator_refuses_what_immutas_schema_refuses(sim: SimulatorServer, body: Any,
+                                                                  message: str) -> None:
+    """Immuta's swagger (`definitions.jobIds`: minItems 1, unique, each a GUID) in Immuta's error body, with the
+    words of the Joi validation it was generated from; and the forms Joi's guid takes are taken."""
+    sim.immuta.api_keys.add(KEY)
+    sim.immuta.add_job(JOB, state="active")
+    async with httpx.AsyncClient(base_url=sim.base_url("immuta"), headers={"Authorization": KEY}) as client:
+        refused = await client.post("/jobs/statuses", json=body)
+        assert (refused.status_code, refused.json()) == (400, {"statusCode": 400, "error": "Bad Request",
+                                                               "message": message})
+        for written in (JOB, JOB.upper(), JOB.replace("-", ""), "{" + JOB + "}", PROBE_ID):
+            taken = await client.post("/jobs/statuses", json={"jobIds": [written]})
+            assert taken.status_code == 200 and taken.json() == ({JOB: {"id": JOB, "state": "active"}}
+                                                                 if written == JOB else {})
+
+
+async def test_check_says_the_jobs_api_is_broken_when_immuta_refuses_the_request(sim: SimulatorServer,
+                                                                                  make) -> None:
+    sim.immuta.max_job_ids = 0  # Immuta refusing even one id: what the check must report, in Immuta's words
+    rows = await make().check()
+    assert rows[0] == ("API key exchange", True, "token received")
+    assert rows[1][:2] == ("jobs API", False) and "must contain at most 0 items" in rows[1][2]
 
 
 def test_other_auth_types_are_a_config_error(sim: SimulatorServer) -> None:
     with pytest.raises(ConfigError):
         Immuta("i", backend_config(sim, TYPE, {"type": "basic", "username": "u", "password": "p"}))
+
+
+# -- through the bot ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["job-123", "12345", "3f2b8c1e-9a4d-4e2f-8b1a"])
+@pytest.mark.parametrize("command", ["watch", "status"])
+async def test_a_job_id_immuta_would_refuse_is_refused_at_the_command_and_never_sent(
+        harness: Harness, command: str, text: str) -> None:
+    """In the words every vendor's malformed id gets, with Immuta's own example; not sent to Immuta (whose
+    schema would refuse the whole request with a 400 the user would read as "tell the operator")."""
+    h = harness
+    h.sim.immuta.add_job(text, steps=[Step(0, "active")])  # even a simulator that knew such an id is not asked
+    result = await h.user.command(f"{command} immuta-demo {text}")
+    assert result.status == 200
+    assert result.ack_text == (f"'{text}' is not an Immuta job id: it is the job's globally unique identifier, "
+                               f"e.g. {EXAMPLE}.")  # as every malformed id is answered
+    assert h.sim.immuta.count("POST", "/jobs/statuses") == 0
+    assert h.parents() == [] and h.slack.calls_of("chat.postMessage") == []
+
+
+async def test_a_guid_written_in_capitals_is_watched_as_immuta_writes_it(harness: Harness) -> None:
+    h = harness
+    h.sim.immuta.add_job(EXAMPLE, steps=[Step(0, "active")])
+    answer = await h.watch(f"watch immuta-demo {EXAMPLE.upper()}")
+    assert "Watching" in answer.responses()[-1].text
+    assert EXAMPLE in h.parents()[0].text
+    asked = [json.loads(r.body)["jobIds"] for r in h.sim.immuta.requests if r.path.endswith("/jobs/statuses")]
+    assert asked and all(ids == [EXAMPLE] for ids in asked)

@@ -144,7 +144,7 @@ async def test_every_adapter_says_the_vendors_words(type_name: str) -> None:
     await backend.http.aclose()
     backend.http = httpx.AsyncClient(transport=httpx.MockTransport(vendor))
     with pytest.raises(error) as err:
-        await backend.status("7")
+        await backend.status("cefb58a0-cd71-11ec-8e29-81c20d280994" if type_name == "immuta" else "7")  # a GUID
     assert f"HTTP {status}: {words}" in str(err.value)
     assert "pw-" not in str(err.value)
     await backend.aclose()

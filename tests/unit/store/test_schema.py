@@ -1,6 +1,7 @@
 """The schema's revisions on SQLite (tests/e2e/test_migrations.py runs the same on PostgreSQL): an empty database
-upgraded is what the models describe, the first revision is 0.1.0's schema, a 0.1.0 database is recognised and
-upgraded with its rows, a newer one is refused, and two processes migrating at once migrate once."""
+upgraded is what the models describe, the first revision is 0.1.0's schema, a 0.1.0 database and one made by
+the first release on main (1a09719) are recognised and upgraded with their rows, a newer one is refused, and
+two processes migrating at once migrate once."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from bot.cli import main
 from bot.store import Store, schema
+from bot.store.migrations import before_0001
 from bot.store.schema import SchemaError, SchemaTooNew, Upgrade
 from tests import schemas
 
@@ -81,6 +84,89 @@ def test_a_release_0_1_0_database_is_stamped_and_upgraded_with_its_rows(url: str
     assert upgrade(url) == Upgrade(HEAD, HEAD)
 
 
+def select(url: str, sql: str) -> list[tuple[object, ...]]:
+    e = schemas.engine(url)
+    try:
+        with e.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql))]
+    finally:
+        e.dispose()
+
+
+def test_the_first_release_brought_to_0_1_0s_schema_is_the_first_revision_exactly(url: str, tmp_path: Path) -> None:
+    first = f"sqlite:///{tmp_path / 'first.db'}"
+    schemas.migrate_to(first, schema.FIRST)
+    schemas.load_release_1a09719(url)
+    assert schemas.diff(url, schemas.reflected(first)) != []  # 1a09719's tables are not 0.1.0's as they are
+    e = schemas.engine(url)
+    with e.begin() as conn:
+        assert before_0001.upgrade(conn) == 1  # watches 3 and 4 follow 5203 in C0001: one of them stays
+    e.dispose()
+    assert schemas.diff(url, schemas.reflected(first)) == []
+    assert schemas.diff(first, schemas.reflected(url)) == []
+    assert {t.name: {c.name for c in t.columns} for t in schemas.reflected(url).tables.values()} == \
+        schema.RELEASE_0_1_0
+
+
+def test_a_release_1a09719_database_is_brought_to_0_1_0_stamped_and_upgraded_with_its_rows(url: str) -> None:
+    schemas.load_release_1a09719(url)
+    assert schemas.rows(url) == schemas.RELEASE_1A09719_ROWS
+    outbox = select(url, "SELECT id, watch_id, kind, payload FROM outbox ORDER BY id")
+    done = upgrade(url)
+    assert done == Upgrade(None, schema.head(), recognised=True, release="1a09719")
+    assert str(done) == f"none (made by jobstatus 1a09719, brought to 0.1.0's schema and recognised as 0001) → " \
+        f"{schema.head()}"
+    assert schemas.revision(url) == [schema.head()]
+    assert schemas.diff(url, SQLModel.metadata) == []
+    # every row is there but the older of 5203's two watches in C0001 (ended, nothing owed); the newer stays
+    assert schemas.rows(url) == {**schemas.RELEASE_1A09719_ROWS, "watches": 5}
+    assert select(url, "SELECT id, job_pk, channel, parent_ts, active, ended_reason FROM watches ORDER BY id") == [
+        (1, 1, "C0001", "1765000000.000000", 1, None), (2, 1, "C0002", "1765000000.000001", 1, None),
+        (4, 2, "C0001", "1765000000.000003", 0, "finished"), (5, 3, "C0002", "1765000000.000004", 0, "stopped"),
+        (6, 4, "C0001", None, 1, None)]
+    assert select(url, "SELECT id, watch_id, kind, payload FROM outbox ORDER BY id") == outbox  # same ids, all owed
+    assert select(url, "SELECT cancel_requested_by, cancel_requested_at FROM jobs") == [(None, None)] * 4
+    assert select(url, "SELECT value FROM secrets") == [("rotated-by-1a09719",)]
+    assert select(url, "PRAGMA foreign_key_check") == []
+    assert upgrade(url) == Upgrade(schema.head(), schema.head())
+
+
+def test_a_database_of_round_1s_first_commits_loses_only_its_poll_counts(url: str) -> None:
+    """de3d2d1 to 09197c8 kept `jobs.polls` (NOT NULL, no default): left there, every job written after the
+    upgrade would fail on it."""
+    schemas.load_release(url, "09197c8")
+    assert schemas.rows(url) == schemas.RELEASE_1A09719_ROWS  # the same rows as 1a09719's dump
+    assert upgrade(url) == Upgrade(None, schema.head(), recognised=True, release="09197c8")
+    assert "polls" not in schemas.reflected(url).tables["jobs"].columns
+    assert schemas.diff(url, SQLModel.metadata) == []
+    assert schemas.rows(url) == {**schemas.RELEASE_1A09719_ROWS, "watches": 5}
+    e = schemas.engine(url)
+    with e.begin() as conn:  # a job as the new code writes one: every NOT NULL column has its value
+        conn.exec_driver_sql("INSERT INTO jobs (backend, job_id, phase, vendor_status, log_paths, links, polling, "
+                             "next_poll_at, errors, outage_noted, changed_at, checked_at, created_at) "
+                             "VALUES ('fusion-demo', '9', 'running', 'RUNNING', '[]', '[]', 1, 0, 0, 0, 0, 0, 0)")
+    e.dispose()
+
+
+def test_a_watch_made_twice_by_1a09719_keeps_what_its_older_row_owed_as_replies(url: str) -> None:
+    """The older row's owed reply moves to the watch that stays in that channel; its owed update goes (the
+    watch that stays has its own parent); and the constraint 0.1.0 has is there after."""
+    schemas.load_release_1a09719(url)
+    e = schemas.engine(url)
+    with e.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO outbox (id, watch_id, kind, payload, created_at, attempts, next_attempt_at) "
+                             "VALUES (20, 3, 'reply', '{\"text\": \"owed\"}', 1, 0, 1), "
+                             "(21, 3, 'update', '{}', 1, 0, 1)")
+    e.dispose()
+    upgrade(url)
+    assert select(url, "SELECT id, watch_id, kind FROM outbox WHERE id >= 20") == [(20, 4, "reply")]
+    e = schemas.engine(url)
+    with pytest.raises(Exception, match="UNIQUE constraint failed: watches.job_pk, watches.channel"), e.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO watches (job_pk, channel, user_id, active, created_at) "
+                             "VALUES (2, 'C0001', 'U0009', 1, 2)")
+    e.dispose()
+
+
 def test_a_database_newer_than_the_code_is_refused_and_left_alone(url: str) -> None:
     upgrade(url)
     e = schemas.engine(url)
@@ -101,7 +187,8 @@ def test_some_of_the_tables_without_a_revision_are_refused_not_stamped(url: str)
         conn.exec_driver_sql("DROP TABLE secrets")
         conn.exec_driver_sql("ALTER TABLE watches DROP COLUMN ended_reason")
     e.dispose()
-    with pytest.raises(SchemaError, match=r"lacks secrets, watches\.ended_reason: it was not made by jobstatus 0\.1\.0"):
+    with pytest.raises(SchemaError, match=r"lacks secrets, watches\.ended_reason: it was not made by jobstatus "
+                                          r"0\.1\.0 or by the first release \(1a09719\)"):
         upgrade(url)
     assert "alembic_version" not in schemas.reflected(url).tables  # nothing stamped
 
