@@ -38,7 +38,7 @@ async def test_an_upload_refused_in_a_channel_the_bot_has_not_joined_costs_only_
     assert failure.reply_broadcast is True
     assert any("No periods were identified" in texts(r.blocks) for r in replies)  # the excerpt
     note = next(r for r in replies if "could not be attached" in r.text)
-    assert "outbox/logs/GL_1881.log" in texts(note.blocks) and "invite" in texts(note.blocks).lower()
+    assert "`epm-demo-1881.log`" in texts(note.blocks) and "invite" in texts(note.blocks).lower()
     assert not any(r.files for r in replies)
     [parent] = h.parents("C0100")
     await h.slack.wait_for(lambda: buttons(h.slack.message("C0100", parent.ts)) == ["jobstatus_rewatch"])
