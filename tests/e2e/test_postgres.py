@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
@@ -32,6 +32,7 @@ from bot.offline.slack import FakeSlack, SlackUser
 from bot.offline.vendors.core import Step
 from bot.offline.vendors.server import SimulatorServer
 from bot.store import Job, PollResult, Store, Watch
+from bot.store.models import Secret
 from tests import pg
 from tests.conftest import SECRET_KEYS, SIGNING_SECRET, Harness, opened, settings_for, start_runtime
 
@@ -203,7 +204,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         url = f"sqlite:///{tmp_path / 'store.db'}"
     else:
         url = str(request.getfixturevalue("postgres_url"))
-    s = Store(url)
+    s = Store(url, secret_keys=SECRET_KEYS)
     s.upgrade()
     try:
         yield s
@@ -289,6 +290,8 @@ async def test_secrets_are_upserted(db: Store) -> None:
     await db.put_secret("epm:refresh_token", "two")
     await db.put_secret("other", "x")
     assert await db.get_secret("epm:refresh_token") == "two" and await db.get_secret("other") == "x"
+    stored = await db.run(lambda s: {r.key: r.value for r in s.execute(select(Secret)).scalars()})
+    assert {k: opened(v) for k, v in stored.items()} == {"epm:refresh_token": "two", "other": "x"}  # sealed
 
 
 # -- URLs and the fixture's promise ------------------------------------------------------------------------
