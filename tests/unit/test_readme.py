@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.config import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 POINTER = re.compile(r"README(?:\.md)?: ([A-Z][^)\"'\n]*)")
@@ -55,3 +56,17 @@ def test_run_without_slack_tokens_points_at_the_environment_section(
     assert main(["run"]) == 2
     [pointer] = POINTER.findall(capsys.readouterr().err)
     assert pointer == "Environment" and pointer in sections()
+
+
+def test_the_security_sections_locked_down_config_is_a_config_the_bot_takes(tmp_path: Path) -> None:
+    """The example a security review copies must load as it is, with each rule it shows in force."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("A locked-down config:", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "jobstatus.yaml").write_text(block, encoding="utf-8")
+    env = {name: "x" * 32 for name in re.findall(r"\$\{([A-Z_]+)\}", block)}
+    env["EPM_TOKEN_URL"] = "https://login.example/oauth2/v1/token"
+    settings = load_settings(tmp_path / "jobstatus.yaml", env)
+    b = settings.backends["payroll-epm"]
+    assert (b.users, b.channels, b.cancel, b.details) == (["S0PAYROLL"], ["C0PAYROLLOPS"], ["S0PAYROLLLEADS"],
+                                                          ["C0PAYROLLOPS"])
+    assert settings.api is not None and settings.api.tokens["payroll-pipeline"].backends == ["payroll-epm"]
