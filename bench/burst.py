@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import random
 import shutil
@@ -108,8 +109,9 @@ async def wait_replies(fs: FakeSlack, parents: list[tuple[str, str]], limit_s: f
 
 
 def ended(fs: FakeSlack, channel: str, ts: str) -> bool:
-    """Whether the parent shows its watch ended (the job's final state): an active watch's parent has buttons."""
-    return not any(b.get("type") == "actions" for b in fs.message(channel, ts).blocks or [])
+    """Whether the parent shows its watch ended (the job's final state): only an ended watch's parent offers
+    "Rewatch" (bot/messages.py: parent)."""
+    return "Rewatch" in json.dumps(fs.message(channel, ts).blocks or [])
 
 
 def first_reply_at(fs: FakeSlack, channel: str, ts: str) -> float | None:
