@@ -83,13 +83,17 @@ def _owed(row: Outbox, channel: str, parent_ts: str | None, attempts: int | None
                        row.attempts if attempts is None else attempts, row.created_at, channel, parent_ts)
 
 
-# The order owed messages go out in (`sending_order`), by kind: a parent before everything else (all its
-# watch owes goes into its thread, even what was owed before a new parent replaced a lost one); then what
-# happened (events: a state change, an outage, a timeout); then what adds to it (replies such as an ended
-# job's details, files); parents' updates last (an update renders the newest state whenever it goes, and
-# stands for later ones, `owe`). In a burst of N changes in one channel, paced at about one post a second,
-# the N-th change's reply so goes out after about N posts, not after the details of all the changes before.
-_RANK = {OutboxKind.PARENT: 0, OutboxKind.EVENT: 1, OutboxKind.REPLY: 2, OutboxKind.FILE: 2, OutboxKind.UPDATE: 3}
+# The order owed messages go out in (`sending_order`), by kind: first what happened to a watch whose parent is
+# in Slack (events: a state change, an outage, a timeout), so a new state change in a channel never waits
+# behind a batch of new watches' parents (issue 20: 40 new parents held another user's failure reply 39 s);
+# then parents (all a new watch owes goes into its thread, even what was owed before a new parent replaced a
+# lost one: its events follow its parent); then what adds to what happened (replies such as an ended job's
+# details, files); parents' updates last (an update renders the newest state whenever it goes, and stands for
+# later ones, `owe`). In a burst of N changes in one channel, paced at about one post a second, the N-th
+# change's reply so goes out after about N posts, not after the details of all the changes before.
+_RANK = {OutboxKind.EVENT: 0, OutboxKind.PARENT: 1, OutboxKind.REPLY: 3, OutboxKind.FILE: 3, OutboxKind.UPDATE: 4}
+_AFTER_ITS_PARENT = 2  # an event of a watch whose parent is not in Slack yet
+_THREAD = (OutboxKind.EVENT, OutboxKind.REPLY, OutboxKind.FILE)
 
 
 def sending_order(owed: Iterable[OwedMessage]) -> list[OwedMessage]:
@@ -100,7 +104,9 @@ def sending_order(owed: Iterable[OwedMessage]) -> list[OwedMessage]:
     keyed: list[tuple[int, int, OwedMessage]] = []
     for m in sorted(owed, key=lambda m: m.id):
         rank = _RANK[m.kind]
-        if rank in (1, 2):
+        if m.kind is OutboxKind.EVENT and m.parent_ts is None:
+            rank = _AFTER_ITS_PARENT
+        if m.kind in _THREAD:
             rank = floor[m.watch_id] = max(rank, floor.get(m.watch_id, rank))
         keyed.append((rank, m.id, m))
     return [m for _rank, _id, m in sorted(keyed, key=lambda k: (k[0], k[1]))]
