@@ -291,7 +291,7 @@ class Notifier:
     async def drain(self) -> None:
         if self.stopped is not None:
             return
-        rows = await self.db.run(store.pending, self.clock(), 2000, None, self.replica)
+        rows = await self.db.run(store.pending, self.clock(), 2000, None, self.replica, None, self._update_room())
         by_channel: dict[str, list[OwedMessage]] = {}
         for row in rows:
             by_channel.setdefault(row.channel, []).append(row)
@@ -347,7 +347,8 @@ class Notifier:
                     await asyncio.sleep(self._bucket(channel).ready_in(time.monotonic()))
                 if self._owed != owed and not reread and item.kind is not OutboxKind.EVENT:
                     owed, reread = self._owed, True  # ...may still go before it
-                    queue = deque(await self.db.run(store.pending, self.clock(), 2000, None, self.replica, channel))
+                    queue = deque(await self.db.run(store.pending, self.clock(), 2000, None, self.replica, channel,
+                                                    self._update_room()))
                     continue
                 reread = False
                 result = await (self._send_one(item.id) if post else self._send_update(item.id))
@@ -361,6 +362,11 @@ class Notifier:
             self._busy.discard(channel)
             if sent:
                 self._again()  # what was owed meanwhile to this channel goes out now, not at the next sweep
+
+    def _update_room(self) -> bool:
+        """Whether chat.update's budget has room now: else a pass leaves the parents' updates unread (owed, and
+        rendered as the job is whenever their turn comes)."""
+        return self.budget.ready_in("chat.update") == 0
 
     async def _send_update(self, outbox_id: int) -> Result | None:
         """A parent's update, when chat.update's budget has room now (None: not now, it stays owed and a later

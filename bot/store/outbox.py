@@ -113,12 +113,13 @@ def sending_order(owed: Iterable[OwedMessage]) -> list[OwedMessage]:
 
 
 def pending(s: Session, now: float, limit: int = 1000, watch_id: int | None = None,
-            replica: str | None = None, channel: str | None = None) -> list[OwedMessage]:
+            replica: str | None = None, channel: str | None = None, updates: bool = True) -> list[OwedMessage]:
     """What is due by `now` (one watch's only, given `watch_id`; one channel's, given `channel`), in
     `sending_order`. A thread message behind an earlier one of its watch that is not due yet (waiting to
     be retried) is not due either: a watch's messages go in their order. When more than `limit` are due,
     the parents are read first and the updates last. A replica (`replica`) reads only channels no other
-    replica holds."""
+    replica holds. `updates=False`: no parents' updates (Slack's chat.update budget has no room now: they
+    stay owed, and are not read again and again meanwhile)."""
     earlier = aliased(Outbox)
     waiting = (  # an earlier thread message of the same watch, not due yet (a retry's backoff): this waits too
         select(col(earlier.id)).where(col(earlier.watch_id) == col(Outbox.watch_id), col(earlier.id) < col(Outbox.id),
@@ -136,6 +137,8 @@ def pending(s: Session, now: float, limit: int = 1000, watch_id: int | None = No
         q = q.where(col(Outbox.watch_id) == watch_id)
     if channel is not None:
         q = q.where(col(Watch.channel) == channel)
+    if not updates:
+        q = q.where(col(Outbox.kind) != OutboxKind.UPDATE)
     if replica is not None:
         q = q.where(free_for(replica))  # PostgreSQL's SQL: only replicas, which are on PostgreSQL, ask
     return sending_order(_owed(o, ch, ts) for o, ch, ts in s.execute(q))
