@@ -8,7 +8,8 @@ One message's way, all in `_send_one`: **owe** (the store wrote it with the chan
 the watch id in its message metadata) before a second one is posted.
 
 The outcomes: sent; retry (after Retry-After when Slack sends one: a chat.postMessage 429 holds the channel's
-posts, any other method's holds that method's budget, bot/slack/budget.py, and nothing else); drop that message; post a new parent; end the watch; cost only the upload; or stop sending.
+posts, any other method's holds that method's budget, bot/slack/budget.py, and nothing else); drop that
+message; post a new parent; end the watch; cost only the upload; or stop sending.
 Stopping is for token trouble: the notifier holds everything owed, says so once in the log and on /healthz
 (`slack_state`), and probes `auth.test` on a backoff; the first probe that passes resumes sending. An
 error no table knows is retried with backoff UNKNOWN_TRIES times, then its message is dropped with an
@@ -195,10 +196,11 @@ def outcome_of(item: OwedMessage, exc: Exception) -> Result:
         what = f"{exc.method}: {exc.error}"
     else:
         what = type(exc).__name__
+    answered = exc.method if isinstance(exc, SlackError) else None
     if item.attempts + 1 < UNKNOWN_TRIES:
-        return Result(Outcome.RETRY, f"{what}, not in Slack's error table")
+        return Result(Outcome.RETRY, f"{what}, not in Slack's error table", method=answered)
     given_up = {OutboxKind.FILE: Outcome.NO_UPLOAD, OutboxKind.PARENT: Outcome.END_WATCH}.get(item.kind, Outcome.DROP)
-    return Result(given_up, what, unknown=True)
+    return Result(given_up, what, unknown=True, method=answered)
 
 
 def _about(item: OwedMessage) -> dict[str, Any]:
