@@ -17,7 +17,7 @@ the fake Slack (this process), started with bench/procs.py's helpers.
    Baseline: the same number of requests, for other new jobs, with the same watches at a 1 h interval (the
    poller idle), the bot started the same way.
 
-    python -m bench.burst            # the sizes above, about 2 minutes on 2 cores
+    python -m bench.burst            # the sizes above, about 8 minutes on 2 cores (6 of them Tier 3's pace)
     python -m bench.burst --quick    # small sizes, well under a minute (the test suite runs this)
     python -m bench.burst --burst-only   # part 1 only
 
