@@ -101,7 +101,8 @@ class Metrics:
                                     "(ok, or what Slack's refusal means: bot/slack/errors.py).",
                                     ["method", "outcome"], registry=r)
         self._rate_limited = Counter("jobstatus_slack_rate_limited", "Times Slack asked the bot to wait "
-                                     "(Retry-After) before sending to a channel again.", registry=r)
+                                     "(Retry-After) before sending a message again (a 429 holds its method: a channel's posts, or "
+                                     "another method's budget).", registry=r)
         self._slack_429 = Counter("jobstatus_slack_429", "Slack's 429 answers (its rate limit), by method: with "
                                   "the budget kept, none is expected.", ["method"], registry=r)
         self._budget_wait = Counter("jobstatus_slack_budget_wait_seconds", "Seconds Slack calls waited for their "
