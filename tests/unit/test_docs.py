@@ -104,6 +104,13 @@ def test_a_field_without_a_docstring_stops_the_build_naming_it() -> None:
         hooks.field_rows(Undocumented)
 
 
+def test_slack_limits_names_every_built_in_figure_of_the_budget() -> None:
+    """`slack_limits` defaults to {} (the figures live in bot/slack/budget.py), so its meaning must name them."""
+    from bot.slack.budget import LIMITS
+    said = config.Settings.model_fields["slack_limits"].description or ""
+    assert [m for m, n in LIMITS.items() if f"`{m}: {n}`" not in said] == []
+
+
 def test_the_environment_reference_is_the_table_the_code_reads() -> None:
     table = {m.group(1): (m.group(2), m.group(3)) for m in re.finditer(
         r"^\| `([A-Z_]+)` \| ([^|]*) \| ([^|]*) \|", hooks.environment_reference(), re.M)}
