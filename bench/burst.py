@@ -59,7 +59,7 @@ from bot.offline.slack import FakeSlack, SlackUser
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 FUSION = "fusion-demo"
 PACE = 1.0  # seconds per message in one channel, sustained (Slack: about one a second per channel; the bot
-# also uses a short burst of a few, bot/notifier.py)
+# also uses a short burst of a few, bot/engine/notifier.py)
 IDLE_INTERVAL = 3600.0
 ME = psutil.Process()
 

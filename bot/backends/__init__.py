@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 from bot.backends.auth import SecretStore
 from bot.backends.base import Backend
 from bot.backends.http import make_http_client
-from bot.config import BackendConfig, ConfigError, Settings
-from bot.logs import about
-from bot.network import in_clear
+from bot.support.config import BackendConfig, ConfigError, Settings
+from bot.support.logs import about
+from bot.support.network import in_clear
 
 if TYPE_CHECKING:
-    from bot.metrics import Metrics  # which imports the store, which imports the backends
+    from bot.support.metrics import Metrics  # which imports the store, which imports the backends
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 A `Backend` is one configured backend: a vendor adapter bound to a base URL, credentials (an httpx.Auth flow,
 bot/backends/auth.py) and limits, sending every request through its one HTTP client (bot/backends/http.py);
-its errors are those of bot/backends/errors.py.
+its errors are those of bot/domain/errors.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,17 @@ from typing import Any, ClassVar
 import httpx
 
 from bot.backends.auth import RefreshingAuth, SecretStore, secrets_in
-from bot.backends.errors import (
+from bot.backends.http import (
+    deadline,
+    error_words,
+    make_http_client,
+    read_body,
+    retry_after_seconds,
+    unreachable,
+)
+from bot.backends.slots import STALL_AFTER, Slots
+from bot.backends.values import lenient_json
+from bot.domain.errors import (
     AuthFailed,
     BackendError,
     BadResponse,
@@ -30,18 +40,8 @@ from bot.backends.errors import (
     Refused,
     Unavailable,
 )
-from bot.backends.http import (
-    deadline,
-    error_words,
-    make_http_client,
-    read_body,
-    retry_after_seconds,
-    unreachable,
-)
-from bot.backends.slots import STALL_AFTER, Slots
-from bot.backends.states import Phase
-from bot.backends.values import lenient_json
-from bot.config import BackendConfig
+from bot.domain.states import Phase
+from bot.support.config import BackendConfig
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class Backend(ABC):
         self.limit = Slots(config.max_concurrency)
         # the scheduled polls of jobs whose last answer came too slowly (TooSlow) take one of these first: however
         # many of its jobs drip, they hold at most SLOW_SHARE of the slots polls may take, and the rest of the
-        # backend's jobs are polled at their interval beside them (bot/poller.py)
+        # backend's jobs are polled at their interval beside them (bot/engine/poller.py)
         self.slow_lane = asyncio.Semaphore(max(1, int(self.limit.poll_cap * SLOW_SHARE)))
 
     @property

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.network import cause, is_network
 from bot.slack.errors import retry_after
+from bot.support.network import cause, is_network
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler

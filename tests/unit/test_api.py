@@ -1,4 +1,4 @@
-"""The HTTP API's pure parts (bot/api.py): the token check, the `api:` config, a POST body's checks."""
+"""The HTTP API's pure parts (bot/inbound/api.py): the token check, the `api:` config, a POST body's checks."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import messages
-from bot.api import (
+from bot.inbound.api import (
     FAILURE_WINDOW,
     FAILURES_FREE,
     FIRST_PAUSE,
@@ -20,7 +19,8 @@ from bot.api import (
     Tokens,
     parse_watch,
 )
-from bot.config import ApiConfig, ConfigError, load_settings
+from bot.rendering import messages
+from bot.support.config import ApiConfig, ConfigError, load_settings
 
 FIN = "fin-0123456789abcdef0123456789abcdef"
 HR = "hr-0123456789abcdef0123456789abcdef0"
@@ -128,7 +128,7 @@ def test_a_watch_request_is_checked_field_by_field() -> None:
 
 
 def test_every_refusal_code_has_a_status_and_unknown_ones_are_400() -> None:
-    from bot import watching
+    from bot.operations import watching
 
     assert ApiError("job_not_found", "").status == 404 and ApiError("nonsense", "").status == 400
     assert {"unknown_backend", "channel_not_allowed", "invalid_job_id", "job_not_found", "backend_unavailable",

@@ -62,7 +62,7 @@ def offline_imports(path: Path, root: Path = ROOT) -> list[tuple[str, str | None
 
 def test_no_product_module_imports_the_stand_ins() -> None:
     modules = product_modules()
-    assert {module_name(p) for p in modules} >= {"bot.app", "bot.cli", "bot.config"}, "the walk finds the product"
+    assert {module_name(p) for p in modules} >= {"bot.app", "bot.cli", "bot.support.config"}, "the walk finds the product"
     found = [hit for path in modules for hit in offline_imports(path)]
     assert [hit for hit in found if (hit[0], hit[1]) not in ALLOWED] == []
     assert {(m, f) for m, f, _ in found} == ALLOWED, "the demo command's lazy import is seen where it is"
@@ -79,7 +79,7 @@ def test_the_walk_sees_every_form_of_import(tmp_path: Path) -> None:
         "def f():\n"
         "    importlib.import_module('bot.offline.demo')\n"
         "    from bot.offline.setup import seed_jobs\n"
-        "import bot.config, bot.offlineish\n",
+        "import bot.support.config, bot.offlineish\n",
         encoding="utf-8",
     )
     hits = offline_imports(sample, root=tmp_path)

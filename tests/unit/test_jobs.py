@@ -9,8 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.backends.base import JobStatus, Link
-from bot.backends.states import Phase
-from bot.jobs import (
+from bot.domain.jobs import (
     Changed,
     JobEvent,
     JobView,
@@ -23,6 +22,7 @@ from bot.jobs import (
     event_payload,
     shown_progress,
 )
+from bot.domain.states import Phase
 
 _text = st.text(max_size=40)
 _views = st.builds(

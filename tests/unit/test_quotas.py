@@ -1,19 +1,21 @@
-"""The quotas (bot/quotas.py): the arithmetic of the limits and of Retry-After, the words of a refusal, the
+"""The quotas (bot/operations/quotas.py): the arithmetic of the limits and of Retry-After, the words of a refusal, the
 config's defaults, and the counts read from a real (SQLite) store, shared by whatever started the watches."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot import messages, quotas, store
+from bot import store
 from bot.backends.base import JobStatus
-from bot.backends.states import Phase
-from bot.config import QuotasConfig, Settings, settings_from_dict
-from bot.jobs import Reply
-from bot.quotas import WINDOW, Counts, Limits, Over, over, refusal
+from bot.domain.jobs import Reply
+from bot.domain.states import Phase
+from bot.operations import quotas
+from bot.operations.quotas import WINDOW, Counts, Limits, Over, over, refusal
+from bot.operations.watching import UserError
+from bot.rendering import messages
 from bot.store import Store
 from bot.store.quotas import admit_start
-from bot.watching import UserError
+from bot.support.config import QuotasConfig, Settings, settings_from_dict
 from tests.conftest import FakeClock
 
 NOW = 10_000.0

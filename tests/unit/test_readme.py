@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.config import load_settings
+from bot.support.config import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 POINTER = re.compile(r"README(?:\.md)?: ([A-Z][^)\"'\n]*)")

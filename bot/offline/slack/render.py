@@ -61,7 +61,7 @@ class RenderedChannel(str):
         return obj
 
 
-# The emoji codes the bot writes (bot/messages.py, bot/watching.py, a Phase's emoji), as Slack's client shows
+# The emoji codes the bot writes (bot/rendering/messages.py, bot/operations/watching.py, a Phase's emoji), as Slack's client shows
 # them; a test keeps this in step with the bot's sources. Any other code stays as typed.
 EMOJI = {
     "alarm_clock": "⏰",

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from bot import store
 from bot.backends.base import JobStatus
-from bot.backends.errors import AuthFailed, Unavailable
-from bot.backends.states import Phase
-from bot.jobs import Reply
+from bot.domain.errors import AuthFailed, Unavailable
+from bot.domain.jobs import Reply
+from bot.domain.states import Phase
 from bot.store import PollResult, Store
 from tests.conftest import FakeClock
 

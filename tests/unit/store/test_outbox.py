@@ -7,8 +7,8 @@ from typing import Any
 
 from bot import store
 from bot.backends.base import JobStatus
-from bot.backends.states import Phase
-from bot.jobs import Changed, JobView, OutboxKind, Reply
+from bot.domain.jobs import Changed, JobView, OutboxKind, Reply
+from bot.domain.states import Phase
 from bot.store import Store
 from tests.conftest import FakeClock
 

@@ -1,5 +1,5 @@
 """What users ask of the bot — watch, status, stop, rewatch, cancel, list — shared by slash commands, buttons
-and the HTTP API for pipelines (bot/api.py: watch and stop).
+and the HTTP API for pipelines (bot/inbound/api.py: watch and stop).
 
 Each operation returns the text to show the user alone (an `Answer`); nothing here talks to Slack except
 through the notifier's outbox (and a permalink to a thread), so listeners stay thin. The notes a user's
@@ -14,9 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot import messages, permissions, quotas, store
+from bot import store
 from bot.backends.base import Backend, JobStatus, with_article
-from bot.backends.errors import (
+from bot.backends.http import USER_CHECK_SECONDS, deadline
+from bot.domain.errors import (
     AuthFailed,
     BackendError,
     BadResponse,
@@ -30,15 +31,16 @@ from bot.backends.errors import (
     TooSlow,
     Unavailable,
 )
-from bot.backends.http import USER_CHECK_SECONDS, deadline
-from bot.config import Settings
-from bot.jobs import Changed, EndedReason, JobView
-from bot.messages import esc
-from bot.notifier import Notifier
-from bot.permissions import Action, Denied, Permissions
-from bot.poller import Poller
+from bot.domain.jobs import Changed, EndedReason, JobView
+from bot.engine.notifier import Notifier
+from bot.engine.poller import Poller
+from bot.operations import permissions, quotas
+from bot.operations.permissions import Action, Denied, Permissions
+from bot.rendering import messages
+from bot.rendering.messages import esc
 from bot.slack.sender import SlackError, SlackSender
 from bot.store import Store
+from bot.support.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ class Answer:
 
 class UserError(Exception):
     """A request we refuse, with what to do instead (shown to the user alone). `code` names the reason for
-    callers that are not people (the HTTP API turns it into a status, bot/api.py)."""
+    callers that are not people (the HTTP API turns it into a status, bot/inbound/api.py)."""
 
     def __init__(self, text: str, code: str = "refused", retry_after: int | None = None) -> None:
         super().__init__(text)
@@ -80,7 +82,7 @@ class Watching:
     notifier: Notifier
     slack: SlackSender
     clock: Callable[[], float]
-    perms: Permissions | None = None  # who may do what (bot/permissions.py); None: the rules without Slack's help
+    perms: Permissions | None = None  # who may do what (bot/operations/permissions.py); None: the rules without Slack's help
 
     def __post_init__(self) -> None:
         if self.perms is None:
@@ -89,7 +91,7 @@ class Watching:
     async def allow(self, backend: str, user: str, action: Action, channel: str | None,
                     *, job_id: str | None = None) -> None:
         """Refuse (UserError) what the permission rules do not allow `user` now. An HTTP API client is held by
-        its token's own scope (bot/api.py); only the backend's `channels` applies to it. A cancel under
+        its token's own scope (bot/inbound/api.py); only the backend's `channels` applies to it. A cancel under
         `cancel: owner` is judged against the job's owner (`store.job_owner`)."""
         assert self.perms is not None
         self.perms.settings = self.settings  # the rules are these settings, whoever replaced them
@@ -300,7 +302,7 @@ class Watching:
         return pair[0].pk
 
     async def member(self, user: str, channel: str) -> bool:
-        """Whether `user` is in `channel` now (bot/permissions.py asks Slack); when Slack cannot say: no."""
+        """Whether `user` is in `channel` now (bot/operations/permissions.py asks Slack); when Slack cannot say: no."""
         assert self.perms is not None
         try:
             return await self.perms.is_member(user, channel)

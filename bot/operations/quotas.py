@@ -30,9 +30,9 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # bot.config reads this module's defaults: it imports nothing of the bot at its import
-    from bot.config import QuotasConfig
+if TYPE_CHECKING:  # bot.support.config reads this module's defaults: it imports nothing of the bot at its import
     from bot.store import Store
+    from bot.support.config import QuotasConfig
 
 WINDOW = 60.0  # seconds: the "per minute" of the per-minute limits, a sliding window over the starts
 
@@ -108,10 +108,10 @@ async def admit(db: Store, config: QuotasConfig, actor: str, channel: str, now: 
     """Let `actor` (a Slack user, or an API token: messages.api_actor) start a watch in `channel` now, or
     refuse: UserError, code `quota_active` or `quota_per_minute` (the HTTP API answers 429, with
     Retry-After for the per-minute limits)."""
-    # imported here: bot.watching calls this module, and bot.config reads its defaults
-    from bot import messages
+    # imported here: bot.operations.watching calls this module, and bot.support.config reads its defaults
+    from bot.operations.watching import UserError
+    from bot.rendering import messages
     from bot.store.quotas import admit_start
-    from bot.watching import UserError
 
     token = actor.startswith(messages.API_ACTOR)
     scope = "token" if token else "user"

@@ -1,7 +1,7 @@
 """Who may see and do what (issue 19): one place that decides, at the moment of every action, whichever way
 it comes in (slash command, button, modal, shortcut, Home tab), and for existing watches as the rules are now.
 
-The rules are each backend's config (bot/config.py `BackendConfig`): `users` (who may use it at all), `channels`
+The rules are each backend's config (bot/support/config.py `BackendConfig`): `users` (who may use it at all), `channels`
 (where), `cancel` (`owner`, `anyone`, or users/user groups) and `details` (the channels where failure text,
 output links, logs and attachments are posted); plus the top-level `admins`, who may always cancel.
 
@@ -23,9 +23,9 @@ from enum import StrEnum
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import BackendConfig, Settings
-from bot.messages import esc
-from bot.messages import who as who_acted
+from bot.rendering.messages import esc
+from bot.rendering.messages import who as who_acted
+from bot.support.config import BackendConfig, Settings
 
 log = logging.getLogger(__name__)
 

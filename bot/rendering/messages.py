@@ -12,9 +12,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bot.backends.base import FailureDetails, Link
-from bot.backends.states import Phase
-from bot.durations import human
-from bot.jobs import (
+from bot.domain.durations import human
+from bot.domain.jobs import (
     ButtonAction,
     CaughtUp,
     Changed,
@@ -29,6 +28,7 @@ from bot.jobs import (
     Settled,
     TimedOut,
 )
+from bot.domain.states import Phase
 
 SECTION_LIMIT = 3000
 FIELD_LIMIT = 2000
@@ -46,7 +46,7 @@ def esc(text: object) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-API_ACTOR = "api:"  # a watch's user, or who stopped it, when a client of the HTTP API did (bot/api.py)
+API_ACTOR = "api:"  # a watch's user, or who stopped it, when a client of the HTTP API did (bot/inbound/api.py)
 
 
 def api_actor(token_name: str) -> str:
@@ -155,7 +155,7 @@ def title(job: JobView) -> str:
 
 def without_details(job: JobView) -> JobView:
     """The job as a channel outside its backend's `details` sees it: the state only, without the vendor's
-    message (the failure text), log paths and output links (bot/permissions.py)."""
+    message (the failure text), log paths and output links (bot/operations/permissions.py)."""
     return dataclasses.replace(job, message=None, log_paths=(), links=())
 
 
@@ -336,7 +336,7 @@ def outage(job: JobView, since: float, error_text: str, kind: str | None = None)
 
 
 def too_slow(backend: str, job_id: str, seconds: float) -> str:
-    """A user's check that got no whole answer within its deadline (bot/watching.py `check`): nothing is set
+    """A user's check that got no whole answer within its deadline (bot/operations/watching.py `check`): nothing is set
     up, and the user is told so and what to do."""
     return (f"{esc(backend)} answers too slowly right now: no answer about job `{esc(job_id)}` within {seconds:g} s, "
             "so I can neither tell its state nor start a watch (nothing was set up). Try again in a few minutes; "

@@ -22,7 +22,7 @@ from pydantic import (
     field_validator,
 )
 
-from bot import quotas
+from bot.operations import quotas
 
 BACKEND_TYPES = ("fusion_jobscheduler", "veeva_vault", "epm_data_integration", "epm_planning", "immuta")
 
@@ -116,7 +116,7 @@ class BackendConfig(_Strict):
     application: str | None = None  # Planning application name
     cancel_enabled: bool = False  # Fusion: offer the ESS cancel endpoint
     vault_client_id: str | None = None  # Vault: the X-VaultAPI-ClientID header; None = the bot's own default
-    # Who may do what (bot/permissions.py decides, at every action): `users` may use the backend at all (Slack
+    # Who may do what (bot/operations/permissions.py decides, at every action): `users` may use the backend at all (Slack
     # user ids U…/W… and user group ids S…; None = everyone), in `channels` (None = anywhere); `cancel` is
     # `owner` (the person who first watched the job, anywhere), `anyone`, or users/user groups (admins always
     # may); failure text, output links, logs and attachments are posted only in the `details` channels
@@ -198,7 +198,7 @@ def _channel_id(v: Any) -> str:
 
 
 class DigestConfig(_Strict):
-    """A channel's daily digest (bot/digests.py): posted at `at` (24-hour "HH:MM") in `timezone` (an IANA
+    """A channel's daily digest (bot/engine/digests.py): posted at `at` (24-hour "HH:MM") in `timezone` (an IANA
     time zone name, from the system's time zone database), about the jobs of the channel that ended since
     the previous one."""
 
@@ -241,7 +241,7 @@ _USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")  # a Slack user id (W…: Enterpris
 
 
 class ApiToken(_Strict):
-    """One client of the HTTP API (bot/api.py): its secret and what it may watch (None: any)."""
+    """One client of the HTTP API (bot/inbound/api.py): its secret and what it may watch (None: any)."""
 
     token: str = Field(repr=False)
     backends: list[str] | None = None
@@ -288,7 +288,7 @@ class ApiConfig(_Strict):
 
 
 class Quota(_Strict):
-    """One identity's limits (bot/quotas.py): active watches at once, and watches started in a minute."""
+    """One identity's limits (bot/operations/quotas.py): active watches at once, and watches started in a minute."""
 
     active: int = Field(ge=1)
     per_minute: int = Field(ge=1)
@@ -296,7 +296,7 @@ class Quota(_Strict):
 
 class QuotasConfig(_Strict):
     """`quotas:`: per Slack user, per API token and per channel; the defaults and their reasons are in
-    bot/quotas.py. A scope given in the config replaces that scope's defaults (both figures)."""
+    bot/operations/quotas.py. A scope given in the config replaces that scope's defaults (both figures)."""
 
     user: Quota = Quota(active=quotas.USER_ACTIVE, per_minute=quotas.USER_PER_MINUTE)
     token: Quota = Quota(active=quotas.TOKEN_ACTIVE, per_minute=quotas.TOKEN_PER_MINUTE)
@@ -305,15 +305,15 @@ class QuotasConfig(_Strict):
 
 class Settings(_Strict):
     backends: dict[str, BackendConfig]
-    api: ApiConfig | None = None  # the HTTP API for pipelines (bot/api.py); None: its routes answer 404
+    api: ApiConfig | None = None  # the HTTP API for pipelines (bot/inbound/api.py); None: its routes answer 404
     admins: list[str] = []
     watch_timeout: Duration = 24 * 3600.0
     outage_note_after: Duration = 300.0
     history_retention: Duration = 90 * 86400.0  # state changes and ended watches older than this are pruned
     # replicas on PostgreSQL: a replica that stops heartbeating has its jobs and channels taken over after this
     lease_seconds: Duration = Field(default=15.0, ge=3.0)
-    digests: list[DigestConfig] = []  # daily digests, at most one per channel (bot/digests.py)
-    quotas: QuotasConfig = QuotasConfig()  # watches per user, API token and channel (bot/quotas.py)
+    digests: list[DigestConfig] = []  # daily digests, at most one per channel (bot/engine/digests.py)
+    quotas: QuotasConfig = QuotasConfig()  # watches per user, API token and channel (bot/operations/quotas.py)
 
     @field_validator("backends")
     @classmethod
@@ -414,11 +414,11 @@ _AUTH_TAGS = {"basic", "bearer", "oauth2", "oauth2_refresh", "vault_session", "a
 @dataclass(frozen=True)
 class Variable:
     """One environment variable the bot reads: what it sets, its default, what it means, and which commands
-    read it. ENVIRONMENT is the one list: `Environment.from_env` reads those with a field, bot/logs.py the
+    read it. ENVIRONMENT is the one list: `Environment.from_env` reads those with a field, bot/support/logs.py the
     LOG_* ones (before anything else), `--help` prints it, and a test holds README's Environment table to it."""
 
     name: str
-    field: str | None  # the Environment attribute it sets; None: read by bot/logs.py, before anything else
+    field: str | None  # the Environment attribute it sets; None: read by bot/support/logs.py, before anything else
     default: str  # "" = unset
     meaning: str
     commands: tuple[str, ...] = ("run",)
@@ -445,7 +445,7 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("METRICS_ADDR", "metrics_addr", "",
              "`host:port` of a second listener for `/metrics` and the detailed `/healthz` and `/readyz`; when set, "
              "the public port no longer serves `/metrics`"),
-    Variable("LOG_FORMAT", None, "text", "`text`: readable lines; `json`: one JSON object a line (bot/logs.py)",
+    Variable("LOG_FORMAT", None, "text", "`text`: readable lines; `json`: one JSON object a line (bot/support/logs.py)",
              ("run", "check", "demo", "migrate")),
     Variable("LOG_LEVEL", None, "", "`DEBUG`, `INFO`, `WARNING`, `ERROR`; `--log-level` wins over it "
              "(unset: `INFO` for run and migrate, `WARNING` for demo and check)", ("run", "check", "demo", "migrate")),
