@@ -41,7 +41,7 @@ import psutil
 from bench import profile
 from bench.jobs import BY_BACKEND, SAMPLE_BASE, TEMPLATE_INDEX, VENDORS, job_id, split
 from bench.procs import BotProc, SimProc, cpu_seconds, run_raw
-from bot.backends.base import JobStatus
+from bot.domain.status import JobStatus
 from bot.offline.setup import demo_backends
 from bot.offline.slack import Change, FakeSlack, SlackUser
 

@@ -31,9 +31,9 @@ from sqlmodel import col
 
 from bench import report
 from bot import store
-from bot.backends.base import JobStatus
 from bot.domain.jobs import OutboxKind, Reply
 from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.engine.poller import Poller
 from bot.store import Job, Outbox, StateChange, Store, Watch
 from bot.support.config import Settings, settings_from_dict

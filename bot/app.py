@@ -31,6 +31,7 @@ from bot.inbound import front, listeners
 from bot.inbound.api import Api
 from bot.inbound.home import HomeTab
 from bot.inbound.listeners import guard
+from bot.metrics import Metrics
 from bot.operations.permissions import Permissions
 from bot.operations.watching import Watching
 from bot.rendering import messages
@@ -39,7 +40,6 @@ from bot.slack.socket import SocketConnection
 from bot.store import Store
 from bot.store.sealing import missing_key
 from bot.support.config import Environment, Settings
-from bot.support.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class Runtime:
         self._scheduler: AsyncIOScheduler | None = None
         self._notifier_task: asyncio.Task[None] | None = None
         self._ping: asyncio.Future[None] | None = None  # the database ping under way, shared by readiness checks
-        self._counting: asyncio.Task[None] | None = None  # the metrics' periodic count (bot/support/metrics.py)
+        self._counting: asyncio.Task[None] | None = None  # the metrics' periodic count (bot/metrics.py)
 
     async def _end_disallowed(self) -> None:
         """Existing watches follow the rules as they are now (issue 19, item 3): a watch in a channel its

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from bot.backends.auth import ClientCredentials, HeaderAuth, SecretStore
-from bot.backends.base import Backend, Capabilities, FailureDetails, JobStatus, Link, digits_job_id
+from bot.backends.base import Backend, Capabilities, digits_job_id
 from bot.backends.http import error_words, read_body
 from bot.backends.values import absolute_url, as_int, as_text, path_segment
 from bot.domain.errors import (
@@ -23,6 +23,7 @@ from bot.domain.errors import (
     TooSlow,
 )
 from bot.domain.states import FUSION, Phase, lookup
+from bot.domain.status import FailureDetails, JobStatus, Link
 from bot.support.config import (
     Auth,
     BackendConfig,

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot.backends.auth import RefreshingAuth, SecretStore, Token
-from bot.backends.base import Backend, Capabilities, FailureDetails, JobStatus, Link, digits_job_id
+from bot.backends.base import Backend, Capabilities, digits_job_id
 from bot.backends.http import retry_after_seconds
 from bot.backends.values import absolute_url, as_int, as_text, lenient_json, path_segment
 from bot.domain.errors import (
@@ -37,6 +37,7 @@ from bot.domain.errors import (
     RateLimited,
 )
 from bot.domain.states import VAULT, Phase, lookup
+from bot.domain.status import FailureDetails, JobStatus, Link
 from bot.support.config import BackendConfig, ConfigError, VaultSession
 from bot.support.logs import about
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from bot.backends.base import JobStatus, Link
 from bot.domain.states import Phase
+from bot.domain.status import JobStatus, Link
 
 
 class OutboxKind(StrEnum):

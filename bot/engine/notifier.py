@@ -42,13 +42,12 @@ from typing import Any
 from bot import store
 from bot.backends.base import Backend
 from bot.domain.jobs import Changed, OutboxKind, Reply, Upload, event_of
-from bot.operations import permissions
+from bot.metrics import Metrics
 from bot.rendering import messages
 from bot.slack.errors import Outcome, classify
 from bot.slack.sender import SlackError, SlackSender, SlackUnreachable
 from bot.store import OwedMessage, Store, leases
 from bot.support.logs import about
-from bot.support.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +151,7 @@ def render_reply(item: OwedMessage, backends: Mapping[str, Backend] | None = Non
     if item.kind is OutboxKind.EVENT:
         event = event_of(item.payload)
         backend = (backends or {}).get(event.job.backend)
-        hidden = permissions.details_line(backend.config, item.channel) if backend is not None else None
+        hidden = messages.details_line(backend.config, item.channel) if backend is not None else None
         return messages.event_reply(event, hidden)
     return Reply.of_payload(item.payload)
 
@@ -403,7 +402,7 @@ class Notifier:
         w, j = pair
         backend = self.backends.get(j.backend)
         can_cancel = backend is not None and backend.can_cancel and j.cancel_requested_at is None
-        hidden = permissions.details_line(backend.config, w.channel) if backend is not None else None
+        hidden = messages.details_line(backend.config, w.channel) if backend is not None else None
         return messages.parent(j.view(), watcher=w.watcher, watch_id=w.pk, active=w.active,
                                ended_reason=w.ended_reason, can_cancel=can_cancel, hidden=hidden)
 

@@ -28,15 +28,15 @@ from sqlalchemy.orm import Session
 
 from bot import store
 from bot.backends import slots
-from bot.backends.base import Backend, JobStatus
+from bot.backends.base import Backend
 from bot.domain.errors import BackendError, BadResponse, TooSlow
 from bot.domain.jobs import JobView, Upload
-from bot.operations import permissions
+from bot.domain.status import JobStatus
+from bot.metrics import Metrics
 from bot.rendering import messages
 from bot.store import PollResult, Store, Tracked, leases
 from bot.support.config import Settings
 from bot.support.logs import about
-from bot.support.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -434,7 +434,7 @@ class Poller:
         watches whose channel the backend's `details` allows now (bot/operations/permissions.py); the others' threads got
         the state and where the details are (messages.change), and the vendor is not even asked for them."""
         channels = await self.db.run(store.watch_channels, watch_ids)
-        watch_ids = [w for w in watch_ids if w in channels and permissions.details_allowed(backend.config, channels[w])]
+        watch_ids = [w for w in watch_ids if w in channels and messages.details_allowed(backend.config, channels[w])]
         if not watch_ids:
             return
         try:

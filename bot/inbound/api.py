@@ -39,12 +39,13 @@ from typing import Any
 from aiohttp import web
 
 from bot import store
+from bot.domain import actors
 from bot.domain.jobs import EndedReason
-from bot.operations.watching import UserError, Watching
-from bot.rendering import messages
+from bot.metrics import Metrics
+from bot.operations.refusals import UserError
+from bot.operations.watching import Watching
 from bot.rendering.messages import esc
 from bot.support.config import ApiConfig
-from bot.support.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -367,7 +368,7 @@ class Api:
             if req.user is not None and (refusal := caller.may_name(req.user)) is not None:
                 raise UserError(refusal, "user_not_allowed")
             job_id = w.job_id(backend, req.job_id)
-            watched = await w.watch(backend, job_id, req.channel, messages.api_actor(caller.name), mention=req.user)
+            watched = await w.watch(backend, job_id, req.channel, actors.api_actor(caller.name), mention=req.user)
         except UserError as exc:
             raise ApiError(exc.code, str(exc), exc.retry_after) from None
         log.info("API client %s: watch %d of %s job %s in %s (%s)", caller.name, watched.watch_id, backend.name,
@@ -381,7 +382,7 @@ class Api:
 
     async def delete(self, request: web.Request, caller: Client) -> web.Response:
         watch, job = await self._watch(request, caller)
-        await self.watching.stop(watch.pk, messages.api_actor(caller.name))
+        await self.watching.stop(watch.pk, actors.api_actor(caller.name))
         log.info("API client %s: stopped watch %d of %s job %s", caller.name, watch.pk, job.backend, job.job_id)
         return web.json_response(await self._body(watch.pk))
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot import store
-from bot.backends.base import Backend, JobStatus, with_article
+from bot.backends.base import Backend, with_article
 from bot.backends.http import USER_CHECK_SECONDS, deadline
+from bot.domain import actors
 from bot.domain.errors import (
     AuthFailed,
     BackendError,
@@ -32,10 +33,12 @@ from bot.domain.errors import (
     Unavailable,
 )
 from bot.domain.jobs import Changed, EndedReason, JobView
+from bot.domain.status import JobStatus
 from bot.engine.notifier import Notifier
 from bot.engine.poller import Poller
 from bot.operations import permissions, quotas
 from bot.operations.permissions import Action, Denied, Permissions
+from bot.operations.refusals import UserError
 from bot.rendering import messages
 from bot.rendering.messages import esc
 from bot.slack.sender import SlackError, SlackSender
@@ -52,16 +55,6 @@ class Answer:
     text: str
     blocks: list[dict[str, Any]] = field(default_factory=list)
     ok: bool = True
-
-
-class UserError(Exception):
-    """A request we refuse, with what to do instead (shown to the user alone). `code` names the reason for
-    callers that are not people (the HTTP API turns it into a status, bot/inbound/api.py)."""
-
-    def __init__(self, text: str, code: str = "refused", retry_after: int | None = None) -> None:
-        super().__init__(text)
-        self.code = code
-        self.retry_after = retry_after  # seconds, when asking again later will do (a per-minute quota)
 
 
 @dataclass
@@ -95,7 +88,7 @@ class Watching:
         `cancel: owner` is judged against the job's owner (`store.job_owner`)."""
         assert self.perms is not None
         self.perms.settings = self.settings  # the rules are these settings, whoever replaced them
-        if user.startswith(messages.API_ACTOR):
+        if user.startswith(actors.API_ACTOR):
             cfg = self.perms.config(backend)
             if cfg is not None and channel is not None and cfg.channels is not None and channel not in cfg.channels:
                 raise UserError(f"Backend `{esc(backend)}` may not be used in that channel (its `channels` setting).",
@@ -156,7 +149,7 @@ class Watching:
     async def watch(self, backend: Backend, job_id: str, channel: str, user: str,
                     mention: str | None = None) -> Watched:
         """One watch, one thread, per channel and job: asked again, the channel gets its thread back. `user`
-        is who asked: a Slack user id, or an API client (`messages.api_actor`); `mention`, a Slack user an API
+        is who asked: a Slack user id, or an API client (`actors.api_actor`); `mention`, a Slack user an API
         client named, is mentioned in the thread without any right over the watch."""
         await self.allow(backend.name, user, Action.WATCH, channel)
         existing = await self.db.run(store.channel_watch, backend.name, job_id, channel)
@@ -165,7 +158,7 @@ class Watching:
         await quotas.admit(self.db, self.settings.quotas, user, channel, self.clock())
         st = await self.check(backend, job_id)
         now = self.clock()
-        watcher = messages.watcher(user, mention)
+        watcher = actors.watcher(user, mention)
         first = Changed(JobView.of_status(backend.name, st, now), watcher, None, None) if st.terminal else None
         note = messages.note(f":eyes: Watching again (by {messages.who(user)}).")
         watch, job, what = await self.db.run(
@@ -235,7 +228,7 @@ class Watching:
             raise UserError(str(exc), exc.code) from None
         st = await self.check(backend, job_id)
         view = JobView.of_status(backend.name, st, self.clock())
-        hidden = permissions.details_line(backend.config, channel)
+        hidden = messages.details_line(backend.config, channel)
         return Answer(f"{backend.name} job {job_id}: {messages.state_words(st.phase, st.vendor_status)}",
                       messages.status_ephemeral(view, hidden))
 

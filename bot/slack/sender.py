@@ -12,8 +12,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.jobs import Reply, Upload
+from bot.metrics import Metrics
 from bot.slack.errors import Outcome, classify, retry_after
-from bot.support.metrics import Metrics
 from bot.support.network import cause
 
 T = TypeVar("T")

@@ -13,10 +13,10 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Index, String, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bot.backends.base import Link
+from bot.domain import actors
 from bot.domain.jobs import JobView, OutboxKind
 from bot.domain.states import Phase
-from bot.rendering import messages
+from bot.domain.status import Link
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -143,7 +143,7 @@ class Watch(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     job_pk: int = Field(foreign_key="jobs.id")
     channel: str
-    user_id: str  # who started it: a Slack user id, or an API token (messages.api_actor); the one with rights
+    user_id: str  # who started it: a Slack user id, or an API token (actors.api_actor); the one with rights
     mention: str | None = None  # a Slack user an API request named: mentioned and pinged on failure, no rights
     parent_ts: str | None = None
     active: bool = True
@@ -160,7 +160,7 @@ class Watch(SQLModel, table=True):
     @property
     def watcher(self) -> str:
         """Who the thread names as watching (messages.who renders it): the starter, and the user it mentions."""
-        return messages.watcher(self.user_id, self.mention)
+        return actors.watcher(self.user_id, self.mention)
 
 
 class WatchStart(SQLModel, table=True):
@@ -175,7 +175,7 @@ class WatchStart(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    actor: str  # a Slack user id, or an API token (messages.api_actor)
+    actor: str  # a Slack user id, or an API token (actors.api_actor)
     channel: str
     at: float
 

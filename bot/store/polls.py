@@ -19,7 +19,6 @@ from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from bot.backends.base import JobStatus
 from bot.domain.durations import UNDER_WAY, vendor_time
 from bot.domain.errors import BackendError
 from bot.domain.jobs import (
@@ -35,6 +34,7 @@ from bot.domain.jobs import (
     TimedOut,
 )
 from bot.domain.states import Phase, worth_a_reply
+from bot.domain.status import JobStatus
 from bot.store.models import Job, StateChange
 from bot.store.outbox import owe
 from bot.store.runs import track_run

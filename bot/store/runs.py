@@ -8,9 +8,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from bot.backends.base import JobStatus
 from bot.domain import durations
 from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.store.models import Job, RunDuration
 
 

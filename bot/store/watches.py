@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import SQLModel, col
 
-from bot.backends.base import JobStatus
 from bot.domain.jobs import Changed, EndedReason, JobEvent, OutboxKind, Reply, shown_progress, slack_ended
+from bot.domain.status import JobStatus
 from bot.store.models import Job, Outbox, StateChange, Watch
 from bot.store.outbox import owe
 from bot.store.runs import track_run
@@ -87,7 +87,7 @@ def counts(s: Session) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class Figures:
-    """What /metrics shows that only the database knows (bot/support/metrics.py counts it every few seconds)."""
+    """What /metrics shows that only the database knows (bot/metrics.py counts it every few seconds)."""
 
     watches: dict[str, int]  # active watches by backend
     outbox: int  # messages owed to Slack

@@ -22,7 +22,7 @@ from pydantic import (
     field_validator,
 )
 
-from bot.operations import quotas
+from bot.domain import quotas
 
 BACKEND_TYPES = ("fusion_jobscheduler", "veeva_vault", "epm_data_integration", "epm_planning", "immuta")
 
@@ -288,7 +288,7 @@ class ApiConfig(_Strict):
 
 
 class Quota(_Strict):
-    """One identity's limits (bot/operations/quotas.py): active watches at once, and watches started in a minute."""
+    """One identity's limits (bot/domain/quotas.py): active watches at once, and watches started in a minute."""
 
     active: int = Field(ge=1)
     per_minute: int = Field(ge=1)
@@ -296,7 +296,7 @@ class Quota(_Strict):
 
 class QuotasConfig(_Strict):
     """`quotas:`: per Slack user, per API token and per channel; the defaults and their reasons are in
-    bot/operations/quotas.py. A scope given in the config replaces that scope's defaults (both figures)."""
+    bot/domain/quotas.py. A scope given in the config replaces that scope's defaults (both figures)."""
 
     user: Quota = Quota(active=quotas.USER_ACTIVE, per_minute=quotas.USER_PER_MINUTE)
     token: Quota = Quota(active=quotas.TOKEN_ACTIVE, per_minute=quotas.TOKEN_PER_MINUTE)

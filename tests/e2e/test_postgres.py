@@ -22,10 +22,10 @@ from sqlalchemy.pool import NullPool
 
 import bot.engine.notifier
 from bot import store
-from bot.backends.base import JobStatus
 from bot.domain.errors import Unavailable
 from bot.domain.jobs import Changed, JobView
 from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.offline.setup import configure_simulators
 from bot.offline.slack import FakeSlack, SlackUser
 from bot.offline.vendors.core import Step

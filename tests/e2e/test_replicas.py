@@ -27,8 +27,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from bot import store
-from bot.backends.base import JobStatus
 from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.engine.notifier import CHANNEL_BURST, CHANNEL_GAP
 from bot.offline.setup import configure_simulators, demo_backends
 from bot.offline.slack import FakeSlack, SlackUser

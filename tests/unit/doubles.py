@@ -14,9 +14,10 @@ from typing import Any
 import httpx
 from slack_sdk.webhook import WebhookResponse
 
-from bot.backends.base import Backend, JobStatus
+from bot.backends.base import Backend
 from bot.domain.errors import JobNotFound
 from bot.domain.jobs import Reply, Upload
+from bot.domain.status import JobStatus
 from bot.engine.notifier import Notifier
 from bot.engine.poller import Poller
 from bot.operations.watching import Watching

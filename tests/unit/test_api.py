@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain import actors
 from bot.inbound.api import (
     FAILURE_WINDOW,
     FAILURES_FREE,
@@ -138,10 +139,10 @@ def test_every_refusal_code_has_a_status_and_unknown_ones_are_400() -> None:
 
 def test_who_names_a_user_by_mention_and_an_api_client_by_name() -> None:
     assert messages.who("U0123") == "<@U0123>"
-    assert messages.who(messages.api_actor("ci-finance")) == "`ci-finance` (API)"
+    assert messages.who(actors.api_actor("ci-finance")) == "`ci-finance` (API)"
     # a watch's watcher: the token, and the user it mentions (never the other way round)
-    assert messages.who(messages.watcher(messages.api_actor("ci"), "U0ANA")) == "`ci` (API) for <@U0ANA>"
-    assert messages.who(messages.watcher("U0123", None)) == "<@U0123>"
+    assert messages.who(actors.watcher(actors.api_actor("ci"), "U0ANA")) == "`ci` (API) for <@U0ANA>"
+    assert messages.who(actors.watcher("U0123", None)) == "<@U0123>"
 
 
 # -- issue 19 item 4: the named user, the scope's refusals, the 401 throttle ---------------------------------------

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from bot import store
-from bot.backends.base import JobStatus
 from bot.domain.jobs import JobView, OutboxKind
 from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.engine.digests import Digests, due_at, latest_due
 from bot.rendering import messages
 from bot.store import Store

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.backends.base import JobStatus, Link
 from bot.domain.jobs import (
     Changed,
     JobEvent,
@@ -23,6 +22,7 @@ from bot.domain.jobs import (
     shown_progress,
 )
 from bot.domain.states import Phase
+from bot.domain.status import JobStatus, Link
 
 _text = st.text(max_size=40)
 _views = st.builds(

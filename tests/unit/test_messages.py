@@ -8,9 +8,9 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.backends.base import FailureDetails, JobStatus, Link
 from bot.domain.jobs import JobView
 from bot.domain.states import Phase
+from bot.domain.status import FailureDetails, JobStatus, Link
 from bot.rendering import messages
 
 

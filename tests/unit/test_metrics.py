@@ -1,4 +1,4 @@
-"""bot/support/metrics.py: what each report does to the registry, the figures counted in the store, the timing hooks of
+"""bot/metrics.py: what each report does to the registry, the figures counted in the store, the timing hooks of
 the backends' HTTP client, and the rule that no label takes an unbounded value (walked over the registry)."""
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 
 from bot import store
-from bot.backends.base import JobStatus
 from bot.backends.http import _timing_hooks
 from bot.domain.errors import AuthFailed, JobNotFound, RateLimited, Unavailable
 from bot.domain.jobs import Changed, JobView, Reply
 from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.engine.notifier import Notifier
 from bot.engine.poller import Poller
+from bot.metrics import LOOPS, SLACK_METHODS, SLACK_OUTCOMES, Metrics
 from bot.slack.errors import Outcome
 from bot.store import Store
-from bot.support.metrics import LOOPS, SLACK_METHODS, SLACK_OUTCOMES, Metrics
 from tests.conftest import FakeClock
 from tests.unit.doubles import BackendDouble, SlackDouble, backends, settings, until
 

@@ -16,9 +16,9 @@ from sqlalchemy import text
 
 import bot.engine.notifier
 from bot import store
-from bot.backends.base import JobStatus
 from bot.domain.jobs import Changed, JobView, OutboxKind, Reply, Upload
 from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.engine.notifier import UNKNOWN_TRIES, Notifier
 from bot.store import PollResult, Store, Watch
 from tests.conftest import FakeClock

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from bot.backends.base import JobStatus
 from bot.domain.errors import Forbidden
 from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.operations.permissions import (
     STATUS_BURST,
     STATUS_PER_MINUTE,
@@ -17,9 +17,9 @@ from bot.operations.permissions import (
     StatusLimit,
     Who,
     decide,
-    details_line,
 )
-from bot.operations.watching import UserError
+from bot.operations.refusals import UserError
+from bot.rendering.messages import details_line
 from bot.store import Store
 from bot.support.config import BackendConfig, ConfigError, settings_from_dict
 from tests.conftest import FakeClock

@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import text
 
 from bot import store
-from bot.backends.base import FailureDetails, JobStatus
 from bot.backends.slots import is_scheduled
 from bot.domain.errors import Unavailable
 from bot.domain.jobs import JobEvent, OutboxKind, event_of
 from bot.domain.states import Phase
+from bot.domain.status import FailureDetails, JobStatus
 from bot.engine.poller import Poller
 from bot.store import Store
 from tests.conftest import FakeClock

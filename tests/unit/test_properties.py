@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import store
-from bot.backends.base import JobStatus
 from bot.backends.values import lenient_json
 from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.inbound.listeners.actions import Click
 from bot.operations.watching import UserError, Watching
 from bot.store import Store

@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 
 from bot import store
-from bot.backends.base import JobStatus
 from bot.backends.fusion import FusionJobScheduler
 from bot.domain.states import Phase
-from bot.operations.watching import UserError, Watching
+from bot.domain.status import JobStatus
+from bot.operations.refusals import UserError
+from bot.operations.watching import Watching
 from bot.store import PollResult, Store
 from bot.support.config import settings_from_dict
 from tests.conftest import FakeClock

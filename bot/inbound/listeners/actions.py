@@ -14,7 +14,8 @@ from slack_bolt.async_app import AsyncAck, AsyncRespond
 from bot.domain.jobs import ButtonAction
 from bot.inbound.home import HomeTab
 from bot.inbound.listeners.respond import reply
-from bot.operations.watching import Answer, UserError, Watching
+from bot.operations.refusals import UserError
+from bot.operations.watching import Answer, Watching
 
 log = logging.getLogger(__name__)
 

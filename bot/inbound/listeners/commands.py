@@ -12,7 +12,8 @@ from slack_bolt.async_app import AsyncAck, AsyncRespond
 
 from bot.backends.base import Backend
 from bot.inbound.listeners.respond import reply
-from bot.operations.watching import Answer, UserError, Watching
+from bot.operations.refusals import UserError
+from bot.operations.watching import Answer, Watching
 from bot.rendering.messages import JOB_ARGS, esc, section
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.inbound.home import HomeTab
 from bot.inbound.listeners.respond import reply
 from bot.operations import permissions
-from bot.operations.watching import Answer, UserError, Watching
+from bot.operations.refusals import UserError
+from bot.operations.watching import Answer, Watching
 from bot.rendering import views
 from bot.rendering.messages import esc
 from bot.rendering.views import BACKEND, CHANNEL, JOB_ID, Submission

@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.backends.base import JobStatus
 from bot.backends.epm_common import parse_epm_body
 from bot.backends.epm_di import EpmDataIntegration, LogExcerpt, interop_names, parse_status
 from bot.domain.errors import (
@@ -24,6 +23,7 @@ from bot.domain.errors import (
     Unavailable,
 )
 from bot.domain.states import EPM_CODE_WORDS, EPM_CODES, EPM_WORDS, Phase
+from bot.domain.status import JobStatus
 from bot.offline.vendors.core import FaultPlan, Step
 from bot.offline.vendors.server import SimulatorServer
 from bot.support.config import ConfigError

@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.backends.base import JobStatus
 from bot.backends.epm_common import parse_epm_body
 from bot.backends.epm_planning import EpmPlanning, child_job_id, format_item, parse_status
 from bot.backends.values import lenient_json
@@ -25,6 +24,7 @@ from bot.domain.errors import (
     Unavailable,
 )
 from bot.domain.states import EPM_CODES, EPM_WORDS, Phase
+from bot.domain.status import JobStatus
 from bot.offline.vendors.core import FaultPlan, Step
 from bot.offline.vendors.epm_planning import DOC_ERROR_EXAMPLE
 from bot.offline.vendors.server import SimulatorServer

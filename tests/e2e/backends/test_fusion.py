@@ -14,7 +14,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.backends.base import JobStatus
 from bot.backends.fusion import (
     MAX_FILE_PAGES,
     MAX_FILES,
@@ -33,6 +32,7 @@ from bot.domain.errors import (
     Unavailable,
 )
 from bot.domain.states import FUSION, Phase
+from bot.domain.status import JobStatus
 from bot.offline.vendors.core import FaultPlan, Step
 from bot.offline.vendors.server import SimulatorServer
 from bot.support.config import ConfigError

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.backends.base import JobStatus
 from bot.backends.immuta import (
     CHUNK_SIZE,
     PROBE_ID,
@@ -30,6 +29,7 @@ from bot.domain.errors import (
     Unavailable,
 )
 from bot.domain.states import IMMUTA, Phase
+from bot.domain.status import JobStatus
 from bot.offline.vendors.core import FaultPlan, Step
 from bot.offline.vendors.server import SimulatorServer
 from bot.support.config import ConfigError

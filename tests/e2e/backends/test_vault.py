@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.backends.base import JobStatus, Link
 from bot.backends.vault import DEFAULT_CLIENT_ID, VeevaVault, parse_status, read_cancel, response_delay
 from bot.domain.errors import (
     AuthFailed,
@@ -26,6 +25,7 @@ from bot.domain.errors import (
     Unavailable,
 )
 from bot.domain.states import VAULT, Phase
+from bot.domain.status import JobStatus, Link
 from bot.offline.vendors.core import FaultPlan, Step
 from bot.offline.vendors.server import SimulatorServer
 from bot.support.config import ConfigError

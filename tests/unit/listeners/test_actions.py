@@ -8,9 +8,9 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import store
-from bot.backends.base import JobStatus
 from bot.domain.jobs import ButtonAction
 from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.inbound.home import HomeTab
 from bot.inbound.listeners.actions import BUTTONS, Buttons
 from bot.store import Store, Watch

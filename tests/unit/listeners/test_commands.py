@@ -11,8 +11,8 @@ import pytest
 from slack_sdk.webhook import WebhookResponse
 
 from bot import store
-from bot.backends.base import JobStatus
 from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.inbound.listeners.commands import HELP, Commands
 from bot.store import Store
 from tests.conftest import FakeClock

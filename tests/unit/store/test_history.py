@@ -10,9 +10,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from bot import store
-from bot.backends.base import JobStatus
 from bot.domain.jobs import EndedReason, OutboxKind
 from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.engine.poller import Poller
 from bot.store import Job, Pruned, StateChange, Store, Watch
 from tests.conftest import FakeClock

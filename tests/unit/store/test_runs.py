@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import func, select
 
 from bot import store
-from bot.backends.base import JobStatus
 from bot.domain import durations
 from bot.domain.jobs import CaughtUp, Changed, Late, OutboxKind, event_of
 from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.store import PollResult, Store
 from bot.store.models import RunDuration
 from bot.store.runs import past_runs
