@@ -1,10 +1,11 @@
-"""Who acts on a watch, as the database holds it: a Slack user id, or an HTTP API client's name behind a prefix
-(a watch's user, who stopped it), and the pair a thread names as watching. Rendering them is
+"""Who acts on a watch, as the database holds it: a Slack user id, or an HTTP API client's name behind a
+prefix (a watch's user, who stopped it), and the pair a thread names as watching. Rendering them is
 bot/rendering/messages.py's `who`."""
 
 from __future__ import annotations
 
-API_ACTOR = "api:"  # a watch's user, or who stopped it, when a client of the HTTP API did (bot/inbound/api.py)
+# A watch's user, or who stopped it, when a client of the HTTP API did (bot/inbound/api.py).
+API_ACTOR = "api:"
 
 
 def api_actor(token_name: str) -> str:

@@ -26,13 +26,15 @@ def refusal(o: Over, token: str | None) -> str:
     setting = f"(the `quotas: {scope}: {kind}` setting)"
     if kind == "active":
         who = {"user": "You have", "token": f"API token {token} has", "channel": "This channel has"}[scope]
-        stop = ("stop the ones you no longer need (`DELETE /api/v1/watches/{id}`)" if token
-                else "stop the ones you no longer need (`/jobstatus list`, or *Stop watching* on the Home tab)")
-        return (f"{who} {o.limit} active {'watch' if o.limit == 1 else 'watches'}, the most {what} may have {setting}. To watch more, {stop} "
-                "or wait for their jobs to end.")
+        where = ("`DELETE /api/v1/watches/{id}`" if token
+                 else "`/jobstatus list`, or *Stop watching* on the Home tab")
+        stop = f"stop the ones you no longer need ({where})"
+        return (f"{who} {o.limit} active {'watch' if o.limit == 1 else 'watches'}, the most {what} may have "
+                f"{setting}. To watch more, {stop} or wait for their jobs to end.")
     who = {"user": "You started", "token": f"API token {token} started", "channel": "This channel got"}[scope]
-    return (f"{who} {o.limit} new {'watch' if o.limit == 1 else 'watches'} in the last minute, the most {what} may {setting}. Try again in "
-            f"{o.retry_after} s: spread the starts out, or ask the bot's operator to raise the quota.")
+    return (f"{who} {o.limit} new {'watch' if o.limit == 1 else 'watches'} in the last minute, the most "
+            f"{what} may {setting}. Try again in {o.retry_after} s: spread the starts out, or ask the bot's "
+            "operator to raise the quota.")
 
 
 async def admit(db: Store, config: QuotasConfig, actor: str, channel: str, now: float) -> None:
@@ -45,4 +47,5 @@ async def admit(db: Store, config: QuotasConfig, actor: str, channel: str, now: 
                          actor, channel, now)
     if found is not None:
         code = "quota_active" if found.retry_after is None else "quota_per_minute"
-        raise UserError(refusal(found, messages.who(actor) if token else None), code, retry_after=found.retry_after)
+        raise UserError(refusal(found, messages.who(actor) if token else None), code,
+                        retry_after=found.retry_after)

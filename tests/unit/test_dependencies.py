@@ -1,7 +1,7 @@
-"""Every library the code imports is declared in pyproject.toml: the bot's in `dependencies` (psycopg, which
-only a PostgreSQL database needs, in the `postgres` extra), the tests' and the benchmark's there or in the `test`
-extra. A library that arrives only as another's dependency (pydantic under sqlmodel, multidict under aiohttp)
-would vanish, or change major version, the day that library stops needing it."""
+"""Every library the code imports is declared in pyproject.toml: the bot's in `dependencies` (psycopg,
+which only a PostgreSQL database needs, in the `postgres` extra), the tests' and the benchmark's there or in
+the `test` extra. A library that arrives only as another's dependency (pydantic under sqlmodel, multidict
+under aiohttp) would vanish, or change major version, the day that library stops needing it."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ def declared(requirements: list[str]) -> set[str]:
 
 
 def imported_top_levels(folder: Path, root: Path = ROOT) -> dict[str, str]:
-    """Each third-party top-level module imported under `folder` (at any depth, lazily too): a file that does."""
+    """Each third-party top-level module imported under `folder` (at any depth, lazily too), and a file that
+    imports it."""
     found: dict[str, str] = {}
     for path in sorted(folder.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
@@ -72,8 +73,8 @@ def test_the_tests_and_the_benchmark_import_only_declared_libraries() -> None:
 
 
 def test_an_undeclared_import_is_named(tmp_path: Path) -> None:
-    (tmp_path / "x.py").write_text("import json\nimport yaml\n\n\ndef f():\n    from sqlalchemy.orm import Session\n",
-                                   encoding="utf-8")
+    source = "import json\nimport yaml\n\n\ndef f():\n    from sqlalchemy.orm import Session\n"
+    (tmp_path / "x.py").write_text(source, encoding="utf-8")
     assert undeclared(tmp_path, {"pyyaml"}, root=tmp_path) == [
         "sqlalchemy (imported by x.py; distribution sqlalchemy)"]
     assert undeclared(tmp_path, {"pyyaml", "sqlalchemy"}, root=tmp_path) == []

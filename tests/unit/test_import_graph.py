@@ -1,8 +1,8 @@
-"""The product's import graph. The product does not import the stand-ins: no module of bot/ outside bot/offline/
-imports bot.offline, except the `demo` command, lazily, inside its function; importing the app loads none of it.
-Every product module sits in one layer of LAYERS and imports only its own layer and those below it (an import
-inside a function counts as much as one at the top: hiding an import does not change where the code lives), and
-no modules import each other round in a cycle."""
+"""The product's import graph. The product does not import the stand-ins: no module of bot/ outside
+bot/offline/ imports bot.offline, except the `demo` command, lazily, inside its function; importing the app
+loads none of it. Every product module sits in one layer of LAYERS and imports only its own layer and those
+below it (an import inside a function counts as much as one at the top: hiding an import does not change where
+the code lives), and no modules import each other round in a cycle."""
 
 from __future__ import annotations
 
@@ -74,7 +74,8 @@ def offline_imports(path: Path, root: Path = ROOT) -> list[tuple[str, str | None
 
 def test_no_product_module_imports_the_stand_ins() -> None:
     modules = product_modules()
-    assert {module_name(p) for p in modules} >= {"bot.app", "bot.cli", "bot.support.config"}, "the walk finds the product"
+    found_modules = {module_name(p) for p in modules}
+    assert found_modules >= {"bot.app", "bot.cli", "bot.support.config"}, "the walk finds the product"
     found = [hit for path in modules for hit in offline_imports(path)]
     assert [hit for hit in found if (hit[0], hit[1]) not in ALLOWED] == []
     assert {(m, f) for m, f, _ in found} == ALLOWED, "the demo command's lazy import is seen where it is"
@@ -101,7 +102,8 @@ def test_the_walk_sees_every_form_of_import(tmp_path: Path) -> None:
 
 def test_importing_the_app_loads_no_stand_in() -> None:
     code = ("import sys, bot.app, bot.cli\n"
-            f"loaded = sorted(m for m in sys.modules if m == {OFFLINE!r} or m.startswith({OFFLINE + '.'!r}))\n"
+            "loaded = sorted(m for m in sys.modules\n"
+            f"                if m == {OFFLINE!r} or m.startswith({OFFLINE + '.'!r}))\n"
             "print(loaded)\n"
             "sys.exit(1 if loaded else 0)\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -147,7 +149,9 @@ def graph(root: Path = ROOT) -> dict[str, dict[str, int]]:
         found: dict[str, int] = {}
         for names, line in imports_of(path, root):
             base, *members = names if len(names) > 1 and names[1].startswith(names[0] + ".") else ("", *names)
-            named = [m for m in members if m in modules] + ([base] if any(m not in modules for m in members) else [])
+            named = [m for m in members if m in modules]
+            if any(m not in modules for m in members):
+                named.append(base)
             for name in named:
                 parts = name.split(".")
                 target = next((".".join(parts[:n]) for n in range(len(parts), 1, -1)
@@ -208,7 +212,8 @@ def cycles(edges: dict[str, dict[str, int]]) -> list[list[str]]:
 
 def test_every_product_module_is_in_a_layer() -> None:
     edges = graph()
-    assert {"bot.app", "bot.cli", "bot.store.models", "bot.domain.states"} <= set(edges), "the walk finds the product"
+    expected = {"bot.app", "bot.cli", "bot.store.models", "bot.domain.states"}
+    assert expected <= set(edges), "the walk finds the product"
     assert [m for m in sorted(edges) if m != "bot" and layer_of(m) is None] == []
 
 
