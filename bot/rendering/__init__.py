@@ -1,4 +1,6 @@
 """Rendering: Block Kit built from data, pure functions with no I/O. `messages` (the parent message, thread
 replies and ephemeral answers: escaped, bounded) and `views` (the Home tab and the "Watch a job" modal).
 
-May import: support and domain only (what they render is data the store and the adapters hand over)."""
+May import: the layers below it (the adapters, for a Backend's label and help text; support; domain): what it
+renders comes in as arguments, and it calls nothing that does I/O. Never the engine, operations, the ways in,
+`bot.app` or `bot.cli`."""
