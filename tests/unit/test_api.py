@@ -129,12 +129,12 @@ def test_a_watch_request_is_checked_field_by_field() -> None:
 
 
 def test_every_refusal_code_has_a_status_and_unknown_ones_are_400() -> None:
-    from bot.operations import watching
+    from bot.operations import refusals
 
     assert ApiError("job_not_found", "").status == 404 and ApiError("nonsense", "").status == 400
     assert {"unknown_backend", "channel_not_allowed", "invalid_job_id", "job_not_found", "backend_unavailable",
             "backend_error", "cannot_post", "slack_refused"} <= STATUS.keys()
-    assert watching.UserError("x").code == "refused"
+    assert refusals.UserError("x").code == "refused"
 
 
 def test_who_names_a_user_by_mention_and_an_api_client_by_name() -> None:
