@@ -13,10 +13,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.app import Runtime
-from bot.config import BackendConfig, Environment, Settings, settings_from_dict
 from bot.offline.setup import configure_simulators, demo_backends
 from bot.offline.slack import FakeSlack, SlackUser
 from bot.offline.vendors.server import SimulatorServer
+from bot.support.config import BackendConfig, Environment, Settings, settings_from_dict
 from tests.pg import postgres_cluster, postgres_url  # noqa: F401  (fixtures)
 
 

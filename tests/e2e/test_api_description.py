@@ -10,7 +10,7 @@ import aiohttp
 import jsonschema
 import pytest
 
-from bot import api
+from bot.inbound import api
 from bot.offline.vendors.core import Step
 from tests.conftest import Harness
 

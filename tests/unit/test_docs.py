@@ -16,10 +16,11 @@ import yaml
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
-from bot import api, config
-from bot.config import ENVIRONMENT, load_settings
+from bot.inbound import api
 from bot.metrics import Metrics
-from bot.watching import Watching
+from bot.operations.watching import Watching
+from bot.support import config
+from bot.support.config import ENVIRONMENT, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
