@@ -522,7 +522,7 @@ _AUTH_TAGS = {"basic", "bearer", "oauth2", "oauth2_refresh", "vault_session", "a
 @dataclass(frozen=True)
 class Variable:
     """One environment variable the bot reads: what it sets, its default, what it means, and which commands
-    read it. ENVIRONMENT is the one list: `Environment.from_env` reads those with a field, bot/logs.py the
+    read it. ENVIRONMENT is the one list: `Environment.from_env` reads those with a field, bot/support/logs.py the
     LOG_* ones (before anything else), `--help` prints it, and the docs print it (docs/hooks.py)."""
 
     name: str
