@@ -281,7 +281,7 @@ def details(job: JobView, d: FailureDetails) -> Reply | None:
         blocks.append(context(esc(d.hint)))
     if not blocks:
         return None
-    return Reply(f"{job.backend} job {job.job_id}: details", blocks[:45])
+    return Reply(f"{job.backend} job {job.job_id}: details", blocks[:45], details=True)
 
 
 def errors_head(total: int | None, shown: int) -> str:

@@ -386,12 +386,29 @@ class Notifier:
             if parent is not None:
                 await self.slack.update(item.channel, thread, *parent)
             return None
+        if await self._withheld(item):
+            return None
         await self._pace(item.channel)
         if item.kind is OutboxKind.FILE:
             await self.slack.upload(item.channel, thread, Upload.of_payload(item.payload))
         else:
             await self.slack.post_reply(item.channel, thread, render_reply(item, self.backends))
         return None
+
+    async def _withheld(self, item: OwedMessage) -> bool:
+        """Whether `item` is a job's details (its details reply, or its log: every file is one) that the backend's
+        `details` no longer allows in the item's channel. Owed while it allowed them (Slack was down, say) and
+        the config changed since: the thread got the state and where the details are (the change reply is
+        rendered when sent), so the details are dropped, not posted by yesterday's rules."""
+        if item.kind is not OutboxKind.FILE and not (item.kind is OutboxKind.REPLY and item.payload.get("details")):
+            return False
+        pair = await self.db.run(store.watch_and_job, item.watch_id)
+        backend = self.backends.get(pair[1].backend) if pair is not None else None
+        if backend is not None and permissions.details_allowed(backend.config, item.channel):
+            return False
+        log.info("watch %s: its job's details are not allowed in this channel now; dropped the owed %s",
+                 item.watch_id, item.kind, extra=_about(item))
+        return True
 
     async def _parent(self, watch_id: int) -> tuple[str, list[dict[str, Any]]] | None:
         """The parent message of a watch, rendered from the database as it is now."""
