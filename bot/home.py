@@ -92,16 +92,21 @@ class HomeTab:
         self._links: dict[tuple[str, str], str] = {}
         self._owners: dict[int, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # whose next publish answers them now (they opened the tab or clicked on it): their channels' members
+        # are asked of Slack again (`fresh`, bot/permissions.py); a refresh on a job's change uses the cache
+        self._fresh: set[str] = set()
 
     async def opened(self, user: str) -> None:
-        """`app_home_opened`: publish now."""
+        """`app_home_opened`: publish now, with the person's channels as Slack says they are now."""
         self.viewers.add(user)
+        self._fresh.add(user)
         await self.throttle.now(user)
 
     async def tell(self, user: str, notice: str) -> None:
         """Publish now, with `notice` on top (what a button on the tab answers: the tab has no response_url)."""
         self.viewers.add(user)
         self._notices[user] = notice
+        self._fresh.add(user)
         await self.throttle.now(user)
 
     def watch_changed(self, watch_id: int) -> None:
@@ -129,19 +134,24 @@ class HomeTab:
             self.throttle.request(user)
 
     async def publish(self, user: str) -> None:
-        view = await self.render(user, self._notices.pop(user, None))
+        fresh = user in self._fresh
+        self._fresh.discard(user)
+        view = await self.render(user, self._notices.pop(user, None), fresh=fresh)
         try:
             await self.client.views_publish(user_id=user, view=view)
         except SlackApiError as exc:
             log.warning("views.publish for the Home tab was refused: %s", exc.response.get("error"))
 
-    async def render(self, user: str, notice: str | None = None) -> dict[str, Any]:
+    async def render(self, user: str, notice: str | None = None, *, fresh: bool = False) -> dict[str, Any]:
         now = self.clock()
         rows, more = await self.db.run(store.user_watches, user, now, views.HOME_WATCHES)
         figures = await self.db.run(store.poll_figures)
         lines = []
+        theirs: dict[str, bool] = {}  # each channel asked once per publish
         for w, j in rows:
-            if not await self.watching.member(user, w.channel):  # issue 19, item 5: only channels they are in
+            if w.channel not in theirs:  # issue 19, item 5: only channels they are in
+                theirs[w.channel] = await self.watching.member(user, w.channel, fresh=fresh)
+            if not theirs[w.channel]:
                 continue
             link = await self._link(w.channel, w.parent_ts)
             lines.append(views.HomeWatch(w.pk, w.channel, j.view(), w.active, w.ended_reason, link))

@@ -36,6 +36,9 @@ GROUP_TTL = 300.0
 # conversations.members is tier 4, "100+ per minute": membership changes more often (people leave channels), so
 # a short cache: the modal and the Home tab ask about a few channels a minute per person.
 MEMBERS_TTL = 60.0
+# ...but what a person does or opens now is judged by who is in the channel now: a click, a modal's submission
+# and the opening of the Home tab ask Slack again (`fresh`; one publish asks about each channel once). Only the
+# Home tab's refreshes on a job's change use the cache.
 MEMBERS_PAGE = 200  # conversations.members' `limit` ("default 100"; Slack's pagination advises at most 1000)
 CACHE_KEPT = 10_000  # groups and channels remembered before the cache starts over
 # `/jobstatus status` per person: a token bucket of STATUS_BURST, refilled at STATUS_PER_MINUTE. Someone checking
@@ -231,14 +234,14 @@ class Permissions:
         self._groups[group] = (now, members)
         return members
 
-    async def is_member(self, user: str, channel: str) -> bool:
+    async def is_member(self, user: str, channel: str, *, fresh: bool = False) -> bool:
         """Whether `user` is in `channel` (https://docs.slack.dev/reference/methods/conversations.members;
-        scopes channels:read and groups:read), cached MEMBERS_TTL. A channel the bot cannot see
-        (channel_not_found: a private channel it is not in) has no members it can vouch for: False. Raises
-        Unknowable when Slack cannot answer now."""
+        scopes channels:read and groups:read), cached MEMBERS_TTL; asked again when `fresh` (a person's own
+        action, judged by the members now). A channel the bot cannot see (channel_not_found: a private channel it is not in) has no
+        members it can vouch for: False. Raises Unknowable when Slack cannot answer now."""
         now = self.clock()
         cached = self._members.get(channel)
-        if cached is None or now - cached[0] >= self.members_ttl:
+        if fresh or cached is None or now - cached[0] >= self.members_ttl:
             if self.client is None:
                 raise Unknowable("no Slack client")
             members: set[str] = set()

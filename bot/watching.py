@@ -299,11 +299,12 @@ class Watching:
             raise UserError("That button does not belong to a watch of yours I know.")
         return pair[0].pk
 
-    async def member(self, user: str, channel: str) -> bool:
-        """Whether `user` is in `channel` now (bot/permissions.py asks Slack); when Slack cannot say: no."""
+    async def member(self, user: str, channel: str, *, fresh: bool = True) -> bool:
+        """Whether `user` is in `channel` now (bot/permissions.py asks Slack; `fresh`: within seconds, for what
+        the person does or opens now); when Slack cannot say: no."""
         assert self.perms is not None
         try:
-            return await self.perms.is_member(user, channel)
+            return await self.perms.is_member(user, channel, fresh=fresh)
         except permissions.Unknowable:
             return False
 

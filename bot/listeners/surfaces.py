@@ -106,11 +106,11 @@ class Surfaces:
 
     async def _member(self, user: str, channel: str, errors: dict[str, str]) -> bool:
         """The modal's channel must be one the submitter is in (issue 19, item 5: else anyone could post a watch,
-        and its failure details, into any public channel). Asked of Slack (conversations.members, cached
-        briefly, bot/permissions.py) before the ack: a refusal shows on the channel field."""
+        and its failure details, into any public channel). Asked of Slack (conversations.members, anew,
+        not from the cache: bot/permissions.py) before the ack: a refusal shows on the channel field."""
         assert self.watching.perms is not None
         try:
-            if await self.watching.perms.is_member(user, channel):
+            if await self.watching.perms.is_member(user, channel, fresh=True):
                 return True
             errors[CHANNEL] = ("You are not a member of that channel: choose one you are in (or join it first). "
                                "A private channel also needs me in it: /invite @jobstatus.")

@@ -9,9 +9,12 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from bot.jobs import ButtonAction
+from bot.offline.slack import SlackUser
 from bot.offline.vendors.core import Step
 from bot.store.models import Outbox
 from tests.conftest import Harness, settings_for
+from tests.e2e.test_socket_mode import SocketBot, bot, buttons  # noqa: F401  (the fixture)
 
 
 def everything(h: Harness, channel: str) -> str:
@@ -57,3 +60,87 @@ async def test_details_already_owed_are_not_posted_where_todays_config_no_longer
     seen = everything(h, "C0001")
     assert secret not in seen and "Data load failed" not in seen and ".log" not in seen, seen
     assert not any(m.files for m in h.slack.all_messages("C0001"))
+
+
+# -- the same checks over Socket Mode (no signatures there; the rules are the app's, not the front door's) ----
+
+async def test_over_socket_mode_a_non_owner_cannot_cancel_and_the_modal_refuses_a_channel_one_is_not_in(
+        bot: SocketBot) -> None:  # noqa: F811
+    bot.sim.fusion.add_job(7101, name="Payroll Load", steps=[Step(0, "RUNNING")])
+    await bot.watch("watch fusion-demo 7101")  # U0001 owns the job
+    [parent] = bot.parents()
+    await bot.slack.wait_for(lambda: "jobstatus_cancel" in buttons(bot.slack.message("C0001", parent.ts)))
+    ben = SlackUser.over_socket(bot.slack)
+    # ben watches it in a channel of his own (item 1's bypass), then cancels by command and by the button
+    own = await ben.command("watch fusion-demo 7101", channel_id="C0002", user_id="U0002")
+    await own.wait_responses(2)
+    typed = await ben.command("cancel fusion-demo 7101", channel_id="C0002", user_id="U0002")
+    answer = str(typed.ack_text) if typed.ack_text else str((await typed.wait_responses(2))[-1].text)
+    click = await bot.user.click("C0001", parent.ts, "jobstatus_cancel", user_id="U0002")
+    assert click is not None and click.ok
+    [clicked] = await click.wait_responses(1)
+    assert answer.startswith("Only <@U0001>, who first watched it"), answer
+    assert clicked.payload["text"] == answer
+    assert bot.sim.fusion.count("POST", "/cancel") == 0
+    assert not any("Cancel requested" in r.text for r in bot.replies("C0001"))
+
+    # the modal, over the socket, into a public channel ben is not a member of
+    bot.slack.add_channel("C0300", "payroll-scratch", members=["U0001"])
+    bot.sim.fusion.add_job(7102, steps=[Step(0, "RUNNING")])
+    await ben.shortcut("jobstatus_watch_global", viewing="C0002", user_id="U0002")
+    await bot.slack.wait_for(lambda: bot.slack.modals("U0002"))
+    [modal] = bot.slack.modals("U0002")
+    result = await ben.submit(modal.id, {"backend": "fusion-demo", "job_id": "7102", "channel": "C0300"},
+                              user_id="U0002")
+    assert result.body is not None and result.body["response_action"] == "errors", result
+    assert result.body["errors"]["channel"].startswith("You are not a member of that channel")
+    assert bot.parents("C0300") == [] and bot.sim.fusion.count("GET", "/jobRequests/7102") == 0
+
+
+# -- item 5 as Slack really caches it: a person removed from a private channel, the tab opened at once ---------
+
+async def test_the_home_tab_opened_right_after_leaving_a_private_channel_no_longer_shows_nor_stops_its_job(
+        harness: Harness) -> None:
+    """The README: the Home tab lists and stops only watches in channels the person is still in, "at each
+    publish and each click". Without shortening the bot's membership cache (as an outside checker cannot): a
+    person is removed, opens the tab at once, and clicks the Stop of the tab they still had open."""
+    h = harness
+    h.slack.add_channel("G0410", "hr-payroll", private=True, members=["U0001", "U0002"])
+    h.sim.fusion.add_job(9711, name="Payroll Export", steps=[Step(0, "RUNNING")])
+    await h.watch("watch fusion-demo 9711", channel="G0410")
+    await h.user.open_home("U0001")
+    await h.slack.wait_for(lambda: "Payroll Export" in json.dumps(h.slack.home_of("U0001") or {}))
+    [stop] = [b["accessory"] for b in h.slack.home_of("U0001")["blocks"]  # type: ignore[index]
+              if b.get("accessory", {}).get("action_id") == ButtonAction.STOP]
+    h.slack.channels["G0410"].members.discard("U0001")  # removed from the private channel
+    publishes = len(h.slack.calls_of("views.publish"))
+    await h.user.open_home("U0001")
+    await h.slack.wait_for(lambda: len(h.slack.calls_of("views.publish")) > publishes)
+    assert "Payroll Export" not in json.dumps(h.slack.home_of("U0001") or {})
+    stale = {"type": "block_actions", "user": {"id": "U0001"}, "container": {"type": "view", "view_id": "V1"},
+             "view": {"type": "home"}, "trigger_id": h.slack.new_trigger("U0001"),
+             "actions": [{"action_id": ButtonAction.STOP, "value": stop["value"], "type": "button"}]}
+    assert (await h.user.send_payload(stale))[0] == 200
+    await h.slack.wait_for(lambda: "does not belong to a watch of yours" in json.dumps(h.slack.home_of("U0001")))
+    assert not any("Stopped watching" in r.text for r in h.replies("G0410"))
+
+
+async def test_the_modal_refuses_a_channel_the_person_left_a_moment_ago(harness: Harness) -> None:
+    h = harness
+    h.slack.add_channel("C0310", "payroll-ops", members=["U0001", "U0002"])
+    h.sim.fusion.add_job(9611, steps=[Step(0, "RUNNING")])
+    await h.user.shortcut("jobstatus_watch_global", viewing="C0001")
+    await h.slack.wait_for(lambda: h.slack.modals("U0001"))
+    [modal] = h.slack.modals("U0001")
+    ok = await h.user.submit(modal.id, {"backend": "fusion-demo", "job_id": "9611", "channel": "C0310"})
+    assert ok.status == 200 and (ok.body or {}).get("response_action") is None, ok.body
+    await h.slack.wait_for(lambda: h.parents("C0310"), what="the watch while she is a member")
+    h.slack.channels["C0310"].members.discard("U0001")  # she leaves the channel
+    await h.user.shortcut("jobstatus_watch_global", viewing="C0001")
+    await h.slack.wait_for(lambda: len(h.slack.modals("U0001")) >= 1 and h.slack.modals("U0001")[-1].id != modal.id)
+    again = h.slack.modals("U0001")[-1]
+    h.sim.fusion.add_job(9612, steps=[Step(0, "RUNNING")])
+    result = await h.user.submit(again.id, {"backend": "fusion-demo", "job_id": "9612", "channel": "C0310"})
+    assert result.body is not None and result.body.get("response_action") == "errors", result.body
+    assert result.body["errors"]["channel"].startswith("You are not a member of that channel")
+    assert len(h.parents("C0310")) == 1
