@@ -144,3 +144,37 @@ async def test_the_modal_refuses_a_channel_the_person_left_a_moment_ago(harness:
     assert result.body is not None and result.body.get("response_action") == "errors", result.body
     assert result.body["errors"]["channel"].startswith("You are not a member of that channel")
     assert len(h.parents("C0310")) == 1
+
+
+# -- today's rules for old messages: Rewatch once a backend has `users`, a group whose members changed ------
+
+async def test_rewatch_and_buttons_follow_users_added_later_and_a_groups_membership(harness: Harness) -> None:
+    h = harness
+    h.sim.fusion.add_job(9801, name="Payroll Load", steps=[Step(0, "RUNNING")])
+    await h.watch("watch fusion-demo 9801", channel="C0001", user="U0001")
+    [parent] = h.parents("C0001")
+    await h.slack.wait_for(lambda: "jobstatus_stop" in buttons(h.slack.message("C0001", parent.ts)))
+    answer = await h.user.click("C0001", parent.ts, ButtonAction.STOP, user_id="U0001")
+    assert answer is not None
+    await h.slack.wait_for(lambda: buttons(h.slack.message("C0001", parent.ts)) == ["jobstatus_rewatch"])
+    # the operator restricts the backend to a user group ana is not in
+    h.slack.add_usergroup("S0PAY", "payroll", users=["U0002"])
+    h.settings = settings_for(h.sim, **{"fusion-demo": {"users": ["S0PAY"]}})
+    await h.restart()
+    polled = h.sim.fusion.count("GET", "/jobRequests/9801")
+    click = await h.user.click("C0001", parent.ts, ButtonAction.REWATCH, user_id="U0001")
+    assert click is not None and click.status == 200
+    await click.wait_responses(1)
+    refused = str(click.responses()[-1].text)
+    assert refused.startswith("You may not use backend `fusion-demo`: its `users` setting"), refused
+    assert buttons(h.slack.message("C0001", parent.ts)) == ["jobstatus_rewatch"]
+    assert h.sim.fusion.count("GET", "/jobRequests/9801") == polled
+    # ben is in the group: he may; then he leaves the group and the operator's cache limit is the README's
+    click = await h.user.click("C0001", parent.ts, ButtonAction.REWATCH, user_id="U0002")
+    assert click is not None
+    await h.slack.wait_for(lambda: "jobstatus_stop" in buttons(h.slack.message("C0001", parent.ts)),
+                           what="ben's Rewatch")
+    h.slack.usergroups["S0PAY"].users.clear()
+    h.runtime.permissions.group_ttl = 0.0  # the README's 5 minutes, passed
+    text = str((await h.watch("status fusion-demo 9801", channel="C0001", user="U0002")).responses()[-1].text)
+    assert text.startswith("You may not use backend `fusion-demo`"), text
