@@ -208,13 +208,14 @@ def _about(item: OwedMessage) -> dict[str, Any]:
     return about(watch=item.watch_id, channel=item.channel)
 
 
-def render_reply(item: OwedMessage, backends: Mapping[str, Backend] | None = None) -> Reply:
+def render_reply(item: OwedMessage, backends: Mapping[str, Backend]) -> Reply:
     """A `reply` or `event` row as it is posted: an event is rendered now, from the job as it was then, and
     with its details only where its backend's `details` allows them now (bot/permissions.py)."""
     if item.kind is OutboxKind.EVENT:
         event = event_of(item.payload)
-        backend = (backends or {}).get(event.job.backend)
-        hidden = permissions.details_line(backend.config, item.channel) if backend is not None else None
+        backend = backends.get(event.job.backend)  # a backend no longer configured: no details (fail closed)
+        hidden = (permissions.details_line(backend.config, item.channel) if backend is not None
+                  else permissions.NO_DETAILS)
         return messages.event_reply(event, hidden)
     return Reply.of_payload(item.payload)
 
@@ -485,7 +486,8 @@ class Notifier:
         if item.kind is OutboxKind.FILE:
             await self.slack.upload(item.channel, thread, Upload.of_payload(item.payload))
         elif item.kind is OutboxKind.EVENT:  # a state change (a failure, an outage, a timeout): first in the budget
-            await self.slack.post_reply(item.channel, thread, render_reply(item), priority=Priority.CHANGE)
+            await self.slack.post_reply(item.channel, thread, render_reply(item, self.backends),
+                                       priority=Priority.CHANGE)
         else:
             await self.slack.post_reply(item.channel, thread, render_reply(item, self.backends))
         return None

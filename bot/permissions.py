@@ -114,7 +114,10 @@ def details_line(cfg: BackendConfig, channel: str) -> str | None:
         return None
     if cfg.details:
         return "Details are posted in " + ", ".join(f"<#{esc(c)}>" for c in cfg.details) + "."
-    return "Details (failure text, logs, output links) are not posted in Slack for this backend."
+    return NO_DETAILS
+
+
+NO_DETAILS = "Details (failure text, logs, output links) are not posted in Slack for this backend."
 
 
 def details_allowed(cfg: BackendConfig, channel: str) -> bool:

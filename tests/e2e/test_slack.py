@@ -70,7 +70,7 @@ async def test_a_revoked_token_stops_sending_keeps_everything_and_resumes_by_its
     h.sim.fusion.set_state(4100, "SUCCEEDED")
     await h.slack.wait_for(lambda: h.runtime.poller.scheduled == 0, what="the poller to see the job end")
     owed = await h.runtime.db.run(store.pending, 4_000_000_000.0, 100)
-    said = [notifier.render_reply(o).text for o in owed if o.kind in ("reply", "event")]  # details may be owed too
+    said = [notifier.render_reply(o, h.runtime.backends).text for o in owed if o.kind in ("reply", "event")]  # details may be owed too
     assert said[:2] == ["fusion-demo job 4100: running", "fusion-demo job 4100: succeeded"], said  # all kept
     assert h.replies() == []
     probes = len(h.slack.calls_of("auth.test"))
