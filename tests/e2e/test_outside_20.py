@@ -1,0 +1,72 @@
+"""Issues 19 (item 9) and 20 checked from outside (the review): hostile vendor text on every surface the bot
+shows it, as an outsider would try it, through the real bot against the fake Slack and the vendor simulators;
+each test asserts on what reached Slack."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from bot.offline.vendors.core import Step
+from tests.conftest import Harness
+from tests.e2e.test_vendor_text import mrkdwn_objects
+
+# Slack's control sequences a vendor's words must never become (https://docs.slack.dev/messaging/
+# formatting-message-text#escaping): a mention, a special mention, a channel, a link, as `hostile` writes them
+# (the bot's own `<@watcher>` and `<!date^…>` are not the vendor's)
+CONTROL = re.compile(r"<!channel>|<!here>|<@U123>|<https://x\.example|<!subteam\^S1>|<#C0999>")
+
+
+def hostile(n: int) -> str:
+    """A vendor message of `n` characters, every few words a mention, a link or an entity, so whatever cut
+    the bot makes (3,000 characters for a section) falls among escapes."""
+    words = ["@here", "<!channel>", "<@U123>", "#general", "<https://x.example|y>", "&amp;", "<!subteam^S1>",
+             "<#C0999>", "&", "<", ">"]
+    out = ""
+    i = 0
+    while len(out) < n:
+        out += words[i % len(words)] + " "
+        i += 1
+    return out[:n]
+
+
+def leaks(node: Any) -> list[str]:
+    """Every text a surface carries (mrkdwn, plain_text, a fallback `text`) that holds a control sequence."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "text" and isinstance(v, str) and CONTROL.search(v):
+                found.append(v)
+            else:
+                found += leaks(v)
+    elif isinstance(node, list):
+        for v in node:
+            found += leaks(v)
+    return found
+
+
+async def test_a_long_hostile_failure_message_stays_words_in_threads_the_home_tab_and_status(
+        harness: Harness) -> None:
+    h = harness
+    message = hostile(3_200)
+    h.sim.fusion.add_job(4410, name="GL " + hostile(200), steps=[Step(0, "RUNNING")])
+    await h.watch("watch fusion-demo 4410")  # #general: the demo's details channel, so everything is shown
+    await h.user.open_home("U0001")
+    h.sim.fusion.set_state(4410, "FAILED", message=message)
+    await h.slack.wait_for(lambda: any("failed" in r.text for r in h.replies()), what="the failure reply")
+    await h.slack.wait_for(lambda: "failed" in h.slack.message("C0001", h.parents()[0].ts).text)
+    await h.slack.wait_for(lambda: "failed" in json.dumps(h.slack.home_of("U0001") or {}), what="the tab")
+    status = await h.watch("status fusion-demo 4410")
+
+    sent = [c.args for c in h.slack.calls_of("chat.postMessage") + h.slack.calls_of("chat.update")]
+    tabs = [c.args.get("view") for c in h.slack.calls_of("views.publish")]
+    answers = [r.payload for r in status.responses()]
+    assert sent and tabs and answers
+    for surface in (sent, tabs, answers):
+        assert leaks(surface) == [], leaks(surface)[:1]
+        for o in mrkdwn_objects(surface):
+            assert o.get("verbatim") is True, o
+    # the words are there, escaped, and the message was cut (a section holds 3,000 characters)
+    said = json.dumps(sent)
+    assert "&lt;@U123&gt;" in said and "&lt;https://x.example|y&gt;" in said and "&amp;amp;" in said
