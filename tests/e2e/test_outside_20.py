@@ -8,13 +8,18 @@ import json
 import re
 from typing import Any
 
+import aiohttp
+import pytest
+
 from bot.offline.vendors.core import Step
 from tests.conftest import Harness
+from tests.e2e.backends.test_immuta import EXAMPLE as IMMUTA_EXAMPLE
 from tests.e2e.test_vendor_text import mrkdwn_objects
 
 # Slack's control sequences a vendor's words must never become (https://docs.slack.dev/messaging/
 # formatting-message-text#escaping): a mention, a special mention, a channel, a link, as `hostile` writes them
 # (the bot's own `<@watcher>` and `<!date^…>` are not the vendor's)
+API_TOKEN = "ci-review-0123456789abcdef0123456789ab"
 CONTROL = re.compile(r"<!channel>|<!here>|<@U123>|<https://x\.example|<!subteam\^S1>|<#C0999>")
 
 
@@ -70,3 +75,29 @@ async def test_a_long_hostile_failure_message_stays_words_in_threads_the_home_ta
     # the words are there, escaped, and the message was cut (a section holds 3,000 characters)
     said = json.dumps(sent)
     assert "&lt;@U123&gt;" in said and "&lt;https://x.example|y&gt;" in said and "&amp;amp;" in said
+
+
+# -- issue 20 item 10: an id Immuta's schema refuses, by every way in --------------------------------------
+
+@pytest.mark.settings(api={"tokens": {"ci": {"token": API_TOKEN}}})
+async def test_an_immuta_id_that_is_not_a_guid_is_refused_by_the_api_the_modal_and_cancel_and_never_sent(
+        harness: Harness) -> None:
+    h = harness
+    words = f"'job-123' is not an Immuta job id: it is the job's globally unique identifier, e.g. {IMMUTA_EXAMPLE}"
+    url = h.runtime.events_url.replace("/slack/events", "/api/v1/watches")
+    body = {"backend": "immuta-demo", "job_id": "job-123", "channel": "C0001"}
+    async with aiohttp.ClientSession() as session, session.post(
+            url, json=body, headers={"Authorization": f"Bearer {API_TOKEN}"}) as resp:
+        status, said = resp.status, await resp.json()
+    assert status == 400 and said["message"].startswith(words), said
+    await h.user.shortcut("jobstatus_watch_global", viewing="C0001")
+    await h.slack.wait_for(lambda: h.slack.modals("U0001"))
+    [modal] = h.slack.modals("U0001")
+    submitted = await h.user.submit(modal.id, {"backend": "immuta-demo", "job_id": "job-123", "channel": "C0001"})
+    assert submitted.body is not None and submitted.body.get("response_action") == "errors", submitted.body
+    assert any(e.startswith(words) for e in submitted.body["errors"].values()), submitted.body
+    cancel = await h.user.command("cancel immuta-demo job-123")
+    assert str(cancel.ack_text).startswith(words), cancel.ack_text
+    assert h.sim.immuta.requests == [] or all("job-123" not in (r.body or b"").decode() and "job-123" not in r.path
+                                              for r in h.sim.immuta.requests)
+    assert h.parents() == []
