@@ -386,7 +386,8 @@ class Watching:
             name = f" · {esc(j.name)}" if j.name else ""
             state = messages.state_words(j.phase, j.vendor_status)
             thread = f" — <{link}|thread>" if link else ""
-            lines.append(f"• *{esc(j.backend)}* `{esc(j.job_id)}`{name}: {state} (by <@{w.user_id}>){thread}")
+            lines.append(f"• *{esc(j.backend)}* `{esc(j.job_id)}`{name}: {state} (by {messages.who(w.watcher)})"
+                         f"{thread}")  # a token's watch is the token's, not a person's (`ci` (API) for <@U…>)
         more = f"\n…and {len(rows) - 40} more." if len(rows) > 40 else ""
         text = f"*Watched in this channel ({len(rows)})*\n" + "\n".join(lines) + more
         return Answer(text, [messages.section(text)])

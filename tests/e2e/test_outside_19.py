@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aiohttp
+import pytest
 from sqlmodel import col, select
 
 from bot.jobs import ButtonAction
@@ -178,3 +180,24 @@ async def test_rewatch_and_buttons_follow_users_added_later_and_a_groups_members
     h.runtime.permissions.group_ttl = 0.0  # the README's 5 minutes, passed
     text = str((await h.watch("status fusion-demo 9801", channel="C0001", user="U0002")).responses()[-1].text)
     assert text.startswith("You may not use backend `fusion-demo`"), text
+
+
+# -- item 4's watch of a token, seen through `/jobstatus list` ---------------------------------------------
+
+API_TOKEN = "ci-review-0123456789abcdef0123456789ab"
+
+
+@pytest.mark.settings(api={"tokens": {"ci-review": {"token": API_TOKEN, "users": ["U0002"]}}})
+async def test_list_names_a_tokens_watch_as_the_token_and_its_mentioned_user_not_as_a_person(
+        harness: Harness) -> None:
+    h = harness
+    h.sim.fusion.add_job(9901, name="Nightly GL", steps=[Step(0, "RUNNING")])
+    url = h.runtime.events_url.replace("/slack/events", "/api/v1/watches")
+    body = {"backend": "fusion-demo", "job_id": "9901", "channel": "C0001", "user": "U0002"}
+    async with aiohttp.ClientSession() as session, session.post(
+            url, json=body, headers={"Authorization": f"Bearer {API_TOKEN}"}) as resp:
+        assert resp.status == 201, await resp.text()
+    listed = await h.user.command("list", channel_id="C0001", user_id="U0001")
+    text = str(listed.ack_text) if listed.ack_text else str((await listed.wait_responses(1))[-1].text)
+    assert "`9901` · Nightly GL" in text, text
+    assert "<@api:" not in text and "(by `ci-review` (API) for <@U0002>)" in text, text
