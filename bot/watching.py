@@ -392,9 +392,19 @@ class Watching:
         text = f"*Watched in this channel ({len(rows)})*\n" + "\n".join(lines) + more
         return Answer(text, [messages.section(text)])
 
-    def backends_answer(self) -> Answer:
+    async def backends_answer(self, user: str) -> Answer:
+        """The backends `user` may use (their `users` setting), each with what it can and where: one restricted
+        to a payroll team is not named to everyone else, nor are the private channels it may be used in."""
+        assert self.perms is not None
+        self.perms.settings = self.settings
         lines = []
+        unsure = False
         for name, b in sorted(self.backends.items()):
+            try:
+                await self.perms.check(name, user, Action.STATUS, None)
+            except Denied as exc:
+                unsure = unsure or exc.code == "unavailable"
+                continue
             can = []
             can.append("cancel" if self.can_cancel(name) else "no cancel")
             if b.capabilities.logs:
@@ -409,7 +419,11 @@ class Watching:
                 every += f" (config asks {b.config.poll_interval:g}s: {esc(why)})"
             kind = f"{esc(b.label)} (`{esc(b.type_name)}`)"
             lines.append(f"• *{esc(name)}* — {kind}, {every}, {', '.join(can)}; channels: {where}")
-        text = "*Configured backends*\n" + "\n".join(lines)
+        if not lines:
+            lines.append("none you may use: ask the bot's operator to add you to a backend's `users`.")
+        if unsure:
+            lines.append("(Slack could not say now who is in some user groups: try again in a minute for the rest.)")
+        text = "*Backends you may use*\n" + "\n".join(lines)
         return Answer(text, [messages.section(text)])
 
 

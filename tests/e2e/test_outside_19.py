@@ -201,3 +201,20 @@ async def test_list_names_a_tokens_watch_as_the_token_and_its_mentioned_user_not
     text = str(listed.ack_text) if listed.ack_text else str((await listed.wait_responses(1))[-1].text)
     assert "`9901` · Nightly GL" in text, text
     assert "<@api:" not in text and "(by `ci-review` (API) for <@U0002>)" in text, text
+
+
+# -- item 8 by another way in: `/jobstatus backends` named every backend and its private channels --------------
+
+@pytest.mark.backends(**{"epm-demo": {"users": ["S0PAY"], "channels": ["G0PAYROLL"]},
+                         "planning-demo": {"users": ["U0002"]}})
+async def test_backends_lists_only_the_backends_the_person_may_use(harness: Harness) -> None:
+    h = harness
+    h.slack.add_usergroup("S0PAY", "payroll", users=["U0002"])
+    answers = {}
+    for user in ("U0001", "U0002"):
+        result = await h.user.command("backends", channel_id="C0001", user_id=user)
+        assert result.status == 200
+        answers[user] = str(result.ack_text) if result.ack_text else str((await result.wait_responses(1))[-1].text)
+    assert "fusion-demo" in answers["U0001"] and "epm-demo" not in answers["U0001"], answers["U0001"]
+    assert "planning-demo" not in answers["U0001"] and "G0PAYROLL" not in answers["U0001"]
+    assert "epm-demo" in answers["U0002"] and "G0PAYROLL" in answers["U0002"] and "planning-demo" in answers["U0002"]
