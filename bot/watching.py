@@ -116,12 +116,15 @@ class Watching:
             same = [n for n in self.backends if n.casefold() == name.casefold()]
             b = self.backends[same[0]] if len(same) == 1 else None
         if b is None:
-            names = ", ".join(f"`{esc(n)}`" for n in sorted(self.backends)) or "none"
-            folded = {n.casefold(): n for n in sorted(self.backends, reverse=True)}
+            # only backends everyone may use are named or guessed: one limited by `users` (a payroll team's) is
+            # not told to whoever mistypes a name; its people find it in `/jobstatus backends`
+            open_to_all = [n for n, x in self.backends.items() if x.config.users is None]
+            names = ", ".join(f"`{esc(n)}`" for n in sorted(open_to_all)) or "none"
+            folded = {n.casefold(): n for n in sorted(open_to_all, reverse=True)}
             guess = difflib.get_close_matches(name.casefold(), list(folded), n=1)
             hint = f" Did you mean `{esc(folded[guess[0]])}`?" if guess else ""
-            raise UserError(f"There is no backend called `{esc(name[:64])}`.{hint} Configured backends: {names}. "
-                            "See `/jobstatus backends`.", "unknown_backend")
+            raise UserError(f"There is no backend called `{esc(name[:64])}`.{hint} Backends anyone may use: {names}. "
+                            "See `/jobstatus backends` for yours.", "unknown_backend")
         allowed = b.config.channels
         if channel is not None and allowed is not None and channel not in allowed:
             raise UserError(f"Backend `{esc(b.name)}` may not be watched in this channel (its `channels` setting "

@@ -218,3 +218,12 @@ async def test_backends_lists_only_the_backends_the_person_may_use(harness: Harn
     assert "fusion-demo" in answers["U0001"] and "epm-demo" not in answers["U0001"], answers["U0001"]
     assert "planning-demo" not in answers["U0001"] and "G0PAYROLL" not in answers["U0001"]
     assert "epm-demo" in answers["U0002"] and "G0PAYROLL" in answers["U0002"] and "planning-demo" in answers["U0002"]
+
+
+@pytest.mark.backends(**{"epm-demo": {"users": ["S0PAY"], "channels": ["G0PAYROLL"]}})
+async def test_a_mistyped_backend_is_never_answered_with_the_name_of_a_restricted_one(harness: Harness) -> None:
+    h = harness
+    result = await h.user.command("watch epm-dem 1891", channel_id="C0001", user_id="U0001")
+    said = str(result.ack_text)
+    assert said.startswith("There is no backend called `epm-dem`."), said
+    assert "epm-demo" not in said and "fusion-demo" in said and "/jobstatus backends" in said

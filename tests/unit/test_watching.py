@@ -109,7 +109,7 @@ def test_a_backend_named_in_other_letter_case_is_found_and_a_near_miss_is_sugges
     said = str(pytest.raises(UserError, w.backend, "FUSION-PROD").value)  # two names differ only so: not a guess
     assert said.startswith("There is no backend called `FUSION-PROD`. Did you mean `")
     said = str(pytest.raises(UserError, w.backend, "epm-dmeo").value)
-    assert said.startswith("There is no backend called `epm-dmeo`. Did you mean `epm-demo`? Configured backends:")
+    assert said.startswith("There is no backend called `epm-dmeo`. Did you mean `epm-demo`? Backends anyone may use:")
     said = str(pytest.raises(UserError, w.backend, "zzz").value)
     assert "Did you mean" not in said
 
