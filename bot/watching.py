@@ -126,7 +126,9 @@ class Watching:
             raise UserError(f"There is no backend called `{esc(name[:64])}`.{hint} Backends anyone may use: {names}. "
                             "See `/jobstatus backends` for yours.", "unknown_backend")
         allowed = b.config.channels
-        if channel is not None and allowed is not None and channel not in allowed:
+        # a backend limited by `users` leaves its `channels` to the permission check (`allow`, which every caller
+        # makes), which asks who the person is first: its channels (often private) are named only to its people
+        if channel is not None and allowed is not None and channel not in allowed and b.config.users is None:
             raise UserError(f"Backend `{esc(b.name)}` may not be watched in this channel (its `channels` setting "
                             "allows: " + ", ".join(f"<#{esc(c)}>" for c in allowed) + ").", "channel_not_allowed")
         return b

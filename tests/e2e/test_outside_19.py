@@ -227,3 +227,18 @@ async def test_a_mistyped_backend_is_never_answered_with_the_name_of_a_restricte
     said = str(result.ack_text)
     assert said.startswith("There is no backend called `epm-dem`."), said
     assert "epm-demo" not in said and "fusion-demo" in said and "/jobstatus backends" in said
+
+
+@pytest.mark.backends(**{"epm-demo": {"users": ["S0PAY"], "channels": ["G0PAYROLL"]}})
+async def test_someone_outside_a_backends_users_is_told_so_not_the_private_channels_it_may_be_used_in(
+        harness: Harness) -> None:
+    h = harness
+    h.slack.add_usergroup("S0PAY", "payroll", users=["U0002"])
+    said = []
+    for verb in ("watch", "status", "cancel", "unwatch"):
+        result = await h.user.command(f"{verb} epm-demo 1891", channel_id="C0001", user_id="U0001")
+        said.append(str(result.ack_text) if result.ack_text else str((await result.wait_responses(2))[-1].text))
+    for text in said:
+        assert "G0PAYROLL" not in text, said
+        assert text.startswith("You may not use backend `epm-demo`: its `users` setting"), said
+    assert h.sim.epm_di.requests == [] or all("1891" not in r.path for r in h.sim.epm_di.requests)
