@@ -22,9 +22,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import permissions, views
+from bot.backends.base import Backend
 from bot.home import HomeTab
 from bot.listeners.respond import reply
 from bot.messages import esc
+from bot.permissions import Action, Denied
 from bot.views import BACKEND, CHANNEL, JOB_ID, Submission
 from bot.watching import Answer, UserError, Watching
 
@@ -47,7 +49,7 @@ class Surfaces:
         """Either shortcut: open the modal. A message shortcut proposes the job id in the message's text and
         its channel; the backends offered are those that channel may use (all, when none may)."""
         await ack()
-        backends = self.watching.backends
+        backends = await self._theirs(str(_dict(body.get("user")).get("id") or ""))
         channel = _dict(body.get("channel")).get("id") if body.get("type") == "message_action" else None
         channel = channel if isinstance(channel, str) and channel else None
         usable = {n: b for n, b in backends.items()
@@ -64,6 +66,22 @@ class Surfaces:
             await client.views_open(trigger_id=str(body.get("trigger_id") or ""), view=view)
         except SlackApiError as exc:  # an expired trigger (a slow ack) or a view Slack refuses: nothing to show
             log.warning("views.open for the Watch a job modal was refused: %s", exc.response.get("error"))
+
+    async def _theirs(self, user: str) -> dict[str, Backend]:
+        """The backends the modal offers `user`: those their `users` settings let them use (a payroll team's
+        backend is not named to everyone); when that leaves none, those anyone may use (the submission is
+        checked again anyway), and when there are none of those either, all of them."""
+        perms = self.watching.perms
+        assert perms is not None
+        backends = self.watching.backends
+        theirs = {}
+        for name, b in backends.items():
+            try:
+                await perms.check(name, user, Action.WATCH, None)
+            except Denied:
+                continue
+            theirs[name] = b
+        return theirs or {n: b for n, b in backends.items() if b.config.users is None} or dict(backends)
 
     async def submitted(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond | None) -> None:
         sub = Submission.of(_dict(body.get("view")))

@@ -242,3 +242,15 @@ async def test_someone_outside_a_backends_users_is_told_so_not_the_private_chann
         assert "G0PAYROLL" not in text, said
         assert text.startswith("You may not use backend `epm-demo`: its `users` setting"), said
     assert h.sim.epm_di.requests == [] or all("1891" not in r.path for r in h.sim.epm_di.requests)
+
+
+@pytest.mark.backends(**{"epm-demo": {"users": ["S0PAY"]}})
+async def test_the_modal_offers_only_the_backends_the_person_may_use(harness: Harness) -> None:
+    h = harness
+    h.slack.add_usergroup("S0PAY", "payroll", users=["U0002"])
+    for user in ("U0001", "U0002"):
+        await h.user.shortcut("jobstatus_watch_global", viewing="C0001", user_id=user)
+        await h.slack.wait_for(lambda user=user: h.slack.modals(user))
+    ana, ben = (json.dumps(h.slack.modals(u)[-1].view) for u in ("U0001", "U0002"))
+    assert "fusion-demo" in ana and "epm-demo" not in ana
+    assert "fusion-demo" in ben and "epm-demo" in ben
