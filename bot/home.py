@@ -164,8 +164,9 @@ class HomeTab:
                 continue
             link = await self._link(w.channel, w.parent_ts)
             lines.append(views.HomeWatch(w.pk, w.channel, j.view(), w.active, w.ended_reason, link))
+        usable = (await self.watching.usable(user))[0]  # a backend they may not use is not named to them
         return views.home(user, lines, more, [self._health(name, figures.get(name), now)
-                                              for name in sorted(self.backends)], now, notice)
+                                              for name in usable if name in self.backends], now, notice)
 
     def _health(self, name: str, f: store.PollFigures | None, now: float) -> views.Health:
         if f is None:

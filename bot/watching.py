@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -397,19 +397,31 @@ class Watching:
         text = f"*Watched in this channel ({len(rows)})*\n" + "\n".join(lines) + more
         return Answer(text, [messages.section(text)])
 
-    async def backends_answer(self, user: str) -> Answer:
-        """The backends `user` may use (their `users` setting), each with what it can and where: one restricted
-        to a payroll team is not named to everyone else, nor are the private channels it may be used in."""
+    async def usable(self, user: str) -> tuple[Sequence[str], bool]:
+        """The names of the backends `user` may use (their `users` setting), sorted; and whether Slack could not
+        say for some (a user group unknown now: those are left out). What names backends to a person (the
+        backends list, the modal, the Home tab) names these only: one limited to a payroll team is not told
+        to everyone else."""
         assert self.perms is not None
         self.perms.settings = self.settings
-        lines = []
+        names = []
         unsure = False
-        for name, b in sorted(self.backends.items()):
+        for name in sorted(self.backends):
             try:
                 await self.perms.check(name, user, Action.STATUS, None)
             except Denied as exc:
                 unsure = unsure or exc.code == "unavailable"
                 continue
+            names.append(name)
+        return names, unsure
+
+    async def backends_answer(self, user: str) -> Answer:
+        """The backends `user` may use, each with what it can and where (`usable`): the private channels of a
+        backend they may not use are not named either."""
+        lines = []
+        names, unsure = await self.usable(user)
+        for name in names:
+            b = self.backends[name]
             can = []
             can.append("cancel" if self.can_cancel(name) else "no cancel")
             if b.capabilities.logs:

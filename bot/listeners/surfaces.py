@@ -26,7 +26,6 @@ from bot.backends.base import Backend
 from bot.home import HomeTab
 from bot.listeners.respond import reply
 from bot.messages import esc
-from bot.permissions import Action, Denied
 from bot.views import BACKEND, CHANNEL, JOB_ID, Submission
 from bot.watching import Answer, UserError, Watching
 
@@ -71,16 +70,8 @@ class Surfaces:
         """The backends the modal offers `user`: those their `users` settings let them use (a payroll team's
         backend is not named to everyone); when that leaves none, those anyone may use (the submission is
         checked again anyway), and when there are none of those either, all of them."""
-        perms = self.watching.perms
-        assert perms is not None
         backends = self.watching.backends
-        theirs = {}
-        for name, b in backends.items():
-            try:
-                await perms.check(name, user, Action.WATCH, None)
-            except Denied:
-                continue
-            theirs[name] = b
+        theirs = {name: backends[name] for name in (await self.watching.usable(user))[0]}
         return theirs or {n: b for n, b in backends.items() if b.config.users is None} or dict(backends)
 
     async def submitted(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond | None) -> None:

@@ -254,3 +254,15 @@ async def test_the_modal_offers_only_the_backends_the_person_may_use(harness: Ha
     ana, ben = (json.dumps(h.slack.modals(u)[-1].view) for u in ("U0001", "U0002"))
     assert "fusion-demo" in ana and "epm-demo" not in ana
     assert "fusion-demo" in ben and "epm-demo" in ben
+
+
+@pytest.mark.backends(**{"epm-demo": {"users": ["S0PAY"]}})
+async def test_the_home_tabs_backend_health_names_only_the_backends_the_person_may_use(harness: Harness) -> None:
+    h = harness
+    h.slack.add_usergroup("S0PAY", "payroll", users=["U0002"])
+    for user in ("U0001", "U0002"):
+        await h.user.open_home(user)
+        await h.slack.wait_for(lambda user=user: h.slack.home_of(user), what=f"{user}'s tab")
+    ana, ben = (json.dumps(h.slack.home_of(u)) for u in ("U0001", "U0002"))
+    assert "fusion-demo" in ana and "epm-demo" not in ana
+    assert "fusion-demo" in ben and "epm-demo" in ben
