@@ -145,6 +145,14 @@ class StatusLimit:
     burst: float = STATUS_BURST
     buckets: dict[str, Bucket] = field(default_factory=dict)
 
+    def wait(self, user: str) -> float:
+        """0 when `user` could ask now; else the seconds until they may. Takes nothing."""
+        b = self.buckets.get(user)
+        if b is None:
+            return 0.0
+        tokens = min(self.burst, b.tokens + (self.clock() - b.at) * self.per_minute / 60.0)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) * 60.0 / self.per_minute
+
     def take(self, user: str) -> float:
         """0 when `user` may ask now (one token taken); else the seconds until they may."""
         now = self.clock()
@@ -198,6 +206,19 @@ class Permissions:
         if wait > 0:
             raise Denied(f"You asked for {STATUS_PER_MINUTE} statuses a minute already (at most {STATUS_BURST} at "
                          f"once). Try again in {math.ceil(wait)} s, or watch the job to follow it.", "rate_limited")
+
+    def may_probe(self, user: str) -> None:
+        """Before a watch asks the vendor about a job: refuse when the person's misses (ids the vendor does not
+        know, `missed`) have used up the allowance `status` has, so `watch` is no faster an id oracle."""
+        wait = self.status_limit.wait(user)
+        if wait > 0:
+            raise Denied(f"You asked about {STATUS_PER_MINUTE} job ids a minute that do not exist (or that the bot "
+                         f"may not show), the most one person may. Try again in {math.ceil(wait)} s, and check the "
+                         "id first.", "rate_limited")
+
+    def missed(self, user: str) -> None:
+        """A watch asked about an id the vendor does not know: one from the person's `status` allowance."""
+        self.status_limit.take(user)
 
     async def _groups_of(self, user: str, groups: set[str]) -> frozenset[str]:
         """The groups among `groups` that `user` is in."""

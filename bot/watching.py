@@ -166,7 +166,19 @@ class Watching:
         if existing is not None and (existing.active or existing.ended_reason == EndedReason.FINISHED):
             return await self._already(existing, backend, job_id)  # no vendor call needed
         await quotas.admit(self.db, self.settings.quotas, user, channel, self.clock())
-        st = await self.check(backend, job_id)
+        person = not user.startswith(messages.API_ACTOR)  # a token is the operator's; its misses are its own
+        assert self.perms is not None
+        if person:
+            try:
+                self.perms.may_probe(user)
+            except Denied as exc:
+                raise UserError(str(exc), exc.code) from None
+        try:
+            st = await self.check(backend, job_id)
+        except UserError as exc:
+            if person and exc.code == "job_not_found":  # an id that does not exist: as costly as a `status`
+                self.perms.missed(user)
+            raise
         now = self.clock()
         watcher = messages.watcher(user, mention)
         first = Changed(JobView.of_status(backend.name, st, now), watcher, None, None) if st.terminal else None

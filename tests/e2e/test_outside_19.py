@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from bot.jobs import ButtonAction
 from bot.offline.slack import SlackUser
 from bot.offline.vendors.core import Step
+from bot.permissions import STATUS_BURST
 from bot.store.models import Outbox
 from tests.conftest import Harness, settings_for
 from tests.e2e.test_socket_mode import SocketBot, bot, buttons  # noqa: F401  (the fixture)
@@ -266,3 +267,22 @@ async def test_the_home_tabs_backend_health_names_only_the_backends_the_person_m
     ana, ben = (json.dumps(h.slack.home_of(u)) for u in ("U0001", "U0002"))
     assert "fusion-demo" in ana and "epm-demo" not in ana
     assert "fusion-demo" in ben and "epm-demo" in ben
+
+
+# -- item 2 by another way in: `/jobstatus watch` as an id oracle ----------------------------------------------
+
+async def test_ids_cannot_be_probed_through_watch_faster_than_through_status(harness: Harness) -> None:
+    """`status` answers 10 a minute per person; `watch` of an id the vendor does not know told the same thing
+    (has no job) without any limit. Misses now draw on the same allowance; watches of real jobs do not."""
+    h = harness
+    h.sim.fusion.add_job(9951, steps=[Step(0, "RUNNING")])
+    answers = [str((await h.watch(f"watch fusion-demo {90000 + i}", user="U0005")).responses()[-1].text)
+               for i in range(STATUS_BURST + 1)]
+    assert all(a.startswith("fusion-demo has no job") for a in answers[:STATUS_BURST]), answers
+    assert answers[-1].startswith("You asked about"), answers[-1]
+    asked = h.sim.fusion.count("GET", "/jobRequests/9000")
+    status = str((await h.watch("status fusion-demo 90099", user="U0005")).responses()[-1].text)
+    assert status.startswith("You asked for") and h.sim.fusion.count("GET", "/jobRequests/9000") == asked
+    # another person, and real jobs, are not held back
+    ok = str((await h.watch("watch fusion-demo 9951", user="U0006")).responses()[-1].text)
+    assert ok.startswith("Watching fusion-demo job `9951`"), ok
