@@ -208,6 +208,11 @@ def _about(item: OwedMessage) -> dict[str, Any]:
     return about(watch=item.watch_id, channel=item.channel)
 
 
+def _used_in(backend: Backend, channel: str) -> bool:
+    """Whether the backend's `channels` allows `channel` now (bot/permissions.py)."""
+    return backend.config.channels is None or channel in backend.config.channels
+
+
 def render_reply(item: OwedMessage, backends: Mapping[str, Backend]) -> Reply:
     """A `reply` or `event` row as it is posted: an event is rendered now, from the job as it was then, and
     with its details only where its backend's `details` allows them now (bot/permissions.py)."""
@@ -494,14 +499,18 @@ class Notifier:
 
     async def _withheld(self, item: OwedMessage) -> bool:
         """Whether `item` is a job's details (its details reply, or its log: every file is one) that the backend's
-        `details` no longer allows in the item's channel. Owed while it allowed them (Slack was down, say) and
-        the config changed since: the thread got the state and where the details are (the change reply is
-        rendered when sent), so the details are dropped, not posted by yesterday's rules."""
-        if item.kind is not OutboxKind.FILE and not (item.kind is OutboxKind.REPLY and item.payload.get("details")):
+        `details` no longer allows in the item's channel, or what happened to the job (an event, details) in a
+        channel its backend's `channels` no longer allows. Owed while the rules allowed it (Slack was down, say)
+        and the config changed since: it is dropped, not posted by yesterday's rules (the thread got the state
+        and where the details are, as the change reply is rendered when sent; a channel taken out keeps only
+        the bot's own notes and its parent, whose buttons offer Rewatch, refused there)."""
+        if item.kind is not OutboxKind.FILE and item.kind is not OutboxKind.EVENT and not (
+                item.kind is OutboxKind.REPLY and item.payload.get("details")):
             return False
         pair = await self.db.run(store.watch_and_job, item.watch_id)
         backend = self.backends.get(pair[1].backend) if pair is not None else None
-        if backend is not None and permissions.details_allowed(backend.config, item.channel):
+        if backend is not None and _used_in(backend, item.channel) and (
+                item.kind is OutboxKind.EVENT or permissions.details_allowed(backend.config, item.channel)):
             return False
         log.info("watch %s: its job's details are not allowed in this channel now; dropped the owed %s",
                  item.watch_id, item.kind, extra=_about(item))
@@ -515,7 +524,8 @@ class Notifier:
         w, j = pair
         backend = self.backends.get(j.backend)
         can_cancel = backend is not None and backend.can_cancel and j.cancel_requested_at is None
-        hidden = permissions.details_line(backend.config, w.channel) if backend is not None else None
+        hidden = (permissions.details_line(backend.config, w.channel) if backend is not None and _used_in(backend, w.channel)
+                  else permissions.NO_DETAILS)
         return messages.parent(j.view(), watcher=w.watcher, watch_id=w.pk, active=w.active,
                                ended_reason=w.ended_reason, can_cancel=can_cancel, hidden=hidden)
 

@@ -9,7 +9,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlmodel import col, select
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+from sqlmodel import col, select, update
 
 from bot.jobs import ButtonAction
 from bot.offline.slack import SlackUser
@@ -24,6 +26,10 @@ def everything(h: Harness, channel: str) -> str:
     """All a channel shows: its messages' text and blocks, threads included, and its files' names."""
     msgs = h.slack.all_messages(channel)
     return json.dumps([[m.text, m.blocks, [getattr(f, "name", str(f)) for f in (m.files or [])]] for m in msgs])
+
+
+def due_now(s: Any) -> None:
+    s.execute(update(Outbox).values(next_attempt_at=0.0))
 
 
 def kinds_owed(s: Any) -> list[str]:
@@ -286,3 +292,42 @@ async def test_ids_cannot_be_probed_through_watch_faster_than_through_status(har
     # another person, and real jobs, are not held back
     ok = str((await h.watch("watch fusion-demo 9951", user="U0006")).responses()[-1].text)
     assert ok.startswith("Watching fusion-demo job `9951`"), ok
+
+
+async def test_what_was_owed_to_a_channel_taken_out_of_channels_is_not_posted_there_after_the_restart(
+        harness: Harness) -> None:
+    """Item 3 with Slack down meanwhile: the failure (its reply, details and log) was owed to a channel when the
+    operator took it out of the backend's `channels`. After the restart nothing of the job reaches that
+    channel any more: not the failure reply, its details or its log owed under yesterday's rules."""
+    h = harness
+    secret = "IBAN DE89370400440532013000"
+    h.settings = settings_for(h.sim, **{"epm-demo": {"channels": ["C0001", "C0002"], "details": "anywhere"}})
+    await h.restart()
+    h.sim.epm_di.add_job(1992, name="PAYROLL_LOAD", steps=[Step(0, -1)], log_file="outbox/logs/P_1992.log",
+                         log_text=f"ERROR [AIF]: row 17: {secret}\n")
+    await h.watch("watch epm-demo 1992", channel="C0002")
+    await h.slack.wait_for(lambda: h.parents("C0002"), what="the parent")
+    for method in ("chat.postMessage", "chat.update", "files.getUploadURLExternal"):
+        h.slack.fail_next(method, "service_unavailable", times=10_000)
+    h.sim.epm_di.set_state(1992, "1", details=f"Data load failed: {secret}")
+
+    async def failure_owed() -> bool:
+        return "file" in await h.runtime.db.run(kinds_owed)
+
+    await h.slack.wait_for(failure_owed, poll=0.1, what="the failure owed")
+    await h.runtime.stop()
+    engine = create_engine(h.env.database_url)  # Slack is back: what is owed is due (not after the outage's backoff)
+    with Session(engine) as s, s.begin():
+        due_now(s)
+    engine.dispose()
+    h.slack.clear_faults()
+    h.settings = settings_for(h.sim, **{"epm-demo": {"channels": ["C0001"], "details": "anywhere"}})
+    await h.restart()
+
+    async def nothing_owed() -> bool:
+        return not await h.runtime.db.run(kinds_owed)
+
+    await h.slack.wait_for(nothing_owed, poll=0.1, what="the outbox emptied")
+    seen = everything(h, "C0002")
+    assert secret not in seen and "Data load failed" not in seen and "P_1992" not in seen, seen
+    assert h.replies("C0002") == [] and not any(m.files for m in h.slack.all_messages("C0002"))
