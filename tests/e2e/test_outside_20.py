@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 import aiohttp
@@ -101,3 +102,28 @@ async def test_an_immuta_id_that_is_not_a_guid_is_refused_by_the_api_the_modal_a
     assert h.sim.immuta.requests == [] or all("job-123" not in (r.body or b"").decode() and "job-123" not in r.path
                                               for r in h.sim.immuta.requests)
     assert h.parents() == []
+
+
+# -- issue 19 item 6 / issue 20 item 2: timestamps an attacker picks --------------------------------------
+
+async def test_a_signed_command_stamped_in_the_future_is_good_once_and_beyond_five_minutes_never(
+        harness: Harness) -> None:
+    """Slack's rule is "more than five minutes from the local time" either way (docs.slack.dev/authentication/
+    verifying-requests-from-slack); a request stamped 4 minutes ahead is signed and taken once, its replay
+    refused; one stamped 6 minutes ahead, or with a timestamp that is not a number, is refused unparsed."""
+    h = harness
+    h.sim.fusion.add_job(4420, steps=[Step(0, "RUNNING")])
+    form = (f"token=x&team_id={h.slack.team_id}&team_domain=fake&channel_id=C0001&channel_name=general"
+            "&user_id=U0001&user_name=ana&command=%2Fjobstatus&text=watch+fusion-demo+4420"
+            f"&api_app_id={h.slack.app_id}&response_url={h.slack.response_url('C0001', 'U0001')}"
+            f"&trigger_id={h.slack.new_trigger('U0001')}").encode()
+    now = int(time.time())
+    ahead = h.user.sign(form, now + 240)
+    assert (await h.user.post_raw(form, ahead))[0] == 200
+    await h.slack.wait_for(lambda: h.parents(), what="the watch of the command stamped ahead")
+    assert (await h.user.post_raw(form, ahead))[0] == 401  # its replay
+    for stamp in (now + 360, now - 360):
+        assert (await h.user.post_raw(form, h.user.sign(form, stamp)))[0] == 401
+    garbage = {**h.user.sign(form, now), "X-Slack-Request-Timestamp": "１２３"}  # full-width digits
+    assert (await h.user.post_raw(form, garbage))[0] == 401
+    assert len(h.parents()) == 1
