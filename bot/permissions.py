@@ -178,6 +178,9 @@ class Permissions:
         self.client = client
         self.clock = clock
         self.status_limit = StatusLimit(clock)
+        # a watch's misses (ids the vendor does not know) have an allowance of their own, as large: asking
+        # `status` a few times never keeps a person from watching a job, and ids still cannot be tried faster
+        self.miss_limit = StatusLimit(clock)
         self.group_ttl = GROUP_TTL
         self.members_ttl = MEMBERS_TTL
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
@@ -209,16 +212,17 @@ class Permissions:
 
     def may_probe(self, user: str) -> None:
         """Before a watch asks the vendor about a job: refuse when the person's misses (ids the vendor does not
-        know, `missed`) have used up the allowance `status` has, so `watch` is no faster an id oracle."""
-        wait = self.status_limit.wait(user)
+        know, `missed`) have used up an allowance as large as `status` has, so `watch` is no faster an id
+        oracle than `status`."""
+        wait = self.miss_limit.wait(user)
         if wait > 0:
             raise Denied(f"You asked about {STATUS_PER_MINUTE} job ids a minute that do not exist (or that the bot "
                          f"may not show), the most one person may. Try again in {math.ceil(wait)} s, and check the "
                          "id first.", "rate_limited")
 
     def missed(self, user: str) -> None:
-        """A watch asked about an id the vendor does not know: one from the person's `status` allowance."""
-        self.status_limit.take(user)
+        """A watch asked about an id the vendor does not know: one from the person's allowance of misses."""
+        self.miss_limit.take(user)
 
     async def _groups_of(self, user: str, groups: set[str]) -> frozenset[str]:
         """The groups among `groups` that `user` is in."""
