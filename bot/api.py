@@ -3,6 +3,8 @@
     POST   /api/v1/watches        {"backend", "job_id", "channel", "user"?}  → 201 started, 200 already watched
     GET    /api/v1/watches/{id}   the watch as it is now
     DELETE /api/v1/watches/{id}   stop watching; the thread says which client stopped it
+    GET    /api/v1/openapi.json   this API's OpenAPI 3 description (no token: it holds no secret), built
+                                  by `openapi()` from the same tables the routes answer from
 
 Each request carries `Authorization: Bearer <token>`, one of the config's `api.tokens` (bot/config.py); a
 client may use the backends and channels its token lists, and name as `user` (mentioned, never given rights:
@@ -39,6 +41,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import messages, store
+from bot.backends.states import Phase
 from bot.config import ApiConfig
 from bot.jobs import EndedReason
 from bot.messages import esc
@@ -49,6 +52,7 @@ log = logging.getLogger(__name__)
 
 WATCHES = "/api/v1/watches"
 WATCH = "/api/v1/watches/{id}"
+OPENAPI = "/api/v1/openapi.json"
 PARENT_WAIT = 10.0  # seconds a POST waits for the new watch's parent message to reach Slack
 PARENT_POLL = 0.2  # seconds between two reads of the store meanwhile
 MAX_BODY = 4096  # bytes; a watch request is a few dozen
@@ -64,6 +68,47 @@ STATUS = {
     "method_not_allowed": 405, "internal": 500,
 }
 FIELDS = {"backend", "job_id", "channel", "user"}
+
+# When each refusal comes, in the operator's words: the OpenAPI description (openapi()) and so the docs' API page
+# are rendered from this, and a test holds its codes to STATUS.
+WHEN = {
+    "malformed": "the body is not a JSON object with `backend`, `job_id`, `channel` (a channel id, `C…`/`G…`) "
+                 "and optionally `user` (`U…`), or names another field",
+    "invalid_job_id": "not a job id of that vendor",
+    "unauthorized": "no `Authorization: Bearer <token>`, or not a configured token (nothing is read or changed)",
+    "token_not_allowed": "the token's `backends` or `channels` leave this one out (a backend beyond its "
+                         "`backends` is refused alike whether it exists or not)",
+    "channel_not_allowed": "the backend's own `channels` leave the channel out (a token with `channels` is shown "
+                           "only those of its own)",
+    "user_not_allowed": "`user` is not in the token's `users`",
+    "cannot_post": "the bot cannot post in the channel (not invited to a private one, archived, no such channel)",
+    "unknown_backend": "no such backend",
+    "job_not_found": "the vendor has no such job",
+    "not_found": "no watch with that id; a watch beyond the token's `backends` or `channels` answers the same, in "
+                 "the same words, so ids cannot be probed",
+    "quota_active": "a quota of active watches is met (user, token or channel): the message says which and what "
+                    "to do",
+    "quota_per_minute": "a quota of watches started a minute is met; `Retry-After` says when to try again",
+    "too_many_failures": "this address sent more than 10 requests without a valid token within a minute; "
+                         "`Retry-After` says when to try again (2 s, doubling up to 5 minutes)",
+    "backend_unavailable": "the vendor cannot be reached or answers too slowly; nothing was set up",
+    "backend_error": "the vendor refuses the bot or answers garbage",
+    "slack_refused": "Slack refuses the job's message",
+    "method_not_allowed": "another method than `POST /api/v1/watches`, `GET` or `DELETE /api/v1/watches/{id}`",
+    "internal": "a bug of ours; nothing was changed",
+}
+# The refusals each operation may answer, besides those of every request (EVERY_REQUEST).
+EVERY_REQUEST = ("unauthorized", "too_many_failures", "method_not_allowed", "internal")
+OPERATIONS: dict[tuple[str, str], tuple[str, str, tuple[str, ...]]] = {
+    (WATCHES, "post"): (
+        "startWatch", "Start watching a job, as `/jobstatus watch` does; answers once its message is in the channel",
+        ("malformed", "invalid_job_id", "token_not_allowed", "channel_not_allowed", "user_not_allowed",
+         "cannot_post", "unknown_backend", "job_not_found", "quota_active", "quota_per_minute",
+         "backend_unavailable", "backend_error", "slack_refused")),
+    (WATCH, "get"): ("getWatch", "The watch as it is now", ("not_found",)),
+    (WATCH, "delete"): ("stopWatch", "Stop watching, as *Stop watching* does (the thread names the token)",
+                        ("not_found",)),
+}
 _CHANNEL = re.compile(r"[CG][A-Z0-9]{2,30}")  # a public or private channel's id
 _USER = re.compile(r"[UW][A-Z0-9]{2,30}")
 
@@ -315,6 +360,15 @@ class Api:
         self.parent_wait = parent_wait
 
     def mount(self, app: web.Application) -> None:
+        # the description, without a token: a pipeline's author reads it before having one, and it holds no secret
+        description = openapi()
+
+        async def describe(_request: web.Request) -> web.Response:
+            response = web.json_response(description)
+            self.metrics.api_request("GET", OPENAPI, response.status)
+            return response
+
+        app.router.add_get(OPENAPI, describe)
         app.router.add_post(WATCHES, self._serving(WATCHES, self.create))
         app.router.add_get(WATCH, self._serving(WATCH, self.get))
         app.router.add_delete(WATCH, self._serving(WATCH, self.delete))
@@ -448,3 +502,90 @@ class Api:
             "thread_ts": watch.parent_ts,
             "permalink": await self.watching.permalink(watch.channel, watch.parent_ts),
         }
+
+
+def openapi() -> dict[str, Any]:
+    """This API's OpenAPI 3.1 description, built from the tables the routes answer from (STATUS, WHEN,
+    OPERATIONS, FIELDS), so it cannot tell another story than the code; `GET /api/v1/openapi.json` serves it
+    and the docs render it (docs/hooks.py)."""
+    error_ref = {"$ref": "#/components/schemas/Error"}
+    watch_ref = {"$ref": "#/components/schemas/Watch"}
+    paths: dict[str, dict[str, Any]] = {}
+    for (path, method), (operation_id, summary, codes) in OPERATIONS.items():
+        responses: dict[str, Any] = {}
+        if method == "post":
+            responses["201"] = {"description": "this request started the watch (or resumed the channel's stopped "
+                                "one)", "content": {"application/json": {"schema": watch_ref}}}
+            responses["200"] = {"description": "the channel already watches the job, or followed it to its end: the "
+                                "same watch, the same thread", "content": {"application/json": {"schema": watch_ref}}}
+        else:
+            responses["200"] = {"description": "stopped (or already ended)" if method == "delete" else "the watch",
+                                "content": {"application/json": {"schema": watch_ref}}}
+        by_status: dict[int, list[str]] = {}
+        for code in (*codes, *EVERY_REQUEST):
+            by_status.setdefault(STATUS[code], []).append(code)
+        for status, named in sorted(by_status.items()):
+            responses[str(status)] = {"description": "; ".join(f"`{c}`: {WHEN[c]}" for c in named),
+                                      "content": {"application/json": {"schema": error_ref}},
+                                      "x-error-codes": named}
+        operation: dict[str, Any] = {"operationId": operation_id, "summary": summary, "responses": responses,
+                                     "security": [{"bearer": []}]}
+        if path == WATCH:
+            operation["parameters"] = [{"name": "id", "in": "path", "required": True,
+                                        "schema": {"type": "integer", "minimum": 1}}]
+        if method == "post":
+            operation["requestBody"] = {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/WatchRequest"}}}}
+        paths.setdefault(path, {})[method] = operation
+    channel = {"type": "string", "pattern": f"^{_CHANNEL.pattern}$", "description": "a channel id (not its #name)"}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "jobstatus HTTP API", "version": "1",
+                 "description": "Start, read and stop a watch from a pipeline, on the bot's own port, when the "
+                                "config has `api:`. Every route but this description needs `Authorization: "
+                                "Bearer <token>`. A refusal is `{\"error\": code, \"message\": words}` and "
+                                "changes nothing."},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "one of the config's `api.tokens`"}},
+            "schemas": {
+                "WatchRequest": {
+                    "type": "object", "additionalProperties": False, "required": ["backend", "job_id", "channel"],
+                    "properties": {
+                        "backend": {"type": "string", "description": "a configured backend's name"},
+                        "job_id": {"type": "string", "description": "the vendor's job id"},
+                        "channel": channel,
+                        "user": {"type": "string", "pattern": f"^{_USER.pattern}$",
+                                 "description": "a Slack user the thread mentions, one of the token's `users`"},
+                    }},
+                "Watch": {
+                    "type": "object",
+                    "required": ["id", "backend", "job_id", "channel", "state", "vendor_status", "final", "active",
+                                 "thread_ts", "permalink"],
+                    "properties": {
+                        "id": {"type": "integer", "description": "the watch's id, for GET and DELETE"},
+                        "backend": {"type": "string", "description": "the backend's configured name"},
+                        "job_id": {"type": "string", "description": "the vendor's job id"},
+                        "channel": {"type": "string", "description": "the channel's id"},
+                        "state": {"type": "string", "enum": [p.value for p in Phase],
+                                  "description": "the bot's word for the job's state"},
+                        "vendor_status": {"type": ["string", "null"], "description": "the vendor's own word"},
+                        "final": {"type": "boolean", "description": "the state is one of the ends"},
+                        "active": {"type": "boolean",
+                                   "description": "false once the bot no longer follows the job (it ended, "
+                                                  "someone stopped the watch, or it timed out)"},
+                        "thread_ts": {"type": ["string", "null"],
+                                      "description": "the job's message; null until Slack has taken it"},
+                        "permalink": {"type": ["string", "null"], "description": "a link to the thread"},
+                    }},
+                "Error": {
+                    "type": "object", "required": ["error", "message"],
+                    "properties": {
+                        "error": {"type": "string", "enum": sorted(STATUS)},
+                        "message": {"type": "string",
+                                    "description": "what to do, in the slash command's words (Slack formatting)"},
+                    }},
+            },
+        },
+    }

@@ -106,7 +106,7 @@ async def _run() -> int:
     missing = [n for n, v in (("SLACK_BOT_TOKEN", env.slack_bot_token),
                               ("SLACK_SIGNING_SECRET", env.slack_signing_secret)) if not v]
     if missing and not env.slack_app_token:
-        print(f"jobstatus-bot: set {' and '.join(missing)} (see README: Environment)", file=sys.stderr)
+        print(f"jobstatus-bot: set {' and '.join(missing)} (see docs/configuration.md: Environment)", file=sys.stderr)
         return 2
     runtime = Runtime(settings, env)
     stop = asyncio.Event()

@@ -54,47 +54,85 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """A part of the config file: unknown keys are mistakes, and each field's docstring is its description,
+    which the docs' configuration reference prints (docs/hooks.py), so the reference is the code's own words."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class BasicAuth(_Strict):
+    """`auth: {type: basic}`: HTTP Basic, any vendor but Immuta."""
+
     type: Literal["basic"]
+    """`basic`"""
     username: str
+    """the service account's user name"""
     password: str = Field(repr=False)
-    identity_domain: str | None = None  # EPM: sent as identitydomain.username
+    """its password (by `${ENV}`)"""
+    identity_domain: str | None = None
+    """EPM: the identity domain, sent as `identitydomain.username`"""
 
 
 class BearerAuth(_Strict):
+    """`auth: {type: bearer}`: a fixed bearer token."""
+
     type: Literal["bearer"]
+    """`bearer`"""
     token: str = Field(repr=False)
+    """the token (by `${ENV}`)"""
 
 
 class OAuth2ClientCredentials(_Strict):
+    """`auth: {type: oauth2}`: OAuth 2 client credentials (Fusion)."""
+
     type: Literal["oauth2"]
+    """`oauth2`"""
     token_url: str
+    """the identity provider's token endpoint"""
     client_id: str
+    """the OAuth client's id"""
     client_secret: str = Field(repr=False)
+    """the OAuth client's secret (by `${ENV}`)"""
     scope: str | None = None
+    """the scope to ask for, if the provider needs one"""
 
 
 class OAuth2Refresh(_Strict):
+    """`auth: {type: oauth2_refresh}`: OAuth 2 refresh token (EPM), which rotates on every use; the newest is kept
+    in the database, encrypted under `JOBSTATUS_SECRET_KEYS`."""
+
     type: Literal["oauth2_refresh"]
+    """`oauth2_refresh`"""
     token_url: str
+    """the identity provider's token endpoint"""
     client_id: str
+    """the OAuth client's id"""
     client_secret: str | None = Field(default=None, repr=False)
+    """the OAuth client's secret, for a confidential client (by `${ENV}`)"""
     refresh_token: str = Field(repr=False)
+    """the first refresh token, used until the database keeps a newer one (by `${ENV}`)"""
 
 
 class VaultSession(_Strict):
+    """`auth: {type: vault_session}`: Vault's session id from `/auth` (Vault)."""
+
     type: Literal["vault_session"]
+    """`vault_session`"""
     username: str
+    """the Vault user"""
     password: str = Field(repr=False)
+    """its password (by `${ENV}`)"""
 
 
 class ApiKey(_Strict):
+    """`auth: {type: api_key}`: an API key (Immuta)."""
+
     type: Literal["api_key"]
+    """`api_key`"""
     key: str = Field(repr=False)
-    exchange: bool = True  # exchange at /bim/apikey/authenticate for a token; else send the raw key
+    """the API key (by `${ENV}`)"""
+    exchange: bool = True
+    """exchange the key at `/bim/apikey/authenticate` for a token; `false`: send the raw key"""
 
 
 Auth = Annotated[
@@ -104,28 +142,56 @@ Auth = Annotated[
 
 
 class BackendConfig(_Strict):
+    """One entry of `backends:`, by the name users type."""
+
     type: Literal["fusion_jobscheduler", "veeva_vault", "epm_data_integration", "epm_planning", "immuta"]
+    """which vendor API this is"""
     base_url: str
+    """`https://host` or `https://host/prefix`; vendor paths are appended. A plain `http://` address is logged
+    once at start (credentials would cross the network unencrypted), except this machine's own"""
     auth: Auth
+    """how the bot signs in: one of the `auth` types below"""
     poll_interval: Duration = 30.0
-    max_poll_interval: Duration | None = None  # long-running jobs back off up to this
-    timeout: Duration = 30.0  # a request's total deadline: connect, headers and the whole body (backends/http.py)
+    """seconds between polls of one job (Vault: at least 10 s, its per-job limit; a smaller value is logged at
+    start and shown in `/jobstatus backends`)"""
+    max_poll_interval: Duration | None = None
+    """a job unchanged for long is polled less often, up to this (a tenth of its quiet time); none: never"""
+    timeout: Duration = 30.0
+    """seconds one request may take in all: connecting, the headers and the whole body (backends/http.py); past
+    it the poll fails as "answers too slowly" (an outage, retried with backoff)"""
     max_concurrency: int = Field(default=8, ge=1, le=256)
-    http2: bool = False  # httpx's own transport with HTTP/2 (more CPU per request); else HTTP/1.1 over aiohttp
-    watch_timeout: Duration | None = None  # default: the global one
-    api_version: str | None = None  # Vault (v26.1), Planning (v3)
-    application: str | None = None  # Planning application name
-    cancel_enabled: bool = False  # Fusion: offer the ESS cancel endpoint
-    vault_client_id: str | None = None  # Vault: the X-VaultAPI-ClientID header; None = the bot's own default
+    """requests under way to this backend at once; a user's request gets the next free one before scheduled
+    polls, and scheduled polls never take the last one"""
+    http2: bool = False
+    """`true`: httpx's own transport, HTTP/2 where offered; `false`: HTTP/1.1 keep-alive over aiohttp, about a
+    third of the CPU per request"""
+    watch_timeout: Duration | None = None
+    """overrides the global `watch_timeout` (Fusion's `timeoutThreshold` is used when the job has one)"""
+    api_version: str | None = None
+    """the vendor's API version (default: Vault `v25.3`, Planning `v3`)"""
+    application: str | None = None
+    """Planning: the application's name"""
+    cancel_enabled: bool = False
+    """Fusion: offer the ESS cancel endpoint"""
+    vault_client_id: str | None = None
+    """Vault: the `X-VaultAPI-ClientID` sent on every request (none: `jobstatus-chatops-slack-server-jobstatusbot`);
+    letters, digits, `.`, `_`, `-`, at most 100"""
     # Who may do what (bot/permissions.py decides, at every action): `users` may use the backend at all (Slack
     # user ids U…/W… and user group ids S…; None = everyone), in `channels` (None = anywhere); `cancel` is
     # `owner` (the person who first watched the job, anywhere), `anyone`, or users/user groups (admins always
     # may); failure text, output links, logs and attachments are posted only in the `details` channels
     # (`anywhere` opts in to every channel; the default, none, keeps them out of Slack).
     users: list[str] | None = None
+    """who may use this backend at all: Slack user ids (`U…`/`W…`) and user group ids (`S…`); none: everyone"""
     channels: list[str] | None = None
+    """channel ids where this backend may be used (none: anywhere); a channel taken out ends its watches at the
+    next start, each with one thread note"""
     cancel: Literal["owner", "anyone"] | list[str] = "owner"
+    """who may cancel: `owner` (the person who first watched the job), `anyone`, or user and user group ids;
+    `admins` always may"""
     details: Literal["anywhere"] | list[str] = []
+    """channel ids where failure text, log and output paths, links, excerpts and logs are posted (elsewhere the
+    state and where the details are); `anywhere`: every channel"""
 
     @field_validator("users")
     @classmethod
@@ -204,8 +270,11 @@ class DigestConfig(_Strict):
     the previous one."""
 
     channel: str
+    """the channel's id (not its `#name`)"""
     at: str
+    """a 24-hour local time, quoted (`"07:30"`)"""
     timezone: str = "UTC"
+    """an IANA time zone name from the system's time zone database"""
 
     @field_validator("channel")
     @classmethod
@@ -245,11 +314,14 @@ class ApiToken(_Strict):
     """One client of the HTTP API (bot/api.py): its secret and what it may watch (None: any)."""
 
     token: str = Field(repr=False)
+    """the client's secret, at least 24 characters (by `${ENV}`; e.g. `openssl rand -hex 32`)"""
     backends: list[str] | None = None
+    """only these backends (none: any)"""
     channels: list[str] | None = None
-    # the Slack users a request may name as `user` (mentioned in the thread and pinged on failure, never given
-    # rights over the watch, which stays the token's); default none: a token cannot make the bot ping anyone
+    """only these channels (none: any)"""
     users: list[str] = []
+    """the Slack users a request may name as `user`: mentioned in the thread and pinged on failure, never given
+    rights over the watch, which stays the token's (default none: a token cannot make the bot ping anyone)"""
 
     @field_validator("users")
     @classmethod
@@ -272,6 +344,7 @@ class ApiConfig(_Strict):
     """`api:`: the HTTP API's clients by name (the name is what a thread says, e.g. who stopped a watch)."""
 
     tokens: dict[str, ApiToken]
+    """the clients by name (letters, digits, `-`, `_`, `.`)"""
 
     @field_validator("tokens")
     @classmethod
@@ -292,7 +365,9 @@ class Quota(_Strict):
     """One identity's limits (bot/quotas.py): active watches at once, and watches started in a minute."""
 
     active: int = Field(ge=1)
+    """active watches at once"""
     per_minute: int = Field(ge=1)
+    """new watches in any 60 s"""
 
 
 class QuotasConfig(_Strict):
@@ -300,23 +375,41 @@ class QuotasConfig(_Strict):
     bot/quotas.py. A scope given in the config replaces that scope's defaults (both figures)."""
 
     user: Quota = Quota(active=quotas.USER_ACTIVE, per_minute=quotas.USER_PER_MINUTE)
+    """each Slack user's watches (a *Rewatch* counts for whoever clicks)"""
     token: Quota = Quota(active=quotas.TOKEN_ACTIVE, per_minute=quotas.TOKEN_PER_MINUTE)
+    """each API token's watches"""
     channel: Quota = Quota(active=quotas.CHANNEL_ACTIVE, per_minute=quotas.CHANNEL_PER_MINUTE)
+    """each channel's watches, whoever starts them"""
 
 
 class Settings(_Strict):
+    """The config file's top level."""
+
     backends: dict[str, BackendConfig]
-    api: ApiConfig | None = None  # the HTTP API for pipelines (bot/api.py); None: its routes answer 404
+    """the backends by name (letters, digits, `-`, `_`, `.`); a name is what users type"""
+    api: ApiConfig | None = None
+    """the HTTP API's clients (bot/api.py); none: no API, its routes answer 404"""
     admins: list[str] = []
+    """Slack user ids that may cancel any job of a backend they may use (its `users` and `channels` still apply)"""
     watch_timeout: Duration = 24 * 3600.0
+    """a watch ends (with a thread note and Rewatch) after this long"""
     outage_note_after: Duration = 300.0
-    history_retention: Duration = 90 * 86400.0  # state changes and ended watches older than this are pruned
-    # replicas on PostgreSQL: a replica that stops heartbeating has its jobs and channels taken over after this
+    """a backend failing this long gets one thread note, and one when it answers again"""
+    history_retention: Duration = 90 * 86400.0
+    """state changes, ended watches and posted digests older than this are deleted, every 10 minutes; active
+    watches and what is owed to Slack stay"""
     lease_seconds: Duration = Field(default=15.0, ge=3.0)
-    digests: list[DigestConfig] = []  # daily digests, at most one per channel (bot/digests.py)
-    quotas: QuotasConfig = QuotasConfig()  # watches per user, API token and channel (bot/quotas.py)
-    # Slack's budget per method, calls per minute per workspace, over bot/slack/budget.py's LIMITS (Slack's tiers)
+    """replicas on PostgreSQL: a replica that stops heartbeating has its jobs and channels taken over after this;
+    each heartbeats every third of it"""
+    digests: list[DigestConfig] = []
+    """daily digests, at most one per channel (bot/digests.py)"""
+    quotas: QuotasConfig = QuotasConfig()
+    """watches per user, API token and channel (bot/quotas.py)"""
     slack_limits: dict[str, int] = {}
+    """Slack's budget: calls per minute per workspace by Slack method, over the built-in figures of Slack's tiers
+    (bot/slack/budget.py: `chat.update: 50`, `views.publish: 100`, `files.getUploadURLExternal: 100`,
+    `files.completeUploadExternal: 100`, `conversations.history: 50`, `chat.postMessage: 1200`), e.g.
+    `{chat.update: 100}` when Slack grants the app more; with replicas, each spends its share"""
 
     @field_validator("backends")
     @classmethod
@@ -430,7 +523,7 @@ _AUTH_TAGS = {"basic", "bearer", "oauth2", "oauth2_refresh", "vault_session", "a
 class Variable:
     """One environment variable the bot reads: what it sets, its default, what it means, and which commands
     read it. ENVIRONMENT is the one list: `Environment.from_env` reads those with a field, bot/logs.py the
-    LOG_* ones (before anything else), `--help` prints it, and a test holds README's Environment table to it."""
+    LOG_* ones (before anything else), `--help` prints it, and the docs print it (docs/hooks.py)."""
 
     name: str
     field: str | None  # the Environment attribute it sets; None: read by bot/logs.py, before anything else

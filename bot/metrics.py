@@ -31,7 +31,7 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 # The `<name>_created` series prometheus_client adds beside each counter and histogram only repeat when the
-# process started; without them every metric is one series per label set, as the README's table lists.
+# process started; without them every metric is one series per label set, as the table in docs/operations.md lists.
 disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client does not annotate it
 
 # The Slack methods a label may name: those Slack's error table knows (every method the bot calls), and those

@@ -278,7 +278,7 @@ async def run_demo(port: int = 0, stdin: TextIO | None = None, out: TextIO | Non
         runtime = Runtime(settings, env, host="127.0.0.1", tick=0.25)
         await runtime.start()
         running.push_async_callback(runtime.stop)
-        print(f"A pipeline's way in (README: Watch from a pipeline), from another shell: {api_curl(runtime.port)}",
+        print(f"A pipeline's way in (docs/api.md: Watch from a pipeline), from another shell: {api_curl(runtime.port)}",
               file=out, flush=True)
         user = SlackUser(runtime.events_url, secret, slack)
         if stdin.isatty() and out.isatty():

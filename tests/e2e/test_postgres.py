@@ -264,8 +264,12 @@ async def test_the_poller_and_notifier_queries_work_alike(db: Store) -> None:
 
     # the outbox as the notifier reads it: in order, joined with the watch's channel and thread
     owed = await db.run(store.pending, NOW + 10_000)
-    updates_last = sorted(owed, key=lambda m: (m.kind != "parent", m.kind == "update", m.id))  # outbox.pending
-    assert [m.id for m in owed] == [m.id for m in updates_last] and owed[-1].kind == "update"
+    # outbox.sending_order: replies in threads already posted, then new parents (and the replies waiting for
+    # them), then the parents' updates
+    rank = {("event", True): 0, ("parent", True): 1, ("parent", False): 1, ("event", False): 2, ("update", True): 3,
+            ("update", False): 3}
+    ranks = [rank[(str(m.kind), m.parent_ts is not None)] for m in owed]
+    assert ranks == sorted(ranks) and ranks[0] == 0 and owed[-1].kind == "update", [(m.kind, m.parent_ts) for m in owed]
     # (the thread replies of a change, an outage and a timeout are events, rendered when sent)
     assert {(m.kind, m.channel) for m in owed} >= {("parent", "C1"), ("event", "C1"), ("update", "C2")}
     first = owed[0]

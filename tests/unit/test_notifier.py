@@ -33,7 +33,7 @@ class Bot:
     clock: FakeClock
 
     async def until(self, cond: Callable[[], Any] | Callable[[], Awaitable[Any]], what: str,
-                    timeout: float = 5.0) -> None:  # noqa: ASYNC109
+                    timeout: float = 30.0) -> None:  # noqa: ASYNC109  (a hang guard: generous on a busy machine)
         """Wait for a condition with a deadline, kicking the notifier meanwhile (retries fall due at once)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
