@@ -3,7 +3,7 @@ they describe, so they cannot drift from it.
 
 A page asks for a generated part with a marker line of its own, `<!-- generated: NAME -->`:
 - `environment`: the environment variables (bot.config.ENVIRONMENT, the table `--help` prints too);
-- `config`: every key of the config file, from the pydantic models in bot/config.py (type, default, and the
+- `config`: every key of the config file, from the pydantic models in bot/support/config.py (type, default, and the
   field's docstring as its meaning);
 - `http-api`: the HTTP API, from the OpenAPI description the bot serves (bot.api.openapi()).
 
@@ -22,7 +22,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from bot import api, config
+from bot.inbound import api
+from bot.support import config
 
 DURATION = "duration (seconds, or `30s`, `2m`, `1h`, `1d`)"
 MARKER = re.compile(r"^<!-- generated: ([a-z-]+) -->$", re.M)

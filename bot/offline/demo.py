@@ -27,13 +27,13 @@ from typing import TextIO
 
 from cryptography.fernet import Fernet
 
-from bot import views
 from bot.app import Runtime
-from bot.config import Environment, Settings, settings_from_dict
 from bot.offline.setup import DEMO_JOBS, api_curl, configure_simulators, demo_api, demo_backends, seed_jobs
 from bot.offline.slack import Ephemeral, FakeSlack, Message, SlackUser
 from bot.offline.slack.render import ButtonNumbers, render_channel, render_message, render_view, text_object
 from bot.offline.vendors.server import SimulatorServer
+from bot.rendering import views
+from bot.support.config import Environment, Settings, settings_from_dict
 
 CHANNEL = "C0001"
 VIEWER = "U0001"  # the person at the terminal: @ana

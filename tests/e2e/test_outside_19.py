@@ -13,10 +13,10 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 from sqlmodel import col, select, update
 
-from bot.jobs import ButtonAction
+from bot.domain.jobs import ButtonAction
 from bot.offline.slack import SlackUser
 from bot.offline.vendors.core import Step
-from bot.permissions import STATUS_BURST
+from bot.operations.permissions import STATUS_BURST
 from bot.store.models import Outbox
 from tests.conftest import Harness, settings_for
 from tests.e2e.test_socket_mode import SocketBot, bot, buttons  # noqa: F401  (the fixture)

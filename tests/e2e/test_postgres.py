@@ -20,19 +20,19 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
-import bot.notifier
+import bot.engine.notifier
 from bot import store
-from bot.backends.base import JobStatus
-from bot.backends.errors import Unavailable
-from bot.backends.states import Phase
-from bot.config import ConfigError, Environment
-from bot.jobs import Changed, JobView
+from bot.domain.errors import Unavailable
+from bot.domain.jobs import Changed, JobView
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.offline.setup import configure_simulators
 from bot.offline.slack import FakeSlack, SlackUser
 from bot.offline.vendors.core import Step
 from bot.offline.vendors.server import SimulatorServer
 from bot.store import Job, PollResult, Store, Watch
 from bot.store.models import Secret
+from bot.support.config import ConfigError, Environment
 from tests import pg
 from tests.conftest import SECRET_KEYS, SIGNING_SECRET, Harness, opened, settings_for, start_runtime
 
@@ -45,7 +45,7 @@ def database_url(postgres_url: str) -> str:
 
 @pytest.fixture(autouse=True)
 def _quick_slack_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.notifier, "CHANNEL_GAP", 0.05)  # Slack's per-channel pacing is not tested here
+    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_GAP", 0.05)  # Slack's per-channel pacing is not tested here
 
 
 def query(url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:

@@ -9,7 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot import notifier, store
+from bot import store
+from bot.engine import notifier
 from bot.offline.vendors.core import Step
 from tests.conftest import Harness
 
@@ -172,7 +173,7 @@ async def test_stop_sending_on_one_refused_token_then_the_same_message_goes_once
 async def test_an_error_no_table_knows_is_retried_a_few_times_then_dropped(
         harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     h = harness
-    monkeypatch.setattr("bot.notifier.BACKOFF_FIRST", 0.01)
+    monkeypatch.setattr("bot.engine.notifier.BACKOFF_FIRST", 0.01)
     await running_watch(h, 5006)
     h.slack.fail_next("chat.postMessage", "brand_new_error", times=notifier.UNKNOWN_TRIES)
     with caplog.at_level(logging.WARNING, logger="bot"):

@@ -13,7 +13,7 @@ from types import ModuleType
 import pytest
 
 from bot.cli import main
-from bot.config import ENVIRONMENT, ConfigError, Environment
+from bot.support.config import ENVIRONMENT, ConfigError, Environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,7 +55,7 @@ def test_help_lists_the_environment_variables_the_command_reads(command: str, ca
             assert f"(default: {v.default or 'unset'})" in " ".join(text.split()), v.name
         else:
             assert v.name not in text
-    read = {v.field for v in ENVIRONMENT if v.field}  # the others (LOG_*) bot/logs.py reads, before the config
+    read = {v.field for v in ENVIRONMENT if v.field}  # the others (LOG_*) bot/support/logs.py reads, before the config
     assert read == set(Environment.model_fields)  # every field of Environment comes from the table
 
 

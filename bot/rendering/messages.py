@@ -11,10 +11,9 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from bot.backends.base import FailureDetails, Link
-from bot.backends.states import Phase
-from bot.durations import human
-from bot.jobs import (
+from bot.domain.actors import API_ACTOR
+from bot.domain.durations import human
+from bot.domain.jobs import (
     ButtonAction,
     CaughtUp,
     Changed,
@@ -29,6 +28,9 @@ from bot.jobs import (
     Settled,
     TimedOut,
 )
+from bot.domain.states import Phase
+from bot.domain.status import FailureDetails, Link
+from bot.support.config import BackendConfig
 
 SECTION_LIMIT = 3000
 FIELD_LIMIT = 2000
@@ -44,20 +46,6 @@ JOB_ARGS = "&lt;backend&gt; &lt;job-id&gt;"
 def esc(text: object) -> str:
     """Escape text for Slack mrkdwn: no markup (links, mentions, <!channel>) survives from a backend."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-API_ACTOR = "api:"  # a watch's user, or who stopped it, when a client of the HTTP API did (bot/api.py)
-
-
-def api_actor(token_name: str) -> str:
-    """Who acted, for an HTTP API client: stored where a Slack user id would be (a watch's user)."""
-    return API_ACTOR + token_name
-
-
-def watcher(user: str, mention: str | None) -> str:
-    """Who a thread names as watching: who started the watch and, for an API client that named one, the
-    Slack user it mentions (store.Watch.watcher). Neither a user id nor a token name holds a space."""
-    return user if mention is None else f"{user} {mention}"
 
 
 def who(actor: str) -> str:
@@ -153,16 +141,36 @@ def title(job: JobView) -> str:
     return f"{job.phase.emoji} *{esc(job.backend)}* job {code(job.job_id)}{name}"
 
 
+def details_line(cfg: BackendConfig, channel: str) -> str | None:
+    """None when a job's details (failure text, output links, logs, attachments) may be posted in `channel`;
+    else the line a thread shows in their place."""
+    if cfg.details == "anywhere" or channel in cfg.details:
+        return None
+    if cfg.details:
+        return "Details are posted in " + ", ".join(f"<#{esc(c)}>" for c in cfg.details) + "."
+    return NO_DETAILS
+
+
+# the line in place of details where a backend posts none (or, failing closed, one no longer configured)
+NO_DETAILS = "Details (failure text, logs, output links) are not posted in Slack for this backend."
+
+
+def details_allowed(cfg: BackendConfig, channel: str) -> bool:
+    """The `details` rule of a backend (who may see what, bot/operations/permissions.py): whether a job's details
+    may be posted in `channel` now. Beside the line it shows instead, so both say the same."""
+    return details_line(cfg, channel) is None
+
+
 def without_details(job: JobView) -> JobView:
     """The job as a channel outside its backend's `details` sees it: the state only, without the vendor's
-    message (the failure text), log paths and output links (bot/permissions.py)."""
+    message (the failure text), log paths and output links (bot/operations/permissions.py)."""
     return dataclasses.replace(job, message=None, log_paths=(), links=())
 
 
 def parent(job: JobView, *, watcher: str, watch_id: int, active: bool, ended_reason: str | None,
            can_cancel: bool, hidden: str | None = None) -> tuple[str, list[dict[str, Any]]]:
     """The one message per watch that is kept up to date in place. `hidden`: the channel may not see the
-    job's details (`permissions.details_line`): the parent shows the state only."""
+    job's details (`details_line` below): the parent shows the state only."""
     if hidden is not None:
         job = without_details(job)
     fields = [
@@ -336,7 +344,7 @@ def outage(job: JobView, since: float, error_text: str, kind: str | None = None)
 
 
 def too_slow(backend: str, job_id: str, seconds: float) -> str:
-    """A user's check that got no whole answer within its deadline (bot/watching.py `check`): nothing is set
+    """A user's check that got no whole answer within its deadline (bot/operations/watching.py `check`): nothing is set
     up, and the user is told so and what to do."""
     return (f"{esc(backend)} answers too slowly right now: no answer about job `{esc(job_id)}` within {seconds:g} s, "
             "so I can neither tell its state nor start a watch (nothing was set up). Try again in a few minutes; "
@@ -440,7 +448,7 @@ def digest(day: str, ended: Sequence[tuple[JobView, str | None]]) -> Reply:
 
 def event_reply(event: JobEvent, hidden: str | None = None) -> Reply:
     """The thread reply for what happened to a job (an outbox `event`, rendered when it is sent). `hidden`:
-    the channel may not see the job's details now (`permissions.details_line`)."""
+    the channel may not see the job's details now (`details_line` below)."""
     match event:
         case Changed(job, watcher, old_phase, old_word):
             return change(job, watcher=watcher, old_phase=old_phase, old_word=old_word, hidden=hidden)

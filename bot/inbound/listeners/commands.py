@@ -11,9 +11,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
 from bot.backends.base import Backend
-from bot.listeners.respond import reply
-from bot.messages import JOB_ARGS, esc, section
-from bot.watching import Answer, UserError, Watching
+from bot.inbound.listeners.respond import reply
+from bot.operations.refusals import UserError
+from bot.operations.watching import Answer, Watching
+from bot.rendering.messages import JOB_ARGS, esc, section
 
 log = logging.getLogger(__name__)
 

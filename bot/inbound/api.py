@@ -6,17 +6,17 @@
     GET    /api/v1/openapi.json   this API's OpenAPI 3 description (no token: it holds no secret), built
                                   by `openapi()` from the same tables the routes answer from
 
-Each request carries `Authorization: Bearer <token>`, one of the config's `api.tokens` (bot/config.py); a
+Each request carries `Authorization: Bearer <token>`, one of the config's `api.tokens` (bot/support/config.py); a
 client may use the backends and channels its token lists, and name as `user` (mentioned, never given rights:
 the watch is the token's) only the users it lists. What lies beyond a token's scope is never named to it: a
 watch there is 404 like a missing one (Client says how each refusal keeps to this). Repeated failed token
 checks from one address are answered 429 for a while (Throttle). A refusal is `{"error": code, "message": words}`,
-the words being the slash command's (bot/watching.py: the API creates and stops watches through the same
+the words being the slash command's (bot/operations/watching.py: the API creates and stops watches through the same
 operations as `/jobstatus watch` and the *Stop watching* button).
 
 A new watch's answer waits until its parent message is in Slack, so the answer carries `thread_ts` and a
 `permalink`: up to PARENT_WAIT seconds, reading the store, since with replicas the replica that holds the
-channel posts it (bot/replicas.py). Past that (Slack asks the bot to wait, or refuses its token) the answer
+channel posts it (bot/engine/replicas.py). Past that (Slack asks the bot to wait, or refuses its token) the answer
 still says 201 with `thread_ts` and `permalink` null: the watch exists and is polled, and its thread appears
 once Slack takes it; GET shows it then.
 
@@ -40,13 +40,15 @@ from typing import Any
 
 from aiohttp import web
 
-from bot import messages, store
-from bot.backends.states import Phase
-from bot.config import ApiConfig
-from bot.jobs import EndedReason
-from bot.messages import esc
+from bot import store
+from bot.domain import actors
+from bot.domain.jobs import EndedReason
+from bot.domain.states import Phase
 from bot.metrics import Metrics
-from bot.watching import UserError, Watching
+from bot.operations.refusals import UserError
+from bot.operations.watching import Watching
+from bot.rendering.messages import esc
+from bot.support.config import ApiConfig
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ PARENT_WAIT = 10.0  # seconds a POST waits for the new watch's parent message to
 PARENT_POLL = 0.2  # seconds between two reads of the store meanwhile
 MAX_BODY = 4096  # bytes; a watch request is a few dozen
 
-# What each refusal's code answers (codes are UserError.code, bot/watching.py, and this module's own).
+# What each refusal's code answers (codes are UserError.code, bot/operations/watching.py, and this module's own).
 STATUS = {
     "malformed": 400, "invalid_job_id": 400,
     "unauthorized": 401,
@@ -420,7 +422,7 @@ class Api:
             if req.user is not None and (refusal := caller.may_name(req.user)) is not None:
                 raise UserError(refusal, "user_not_allowed")
             job_id = w.job_id(backend, req.job_id)
-            watched = await w.watch(backend, job_id, req.channel, messages.api_actor(caller.name), mention=req.user)
+            watched = await w.watch(backend, job_id, req.channel, actors.api_actor(caller.name), mention=req.user)
         except UserError as exc:
             raise ApiError(exc.code, str(exc), exc.retry_after) from None
         log.info("API client %s: watch %d of %s job %s in %s (%s)", caller.name, watched.watch_id, backend.name,
@@ -434,7 +436,7 @@ class Api:
 
     async def delete(self, request: web.Request, caller: Client) -> web.Response:
         watch, job = await self._watch(request, caller)
-        await self.watching.stop(watch.pk, messages.api_actor(caller.name))
+        await self.watching.stop(watch.pk, actors.api_actor(caller.name))
         log.info("API client %s: stopped watch %d of %s job %s", caller.name, watch.pk, job.backend, job.job_id)
         return web.json_response(await self._body(watch.pk))
 

@@ -1,7 +1,7 @@
 """Who may see and do what (issue 19): one place that decides, at the moment of every action, whichever way
 it comes in (slash command, button, modal, shortcut, Home tab), and for existing watches as the rules are now.
 
-The rules are each backend's config (bot/config.py `BackendConfig`): `users` (who may use it at all), `channels`
+The rules are each backend's config (bot/support/config.py `BackendConfig`): `users` (who may use it at all), `channels`
 (where), `cancel` (`owner`, `anyone`, or users/user groups) and `details` (the channels where failure text,
 output links, logs and attachments are posted); plus the top-level `admins`, who may always cancel.
 
@@ -9,6 +9,10 @@ output links, logs and attachments are posted); plus the top-level `admins`, who
 Slack's answers into it: the members of user groups (`usergroups.users.list`) and of channels
 (`conversations.members`), each cached for a while, and it fails closed: when Slack cannot say and nothing is
 cached, the answer is a refusal that says to try again, never a yes.
+
+The `details` rule is the one rule the engine applies too (every reply the poller and the notifier make): it
+is bot/rendering/messages.py's `details_allowed` and `details_line`, beside the line shown in the details'
+place, so the engine needs nothing of the operations above it.
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ from enum import StrEnum
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import BackendConfig, Settings
-from bot.messages import esc
-from bot.messages import who as who_acted
+from bot.rendering.messages import esc
+from bot.rendering.messages import who as who_acted
+from bot.support.config import BackendConfig, Settings
 
 log = logging.getLogger(__name__)
 
@@ -105,23 +109,6 @@ def decide(cfg: BackendConfig, backend: str, admins: Iterable[str], who: Who, ac
         return (f"Nobody watches this job yet, so it has no owner: under the `cancel: owner` rule of `{b}` it is "
                 "cancelled by the person who first watches it, or by an admin.")
     return f"Only {who_acted(owner)}, who first watched it (the `cancel: owner` rule of `{b}`), or an admin may cancel this job."
-
-
-def details_line(cfg: BackendConfig, channel: str) -> str | None:
-    """None when a job's details (failure text, output links, logs, attachments) may be posted in `channel`;
-    else the line a thread shows in their place."""
-    if cfg.details == "anywhere" or channel in cfg.details:
-        return None
-    if cfg.details:
-        return "Details are posted in " + ", ".join(f"<#{esc(c)}>" for c in cfg.details) + "."
-    return NO_DETAILS
-
-
-NO_DETAILS = "Details (failure text, logs, output links) are not posted in Slack for this backend."
-
-
-def details_allowed(cfg: BackendConfig, channel: str) -> bool:
-    return details_line(cfg, channel) is None
 
 
 def groups_in(cfg: BackendConfig, admins: Iterable[str] = ()) -> set[str]:

@@ -21,13 +21,15 @@ from slack_bolt.async_app import AsyncAck, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import permissions, views
 from bot.backends.base import Backend
-from bot.home import HomeTab
-from bot.listeners.respond import reply
-from bot.messages import esc
-from bot.views import BACKEND, CHANNEL, JOB_ID, Submission
-from bot.watching import Answer, UserError, Watching
+from bot.inbound.home import HomeTab
+from bot.inbound.listeners.respond import reply
+from bot.operations import permissions
+from bot.operations.refusals import UserError
+from bot.operations.watching import Answer, Watching
+from bot.rendering import views
+from bot.rendering.messages import esc
+from bot.rendering.views import BACKEND, CHANNEL, JOB_ID, Submission
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +118,7 @@ class Surfaces:
     async def _member(self, user: str, channel: str, errors: dict[str, str]) -> bool:
         """The modal's channel must be one the submitter is in (issue 19, item 5: else anyone could post a watch,
         and its failure details, into any public channel). Asked of Slack (conversations.members, anew,
-        not from the cache: bot/permissions.py) before the ack: a refusal shows on the channel field."""
+        not from the cache: bot/operations/permissions.py) before the ack: a refusal shows on the channel field."""
         assert self.watching.perms is not None
         try:
             if await self.watching.perms.is_member(user, channel, fresh=True):

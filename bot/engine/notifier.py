@@ -51,15 +51,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from bot import messages, permissions, store
+from bot import store
 from bot.backends.base import Backend
-from bot.jobs import Changed, OutboxKind, Reply, Upload, event_of
-from bot.logs import about
+from bot.domain.jobs import Changed, OutboxKind, Reply, Upload, event_of
 from bot.metrics import Metrics
+from bot.rendering import messages
 from bot.slack.budget import Budget, Priority
 from bot.slack.errors import Outcome, classify
 from bot.slack.sender import SlackError, SlackSender, SlackUnreachable
 from bot.store import OwedMessage, Store, leases
+from bot.support.logs import about
 
 log = logging.getLogger(__name__)
 
@@ -215,12 +216,12 @@ def _used_in(backend: Backend, channel: str) -> bool:
 
 def render_reply(item: OwedMessage, backends: Mapping[str, Backend]) -> Reply:
     """A `reply` or `event` row as it is posted: an event is rendered now, from the job as it was then, and
-    with its details only where its backend's `details` allows them now (bot/permissions.py)."""
+    with its details only where its backend's `details` allows them now (bot/operations/permissions.py)."""
     if item.kind is OutboxKind.EVENT:
         event = event_of(item.payload)
         backend = backends.get(event.job.backend)  # a backend no longer configured: no details (fail closed)
-        hidden = (permissions.details_line(backend.config, item.channel) if backend is not None
-                  else permissions.NO_DETAILS)
+        hidden = (messages.details_line(backend.config, item.channel) if backend is not None
+                  else messages.NO_DETAILS)
         return messages.event_reply(event, hidden)
     return Reply.of_payload(item.payload)
 
@@ -259,7 +260,7 @@ class Notifier:
         self._said_stopped: str | None = None  # the stop already logged, until a message goes out again
         self.metrics = metrics or Metrics(clock)
         self._kicked_at: float | None = None  # monotonic time of the first kick since the last pass began
-        self.replica: str | None = None  # replicas on PostgreSQL: this one's id (bot/replicas.py); None: alone
+        self.replica: str | None = None  # replicas on PostgreSQL: this one's id (bot/engine/replicas.py); None: alone
         self.lease = 15.0
         self._holding: dict[str, float] = {}  # channel -> monotonic time its lease (this replica's) runs out
         self.on_sent: Callable[[int], None] | None = None  # told the watch id of each message Slack took
@@ -510,7 +511,7 @@ class Notifier:
         pair = await self.db.run(store.watch_and_job, item.watch_id)
         backend = self.backends.get(pair[1].backend) if pair is not None else None
         if backend is not None and _used_in(backend, item.channel) and (
-                item.kind is OutboxKind.EVENT or permissions.details_allowed(backend.config, item.channel)):
+                item.kind is OutboxKind.EVENT or messages.details_allowed(backend.config, item.channel)):
             return False
         log.info("watch %s: its job's details are not allowed in this channel now; dropped the owed %s",
                  item.watch_id, item.kind, extra=_about(item))
@@ -524,8 +525,8 @@ class Notifier:
         w, j = pair
         backend = self.backends.get(j.backend)
         can_cancel = backend is not None and backend.can_cancel and j.cancel_requested_at is None
-        hidden = (permissions.details_line(backend.config, w.channel) if backend is not None and _used_in(backend, w.channel)
-                  else permissions.NO_DETAILS)
+        hidden = (messages.details_line(backend.config, w.channel) if backend is not None and _used_in(backend, w.channel)
+                  else messages.NO_DETAILS)
         return messages.parent(j.view(), watcher=w.watcher, watch_id=w.pk, active=w.active,
                                ended_reason=w.ended_reason, can_cancel=can_cancel, hidden=hidden)
 

@@ -11,7 +11,7 @@ at the others' next heartbeat. Notifications make the heartbeat come at once whe
 gives jobs back ("balance"), and a job another replica changed (a user watched, stopped or cancelled it
 there) is read again by the one that polls it ("job <pk>"). Without LISTEN (its connection lost) the heartbeat still comes
 every lease/3: notifications only make things sooner. The notifier's channel leases are its own
-(bot/notifier.py). SQLite is one process and has no replicas.
+(bot/engine/notifier.py). SQLite is one process and has no replicas.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import socket
 
 from sqlalchemy.engine import make_url
 
-from bot.notifier import Notifier
-from bot.poller import Poller
+from bot.engine.notifier import Notifier
+from bot.engine.poller import Poller
 from bot.store import Store, engine_url, leases
 
 log = logging.getLogger(__name__)

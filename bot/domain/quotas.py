@@ -28,11 +28,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # bot.config reads this module's defaults: it imports nothing of the bot at its import
-    from bot.config import QuotasConfig
-    from bot.store import Store
 
 WINDOW = 60.0  # seconds: the "per minute" of the per-minute limits, a sliding window over the starts
 
@@ -80,43 +75,3 @@ def over(limits: Limits, counts: Counts, now: float, setting: str) -> Over | Non
         leaves = recent[len(recent) - limits.per_minute] + WINDOW
         return Over(f"{setting}.per_minute", limits.per_minute, max(1, math.ceil(leaves - now)))
     return None
-
-
-def limits_of(config: QuotasConfig, scope: str) -> Limits:
-    q = {"user": config.user, "token": config.token, "channel": config.channel}[scope]
-    return Limits(q.active, q.per_minute)
-
-
-def refusal(o: Over, token: str | None) -> str:
-    """The words of a refusal: the limit, and what to do instead. `token`: the API client's name, rendered
-    (messages.who), when an API token started the watch."""
-    scope, kind = o.setting.split(".")
-    what = {"user": "one user", "token": "one API token", "channel": "one channel"}[scope]
-    setting = f"(the `quotas: {scope}: {kind}` setting)"
-    if kind == "active":
-        who = {"user": "You have", "token": f"API token {token} has", "channel": "This channel has"}[scope]
-        stop = ("stop the ones you no longer need (`DELETE /api/v1/watches/{id}`)" if token
-                else "stop the ones you no longer need (`/jobstatus list`, or *Stop watching* on the Home tab)")
-        return (f"{who} {o.limit} active {'watch' if o.limit == 1 else 'watches'}, the most {what} may have {setting}. To watch more, {stop} "
-                "or wait for their jobs to end.")
-    who = {"user": "You started", "token": f"API token {token} started", "channel": "This channel got"}[scope]
-    return (f"{who} {o.limit} new {'watch' if o.limit == 1 else 'watches'} in the last minute, the most {what} may {setting}. Try again in "
-            f"{o.retry_after} s: spread the starts out, or ask the bot's operator to raise the quota.")
-
-
-async def admit(db: Store, config: QuotasConfig, actor: str, channel: str, now: float) -> None:
-    """Let `actor` (a Slack user, or an API token: messages.api_actor) start a watch in `channel` now, or
-    refuse: UserError, code `quota_active` or `quota_per_minute` (the HTTP API answers 429, with
-    Retry-After for the per-minute limits)."""
-    # imported here: bot.watching calls this module, and bot.config reads its defaults
-    from bot import messages
-    from bot.store.quotas import admit_start
-    from bot.watching import UserError
-
-    token = actor.startswith(messages.API_ACTOR)
-    scope = "token" if token else "user"
-    found = await db.run(admit_start, limits_of(config, scope), scope, limits_of(config, "channel"),
-                         actor, channel, now)
-    if found is not None:
-        code = "quota_active" if found.retry_after is None else "quota_per_minute"
-        raise UserError(refusal(found, messages.who(actor) if token else None), code, retry_after=found.retry_after)

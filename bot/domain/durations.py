@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.backends.base import JobStatus
-from bot.backends.states import Phase
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 
 KEEP_RUNS = 50  # finished runs kept per key: the newest ones
 MIN_RUNS = 5  # past runs needed before a run can be "longer than usual"

@@ -7,7 +7,7 @@ its next poll time, and those are flushed in one batch every few seconds (so the
 Answers that change something are written in batches, each with the Slack messages it owes.
 
 Replicas on PostgreSQL (`replica` set): the schedule holds the jobs this replica owns. `rebalance()`, the
-heartbeat bot/replicas.py runs every lease/3, keeps them (a live replica's jobs stay its own), takes jobs up
+heartbeat bot/engine/replicas.py runs every lease/3, keeps them (a live replica's jobs stay its own), takes jobs up
 to the fair share and gives back the rest (bot/store/leases.py), and the schedule follows. Every write of a scheduled poll checks, under
 a row lock, that the job is still this replica's: a poll whose lease was lost writes nothing.
 """
@@ -26,15 +26,17 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot import messages, permissions, store
+from bot import store
 from bot.backends import slots
-from bot.backends.base import Backend, JobStatus
-from bot.backends.errors import BackendError, BadResponse, TooSlow
-from bot.config import Settings
-from bot.jobs import JobView, Upload
-from bot.logs import about
+from bot.backends.base import Backend
+from bot.domain.errors import BackendError, BadResponse, TooSlow
+from bot.domain.jobs import JobView, Upload
+from bot.domain.status import JobStatus
 from bot.metrics import Metrics
+from bot.rendering import messages
 from bot.store import PollResult, Store, Tracked, leases
+from bot.support.config import Settings
+from bot.support.logs import about
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,7 @@ class Poller:
         self._next_prune = 0.0
         self.polls = 0
         self.loaded = False  # the schedule has been read from the database (readiness)
-        self.replica: str | None = None  # replicas on PostgreSQL: this one's id (bot/replicas.py); None: alone
+        self.replica: str | None = None  # replicas on PostgreSQL: this one's id (bot/engine/replicas.py); None: alone
         self.lease = settings.lease_seconds
         self.metrics = metrics or Metrics(clock)
         self.metrics.jobs_tracked_from(self.tracked)
@@ -429,10 +431,10 @@ class Poller:
 
     async def details_for(self, backend: Backend, st: JobStatus, watch_ids: list[int]) -> None:
         """After a job ends: what the backend can tell beyond the status (errors, logs, outputs), to the
-        watches whose channel the backend's `details` allows now (bot/permissions.py); the others' threads got
+        watches whose channel the backend's `details` allows now (bot/operations/permissions.py); the others' threads got
         the state and where the details are (messages.change), and the vendor is not even asked for them."""
         channels = await self.db.run(store.watch_channels, watch_ids)
-        watch_ids = [w for w in watch_ids if w in channels and permissions.details_allowed(backend.config, channels[w])]
+        watch_ids = [w for w in watch_ids if w in channels and messages.details_allowed(backend.config, channels[w])]
         if not watch_ids:
             return
         try:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot import views
 from bot.backends.slots import users_first
-from bot.home import HomeTab
-from bot.listeners.actions import BUTTONS, Buttons
-from bot.listeners.commands import Commands
-from bot.listeners.surfaces import Surfaces
-from bot.watching import Watching
+from bot.inbound.home import HomeTab
+from bot.inbound.listeners.actions import BUTTONS, Buttons
+from bot.inbound.listeners.commands import Commands
+from bot.inbound.listeners.surfaces import Surfaces
+from bot.operations.watching import Watching
+from bot.rendering import views
 
 
 def register(app: AsyncApp, watching: Watching, home: HomeTab) -> None:

@@ -22,13 +22,14 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import store, views
+from bot import store
 from bot.backends.base import Backend
-from bot.config import Settings
+from bot.operations.watching import Watching
+from bot.rendering import views
 from bot.slack.budget import Budget, Priority
 from bot.slack.errors import retry_after
 from bot.store import Store
-from bot.watching import Watching
+from bot.support.config import Settings
 
 log = logging.getLogger(__name__)
 

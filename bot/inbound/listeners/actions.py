@@ -11,10 +11,11 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
-from bot.home import HomeTab
-from bot.jobs import ButtonAction
-from bot.listeners.respond import reply
-from bot.watching import Answer, UserError, Watching
+from bot.domain.jobs import ButtonAction
+from bot.inbound.home import HomeTab
+from bot.inbound.listeners.respond import reply
+from bot.operations.refusals import UserError
+from bot.operations.watching import Answer, Watching
 
 log = logging.getLogger(__name__)
 

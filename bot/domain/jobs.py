@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from bot.backends.base import JobStatus, Link
-from bot.backends.states import Phase
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus, Link
 
 
 class OutboxKind(StrEnum):
@@ -33,7 +33,7 @@ class EndedReason(StrEnum):
     STOPPED = "stopped"
     TIMED_OUT = "timed out"
     SLACK = "Slack"
-    NOT_ALLOWED = "not allowed in this channel"  # its backend's `channels` no longer allows it (bot/permissions.py)
+    NOT_ALLOWED = "not allowed in this channel"  # its backend's `channels` no longer allows it (bot/operations/permissions.py)
 
 
 def slack_ended(error: str) -> str:
@@ -74,7 +74,7 @@ class JobView:
     links: Sequence[Link]
     checked_at: float
     error_text: str | None = None
-    started_at: float | None = None  # this run's start, and its past runs' median and count (bot/durations.py)
+    started_at: float | None = None  # this run's start, and its past runs' median and count (bot/domain/durations.py)
     usual_s: float | None = None
     usual_runs: int = 0
 

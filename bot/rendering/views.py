@@ -1,6 +1,6 @@
 """The Home tab and the "Watch a job" modal as Block Kit views: pure builders and readers, no I/O.
 
-`home` renders what bot/home.py gathered (the user's watches, the backends' health); `watch_modal` is the
+`home` renders what bot/inbound/home.py gathered (the user's watches, the backends' health); `watch_modal` is the
 modal both shortcuts open; `Submission.of` reads what a person submitted in it; `job_id_in` finds a job id
 in a message's text for the message shortcut. Limits are Slack's (https://docs.slack.dev/reference/views/
 modal-views): a title, submit and close of at most 24 characters, at most 100 blocks; the fake Slack checks
@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot import messages
 from bot.backends.base import Backend
-from bot.backends.errors import InvalidJobId
-from bot.jobs import ButtonAction, EndedReason, JobView
-from bot.messages import code, context, esc, section
+from bot.domain.errors import InvalidJobId
+from bot.domain.jobs import ButtonAction, EndedReason, JobView
+from bot.rendering import messages
+from bot.rendering.messages import code, context, esc, section
 
 # The shortcuts' callback ids, as manifest.yaml declares them, and the modal's.
 GLOBAL_SHORTCUT = "jobstatus_watch_global"

@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 from slack_bolt.async_app import AsyncRespond
 
+from bot.operations.watching import Answer
 from bot.slack.errors import Outcome, classify_http, retry_after
-from bot.watching import Answer
 
 log = logging.getLogger(__name__)
 

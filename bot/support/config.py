@@ -22,8 +22,8 @@ from pydantic import (
     field_validator,
 )
 
-from bot import quotas
-from bot.slack.budget import LIMITS
+from bot.domain import quotas
+from bot.domain.slack_limits import LIMITS
 
 BACKEND_TYPES = ("fusion_jobscheduler", "veeva_vault", "epm_data_integration", "epm_planning", "immuta")
 
@@ -176,7 +176,7 @@ class BackendConfig(_Strict):
     vault_client_id: str | None = None
     """Vault: the `X-VaultAPI-ClientID` sent on every request (none: `jobstatus-chatops-slack-server-jobstatusbot`);
     letters, digits, `.`, `_`, `-`, at most 100"""
-    # Who may do what (bot/permissions.py decides, at every action): `users` may use the backend at all (Slack
+    # Who may do what (bot/operations/permissions.py decides, at every action): `users` may use the backend at all (Slack
     # user ids U…/W… and user group ids S…; None = everyone), in `channels` (None = anywhere); `cancel` is
     # `owner` (the person who first watched the job, anywhere), `anyone`, or users/user groups (admins always
     # may); failure text, output links, logs and attachments are posted only in the `details` channels
@@ -265,7 +265,7 @@ def _channel_id(v: Any) -> str:
 
 
 class DigestConfig(_Strict):
-    """A channel's daily digest (bot/digests.py): posted at `at` (24-hour "HH:MM") in `timezone` (an IANA
+    """A channel's daily digest (bot/engine/digests.py): posted at `at` (24-hour "HH:MM") in `timezone` (an IANA
     time zone name, from the system's time zone database), about the jobs of the channel that ended since
     the previous one."""
 
@@ -311,7 +311,7 @@ _USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")  # a Slack user id (W…: Enterpris
 
 
 class ApiToken(_Strict):
-    """One client of the HTTP API (bot/api.py): its secret and what it may watch (None: any)."""
+    """One client of the HTTP API (bot/inbound/api.py): its secret and what it may watch (None: any)."""
 
     token: str = Field(repr=False)
     """the client's secret, at least 24 characters (by `${ENV}`; e.g. `openssl rand -hex 32`)"""
@@ -362,7 +362,7 @@ class ApiConfig(_Strict):
 
 
 class Quota(_Strict):
-    """One identity's limits (bot/quotas.py): active watches at once, and watches started in a minute."""
+    """One identity's limits (bot/domain/quotas.py): active watches at once, and watches started in a minute."""
 
     active: int = Field(ge=1)
     """active watches at once"""
@@ -372,7 +372,7 @@ class Quota(_Strict):
 
 class QuotasConfig(_Strict):
     """`quotas:`: per Slack user, per API token and per channel; the defaults and their reasons are in
-    bot/quotas.py. A scope given in the config replaces that scope's defaults (both figures)."""
+    bot/domain/quotas.py. A scope given in the config replaces that scope's defaults (both figures)."""
 
     user: Quota = Quota(active=quotas.USER_ACTIVE, per_minute=quotas.USER_PER_MINUTE)
     """each Slack user's watches (a *Rewatch* counts for whoever clicks)"""
@@ -388,7 +388,7 @@ class Settings(_Strict):
     backends: dict[str, BackendConfig]
     """the backends by name (letters, digits, `-`, `_`, `.`); a name is what users type"""
     api: ApiConfig | None = None
-    """the HTTP API's clients (bot/api.py); none: no API, its routes answer 404"""
+    """the HTTP API's clients (bot/inbound/api.py); none: no API, its routes answer 404"""
     admins: list[str] = []
     """Slack user ids that may cancel any job of a backend they may use (its `users` and `channels` still apply)"""
     watch_timeout: Duration = 24 * 3600.0
@@ -402,9 +402,9 @@ class Settings(_Strict):
     """replicas on PostgreSQL: a replica that stops heartbeating has its jobs and channels taken over after this;
     each heartbeats every third of it"""
     digests: list[DigestConfig] = []
-    """daily digests, at most one per channel (bot/digests.py)"""
+    """daily digests, at most one per channel (bot/engine/digests.py)"""
     quotas: QuotasConfig = QuotasConfig()
-    """watches per user, API token and channel (bot/quotas.py)"""
+    """watches per user, API token and channel (bot/operations/quotas.py)"""
     slack_limits: dict[str, int] = {}
     """Slack's budget: calls per minute per workspace by Slack method, over the built-in figures of Slack's tiers
     (bot/slack/budget.py: `chat.update: 50`, `views.publish: 100`, `files.getUploadURLExternal: 100`,
@@ -526,7 +526,7 @@ class Variable:
     LOG_* ones (before anything else), `--help` prints it, and the docs print it (docs/hooks.py)."""
 
     name: str
-    field: str | None  # the Environment attribute it sets; None: read by bot/logs.py, before anything else
+    field: str | None  # the Environment attribute it sets; None: read by bot/support/logs.py, before anything else
     default: str  # "" = unset
     meaning: str
     commands: tuple[str, ...] = ("run",)
@@ -553,7 +553,7 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("METRICS_ADDR", "metrics_addr", "",
              "`host:port` of a second listener for `/metrics` and the detailed `/healthz` and `/readyz`; when set, "
              "the public port no longer serves `/metrics`"),
-    Variable("LOG_FORMAT", None, "text", "`text`: readable lines; `json`: one JSON object a line (bot/logs.py)",
+    Variable("LOG_FORMAT", None, "text", "`text`: readable lines; `json`: one JSON object a line (bot/support/logs.py)",
              ("run", "check", "demo", "migrate")),
     Variable("LOG_LEVEL", None, "", "`DEBUG`, `INFO`, `WARNING`, `ERROR`; `--log-level` wins over it "
              "(unset: `INFO` for run and migrate, `WARNING` for demo and check)", ("run", "check", "demo", "migrate")),

@@ -1,5 +1,5 @@
 """What users ask of the bot — watch, status, stop, rewatch, cancel, list — shared by slash commands, buttons
-and the HTTP API for pipelines (bot/api.py: watch and stop).
+and the HTTP API for pipelines (bot/inbound/api.py: watch and stop).
 
 Each operation returns the text to show the user alone (an `Answer`); nothing here talks to Slack except
 through the notifier's outbox (and a permalink to a thread), so listeners stay thin. The notes a user's
@@ -14,9 +14,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot import messages, permissions, quotas, store
-from bot.backends.base import Backend, JobStatus, with_article
-from bot.backends.errors import (
+from bot import store
+from bot.backends.base import Backend, with_article
+from bot.backends.http import USER_CHECK_SECONDS, deadline
+from bot.domain import actors
+from bot.domain.errors import (
     AuthFailed,
     BackendError,
     BadResponse,
@@ -30,15 +32,18 @@ from bot.backends.errors import (
     TooSlow,
     Unavailable,
 )
-from bot.backends.http import USER_CHECK_SECONDS, deadline
-from bot.config import Settings
-from bot.jobs import Changed, EndedReason, JobView
-from bot.messages import esc
-from bot.notifier import Notifier
-from bot.permissions import Action, Denied, Permissions
-from bot.poller import Poller
+from bot.domain.jobs import Changed, EndedReason, JobView
+from bot.domain.status import JobStatus
+from bot.engine.notifier import Notifier
+from bot.engine.poller import Poller
+from bot.operations import permissions, quotas
+from bot.operations.permissions import Action, Denied, Permissions
+from bot.operations.refusals import UserError
+from bot.rendering import messages
+from bot.rendering.messages import esc
 from bot.slack.sender import SlackError, SlackSender
 from bot.store import Store
+from bot.support.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +55,6 @@ class Answer:
     text: str
     blocks: list[dict[str, Any]] = field(default_factory=list)
     ok: bool = True
-
-
-class UserError(Exception):
-    """A request we refuse, with what to do instead (shown to the user alone). `code` names the reason for
-    callers that are not people (the HTTP API turns it into a status, bot/api.py)."""
-
-    def __init__(self, text: str, code: str = "refused", retry_after: int | None = None) -> None:
-        super().__init__(text)
-        self.code = code
-        self.retry_after = retry_after  # seconds, when asking again later will do (a per-minute quota)
 
 
 @dataclass
@@ -80,7 +75,7 @@ class Watching:
     notifier: Notifier
     slack: SlackSender
     clock: Callable[[], float]
-    perms: Permissions | None = None  # who may do what (bot/permissions.py); None: the rules without Slack's help
+    perms: Permissions | None = None  # who may do what (bot/operations/permissions.py); None: the rules without Slack's help
 
     def __post_init__(self) -> None:
         if self.perms is None:
@@ -89,11 +84,11 @@ class Watching:
     async def allow(self, backend: str, user: str, action: Action, channel: str | None,
                     *, job_id: str | None = None) -> None:
         """Refuse (UserError) what the permission rules do not allow `user` now. An HTTP API client is held by
-        its token's own scope (bot/api.py); only the backend's `channels` applies to it. A cancel under
+        its token's own scope (bot/inbound/api.py); only the backend's `channels` applies to it. A cancel under
         `cancel: owner` is judged against the job's owner (`store.job_owner`)."""
         assert self.perms is not None
         self.perms.settings = self.settings  # the rules are these settings, whoever replaced them
-        if user.startswith(messages.API_ACTOR):
+        if user.startswith(actors.API_ACTOR):
             cfg = self.perms.config(backend)
             if cfg is not None and channel is not None and cfg.channels is not None and channel not in cfg.channels:
                 raise UserError(f"Backend `{esc(backend)}` may not be used in that channel (its `channels` setting).",
@@ -159,14 +154,14 @@ class Watching:
     async def watch(self, backend: Backend, job_id: str, channel: str, user: str,
                     mention: str | None = None) -> Watched:
         """One watch, one thread, per channel and job: asked again, the channel gets its thread back. `user`
-        is who asked: a Slack user id, or an API client (`messages.api_actor`); `mention`, a Slack user an API
+        is who asked: a Slack user id, or an API client (`actors.api_actor`); `mention`, a Slack user an API
         client named, is mentioned in the thread without any right over the watch."""
         await self.allow(backend.name, user, Action.WATCH, channel)
         existing = await self.db.run(store.channel_watch, backend.name, job_id, channel)
         if existing is not None and (existing.active or existing.ended_reason == EndedReason.FINISHED):
             return await self._already(existing, backend, job_id)  # no vendor call needed
         await quotas.admit(self.db, self.settings.quotas, user, channel, self.clock())
-        person = not user.startswith(messages.API_ACTOR)  # a token is the operator's; its misses are its own
+        person = not user.startswith(actors.API_ACTOR)  # a token is the operator's; its misses are its own
         assert self.perms is not None
         if person:
             try:
@@ -180,7 +175,7 @@ class Watching:
                 self.perms.missed(user)
             raise
         now = self.clock()
-        watcher = messages.watcher(user, mention)
+        watcher = actors.watcher(user, mention)
         first = Changed(JobView.of_status(backend.name, st, now), watcher, None, None) if st.terminal else None
         note = messages.note(f":eyes: Watching again (by {messages.who(user)}).")
         watch, job, what = await self.db.run(
@@ -250,7 +245,7 @@ class Watching:
             raise UserError(str(exc), exc.code) from None
         st = await self.check(backend, job_id)
         view = JobView.of_status(backend.name, st, self.clock())
-        hidden = permissions.details_line(backend.config, channel)
+        hidden = messages.details_line(backend.config, channel)
         return Answer(f"{backend.name} job {job_id}: {messages.state_words(st.phase, st.vendor_status)}",
                       messages.status_ephemeral(view, hidden))
 
@@ -317,8 +312,8 @@ class Watching:
         return pair[0].pk
 
     async def member(self, user: str, channel: str, *, fresh: bool = True) -> bool:
-        """Whether `user` is in `channel` now (bot/permissions.py asks Slack; `fresh`: within seconds, for what
-        the person does or opens now); when Slack cannot say: no."""
+        """Whether `user` is in `channel` now (bot/operations/permissions.py asks Slack; `fresh`: asked anew, for
+        what the person does or opens now); when Slack cannot say: no."""
         assert self.perms is not None
         try:
             return await self.perms.is_member(user, channel, fresh=fresh)
