@@ -104,18 +104,25 @@ class JobView:
 @dataclass(frozen=True)
 class Reply:
     """A thread reply as Slack takes it: the fallback text, the blocks, and whether it is also shown in the
-    channel. Its payload is the one shape every release has written for a `reply` row."""
+    channel. Its payload is the one shape every release has written for a `reply` row, plus `"details": true`
+    on a job's details (messages.details): those are posted only where the backend's `details` allows them at
+    the moment they are sent (bot/notifier.py), not only when they were owed."""
 
     text: str
     blocks: list[dict[str, Any]]
     broadcast: bool = False
+    details: bool = False
 
     def payload(self) -> dict[str, Any]:
-        return {"text": self.text, "blocks": self.blocks, "broadcast": self.broadcast}
+        p: dict[str, Any] = {"text": self.text, "blocks": self.blocks, "broadcast": self.broadcast}
+        if self.details:
+            p["details"] = True
+        return p
 
     @classmethod
     def of_payload(cls, p: Mapping[str, Any]) -> Reply:
-        return cls(str(p.get("text") or " "), list(p.get("blocks") or []), bool(p.get("broadcast")))
+        return cls(str(p.get("text") or " "), list(p.get("blocks") or []), bool(p.get("broadcast")),
+                   bool(p.get("details")))
 
 
 @dataclass(frozen=True)

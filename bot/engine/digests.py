@@ -73,9 +73,10 @@ class Digests:
 
     def _shown(self, job: JobView, channel: str) -> JobView:
         """The job as the digest's channel may see it: without the failure text where its backend's `details`
-        does not allow it there (bot/operations/permissions.py); the digest then says "no message"."""
+        does not allow it there, or that is no longer configured (bot/operations/permissions.py); the digest then
+        says "no message"."""
         cfg = self.backends.get(job.backend)
-        return job if cfg is None or messages.details_allowed(cfg, channel) else messages.without_details(job)
+        return job if cfg is not None and messages.details_allowed(cfg, channel) else messages.without_details(job)
 
     async def tick(self) -> None:
         """Write each channel's newest due digest if it is not written yet, then post what is owed, in a

@@ -209,13 +209,19 @@ def _about(item: OwedMessage) -> dict[str, Any]:
     return about(watch=item.watch_id, channel=item.channel)
 
 
+def _used_in(backend: Backend, channel: str) -> bool:
+    """Whether the backend's `channels` allows `channel` now (bot/permissions.py)."""
+    return backend.config.channels is None or channel in backend.config.channels
+
+
 def render_reply(item: OwedMessage, backends: Mapping[str, Backend]) -> Reply:
     """A `reply` or `event` row as it is posted: an event is rendered now, from the job as it was then, and
     with its details only where its backend's `details` allows them now (bot/operations/permissions.py)."""
     if item.kind is OutboxKind.EVENT:
         event = event_of(item.payload)
-        backend = backends.get(event.job.backend)
-        hidden = messages.details_line(backend.config, item.channel) if backend is not None else None
+        backend = backends.get(event.job.backend)  # a backend no longer configured: no details (fail closed)
+        hidden = (messages.details_line(backend.config, item.channel) if backend is not None
+                  else messages.NO_DETAILS)
         return messages.event_reply(event, hidden)
     return Reply.of_payload(item.payload)
 
@@ -480,6 +486,8 @@ class Notifier:
             if parent is not None:
                 await self.slack.update(item.channel, thread, *parent)
             return None
+        if await self._withheld(item):
+            return None
         await self._pace(item.channel)
         if item.kind is OutboxKind.FILE:
             await self.slack.upload(item.channel, thread, Upload.of_payload(item.payload))
@@ -490,6 +498,25 @@ class Notifier:
             await self.slack.post_reply(item.channel, thread, render_reply(item, self.backends))
         return None
 
+    async def _withheld(self, item: OwedMessage) -> bool:
+        """Whether `item` is a job's details (its details reply, or its log: every file is one) that the backend's
+        `details` no longer allows in the item's channel, or what happened to the job (an event, details) in a
+        channel its backend's `channels` no longer allows. Owed while the rules allowed it (Slack was down, say)
+        and the config changed since: it is dropped, not posted by yesterday's rules (the thread got the state
+        and where the details are, as the change reply is rendered when sent; a channel taken out keeps only
+        the bot's own notes and its parent, whose buttons offer Rewatch, refused there)."""
+        if item.kind is not OutboxKind.FILE and item.kind is not OutboxKind.EVENT and not (
+                item.kind is OutboxKind.REPLY and item.payload.get("details")):
+            return False
+        pair = await self.db.run(store.watch_and_job, item.watch_id)
+        backend = self.backends.get(pair[1].backend) if pair is not None else None
+        if backend is not None and _used_in(backend, item.channel) and (
+                item.kind is OutboxKind.EVENT or messages.details_allowed(backend.config, item.channel)):
+            return False
+        log.info("watch %s: its job's details are not allowed in this channel now; dropped the owed %s",
+                 item.watch_id, item.kind, extra=_about(item))
+        return True
+
     async def _parent(self, watch_id: int) -> tuple[str, list[dict[str, Any]]] | None:
         """The parent message of a watch, rendered from the database as it is now."""
         pair = await self.db.run(store.watch_and_job, watch_id)
@@ -498,7 +525,8 @@ class Notifier:
         w, j = pair
         backend = self.backends.get(j.backend)
         can_cancel = backend is not None and backend.can_cancel and j.cancel_requested_at is None
-        hidden = messages.details_line(backend.config, w.channel) if backend is not None else None
+        hidden = (messages.details_line(backend.config, w.channel) if backend is not None and _used_in(backend, w.channel)
+                  else messages.NO_DETAILS)
         return messages.parent(j.view(), watcher=w.watcher, watch_id=w.pk, active=w.active,
                                ended_reason=w.ended_reason, can_cancel=can_cancel, hidden=hidden)
 

@@ -102,7 +102,7 @@ class HomeTab:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def opened(self, user: str) -> None:
-        """`app_home_opened`: publish now."""
+        """`app_home_opened`: publish now, with the person's channels as Slack says they are now."""
         self.viewers.add(user)
         self._asked.add(user)
         await self.throttle.now(user)
@@ -139,10 +139,11 @@ class HomeTab:
             self.throttle.request(user)
 
     async def publish(self, user: str) -> None:
-        priority = Priority.CHANGE if user in self._asked else Priority.HOME
+        asked = user in self._asked  # they opened the tab or clicked on it: their channels' members asked anew
+        priority = Priority.CHANGE if asked else Priority.HOME
         self._asked.discard(user)
         async with self.budget.call("views.publish", priority):  # rendered once its turn came: the newest
-            view = await self.render(user, self._notices.pop(user, None))
+            view = await self.render(user, self._notices.pop(user, None), fresh=asked)
             try:
                 await self.client.views_publish(user_id=user, view=view)
             except SlackApiError as exc:
@@ -151,18 +152,22 @@ class HomeTab:
                 if wait is not None and exc.response.status_code == 429:
                     self.budget.hold("views.publish", wait)
 
-    async def render(self, user: str, notice: str | None = None) -> dict[str, Any]:
+    async def render(self, user: str, notice: str | None = None, *, fresh: bool = False) -> dict[str, Any]:
         now = self.clock()
         rows, more = await self.db.run(store.user_watches, user, now, views.HOME_WATCHES)
         figures = await self.db.run(store.poll_figures)
         lines = []
+        theirs: dict[str, bool] = {}  # each channel asked once per publish
         for w, j in rows:
-            if not await self.watching.member(user, w.channel):  # issue 19, item 5: only channels they are in
+            if w.channel not in theirs:  # issue 19, item 5: only channels they are in
+                theirs[w.channel] = await self.watching.member(user, w.channel, fresh=fresh)
+            if not theirs[w.channel]:
                 continue
             link = await self._link(w.channel, w.parent_ts)
             lines.append(views.HomeWatch(w.pk, w.channel, j.view(), w.active, w.ended_reason, link))
+        usable = (await self.watching.usable(user))[0]  # a backend they may not use is not named to them
         return views.home(user, lines, more, [self._health(name, figures.get(name), now)
-                                              for name in sorted(self.backends)], now, notice)
+                                              for name in usable if name in self.backends], now, notice)
 
     def _health(self, name: str, f: store.PollFigures | None, now: float) -> views.Health:
         if f is None:

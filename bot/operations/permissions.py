@@ -40,6 +40,9 @@ GROUP_TTL = 300.0
 # conversations.members is tier 4, "100+ per minute": membership changes more often (people leave channels), so
 # a short cache: the modal and the Home tab ask about a few channels a minute per person.
 MEMBERS_TTL = 60.0
+# ...but what a person does or opens now is judged by who is in the channel now: a click, a modal's submission
+# and the opening of the Home tab ask Slack again (`fresh`; one publish asks about each channel once). Only the
+# Home tab's refreshes on a job's change use the cache.
 MEMBERS_PAGE = 200  # conversations.members' `limit` ("default 100"; Slack's pagination advises at most 1000)
 CACHE_KEPT = 10_000  # groups and channels remembered before the cache starts over
 # `/jobstatus status` per person: a token bucket of STATUS_BURST, refilled at STATUS_PER_MINUTE. Someone checking
@@ -129,6 +132,14 @@ class StatusLimit:
     burst: float = STATUS_BURST
     buckets: dict[str, Bucket] = field(default_factory=dict)
 
+    def wait(self, user: str) -> float:
+        """0 when `user` could ask now; else the seconds until they may. Takes nothing."""
+        b = self.buckets.get(user)
+        if b is None:
+            return 0.0
+        tokens = min(self.burst, b.tokens + (self.clock() - b.at) * self.per_minute / 60.0)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) * 60.0 / self.per_minute
+
     def take(self, user: str) -> float:
         """0 when `user` may ask now (one token taken); else the seconds until they may."""
         now = self.clock()
@@ -154,6 +165,9 @@ class Permissions:
         self.client = client
         self.clock = clock
         self.status_limit = StatusLimit(clock)
+        # a watch's misses (ids the vendor does not know) have an allowance of their own, as large: asking
+        # `status` a few times never keeps a person from watching a job, and ids still cannot be tried faster
+        self.miss_limit = StatusLimit(clock)
         self.group_ttl = GROUP_TTL
         self.members_ttl = MEMBERS_TTL
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
@@ -182,6 +196,20 @@ class Permissions:
         if wait > 0:
             raise Denied(f"You asked for {STATUS_PER_MINUTE} statuses a minute already (at most {STATUS_BURST} at "
                          f"once). Try again in {math.ceil(wait)} s, or watch the job to follow it.", "rate_limited")
+
+    def may_probe(self, user: str) -> None:
+        """Before a watch asks the vendor about a job: refuse when the person's misses (ids the vendor does not
+        know, `missed`) have used up an allowance as large as `status` has, so `watch` is no faster an id
+        oracle than `status`."""
+        wait = self.miss_limit.wait(user)
+        if wait > 0:
+            raise Denied(f"You asked about {STATUS_PER_MINUTE} job ids a minute that do not exist (or that the bot "
+                         f"may not show), the most one person may. Try again in {math.ceil(wait)} s, and check the "
+                         "id first.", "rate_limited")
+
+    def missed(self, user: str) -> None:
+        """A watch asked about an id the vendor does not know: one from the person's allowance of misses."""
+        self.miss_limit.take(user)
 
     async def _groups_of(self, user: str, groups: set[str]) -> frozenset[str]:
         """The groups among `groups` that `user` is in."""
@@ -221,14 +249,14 @@ class Permissions:
         self._groups[group] = (now, members)
         return members
 
-    async def is_member(self, user: str, channel: str) -> bool:
+    async def is_member(self, user: str, channel: str, *, fresh: bool = False) -> bool:
         """Whether `user` is in `channel` (https://docs.slack.dev/reference/methods/conversations.members;
-        scopes channels:read and groups:read), cached MEMBERS_TTL. A channel the bot cannot see
-        (channel_not_found: a private channel it is not in) has no members it can vouch for: False. Raises
-        Unknowable when Slack cannot answer now."""
+        scopes channels:read and groups:read), cached MEMBERS_TTL; asked again when `fresh` (a person's own
+        action, judged by the members now). A channel the bot cannot see (channel_not_found: a private channel it is not in) has no
+        members it can vouch for: False. Raises Unknowable when Slack cannot answer now."""
         now = self.clock()
         cached = self._members.get(channel)
-        if cached is None or now - cached[0] >= self.members_ttl:
+        if fresh or cached is None or now - cached[0] >= self.members_ttl:
             if self.client is None:
                 raise Unknowable("no Slack client")
             members: set[str] = set()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,14 +111,19 @@ class Watching:
             same = [n for n in self.backends if n.casefold() == name.casefold()]
             b = self.backends[same[0]] if len(same) == 1 else None
         if b is None:
-            names = ", ".join(f"`{esc(n)}`" for n in sorted(self.backends)) or "none"
-            folded = {n.casefold(): n for n in sorted(self.backends, reverse=True)}
+            # only backends everyone may use are named or guessed: one limited by `users` (a payroll team's) is
+            # not told to whoever mistypes a name; its people find it in `/jobstatus backends`
+            open_to_all = [n for n, x in self.backends.items() if x.config.users is None]
+            names = ", ".join(f"`{esc(n)}`" for n in sorted(open_to_all)) or "none"
+            folded = {n.casefold(): n for n in sorted(open_to_all, reverse=True)}
             guess = difflib.get_close_matches(name.casefold(), list(folded), n=1)
             hint = f" Did you mean `{esc(folded[guess[0]])}`?" if guess else ""
-            raise UserError(f"There is no backend called `{esc(name[:64])}`.{hint} Configured backends: {names}. "
-                            "See `/jobstatus backends`.", "unknown_backend")
+            raise UserError(f"There is no backend called `{esc(name[:64])}`.{hint} Backends anyone may use: {names}. "
+                            "See `/jobstatus backends` for yours.", "unknown_backend")
         allowed = b.config.channels
-        if channel is not None and allowed is not None and channel not in allowed:
+        # a backend limited by `users` leaves its `channels` to the permission check (`allow`, which every caller
+        # makes), which asks who the person is first: its channels (often private) are named only to its people
+        if channel is not None and allowed is not None and channel not in allowed and b.config.users is None:
             raise UserError(f"Backend `{esc(b.name)}` may not be watched in this channel (its `channels` setting "
                             "allows: " + ", ".join(f"<#{esc(c)}>" for c in allowed) + ").", "channel_not_allowed")
         return b
@@ -156,7 +161,19 @@ class Watching:
         if existing is not None and (existing.active or existing.ended_reason == EndedReason.FINISHED):
             return await self._already(existing, backend, job_id)  # no vendor call needed
         await quotas.admit(self.db, self.settings.quotas, user, channel, self.clock())
-        st = await self.check(backend, job_id)
+        person = not user.startswith(actors.API_ACTOR)  # a token is the operator's; its misses are its own
+        assert self.perms is not None
+        if person:
+            try:
+                self.perms.may_probe(user)
+            except Denied as exc:
+                raise UserError(str(exc), exc.code) from None
+        try:
+            st = await self.check(backend, job_id)
+        except UserError as exc:
+            if person and exc.code == "job_not_found":  # an id that does not exist: as costly as a `status`
+                self.perms.missed(user)
+            raise
         now = self.clock()
         watcher = actors.watcher(user, mention)
         first = Changed(JobView.of_status(backend.name, st, now), watcher, None, None) if st.terminal else None
@@ -294,11 +311,12 @@ class Watching:
             raise UserError("That button does not belong to a watch of yours I know.")
         return pair[0].pk
 
-    async def member(self, user: str, channel: str) -> bool:
-        """Whether `user` is in `channel` now (bot/operations/permissions.py asks Slack); when Slack cannot say: no."""
+    async def member(self, user: str, channel: str, *, fresh: bool = True) -> bool:
+        """Whether `user` is in `channel` now (bot/operations/permissions.py asks Slack; `fresh`: asked anew, for
+        what the person does or opens now); when Slack cannot say: no."""
         assert self.perms is not None
         try:
-            return await self.perms.is_member(user, channel)
+            return await self.perms.is_member(user, channel, fresh=fresh)
         except permissions.Unknowable:
             return False
 
@@ -380,14 +398,37 @@ class Watching:
             name = f" · {esc(j.name)}" if j.name else ""
             state = messages.state_words(j.phase, j.vendor_status)
             thread = f" — <{link}|thread>" if link else ""
-            lines.append(f"• *{esc(j.backend)}* `{esc(j.job_id)}`{name}: {state} (by <@{w.user_id}>){thread}")
+            lines.append(f"• *{esc(j.backend)}* `{esc(j.job_id)}`{name}: {state} (by {messages.who(w.watcher)})"
+                         f"{thread}")  # a token's watch is the token's, not a person's (`ci` (API) for <@U…>)
         more = f"\n…and {len(rows) - 40} more." if len(rows) > 40 else ""
         text = f"*Watched in this channel ({len(rows)})*\n" + "\n".join(lines) + more
         return Answer(text, [messages.section(text)])
 
-    def backends_answer(self) -> Answer:
+    async def usable(self, user: str) -> tuple[Sequence[str], bool]:
+        """The names of the backends `user` may use (their `users` setting), sorted; and whether Slack could not
+        say for some (a user group unknown now: those are left out). What names backends to a person (the
+        backends list, the modal, the Home tab) names these only: one limited to a payroll team is not told
+        to everyone else."""
+        assert self.perms is not None
+        self.perms.settings = self.settings
+        names = []
+        unsure = False
+        for name in sorted(self.backends):
+            try:
+                await self.perms.check(name, user, Action.STATUS, None)
+            except Denied as exc:
+                unsure = unsure or exc.code == "unavailable"
+                continue
+            names.append(name)
+        return names, unsure
+
+    async def backends_answer(self, user: str) -> Answer:
+        """The backends `user` may use, each with what it can and where (`usable`): the private channels of a
+        backend they may not use are not named either."""
         lines = []
-        for name, b in sorted(self.backends.items()):
+        names, unsure = await self.usable(user)
+        for name in names:
+            b = self.backends[name]
             can = []
             can.append("cancel" if self.can_cancel(name) else "no cancel")
             if b.capabilities.logs:
@@ -402,7 +443,11 @@ class Watching:
                 every += f" (config asks {b.config.poll_interval:g}s: {esc(why)})"
             kind = f"{esc(b.label)} (`{esc(b.type_name)}`)"
             lines.append(f"• *{esc(name)}* — {kind}, {every}, {', '.join(can)}; channels: {where}")
-        text = "*Configured backends*\n" + "\n".join(lines)
+        if not lines:
+            lines.append("none you may use: ask the bot's operator to add you to a backend's `users`.")
+        if unsure:
+            lines.append("(Slack could not say now who is in some user groups: try again in a minute for the rest.)")
+        text = "*Backends you may use*\n" + "\n".join(lines)
         return Answer(text, [messages.section(text)])
 
 

@@ -148,7 +148,11 @@ def details_line(cfg: BackendConfig, channel: str) -> str | None:
         return None
     if cfg.details:
         return "Details are posted in " + ", ".join(f"<#{esc(c)}>" for c in cfg.details) + "."
-    return "Details (failure text, logs, output links) are not posted in Slack for this backend."
+    return NO_DETAILS
+
+
+# the line in place of details where a backend posts none (or, failing closed, one no longer configured)
+NO_DETAILS = "Details (failure text, logs, output links) are not posted in Slack for this backend."
 
 
 def details_allowed(cfg: BackendConfig, channel: str) -> bool:
@@ -285,7 +289,7 @@ def details(job: JobView, d: FailureDetails) -> Reply | None:
         blocks.append(context(esc(d.hint)))
     if not blocks:
         return None
-    return Reply(f"{job.backend} job {job.job_id}: details", blocks[:45])
+    return Reply(f"{job.backend} job {job.job_id}: details", blocks[:45], details=True)
 
 
 def errors_head(total: int | None, shown: int) -> str:

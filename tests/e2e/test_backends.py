@@ -398,9 +398,10 @@ async def test_vault_poll_interval_below_10s_is_said_at_start_and_in_backends_an
                           "job per 10 s); polling every 10s"]
         vars(h.runtime.backends["vault-demo"]).pop("min_poll_interval", None)  # the harness lifts Vault's rule
         answer = await h.user.command("backends")
-        line = next(t for t in answer.ack_text.splitlines() if "vault-demo" in t)
+        said = str((await answer.wait_responses(1))[-1].text)  # after the ack
+        line = next(t for t in said.splitlines() if "vault-demo" in t)
         assert "every 10s (config asks 1s: Vault allows one status call per job per 10 s)" in line
-        assert not [t for t in answer.ack_text.splitlines() if "config asks" in t and "vault-demo" not in t]
+        assert not [t for t in said.splitlines() if "config asks" in t and "vault-demo" not in t]
 
         sim.vault.add_job(1501, steps=[Step(0, "RUNNING")])  # the simulator enforces 10 s (job_poll_window)
         await h.watch("watch vault-demo 1501")
@@ -656,7 +657,7 @@ async def test_no_secret_reaches_the_logs_slack_or_the_database(
         status = await h.watch("status vault-demo 8102", channel="C0002")
         assert "refused the bot's credentials" in status.responses()[-1].text
         listing = await h.user.command("backends")
-        assert "vault-wrong" in listing.ack_text
+        assert "vault-wrong" in str((await listing.wait_responses(1))[-1].text)  # after the ack
         rotated = sim.epm_di.used_refresh_tokens | sim.epm_di.refresh_tokens - {first}
         assert stored_secrets(tmp_path / "bot.db")["epm-demo:refresh_token"] in sim.epm_di.refresh_tokens
 

@@ -257,8 +257,9 @@ async def test_status_list_backends_help_unwatch(harness: Harness) -> None:
     await listing.wait_responses(1)
     assert "00000000-0000-4000-8000-000000000042" in listing.responses()[-1].text
     backends = await h.user.command("backends")
+    await backends.wait_responses(1)  # after the ack: who may use a backend may take asking Slack
     for name in ("fusion-demo", "vault-demo", "epm-demo", "planning-demo", "immuta-demo"):
-        assert name in backends.ack_text
+        assert name in backends.responses()[-1].text
     helptext = await h.user.command("")
     assert "/jobstatus watch &lt;backend&gt; &lt;job-id&gt;" in helptext.ack_text
     stop = await h.watch("unwatch immuta-demo 00000000-0000-4000-8000-000000000042")

@@ -154,12 +154,13 @@ async def test_a_digest_shows_a_failure_text_only_where_its_backends_details_all
     clock = FakeClock(utc(2026, 12, 7, 5, 0))
     fusion = BackendConfig.model_validate({"type": "fusion_jobscheduler", "base_url": "https://fusion.test",
                                            "auth": {"type": "bearer", "token": "t"}, "details": ["C0002"]})
-    for channel, shown in (("C0001", False), ("C0002", True)):
+    for channel, shown, configured in (("C0001", False, {"fusion": fusion}), ("C0002", True, {"fusion": fusion}),
+                                       ("C0003", False, {})):  # a backend taken out of the config: fail closed
         slack = SlackDouble()
         digests = Digests(db, slack, [DigestConfig(channel=channel, at="07:30", timezone="Europe/Berlin")], clock,
-                          {"fusion": fusion})
+                          configured)
         await digests.tick()
-        await _ended(db, clock, "1" if shown else "2", Phase.FAILED, channel=channel)
+        await _ended(db, clock, channel[-1], Phase.FAILED, channel=channel)
         clock.now += 86400
         await digests.tick()
         [posted] = slack.of("chat.postMessage")

@@ -110,7 +110,7 @@ def test_a_backend_named_in_other_letter_case_is_found_and_a_near_miss_is_sugges
     said = str(pytest.raises(UserError, w.backend, "FUSION-PROD").value)  # two names differ only so: not a guess
     assert said.startswith("There is no backend called `FUSION-PROD`. Did you mean `")
     said = str(pytest.raises(UserError, w.backend, "epm-dmeo").value)
-    assert said.startswith("There is no backend called `epm-dmeo`. Did you mean `epm-demo`? Configured backends:")
+    assert said.startswith("There is no backend called `epm-dmeo`. Did you mean `epm-demo`? Backends anyone may use:")
     said = str(pytest.raises(UserError, w.backend, "zzz").value)
     assert "Did you mean" not in said
 
@@ -123,10 +123,10 @@ def test_a_malformed_job_id_is_answered_with_the_adapters_words_once(db: Store, 
                     "returned, digits only, e.g. 44046.")
 
 
-def test_the_backends_list_names_each_vendor_in_words_beside_its_type(db: Store, clock: FakeClock) -> None:
+async def test_the_backends_list_names_each_vendor_in_words_beside_its_type(db: Store, clock: FakeClock) -> None:
     w, _slack, _backend = watching(db, clock)
     w.backends = backends(FusionJobScheduler("fake", backend_config()))
-    assert "• *fake* — Oracle Fusion (`fusion_jobscheduler`), every 30s" in w.backends_answer().text
+    assert "• *fake* — Oracle Fusion (`fusion_jobscheduler`), every 30s" in (await w.backends_answer("U1")).text
 
 
 async def test_a_watch_says_which_watch_it_is_and_whether_this_request_started_it(

@@ -83,9 +83,9 @@ class Commands:
             if cmd.verb == "help":
                 await ack(text=HELP, blocks=[section(HELP)])
                 return
-            if cmd.verb == "backends":
-                a = watching.backends_answer()
-                await ack(text=a.text, blocks=a.blocks)
+            if cmd.verb == "backends":  # after the ack: who may use a backend may take asking Slack
+                await ack()
+                await reply(respond, await watching.backends_answer(user))
                 return
             if cmd.verb == "list":
                 await ack()

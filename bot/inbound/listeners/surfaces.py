@@ -21,6 +21,7 @@ from slack_bolt.async_app import AsyncAck, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.backends.base import Backend
 from bot.inbound.home import HomeTab
 from bot.inbound.listeners.respond import reply
 from bot.operations import permissions
@@ -49,7 +50,7 @@ class Surfaces:
         """Either shortcut: open the modal. A message shortcut proposes the job id in the message's text and
         its channel; the backends offered are those that channel may use (all, when none may)."""
         await ack()
-        backends = self.watching.backends
+        backends = await self._theirs(str(_dict(body.get("user")).get("id") or ""))
         channel = _dict(body.get("channel")).get("id") if body.get("type") == "message_action" else None
         channel = channel if isinstance(channel, str) and channel else None
         usable = {n: b for n, b in backends.items()
@@ -66,6 +67,14 @@ class Surfaces:
             await client.views_open(trigger_id=str(body.get("trigger_id") or ""), view=view)
         except SlackApiError as exc:  # an expired trigger (a slow ack) or a view Slack refuses: nothing to show
             log.warning("views.open for the Watch a job modal was refused: %s", exc.response.get("error"))
+
+    async def _theirs(self, user: str) -> dict[str, Backend]:
+        """The backends the modal offers `user`: those their `users` settings let them use (a payroll team's
+        backend is not named to everyone); when that leaves none, those anyone may use (the submission is
+        checked again anyway), and when there are none of those either, all of them."""
+        backends = self.watching.backends
+        theirs = {name: backends[name] for name in (await self.watching.usable(user))[0]}
+        return theirs or {n: b for n, b in backends.items() if b.config.users is None} or dict(backends)
 
     async def submitted(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond | None) -> None:
         sub = Submission.of(_dict(body.get("view")))
@@ -108,11 +117,11 @@ class Surfaces:
 
     async def _member(self, user: str, channel: str, errors: dict[str, str]) -> bool:
         """The modal's channel must be one the submitter is in (issue 19, item 5: else anyone could post a watch,
-        and its failure details, into any public channel). Asked of Slack (conversations.members, cached
-        briefly, bot/operations/permissions.py) before the ack: a refusal shows on the channel field."""
+        and its failure details, into any public channel). Asked of Slack (conversations.members, anew,
+        not from the cache: bot/operations/permissions.py) before the ack: a refusal shows on the channel field."""
         assert self.watching.perms is not None
         try:
-            if await self.watching.perms.is_member(user, channel):
+            if await self.watching.perms.is_member(user, channel, fresh=True):
                 return True
             errors[CHANNEL] = ("You are not a member of that channel: choose one you are in (or join it first). "
                                "A private channel also needs me in it: /invite @jobstatus.")

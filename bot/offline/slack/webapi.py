@@ -340,6 +340,10 @@ class FakeSlack(SocketMode, Views):
         """
         self._faults.setdefault(method, []).extend([error] * times)
 
+    def clear_faults(self) -> None:
+        """Forget the faults `fail_next` queued: Slack is back."""
+        self._faults.clear()
+
     def _take_fault(self, method: str) -> str | None:
         queue = self._faults.get(method)
         if queue:

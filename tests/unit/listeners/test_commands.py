@@ -46,7 +46,7 @@ async def test_a_typo_gets_a_suggestion_in_the_ack(rig: tuple[Commands, SlackDou
 
 async def test_an_unknown_backend_is_named_in_the_ack(rig: tuple[Commands, SlackDouble, BackendDouble]) -> None:
     ack, respond = await run(rig[0], "watch nosuch 1")
-    assert ack.texts == ["There is no backend called `nosuch`. Configured backends: `fake`. See `/jobstatus backends`."]
+    assert ack.texts == ["There is no backend called `nosuch`. Backends anyone may use: `fake`. See `/jobstatus backends` for yours."]
     assert respond.calls == []
 
 
