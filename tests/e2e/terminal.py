@@ -9,6 +9,7 @@ terminal does, and types as a person does, one key at a time.
 from __future__ import annotations
 
 import re
+import termios
 import time
 import unicodedata
 from collections.abc import Callable
@@ -184,6 +185,12 @@ class Terminal:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and self.pump(min(0.1, max(0.0, deadline - time.monotonic()))):
             pass
+
+    def tty_mode(self) -> set[str]:
+        """Which of ECHO, ICANON and ISIG the program has set on its terminal (pexpect's getecho reads the
+        same attributes from the pty's master side)."""
+        lflag = termios.tcgetattr(self.child.child_fd)[3]
+        return {name for name in ("ECHO", "ICANON", "ISIG") if lflag & getattr(termios, name)}
 
     def exit_status(self, timeout: float = 30.0) -> int | None:
         """Wait for the program to end; its exit status (None when a signal ended it)."""
