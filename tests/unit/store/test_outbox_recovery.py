@@ -74,6 +74,8 @@ async def test_when_more_are_due_than_the_limit_parents_are_read_first_and_updat
     four = await db.run(store.pending, clock(), 4)
     assert [m.kind for m in four] == [OutboxKind.PARENT] + [OutboxKind.REPLY] * 3
     assert len(await db.run(store.pending, clock(), 5)) == 5
+    no_updates = await db.run(store.pending, clock(), 100, None, None, None, False)  # chat.update has no budget
+    assert [m.kind for m in no_updates] == [OutboxKind.PARENT] + [OutboxKind.REPLY] * 3
 
 
 async def test_nothing_is_due_before_its_time(db: Store, clock: FakeClock) -> None:
