@@ -51,7 +51,7 @@ def test_only_the_last_ampersand_before_the_cut_counts_and_an_ended_escape_stays
 
 @pytest.mark.parametrize("limit", [0, 1, 5, len(TRUNCATED) - 1])
 def test_a_limit_shorter_than_the_mark_still_bounds_the_text(limit: int) -> None:
-    """A negative slice once kept all but the mark's length of the text: cut("x" * 100, 5) was 105 long."""
+    """A negative slice (limit - 13) once kept most of the text: cut("x" * 100, 5) was 105 characters long."""
     assert cut("x" * 100, limit) == ("x" * (limit - 1) + "…" if limit else "")
     assert cut("a &amp; b", 8) == "a &amp;…"
     assert cut("ab&amp;cd", 6) == "ab…"  # not split either

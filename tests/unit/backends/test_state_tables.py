@@ -169,6 +169,8 @@ def test_a_new_word_in_the_same_phase_is_told_when_either_side_carries_meaning()
     assert not worth_a_reply(Q, "hold", Q, " HOLD")  # the same word: nothing new
     assert worth_a_reply(Q, None, Q, "BLOCKED") and not worth_a_reply(Q, None, Q, "WAIT")
     assert worth_a_reply(Q, "WAIT", R, "WAIT")  # a new phase, whatever the word
+    assert worth_a_reply(R, "RUNNING", PA, "PAUSED")  # whichever way the phases' names sort
+    assert worth_a_reply(S, "SUCCESS", C, "SUCCESS") and worth_a_reply(C, "X", S, "X")
 
 
 def test_an_unknown_word_is_unknown_logged_once_per_vendor_and_word(caplog: pytest.LogCaptureFixture) -> None:
@@ -192,10 +194,11 @@ def test_garbage_is_unknown_never_an_error(caplog: pytest.LogCaptureFixture,
     assert lookup(EPM_CODES, "EPM", f"0{marker}") is U
     assert lookup(EPM_CODES, "EPM", None) is U
     assert len(caplog.records) == 3
-    long_word = "X" * 200 + marker
-    lookup(VAULT, "Vault", long_word)
-    lookup(VAULT, "Vault", "X" * 200 + "other")  # the same first 80 characters: logged once
+    lookup(VAULT, "Vault", "X" * 79 + "a")
+    lookup(VAULT, "Vault", "X" * 79 + "b")  # the same first 80 characters of its repr: logged once
     assert len(caplog.records) == 4
+    lookup(VAULT, "Vault", "X" * 78 + "c")  # differs within them: its own line
+    assert len(caplog.records) == 5
 
 
 def test_words_are_read_in_any_case_and_spacing_immuta_in_lower_case() -> None:
