@@ -164,6 +164,7 @@ class Target:
     tests: list[str]
     conftest: bool = True
     only: list[str] = field(default_factory=list)
+    module_level: bool = True
 
     @property
     def name(self) -> str:
@@ -183,17 +184,19 @@ def load(config: Path = CONFIG) -> tuple[float, list[Target]]:
 
 
 def equivalents(path: Path = EQUIVALENT) -> dict[str, str]:
-    """`<module path>:<line>:<operator>:<the mutated line, stripped>` -> why it is equivalent."""
+    """`<module path>:<line>:<operator>:<the line mutated, stripped>` -> why it is equivalent (the file's
+    lines are `<key>  # why: <reason>`)."""
     out = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith("#"):
-            key, _, why = line.partition(" # ")
+            key, _, why = line.partition("  # why: ")
             out[key.strip()] = why.strip()
     return out
 
 
 def mutants(target: Target, root: Path) -> list[MutationSpec]:
-    """Every mutation of the module (`only`: in those functions, or at module level)."""
+    """Every mutation of the module (`only`: in those functions, or at module level unless `module_level`
+    is false)."""
     module = root / target.path
     if "from __future__ import annotations" not in module.read_text(encoding="utf-8"):
         raise SystemExit(f"{target.path}: annotations are evaluated there; mutants in them would count")
@@ -210,6 +213,8 @@ def mutants(target: Target, root: Path) -> list[MutationSpec]:
                 continue
             where = ASTQuery(node).get_definition_name()
             if target.only and where is not None and where not in target.only:
+                continue
+            if where is None and not target.module_level:
                 continue
             out.append(MutationSpec(module_path=target.path, operator_name=op_name, operator_args={},
                                     occurrence=occurrence, start_pos=start, end_pos=end, definition_name=where))

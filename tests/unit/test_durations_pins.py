@@ -78,6 +78,14 @@ def test_human_turns_seconds_into_minutes_at_a_minute_and_into_hours_at_an_hour(
     assert durations.human(seconds) == words
 
 
+def test_a_late_threshold_from_the_fifth_run_on() -> None:
+    runs = [600.0, 660.0, 720.0, 780.0, 840.0, 900.0]
+    for n, late in ((4, None), (5, 816.0), (6, 870.0)):
+        figures = durations.usual(runs[:n])
+        assert figures is not None and figures.runs == n
+        assert figures.late_after_s == (pytest.approx(late) if late is not None else None), n
+
+
 def test_only_succeeded_runs_are_history_and_what_is_under_way_has_started() -> None:
     assert durations.RECORDED == {Phase.SUCCEEDED, Phase.WARNING}
     assert durations.UNDER_WAY == {Phase.RUNNING, Phase.PAUSED, Phase.CANCELLING}

@@ -244,6 +244,8 @@ def test_a_code_no_table_knows_is_none_for_the_callers_default_and_methods_own_c
     assert classify("chat.postMessage", "a_code_slack_adds_later") is None
     assert classify("no.such_method", "channel_not_found") is None
     assert classify("no.such_method", "invalid_auth") is STOP_SENDING  # the common table applies to any method
+    assert classify("views.publish", "invalid_auth") is STOP_SENDING  # a method named after "response_url" too
+    assert classify("views.publish", "used_url") is None  # response_url's own codes are its own
     assert classify("response_url", "invalid_auth") is None  # response_url has its own table only
     assert classify("files.getUploadURLExternal", "missing_scope") is NO_UPLOAD  # files:write only
     assert classify("files.completeUploadExternal", "ratelimited") is RETRY
