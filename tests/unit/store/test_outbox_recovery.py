@@ -86,6 +86,18 @@ async def test_nothing_is_due_before_its_time(db: Store, clock: FakeClock) -> No
     assert [m.payload["text"] for m in await db.run(store.pending, clock())] == ["later"]
 
 
+async def test_a_message_waits_only_for_its_own_watchs_earlier_messages(db: Store, clock: FakeClock) -> None:
+    """Another watch's message in retry backoff, owed earlier, holds nothing of this one's (whichever watch
+    was made first)."""
+    a, b, c = (await _threaded(db, clock, "1"), await _threaded(db, clock, "2"), await _threaded(db, clock, "3"))
+    await db.run(store.owe, b, Reply("b waits", []), clock())
+    [waiting] = await db.run(store.pending, clock())
+    await db.run(store.retry_later, waiting.id, clock() + 60)
+    for w in (a, c):
+        await db.run(store.owe, w, Reply(f"to {w.pk}", []), clock())
+    assert [m.payload["text"] for m in await db.run(store.pending, clock())] == [f"to {a.pk}", f"to {c.pk}"]
+
+
 async def test_a_row_that_vanished_meanwhile_is_no_error_and_changes_nothing(db: Store, clock: FakeClock) -> None:
     w = await _threaded(db, clock, "1")
     await db.run(store.owe, w, Reply("one", []), clock())
