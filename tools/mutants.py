@@ -282,11 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", help="module paths from tools/mutants.toml (default: all)")
     parser.add_argument("--sample", type=int, help="run a fixed sample of this many mutants per module")
     parser.add_argument("--list", action="store_true", help="count each module's mutants and run nothing")
+    parser.add_argument("--config", type=Path, default=CONFIG, help="another config (e.g. other tests)")
     args = parser.parse_args(argv)
-    timeout, targets = load()
+    timeout, targets = load(args.config.resolve())
     unknown = set(args.modules) - {t.path for t in targets}
     if unknown:
-        parser.error(f"not in tools/mutants.toml: {', '.join(sorted(unknown))}")
+        parser.error(f"not in {args.config}: {', '.join(sorted(unknown))}")
     chosen = [t for t in targets if not args.modules or t.path in args.modules]
     with copy_of_repository() as repo:
         os.chdir(repo)  # cosmic-ray mutates and tests relative to the working directory: the copy's
