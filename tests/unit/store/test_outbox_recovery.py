@@ -98,6 +98,16 @@ async def test_a_message_waits_only_for_its_own_watchs_earlier_messages(db: Stor
     assert [m.payload["text"] for m in await db.run(store.pending, clock())] == [f"to {a.pk}", f"to {c.pk}"]
 
 
+async def test_an_update_waiting_for_its_retry_holds_none_of_its_watchs_replies(db: Store, clock: FakeClock) -> None:
+    w = await _threaded(db, clock, "1")
+    await db.run(store.owe, w, OutboxKind.UPDATE, clock())
+    [update] = await db.run(store.pending, clock())
+    await db.run(store.claim, update.id)
+    await db.run(store.retry_later, update.id, clock() + 60)
+    await db.run(store.owe, w, Reply("goes now", []), clock())
+    assert [m.payload.get("text") for m in await db.run(store.pending, clock())] == ["goes now"]
+
+
 async def test_a_row_that_vanished_meanwhile_is_no_error_and_changes_nothing(db: Store, clock: FakeClock) -> None:
     w = await _threaded(db, clock, "1")
     await db.run(store.owe, w, Reply("one", []), clock())
