@@ -11,12 +11,12 @@ member), and `ReplaceString` changes one string constant outside a function ("BL
 The modules, their tests and the time allowed are in tools/mutants.toml. The mutants run in a copy of the
 repository's files in a temporary folder (with ../shared beside it, as tests expect), so the working tree is
 never changed; each mutant runs that module's own unit tests (`pytest -x`), one at a time. Results go to
-.mutants/<module>.sqlite (cosmic-ray's session format: `cr-report .mutants/bot.durations.sqlite` reads it).
+.mutants/<module>.sqlite (cosmic-ray's session format: `cr-report .mutants/bot.domain.durations.sqlite` reads it).
 Surviving mutants judged equivalent (no test could tell them apart) are listed in tools/mutants-equivalent.txt
 and left out of the score.
 
     python -m tools.mutants                     # every module in the config
-    python -m tools.mutants bot/durations.py    # one
+    python -m tools.mutants bot/domain/durations.py    # one
     python -m tools.mutants --sample 60         # a fixed sample of 60 mutants per module (same every run)
     python -m tools.mutants --list              # count the mutants, run nothing
 """

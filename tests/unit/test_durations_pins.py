@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot import durations
-from bot.backends.base import JobStatus
-from bot.backends.states import Phase
+from bot.domain import durations
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 
 NOW = 1_766_000_000.0  # 2025-12-17T19:33:20Z
 

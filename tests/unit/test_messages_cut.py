@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from bot import messages
-from bot.messages import TRUNCATED, cut, esc
+from bot.rendering import messages
+from bot.rendering.messages import TRUNCATED, cut, esc
 
 ESCAPES = ("&amp;", "&lt;", "&gt;")
 

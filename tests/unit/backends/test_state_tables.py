@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from bot.backends import states
-from bot.backends.states import (
+from bot.domain import states
+from bot.domain.states import (
     EPM_CODE_WORDS,
     EPM_CODES,
     EPM_WORDS,

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from bot import store
-from bot.jobs import OutboxKind, Reply
+from bot.domain.jobs import OutboxKind, Reply
 from bot.store import Store
 from bot.store.models import Outbox, Watch
 from tests.conftest import FakeClock
