@@ -37,6 +37,7 @@ FIELD_LIMIT = 2000
 CONTEXT_LIMIT = 2000
 TEXT_LIMIT = 3000  # fallback `text`: Slack takes 40k, but notifications show little
 TRUNCATED = " …(truncated)"
+TRUNCATED_SHORT = "…"
 
 # What a usage line puts after the verb. In mrkdwn `<…>` is link and mention markup, even inside backticks
 # (https://api.slack.com/reference/surfaces/formatting#escaping): escaped, people see "<backend> <job-id>".
@@ -62,11 +63,13 @@ def cut(text: str, limit: int) -> str:
     """Bound `text` to `limit` characters, saying so visibly; never splits an &escape; in two."""
     if len(text) <= limit:
         return text
-    keep = text[: limit - len(TRUNCATED)]
+    # a limit shorter than the mark gets its shortest form ("…"): the bound is what Slack enforces
+    mark = TRUNCATED if limit >= len(TRUNCATED) else TRUNCATED_SHORT[:limit]
+    keep = text[: max(0, limit - len(mark))]
     amp = keep.rfind("&")
     if amp != -1 and ";" not in keep[amp:]:
         keep = keep[:amp]
-    return keep + TRUNCATED
+    return keep + mark
 
 
 def code(text: str) -> str:

@@ -9,6 +9,8 @@ terminal does, and types as a person does, one key at a time.
 from __future__ import annotations
 
 import re
+import signal
+import termios
 import time
 import unicodedata
 from collections.abc import Callable
@@ -138,6 +140,14 @@ class Screen:
         return ""
 
 
+def _as_from_a_shell() -> None:
+    """In the program's process before it starts: Ctrl-C's signal back to its default, as an interactive shell
+    starts a program. An ignored signal stays ignored across exec, and a script started in the background
+    (`cmd &` from a non-interactive shell) ignores SIGINT: pytest run that way would hand the demo a Ctrl-C
+    it cannot hear, and the test of Ctrl-C would fail for how it was started, not for the demo."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Terminal:
     """`argv` on a pseudo-terminal of `rows` x `cols`, shown on a Screen."""
 
@@ -145,7 +155,7 @@ class Terminal:
         self.screen = Screen(rows)
         self.raw: list[str] = []
         self.child = pexpect.spawn(argv[0], argv[1:], env=env, encoding="utf-8", codec_errors="replace",
-                                   dimensions=(rows, cols), echo=True)
+                                   dimensions=(rows, cols), echo=True, preexec_fn=_as_from_a_shell)
 
     def pump(self, timeout: float = 0.1) -> bool:
         """Read what the program printed (waiting up to `timeout` for it); False once it has exited."""
@@ -184,6 +194,12 @@ class Terminal:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and self.pump(min(0.1, max(0.0, deadline - time.monotonic()))):
             pass
+
+    def tty_mode(self) -> set[str]:
+        """Which of ECHO, ICANON and ISIG the program has set on its terminal (pexpect's getecho reads the
+        same attributes from the pty's master side)."""
+        lflag = termios.tcgetattr(self.child.child_fd)[3]
+        return {name for name in ("ECHO", "ICANON", "ISIG") if lflag & getattr(termios, name)}
 
     def exit_status(self, timeout: float = 30.0) -> int | None:
         """Wait for the program to end; its exit status (None when a signal ended it)."""

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-OWN = {"bot", "bench", "tests"}
+OWN = {"bot", "bench", "tests", "tools"}
 
 
 def normalized(name: str) -> str:
@@ -70,6 +70,7 @@ def test_the_tests_and_the_benchmark_import_only_declared_libraries() -> None:
     allowed = RUNTIME | EXTRAS["postgres"] | EXTRAS["test"]
     assert undeclared(ROOT / "tests", allowed) == []
     assert undeclared(ROOT / "bench", allowed) == []
+    assert undeclared(ROOT / "tools", allowed) == []  # the mutation-testing command
 
 
 def test_an_undeclared_import_is_named(tmp_path: Path) -> None:
