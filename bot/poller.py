@@ -74,6 +74,8 @@ class Poller:
         settings: Settings,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
+        *,
+        replica: str | None = None,
     ) -> None:
         self.db = db
         self.backends = backends
@@ -98,8 +100,8 @@ class Poller:
         self._next_prune = 0.0
         self.polls = 0
         self.loaded = False  # the schedule has been read from the database (readiness)
-        self.replica: str | None = None  # replicas on PostgreSQL: this one's id (bot/replicas.py); None: alone
-        self.lease = settings.lease_seconds
+        self.replica = replica  # replicas on PostgreSQL: this one's id (bot/replicas.py: replica_id); None: alone
+        self.lease = settings.lease_seconds  # the notifier's channel leases are as long (bot/app.py)
         self.metrics = metrics or Metrics(clock)
         self.metrics.jobs_tracked_from(self.tracked)
 

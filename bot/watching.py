@@ -34,7 +34,7 @@ from bot.backends.http import USER_CHECK_SECONDS, deadline
 from bot.config import Settings
 from bot.jobs import Changed, EndedReason, JobView
 from bot.messages import esc
-from bot.notifier import Notifier
+from bot.notifier import Notifier, WhoSends
 from bot.permissions import Action, Denied, Permissions
 from bot.poller import Poller
 from bot.slack.sender import SlackError, SlackSender
@@ -172,12 +172,9 @@ class Watching:
         )
         if what == "exists":
             return await self._already(watch, backend, job_id)
-        error = await self.notifier.deliver_watch(watch.pk)
+        # refused for good: the notifier discards a watch just created, ends again one resumed (bot/notifier/outcome.py)
+        error = await self.notifier.deliver_watch(watch.pk, WhoSends.CREATED if what == "created" else WhoSends.RESUMED)
         if error is not None:
-            if what == "created":
-                await self.db.run(store.discard_watch, watch.pk)
-            else:  # the thread and its history stay; the watch ends again
-                await self.db.run(store.end_watch_for_slack, watch.pk, error, self.clock())
             await self.poller.track(job.pk)
             raise UserError(slack_refusal(error), "cannot_post" if error in CANNOT_POST else "slack_refused")
         self.notifier.kick()
@@ -191,14 +188,14 @@ class Watching:
             text = f"Watching {esc(backend.name)} job `{esc(job_id)}` again: updates go to its thread."
         else:
             text = f"Watching {esc(backend.name)} job `{esc(job_id)}`: updates go to the thread."
-        if self.notifier.stopped is not None:
-            text += (f" Slack refuses my token right now ({esc(self.notifier.stopped.error)}): {where} appears "
+        if self.notifier.halted is not None:
+            text += (f" Slack refuses my token right now ({esc(self.notifier.halted.error)}): {where} appears "
                      "once the bot's operator fixes it.")
         return Watched(text, watch_id=watch.pk, new=True)
 
     async def _already(self, watch: store.Watch, backend: Backend, job_id: str) -> Watched:
         if watch.parent_ts is None:  # just created by a request beside this one: post it now, or wait for it
-            await self.notifier.deliver_watch(watch.pk)
+            await self.notifier.deliver_watch(watch.pk, WhoSends.BESIDE)  # refused: the request creating it undoes it
             pair = await self.db.run(store.watch_and_job, watch.pk)
             watch = pair[0] if pair is not None else watch
         link = await self.permalink(watch.channel, watch.parent_ts)

@@ -20,7 +20,6 @@ import pytest
 import yaml
 from sqlmodel import SQLModel
 
-import bot.notifier
 from bot.config import Environment
 from bot.offline.setup import configure_simulators, demo_backends
 from bot.offline.slack import FakeSlack
@@ -40,7 +39,7 @@ T1 = 1_765_000_000.0  # when 1a09719 wrote its dumps' rows
 
 @pytest.fixture(autouse=True)
 def _quick_slack_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.notifier, "CHANNEL_GAP", 0.05)  # Slack's per-channel pacing is not tested here
+    monkeypatch.setattr("bot.notifier.pace.CHANNEL_GAP", 0.05)  # Slack's per-channel pacing is not tested here
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
