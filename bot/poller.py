@@ -31,7 +31,7 @@ from bot.backends import slots
 from bot.backends.base import Backend, JobStatus
 from bot.backends.errors import BackendError, BadResponse, TooSlow
 from bot.config import Settings
-from bot.jobs import JobView, Upload
+from bot.jobs import Change, JobView, Upload, change_of
 from bot.logs import about
 from bot.metrics import Metrics
 from bot.store import PollResult, Store, Tracked, leases
@@ -332,8 +332,9 @@ class Poller:
         """Schedule the next poll; queue a database write only when the answer changes something."""
         now = self.clock()
         self.polls += 1
+        change = change_of(job, res) if isinstance(res, JobStatus) else Change.NONE
         if isinstance(res, JobStatus):
-            self.metrics.poll(job.backend, None, changed=not job.same_as(res))
+            self.metrics.poll(job.backend, None, changed=change is not Change.NONE)
         else:
             self.metrics.poll(job.backend, res)
         scheduled = job.pk in self._jobs
@@ -345,10 +346,10 @@ class Poller:
                 res = replace(res, job_id=job.job_id)
             due = now + self.interval(job.backend, job, now) * random.uniform(0.95, 1.05)
             # an answer that changes nothing is not written, unless it finds a flapping job settled: that owes a note
-            quiet = job.errors == 0 and job.same_as(res) and not job.settling(now)
+            quiet = job.errors == 0 and change is Change.NONE and not job.settling(now)
             away = job.pk in self._away  # this answer is the first since the bot came back: it settles that
             self._away.discard(job.pk)
-            if res.phase != job.phase or res.vendor_status != job.vendor_status:
+            if change is Change.STATE:
                 job.changed_at = now
             if job.errors:
                 log.info("%s job %s answers again", job.backend, job.job_id, extra=about(job.backend, job.job_id))

@@ -14,7 +14,17 @@ from sqlalchemy.sql import ColumnElement
 from sqlmodel import SQLModel, col
 
 from bot.backends.base import JobStatus
-from bot.jobs import Changed, EndedReason, JobEvent, OutboxKind, Reply, shown_progress, slack_ended
+from bot.jobs import (
+    Change,
+    Changed,
+    EndedReason,
+    JobEvent,
+    OutboxKind,
+    Reply,
+    change_of,
+    shown_progress,
+    slack_ended,
+)
 from bot.store.models import Job, Outbox, StateChange, Watch
 from bot.store.outbox import owe
 from bot.store.runs import track_run
@@ -155,7 +165,7 @@ def create_watch(
         if existing is not None and (existing.active or existing.ended_reason == EndedReason.FINISHED):
             return existing, job, "exists"
         if not job.polling:
-            if job.phase != st.phase or job.vendor_status != st.vendor_status:
+            if change_of(job, st) is Change.STATE:
                 s.add(StateChange(job_pk=job.pk, at=now, phase=st.phase, vendor_status=st.vendor_status,
                                   message=st.message))
                 job.changed_at = now
