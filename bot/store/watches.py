@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import SQLModel, col
 
-from bot.backends.base import JobStatus
-from bot.jobs import (
+from bot.domain.jobs import (
     Change,
     Changed,
     EndedReason,
@@ -25,6 +24,7 @@ from bot.jobs import (
     shown_progress,
     slack_ended,
 )
+from bot.domain.status import JobStatus
 from bot.store.models import Job, Outbox, StateChange, Watch
 from bot.store.outbox import owe
 from bot.store.runs import track_run
@@ -377,7 +377,7 @@ def note_cancel(s: Session, backend: str, job_id: str, note: Reply, now: float) 
     return len(watches), Owes(messages=bool(watches), track=job.pk)  # its next poll is now: follow it to its end
 
 
-# -- permissions (bot/permissions.py): the job's owner, and watches the rules no longer allow -------------
+# -- permissions (bot/operations/permissions.py): the job's owner, and watches the rules no longer allow -------------
 
 def job_owner(s: Session, backend: str, job_id: str) -> str | None:
     """The `cancel: owner` of a job: who started its earliest watch, in any channel. One owner per job,

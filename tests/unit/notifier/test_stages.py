@@ -12,18 +12,18 @@ from typing import Any
 import pytest
 
 from bot import store
-from bot.backends.base import JobStatus
-from bot.backends.states import Phase
-from bot.jobs import OutboxKind, Reply
+from bot.domain.jobs import OutboxKind, Reply
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
+from bot.engine.notifier import Notifier, WhoSends
+from bot.engine.notifier.claim import Claim
+from bot.engine.notifier.halt import TokenHalt
+from bot.engine.notifier.lease import ChannelLeases
+from bot.engine.notifier.order import PRIORITY, ChannelTurns, Turns
+from bot.engine.notifier.outage import Outage
+from bot.engine.notifier.outcome import GONE, UNKNOWN_TRIES, Result, outcome_of, retry_delay
+from bot.engine.notifier.pace import Pace, UpdateRoom
 from bot.metrics import Metrics
-from bot.notifier import Notifier, WhoSends
-from bot.notifier.claim import Claim
-from bot.notifier.halt import TokenHalt
-from bot.notifier.lease import ChannelLeases
-from bot.notifier.order import PRIORITY, ChannelTurns, Turns
-from bot.notifier.outage import Outage
-from bot.notifier.outcome import GONE, UNKNOWN_TRIES, Result, outcome_of, retry_delay
-from bot.notifier.pace import Pace, UpdateRoom
 from bot.slack.budget import Budget, Priority
 from bot.slack.errors import Outcome
 from bot.slack.sender import SlackError, SlackUnreachable
@@ -102,9 +102,9 @@ async def test_a_replica_sends_only_where_it_holds_the_lease_and_empties_a_chann
 
 # -- pace and budget ---------------------------------------------------------------------------------------
 def test_a_429_cools_the_channel_for_its_retry_after_then_one_post_goes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bot.notifier.pace.CHANNEL_GAP", 1.0)
+    monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 1.0)
     now = [100.0]
-    monkeypatch.setattr("bot.notifier.pace.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("bot.engine.notifier.pace.time.monotonic", lambda: now[0])
     pace = Pace()
     assert not pace.cooling("C1") and pace.ready_in("C1") == 0.0
     pace.cool("C1", 5.0)
@@ -115,8 +115,8 @@ def test_a_429_cools_the_channel_for_its_retry_after_then_one_post_goes(monkeypa
 
 
 def test_a_channel_taken_over_waits_a_whole_gap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bot.notifier.pace.CHANNEL_GAP", 1.0)
-    monkeypatch.setattr("bot.notifier.pace.time.monotonic", lambda: 50.0)
+    monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 1.0)
+    monkeypatch.setattr("bot.engine.notifier.pace.time.monotonic", lambda: 50.0)
     pace = Pace()
     pace.empty("C1")
     assert pace.ready_in("C1") == 1.0 and pace.ready_in("C2") == 0.0
@@ -176,7 +176,7 @@ def test_an_unknown_error_is_retried_then_costs_only_its_message() -> None:
 
 
 def test_a_retry_waits_slacks_retry_after_else_a_doubling_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bot.notifier.outcome.random.random", lambda: 0.5)  # no jitter
+    monkeypatch.setattr("bot.engine.notifier.outcome.random.random", lambda: 0.5)  # no jitter
     assert retry_delay(owed(), Result(Outcome.RETRY, retry_after=7.0)) == 7.0
     assert [retry_delay(owed(attempts=n), Result(Outcome.RETRY)) for n in (0, 1, 2, 20)] == [1.0, 2.0, 4.0, 300.0]
 
@@ -185,10 +185,10 @@ def test_a_retry_waits_slacks_retry_after_else_a_doubling_backoff(monkeypatch: p
 async def test_a_halt_is_said_once_probed_on_a_backoff_and_lifted_by_a_passing_auth_test(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     now = [0.0]
-    monkeypatch.setattr("bot.notifier.halt.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("bot.engine.notifier.halt.time.monotonic", lambda: now[0])
     slack, resumed = SlackDouble(), []
     halt = TokenHalt(slack, FakeClock(), resumed=lambda: resumed.append(True))
-    with caplog.at_level(logging.INFO, logger="bot.notifier"):
+    with caplog.at_level(logging.INFO, logger="bot.engine.notifier"):
         halt.halt("token_revoked")
         halt.halt("token_revoked")  # a second message meeting it: no second line
     assert halt.why is not None and halt.why.error == "token_revoked"
@@ -213,7 +213,7 @@ def test_an_outage_is_one_line_when_it_starts_and_one_when_it_ends(caplog: pytes
     clock = FakeClock()
     metrics = Metrics(clock)
     outage = Outage(clock, metrics, 300.0)
-    with caplog.at_level(logging.WARNING, logger="bot.notifier"):
+    with caplog.at_level(logging.WARNING, logger="bot.engine.notifier"):
         outage.answered()  # no outage: nothing to say
         outage.met(1, "connection refused")
         outage.met(2, "connection refused")

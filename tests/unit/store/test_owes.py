@@ -4,9 +4,9 @@ and bot/watching.py's `settle` alone applies it."""
 from __future__ import annotations
 
 from bot import store
-from bot.backends.base import JobStatus
-from bot.backends.states import Phase
-from bot.jobs import Reply
+from bot.domain.jobs import Reply
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.store import Owes, Store
 from tests.conftest import FakeClock
 
