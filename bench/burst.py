@@ -67,7 +67,7 @@ from bot.offline.slack.records import Change
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 FUSION = "fusion-demo"
 PACE = 1.0  # seconds per message in one channel, sustained (Slack: about one a second per channel; the bot
-# also uses a short burst of a few, bot/engine/notifier.py)
+# also uses a short burst of a few, bot/engine/notifier/pace.py)
 IDLE_INTERVAL = 3600.0
 TIER3_PER_MINUTE = TIER_PER_MINUTE[METHOD_TIERS["chat.update"]]  # parents' updates: Slack's Tier 3
 TIER3_WINDOW = WINDOW

@@ -26,7 +26,7 @@ from bot.engine.digests import TICK as DIGEST_TICK
 from bot.engine.digests import Digests
 from bot.engine.notifier import Notifier
 from bot.engine.poller import Poller
-from bot.engine.replicas import Replicas
+from bot.engine.replicas import Replicas, replica_id
 from bot.inbound import front, listeners
 from bot.inbound.api import Api
 from bot.inbound.home import HomeTab
@@ -95,16 +95,21 @@ class Runtime:
         # the notifier and digests (through the sender) and the Home tab. With replicas, this one's share.
         self.budget = Budget(settings.slack_limits, self._live_replicas)
         slack = WebSender(self.client, self.metrics, self.budget)
-        self.notifier = Notifier(self.db, slack, self.backends, clock, self.metrics, self.budget)
-        self.poller = Poller(self.db, self.backends, self.notifier.kick, settings, clock, self.metrics)
-        # PostgreSQL: any number of replicas share the work (bot/engine/replicas.py); SQLite: this process alone
-        self.replicas = (Replicas(self.db, self.poller, self.notifier, env.database_url, settings.lease_seconds)
-                         if self.db.replicated else None)
+        # PostgreSQL: any number of replicas share the work (bot/engine/replicas.py), each poll and each
+        # channel's sends leased for lease_seconds; SQLite: this process alone (no replica id)
+        replica = replica_id() if self.db.replicated else None
+        self.notifier = Notifier(self.db, slack, self.backends, clock, self.metrics, self.budget, replica=replica,
+                                 lease_seconds=settings.lease_seconds)
+        self.poller = Poller(self.db, self.backends, self.notifier.kick, settings, clock, self.metrics,
+                             replica=replica)
+        self.replicas = (Replicas(self.db, self.poller, replica, env.database_url, settings.lease_seconds)
+                         if replica is not None else None)
         self.permissions = Permissions(settings, self.client)  # who may see and do what (bot/operations/permissions.py)
         self.watching = Watching(settings, self.backends, self.db, self.poller, self.notifier, slack, clock,
                                  self.permissions)
         self.home = HomeTab(self.client, self.db, self.watching, self.backends, settings, clock, self.budget)
-        self.notifier.on_sent = self.home.watch_changed  # a change reached a thread: refresh its owner's Home tab
+        # a change reached a thread: refresh its owner's Home tab (for the life of the process)
+        self.notifier.subscribe(self.home.watch_changed)
         listeners.register(self.app, self.watching, self.home)
         self.digests = Digests(self.db, slack, settings.digests, clock, settings.backends)  # daily digests, if any
         self.api = Api(settings.api, self.watching, self.metrics) if settings.api is not None else None
@@ -250,7 +255,7 @@ class Runtime:
             reasons.append("the schedule is not loaded yet")
         if self.socket is not None and (trouble := await self.socket.trouble()) is not None:
             reasons.append(trouble)
-        if self.notifier.stopped is not None:
+        if self.notifier.halted is not None:
             reasons.append(f"Slack refuses the bot's token: {self.notifier.slack_state()}")
         return reasons
 

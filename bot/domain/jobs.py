@@ -8,8 +8,8 @@ import base64
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, ClassVar
+from enum import IntEnum, StrEnum
+from typing import Any, ClassVar, Protocol
 
 from bot.domain.states import Phase
 from bot.domain.status import JobStatus, Link
@@ -48,6 +48,37 @@ class ButtonAction(StrEnum):
     STOP = "jobstatus_stop"
     REFRESH = "jobstatus_refresh"
     REWATCH = "jobstatus_rewatch"
+
+
+class Known(Protocol):
+    """What the bot knows of a job from its last answer (a job row, or the poller's `Tracked`)."""
+
+    @property
+    def phase(self) -> Phase: ...
+    @property
+    def vendor_status(self) -> str: ...
+    @property
+    def progress(self) -> int | None: ...
+    @property
+    def name(self) -> str | None: ...
+
+
+class Change(IntEnum):
+    """How a vendor's answer changes a job, least first: decided by `change_of` alone, for every caller (the
+    poller, its writes in bot/store/polls.py, a watch created in bot/store/watches.py)."""
+
+    NONE = 0  # nothing the bot keeps or shows: not written (only the next poll time)
+    SHOWN = 1  # the parent reads differently (progress, a name learnt), in the same state
+    STATE = 2  # a new phase or vendor word: history, the job's changed_at, a reply when it is worth one
+
+
+def change_of(known: Known, st: JobStatus) -> Change:
+    """How the answer `st` changes what the bot knows of the job (an answer without a name keeps the name)."""
+    if st.phase != known.phase or st.vendor_status != known.vendor_status:
+        return Change.STATE
+    if st.progress != known.progress or (st.name and st.name != known.name):
+        return Change.SHOWN
+    return Change.NONE
 
 
 def shown_progress(phase: Phase, progress: int | None, last: int | None = None) -> int | None:

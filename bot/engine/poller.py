@@ -30,7 +30,7 @@ from bot import store
 from bot.backends import slots
 from bot.backends.base import Backend
 from bot.domain.errors import BackendError, BadResponse, TooSlow
-from bot.domain.jobs import JobView, Upload
+from bot.domain.jobs import Change, JobView, Upload, change_of
 from bot.domain.status import JobStatus
 from bot.metrics import Metrics
 from bot.rendering import messages
@@ -76,6 +76,8 @@ class Poller:
         settings: Settings,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
+        *,
+        replica: str | None = None,
     ) -> None:
         self.db = db
         self.backends = backends
@@ -100,8 +102,8 @@ class Poller:
         self._next_prune = 0.0
         self.polls = 0
         self.loaded = False  # the schedule has been read from the database (readiness)
-        self.replica: str | None = None  # replicas on PostgreSQL: this one's id (bot/engine/replicas.py); None: alone
-        self.lease = settings.lease_seconds
+        self.replica = replica  # replicas on PostgreSQL: this one's id (bot/engine/replicas.py); None: alone
+        self.lease = settings.lease_seconds  # the notifier's channel leases are as long (bot/app.py)
         self.metrics = metrics or Metrics(clock)
         self.metrics.jobs_tracked_from(self.tracked)
 
@@ -332,8 +334,9 @@ class Poller:
         """Schedule the next poll; queue a database write only when the answer changes something."""
         now = self.clock()
         self.polls += 1
+        change = change_of(job, res) if isinstance(res, JobStatus) else Change.NONE
         if isinstance(res, JobStatus):
-            self.metrics.poll(job.backend, None, changed=not job.same_as(res))
+            self.metrics.poll(job.backend, None, changed=change is not Change.NONE)
         else:
             self.metrics.poll(job.backend, res)
         scheduled = job.pk in self._jobs
@@ -345,10 +348,10 @@ class Poller:
                 res = replace(res, job_id=job.job_id)
             due = now + self.interval(job.backend, job, now) * random.uniform(0.95, 1.05)
             # an answer that changes nothing is not written, unless it finds a flapping job settled: that owes a note
-            quiet = job.errors == 0 and job.same_as(res) and not job.settling(now)
+            quiet = job.errors == 0 and change is Change.NONE and not job.settling(now)
             away = job.pk in self._away  # this answer is the first since the bot came back: it settles that
             self._away.discard(job.pk)
-            if res.phase != job.phase or res.vendor_status != job.vendor_status:
+            if change is Change.STATE:
                 job.changed_at = now
             if job.errors:
                 log.info("%s job %s answers again", job.backend, job.job_id, extra=about(job.backend, job.job_id))

@@ -11,7 +11,7 @@ at the others' next heartbeat. Notifications make the heartbeat come at once whe
 gives jobs back ("balance"), and a job another replica changed (a user watched, stopped or cancelled it
 there) is read again by the one that polls it ("job <pk>"). Without LISTEN (its connection lost) the heartbeat still comes
 every lease/3: notifications only make things sooner. The notifier's channel leases are its own
-(bot/engine/notifier.py). SQLite is one process and has no replicas.
+(bot/engine/notifier/lease.py). SQLite is one process and has no replicas.
 """
 
 from __future__ import annotations
@@ -24,27 +24,30 @@ import socket
 
 from sqlalchemy.engine import make_url
 
-from bot.engine.notifier import Notifier
 from bot.engine.poller import Poller
 from bot.store import Store, engine_url, leases
 
 log = logging.getLogger(__name__)
 
 
+def replica_id() -> str:
+    """A new replica's id: the host, the process and a random part (a restarted process is a new replica).
+    bot/app.py gives it to the poller, the notifier and `Replicas` as it builds them."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
 class Replicas:
-    def __init__(self, db: Store, poller: Poller, notifier: Notifier, url: str, lease: float) -> None:
+    def __init__(self, db: Store, poller: Poller, replica: str, url: str, lease: float) -> None:
         self.db = db
         self.poller = poller
         self.lease = lease
-        self.id = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.id = replica
         self.live = 1
         # psycopg's own connection string for LISTEN (never logged: it may hold the password)
         self._conninfo = make_url(engine_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
         self._wake = asyncio.Event()
         self._listening = asyncio.Event()  # the LISTEN session is connected (once)
         self._tasks: list[asyncio.Task[None]] = []
-        poller.replica = notifier.replica = self.id
-        poller.lease = notifier.lease = lease
 
     async def join(self) -> None:
         """Before the schedule is loaded: say this replica is alive (so the others give back their excess at

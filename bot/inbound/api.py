@@ -482,7 +482,7 @@ class Api:
                 raise ApiError("internal", "The watch was removed meanwhile; nothing is watched. Please try again.")
             watch, _job = pair
             ended = not watch.active and watch.ended_reason != EndedReason.FINISHED
-            if (watch.parent_ts is not None or ended or self.watching.notifier.stopped is not None
+            if (watch.parent_ts is not None or ended or self.watching.notifier.halted is not None
                     or loop.time() >= deadline):
                 return await self._body(watch_id, pair)
             await asyncio.sleep(PARENT_POLL)

@@ -34,7 +34,7 @@ from bot.domain.errors import (
 )
 from bot.domain.jobs import Changed, EndedReason, JobView
 from bot.domain.status import JobStatus
-from bot.engine.notifier import Notifier
+from bot.engine.notifier import Notifier, WhoSends
 from bot.engine.poller import Poller
 from bot.operations import permissions, quotas
 from bot.operations.permissions import Action, Denied, Permissions
@@ -184,16 +184,12 @@ class Watching:
         )
         if what == "exists":
             return await self._already(watch, backend, job_id)
-        error = await self.notifier.deliver_watch(watch.pk)
+        # refused for good: the notifier discards a watch just created, ends again one resumed (bot/notifier/outcome.py)
+        error = await self.notifier.deliver_watch(watch.pk, WhoSends.CREATED if what == "created" else WhoSends.RESUMED)
         if error is not None:
-            if what == "created":
-                await self.db.run(store.discard_watch, watch.pk)
-            else:  # the thread and its history stay; the watch ends again
-                await self.db.run(store.end_watch_for_slack, watch.pk, error, self.clock())
-            await self.poller.track(job.pk)
+            await self.settle(store.Owes(track=job.pk))
             raise UserError(slack_refusal(error), "cannot_post" if error in CANNOT_POST else "slack_refused")
-        self.notifier.kick()
-        await self.poller.track(job.pk)
+        await self.settle(store.Owes(messages=True, track=job.pk))  # the first reply and the rest of the watch
         where = "its thread" if what == "resumed" else "the thread"
         if st.terminal:
             await self.poller.details_for(backend, st, [watch.pk])
@@ -203,14 +199,22 @@ class Watching:
             text = f"Watching {esc(backend.name)} job `{esc(job_id)}` again: updates go to its thread."
         else:
             text = f"Watching {esc(backend.name)} job `{esc(job_id)}`: updates go to the thread."
-        if self.notifier.stopped is not None:
-            text += (f" Slack refuses my token right now ({esc(self.notifier.stopped.error)}): {where} appears "
+        if self.notifier.halted is not None:
+            text += (f" Slack refuses my token right now ({esc(self.notifier.halted.error)}): {where} appears "
                      "once the bot's operator fixes it.")
         return Watched(text, watch_id=watch.pk, new=True)
 
+    async def settle(self, owes: store.Owes) -> None:
+        """Apply what a committed write owes: the one place that wakes the notifier (messages were owed) and has
+        the poller follow a job (its schedule changed)."""
+        if owes.messages:
+            self.notifier.kick()
+        if owes.track is not None:
+            await self.poller.track(owes.track)
+
     async def _already(self, watch: store.Watch, backend: Backend, job_id: str) -> Watched:
         if watch.parent_ts is None:  # just created by a request beside this one: post it now, or wait for it
-            await self.notifier.deliver_watch(watch.pk)
+            await self.notifier.deliver_watch(watch.pk, WhoSends.BESIDE)  # refused: the request creating it undoes it
             pair = await self.db.run(store.watch_and_job, watch.pk)
             watch = pair[0] if pair is not None else watch
         link = await self.permalink(watch.channel, watch.parent_ts)
@@ -263,11 +267,10 @@ class Watching:
             await self.allow(pair[1].backend, user, Action.UNWATCH, pair[0].channel)
         note = messages.note(f":octagonal_sign: Stopped watching (by {messages.who(user)}). "
                              "Press *Rewatch* to follow it again.")
-        job_pk = await self.db.run(store.stop_watch, watch_id, self.clock(), note)
-        self.notifier.kick()
-        if job_pk is None:
+        owes = await self.db.run(store.stop_watch, watch_id, self.clock(), note)
+        if owes is None:
             return Answer("That watch had already stopped.")
-        await self.poller.track(job_pk)
+        await self.settle(owes)
         return Answer("Stopped watching. The thread stays; *Rewatch* on the message starts again.")
 
     async def rewatch(self, watch_id: int, user: str) -> Answer:
@@ -282,14 +285,12 @@ class Watching:
         await quotas.admit(self.db, self.settings.quotas, user, watch.channel, self.clock())
         st = await self.check(backend, job.job_id)
         if st.terminal:
-            await self.db.run(store.refresh_job, job.pk, st, self.clock())
-            self.notifier.kick()
+            await self.settle(await self.db.run(store.refresh_job, job.pk, st, self.clock()))
             return Answer(f"{esc(backend.name)} job `{esc(job.job_id)}` has ended "
                           f"({messages.state_words(st.phase, st.vendor_status)}): nothing to watch.")
         note = messages.note(f":eyes: Watching again (by <@{user}>).")
-        await self.db.run(store.rewatch, watch_id, st, self.clock(), self.watch_timeout(backend), note)
-        self.notifier.kick()
-        await self.poller.track(job.pk)
+        await self.settle(await self.db.run(store.rewatch, watch_id, st, self.clock(), self.watch_timeout(backend),
+                                            note))
         return Answer(f"Watching {esc(backend.name)} job `{esc(job.job_id)}` again.")
 
     async def clicked_watch(self, value: str, channel: str, message_ts: str) -> int:
@@ -360,11 +361,9 @@ class Watching:
                 raise UserError(explain(backend, job_id, exc)) from None
             raise
         note = messages.note(f":no_entry: Cancel requested by <@{user}>" + (f": {esc(said)}" if said else "."))
-        owed, job_pk = await self.db.run(store.note_cancel, backend.name, job_id, note, self.clock())
-        self.notifier.kick()
-        if job_pk is not None:
-            await self.poller.track(job_pk)  # its next poll is now: follow it to CANCELLED
-        where = " The thread follows it to the end." if owed else ""
+        told, owes = await self.db.run(store.note_cancel, backend.name, job_id, note, self.clock())
+        await self.settle(owes)
+        where = " The thread follows it to the end." if told else ""
         return Answer(f"Asked {esc(backend.name)} to cancel job `{esc(job_id)}`.{where}")
 
     async def cancel_watch(self, watch_id: int, user: str) -> Answer:

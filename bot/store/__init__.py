@@ -42,6 +42,7 @@ from bot.store.polls import (
 )
 from bot.store.watches import (
     Figures,
+    Owes,
     active_watch,
     channel_watch,
     channel_watches,
@@ -66,7 +67,7 @@ from bot.store.watches import (
 )
 
 __all__ = [
-    "Applied", "Figures", "InUse", "PollFigures", "poll_figures", "user_watches", "watch_user", "Job", "Outbox", "Owed", "OwedMessage", "PollResult", "Pruned", "Secret", "StateChange",
+    "Applied", "Figures", "InUse", "PollFigures", "poll_figures", "user_watches", "watch_user", "Job", "Outbox", "Owed", "OwedMessage", "Owes", "PollResult", "Pruned", "Secret", "StateChange",
     "Store", "Tracked", "Watch", "active_watch", "apply_results", "channel_watch", "channel_watches", "claim",
     "claim_cancel", "counts", "create_watch", "discard_watch", "end_watch", "end_watch_for_slack", "engine_url",
     "expire_watches", "figures", "find_job", "forget_parent", "job_state", "note_cancel", "note_late_runs", "note_outages", "owe",

@@ -23,6 +23,7 @@ from bot.domain.durations import UNDER_WAY, vendor_time
 from bot.domain.errors import BackendError
 from bot.domain.jobs import (
     CaughtUp,
+    Change,
     Changed,
     EndedReason,
     Flapping,
@@ -32,6 +33,7 @@ from bot.domain.jobs import (
     Recovered,
     Settled,
     TimedOut,
+    change_of,
 )
 from bot.domain.states import Phase, worth_a_reply
 from bot.domain.status import JobStatus
@@ -74,9 +76,6 @@ class Tracked:
         answer even when it changes nothing)."""
         return self.flapping_since is not None and now - self.changed_at >= SETTLE_AFTER
 
-    def same_as(self, st: JobStatus) -> bool:
-        return (st.phase == self.phase and st.vendor_status == self.vendor_status
-                and st.progress == self.progress and (not st.name or st.name == self.name))
 
 
 # The columns a Tracked is read from, each labelled with its field's name (a Tracked is built by name).
@@ -191,8 +190,9 @@ def apply_status(s: Session, job_pk: int, st: JobStatus, now: float, next_poll_a
     if job is None:
         return out
     old_phase, old_word = job.phase, job.vendor_status
-    changed = st.phase != job.phase or st.vendor_status != job.vendor_status
-    visible = changed or st.progress != job.progress or bool(st.name and st.name != job.name) or force_update
+    change = change_of(job, st)
+    changed = change is Change.STATE
+    visible = change is not Change.NONE or force_update
     recovered = job.outage_noted
     settled = (not changed and job.flapping_since is not None and now - job.changed_at >= SETTLE_AFTER)
     job.checked_at = now

@@ -13,7 +13,17 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import SQLModel, col
 
-from bot.domain.jobs import Changed, EndedReason, JobEvent, OutboxKind, Reply, shown_progress, slack_ended
+from bot.domain.jobs import (
+    Change,
+    Changed,
+    EndedReason,
+    JobEvent,
+    OutboxKind,
+    Reply,
+    change_of,
+    shown_progress,
+    slack_ended,
+)
 from bot.domain.status import JobStatus
 from bot.store.models import Job, Outbox, StateChange, Watch
 from bot.store.outbox import owe
@@ -86,6 +96,16 @@ def counts(s: Session) -> dict[str, int]:
 
 
 @dataclass(frozen=True)
+class Owes:
+    """What a write owes once it is committed: messages in the outbox (the notifier sends them) and a job whose
+    schedule changed (the poller follows it). The write says it; `Watching.settle` alone applies it, so an
+    operation cannot forget to wake one or the other."""
+
+    messages: bool = False
+    track: int | None = None  # a job to poll (again), or None
+
+
+@dataclass(frozen=True)
 class Figures:
     """What /metrics shows that only the database knows (bot/metrics.py counts it every few seconds)."""
 
@@ -155,7 +175,7 @@ def create_watch(
         if existing is not None and (existing.active or existing.ended_reason == EndedReason.FINISHED):
             return existing, job, "exists"
         if not job.polling:
-            if job.phase != st.phase or job.vendor_status != st.vendor_status:
+            if change_of(job, st) is Change.STATE:
                 s.add(StateChange(job_pk=job.pk, at=now, phase=st.phase, vendor_status=st.vendor_status,
                                   message=st.message))
                 job.changed_at = now
@@ -244,35 +264,38 @@ def end_watch(s: Session, watch: Watch, reason: EndedReason, now: float, note: R
         refresh_polling(s, job)
 
 
-def stop_watch(s: Session, watch_id: int, now: float, note: Reply) -> int | None:
-    """A user stops a watch; returns its job, or None when it had ended already."""
+def stop_watch(s: Session, watch_id: int, now: float, note: Reply) -> Owes | None:
+    """A user stops a watch; returns what it owes (its note, its job's schedule), or None when it had ended
+    already."""
     w = s.get(Watch, watch_id)
     if w is None or not w.active:
         return None
     end_watch(s, w, EndedReason.STOPPED, now, note)
-    return w.job_pk
+    return Owes(messages=True, track=w.job_pk)
 
 
-def rewatch(s: Session, watch_id: int, st: JobStatus, now: float, watch_timeout: float, note: Reply) -> None:
+def rewatch(s: Session, watch_id: int, st: JobStatus, now: float, watch_timeout: float, note: Reply) -> Owes:
     """A user follows an ended watch's job again, in its thread, from the status `st` just read."""
     w = s.get(Watch, watch_id)
     job = s.get(Job, w.job_pk) if w is not None else None
     if w is None or job is None or w.active:
-        return
+        return Owes()
     _restart(s, w, job, now, watch_timeout, note)
     set_status(job, st)
     job.checked_at = now
+    return Owes(messages=True, track=job.pk)
 
 
-def refresh_job(s: Session, job_pk: int, st: JobStatus, now: float) -> None:
+def refresh_job(s: Session, job_pk: int, st: JobStatus, now: float) -> Owes:
     """Take a status read outside the poller (a Rewatch of a job that has ended) into every parent of the job."""
     job = s.get(Job, job_pk)
     if job is None:
-        return
+        return Owes()
     set_status(job, st)
     job.checked_at = now
     for w in watches_of(s, job_pk, active=None):
         owe(s, w, OutboxKind.UPDATE, now)
+    return Owes(messages=True)
 
 
 def end_watch_for_slack(s: Session, watch_id: int, error: str, now: float) -> None:
@@ -340,18 +363,18 @@ def release_cancel(s: Session, backend: str, job_id: str, user: str, at: float) 
         s.delete(job)
 
 
-def note_cancel(s: Session, backend: str, job_id: str, note: Reply, now: float) -> tuple[int, int | None]:
+def note_cancel(s: Session, backend: str, job_id: str, note: Reply, now: float) -> tuple[int, Owes]:
     """The vendor took a cancel: every active watch of the job says so, its parents lose the Cancel button,
-    and the job is polled now. Returns how many watches were told, and the job."""
+    and the job is polled now. Returns how many watches were told, and what that owes."""
     job = find_job(s, backend, job_id)
     if job is None:
-        return 0, None
+        return 0, Owes()
     watches = watches_of(s, job.pk)
     for w in watches:
         owe(s, w, note, now)
         owe(s, w, OutboxKind.UPDATE, now)
     job.next_poll_at = now
-    return len(watches), job.pk
+    return len(watches), Owes(messages=bool(watches), track=job.pk)  # its next poll is now: follow it to its end
 
 
 # -- permissions (bot/operations/permissions.py): the job's owner, and watches the rules no longer allow -------------

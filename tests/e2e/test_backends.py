@@ -37,7 +37,7 @@ from tests.conftest import SECRET_KEYS, SIGNING_SECRET, Harness, opened, start_r
 def quick_slack_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Slack's one-message-per-second per channel is the notifier's business (and its tests'); here it would
     only add a second to every thread reply."""
-    monkeypatch.setattr("bot.engine.notifier.CHANNEL_GAP", 0.05)
+    monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 0.05)
 
 
 def texts(blocks: list[dict[str, Any]] | None) -> str:

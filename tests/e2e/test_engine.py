@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-import bot.engine.notifier
 from bot.engine.poller import FLUSH_EVERY
 from bot.offline.vendors.core import Step
 from bot.store import Tracked
@@ -28,7 +27,7 @@ def statements(h: Harness) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _fast_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_GAP", 0.05)  # Slack's per-channel pacing is not tested here
+    monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 0.05)  # Slack's per-channel pacing is not tested here
 
 
 async def test_unchanged_answers_write_nothing_but_batched_next_poll_times(harness: Harness) -> None:

@@ -20,7 +20,6 @@ import pytest
 import yaml
 from sqlmodel import SQLModel
 
-import bot.engine.notifier
 from bot.offline.setup import configure_simulators, demo_backends
 from bot.offline.slack import FakeSlack
 from bot.offline.vendors.core import Step
@@ -40,7 +39,7 @@ T1 = 1_765_000_000.0  # when 1a09719 wrote its dumps' rows
 
 @pytest.fixture(autouse=True)
 def _quick_slack_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_GAP", 0.05)  # Slack's per-channel pacing is not tested here
+    monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 0.05)  # Slack's per-channel pacing is not tested here
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

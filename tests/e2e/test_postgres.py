@@ -20,7 +20,6 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
-import bot.engine.notifier
 from bot import store
 from bot.domain.errors import Unavailable
 from bot.domain.jobs import Changed, JobView
@@ -45,7 +44,7 @@ def database_url(postgres_url: str) -> str:
 
 @pytest.fixture(autouse=True)
 def _quick_slack_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_GAP", 0.05)  # Slack's per-channel pacing is not tested here
+    monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 0.05)  # Slack's per-channel pacing is not tested here
 
 
 def query(url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:

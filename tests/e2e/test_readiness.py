@@ -28,12 +28,12 @@ async def probe(h: Harness, path: str, *, details: bool = True) -> tuple[int, di
 async def test_ready_while_serving_and_not_while_slack_refuses_the_token(harness: Harness) -> None:
     h = harness
     assert await probe(h, "/readyz") == (200, {"ready": True})
-    h.runtime.notifier.probe_first = 0.2
+    h.runtime.notifier.halt.probe_first = 0.2
     h.sim.fusion.add_job(4200, steps=[Step(0, "RUNNING")])
     await h.watch("watch fusion-demo 4200")
     h.slack.token_revoked = True
     h.sim.fusion.set_state(4200, "SUCCEEDED")
-    await h.slack.wait_for(lambda: h.runtime.notifier.stopped is not None, what="the notifier to stop sending")
+    await h.slack.wait_for(lambda: h.runtime.notifier.halted is not None, what="the notifier to stop sending")
     status, body = await probe(h, "/readyz")
     assert status == 503 and body["ready"] is False
     [reason] = body["reasons"]
@@ -45,7 +45,7 @@ async def test_ready_while_serving_and_not_while_slack_refuses_the_token(harness
     assert await probe(h, "/healthz", details=False) == (200, {"ok": True})
 
     h.slack.token_revoked = False
-    await h.slack.wait_for(lambda: h.runtime.notifier.stopped is None, what="sending to resume")
+    await h.slack.wait_for(lambda: h.runtime.notifier.halted is None, what="sending to resume")
     assert await probe(h, "/readyz") == (200, {"ready": True})
 
 

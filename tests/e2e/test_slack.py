@@ -57,7 +57,7 @@ async def healthz(h: Harness) -> dict[str, Any]:
 async def test_a_revoked_token_stops_sending_keeps_everything_and_resumes_by_itself(
         harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
     h = harness
-    h.runtime.notifier.probe_first = 0.2  # Slack's real backoff starts at 5 s; the test need not wait that long
+    h.runtime.notifier.halt.probe_first = 0.2  # Slack's real backoff starts at 5 s; the test need not wait that long
     h.sim.fusion.add_job(4100, name="Payroll", steps=[Step(0, "ENQUEUED")])
     await h.watch("watch fusion-demo 4100")
     [parent] = h.parents()
@@ -160,7 +160,7 @@ async def test_end_watch_when_the_channel_takes_nothing_more(harness: Harness) -
 
 async def test_stop_sending_on_one_refused_token_then_the_same_message_goes_once(harness: Harness) -> None:
     h = harness
-    h.runtime.notifier.probe_first = 0.1
+    h.runtime.notifier.halt.probe_first = 0.1
     await running_watch(h, 5005)
     probes = len(h.slack.calls_of("auth.test"))  # Bolt's own check of the token, at the first request
     h.slack.fail_next("chat.postMessage", "account_inactive")
@@ -173,7 +173,7 @@ async def test_stop_sending_on_one_refused_token_then_the_same_message_goes_once
 async def test_an_error_no_table_knows_is_retried_a_few_times_then_dropped(
         harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     h = harness
-    monkeypatch.setattr("bot.engine.notifier.BACKOFF_FIRST", 0.01)
+    monkeypatch.setattr("bot.engine.notifier.outcome.BACKOFF_FIRST", 0.01)
     await running_watch(h, 5006)
     h.slack.fail_next("chat.postMessage", "brand_new_error", times=notifier.UNKNOWN_TRIES)
     with caplog.at_level(logging.WARNING, logger="bot"):
@@ -210,7 +210,7 @@ async def test_an_answer_refused_for_good_by_the_response_url_is_logged_once(
 async def test_a_watch_asked_for_while_the_token_is_refused_is_kept_and_posted_once_it_works(
         harness: Harness) -> None:
     h = harness
-    h.runtime.notifier.probe_first = 0.1
+    h.runtime.notifier.halt.probe_first = 0.1
     await running_watch(h, 5009)  # Bolt checks the token at its first request: it keeps that answer
     h.slack.token_revoked = True
     h.sim.fusion.add_job(5010, steps=[Step(0, "RUNNING")])

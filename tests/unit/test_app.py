@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import READY_DB_TIMEOUT, Runtime
-from bot.engine.notifier import Stopped
+from bot.engine.notifier import Halted
 from bot.support.config import Environment, settings_from_dict
 
 SETTINGS = settings_from_dict({"backends": {"fusion-prod": {
@@ -76,7 +76,7 @@ async def test_not_ready_while_the_database_does_not_answer(tmp_path: Path) -> N
 async def test_not_ready_while_slack_refuses_the_token(tmp_path: Path) -> None:
     runtime = await ready_runtime(tmp_path)
     try:
-        runtime.notifier.stopped = Stopped("token_revoked", 1_766_000_000.0)
+        runtime.notifier.halt.why = Halted("token_revoked", 1_766_000_000.0)
         assert await runtime.not_ready() == [
             "Slack refuses the bot's token: token_revoked since 2025-12-17T19:33:20Z"]
     finally:
@@ -93,3 +93,16 @@ async def test_not_ready_in_socket_mode_until_connected(tmp_path: Path) -> None:
 
 def test_the_database_gets_less_than_a_default_kubernetes_probe_timeout() -> None:
     assert READY_DB_TIMEOUT < 1.0  # timeoutSeconds defaults to 1: an answer after it is no answer
+
+
+def test_one_lease_setting_for_the_notifier_and_the_poller_and_no_replica_on_sqlite(tmp_path: Path) -> None:
+    """The wiring is the constructor's: the poller's job leases and the notifier's channel leases are one
+    setting (they once defaulted to different lengths), and SQLite's one process has no replica id."""
+    settings = settings_from_dict({**SETTINGS.model_dump(mode="json", exclude_none=True), "lease_seconds": 42})
+    runtime = Runtime(settings, environment(tmp_path))
+    try:
+        assert runtime.notifier.leases.seconds == runtime.poller.lease == 42.0
+        assert runtime.notifier.leases.replica is None and runtime.poller.replica is None
+        assert runtime.replicas is None
+    finally:
+        runtime.db.close()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.domain.jobs import (
+    Change,
     Changed,
     JobEvent,
     JobView,
@@ -17,6 +19,7 @@ from bot.domain.jobs import (
     Reply,
     TimedOut,
     Upload,
+    change_of,
     event_of,
     event_payload,
     shown_progress,
@@ -73,3 +76,27 @@ def test_a_logs_file_name_is_the_backend_and_job_made_filename_safe(backend: str
     upload = Upload.of_log(backend, job_id, b"log")
     assert upload.filename == name and upload.content == b"log"
     assert "/" not in upload.filename and not upload.filename.startswith(".")
+
+
+@dataclass(frozen=True)
+class Knew:
+    phase: Phase = Phase.RUNNING
+    vendor_status: str = "RUNNING"
+    progress: int | None = 40
+    name: str | None = "Nightly load"
+
+
+@pytest.mark.parametrize(("answer", "change"), [
+    (JobStatus("1", Phase.RUNNING, "RUNNING", progress=40, name="Nightly load"), Change.NONE),
+    (JobStatus("1", Phase.RUNNING, "RUNNING", progress=40), Change.NONE),  # no name in the answer: the name stays
+    (JobStatus("1", Phase.RUNNING, "RUNNING", progress=40, name=""), Change.NONE),
+    (JobStatus("1", Phase.RUNNING, "RUNNING", progress=55, name="Nightly load"), Change.SHOWN),
+    (JobStatus("1", Phase.RUNNING, "RUNNING", progress=None, name="Nightly load"), Change.SHOWN),
+    (JobStatus("1", Phase.RUNNING, "RUNNING", progress=40, name="Nightly load v2"), Change.SHOWN),
+    (JobStatus("1", Phase.RUNNING, "WAIT", progress=40, name="Nightly load"), Change.STATE),  # the vendor's word
+    (JobStatus("1", Phase.SUCCEEDED, "RUNNING", progress=40, name="Nightly load"), Change.STATE),
+    (JobStatus("1", Phase.FAILED, "ERROR", progress=100, name="Other"), Change.STATE),
+])
+def test_one_function_says_how_an_answer_changes_a_job(answer: JobStatus, change: Change) -> None:
+    assert change_of(Knew(), answer) is change
+    assert (change_of(Knew(), answer) >= Change.SHOWN) == (change is not Change.NONE)

@@ -238,7 +238,7 @@ async def test_the_poller_reports_polls_jobs_and_how_late_it_runs(
 async def test_the_notifier_reports_change_to_reply_rate_limit_waits_and_its_lag(
         wired: tuple[Metrics, Poller, Notifier, BackendDouble], db: Store, clock: FakeClock,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bot.engine.notifier.CHANNEL_GAP", 0.0)
+    monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 0.0)
     m, _poller, notifier, _backend = wired
     slack = notifier.slack
     assert isinstance(slack, SlackDouble)

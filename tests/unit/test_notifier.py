@@ -19,7 +19,7 @@ from bot import store
 from bot.domain.jobs import Changed, JobView, OutboxKind, Reply, Upload
 from bot.domain.states import Phase
 from bot.domain.status import JobStatus
-from bot.engine.notifier import UNKNOWN_TRIES, Notifier
+from bot.engine.notifier import UNKNOWN_TRIES, Notifier, WhoSends
 from bot.store import PollResult, Store, Watch
 from tests.conftest import FakeClock
 from tests.unit.doubles import BackendDouble, SlackDouble, backends, texts
@@ -70,15 +70,15 @@ class Bot:
 
 @pytest.fixture(autouse=True)
 def _no_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_GAP", 0.0)  # pacing has its own test
-    monkeypatch.setattr(bot.engine.notifier, "BACKOFF_FIRST", 0.0)  # a retry without Retry-After is due at once
+    monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 0.0)  # pacing has its own test
+    monkeypatch.setattr("bot.engine.notifier.outcome.BACKOFF_FIRST", 0.0)  # a retry without Retry-After is due at once
 
 
 @pytest.fixture
 async def bot_(db: Store, clock: FakeClock) -> AsyncIterator[Bot]:
     slack = SlackDouble()
     notifier = Notifier(db, slack, backends(BackendDouble()), clock)
-    notifier.probe_first = 0.0
+    notifier.halt.probe_first = 0.0
     task = asyncio.create_task(notifier.run())
     try:
         yield Bot(db, slack, notifier, clock)
@@ -112,7 +112,7 @@ async def test_a_watch_gets_its_parent_then_its_replies_in_order_in_its_thread(b
 
 async def test_a_reply_slack_refuses_for_now_holds_back_its_watch_only(
         bot_: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.engine.notifier, "BACKOFF_FIRST", 10.0)  # the refused reply is due again 5 to 15 s later
+    monkeypatch.setattr("bot.engine.notifier.outcome.BACKOFF_FIRST", 10.0)  # the refused reply is due again 5 to 15 s later
     w1, w2 = await bot_.watch("1"), await bot_.watch("2")
     await bot_.until(lambda: len(bot_.slack.sent) == 2, "both parents")
     bot_.slack.refuse("chat.postMessage", "internal_error")  # transient, no Retry-After: this message waits
@@ -130,8 +130,8 @@ async def test_a_reply_slack_refuses_for_now_holds_back_its_watch_only(
 
 async def test_posts_in_one_channel_are_paced_after_a_short_burst_and_other_channels_do_not_wait(
         bot_: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_GAP", 0.2)
-    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_BURST", 2)
+    monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 0.2)
+    monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_BURST", 2)
     w1 = await bot_.watch("1", "C1")
     await bot_.owe(w1, note("a"), note("b"), note("c"))
     await bot_.watch("2", "C2")
@@ -145,8 +145,8 @@ async def test_posts_in_one_channel_are_paced_after_a_short_burst_and_other_chan
 
 
 def test_a_channels_bucket_allows_a_short_burst_then_one_post_per_gap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_GAP", 1.0)
-    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_BURST", 3)
+    monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 1.0)
+    monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_BURST", 3)
     b = bot.engine.notifier.Bucket(100.0, 3.0)
     assert [b.take(100.0) for _ in range(3)] == [0.0, 0.0, 0.0]  # the burst
     assert b.ready_in(100.0) == 1.0 and b.ready_in(100.5) == 0.5  # looking takes nothing
@@ -156,7 +156,7 @@ def test_a_channels_bucket_allows_a_short_burst_then_one_post_per_gap(monkeypatc
 
 
 async def test_a_429_empties_the_channels_bucket_after_its_wait(bot_: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_GAP", 0.2)
+    monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 0.2)
     w = await bot_.watch("1", "C1")
     await bot_.until(lambda: len(bot_.slack.sent) == 1, "the parent")
     bot_.slack.refuse("chat.postMessage", "ratelimited", retry_after=0.3)
@@ -193,8 +193,8 @@ async def test_in_a_burst_every_state_change_goes_before_the_details_of_any(bot_
 
 async def test_a_state_change_owed_while_a_channel_is_paced_goes_before_the_details_waiting(
         bot_: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_GAP", 0.3)
-    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_BURST", 1)
+    monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 0.3)
+    monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_BURST", 1)
     w1, w2 = await bot_.watch("1", "C1"), await bot_.watch("2", "C1")
     await bot_.until(lambda: len(bot_.slack.sent) == 2, "the parents")
     await asyncio.sleep(0.35)  # the bucket has its one post again
@@ -272,16 +272,26 @@ def _ended(bot_: Bot, w: Watch) -> Callable[[], Awaitable[bool]]:
     return check
 
 
-async def test_on_the_command_path_a_refused_parent_is_the_callers_to_undo(db: Store, clock: FakeClock) -> None:
+@pytest.mark.parametrize(("who", "kept", "active"), [
+    (WhoSends.CREATED, False, False),  # the command path's new watch: discarded, nothing of it kept
+    (WhoSends.RESUMED, True, False),  # a resumed watch: its thread and history stay, the watch ends again
+    (WhoSends.BESIDE, True, True),  # another request creates it: that request decides
+    (WhoSends.PASS, True, False),  # the notifier's own pass: ended
+])
+async def test_what_a_refused_parent_means_is_decided_by_who_sends_it(
+        db: Store, clock: FakeClock, who: WhoSends, kept: bool, active: bool) -> None:
     slack = SlackDouble()
     notifier = Notifier(db, slack, backends(BackendDouble()), clock)
     st = JobStatus("1", Phase.RUNNING, "RUNNING")
     w, _, _ = await db.run(store.create_watch, "fake", st, "C9", "U1", now=clock(), interval=30, watch_timeout=60,
                            first_reply=None)
     slack.refuse("chat.postMessage", "channel_not_found")
-    assert await notifier.deliver_watch(w.pk) == "channel_not_found"
+    assert await notifier.deliver_watch(w.pk, who) == "channel_not_found"
     pair = await db.run(store.watch_and_job, w.pk)
-    assert pair is not None and pair[0].active  # not ended here: Watching discards it and tells the user
+    assert (pair is not None) == kept
+    if pair is not None:
+        assert pair[0].active == active
+        assert pair[0].ended_reason == (None if active else "Slack: channel_not_found")
 
 
 async def test_token_trouble_stops_sending_keeps_everything_and_resumes_after_auth_test(bot_: Bot) -> None:
@@ -290,7 +300,7 @@ async def test_token_trouble_stops_sending_keeps_everything_and_resumes_after_au
     bot_.slack.token_refused = True
     bot_.slack.refuse("chat.postMessage", "token_revoked")
     await bot_.owe(w, note("one"), note("two"))
-    await bot_.until(lambda: bot_.notifier.stopped is not None, "sending to stop")
+    await bot_.until(lambda: bot_.notifier.halted is not None, "sending to stop")
     assert bot_.notifier.slack_state().startswith("token_revoked since ")
     probes = bot_.slack.auth_tests
     await bot_.until(lambda: bot_.slack.auth_tests > probes, "a probe")
@@ -379,7 +389,7 @@ async def test_a_parent_posted_before_a_crash_is_found_not_posted_twice(db: Stor
     [row] = await db.run(store.pending, clock() + 1)
     await db.run(store.claim, row.id)  # the claim was committed, then the process died during the post...
     ts = await slack.post_parent("C1", "fake job 1: running", [], w.pk)  # ...which Slack had taken
-    assert await notifier.deliver_watch(w.pk) is None
+    assert await notifier.deliver_watch(w.pk, WhoSends.BESIDE) is None
     assert len(slack.of("chat.postMessage")) == 1
     pair = await db.run(store.watch_and_job, w.pk)
     assert pair is not None and pair[0].parent_ts == ts
@@ -414,7 +424,7 @@ async def test_a_reply_whose_parent_is_forgotten_meanwhile_waits_for_the_new_one
     await bot_.owe(w, note("reply"))
     await asyncio.wait_for(in_flight.wait(), 5)  # the notifier's channel pass is sending it
     with caplog.at_level(logging.WARNING, logger="bot"):
-        command_path = asyncio.create_task(bot_.notifier.deliver_watch(w.pk))
+        command_path = asyncio.create_task(bot_.notifier.deliver_watch(w.pk, WhoSends.BESIDE))
         await asyncio.wait_for(peeked.wait(), 5)
         gate.set()
         assert await asyncio.wait_for(command_path, 5) is None
