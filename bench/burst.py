@@ -17,8 +17,13 @@ the fake Slack (this process), started with bench/procs.py's helpers.
    Baseline: the same number of requests, for other new jobs, with the same watches at a 1 h interval (the
    poller idle), the bot started the same way.
 
-    python -m bench.burst            # the sizes above, about 2 minutes on 2 cores
+    python -m bench.burst            # the sizes above, about 8 minutes on 2 cores (6 of them Tier 3's pace)
     python -m bench.burst --quick    # small sizes, well under a minute (the test suite runs this)
+    python -m bench.burst --burst-only   # part 1 only
+
+The fake Slack enforces Slack's rate limits (bot/offline/slack/limits.py), so part 1 also measures the time
+until every parent shows its final state (chat.update is Tier 3: 50 a minute per workspace; the floor is a
+minute's 50 at once, then 50 a minute) and counts the 429s Slack answered.
 
 It prints a table and writes `bench/results/burst-<timestamp>.json` and `bench/results/burst-latest.json`.
 """
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import random
 import shutil
@@ -55,12 +61,16 @@ from bench.runner import (
     template_statuses,
 )
 from bot.offline.slack import FakeSlack, SlackUser
+from bot.offline.slack.limits import METHOD_TIERS, TIER_PER_MINUTE, WINDOW
+from bot.offline.slack.records import Change
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 FUSION = "fusion-demo"
 PACE = 1.0  # seconds per message in one channel, sustained (Slack: about one a second per channel; the bot
 # also uses a short burst of a few, bot/notifier.py)
 IDLE_INTERVAL = 3600.0
+TIER3_PER_MINUTE = TIER_PER_MINUTE[METHOD_TIERS["chat.update"]]  # parents' updates: Slack's Tier 3
+TIER3_WINDOW = WINDOW
 ME = psutil.Process()
 
 
@@ -96,6 +106,12 @@ async def wait_replies(fs: FakeSlack, parents: list[tuple[str, str]], limit_s: f
     while pending and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.2)
         pending = {(ch, ts) for ch, ts in pending if not fs.thread(ch, ts)}
+
+
+def ended(fs: FakeSlack, channel: str, ts: str) -> bool:
+    """Whether the parent shows its watch ended (the job's final state): only an ended watch's parent offers
+    "Rewatch" (bot/messages.py: parent)."""
+    return "Rewatch" in json.dumps(fs.message(channel, ts).blocks or [])
 
 
 def first_reply_at(fs: FakeSlack, channel: str, ts: str) -> float | None:
@@ -152,6 +168,16 @@ async def run_burst(p: BurstParams, logdir: Path, say: Any) -> dict[str, Any]:
         cpu0, busy0, w0 = bot.cpu(), machine_busy(), time.monotonic()
         others0 = (await sim.counts())["cpu_s"] + cpu_seconds(ME)
         calls0 = len(fs.calls)
+        refused0 = dict(fs.limits.refused)
+        parents = {(plan[i][2], plan[i][3]) for i in range(p.watches)}
+        final_at: dict[tuple[str, str], float] = {}  # parent -> when an edit made it show its ended watch
+
+        def edited(change: Change) -> None:
+            key = (change.channel or "", change.ts or "")
+            if change.kind == "edit" and key in parents and key not in final_at and ended(fs, *key):
+                final_at[key] = time.time()
+
+        unsubscribe = fs.subscribe(edited)
         at = float((await sim.post("/change/many", {"jobs": [[FUSION, i] for i in range(p.watches)]}))["at"])
         per_channel_bound = p.interval + PACE * math.ceil(p.watches / p.channels)
         await wait_replies(fs, [(plan[i][2], plan[i][3]) for i in range(p.watches)], 3 * per_channel_bound + 60)
@@ -162,6 +188,13 @@ async def run_burst(p: BurstParams, logdir: Path, say: Any) -> dict[str, Any]:
             if now_seen != seen:
                 quiet_since, seen = time.monotonic(), now_seen
             await asyncio.sleep(0.5)
+        # then every parent showing its final state: chat.update is Tier 3 (50 a minute per workspace)
+        floor = TIER3_WINDOW * (math.ceil(p.watches / TIER3_PER_MINUTE) - 1)
+        deadline = time.monotonic() + floor + per_channel_bound + 120
+        while len(final_at) < len(parents) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+        unsubscribe()
+        refused = {m: n - refused0.get(m, 0) for m, n in fs.limits.refused.items() if n - refused0.get(m, 0)}
         wall = time.monotonic() - w0
         cpu = bot.cpu() - cpu0
         ours = cpu + (await sim.counts())["cpu_s"] + cpu_seconds(ME) - others0
@@ -192,6 +225,9 @@ async def run_burst(p: BurstParams, logdir: Path, say: Any) -> dict[str, Any]:
                 within += over <= 0
         if lost:
             errors.append(f"burst: {lost} of {p.watches} changes got no thread reply")
+        if len(final_at) < len(parents):
+            errors.append(f"burst: {len(parents) - len(final_at)} of {len(parents)} parents never showed their "
+                          "final state")
         burst = dist(lat)
         baseline = dist(base)
         log = bot.log_problems()
@@ -214,6 +250,11 @@ async def run_burst(p: BurstParams, logdir: Path, say: Any) -> dict[str, Any]:
             "replies_per_thread": {str(k): v for k, v in sorted(per_thread.items())},
             "reply_example": [r.text[:160] for r in fs.thread(plan[0][2], plan[0][3])],
             "reply_gap_in_channel_s": dist(gaps),
+            # from the change until every parent shows its final state, against what Tier 3 allows at best: a
+            # minute's 50 at once, then 50 more each minute (the fake Slack's sliding window, limits.py)
+            "parents_final": {"s": _r(max(final_at.values()) - at if final_at else None, nd=1),
+                              "shown": len(final_at), "of": len(parents), "tier3_floor_s": floor},
+            "slack_429": refused,
             # every Web API call of the burst, parents' updates (chat.update, not paced, sent after the replies) too
             "slack_calls": dict(Counter(c.method for c in fs.calls[calls0:])),
             "window_s": _r(wall, nd=1), "bot_cpu_pct": _r(100 * cpu / wall, nd=1),
@@ -333,7 +374,7 @@ def _keep(path: Path, logdir: Path) -> None:
 
 
 def table(r: dict[str, Any]) -> str:
-    b, s = r["burst"], r["saturated"]
+    b, s = r["burst"], r.get("saturated")
     rows = [("", "p50", "p99", "max", "")]
 
     def row(name: str, d: dict[str, Any], extra: str = "") -> None:
@@ -343,23 +384,27 @@ def table(r: dict[str, Any]) -> str:
     row("  last reply of its thread (s)", b["last_reply_in_thread"], f"replies per thread {b['replies_per_thread']}")
     row("  baseline, one at a time (s)", b["baseline"], f"{b['baseline']['n']} changes")
     row("  ratio", b["ratio_to_baseline"])
-    row("watch answered, saturated (ms)", s["saturated"]["answered"],
-        f"{s['saturated']['polls_per_s']} polls/s, bot CPU {s['saturated']['bot_cpu_pct']}%")
-    row("  baseline, poller idle (ms)", s["idle"]["answered"],
-        f"{s['idle']['polls_per_s']} polls/s, bot CPU {s['idle']['bot_cpu_pct']}%")
-    row("  ratio", s["ratio_to_idle"])
+    if s is not None:
+        row("watch answered, saturated (ms)", s["saturated"]["answered"],
+            f"{s['saturated']['polls_per_s']} polls/s, bot CPU {s['saturated']['bot_cpu_pct']}%")
+        row("  baseline, poller idle (ms)", s["idle"]["answered"],
+            f"{s['idle']['polls_per_s']} polls/s, bot CPU {s['idle']['bot_cpu_pct']}%")
+        row("  ratio", s["ratio_to_idle"])
     widths = [max(len(x[i]) for x in rows) for i in range(5)]
     lines = ["  ".join(c.ljust(widths[i]) if i in (0, 4) else c.rjust(widths[i]) for i, c in enumerate(x)).rstrip()
              for x in rows]
     pb = b["pace_bound"]
+    pf = b["parents_final"]
     lines.append(f"burst, per channel: {pb['within']}/{pb['replies']} replies ({pb['within_share']}) within "
                  f"{b['setup']['interval_s']:g} s + N x {PACE:g} s; worst excess {pb['worst_excess_s']} s; "
                  f"gap between replies in a channel p50 {b['reply_gap_in_channel_s']['p50']} s; "
                  f"Slack calls {b['slack_calls']}")
+    lines.append(f"burst, parents: {pf['shown']}/{pf['of']} show their final state after {pf['s']} s "
+                 f"(Tier 3 floor {pf['tier3_floor_s']:g} s); 429s Slack answered: {b['slack_429'] or 0}")
     return "\n".join(lines)
 
 
-async def run(p: BurstParams, out: Path) -> int:
+async def run(p: BurstParams, out: Path, burst_only: bool = False) -> int:
     def say(text: str) -> None:
         print(text, flush=True)
 
@@ -368,9 +413,10 @@ async def run(p: BurstParams, out: Path) -> int:
     t0 = time.monotonic()
     say(f"burst: {p.watches} watches over {p.channels} channels, {p.interval:g} s interval…")
     result["burst"] = await run_burst(p, logdir, say)
-    say(f"watch requests, idle then saturated ({p.busy_watches} watches at {p.busy_interval:g} s)…")
-    result["saturated"] = await run_saturated(p, logdir, say)
-    result["errors"] = result["burst"]["errors"] + result["saturated"]["errors"]
+    if not burst_only:
+        say(f"watch requests, idle then saturated ({p.busy_watches} watches at {p.busy_interval:g} s)…")
+        result["saturated"] = await run_saturated(p, logdir, say)
+    result["errors"] = result["burst"]["errors"] + (result["saturated"]["errors"] if not burst_only else [])
     result["total_seconds"] = round(time.monotonic() - t0, 1)
     path, _latest = report.write(result, out, stamp, "burst-")
     say("")
@@ -386,8 +432,10 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, well under a minute (the smoke test)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the JSON goes (default bench/results/)")
+    ap.add_argument("--burst-only", action="store_true", help="only part 1, the burst (its parents' updates, "
+                    "at Slack's Tier 3, take about 6 minutes at the full size)")
     args = ap.parse_args(argv)
-    return asyncio.run(run(QUICK if args.quick else BurstParams(mode="full"), args.out))
+    return asyncio.run(run(QUICK if args.quick else BurstParams(mode="full"), args.out, args.burst_only))
 
 
 if __name__ == "__main__":

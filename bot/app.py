@@ -34,6 +34,7 @@ from bot.notifier import Notifier
 from bot.permissions import Permissions
 from bot.poller import Poller
 from bot.replicas import Replicas
+from bot.slack.budget import Budget
 from bot.slack.sender import WebSender
 from bot.slack.socket import SocketConnection
 from bot.store import Store
@@ -89,8 +90,11 @@ class Runtime:
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
         ]
         self.metrics = Metrics(clock)
-        slack = WebSender(self.client, self.metrics)
-        self.notifier = Notifier(self.db, slack, self.backends, clock, self.metrics)
+        # Slack's budget per method (bot/slack/budget.py), shared by everything that calls Slack on its own:
+        # the notifier and digests (through the sender) and the Home tab. With replicas, this one's share.
+        self.budget = Budget(settings.slack_limits, self._live_replicas)
+        slack = WebSender(self.client, self.metrics, self.budget)
+        self.notifier = Notifier(self.db, slack, self.backends, clock, self.metrics, self.budget)
         self.poller = Poller(self.db, self.backends, self.notifier.kick, settings, clock, self.metrics)
         # PostgreSQL: any number of replicas share the work (bot/replicas.py); SQLite: this process alone
         self.replicas = (Replicas(self.db, self.poller, self.notifier, env.database_url, settings.lease_seconds)
@@ -98,7 +102,7 @@ class Runtime:
         self.permissions = Permissions(settings, self.client)  # who may see and do what (bot/permissions.py)
         self.watching = Watching(settings, self.backends, self.db, self.poller, self.notifier, slack, clock,
                                  self.permissions)
-        self.home = HomeTab(self.client, self.db, self.watching, self.backends, settings, clock)
+        self.home = HomeTab(self.client, self.db, self.watching, self.backends, settings, clock, self.budget)
         self.notifier.on_sent = self.home.watch_changed  # a change reached a thread: refresh its owner's Home tab
         listeners.register(self.app, self.watching, self.home)
         self.digests = Digests(self.db, slack, settings.digests, clock, settings.backends)  # daily digests, if any
@@ -216,6 +220,11 @@ class Runtime:
         # the public port's readiness: ready or not, without the reasons (they can name the Slack token's state)
         ready = not await self.not_ready()
         return web.json_response({"ready": ready}, status=200 if ready else 503)
+
+    def _live_replicas(self) -> int:
+        """How many replicas share the workspace's Slack budget: the live count of the last heartbeat (1 alone).
+        Each spends its share; a replica that joins or dies changes it at the next heartbeat."""
+        return self.replicas.live if self.replicas is not None else 1
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         # liveness: 200 while the process serves, in-memory figures only (behind a busy database a health

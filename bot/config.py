@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from bot import quotas
+from bot.slack.budget import LIMITS
 
 BACKEND_TYPES = ("fusion_jobscheduler", "veeva_vault", "epm_data_integration", "epm_planning", "immuta")
 
@@ -314,6 +315,8 @@ class Settings(_Strict):
     lease_seconds: Duration = Field(default=15.0, ge=3.0)
     digests: list[DigestConfig] = []  # daily digests, at most one per channel (bot/digests.py)
     quotas: QuotasConfig = QuotasConfig()  # watches per user, API token and channel (bot/quotas.py)
+    # Slack's budget per method, calls per minute per workspace, over bot/slack/budget.py's LIMITS (Slack's tiers)
+    slack_limits: dict[str, int] = {}
 
     @field_validator("backends")
     @classmethod
@@ -333,6 +336,18 @@ class Settings(_Strict):
             if d.channel in seen:
                 raise ValueError(f"channel {d.channel} has two digests: one a day per channel")
             seen.add(d.channel)
+        return v
+
+    @field_validator("slack_limits")
+    @classmethod
+    def _slack_limits(cls, v: dict[str, int]) -> dict[str, int]:
+        for method, per_minute in v.items():
+            if method not in LIMITS:
+                raise ValueError(f"slack_limits: {method!r} has no budget; the methods that have one are "
+                                 f"{', '.join(sorted(LIMITS))}")
+            if per_minute < 1:
+                raise ValueError(f"slack_limits: {method} {per_minute}: give calls per minute, at least 1 "
+                                 f"(Slack's own figure is {LIMITS[method]})")
         return v
 
     @field_validator("api")

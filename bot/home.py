@@ -6,6 +6,9 @@ end) owes its thread a message, and `watch_changed` is called once that message 
 opened the tab since this process started are refreshed (anyone else sees a fresh tab when they open it:
 `app_home_opened` comes every time). Changes inside the window are not dropped: they coalesce into one
 publish at the window's end (`Throttle`).
+
+Every publish spends views.publish's budget (bot/slack/budget.py, Tier 4): a refresh after a change last of
+all (Priority.HOME), a tab a person opened or clicked before those (Priority.CHANGE: someone is looking).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import store, views
 from bot.backends.base import Backend
 from bot.config import Settings
+from bot.slack.budget import Budget, Priority
+from bot.slack.errors import retry_after
 from bot.store import Store
 from bot.watching import Watching
 
@@ -79,8 +84,9 @@ class Throttle:
 
 class HomeTab:
     def __init__(self, client: AsyncWebClient, db: Store, watching: Watching, backends: Mapping[str, Backend],
-                 settings: Settings, clock: Callable[[], float]) -> None:
+                 settings: Settings, clock: Callable[[], float], budget: Budget | None = None) -> None:
         self.client = client
+        self.budget = budget or Budget()
         self.db = db
         self.watching = watching
         self.backends = backends
@@ -88,6 +94,7 @@ class HomeTab:
         self.clock = clock
         self.viewers: set[str] = set()  # who opened the tab since this process started
         self.throttle = Throttle(REFRESH_GAP, self.publish)
+        self._asked: set[str] = set()  # people whose publish under way they asked for (opened, clicked)
         self._notices: dict[str, str] = {}  # what the next publish tells a person (the answer to a click)
         self._links: dict[tuple[str, str], str] = {}
         self._owners: dict[int, str] = {}
@@ -96,12 +103,14 @@ class HomeTab:
     async def opened(self, user: str) -> None:
         """`app_home_opened`: publish now."""
         self.viewers.add(user)
+        self._asked.add(user)
         await self.throttle.now(user)
 
     async def tell(self, user: str, notice: str) -> None:
         """Publish now, with `notice` on top (what a button on the tab answers: the tab has no response_url)."""
         self.viewers.add(user)
         self._notices[user] = notice
+        self._asked.add(user)
         await self.throttle.now(user)
 
     def watch_changed(self, watch_id: int) -> None:
@@ -129,11 +138,17 @@ class HomeTab:
             self.throttle.request(user)
 
     async def publish(self, user: str) -> None:
-        view = await self.render(user, self._notices.pop(user, None))
-        try:
-            await self.client.views_publish(user_id=user, view=view)
-        except SlackApiError as exc:
-            log.warning("views.publish for the Home tab was refused: %s", exc.response.get("error"))
+        priority = Priority.CHANGE if user in self._asked else Priority.HOME
+        self._asked.discard(user)
+        async with self.budget.call("views.publish", priority):  # rendered once its turn came: the newest
+            view = await self.render(user, self._notices.pop(user, None))
+            try:
+                await self.client.views_publish(user_id=user, view=view)
+            except SlackApiError as exc:
+                log.warning("views.publish for the Home tab was refused: %s", exc.response.get("error"))
+                wait = retry_after(getattr(exc.response, "headers", None))
+                if wait is not None and exc.response.status_code == 429:
+                    self.budget.hold("views.publish", wait)
 
     async def render(self, user: str, notice: str | None = None) -> dict[str, Any]:
         now = self.clock()

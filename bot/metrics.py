@@ -24,6 +24,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from bot import store
 from bot.backends.errors import BackendError, Unavailable
+from bot.slack.budget import LIMITS
 from bot.slack.errors import METHODS, Outcome
 from bot.store import Store
 
@@ -33,8 +34,9 @@ log = logging.getLogger(__name__)
 # process started; without them every metric is one series per label set, as the README's table lists.
 disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client does not annotate it
 
-# The Slack methods a label may name: those Slack's error table knows (every method the bot calls).
-SLACK_METHODS = frozenset(METHODS)
+# The Slack methods a label may name: those Slack's error table knows (every method the bot calls), and those
+# with a budget (bot/slack/budget.py: views.publish too).
+SLACK_METHODS = frozenset(METHODS) | frozenset(LIMITS)
 # What a Slack call came to: `ok`, what Slack's refusal means (bot/slack/errors.py's Outcome, named as a
 # label), or `unknown` for a code no table knows (and a call that failed in between, as an upload step can).
 SLACK_OUTCOMES = ("ok", *(o.name.lower() for o in Outcome if o is not Outcome.SENT), "unknown")
@@ -101,7 +103,21 @@ class Metrics:
                                     "(ok, or what Slack's refusal means: bot/slack/errors.py).",
                                     ["method", "outcome"], registry=r)
         self._rate_limited = Counter("jobstatus_slack_rate_limited", "Times Slack asked the bot to wait "
-                                     "(Retry-After) before sending to a channel again.", registry=r)
+                                     "(Retry-After) before sending a message again (a 429 holds its method: a channel's posts, or "
+                                     "another method's budget).", registry=r)
+        self._slack_429 = Counter("jobstatus_slack_429", "Slack's 429 answers (its rate limit), by method: with "
+                                  "the budget kept, none is expected.", ["method"], registry=r)
+        self._budget_wait = Counter("jobstatus_slack_budget_wait_seconds", "Seconds Slack calls waited for their "
+                                    "method's budget (bot/slack/budget.py), summed, by method.", ["method"],
+                                    registry=r)
+        self._unreachable = Counter("jobstatus_slack_unreachable", "Times Slack became unreachable (the network) "
+                                    "for the notifier: one per outage, however many messages met it.", registry=r)
+        self._unreachable_seconds = Counter("jobstatus_slack_unreachable_seconds", "Seconds Slack was unreachable, "
+                                            "summed over ended outages.", registry=r)
+        self._unreachable_waited = Counter("jobstatus_slack_unreachable_messages", "Messages that waited for Slack "
+                                           "to be reachable again (each counted once per outage).", registry=r)
+        self._unreachable_now = Gauge("jobstatus_slack_unreachable_now", "1 while the notifier cannot reach Slack, "
+                                      "else 0.", registry=r)
         self._rate_limit_wait = Counter("jobstatus_slack_rate_limit_wait_seconds", "Seconds Slack asked the bot "
                                         "to wait (Retry-After), summed.", registry=r)
         self._outbox = Gauge("jobstatus_outbox_messages", "Messages owed to Slack (the outbox).", registry=r)
@@ -164,6 +180,26 @@ class Metrics:
         """Slack asked to wait `seconds` before the next message to a channel."""
         self._rate_limited.inc()
         self._rate_limit_wait.inc(max(0.0, seconds))
+
+    def slack_429(self, method: str) -> None:
+        """Slack answered 429 (its rate limit) to `method`."""
+        self._slack_429.labels(method if method in SLACK_METHODS else "other").inc()
+
+    def budget_waited(self, method: str, seconds: float) -> None:
+        """A call waited `seconds` for its method's budget before it went."""
+        if seconds > 0:
+            self._budget_wait.labels(method if method in SLACK_METHODS else "other").inc(seconds)
+
+    def slack_unreachable(self) -> None:
+        """Slack became unreachable (the first message that met it)."""
+        self._unreachable.inc()
+        self._unreachable_now.set(1)
+
+    def slack_reachable(self, seconds: float, messages: int) -> None:
+        """Slack is reachable again after `seconds`; `messages` waited meanwhile."""
+        self._unreachable_now.set(0)
+        self._unreachable_seconds.inc(max(0.0, seconds))
+        self._unreachable_waited.inc(messages)
 
     def change_replied(self, backend: str, seconds: float) -> None:
         self._reply_seconds.labels(backend).observe(max(0.0, seconds))

@@ -7,20 +7,29 @@ One message's way, all in `_send_one`: **owe** (the store wrote it with the chan
 `_apply` does it). A parent owed again after a crash mid-send is looked for in the channel's history (by
 the watch id in its message metadata) before a second one is posted.
 
-The outcomes: sent; retry (after Retry-After when Slack sends one, and nothing more goes to that channel
-meanwhile); drop that message; post a new parent; end the watch; cost only the upload; or stop sending.
+The outcomes: sent; retry (after Retry-After when Slack sends one: a chat.postMessage 429 holds the channel's
+posts, any other method's holds that method's budget, bot/slack/budget.py, and nothing else); drop that
+message; post a new parent; end the watch; cost only the upload; or stop sending.
 Stopping is for token trouble: the notifier holds everything owed, says so once in the log and on /healthz
 (`slack_state`), and probes `auth.test` on a backoff; the first probe that passes resumes sending. An
 error no table knows is retried with backoff UNKNOWN_TRIES times, then its message is dropped with an
 ERROR log line.
 
-The order: each pass reads what is owed in `store.sending_order` (parents, then state changes, then details
-and files, then parents' updates; a watch's own messages in their order) and sends each channel's share in
-that order, one channel task at a time per channel. A task that reaches a details reply, a file or an update
-after something new was owed (`kick`) reads its channel's share again, so a new state change goes first.
+The order: each pass reads what is owed in `store.sending_order` (state changes of watches whose parent is
+posted, then new parents, then details and files, then parents' updates; a watch's own messages in their
+order) and sends each channel's share in that order, one channel task at a time per channel. A task that
+reaches anything but a state change after something new was owed (`kick`) reads its channel's share again,
+so a new state change goes first, before the rest of a batch of new parents too.
 
 The pace: a token bucket per channel (`Bucket`), CHANNEL_BURST posts at once, refilled at one per CHANNEL_GAP
-seconds; after a 429 nothing goes to the channel for its Retry-After, then one post and the sustained pace.
+seconds; after a chat.postMessage 429 no post goes to the channel for its Retry-After, then one post and the
+sustained pace. Then the workspace's budget per method (bot/slack/budget.py, in the sender): a post waits for
+chat.postMessage's at its priority (a state change's reply before a parent, before details); a parent's
+update goes only when chat.update's budget has room now, one at a time in this process, else it stays owed
+for a later pass, where it renders the latest state (updates coalesce in the outbox: `store.owe`).
+
+Slack unreachable (the network): one WARNING line when the first message meets it, one when a message goes
+again (how long, how many messages waited), each message's retry at DEBUG; the counts in /metrics.
 
 Replicas on PostgreSQL (`replica` set): a replica sends to a channel only while it holds the channel's lease
 (bot/store/leases.py), taken or renewed at each pass and checked again before each claim, so each watch's
@@ -31,11 +40,14 @@ replica before may have used it all): its first post waits CHANNEL_GAP.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +56,7 @@ from bot.backends.base import Backend
 from bot.jobs import Changed, OutboxKind, Reply, Upload, event_of
 from bot.logs import about
 from bot.metrics import Metrics
+from bot.slack.budget import Budget, Priority
 from bot.slack.errors import Outcome, classify
 from bot.slack.sender import SlackError, SlackSender, SlackUnreachable
 from bot.store import OwedMessage, Store, leases
@@ -72,6 +85,54 @@ class Stopped:
 
     def __str__(self) -> str:
         return f"{self.error} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(self.since))}"
+
+
+# Which message of a channel goes first when several wait for the channel (`Turns`): the budget's priorities.
+_PRIORITY = {OutboxKind.EVENT: Priority.CHANGE, OutboxKind.PARENT: Priority.PARENT, OutboxKind.REPLY: Priority.DETAIL,
+             OutboxKind.FILE: Priority.DETAIL, OutboxKind.UPDATE: Priority.UPDATE}
+
+
+class Turns:
+    """A channel's turn to send, one message at a time, given by priority (lowest first), then first come.
+
+    A post waits for the channel's pace inside its turn, so under a plain lock (first come) 40 watches started
+    at once by the command path or the API queue 40 parents, a second each, and another user's failure reply
+    that comes next waits 40 s (issue 20, item 4). Here the reply takes the next turn."""
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrival = itertools.count()
+
+    @asynccontextmanager
+    async def turn(self, priority: Priority) -> AsyncIterator[None]:
+        if self._busy or self._waiting:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiting, (int(priority), next(self._arrival), waiter))
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():  # the turn came as it was cancelled: pass it on
+                    self._next()
+                raise
+        self._busy = True
+        try:
+            yield
+        finally:
+            self._next()
+
+    @property
+    def taken(self) -> bool:
+        """Someone sends to the channel now, or waits to."""
+        return self._busy or bool(self._waiting)
+
+    def _next(self) -> None:
+        while self._waiting:
+            _priority, _arrival, waiter = heapq.heappop(self._waiting)
+            if not waiter.done():
+                waiter.set_result(None)  # busy stays True: the turn passes straight to the waiter
+                return
+        self._busy = False
 
 
 class Bucket:
@@ -107,6 +168,8 @@ class Result:
     retry_after: float | None = None  # RETRY: the seconds Slack asked for
     ts: str | None = None  # SENT: a parent's ts, its watch's thread from now on
     unknown: bool = False  # the error is in no table, and it has been tried UNKNOWN_TRIES times
+    method: str | None = None  # the Slack method that answered with the error (None: no answer from Slack)
+    unreachable: bool = False  # Slack could not be reached (the network)
 
     @property
     def done(self) -> bool:
@@ -123,20 +186,21 @@ def outcome_of(item: OwedMessage, exc: Exception) -> Result:
     (a code no table knows, a failed upload step, a bug of ours): retried until UNKNOWN_TRIES sends, then
     it costs this message only (a file its upload, a parent its watch)."""
     if isinstance(exc, SlackUnreachable):
-        return Result(Outcome.RETRY, str(exc))
+        return Result(Outcome.RETRY, str(exc), unreachable=True)
     if isinstance(exc, SlackError):
         outcome = classify(exc.method, exc.error)
         if outcome is Outcome.DROP and item.kind is OutboxKind.PARENT:
             outcome = Outcome.END_WATCH
         if outcome is not None:
-            return Result(outcome, exc.error, exc.retry_after)
+            return Result(outcome, exc.error, exc.retry_after, method=exc.method)
         what = f"{exc.method}: {exc.error}"
     else:
         what = type(exc).__name__
+    answered = exc.method if isinstance(exc, SlackError) else None
     if item.attempts + 1 < UNKNOWN_TRIES:
-        return Result(Outcome.RETRY, f"{what}, not in Slack's error table")
+        return Result(Outcome.RETRY, f"{what}, not in Slack's error table", method=answered)
     given_up = {OutboxKind.FILE: Outcome.NO_UPLOAD, OutboxKind.PARENT: Outcome.END_WATCH}.get(item.kind, Outcome.DROP)
-    return Result(given_up, what, unknown=True)
+    return Result(given_up, what, unknown=True, method=answered)
 
 
 def _about(item: OwedMessage) -> dict[str, Any]:
@@ -163,15 +227,20 @@ class Notifier:
         backends: Mapping[str, Backend],
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.db = db
         self.slack = slack
+        self.budget = budget or Budget()  # the sender's (shared with the Home tab): here to ask chat.update's room
         self.backends = backends  # whose backends can cancel: the parent's Cancel button
         self.clock = clock
         self._wake = asyncio.Event()
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._turns: dict[str, Turns] = {}  # channel -> whose turn it is to send there
         self._buckets: dict[str, Bucket] = {}
-        self._held: dict[str, float] = {}  # channel -> monotonic time before which Slack asked us to wait
+        self._held: dict[str, float] = {}  # channel -> monotonic time before which no post goes (a 429's)
+        self._updating = asyncio.Lock()  # one parent's update at a time: its budget is asked, then spent
+        self._unreachable_since: float | None = None  # (self.clock) Slack could not be reached since then...
+        self._waited: set[int] = set()  # ...and the owed messages that met it meanwhile
         self._busy: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._owed = 0  # kicks so far: something new may be owed
@@ -228,14 +297,14 @@ class Notifier:
     async def drain(self) -> None:
         if self.stopped is not None:
             return
-        rows = await self.db.run(store.pending, self.clock(), 2000, None, self.replica)
+        rows = await self.db.run(store.pending, self.clock(), 2000, None, self.replica, None, self._update_room())
         by_channel: dict[str, list[OwedMessage]] = {}
         for row in rows:
             by_channel.setdefault(row.channel, []).append(row)
         if self.replica is not None and by_channel:
             await self._hold(list(by_channel))
         for channel, items in by_channel.items():
-            if channel in self._busy or self._is_held(channel) or not self._holds(channel):
+            if channel in self._busy or not self._holds(channel):
                 continue
             self._busy.add(channel)
             task = asyncio.create_task(self._channel(channel, items))
@@ -268,18 +337,29 @@ class Notifier:
             blocked: set[int] = set()  # watches whose earlier message is still owed: keep their order
             while queue:
                 item = queue.popleft()
-                if self._stopping or self.stopped is not None or self._is_held(channel) or not self._holds(channel):
+                if self._stopping or self.stopped is not None or not self._holds(channel):
                     return
                 if item.watch_id in blocked:
                     continue
-                if item.kind is not OutboxKind.UPDATE:  # a post: it waits for the pace here, where what is
-                    await asyncio.sleep(self._bucket(channel).ready_in(time.monotonic()))  # owed meanwhile...
-                if self._owed != owed and not reread and item.kind not in (OutboxKind.PARENT, OutboxKind.EVENT):
+                turns = self._turns.get(channel)
+                if item.kind is not OutboxKind.EVENT and turns is not None and turns.taken:
+                    return  # the command path posts new parents here: the rest waits for a pass after them (a
+                    # state change owed meanwhile, in a task of its own then, takes the channel's next turn)
+                post = item.kind is not OutboxKind.UPDATE
+                if post and self._is_held(channel):  # chat.postMessage's Retry-After: updates may still go
+                    blocked.add(item.watch_id)
+                    continue
+                if post:  # a post waits for the pace here, where what is owed meanwhile...
+                    await asyncio.sleep(self._bucket(channel).ready_in(time.monotonic()))
+                if self._owed != owed and not reread and item.kind is not OutboxKind.EVENT:
                     owed, reread = self._owed, True  # ...may still go before it
-                    queue = deque(await self.db.run(store.pending, self.clock(), 2000, None, self.replica, channel))
+                    queue = deque(await self.db.run(store.pending, self.clock(), 2000, None, self.replica, channel,
+                                                    self._update_room()))
                     continue
                 reread = False
-                result = await self._send_one(item.id)
+                result = await (self._send_one(item.id) if post else self._send_update(item.id))
+                if result is None and not post:
+                    continue  # no room in chat.update's budget now: it stays owed, its watch's posts go on
                 if result is not None and result.done:
                     sent = True
                 else:
@@ -288,6 +368,19 @@ class Notifier:
             self._busy.discard(channel)
             if sent:
                 self._again()  # what was owed meanwhile to this channel goes out now, not at the next sweep
+
+    def _update_room(self) -> bool:
+        """Whether chat.update's budget has room now: else a pass leaves the parents' updates unread (owed, and
+        rendered as the job is whenever their turn comes)."""
+        return self.budget.ready_in("chat.update") == 0
+
+    async def _send_update(self, outbox_id: int) -> Result | None:
+        """A parent's update, when chat.update's budget has room now (None: not now, it stays owed and a later
+        pass sends it, rendered as the job is then). One at a time, so the room seen is the room spent."""
+        async with self._updating:
+            if self.budget.ready_in("chat.update") > 0:
+                return None
+            return await self._send_one(outbox_id)
 
     async def _hold(self, channels: list[str]) -> None:
         """Take or renew the send leases of these channels (a replica). One just taken, perhaps from a
@@ -339,8 +432,8 @@ class Notifier:
             return GONE
         if row.kind is not OutboxKind.PARENT and row.parent_ts is None:
             return None
-        async with self._locks.setdefault(row.channel, asyncio.Lock()):
-            if self.stopped is not None or self._is_held(row.channel):
+        async with self._turns.setdefault(row.channel, Turns()).turn(_PRIORITY[row.kind]):
+            if self.stopped is not None or (row.kind is not OutboxKind.UPDATE and self._is_held(row.channel)):
                 return None
             if self.replica is not None:  # renewed right before the claim: the send has a whole lease
                 await self._hold([row.channel])
@@ -389,6 +482,8 @@ class Notifier:
         await self._pace(item.channel)
         if item.kind is OutboxKind.FILE:
             await self.slack.upload(item.channel, thread, Upload.of_payload(item.payload))
+        elif item.kind is OutboxKind.EVENT:  # a state change (a failure, an outage, a timeout): first in the budget
+            await self.slack.post_reply(item.channel, thread, render_reply(item), priority=Priority.CHANGE)
         else:
             await self.slack.post_reply(item.channel, thread, render_reply(item, self.backends))
         return None
@@ -437,6 +532,8 @@ class Notifier:
         if result.unknown:
             log.error("watch %s: sending %s failed %d times (%s, not in Slack's error table); dropped it",
                       item.watch_id, item.kind, UNKNOWN_TRIES, result.error, extra=_about(item))
+        if result.outcome is Outcome.SENT or result.method is not None:  # Slack answered
+            self._reachable()
         match result.outcome:
             case Outcome.SENT:
                 await self.db.run(store.sent, item.id, result.ts)
@@ -478,15 +575,45 @@ class Notifier:
     async def _retry(self, item: OwedMessage, result: Result) -> None:
         if result.retry_after is not None:
             delay = result.retry_after
-            until = time.monotonic() + delay
-            self._held[item.channel] = until  # Slack asked: nothing to this channel meanwhile...
-            self._buckets[item.channel] = Bucket(until, 1.0)  # ...then one post, and the sustained pace
+            if result.method == "chat.postMessage":  # the channel's second (the sender held other methods')
+                until = time.monotonic() + delay
+                self._held[item.channel] = until  # Slack asked: no post to this channel meanwhile...
+                self._buckets[item.channel] = Bucket(until, 1.0)  # ...then one post, and the sustained pace
             self.metrics.slack_waits(delay)
         else:
             delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2.0 ** min(item.attempts, 16)) * (0.5 + random.random())
-        log.warning("watch %s: sending %s failed (%s); retrying in %.0f s", item.watch_id, item.kind, result.error,
-                    delay, extra=_about(item))
+        if result.unreachable:
+            self._unreachable(item, result.error)
+            log.debug("watch %s: sending %s failed (%s); retrying in %.0f s", item.watch_id, item.kind,
+                      result.error, delay, extra=_about(item))
+        else:
+            log.warning("watch %s: sending %s failed (%s); retrying in %.0f s", item.watch_id, item.kind,
+                        result.error, delay, extra=_about(item))
         await self.db.run(store.retry_later, item.id, self.clock() + delay)
+
+    # -- Slack unreachable: one line when it starts, one when it ends ------------------------------------
+    def _unreachable(self, item: OwedMessage, error: str) -> None:
+        """A message met the network between the bot and Slack: the first one since Slack last answered says
+        so in the log; the others are counted (the message stays owed, retried with backoff)."""
+        self._waited.add(item.id)
+        if self._unreachable_since is not None:
+            return
+        self._unreachable_since = self.clock()
+        self.metrics.slack_unreachable()
+        log.warning("%s: messages stay owed and are retried with backoff (up to every %g s); one line here "
+                    "when Slack answers again, each retry at DEBUG", error, BACKOFF_MAX)
+
+    def _reachable(self) -> None:
+        """Slack answered: the end of an outage, when there was one."""
+        if self._unreachable_since is None:
+            return
+        seconds = max(0.0, self.clock() - self._unreachable_since)
+        waited = len(self._waited)
+        self._unreachable_since = None
+        self._waited = set()
+        self.metrics.slack_reachable(seconds, waited)
+        log.warning("Slack is reachable again after %.0f s; %d messages waited for it and are being sent",
+                    seconds, waited)
 
     async def _no_upload(self, item: OwedMessage, error: str) -> None:
         """The upload is refused: drop the file, and say in the thread where the log is instead."""

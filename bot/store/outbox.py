@@ -83,13 +83,17 @@ def _owed(row: Outbox, channel: str, parent_ts: str | None, attempts: int | None
                        row.attempts if attempts is None else attempts, row.created_at, channel, parent_ts)
 
 
-# The order owed messages go out in (`sending_order`), by kind: a parent before everything else (all its
-# watch owes goes into its thread, even what was owed before a new parent replaced a lost one); then what
-# happened (events: a state change, an outage, a timeout); then what adds to it (replies such as an ended
-# job's details, files); parents' updates last (an update renders the newest state whenever it goes, and
-# stands for later ones, `owe`). In a burst of N changes in one channel, paced at about one post a second,
-# the N-th change's reply so goes out after about N posts, not after the details of all the changes before.
-_RANK = {OutboxKind.PARENT: 0, OutboxKind.EVENT: 1, OutboxKind.REPLY: 2, OutboxKind.FILE: 2, OutboxKind.UPDATE: 3}
+# The order owed messages go out in (`sending_order`), by kind: first what happened to a watch whose parent is
+# in Slack (events: a state change, an outage, a timeout), so a new state change in a channel never waits
+# behind a batch of new watches' parents (issue 20: 40 new parents held another user's failure reply 39 s);
+# then parents (all a new watch owes goes into its thread, even what was owed before a new parent replaced a
+# lost one: its events follow its parent); then what adds to what happened (replies such as an ended job's
+# details, files); parents' updates last (an update renders the newest state whenever it goes, and stands for
+# later ones, `owe`). In a burst of N changes in one channel, paced at about one post a second, the N-th
+# change's reply so goes out after about N posts, not after the details of all the changes before.
+_RANK = {OutboxKind.EVENT: 0, OutboxKind.PARENT: 1, OutboxKind.REPLY: 3, OutboxKind.FILE: 3, OutboxKind.UPDATE: 4}
+_AFTER_ITS_PARENT = 2  # an event of a watch whose parent is not in Slack yet
+_THREAD = (OutboxKind.EVENT, OutboxKind.REPLY, OutboxKind.FILE)
 
 
 def sending_order(owed: Iterable[OwedMessage]) -> list[OwedMessage]:
@@ -100,19 +104,22 @@ def sending_order(owed: Iterable[OwedMessage]) -> list[OwedMessage]:
     keyed: list[tuple[int, int, OwedMessage]] = []
     for m in sorted(owed, key=lambda m: m.id):
         rank = _RANK[m.kind]
-        if rank in (1, 2):
+        if m.kind is OutboxKind.EVENT and m.parent_ts is None:
+            rank = _AFTER_ITS_PARENT
+        if m.kind in _THREAD:
             rank = floor[m.watch_id] = max(rank, floor.get(m.watch_id, rank))
         keyed.append((rank, m.id, m))
     return [m for _rank, _id, m in sorted(keyed, key=lambda k: (k[0], k[1]))]
 
 
 def pending(s: Session, now: float, limit: int = 1000, watch_id: int | None = None,
-            replica: str | None = None, channel: str | None = None) -> list[OwedMessage]:
+            replica: str | None = None, channel: str | None = None, updates: bool = True) -> list[OwedMessage]:
     """What is due by `now` (one watch's only, given `watch_id`; one channel's, given `channel`), in
     `sending_order`. A thread message behind an earlier one of its watch that is not due yet (waiting to
     be retried) is not due either: a watch's messages go in their order. When more than `limit` are due,
     the parents are read first and the updates last. A replica (`replica`) reads only channels no other
-    replica holds."""
+    replica holds. `updates=False`: no parents' updates (Slack's chat.update budget has no room now: they
+    stay owed, and are not read again and again meanwhile)."""
     earlier = aliased(Outbox)
     waiting = (  # an earlier thread message of the same watch, not due yet (a retry's backoff): this waits too
         select(col(earlier.id)).where(col(earlier.watch_id) == col(Outbox.watch_id), col(earlier.id) < col(Outbox.id),
@@ -130,6 +137,8 @@ def pending(s: Session, now: float, limit: int = 1000, watch_id: int | None = No
         q = q.where(col(Outbox.watch_id) == watch_id)
     if channel is not None:
         q = q.where(col(Watch.channel) == channel)
+    if not updates:
+        q = q.where(col(Outbox.kind) != OutboxKind.UPDATE)
     if replica is not None:
         q = q.where(free_for(replica))  # PostgreSQL's SQL: only replicas, which are on PostgreSQL, ask
     return sending_order(_owed(o, ch, ts) for o, ch, ts in s.execute(q))

@@ -20,6 +20,7 @@ from bot.config import BackendConfig, Settings, settings_from_dict
 from bot.jobs import Reply, Upload
 from bot.notifier import Notifier
 from bot.poller import Poller
+from bot.slack.budget import Priority
 from bot.slack.sender import SlackError
 from bot.store import Store
 from bot.watching import Watching
@@ -45,6 +46,7 @@ class SlackDouble:
 
     def __init__(self) -> None:
         self.sent: list[Sent] = []
+        self.priorities: list[Priority] = []  # each post_reply's, in order
         self.refusals: dict[str, list[SlackError]] = {}
         self.token_refused = False  # auth.test answers invalid_auth while set
         self.auth_tests = 0
@@ -71,8 +73,10 @@ class SlackDouble:
         self._call("conversations.history")
         return next((s.ts for s in self.of("chat.postMessage", channel) if s.watch_id == watch_id), None)
 
-    async def post_reply(self, channel: str, thread_ts: str, reply: Reply) -> None:
+    async def post_reply(self, channel: str, thread_ts: str, reply: Reply, priority: Priority = Priority.DETAIL,
+                         ) -> None:
         ts = self._call("chat.postMessage")
+        self.priorities.append(priority)
         self.sent.append(Sent("chat.postMessage", channel, ts, thread_ts, reply.text, reply.blocks, reply.broadcast))
 
     async def post_message(self, channel: str, reply: Reply) -> str:

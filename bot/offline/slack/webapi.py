@@ -2,7 +2,7 @@
 
 It answers the Web API methods the bot uses (views.open and views.publish in views.py) (point `AsyncWebClient(base_url=fs.api_url)` at it), stores
 channels, messages, threads, edits, ephemerals and files, serves `response_url`s and the file-upload URLs,
-and can inject faults (`fail_next`, `fail_rate`, `delay`). It also speaks Socket Mode (socket_mode.py). Everything
+enforces Slack's published rate limits per method (limits.py), and can inject faults (`fail_next`, `fail_rate`, `delay`). It also speaks Socket Mode (socket_mode.py). Everything
 recorded is plain Python state read directly by tests (`fs.calls`, `fs.messages(...)`, `fs.ephemerals`, ...);
 `await fs.wait_for(...)` waits on a condition with a deadline.
 """
@@ -27,6 +27,7 @@ from aiohttp import web
 
 from bot.offline.loopback import serve
 from bot.offline.slack.blockkit import BlocksRefused, validate_blocks
+from bot.offline.slack.limits import Limits
 from bot.offline.slack.records import (
     Call,
     Change,
@@ -174,7 +175,10 @@ class FakeSlack(SocketMode, Views):
         self.fail_rate = 0.0  # share of Web API calls answered with `fail_kind`
         self.fail_kind = "ratelimited"  # "ratelimited" (429 + Retry-After) or "server_error" (500/503)
         self.fail_methods: set[str] | None = None  # methods fail_rate applies to; None = all
-        self.retry_after = 1  # seconds, sent with every 429
+        self.retry_after = 1  # seconds, sent with every injected 429
+        # Slack's rate limits, per method (limits.py); `limits.enabled = False` only for a test that needs a
+        # burst beyond production's limits (and says so).
+        self.limits = Limits()
         # A slow Slack: every Web API call waits this long before it is answered. Slack names no bound on a
         # method's answer time; clients bound it themselves (slack_sdk's WebClient `timeout`, 30 s by default)
         # and retry (docs.slack.dev/tools/node-slack-sdk/reference/web-api/variables/retryPolicies).
@@ -752,6 +756,9 @@ class FakeSlack(SocketMode, Views):
         handler = getattr(self, "_api_" + method.replace(".", "_"), None) if method in METHODS else None
         if handler is None:
             return self._answer(Call(method, args, now, ok=False, error="unknown_method"), {})
+        wait = self.limits.check(method, str(args.get("channel") or "") or None)
+        if wait is not None:
+            return self._fault_response(Call(method, args, now, ok=False, error="ratelimited"), wait)
         fault = self._take_fault(method)
         if fault is not None:
             return self._fault_response(Call(method, args, now, ok=False, error=fault))
@@ -779,12 +786,13 @@ class FakeSlack(SocketMode, Views):
             return web.json_response({"ok": True, **result})
         return web.json_response({"ok": False, "error": call.error, **result})
 
-    def _fault_response(self, call: Call) -> web.Response:
+    def _fault_response(self, call: Call, retry_after: int | None = None) -> web.Response:
         error = call.error or "server_error"
         call.status = _HTTP_FAULTS.get(error, 200)
         self.failed_calls.append(call)
         self._changed("failed_call")
-        headers = {"Retry-After": str(self.retry_after)} if call.status == 429 else None
+        wait = self.retry_after if retry_after is None else retry_after
+        headers = {"Retry-After": str(wait)} if call.status == 429 else None
         wire_error = {"server_error": "internal_error"}.get(error, error)
         return web.json_response({"ok": False, "error": wire_error}, status=call.status, headers=headers)
 

@@ -103,3 +103,23 @@ async def test_a_message_waits_while_an_earlier_one_of_its_watch_waits_for_a_ret
     clock.advance(60)
     assert [_said(m) for m in await db.run(store.pending, clock(), 100, w1.pk)] == [
         f"first {w1.pk}", f"second {w1.pk}", "update"]
+
+
+async def test_a_channels_state_changes_go_before_its_new_parents(db: Store, clock: FakeClock) -> None:
+    """Issue 20, item 4: 40 new watches' parents owed in a channel do not hold a state change of a watch whose
+    parent is posted; a new watch's own change still follows its parent."""
+    old = await _threaded(db, clock, "1")
+    new = [await _watch(db, clock, str(i)) for i in range(10, 14)]
+    await db.run(lambda s: store.owe(s, new[0], _changed("10", clock), clock()))  # its parent is not posted yet
+    await db.run(lambda s: store.owe(s, old, _changed("1", clock), clock()))
+    owed = await db.run(store.pending, clock())
+    assert [(m.kind, m.watch_id) for m in owed] == [
+        (OutboxKind.EVENT, old.pk), *[(OutboxKind.PARENT, w.pk) for w in new], (OutboxKind.EVENT, new[0].pk)]
+
+
+async def test_updates_are_left_unread_while_chat_update_has_no_room(db: Store, clock: FakeClock) -> None:
+    w = await _threaded(db, clock, "1")
+    await db.run(store.owe, w, OutboxKind.UPDATE, clock())
+    await db.run(lambda s: store.owe(s, w, _changed("1", clock), clock()))
+    assert [m.kind for m in await db.run(store.pending, clock())] == [OutboxKind.EVENT, OutboxKind.UPDATE]
+    assert [m.kind for m in await db.run(store.pending, clock(), 100, None, None, None, False)] == [OutboxKind.EVENT]
