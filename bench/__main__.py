@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench import report, soak
 from bench.runner import Params, run_baseline, run_size
-from bot.config import parse_duration
+from bot.support.config import parse_duration
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 

@@ -67,7 +67,7 @@ from bot.offline.slack.records import Change
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 FUSION = "fusion-demo"
 PACE = 1.0  # seconds per message in one channel, sustained (Slack: about one a second per channel; the bot
-# also uses a short burst of a few, bot/notifier.py)
+# also uses a short burst of a few, bot/engine/notifier.py)
 IDLE_INTERVAL = 3600.0
 TIER3_PER_MINUTE = TIER_PER_MINUTE[METHOD_TIERS["chat.update"]]  # parents' updates: Slack's Tier 3
 TIER3_WINDOW = WINDOW
@@ -110,7 +110,7 @@ async def wait_replies(fs: FakeSlack, parents: list[tuple[str, str]], limit_s: f
 
 def ended(fs: FakeSlack, channel: str, ts: str) -> bool:
     """Whether the parent shows its watch ended (the job's final state): only an ended watch's parent offers
-    "Rewatch" (bot/messages.py: parent)."""
+    "Rewatch" (bot/rendering/messages.py: parent)."""
     return "Rewatch" in json.dumps(fs.message(channel, ts).blocks or [])
 
 

@@ -36,11 +36,11 @@ from typing import Any
 
 from bench import report
 from bot.app import Runtime
-from bot.config import Environment, settings_from_dict
 from bot.offline.setup import configure_simulators, demo_backends
 from bot.offline.slack import FakeSlack, SlackUser
 from bot.offline.vendors.core import Step
 from bot.offline.vendors.server import SimulatorServer
+from bot.support.config import Environment, settings_from_dict
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 SECRET = "bench-drip-signing-secret"

@@ -33,8 +33,8 @@ from sqlalchemy.orm import Session
 from bench import report
 from bench.procs import BotProc, database, settle
 from bot import store
-from bot.backends.base import JobStatus
-from bot.backends.states import Phase
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.offline.setup import configure_simulators, demo_backends
 from bot.offline.slack import FakeSlack
 from bot.offline.vendors.core import Step

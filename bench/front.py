@@ -9,7 +9,7 @@ process's event loop with the measurement).
 2. Flooded: the same, while FLOODERS unsigned senders each post 1 MiB bodies (form-encoded JSON, the costliest
    kind to parse) to /slack/events as fast as the bot answers them. Goal: the ack's p99 under 200 ms.
    Given as ratios to the idle figures, with how many flood requests the bot answered and with what.
-3. The replay check's cost: recording one signature in the database (bot/front.py `Seen.first_use`, on the
+3. The replay check's cost: recording one signature in the database (bot/inbound/front.py `Seen.first_use`, on the
    store's thread, SQLite), what each state-changing request pays.
 
     python -m bench.front            # 100 acks idle and 100 flooded, about a minute
@@ -38,7 +38,7 @@ import aiohttp
 from bench import report
 from bench.procs import BotProc, SimProc, child_env
 from bench.runner import SECRET, bot_config, dist
-from bot.front import MAX_BODY
+from bot.inbound.front import MAX_BODY
 from bot.offline.slack import FakeSlack, SlackUser
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -106,7 +106,7 @@ async def flood(url: str, senders: int, seconds: float) -> dict[str, Any]:
 
 def replay_check_cost(n: int) -> dict[str, Any]:
     """Seconds per `Seen.first_use` (one INSERT ... ON CONFLICT on the store's thread), SQLite in a temp dir."""
-    from bot.front import Seen
+    from bot.inbound.front import Seen
     from bot.store import Store
 
     work = Path(tempfile.mkdtemp(prefix="jobstatus-front-"))

@@ -85,7 +85,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
 def make_client(kind: str, b: dict[str, Any], limit: int) -> httpx.AsyncClient:
     if kind == "bot":
         from bot.backends.http import make_http_client
-        from bot.config import BackendConfig
+        from bot.support.config import BackendConfig
 
         return make_http_client(BackendConfig.model_validate(b["config"]))
     return httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False,

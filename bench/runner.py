@@ -41,7 +41,7 @@ import psutil
 from bench import profile
 from bench.jobs import BY_BACKEND, SAMPLE_BASE, TEMPLATE_INDEX, VENDORS, job_id, split
 from bench.procs import BotProc, SimProc, cpu_seconds, run_raw
-from bot.backends.base import JobStatus
+from bot.domain.status import JobStatus
 from bot.offline.setup import demo_backends
 from bot.offline.slack import Change, FakeSlack, SlackUser
 
@@ -94,7 +94,7 @@ def bot_config(sim: SimProc, interval: float, only: tuple[str, ...] | None = Non
     if only is not None:
         backends = {k: v for k, v in backends.items() if k in only}
     # every seeded watch and signed request is one synthetic user's (USER) in a few channels: the benchmarks
-    # measure the bot under that load, not the quotas (bot/quotas.py), which would refuse it as one person's flood
+    # measure the bot under that load, not the quotas (bot/operations/quotas.py), which would refuse it as one person's flood
     unlimited = {"active": 10_000_000, "per_minute": 10_000_000}
     return {"backends": backends, "quotas": {"user": unlimited, "token": unlimited, "channel": unlimited}}
 
@@ -192,7 +192,7 @@ def ack_plan(start: float, span: float, n: int, channels: list[str], jobs: list[
 async def template_statuses(sim: SimProc, interval: float) -> dict[str, JobStatus]:
     """The status each backend's adapter reads for a running benchmark job (seeded watches start in it)."""
     from bot.backends import build_backends
-    from bot.config import settings_from_dict
+    from bot.support.config import settings_from_dict
 
     for v in VENDORS:
         await sim.post("/jobs", {"backend": v.backend, "start": TEMPLATE_INDEX, "count": 1})

@@ -31,12 +31,12 @@ from sqlmodel import col
 
 from bench import report
 from bot import store
-from bot.backends.base import JobStatus
-from bot.backends.states import Phase
-from bot.config import Settings, settings_from_dict
-from bot.jobs import OutboxKind, Reply
-from bot.poller import Poller
+from bot.domain.jobs import OutboxKind, Reply
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
+from bot.engine.poller import Poller
 from bot.store import Job, Outbox, StateChange, Store, Watch
+from bot.support.config import Settings, settings_from_dict
 
 START = 1_800_000_000.0  # the fake clock's start (2027-01-15)
 STEP = 60.0  # one simulated minute per step

@@ -20,26 +20,28 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import front, listeners, messages, store
-from bot.api import Api
+from bot import store
 from bot.backends import build_backends
 from bot.backends.base import Backend
-from bot.config import Environment, Settings
-from bot.digests import TICK as DIGEST_TICK
-from bot.digests import Digests
-from bot.home import HomeTab
-from bot.listeners import guard
+from bot.engine.digests import TICK as DIGEST_TICK
+from bot.engine.digests import Digests
+from bot.engine.notifier import Notifier
+from bot.engine.poller import Poller
+from bot.engine.replicas import Replicas
+from bot.inbound import front, listeners
+from bot.inbound.api import Api
+from bot.inbound.home import HomeTab
+from bot.inbound.listeners import guard
 from bot.metrics import Metrics
-from bot.notifier import Notifier
-from bot.permissions import Permissions
-from bot.poller import Poller
-from bot.replicas import Replicas
+from bot.operations.permissions import Permissions
+from bot.operations.watching import Watching
+from bot.rendering import messages
 from bot.slack.budget import Budget
 from bot.slack.sender import WebSender
 from bot.slack.socket import SocketConnection
 from bot.store import Store
 from bot.store.sealing import missing_key
-from bot.watching import Watching
+from bot.support.config import Environment, Settings
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +98,10 @@ class Runtime:
         slack = WebSender(self.client, self.metrics, self.budget)
         self.notifier = Notifier(self.db, slack, self.backends, clock, self.metrics, self.budget)
         self.poller = Poller(self.db, self.backends, self.notifier.kick, settings, clock, self.metrics)
-        # PostgreSQL: any number of replicas share the work (bot/replicas.py); SQLite: this process alone
+        # PostgreSQL: any number of replicas share the work (bot/engine/replicas.py); SQLite: this process alone
         self.replicas = (Replicas(self.db, self.poller, self.notifier, env.database_url, settings.lease_seconds)
                          if self.db.replicated else None)
-        self.permissions = Permissions(settings, self.client)  # who may see and do what (bot/permissions.py)
+        self.permissions = Permissions(settings, self.client)  # who may see and do what (bot/operations/permissions.py)
         self.watching = Watching(settings, self.backends, self.db, self.poller, self.notifier, slack, clock,
                                  self.permissions)
         self.home = HomeTab(self.client, self.db, self.watching, self.backends, settings, clock, self.budget)
@@ -109,7 +111,7 @@ class Runtime:
         self.api = Api(settings.api, self.watching, self.metrics) if settings.api is not None else None
         self.socket = (SocketConnection(self.app, env.slack_app_token, env.slack_api_url, clock)
                        if env.slack_app_token else None)
-        self.seen = front.Seen(self.db)  # signatures already used: a replayed request is refused (bot/front.py)
+        self.seen = front.Seen(self.db)  # signatures already used: a replayed request is refused (bot/inbound/front.py)
         self.connections: front.ConnectionCap | None = None
         self.stopping = False
         self._runner: web.AppRunner | None = None
@@ -155,7 +157,7 @@ class Runtime:
             self.replicas.start()
         log.info("resuming %d active watches of %d jobs (%d scheduled); %d messages owed to Slack",
                  resumed["watches_active"], resumed["jobs_polling"], scheduled, resumed["outbox"])
-        # the front door (bot/front.py): bodies up to what Slack sends, deadlines for headers and bodies, a cap on
+        # the front door (bot/inbound/front.py): bodies up to what Slack sends, deadlines for headers and bodies, a cap on
         # connections, one log line per burst when descriptors run out
         web_app = web.Application(client_max_size=front.MAX_BODY)
         if self.socket is None:  # HTTP mode; in Socket Mode Slack's requests come over the socket

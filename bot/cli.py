@@ -12,10 +12,10 @@ import sys
 import threading
 import time
 
-from bot import logs
-from bot.config import ConfigError, Environment, environment_help, load_settings
 from bot.store.engine import InUse
 from bot.store.schema import SchemaError
+from bot.support import logs
+from bot.support.config import ConfigError, Environment, environment_help, load_settings
 
 # SIGTERM or SIGINT ends `run` within this many seconds, whatever is under way (bot/app.py's STOP_BUDGET is
 # the orderly part). Past it the process exits at once: a database call stuck in a thread cannot be cancelled.
@@ -106,7 +106,7 @@ async def _run() -> int:
     missing = [n for n, v in (("SLACK_BOT_TOKEN", env.slack_bot_token),
                               ("SLACK_SIGNING_SECRET", env.slack_signing_secret)) if not v]
     if missing and not env.slack_app_token:
-        print(f"jobstatus-bot: set {' and '.join(missing)} (see README: Environment)", file=sys.stderr)
+        print(f"jobstatus-bot: set {' and '.join(missing)} (see docs/configuration.md: Environment)", file=sys.stderr)
         return 2
     runtime = Runtime(settings, env)
     stop = asyncio.Event()
@@ -167,8 +167,8 @@ async def _check() -> int:
     """Every backend checked at the same time (one that cannot be reached costs its timeout once, not once
     per backend); "checking X …" as each starts, its rows as each ends; exit 1 if any row failed."""
     from bot.backends import build_backends
-    from bot.backends.errors import BackendError
-    from bot.network import cause, is_network
+    from bot.domain.errors import BackendError
+    from bot.support.network import cause, is_network
 
     env = Environment.from_env()
     settings = load_settings(env.config_path)
@@ -195,7 +195,7 @@ async def _check() -> int:
             print(f"checking {name} …", flush=True)
             try:
                 rows = await backend.check()
-            except BackendError as exc:  # its text is safe to show (bot/backends/errors.py)
+            except BackendError as exc:  # its text is safe to show (bot/domain/errors.py)
                 rows = [("check", False, str(exc))]
             except Exception as exc:  # report, never crash, never print secrets: the cause or the class only
                 rows = [("check", False, f"{name}: {cause(exc) if is_network(exc) else type(exc).__name__}")]

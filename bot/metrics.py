@@ -23,15 +23,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from bot import store
-from bot.backends.errors import BackendError, Unavailable
-from bot.slack.budget import LIMITS
+from bot.domain.errors import BackendError, Unavailable
+from bot.domain.slack_limits import LIMITS
 from bot.slack.errors import METHODS, Outcome
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
 # The `<name>_created` series prometheus_client adds beside each counter and histogram only repeat when the
-# process started; without them every metric is one series per label set, as the README's table lists.
+# process started; without them every metric is one series per label set, as the table in docs/operations.md lists.
 disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client does not annotate it
 
 # The Slack methods a label may name: those Slack's error table knows (every method the bot calls), and those
@@ -91,7 +91,7 @@ class Metrics:
                            "watch it), by backend.", "backend")
         r.register(self._jobs)
         self._polls = Counter("jobstatus_polls", "Polls of a job, by backend and outcome: changed, unchanged, "
-                              "or the kind of error (bot/backends/errors.py).", ["backend", "outcome"], registry=r)
+                              "or the kind of error (bot/domain/errors.py).", ["backend", "outcome"], registry=r)
         self._up = Gauge("jobstatus_backend_up", "1 while the backend's last poll reached it, 0 while it is in "
                          "an outage (network, timeout, 5xx, rate limit, maintenance).", ["backend"], registry=r)
         self._poll_series: dict[tuple[str, str], Counter] = {}
@@ -131,7 +131,7 @@ class Metrics:
         self._lag = Histogram("jobstatus_loop_lag_seconds", "How late a pass of a loop ran against when it was "
                               "due: the poller's polls against their due time, the notifier's pass against its "
                               "wake-up (a kick or its 1 s timer).", ["loop"], buckets=LAG_BUCKETS, registry=r)
-        self._api = Counter("jobstatus_api_requests", "HTTP API requests (bot/api.py), by method, route (its "
+        self._api = Counter("jobstatus_api_requests", "HTTP API requests (bot/inbound/api.py), by method, route (its "
                             "template) and the status answered.", ["method", "route", "status"], registry=r)
         self._replicas = Gauge("jobstatus_replicas_live", "Replicas sharing the database, this one included, as "
                                "its last heartbeat saw them (1 on SQLite: one process).", registry=r)
@@ -143,7 +143,7 @@ class Metrics:
         self._jobs.read = read
 
     def replicas_live(self, n: int) -> None:
-        """Replicas on PostgreSQL: how many are alive, as this one's heartbeat saw (bot/replicas.py)."""
+        """Replicas on PostgreSQL: how many are alive, as this one's heartbeat saw (bot/engine/replicas.py)."""
         self._replicas.set(n)
 
     def poll(self, backend: str, error: BackendError | None, changed: bool = False) -> None:

@@ -1,25 +1,26 @@
 """Backend adapters: one module per vendor type, built from the config by `build_backend`.
 
-What they share, leaves first: `errors` (the BackendError tree and what each error means to a user), `values`
-(reading vendor values), `states` (the phase model and every vendor's status words), `http` (the one HTTP client
-and the capped body read), `auth` (the httpx.Auth flows), `base` (the Backend ABC and the JobStatus it answers).
-The adapters: `fusion`, `vault`, `epm_common` with `epm_di` and `epm_planning`, `immuta`.
+What they share, leaves first: `values` (reading vendor values), `http` (the one HTTP client and the capped
+body read), `slots` (a backend's concurrency cap), `auth` (the httpx.Auth flows), `base` (the Backend ABC).
+What they answer with and raise is the domain's (bot/domain/: `status`, `states`, `errors`), so the store and
+rendering never import an adapter for a type. The adapters: `fusion`, `vault`, `epm_common` with `epm_di` and
+`epm_planning`, `immuta`.
+
+May import: bot.metrics (what the bot tells Prometheus of every request), support and domain; never the
+engine, operations, rendering, the ways in, `bot.app` or `bot.cli`.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from bot.backends.auth import SecretStore
 from bot.backends.base import Backend
 from bot.backends.http import make_http_client
-from bot.config import BackendConfig, ConfigError, Settings
-from bot.logs import about
-from bot.network import in_clear
-
-if TYPE_CHECKING:
-    from bot.metrics import Metrics  # which imports the store, which imports the backends
+from bot.metrics import Metrics
+from bot.support.config import BackendConfig, ConfigError, Settings
+from bot.support.logs import about
+from bot.support.network import in_clear
 
 log = logging.getLogger(__name__)
 

@@ -29,15 +29,15 @@ from typing import Any, ClassVar, Protocol
 
 import httpx
 
-from bot.backends.errors import AuthFailed, BadResponse, Unavailable
 from bot.backends.http import error_words, read_body, retry_after_seconds
 from bot.backends.values import as_int, lenient_json
-from bot.config import OAuth2ClientCredentials, OAuth2Refresh
-from bot.logs import about
+from bot.domain.errors import AuthFailed, BadResponse, Unavailable
+from bot.support.config import OAuth2ClientCredentials, OAuth2Refresh
+from bot.support.logs import about
 
 log = logging.getLogger(__name__)
 
-# The credential fields of the auth settings (bot.config): what an answer, a log line or a message never repeats.
+# The credential fields of the auth settings (bot.support.config): what an answer, a log line or a message never repeats.
 SECRET_FIELDS = ("password", "token", "client_secret", "refresh_token", "key")
 
 

@@ -2,7 +2,7 @@
 
 A `Backend` is one configured backend: a vendor adapter bound to a base URL, credentials (an httpx.Auth flow,
 bot/backends/auth.py) and limits, sending every request through its one HTTP client (bot/backends/http.py);
-its errors are those of bot/backends/errors.py.
+its errors are those of bot/domain/errors.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,17 @@ from typing import Any, ClassVar
 import httpx
 
 from bot.backends.auth import RefreshingAuth, SecretStore, secrets_in
-from bot.backends.errors import (
+from bot.backends.http import (
+    error_words,
+    make_http_client,
+    read_body,
+    retry_after_seconds,
+    too_slow,
+    unreachable,
+)
+from bot.backends.slots import STALL_AFTER, Slots
+from bot.backends.values import lenient_json
+from bot.domain.errors import (
     AuthFailed,
     BackendError,
     BadResponse,
@@ -30,63 +40,8 @@ from bot.backends.errors import (
     Refused,
     Unavailable,
 )
-from bot.backends.http import (
-    error_words,
-    make_http_client,
-    read_body,
-    retry_after_seconds,
-    too_slow,
-    unreachable,
-)
-from bot.backends.slots import STALL_AFTER, Slots
-from bot.backends.states import Phase
-from bot.backends.values import lenient_json
-from bot.config import BackendConfig
-
-
-@dataclass(frozen=True)
-class Link:
-    """A link a backend gives for a job (artifacts, details, log download)."""
-
-    label: str
-    url: str
-
-
-@dataclass(frozen=True)
-class JobStatus:
-    """One answer about one job, in the shape the rest of the bot understands.
-
-    `vendor_status` keeps the vendor's own status word (shown to users beside the normalised phase);
-    `message` is the vendor's failure or detail text; `log_paths` every log/output path the vendor gave.
-    """
-
-    job_id: str
-    phase: Phase
-    vendor_status: str
-    name: str | None = None
-    progress: int | None = None
-    message: str | None = None
-    log_paths: tuple[str, ...] = ()
-    links: tuple[Link, ...] = ()
-    facts: tuple[tuple[str, str], ...] = ()
-    timeout_s: int | None = None
-
-    @property
-    def terminal(self) -> bool:
-        return self.phase.terminal
-
-
-@dataclass(frozen=True)
-class FailureDetails:
-    """What a backend can tell beyond the status answer once a job has ended (logs, errors, outputs)."""
-
-    lines: tuple[str, ...] = ()  # error lines / details to show in the thread, already bounded
-    total_errors: int | None = None  # how many errors the backend reported in all
-    files: tuple[tuple[str, int | None], ...] = ()  # (name or path, size in bytes) of outputs
-    links: tuple[Link, ...] = ()
-    attachment: tuple[str, bytes] | None = None  # (filename, content) small enough to upload
-    hint: str | None = None  # where to look when the API has nothing more
-
+from bot.domain.status import FailureDetails, JobStatus
+from bot.support.config import BackendConfig
 
 # The share of a backend's polling slots the jobs that answered too slowly last time may hold at once (at least one):
 # a quarter leaves three in four to the jobs that answer, and still asks every slow job again after its backoff.
@@ -214,7 +169,7 @@ class Backend(ABC):
         self.limit = Slots(config.max_concurrency)
         # the scheduled polls of jobs whose last answer came too slowly (TooSlow) take one of these first: however
         # many of its jobs drip, they hold at most SLOW_SHARE of the slots polls may take, and the rest of the
-        # backend's jobs are polled at their interval beside them (bot/poller.py)
+        # backend's jobs are polled at their interval beside them (bot/engine/poller.py)
         self.slow_lane = asyncio.Semaphore(max(1, int(self.limit.poll_cap * SLOW_SHARE)))
 
     @property

@@ -23,13 +23,14 @@ from typing import Any
 import httpx
 
 from bot.backends.auth import HeaderAuth, RotatingRefreshToken, SecretStore
-from bot.backends.base import Backend, JobStatus, Link, digits_job_id
-from bot.backends.errors import BackendError, BadResponse, JobNotFound, Unavailable
+from bot.backends.base import Backend, digits_job_id
 from bot.backends.http import error_words, read_body, retry_after_seconds, unreachable
-from bot.backends.states import EPM_CODE_WORDS, EPM_CODES, EPM_WORDS, Phase, lookup
 from bot.backends.values import as_int, as_text, lenient_json
-from bot.config import BackendConfig, BasicAuth, BearerAuth, ConfigError, OAuth2Refresh
-from bot.logs import about
+from bot.domain.errors import BackendError, BadResponse, JobNotFound, Unavailable
+from bot.domain.states import EPM_CODE_WORDS, EPM_CODES, EPM_WORDS, Phase, lookup
+from bot.domain.status import JobStatus, Link
+from bot.support.config import BackendConfig, BasicAuth, BearerAuth, ConfigError, OAuth2Refresh
+from bot.support.logs import about
 
 log = logging.getLogger(__name__)
 

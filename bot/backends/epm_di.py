@@ -14,10 +14,11 @@ import re
 from collections import deque
 from typing import Any
 
-from bot.backends.base import Capabilities, FailureDetails, JobStatus
+from bot.backends.base import Capabilities
 from bot.backends.epm_common import EpmBackend, parse_epm_status, validate_epm_job_id
-from bot.backends.errors import BackendError, BadResponse, Forbidden
 from bot.backends.values import path_segment
+from bot.domain.errors import BackendError, BadResponse, Forbidden
+from bot.domain.status import FailureDetails, JobStatus
 
 VENDOR = "epm_data_integration"
 INTEROP = "/interop/rest/11.1.2.3.600"

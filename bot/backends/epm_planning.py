@@ -17,11 +17,12 @@ from typing import Any
 import httpx
 
 from bot.backends.auth import SecretStore
-from bot.backends.base import Capabilities, FailureDetails, JobStatus
+from bot.backends.base import Capabilities
 from bot.backends.epm_common import EpmBackend, bound_lines, parse_epm_status, validate_epm_job_id
-from bot.backends.errors import BackendError, BadResponse
 from bot.backends.values import as_int, as_text, path_segment
-from bot.config import BackendConfig, ConfigError
+from bot.domain.errors import BackendError, BadResponse
+from bot.domain.status import FailureDetails, JobStatus
+from bot.support.config import BackendConfig, ConfigError
 
 VENDOR = "epm_planning"
 PAGE_SIZE = 25  # the documented default page

@@ -11,8 +11,10 @@ from typing import Any
 import httpx
 
 from bot.backends.auth import ClientCredentials, HeaderAuth, SecretStore
-from bot.backends.base import Backend, Capabilities, FailureDetails, JobStatus, Link, digits_job_id
-from bot.backends.errors import (
+from bot.backends.base import Backend, Capabilities, digits_job_id
+from bot.backends.http import error_words, read_body
+from bot.backends.values import absolute_url, as_int, as_text, path_segment
+from bot.domain.errors import (
     BackendError,
     BadResponse,
     CancelNotSupported,
@@ -20,12 +22,18 @@ from bot.backends.errors import (
     JobNotFound,
     TooSlow,
 )
-from bot.backends.http import error_words, read_body
-from bot.backends.states import FUSION, Phase, lookup
-from bot.backends.values import absolute_url, as_int, as_text, path_segment
-from bot.config import Auth, BackendConfig, BasicAuth, BearerAuth, ConfigError, OAuth2ClientCredentials
-from bot.logs import about
-from bot.network import cause
+from bot.domain.states import FUSION, Phase, lookup
+from bot.domain.status import FailureDetails, JobStatus, Link
+from bot.support.config import (
+    Auth,
+    BackendConfig,
+    BasicAuth,
+    BearerAuth,
+    ConfigError,
+    OAuth2ClientCredentials,
+)
+from bot.support.logs import about
+from bot.support.network import cause
 
 log = logging.getLogger(__name__)
 

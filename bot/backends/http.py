@@ -25,15 +25,15 @@ from typing import Any
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-from bot.backends.errors import BadResponse, TooSlow, Unavailable
 from bot.backends.slots import pool_size
 from bot.backends.values import as_text, lenient_json
-from bot.config import BackendConfig
-from bot.network import cause
+from bot.domain.errors import BadResponse, TooSlow, Unavailable
+from bot.support.config import BackendConfig
+from bot.support.network import cause
 
 # The most of a vendor answer we ever read; anything larger is a broken or hostile backend.
 MAX_BODY_BYTES = 2 * 1024 * 1024
-# The deadline of a check a user waits for (watch, status, the modal, the API's POST; bot/watching.py), or the
+# The deadline of a check a user waits for (watch, status, the modal, the API's POST; bot/operations/watching.py), or the
 # backend's `timeout` when that is shorter: a vendor answers a status call in well under a second when it is
 # well, and a person (or a pipeline's HTTP call) should hear within seconds that it is not.
 USER_CHECK_SECONDS = 5.0
@@ -116,7 +116,7 @@ def too_slow(name: str, seconds: float) -> TooSlow:
 @contextmanager
 def unreachable(name: str) -> Iterator[None]:
     """Network trouble inside (httpx's errors) as the outage it is: `Unavailable` naming `name` and the cause
-    ("connection refused", "timed out", "name not resolved": bot/network.py)."""
+    ("connection refused", "timed out", "name not resolved": bot/support/network.py)."""
     try:
         yield
     except httpx.HTTPError as exc:

@@ -27,13 +27,14 @@ from typing import Any
 import httpx
 
 from bot.backends.auth import HeaderAuth, RefreshingAuth, SecretStore, Token
-from bot.backends.base import Backend, Capabilities, FailureDetails, JobStatus
-from bot.backends.errors import AuthFailed, BackendError, BadResponse, InvalidJobId, JobNotFound, Unavailable
+from bot.backends.base import Backend, Capabilities
 from bot.backends.http import error_words, retry_after_seconds
-from bot.backends.states import IMMUTA, lookup
 from bot.backends.values import as_text
-from bot.config import ApiKey, BackendConfig, BearerAuth, ConfigError
-from bot.logs import about
+from bot.domain.errors import AuthFailed, BackendError, BadResponse, InvalidJobId, JobNotFound, Unavailable
+from bot.domain.states import IMMUTA, lookup
+from bot.domain.status import FailureDetails, JobStatus
+from bot.support.config import ApiKey, BackendConfig, BearerAuth, ConfigError
+from bot.support.logs import about
 
 log = logging.getLogger(__name__)
 

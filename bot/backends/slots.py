@@ -17,7 +17,7 @@ Neither helps when every slot is held by a request that does not end: a vendor t
 each request for the whole of its deadline (the backend's `timeout`, bot/backends/http.py). So:
 - of a backend's slots, USERS_RESERVED are never handed to a scheduled poll (when it has more than that): a
   user's check finds a slot at once however many polls are stuck, and answers within its own, shorter deadline
-  (bot/watching.py `check`);
+  (bot/operations/watching.py `check`);
 - a request that has held its slot for STALL_AFTER seconds is stalled: it hands its slot on to the next waiter
   and goes on beside the cap until its deadline (`holding`), as long as fewer than `stalled_max(n)` do; the
   backend's HTTP pool has room for them (`pool_size`). So a few jobs that drip hold no slot the others need,

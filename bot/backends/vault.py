@@ -22,8 +22,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot.backends.auth import RefreshingAuth, SecretStore, Token
-from bot.backends.base import Backend, Capabilities, FailureDetails, JobStatus, Link, digits_job_id
-from bot.backends.errors import (
+from bot.backends.base import Backend, Capabilities, digits_job_id
+from bot.backends.http import retry_after_seconds
+from bot.backends.values import absolute_url, as_int, as_text, lenient_json, path_segment
+from bot.domain.errors import (
     AuthFailed,
     BackendError,
     BadResponse,
@@ -34,11 +36,10 @@ from bot.backends.errors import (
     Misconfigured,
     RateLimited,
 )
-from bot.backends.http import retry_after_seconds
-from bot.backends.states import VAULT, Phase, lookup
-from bot.backends.values import absolute_url, as_int, as_text, lenient_json, path_segment
-from bot.config import BackendConfig, ConfigError, VaultSession
-from bot.logs import about
+from bot.domain.states import VAULT, Phase, lookup
+from bot.domain.status import FailureDetails, JobStatus, Link
+from bot.support.config import BackendConfig, ConfigError, VaultSession
+from bot.support.logs import about
 
 log = logging.getLogger(__name__)
 

@@ -27,13 +27,13 @@ from typing import TextIO
 
 from cryptography.fernet import Fernet
 
-from bot import views
 from bot.app import Runtime
-from bot.config import Environment, Settings, settings_from_dict
 from bot.offline.setup import DEMO_JOBS, api_curl, configure_simulators, demo_api, demo_backends, seed_jobs
 from bot.offline.slack import Ephemeral, FakeSlack, Message, SlackUser
 from bot.offline.slack.render import ButtonNumbers, render_channel, render_message, render_view, text_object
 from bot.offline.vendors.server import SimulatorServer
+from bot.rendering import views
+from bot.support.config import Environment, Settings, settings_from_dict
 
 CHANNEL = "C0001"
 VIEWER = "U0001"  # the person at the terminal: @ana
@@ -278,7 +278,7 @@ async def run_demo(port: int = 0, stdin: TextIO | None = None, out: TextIO | Non
         runtime = Runtime(settings, env, host="127.0.0.1", tick=0.25)
         await runtime.start()
         running.push_async_callback(runtime.stop)
-        print(f"A pipeline's way in (README: Watch from a pipeline), from another shell: {api_curl(runtime.port)}",
+        print(f"A pipeline's way in (docs/api.md: Watch from a pipeline), from another shell: {api_curl(runtime.port)}",
               file=out, flush=True)
         user = SlackUser(runtime.events_url, secret, slack)
         if stdin.isatty() and out.isatty():

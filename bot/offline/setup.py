@@ -20,7 +20,7 @@ from bot.offline.vendors.vault import VaultSim
 DEMO_USER, DEMO_PASSWORD = "jobstatus", "demo-password"
 DEMO_TOKEN = "demo-bearer-token"
 DEMO_API_KEY = "demo-immuta-key"
-DEMO_PIPELINE_TOKEN = "demo-pipeline-token-loopback-only"  # the bot's own HTTP API (bot/api.py)
+DEMO_PIPELINE_TOKEN = "demo-pipeline-token-loopback-only"  # the bot's own HTTP API (bot/inbound/api.py)
 
 
 class Simulators(Protocol):

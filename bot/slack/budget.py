@@ -13,7 +13,7 @@ at once, Slack's "bursts"), a call counted from when its answer came back, so a 
 from the window has left Slack's too, however long the request took. A call under way counts as well.
 
 Replicas on PostgreSQL share the workspace's budget but not this process's memory: each replica spends
-1/live-replicas of each figure (`replicas`, the live count from bot/replicas.py). A channel's posts need no
+1/live-replicas of each figure (`replicas`, the live count from bot/engine/replicas.py). A channel's posts need no
 sharing: the channel's lease (bot/store/leases.py) lets one replica at a time send to it.
 """
 
@@ -28,24 +28,9 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from bot.domain.slack_limits import LIMITS
+
 WINDOW = 60.0  # seconds: Slack's tiers are "per minute"
-
-# The budget per method, per minute per workspace. The tier is each method's reference page's "Rate limits"
-# (docs.slack.dev/reference/methods/<method>/; the copies in ../shared/data/slack-method-reference/), the
-# figure the rate-limit page's floor for that tier (Tier 3 "50+ per minute", Tier 4 "100+ per minute").
-# Overridable per method in the config (`slack_limits`), e.g. after Slack grants an app more.
-LIMITS: dict[str, int] = {
-    "chat.update": 50,  # Tier 3: every parent's update
-    "conversations.history": 50,  # Tier 3: the look for a parent posted before a crash
-    "views.publish": 100,  # Tier 4: the Home tab
-    "files.getUploadURLExternal": 100,  # Tier 4: a log file's upload, step 1...
-    "files.completeUploadExternal": 100,  # Tier 4: ...and step 3
-    # Special tier: "one message per second per channel, while also maintaining a workspace-wide limit". The
-    # channel's second is the notifier's (bot/notifier.py: Bucket). The workspace's limit has no published
-    # figure; 1,200 a minute lets 20 channels post at their full pace at once, and no more.
-    "chat.postMessage": 1200,
-}
-
 
 class Priority(enum.IntEnum):
     """Which waiting call goes first when a method's budget is short (lowest first)."""

@@ -10,7 +10,7 @@ The response_url codes come from Slack's changelog "Improving error conditions f
 (https://api.slack.com/changelog/2016-05-17-changes-to-errors-for-incoming-webhooks); see RESPONSE_URL.
 
 A code Slack sends that is in no table here is unknown (`classify` says None): the notifier retries it with
-backoff a bounded number of times, then drops the message with an ERROR log line (see bot/notifier.py).
+backoff a bounded number of times, then drops the message with an ERROR log line (see bot/engine/notifier.py).
 """
 
 from __future__ import annotations

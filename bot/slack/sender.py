@@ -16,11 +16,11 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.jobs import Reply, Upload
+from bot.domain.jobs import Reply, Upload
 from bot.metrics import Metrics
-from bot.network import cause
 from bot.slack.budget import Budget, Priority
 from bot.slack.errors import Outcome, classify, retry_after
+from bot.support.network import cause
 
 T = TypeVar("T")
 

@@ -17,17 +17,14 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.network import cause, is_network
 from bot.slack.errors import retry_after
-
-if TYPE_CHECKING:
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-    from slack_bolt.async_app import AsyncApp
+from bot.support.network import cause, is_network
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +65,6 @@ class SocketConnection:
 
     def start(self) -> None:
         """Begin connecting (in the running loop); returns at once."""
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
         self.handler = AsyncSocketModeHandler(self.app, self.app_token, logger=self.logger, web_client=self.web)
         self._task = asyncio.create_task(self._connect(self.handler), name="socket-mode-connect")
 

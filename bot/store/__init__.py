@@ -1,8 +1,12 @@
 """The database, the one home of every transaction: tables (models), the engine and its thread (engine),
 the schema's revisions and upgrades (schema, migrations/), the watch lifecycle (watches), poll results and the
-passing of time (polls), the Slack outbox (outbox), pruning old history (history), run durations (runs), daily digests
-(digests), rotating credentials (secrets), and the leases that let replicas share PostgreSQL (leases). Functions take a session and are run with `Store.run`; they return data
-and render nothing (what a thread is told is written as data the notifier renders when it sends it)."""
+passing of time (polls), the Slack outbox (outbox), pruning old history (history), run durations (runs),
+daily digests (digests), quotas' counts (quotas), rotating credentials (secrets), and the leases that let
+replicas share PostgreSQL (leases). Functions take a session and are run with `Store.run`; they return data
+and render nothing (what a thread is told is written as data the notifier renders when it sends it).
+
+May import: support and domain only (what it stores is the domain's types); never an adapter, rendering, the
+engine, operations, the ways in, `bot.app` or `bot.cli`."""
 
 from bot.store.engine import InUse, Store, engine_url
 from bot.store.history import Pruned, prune_history

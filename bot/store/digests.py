@@ -1,4 +1,4 @@
-"""Daily digests (bot/digests.py): the jobs of a channel that ended in a window, and one row per (channel,
+"""Daily digests (bot/engine/digests.py): the jobs of a channel that ended in a window, and one row per (channel,
 day) that is claimed before its digest is posted. The row is the digest's outbox: written, with what it
 says, before the Slack call (the unique (channel, day) makes two replicas or two starts write one), claimed
 for a while before each attempt (so one replica posts it), marked sent after. A crash between the post
@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from bot.jobs import EndedReason, JobView, Reply
+from bot.domain.jobs import EndedReason, JobView, Reply
 from bot.store.models import Digest, Job, Watch
 
 

@@ -60,7 +60,7 @@ class Store:
         try:
             self.engine: Engine = create_engine(url, **kwargs)
         except ImportError as exc:
-            from bot.config import ConfigError
+            from bot.support.config import ConfigError
 
             driver = make_url(url).get_driver_name()
             raise ConfigError(f"DATABASE_URL wants the {driver} driver, which is not installed ({exc}); for "

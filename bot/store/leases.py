@@ -58,7 +58,7 @@ def heartbeat(s: Session, replica: str, lease: float) -> int:
 
 # The live replicas (:since = now - lease): a heartbeat younger than the lease, and the replica's own session
 # still connected. Each replica keeps one connection open for LISTEN under its id as `application_name`
-# (bot/replicas.py); when its process dies (kill -9, a crash) the operating system closes that connection and
+# (bot/engine/replicas.py); when its process dies (kill -9, a crash) the operating system closes that connection and
 # PostgreSQL drops the session from pg_stat_activity at once, so the others take its jobs at their next
 # heartbeat instead of waiting out the lease (which stays the bound for a host that is lost without closing
 # its connections). A replica younger than one lease counts as live without the session: it opens it before its

@@ -13,10 +13,10 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Index, String, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bot import messages
-from bot.backends.base import Link
-from bot.backends.states import Phase
-from bot.jobs import JobView, OutboxKind
+from bot.domain import actors
+from bot.domain.jobs import JobView, OutboxKind
+from bot.domain.states import Phase
+from bot.domain.status import Link
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -94,7 +94,7 @@ class Job(SQLModel, table=True):
     created_at: float = 0.0
     owner: str | None = None  # replicas on PostgreSQL: the replica that polls the job while it is live (leases.py)
     lease_until: float = 0.0  # no longer written: the owner's heartbeat is its jobs' lease; SQLite leaves both alone
-    # "longer than usual" (bot/durations.py): when this run started (the vendor's time, else first seen
+    # "longer than usual" (bot/domain/durations.py): when this run started (the vendor's time, else first seen
     # running), and its past runs' figures as of then: the median, how many runs, the 90th percentile
     started_at: float | None = None
     usual_s: float | None = None
@@ -143,11 +143,11 @@ class Watch(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     job_pk: int = Field(foreign_key="jobs.id")
     channel: str
-    user_id: str  # who started it: a Slack user id, or an API token (messages.api_actor); the one with rights
+    user_id: str  # who started it: a Slack user id, or an API token (actors.api_actor); the one with rights
     mention: str | None = None  # a Slack user an API request named: mentioned and pinged on failure, no rights
     parent_ts: str | None = None
     active: bool = True
-    ended_reason: str | None = None  # an EndedReason, or "Slack: <code>" (bot.jobs.slack_ended)
+    ended_reason: str | None = None  # an EndedReason, or "Slack: <code>" (bot.domain.jobs.slack_ended)
     created_at: float = 0.0
     ended_at: float | None = None
 
@@ -160,12 +160,12 @@ class Watch(SQLModel, table=True):
     @property
     def watcher(self) -> str:
         """Who the thread names as watching (messages.who renders it): the starter, and the user it mentions."""
-        return messages.watcher(self.user_id, self.mention)
+        return actors.watcher(self.user_id, self.mention)
 
 
 class WatchStart(SQLModel, table=True):
     """A watch started (created, resumed or rewatched) in the last minute, by whom and where: what the quotas'
-    "new watches per minute" count (bot/quotas.py). Only the last minute's rows are kept, so the table stays
+    "new watches per minute" count (bot/operations/quotas.py). Only the last minute's rows are kept, so the table stays
     small whatever the traffic; a resumed watch counts again, which its own row could not show."""
 
     __tablename__ = "watch_starts"
@@ -175,7 +175,7 @@ class WatchStart(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    actor: str  # a Slack user id, or an API token (messages.api_actor)
+    actor: str  # a Slack user id, or an API token (actors.api_actor)
     channel: str
     at: float
 
@@ -196,7 +196,7 @@ class StateChange(SQLModel, table=True):
 
 class Outbox(SQLModel, table=True):
     """A Slack message owed to a watch's thread, deleted once Slack has it: its kind, and its payload as
-    JSON (bot.jobs.OutboxKind says which payload each kind holds)."""
+    JSON (bot.domain.jobs.OutboxKind says which payload each kind holds)."""
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_due", "next_attempt_at"),)
@@ -211,7 +211,7 @@ class Outbox(SQLModel, table=True):
 
 
 class RunDuration(SQLModel, table=True):
-    """How long one finished run of a job took, by backend and job name (bot/durations.py says which name):
+    """How long one finished run of a job took, by backend and job name (bot/domain/durations.py says which name):
     the history "longer than usual" is measured against, the newest KEEP_RUNS per name."""
 
     __tablename__ = "run_durations"
@@ -276,7 +276,7 @@ class Secret(SQLModel, table=True):
 
 class SeenRequest(SQLModel, table=True):
     """The signature of a state-changing Slack request already taken, until its timestamp is too old for the
-    signature check anyway: a replay of it is refused, on any replica (bot/front.py)."""
+    signature check anyway: a replay of it is refused, on any replica (bot/inbound/front.py)."""
 
     __tablename__ = "seen_requests"
     __table_args__ = (Index("ix_seen_requests_expires_at", "expires_at"),)

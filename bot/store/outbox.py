@@ -16,7 +16,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session, aliased
 from sqlmodel import col
 
-from bot.jobs import JobEvent, OutboxKind, Reply, Upload, event_payload
+from bot.domain.jobs import JobEvent, OutboxKind, Reply, Upload, event_payload
 from bot.store.leases import free_for
 from bot.store.models import Outbox, Watch
 
@@ -32,7 +32,7 @@ class OwedMessage:
     id: int
     watch_id: int
     kind: OutboxKind
-    payload: dict[str, Any]  # the JSON payload its kind holds (bot.jobs.OutboxKind)
+    payload: dict[str, Any]  # the JSON payload its kind holds (bot.domain.jobs.OutboxKind)
     attempts: int
     created_at: float
     channel: str

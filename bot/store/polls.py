@@ -19,11 +19,9 @@ from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from bot.backends.base import JobStatus
-from bot.backends.errors import BackendError
-from bot.backends.states import Phase, worth_a_reply
-from bot.durations import UNDER_WAY, vendor_time
-from bot.jobs import (
+from bot.domain.durations import UNDER_WAY, vendor_time
+from bot.domain.errors import BackendError
+from bot.domain.jobs import (
     CaughtUp,
     Changed,
     EndedReason,
@@ -35,6 +33,8 @@ from bot.jobs import (
     Settled,
     TimedOut,
 )
+from bot.domain.states import Phase, worth_a_reply
+from bot.domain.status import JobStatus
 from bot.store.models import Job, StateChange
 from bot.store.outbox import owe
 from bot.store.runs import track_run

@@ -1,4 +1,4 @@
-"""The quotas' counts (bot/quotas.py): an identity's active watches and its starts of the last minute, and
+"""The quotas' counts (bot/domain/quotas.py, applied by bot/operations/quotas.py): an identity's active watches and its starts of the last minute, and
 the start recorded in the same transaction that admits it."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from bot.quotas import WINDOW, Counts, Limits, Over, over
+from bot.domain.quotas import WINDOW, Counts, Limits, Over, over
 from bot.store.models import Watch, WatchStart
 
 

@@ -1,4 +1,4 @@
-"""Run history (bot/durations.py says what a run, its key and its duration are): each finished run's
+"""Run history (bot/domain/durations.py says what a run, its key and its duration are): each finished run's
 duration kept per backend and name, a running job's usual figures taken when it starts, and the one
 "longer than usual" note per run (bot/store/polls.py: `note_late_runs`)."""
 
@@ -8,9 +8,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from bot import durations
-from bot.backends.base import JobStatus
-from bot.backends.states import Phase
+from bot.domain import durations
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.store.models import Job, RunDuration
 
 

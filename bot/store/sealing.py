@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from bot.config import ConfigError
+from bot.support.config import ConfigError
 
 PREFIX = "fernet:"
 VARIABLE = "JOBSTATUS_SECRET_KEYS"

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import SQLModel, col
 
-from bot.backends.base import JobStatus
-from bot.jobs import Changed, EndedReason, JobEvent, OutboxKind, Reply, shown_progress, slack_ended
+from bot.domain.jobs import Changed, EndedReason, JobEvent, OutboxKind, Reply, shown_progress, slack_ended
+from bot.domain.status import JobStatus
 from bot.store.models import Job, Outbox, StateChange, Watch
 from bot.store.outbox import owe
 from bot.store.runs import track_run
@@ -354,7 +354,7 @@ def note_cancel(s: Session, backend: str, job_id: str, note: Reply, now: float) 
     return len(watches), job.pk
 
 
-# -- permissions (bot/permissions.py): the job's owner, and watches the rules no longer allow -------------
+# -- permissions (bot/operations/permissions.py): the job's owner, and watches the rules no longer allow -------------
 
 def job_owner(s: Session, backend: str, job_id: str) -> str | None:
     """The `cancel: owner` of a job: who started its earliest watch, in any channel. One owner per job,

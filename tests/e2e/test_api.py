@@ -1,4 +1,4 @@
-"""End to end, the HTTP API for pipelines (bot/api.py): real HTTP requests to the real Runtime's port, vendor
+"""End to end, the HTTP API for pipelines (bot/inbound/api.py): real HTTP requests to the real Runtime's port, vendor
 simulators behind it, assertions on what reached the fake Slack. A refusal says what the slash command says
 in the same situation: each case runs both and compares."""
 
@@ -16,9 +16,9 @@ import yaml
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from bot import api as api_module
 from bot import store
-from bot.jobs import ButtonAction
+from bot.domain.jobs import ButtonAction
+from bot.inbound import api as api_module
 from bot.offline.vendors.core import Step
 from bot.store.leases import NOW
 from tests.conftest import Harness
@@ -311,7 +311,7 @@ async def test_repeated_401s_from_one_address_are_answered_429_and_logged_once_p
     free, first_pause = api_module.FAILURES_FREE, api_module.FIRST_PAUSE
     now = [1000.0]
     api.throttle.clock = lambda: now[0]  # the pause's end and the burst's quiet, without sleeping through them
-    caplog.set_level(logging.INFO, logger="bot.api")
+    caplog.set_level(logging.INFO, logger="bot.inbound.api")
     h.sim.fusion.add_job(920, steps=[Step(0, "RUNNING")])
     body = {"backend": "fusion-demo", "job_id": "920", "channel": "C0001"}
     wrong = "ci-finance-guess-0000000000000000000000"

@@ -24,12 +24,12 @@ from urllib.parse import parse_qs
 import pytest
 import yaml
 
-from bot.config import Environment, settings_from_dict
-from bot.logs import FORMATS, formatter
 from bot.offline.setup import configure_simulators, demo_backends
 from bot.offline.slack import FakeSlack, SlackUser
 from bot.offline.vendors.core import Step
 from bot.offline.vendors.server import SimulatorServer
+from bot.support.config import Environment, settings_from_dict
+from bot.support.logs import FORMATS, formatter
 from tests.conftest import SECRET_KEYS, SIGNING_SECRET, Harness, opened, start_runtime
 
 
@@ -37,7 +37,7 @@ from tests.conftest import SECRET_KEYS, SIGNING_SECRET, Harness, opened, start_r
 def quick_slack_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Slack's one-message-per-second per channel is the notifier's business (and its tests'); here it would
     only add a second to every thread reply."""
-    monkeypatch.setattr("bot.notifier.CHANNEL_GAP", 0.05)
+    monkeypatch.setattr("bot.engine.notifier.CHANNEL_GAP", 0.05)
 
 
 def texts(blocks: list[dict[str, Any]] | None) -> str:

@@ -1,7 +1,7 @@
 """`jobstatus-bot demo` as a person uses it.
 
 On a pseudo-terminal (the real process, read through a terminal model, typed into a key at a time): the
-README's walk-through, a message arriving while you type, Ctrl-C and Ctrl-D. Piped: the transcript. In
+the quickstart's walk-through (docs/quickstart.md), a message arriving while you type, Ctrl-C and Ctrl-D. Piped: the transcript. In
 process, against the harness's bot: the confirm dialog (backing out sends nothing), a click printing only what
 it changed, and the live lines rendered as Slack shows them.
 """
@@ -23,7 +23,7 @@ from bot.offline.slack import render_channel
 from tests.conftest import Harness
 from tests.e2e.terminal import Screen, Terminal
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+QUICKSTART = Path(__file__).resolve().parents[2] / "docs" / "quickstart.md"
 QUESTION = re.compile(r"^(.*\? \[y/N\]) (.*)$")  # a confirm dialog's question, and the answer typed
 
 
@@ -60,19 +60,19 @@ def normal(line: str) -> str:
 
 
 def walkthrough() -> list[str]:
-    """The lines of the README's walk-through (its ```text blocks)."""
-    text = README.read_text(encoding="utf-8")
+    """The lines of the quickstart's walk-through (its ```text blocks, up to the page's next section)."""
+    text = QUICKSTART.read_text(encoding="utf-8")
     section = text[text.index("### A walk-through"):]
-    section = section[: section.index("\n## ")]
+    section = section[: section.index("\n## ")] if "\n## " in section else section
     blocks = re.findall(r"^```text\n(.*?)^```$", section, re.M | re.S)
-    assert blocks, "no walk-through in the README"
+    assert blocks, "no walk-through in docs/quickstart.md"
     return [line for block in blocks for line in block.splitlines()]
 
 
 # ---- on a pseudo-terminal ------------------------------------------------------------------------------
 
 
-def test_the_readme_walkthrough_is_what_a_person_typing_at_normal_speed_sees(demo: Terminal) -> None:
+def test_the_quickstart_walkthrough_is_what_a_person_typing_at_normal_speed_sees(demo: Terminal) -> None:
     lines = walkthrough()
     typed = [(line[2:], None) if line.startswith("> ") else (m.group(2), m.group(1))
              for line in lines if line.startswith("> ") or (m := QUESTION.match(line))]
@@ -92,7 +92,7 @@ def test_the_readme_walkthrough_is_what_a_person_typing_at_normal_speed_sees(dem
     try:
         demo.wait_until(lambda s: not missing(s), 90, "every line of the walk-through")
     except AssertionError as exc:
-        raise AssertionError(f"the README's lines not on the screen: {missing(demo.screen)}") from exc
+        raise AssertionError(f"the walk-through's lines not on the screen: {missing(demo.screen)}") from exc
     demo.wait_until(prompt_is_empty, 60, "the prompt")
     demo.type("quit\r")
     assert demo.exit_status() == 0

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-import bot.notifier
+import bot.engine.notifier
+from bot.engine.poller import FLUSH_EVERY
 from bot.offline.slack import SlackUser
 from bot.offline.vendors.core import Step
-from bot.poller import FLUSH_EVERY
 from bot.store import Tracked
 from tests.conftest import SIGNING_SECRET, Harness, start_runtime
 
@@ -30,7 +30,7 @@ def statements(h: Harness) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _fast_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.notifier, "CHANNEL_GAP", 0.05)  # Slack's per-channel pacing is not tested here
+    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_GAP", 0.05)  # Slack's per-channel pacing is not tested here
 
 
 async def test_unchanged_answers_write_nothing_but_batched_next_poll_times(harness: Harness) -> None:

@@ -116,7 +116,7 @@ async def test_garbage_from_every_vendor_at_a_high_rate_never_stops_a_watch(harn
 async def test_slack_answering_429_to_a_share_of_calls_loses_no_message(
         harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     h = harness
-    monkeypatch.setattr("bot.notifier.CHANNEL_GAP", 0.05)  # pacing is not under test; the 429s are
+    monkeypatch.setattr("bot.engine.notifier.CHANNEL_GAP", 0.05)  # pacing is not under test; the 429s are
     channels = [f"C00{n}" for n in range(10, 16)]
     for ch in channels:
         h.slack.add_channel(ch, f"ops-{ch}")

@@ -19,8 +19,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot import front
-from bot.listeners import guard
+from bot.inbound import front
+from bot.inbound.listeners import guard
 from tests.conftest import Harness
 
 DEADLINE = 0.5  # seconds, for headers and bodies, in these tests only
@@ -166,7 +166,7 @@ async def test_connections_over_the_cap_make_room_by_closing_idle_ones(harness: 
 SERVER = textwrap.dedent("""
     import asyncio, logging, resource, sys
     from aiohttp import web
-    from bot import front
+    from bot.inbound import front
 
     async def main(limit):
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-import bot.poller
+import bot.engine.poller
 from bot.app import Runtime
 from bot.offline.slack import SlackUser
 from bot.offline.vendors.core import Step
@@ -56,7 +56,7 @@ async def test_a_run_past_the_90th_percentile_of_five_runs_gets_one_note_and_non
 async def test_a_restart_after_a_gap_gives_one_while_i_was_away_reply_and_none_for_unchanged_jobs(
         harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     h = harness
-    monkeypatch.setattr(bot.poller, "AWAY_FLOOR", 0.0)  # away after 3 poll intervals (0.6 s here), not a minute
+    monkeypatch.setattr(bot.engine.poller, "AWAY_FLOOR", 0.0)  # away after 3 poll intervals (0.6 s here), not a minute
     h.sim.fusion.add_job(7001, name="Payroll", steps=[Step(0, "RUNNING")])
     h.sim.fusion.add_job(7002, name="Ledger", steps=[Step(0, "RUNNING")])
     await h.watch("watch fusion-demo 7001")

@@ -19,7 +19,7 @@ LABELS = {"backend", "method", "outcome", "loop", "le"}
 
 @pytest.fixture(autouse=True)
 def quick_slack_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bot.notifier.CHANNEL_GAP", 0.05)  # pacing has its own tests
+    monkeypatch.setattr("bot.engine.notifier.CHANNEL_GAP", 0.05)  # pacing has its own tests
 
 
 class Scrape:

@@ -20,8 +20,7 @@ import pytest
 import yaml
 from sqlmodel import SQLModel
 
-import bot.notifier
-from bot.config import Environment
+import bot.engine.notifier
 from bot.offline.setup import configure_simulators, demo_backends
 from bot.offline.slack import FakeSlack
 from bot.offline.vendors.core import Step
@@ -29,6 +28,7 @@ from bot.offline.vendors.server import SimulatorServer
 from bot.store import Store, schema
 from bot.store.migrations import before_0001
 from bot.store.schema import SchemaTooNew, Upgrade
+from bot.support.config import Environment
 from tests import pg, schemas
 from tests.conftest import SECRET_KEYS, SIGNING_SECRET, opened, settings_for, start_runtime
 from tests.e2e.test_postgres import query
@@ -40,7 +40,7 @@ T1 = 1_765_000_000.0  # when 1a09719 wrote its dumps' rows
 
 @pytest.fixture(autouse=True)
 def _quick_slack_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.notifier, "CHANNEL_GAP", 0.05)  # Slack's per-channel pacing is not tested here
+    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_GAP", 0.05)  # Slack's per-channel pacing is not tested here
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from bot import views
-from bot.front import first_use
-from bot.listeners.guard import OTHER_TEAM
+from bot.inbound.front import first_use
+from bot.inbound.listeners.guard import OTHER_TEAM
 from bot.offline.slack import SlackUser
 from bot.offline.vendors.core import Step
+from bot.rendering import views
 from bot.store.models import Watch
 from tests.conftest import SIGNING_SECRET, Harness
 from tests.e2e.test_replicas import Cluster, cluster  # noqa: F401  (fixture)

@@ -1,6 +1,6 @@
 """Issue 19 ("Who may see and do what"), items 1, 2, 3 and 5, end to end: signed requests to the real Bolt app
 (slash commands, button clicks, the modal, the Home tab) against the fake Slack and the vendor simulators,
-asserting on what reached Slack and the vendor. Each failed on the main branch before bot/permissions.py."""
+asserting on what reached Slack and the vendor. Each failed on the main branch before bot/operations/permissions.py."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from bot.jobs import ButtonAction
+from bot.domain.jobs import ButtonAction
 from bot.offline.vendors.core import Step
-from bot.permissions import STATUS_BURST
+from bot.operations.permissions import STATUS_BURST
 from tests.conftest import Harness, settings_for
 
 

@@ -20,19 +20,19 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
-import bot.notifier
+import bot.engine.notifier
 from bot import store
-from bot.backends.base import JobStatus
-from bot.backends.errors import Unavailable
-from bot.backends.states import Phase
-from bot.config import ConfigError, Environment
-from bot.jobs import Changed, JobView
+from bot.domain.errors import Unavailable
+from bot.domain.jobs import Changed, JobView
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.offline.setup import configure_simulators
 from bot.offline.slack import FakeSlack, SlackUser
 from bot.offline.vendors.core import Step
 from bot.offline.vendors.server import SimulatorServer
 from bot.store import Job, PollResult, Store, Watch
 from bot.store.models import Secret
+from bot.support.config import ConfigError, Environment
 from tests import pg
 from tests.conftest import SECRET_KEYS, SIGNING_SECRET, Harness, opened, settings_for, start_runtime
 
@@ -45,7 +45,7 @@ def database_url(postgres_url: str) -> str:
 
 @pytest.fixture(autouse=True)
 def _quick_slack_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.notifier, "CHANNEL_GAP", 0.05)  # Slack's per-channel pacing is not tested here
+    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_GAP", 0.05)  # Slack's per-channel pacing is not tested here
 
 
 def query(url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:
@@ -264,8 +264,12 @@ async def test_the_poller_and_notifier_queries_work_alike(db: Store) -> None:
 
     # the outbox as the notifier reads it: in order, joined with the watch's channel and thread
     owed = await db.run(store.pending, NOW + 10_000)
-    updates_last = sorted(owed, key=lambda m: (m.kind != "parent", m.kind == "update", m.id))  # outbox.pending
-    assert [m.id for m in owed] == [m.id for m in updates_last] and owed[-1].kind == "update"
+    # outbox.sending_order: replies in threads already posted, then new parents (and the replies waiting for
+    # them), then the parents' updates
+    rank = {("event", True): 0, ("parent", True): 1, ("parent", False): 1, ("event", False): 2, ("update", True): 3,
+            ("update", False): 3}
+    ranks = [rank[(str(m.kind), m.parent_ts is not None)] for m in owed]
+    assert ranks == sorted(ranks) and ranks[0] == 0 and owed[-1].kind == "update", [(m.kind, m.parent_ts) for m in owed]
     # (the thread replies of a change, an outage and a timeout are events, rendered when sent)
     assert {(m.kind, m.channel) for m in owed} >= {("parent", "C1"), ("event", "C1"), ("update", "C2")}
     first = owed[0]

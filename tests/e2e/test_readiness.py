@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 
 from bot.app import READY_DB_TIMEOUT, Runtime
-from bot.config import Environment
 from bot.offline.vendors.core import Step
 from bot.offline.vendors.server import SimulatorServer
+from bot.support.config import Environment
 from tests.conftest import SIGNING_SECRET, Harness, Silent, settings_for
 from tests.e2e.test_process import free_port
 

@@ -27,9 +27,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from bot import store
-from bot.backends.base import JobStatus
-from bot.backends.states import Phase
-from bot.notifier import CHANNEL_BURST, CHANNEL_GAP
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
+from bot.engine.notifier import CHANNEL_BURST, CHANNEL_GAP
 from bot.offline.setup import configure_simulators, demo_backends
 from bot.offline.slack import FakeSlack, SlackUser
 from bot.offline.vendors.core import Step
@@ -148,7 +148,7 @@ def repeated_replies(slack: FakeSlack, channel: str, ts: str) -> int:
 
 def ahead_of_pace(slack: FakeSlack, channel: str) -> float:
     """How many posts (parents and replies; edits are not posts) to one channel ran ahead of the notifier's
-    pace, a bucket of CHANNEL_BURST at once refilled at one per CHANNEL_GAP s (bot/notifier.py), replayed over
+    pace, a bucket of CHANNEL_BURST at once refilled at one per CHANNEL_GAP s (bot/engine/notifier.py), replayed over
     the posts as they reached Slack, whichever replica sent them: 0 when the pace held."""
     posts = sorted([m.posted_at for m in slack.messages(channel)]
                    + [r.posted_at for m in slack.messages(channel) for r in slack.thread(channel, m.ts)])

@@ -9,7 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot import notifier, store
+from bot import store
+from bot.engine import notifier
 from bot.offline.vendors.core import Step
 from tests.conftest import Harness
 
@@ -70,7 +71,7 @@ async def test_a_revoked_token_stops_sending_keeps_everything_and_resumes_by_its
     h.sim.fusion.set_state(4100, "SUCCEEDED")
     await h.slack.wait_for(lambda: h.runtime.poller.scheduled == 0, what="the poller to see the job end")
     owed = await h.runtime.db.run(store.pending, 4_000_000_000.0, 100)
-    said = [notifier.render_reply(o).text for o in owed if o.kind in ("reply", "event")]  # details may be owed too
+    said = [notifier.render_reply(o, h.runtime.backends).text for o in owed if o.kind in ("reply", "event")]  # details may be owed too
     assert said[:2] == ["fusion-demo job 4100: running", "fusion-demo job 4100: succeeded"], said  # all kept
     assert h.replies() == []
     probes = len(h.slack.calls_of("auth.test"))
@@ -172,7 +173,7 @@ async def test_stop_sending_on_one_refused_token_then_the_same_message_goes_once
 async def test_an_error_no_table_knows_is_retried_a_few_times_then_dropped(
         harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     h = harness
-    monkeypatch.setattr("bot.notifier.BACKOFF_FIRST", 0.01)
+    monkeypatch.setattr("bot.engine.notifier.BACKOFF_FIRST", 0.01)
     await running_watch(h, 5006)
     h.slack.fail_next("chat.postMessage", "brand_new_error", times=notifier.UNKNOWN_TRIES)
     with caplog.at_level(logging.WARNING, logger="bot"):

@@ -120,7 +120,7 @@ async def test_slack_unreachable_is_two_log_lines_and_counted_in_metrics(
     for job, _channel, _index in jobs:
         h.sim.fusion.set_state(job, "RUNNING")
     await asyncio.sleep(12.0)  # backoff from 1 s: messages are tried several times meanwhile
-    retries = [r for r in caplog.records if r.name == "bot.notifier" and r.levelno == logging.DEBUG
+    retries = [r for r in caplog.records if r.name == "bot.engine.notifier" and r.levelno == logging.DEBUG
                and "retrying" in r.getMessage()]
     await h.slack.start()
     await h.slack.wait_for(lambda: all(replies_saying(h, index, "running", channel) for _job, channel, index in jobs),

@@ -14,11 +14,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import Runtime
-from bot.config import Environment
 from bot.offline.setup import configure_simulators
 from bot.offline.slack import FakeSlack, SlackUser
 from bot.offline.vendors.core import Step
 from bot.offline.vendors.server import SimulatorServer
+from bot.support.config import Environment
 from tests.conftest import settings_for, start_runtime
 
 
@@ -158,7 +158,7 @@ async def test_reconnects_when_the_server_closes_the_socket(bot: SocketBot) -> N
 async def test_home_tab_shortcut_and_modal_over_the_socket(bot: SocketBot) -> None:
     """The Home tab's event (an events_api envelope), a shortcut and a modal's submission (interactive
     envelopes; a view_submission's ack carries its response_action) reach the bot over the socket too."""
-    from bot import views
+    from bot.rendering import views
 
     fs, user = bot.slack, bot.user
     bot.runtime.home.throttle.gap = 1.0  # the refresh below need not wait out 10 s

@@ -21,15 +21,15 @@ import yaml
 from sqlalchemy.orm import Session
 
 from bot import store
-from bot.backends.base import JobStatus
-from bot.backends.states import Phase
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.offline.setup import configure_simulators, demo_backends
 from bot.offline.slack import FakeSlack
 from bot.offline.vendors.core import FaultPlan, Step
 from bot.offline.vendors.server import SimulatorServer
 from tests.e2e.test_process import SECRET, bot_env, free_port, start_bot
 
-STOP_WITHIN = 5.0  # the product's rule (README: Running it), not a guess at this machine's speed
+STOP_WITHIN = 5.0  # the product's rule (docs/running.md: Stopping), not a guess at this machine's speed
 # The rule is checked on the bot's own clock: "stopped N s after the signal" is measured in the process from the
 # moment the signal arrived (bot/cli.py) to the end of the orderly stop. The test's wall clock only guards
 # against a hang: on a shared machine the signal's delivery and the interpreter's exit take what the machine

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from slack_sdk.errors import SlackApiError
 
-from bot import views
-from bot.jobs import ButtonAction
+from bot.domain.jobs import ButtonAction
 from bot.offline.vendors.core import Step
+from bot.rendering import views
 from tests.conftest import Harness
 
 

@@ -14,16 +14,17 @@ from typing import Any
 import httpx
 from slack_sdk.webhook import WebhookResponse
 
-from bot.backends.base import Backend, JobStatus
-from bot.backends.errors import JobNotFound
-from bot.config import BackendConfig, Settings, settings_from_dict
-from bot.jobs import Reply, Upload
-from bot.notifier import Notifier
-from bot.poller import Poller
+from bot.backends.base import Backend
+from bot.domain.errors import JobNotFound
+from bot.domain.jobs import Reply, Upload
+from bot.domain.status import JobStatus
+from bot.engine.notifier import Notifier
+from bot.engine.poller import Poller
+from bot.operations.watching import Watching
 from bot.slack.budget import Priority
 from bot.slack.sender import SlackError
 from bot.store import Store
-from bot.watching import Watching
+from bot.support.config import BackendConfig, Settings, settings_from_dict
 
 
 @dataclass

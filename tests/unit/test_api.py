@@ -1,4 +1,4 @@
-"""The HTTP API's pure parts (bot/api.py): the token check, the `api:` config, a POST body's checks."""
+"""The HTTP API's pure parts (bot/inbound/api.py): the token check, the `api:` config, a POST body's checks."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import messages
-from bot.api import (
+from bot.domain import actors
+from bot.inbound.api import (
     FAILURE_WINDOW,
     FAILURES_FREE,
     FIRST_PAUSE,
@@ -20,7 +20,8 @@ from bot.api import (
     Tokens,
     parse_watch,
 )
-from bot.config import ApiConfig, ConfigError, load_settings
+from bot.rendering import messages
+from bot.support.config import ApiConfig, ConfigError, load_settings
 
 FIN = "fin-0123456789abcdef0123456789abcdef"
 HR = "hr-0123456789abcdef0123456789abcdef0"
@@ -128,20 +129,20 @@ def test_a_watch_request_is_checked_field_by_field() -> None:
 
 
 def test_every_refusal_code_has_a_status_and_unknown_ones_are_400() -> None:
-    from bot import watching
+    from bot.operations import refusals
 
     assert ApiError("job_not_found", "").status == 404 and ApiError("nonsense", "").status == 400
     assert {"unknown_backend", "channel_not_allowed", "invalid_job_id", "job_not_found", "backend_unavailable",
             "backend_error", "cannot_post", "slack_refused"} <= STATUS.keys()
-    assert watching.UserError("x").code == "refused"
+    assert refusals.UserError("x").code == "refused"
 
 
 def test_who_names_a_user_by_mention_and_an_api_client_by_name() -> None:
     assert messages.who("U0123") == "<@U0123>"
-    assert messages.who(messages.api_actor("ci-finance")) == "`ci-finance` (API)"
+    assert messages.who(actors.api_actor("ci-finance")) == "`ci-finance` (API)"
     # a watch's watcher: the token, and the user it mentions (never the other way round)
-    assert messages.who(messages.watcher(messages.api_actor("ci"), "U0ANA")) == "`ci` (API) for <@U0ANA>"
-    assert messages.who(messages.watcher("U0123", None)) == "<@U0123>"
+    assert messages.who(actors.watcher(actors.api_actor("ci"), "U0ANA")) == "`ci` (API) for <@U0ANA>"
+    assert messages.who(actors.watcher("U0123", None)) == "<@U0123>"
 
 
 # -- issue 19 item 4: the named user, the scope's refusals, the 401 throttle ---------------------------------------

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.app import READY_DB_TIMEOUT, Runtime
-from bot.config import Environment, settings_from_dict
-from bot.notifier import Stopped
+from bot.engine.notifier import Stopped
+from bot.support.config import Environment, settings_from_dict
 
 SETTINGS = settings_from_dict({"backends": {"fusion-prod": {
     "type": "fusion_jobscheduler", "base_url": "https://fa-xxxx.oraclecloud.com",

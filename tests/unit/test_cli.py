@@ -1,17 +1,19 @@
 """The command line: `demo` where the stand-ins are absent (the Docker image), `--help`'s environment (from the
-one table the code reads, which README shows too), and config errors, each exit 2."""
+one table the code reads, which the docs show too), and config errors, each exit 2."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from bot.cli import main
-from bot.config import ENVIRONMENT, ConfigError, Environment
+from bot.support.config import ENVIRONMENT, ConfigError, Environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,17 +55,27 @@ def test_help_lists_the_environment_variables_the_command_reads(command: str, ca
             assert f"(default: {v.default or 'unset'})" in " ".join(text.split()), v.name
         else:
             assert v.name not in text
-    read = {v.field for v in ENVIRONMENT if v.field}  # the others (LOG_*) bot/logs.py reads, before the config
+    read = {v.field for v in ENVIRONMENT if v.field}  # the others (LOG_*) bot/support/logs.py reads, before the config
     assert read == set(Environment.model_fields)  # every field of Environment comes from the table
 
 
-def test_the_readme_environment_table_is_the_table_the_code_reads() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Environment", 1)[1].split("\n#", 1)[0]
+def test_the_docs_environment_table_is_the_table_the_code_reads() -> None:
+    """docs/configuration.md's table, as the docs build writes it (docs/hooks.py), from the same ENVIRONMENT."""
+    hooks = load_docs_hooks()
+    page = hooks.expand((ROOT / "docs" / "configuration.md").read_text(encoding="utf-8"))
+    section = page.split("## Environment", 1)[1].split("\n#", 1)[0]
     rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `([A-Z_]+)` \| ([^|]*) \|", section, re.M)}
     assert set(rows) == {v.name for v in ENVIRONMENT}
     for v in ENVIRONMENT:
         assert rows[v.name].strip() == (f"`{v.default}`" if v.default else "unset"), v.name
+
+
+def load_docs_hooks() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_the_environment_is_read_from_the_table() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, Environment, load_settings
+from bot.support.config import ConfigError, Environment, load_settings
 
 GOOD = """
 backends:

@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from bot import messages, store
-from bot.backends.base import JobStatus
-from bot.backends.states import Phase
-from bot.config import BackendConfig, DigestConfig
-from bot.digests import Digests, due_at, latest_due
-from bot.jobs import JobView, OutboxKind
+from bot import store
+from bot.domain.jobs import JobView, OutboxKind
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
+from bot.engine.digests import Digests, due_at, latest_due
+from bot.rendering import messages
 from bot.store import Store
+from bot.support.config import BackendConfig, DigestConfig
 from tests.conftest import FakeClock
 from tests.unit.doubles import SlackDouble
 
@@ -148,7 +149,7 @@ async def test_posted_digests_are_pruned_after_the_retention_but_each_channels_n
 
 
 async def test_a_digest_shows_a_failure_text_only_where_its_backends_details_allow_it(db: Store) -> None:
-    """bot/permissions.py: the failure's first line is vendor text; a digest in a channel outside the backend's
+    """bot/operations/permissions.py: the failure's first line is vendor text; a digest in a channel outside the backend's
     `details` says "no message" in its place."""
     clock = FakeClock(utc(2026, 12, 7, 5, 0))
     fusion = BackendConfig.model_validate({"type": "fusion_jobscheduler", "base_url": "https://fusion.test",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot import durations
-from bot.backends.base import JobStatus
-from bot.backends.states import Phase
+from bot.domain import durations
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 
 
 def test_percentile_interpolates_between_the_closest_ranks() -> None:

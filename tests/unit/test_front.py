@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot import front
-from bot.listeners.guard import foreign
+from bot.inbound import front
+from bot.inbound.listeners.guard import foreign
 from bot.store import Store
 from bot.store.models import SeenRequest
 
@@ -106,7 +106,7 @@ async def test_running_out_of_descriptors_is_one_line_per_burst_and_the_rest_pas
     try:
         handler = front.quiet_accept_errors(loop)
         assert front.quiet_accept_errors(loop) is handler  # installed once
-        with caplog.at_level(logging.WARNING, logger="bot.front"):
+        with caplog.at_level(logging.WARNING, logger="bot.inbound.front"):
             for _ in range(50):
                 loop.call_exception_handler(emfile())
         assert handler.refused == 50

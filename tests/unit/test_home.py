@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.home import Throttle
+from bot.inbound.home import Throttle
 
 
 class Runs:

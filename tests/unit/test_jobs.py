@@ -8,9 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.backends.base import JobStatus, Link
-from bot.backends.states import Phase
-from bot.jobs import (
+from bot.domain.jobs import (
     Changed,
     JobEvent,
     JobView,
@@ -23,6 +21,8 @@ from bot.jobs import (
     event_payload,
     shown_progress,
 )
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus, Link
 
 _text = st.text(max_size=40)
 _views = st.builds(

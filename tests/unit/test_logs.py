@@ -1,4 +1,4 @@
-"""bot/logs.py: the JSON formatter (one valid object a line, its fields, unicode, exceptions) and `configure`
+"""bot/support/logs.py: the JSON formatter (one valid object a line, its fields, unicode, exceptions) and `configure`
 as the command runs it (LOG_FORMAT, LOG_LEVEL, --log-level), in a child process whose logging is its own."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.logs import FORMATS, JsonFormatter, Redact, about, formatter
+from bot.support.logs import FORMATS, JsonFormatter, Redact, about, formatter
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,7 +26,7 @@ def record(msg: str, *args: Any, level: int = logging.INFO, exc: bool = False, *
             raise ValueError("the vendor said «nein»\nsecond line")
         except ValueError:
             exc_info = sys.exc_info()
-    rec = logging.LogRecord("bot.poller", level, __file__, 1, msg, args, exc_info)
+    rec = logging.LogRecord("bot.engine.poller", level, __file__, 1, msg, args, exc_info)
     rec.__dict__.update(extra)
     return rec
 
@@ -37,7 +37,7 @@ def test_a_line_is_one_json_object_with_time_level_logger_and_message() -> None:
     line = JsonFormatter().format(rec)
     assert "\n" not in line
     got = json.loads(line)
-    assert got == {"time": "2025-12-17T19:33:20.250Z", "level": "INFO", "logger": "bot.poller",
+    assert got == {"time": "2025-12-17T19:33:20.250Z", "level": "INFO", "logger": "bot.engine.poller",
                    "message": "fusion-prod job 44046 answers again", "backend": "fusion-prod", "job": "44046"}
     assert datetime.fromisoformat(got["time"]).utcoffset().total_seconds() == 0  # type: ignore[union-attr]
 
@@ -75,15 +75,15 @@ def test_a_field_json_cannot_hold_is_its_text() -> None:
 
 def test_the_text_format_is_the_readable_one() -> None:
     line = formatter("text").format(record("%s job %s answers again", "fusion", "1"))
-    assert line.endswith(" INFO bot.poller: fusion job 1 answers again")
+    assert line.endswith(" INFO bot.engine.poller: fusion job 1 answers again")
     assert FORMATS == ("text", "json")
 
 
 CHILD = """\
 import logging, sys
-from bot import logs
+from bot.support import logs
 logs.configure(sys.argv[1] or None, "INFO")
-log = logging.getLogger("bot.poller")
+log = logging.getLogger("bot.engine.poller")
 log.debug("debug line")
 log.info("info line %s", "é", extra=logs.about("fusion", "44046"))
 log.warning("warning line")
@@ -113,8 +113,8 @@ def test_log_format_json_logs_json_lines_at_info_by_default() -> None:
 
 def test_the_default_is_text_and_log_level_sets_the_level() -> None:
     lines = run_child(LOG_LEVEL="debug")
-    assert "DEBUG bot.poller: debug line" in lines[0]
-    assert any(line.endswith("ERROR bot.poller: it broke") for line in lines)
+    assert "DEBUG bot.engine.poller: debug line" in lines[0]
+    assert any(line.endswith("ERROR bot.engine.poller: it broke") for line in lines)
     assert "Traceback (most recent call last):" in lines
 
 
@@ -128,7 +128,7 @@ def test_a_value_it_does_not_know_is_said_and_the_default_used() -> None:
     lines = run_child(LOG_FORMAT="jsn", LOG_LEVEL="loud")
     assert "WARNING bot: LOG_FORMAT='jsn' is not one of text, json; logging text" in lines[0]
     assert "WARNING bot: LOG_LEVEL='loud' is not DEBUG, INFO, WARNING, ERROR or CRITICAL; logging at INFO" in lines[1]
-    assert any(line.endswith("INFO bot.poller: info line é") for line in lines)
+    assert any(line.endswith("INFO bot.engine.poller: info line é") for line in lines)
 
 
 # -- Redact: no response_url and no Slack token in a line --------------------------------------------------

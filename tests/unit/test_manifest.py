@@ -32,7 +32,7 @@ METHOD_SCOPES: dict[str, set[str]] = {
     # one scope per kind of conversation read: the bot serves public (channels:) and private (groups:)
     # channels; im:history / mpim:history would be for direct messages, where it is not used
     "conversations.history": {"channels:history", "groups:history"},
-    # bot/permissions.py: who is in a user group named by a backend's `users`/`cancel` (usergroups.users.list),
+    # bot/operations/permissions.py: who is in a user group named by a backend's `users`/`cancel` (usergroups.users.list),
     # and in a channel (conversations.members: public channels:read, private groups:read; the modal, the Home tab)
     "usergroups.users.list": {"usergroups:read"},
     "conversations.members": {"channels:read", "groups:read"},
@@ -87,7 +87,7 @@ def test_manifest_asks_for_exactly_the_scopes_the_bot_needs() -> None:
 
 
 def test_manifest_declares_the_home_tab_its_event_and_the_shortcuts_the_bot_listens_for() -> None:
-    from bot import views
+    from bot.rendering import views
 
     m = manifest()
     assert m["features"]["app_home"]["home_tab_enabled"] is True

@@ -8,10 +8,10 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import messages
-from bot.backends.base import FailureDetails, JobStatus, Link
-from bot.backends.states import Phase
-from bot.jobs import JobView
+from bot.domain.jobs import JobView
+from bot.domain.states import Phase
+from bot.domain.status import FailureDetails, JobStatus, Link
+from bot.rendering import messages
 
 
 def view(**kw: object) -> JobView:

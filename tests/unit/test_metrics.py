@@ -12,14 +12,14 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 
 from bot import store
-from bot.backends.base import JobStatus
-from bot.backends.errors import AuthFailed, JobNotFound, RateLimited, Unavailable
 from bot.backends.http import _timing_hooks
-from bot.backends.states import Phase
-from bot.jobs import Changed, JobView, Reply
+from bot.domain.errors import AuthFailed, JobNotFound, RateLimited, Unavailable
+from bot.domain.jobs import Changed, JobView, Reply
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
+from bot.engine.notifier import Notifier
+from bot.engine.poller import Poller
 from bot.metrics import LOOPS, SLACK_METHODS, SLACK_OUTCOMES, Metrics
-from bot.notifier import Notifier
-from bot.poller import Poller
 from bot.slack.errors import Outcome
 from bot.store import Store
 from tests.conftest import FakeClock
@@ -238,7 +238,7 @@ async def test_the_poller_reports_polls_jobs_and_how_late_it_runs(
 async def test_the_notifier_reports_change_to_reply_rate_limit_waits_and_its_lag(
         wired: tuple[Metrics, Poller, Notifier, BackendDouble], db: Store, clock: FakeClock,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bot.notifier.CHANNEL_GAP", 0.0)
+    monkeypatch.setattr("bot.engine.notifier.CHANNEL_GAP", 0.0)
     m, _poller, notifier, _backend = wired
     slack = notifier.slack
     assert isinstance(slack, SlackDouble)

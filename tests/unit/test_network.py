@@ -1,4 +1,4 @@
-"""bot/network.py: the cause of network trouble read from the whole exception chain, as each HTTP stack wraps
+"""bot/support/network.py: the cause of network trouble read from the whole exception chain, as each HTTP stack wraps
 it (httpx's own transport, httpx over aiohttp, aiohttp), and which URLs send credentials in clear."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import aiohttp
 import httpx
 import pytest
 
-from bot.network import cause, in_clear, is_network, loopback
+from bot.support.network import cause, in_clear, is_network, loopback
 
 
 def raised(outer: BaseException, *inner: BaseException) -> BaseException:

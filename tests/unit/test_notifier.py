@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-import bot.notifier
+import bot.engine.notifier
 from bot import store
-from bot.backends.base import JobStatus
-from bot.backends.states import Phase
-from bot.jobs import Changed, JobView, OutboxKind, Reply, Upload
-from bot.notifier import UNKNOWN_TRIES, Notifier
+from bot.domain.jobs import Changed, JobView, OutboxKind, Reply, Upload
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
+from bot.engine.notifier import UNKNOWN_TRIES, Notifier
 from bot.store import PollResult, Store, Watch
 from tests.conftest import FakeClock
 from tests.unit.doubles import BackendDouble, SlackDouble, backends, texts
@@ -33,7 +33,7 @@ class Bot:
     clock: FakeClock
 
     async def until(self, cond: Callable[[], Any] | Callable[[], Awaitable[Any]], what: str,
-                    timeout: float = 5.0) -> None:  # noqa: ASYNC109
+                    timeout: float = 30.0) -> None:  # noqa: ASYNC109  (a hang guard: generous on a busy machine)
         """Wait for a condition with a deadline, kicking the notifier meanwhile (retries fall due at once)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -70,8 +70,8 @@ class Bot:
 
 @pytest.fixture(autouse=True)
 def _no_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.notifier, "CHANNEL_GAP", 0.0)  # pacing has its own test
-    monkeypatch.setattr(bot.notifier, "BACKOFF_FIRST", 0.0)  # a retry without Retry-After is due at once
+    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_GAP", 0.0)  # pacing has its own test
+    monkeypatch.setattr(bot.engine.notifier, "BACKOFF_FIRST", 0.0)  # a retry without Retry-After is due at once
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ async def test_a_watch_gets_its_parent_then_its_replies_in_order_in_its_thread(b
 
 async def test_a_reply_slack_refuses_for_now_holds_back_its_watch_only(
         bot_: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.notifier, "BACKOFF_FIRST", 10.0)  # the refused reply is due again 5 to 15 s later
+    monkeypatch.setattr(bot.engine.notifier, "BACKOFF_FIRST", 10.0)  # the refused reply is due again 5 to 15 s later
     w1, w2 = await bot_.watch("1"), await bot_.watch("2")
     await bot_.until(lambda: len(bot_.slack.sent) == 2, "both parents")
     bot_.slack.refuse("chat.postMessage", "internal_error")  # transient, no Retry-After: this message waits
@@ -130,8 +130,8 @@ async def test_a_reply_slack_refuses_for_now_holds_back_its_watch_only(
 
 async def test_posts_in_one_channel_are_paced_after_a_short_burst_and_other_channels_do_not_wait(
         bot_: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.notifier, "CHANNEL_GAP", 0.2)
-    monkeypatch.setattr(bot.notifier, "CHANNEL_BURST", 2)
+    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_GAP", 0.2)
+    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_BURST", 2)
     w1 = await bot_.watch("1", "C1")
     await bot_.owe(w1, note("a"), note("b"), note("c"))
     await bot_.watch("2", "C2")
@@ -145,9 +145,9 @@ async def test_posts_in_one_channel_are_paced_after_a_short_burst_and_other_chan
 
 
 def test_a_channels_bucket_allows_a_short_burst_then_one_post_per_gap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.notifier, "CHANNEL_GAP", 1.0)
-    monkeypatch.setattr(bot.notifier, "CHANNEL_BURST", 3)
-    b = bot.notifier.Bucket(100.0, 3.0)
+    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_GAP", 1.0)
+    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_BURST", 3)
+    b = bot.engine.notifier.Bucket(100.0, 3.0)
     assert [b.take(100.0) for _ in range(3)] == [0.0, 0.0, 0.0]  # the burst
     assert b.ready_in(100.0) == 1.0 and b.ready_in(100.5) == 0.5  # looking takes nothing
     assert b.take(100.0) == 1.0 and b.take(100.0) == 2.0  # taken ahead, one a second: the sustained pace
@@ -156,7 +156,7 @@ def test_a_channels_bucket_allows_a_short_burst_then_one_post_per_gap(monkeypatc
 
 
 async def test_a_429_empties_the_channels_bucket_after_its_wait(bot_: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.notifier, "CHANNEL_GAP", 0.2)
+    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_GAP", 0.2)
     w = await bot_.watch("1", "C1")
     await bot_.until(lambda: len(bot_.slack.sent) == 1, "the parent")
     bot_.slack.refuse("chat.postMessage", "ratelimited", retry_after=0.3)
@@ -193,8 +193,8 @@ async def test_in_a_burst_every_state_change_goes_before_the_details_of_any(bot_
 
 async def test_a_state_change_owed_while_a_channel_is_paced_goes_before_the_details_waiting(
         bot_: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.notifier, "CHANNEL_GAP", 0.3)
-    monkeypatch.setattr(bot.notifier, "CHANNEL_BURST", 1)
+    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_GAP", 0.3)
+    monkeypatch.setattr(bot.engine.notifier, "CHANNEL_BURST", 1)
     w1, w2 = await bot_.watch("1", "C1"), await bot_.watch("2", "C1")
     await bot_.until(lambda: len(bot_.slack.sent) == 2, "the parents")
     await asyncio.sleep(0.35)  # the bucket has its one post again

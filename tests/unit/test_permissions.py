@@ -1,4 +1,4 @@
-"""bot/permissions.py: the decision table (who × action × backend rule × channel), where details may go, the
+"""bot/operations/permissions.py: the decision table (who × action × backend rule × channel), where details may go, the
 config's rules and the status limit. The Slack lookups (user groups, channel members) are tests/e2e/test_permissions.py's."""
 
 from __future__ import annotations
@@ -7,21 +7,21 @@ from typing import Any
 
 import pytest
 
-from bot.backends.base import JobStatus
-from bot.backends.errors import Forbidden
-from bot.backends.states import Phase
-from bot.config import BackendConfig, ConfigError, settings_from_dict
-from bot.permissions import (
+from bot.domain.errors import Forbidden
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
+from bot.operations.permissions import (
     STATUS_BURST,
     STATUS_PER_MINUTE,
     Action,
     StatusLimit,
     Who,
     decide,
-    details_line,
 )
+from bot.operations.refusals import UserError
+from bot.rendering.messages import details_line
 from bot.store import Store
-from bot.watching import UserError
+from bot.support.config import BackendConfig, ConfigError, settings_from_dict
 from tests.conftest import FakeClock
 from tests.unit.doubles import CONFIG, watching
 

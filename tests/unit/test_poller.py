@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import text
 
 from bot import store
-from bot.backends.base import FailureDetails, JobStatus
-from bot.backends.errors import Unavailable
 from bot.backends.slots import is_scheduled
-from bot.backends.states import Phase
-from bot.jobs import JobEvent, OutboxKind, event_of
-from bot.poller import Poller
+from bot.domain.errors import Unavailable
+from bot.domain.jobs import JobEvent, OutboxKind, event_of
+from bot.domain.states import Phase
+from bot.domain.status import FailureDetails, JobStatus
+from bot.engine.poller import Poller
 from bot.store import Store
 from tests.conftest import FakeClock
 from tests.unit.doubles import BackendDouble, backends, settings, until
@@ -182,7 +182,7 @@ async def test_an_answer_about_another_id_is_kept_under_the_watched_one(rig: Rig
 
 
 def test_the_poller_does_not_import_the_notifier() -> None:
-    code = "import sys, bot.poller; print('bot.notifier' in sys.modules)"
+    code = "import sys, bot.engine.poller; print('bot.engine.notifier' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

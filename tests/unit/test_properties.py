@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import store
-from bot.backends.base import JobStatus
-from bot.backends.states import Phase
 from bot.backends.values import lenient_json
-from bot.listeners.actions import Click
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
+from bot.inbound.listeners.actions import Click
+from bot.operations.watching import UserError, Watching
 from bot.store import Store
-from bot.watching import UserError, Watching
 
 _scalar = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30)
 _json: Any = st.recursive(_scalar, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(

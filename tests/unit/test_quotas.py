@@ -1,19 +1,23 @@
-"""The quotas (bot/quotas.py): the arithmetic of the limits and of Retry-After, the words of a refusal, the
+"""The quotas (bot/operations/quotas.py): the arithmetic of the limits and of Retry-After, the words of a refusal, the
 config's defaults, and the counts read from a real (SQLite) store, shared by whatever started the watches."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot import messages, quotas, store
-from bot.backends.base import JobStatus
-from bot.backends.states import Phase
-from bot.config import QuotasConfig, Settings, settings_from_dict
-from bot.jobs import Reply
-from bot.quotas import WINDOW, Counts, Limits, Over, over, refusal
+from bot import store
+from bot.domain import actors
+from bot.domain.jobs import Reply
+from bot.domain.quotas import WINDOW, Counts, Limits, Over, over
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
+from bot.operations import quotas
+from bot.operations.quotas import refusal
+from bot.operations.refusals import UserError
+from bot.rendering import messages
 from bot.store import Store
 from bot.store.quotas import admit_start
-from bot.watching import UserError
+from bot.support.config import QuotasConfig, Settings, settings_from_dict
 from tests.conftest import FakeClock
 
 NOW = 10_000.0
@@ -40,7 +44,7 @@ def test_the_per_minute_limit_counts_a_sliding_window_and_says_when_one_more_fit
 
 
 def test_a_refusal_says_the_limit_the_setting_and_what_to_do() -> None:
-    token = messages.who(messages.api_actor("ci-finance"))
+    token = messages.who(actors.api_actor("ci-finance"))
     assert refusal(Over("token.per_minute", 600, 7), token) == (
         "API token `ci-finance` (API) started 600 new watches in the last minute, the most one API token may (the "
         "`quotas: token: per_minute` setting). Try again in 7 s: spread the starts out, or ask the bot's operator "
@@ -73,7 +77,7 @@ async def _watch(db: Store, now: float, job_id: str, channel: str, user: str) ->
 
 async def test_the_store_counts_each_identity_and_channel_records_admitted_starts_and_keeps_one_minute(
         db: Store, clock: FakeClock) -> None:
-    token = messages.api_actor("ci")
+    token = actors.api_actor("ci")
     lim, chan = Limits(active=2, per_minute=3), Limits(active=100, per_minute=5)
     for i in range(3):
         assert await db.run(admit_start, lim, "token", chan, token, "C1", NOW + i) is None

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from bot import views
 from bot.backends.epm_common import validate_epm_job_id
-from bot.backends.states import Phase
-from bot.jobs import ButtonAction, JobView
+from bot.domain.jobs import ButtonAction, JobView
+from bot.domain.states import Phase
 from bot.offline.slack.views import Views
+from bot.rendering import views
 from tests.unit.doubles import BackendDouble
 
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 import pytest
 
 from bot import store
-from bot.backends.base import JobStatus
 from bot.backends.fusion import FusionJobScheduler
-from bot.backends.states import Phase
-from bot.config import settings_from_dict
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
+from bot.operations.refusals import UserError
+from bot.operations.watching import Watching
 from bot.store import PollResult, Store
-from bot.watching import UserError, Watching
+from bot.support.config import settings_from_dict
 from tests.conftest import FakeClock
 from tests.unit.doubles import CONFIG, BackendDouble, backend_config, backends, watching
 
@@ -130,7 +131,7 @@ def test_the_backends_list_names_each_vendor_in_words_beside_its_type(db: Store,
 
 async def test_a_watch_says_which_watch_it_is_and_whether_this_request_started_it(
         rig: tuple[Watching, BackendDouble]) -> None:
-    """What the HTTP API answers with (bot/api.py): the same operation as the slash command's."""
+    """What the HTTP API answers with (bot/inbound/api.py): the same operation as the slash command's."""
     w, backend = rig
     first = await w.watch(backend, "44046", "C1", "api:ci-finance")
     again = await w.watch(backend, "44046", "C1", "U2")

@@ -14,13 +14,27 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from bot.offline.slack.blockkit import plain_text
 from bot.offline.slack.records import Ephemeral, Message
 
-if TYPE_CHECKING:
-    from bot.offline.slack.webapi import FakeSlack
+
+class Workspace(Protocol):
+    """What rendering reads of the fake Slack (bot/offline/slack/webapi.py's FakeSlack is one; it imports this
+    module to render a channel): names, and the messages of a channel and a thread."""
+
+    bot_name: str
+
+    def all_messages(self, channel: str) -> list[Message]: ...
+
+    def thread(self, channel: str, ts: str) -> list[Message]: ...
+
+    def ephemerals_for(self, user: str | None = None, channel: str | None = None) -> list[Ephemeral]: ...
+
+    def channel_name(self, channel: str) -> str: ...
+
+    def user_name(self, user: str) -> str: ...
 
 
 class ButtonRef(NamedTuple):
@@ -61,7 +75,7 @@ class RenderedChannel(str):
         return obj
 
 
-# The emoji codes the bot writes (bot/messages.py, bot/watching.py, a Phase's emoji), as Slack's client shows
+# The emoji codes the bot writes (bot/rendering/messages.py, bot/operations/watching.py, a Phase's emoji), as Slack's client shows
 # them; a test keeps this in step with the bot's sources. Any other code stays as typed.
 EMOJI = {
     "alarm_clock": "⏰",
@@ -104,7 +118,7 @@ def _unescape(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def mrkdwn_to_plain(text: str, fs: FakeSlack | None = None, *, now: float | None = None) -> str:
+def mrkdwn_to_plain(text: str, fs: Workspace | None = None, *, now: float | None = None) -> str:
     """Slack's escaped mrkdwn as a person reads it: <@U1> → @ana, <#C1> → #general, <!here> → @here,
     <url|label> → label, <!date^…|fallback> → the date in local time, :x: → ❌, &lt; → <.
 
@@ -120,7 +134,7 @@ def mrkdwn_to_plain(text: str, fs: FakeSlack | None = None, *, now: float | None
     return "".join(out)
 
 
-def _markup(target: str, label: str | None, fs: FakeSlack | None, now: float | None) -> str:
+def _markup(target: str, label: str | None, fs: Workspace | None, now: float | None) -> str:
     """One <…>: https://docs.slack.dev/messaging/formatting-message-text ("Mentioning users", "Mentioning
     groups", "Linking to channels", "Formatting dates", "Special mentions", "Linking to URLs")."""
     label = _unescape(label) if label is not None else None
@@ -187,7 +201,7 @@ def slack_date(target: str, fallback: str, *, now: float | None = None) -> str:
         return fallback
 
 
-def text_object(obj: Any, fs: FakeSlack | None = None) -> str:
+def text_object(obj: Any, fs: Workspace | None = None) -> str:
     """A text object as shown: mrkdwn rendered (mrkdwn_to_plain), plain_text as written, with its emoji codes
     shown as emoji unless it says `"emoji": false`."""
     if isinstance(obj, dict) and obj.get("type") == "plain_text":
@@ -196,7 +210,7 @@ def text_object(obj: Any, fs: FakeSlack | None = None) -> str:
     return mrkdwn_to_plain(plain_text(obj), fs)
 
 
-def _rich_text(element: Any, fs: FakeSlack | None) -> str:
+def _rich_text(element: Any, fs: Workspace | None) -> str:
     if isinstance(element, list):
         return "".join(_rich_text(e, fs) for e in element)
     if not isinstance(element, dict):
@@ -220,7 +234,7 @@ def _rich_text(element: Any, fs: FakeSlack | None) -> str:
 
 
 def _render_blocks(
-    fs: FakeSlack,
+    fs: Workspace,
     blocks: list[dict[str, Any]],
     channel: str,
     ts: str,
@@ -294,7 +308,7 @@ def _render_blocks(
     return lines
 
 
-def render_view(fs: FakeSlack, view: dict[str, Any]) -> list[str]:
+def render_view(fs: Workspace, view: dict[str, Any]) -> list[str]:
     """A modal or Home tab as lines of text: its title, then its blocks (buttons unnumbered)."""
     title = text_object(view.get("title"), fs) if view.get("title") else ""
     return ([f"== {title} =="] if title else []) + _render_blocks(fs, view.get("blocks") or [], "", "", {}, None)
@@ -312,7 +326,7 @@ def _styles(ansi: bool) -> tuple[Callable[[str], str], Callable[[str], str]]:
 
 
 def render_message(
-    fs: FakeSlack,
+    fs: Workspace,
     item: Message | Ephemeral,
     numbers: ButtonNumbers,
     *,
@@ -342,7 +356,7 @@ def render_message(
 
 
 def render_channel(
-    fs: FakeSlack,
+    fs: Workspace,
     channel: str,
     *,
     viewer: str | None = None,

@@ -12,10 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.backends.base import JobStatus
 from bot.backends.epm_common import parse_epm_body
 from bot.backends.epm_di import EpmDataIntegration, LogExcerpt, interop_names, parse_status
-from bot.backends.errors import (
+from bot.domain.errors import (
     AuthFailed,
     BadResponse,
     CancelNotSupported,
@@ -23,10 +22,11 @@ from bot.backends.errors import (
     JobNotFound,
     Unavailable,
 )
-from bot.backends.states import EPM_CODE_WORDS, EPM_CODES, EPM_WORDS, Phase
-from bot.config import ConfigError
+from bot.domain.states import EPM_CODE_WORDS, EPM_CODES, EPM_WORDS, Phase
+from bot.domain.status import JobStatus
 from bot.offline.vendors.core import FaultPlan, Step
 from bot.offline.vendors.server import SimulatorServer
+from bot.support.config import ConfigError
 from tests.conftest import backend_config
 
 TYPE = "epm_data_integration"

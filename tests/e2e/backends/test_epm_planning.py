@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.backends.base import JobStatus
 from bot.backends.epm_common import parse_epm_body
 from bot.backends.epm_planning import EpmPlanning, child_job_id, format_item, parse_status
-from bot.backends.errors import (
+from bot.backends.values import lenient_json
+from bot.domain.errors import (
     AuthFailed,
     BadResponse,
     CancelNotSupported,
@@ -23,12 +23,12 @@ from bot.backends.errors import (
     JobNotFound,
     Unavailable,
 )
-from bot.backends.states import EPM_CODES, EPM_WORDS, Phase
-from bot.backends.values import lenient_json
-from bot.config import ConfigError
+from bot.domain.states import EPM_CODES, EPM_WORDS, Phase
+from bot.domain.status import JobStatus
 from bot.offline.vendors.core import FaultPlan, Step
 from bot.offline.vendors.epm_planning import DOC_ERROR_EXAMPLE
 from bot.offline.vendors.server import SimulatorServer
+from bot.support.config import ConfigError
 from tests.conftest import backend_config
 
 TYPE = "epm_planning"

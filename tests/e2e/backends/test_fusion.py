@@ -14,8 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.backends.base import JobStatus
-from bot.backends.errors import (
+from bot.backends.fusion import (
+    MAX_FILE_PAGES,
+    MAX_FILES,
+    FusionJobScheduler,
+    parse_output_files,
+    parse_status,
+)
+from bot.domain.errors import (
     AuthFailed,
     BadResponse,
     CancelNotSupported,
@@ -25,17 +31,11 @@ from bot.backends.errors import (
     RateLimited,
     Unavailable,
 )
-from bot.backends.fusion import (
-    MAX_FILE_PAGES,
-    MAX_FILES,
-    FusionJobScheduler,
-    parse_output_files,
-    parse_status,
-)
-from bot.backends.states import FUSION, Phase
-from bot.config import ConfigError
+from bot.domain.states import FUSION, Phase
+from bot.domain.status import JobStatus
 from bot.offline.vendors.core import FaultPlan, Step
 from bot.offline.vendors.server import SimulatorServer
+from bot.support.config import ConfigError
 from tests.conftest import FakeClock, backend_config
 
 TYPE = "fusion_jobscheduler"

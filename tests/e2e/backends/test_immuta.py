@@ -11,16 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.backends.base import JobStatus
-from bot.backends.errors import (
-    AuthFailed,
-    BackendError,
-    BadResponse,
-    CancelNotSupported,
-    InvalidJobId,
-    JobNotFound,
-    Unavailable,
-)
 from bot.backends.immuta import (
     CHUNK_SIZE,
     PROBE_ID,
@@ -29,10 +19,20 @@ from bot.backends.immuta import (
     parse_statuses,
     validate_immuta_job_id,
 )
-from bot.backends.states import IMMUTA, Phase
-from bot.config import ConfigError
+from bot.domain.errors import (
+    AuthFailed,
+    BackendError,
+    BadResponse,
+    CancelNotSupported,
+    InvalidJobId,
+    JobNotFound,
+    Unavailable,
+)
+from bot.domain.states import IMMUTA, Phase
+from bot.domain.status import JobStatus
 from bot.offline.vendors.core import FaultPlan, Step
 from bot.offline.vendors.server import SimulatorServer
+from bot.support.config import ConfigError
 from tests.conftest import Harness, backend_config
 
 TYPE = "immuta"

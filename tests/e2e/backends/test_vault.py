@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.backends.base import JobStatus, Link
-from bot.backends.errors import (
+from bot.backends.vault import DEFAULT_CLIENT_ID, VeevaVault, parse_status, read_cancel, response_delay
+from bot.domain.errors import (
     AuthFailed,
     BadResponse,
     CancelNotSupported,
@@ -24,12 +24,12 @@ from bot.backends.errors import (
     RateLimited,
     Unavailable,
 )
-from bot.backends.states import VAULT, Phase
-from bot.backends.vault import DEFAULT_CLIENT_ID, VeevaVault, parse_status, read_cancel, response_delay
-from bot.config import ConfigError
-from bot.logs import FORMATS, formatter
+from bot.domain.states import VAULT, Phase
+from bot.domain.status import JobStatus, Link
 from bot.offline.vendors.core import FaultPlan, Step
 from bot.offline.vendors.server import SimulatorServer
+from bot.support.config import ConfigError
+from bot.support.logs import FORMATS, formatter
 from tests.conftest import FakeClock, backend_config
 
 TYPE = "veeva_vault"
@@ -171,7 +171,7 @@ _json = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(_json)
 def test_fuzz_only_backend_errors_escape(payload: Any) -> None:
-    from bot.backends.errors import BackendError
+    from bot.domain.errors import BackendError
 
     try:
         assert isinstance(parse_status(payload, "7", BASE), JobStatus)

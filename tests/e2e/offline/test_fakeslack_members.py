@@ -1,7 +1,7 @@
 """The fake Slack's usergroups.users.list and conversations.members, driven by a real AsyncWebClient, as
 Slack's method pages document them (https://docs.slack.dev/reference/methods/usergroups.users.list,
 https://docs.slack.dev/reference/methods/conversations.members; the same pages as data in
-../shared/data/slack-method-reference/<method>.json, read below); and bot/permissions.py's lookups through
+../shared/data/slack-method-reference/<method>.json, read below); and bot/operations/permissions.py's lookups through
 them: cached, and failing closed when Slack cannot answer."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import settings_from_dict
 from bot.offline.slack import DEFAULT_TOKEN, FakeSlack
 from bot.offline.slack.webapi import SCOPES
-from bot.permissions import GROUP_TTL, MEMBERS_PAGE, MEMBERS_TTL, Action, Denied, Permissions
+from bot.operations.permissions import GROUP_TTL, MEMBERS_PAGE, MEMBERS_TTL, Action, Denied, Permissions
+from bot.support.config import settings_from_dict
 from tests.unit.doubles import CONFIG
 
 REFERENCE = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "slack-method-reference"
@@ -105,7 +105,7 @@ async def test_conversations_members_errors(fs: FakeSlack, client: AsyncWebClien
     assert "U0001" in (await client.conversations_members(channel="C0001"))["members"]
 
 
-# -- bot/permissions.py through them ------------------------------------------------------------------------
+# -- bot/operations/permissions.py through them ------------------------------------------------------------------------
 
 def perms(fs: FakeSlack, now: list[float], **rules: Any) -> Permissions:
     settings = settings_from_dict({"backends": {"fin": {**CONFIG, **rules}}, "admins": ["UADMIN"]})

@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from bot.backends.auth import ClientCredentials, RotatingRefreshToken
-from bot.backends.errors import AuthFailed, Unavailable
 from bot.backends.vault import VeevaVault
-from bot.config import BackendConfig, OAuth2ClientCredentials, OAuth2Refresh
+from bot.domain.errors import AuthFailed, Unavailable
+from bot.support.config import BackendConfig, OAuth2ClientCredentials, OAuth2Refresh
 
 API = "https://pod.example.com/api/thing"
 TOKEN_URL = "https://idcs.example.com/oauth2/v1/token"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.backends import build_backends
-from bot.config import settings_from_dict
+from bot.support.config import settings_from_dict
 
 
 def fusion(base_url: str, **auth: Any) -> dict[str, Any]:

@@ -16,10 +16,10 @@ from httpx_aiohttp import AiohttpTransport
 import bot.backends.base
 from bot.backends import build_backend
 from bot.backends.base import Backend
-from bot.backends.errors import TooSlow, Unavailable
 from bot.backends.http import deadline, make_http_client
 from bot.backends.slots import Slots, pool_size, scheduled, stalled_max
-from bot.config import BackendConfig
+from bot.domain.errors import TooSlow, Unavailable
+from bot.support.config import BackendConfig
 
 BASE = "https://vendor.example.com"
 

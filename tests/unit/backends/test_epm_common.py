@@ -3,9 +3,9 @@ the status."""
 
 from __future__ import annotations
 
-from bot.backends.base import Link
 from bot.backends.epm_common import parse_epm_status
-from bot.backends.states import Phase
+from bot.domain.states import Phase
+from bot.domain.status import Link
 
 
 def test_a_link_whose_rel_is_not_text_is_a_plain_link_not_an_unreadable_status() -> None:

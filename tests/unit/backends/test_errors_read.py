@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from bot.backends.epm_planning import EpmPlanning
-from bot.backends.errors import (
+from bot.backends.http import ERROR_WORDS_MAX, error_words
+from bot.domain.errors import (
     AuthFailed,
     BadResponse,
     Forbidden,
@@ -19,8 +20,7 @@ from bot.backends.errors import (
     Refused,
     Unavailable,
 )
-from bot.backends.http import ERROR_WORDS_MAX, error_words
-from bot.config import BackendConfig
+from bot.support.config import BackendConfig
 
 
 @pytest.mark.parametrize(("body", "words"), [

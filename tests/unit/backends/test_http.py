@@ -13,9 +13,9 @@ import pytest
 from bot.backends import build_backend
 from bot.backends.base import Backend
 from bot.backends.epm_common import EpmBackend
-from bot.backends.errors import BadResponse
 from bot.backends.http import MAX_BODY_BYTES
-from bot.config import BackendConfig
+from bot.domain.errors import BadResponse
+from bot.support.config import BackendConfig
 
 BASE = "https://vendor.example.com"
 TOKEN_URL = BASE + "/oauth2/v1/token"

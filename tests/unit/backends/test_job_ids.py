@@ -9,8 +9,8 @@ import pytest
 
 from bot.backends import build_backends
 from bot.backends.base import Backend, with_article
-from bot.backends.errors import InvalidJobId
-from bot.config import settings_from_dict
+from bot.domain.errors import InvalidJobId
+from bot.support.config import settings_from_dict
 
 BASIC = {"type": "basic", "username": "u", "password": "p"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.backends.states import (
+from bot.domain.states import (
     EPM_WORDS,
     FUSION,
     IMMUTA,

@@ -8,11 +8,11 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import store
-from bot.backends.base import JobStatus
-from bot.backends.states import Phase
-from bot.home import HomeTab
-from bot.jobs import ButtonAction
-from bot.listeners.actions import BUTTONS, Buttons
+from bot.domain.jobs import ButtonAction
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
+from bot.inbound.home import HomeTab
+from bot.inbound.listeners.actions import BUTTONS, Buttons
 from bot.store import Store, Watch
 from tests.conftest import FakeClock
 from tests.unit.doubles import BackendDouble, Recorder, watching

@@ -11,9 +11,9 @@ import pytest
 from slack_sdk.webhook import WebhookResponse
 
 from bot import store
-from bot.backends.base import JobStatus
-from bot.backends.states import Phase
-from bot.listeners.commands import HELP, Commands
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
+from bot.inbound.listeners.commands import HELP, Commands
 from bot.store import Store
 from tests.conftest import FakeClock
 from tests.unit.doubles import BackendDouble, Recorder, SlackDouble, watching

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.listeners.commands import Command, UsageError, parse
+from bot.inbound.listeners.commands import Command, UsageError, parse
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import settings_from_dict
-from bot.notifier import Turns
-from bot.slack.budget import LIMITS, Budget, Priority
+from bot.domain.slack_limits import LIMITS
+from bot.engine.notifier import Turns
+from bot.slack.budget import Budget, Priority
+from bot.support.config import settings_from_dict
 
 REFERENCE = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "slack-method-reference"
 # the rate-limit page's floor per tier (https://docs.slack.dev/apis/web-api/rate-limits, "Overview")

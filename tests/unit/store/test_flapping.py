@@ -3,10 +3,11 @@ that flips owes its threads: replies, then one "flapping" note, then parents onl
 
 from __future__ import annotations
 
-from bot import messages, store
-from bot.backends.base import JobStatus
-from bot.backends.states import Phase
-from bot.jobs import Changed, Flapping, JobEvent, JobView, OutboxKind, Settled, event_of
+from bot import store
+from bot.domain.jobs import Changed, Flapping, JobEvent, JobView, OutboxKind, Settled, event_of
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
+from bot.rendering import messages
 from bot.store import PollResult, Store
 from bot.store.polls import FLAP_CHANGES, FLAP_WINDOW, SETTLE_AFTER, flap_changes, flap_states
 from tests.conftest import FakeClock

@@ -10,10 +10,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from bot import store
-from bot.backends.base import JobStatus
-from bot.backends.states import Phase
-from bot.jobs import EndedReason, OutboxKind
-from bot.poller import Poller
+from bot.domain.jobs import EndedReason, OutboxKind
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
+from bot.engine.poller import Poller
 from bot.store import Job, Pruned, StateChange, Store, Watch
 from tests.conftest import FakeClock
 from tests.unit.doubles import BackendDouble, backends, settings

@@ -4,10 +4,10 @@ backend's poll figures (how many polled, failing, since when, the commonest erro
 from __future__ import annotations
 
 from bot import store
-from bot.backends.base import JobStatus
-from bot.backends.errors import AuthFailed, Unavailable
-from bot.backends.states import Phase
-from bot.jobs import Reply
+from bot.domain.errors import AuthFailed, Unavailable
+from bot.domain.jobs import Reply
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.store import PollResult, Store
 from tests.conftest import FakeClock
 

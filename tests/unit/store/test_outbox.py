@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot import store
-from bot.backends.base import JobStatus
-from bot.backends.states import Phase
-from bot.jobs import Changed, JobView, OutboxKind, Reply
+from bot.domain.jobs import Changed, JobView, OutboxKind, Reply
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.store import Store
 from tests.conftest import FakeClock
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bot import store
-from bot.backends.base import JobStatus
-from bot.backends.states import Phase
-from bot.jobs import Changed, OutboxKind, event_of
+from bot.domain.jobs import Changed, OutboxKind, event_of
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.store import PollResult, Store
 from tests.conftest import FakeClock
 

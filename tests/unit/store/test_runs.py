@@ -8,10 +8,11 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from bot import durations, store
-from bot.backends.base import JobStatus
-from bot.backends.states import Phase
-from bot.jobs import CaughtUp, Changed, Late, OutboxKind, event_of
+from bot import store
+from bot.domain import durations
+from bot.domain.jobs import CaughtUp, Changed, Late, OutboxKind, event_of
+from bot.domain.states import Phase
+from bot.domain.status import JobStatus
 from bot.store import PollResult, Store
 from bot.store.models import RunDuration
 from bot.store.runs import past_runs

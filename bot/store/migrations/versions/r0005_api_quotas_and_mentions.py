@@ -1,6 +1,6 @@
 """The HTTP API's mentioned user and the quotas: `watches.mention` (the Slack user an API request named,
 mentioned without rights), an index on a watch's starter (one user's or token's active watches), and
-`watch_starts` (the last minute's starts, counted by bot/quotas.py)
+`watch_starts` (the last minute's starts, counted by bot/operations/quotas.py)
 
 Revision ID: 0006
 Revises: 0004

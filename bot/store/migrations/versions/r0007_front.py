@@ -1,5 +1,5 @@
 """Seen requests: the signatures of state-changing Slack requests already taken, so a replay is refused on
-every replica (bot/front.py)
+every replica (bot/inbound/front.py)
 
 Revision ID: 0007
 Revises: 0006

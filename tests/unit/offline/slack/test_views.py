@@ -3,8 +3,8 @@ Slack shows each error under the input block its key names, so a key that is no 
 
 from __future__ import annotations
 
-from bot import views
 from bot.offline.slack.views import errors_problem
+from bot.rendering import views
 
 MODAL = views.watch_modal(["epm-demo", "fusion-demo"])
 
