@@ -164,7 +164,7 @@ def test_every_error_code_is_described_with_its_status_and_when_it_comes() -> No
 
 def test_the_watch_schema_names_every_field_an_answer_carries() -> None:
     """Api._body builds the answer; its keys are the schema's, so the docs' table of the watch is whole."""
-    source = (ROOT / "bot" / "api.py").read_text(encoding="utf-8")
+    source = (ROOT / "bot" / "inbound" / "api.py").read_text(encoding="utf-8")
     body = source.split("def _body(", 1)[1].split("\n\n", 1)[0]
     keys = re.findall(r'^\s+"([a-z_]+)": ', body, re.M)
     assert keys == api.openapi()["components"]["schemas"]["Watch"]["required"]
