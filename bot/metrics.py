@@ -94,6 +94,8 @@ class Metrics:
                               "or the kind of error (bot/domain/errors.py).", ["backend", "outcome"], registry=r)
         self._up = Gauge("jobstatus_backend_up", "1 while the backend's last poll reached it, 0 while it is in "
                          "an outage (network, timeout, 5xx, rate limit, maintenance).", ["backend"], registry=r)
+        self._poll_series: dict[tuple[str, str], Counter] = {}
+        self._up_series: dict[str, Gauge] = {}
         self._request_seconds = Histogram("jobstatus_vendor_request_duration_seconds", "Vendor HTTP requests "
                                           "answered (sign-ins included), from sending to the answer's headers, "
                                           "by backend.", ["backend"], buckets=REQUEST_BUCKETS, registry=r)
@@ -148,8 +150,16 @@ class Metrics:
         """One poll: an answer (`changed` or not) or an error (by its kind). An outage (Unavailable: the network,
         a timeout, 5xx, a rate limit, maintenance) puts the backend down; anything it answered puts it up."""
         outcome = error.kind if error is not None else "changed" if changed else "unchanged"
-        self._polls.labels(backend, outcome).inc()
-        self._up.labels(backend).set(0 if isinstance(error, Unavailable) else 1)
+        # every poll comes here: each series' child is looked up once (prometheus_client's `labels()` takes a
+        # lock and checks the names at each call, a good part of what the poll path spends on metrics)
+        polls = self._poll_series.get((backend, outcome))
+        if polls is None:
+            polls = self._poll_series[(backend, outcome)] = self._polls.labels(backend, outcome)
+        polls.inc()
+        up = self._up_series.get(backend)
+        if up is None:
+            up = self._up_series[backend] = self._up.labels(backend)
+        up.set(0 if isinstance(error, Unavailable) else 1)
 
     def loop_lag(self, loop: str, seconds: float) -> None:
         assert loop in LOOPS, loop

@@ -10,20 +10,20 @@ from __future__ import annotations
 import asyncio
 import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, ClassVar
 
 import httpx
 
 from bot.backends.auth import RefreshingAuth, SecretStore, secrets_in
 from bot.backends.http import (
-    deadline,
     error_words,
     make_http_client,
     read_body,
     retry_after_seconds,
+    too_slow,
     unreachable,
 )
 from bot.backends.slots import STALL_AFTER, Slots
@@ -67,6 +67,69 @@ def digits_job_id(text: str, label: str, what: str) -> str:
     if not re.fullmatch(r"[0-9]+", value):
         raise InvalidJobId(f"'{shown}' is not {with_article(label)} job id: {what}")
     return value
+
+
+class Exchange:
+    """One exchange with a vendor (`Backend.sending`): a slot of the backend's (`Slots.holding`), then the total
+    deadline of `deadline` (bot/backends/http.py: past it, what is inside is cancelled and `TooSlow` raised), and
+    STALL_AFTER seconds in, the slot handed on (bot/backends/slots.py). Every poll enters one, so it is one object
+    with one timer: the stall timer, which on firing hands the slot on and then sets the deadline's own (a
+    request stalls long before its deadline: STALL_AFTER is 2 s, a `timeout` 30 s by default); a `timeout` no
+    longer than STALL_AFTER sets the deadline at once, and the request never stalls. The generator-based context
+    managers and the second timer it replaces cost about a tenth of a poll's CPU (bench/, `--profile`)."""
+
+    __slots__ = ("_hold", "_name", "_seconds", "_deadline", "_timer", "_timeout")
+
+    def __init__(self, limit: Slots, name: str, seconds: float) -> None:
+        self._hold = limit.holding()
+        self._name = name
+        self._seconds = seconds
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timeout: asyncio.Timeout | None = None
+
+    async def __aenter__(self) -> None:
+        await self._hold.__aenter__()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        stall = STALL_AFTER  # read at each request: the tests shorten it
+        if self._seconds <= stall:
+            self._timeout = asyncio.timeout_at(now + self._seconds)
+        else:
+            self._timeout = asyncio.timeout_at(None)  # its deadline is set by `_stalled`, if it comes to that
+            self._deadline = now + self._seconds
+            self._timer = loop.call_at(now + stall, self._stalled)
+        try:
+            await self._timeout.__aenter__()
+        except BaseException:
+            self._cancel_timer()
+            await self._hold.__aexit__(None, None, None)
+            raise
+
+    def _stalled(self) -> None:
+        self._timer = None
+        self._hold()  # past STALL_AFTER: the slot goes on
+        assert self._timeout is not None
+        self._timeout.reschedule(self._deadline)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self._cancel_timer()
+        assert self._timeout is not None
+        try:
+            try:
+                await self._timeout.__aexit__(exc_type, exc, tb)
+            except TimeoutError:
+                raise too_slow(self._name, self._seconds) from None
+            if exc_type is not None and issubclass(exc_type, TimeoutError):
+                raise too_slow(self._name, self._seconds) from None  # as `deadline`: a TimeoutError from inside too
+        finally:
+            await self._hold.__aexit__(None, None, None)
 
 
 @dataclass(frozen=True)
@@ -155,19 +218,13 @@ class Backend(ABC):
     def url(self, path: str) -> str:
         return self.base_url + path
 
-    @asynccontextmanager
-    async def sending(self) -> AsyncIterator[None]:
+    def sending(self) -> Exchange:
         """Around every exchange with the vendor: one of the backend's slots, then the request's total deadline
         (the backend's `timeout`: connect, headers and the whole body, bot/backends/http.py `deadline`). The
         deadline starts once the slot is held, so waiting behind other requests is no vendor's slowness; and
         a request past it is cancelled and its slot given back, so a vendor that drips its answers can hold
-        a slot for `timeout` at most."""
-        async with self.limit.holding() as hand_on, deadline(self.name, self.config.timeout):
-            stalled = asyncio.get_running_loop().call_later(STALL_AFTER, hand_on)  # past it: the slot goes on
-            try:
-                yield
-            finally:
-                stalled.cancel()
+        a slot for `timeout` at most (`Exchange`)."""
+        return Exchange(self.limit, self.name, self.config.timeout)
 
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send one request with the backend's auth; network trouble and HTTP error classes become BackendErrors.

@@ -105,7 +105,12 @@ async def deadline(name: str, seconds: float) -> AsyncIterator[None]:
         async with asyncio.timeout(seconds):
             yield
     except TimeoutError:
-        raise TooSlow(f"{name} answers too slowly: no complete answer within {seconds:g} s") from None
+        raise too_slow(name, seconds) from None
+
+
+def too_slow(name: str, seconds: float) -> TooSlow:
+    """What a request past its `deadline` raises (also bot/backends/base.py `Exchange`, the same deadline)."""
+    return TooSlow(f"{name} answers too slowly: no complete answer within {seconds:g} s")
 
 
 @contextmanager

@@ -31,8 +31,8 @@ import functools
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from types import TracebackType
 from typing import ParamSpec, TypeVar
@@ -62,14 +62,22 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-@contextmanager
-def scheduled() -> Iterator[None]:
-    """Requests made inside are scheduled polls: they wait behind users' requests for a slot."""
-    token = _SCHEDULED.set(True)
-    try:
-        yield
-    finally:
-        _SCHEDULED.reset(token)
+def scheduled() -> _Scheduled:
+    """Requests made inside (`with scheduled():`) are scheduled polls: they wait behind users' requests for a slot."""
+    return _Scheduled()
+
+
+class _Scheduled:
+    """`scheduled()`'s context manager: a class, not a generator, as every poll enters one."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _SCHEDULED.set(True)
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        _SCHEDULED.reset(self._token)
 
 
 def is_scheduled() -> bool:
@@ -184,29 +192,10 @@ class Slots:
                 queue.remove(fut)
             raise
 
-    @asynccontextmanager
-    async def holding(self) -> AsyncIterator[Callable[[], None]]:
-        """One slot, held inside like `async with slots:`; calling the function it gives hands the slot on to
+    def holding(self) -> Hold:
+        """One slot, held inside like `async with slots:`; calling what it gives (the `Hold`) hands the slot on to
         the next waiter while what is inside goes on (a stalled request), unless `stalled_max` do already."""
-        poll = is_scheduled()
-        await self.__aenter__()
-        handed = False
-
-        def hand_on() -> None:
-            nonlocal handed
-            if handed or self.stalled >= self.stalled_max:
-                return
-            handed = True
-            self.stalled += 1
-            self._release(poll)
-
-        try:
-            yield hand_on
-        finally:
-            if handed:
-                self.stalled -= 1
-            else:
-                self._release(poll)
+        return Hold(self)
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
@@ -232,3 +221,38 @@ class Slots:
                 self._free -= 1
                 self._polls_held += queue is self._polls
                 fut.set_result(None)  # the slot goes straight to it
+
+
+class Hold:
+    """One of a backend's slots held (`async with slots.holding() as hand_on:`); `hand_on()` gives it to the next
+    waiter while the holder goes on beside the cap (a stalled request), once, and only while fewer than
+    `stalled_max` do. A class rather than a generator-based context manager: every vendor request enters one, and
+    a generator's set-up costs several times what the slot itself does (bench/, `--profile`)."""
+
+    __slots__ = ("_slots", "_poll", "_handed")
+
+    def __init__(self, slots: Slots) -> None:
+        self._slots = slots
+        self._poll = False
+        self._handed = False
+
+    async def __aenter__(self) -> Hold:
+        self._poll = is_scheduled()
+        await self._slots.__aenter__()
+        return self
+
+    def __call__(self) -> None:
+        """Hand the slot on (see the class)."""
+        slots = self._slots
+        if self._handed or slots.stalled >= slots.stalled_max:
+            return
+        self._handed = True
+        slots.stalled += 1
+        slots._release(self._poll)
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if self._handed:
+            self._slots.stalled -= 1
+        else:
+            self._slots._release(self._poll)

@@ -4,15 +4,17 @@ long-quiet jobs back off, and overdue jobs are spread after downtime."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 
 from bot.engine.poller import FLUSH_EVERY
+from bot.offline.slack import SlackUser
 from bot.offline.vendors.core import Step
 from bot.store import Tracked
-from tests.conftest import Harness
+from tests.conftest import SIGNING_SECRET, Harness, start_runtime
 
 
 def statements(h: Harness) -> list[str]:
@@ -105,3 +107,20 @@ async def test_the_http2_transport_choice_works_too(harness: Harness) -> None:
     await h.watch("watch fusion-demo 4321")
     h.sim.fusion.set_state(4321, "SUCCEEDED")
     await h.slack.wait_for(lambda: any("succeeded" in r.text for r in h.replies()))
+
+
+async def test_what_start_up_built_is_out_of_the_collectors_walks_while_the_bot_runs(harness: Harness) -> None:
+    """bot/app.py `start` freezes what start-up built (gc.freeze): the full collections the poll path's short-lived
+    objects set off walk only what came since. `stop` gives it back, so a process that starts another Runtime
+    (as here) leaks nothing of the first; and a watch is polled and told as ever meanwhile."""
+    h = harness
+    assert gc.get_freeze_count() > 0
+    h.sim.fusion.add_job(3900, steps=[Step(0, "RUNNING")])
+    await h.watch("watch fusion-demo 3900")
+    h.sim.fusion.set_state(3900, "SUCCEEDED")
+    await h.slack.wait_for(lambda: any("succeeded" in r.text for r in h.replies()))
+    await h.runtime.stop()
+    assert gc.get_freeze_count() == 0
+    h.runtime = await start_runtime(h.settings, h.env)  # the harness stops this one
+    h.user = SlackUser(h.runtime.events_url, SIGNING_SECRET, h.slack)
+    assert gc.get_freeze_count() > 0
