@@ -137,7 +137,7 @@ class Reply:
     """A thread reply as Slack takes it: the fallback text, the blocks, and whether it is also shown in the
     channel. Its payload is the one shape every release has written for a `reply` row, plus `"details": true`
     on a job's details (messages.details): those are posted only where the backend's `details` allows them at
-    the moment they are sent (bot/notifier.py), not only when they were owed."""
+    the moment they are sent (bot/engine/notifier/), not only when they were owed."""
 
     text: str
     blocks: list[dict[str, Any]]

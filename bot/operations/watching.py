@@ -184,7 +184,7 @@ class Watching:
         )
         if what == "exists":
             return await self._already(watch, backend, job_id)
-        # refused for good: the notifier discards a watch just created, ends again one resumed (bot/notifier/outcome.py)
+        # refused for good: the notifier discards a watch just created, ends again one resumed (bot/engine/notifier/outcome.py)
         error = await self.notifier.deliver_watch(watch.pk, WhoSends.CREATED if what == "created" else WhoSends.RESUMED)
         if error is not None:
             await self.settle(store.Owes(track=job.pk))

@@ -36,7 +36,7 @@ from bot.store import OwedMessage, Store
 
 log = logging.getLogger("bot.engine.notifier")
 
-LEASE_SECONDS = 15.0  # a replica's channel leases, when nobody says (bot/config.py's lease_seconds does)
+LEASE_SECONDS = 15.0  # a replica's channel leases, when nobody says (bot/support/config.py's lease_seconds does)
 SHARE = 2000  # owed messages read per pass
 
 

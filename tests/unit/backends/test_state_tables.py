@@ -1,4 +1,4 @@
-"""Every vendor word and code pinned to its phase and to whether it ends the watch (bot/backends/states.py).
+"""Every vendor word and code pinned to its phase and to whether it ends the watch (bot/domain/states.py).
 
 Each row cites the vendor's own words: the quotes beside the tables in states.py (Oracle's ESS State enum
 [ess] and "Statuses of Scheduled Processes" [ui]) and the status documents in ../shared/vendor-docs/ (the

@@ -1,5 +1,5 @@
 """A write says what it owes once committed (`store.Owes`: messages for the notifier, a job for the poller),
-and bot/watching.py's `settle` alone applies it."""
+and bot/operations/watching.py's `settle` alone applies it."""
 
 from __future__ import annotations
 
