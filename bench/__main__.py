@@ -3,7 +3,8 @@
     python -m bench                     # full: 1,000, 10,000 and 50,000 watches, 30 s interval
     python -m bench --quick             # one small size in well under a minute (the test suite runs this)
     python -m bench --sizes 1000,10000 --window 90
-    python -m bench --soak              # history over 72 simulated hours, pruning on against off (bench/soak.py)
+    python -m bench --soak              # history over 72 simulated hours, pruning on against off
+                                        # (bench/soak.py)
     python -m bench --soak --quick      # 6 simulated hours, in seconds (the test suite runs this)
 """
 

@@ -1,4 +1,5 @@
-"""`python -m bench.burst` — issue 12: a burst of final states, and `/jobstatus watch` while the poller is saturated.
+"""`python -m bench.burst` — issue 12: a burst of final states, and `/jobstatus watch` while the poller is
+saturated.
 
 Each figure is set beside a baseline measured in the same run, and given as a ratio to it. All on 127.0.0.1,
 against the real bot (`python -m bot run`), the vendor simulators (bench/simproc.py, their own process) and
@@ -9,8 +10,8 @@ the fake Slack (this process), started with bench/procs.py's helpers.
    own, change one at a time, 0.5 s apart. Then every one of the 300 jobs moves to its final state at one
    moment (the simulators' `POST /change/many`). Measured per watch: from the change to its thread reply
    reaching the fake Slack (its own record of the message's arrival); p50/p99/max, and per channel the N-th
-   reply (in arrival order) against interval + N x 1 s, the bot's sustained pace of one message a second per channel
-   (Slack's limit): the share of replies within that bound and the worst excess.
+   reply (in arrival order) against interval + N x 1 s, the bot's sustained pace of one message a second per
+   channel (Slack's limit): the share of replies within that bound and the worst excess.
 2. `/jobstatus watch` while the poller is saturated: the back-to-back setup of bench/runner.py (Fusion, EPM DI
    and Planning, a 0.05 s interval, many watches), then signed `/jobstatus watch` requests for new jobs, one
    every 0.4 s; measured from each request to its "Watching …" answer reaching the fake Slack's response_url.
@@ -148,7 +149,7 @@ async def run_burst(p: BurstParams, logdir: Path, say: Any) -> dict[str, Any]:
         await bot.start(expect_scheduled=len(plan))
         await asyncio.sleep(p.interval)  # every job polled once since the start
 
-        # -- baseline: one change at a time, each in a channel of its own --------------------------------------
+        # -- baseline: one change at a time, each in a channel of its own ------------------------------------
         base: list[float] = []
         changed_at: dict[int, float] = {}
         for k in range(p.baseline_changes):
@@ -164,7 +165,7 @@ async def run_burst(p: BurstParams, logdir: Path, say: Any) -> dict[str, Any]:
                 base.append(got - at)
         say(f"  burst baseline: {len(base)} changes one at a time, p50 {_r(sorted(base)[len(base) // 2] if base else None)} s")
 
-        # -- the burst: every job at one moment ---------------------------------------------------------------
+        # -- the burst: every job at one moment --------------------------------------------------------------
         cpu0, busy0, w0 = bot.cpu(), machine_busy(), time.monotonic()
         others0 = (await sim.counts())["cpu_s"] + cpu_seconds(ME)
         calls0 = len(fs.calls)
@@ -181,7 +182,8 @@ async def run_burst(p: BurstParams, logdir: Path, say: Any) -> dict[str, Any]:
         at = float((await sim.post("/change/many", {"jobs": [[FUSION, i] for i in range(p.watches)]}))["at"])
         per_channel_bound = p.interval + PACE * math.ceil(p.watches / p.channels)
         await wait_replies(fs, [(plan[i][2], plan[i][3]) for i in range(p.watches)], 3 * per_channel_bound + 60)
-        # then what else is owed to the threads (the details reply of an ended job): until 3 s without a new one
+        # then what else is owed to the threads (the details reply of an ended job): until 3 s without a new
+        # one
         quiet_since, seen = time.monotonic(), -1
         while time.monotonic() - quiet_since < 3.0 and time.monotonic() - w0 < 3 * per_channel_bound + 120:
             now_seen = sum(len(fs.thread(plan[i][2], plan[i][3])) for i in range(p.watches))
@@ -255,7 +257,8 @@ async def run_burst(p: BurstParams, logdir: Path, say: Any) -> dict[str, Any]:
             "parents_final": {"s": _r(max(final_at.values()) - at if final_at else None, nd=1),
                               "shown": len(final_at), "of": len(parents), "tier3_floor_s": floor},
             "slack_429": refused,
-            # every Web API call of the burst, parents' updates (chat.update, not paced, sent after the replies) too
+            # every Web API call of the burst, parents' updates (chat.update, not paced, sent after the
+            # replies) too
             "slack_calls": dict(Counter(c.method for c in fs.calls[calls0:])),
             "window_s": _r(wall, nd=1), "bot_cpu_pct": _r(100 * cpu / wall, nd=1),
             "other_load_pct": load["other_pct"], "stop": stop, "log": log, "errors": errors,
@@ -271,8 +274,9 @@ async def run_burst(p: BurstParams, logdir: Path, say: Any) -> dict[str, Any]:
 
 async def watch_requests(p: BurstParams, phase: str, bot: BotProc, fs: FakeSlack, sim: SimProc, first: int,
                          channels: list[str]) -> dict[str, Any]:
-    """`p.requests` signed `/jobstatus watch` for new jobs (index `first`..), one every `p.request_gap` s, each
-    timed from its sending to its "Watching …" answer at the response_url; the poller's pace meanwhile."""
+    """`p.requests` signed `/jobstatus watch` for new jobs (index `first`..), one every `p.request_gap` s,
+    each timed from its sending to its "Watching …" answer at the response_url; the poller's pace
+    meanwhile."""
     user = SlackUser(bot.events_url, SECRET, fs, timeout=60.0)
     answered: list[float] = []
     acked: list[float] = []

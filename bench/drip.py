@@ -1,9 +1,10 @@
-"""`python -m bench.drip` — issue 20, item 5: a vendor that drips its answers beside healthy jobs of the same backend.
+"""`python -m bench.drip` — issue 20, item 5: a vendor that drips its answers beside healthy jobs of the same
+backend.
 
-All in this process, on 127.0.0.1: the vendor simulators (their drip mode, bot/offline/vendors/core.py), the fake
-Slack, and the real bot (`bot.app.Runtime`: Bolt over HTTP, the poller, the notifier) on a temporary SQLite
-database. One Fusion backend (`max_concurrency` 4, `timeout` 10 s, 1 s poll interval) watches healthy jobs
-through signed `/jobstatus watch` requests. Two phases of the same length, in one run:
+All in this process, on 127.0.0.1: the vendor simulators (their drip mode, bot/offline/vendors/core.py), the
+fake Slack, and the real bot (`bot.app.Runtime`: Bolt over HTTP, the poller, the notifier) on a temporary
+SQLite database. One Fusion backend (`max_concurrency` 4, `timeout` 10 s, 1 s poll interval) watches healthy
+jobs through signed `/jobstatus watch` requests. Two phases of the same length, in one run:
 
 1. drip off: every job answers at once;
 2. drip on: a share of the watched jobs answer one byte every 2 s (a status answer would take half an hour).

@@ -142,12 +142,14 @@ async def run(url: str, work: Path, watches: int, channels: int, replicas: int, 
         for r in sim.fusion.requests:
             if r.method == "GET" and "/jobRequests/" in r.path:
                 polls.setdefault(r.path.rsplit("/", 1)[-1], []).append(r.at)
-        # the dead replica's jobs that did not end (one that ended before the kill is rightly never asked again)
+        # the dead replica's jobs that did not end (one that ended before the kill is rightly never asked
+        # again)
         again = [min((t for t in polls.get(str(j), []) if t > killed), default=float("inf")) - killed
                  for j in victims - set(changed)]
         never = sum(1 for a in again if a == float("inf"))
         again = [a for a in again if a != float("inf")]
-        steady = {str(j) for j, _ in jobs} - {str(j) for j in changed}  # an ended job is asked for details too
+        # an ended job is asked for details too
+        steady = {str(j) for j, _ in jobs} - {str(j) for j in changed}
         pairs = [(job, a, b) for job, ts in polls.items() if job in steady
                  for a, b in zip(sorted(ts), sorted(ts)[1:], strict=False) if b - a < 0.5 * interval]
         # of those, the dead replica's last poll of a job and the survivor's first: its next poll time was not

@@ -9,8 +9,8 @@ process's event loop with the measurement).
 2. Flooded: the same, while FLOODERS unsigned senders each post 1 MiB bodies (form-encoded JSON, the costliest
    kind to parse) to /slack/events as fast as the bot answers them. Goal: the ack's p99 under 200 ms.
    Given as ratios to the idle figures, with how many flood requests the bot answered and with what.
-3. The replay check's cost: recording one signature in the database (bot/inbound/front.py `Seen.first_use`, on the
-   store's thread, SQLite), what each state-changing request pays.
+3. The replay check's cost: recording one signature in the database (bot/inbound/front.py `Seen.first_use`, on
+   the store's thread, SQLite), what each state-changing request pays.
 
     python -m bench.front            # 100 acks idle and 100 flooded, about a minute
     python -m bench.front --quick    # 20 and 20 (the test suite runs this)

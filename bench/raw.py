@@ -3,19 +3,19 @@
 It makes the bot's own status requests (method, path, headers as the simulators saw them from the bot,
 with the job id swapped) to the same simulators at the same concurrency per backend, back to back, and
 nothing else: no parsing, no database, no scheduling, no auth flow. One client per backend:
-`"client": "bot"` is the very httpx.AsyncClient the bot's adapters get (built by `make_http_client`, as in `Backend.__init__`
-from the backend's config: its transport, limits, timeouts and default headers), so the comparison
-isolates everything the bot does around a request; `"client": "httpx"` is a plain
-`httpx.AsyncClient` with httpx's own transport and the same connection limits. Prints `{"phase": "measuring"}` when the warm-up ends,
-then waits for a line on stdin (the caller has read the simulators' counters: on a busy machine that read can take
-seconds, which must not eat into the measured span) and measures from then on; `{"phase": "done", ...counts, "cpu_s"}`
-(its own CPU seconds over the measured span) at the end, one JSON line each, so the caller can read the simulators'
-own counters over exactly that span.
+`"client": "bot"` is the very httpx.AsyncClient the bot's adapters get (built by `make_http_client`, as in
+`Backend.__init__` from the backend's config: its transport, limits, timeouts and default headers), so the
+comparison isolates everything the bot does around a request; `"client": "httpx"` is a plain
+`httpx.AsyncClient` with httpx's own transport and the same connection limits. Prints `{"phase": "measuring"}`
+when the warm-up ends, then waits for a line on stdin (the caller has read the simulators' counters: on a busy
+machine that read can take seconds, which must not eat into the measured span) and measures from then on;
+`{"phase": "done", ...counts, "cpu_s"}` (its own CPU seconds over the measured span) at the end, one JSON line
+each, so the caller can read the simulators' own counters over exactly that span.
 
-The spec is the first line on stdin: {"warmup": s, "duration": s, "client": "bot" | "httpx", "backends": [{"backend", "config" (the
-backend's config as in the bot's YAML), "url", "method", "headers", "job_id", "count", "concurrency"}]}
-where `url` is the sample request's URL whose last path segment is `job_id`; the loop asks for the
-backend's jobs 0..count-1 in turn.
+The spec is the first line on stdin: {"warmup": s, "duration": s, "client": "bot" | "httpx", "backends":
+[{"backend", "config" (the backend's config as in the bot's YAML), "url", "method", "headers", "job_id",
+"count", "concurrency"}]} where `url` is the sample request's URL whose last path segment is `job_id`; the
+loop asks for the backend's jobs 0..count-1 in turn.
 """
 
 from __future__ import annotations

@@ -94,7 +94,8 @@ def bot_config(sim: SimProc, interval: float, only: tuple[str, ...] | None = Non
     if only is not None:
         backends = {k: v for k, v in backends.items() if k in only}
     # every seeded watch and signed request is one synthetic user's (USER) in a few channels: the benchmarks
-    # measure the bot under that load, not the quotas (bot/operations/quotas.py), which would refuse it as one person's flood
+    # measure the bot under that load, not the quotas (bot/operations/quotas.py), which would refuse it as one
+    # person's flood
     unlimited = {"active": 10_000_000, "per_minute": 10_000_000}
     return {"backends": backends, "quotas": {"user": unlimited, "token": unlimited, "channel": unlimited}}
 
@@ -359,7 +360,7 @@ async def run_size(n: int, p: Params, baseline: dict[str, Any], logdir: Path, sa
             f"{startup['all_scheduled_s']:.2f} s ({startup['field']})")
         user = SlackUser(bot.events_url, SECRET, fs, timeout=30.0)
 
-        # -- sample watches through signed /jobstatus watch ------------------------------------------------------
+        # -- sample watches through signed /jobstatus watch --------------------------------------------------
         watch_acks: list[float] = []
         watch_done: list[float] = []
         watch_failed: list[str] = []
@@ -393,7 +394,7 @@ async def run_size(n: int, p: Params, baseline: dict[str, Any], logdir: Path, sa
         if watch_failed or parents != p.samples:
             res.errors.append(f"/jobstatus watch: {len(watch_failed)} failed, {parents}/{p.samples} parents posted")
 
-        # -- steady phase -------------------------------------------------------------------------------------------
+        # -- steady phase ------------------------------------------------------------------------------------
         polled = n + p.samples
         await asyncio.sleep(p.warmup)
         awaiting: dict[tuple[str, str], Pending] = {}
@@ -495,7 +496,8 @@ async def run_size(n: int, p: Params, baseline: dict[str, Any], logdir: Path, sa
             "polls_vs_expected": _r(polls / wall / expected if expected else None, nd=3),
             "bot_polls_per_s": (_r((h1["polls"] - h0["polls"]) / wall, nd=1)
                                 if h0 and h1 and "polls" in h1 and "polls" in h0 else None),
-            "healthz_latency_s": [_r(hz0), _r(hz1)],  # at the window's start and end (Docker's check allows 5)
+            # at the window's start and end (Docker's check allows 5)
+            "healthz_latency_s": [_r(hz0), _r(hz1)],
             "bot_cpu_s": _r(cpu), "bot_cpu_pct": _r(100 * cpu / wall, nd=2),
             "bot_cpu_ms_per_1000_polls": _r(1000 * 1000 * cpu / polls if polls else None, nd=1),
             "halves": {"no_commands": _cpu_span(c0, cm, cpu0, cpum, wm - w0),
@@ -543,7 +545,7 @@ async def run_size(n: int, p: Params, baseline: dict[str, Any], logdir: Path, sa
         say(f"  steady: {steady['polls_per_s']} polls/s (expected {steady['expected_polls_per_s']}), "
             f"CPU {steady['bot_cpu_pct']}%, RSS {steady['rss_mb']} MB, p99 change->reply {d['latency']['p99']} s")
 
-        # -- back to back: the bot, then the raw client loop ---------------------------------------------------------
+        # -- back to back: the bot, then the raw client loop -------------------------------------------------
         samples = await sim.get("/samples")
         b2b_jobs = {b: per_backend[b] for b in B2B_BACKENDS}
         concurrency = {b: int(bot_config(sim, p.interval)["backends"][b].get("max_concurrency", 8)) for b in B2B_BACKENDS}

@@ -20,7 +20,8 @@ the seeding skips the replicas; every poll and every Slack message is theirs.
    0.05 s interval (each replica at its limit), first one replica alone, then a second joining: polls a
    second in a window of each, in the same run, and the ratio (2 replicas / 1).
 
-    python -m bench.scale            # 50,000 watches, 2 replicas: about 10 minutes on 2 cores (seeding: 4 to 8)
+    python -m bench.scale            # 50,000 watches, 2 replicas: about 10 minutes on 2 cores
+                                     # (seeding: 4 to 8)
     python -m bench.scale --quick    # 300 watches, well under a minute (the test suite runs this)
 
 It prints a table and writes `bench/results/scale-<timestamp>.json` and `bench/results/scale-latest.json`;
@@ -252,7 +253,7 @@ async def run_scale(p: ScaleParams, url: str, cluster: PostgresCluster | None, l
         say(f"  steady: {use['polls_per_s']} polls/s (due {out['steady']['expected_polls_per_s']}), p99 change->reply "
             f"{p99} s, CPU % {use['cpu_pct']}")
 
-        # -- back to back: one replica alone, then two ---------------------------------------------------------
+        # -- back to back: one replica alone, then two -------------------------------------------------------
         total = await asyncio.get_running_loop().run_in_executor(None, polling_jobs, url, B2B_BACKENDS)
         b2b: dict[str, Any] = {"backends": list(B2B_BACKENDS), "jobs": total, "interval_s": p.b2b_interval}
         running: list[BotProc] = []
@@ -266,8 +267,8 @@ async def run_scale(p: ScaleParams, url: str, cluster: PostgresCluster | None, l
             await asyncio.sleep(p.b2b_window)
             b = await meter.snap(running)
             u = usage(a, b, B2B_BACKENDS)
-            # the poller's tick (0.5 s) lets a job be polled at most twice a second: near that, few jobs set the
-            # pace, not CPU, and the ratio says nothing about the replicas
+            # the poller's tick (0.5 s) lets a job be polled at most twice a second: near that, few jobs set
+            # the pace, not CPU, and the ratio says nothing about the replicas
             u["polls_per_job_per_s"] = _r(u["polls"] / u["window_s"] / total if total else None, nd=2)
             b2b[f"replicas_{k}"] = {"settled_s": _r(split_s, nd=1), **u}
             say(f"  back to back, {k} replica(s): {b2b[f'replicas_{k}']['polls_per_s']} polls/s, "

@@ -3,9 +3,9 @@
 Hours of churn on a fake clock, through the bot's own code, minute by simulated minute: watches start on new
 jobs (one in ten in a second channel too), jobs go queued → running → succeeded or failed (or a user stops
 the watch) and each change is written as the poller writes it (`store.apply_results`), the notifier's work
-is done in bulk (each parent's ts on its watch, the outbox emptied), and the poller's own upkeep (`Poller._sweep`: outage
-notes, timeouts and, every `prune_every`, pruning) runs every 30 simulated seconds. Nothing waits: a
-simulated day takes seconds.
+is done in bulk (each parent's ts on its watch, the outbox emptied), and the poller's own upkeep
+(`Poller._sweep`: outage notes, timeouts and, every `prune_every`, pruning) runs every 30 simulated seconds.
+Nothing waits: a simulated day takes seconds.
 
 The same seeded churn runs twice, on two SQLite files: once with `history_retention` as given (pruning on)
 and once with a retention of 100 years (pruning off: the same upkeep finds nothing old enough). Every few

@@ -3,8 +3,8 @@ they describe, so they cannot drift from it.
 
 A page asks for a generated part with a marker line of its own, `<!-- generated: NAME -->`:
 - `environment`: the environment variables (bot.support.config.ENVIRONMENT, the table `--help` prints too);
-- `config`: every key of the config file, from the pydantic models in bot/support/config.py (type, default, and the
-  field's docstring as its meaning);
+- `config`: every key of the config file, from the pydantic models in bot/support/config.py (type, default,
+  and the field's docstring as its meaning);
 - `http-api`: the HTTP API, from the OpenAPI description the bot serves (bot.inbound.api.openapi()).
 
 Everything renders to Markdown tables: no JavaScript and nothing fetched, so the site builds offline and
@@ -144,8 +144,8 @@ def environment_reference() -> str:
 
 
 def http_api_reference() -> str:
-    """The OpenAPI description (bot.inbound.api.openapi()) as Markdown: each operation, its body and its answers, and
-    the watch's fields."""
+    """The OpenAPI description (bot.inbound.api.openapi()) as Markdown: each operation, its body and its
+    answers, and the watch's fields."""
     spec = api.openapi()
     schemas = spec["components"]["schemas"]
     out = [f"Served as `GET {api.OPENAPI}` (no token needed; OpenAPI {spec['openapi']}).", ""]

@@ -11,9 +11,9 @@ member), and `ReplaceString` changes one string constant outside a function ("BL
 The modules, their tests and the time allowed are in tools/mutants.toml. The mutants run in a copy of the
 repository's files in a temporary folder (with ../shared beside it, as tests expect), so the working tree is
 never changed; each mutant runs that module's own unit tests (`pytest -x`), one at a time. Results go to
-.mutants/<module>.sqlite (cosmic-ray's session format: `cr-report .mutants/bot.domain.durations.sqlite` reads it).
-Surviving mutants judged equivalent (no test could tell them apart) are listed in tools/mutants-equivalent.txt
-and left out of the score.
+.mutants/<module>.sqlite (cosmic-ray's session format: `cr-report .mutants/bot.domain.durations.sqlite` reads
+it). Surviving mutants judged equivalent (no test could tell them apart) are listed in
+tools/mutants-equivalent.txt and left out of the score.
 
     python -m tools.mutants                     # every module in the config
     python -m tools.mutants bot/domain/durations.py    # one
@@ -64,15 +64,16 @@ def _in_function(node: Any) -> bool:
 
 
 def _in_annotation(node: Any) -> bool:
-    """Whether `node` is part of a type annotation: never evaluated in these modules (each has `from __future__
-    import annotations`, checked in `mutants`), so a mutant there is equivalent by construction."""
+    """Whether `node` is part of a type annotation: never evaluated in these modules (each has `from
+    __future__ import annotations`, checked in `mutants`), so a mutant there is equivalent by construction."""
     while node.parent is not None:
         parent = node.parent
         if parent.type == "param" and getattr(parent, "annotation", None) is node:
             return True
         if parent.type == "funcdef" and getattr(parent, "annotation", None) is node:
             return True
-        if parent.type == "tfpdef" and parent.children[-1] is node:  # `name: annotation`, as cosmic-ray parses it
+        # `name: annotation`, as cosmic-ray parses it
+        if parent.type == "tfpdef" and parent.children[-1] is node:
             return True
         if parent.type == "annassign" and parent.children[1] is node:
             return True

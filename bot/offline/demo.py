@@ -51,7 +51,8 @@ Also: `show` (the whole channel), `sleep S` (wait S seconds), `help`, `quit` (or
 `home` shows your Home tab; `shortcut` opens the "Watch a job" modal and asks for its fields.
 """
 
-ReadLine = Callable[[str], Awaitable[str | None]]  # shows a prompt, returns the line typed (None: end of input)
+# shows a prompt, returns the line typed (None: end of input)
+ReadLine = Callable[[str], Awaitable[str | None]]
 
 
 class DemoChat:
@@ -75,8 +76,9 @@ class DemoChat:
         self.report_changes(quiet=True)
 
     def report_changes(self, *, quiet: bool = False) -> None:
-        """Print each message, thread reply and answer to you that is new or changed since it was last printed,
-        in the order they were posted. `quiet`: only take note (what `show` has just printed in full)."""
+        """Print each message, thread reply and answer to you that is new or changed since it was last
+        printed, in the order they were posted. `quiet`: only take note (what `show` has just printed in
+        full)."""
         items: list[Message | Ephemeral] = [*self.slack.all_messages(CHANNEL),
                                             *self.slack.ephemerals_for(VIEWER, CHANNEL)]
         items += [e for e in self.slack.ephemerals if e.deleted and e.ts in self._printed]

@@ -94,7 +94,8 @@ class PostgresCluster:
         self._run(self.bindir / "initdb", "-D", self.data, "-U", SUPERUSER, "--auth=trust", "--no-sync",
                   "--encoding=UTF8", "--locale=C")
         last: Exception | None = None
-        for _ in range(3):  # the port is free when picked; another process may take it before the server binds
+        # the port is free when picked; another process may take it before the server binds
+        for _ in range(3):
             self.port = _free_port()
             opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sockets} -c fsync=off "
                     "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")

@@ -58,7 +58,8 @@ def configure_simulators(sim: Simulators) -> None:
     sim.immuta.api_keys.add(DEMO_API_KEY)
 
 
-DEMO_DETAILS = ["C0001"]  # #general, where the demo's person is: its threads show failure text, logs and files
+# #general, where the demo's person is: its threads show failure text, logs and files
+DEMO_DETAILS = ["C0001"]
 
 
 def demo_backends(sim: SimulatorUrls, poll_interval: float = 2.0) -> dict[str, Any]:

@@ -79,9 +79,10 @@ def iter_buttons(blocks: list[dict[str, Any]] | None) -> Iterator[tuple[dict[str
 # - a block type slack_sdk does not know is refused (Slack's list of blocks is the reference above; the
 #   exact words of Slack's refusal are not documented).
 # The refusal has Slack's shape: `errors` (one "<why> [json-pointer:<where>]" each) and the same again as
-# response_metadata.messages with "[ERROR] " before each, as real answers show (slackapi/python-slack-sdk#1521:
-# 'errors': ['invalid slack file [json-pointer:/blocks/2/slack_file.id/slack_file]'], 'response_metadata':
-# {'messages': ['[ERROR] invalid slack file [json-pointer:/blocks/2/slack_file.id/slack_file]']}).
+# response_metadata.messages with "[ERROR] " before each, as real answers show
+# (slackapi/python-slack-sdk#1521: 'errors': ['invalid slack file
+# [json-pointer:/blocks/2/slack_file.id/slack_file]'], 'response_metadata': {'messages': ['[ERROR] invalid
+# slack file [json-pointer:/blocks/2/slack_file.id/slack_file]']}).
 MAX_BLOCKS = 50
 TEXT_TYPES = ("plain_text", "mrkdwn")
 TEXT_MAX = 3000
@@ -129,7 +130,8 @@ def _sdk_block_error(block: dict[str, Any]) -> str | None:
         parsed.to_dict()  # runs the validators of the block and of everything in it
     except SlackObjectFormationError as exc:
         return str(exc)
-    except Exception:  # a required field missing, a list where an object belongs...: the models cannot build it
+    # a required field missing, a list where an object belongs...: the models cannot build it
+    except Exception:
         return "failed to match all allowed schemas"
     return None
 

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 WINDOW = 60.0  # seconds: the tiers are "per minute"
 # The tiers' figures, per minute (https://docs.slack.dev/apis/web-api/rate-limits, "Overview").
 TIER_PER_MINUTE = {1: 1, 2: 20, 3: 50, 4: 100}
-# Each method's tier, from its reference page (slack-api-ref docs.slack.dev/methods/<method>.json, `rate_limits`).
+# Each method's tier, from its reference page (slack-api-ref docs.slack.dev/methods/<method>.json,
+# `rate_limits`).
 METHOD_TIERS = {
     "chat.update": 3,  # https://docs.slack.dev/reference/methods/chat.update/
     "conversations.history": 3,  # https://docs.slack.dev/reference/methods/conversations.history/

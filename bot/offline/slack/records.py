@@ -1,4 +1,5 @@
-"""What the fake Slack records, as plain dataclasses tests read directly (`fs.calls`, `fs.messages(...)`, ...).
+"""What the fake Slack records, as plain dataclasses tests read directly (`fs.calls`, `fs.messages(...)`,
+...).
 
 Each record reads as an object (`msg.text`) and as a mapping (`msg["text"]`, `msg.get("text")`).
 """
@@ -229,7 +230,8 @@ class ResponsePost(_DictLike):
 class Change:
     """Passed to `FakeSlack.subscribe` callbacks on every change of recorded state."""
 
-    kind: str  # message, edit, delete, ephemeral, file, call, failed_call, delayed, channel, user, socket, envelope, ack
+    # message, edit, delete, ephemeral, file, call, failed_call, delayed, channel, user, socket, envelope, ack
+    kind: str
     version: int
     channel: str | None = None
     ts: str | None = None

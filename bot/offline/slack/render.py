@@ -1,5 +1,5 @@
-"""A fake Slack channel as a person sees it, in plain text: `render_channel` for a channel, `render_message` for
-one message, and `mrkdwn_to_plain` for one text.
+"""A fake Slack channel as a person sees it, in plain text: `render_channel` for a channel, `render_message`
+for one message, and `mrkdwn_to_plain` for one text.
 
 What Slack's client turns into something else is turned into it here, as far as plain text can: mentions
 (`<@U0001>` → @ana), channel links (`<#C0001>` → #general), special mentions (`<!here>` → @here), links
@@ -75,8 +75,8 @@ class RenderedChannel(str):
         return obj
 
 
-# The emoji codes the bot writes (bot/rendering/messages.py, bot/operations/watching.py, a Phase's emoji), as Slack's client shows
-# them; a test keeps this in step with the bot's sources. Any other code stays as typed.
+# The emoji codes the bot writes (bot/rendering/messages.py, bot/operations/watching.py, a Phase's emoji), as
+# Slack's client shows them; a test keeps this in step with the bot's sources. Any other code stays as typed.
 EMOJI = {
     "alarm_clock": "⏰",
     "arrows_counterclockwise": "🔄",

@@ -91,8 +91,10 @@ class SurfaceResult:
     text: str
     body: dict[str, Any] | None
     payload: dict[str, Any] = field(default_factory=dict)
-    response_urls: list[str] = field(default_factory=list)  # a submission's, one per response_url_enabled select
-    refused: str | None = None  # a submission's ack Slack could not show (offline/slack/views.py errors_problem)
+    # a submission's, one per response_url_enabled select
+    response_urls: list[str] = field(default_factory=list)
+    # a submission's ack Slack could not show (offline/slack/views.py errors_problem)
+    refused: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -270,7 +272,8 @@ class SlackUser:
         value: str | None = None,
     ) -> dict[str, Any]:
         """The button a `click` with the same arguments would press, as the message has it now (its `confirm`
-        dialog, if any, is what the client shows first). Raises LookupError if the message or button is not there."""
+        dialog, if any, is what the client shows first). Raises LookupError if the message or button is not
+        there."""
         _msg, _ephemeral, blocks = self._shown(channel, message_ts)
         return _pick_button(blocks, action_id=action_id, text=text, value=value)[1]
 
@@ -306,13 +309,13 @@ class SlackUser:
         """Click a button of a stored message (or ephemeral) found by action_id, button text or value.
 
         Sends a signed `block_actions` payload (an "interactive" envelope over Socket Mode) as Slack does. A
-        button with a `confirm` dialog is pressed only once the person confirms: the dialog is the client's own,
-        and its deny button closes it without sending anything
+        button with a `confirm` dialog is pressed only once the person confirms: the dialog is the client's
+        own, and its deny button closes it without sending anything
         (https://docs.slack.dev/reference/block-kit/composition-objects/confirmation-dialog-object). So with
         `confirm=False` nothing is sent and None is returned. Raises LookupError if the message or button is
-        not there (`button` finds it the same way, to show its dialog first). `from_team`: the clicker belongs to
-        that other workspace, as in a Slack Connect channel: the payload's `user.team_id` is the clicker's own
-        workspace, `team` the one the interaction came through
+        not there (`button` finds it the same way, to show its dialog first). `from_team`: the clicker belongs
+        to that other workspace, as in a Slack Connect channel: the payload's `user.team_id` is the clicker's
+        own workspace, `team` the one the interaction came through
         (https://docs.slack.dev/reference/interaction-payloads/block_actions-payload).
         """
         fs = self.fake_slack

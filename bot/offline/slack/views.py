@@ -13,12 +13,12 @@ What Slack refuses, and where it says so:
   user_id is `invalid_arguments` with "invalid `user_id`" in response_metadata.messages (its example error),
   and a Home view while the app's Home tab is off is `not_enabled`.
 - A view: a modal's title is plain_text of at most 24 characters, its close and submit at most 24, `submit`
-  required when an input block is in the blocks, at most 100 blocks, private_metadata at most 3,000, callback_id
-  at most 255 (https://docs.slack.dev/reference/views/modal-views); a Home view has no title, submit or close;
-  a view over 250 kB is `view_too_large` (the method descriptions above). slack_sdk's `View` model knows these
-  limits, and its blocks are checked as a message's are (blockkit.py), with 100 in place of 50. A view Slack
-  cannot read (not JSON, not an object, a limit broken) is `invalid_arguments`, its reasons in
-  response_metadata.messages as Slack's example shows them.
+  required when an input block is in the blocks, at most 100 blocks, private_metadata at most 3,000,
+  callback_id at most 255 (https://docs.slack.dev/reference/views/modal-views); a Home view has no title,
+  submit or close; a view over 250 kB is `view_too_large` (the method descriptions above). slack_sdk's `View`
+  model knows these limits, and its blocks are checked as a message's are (blockkit.py), with 100 in place
+  of 50. A view Slack cannot read (not JSON, not an object, a limit broken) is `invalid_arguments`, its
+  reasons in response_metadata.messages as Slack's example shows them.
 Neither method needs a scope ("Scopes: No scopes required" on both pages).
 - A view_submission's ack may say `response_action: errors` with `errors`, an object whose keys are block_ids
   and whose values are the error texts (Bolt's type for it: https://docs.slack.dev/tools/bolt-js/reference/

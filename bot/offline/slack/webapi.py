@@ -1,10 +1,11 @@
 """The fake Slack's Web API server: `FakeSlack`, on 127.0.0.1, for the tests, the benchmark and the demo.
 
-It answers the Web API methods the bot uses (views.open and views.publish in views.py) (point `AsyncWebClient(base_url=fs.api_url)` at it), stores
-channels, messages, threads, edits, ephemerals and files, serves `response_url`s and the file-upload URLs,
-enforces Slack's published rate limits per method (limits.py), and can inject faults (`fail_next`, `fail_rate`, `delay`). It also speaks Socket Mode (socket_mode.py). Everything
-recorded is plain Python state read directly by tests (`fs.calls`, `fs.messages(...)`, `fs.ephemerals`, ...);
-`await fs.wait_for(...)` waits on a condition with a deadline.
+It answers the Web API methods the bot uses (views.open and views.publish in views.py) (point
+`AsyncWebClient(base_url=fs.api_url)` at it), stores channels, messages, threads, edits, ephemerals and files,
+serves `response_url`s and the file-upload URLs, enforces Slack's published rate limits per method
+(limits.py), and can inject faults (`fail_next`, `fail_rate`, `delay`). It also speaks Socket Mode
+(socket_mode.py). Everything recorded is plain Python state read directly by tests (`fs.calls`,
+`fs.messages(...)`, `fs.ephemerals`, ...); `await fs.wait_for(...)` waits on a condition with a deadline.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ DEFAULT_TOKEN = "xoxb-fake-slack-token"
 DEFAULT_APP_TOKEN = "xapp-1-A0FAKE-1-fake-app-level-token"
 API_APP_ID = "A0FAKE"
 PERMALINK_BASE = "https://fake.slack.test"
-MAX_TEXT = 40_000  # chat.postMessage truncates past this: docs.slack.dev/changelog/2018-04-truncating-really-long-messages
+# chat.postMessage truncates past this: docs.slack.dev/changelog/2018-04-truncating-really-long-messages
+MAX_TEXT = 40_000
 UPDATE_MAX_TEXT = 4_000  # chat.update: msg_too_long, "The `text` field cannot exceed 4,000 characters"
 RESPONSE_URL_USES = 5
 RESPONSE_URL_TTL = 30 * 60.0
@@ -75,9 +77,10 @@ METHODS = (
     "views.publish",
 )
 
-# The bot-token scopes a method needs, where the fake checks them (`missing_scopes` takes them away): from each
-# method's page (docs.slack.dev/reference/methods/<method>; ../shared/data/slack-method-reference/<method>.json,
-# "scope"). conversations.members takes any of its scopes for the kind of conversation asked about.
+# The bot-token scopes a method needs, where the fake checks them (`missing_scopes` takes them away): from
+# each method's page (docs.slack.dev/reference/methods/<method>;
+# ../shared/data/slack-method-reference/<method>.json, "scope"). conversations.members takes any of its scopes
+# for the kind of conversation asked about.
 SCOPES = {
     "usergroups.users.list": ("usergroups:read",),
     "conversations.members": ("channels:read", "groups:read"),
@@ -160,7 +163,8 @@ class FakeSlack(SocketMode, Views):
         self.app_token = app_token  # the app-level token apps.connections.open wants
         self.team_id = team_id
         self.team_name = team_name
-        self.enterprise_id = enterprise_id  # an Enterprise Grid organization's id (E...), None for a plain workspace
+        # an Enterprise Grid organization's id (E...), None for a plain workspace
+        self.enterprise_id = enterprise_id
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.bot_name = bot_name
@@ -170,7 +174,8 @@ class FakeSlack(SocketMode, Views):
         self.port = port
         # Behaviour switches tests may flip.
         self.require_membership = False  # public non-member channel → not_in_channel
-        self.missing_scopes: set[str] = set()  # scopes the app was not granted (methods in SCOPES: missing_scope)
+        # scopes the app was not granted (methods in SCOPES: missing_scope)
+        self.missing_scopes: set[str] = set()
         self.token_revoked = False  # every call → token_revoked
         self.fail_rate = 0.0  # share of Web API calls answered with `fail_kind`
         self.fail_kind = "ratelimited"  # "ratelimited" (429 + Retry-After) or "server_error" (500/503)
@@ -803,9 +808,10 @@ class FakeSlack(SocketMode, Views):
     # ---- Web API: methods -------------------------------------------------------------------------------
 
     def _api_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        # auth.test's output (https://docs.slack.dev/reference/methods/auth.test; the shared method reference's
-        # auth.test.json): team_id, and on Enterprise Grid the organization's enterprise_id; is_enterprise_install
-        # is true for an app installed on the whole organization, which this fake does not model
+        # auth.test's output (https://docs.slack.dev/reference/methods/auth.test; the shared method
+        # reference's auth.test.json): team_id, and on Enterprise Grid the organization's enterprise_id;
+        # is_enterprise_install is true for an app installed on the whole organization, which this fake does
+        # not model
         answer: dict[str, Any] = {
             "url": f"{PERMALINK_BASE}/",
             "team": self.team_name,
@@ -982,11 +988,12 @@ class FakeSlack(SocketMode, Views):
         return any(n in self.missing_scopes for n in needed)
 
     def _api_conversations_members(self, args: dict[str, Any]) -> dict[str, Any]:
-        """https://docs.slack.dev/reference/methods/conversations.members (../shared/data/slack-method-reference/
-        conversations.members.json): `channel` required; `limit` "default 100" ("Fewer than the requested number
-        of items may be returned"), `cursor` from the previous page's `response_metadata.next_cursor` (opaque
-        base64, as Slack's `dXNlcjpVMDYxTkZUVDI=` = "user:U061NFTT2"); errors channel_not_found (a channel the bot
-        cannot see: unknown, or private without it), invalid_cursor, invalid_limit."""
+        """https://docs.slack.dev/reference/methods/conversations.members
+        (../shared/data/slack-method-reference/conversations.members.json): `channel` required; `limit`
+        "default 100" ("Fewer than the requested number of items may be returned"), `cursor` from the previous
+        page's `response_metadata.next_cursor` (opaque base64, as Slack's `dXNlcjpVMDYxTkZUVDI=` =
+        "user:U061NFTT2"); errors channel_not_found (a channel the bot cannot see: unknown, or private without
+        it), invalid_cursor, invalid_limit."""
         ch = self._resolve_channel(args.get("channel"))
         raw_limit = args.get("limit")
         try:
@@ -995,7 +1002,8 @@ class FakeSlack(SocketMode, Views):
             raise SlackApiFault("invalid_limit") from None
         if limit < 1:
             raise SlackApiFault("invalid_limit")
-        limit = min(limit, 1000)  # "we recommend no more than 200 results at a time", at most 1000 (pagination)
+        # "we recommend no more than 200 results at a time", at most 1000 (pagination)
+        limit = min(limit, 1000)
         members = sorted(ch.members | ({self.bot_user_id} if ch.member else set()))
         start = 0
         if args.get("cursor"):
@@ -1012,10 +1020,11 @@ class FakeSlack(SocketMode, Views):
         return {"members": page, "response_metadata": {"next_cursor": cursor}}
 
     def _api_usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
-        """https://docs.slack.dev/reference/methods/usergroups.users.list (../shared/data/slack-method-reference/
-        usergroups.users.list.json): `usergroup` required; the answer is `users`, a list of user ids (no
-        pagination); no_such_subteam: "No usergroup found with the given ID". `include_disabled`: "Include results
-        for disabled User Groups": without it a disabled group's members are not listed (an empty list here)."""
+        """https://docs.slack.dev/reference/methods/usergroups.users.list
+        (../shared/data/slack-method-reference/usergroups.users.list.json): `usergroup` required; the answer
+        is `users`, a list of user ids (no pagination); no_such_subteam: "No usergroup found with the given
+        ID". `include_disabled`: "Include results for disabled User Groups": without it a disabled group's
+        members are not listed (an empty list here)."""
         group = self.usergroups.get(str(args.get("usergroup") or ""))
         if group is None:
             raise SlackApiFault("no_such_subteam")

@@ -39,7 +39,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 Clock = Callable[[], float]
-_DRIP = web.ResponseKey("jobstatus.drip", float)  # a response's key: send its body one byte per so many seconds (`VendorSim.drip`)
+# a response's key: send its body one byte per so many seconds (`VendorSim.drip`)
+_DRIP = web.ResponseKey("jobstatus.drip", float)
 
 
 @dataclass
@@ -182,9 +183,9 @@ def bearer_token(request: web.Request) -> str | None:
 def basic_credentials(request: web.Request) -> tuple[str, str] | None:
     """(user, password) of an `Authorization: Basic …` header; None for any other header or none.
 
-    The credentials are base64 of "user:password" (RFC 7617, section 2), and a decoder "MUST reject the encoded
-    data if it contains characters outside the base alphabet" (RFC 4648, section 3.3): a header that does not
-    decode is ("", ""), which no account has.
+    The credentials are base64 of "user:password" (RFC 7617, section 2), and a decoder "MUST reject the
+    encoded data if it contains characters outside the base alphabet" (RFC 4648, section 3.3): a header that
+    does not decode is ("", ""), which no account has.
     """
     header = request.headers.get("Authorization", "")
     if not header.startswith("Basic "):
@@ -243,7 +244,8 @@ class VendorSim(ABC):
         self._next_id = 1000
         self.public_url = ""  # http://127.0.0.1:port/prefix once the server runs
         self.drip_every: float | None = None  # every answer drips: one byte per so many seconds
-        self.drip_jobs: dict[str, float] = {}  # job id -> its status answers drip, one byte per so many seconds
+        # job id -> its status answers drip, one byte per so many seconds
+        self.drip_jobs: dict[str, float] = {}
         self.dripping = 0  # answers being dripped now
         self.dripped = 0  # answers dripped since the start
 

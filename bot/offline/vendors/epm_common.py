@@ -1,4 +1,5 @@
-"""What both simulated Oracle EPM services share: auth (basic, bearer, rotating OAuth), maintenance 503, files.
+"""What both simulated Oracle EPM services share: auth (basic, bearer, rotating OAuth), maintenance 503,
+files.
 
 Auth, as NOTES.md describes EPM Cloud:
 - basic as `identitydomain.username:password` (and, Gen2, the bare `username:password`) against
@@ -10,11 +11,12 @@ Auth, as NOTES.md describes EPM Cloud:
   them all at once.
 
 `maintenance = True` answers every EPM route with the HTML 503 of the daily maintenance window.
-`files` ({name: bytes}) is what the interop API downloads (EPM DI logs), by repository name (`outbox/logs/X.log`,
-as List Files names them), kept with `/`; the download answers to those names only (Oracle's Download page gives
-a repository file by its path there, "inbox\\s112.csv"). The repository sits at `server_root` on the server
-(`/u03/inbox/`: Data Integration has been seen to name a log `/u03/inbox/outbox/logs/Vision_271.log`), so a
-server path given to `add_file` is stored under its repository name.
+`files` ({name: bytes}) is what the interop API downloads (EPM DI logs), by repository name
+(`outbox/logs/X.log`, as List Files names them), kept with `/`; the download answers to those names only
+(Oracle's Download page gives a repository file by its path there, "inbox\\s112.csv"). The repository sits at
+`server_root` on the server (`/u03/inbox/`: Data Integration has been seen to name a log
+`/u03/inbox/outbox/logs/Vision_271.log`), so a server path given to `add_file` is stored under its repository
+name.
 """
 
 from __future__ import annotations
@@ -96,8 +98,8 @@ class EpmSimBase(VendorSim):
             self.access_tokens[tok] = min(self.access_tokens[tok], now - 1)
 
     def repository_name(self, path: str) -> str:
-        """A file's name in the EPM repository: a server path under `server_root` loses that root; a server path
-        elsewhere is no repository file (ValueError)."""
+        """A file's name in the EPM repository: a server path under `server_root` loses that root; a server
+        path elsewhere is no repository file (ValueError)."""
         path = path.replace("\\", "/")
         if path.startswith(self.server_root):
             return path[len(self.server_root):]

@@ -8,10 +8,10 @@ and a field set to None drops that key.
 
 `add_job` data keys: `details` (default for every step; else the string "null"), `log_file` (logFileName; may
 use `\\`; default `outbox/logs/{name}_{id}.log`), `server_paths=True` (logFileName is the log's server path,
-`{server_root}outbox/logs/…`, as Data Integration has been seen to send; the file stays downloadable only by its
-repository name), `log_text` (str/bytes: the log served by the interop download at `log_file`), `output_file`,
-`process_type` (default INTEGRATION), `executed_by` (default admin), `links` (replaces the default
-self link; the document's own example sends `[0]`).
+`{server_root}outbox/logs/…`, as Data Integration has been seen to send; the file stays downloadable only by
+its repository name), `log_text` (str/bytes: the log served by the interop download at `log_file`),
+`output_file`, `process_type` (default INTEGRATION), `executed_by` (default admin), `links` (replaces the
+default self link; the document's own example sends `[0]`).
 
 Unknown job id: HTTP 404 with EPM's error JSON (`{"status": 1, "details": "... does not exist"}`); set
 `unknown_job_http = 200` for the variant that answers that JSON with HTTP 200.

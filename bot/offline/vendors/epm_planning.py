@@ -9,17 +9,17 @@ carries `descriptiveStatus` (Processing, Completed, ...) or, for errors, `jobSta
 document's error example does. `Step.fields` override answer keys (e.g. `{"details": "One or more child
 jobs have failed"}`); a field set to None drops the key.
 
-`add_job` data keys: `details` (default for every step), `application` (only this app answers for the job; default any), `job_type`,
-`details_items` (list of dicts: the job-details items, any keys; `messageType` defaults to ERROR),
-`child_jobs` ({child_id: {"name": str, "status": int, "items": [dicts]}}: listed in the parent's details as
-`{"childJobId", "jobName", "status", "descriptiveStatus"}` items, their own messages at
+`add_job` data keys: `details` (default for every step), `application` (only this app answers for the job;
+default any), `job_type`, `details_items` (list of dicts: the job-details items, any keys; `messageType`
+defaults to ERROR), `child_jobs` ({child_id: {"name": str, "status": int, "items": [dicts]}}: listed in the
+parent's details as `{"childJobId", "jobName", "status", "descriptiveStatus"}` items, their own messages at
 `…/childjobs/{child}/details`), `stray_brace=True` (render the answer with the stray `}}` the document's
 error example has in `links`), `raw_body` (str: served verbatim, e.g. `DOC_ERROR_EXAMPLE`).
 
-Unknown job id (or a job of another application): HTTP 404 with `{"status": 1, "details": "... does not exist"}`.
-A request Planning refuses (an application it does not have, a bad query) gets an HTTP error status with Planning's
-error body, `{"status", "detail", "message"}` (`planning_error`): the shape a real Planning was seen to answer
-(the REST reference publishes no error schema).
+Unknown job id (or a job of another application): HTTP 404 with `{"status": 1, "details": "... does not
+exist"}`. A request Planning refuses (an application it does not have, a bad query) gets an HTTP error status
+with Planning's error body, `{"status", "detail", "message"}` (`planning_error`): the shape a real Planning
+was seen to answer (the REST reference publishes no error schema).
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ Job-level keyword arguments of `add_job` (kept in `job.data`): `definition` (job
 `timeout` (timeoutThreshold, seconds), `output_files` (list of `(name, size)` or ready item dicts).
 The outputFiles list is paged as Oracle's example answer is (items, count, hasMore, limit, offset, totalItems,
 links; fetch-extract-output-details.html): `offset`/`limit` from the query, `files_page_limit` items when no
-limit is asked, and never more than `files_max_limit` (when set) whatever the limit asked, as a server that pages
-on its own does (Oracle's example: one item of "totalItems": 2).
+limit is asked, and never more than `files_max_limit` (when set) whatever the limit asked, as a server that
+pages on its own does (Oracle's example: one item of "totalItems": 2).
 `cancellable=False` makes the ESS cancel refuse that job.
 
 Credentials: `basic_users`, `bearer_tokens` (from VendorSim) and `oauth_clients` {client_id: secret};

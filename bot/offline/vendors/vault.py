@@ -1,10 +1,11 @@
 """Simulated Veeva Vault job API: session login, job status with Vault's limits, cancel, API versions.
 
-Set up a job with `sim.vault.add_job(1201, steps=[...])`. A step's `state` is the Vault status word (SCHEDULED,
-QUEUEING, QUEUED, RUNNING, SUCCESS, ERRORS_ENCOUNTERED, CANCELLING, CANCELLED, TIMEOUT, FAILED_TO_RUN, ...).
-Step `fields` the simulator understands:
+Set up a job with `sim.vault.add_job(1201, steps=[...])`. A step's `state` is the Vault status word
+(SCHEDULED, QUEUEING, QUEUED, RUNNING, SUCCESS, ERRORS_ENCOUNTERED, CANCELLING, CANCELLED, TIMEOUT,
+FAILED_TO_RUN, ...). Step `fields` the simulator understands:
 
-- `links`: the data.links list to send (default: none while the job runs; `artifacts` and `self` once it ends).
+- `links`: the data.links list to send (default: none while the job runs; `artifacts` and `self` once it
+  ends).
 - `progress`: data.progress (the task summary of Vault Java SDK jobs), sent as given.
 - `errors`: a list of `{type, message}` put beside the data, with responseStatus WARNING.
 - `response_status`: the top-level responseStatus to send instead of SUCCESS/WARNING.
@@ -16,15 +17,16 @@ QUEUED/QUEUEING/SCHEDULED/RUNNING are always refused.
 
 Vault answers errors with HTTP 200 and `responseStatus: FAILURE`
 (limited.veevavault.dev/medical/vault-api/api-reference/26.1/errors/), except that an API version this vault
-does not offer, or a path it does not have, gets HTTP 404 with a MALFORMED_URL envelope (as a real vault was seen
-to answer; the reference itself only describes the type: "The specified resource cannot be found"). `client_ids`
-is the client id of every request as Vault's API Usage Log records it
+does not offer, or a path it does not have, gets HTTP 404 with a MALFORMED_URL envelope (as a real vault was
+seen to answer; the reference itself only describes the type: "The specified resource cannot be found").
+`client_ids` is the client id of every request as Vault's API Usage Log records it
 (limited.veevavault.dev/medical/vault-api/references/client-id/): the `client_id` query parameter over the
 `X-VaultAPI-ClientID` header, `unknown` when there is none, `invalid_client_id` when it breaks the format.
 
 Switches for tests: `basic_users` {username: password} are the accounts `/auth` accepts; `expire_sessions()`;
-`other_vault = True` makes `/auth` hand out a session for a different vault; `burst_limit` (per 5-minute window) and
-`response_delay_ms` drive the X-VaultAPI-* headers; `job_poll_window` (10 s) is the per-job status limit.
+`other_vault = True` makes `/auth` hand out a session for a different vault; `burst_limit` (per 5-minute
+window) and `response_delay_ms` drive the X-VaultAPI-* headers; `job_poll_window` (10 s) is the per-job status
+limit.
 """
 
 from __future__ import annotations
