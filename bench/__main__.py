@@ -25,8 +25,20 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 def params(args: argparse.Namespace) -> Params:
     if args.quick:
-        p = Params(mode="quick", sizes=[300], interval=2.0, window=5.0, warmup=2.0, b2b_window=2.0, b2b_warmup=0.5,
-                   changes=15, acks=15, b2b_acks=6, samples=5, baseline_window=1.0)
+        p = Params(
+            mode="quick",
+            sizes=[300],
+            interval=2.0,
+            window=5.0,
+            warmup=2.0,
+            b2b_window=2.0,
+            b2b_warmup=0.5,
+            changes=15,
+            acks=15,
+            b2b_acks=6,
+            samples=5,
+            baseline_window=1.0,
+        )
     else:
         p = Params(mode="full", sizes=[1000, 10_000, 50_000], interval=30.0, window=60.0, warmup=30.0,
                    b2b_window=20.0, b2b_warmup=3.0, changes=100, acks=100, b2b_acks=40, samples=50,
@@ -49,20 +61,33 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="one small size with short windows (the smoke test)")
     ap.add_argument("--sizes", help="comma-separated watch counts (default 1000,10000,50000; quick: 300)")
-    ap.add_argument("--window", type=float, help="seconds of the steady measurement window per size (default 60)")
-    ap.add_argument("--warmup", type=float, help="seconds between start-up and the steady window (default: 30, "
-                                                 "one interval, so every job has been polled once)")
+    ap.add_argument(
+        "--window", type=float, help="seconds of the steady measurement window per size (default 60)"
+    )
+    ap.add_argument(
+        "--warmup",
+        type=float,
+        help="seconds between start-up and the steady window (default: 30, "
+        "one interval, so every job has been polled once)",
+    )
     ap.add_argument("--interval", type=float, help="poll interval in seconds (default 30; Vault at least 10)")
     ap.add_argument("--b2b-window", type=float, help="seconds of each back-to-back measurement (default 20)")
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the JSON goes (default bench/results/)")
+    ap.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="where the JSON goes (default bench/results/)"
+    )
     ap.add_argument("--keep", action="store_true", help="keep each size's work directory (database, configs)")
     ap.add_argument("--profile", action="store_true",
                     help="sample the bot with py-spy during the measured windows (pip install py-spy); "
                          "the summary goes into the JSON, the stacks into the logs directory")
-    ap.add_argument("--soak", action="store_true",
-                    help="instead: rows and database size after hours of simulated churn, pruning on against off")
+    ap.add_argument(
+        "--soak",
+        action="store_true",
+        help="instead: rows and database size after hours of simulated churn, pruning on against off",
+    )
     ap.add_argument("--hours", type=float, help="--soak: simulated hours (default 72; quick: 6)")
-    ap.add_argument("--rate", type=float, help="--soak: new jobs watched per simulated hour (default 600; quick: 60)")
+    ap.add_argument(
+        "--rate", type=float, help="--soak: new jobs watched per simulated hour (default 600; quick: 60)"
+    )
     ap.add_argument("--retention", help="--soak: history_retention with pruning on (default 24h; quick: 2h)")
     args = ap.parse_args(argv)
     if args.soak:
@@ -87,8 +112,14 @@ async def run(p: Params, out: Path) -> int:
     def say(text: str) -> None:
         print(text, flush=True)
 
-    run_ = report.begin(out, "", "jobstatus benchmark", p.mode, dict(vars(p)),
-                        f"sizes {', '.join(f'{n:,}' for n in p.sizes)}; interval {p.interval:g} s, window {p.window:g} s")
+    run_ = report.begin(
+        out,
+        "",
+        "jobstatus benchmark",
+        p.mode,
+        dict(vars(p)),
+        f"sizes {', '.join(f'{n:,}' for n in p.sizes)}; interval {p.interval:g} s, window {p.window:g} s",
+    )
     stamp, logdir, result = run_.stamp, run_.logdir, run_.result
     m = result["machine"]
     result["sizes"] = []
@@ -116,7 +147,10 @@ async def run(p: Params, out: Path) -> int:
     say(f"Machine: {m['cpu_model']} — {m['logical_cpus']} logical CPUs ({m['physical_cores']} cores), "
         f"{m['memory_gb']} GB, Python {m['python']} ({m['platform']})")
     b = result["baseline"]
-    say(f"Idle bot (no watches): start-up {b.get('startup_s')} s, RSS {b.get('rss_mb')} MB, CPU {b.get('cpu_pct')}%")
+    say(
+        f"Idle bot (no watches): start-up {b.get('startup_s')} s, RSS {b.get('rss_mb')} MB, CPU "
+        f"{b.get('cpu_pct')}%"
+    )
     say("")
     say(report.table(result))
     say("")

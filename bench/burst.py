@@ -140,12 +140,21 @@ async def run_burst(p: BurstParams, logdir: Path, say: Any) -> dict[str, Any]:
         for i in range(p.watches + p.baseline_changes):
             ch = channels[i % p.channels] if i < base_first else alone[i - base_first]
             jid = job_id(FUSION, i)
-            plan.append((FUSION, jid, ch, fs.seed_message(ch, f"{FUSION} job {jid} (seeded by the benchmark)")))
+            plan.append(
+                (FUSION, jid, ch, fs.seed_message(ch, f"{FUSION} job {jid} (seeded by the benchmark)"))
+            )
         db_url = f"sqlite:///{work / 'bot.db'}"
         await asyncio.get_running_loop().run_in_executor(
             None, seed_database, db_url, plan, templates, p.interval, 24 * 3600.0, random.Random(p.seed))
-        bot = BotProc(work, "burst", slack_token=fs.token, slack_api_url=fs.api_url, secret=SECRET, db_url=db_url,
-                      config=bot_config(sim, p.interval, only=(FUSION,)))
+        bot = BotProc(
+            work,
+            "burst",
+            slack_token=fs.token,
+            slack_api_url=fs.api_url,
+            secret=SECRET,
+            db_url=db_url,
+            config=bot_config(sim, p.interval, only=(FUSION,)),
+        )
         await bot.start(expect_scheduled=len(plan))
         await asyncio.sleep(p.interval)  # every job polled once since the start
 
@@ -163,7 +172,10 @@ async def run_burst(p: BurstParams, logdir: Path, say: Any) -> dict[str, Any]:
                 errors.append(f"baseline: no reply for {FUSION} {plan[i][1]}")
             else:
                 base.append(got - at)
-        say(f"  burst baseline: {len(base)} changes one at a time, p50 {_r(sorted(base)[len(base) // 2] if base else None)} s")
+        say(
+            f"  burst baseline: {len(base)} changes one at a time, p50 "
+            f"{_r(sorted(base)[len(base) // 2] if base else None)} s"
+        )
 
         # -- the burst: every job at one moment --------------------------------------------------------------
         cpu0, busy0, w0 = bot.cpu(), machine_busy(), time.monotonic()
@@ -181,7 +193,9 @@ async def run_burst(p: BurstParams, logdir: Path, say: Any) -> dict[str, Any]:
         unsubscribe = fs.subscribe(edited)
         at = float((await sim.post("/change/many", {"jobs": [[FUSION, i] for i in range(p.watches)]}))["at"])
         per_channel_bound = p.interval + PACE * math.ceil(p.watches / p.channels)
-        await wait_replies(fs, [(plan[i][2], plan[i][3]) for i in range(p.watches)], 3 * per_channel_bound + 60)
+        await wait_replies(
+            fs, [(plan[i][2], plan[i][3]) for i in range(p.watches)], 3 * per_channel_bound + 60
+        )
         # then what else is owed to the threads (the details reply of an ended job): until 3 s without a new
         # one
         quiet_since, seen = time.monotonic(), -1
@@ -228,8 +242,10 @@ async def run_burst(p: BurstParams, logdir: Path, say: Any) -> dict[str, Any]:
         if lost:
             errors.append(f"burst: {lost} of {p.watches} changes got no thread reply")
         if len(final_at) < len(parents):
-            errors.append(f"burst: {len(parents) - len(final_at)} of {len(parents)} parents never showed their "
-                          "final state")
+            errors.append(
+                f"burst: {len(parents) - len(final_at)} of {len(parents)} parents never showed their "
+                "final state"
+            )
         burst = dist(lat)
         baseline = dist(base)
         log = bot.log_problems()
@@ -238,15 +254,23 @@ async def run_burst(p: BurstParams, logdir: Path, say: Any) -> dict[str, Any]:
             errors.append(f"bot log (burst): {log['errors']} ERROR lines, {log['tracebacks']} tracebacks; "
                           f"first: {log['first_errors'][:1]}")
         return {
-            "setup": {"watches": p.watches, "channels": p.channels, "interval_s": p.interval, "backend": FUSION,
-                      "baseline_changes": p.baseline_changes},
+            "setup": {
+                "watches": p.watches,
+                "channels": p.channels,
+                "interval_s": p.interval,
+                "backend": FUSION,
+                "baseline_changes": p.baseline_changes,
+            },
             "baseline": {**baseline, "unit": "s"},
             "burst": {**burst, "unit": "s", "changes": p.watches, "replied": len(lat), "lost": lost},
             "ratio_to_baseline": {k: ratio(burst[k], baseline[k]) for k in ("p50", "p99", "max")},
-            "pace_bound": {"rule": f"N-th reply in a channel within interval + N x {PACE:g} s",
-                           "replies": len(excess), "within": within,
-                           "within_share": _r(within / len(excess) if excess else None),
-                           "worst_excess_s": _r(max(excess) if excess else None)},
+            "pace_bound": {
+                "rule": f"N-th reply in a channel within interval + N x {PACE:g} s",
+                "replies": len(excess),
+                "within": within,
+                "within_share": _r(within / len(excess) if excess else None),
+                "worst_excess_s": _r(max(excess) if excess else None),
+            },
             # the reply that says the final state is the thread's first; an ended job's details may follow
             "last_reply_in_thread": {**dist(last), "unit": "s"},
             "replies_per_thread": {str(k): v for k, v in sorted(per_thread.items())},
@@ -254,14 +278,22 @@ async def run_burst(p: BurstParams, logdir: Path, say: Any) -> dict[str, Any]:
             "reply_gap_in_channel_s": dist(gaps),
             # from the change until every parent shows its final state, against what Tier 3 allows at best: a
             # minute's 50 at once, then 50 more each minute (the fake Slack's sliding window, limits.py)
-            "parents_final": {"s": _r(max(final_at.values()) - at if final_at else None, nd=1),
-                              "shown": len(final_at), "of": len(parents), "tier3_floor_s": floor},
+            "parents_final": {
+                "s": _r(max(final_at.values()) - at if final_at else None, nd=1),
+                "shown": len(final_at),
+                "of": len(parents),
+                "tier3_floor_s": floor,
+            },
             "slack_429": refused,
             # every Web API call of the burst, parents' updates (chat.update, not paced, sent after the
             # replies) too
             "slack_calls": dict(Counter(c.method for c in fs.calls[calls0:])),
-            "window_s": _r(wall, nd=1), "bot_cpu_pct": _r(100 * cpu / wall, nd=1),
-            "other_load_pct": load["other_pct"], "stop": stop, "log": log, "errors": errors,
+            "window_s": _r(wall, nd=1),
+            "bot_cpu_pct": _r(100 * cpu / wall, nd=1),
+            "other_load_pct": load["other_pct"],
+            "stop": stop,
+            "log": log,
+            "errors": errors,
         }
     finally:
         if bot is not None:
@@ -354,15 +386,26 @@ async def run_saturated(p: BurstParams, logdir: Path, say: Any) -> dict[str, Any
                 errors.append(f"{phase}: {phases[phase]['failed']} watch requests failed: "
                               f"{phases[phase]['first_failures'][:2]}")
             if log["errors"] or log["tracebacks"]:
-                errors.append(f"bot log ({phase}): {log['errors']} ERROR lines, {log['tracebacks']} tracebacks; "
-                              f"first: {log['first_errors'][:1]}")
+                errors.append(
+                    f"bot log ({phase}): {log['errors']} ERROR lines, {log['tracebacks']} tracebacks; "
+                    f"first: {log['first_errors'][:1]}"
+                )
             say(f"  watch while {phase}: answered p50 {phases[phase]['answered']['p50']} ms, "
                 f"{phases[phase]['polls_per_s']} polls/s")
         idle, busy = phases["idle"]["answered"], phases["saturated"]["answered"]
-        return {"setup": {"watches": len(plan), "per_backend": per_backend, "busy_interval_s": p.busy_interval,
-                          "idle_interval_s": IDLE_INTERVAL, "requests": p.requests, "request_gap_s": p.request_gap},
-                **phases, "ratio_to_idle": {k: ratio(busy[k], idle[k]) for k in ("p50", "p99", "max")},
-                "errors": errors}
+        return {
+            "setup": {
+                "watches": len(plan),
+                "per_backend": per_backend,
+                "busy_interval_s": p.busy_interval,
+                "idle_interval_s": IDLE_INTERVAL,
+                "requests": p.requests,
+                "request_gap_s": p.request_gap,
+            },
+            **phases,
+            "ratio_to_idle": {k: ratio(busy[k], idle[k]) for k in ("p50", "p99", "max")},
+            "errors": errors,
+        }
     finally:
         for bot in bots:
             await bot.stop()
@@ -385,7 +428,11 @@ def table(r: dict[str, Any]) -> str:
         rows.append((name, str(d["p50"]), str(d["p99"]), str(d["max"]), extra))
 
     row("burst: change -> reply (s)", b["burst"], f"{b['burst']['replied']}/{b['burst']['changes']} replied")
-    row("  last reply of its thread (s)", b["last_reply_in_thread"], f"replies per thread {b['replies_per_thread']}")
+    row(
+        "  last reply of its thread (s)",
+        b["last_reply_in_thread"],
+        f"replies per thread {b['replies_per_thread']}",
+    )
     row("  baseline, one at a time (s)", b["baseline"], f"{b['baseline']['n']} changes")
     row("  ratio", b["ratio_to_baseline"])
     if s is not None:
@@ -395,8 +442,10 @@ def table(r: dict[str, Any]) -> str:
             f"{s['idle']['polls_per_s']} polls/s, bot CPU {s['idle']['bot_cpu_pct']}%")
         row("  ratio", s["ratio_to_idle"])
     widths = [max(len(x[i]) for x in rows) for i in range(5)]
-    lines = ["  ".join(c.ljust(widths[i]) if i in (0, 4) else c.rjust(widths[i]) for i, c in enumerate(x)).rstrip()
-             for x in rows]
+    lines = [
+        "  ".join(c.ljust(widths[i]) if i in (0, 4) else c.rjust(widths[i]) for i, c in enumerate(x)).rstrip()
+        for x in rows
+    ]
     pb = b["pace_bound"]
     pf = b["parents_final"]
     lines.append(f"burst, per channel: {pb['within']}/{pb['replies']} replies ({pb['within_share']}) within "
@@ -435,7 +484,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.burst", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, well under a minute (the smoke test)")
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the JSON goes (default bench/results/)")
+    ap.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="where the JSON goes (default bench/results/)"
+    )
     ap.add_argument("--burst-only", action="store_true", help="only part 1, the burst (its parents' updates, "
                     "at Slack's Tier 3, take about 6 minutes at the full size)")
     args = ap.parse_args(argv)

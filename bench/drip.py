@@ -123,8 +123,13 @@ async def run(quick: bool) -> dict[str, Any]:
         backends = {FUSION: demo_backends(sim, poll_interval=INTERVAL)[FUSION]}
         backends[FUSION].update(timeout=TIMEOUT, max_concurrency=CONCURRENCY)
         settings = settings_from_dict({"backends": backends}, "<bench.drip>")
-        env = Environment(slack_bot_token=slack.token, slack_signing_secret=SECRET, slack_api_url=slack.api_url,
-                          database_url=f"sqlite:///{tmp.name}/bot.db", port=0)
+        env = Environment(
+            slack_bot_token=slack.token,
+            slack_signing_secret=SECRET,
+            slack_api_url=slack.api_url,
+            database_url=f"sqlite:///{tmp.name}/bot.db",
+            port=0,
+        )
         runtime = Runtime(settings, env, host="127.0.0.1", tick=0.05)
         await runtime.start()
         user = SlackUser(runtime.events_url, SECRET, slack)
@@ -177,7 +182,9 @@ def table(r: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.drip", description=__doc__.split("\n\n")[0] if __doc__ else "")
+    p = argparse.ArgumentParser(
+        prog="python -m bench.drip", description=__doc__.split("\n\n")[0] if __doc__ else ""
+    )
     p.add_argument("--quick", action="store_true", help="5 s phases and fewer jobs (about 20 s)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the JSON results go")
     args = p.parse_args(argv)

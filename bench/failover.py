@@ -76,8 +76,17 @@ async def run(url: str, work: Path, watches: int, channels: int, replicas: int, 
             now = time.time()
             for job_id, ch in jobs:
                 st = JobStatus(job_id=str(job_id), phase=Phase.RUNNING, vendor_status="RUNNING")
-                watch, job, _ = store.create_watch(s, "fusion-demo", st, ch, "U0001", now=now, interval=interval,
-                                                   watch_timeout=86400.0, first_reply=None)
+                watch, job, _ = store.create_watch(
+                    s,
+                    "fusion-demo",
+                    st,
+                    ch,
+                    "U0001",
+                    now=now,
+                    interval=interval,
+                    watch_timeout=86400.0,
+                    first_reply=None,
+                )
                 watch.parent_ts = slack.store_message(ch, f"fusion-demo job `{job_id}`").ts
                 job.next_poll_at = now + rng.uniform(0.0, interval)
                 parents[job_id] = (ch, watch.parent_ts)
@@ -88,16 +97,28 @@ async def run(url: str, work: Path, watches: int, channels: int, replicas: int, 
     bots: list[BotProc] = []
     try:
         for n in range(replicas):
-            bot = BotProc(work, f"replica-{n}", slack_token=slack.token, slack_api_url=slack.api_url, secret=SECRET,
-                          db_url=url, config=config)
+            bot = BotProc(
+                work,
+                f"replica-{n}",
+                slack_token=slack.token,
+                slack_api_url=slack.api_url,
+                secret=SECRET,
+                db_url=url,
+                config=config,
+            )
             bot.env["LOG_LEVEL"] = "WARNING"
             bots.append(bot)
             await bot.start(expect_scheduled=None)
         settled = await settle(bots, lambda: watches)  # every job owned, shares even
         engine = store.Store(url)
         with engine.engine.connect() as con:
-            owners: dict[str, int] = dict(con.execute(text("SELECT owner, count(*) FROM jobs WHERE polling AND owner IS NOT "
-                                                           "NULL GROUP BY owner")).all())
+            owners: dict[str, int] = dict(
+                con.execute(
+                    text(
+                        "SELECT owner, count(*) FROM jobs WHERE polling AND owner IS NOT NULL GROUP BY owner"
+                    )
+                ).all()
+            )
         await asyncio.sleep(interval)  # a whole interval of polling with the shares even
 
         victim = bots[0].proc
@@ -111,7 +132,9 @@ async def run(url: str, work: Path, watches: int, channels: int, replicas: int, 
         t_kill = time.time() + window / 2
         for job_id in changed:
             at = t_kill - window / 2 + rng.uniform(0.0, window)
-            sim.fusion.jobs[str(job_id)].steps.append(Step(at - sim.fusion.jobs[str(job_id)].started, "SUCCEEDED"))
+            sim.fusion.jobs[str(job_id)].steps.append(
+                Step(at - sim.fusion.jobs[str(job_id)].started, "SUCCEEDED")
+            )
         await asyncio.sleep(max(0.0, t_kill - time.time()))
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=10)
@@ -181,11 +204,25 @@ async def run(url: str, work: Path, watches: int, channels: int, replicas: int, 
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    run_ = report.begin(args.out, "failover-", "jobstatus failover benchmark", "full", vars(args) | {"out": str(args.out)},
-                        f"{args.watches:,} watches, {args.replicas} replicas on PostgreSQL, one killed")
+    run_ = report.begin(
+        args.out,
+        "failover-",
+        "jobstatus failover benchmark",
+        "full",
+        vars(args) | {"out": str(args.out)},
+        f"{args.watches:,} watches, {args.replicas} replicas on PostgreSQL, one killed",
+    )
     async with database(args.database_url or None, run_.logdir) as (url, _cluster):
-        figures = await run(url, run_.logdir, args.watches, args.channels, args.replicas, args.interval, args.lease,
-                            args.changes)
+        figures = await run(
+            url,
+            run_.logdir,
+            args.watches,
+            args.channels,
+            args.replicas,
+            args.interval,
+            args.lease,
+            args.changes,
+        )
     result = run_.result | figures
     report.write(result, args.out, run_.stamp, "failover-")
     return figures
@@ -194,18 +231,25 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.failover", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""),
-                    help="an empty PostgreSQL database to fill (default: $DATABASE_URL, else a throwaway cluster)")
+    ap.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL", ""),
+        help="an empty PostgreSQL database to fill (default: $DATABASE_URL, else a throwaway cluster)",
+    )
     ap.add_argument("--watches", type=int, default=3000)
     ap.add_argument("--channels", type=int, default=300)
     ap.add_argument("--replicas", type=int, default=3)
     ap.add_argument("--interval", type=float, default=30.0, help="seconds between polls of a job")
     ap.add_argument("--lease", type=float, default=15.0, help="lease_seconds")
     ap.add_argument("--changes", type=int, default=300, help="jobs that change state around the kill")
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the JSON goes (default bench/results/)")
+    ap.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="where the JSON goes (default bench/results/)"
+    )
     args = ap.parse_args()
     if args.database_url and not args.database_url.startswith(("postgres://", "postgresql")):
-        print("bench.failover: --database-url must be a postgresql:// URL (an empty database)", file=sys.stderr)
+        print(
+            "bench.failover: --database-url must be a postgresql:// URL (an empty database)", file=sys.stderr
+        )
         return 2
     print(json.dumps(asyncio.run(measure(args)), indent=2))
     return 0

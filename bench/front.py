@@ -86,8 +86,11 @@ async def flood(url: str, senders: int, seconds: float) -> dict[str, Any]:
     """`senders` loops posting FLOOD_BODY unsigned, for `seconds`: the statuses the bot answered."""
     statuses: Counter[str] = Counter()
     stop = time.monotonic() + seconds
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": str(int(time.time())),
-               "X-Slack-Signature": "v0=" + "0" * 64}
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": str(int(time.time())),
+        "X-Slack-Signature": "v0=" + "0" * 64,
+    }
 
     async def one(session: aiohttp.ClientSession) -> None:
         while time.monotonic() < stop:
@@ -105,7 +108,8 @@ async def flood(url: str, senders: int, seconds: float) -> dict[str, Any]:
 
 
 def replay_check_cost(n: int) -> dict[str, Any]:
-    """Seconds per `Seen.first_use` (one INSERT ... ON CONFLICT on the store's thread), SQLite in a temp dir."""
+    """Seconds per `Seen.first_use` (one INSERT ... ON CONFLICT on the store's thread), SQLite in a temp
+    dir."""
     from bot.inbound.front import Seen
     from bot.store import Store
 
@@ -170,7 +174,11 @@ async def run(p: FrontParams, out: Path) -> int:
         result["stop"] = await bot.stop()
         result["log"] = log = bot.log_problems()
         result["idle"] = {"ack_ms": dist(idle, 1000.0), "failed": idle_failed}
-        result["flooded"] = {"ack_ms": dist(flooded, 1000.0), "failed": flooded_failed, "flood": flood_figures}
+        result["flooded"] = {
+            "ack_ms": dist(flooded, 1000.0),
+            "failed": flooded_failed,
+            "flood": flood_figures,
+        }
         result["ratio_to_idle"] = {k: ratio(result["flooded"]["ack_ms"][k], result["idle"]["ack_ms"][k])
                                    for k in ("p50", "p99", "max")}
         p99 = result["flooded"]["ack_ms"]["p99"]
@@ -180,7 +188,9 @@ async def run(p: FrontParams, out: Path) -> int:
             None, replay_check_cost, p.replay_checks)
         for phase in ("idle", "flooded"):
             if result[phase]["failed"]:
-                errors.append(f"{phase}: {len(result[phase]['failed'])} acks failed: {result[phase]['failed'][:3]}")
+                errors.append(
+                    f"{phase}: {len(result[phase]['failed'])} acks failed: {result[phase]['failed'][:3]}"
+                )
         if log["errors"] or log["tracebacks"]:
             errors.append(f"bot log: {log['errors']} ERROR lines, {log['tracebacks']} tracebacks; "
                           f"first: {log['first_errors'][:1]}")
@@ -208,23 +218,29 @@ async def run(p: FrontParams, out: Path) -> int:
 def table(r: dict[str, Any]) -> str:
     i, f, q = r["idle"]["ack_ms"], r["flooded"]["ack_ms"], r["ratio_to_idle"]
     fl = r["flooded"]["flood"]
-    return "\n".join([
-        "front door: signed /jobstatus help ack (ms)   p50      p99      max",
-        f"  idle                                  {i['p50']:>8} {i['p99']:>8} {i['max']:>8}",
-        f"  flooded ({r['params']['flooders']} unsigned 1 MiB senders)    {f['p50']:>8} {f['p99']:>8} {f['max']:>8}",
-        f"  ratio flooded / idle                  {q['p50']:>8} {q['p99']:>8} {q['max']:>8}",
-        f"flood: {fl.get('requests')} requests in {fl.get('seconds', 0):.0f} s, answered {fl.get('statuses')}; "
-        f"goal p99 < {GOAL_P99_MS:g} ms: {'met' if r['goal']['met'] else 'NOT met'}",
-        f"replay check per state-changing request (ms, SQLite): p50 {r['replay_check_ms']['p50']} "
-        f"p99 {r['replay_check_ms']['p99']}",
-    ])
+    return "\n".join(
+        [
+            "front door: signed /jobstatus help ack (ms)   p50      p99      max",
+            f"  idle                                  {i['p50']:>8} {i['p99']:>8} {i['max']:>8}",
+            f"  flooded ({r['params']['flooders']} unsigned 1 MiB senders)    {f['p50']:>8} {f['p99']:>8} "
+            f"{f['max']:>8}",
+            f"  ratio flooded / idle                  {q['p50']:>8} {q['p99']:>8} {q['max']:>8}",
+            f"flood: {fl.get('requests')} requests in {fl.get('seconds', 0):.0f} s, answered "
+            f"{fl.get('statuses')}; "
+            f"goal p99 < {GOAL_P99_MS:g} ms: {'met' if r['goal']['met'] else 'NOT met'}",
+            f"replay check per state-changing request (ms, SQLite): p50 {r['replay_check_ms']['p50']} "
+            f"p99 {r['replay_check_ms']['p99']}",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.front", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="20 acks a phase (the smoke test)")
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the JSON goes (default bench/results/)")
+    ap.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="where the JSON goes (default bench/results/)"
+    )
     ap.add_argument("--flood", nargs=3, metavar=("URL", "SENDERS", "SECONDS"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.flood:  # the flood's own process

@@ -64,7 +64,8 @@ def tree_cpu_seconds(pid: int) -> float:
 
 @contextlib.asynccontextmanager
 async def database(url: str | None, logdir: Path) -> AsyncIterator[tuple[str, PostgresCluster | None]]:
-    """The database to fill: `url` as given, or a new one in a throwaway cluster started (and removed) here."""
+    """The database to fill: `url` as given, or a new one in a throwaway cluster started (and removed)
+    here."""
     if url:
         yield url, None
         return
@@ -290,7 +291,9 @@ async def settle(bots: list[BotProc], total: Callable[[], int], limit_s: float =
             if sum(counts) == jobs and all(share - 1 <= c <= share for c in counts):
                 return time.monotonic() - t0
         await asyncio.sleep(0.5)
-    raise RuntimeError(f"{len(bots)} replicas did not split {jobs} jobs in {limit_s:.0f} s (scheduled: {counts})")
+    raise RuntimeError(
+        f"{len(bots)} replicas did not split {jobs} jobs in {limit_s:.0f} s (scheduled: {counts})"
+    )
 
 
 async def run_raw(spec: dict[str, Any], on_phase: Any, log: Path, limit_s: float) -> dict[str, Any]:

@@ -24,7 +24,10 @@ SNIFFIO = "httpcore's failed `import sniffio`, per lock/event (encode/httpcore#1
 LIBRARIES = (
     ("import machinery", ("<frozen importlib", "_distutils_hack/", "<frozen zipimport")),
     ("httpx", ("httpx/", "httpcore/", "h11/", "anyio/", "sniffio/", "certifi/")),
-    ("aiohttp (vendor HTTP transport, Slack client, the bot's HTTP server)", ("aiohttp/", "multidict/", "yarl/", "aiosignal/", "frozenlist/")),
+    (
+        "aiohttp (vendor HTTP transport, Slack client, the bot's HTTP server)",
+        ("aiohttp/", "multidict/", "yarl/", "aiosignal/", "frozenlist/"),
+    ),
     ("slack_bolt / slack_sdk", ("slack_bolt/", "slack_sdk/")),
     ("sqlalchemy / sqlmodel / sqlite", ("sqlalchemy/", "sqlmodel/", "sqlite3/")),
     ("pydantic", ("pydantic/", "pydantic_core/")),

@@ -40,8 +40,15 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     workers: list[asyncio.Task[None]] = []
     stop_at = time.monotonic() + 24 * 3600.0  # set when the measured span starts
 
-    async def worker(backend: str, client: httpx.AsyncClient, method: str, headers: dict[str, str], prefix: str,
-                     query: str, ids: itertools.cycle[str]) -> None:
+    async def worker(
+        backend: str,
+        client: httpx.AsyncClient,
+        method: str,
+        headers: dict[str, str],
+        prefix: str,
+        query: str,
+        ids: itertools.cycle[str],
+    ) -> None:
         c = counts[backend]
         while time.monotonic() < stop_at:
             url = prefix + next(ids) + query
@@ -65,8 +72,19 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         ids = itertools.cycle([job_id(b["backend"], i) for i in range(int(b["count"]))])
         counts[b["backend"]] = {"requests": 0, "ok": 0, "errors": 0}
         for _ in range(limit):
-            workers.append(asyncio.create_task(
-                worker(b["backend"], client, b["method"], b["headers"], prefix, ("?" + query) if query else "", ids)))
+            workers.append(
+                asyncio.create_task(
+                    worker(
+                        b["backend"],
+                        client,
+                        b["method"],
+                        b["headers"],
+                        prefix,
+                        ("?" + query) if query else "",
+                        ids,
+                    )
+                )
+            )
     await asyncio.sleep(warmup)
     print(json.dumps({"phase": "measuring"}), flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # the caller's go-ahead

@@ -41,7 +41,9 @@ def git_state() -> dict[str, Any]:
         except (OSError, subprocess.SubprocessError):
             return ""
 
-    status = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines() if line.strip()]
+    status = [
+        line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines() if line.strip()
+    ]
     return {"commit": git("rev-parse", "--short", "HEAD").strip() or None, "dirty": bool(status),
             "dirty_files": status[:30]}
 
@@ -94,54 +96,124 @@ def _per_backend(path: str, nd: int = 1) -> Callable[[dict[str, Any]], str]:
 
 ROWS: list[Row] = [
     ("watches", lambda s: _fmt(s["watches"])),
-    ("poll interval (s; Vault)", lambda s: f"{_fmt(_get(s, 'setup.interval_s'), 0)} ({_fmt(_get(s, 'setup.vault_interval_s'), 0)})"),
+    (
+        "poll interval (s; Vault)",
+        lambda s: f"{_fmt(_get(s, 'setup.interval_s'), 0)} ({_fmt(_get(s, 'setup.vault_interval_s'), 0)})",
+    ),
     ("seed time (s)", _g("seed.seconds", 1)),
     ("start-up: /healthz answers (s)", _g("startup.healthz_s", 2)),
     ("start-up: every watch scheduled (s)", _g("startup.all_scheduled_s", 2)),
     ("  counted with", _g("startup.field")),
-    ("stop on SIGTERM (s): steady / b2b", lambda s: f"{_fmt(_get(s, 'steady_stop.stop_s'), 1)} / "
-                                                  f"{_fmt(_get(s, 'b2b_stop.stop_s'), 1)}"),
+    (
+        "stop on SIGTERM (s): steady / b2b",
+        lambda s: f"{_fmt(_get(s, 'steady_stop.stop_s'), 1)} / {_fmt(_get(s, 'b2b_stop.stop_s'), 1)}",
+    ),
     ("polls/s sustained", _g("steady.polls_per_s", 1)),
     ("  expected (jobs / interval)", _g("steady.expected_polls_per_s", 1)),
     ("bot CPU, % of one core", _g("steady.bot_cpu_pct", 1)),
-    ("  no commands / with commands", lambda s: f"{_fmt(_get(s, 'steady.halves.no_commands.bot_cpu_pct'))} / "
-                                                f"{_fmt(_get(s, 'steady.halves.with_commands.bot_cpu_pct'))}"),
+    (
+        "  no commands / with commands",
+        lambda s: (
+            f"{_fmt(_get(s, 'steady.halves.no_commands.bot_cpu_pct'))} / "
+            f"{_fmt(_get(s, 'steady.halves.with_commands.bot_cpu_pct'))}"
+        ),
+    ),
     ("bot CPU ms per 1,000 polls", _g("steady.bot_cpu_ms_per_1000_polls", 0)),
-    ("  no commands / with commands", lambda s: f"{_fmt(_get(s, 'steady.halves.no_commands.bot_cpu_ms_per_1000_polls'), 0)}"
-                                                f" / {_fmt(_get(s, 'steady.halves.with_commands.bot_cpu_ms_per_1000_polls'), 0)}"),
-    ("bot RSS MB (peak)", lambda s: f"{_fmt(_get(s, 'steady.rss_mb'))} ({_fmt(_get(s, 'steady.rss_peak_mb'))})"),
+    (
+        "  no commands / with commands",
+        lambda s: (
+            f"{_fmt(_get(s, 'steady.halves.no_commands.bot_cpu_ms_per_1000_polls'), 0)}"
+            f" / {_fmt(_get(s, 'steady.halves.with_commands.bot_cpu_ms_per_1000_polls'), 0)}"
+        ),
+    ),
+    (
+        "bot RSS MB (peak)",
+        lambda s: f"{_fmt(_get(s, 'steady.rss_mb'))} ({_fmt(_get(s, 'steady.rss_peak_mb'))})",
+    ),
     ("RSS KB per watch (over idle bot)", _g("steady.rss_per_watch_kb", 1)),
     ("change→reply s p50/p99/max", _trio("latency", 2)),
     ("  p99 − interval (s)", _g("latency.p99_minus_interval_s", 2)),
-    ("  replies / changes (lost)", lambda s: f"{_fmt(_get(s, 'latency.replied'))}/{_fmt(_get(s, 'latency.changes'))}"
-                                             f" ({_fmt(_get(s, 'latency.lost'))})"),
-    ("ack ms p50/p99 (steady)", lambda s: f"{_fmt(_get(s, 'ack_steady.p50'))} / {_fmt(_get(s, 'ack_steady.p99'))}"),
-    ("ack ms p50/p99 (back-to-back)", lambda s: f"{_fmt(_get(s, 'ack_busy.p50'))} / {_fmt(_get(s, 'ack_busy.p99'))}"),
-    ("/healthz answer s (window start/end)", lambda s: " / ".join(_fmt(x, 2) for x in (_get(s, "steady.healthz_latency_s")
-                                                                                     or [None, None]))),
-    ("watch cmd answered s p50/p99", lambda s: " / ".join(_fmt(_ms_to_s(_get(s, f"watch_commands.answered.{k}")), 1)
-                                                          for k in ("p50", "p99"))),
-    ("watch cmd ack ms p50/p99", lambda s: f"{_fmt(_get(s, 'watch_commands.ack.p50'))} / "
-                                           f"{_fmt(_get(s, 'watch_commands.ack.p99'))}"),
+    (
+        "  replies / changes (lost)",
+        lambda s: (
+            f"{_fmt(_get(s, 'latency.replied'))}/{_fmt(_get(s, 'latency.changes'))}"
+            f" ({_fmt(_get(s, 'latency.lost'))})"
+        ),
+    ),
+    (
+        "ack ms p50/p99 (steady)",
+        lambda s: f"{_fmt(_get(s, 'ack_steady.p50'))} / {_fmt(_get(s, 'ack_steady.p99'))}",
+    ),
+    (
+        "ack ms p50/p99 (back-to-back)",
+        lambda s: f"{_fmt(_get(s, 'ack_busy.p50'))} / {_fmt(_get(s, 'ack_busy.p99'))}",
+    ),
+    (
+        "/healthz answer s (window start/end)",
+        lambda s: " / ".join(_fmt(x, 2) for x in (_get(s, "steady.healthz_latency_s") or [None, None])),
+    ),
+    (
+        "watch cmd answered s p50/p99",
+        lambda s: " / ".join(
+            _fmt(_ms_to_s(_get(s, f"watch_commands.answered.{k}")), 1) for k in ("p50", "p99")
+        ),
+    ),
+    (
+        "watch cmd ack ms p50/p99",
+        lambda s: f"{_fmt(_get(s, 'watch_commands.ack.p50'))} / {_fmt(_get(s, 'watch_commands.ack.p99'))}",
+    ),
     ("back-to-back bot req/s", _g("back_to_back.bot.requests_per_s", 0)),
     ("back-to-back raw req/s (bot's client)", _g("back_to_back.raw.requests_per_s", 0)),
     ("  ratio bot/raw", _g("back_to_back.ratio", 2)),
-    ("  raw with httpx's own transport", lambda s: f"{_fmt(_get(s, 'back_to_back.raw_httpx_transport.requests_per_s'), 0)}"
-                                                   f" (ratio {_fmt(_get(s, 'back_to_back.ratio_vs_httpx_transport'), 2)})"),
-    ("  CPU %: bot / raw loop", lambda s: f"{_fmt(_get(s, 'back_to_back.bot.cpu_pct'), 0)} / "
-                                          f"{_fmt(_get(s, 'back_to_back.raw.cpu_pct'), 0)}"),
-    ("  simulators CPU %: bot / raw", lambda s: f"{_fmt(_get(s, 'back_to_back.bot.sim_cpu_pct'), 0)} / "
-                                               f"{_fmt(_get(s, 'back_to_back.raw.sim_cpu_pct'), 0)}"),
-    ("  CPU ms per 1,000 req: bot / raw / httpx", lambda s: " / ".join(_fmt(_get(s, k), 0) for k in (
-        "back_to_back.bot.cpu_ms_per_1000_polls", "back_to_back.raw.cpu_ms_per_1000_requests",
-        "back_to_back.raw_httpx_transport.cpu_ms_per_1000_requests"))),
+    (
+        "  raw with httpx's own transport",
+        lambda s: (
+            f"{_fmt(_get(s, 'back_to_back.raw_httpx_transport.requests_per_s'), 0)}"
+            f" (ratio {_fmt(_get(s, 'back_to_back.ratio_vs_httpx_transport'), 2)})"
+        ),
+    ),
+    (
+        "  CPU %: bot / raw loop",
+        lambda s: (
+            f"{_fmt(_get(s, 'back_to_back.bot.cpu_pct'), 0)} / {_fmt(_get(s, 'back_to_back.raw.cpu_pct'), 0)}"
+        ),
+    ),
+    (
+        "  simulators CPU %: bot / raw",
+        lambda s: (
+            f"{_fmt(_get(s, 'back_to_back.bot.sim_cpu_pct'), 0)} / "
+            f"{_fmt(_get(s, 'back_to_back.raw.sim_cpu_pct'), 0)}"
+        ),
+    ),
+    (
+        "  CPU ms per 1,000 req: bot / raw / httpx",
+        lambda s: " / ".join(
+            _fmt(_get(s, k), 0)
+            for k in (
+                "back_to_back.bot.cpu_ms_per_1000_polls",
+                "back_to_back.raw.cpu_ms_per_1000_requests",
+                "back_to_back.raw_httpx_transport.cpu_ms_per_1000_requests",
+            )
+        ),
+    ),
     ("requests per job-hour", _per_backend("steady.requests_per_job_hour", 1)),
     ("bot log MB per day (INFO)", _g("steady.log_mb_per_day", 0)),
     ("Immuta req/cycle/200 jobs", _g("steady.immuta_requests_per_cycle_per_200_jobs", 2)),
-    ("simulators / bench CPU % (steady)", lambda s: f"{_fmt(_get(s, 'steady.sim_cpu_pct'), 0)} / "
-                                                    f"{_fmt(_get(s, 'steady.bench_cpu_pct'), 0)}"),
-    ("other load on the machine, % (steady/b2b/raw)", lambda s: " / ".join(_fmt(_get(s, k), 0) for k in (
-        "steady.other_load_pct", "back_to_back.bot.other_load_pct", "back_to_back.raw.other_load_pct"))),
+    (
+        "simulators / bench CPU % (steady)",
+        lambda s: f"{_fmt(_get(s, 'steady.sim_cpu_pct'), 0)} / {_fmt(_get(s, 'steady.bench_cpu_pct'), 0)}",
+    ),
+    (
+        "other load on the machine, % (steady/b2b/raw)",
+        lambda s: " / ".join(
+            _fmt(_get(s, k), 0)
+            for k in (
+                "steady.other_load_pct",
+                "back_to_back.bot.other_load_pct",
+                "back_to_back.raw.other_load_pct",
+            )
+        ),
+    ),
     ("errors", lambda s: _fmt(len(s.get("errors", [])))),
 ]
 
@@ -165,7 +237,9 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     by_size = {s["watches"]: s for s in result["sizes"]}
 
     def add(size: int, what: str, value: Any, limit: Any, met: bool | None, note: str = "") -> None:
-        out.append({"watches": size, "target": what, "value": value, "limit": limit, "met": met, "note": note})
+        out.append(
+            {"watches": size, "target": what, "value": value, "limit": limit, "met": met, "note": note}
+        )
 
     for n, s in by_size.items():
         interval = _get(s, "setup.interval_s")
@@ -190,7 +264,9 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             not s.get("errors") and lost == 0)
         if n >= 50_000:
             st = _get(s, "startup.all_scheduled_s")
-            add(n, "start-up ≤ 10 s", st, 10, None if st is None else st <= 10, _get(s, "startup.field") or "")
+            add(
+                n, "start-up ≤ 10 s", st, 10, None if st is None else st <= 10, _get(s, "startup.field") or ""
+            )
             ref = by_size.get(10_000)
             if ref is not None:
                 for path, what in (("steady.rss_per_watch_kb", "per-watch memory no worse than at 10,000"),
@@ -207,7 +283,10 @@ def targets_text(rows: list[dict[str, Any]]) -> str:
     for t in rows:
         mark = {True: "met   ", False: "MISSED", None: "n/a   "}[t["met"]]
         note = f"  ({t['note']})" if t["note"] else ""
-        lines.append(f"  {mark} {t['watches']:>7,}  {t['target']}: {_fmt(t['value'], 2)} vs {_fmt(t['limit'], 2)}{note}")
+        lines.append(
+            f"  {mark} {t['watches']:>7,}  {t['target']}: {_fmt(t['value'], 2)} vs "
+            f"{_fmt(t['limit'], 2)}{note}"
+        )
     return "\n".join(lines)
 
 
@@ -227,8 +306,15 @@ def begin(out: Path, prefix: str, title: str, mode: str, params: dict[str, Any],
     logdir = out / f"{prefix}{stamp}-logs"
     logdir.mkdir(parents=True, exist_ok=True)
     m = machine()
-    result: dict[str, Any] = {"schema": 1, "mode": mode, "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                              "machine": m, "git": git_state(), "params": params, "logs": str(logdir)}
+    result: dict[str, Any] = {
+        "schema": 1,
+        "mode": mode,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": m,
+        "git": git_state(),
+        "params": params,
+        "logs": str(logdir),
+    }
     print(f"{title} ({mode}): {m['cpu_model']}, {m['logical_cpus']} CPUs, {m['memory_gb']} GB, "
           f"Python {m['python']}{'; ' + detail if detail else ''}", flush=True)
     return Run(stamp, logdir, result)

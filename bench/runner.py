@@ -131,7 +131,9 @@ def counts_delta(c0: dict[str, Any], c1: dict[str, Any]) -> dict[str, dict[str, 
     out: dict[str, dict[str, Any]] = {}
     for backend, v1 in c1["vendors"].items():
         v0 = c0["vendors"][backend]
-        routes = {k: n - v0["routes"].get(k, 0) for k, n in v1["routes"].items() if n - v0["routes"].get(k, 0)}
+        routes = {
+            k: n - v0["routes"].get(k, 0) for k, n in v1["routes"].items() if n - v0["routes"].get(k, 0)
+        }
         out[backend] = {"status": v1["status"] - v0["status"], "polls": v1["polls"] - v0["polls"],
                         "total": v1["total"] - v0["total"], "routes": routes}
     return out
@@ -354,8 +356,10 @@ async def run_size(n: int, p: Params, baseline: dict[str, Any], logdir: Path, sa
         d["startup"] = {k: (_r(v, nd=3) if isinstance(v, float) else v) for k, v in startup.items()
                         if k != "healthz"}
         if startup["field"] != "scheduled":
-            res.notes.append("start-up counted with /healthz `jobs_polling` (the database count): this bot's "
-                             "/healthz has no `scheduled` field yet, so 'all scheduled' is when /healthz answers")
+            res.notes.append(
+                "start-up counted with /healthz `jobs_polling` (the database count): this bot's "
+                "/healthz has no `scheduled` field yet, so 'all scheduled' is when /healthz answers"
+            )
         say(f"  bot up: /healthz after {startup['healthz_s']:.2f} s, {n:,} scheduled after "
             f"{startup['all_scheduled_s']:.2f} s ({startup['field']})")
         user = SlackUser(bot.events_url, SECRET, fs, timeout=30.0)
@@ -392,7 +396,9 @@ async def run_size(n: int, p: Params, baseline: dict[str, Any], logdir: Path, sa
         d["watch_commands"] = {"sent": p.samples, "parents_posted": parents, "ack": dist(watch_acks, 1000.0),
                                "answered": dist(watch_done, 1000.0), "unit": "ms", "failed": watch_failed[:5]}
         if watch_failed or parents != p.samples:
-            res.errors.append(f"/jobstatus watch: {len(watch_failed)} failed, {parents}/{p.samples} parents posted")
+            res.errors.append(
+                f"/jobstatus watch: {len(watch_failed)} failed, {parents}/{p.samples} parents posted"
+            )
 
         # -- steady phase ------------------------------------------------------------------------------------
         polled = n + p.samples
@@ -400,7 +406,9 @@ async def run_size(n: int, p: Params, baseline: dict[str, Any], logdir: Path, sa
         awaiting: dict[tuple[str, str], Pending] = {}
         # one change per channel (watch c*5+k is in channel c, backend k); backends polled slower than the
         # interval (Vault below its 10 s floor, in --quick) would only stretch the wait for the last replies
-        movable = [k for k, v in enumerate(VENDORS) if effective_interval(v.backend, p.interval) <= p.interval]
+        movable = [
+            k for k, v in enumerate(VENDORS) if effective_interval(v.backend, p.interval) <= p.interval
+        ]
         changed = [c * len(VENDORS) + movable[c % len(movable)] for c in range(n_changes)]
         t_start = time.time() + 0.2
         for j, i in enumerate(changed):
@@ -448,9 +456,13 @@ async def run_size(n: int, p: Params, baseline: dict[str, Any], logdir: Path, sa
         w0 = time.monotonic()
         # first half: polling and the state changes' messages only; second half: slash commands arrive too
         half = p.window / 2
-        tasks = [asyncio.create_task(make_changes()),
-                 asyncio.create_task(acks.run(user, ack_plan(t_start + half, half, p.acks, channels, status_jobs))),
-                 asyncio.create_task(sampler.run(bot.ps, t_start + p.window))]  # type: ignore[arg-type]
+        tasks = [
+            asyncio.create_task(make_changes()),
+            asyncio.create_task(
+                acks.run(user, ack_plan(t_start + half, half, p.acks, channels, status_jobs))
+            ),
+            asyncio.create_task(sampler.run(bot.ps, t_start + p.window)),  # type: ignore[arg-type]
+        ]
         await asyncio.sleep(half)
         cm, cpum = await sim.counts(), bot.cpu()
         wm = time.monotonic()
@@ -491,31 +503,50 @@ async def run_size(n: int, p: Params, baseline: dict[str, Any], logdir: Path, sa
         immuta = delta["immuta-demo"]
         cycles = wall / p.interval
         steady: dict[str, Any] = {
-            "window_s": _r(wall, nd=2), "jobs_polled": polled,
-            "polls": polls, "polls_per_s": _r(polls / wall, nd=1), "expected_polls_per_s": _r(expected, nd=1),
+            "window_s": _r(wall, nd=2),
+            "jobs_polled": polled,
+            "polls": polls,
+            "polls_per_s": _r(polls / wall, nd=1),
+            "expected_polls_per_s": _r(expected, nd=1),
             "polls_vs_expected": _r(polls / wall / expected if expected else None, nd=3),
-            "bot_polls_per_s": (_r((h1["polls"] - h0["polls"]) / wall, nd=1)
-                                if h0 and h1 and "polls" in h1 and "polls" in h0 else None),
+            "bot_polls_per_s": (
+                _r((h1["polls"] - h0["polls"]) / wall, nd=1)
+                if h0 and h1 and "polls" in h1 and "polls" in h0
+                else None
+            ),
             # at the window's start and end (Docker's check allows 5)
             "healthz_latency_s": [_r(hz0), _r(hz1)],
-            "bot_cpu_s": _r(cpu), "bot_cpu_pct": _r(100 * cpu / wall, nd=2),
+            "bot_cpu_s": _r(cpu),
+            "bot_cpu_pct": _r(100 * cpu / wall, nd=2),
             "bot_cpu_ms_per_1000_polls": _r(1000 * 1000 * cpu / polls if polls else None, nd=1),
-            "halves": {"no_commands": _cpu_span(c0, cm, cpu0, cpum, wm - w0),
-                       "with_commands": {**_cpu_span(cm, c1, cpum, cpu1, w0 + wall - wm),
-                                         "commands_per_s": _r(p.acks / (w0 + wall - wm), nd=2)}},
-            "rss_mb": _r(rss / 2**20, nd=1), "rss_peak_mb": _r(max(sampler.rss or [rss]) / 2**20, nd=1),
+            "halves": {
+                "no_commands": _cpu_span(c0, cm, cpu0, cpum, wm - w0),
+                "with_commands": {
+                    **_cpu_span(cm, c1, cpum, cpu1, w0 + wall - wm),
+                    "commands_per_s": _r(p.acks / (w0 + wall - wm), nd=2),
+                },
+            },
+            "rss_mb": _r(rss / 2**20, nd=1),
+            "rss_peak_mb": _r(max(sampler.rss or [rss]) / 2**20, nd=1),
             "rss_per_watch_kb": _r((rss / 2**20 - (baseline.get("rss_mb") or 0)) * 1024 / polled, nd=2),
             "requests": delta,
-            "requests_per_job_hour": {b: _r(delta[b]["total"] / (jobs_avg[b] * hours), nd=2) for b in per_backend},
-            "status_requests_per_job_hour": {b: _r(delta[b]["status"] / (jobs_avg[b] * hours), nd=2)
-                                             for b in per_backend},
+            "requests_per_job_hour": {
+                b: _r(delta[b]["total"] / (jobs_avg[b] * hours), nd=2) for b in per_backend
+            },
+            "status_requests_per_job_hour": {
+                b: _r(delta[b]["status"] / (jobs_avg[b] * hours), nd=2) for b in per_backend
+            },
             # requests per cycle over the started 200s of jobs (1 = one request per cycle per 200 jobs)
             "immuta_requests_per_cycle_per_200_jobs": _r(
-                immuta["status"] / cycles / math.ceil(jobs_avg["immuta-demo"] / 200) if jobs_avg["immuta-demo"]
-                else None, nd=3),
+                immuta["status"] / cycles / math.ceil(jobs_avg["immuta-demo"] / 200)
+                if jobs_avg["immuta-demo"]
+                else None,
+                nd=3,
+            ),
             "sim_cpu_pct": _r(100 * (c1["cpu_s"] - c0["cpu_s"]) / wall, nd=1),
             "bench_cpu_pct": _r(100 * (me1 - me0) / wall, nd=1),
-            "other_load_pct": load["other_pct"], "steal_pct": load["steal_pct"],
+            "other_load_pct": load["other_pct"],
+            "steal_pct": load["steal_pct"],
             "log_mb_per_day": _r(log_growth / wall * 86400 / 2**20, nd=1),
             "slack_calls": _calls_by_method(fs, calls0),
         }
@@ -542,13 +573,18 @@ async def run_size(n: int, p: Params, baseline: dict[str, Any], logdir: Path, sa
         d["healthz_end"] = h1
         d["steady_stop"] = await bot.stop()
         d["steady_log"] = bot.log_problems()
-        say(f"  steady: {steady['polls_per_s']} polls/s (expected {steady['expected_polls_per_s']}), "
-            f"CPU {steady['bot_cpu_pct']}%, RSS {steady['rss_mb']} MB, p99 change->reply {d['latency']['p99']} s")
+        say(
+            f"  steady: {steady['polls_per_s']} polls/s (expected {steady['expected_polls_per_s']}), "
+            f"CPU {steady['bot_cpu_pct']}%, RSS {steady['rss_mb']} MB, p99 change->reply "
+            f"{d['latency']['p99']} s"
+        )
 
         # -- back to back: the bot, then the raw client loop -------------------------------------------------
         samples = await sim.get("/samples")
         b2b_jobs = {b: per_backend[b] for b in B2B_BACKENDS}
-        concurrency = {b: int(bot_config(sim, p.interval)["backends"][b].get("max_concurrency", 8)) for b in B2B_BACKENDS}
+        concurrency = {
+            b: int(bot_config(sim, p.interval)["backends"][b].get("max_concurrency", 8)) for b in B2B_BACKENDS
+        }
         bot2 = BotProc(work, f"{n}-b2b", slack_token=fs.token, slack_api_url=fs.api_url, secret=SECRET,
                        db_url=db_url, config=bot_config(sim, p.b2b_interval, only=B2B_BACKENDS))
         bots.append(bot2)
@@ -567,7 +603,9 @@ async def run_size(n: int, p: Params, baseline: dict[str, Any], logdir: Path, sa
         await asyncio.sleep(p.b2b_window)
         c1, cpu1, me1, busy1 = await sim.counts(), bot2.cpu(), cpu_seconds(me), machine_busy()
         wall_bot = time.monotonic() - w0
-        b2b_load = other_load(busy0, busy1, (cpu1 - cpu0) + (c1["cpu_s"] - c0["cpu_s"]) + (me1 - me0), wall_bot)
+        b2b_load = other_load(
+            busy0, busy1, (cpu1 - cpu0) + (c1["cpu_s"] - c0["cpu_s"]) + (me1 - me0), wall_bot
+        )
         if p.profile:
             d["profile_b2b"] = await profile.finish(prof, logdir / f"profile-{n}-b2b.txt", 60)
         async with asyncio.timeout(p.b2b_window + 60):
@@ -585,14 +623,31 @@ async def run_size(n: int, p: Params, baseline: dict[str, Any], logdir: Path, sa
         spec_backends = []
         for b in B2B_BACKENDS:
             v = BY_BACKEND[b]
-            sample = next((s for key, s in samples.items() if s["type"] == v.type_name and key.startswith("GET ")
-                           and key.endswith("/{job_id}")), None)
+            sample = next(
+                (
+                    s
+                    for key, s in samples.items()
+                    if s["type"] == v.type_name and key.startswith("GET ") and key.endswith("/{job_id}")
+                ),
+                None,
+            )
             if sample is None:
                 raise RuntimeError(f"no status request of {b} was seen from the bot to copy")
-            url = f"http://127.0.0.1:{sim.sim_port}{sample['path']}" + (f"?{sample['query']}" if sample["query"] else "")
-            spec_backends.append({"backend": b, "config": b2b_config[b], "url": url, "method": sample["method"],
-                                  "headers": sample["headers"], "job_id": sample["match"]["job_id"],
-                                  "count": b2b_jobs[b], "concurrency": concurrency[b]})
+            url = f"http://127.0.0.1:{sim.sim_port}{sample['path']}" + (
+                f"?{sample['query']}" if sample["query"] else ""
+            )
+            spec_backends.append(
+                {
+                    "backend": b,
+                    "config": b2b_config[b],
+                    "url": url,
+                    "method": sample["method"],
+                    "headers": sample["headers"],
+                    "job_id": sample["match"]["job_id"],
+                    "count": b2b_jobs[b],
+                    "concurrency": concurrency[b],
+                }
+            )
         bot_rate = {b: bot_delta[b]["status"] / wall_bot for b in B2B_BACKENDS}
         bot_total = sum(bot_rate.values())
         bot_polls = sum(bot_delta[b]["polls"] for b in B2B_BACKENDS)
@@ -622,10 +677,13 @@ async def run_size(n: int, p: Params, baseline: dict[str, Any], logdir: Path, sa
                                            if raws["httpx"]["requests_per_s"] else None),
         }
         if bot_total / sum(b2b_jobs.values()) >= 0.5 and (d["back_to_back"]["bot"]["cpu_pct"] or 0) < 90:
-            res.notes.append(f"{n:,} watches, back to back: the bot polled each job {bot_total / sum(b2b_jobs.values()):.1f} "
-                             "times a second (the 0.5 s tick allows 2) at "
-                             f"{d['back_to_back']['bot']['cpu_pct']}% CPU: with this few jobs its pace is set by the "
-                             "poller's tick, not by CPU, so the ratio to the raw loop says little here")
+            res.notes.append(
+                f"{n:,} watches, back to back: the bot polled each job "
+                f"{bot_total / sum(b2b_jobs.values()):.1f} "
+                "times a second (the 0.5 s tick allows 2) at "
+                f"{d['back_to_back']['bot']['cpu_pct']}% CPU: with this few jobs its pace is set by the "
+                "poller's tick, not by CPU, so the ratio to the raw loop says little here"
+            )
         say(f"  back-to-back: bot {bot_total:.0f} req/s; raw loop with the bot's client "
             f"{raws['bot']['requests_per_s']:.0f} req/s (ratio {d['back_to_back']['ratio']}), "
             f"with httpx's own transport {raws['httpx']['requests_per_s']:.0f} req/s")
@@ -635,12 +693,16 @@ async def run_size(n: int, p: Params, baseline: dict[str, Any], logdir: Path, sa
                             ("raw loop window", raws["bot"]["other_load_pct"]),
                             ("raw loop (httpx transport) window", raws["httpx"]["other_load_pct"])):
             if value is not None and value > 10:
-                res.notes.append(f"{n:,} watches, {what}: other processes used {value:.0f}% of a core meanwhile; "
-                                 "its figures are disturbed (a quiet machine gives cleaner ones)")
+                res.notes.append(
+                    f"{n:,} watches, {what}: other processes used {value:.0f}% of a core meanwhile; "
+                    "its figures are disturbed (a quiet machine gives cleaner ones)"
+                )
         for name, log in (("steady", d["steady_log"]), ("back-to-back", d["b2b_log"])):
             if log["errors"] or log["tracebacks"]:
-                res.errors.append(f"bot log ({name}): {log['errors']} ERROR lines, {log['tracebacks']} tracebacks; "
-                                  f"first: {log['first_errors'][:1]}")
+                res.errors.append(
+                    f"bot log ({name}): {log['errors']} ERROR lines, {log['tracebacks']} tracebacks; "
+                    f"first: {log['first_errors'][:1]}"
+                )
         failed_slack = [f"{c.method}: {c.error}" for c in fs.calls if not c.ok] + [
             f"{c.method}: {c.error}" for c in fs.failed_calls]
         if failed_slack:
@@ -707,14 +769,22 @@ async def raw_phase(kind: str, sim: SimProc, spec_backends: list[dict[str, Any]]
             "own_counts": raw["counts"]}
 
 
-def _cpu_span(c0: dict[str, Any], c1: dict[str, Any], cpu0: float, cpu1: float, wall: float) -> dict[str, Any]:
+def _cpu_span(
+    c0: dict[str, Any], c1: dict[str, Any], cpu0: float, cpu1: float, wall: float
+) -> dict[str, Any]:
     polls = sum(v["polls"] for v in counts_delta(c0, c1).values())
     cpu = cpu1 - cpu0
-    return {"window_s": _r(wall, nd=2), "polls_per_s": _r(polls / wall, nd=1), "bot_cpu_pct": _r(100 * cpu / wall, nd=2),
-            "bot_cpu_ms_per_1000_polls": _r(1e6 * cpu / polls if polls else None, nd=1)}
+    return {
+        "window_s": _r(wall, nd=2),
+        "polls_per_s": _r(polls / wall, nd=1),
+        "bot_cpu_pct": _r(100 * cpu / wall, nd=2),
+        "bot_cpu_ms_per_1000_polls": _r(1e6 * cpu / polls if polls else None, nd=1),
+    }
 
 
-def _keep_up(c0: dict[str, Any], c1: dict[str, Any], wall: float, per_backend: dict[str, int], p: Params) -> float:
+def _keep_up(
+    c0: dict[str, Any], c1: dict[str, Any], wall: float, per_backend: dict[str, int], p: Params
+) -> float:
     """Polls done over polls the interval asks for, in the window (below 1: the bot falls behind)."""
     polls = sum(v["polls"] for v in counts_delta(c0, c1).values())
     expected = sum(n / effective_interval(b, p.interval) for b, n in per_backend.items()) * wall

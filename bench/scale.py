@@ -126,14 +126,29 @@ def usage(a: dict[str, Any], b: dict[str, Any], backends: tuple[str, ...]) -> di
     saturated += [name for name, x in (("simulators", sim), ("postgresql", pg), ("bench", bench))
                   if x is not None and x >= SATURATED]
     if machine >= 0.9 * 100 * cores:  # every core busy: whoever is below SATURATED got less than it asked for
-        saturated.append(f"the machine ({machine:.0f}% of {100 * cores}%; other processes {load['other_pct']}%)")
-    return {"window_s": _r(wall, nd=2), "polls": polls, "polls_per_s": _r(polls / wall, nd=1),
-            "cpu_pct": {"replicas": {k: _r(v, nd=1) for k, v in pct.items()}, "simulators": _r(sim, nd=1),
-                        "postgresql": _r(pg, nd=1), "bench": _r(bench, nd=1)},
-            "replicas_cpu_ms_per_1000_polls": _r(1e6 * sum(pct.values()) * wall / 100 / polls if polls else None, nd=1),
-            "machine_busy_pct": _r(machine, nd=1), "machine_capacity_pct": 100 * cores,
-            "other_load_pct": load["other_pct"], "steal_pct": load["steal_pct"], "saturated": saturated,
-            "loadavg": {"start": a["loadavg"], "end": b["loadavg"]}}
+        saturated.append(
+            f"the machine ({machine:.0f}% of {100 * cores}%; other processes {load['other_pct']}%)"
+        )
+    return {
+        "window_s": _r(wall, nd=2),
+        "polls": polls,
+        "polls_per_s": _r(polls / wall, nd=1),
+        "cpu_pct": {
+            "replicas": {k: _r(v, nd=1) for k, v in pct.items()},
+            "simulators": _r(sim, nd=1),
+            "postgresql": _r(pg, nd=1),
+            "bench": _r(bench, nd=1),
+        },
+        "replicas_cpu_ms_per_1000_polls": _r(
+            1e6 * sum(pct.values()) * wall / 100 / polls if polls else None, nd=1
+        ),
+        "machine_busy_pct": _r(machine, nd=1),
+        "machine_capacity_pct": 100 * cores,
+        "other_load_pct": load["other_pct"],
+        "steal_pct": load["steal_pct"],
+        "saturated": saturated,
+        "loadavg": {"start": a["loadavg"], "end": b["loadavg"]},
+    }
 
 
 def polling_jobs(url: str, backends: tuple[str, ...]) -> int:
@@ -195,12 +210,21 @@ async def run_scale(p: ScaleParams, url: str, cluster: PostgresCluster | None, l
         t0 = time.monotonic()
         await asyncio.get_running_loop().run_in_executor(
             None, seed_database, url, plan, templates, p.interval, 24 * 3600.0, rng)
-        out["setup"] = {"watches": n, "replicas": p.replicas, "per_backend": per_backend, "channels": n_channels,
-                        "interval_s": p.interval, "lease_s": p.lease, "database": "postgresql",
-                        "postgresql_started_here": cluster is not None,
-                        "seed": {"seconds": _r(time.monotonic() - t0, nd=1),
-                                 "via": "store.create_watch (bot.store) straight into the database, "
-                                        "in transactions of 2,000; parents pre-posted in the fake Slack"}}
+        out["setup"] = {
+            "watches": n,
+            "replicas": p.replicas,
+            "per_backend": per_backend,
+            "channels": n_channels,
+            "interval_s": p.interval,
+            "lease_s": p.lease,
+            "database": "postgresql",
+            "postgresql_started_here": cluster is not None,
+            "seed": {
+                "seconds": _r(time.monotonic() - t0, nd=1),
+                "via": "store.create_watch (bot.store) straight into the database, "
+                "in transactions of 2,000; parents pre-posted in the fake Slack",
+            },
+        }
         say(f"  seeded {n:,} watches in {out['setup']['seed']['seconds']} s")
 
         # -- steady: N replicas at the interval --------------------------------------------------------------
@@ -211,7 +235,9 @@ async def run_scale(p: ScaleParams, url: str, cluster: PostgresCluster | None, l
         settled = await settle(steady, lambda: polling_jobs(url, all_backends))
         say(f"  {p.replicas} replicas up and {n:,} jobs split after {time.monotonic() - t0:.1f} s")
         await asyncio.sleep(p.interval)  # warm-up: every job polled once since the split
-        movable = [k for k, v in enumerate(VENDORS) if effective_interval(v.backend, p.interval) <= p.interval]
+        movable = [
+            k for k, v in enumerate(VENDORS) if effective_interval(v.backend, p.interval) <= p.interval
+        ]
         n_changes = max(1, min(p.changes, n_channels))
         changed = [c * len(VENDORS) + movable[c % len(movable)] for c in range(n_changes)]
         changed_at: dict[int, float] = {}
@@ -243,15 +269,27 @@ async def run_scale(p: ScaleParams, url: str, cluster: PostgresCluster | None, l
         expected = sum(c / effective_interval(b, p.interval) for b, c in per_backend.items())
         p99 = dist(lat)["p99"]
         out["steady"] = {
-            "settled_s": _r(settled, nd=1), **use, "expected_polls_per_s": _r(expected, nd=1),
+            "settled_s": _r(settled, nd=1),
+            **use,
+            "expected_polls_per_s": _r(expected, nd=1),
             "keeping_up": _r(use["polls_per_s"] / expected if expected else None, nd=3),
-            "latency": {**dist(lat), "unit": "s", "changes": n_changes, "replied": len(lat), "lost": lost,
-                        "interval_s": p.interval, "p99_minus_interval_s": _r(None if p99 is None else p99 - p.interval)},
+            "latency": {
+                **dist(lat),
+                "unit": "s",
+                "changes": n_changes,
+                "replied": len(lat),
+                "lost": lost,
+                "interval_s": p.interval,
+                "p99_minus_interval_s": _r(None if p99 is None else p99 - p.interval),
+            },
         }
         out["steady"]["log"] = _log_errors(steady, errors)
         out["steady"]["stop"] = [await b.stop() for b in steady]
-        say(f"  steady: {use['polls_per_s']} polls/s (due {out['steady']['expected_polls_per_s']}), p99 change->reply "
-            f"{p99} s, CPU % {use['cpu_pct']}")
+        say(
+            f"  steady: {use['polls_per_s']} polls/s (due {out['steady']['expected_polls_per_s']}), p99 "
+            "change->reply "
+            f"{p99} s, CPU % {use['cpu_pct']}"
+        )
 
         # -- back to back: one replica alone, then two -------------------------------------------------------
         total = await asyncio.get_running_loop().run_in_executor(None, polling_jobs, url, B2B_BACKENDS)
@@ -316,12 +354,16 @@ def table(r: dict[str, Any]) -> str:
     def cpu(u: dict[str, Any]) -> str:
         c = u["cpu_pct"]
         reps = " + ".join(f"{x}" for x in c["replicas"].values())
-        return (f"replicas {reps}, simulators {c['simulators']}, PostgreSQL {c['postgresql']}, bench {c['bench']}; "
-                f"machine {u['machine_busy_pct']} of {u['machine_capacity_pct']} (others {u['other_load_pct']}); "
-                f"load {u['loadavg']['end']}")
+        return (
+            f"replicas {reps}, simulators {c['simulators']}, PostgreSQL {c['postgresql']}, bench "
+            f"{c['bench']}; "
+            f"machine {u['machine_busy_pct']} of {u['machine_capacity_pct']} (others {u['other_load_pct']}); "
+            f"load {u['loadavg']['end']}"
+        )
 
     lines = [
-        f"steady, {r['setup']['watches']:,} watches, {r['setup']['replicas']} replicas, {r['setup']['interval_s']:g} s "
+        f"steady, {r['setup']['watches']:,} watches, {r['setup']['replicas']} replicas, "
+        f"{r['setup']['interval_s']:g} s "
         f"interval: {s['polls_per_s']} polls/s of {s['expected_polls_per_s']} due",
         f"  change -> reply p50 / p99 / max: {lat['p50']} / {lat['p99']} / {lat['max']} s "
         f"(p99 - interval {lat['p99_minus_interval_s']} s; {lat['replied']}/{lat['changes']} replied)",
@@ -332,7 +374,11 @@ def table(r: dict[str, Any]) -> str:
         u = b[f"replicas_{k}"]
         lines.append(f"  {k} replica(s): {u['polls_per_s']} polls/s; CPU % of one core: {cpu(u)}")
     lines.append(f"  ratio 2 / 1: {b['ratio']}")
-    for name, u in (("steady", s), ("back to back, 1", b["replicas_1"]), ("back to back, 2", b["replicas_2"])):
+    for name, u in (
+        ("steady", s),
+        ("back to back, 1", b["replicas_1"]),
+        ("back to back, 2", b["replicas_2"]),
+    ):
         if u["saturated"]:
             lines.append(f"  saturated ({name}): {', '.join(u['saturated'])}")
     return "\n".join(lines)
@@ -370,8 +416,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="300 watches, short windows (the smoke test)")
     ap.add_argument("--watches", type=int, help="watches seeded (default 50,000)")
     ap.add_argument("--replicas", type=int, help="replicas in the steady phase (default 2)")
-    ap.add_argument("--database-url", help="an empty PostgreSQL database to fill (default: a throwaway cluster)")
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the JSON goes (default bench/results/)")
+    ap.add_argument(
+        "--database-url", help="an empty PostgreSQL database to fill (default: a throwaway cluster)"
+    )
+    ap.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="where the JSON goes (default bench/results/)"
+    )
     args = ap.parse_args(argv)
     p = QUICK if args.quick else ScaleParams(mode="full")
     if args.watches is not None:
@@ -379,7 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.replicas is not None:
         p.replicas = args.replicas
     if args.database_url and not args.database_url.startswith(("postgres://", "postgresql")):
-        print("bench.scale: --database-url must be a postgresql:// URL (replicas need PostgreSQL)", file=sys.stderr)
+        print(
+            "bench.scale: --database-url must be a postgresql:// URL (replicas need PostgreSQL)",
+            file=sys.stderr,
+        )
         return 2
     return asyncio.run(run(p, args.out, args.database_url))
 

@@ -63,7 +63,10 @@ class BenchVaultSim(VaultSim):
         while self._window and now - self._window[0] >= BURST_WINDOW:
             self._window.popleft()
         remaining = max(0, self.burst_limit - len(self._window))
-        headers = {"X-VaultAPI-BurstLimit": str(self.burst_limit), "X-VaultAPI-BurstLimitRemaining": str(remaining)}
+        headers = {
+            "X-VaultAPI-BurstLimit": str(self.burst_limit),
+            "X-VaultAPI-BurstLimitRemaining": str(remaining),
+        }
         return web.json_response(payload, headers=headers)
 
 
@@ -135,13 +138,20 @@ class Sims(SimulatorServer):
             routes = dict(self.counts[v.type_name])
             status = sum(n for k, n in routes.items() if _is_status(k))
             polls = self.immuta.rendered if not v.per_job else status
-            out[v.backend] = {"routes": routes, "status": status, "polls": polls, "total": sum(routes.values())}
+            out[v.backend] = {
+                "routes": routes,
+                "status": status,
+                "polls": polls,
+                "total": sum(routes.values()),
+            }
         return out
 
 
 def _is_status(route_key: str) -> bool:
     method, _, route = route_key.partition(" ")
-    return (method == "GET" and route.endswith("/{job_id}")) or (method == "POST" and route.endswith("/jobs/statuses"))
+    return (method == "GET" and route.endswith("/{job_id}")) or (
+        method == "POST" and route.endswith("/jobs/statuses")
+    )
 
 
 async def main() -> int:

@@ -77,7 +77,12 @@ def settings(retention: float) -> Settings:
 
 
 def status(plan: Plan, phase: Phase) -> JobStatus:
-    word = {Phase.QUEUED: "WAIT", Phase.RUNNING: "RUNNING", Phase.SUCCEEDED: "SUCCEEDED", Phase.FAILED: "ERROR"}[phase]
+    word = {
+        Phase.QUEUED: "WAIT",
+        Phase.RUNNING: "RUNNING",
+        Phase.SUCCEEDED: "SUCCEEDED",
+        Phase.FAILED: "ERROR",
+    }[phase]
     return JobStatus(plan.job_id, phase, word, name=f"soak job {plan.job_id}",
                      message="ORA-01555: snapshot too old" if phase is Phase.FAILED else None)
 
@@ -115,7 +120,9 @@ def stop(s: Session, watch_ids: list[int], now: float) -> None:
 
 
 def measure(s: Session) -> dict[str, int]:
-    return {name: int(s.execute(select(func.count()).select_from(model)).scalar_one()) for name, model in TABLES}
+    return {
+        name: int(s.execute(select(func.count()).select_from(model)).scalar_one()) for name, model in TABLES
+    }
 
 
 def file_size(db: Store, path: Path) -> int:
@@ -176,7 +183,9 @@ async def simulate(path: Path, retention: float, p: SoakParams, say: Any) -> dic
                 rows = await db.run(measure)
                 size = file_size(db, path)
                 hour = round(step * STEP / 3600, 2)
-                samples.append({"hour": hour, "rows": rows, "total_rows": sum(rows.values()), "file_bytes": size})
+                samples.append(
+                    {"hour": hour, "rows": rows, "total_rows": sum(rows.values()), "file_bytes": size}
+                )
                 say(f"  {'on ' if retention < OFF else 'off'} {hour:6.1f} h: {sum(rows.values()):>9,} rows, "
                     f"{size / 2**20:8.2f} MiB, {made:,} jobs so far")
     finally:
@@ -206,8 +215,17 @@ async def run(p: SoakParams, out: Path) -> int:
         on = await simulate(Path(work) / "on.db", p.retention, p, say)
         off = await simulate(Path(work) / "off.db", OFF, p, say)
     r = ratios(on, off)
-    result = {"schema": 1, "mode": "soak", "started_at": stamp, "machine": report.machine(),
-              "git": report.git_state(), "params": asdict(p), "pruning_on": on, "pruning_off": off, "ratios": r}
+    result = {
+        "schema": 1,
+        "mode": "soak",
+        "started_at": stamp,
+        "machine": report.machine(),
+        "git": report.git_state(),
+        "params": asdict(p),
+        "pruning_on": on,
+        "pruning_off": off,
+        "ratios": r,
+    }
     a, b = on["samples"][-1], off["samples"][-1]
     say("")
     say(f"after {p.hours:g} h ({on['jobs']:,} jobs)   pruning on   pruning off   on/off")

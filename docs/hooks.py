@@ -77,7 +77,9 @@ def type_name(annotation: Any) -> str:
         return f"mapping of name to {type_name(args[1])}"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return next((f"see *{h}*" for h, _w, m in SECTIONS if m is annotation), annotation.__name__)
-    return {str: "text", int: "integer", float: "number", bool: "`true` or `false`"}.get(annotation, str(annotation))
+    return {str: "text", int: "integer", float: "number", bool: "`true` or `false`"}.get(
+        annotation, str(annotation)
+    )
 
 
 def _duration(seconds: float) -> str:
@@ -128,8 +130,14 @@ def field_rows(model: type[BaseModel]) -> list[tuple[str, str, str, str]]:
 def config_reference() -> str:
     out: list[str] = []
     for heading, where, model in SECTIONS:
-        out += [f"### {heading}", "", f"Where: {where}." + (f" {_cell(model.__doc__)}" if model.__doc__ else ""), "",
-                "| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+        out += [
+            f"### {heading}",
+            "",
+            f"Where: {where}." + (f" {_cell(model.__doc__)}" if model.__doc__ else ""),
+            "",
+            "| key | type | default | meaning |",
+            "| --- | --- | --- | --- |",
+        ]
         out += [f"| {k} | {_cell(t)} | {_cell(d)} | {_cell(m)} |" for k, t, d, m in field_rows(model)]
         out.append("")
     return "\n".join(out)
@@ -139,7 +147,9 @@ def environment_reference() -> str:
     out = ["| variable | default | read by | meaning |", "| --- | --- | --- | --- |"]
     for v in config.ENVIRONMENT:
         default = f"`{v.default}`" if v.default else "unset"
-        out.append(f"| `{v.name}` | {default} | {', '.join(f'`{c}`' for c in v.commands)} | {_cell(v.meaning)} |")
+        out.append(
+            f"| `{v.name}` | {default} | {', '.join(f'`{c}`' for c in v.commands)} | {_cell(v.meaning)} |"
+        )
     return "\n".join(out) + "\n"
 
 
@@ -156,9 +166,13 @@ def http_api_reference() -> str:
                 body = schemas["WatchRequest"]
                 out += ["Body: a JSON object, no other field.", "", "| field | required | meaning |",
                         "| --- | --- | --- |"]
-                out += [f"| `{k}` | {'yes' if k in body['required'] else 'no'} | {_cell(p.get('description', ''))}"
-                        + (f" (`{p['pattern']}`)" if "pattern" in p else "") + " |"
-                        for k, p in body["properties"].items()]
+                out += [
+                    f"| `{k}` | {'yes' if k in body['required'] else 'no'} | "
+                    f"{_cell(p.get('description', ''))}"
+                    + (f" (`{p['pattern']}`)" if "pattern" in p else "")
+                    + " |"
+                    for k, p in body["properties"].items()
+                ]
                 out.append("")
             out += ["| status | `error` | when |", "| --- | --- | --- |"]
             for status, answer in op["responses"].items():
@@ -180,7 +194,11 @@ def http_api_reference() -> str:
     return "\n".join(out) + "\n"
 
 
-GENERATORS = {"environment": environment_reference, "config": config_reference, "http-api": http_api_reference}
+GENERATORS = {
+    "environment": environment_reference,
+    "config": config_reference,
+    "http-api": http_api_reference,
+}
 
 
 def expand(markdown: str) -> str:

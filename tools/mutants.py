@@ -88,8 +88,11 @@ class ReplaceTableValue(Operator):
     @staticmethod
     def _values(node: Any) -> list[Any] | None:
         parent = node.parent
-        if parent is None or parent.type != "dictorsetmaker" or node.type not in ("name", "atom_expr", "number",
-                                                                                  "string", "factor"):
+        if (
+            parent is None
+            or parent.type != "dictorsetmaker"
+            or node.type not in ("name", "atom_expr", "number", "string", "factor")
+        ):
             return None
         kids = parent.children
         is_dict = any(k.type == "operator" and k.value == ":" for k in kids)
@@ -208,7 +211,9 @@ def mutants(target: Target, root: Path) -> list[MutationSpec]:
         if op_class.arguments():
             continue  # operators that need arguments are not configured here
         op = op_class()
-        positions = ((node, start, end) for node in ast_nodes(tree) for start, end in op.mutation_positions(node))
+        positions = (
+            (node, start, end) for node in ast_nodes(tree) for start, end in op.mutation_positions(node)
+        )
         for occurrence, (node, start, end) in enumerate(positions):
             if _in_annotation(node):
                 continue
@@ -217,8 +222,17 @@ def mutants(target: Target, root: Path) -> list[MutationSpec]:
                 continue
             if where is None and not target.module_level:
                 continue
-            out.append(MutationSpec(module_path=target.path, operator_name=op_name, operator_args={},
-                                    occurrence=occurrence, start_pos=start, end_pos=end, definition_name=where))
+            out.append(
+                MutationSpec(
+                    module_path=target.path,
+                    operator_name=op_name,
+                    operator_args={},
+                    occurrence=occurrence,
+                    start_pos=start,
+                    end_pos=end,
+                    definition_name=where,
+                )
+            )
     return out
 
 

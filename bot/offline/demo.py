@@ -47,7 +47,8 @@ Type a slash command as you would in Slack, for example:
 Demo jobs (each starts when you first look at it):
 {jobs}
 What the bot posts appears as it arrives. Buttons have numbers: `click N` presses button [N].
-Also: `show` (the whole channel), `sleep S` (wait S seconds), `help`, `quit` (or Ctrl-D; Ctrl-C stops at once).
+Also: `show` (the whole channel), `sleep S` (wait S seconds), `help`, `quit` (or Ctrl-D; Ctrl-C stops \
+at once).
 `home` shows your Home tab; `shortcut` opens the "Watch a job" modal and asks for its fields.
 """
 
@@ -58,7 +59,9 @@ ReadLine = Callable[[str], Awaitable[str | None]]
 class DemoChat:
     """The terminal Slack client: sends what you type to the bot, prints what changed in #general."""
 
-    def __init__(self, slack: FakeSlack, user: SlackUser, out: TextIO, read: ReadLine, *, ansi: bool = False) -> None:
+    def __init__(
+        self, slack: FakeSlack, user: SlackUser, out: TextIO, read: ReadLine, *, ansi: bool = False
+    ) -> None:
         self.slack = slack
         self.user = user
         self.out = out
@@ -210,7 +213,9 @@ class DemoChat:
         field by field (Enter keeps what it proposes), then submitted; refusals show on their fields."""
         opened = len(self.slack.modals(VIEWER, open_only=False))
         await self.user.shortcut(views.GLOBAL_SHORTCUT, user_id=VIEWER, viewing=CHANNEL)
-        await self.slack.wait_for(lambda: len(self.slack.modals(VIEWER, open_only=False)) > opened, timeout=10)
+        await self.slack.wait_for(
+            lambda: len(self.slack.modals(VIEWER, open_only=False)) > opened, timeout=10
+        )
         modal = self.slack.modals(VIEWER)[-1]
         self.say("\n".join(["", *render_view(self.slack, modal.view)]))
         values: dict[str, str] = {}
@@ -237,8 +242,13 @@ class DemoChat:
         """The button's confirm dialog as the Slack client shows it (title, text, deny and confirm buttons,
         https://docs.slack.dev/reference/block-kit/composition-objects/confirmation-dialog-object), answered
         on the keyboard. Backing out sends nothing, as in Slack."""
-        yes, no = text_object(confirm.get("confirm"), self.slack), text_object(confirm.get("deny"), self.slack)
-        yes_shown = f"\x1b[31m[{yes}]\x1b[0m" if self.ansi and confirm.get("style") == "danger" else f"[{yes}]"
+        yes, no = (
+            text_object(confirm.get("confirm"), self.slack),
+            text_object(confirm.get("deny"), self.slack),
+        )
+        yes_shown = (
+            f"\x1b[31m[{yes}]\x1b[0m" if self.ansi and confirm.get("style") == "danger" else f"[{yes}]"
+        )
         text = text_object(confirm.get("text"), self.slack).splitlines() or [""]
         self.say("\n".join([f"  ┌ {text_object(confirm.get('title'), self.slack)}",
                             *(f"  │ {line}" for line in text),
@@ -272,16 +282,27 @@ async def run_demo(port: int = 0, stdin: TextIO | None = None, out: TextIO | Non
         await slack.start()
         running.push_async_callback(slack.stop)
         tmp = running.enter_context(tempfile.TemporaryDirectory(prefix="jobstatus-demo-"))
-        settings: Settings = settings_from_dict({"backends": demo_backends(sim), "api": demo_api()}, "<demo config>")
-        env = Environment(slack_bot_token=slack.token, slack_signing_secret=secret, slack_api_url=slack.api_url,
-                          database_url=f"sqlite:///{Path(tmp) / 'demo.db'}", port=port,
-                          # the demo's database lives as long as its temp dir: so does its key, made here
-                          secret_keys=Fernet.generate_key().decode())
+        settings: Settings = settings_from_dict(
+            {"backends": demo_backends(sim), "api": demo_api()}, "<demo config>"
+        )
+        env = Environment(
+            slack_bot_token=slack.token,
+            slack_signing_secret=secret,
+            slack_api_url=slack.api_url,
+            database_url=f"sqlite:///{Path(tmp) / 'demo.db'}",
+            port=port,
+            # the demo's database lives as long as its temp dir: so does its key, made here
+            secret_keys=Fernet.generate_key().decode(),
+        )
         runtime = Runtime(settings, env, host="127.0.0.1", tick=0.25)
         await runtime.start()
         running.push_async_callback(runtime.stop)
-        print(f"A pipeline's way in (docs/api.md: Watch from a pipeline), from another shell: {api_curl(runtime.port)}",
-              file=out, flush=True)
+        print(
+            "A pipeline's way in (docs/api.md: Watch from a pipeline), from another shell: "
+            f"{api_curl(runtime.port)}",
+            file=out,
+            flush=True,
+        )
         user = SlackUser(runtime.events_url, secret, slack)
         if stdin.isatty() and out.isatty():
             return await _on_terminal(slack, user)
@@ -306,7 +327,9 @@ async def _on_terminal(slack: FakeSlack, user: SlackUser) -> int:
         return await _converse(chat, lambda: _keys_held(sys.stdin.fileno()))
 
 
-async def _converse(chat: DemoChat, busy: Callable[[], contextlib.AbstractContextManager[None]] | None = None) -> int:
+async def _converse(
+    chat: DemoChat, busy: Callable[[], contextlib.AbstractContextManager[None]] | None = None
+) -> int:
     """Read and act on lines until the person leaves, printing what the bot posts meanwhile; `busy` is
     entered while a line is being acted on."""
     chat.say(BANNER.format(jobs=_job_lines()))

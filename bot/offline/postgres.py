@@ -79,7 +79,9 @@ class PostgresCluster:
         return prefix + [str(a) for a in args]
 
     def _run(self, *args: str | Path, timeout: float = 60) -> None:
-        proc = subprocess.run(self._cmd(*args), capture_output=True, text=True, timeout=timeout, cwd=self.root)
+        proc = subprocess.run(
+            self._cmd(*args), capture_output=True, text=True, timeout=timeout, cwd=self.root
+        )
         if proc.returncode != 0:
             raise PostgresUnavailable(f"`{' '.join(map(str, args))}` failed ({proc.returncode}):\n"
                                       f"{proc.stdout}{proc.stderr}{self._log_tail()}")
@@ -100,8 +102,19 @@ class PostgresCluster:
             opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sockets} -c fsync=off "
                     "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
             try:
-                self._run(self.bindir / "pg_ctl", "-D", self.data, "-l", self.log, "-o", opts, "-w", "-t", "30",
-                          "start")
+                self._run(
+                    self.bindir / "pg_ctl",
+                    "-D",
+                    self.data,
+                    "-l",
+                    self.log,
+                    "-o",
+                    opts,
+                    "-w",
+                    "-t",
+                    "30",
+                    "start",
+                )
                 return
             except PostgresUnavailable as exc:
                 last = exc
@@ -109,8 +122,12 @@ class PostgresCluster:
 
     def stop(self) -> None:
         if self.data.exists():
-            subprocess.run(self._cmd(self.bindir / "pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop"),
-                           capture_output=True, timeout=60, cwd=self.root)
+            subprocess.run(
+                self._cmd(self.bindir / "pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop"),
+                capture_output=True,
+                timeout=60,
+                cwd=self.root,
+            )
         shutil.rmtree(self.root, ignore_errors=True)
 
     def url(self, database: str = "postgres") -> str:

@@ -67,18 +67,40 @@ def demo_backends(sim: SimulatorUrls, poll_interval: float = 2.0) -> dict[str, A
     its details in #general (`details`: by default a backend posts them nowhere in Slack)."""
     basic = {"type": "basic", "username": DEMO_USER, "password": DEMO_PASSWORD}
     backends: dict[str, dict[str, Any]] = {
-        "fusion-demo": {"type": "fusion_jobscheduler", "base_url": sim.base_url("fusion_jobscheduler"),
-                        "auth": basic, "poll_interval": poll_interval, "cancel_enabled": True},
-        "vault-demo": {"type": "veeva_vault", "base_url": sim.base_url("veeva_vault"), "api_version": "v26.1",
-                       "auth": {"type": "vault_session", "username": DEMO_USER, "password": DEMO_PASSWORD},
-                       "poll_interval": 10},
-        "epm-demo": {"type": "epm_data_integration", "base_url": sim.base_url("epm_data_integration"),
-                     "auth": {**basic, "identity_domain": "demodomain"}, "poll_interval": poll_interval},
-        "planning-demo": {"type": "epm_planning", "base_url": sim.base_url("epm_planning"), "application": "Vision",
-                          "api_version": "v3", "auth": {"type": "bearer", "token": DEMO_TOKEN},
-                          "poll_interval": poll_interval},
-        "immuta-demo": {"type": "immuta", "base_url": sim.base_url("immuta"),
-                        "auth": {"type": "api_key", "key": DEMO_API_KEY}, "poll_interval": poll_interval},
+        "fusion-demo": {
+            "type": "fusion_jobscheduler",
+            "base_url": sim.base_url("fusion_jobscheduler"),
+            "auth": basic,
+            "poll_interval": poll_interval,
+            "cancel_enabled": True,
+        },
+        "vault-demo": {
+            "type": "veeva_vault",
+            "base_url": sim.base_url("veeva_vault"),
+            "api_version": "v26.1",
+            "auth": {"type": "vault_session", "username": DEMO_USER, "password": DEMO_PASSWORD},
+            "poll_interval": 10,
+        },
+        "epm-demo": {
+            "type": "epm_data_integration",
+            "base_url": sim.base_url("epm_data_integration"),
+            "auth": {**basic, "identity_domain": "demodomain"},
+            "poll_interval": poll_interval,
+        },
+        "planning-demo": {
+            "type": "epm_planning",
+            "base_url": sim.base_url("epm_planning"),
+            "application": "Vision",
+            "api_version": "v3",
+            "auth": {"type": "bearer", "token": DEMO_TOKEN},
+            "poll_interval": poll_interval,
+        },
+        "immuta-demo": {
+            "type": "immuta",
+            "base_url": sim.base_url("immuta"),
+            "auth": {"type": "api_key", "key": DEMO_API_KEY},
+            "poll_interval": poll_interval,
+        },
     }
     for b in backends.values():
         b["details"] = list(DEMO_DETAILS)
@@ -90,7 +112,8 @@ EPM_LOG = """\
 2026-11-22 09:00:02,331 INFO  [AIF]: Importing source data from inbox/gl_data.csv
 2026-11-22 09:00:04,507 INFO  [AIF]: Rows read: 12450
 2026-11-22 09:00:05,918 WARN  [AIF]: Member FY27 not in dimension Years, row skipped
-2026-11-22 09:00:06,002 ERROR [AIF]: Error: No periods were identified for loading data into table 'AIF_EBS_GL_BALANCES_STG'.
+2026-11-22 09:00:06,002 ERROR [AIF]: Error: No periods were identified for loading data into table \
+'AIF_EBS_GL_BALANCES_STG'.
 2026-11-22 09:00:06,004 ERROR [AIF]: Data load failed for location GL_LOC
 2026-11-22 09:00:06,210 INFO  [AIF]: Process End, status FAILED
 """
@@ -108,20 +131,58 @@ DEMO_JOBS = [
 def seed_jobs(sim: Simulators) -> None:
     """The demo's jobs; each starts when someone first asks about it."""
     jobs = [
-        sim.fusion.add_job(44046, name="ExtractMostLabels", steps=[
-            Step(0, "ENQUEUED"), Step(4, "RUNNING"), Step(10, "IN_PROGRESS", {"progress": 60}), Step(20, "SUCCEEDED")],
-            output_files=[("ExtractMostLabels_44046.zip", 7_340_032), ("ExtractMostLabels_44046.log", 48_213)]),
-        sim.fusion.add_job(44047, name="DataExport", steps=[
-            Step(0, "ENQUEUED"), Step(4, "RUNNING"),
-            Step(15, "FAILED", {"message": "ORA-01555: snapshot too old: rollback segment number 12 too small"})]),
-        sim.epm_di.add_job(1881, name="GL_DATA_LOAD", steps=[
-            Step(0, -1), Step(12, "1", {"details": "Data load failed for location GL_LOC: no periods identified"})],
-            log_file="outbox/logs/GL_DATA_LOAD_1881.log", log_text=EPM_LOG, output_file="outbox/GL_DATA_LOAD_1881.csv"),
-        sim.planning.add_job(224, name="Import Account Metadata", steps=[
-            Step(0, -1), Step(15, 0, {"details": "Metadata import was successful"})]),
+        sim.fusion.add_job(
+            44046,
+            name="ExtractMostLabels",
+            steps=[
+                Step(0, "ENQUEUED"),
+                Step(4, "RUNNING"),
+                Step(10, "IN_PROGRESS", {"progress": 60}),
+                Step(20, "SUCCEEDED"),
+            ],
+            output_files=[
+                ("ExtractMostLabels_44046.zip", 7_340_032),
+                ("ExtractMostLabels_44046.log", 48_213),
+            ],
+        ),
+        sim.fusion.add_job(
+            44047,
+            name="DataExport",
+            steps=[
+                Step(0, "ENQUEUED"),
+                Step(4, "RUNNING"),
+                Step(
+                    15,
+                    "FAILED",
+                    {"message": "ORA-01555: snapshot too old: rollback segment number 12 too small"},
+                ),
+            ],
+        ),
+        sim.epm_di.add_job(
+            1881,
+            name="GL_DATA_LOAD",
+            steps=[
+                Step(0, -1),
+                Step(12, "1", {"details": "Data load failed for location GL_LOC: no periods identified"}),
+            ],
+            log_file="outbox/logs/GL_DATA_LOAD_1881.log",
+            log_text=EPM_LOG,
+            output_file="outbox/GL_DATA_LOAD_1881.csv",
+        ),
+        sim.planning.add_job(
+            224,
+            name="Import Account Metadata",
+            steps=[Step(0, -1), Step(15, 0, {"details": "Metadata import was successful"})],
+        ),
         sim.vault.add_job(1201, name="Binder Export", steps=[Step(0, "RUNNING"), Step(600, "SUCCESS")]),
-        sim.immuta.add_job("3f1c9a52-7d4e-4b8a-9f1e-2c6d8e0a4b71", steps=[
-            Step(0, "created"), Step(3, "active"), Step(15, "completed", {"output": "policy sync: 42 data sources"})]),
+        sim.immuta.add_job(
+            "3f1c9a52-7d4e-4b8a-9f1e-2c6d8e0a4b71",
+            steps=[
+                Step(0, "created"),
+                Step(3, "active"),
+                Step(15, "completed", {"output": "policy sync: 42 data sources"}),
+            ],
+        ),
     ]
     for job in jobs:
         job.start_on_first_look = True

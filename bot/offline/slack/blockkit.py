@@ -15,7 +15,8 @@ from slack_sdk.models.blocks import Block
 
 
 class BlocksRefused(Exception):
-    """Slack refusing a `blocks` argument: `error` is the Web API error code, `extra` the rest of its answer."""
+    """Slack refusing a `blocks` argument: `error` is the Web API error code, `extra` the rest of its
+    answer."""
 
     def __init__(self, error: str, **extra: Any) -> None:
         super().__init__(error)
@@ -183,7 +184,9 @@ def _block_limits(block: dict[str, Any]) -> Iterator[tuple[str, str]]:
         plain_only.append((f"{where}/text", button.get("text")))
         dialog = button.get("confirm")
         if isinstance(dialog, dict):
-            plain_only.extend((f"{where}/confirm/{key}", dialog.get(key)) for key in ("title", "confirm", "deny"))
+            plain_only.extend(
+                (f"{where}/confirm/{key}", dialog.get(key)) for key in ("title", "confirm", "deny")
+            )
     for where, obj in texts:
         if not (isinstance(obj, dict) and obj.get("type") in TEXT_TYPES):
             yield where, "failed to match all allowed schemas"

@@ -128,7 +128,8 @@ class Ephemeral(_DictLike):
 
 @dataclass
 class Call(_DictLike):
-    """One request that reached FakeSlack. `args` has JSON-encoded fields (blocks, metadata, files) decoded."""
+    """One request that reached FakeSlack. `args` has JSON-encoded fields (blocks, metadata, files)
+    decoded."""
 
     method: str
     args: dict[str, Any]

@@ -182,7 +182,7 @@ def slack_date(target: str, fallback: str, *, now: float | None = None) -> str:
         "time": time.strftime("%H:%M", when),
         "time_secs": time.strftime("%H:%M:%S", when),
     }
-    days_apart = (time.mktime((*when[:3], 12, 0, 0, 0, 0, -1)) - time.mktime((*today[:3], 12, 0, 0, 0, 0, -1)))
+    days_apart = time.mktime((*when[:3], 12, 0, 0, 0, 0, -1)) - time.mktime((*today[:3], 12, 0, 0, 0, 0, -1))
     relative = {-1: "yesterday", 0: "today", 1: "tomorrow"}.get(round(days_apart / 86400))
 
     def token(m: re.Match[str]) -> str:
@@ -299,9 +299,12 @@ def _render_blocks(
             lines.extend(str(block.get("text", "")).splitlines())
         elif kind == "input":
             el = block.get("element") or {}
-            now = (el.get("initial_value") or (el.get("initial_option") or {}).get("value")
-                   or el.get("initial_conversation") or ("(this conversation)" if el.get("default_to_current_conversation")
-                                                         else ""))
+            now = (
+                el.get("initial_value")
+                or (el.get("initial_option") or {}).get("value")
+                or el.get("initial_conversation")
+                or ("(this conversation)" if el.get("default_to_current_conversation") else "")
+            )
             lines.append(f"{txt(block.get('label'))}: {other_element(el)} {now}".rstrip())
         else:
             lines.append(f"[{kind} block]")
@@ -311,7 +314,9 @@ def _render_blocks(
 def render_view(fs: Workspace, view: dict[str, Any]) -> list[str]:
     """A modal or Home tab as lines of text: its title, then its blocks (buttons unnumbered)."""
     title = text_object(view.get("title"), fs) if view.get("title") else ""
-    return ([f"== {title} =="] if title else []) + _render_blocks(fs, view.get("blocks") or [], "", "", {}, None)
+    return ([f"== {title} =="] if title else []) + _render_blocks(
+        fs, view.get("blocks") or [], "", "", {}, None
+    )
 
 
 def clock_time(ts: str) -> str:

@@ -142,7 +142,11 @@ class SocketMode:
                 continue
             conn.draining, conn.disconnect_reason = True, reason
             await conn.ws.send_json(
-                {"type": "disconnect", "reason": reason, "debug_info": {"host": conn.hello["debug_info"]["host"]}}
+                {
+                    "type": "disconnect",
+                    "reason": reason,
+                    "debug_info": {"host": conn.hello["debug_info"]["host"]},
+                }
             )
         self._changed("socket")
         return told

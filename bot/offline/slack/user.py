@@ -198,7 +198,8 @@ class SlackUser:
         return sent.status, sent.text
 
     async def _send(self, envelope_type: str, payload: dict[str, Any], form: dict[str, str]) -> _Sent:
-        """One interaction to the bot: `form` signed and POSTed (http), or `payload` in an envelope (socket)."""
+        """One interaction to the bot: `form` signed and POSTed (http), or `payload` in an envelope
+        (socket)."""
         if self.transport == "socket":
             env = await self.fake_slack.deliver(envelope_type, payload, timeout=self.timeout)
             if env.ack is None:
@@ -280,7 +281,8 @@ class SlackUser:
     def _shown(
         self, channel: str, message_ts: str
     ) -> tuple[Message | None, Ephemeral | None, list[dict[str, Any]] | None]:
-        """The message, or else the ephemeral, at `message_ts`, and its blocks; LookupError if neither is there."""
+        """The message, or else the ephemeral, at `message_ts`, and its blocks; LookupError if neither is
+        there."""
         fs = self.fake_slack
         try:
             msg = fs.message(channel, message_ts)
@@ -398,7 +400,9 @@ class SlackUser:
             sent = await self._send("events_api", body, {})
         else:  # the Events API posts JSON, not a form
             raw = json.dumps(body).encode()
-            status, text, elapsed = await self._post(raw, {**self.sign(raw), "Content-Type": "application/json"})
+            status, text, elapsed = await self._post(
+                raw, {**self.sign(raw), "Content-Type": "application/json"}
+            )
             sent = _Sent(status, text, _json_or_none(text), elapsed, None)
         return SurfaceResult(sent.status, sent.text, sent.body, body)
 
@@ -418,12 +422,21 @@ class SlackUser:
         """A message shortcut on a stored message."""
         fs = self.fake_slack
         msg = fs.message(channel, message_ts)
-        payload = {"type": "message_action", "token": self.verification_token, "action_ts": f"{time.time():.6f}",
-                   "team": {"id": self.team_id, "domain": self.team_domain}, "user": self._user(user_id),
-                   "channel": {"id": channel, "name": fs.channel_name(channel)}, "is_enterprise_install": False,
-                   "enterprise": None, "callback_id": callback_id, "trigger_id": fs.new_trigger(user_id, channel),
-                   "response_url": fs.response_url(channel, user_id), "message_ts": message_ts,
-                   "message": fs.api_message(msg, include_metadata=False)}
+        payload = {
+            "type": "message_action",
+            "token": self.verification_token,
+            "action_ts": f"{time.time():.6f}",
+            "team": {"id": self.team_id, "domain": self.team_domain},
+            "user": self._user(user_id),
+            "channel": {"id": channel, "name": fs.channel_name(channel)},
+            "is_enterprise_install": False,
+            "enterprise": None,
+            "callback_id": callback_id,
+            "trigger_id": fs.new_trigger(user_id, channel),
+            "response_url": fs.response_url(channel, user_id),
+            "message_ts": message_ts,
+            "message": fs.api_message(msg, include_metadata=False),
+        }
         sent = await self._send("interactive", payload, {"payload": json.dumps(payload)})
         return SurfaceResult(sent.status, sent.text, sent.body, payload)
 
@@ -451,21 +464,36 @@ class SlackUser:
             state[bid] = {el.get("action_id", ""): entry}
             if el.get("type") == "conversations_select" and el.get("response_url_enabled") and filled:
                 channel = entry["selected_conversation"]
-                response_urls.append({"block_id": bid, "action_id": el.get("action_id", ""), "channel_id": channel,
-                                      "response_url": fs.response_url(channel, user_id)})
+                response_urls.append(
+                    {
+                        "block_id": bid,
+                        "action_id": el.get("action_id", ""),
+                        "channel_id": channel,
+                        "response_url": fs.response_url(channel, user_id),
+                    }
+                )
         view = {**fake.view, "state": {"values": state}}
-        payload = {"type": "view_submission", "team": {"id": self.team_id, "domain": self.team_domain},
-                   "user": self._user(user_id), "api_app_id": self.api_app_id, "token": self.verification_token,
-                   "trigger_id": fs.new_trigger(user_id, fake.channel), "view": view,
-                   "response_urls": response_urls, "is_enterprise_install": False, "enterprise": None}
+        payload = {
+            "type": "view_submission",
+            "team": {"id": self.team_id, "domain": self.team_domain},
+            "user": self._user(user_id),
+            "api_app_id": self.api_app_id,
+            "token": self.verification_token,
+            "trigger_id": fs.new_trigger(user_id, fake.channel),
+            "view": view,
+            "response_urls": response_urls,
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
         sent = await self._send("interactive", payload, {"payload": json.dumps(payload)})
         action = (sent.body or {}).get("response_action")
         refused = errors_problem(fake.view, sent.body) if sent.status == 200 else None
         if sent.status == 200 and action not in ("errors", "update", "push"):
             fake.closed = True
             fs._changed("view")
-        return SurfaceResult(sent.status, sent.text, sent.body, payload, [r["response_url"] for r in response_urls],
-                             refused)
+        return SurfaceResult(
+            sent.status, sent.text, sent.body, payload, [r["response_url"] for r in response_urls], refused
+        )
 
     async def click_home(self, action_id: str, value: str, *, user_id: str = "U0001") -> SurfaceResult:
         """Click a button of `user_id`'s Home tab: a block_actions payload from a view (no response_url)."""
@@ -474,17 +502,34 @@ class SlackUser:
         if home is None:
             raise LookupError(f"{user_id} has no Home tab")
         block, button = _pick_button(home.view.get("blocks"), action_id=action_id, text=None, value=value)
-        action = {"action_id": action_id, "block_id": block.get("block_id") or "fake-home-block", "type": "button",
-                  "text": button.get("text"), "value": value, "action_ts": f"{time.time():.6f}"}
-        payload = {"type": "block_actions", "user": self._user(user_id), "api_app_id": self.api_app_id,
-                   "token": self.verification_token, "container": {"type": "view", "view_id": home.id},
-                   "trigger_id": fs.new_trigger(user_id), "team": {"id": self.team_id, "domain": self.team_domain},
-                   "enterprise": None, "is_enterprise_install": False, "view": home.view, "actions": [action]}
+        action = {
+            "action_id": action_id,
+            "block_id": block.get("block_id") or "fake-home-block",
+            "type": "button",
+            "text": button.get("text"),
+            "value": value,
+            "action_ts": f"{time.time():.6f}",
+        }
+        payload = {
+            "type": "block_actions",
+            "user": self._user(user_id),
+            "api_app_id": self.api_app_id,
+            "token": self.verification_token,
+            "container": {"type": "view", "view_id": home.id},
+            "trigger_id": fs.new_trigger(user_id),
+            "team": {"id": self.team_id, "domain": self.team_domain},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": home.view,
+            "actions": [action],
+        }
         sent = await self._send("interactive", payload, {"payload": json.dumps(payload)})
         return SurfaceResult(sent.status, sent.text, sent.body, payload)
 
 
-def _input_state(element: dict[str, Any], given: str | None, channel: str | None) -> tuple[dict[str, Any], bool]:
+def _input_state(
+    element: dict[str, Any], given: str | None, channel: str | None
+) -> tuple[dict[str, Any], bool]:
     """(the element's entry in a view's state, whether it holds a value): `given`, else its initial value."""
     kind = element.get("type")
     if kind == "static_select":
@@ -514,7 +559,9 @@ def _pick_button(
         and (value is None or button.get("value") == value)
     ]
     if not found:
-        have = [(b.get("action_id"), plain_text(b.get("text")), b.get("value")) for _, b in iter_buttons(blocks)]
+        have = [
+            (b.get("action_id"), plain_text(b.get("text")), b.get("value")) for _, b in iter_buttons(blocks)
+        ]
         raise LookupError(f"no button action_id={action_id!r} text={text!r} value={value!r}; buttons: {have}")
     return found[0]
 

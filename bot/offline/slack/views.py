@@ -93,7 +93,8 @@ class Views:
 
     # -- what tests and the simulated user use ------------------------------------------------------------
     def new_trigger(self, user: str, channel: str | None = None) -> str:
-        """A trigger_id for an interaction of `user` (in `channel`, if they were viewing one), in Slack's form."""
+        """A trigger_id for an interaction of `user` (in `channel`, if they were viewing one), in Slack's
+        form."""
         trigger = f"{int(time.time())}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}"
         self._triggers[trigger] = Trigger(user, time.monotonic(), channel)
         return trigger
@@ -205,10 +206,17 @@ def errors_problem(view: dict[str, Any], answer: dict[str, Any] | None) -> str |
     errors = answer.get("errors")
     if not isinstance(errors, dict) or not errors:
         return "response_action errors without an `errors` object"
-    inputs = {b.get("block_id") for b in view.get("blocks") or [] if isinstance(b, dict) and b.get("type") == "input"}
+    inputs = {
+        b.get("block_id")
+        for b in view.get("blocks") or []
+        if isinstance(b, dict) and b.get("type") == "input"
+    }
     for block_id, text in errors.items():
         if block_id not in inputs:
-            return f"errors name {block_id!r}, which is not an input block of the view (inputs: {sorted(map(str, inputs))})"
+            return (
+                f"errors name {block_id!r}, which is not an input block of the view "
+                f"(inputs: {sorted(map(str, inputs))})"
+            )
         if not isinstance(text, str) or not text.strip():
             return f"the error of {block_id!r} is not a text"
     return None

@@ -278,7 +278,9 @@ class FakeSlack(SocketMode, Views):
         self._changed("user")
         return user
 
-    def add_usergroup(self, id: str, handle: str, users: Iterable[str] = (), *, enabled: bool = True) -> UserGroup:
+    def add_usergroup(
+        self, id: str, handle: str, users: Iterable[str] = (), *, enabled: bool = True
+    ) -> UserGroup:
         """A user group (S…) and its members."""
         group = UserGroup(id=id, handle=handle, users=list(users), enabled=enabled)
         self.usergroups[id] = group
@@ -418,7 +420,8 @@ class FakeSlack(SocketMode, Views):
     # ---- change notification ------------------------------------------------------------------------
 
     def subscribe(self, callback: Callable[[Change], Any]) -> Callable[[], None]:
-        """Call `callback(change)` after every change (for a UI to redraw); returns an unsubscribe function."""
+        """Call `callback(change)` after every change (for a UI to redraw); returns an unsubscribe
+        function."""
         self._subscribers.append(callback)
 
         def unsubscribe() -> None:
@@ -622,7 +625,9 @@ class FakeSlack(SocketMode, Views):
         ch = self.channels.get(ref)
         if ch is None and ref.startswith("U") and ref in self.users:  # posting to a user id opens the DM
             dm = "D" + ref[1:]
-            ch = self.channels.get(dm) or self.add_channel(dm, self.users[ref].name, private=True, members=[ref])
+            ch = self.channels.get(dm) or self.add_channel(
+                dm, self.users[ref].name, private=True, members=[ref]
+            )
             ch.is_im = True
         if ch is None:
             name = ref.lstrip("#")
@@ -785,7 +790,9 @@ class FakeSlack(SocketMode, Views):
             return self._answer(call, exc.extra)
         except ViewRefused as exc:
             call.ok, call.error = False, exc.error
-            return self._answer(call, {"response_metadata": {"messages": exc.messages}} if exc.messages else {})
+            return self._answer(
+                call, {"response_metadata": {"messages": exc.messages}} if exc.messages else {}
+            )
         return self._answer(call, result)
 
     def _answer(self, call: Call, result: dict[str, Any]) -> web.Response:
@@ -1093,8 +1100,12 @@ class FakeSlack(SocketMode, Views):
             self._changed("file")
         api_files = [self._api_file(f, created) for f in done]
         for ch in targets:
-            self.store_message(ch.id, str(args.get("initial_comment") or "")[:MAX_TEXT],
-                              thread_ts=str(args["thread_ts"]) if args.get("thread_ts") else None, files=api_files)
+            self.store_message(
+                ch.id,
+                str(args.get("initial_comment") or "")[:MAX_TEXT],
+                thread_ts=str(args["thread_ts"]) if args.get("thread_ts") else None,
+                files=api_files,
+            )
         return {"files": api_files}
 
     # ---- upload URL -------------------------------------------------------------------------------
@@ -1236,7 +1247,9 @@ class FakeSlack(SocketMode, Views):
             return
         thread_ts = payload.get("thread_ts")
         if payload.get("response_type") == "in_channel":
-            msg = self.store_message(channel, text, blocks=blocks, thread_ts=str(thread_ts) if thread_ts else None)
+            msg = self.store_message(
+                channel, text, blocks=blocks, thread_ts=str(thread_ts) if thread_ts else None
+            )
             post.outcome, post.ts = "in_channel", msg.ts
             return
         eph = self.add_ephemeral(channel, target.user or "", text, blocks,

@@ -280,7 +280,9 @@ class VendorSim(ABC):
     def set_state(self, job_id: str | int, state: Any, **fields: Any) -> None:
         self.jobs[str(job_id)].set(self.clock(), state, **fields)
 
-    def fail_job(self, job_id: str | int, kind: str, times: int = 1, retry_after: float | None = None) -> None:
+    def fail_job(
+        self, job_id: str | int, kind: str, times: int = 1, retry_after: float | None = None
+    ) -> None:
         """The next `times` status calls for `job_id` get fault `kind` (one of FAULT_KINDS), whatever
         `faults` says; 429/503 carry `Retry-After: retry_after` (default: the plan's)."""
         if kind not in FAULT_KINDS:
@@ -332,8 +334,15 @@ class VendorSim(ABC):
     async def _drip(self, request: web.Request, resp: web.Response, every: float) -> web.StreamResponse:
         """`resp` sent as it is (status, headers, a Content-Length), but its body one byte every `every` s."""
         body = resp.body if isinstance(resp.body, bytes) else b""
-        out = web.StreamResponse(status=resp.status, reason=resp.reason, headers={
-            k: v for k, v in resp.headers.items() if k.lower() not in ("content-length", "transfer-encoding")})
+        out = web.StreamResponse(
+            status=resp.status,
+            reason=resp.reason,
+            headers={
+                k: v
+                for k, v in resp.headers.items()
+                if k.lower() not in ("content-length", "transfer-encoding")
+            },
+        )
         out.content_length = len(body)
         self.dripping += 1
         self.dripped += 1
@@ -366,8 +375,11 @@ class VendorSim(ABC):
         login = basic_credentials(request)
         return login is not None and self.basic_users.get(login[0]) == login[1]
 
-    async def with_faults(self, good: Callable[[], Awaitable[web.Response]], job_id: str | None = None) -> web.Response:
-        """`good()`, unless a fault is due: first one queued for `job_id` (`fail_job`), else the plan's pick."""
+    async def with_faults(
+        self, good: Callable[[], Awaitable[web.Response]], job_id: str | None = None
+    ) -> web.Response:
+        """`good()`, unless a fault is due: first one queued for `job_id` (`fail_job`), else the plan's
+        pick."""
         queued = self.job_faults.get(job_id) if job_id is not None else None
         if queued:
             kind, retry_after = queued.pop(0)

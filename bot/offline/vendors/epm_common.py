@@ -191,7 +191,9 @@ class EpmSimBase(VendorSim):
 
     @guarded
     async def _list_files(self, request: web.Request) -> web.Response:
-        items = [{"name": name, "type": "EXTERNAL", "size": len(data)} for name, data in sorted(self.files.items())]
+        items = [
+            {"name": name, "type": "EXTERNAL", "size": len(data)} for name, data in sorted(self.files.items())
+        ]
         return web.json_response({"items": items, "status": 0, "details": None, "links": []})
 
     @guarded

@@ -65,7 +65,13 @@ class EpmDiSim(EpmSimBase):
         body: dict[str, Any] = {
             "links": job.data.get(
                 "links",
-                [{"rel": "self", "href": f"{self.public_url}/aif/rest/V1/jobs/{job.job_id}", "action": "GET"}],
+                [
+                    {
+                        "rel": "self",
+                        "href": f"{self.public_url}/aif/rest/V1/jobs/{job.job_id}",
+                        "action": "GET",
+                    }
+                ],
             ),
             "status": step.state,
             "details": job.data.get("details", "null"),
@@ -90,7 +96,9 @@ class EpmDiSim(EpmSimBase):
         async def good() -> web.Response:
             if job is None:
                 return self.epm_error(
-                    1, f"Job with ID {request.match_info['job_id']} does not exist.", http=self.unknown_job_http
+                    1,
+                    f"Job with ID {request.match_info['job_id']} does not exist.",
+                    http=self.unknown_job_http,
                 )
             return web.json_response(self.render(job, job.current(self.clock())))
 

@@ -70,13 +70,18 @@ class PlanningSim(EpmSimBase):
             web.get(BASE + "/applications", self._applications),
             web.get(BASE + "/applications/{app}/jobs/{job_id}", self._status),
             web.get(BASE + "/applications/{app}/jobs/{job_id}/details", self._details),
-            web.get(BASE + "/applications/{app}/jobs/{job_id}/childjobs/{child}/details", self._child_details),
+            web.get(
+                BASE + "/applications/{app}/jobs/{job_id}/childjobs/{child}/details", self._child_details
+            ),
         ]
 
     # -- rendering --------------------------------------------------------------------------------
     def _job_url(self, request: web.Request, job: SimJob) -> str:
         mi = request.match_info
-        return f"{self.public_url}/HyperionPlanning/rest/{mi['version']}/applications/{mi['app']}/jobs/{job.job_id}"
+        return (
+            f"{self.public_url}/HyperionPlanning/rest/{mi['version']}"
+            f"/applications/{mi['app']}/jobs/{job.job_id}"
+        )
 
     def render(self, request: web.Request, job: SimJob, step: Step) -> dict[str, Any]:
         code = code_of(step.state)
@@ -132,7 +137,9 @@ class PlanningSim(EpmSimBase):
         app = request.match_info.get("app")
         if refused is not None or app is None or app in self.applications:
             return refused
-        return self.planning_error(400, f"The application {app} does not exist or you do not have access to it.")
+        return self.planning_error(
+            400, f"The application {app} does not exist or you do not have access to it."
+        )
 
     # -- handlers ---------------------------------------------------------------------------------
     @guarded

@@ -94,7 +94,9 @@ class FusionSim(VendorSim):
     async def refusal(self, request: web.Request) -> web.Response | None:
         """401 unless the request has a token this simulator issued (still valid) or a fixed credential."""
         token = bearer_token(request)
-        if (token is not None and self.tokens.get(token, 0.0) > self.clock()) or self.fixed_credentials(request):
+        if (token is not None and self.tokens.get(token, 0.0) > self.clock()) or self.fixed_credentials(
+            request
+        ):
             return None
         return self.problem(401, "Authentication failed", {"WWW-Authenticate": 'Bearer realm="oracle"'})
 
@@ -116,7 +118,9 @@ class FusionSim(VendorSim):
             )
         token = secrets.token_urlsafe(24)
         self.tokens[token] = self.clock() + self.token_ttl
-        return web.json_response({"access_token": token, "token_type": "Bearer", "expires_in": self.token_ttl})
+        return web.json_response(
+            {"access_token": token, "token_type": "Bearer", "expires_in": self.token_ttl}
+        )
 
     # -- job status ------------------------------------------------------------------------------
     def render(self, job: SimJob) -> dict[str, Any]:
@@ -181,7 +185,10 @@ class FusionSim(VendorSim):
                 items.append(entry)
                 continue
             name, size = entry
-            href = f"{self.public_url}/api/saas-batch/jobfilemanager/v1/jobRequests/{job.job_id}/outputFiles/{name}"
+            href = (
+                f"{self.public_url}/api/saas-batch/jobfilemanager/v1/jobRequests/{job.job_id}"
+                f"/outputFiles/{name}"
+            )
             items.append({  # as Oracle's example item: the enclosure is the file's /content
                 "fileName": name,
                 "fileSize": size,

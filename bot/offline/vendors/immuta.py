@@ -37,8 +37,10 @@ from bot.offline.vendors.core import Clock, SimJob, Step, VendorSim, bearer_toke
 
 # Joi's string().guid() without a version (hapijs/joi lib/types/string.js): 8-4-4-4-12 hex digits, the dashes
 # (or colons) optional, any version and variant digit, optionally in matching brackets
-_GUID = re.compile(r"([\[{(]?)[0-9A-F]{8}([:-]?)[0-9A-F]{4}\2?[0-9A-F]{4}\2?[0-9A-F]{4}\2?[0-9A-F]{12}([\]})]?)",
-                   re.IGNORECASE)
+_GUID = re.compile(
+    r"([\[{(]?)[0-9A-F]{8}([:-]?)[0-9A-F]{4}\2?[0-9A-F]{4}\2?[0-9A-F]{4}\2?[0-9A-F]{12}([\]})]?)",
+    re.IGNORECASE,
+)
 _BRACKETS = {"": "", "{": "}", "[": "]", "(": ")"}
 
 
@@ -115,7 +117,8 @@ class ImmutaSim(VendorSim):
         )
 
     async def refusal(self, request: web.Request) -> web.Response | None:
-        """Immuta's error body unless the request has a live token or an API key (see the module docstring)."""
+        """Immuta's error body unless the request has a live token or an API key (see the module
+        docstring)."""
         header = request.headers.get("Authorization", "")
         token = bearer_token(request)
         if token is not None:

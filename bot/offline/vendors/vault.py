@@ -110,18 +110,24 @@ class VaultSim(VendorSim):
         return await handler(request)
 
     async def malformed_url(self, request: web.Request) -> web.Response:
-        return web.json_response(failure("MALFORMED_URL", "The specified resource cannot be found."), status=404)
+        return web.json_response(
+            failure("MALFORMED_URL", "The specified resource cannot be found."), status=404
+        )
 
     # -- plumbing --------------------------------------------------------------------------------
     async def reply(self, payload: Any, *, counted: bool = True) -> web.Response:
-        """A JSON answer with the burst-limit headers every Vault API answer carries (/auth has its own limit)."""
+        """A JSON answer with the burst-limit headers every Vault API answer carries (/auth has its own
+        limit)."""
         if not counted:
             return web.json_response(payload)
         now = self.clock()
         self._burst = [t for t in self._burst if now - t < BURST_WINDOW] + [now]
         remaining = max(0, self.burst_limit - len(self._burst))
         delay_ms = self.response_delay_ms or (500 if remaining == 0 else 0)
-        headers = {"X-VaultAPI-BurstLimit": str(self.burst_limit), "X-VaultAPI-BurstLimitRemaining": str(remaining)}
+        headers = {
+            "X-VaultAPI-BurstLimit": str(self.burst_limit),
+            "X-VaultAPI-BurstLimitRemaining": str(remaining),
+        }
         if delay_ms:
             headers["X-VaultAPI-ResponseDelay"] = f"{delay_ms}ms"
             await asyncio.sleep(delay_ms / 1000)
@@ -190,7 +196,12 @@ class VaultSim(VendorSim):
         links = f.get("links")
         if links is None and state in TERMINAL:
             links = [
-                {"rel": "artifacts", "href": f"{base}/artifacts", "method": "GET", "accept": "application/json"},
+                {
+                    "rel": "artifacts",
+                    "href": f"{base}/artifacts",
+                    "method": "GET",
+                    "accept": "application/json",
+                },
                 {"rel": "self", "href": base, "method": "GET", "accept": "application/json"},
             ]
         if links is not None:
@@ -216,9 +227,12 @@ class VaultSim(VendorSim):
             now = self.clock()
             last = self._asked.get(job_id)
             if last is not None and now - last < self.job_poll_window:
-                return await self.reply(failure(
-                    "API_LIMIT_EXCEEDED", f"Job status may be requested once every 10 seconds per job [{job_id}]."
-                ))
+                return await self.reply(
+                    failure(
+                        "API_LIMIT_EXCEEDED",
+                        f"Job status may be requested once every 10 seconds per job [{job_id}].",
+                    )
+                )
             self._asked[job_id] = now
             return await self.reply(self.render(job, request.match_info["v"]))
 
@@ -231,7 +245,9 @@ class VaultSim(VendorSim):
         except ValueError:
             body = None
         if not isinstance(body, list) or not body or len(body) > 500:
-            return await self.reply(failure("INVALID_DATA", "Expected a JSON array of 1 to 500 {\"job_id\": N}."))
+            return await self.reply(
+                failure("INVALID_DATA", 'Expected a JSON array of 1 to 500 {"job_id": N}.')
+            )
         now = self.clock()
         results = []
         for entry in body:
