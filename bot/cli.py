@@ -49,8 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     # LOG_FORMAT, LOG_LEVEL; always on stderr, so `check`'s report on stdout never mixes with log lines
     logs.configure(args.log_level, "INFO" if args.cmd in ("run", "migrate") else "WARNING")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every tick at INFO
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # and httpx every request: gigabytes a day at 10k watches
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # its set-up chatter; bot.store.schema says what changed
+    # and httpx every request: gigabytes a day at 10k watches
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # its set-up chatter; bot.store.schema says what changed
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         if args.cmd == "run":
             return asyncio.run(_run())
@@ -115,8 +117,8 @@ async def _run() -> int:
     signalled = threading.Event()
 
     def on_signal(_signum: int, _frame: object) -> None:
-        # A plain signal handler, not loop.add_signal_handler: Python runs it between two bytecodes of the main
-        # thread, so the stop's clock starts when the signal arrives even while the event loop is busy (a
+        # A plain signal handler, not loop.add_signal_handler: Python runs it between two bytecodes of the
+        # main thread, so the stop's clock starts when the signal arrives even while the event loop is busy (a
         # saturated poller took SIGTERM ~1.5 s late when the loop's own handler waited for its turn). It only
         # notes the time and wakes the watchdog thread, which asks the loop to stop: whatever the main thread
         # was doing is interrupted by nothing that takes a lock or touches the loop.
@@ -186,7 +188,8 @@ async def _check() -> int:
             rotating = sorted(n for n, b in settings.backends.items() if b.auth.type == "oauth2_refresh")
             raise missing_key(f"backend {', '.join(rotating)} keeps its rotating refresh token in the database")
         await loop.run_in_executor(None, db.upgrade)
-        await loop.run_in_executor(None, db.seal_secrets)  # SecretKeyError for a key that opens no stored secret
+        # SecretKeyError for a key that opens no stored secret
+        await loop.run_in_executor(None, db.seal_secrets)
     try:
         backends = build_backends(settings, env.config_path, secrets=db)
 

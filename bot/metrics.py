@@ -4,8 +4,8 @@ Names follow Prometheus' conventions (https://prometheus.io/docs/practices/namin
 prefix, base units (seconds), `_total` on counters (prometheus_client adds it). No label takes an unbounded
 value: `backend` is a configured backend's name, `method` one of the Slack methods the bot calls (the ones
 bot/slack/errors.py classifies) or, for the HTTP API, an HTTP method; `outcome` and `loop` come from the fixed
-sets below, an API request's `route` is its template and `status` an HTTP status. No job id, user id, channel id
-or watch id is ever a label.
+sets below, an API request's `route` is its template and `status` an HTTP status. No job id, user id, channel
+id or watch id is ever a label.
 
 Figures are taken where they happen (a poll, a Slack call, a vendor request), read from memory when
 Prometheus scrapes (jobs the poller tracks), or counted in the database every `count_every` seconds on the
@@ -31,7 +31,8 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 # The `<name>_created` series prometheus_client adds beside each counter and histogram only repeat when the
-# process started; without them every metric is one series per label set, as the table in docs/operations.md lists.
+# process started; without them every metric is one series per label set, as the table in docs/operations.md
+# lists.
 disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client does not annotate it
 
 # The Slack methods a label may name: those Slack's error table knows (every method the bot calls), and those
@@ -143,12 +144,14 @@ class Metrics:
         self._jobs.read = read
 
     def replicas_live(self, n: int) -> None:
-        """Replicas on PostgreSQL: how many are alive, as this one's heartbeat saw (bot/engine/replicas.py)."""
+        """Replicas on PostgreSQL: how many are alive, as this one's heartbeat saw
+        (bot/engine/replicas.py)."""
         self._replicas.set(n)
 
     def poll(self, backend: str, error: BackendError | None, changed: bool = False) -> None:
-        """One poll: an answer (`changed` or not) or an error (by its kind). An outage (Unavailable: the network,
-        a timeout, 5xx, a rate limit, maintenance) puts the backend down; anything it answered puts it up."""
+        """One poll: an answer (`changed` or not) or an error (by its kind). An outage (Unavailable: the
+        network, a timeout, 5xx, a rate limit, maintenance) puts the backend down; anything it answered puts
+        it up."""
         outcome = error.kind if error is not None else "changed" if changed else "unchanged"
         # every poll comes here: each series' child is looked up once (prometheus_client's `labels()` takes a
         # lock and checks the names at each call, a good part of what the poll path spends on metrics)
@@ -172,7 +175,8 @@ class Metrics:
 
     # -- Slack ------------------------------------------------------------------------------------------
     def slack_call(self, method: str, outcome: Outcome | None) -> None:
-        """A Slack call: Slack took it (SENT), refused it (the refusal's outcome), or no table knows (None)."""
+        """A Slack call: Slack took it (SENT), refused it (the refusal's outcome), or no table knows
+        (None)."""
         name = "ok" if outcome is Outcome.SENT else outcome.name.lower() if outcome is not None else "unknown"
         self._slack_calls.labels(method if method in SLACK_METHODS else "other", name).inc()
 

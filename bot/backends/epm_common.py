@@ -6,9 +6,9 @@ SUCCESS) the terminal one is trusted and the disagreement logged. `details` may 
 
 Auth: basic (`identitydomain.username:password`, or the bare username), a static bearer token, or OAuth 2
 with a user-context refresh token that is **single-use and rotates** (`auth.RotatingRefreshToken`: the new one
-is persisted through the SecretStore at once, `{backend}:refresh_token`, and read back from there first). Access
-tokens are cached until shortly before they expire; a 401 triggers one refresh and one retry. No secret ever goes
-into an exception text or a log line.
+is persisted through the SecretStore at once, `{backend}:refresh_token`, and read back from there first).
+Access tokens are cached until shortly before they expire; a 401 triggers one refresh and one retry. No secret
+ever goes into an exception text or a log line.
 
 EPM answers 503 during its daily maintenance window: that is an outage (`Unavailable`), never a job failure.
 """
@@ -215,7 +215,8 @@ def bound_lines(lines: list[str], *, max_lines: int = 40, max_chars: int = 3000,
 # -- the adapters' base ------------------------------------------------------------------------------
 
 class EpmBackend(Backend):
-    """Base of the two EPM adapters: auth per config (one refresh-and-retry on 401 with OAuth), 503 as an outage."""
+    """Base of the two EPM adapters: auth per config (one refresh-and-retry on 401 with OAuth), 503 as an
+    outage."""
 
     epm_auth_types = ("basic", "bearer", "oauth2_refresh")
 

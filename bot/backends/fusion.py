@@ -43,8 +43,8 @@ CANCEL_PATH = "/ess/rest/scheduler/v1/requests/{}/cancel"
 MAX_FILES = 20  # output files listed in a thread; the rest are counted
 # outputFiles is paged: Oracle's example answer holds one item and "totalItems": 2, beside `count`, `hasMore`,
 # `limit`, `offset` and `links` (docs.oracle.com/en/cloud/saas/applications-common/faude/
-# fetch-extract-output-details.html). Which `limit` the server allows is not written there: we ask FILES_PAGE_LIMIT
-# and page on by the `offset` of the items we got, at most MAX_FILE_PAGES pages.
+# fetch-extract-output-details.html). Which `limit` the server allows is not written there: we ask
+# FILES_PAGE_LIMIT and page on by the `offset` of the items we got, at most MAX_FILE_PAGES pages.
 FILES_PAGE_LIMIT = 100
 MAX_FILE_PAGES = 10
 # phases whose jobProgress.message says something worth showing (else it is "Job status is changed to X")
@@ -53,8 +53,9 @@ _MESSAGE_PHASES = {Phase.FAILED, Phase.WARNING, Phase.CANCELLED, Phase.PAUSED, P
 
 # -- auth ---------------------------------------------------------------------------------------------
 def make_auth(name: str, settings: Auth, clock: Callable[[], float]) -> httpx.Auth:
-    """Basic auth (many pods take it), a fixed bearer token, or OAuth 2 client credentials against the identity
-    domain's token endpoint, cached until it expires and renewed once on a 401 (NOTES.md, Fusion: Auth)."""
+    """Basic auth (many pods take it), a fixed bearer token, or OAuth 2 client credentials against the
+    identity domain's token endpoint, cached until it expires and renewed once on a 401 (NOTES.md, Fusion:
+    Auth)."""
     if isinstance(settings, BasicAuth):
         return httpx.BasicAuth(settings.username, settings.password)
     if isinstance(settings, BearerAuth):
@@ -97,7 +98,8 @@ def parse_status(payload: Any, job_id: str) -> JobStatus:
     completed = progress.get("completed")
     done = completed is True or (isinstance(completed, str) and completed.strip().lower() == "true")
     if word.upper() == "SUCCEEDED" and not done:
-        phase = Phase.RUNNING  # the documented rule: SUCCEEDED counts only once completed is true (other final
+        # the documented rule: SUCCEEDED counts only once completed is true (other final
+        phase = Phase.RUNNING
         # ESS states carry no such rule: they end the watch whatever `completed` says)
     percent = as_int(progress.get("completedPercentage"))
     if percent is not None:
@@ -255,7 +257,8 @@ class FusionJobScheduler(Backend):
             page = parse_output_files(await self.get_json(
                 FILES_PATH.format(path_segment(job_id)), params={"offset": offset, "limit": FILES_PAGE_LIMIT},
             ), self.base_url)
-            if page.offset is not None and page.offset != offset:  # the server does not page as asked: stop here
+            # the server does not page as asked: stop here
+            if page.offset is not None and page.offset != offset:
                 log.info("%s: outputFiles of %s answered offset %s when asked %s; not paging on", self.name, job_id,
                          page.offset, offset, extra=about(self.name, job_id))
                 return files, links, total, False

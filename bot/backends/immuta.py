@@ -10,9 +10,9 @@ answer where 401 is meant, NOTES.md [client]) the key is exchanged again once. N
 A job id is a GUID: Immuta's own API schema (its swagger, ../shared/vendor-docs/listing/immuta/
 immuta-swagger-jobs-excerpt.json, `definitions.jobIds`) types `jobIds` as an array of at least one
 (`minItems: 1`), unique, "A job UUID" each (`x-format: {guid: true}`: Joi's `string().guid()`, the hapi
-validation that swagger was generated from), and the docs' example id is `cefb58a0-cd71-11ec-8e29-81c20d280994`
-(documentation.immuta.com/SaaS/developer-guides/api-intro/immuta-v1-api/configure-your-instance-of-immuta/jobs).
-So anything else is refused at the command, before Immuta would refuse the whole batch with a 400.
+validation that swagger was generated from), and the docs' example id is
+`cefb58a0-cd71-11ec-8e29-81c20d280994`
+(documentation.immuta.com/SaaS/developer-guides/api-intro/immuta-v1-api/configure-your-instance-of-immuta/jobs). So anything else is refused at the command, before Immuta would refuse the whole batch with a 400.
 """
 
 from __future__ import annotations
@@ -124,9 +124,9 @@ def parse_statuses(payload: Any, job_ids: Iterable[str]) -> dict[str, JobStatus 
 
 
 class KeyExchange(RefreshingAuth):
-    """The API key exchanged at `POST /bim/apikey/authenticate {"apikey"}` for a token (`{"token"}`), sent as a
-    bearer token. Some Immuta endpoints answer 500 where 401 is meant: a 500 is a refusal too, so it costs one
-    exchange and one retry, and a real 500 then reaches the caller as the outage it is."""
+    """The API key exchanged at `POST /bim/apikey/authenticate {"apikey"}` for a token (`{"token"}`), sent as
+    a bearer token. Some Immuta endpoints answer 500 where 401 is meant: a 500 is a refusal too, so it costs
+    one exchange and one retry, and a real 500 then reaches the caller as the outage it is."""
 
     def __init__(self, backend: Immuta, key: str) -> None:
         super().__init__(backend.name)

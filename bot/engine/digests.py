@@ -64,7 +64,8 @@ class Digests:
                  clock: Callable[[], float] = time.time,
                  backends: Mapping[str, BackendConfig] | None = None) -> None:
         self.db = db
-        self.backends = dict(backends or {})  # each backend's `details` rule: a failure's text only where allowed
+        # each backend's `details` rule: a failure's text only where allowed
+        self.backends = dict(backends or {})
         self.slack = slack
         self.configs = list(configs)
         self.clock = clock
@@ -73,8 +74,8 @@ class Digests:
 
     def _shown(self, job: JobView, channel: str) -> JobView:
         """The job as the digest's channel may see it: without the failure text where its backend's `details`
-        does not allow it there, or that is no longer configured (bot/operations/permissions.py); the digest then
-        says "no message"."""
+        does not allow it there, or that is no longer configured (bot/operations/permissions.py); the digest
+        then says "no message"."""
         cfg = self.backends.get(job.backend)
         return job if cfg is not None and messages.details_allowed(cfg, channel) else messages.without_details(job)
 

@@ -9,8 +9,8 @@ It also LISTENs on the `jobstatus` channel, on a connection named by the replica
 replica live only while that session is connected (bot/store/leases.py: LIVE), so a killed replica's jobs move
 at the others' next heartbeat. Notifications make the heartbeat come at once when a replica joins or leaves or
 gives jobs back ("balance"), and a job another replica changed (a user watched, stopped or cancelled it
-there) is read again by the one that polls it ("job <pk>"). Without LISTEN (its connection lost) the heartbeat still comes
-every lease/3: notifications only make things sooner. The notifier's channel leases are its own
+there) is read again by the one that polls it ("job <pk>"). Without LISTEN (its connection lost) the heartbeat
+still comes every lease/3: notifications only make things sooner. The notifier's channel leases are its own
 (bot/engine/notifier/lease.py). SQLite is one process and has no replicas.
 """
 
@@ -145,7 +145,8 @@ class Replicas:
         self._tasks = []
 
     async def leave(self) -> None:
-        """Give back every job and channel at once (a clean stop), so the others need not wait for the lease."""
+        """Give back every job and channel at once (a clean stop), so the others need not wait for the
+        lease."""
         try:
             await self.db.run(leases.leave, self.id)
             await self.db.run(leases.notify, "balance")

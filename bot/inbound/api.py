@@ -1,24 +1,24 @@
 """The HTTP API for pipelines: start, read and stop a watch on the bot's own port, without Slack's UI.
 
-    POST   /api/v1/watches        {"backend", "job_id", "channel", "user"?}  → 201 started, 200 already watched
-    GET    /api/v1/watches/{id}   the watch as it is now
+    POST   /api/v1/watches        {"backend", "job_id", "channel", "user"?}  → 201 started, 200 already
+    watched GET    /api/v1/watches/{id}   the watch as it is now
     DELETE /api/v1/watches/{id}   stop watching; the thread says which client stopped it
     GET    /api/v1/openapi.json   this API's OpenAPI 3 description (no token: it holds no secret), built
                                   by `openapi()` from the same tables the routes answer from
 
-Each request carries `Authorization: Bearer <token>`, one of the config's `api.tokens` (bot/support/config.py); a
-client may use the backends and channels its token lists, and name as `user` (mentioned, never given rights:
-the watch is the token's) only the users it lists. What lies beyond a token's scope is never named to it: a
-watch there is 404 like a missing one (Client says how each refusal keeps to this). Repeated failed token
-checks from one address are answered 429 for a while (Throttle). A refusal is `{"error": code, "message": words}`,
-the words being the slash command's (bot/operations/watching.py: the API creates and stops watches through the same
-operations as `/jobstatus watch` and the *Stop watching* button).
+Each request carries `Authorization: Bearer <token>`, one of the config's `api.tokens`
+(bot/support/config.py); a client may use the backends and channels its token lists, and name as `user`
+(mentioned, never given rights: the watch is the token's) only the users it lists. What lies beyond a token's
+scope is never named to it: a watch there is 404 like a missing one (Client says how each refusal keeps to
+this). Repeated failed token checks from one address are answered 429 for a while (Throttle). A refusal is
+`{"error": code, "message": words}`, the words being the slash command's (bot/operations/watching.py: the API
+creates and stops watches through the same operations as `/jobstatus watch` and the *Stop watching* button).
 
 A new watch's answer waits until its parent message is in Slack, so the answer carries `thread_ts` and a
 `permalink`: up to PARENT_WAIT seconds, reading the store, since with replicas the replica that holds the
-channel posts it (bot/engine/replicas.py). Past that (Slack asks the bot to wait, or refuses its token) the answer
-still says 201 with `thread_ts` and `permalink` null: the watch exists and is polled, and its thread appears
-once Slack takes it; GET shows it then.
+channel posts it (bot/engine/replicas.py). Past that (Slack asks the bot to wait, or refuses its token) the
+answer still says 201 with `thread_ts` and `permalink` null: the watch exists and is polled, and its thread
+appears once Slack takes it; GET shows it then.
 
 Tokens are compared in constant time (a SHA-256 of each, so their lengths do not show either) against every
 configured token, and never logged: no log line of this module names a request's headers.
@@ -59,7 +59,8 @@ PARENT_WAIT = 10.0  # seconds a POST waits for the new watch's parent message to
 PARENT_POLL = 0.2  # seconds between two reads of the store meanwhile
 MAX_BODY = 4096  # bytes; a watch request is a few dozen
 
-# What each refusal's code answers (codes are UserError.code, bot/operations/watching.py, and this module's own).
+# What each refusal's code answers (codes are UserError.code, bot/operations/watching.py, and this module's
+# own).
 STATUS = {
     "malformed": 400, "invalid_job_id": 400,
     "unauthorized": 401,
@@ -71,8 +72,8 @@ STATUS = {
 }
 FIELDS = {"backend", "job_id", "channel", "user"}
 
-# When each refusal comes, in the operator's words: the OpenAPI description (openapi()) and so the docs' API page
-# are rendered from this, and a test holds its codes to STATUS.
+# When each refusal comes, in the operator's words: the OpenAPI description (openapi()) and so the docs' API
+# page are rendered from this, and a test holds its codes to STATUS.
 WHEN = {
     "malformed": "the body is not a JSON object with `backend`, `job_id`, `channel` (a channel id, `C…`/`G…`) "
                  "and optionally `user` (`U…`), or names another field",
@@ -362,7 +363,8 @@ class Api:
         self.parent_wait = parent_wait
 
     def mount(self, app: web.Application) -> None:
-        # the description, without a token: a pipeline's author reads it before having one, and it holds no secret
+        # the description, without a token: a pipeline's author reads it before having one, and it holds no
+        # secret
         description = openapi()
 
         async def describe(_request: web.Request) -> web.Response:

@@ -1,12 +1,13 @@
 """Who may see and do what (issue 19): one place that decides, at the moment of every action, whichever way
 it comes in (slash command, button, modal, shortcut, Home tab), and for existing watches as the rules are now.
 
-The rules are each backend's config (bot/support/config.py `BackendConfig`): `users` (who may use it at all), `channels`
-(where), `cancel` (`owner`, `anyone`, or users/user groups) and `details` (the channels where failure text,
-output links, logs and attachments are posted); plus the top-level `admins`, who may always cancel.
+The rules are each backend's config (bot/support/config.py `BackendConfig`): `users` (who may use it at all),
+`channels` (where), `cancel` (`owner`, `anyone`, or users/user groups) and `details` (the channels where
+failure text, output links, logs and attachments are posted); plus the top-level `admins`, who may always
+cancel.
 
-`decide` is the pure decision (the unit test table holds it: who × action × rule × channel). `Permissions` puts
-Slack's answers into it: the members of user groups (`usergroups.users.list`) and of channels
+`decide` is the pure decision (the unit test table holds it: who × action × rule × channel). `Permissions`
+puts Slack's answers into it: the members of user groups (`usergroups.users.list`) and of channels
 (`conversations.members`), each cached for a while, and it fails closed: when Slack cannot say and nothing is
 cached, the answer is a refusal that says to try again, never a yes.
 
@@ -37,16 +38,17 @@ log = logging.getLogger(__name__)
 # usergroups.users.list; ../shared/data/slack-method-reference/SOURCE.md): a group is read at most once per
 # GROUP_TTL, so a busy workspace never nears it; someone removed from a group loses its rights within it.
 GROUP_TTL = 300.0
-# conversations.members is tier 4, "100+ per minute": membership changes more often (people leave channels), so
-# a short cache: the modal and the Home tab ask about a few channels a minute per person.
+# conversations.members is tier 4, "100+ per minute": membership changes more often (people leave channels),
+# so a short cache: the modal and the Home tab ask about a few channels a minute per person.
 MEMBERS_TTL = 60.0
 # ...but what a person does or opens now is judged by who is in the channel now: a click, a modal's submission
-# and the opening of the Home tab ask Slack again (`fresh`; one publish asks about each channel once). Only the
-# Home tab's refreshes on a job's change use the cache.
+# and the opening of the Home tab ask Slack again (`fresh`; one publish asks about each channel once). Only
+# the Home tab's refreshes on a job's change use the cache.
 MEMBERS_PAGE = 200  # conversations.members' `limit` ("default 100"; Slack's pagination advises at most 1000)
 CACHE_KEPT = 10_000  # groups and channels remembered before the cache starts over
-# `/jobstatus status` per person: a token bucket of STATUS_BURST, refilled at STATUS_PER_MINUTE. Someone checking
-# the jobs they care about never meets it; someone trying ids in sequence gets 10 a minute, not thousands.
+# `/jobstatus status` per person: a token bucket of STATUS_BURST, refilled at STATUS_PER_MINUTE. Someone
+# checking the jobs they care about never meets it; someone trying ids in sequence gets 10 a minute, not
+# thousands.
 STATUS_PER_MINUTE = 10
 STATUS_BURST = 5
 
@@ -75,7 +77,8 @@ class Unknowable(Exception):
 
 @dataclass(frozen=True)
 class Who:
-    """The person asking, and what Slack says about them: the user groups of the backend's rules they are in."""
+    """The person asking, and what Slack says about them: the user groups of the backend's rules they are
+    in."""
 
     user: str
     groups: frozenset[str] = frozenset()
@@ -198,8 +201,8 @@ class Permissions:
                          f"once). Try again in {math.ceil(wait)} s, or watch the job to follow it.", "rate_limited")
 
     def may_probe(self, user: str) -> None:
-        """Before a watch asks the vendor about a job: refuse when the person's misses (ids the vendor does not
-        know, `missed`) have used up an allowance as large as `status` has, so `watch` is no faster an id
+        """Before a watch asks the vendor about a job: refuse when the person's misses (ids the vendor does
+        not know, `missed`) have used up an allowance as large as `status` has, so `watch` is no faster an id
         oracle than `status`."""
         wait = self.miss_limit.wait(user)
         if wait > 0:
@@ -252,8 +255,9 @@ class Permissions:
     async def is_member(self, user: str, channel: str, *, fresh: bool = False) -> bool:
         """Whether `user` is in `channel` (https://docs.slack.dev/reference/methods/conversations.members;
         scopes channels:read and groups:read), cached MEMBERS_TTL; asked again when `fresh` (a person's own
-        action, judged by the members now). A channel the bot cannot see (channel_not_found: a private channel it is not in) has no
-        members it can vouch for: False. Raises Unknowable when Slack cannot answer now."""
+        action, judged by the members now). A channel the bot cannot see (channel_not_found: a private channel
+        it is not in) has no members it can vouch for: False. Raises Unknowable when Slack cannot answer
+        now."""
         now = self.clock()
         cached = self._members.get(channel)
         if fresh or cached is None or now - cached[0] >= self.members_ttl:

@@ -75,7 +75,8 @@ class Watching:
     notifier: Notifier
     slack: SlackSender
     clock: Callable[[], float]
-    perms: Permissions | None = None  # who may do what (bot/operations/permissions.py); None: the rules without Slack's help
+    # who may do what (bot/operations/permissions.py); None: the rules without Slack's help
+    perms: Permissions | None = None
 
     def __post_init__(self) -> None:
         if self.perms is None:
@@ -84,8 +85,8 @@ class Watching:
     async def allow(self, backend: str, user: str, action: Action, channel: str | None,
                     *, job_id: str | None = None) -> None:
         """Refuse (UserError) what the permission rules do not allow `user` now. An HTTP API client is held by
-        its token's own scope (bot/inbound/api.py); only the backend's `channels` applies to it. A cancel under
-        `cancel: owner` is judged against the job's owner (`store.job_owner`)."""
+        its token's own scope (bot/inbound/api.py); only the backend's `channels` applies to it. A cancel
+        under `cancel: owner` is judged against the job's owner (`store.job_owner`)."""
         assert self.perms is not None
         self.perms.settings = self.settings  # the rules are these settings, whoever replaced them
         if user.startswith(actors.API_ACTOR):
@@ -111,8 +112,8 @@ class Watching:
             same = [n for n in self.backends if n.casefold() == name.casefold()]
             b = self.backends[same[0]] if len(same) == 1 else None
         if b is None:
-            # only backends everyone may use are named or guessed: one limited by `users` (a payroll team's) is
-            # not told to whoever mistypes a name; its people find it in `/jobstatus backends`
+            # only backends everyone may use are named or guessed: one limited by `users` (a payroll team's)
+            # is not told to whoever mistypes a name; its people find it in `/jobstatus backends`
             open_to_all = [n for n, x in self.backends.items() if x.config.users is None]
             names = ", ".join(f"`{esc(n)}`" for n in sorted(open_to_all)) or "none"
             folded = {n.casefold(): n for n in sorted(open_to_all, reverse=True)}
@@ -121,8 +122,9 @@ class Watching:
             raise UserError(f"There is no backend called `{esc(name[:64])}`.{hint} Backends anyone may use: {names}. "
                             "See `/jobstatus backends` for yours.", "unknown_backend")
         allowed = b.config.channels
-        # a backend limited by `users` leaves its `channels` to the permission check (`allow`, which every caller
-        # makes), which asks who the person is first: its channels (often private) are named only to its people
+        # a backend limited by `users` leaves its `channels` to the permission check (`allow`, which every
+        # caller makes), which asks who the person is first: its channels (often private) are named only to
+        # its people
         if channel is not None and allowed is not None and channel not in allowed and b.config.users is None:
             raise UserError(f"Backend `{esc(b.name)}` may not be watched in this channel (its `channels` setting "
                             "allows: " + ", ".join(f"<#{esc(c)}>" for c in allowed) + ").", "channel_not_allowed")
@@ -184,12 +186,14 @@ class Watching:
         )
         if what == "exists":
             return await self._already(watch, backend, job_id)
-        # refused for good: the notifier discards a watch just created, ends again one resumed (bot/engine/notifier/outcome.py)
+        # refused for good: the notifier discards a watch just created, ends again one resumed
+        # (bot/engine/notifier/outcome.py)
         error = await self.notifier.deliver_watch(watch.pk, WhoSends.CREATED if what == "created" else WhoSends.RESUMED)
         if error is not None:
             await self.settle(store.Owes(track=job.pk))
             raise UserError(slack_refusal(error), "cannot_post" if error in CANNOT_POST else "slack_refused")
-        await self.settle(store.Owes(messages=True, track=job.pk))  # the first reply and the rest of the watch
+        # the first reply and the rest of the watch
+        await self.settle(store.Owes(messages=True, track=job.pk))
         where = "its thread" if what == "resumed" else "the thread"
         if st.terminal:
             await self.poller.details_for(backend, st, [watch.pk])
@@ -205,8 +209,8 @@ class Watching:
         return Watched(text, watch_id=watch.pk, new=True)
 
     async def settle(self, owes: store.Owes) -> None:
-        """Apply what a committed write owes: the one place that wakes the notifier (messages were owed) and has
-        the poller follow a job (its schedule changed)."""
+        """Apply what a committed write owes: the one place that wakes the notifier (messages were owed) and
+        has the poller follow a job (its schedule changed)."""
         if owes.messages:
             self.notifier.kick()
         if owes.track is not None:
@@ -214,7 +218,8 @@ class Watching:
 
     async def _already(self, watch: store.Watch, backend: Backend, job_id: str) -> Watched:
         if watch.parent_ts is None:  # just created by a request beside this one: post it now, or wait for it
-            await self.notifier.deliver_watch(watch.pk, WhoSends.BESIDE)  # refused: the request creating it undoes it
+            # refused: the request creating it undoes it
+            await self.notifier.deliver_watch(watch.pk, WhoSends.BESIDE)
             pair = await self.db.run(store.watch_and_job, watch.pk)
             watch = pair[0] if pair is not None else watch
         link = await self.permalink(watch.channel, watch.parent_ts)
@@ -303,9 +308,9 @@ class Watching:
         return pair[0].pk
 
     async def own_watch(self, value: str, user: str) -> int:
-        """The watch a Home tab button belongs to: the id it carries (`value`), a watch of the clicker's own, in
-        a channel they are still in (issue 19, item 5: someone removed from a private channel keeps no hold on
-        its watches); a watch they may not act on reads as one that is not theirs."""
+        """The watch a Home tab button belongs to: the id it carries (`value`), a watch of the clicker's own,
+        in a channel they are still in (issue 19, item 5: someone removed from a private channel keeps no hold
+        on its watches); a watch they may not act on reads as one that is not theirs."""
         an_id = value.isascii() and value.isdigit() and len(value) <= 18
         pair = await self.db.run(store.watch_and_job, int(value)) if an_id else None
         if pair is None or pair[0].user_id != user or not await self.member(user, pair[0].channel):
@@ -313,8 +318,8 @@ class Watching:
         return pair[0].pk
 
     async def member(self, user: str, channel: str, *, fresh: bool = True) -> bool:
-        """Whether `user` is in `channel` now (bot/operations/permissions.py asks Slack; `fresh`: asked anew, for
-        what the person does or opens now); when Slack cannot say: no."""
+        """Whether `user` is in `channel` now (bot/operations/permissions.py asks Slack; `fresh`: asked anew,
+        for what the person does or opens now); when Slack cannot say: no."""
         assert self.perms is not None
         try:
             return await self.perms.is_member(user, channel, fresh=fresh)
@@ -374,8 +379,8 @@ class Watching:
         return await self.cancel(self.backend(job.backend), job.job_id, watch.channel, user)
 
     async def not_ended(self, backend: Backend, job_id: str) -> None:
-        """Refuse (UserError) a job that has ended, with its final state, or that the vendor does not know. What
-        the database knows is enough while a watch follows the job or once it has seen the end; else the
+        """Refuse (UserError) a job that has ended, with its final state, or that the vendor does not know.
+        What the database knows is enough while a watch follows the job or once it has seen the end; else the
         vendor is asked."""
         job = await self.db.run(store.find_job, backend.name, job_id)
         if job is not None and (job.polling or job.phase.terminal):
@@ -404,8 +409,8 @@ class Watching:
         return Answer(text, [messages.section(text)])
 
     async def usable(self, user: str) -> tuple[Sequence[str], bool]:
-        """The names of the backends `user` may use (their `users` setting), sorted; and whether Slack could not
-        say for some (a user group unknown now: those are left out). What names backends to a person (the
+        """The names of the backends `user` may use (their `users` setting), sorted; and whether Slack could
+        not say for some (a user group unknown now: those are left out). What names backends to a person (the
         backends list, the modal, the Home tab) names these only: one limited to a payroll team is not told
         to everyone else."""
         assert self.perms is not None

@@ -159,8 +159,8 @@ NO_DETAILS = "Details (failure text, logs, output links) are not posted in Slack
 
 
 def details_allowed(cfg: BackendConfig, channel: str) -> bool:
-    """The `details` rule of a backend (who may see what, bot/operations/permissions.py): whether a job's details
-    may be posted in `channel` now. Beside the line it shows instead, so both say the same."""
+    """The `details` rule of a backend (who may see what, bot/operations/permissions.py): whether a job's
+    details may be posted in `channel` now. Beside the line it shows instead, so both say the same."""
     return details_line(cfg, channel) is None
 
 
@@ -347,15 +347,16 @@ def outage(job: JobView, since: float, error_text: str, kind: str | None = None)
 
 
 def too_slow(backend: str, job_id: str, seconds: float) -> str:
-    """A user's check that got no whole answer within its deadline (bot/operations/watching.py `check`): nothing is set
-    up, and the user is told so and what to do."""
+    """A user's check that got no whole answer within its deadline (bot/operations/watching.py `check`):
+    nothing is set up, and the user is told so and what to do."""
     return (f"{esc(backend)} answers too slowly right now: no answer about job `{esc(job_id)}` within {seconds:g} s, "
             "so I can neither tell its state nor start a watch (nothing was set up). Try again in a few minutes; "
             "if it persists, tell the bot's operator.")
 
 
 def flapping(job: JobView, states: Sequence[str], changes: int, seconds: float, quiet_until_s: float) -> Reply:
-    """The one note when a job's state flips too often for a reply each: from now on only the parent follows."""
+    """The one note when a job's state flips too often for a reply each: from now on only the parent
+    follows."""
     between = " and ".join([", ".join(esc(w) for w in states[:-1]), esc(states[-1])]) if len(states) > 1 else (
         esc(states[0]) if states else "states")
     return note(f":warning: Flapping between {between}: {changes} changes in {human(seconds)}. I keep the message "
@@ -398,7 +399,8 @@ def late(job: JobView, *, watcher: str, seconds: float, late_after: float) -> Re
 def caught_up(job: JobView, *, watcher: str, old_phase: Phase, old_word: str,
               steps: Iterable[tuple[Phase, float | None]], hidden: str | None = None) -> Reply:
     """The one reply for a job whose state changed while the bot was away: "while I was away: running →
-    failed at 06:41", then what a change reply says (a failure mentions the watcher, its message, the logs)."""
+    failed at 06:41", then what a change reply says (a failure mentions the watcher, its message, the
+    logs)."""
     path = [state_words(old_phase, old_word)]
     for phase, at in steps:
         path.append(phase.value + (f" at {slack_time(at)}" if at is not None else ""))

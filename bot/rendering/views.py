@@ -1,7 +1,7 @@
 """The Home tab and the "Watch a job" modal as Block Kit views: pure builders and readers, no I/O.
 
-`home` renders what bot/inbound/home.py gathered (the user's watches, the backends' health); `watch_modal` is the
-modal both shortcuts open; `Submission.of` reads what a person submitted in it; `job_id_in` finds a job id
+`home` renders what bot/inbound/home.py gathered (the user's watches, the backends' health); `watch_modal` is
+the modal both shortcuts open; `Submission.of` reads what a person submitted in it; `job_id_in` finds a job id
 in a message's text for the message shortcut. Limits are Slack's (https://docs.slack.dev/reference/views/
 modal-views): a title, submit and close of at most 24 characters, at most 100 blocks; the fake Slack checks
 them (bot/offline/slack/views.py).
@@ -28,13 +28,15 @@ WATCH_MODAL = "jobstatus_watch_modal"
 BACKEND, JOB_ID, CHANNEL = "backend", "job_id", "channel"
 
 HOME_WATCHES = 40  # watches listed on the Home tab (of 100 blocks: one each, and a few around them)
-OPTIONS_MAX = 100  # a static_select's options (https://docs.slack.dev/reference/block-kit/block-elements/select-menu-element)
+# a static_select's options (https://docs.slack.dev/reference/block-kit/block-elements/select-menu-element)
+OPTIONS_MAX = 100
 JOB_ID_MAX = 200  # the job id field's max_length: longer than any vendor's id
 
 
 @dataclass(frozen=True)
 class HomeWatch:
-    """One line of the Home tab: a watch of the user's, its job, and a link to its thread (if Slack gave one)."""
+    """One line of the Home tab: a watch of the user's, its job, and a link to its thread (if Slack gave
+    one)."""
 
     watch_id: int
     channel: str

@@ -59,7 +59,8 @@ class SlackSender(Protocol):
 
     async def post_reply(self, channel: str, thread_ts: str, reply: Reply, priority: Priority = Priority.DETAIL,
                          ) -> None:
-        """A reply in a thread; `priority`: CHANGE for a state change's (it goes first when the budget is short)."""
+        """A reply in a thread; `priority`: CHANGE for a state change's (it goes first when the budget is
+        short)."""
         ...
 
     async def post_message(self, channel: str, reply: Reply) -> str:
@@ -78,16 +79,17 @@ class SlackSender(Protocol):
 
 
 # The top-level `text` (the notification and fallback of a message with blocks) has no `verbatim`: what it may
-# turn into links or mentions is the call's `parse` and `link_names`. chat.update's `parse` defaults to `client`,
-# unlike chat.postMessage's, and each call resets what it does not say (docs.slack.dev/reference/methods/
-# chat.update, arguments `parse` and `link_names`): say `none` and no user-group linking on every call, so a
-# backend's `#channel` or `@here` in the text stays text; `<`, `>`, `&` are escaped (messages.esc).
+# turn into links or mentions is the call's `parse` and `link_names`. chat.update's `parse` defaults to
+# `client`, unlike chat.postMessage's, and each call resets what it does not say
+# (docs.slack.dev/reference/methods/ chat.update, arguments `parse` and `link_names`): say `none` and no
+# user-group linking on every call, so a backend's `#channel` or `@here` in the text stays text; `<`, `>`, `&`
+# are escaped (messages.esc).
 PLAIN_TEXT: dict[str, Any] = {"parse": "none", "link_names": False}
 
 
 class WebSender:
-    """SlackSender over slack_sdk's AsyncWebClient; each call waits for its method's `budget`, and is counted in
-    `metrics` by method and outcome."""
+    """SlackSender over slack_sdk's AsyncWebClient; each call waits for its method's `budget`, and is counted
+    in `metrics` by method and outcome."""
 
     def __init__(self, client: AsyncWebClient, metrics: Metrics, budget: Budget | None = None) -> None:
         self.client = client

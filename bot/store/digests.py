@@ -1,6 +1,6 @@
-"""Daily digests (bot/engine/digests.py): the jobs of a channel that ended in a window, and one row per (channel,
-day) that is claimed before its digest is posted. The row is the digest's outbox: written, with what it
-says, before the Slack call (the unique (channel, day) makes two replicas or two starts write one), claimed
+"""Daily digests (bot/engine/digests.py): the jobs of a channel that ended in a window, and one row per
+(channel, day) that is claimed before its digest is posted. The row is the digest's outbox: written, with what
+it says, before the Slack call (the unique (channel, day) makes two replicas or two starts write one), claimed
 for a while before each attempt (so one replica posts it), marked sent after. A crash between the post
 and the mark posts it again once, as with a thread reply in the outbox."""
 

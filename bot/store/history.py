@@ -1,6 +1,6 @@
 """Bounded history: state changes, ended watches, the jobs no watch refers to any more and the daily digests
-posted go once they are older than the retention, a small batch per transaction (the poller's upkeep runs `prune_history` until it finds
-nothing, so the store's thread serves other work between batches).
+posted go once they are older than the retention, a small batch per transaction (the poller's upkeep runs
+`prune_history` until it finds nothing, so the store's thread serves other work between batches).
 
 Never removed: an active watch, a watch that still owes Slack anything (an outbox row), or a job a watch
 refers to. An outbox row needs its watch and that watch's job; its payload carries what it shows.

@@ -28,7 +28,8 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
 NOW = "extract(epoch from clock_timestamp())::float8"
-CHANNEL = "jobstatus"  # LISTEN/NOTIFY channel: "balance" (replicas joined or left, jobs given back), "job <pk>"
+# LISTEN/NOTIFY channel: "balance" (replicas joined or left, jobs given back), "job <pk>"
+CHANNEL = "jobstatus"
 FORGET_AFTER = 20  # leases: a replica silent this long is deleted from `replicas` (it is long dead)
 
 
@@ -58,11 +59,11 @@ def heartbeat(s: Session, replica: str, lease: float) -> int:
 
 # The live replicas (:since = now - lease): a heartbeat younger than the lease, and the replica's own session
 # still connected. Each replica keeps one connection open for LISTEN under its id as `application_name`
-# (bot/engine/replicas.py); when its process dies (kill -9, a crash) the operating system closes that connection and
-# PostgreSQL drops the session from pg_stat_activity at once, so the others take its jobs at their next
-# heartbeat instead of waiting out the lease (which stays the bound for a host that is lost without closing
-# its connections). A replica younger than one lease counts as live without the session: it opens it before its
-# first heartbeat, but a test's stand-in replica (leases called directly) has none.
+# (bot/engine/replicas.py); when its process dies (kill -9, a crash) the operating system closes that
+# connection and PostgreSQL drops the session from pg_stat_activity at once, so the others take its jobs at
+# their next heartbeat instead of waiting out the lease (which stays the bound for a host that is lost without
+# closing its connections). A replica younger than one lease counts as live without the session: it opens it
+# before its first heartbeat, but a test's stand-in replica (leases called directly) has none.
 LIVE = ("SELECT id FROM replicas WHERE heartbeat >= :since"
         " AND (started >= :since OR id IN (SELECT application_name FROM pg_stat_activity))")
 

@@ -121,7 +121,8 @@ def pending(s: Session, now: float, limit: int = 1000, watch_id: int | None = No
     replica holds. `updates=False`: no parents' updates (Slack's chat.update budget has no room now: they
     stay owed, and are not read again and again meanwhile)."""
     earlier = aliased(Outbox)
-    waiting = (  # an earlier thread message of the same watch, not due yet (a retry's backoff): this waits too
+    # an earlier thread message of the same watch, not due yet (a retry's backoff): this waits too
+    waiting = (
         select(col(earlier.id)).where(col(earlier.watch_id) == col(Outbox.watch_id), col(earlier.id) < col(Outbox.id),
                                       col(earlier.next_attempt_at) > now, col(earlier.kind) != OutboxKind.UPDATE)
     )
@@ -189,7 +190,8 @@ def release(s: Session, outbox_id: int) -> None:
 
 
 def replace_owed(s: Session, outbox_id: int, reply: Reply, now: float) -> None:
-    """Owe a thread reply instead of the message `outbox_id` (a file Slack will not take: a note saying so)."""
+    """Owe a thread reply instead of the message `outbox_id` (a file Slack will not take: a note saying
+    so)."""
     row = s.get(Outbox, outbox_id)
     w = s.get(Watch, row.watch_id) if row is not None else None
     if row is None or w is None:

@@ -2,11 +2,11 @@
 error written with the thread replies it owes (as events the notifier renders), outage notes, timeouts.
 
 Flapping: a job whose state flips at nearly every poll would get a thread reply per flip (47 in a minute at a
-1 s poll). Once FLAP_CHANGES changes fall within FLAP_WINDOW, the thread gets one note saying so instead of the
-reply, and from then on only the parent follows the changes (`Job.flapping_since` is set) until the job has held
-one state for SETTLE_AFTER: then one note that it settled, and every change gets its reply again. An end is
-always told as it is today. The count is the job's own history (state_changes), and the flag is a column, so
-a restart, or another replica taking the job over, goes on where it was.
+1 s poll). Once FLAP_CHANGES changes fall within FLAP_WINDOW, the thread gets one note saying so instead of
+the reply, and from then on only the parent follows the changes (`Job.flapping_since` is set) until the job
+has held one state for SETTLE_AFTER: then one note that it settled, and every change gets its reply again. An
+end is always told as it is today. The count is the job's own history (state_changes), and the flag is a
+column, so a restart, or another replica taking the job over, goes on where it was.
 """
 
 from __future__ import annotations
@@ -42,15 +42,17 @@ from bot.store.outbox import owe
 from bot.store.runs import track_run
 from bot.store.watches import end_watch, set_status, watches_of
 
-# A job is flapping once this many state changes fall within FLAP_WINDOW: a real run changes state a handful of
-# times in its whole life (queued, running, perhaps paused and running again, an end), never six times within
-# minutes; the five before it still get their replies, so a short burst of real changes is told in full.
+# A job is flapping once this many state changes fall within FLAP_WINDOW: a real run changes state a handful
+# of times in its whole life (queued, running, perhaps paused and running again, an end), never six times
+# within minutes; the five before it still get their replies, so a short burst of real changes is told in
+# full.
 FLAP_CHANGES = 6
 # The window those changes are counted in: ten polls at the default 30 s interval, so a job flipping at every
 # poll is caught at the default pace too (at a 1 s poll, after six flips in six seconds).
 FLAP_WINDOW = 300.0
-# How long a flapping job must hold one state to be settled: no less than FLAP_WINDOW, so the changes that made
-# it flap have all left the window when its changes are told again (a settled job is not flapping at once again).
+# How long a flapping job must hold one state to be settled: no less than FLAP_WINDOW, so the changes that
+# made it flap have all left the window when its changes are told again (a settled job is not flapping at once
+# again).
 SETTLE_AFTER = FLAP_WINDOW
 
 
@@ -254,8 +256,8 @@ def apply_status(s: Session, job_pk: int, st: JobStatus, now: float, next_poll_a
 
 def _flapping(s: Session, job: Job, now: float) -> Flapping | None:
     """The note owed when the change just recorded makes the job flapping (FLAP_CHANGES of its changes worth a
-    reply within FLAP_WINDOW, counted in its history: a vendor word that means nothing new owes no reply, so it
-    is no flap either), which it marks; else None."""
+    reply within FLAP_WINDOW, counted in its history: a vendor word that means nothing new owes no reply, so
+    it is no flap either), which it marks; else None."""
     q = select(col(StateChange.at), col(StateChange.phase), col(StateChange.vendor_status)).where(
         col(StateChange.job_pk) == job.pk)
     rows = list(s.execute(q.where(col(StateChange.at) > now - FLAP_WINDOW)
@@ -281,8 +283,8 @@ def flap_changes(times: Sequence[float], now: float) -> int | None:
 
 
 def flap_states(states: Sequence[tuple[Phase, str]]) -> tuple[str, ...]:
-    """The states a flapping job flips between, in the order first seen: its phases, or its vendor's words when
-    it flips between words of one phase."""
+    """The states a flapping job flips between, in the order first seen: its phases, or its vendor's words
+    when it flips between words of one phase."""
     phases = list(dict.fromkeys(p.value for p, _ in states))
     if len(phases) > 1:
         return tuple(phases)

@@ -1,10 +1,11 @@
-"""Secrets at rest: what the `secrets` table holds (EPM's rotating refresh token) is encrypted with a key from the
-environment, `JOBSTATUS_SECRET_KEYS`, so a backup or a copy of the database carries no live credential.
+"""Secrets at rest: what the `secrets` table holds (EPM's rotating refresh token) is encrypted with a key from
+the environment, `JOBSTATUS_SECRET_KEYS`, so a backup or a copy of the database carries no live credential.
 
-`cryptography`'s Fernet (AES-128-CBC and HMAC-SHA256, with a timestamp; cryptography.io/en/latest/fernet/) through
-MultiFernet, so keys can be rotated: the first key encrypts, every key decrypts, and `MultiFernet.rotate`
-re-encrypts a value under the first key. A stored value is `fernet:<token>`; a value without the prefix is a
-plaintext row written before encryption came, encrypted at the next start (`Store.seal_secrets`).
+`cryptography`'s Fernet (AES-128-CBC and HMAC-SHA256, with a timestamp; cryptography.io/en/latest/fernet/)
+through MultiFernet, so keys can be rotated: the first key encrypts, every key decrypts, and
+`MultiFernet.rotate` re-encrypts a value under the first key. A stored value is `fernet:<token>`; a value
+without the prefix is a plaintext row written before encryption came, encrypted at the next start
+(`Store.seal_secrets`).
 
 No message here or in an exception holds a secret or a key: a key is named by its place in the list.
 """
@@ -21,7 +22,8 @@ MAKE_KEY = ("python -c 'from cryptography.fernet import Fernet; print(Fernet.gen
 
 
 class SecretKeyError(ConfigError):
-    """The key to the stored secrets is missing, malformed or wrong. The text says what to set; it names no secret."""
+    """The key to the stored secrets is missing, malformed or wrong. The text says what to set; it names no
+    secret."""
 
 
 def missing_key(why: str) -> SecretKeyError:
@@ -30,8 +32,8 @@ def missing_key(why: str) -> SecretKeyError:
 
 
 class Sealer:
-    """Encrypts and decrypts stored secrets with the keys of `JOBSTATUS_SECRET_KEYS` (comma-separated; the first
-    encrypts, all decrypt). Without keys (`keys` empty) it can do neither: `ready` is False."""
+    """Encrypts and decrypts stored secrets with the keys of `JOBSTATUS_SECRET_KEYS` (comma-separated; the
+    first encrypts, all decrypt). Without keys (`keys` empty) it can do neither: `ready` is False."""
 
     def __init__(self, keys: str | None) -> None:
         given = [k.strip() for k in (keys or "").split(",") if k.strip()]
@@ -68,8 +70,8 @@ class Sealer:
             raise self.wrong_key(what) from None
 
     def reseal(self, stored: str, what: str) -> str | None:
-        """`stored` encrypted under the first key (a plaintext row encrypted, an older key's row rotated), or None
-        when it already is."""
+        """`stored` encrypted under the first key (a plaintext row encrypted, an older key's row rotated), or
+        None when it already is."""
         if not stored.startswith(PREFIX):
             return self.seal(stored, what)
         if self._fernet is None or self._first is None:

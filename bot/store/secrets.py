@@ -1,7 +1,7 @@
 """Rotating credentials (EPM's single-use refresh token): the newest value of each, kept across restarts.
 
-Values are stored as the Store seals them (bot/store/sealing.py: encrypted); these functions read and write the
-stored form only."""
+Values are stored as the Store seals them (bot/store/sealing.py: encrypted); these functions read and write
+the stored form only."""
 
 from __future__ import annotations
 

@@ -97,9 +97,9 @@ def counts(s: Session) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class Owes:
-    """What a write owes once it is committed: messages in the outbox (the notifier sends them) and a job whose
-    schedule changed (the poller follows it). The write says it; `Watching.settle` alone applies it, so an
-    operation cannot forget to wake one or the other."""
+    """What a write owes once it is committed: messages in the outbox (the notifier sends them) and a job
+    whose schedule changed (the poller follows it). The write says it; `Watching.settle` alone applies it, so
+    an operation cannot forget to wake one or the other."""
 
     messages: bool = False
     track: int | None = None  # a job to poll (again), or None
@@ -287,7 +287,8 @@ def rewatch(s: Session, watch_id: int, st: JobStatus, now: float, watch_timeout:
 
 
 def refresh_job(s: Session, job_pk: int, st: JobStatus, now: float) -> Owes:
-    """Take a status read outside the poller (a Rewatch of a job that has ended) into every parent of the job."""
+    """Take a status read outside the poller (a Rewatch of a job that has ended) into every parent of the
+    job."""
     job = s.get(Job, job_pk)
     if job is None:
         return Owes()
@@ -374,7 +375,8 @@ def note_cancel(s: Session, backend: str, job_id: str, note: Reply, now: float) 
         owe(s, w, note, now)
         owe(s, w, OutboxKind.UPDATE, now)
     job.next_poll_at = now
-    return len(watches), Owes(messages=bool(watches), track=job.pk)  # its next poll is now: follow it to its end
+    # its next poll is now: follow it to its end
+    return len(watches), Owes(messages=bool(watches), track=job.pk)
 
 
 # -- permissions (bot/operations/permissions.py): the job's owner, and watches the rules no longer allow -------------

@@ -1,8 +1,8 @@
 """Sends what the outbox owes to Slack: in order per watch, paced per channel, retried, and only once.
 
-A pipeline of small stages composed in one place (bot/engine/notifier/notifier.py): order → lease → pace/budget →
-claim → send → outcome, each in a module of its own with its reasons; the token halt and a Slack outage's
-log lines beside them.
+A pipeline of small stages composed in one place (bot/engine/notifier/notifier.py): order → lease →
+pace/budget → claim → send → outcome, each in a module of its own with its reasons; the token halt and a Slack
+outage's log lines beside them.
 """
 
 from bot.engine.notifier.halt import Halted

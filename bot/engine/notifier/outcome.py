@@ -2,8 +2,8 @@
 bot/slack/errors.py), and doing it (`Outcomes.apply`): sent; retry (after Retry-After when Slack sends one: a
 chat.postMessage 429 cools the channel's posts, any other method's holds that method's budget,
 bot/slack/budget.py, and nothing else); drop that message; post a new parent; end the watch; cost only the
-upload; or halt sending (bot/engine/notifier/halt.py). An error no table knows is retried with backoff UNKNOWN_TRIES
-times, then its message is dropped with an ERROR log line.
+upload; or halt sending (bot/engine/notifier/halt.py). An error no table knows is retried with backoff
+UNKNOWN_TRIES times, then its message is dropped with an ERROR log line.
 
 What a parent Slack refuses for good means is decided here alone, by who sends it (`WhoSends`): the
 notifier's pass ends the watch; the command path that has just created the watch discards it, one that
@@ -152,7 +152,8 @@ class Outcomes:
                 await self.refused(item, result.error, who)
 
     async def refused(self, item: OwedMessage, error: str, who: WhoSends) -> None:
-        """Slack will take nothing more for this watch (its channel is gone, the bot was removed from it...)."""
+        """Slack will take nothing more for this watch (its channel is gone, the bot was removed from
+        it...)."""
         match who:
             case WhoSends.PASS:
                 log.warning("watch %s: Slack answered %s for channel %s: ending the watch", item.watch_id,

@@ -4,11 +4,11 @@ Two depths, because Bolt fails at two. Building its request object parses the bo
 request/internals.py `parse_body`: `json.loads` of the body or of its `payload` field, then
 `build_async_context` reads it as an object), before any signature check: a body that is not UTF-8,
 not JSON where JSON is due, or JSON but not an object raises there, and Bolt's aiohttp adapter turns that
-into a 500. `handler()` checks the signature over the raw bytes first (bot/inbound/front.py: a forged request is
-401 before anything parses it, and costs one HMAC), then builds that object itself and answers a body that
+into a 500. `handler()` checks the signature over the raw bytes first (bot/inbound/front.py: a forged request
+is 401 before anything parses it, and costs one HMAC), then builds that object itself and answers a body that
 does not parse with 400. A state-changing request whose signature was already used is refused (401). A body
-that does parse goes to Bolt whole, and Bolt's own signature check. Right after that check, before Bolt's own middleware
-reads the body (its authorization and self-event filters call `.get` on whatever `event`, `team` or
+that does parse goes to Bolt whole, and Bolt's own signature check. Right after that check, before Bolt's own
+middleware reads the body (its authorization and self-event filters call `.get` on whatever `event`, `team` or
 `authorizations` hold), `ShapeCheck` (Bolt's `before_authorize` hook, so Socket Mode requests pass it too)
 refuses what is not a well-formed request of the kinds this app takes: its slash command, its buttons (on
 messages and the Home tab), the Home tab's event, its two shortcuts and its modal's submission. After
@@ -37,8 +37,8 @@ log = logging.getLogger(__name__)
 
 def handler(app: AsyncApp, signing_secret: str, seen: front.Seen | None = None,
             clock: Callable[[], float] = time.time) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """The POST /slack/events handler: the signature first, over the raw bytes (bot/inbound/front.py), then the body
-    parsed, a state-changing request's signature spent (`seen`), then Bolt's aiohttp adapter."""
+    """The POST /slack/events handler: the signature first, over the raw bytes (bot/inbound/front.py), then
+    the body parsed, a state-changing request's signature spent (`seen`), then Bolt's aiohttp adapter."""
 
     async def handle(request: web.Request) -> web.Response:
         try:

@@ -65,7 +65,8 @@ class Surfaces:
         view = views.watch_modal(sorted(usable), channel=channel, job_id=job_id, backend=backend)
         try:
             await client.views_open(trigger_id=str(body.get("trigger_id") or ""), view=view)
-        except SlackApiError as exc:  # an expired trigger (a slow ack) or a view Slack refuses: nothing to show
+        # an expired trigger (a slow ack) or a view Slack refuses: nothing to show
+        except SlackApiError as exc:
             log.warning("views.open for the Watch a job modal was refused: %s", exc.response.get("error"))
 
     async def _theirs(self, user: str) -> dict[str, Backend]:
@@ -116,9 +117,10 @@ class Surfaces:
 
 
     async def _member(self, user: str, channel: str, errors: dict[str, str]) -> bool:
-        """The modal's channel must be one the submitter is in (issue 19, item 5: else anyone could post a watch,
-        and its failure details, into any public channel). Asked of Slack (conversations.members, anew,
-        not from the cache: bot/operations/permissions.py) before the ack: a refusal shows on the channel field."""
+        """The modal's channel must be one the submitter is in (issue 19, item 5: else anyone could post a
+        watch, and its failure details, into any public channel). Asked of Slack (conversations.members, anew,
+        not from the cache: bot/operations/permissions.py) before the ack: a refusal shows on the channel
+        field."""
         assert self.watching.perms is not None
         try:
             if await self.watching.perms.is_member(user, channel, fresh=True):

@@ -62,7 +62,8 @@ def upgrade(conn: Connection) -> int:
     folded = _one_watch_per_job_and_channel(conn)
     ops = Operations(MigrationContext.configure(conn))
     if "polls" in {c["name"] for c in sa.inspect(conn).get_columns("jobs")}:
-        ops.drop_column("jobs", "polls")  # SQLite 3.35+ drops a plain column in place (sqlite.org/lang_altertable.html)
+        # SQLite 3.35+ drops a plain column in place (sqlite.org/lang_altertable.html)
+        ops.drop_column("jobs", "polls")
     ops.add_column("jobs", sa.Column("cancel_requested_by", sa.String(), nullable=True))
     ops.add_column("jobs", sa.Column("cancel_requested_at", sa.Float(), nullable=True))
     if conn.dialect.name == "sqlite":
