@@ -86,8 +86,8 @@ class Send:
         await self.pace.take(item.channel)
         if item.kind is OutboxKind.FILE:
             await self.slack.upload(item.channel, thread, Upload.of_payload(item.payload))
-        # a state change (a failure, an outage, a timeout): first in the budget
         elif item.kind is OutboxKind.EVENT:
+            # a state change (a failure, an outage, a timeout): first in the budget
             await self.slack.post_reply(item.channel, thread, render_reply(item, self.backends),
                                         priority=Priority.CHANGE)
         else:

@@ -65,8 +65,8 @@ class Surfaces:
         view = views.watch_modal(sorted(usable), channel=channel, job_id=job_id, backend=backend)
         try:
             await client.views_open(trigger_id=str(body.get("trigger_id") or ""), view=view)
-        # an expired trigger (a slow ack) or a view Slack refuses: nothing to show
         except SlackApiError as exc:
+            # an expired trigger (a slow ack) or a view Slack refuses: nothing to show
             log.warning("views.open for the Watch a job modal was refused: %s", exc.response.get("error"))
 
     async def _theirs(self, user: str) -> dict[str, Backend]:
