@@ -131,7 +131,9 @@ class RefreshingAuth(httpx.Auth, ABC):
     # -- the flow ----------------------------------------------------------------------------------------
     def side_request(self, method: str, url: str, like: httpx.Request, **kwargs: Any) -> httpx.Request:
         """A request of the flow's own (token, login), with `like`'s timeout and carried headers."""
-        headers = {name: value for name in self.carried_headers if (value := like.headers.get(name)) is not None}
+        headers = {
+            name: value for name in self.carried_headers if (value := like.headers.get(name)) is not None
+        }
         headers.update(kwargs.pop("headers", {}))
         extensions = {"timeout": like.extensions["timeout"]} if "timeout" in like.extensions else {}
         return httpx.Request(method, url, headers=headers, extensions=extensions, **kwargs)
@@ -145,7 +147,9 @@ class RefreshingAuth(httpx.Auth, ABC):
         self._token = token.value
         lifetime = token.lifetime
         # renew a little before the vendor's own end: a tenth of the lifetime, at most a minute
-        self._expires_at = math.inf if lifetime is None else self.clock() + max(0.0, lifetime - min(60.0, lifetime / 10))
+        self._expires_at = (
+            math.inf if lifetime is None else self.clock() + max(0.0, lifetime - min(60.0, lifetime / 10))
+        )
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         stale: str | None = None  # the token the vendor refused
@@ -170,12 +174,14 @@ class RefreshingAuth(httpx.Auth, ABC):
                 return
             # (httpx reads a response it retries; here it is read with the cap)
             await read_body(response, self.name)
-            log.info("%s: HTTP %s: the token or session has ended; renewing it once", self.name, response.status_code,
-                     extra=about(self.name))
+            log.info("%s: HTTP %s: the token or session has ended; renewing it once", self.name,
+                     response.status_code, extra=about(self.name))
             stale = used
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        raise RuntimeError(f"{type(self).__name__} takes a lock and does I/O: it is for httpx.AsyncClient only")
+        raise RuntimeError(
+            f"{type(self).__name__} takes a lock and does I/O: it is for httpx.AsyncClient only"
+        )
 
     async def sign_in(self, http: httpx.AsyncClient, url: str) -> None:
         """Get a token now, exactly as a request to `url` would (for `check`): the flow's token requests go
@@ -259,10 +265,12 @@ class ClientCredentials(RefreshingAuth):
         if self.settings.scope:
             form["scope"] = self.settings.scope
         basic = basic_header(self.settings.client_id, self.settings.client_secret)
-        return self.side_request("POST", self.settings.token_url, request, data=form, headers={"Authorization": basic})
+        return self.side_request("POST", self.settings.token_url, request, data=form,
+                                 headers={"Authorization": basic})
 
     async def read_token(self, response: httpx.Response) -> Token:
-        grant = read_grant(response, self.name, secrets_in(self.settings, response.request), "client credentials")
+        grant = read_grant(response, self.name, secrets_in(self.settings, response.request),
+                           "client credentials")
         return Token(grant.access_token, grant.lifetime)
 
 
@@ -322,13 +330,15 @@ class RotatingRefreshToken(RefreshingAuth):
             self._refresh_token = grant.refresh_token
             await self._persist(grant.refresh_token)
         log.info("%s: OAuth access token refreshed (valid %d s); rotated refresh token %s", self.name,
-                 grant.lifetime, "stored" if self.secrets is not None else "kept in memory only", extra=about(self.name))
+                 grant.lifetime, "stored" if self.secrets is not None else "kept in memory only",
+                 extra=about(self.name))
         return Token(grant.access_token, grant.lifetime)
 
     def _all_refused(self) -> AuthFailed:
         if self._refused == [self.settings.refresh_token]:
             return AuthFailed(
-                f"{self.name}: the OAuth refresh token was refused (invalid_grant): it was already used or has "
+                f"{self.name}: the OAuth refresh token was refused (invalid_grant): "
+                "it was already used or has "
                 "expired. Put a new refresh token in the config (or the secret store) to go on."
             )
         return AuthFailed(

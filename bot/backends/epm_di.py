@@ -219,7 +219,9 @@ class EpmDataIntegration(EpmBackend):
             lines = list(excerpt.tail)[-8:]
             hint_parts.append("The log has no ERROR/FATAL/Exception lines; its last lines are shown.")
         if cut:
-            hint_parts.append(f"Only the first {LOG_SCAN_MAX_BYTES // (1024 * 1024)} MB of the log were read.")
+            hint_parts.append(
+                f"Only the first {LOG_SCAN_MAX_BYTES // (1024 * 1024)} MB of the log were read."
+            )
         if content is None:
             hint_parts.append(f"The whole log is {log_path} (too large to attach); see {where}.")
         return FailureDetails(
@@ -237,7 +239,8 @@ class EpmDataIntegration(EpmBackend):
         try:
             payload = await self.get_json(f"{INTEROP}/applicationsnapshots")
         except Forbidden:
-            rows.append(("EPM API and credentials", False, "credentials accepted, but this account may not use "
+            rows.append(("EPM API and credentials", False,
+                         "credentials accepted, but this account may not use "
                          "the interop API (HTTP 403): job logs cannot be downloaded"))
             return rows
         except BackendError as exc:

@@ -173,7 +173,8 @@ class FusionJobScheduler(Backend):
     label = "Oracle Fusion"
     # The saas-batch API has no cancel; ESS cancel only when `cancel_enabled` (see `can_cancel`).
     capabilities = Capabilities(cancel=False, logs=True)
-    cancel_hint = "Cancel it in Fusion under Tools > Scheduled Processes (select the request, then Cancel Process)."
+    cancel_hint = ("Cancel it in Fusion under Tools > Scheduled Processes "
+                   "(select the request, then Cancel Process).")
     job_id_help = "it is the job request id the Job Scheduler API returned, digits only, e.g. 44046"
 
     def __init__(self, name: str, config: BackendConfig, *, secrets: SecretStore | None = None,
@@ -205,7 +206,8 @@ class FusionJobScheduler(Backend):
         job_id = self.validate_job_id(job_id)
         if not self.can_cancel:
             raise CancelNotSupported(
-                f"Cancel is not turned on for {self.name}: Fusion's job scheduler API has none. {self.cancel_hint}"
+                f"Cancel is not turned on for {self.name}: Fusion's job scheduler API has none. "
+                f"{self.cancel_hint}"
             )
         try:
             await self.request("POST", CANCEL_PATH.format(path_segment(job_id)))
@@ -247,7 +249,9 @@ class FusionJobScheduler(Backend):
             hint=" ".join([*notes, f"More in Fusion: Tools > Scheduled Processes, request {status.job_id}."]),
         )
 
-    async def output_files(self, job_id: str) -> tuple[list[tuple[str, int | None]], list[Link], int | None, bool]:
+    async def output_files(
+        self, job_id: str
+    ) -> tuple[list[tuple[str, int | None]], list[Link], int | None, bool]:
         """Every page of a request's output files: (files, links, totalItems if said, all pages read)."""
         files: list[tuple[str, int | None]] = []
         links: list[Link] = []
@@ -259,8 +263,8 @@ class FusionJobScheduler(Backend):
             ), self.base_url)
             # the server does not page as asked: stop here
             if page.offset is not None and page.offset != offset:
-                log.info("%s: outputFiles of %s answered offset %s when asked %s; not paging on", self.name, job_id,
-                         page.offset, offset, extra=about(self.name, job_id))
+                log.info("%s: outputFiles of %s answered offset %s when asked %s; not paging on",
+                         self.name, job_id, page.offset, offset, extra=about(self.name, job_id))
                 return files, links, total, False
             files += page.files
             links += page.links
@@ -272,7 +276,10 @@ class FusionJobScheduler(Backend):
     async def check(self) -> list[tuple[str, bool, str]]:
         """Probe with a status call for job 0: a JSON 404 proves reachability, auth and the API path."""
         try:
-            async with self.sending(), self.http.stream("GET", self.url(STATUS_PATH.format("0")), auth=self.auth) as resp:
+            async with (
+                self.sending(),
+                self.http.stream("GET", self.url(STATUS_PATH.format("0")), auth=self.auth) as resp,
+            ):
                 await read_body(resp, self.name)
         except TooSlow as exc:  # no whole answer within the backend's `timeout`: a hung or dripping server
             return [("reachable", False, str(exc))]

@@ -42,7 +42,9 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 USER_CHECK_SECONDS = 5.0
 
 
-def make_http_client(config: BackendConfig, timed: Callable[[float], None] | None = None) -> httpx.AsyncClient:
+def make_http_client(
+    config: BackendConfig, timed: Callable[[float], None] | None = None
+) -> httpx.AsyncClient:
     """The one HTTP client a backend uses for everything: keep-alive pool sized to its concurrency cap.
 
     HTTP/1.1 keep-alive over aiohttp costs about a third of the CPU per request of httpx's own transport

@@ -132,7 +132,8 @@ def failure_envelope(content: bytes) -> dict[str, Any] | None:
         payload = lenient_json(content) if content else None
     except ValueError:
         return None
-    if isinstance(payload, dict) and str(payload.get("responseStatus", "")).upper() in ("FAILURE", "EXCEPTION"):
+    if (isinstance(payload, dict)
+            and str(payload.get("responseStatus", "")).upper() in ("FAILURE", "EXCEPTION")):
         return payload
     return None
 
@@ -325,9 +326,12 @@ class Session(RefreshingAuth):
         self._last_login = now
         self._logins_unproven += 1
         # until its answer is read, the login counts as an outage: a login that gets no answer is one
-        self._last_login_result, self._last_login_error = "outage", f"{self.name}: Vault did not answer the login"
+        self._last_login_result, self._last_login_error = (
+            "outage", f"{self.name}: Vault did not answer the login"
+        )
         return self.side_request("POST", self.backend.url(f"/api/{self.backend.api_version}/auth"), request,
-                                 data={"username": self.settings.username, "password": self.settings.password})
+                                 data={"username": self.settings.username,
+                                       "password": self.settings.password})
 
     async def read_token(self, response: httpx.Response) -> Token:
         try:
@@ -404,8 +408,8 @@ class Session(RefreshingAuth):
             self.vault_name = current[2] or str(vault_id)
             return
         if current is None and not known:
-            log.warning("%s: Vault's login answer names no vault URL; cannot check it is the configured vault", name,
-                        extra=about(name))
+            log.warning("%s: Vault's login answer names no vault URL; "
+                        "cannot check it is the configured vault", name, extra=about(name))
             return
         where = f"{current[2] or current[0]} at {current[1]}" if current else f"vault {vault_id}"
         raise AuthFailed(
@@ -429,7 +433,9 @@ class VeevaVault(Backend):
                  http: httpx.AsyncClient | None = None) -> None:
         super().__init__(name, config, secrets=secrets, http=http)
         if not isinstance(config.auth, VaultSession):
-            raise ConfigError(f"backend '{name}': field 'auth.type': Vault takes vault_session, not '{config.auth.type}'")
+            raise ConfigError(
+                f"backend '{name}': field 'auth.type': Vault takes vault_session, not '{config.auth.type}'"
+            )
         try:
             self.api_version, self._version = api_version(config.api_version)
         except ConfigError as exc:
@@ -437,9 +443,9 @@ class VeevaVault(Backend):
         self.client_id: str = config.vault_client_id or DEFAULT_CLIENT_ID
         # on every request, /auth included (as VAPIL does)
         self.http.headers[CLIENT_ID_HEADER] = self.client_id
-        self.advice = (f"the backend's api_version ({self.api_version}) or base_url ({self.base_url}) is wrong "
-                       "(base_url is the vault's https:// address without /api; api_version must be one the vault "
-                       "offers)")
+        self.advice = (f"the backend's api_version ({self.api_version}) or base_url ({self.base_url}) "
+                       "is wrong (base_url is the vault's https:// address without /api; "
+                       "api_version must be one the vault offers)")
         self.clock: Callable[[], float] = time.monotonic
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
         self.session = Session(self, config.auth)
@@ -464,7 +470,8 @@ class VeevaVault(Backend):
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         wait = self.backoff_hint
         if wait > MAX_PACE_SLEEP:
-            raise RateLimited(f"{self.name}: Vault's burst limit is nearly used up; pausing", retry_after=wait)
+            raise RateLimited(f"{self.name}: Vault's burst limit is nearly used up; pausing",
+                              retry_after=wait)
         if wait > 0:
             await self.sleep(wait)
         resp = await super().request(method, path, **kwargs)
@@ -520,7 +527,8 @@ class VeevaVault(Backend):
         if when is not None and now - when < self.min_poll_interval:
             if last is not None:
                 return last
-            raise RateLimited(f"{self.name}: Vault allows one status call per job every {self.min_poll_interval:.0f} s",
+            raise RateLimited(f"{self.name}: Vault allows one status call per job "
+                              f"every {self.min_poll_interval:.0f} s",
                               retry_after=self.min_poll_interval - (now - when))
         if len(self._seen) > 1000:
             self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.min_poll_interval}
@@ -534,7 +542,8 @@ class VeevaVault(Backend):
         job_id = self.validate_job_id(job_id)
         if not self.can_cancel:
             raise CancelNotSupported(
-                f"Vault's cancel API needs API v25.3 or later; {self.name} uses {self.api_version}. {self.cancel_hint}"
+                f"Vault's cancel API needs API v25.3 or later; {self.name} uses {self.api_version}. "
+                f"{self.cancel_hint}"
             )
         payload = await self._call(
             "POST", f"/api/{self.api_version}/services/jobs/actions/cancel", json=[{"job_id": int(job_id)}]
@@ -580,7 +589,8 @@ class VeevaVault(Backend):
         except BackendError as exc:
             return [*rows, ("API version", False, f"could not list the vault's API versions: {exc}")]
         ok = self.api_version in offered
-        detail = f"{self.api_version} offered" if ok else f"{self.api_version} not offered (vault offers {', '.join(offered[-4:]) or 'none'})"
+        detail = (f"{self.api_version} offered" if ok
+                  else f"{self.api_version} not offered (vault offers {', '.join(offered[-4:]) or 'none'})")
         if not self.can_cancel:
             detail += "; cancel needs v25.3 or later"
         return [*rows, ("API version", ok, detail)]

@@ -114,8 +114,8 @@ class JobView:
 
     @classmethod
     def of_status(cls, backend: str, st: JobStatus, now: float) -> JobView:
-        return cls(backend, st.job_id, st.name, st.phase, st.vendor_status, shown_progress(st.phase, st.progress),
-                   st.message, st.log_paths, st.links, now)
+        return cls(backend, st.job_id, st.name, st.phase, st.vendor_status,
+                   shown_progress(st.phase, st.progress), st.message, st.log_paths, st.links, now)
 
     def payload(self) -> dict[str, Any]:
         return {"backend": self.backend, "job_id": self.job_id, "name": self.name, "phase": self.phase.value,
@@ -128,7 +128,8 @@ class JobView:
     def of_payload(cls, p: Mapping[str, Any]) -> JobView:
         return cls(str(p["backend"]), str(p["job_id"]), p["name"], Phase(p["phase"]), str(p["vendor_status"]),
                    p["progress"], p["message"], tuple(p["log_paths"]),
-                   tuple(Link(label, url) for label, url in p["links"]), float(p["checked_at"]), p["error_text"],
+                   tuple(Link(label, url) for label, url in p["links"]), float(p["checked_at"]),
+                   p["error_text"],
                    # older rows lack these
                    p.get("started_at"), p.get("usual_s"), int(p.get("usual_runs") or 0))
 
@@ -333,8 +334,9 @@ class Settled:
 
 
 JobEvent = Changed | Recovered | Outage | TimedOut | Late | CaughtUp | Flapping | Settled
-_EVENTS: dict[str, type[JobEvent]] = {cls.tag: cls for cls in (Changed, Recovered, Outage, TimedOut, Late, CaughtUp,
-                                                                 Flapping, Settled)}
+_EVENTS: dict[str, type[JobEvent]] = {
+    cls.tag: cls for cls in (Changed, Recovered, Outage, TimedOut, Late, CaughtUp, Flapping, Settled)
+}
 
 
 def event_payload(event: JobEvent) -> dict[str, Any]:
