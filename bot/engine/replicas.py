@@ -44,7 +44,9 @@ class Replicas:
         self.id = replica
         self.live = 1
         # psycopg's own connection string for LISTEN (never logged: it may hold the password)
-        self._conninfo = make_url(engine_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._conninfo = (
+            make_url(engine_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
         self._wake = asyncio.Event()
         self._listening = asyncio.Event()  # the LISTEN session is connected (once)
         self._tasks: list[asyncio.Task[None]] = []
@@ -57,13 +59,14 @@ class Replicas:
         try:
             await asyncio.wait_for(self._listening.wait(), self.lease)
         except TimeoutError:
-            log.warning("replica %s: no LISTEN connection after %g s; joining on the heartbeat alone", self.id,
-                        self.lease)
+            log.warning("replica %s: no LISTEN connection after %g s; joining on the heartbeat alone",
+                        self.id, self.lease)
         self.live = await self.db.run(leases.heartbeat, self.id, self.lease)
         self.poller.metrics.replicas_live(self.live)
         await self.db.run(leases.notify, "balance")
         self._tasks.append(asyncio.create_task(self._alive()))
-        log.info("replica %s joins %d live replicas on PostgreSQL (lease %g s)", self.id, self.live - 1, self.lease)
+        log.info("replica %s joins %d live replicas on PostgreSQL (lease %g s)", self.id, self.live - 1,
+                 self.lease)
 
     def start(self) -> None:
         """After the schedule is loaded: the heartbeat."""
@@ -84,8 +87,8 @@ class Replicas:
                 log.exception("replica heartbeat failed; trying again in %g s", self.lease / 3)
                 continue
             if balance.live != self.live or balance.claimed or balance.released:
-                log.info("replica %s: %d live replicas, share %d; owns %d jobs (took %d, gave back %d)", self.id,
-                         balance.live, balance.share, len(balance.owned), len(balance.claimed),
+                log.info("replica %s: %d live replicas, share %d; owns %d jobs (took %d, gave back %d)",
+                         self.id, balance.live, balance.share, len(balance.owned), len(balance.claimed),
                          len(balance.released))
             self.live = balance.live
             self.poller.metrics.replicas_live(balance.live)

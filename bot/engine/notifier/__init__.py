@@ -12,5 +12,5 @@ from bot.engine.notifier.outcome import UNKNOWN_TRIES, Result, WhoSends, outcome
 from bot.engine.notifier.pace import CHANNEL_BURST, CHANNEL_GAP, Bucket
 from bot.engine.notifier.send import render_reply
 
-__all__ = ["CHANNEL_BURST", "CHANNEL_GAP", "UNKNOWN_TRIES", "Bucket", "Halted", "Notifier", "WhoSends", "Result",
-           "Turns", "outcome_of", "render_reply"]
+__all__ = ["CHANNEL_BURST", "CHANNEL_GAP", "UNKNOWN_TRIES", "Bucket", "Halted", "Notifier", "WhoSends",
+           "Result", "Turns", "outcome_of", "render_reply"]

@@ -242,7 +242,9 @@ class Notifier:
         if not isinstance(row, OwedMessage):
             return row
         async with self.turns.of(row.channel).turn(PRIORITY[row.kind]):  # order
-            if self.halt.why is not None or (row.kind is not OutboxKind.UPDATE and self.pace.cooling(row.channel)):
+            if self.halt.why is not None or (
+                row.kind is not OutboxKind.UPDATE and self.pace.cooling(row.channel)
+            ):
                 return None  # pace
             # lease: renewed right before the claim, a whole lease to send
             await self.leases.renew([row.channel])

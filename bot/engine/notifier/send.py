@@ -66,8 +66,8 @@ class Send:
             if item.attempts > 0:
                 found = await self._earlier_parent(item)
                 if found:
-                    log.info("parent of watch %s was already posted before a restart (ts %s)", item.watch_id, found,
-                             extra=about_item(item))
+                    log.info("parent of watch %s was already posted before a restart (ts %s)",
+                             item.watch_id, found, extra=about_item(item))
                     return found
             parent = await self._parent(item.watch_id)
             if parent is None:
