@@ -143,8 +143,9 @@ async def read_signed(request: web.Request, secret: str, clock: Callable[[], flo
     if len(raw) < HASH_ON_THREAD:
         good = signed(raw, request.headers, secret, clock())
     else:
-        good = await asyncio.get_running_loop().run_in_executor(_HASHING, signed, raw, request.headers, secret,
-                                                                clock())
+        good = await asyncio.get_running_loop().run_in_executor(
+            _HASHING, signed, raw, request.headers, secret, clock()
+        )
     if not good:
         raise Unsigned(401, "bad signature")
     return raw
@@ -291,14 +292,15 @@ class AcceptErrors:
 
     def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")
-        if isinstance(exc, OSError) and exc.errno in OUT_OF_DESCRIPTORS and "accept" in str(context.get("message")):
+        if (isinstance(exc, OSError) and exc.errno in OUT_OF_DESCRIPTORS
+                and "accept" in str(context.get("message"))):
             self.refused += 1
             self._unsaid += 1
             now = time.monotonic()
             if now - self._last_said >= ACCEPT_LOG_EVERY:
                 log.warning("HTTP: cannot accept connections: out of file descriptors (%s); %d refused since "
-                            "the last such line, retrying every second", errno.errorcode.get(exc.errno, exc.errno),
-                            self._unsaid)
+                            "the last such line, retrying every second",
+                            errno.errorcode.get(exc.errno, exc.errno), self._unsaid)
                 self._last_said, self._unsaid = now, 0
             return
         if self.before is not None:

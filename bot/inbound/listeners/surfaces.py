@@ -54,7 +54,8 @@ class Surfaces:
         channel = _dict(body.get("channel")).get("id") if body.get("type") == "message_action" else None
         channel = channel if isinstance(channel, str) and channel else None
         usable = {n: b for n, b in backends.items()
-                  if channel is None or b.config.channels is None or channel in b.config.channels} or dict(backends)
+                  if channel is None or b.config.channels is None
+                  or channel in b.config.channels} or dict(backends)
         job_id = backend = None
         if channel is not None:
             text = str(_dict(body.get("message")).get("text") or "")
@@ -110,7 +111,8 @@ class Surfaces:
             answer = Answer(str(exc), ok=False)
         except Exception:
             log.exception("the Watch a job modal's watch failed")
-            answer = Answer("Something went wrong on my side; nothing was changed. Please try again.", ok=False)
+            answer = Answer("Something went wrong on my side; nothing was changed. Please try again.",
+                            ok=False)
         finally:
             await checking
         await _say(respond, answer)
@@ -125,10 +127,12 @@ class Surfaces:
         try:
             if await self.watching.perms.is_member(user, channel, fresh=True):
                 return True
-            errors[CHANNEL] = ("You are not a member of that channel: choose one you are in (or join it first). "
+            errors[CHANNEL] = ("You are not a member of that channel: "
+                               "choose one you are in (or join it first). "
                                "A private channel also needs me in it: /invite @jobstatus.")
         except permissions.Unknowable:
-            errors[CHANNEL] = "I cannot check that channel's members right now; nothing was done. Try again in a minute."
+            errors[CHANNEL] = ("I cannot check that channel's members right now; nothing was done. "
+                               "Try again in a minute.")
         return False
 
 
