@@ -86,55 +86,76 @@ class Metrics:
         self.clock = clock
         self.count_every = COUNT_EVERY
         r = self.registry = CollectorRegistry()
-        self._watches = Gauge("jobstatus_watches_active", "Active watches (a channel following a job), by backend.",
+        self._watches = Gauge("jobstatus_watches_active",
+                              "Active watches (a channel following a job), by backend.",
                               ["backend"], registry=r)
-        self._jobs = _Read("jobstatus_jobs_tracked", "Jobs the poller polls (one per job however many channels "
-                           "watch it), by backend.", "backend")
+        self._jobs = _Read("jobstatus_jobs_tracked",
+                           "Jobs the poller polls (one per job however many channels watch it), by backend.",
+                           "backend")
         r.register(self._jobs)
-        self._polls = Counter("jobstatus_polls", "Polls of a job, by backend and outcome: changed, unchanged, "
-                              "or the kind of error (bot/domain/errors.py).", ["backend", "outcome"], registry=r)
-        self._up = Gauge("jobstatus_backend_up", "1 while the backend's last poll reached it, 0 while it is in "
-                         "an outage (network, timeout, 5xx, rate limit, maintenance).", ["backend"], registry=r)
+        self._polls = Counter("jobstatus_polls",
+                              "Polls of a job, by backend and outcome: changed, unchanged, "
+                              "or the kind of error (bot/domain/errors.py).",
+                              ["backend", "outcome"], registry=r)
+        self._up = Gauge("jobstatus_backend_up",
+                         "1 while the backend's last poll reached it, 0 while it is in "
+                         "an outage (network, timeout, 5xx, rate limit, maintenance).",
+                         ["backend"], registry=r)
         self._poll_series: dict[tuple[str, str], Counter] = {}
         self._up_series: dict[str, Gauge] = {}
-        self._request_seconds = Histogram("jobstatus_vendor_request_duration_seconds", "Vendor HTTP requests "
-                                          "answered (sign-ins included), from sending to the answer's headers, "
-                                          "by backend.", ["backend"], buckets=REQUEST_BUCKETS, registry=r)
+        self._request_seconds = Histogram("jobstatus_vendor_request_duration_seconds",
+                                          "Vendor HTTP requests answered (sign-ins included), "
+                                          "from sending to the answer's headers, by backend.",
+                                          ["backend"], buckets=REQUEST_BUCKETS, registry=r)
         self._slack_calls = Counter("jobstatus_slack_calls", "Slack Web API calls, by method and outcome "
                                     "(ok, or what Slack's refusal means: bot/slack/errors.py).",
                                     ["method", "outcome"], registry=r)
-        self._rate_limited = Counter("jobstatus_slack_rate_limited", "Times Slack asked the bot to wait "
-                                     "(Retry-After) before sending a message again (a 429 holds its method: a channel's posts, or "
-                                     "another method's budget).", registry=r)
-        self._slack_429 = Counter("jobstatus_slack_429", "Slack's 429 answers (its rate limit), by method: with "
+        self._rate_limited = Counter("jobstatus_slack_rate_limited",
+                                     "Times Slack asked the bot to wait (Retry-After) "
+                                     "before sending a message again (a 429 holds its method: "
+                                     "a channel's posts, or another method's budget).", registry=r)
+        self._slack_429 = Counter("jobstatus_slack_429",
+                                  "Slack's 429 answers (its rate limit), by method: with "
                                   "the budget kept, none is expected.", ["method"], registry=r)
-        self._budget_wait = Counter("jobstatus_slack_budget_wait_seconds", "Seconds Slack calls waited for their "
+        self._budget_wait = Counter("jobstatus_slack_budget_wait_seconds",
+                                    "Seconds Slack calls waited for their "
                                     "method's budget (bot/slack/budget.py), summed, by method.", ["method"],
                                     registry=r)
-        self._unreachable = Counter("jobstatus_slack_unreachable", "Times Slack became unreachable (the network) "
-                                    "for the notifier: one per outage, however many messages met it.", registry=r)
-        self._unreachable_seconds = Counter("jobstatus_slack_unreachable_seconds", "Seconds Slack was unreachable, "
-                                            "summed over ended outages.", registry=r)
-        self._unreachable_waited = Counter("jobstatus_slack_unreachable_messages", "Messages that waited for Slack "
-                                           "to be reachable again (each counted once per outage).", registry=r)
-        self._unreachable_now = Gauge("jobstatus_slack_unreachable_now", "1 while the notifier cannot reach Slack, "
-                                      "else 0.", registry=r)
-        self._rate_limit_wait = Counter("jobstatus_slack_rate_limit_wait_seconds", "Seconds Slack asked the bot "
-                                        "to wait (Retry-After), summed.", registry=r)
+        self._unreachable = Counter("jobstatus_slack_unreachable",
+                                    "Times Slack became unreachable (the network) "
+                                    "for the notifier: one per outage, however many messages met it.",
+                                    registry=r)
+        self._unreachable_seconds = Counter("jobstatus_slack_unreachable_seconds",
+                                            "Seconds Slack was unreachable, summed over ended outages.",
+                                            registry=r)
+        self._unreachable_waited = Counter("jobstatus_slack_unreachable_messages",
+                                           "Messages that waited for Slack "
+                                           "to be reachable again (each counted once per outage).",
+                                           registry=r)
+        self._unreachable_now = Gauge("jobstatus_slack_unreachable_now",
+                                      "1 while the notifier cannot reach Slack, else 0.", registry=r)
+        self._rate_limit_wait = Counter("jobstatus_slack_rate_limit_wait_seconds",
+                                        "Seconds Slack asked the bot to wait (Retry-After), summed.",
+                                        registry=r)
         self._outbox = Gauge("jobstatus_outbox_messages", "Messages owed to Slack (the outbox).", registry=r)
         self._oldest_owed: float | None = None
         self._outbox_age = Gauge("jobstatus_outbox_oldest_age_seconds", "Age of the oldest message owed to "
                                  "Slack (0 when none is owed).", registry=r)
         self._outbox_age.set_function(self._oldest_age)
-        self._reply_seconds = Histogram("jobstatus_change_to_reply_seconds", "From the poll that saw a job's "
-                                        "state change to Slack's answer to the thread reply saying so, by backend.",
+        self._reply_seconds = Histogram("jobstatus_change_to_reply_seconds",
+                                        "From the poll that saw a job's state change to Slack's answer "
+                                        "to the thread reply saying so, by backend.",
                                         ["backend"], buckets=REPLY_BUCKETS, registry=r)
-        self._lag = Histogram("jobstatus_loop_lag_seconds", "How late a pass of a loop ran against when it was "
-                              "due: the poller's polls against their due time, the notifier's pass against its "
-                              "wake-up (a kick or its 1 s timer).", ["loop"], buckets=LAG_BUCKETS, registry=r)
-        self._api = Counter("jobstatus_api_requests", "HTTP API requests (bot/inbound/api.py), by method, route (its "
+        self._lag = Histogram("jobstatus_loop_lag_seconds",
+                              "How late a pass of a loop ran against when it was due: "
+                              "the poller's polls against their due time, "
+                              "the notifier's pass against its wake-up (a kick or its 1 s timer).",
+                              ["loop"], buckets=LAG_BUCKETS, registry=r)
+        self._api = Counter("jobstatus_api_requests",
+                            "HTTP API requests (bot/inbound/api.py), by method, route (its "
                             "template) and the status answered.", ["method", "route", "status"], registry=r)
-        self._replicas = Gauge("jobstatus_replicas_live", "Replicas sharing the database, this one included, as "
+        self._replicas = Gauge("jobstatus_replicas_live",
+                               "Replicas sharing the database, this one included, as "
                                "its last heartbeat saw them (1 on SQLite: one process).", registry=r)
         self._replicas.set(1)
 
