@@ -88,14 +88,15 @@ def _listed(who: Who, ids: Iterable[str]) -> bool:
     return any(i == who.user or (i.startswith("S") and i in who.groups) for i in ids)
 
 
-def decide(cfg: BackendConfig, backend: str, admins: Iterable[str], who: Who, action: Action, channel: str | None,
-           *, owner: str | None = None) -> str | None:
+def decide(cfg: BackendConfig, backend: str, admins: Iterable[str], who: Who, action: Action,
+           channel: str | None, *, owner: str | None = None) -> str | None:
     """None when `who` may do `action` on backend `backend` in `channel` (None: not in a channel, e.g. the
     Home tab); else why not, in words for them. `owner` is the job's owner (`job_owner`), for a cancel."""
     b = esc(backend)
     admin = who.user in set(admins)
     if cfg.users is not None and not _listed(who, cfg.users):  # admins too: `admins` widens cancel, not use
-        return (f"You may not use backend `{b}`: its `users` setting names the people and user groups who may. "
+        return (f"You may not use backend `{b}`: "
+                "its `users` setting names the people and user groups who may. "
                 "Ask the bot's operator to add you.")
     if channel is not None and cfg.channels is not None and channel not in cfg.channels:
         allowed = ", ".join(f"<#{esc(c)}>" for c in cfg.channels) or "none"
@@ -105,13 +106,16 @@ def decide(cfg: BackendConfig, backend: str, admins: Iterable[str], who: Who, ac
     if isinstance(cfg.cancel, list):
         if _listed(who, cfg.cancel):
             return None
-        return f"Only the people and user groups in `{b}`'s `cancel` setting (or an admin) may cancel its jobs."
+        return (f"Only the people and user groups in `{b}`'s `cancel` setting (or an admin) "
+                "may cancel its jobs.")
     if owner is not None and owner == who.user:
         return None
     if owner is None:
-        return (f"Nobody watches this job yet, so it has no owner: under the `cancel: owner` rule of `{b}` it is "
+        return ("Nobody watches this job yet, so it has no owner: "
+                f"under the `cancel: owner` rule of `{b}` it is "
                 "cancelled by the person who first watches it, or by an admin.")
-    return f"Only {who_acted(owner)}, who first watched it (the `cancel: owner` rule of `{b}`), or an admin may cancel this job."
+    return (f"Only {who_acted(owner)}, who first watched it (the `cancel: owner` rule of `{b}`), "
+            "or an admin may cancel this job.")
 
 
 def groups_in(cfg: BackendConfig, admins: Iterable[str] = ()) -> set[str]:
@@ -150,7 +154,8 @@ class StatusLimit:
         b = self.buckets.get(user)
         if b is None:
             if len(self.buckets) >= CACHE_KEPT:
-                self.buckets = {u: x for u, x in self.buckets.items() if x.tokens + (now - x.at) * rate < self.burst}
+                self.buckets = {u: x for u, x in self.buckets.items()
+                                if x.tokens + (now - x.at) * rate < self.burst}
             b = self.buckets[user] = Bucket(self.burst, now)
         b.tokens, b.at = min(self.burst, b.tokens + (now - b.at) * rate), now
         if b.tokens >= 1.0:
@@ -188,8 +193,8 @@ class Permissions:
         try:
             who = Who(user, await self._groups_of(user, groups_in(cfg)))
         except Unknowable as exc:
-            raise Denied(f"I cannot check who may use `{esc(backend)}` right now (Slack: {esc(exc)}); nothing "
-                         "was done. Try again in a minute.", "unavailable") from None
+            raise Denied(f"I cannot check who may use `{esc(backend)}` right now (Slack: {esc(exc)}); "
+                         "nothing was done. Try again in a minute.", "unavailable") from None
         why = decide(cfg, backend, self.settings.admins, who, action, channel, owner=owner)
         if why is not None:
             raise Denied(why, "channel_not_allowed" if "`channels` setting" in why else "forbidden")
@@ -197,8 +202,9 @@ class Permissions:
     def limit_status(self, user: str) -> None:
         wait = self.status_limit.take(user)
         if wait > 0:
-            raise Denied(f"You asked for {STATUS_PER_MINUTE} statuses a minute already (at most {STATUS_BURST} at "
-                         f"once). Try again in {math.ceil(wait)} s, or watch the job to follow it.", "rate_limited")
+            raise Denied(f"You asked for {STATUS_PER_MINUTE} statuses a minute already "
+                         f"(at most {STATUS_BURST} at once). "
+                         f"Try again in {math.ceil(wait)} s, or watch the job to follow it.", "rate_limited")
 
     def may_probe(self, user: str) -> None:
         """Before a watch asks the vendor about a job: refuse when the person's misses (ids the vendor does
@@ -206,9 +212,9 @@ class Permissions:
         oracle than `status`."""
         wait = self.miss_limit.wait(user)
         if wait > 0:
-            raise Denied(f"You asked about {STATUS_PER_MINUTE} job ids a minute that do not exist (or that the bot "
-                         f"may not show), the most one person may. Try again in {math.ceil(wait)} s, and check the "
-                         "id first.", "rate_limited")
+            raise Denied(f"You asked about {STATUS_PER_MINUTE} job ids a minute that do not exist "
+                         "(or that the bot may not show), the most one person may. "
+                         f"Try again in {math.ceil(wait)} s, and check the id first.", "rate_limited")
 
     def missed(self, user: str) -> None:
         """A watch asked about an id the vendor does not know: one from the person's allowance of misses."""

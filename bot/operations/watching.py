@@ -91,9 +91,10 @@ class Watching:
         self.perms.settings = self.settings  # the rules are these settings, whoever replaced them
         if user.startswith(actors.API_ACTOR):
             cfg = self.perms.config(backend)
-            if cfg is not None and channel is not None and cfg.channels is not None and channel not in cfg.channels:
-                raise UserError(f"Backend `{esc(backend)}` may not be used in that channel (its `channels` setting).",
-                                "channel_not_allowed")
+            if (cfg is not None and channel is not None and cfg.channels is not None
+                    and channel not in cfg.channels):
+                raise UserError(f"Backend `{esc(backend)}` may not be used in that channel "
+                                "(its `channels` setting).", "channel_not_allowed")
             return
         owner = None
         if action is Action.CANCEL and job_id is not None:
@@ -119,15 +120,17 @@ class Watching:
             folded = {n.casefold(): n for n in sorted(open_to_all, reverse=True)}
             guess = difflib.get_close_matches(name.casefold(), list(folded), n=1)
             hint = f" Did you mean `{esc(folded[guess[0]])}`?" if guess else ""
-            raise UserError(f"There is no backend called `{esc(name[:64])}`.{hint} Backends anyone may use: {names}. "
+            raise UserError(f"There is no backend called `{esc(name[:64])}`.{hint} "
+                            f"Backends anyone may use: {names}. "
                             "See `/jobstatus backends` for yours.", "unknown_backend")
         allowed = b.config.channels
         # a backend limited by `users` leaves its `channels` to the permission check (`allow`, which every
         # caller makes), which asks who the person is first: its channels (often private) are named only to
         # its people
         if channel is not None and allowed is not None and channel not in allowed and b.config.users is None:
-            raise UserError(f"Backend `{esc(b.name)}` may not be watched in this channel (its `channels` setting "
-                            "allows: " + ", ".join(f"<#{esc(c)}>" for c in allowed) + ").", "channel_not_allowed")
+            raise UserError(f"Backend `{esc(b.name)}` may not be watched in this channel "
+                            "(its `channels` setting allows: "
+                            + ", ".join(f"<#{esc(c)}>" for c in allowed) + ").", "channel_not_allowed")
         return b
 
     def job_id(self, backend: Backend, text: str) -> str:
@@ -178,17 +181,21 @@ class Watching:
             raise
         now = self.clock()
         watcher = actors.watcher(user, mention)
-        first = Changed(JobView.of_status(backend.name, st, now), watcher, None, None) if st.terminal else None
+        first = (Changed(JobView.of_status(backend.name, st, now), watcher, None, None) if st.terminal
+                 else None)
         note = messages.note(f":eyes: Watching again (by {messages.who(user)}).")
         watch, job, what = await self.db.run(
-            store.create_watch, backend.name, st, channel, user, now=now, interval=self.poller.interval(backend.name),
-            watch_timeout=self.watch_timeout(backend), first_reply=first, again_note=note, mention=mention,
+            store.create_watch, backend.name, st, channel, user, now=now,
+            interval=self.poller.interval(backend.name), watch_timeout=self.watch_timeout(backend),
+            first_reply=first, again_note=note, mention=mention,
         )
         if what == "exists":
             return await self._already(watch, backend, job_id)
         # refused for good: the notifier discards a watch just created, ends again one resumed
         # (bot/engine/notifier/outcome.py)
-        error = await self.notifier.deliver_watch(watch.pk, WhoSends.CREATED if what == "created" else WhoSends.RESUMED)
+        error = await self.notifier.deliver_watch(
+            watch.pk, WhoSends.CREATED if what == "created" else WhoSends.RESUMED
+        )
         if error is not None:
             await self.settle(store.Owes(track=job.pk))
             raise UserError(slack_refusal(error), "cannot_post" if error in CANNOT_POST else "slack_refused")
@@ -204,8 +211,8 @@ class Watching:
         else:
             text = f"Watching {esc(backend.name)} job `{esc(job_id)}`: updates go to the thread."
         if self.notifier.halted is not None:
-            text += (f" Slack refuses my token right now ({esc(self.notifier.halted.error)}): {where} appears "
-                     "once the bot's operator fixes it.")
+            text += (f" Slack refuses my token right now ({esc(self.notifier.halted.error)}): "
+                     f"{where} appears once the bot's operator fixes it.")
         return Watched(text, watch_id=watch.pk, new=True)
 
     async def settle(self, owes: store.Owes) -> None:
@@ -227,7 +234,8 @@ class Watching:
         if watch.active:
             text = f"This channel already watches {esc(backend.name)} job `{esc(job_id)}`: see {where}."
         else:
-            text = f"This channel already followed {esc(backend.name)} job `{esc(job_id)}` to its end: see {where}."
+            text = (f"This channel already followed {esc(backend.name)} job `{esc(job_id)}` to its end: "
+                    f"see {where}.")
         return Watched(text, watch_id=watch.pk)
 
     async def permalink(self, channel: str, ts: str | None) -> str | None:
@@ -294,8 +302,8 @@ class Watching:
             return Answer(f"{esc(backend.name)} job `{esc(job.job_id)}` has ended "
                           f"({messages.state_words(st.phase, st.vendor_status)}): nothing to watch.")
         note = messages.note(f":eyes: Watching again (by <@{user}>).")
-        await self.settle(await self.db.run(store.rewatch, watch_id, st, self.clock(), self.watch_timeout(backend),
-                                            note))
+        await self.settle(await self.db.run(store.rewatch, watch_id, st, self.clock(),
+                                            self.watch_timeout(backend), note))
         return Answer(f"Watching {esc(backend.name)} job `{esc(job.job_id)}` again.")
 
     async def clicked_watch(self, value: str, channel: str, message_ts: str) -> int:
@@ -303,7 +311,9 @@ class Watching:
         clicked in and, once the watch's parent is posted, the message it was on."""
         an_id = value.isascii() and value.isdigit() and len(value) <= 18
         pair = await self.db.run(store.watch_and_job, int(value)) if an_id else None
-        if pair is None or pair[0].channel != channel or (pair[0].parent_ts and pair[0].parent_ts != message_ts):
+        if pair is None or pair[0].channel != channel or (
+            pair[0].parent_ts and pair[0].parent_ts != message_ts
+        ):
             raise UserError("That button does not belong to a watch I know.")
         return pair[0].pk
 
@@ -343,7 +353,9 @@ class Watching:
         await self.allow(backend.name, user, Action.REFRESH, channel)
         if not self.can_cancel(backend.name):
             hint = backend.cancel_hint or "Cancel it in the vendor's console."
-            raise UserError(f"{esc(backend.name)} ({esc(backend.label)}) offers no cancel API here. {esc(hint)}")
+            raise UserError(
+                f"{esc(backend.name)} ({esc(backend.label)}) offers no cancel API here. {esc(hint)}"
+            )
         watch = await self.db.run(store.active_watch, backend.name, job_id, channel)
         if watch is None:
             await self.not_ended(backend, job_id)
@@ -352,20 +364,24 @@ class Watching:
         earlier = await self.db.run(store.claim_cancel, backend.name, job_id, user, now)
         if earlier is not None:
             by, at = earlier
-            return Answer(f"A cancel of {esc(backend.name)} job `{esc(job_id)}` was already requested by <@{by}> "
-                          f"at {messages.slack_date(at)}; I did not ask again.")
+            return Answer(f"A cancel of {esc(backend.name)} job `{esc(job_id)}` "
+                          f"was already requested by <@{by}> at {messages.slack_date(at)}; "
+                          "I did not ask again.")
         try:
             said = await backend.cancel(job_id)
         except Exception as exc:
             await self.db.run(store.release_cancel, backend.name, job_id, user, now)
             if isinstance(exc, CancelRefused):
-                raise UserError(f"{esc(backend.name)} refused to cancel job `{esc(job_id)}`: {esc(exc)}") from None
+                raise UserError(
+                    f"{esc(backend.name)} refused to cancel job `{esc(job_id)}`: {esc(exc)}"
+                ) from None
             if isinstance(exc, CancelNotSupported):
                 raise UserError(esc(exc)) from None
             if isinstance(exc, BackendError):
                 raise UserError(explain(backend, job_id, exc)) from None
             raise
-        note = messages.note(f":no_entry: Cancel requested by <@{user}>" + (f": {esc(said)}" if said else "."))
+        note = messages.note(f":no_entry: Cancel requested by <@{user}>"
+                             + (f": {esc(said)}" if said else "."))
         told, owes = await self.db.run(store.note_cancel, backend.name, job_id, note, self.clock())
         await self.settle(owes)
         where = " The thread follows it to the end." if told else ""
@@ -395,14 +411,16 @@ class Watching:
     async def list(self, channel: str) -> Answer:
         rows = await self.db.run(store.channel_watches, channel)
         if not rows:
-            return Answer(f"No job is watched in this channel. Start with `/jobstatus watch {messages.JOB_ARGS}`.")
+            return Answer("No job is watched in this channel. "
+                          f"Start with `/jobstatus watch {messages.JOB_ARGS}`.")
         lines = []
         for w, j in rows[:40]:
             link = await self.permalink(channel, w.parent_ts)
             name = f" · {esc(j.name)}" if j.name else ""
             state = messages.state_words(j.phase, j.vendor_status)
             thread = f" — <{link}|thread>" if link else ""
-            lines.append(f"• *{esc(j.backend)}* `{esc(j.job_id)}`{name}: {state} (by {messages.who(w.watcher)})"
+            lines.append(f"• *{esc(j.backend)}* `{esc(j.job_id)}`{name}: {state} "
+                         f"(by {messages.who(w.watcher)})"
                          f"{thread}")  # a token's watch is the token's, not a person's (`ci` (API) for <@U…>)
         more = f"\n…and {len(rows) - 40} more." if len(rows) > 40 else ""
         text = f"*Watched in this channel ({len(rows)})*\n" + "\n".join(lines) + more
@@ -439,7 +457,8 @@ class Watching:
                 can.append("logs")
             if b.capabilities.batch:
                 can.append("batched polling")
-            where = "anywhere" if b.config.channels is None else ", ".join(f"<#{esc(c)}>" for c in b.config.channels)
+            where = ("anywhere" if b.config.channels is None
+                     else ", ".join(f"<#{esc(c)}>" for c in b.config.channels))
             interval = self.poller.interval(name)
             every = f"every {interval:g}s"
             if b.config.poll_interval < interval:
@@ -450,7 +469,8 @@ class Watching:
         if not lines:
             lines.append("none you may use: ask the bot's operator to add you to a backend's `users`.")
         if unsure:
-            lines.append("(Slack could not say now who is in some user groups: try again in a minute for the rest.)")
+            lines.append("(Slack could not say now who is in some user groups: "
+                         "try again in a minute for the rest.)")
         text = "*Backends you may use*\n" + "\n".join(lines)
         return Answer(text, [messages.section(text)])
 
@@ -461,7 +481,8 @@ def explain(backend: Backend, job_id: str, exc: BackendError) -> str:
     if isinstance(exc, JobNotFound | Forbidden):
         # issue 19: an id the bot's account may not see reads exactly like one that does not exist, so a
         # person cannot learn by trying ids which jobs exist behind the account's back
-        return f"{b} has no job `{j}`. Check the id (and that it is {esc(with_article(backend.label))} job id)."
+        return (f"{b} has no job `{j}`. "
+                f"Check the id (and that it is {esc(with_article(backend.label))} job id).")
     if isinstance(exc, AuthFailed):
         return f"{b} refused the bot's credentials. Ask the bot's operator to check the `{b}` auth settings."
     if isinstance(exc, Unavailable):
@@ -472,7 +493,8 @@ def explain(backend: Backend, job_id: str, exc: BackendError) -> str:
     if isinstance(exc, Refused):
         return f"{b} refused the bot's request ({esc(exc)}). If it persists, tell the operator."
     if isinstance(exc, BadResponse):
-        return f"{b} answered something I could not read ({esc(exc)}). Try again; if it persists, tell the operator."
+        return (f"{b} answered something I could not read ({esc(exc)}). "
+                "Try again; if it persists, tell the operator.")
     return f"{b}: {esc(exc)}"
 
 
@@ -491,7 +513,8 @@ CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived", "
 
 def slack_refusal(error: str) -> str:
     if error in ("not_in_channel", "channel_not_found"):
-        return ("I cannot post in this channel. Invite me first (`/invite @jobstatus`), then run the command again.")
+        return ("I cannot post in this channel. "
+                "Invite me first (`/invite @jobstatus`), then run the command again.")
     if error in ("is_archived", "channel_is_archived"):
         return "This channel is archived; I cannot post in it."
     return f"Slack refused my message ({esc(error)}); nothing was set up."
