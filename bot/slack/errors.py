@@ -36,8 +36,8 @@ class Outcome(enum.Enum):
     NO_UPLOAD = "no upload"
 
 
-R, D, P, E, S, U = (Outcome.RETRY, Outcome.DROP, Outcome.REPOST_PARENT, Outcome.END_WATCH, Outcome.STOP_SENDING,
-                    Outcome.NO_UPLOAD)
+R, D, P, E, S, U = (Outcome.RETRY, Outcome.DROP, Outcome.REPOST_PARENT, Outcome.END_WATCH,
+                    Outcome.STOP_SENDING, Outcome.NO_UPLOAD)
 
 # Every method page's common errors (slack-api-ref methods/_errors/common.json, plus the three named above).
 GENERIC: dict[str, Outcome] = {
@@ -76,7 +76,8 @@ METHODS: dict[str, dict[str, Outcome]] = {
         "slack_connect_canvas_sharing_blocked": D, "slack_connect_file_link_sharing_blocked": D,
         "slack_connect_lists_sharing_blocked": D,
         # arguments the bot never sends (as_user, drafts, client_msg_id, sending on behalf)
-        "as_user_not_supported": D, "draft_already_deleted": D, "draft_already_sent": D, "draft_has_conflict": D,
+        "as_user_not_supported": D, "draft_already_deleted": D,
+        "draft_already_sent": D, "draft_has_conflict": D,
         "draft_not_found": D, "duplicate_channel_not_found": D, "duplicate_message_not_found": D,
         "send_on_behalf_not_allowed": D,
     },
@@ -106,7 +107,8 @@ METHODS: dict[str, dict[str, Outcome]] = {
         "channel_not_found": E, "is_archived": E, "not_in_channel": E, "restricted_action": E,
         "messages_tab_disabled": E, "user_not_in_channel": D, "cannot_reply_to_message": D,
         "message_limit_exceeded": R,
-        "no_text": D, "msg_too_long": D, "invalid_blocks": D, "invalid_blocks_format": D, "invalid_attachments": D,
+        "no_text": D, "msg_too_long": D,
+        "invalid_blocks": D, "invalid_blocks_format": D, "invalid_attachments": D,
         "too_many_attachments": D, "markdown_text_conflict": D,
     },
     # https://docs.slack.dev/reference/methods/chat.getPermalink/ (no link: the answer says "its thread in
@@ -122,7 +124,8 @@ METHODS: dict[str, dict[str, Outcome]] = {
     # https://docs.slack.dev/reference/methods/files.getUploadURLExternal/
     "files.getUploadURLExternal": {
         "file_uploads_disabled": U, "file_uploads_except_images_disabled": U, "file_type_not_allowed": U,
-        "file_upload_size_restricted": U, "storage_limit_reached": U, "snippet_too_large": U, "missing_argument": U,
+        "file_upload_size_restricted": U, "storage_limit_reached": U,
+        "snippet_too_large": U, "missing_argument": U,
         "alt_txt_too_large": U, "unknown_snippet_type": U, "unknown_subtype": U,
         # files:write only
         "missing_scope": U, "no_permission": U, "access_denied": U, "ekm_access_denied": U,

@@ -49,7 +49,8 @@ class OneLineNetworkTrouble(logging.Filter):
 class SocketConnection:
     """Bolt's AsyncSocketModeHandler for `app`, connected by `start()` in the background."""
 
-    def __init__(self, app: AsyncApp, app_token: str, api_url: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, app: AsyncApp, app_token: str, api_url: str,
+                 clock: Callable[[], float] = time.time) -> None:
         self.app = app
         self.app_token = app_token
         # Its own Web API client, without retry handlers: the loop below is the retrying, one line per
@@ -67,7 +68,8 @@ class SocketConnection:
 
     def start(self) -> None:
         """Begin connecting (in the running loop); returns at once."""
-        self.handler = AsyncSocketModeHandler(self.app, self.app_token, logger=self.logger, web_client=self.web)
+        self.handler = AsyncSocketModeHandler(self.app, self.app_token, logger=self.logger,
+                                              web_client=self.web)
         self._task = asyncio.create_task(self._connect(self.handler), name="socket-mode-connect")
 
     async def _connect(self, handler: AsyncSocketModeHandler) -> None:
