@@ -104,9 +104,10 @@ class Store:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise InUse(f"the SQLite database {path} is in use by another jobstatus-bot process (it holds the "
-                        f"lock {lock}). SQLite serves one process; to run replicas, point every one at the "
-                        "same PostgreSQL database (DATABASE_URL=postgresql://...).") from None
+            raise InUse(f"the SQLite database {path} is in use by another jobstatus-bot process "
+                        f"(it holds the lock {lock}). SQLite serves one process; "
+                        "to run replicas, point every one at the same PostgreSQL database "
+                        "(DATABASE_URL=postgresql://...).") from None
         self._lock_fd = fd
 
     def upgrade(self) -> schema.Upgrade:
@@ -130,7 +131,8 @@ class Store:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(self._call, fn, *args, **kwargs))
 
-    async def run_beside(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+    async def run_beside(self, fn: Callable[Concatenate[Session, P], T], *args: P.args,
+                         **kwargs: P.kwargs) -> T:
         """As `run`, on a thread of its own, so not behind what waits for the store's thread. For a replica's
         heartbeat on PostgreSQL: the poller's writes queued there can hold that thread for longer than a lease
         on a busy machine, and a replica whose heartbeat waits that long is taken for dead while it still

@@ -52,7 +52,8 @@ def heartbeat(s: Session, replica: str, lease: float) -> int:
     """Say this replica is alive; returns how many are (this one included)."""
     now = db_now(s)
     s.execute(text("INSERT INTO replicas (id, started, heartbeat) VALUES (:id, :now, :now) "
-                   "ON CONFLICT (id) DO UPDATE SET heartbeat = excluded.heartbeat"), {"id": replica, "now": now})
+                   "ON CONFLICT (id) DO UPDATE SET heartbeat = excluded.heartbeat"),
+              {"id": replica, "now": now})
     s.execute(text("DELETE FROM replicas WHERE heartbeat < :old"), {"old": now - FORGET_AFTER * lease})
     return int(s.execute(text(f"SELECT count(*) FROM ({LIVE}) AS live"), {"since": now - lease}).scalar_one())
 
@@ -78,8 +79,8 @@ def balance(s: Session, replica: str, lease: float, backends: Sequence[str],
     but at a later heartbeat."""
     live = heartbeat(s, replica, lease)
     mine = {"me": replica, "since": db_now(s) - lease, "backends": list(backends), "keep": list(keep)}
-    owned = set(s.execute(text("SELECT id FROM jobs WHERE owner = :me AND polling AND backend = ANY(:backends)"),
-                          mine).scalars())
+    owned = set(s.execute(text("SELECT id FROM jobs WHERE owner = :me AND polling "
+                               "AND backend = ANY(:backends)"), mine).scalars())
     s.execute(text("UPDATE jobs SET owner = NULL WHERE owner = :me "
                    "AND NOT (polling AND backend = ANY(:backends))"), mine)  # ended, or its backend left
     total = int(s.execute(text("SELECT count(*) FROM jobs WHERE polling AND backend = ANY(:backends)"),
@@ -90,7 +91,8 @@ def balance(s: Session, replica: str, lease: float, backends: Sequence[str],
         out.claimed = list(s.execute(text(
             "UPDATE jobs SET owner = :me WHERE id IN ("
             " SELECT id FROM jobs WHERE polling AND backend = ANY(:backends)"
-            f" AND (owner IS NULL OR owner NOT IN ({LIVE})) ORDER BY next_poll_at LIMIT :n FOR UPDATE SKIP LOCKED"
+            f" AND (owner IS NULL OR owner NOT IN ({LIVE}))"
+            " ORDER BY next_poll_at LIMIT :n FOR UPDATE SKIP LOCKED"
             ") RETURNING id"), {**mine, "n": share - len(owned)}).scalars())
         owned.update(out.claimed)
     elif len(owned) > share:

@@ -123,8 +123,10 @@ class Job(SQLModel, table=True):
         return JobView(
             backend=self.backend, job_id=self.job_id, name=self.name, phase=self.phase,
             vendor_status=self.vendor_status, progress=self.progress, message=self.message,
-            log_paths=self.log_path_list, links=[Link(label, url) for label, url in json.loads(self.links or "[]")],
-            checked_at=self.checked_at or self.created_at, error_text=self.error_text if self.errors else None,
+            log_paths=self.log_path_list,
+            links=[Link(label, url) for label, url in json.loads(self.links or "[]")],
+            checked_at=self.checked_at or self.created_at,
+            error_text=self.error_text if self.errors else None,
             started_at=self.started_at, usual_s=self.usual_s, usual_runs=self.usual_runs,
         )
 

@@ -81,9 +81,11 @@ class Tracked:
 
 
 # The columns a Tracked is read from, each labelled with its field's name (a Tracked is built by name).
-_TRACKED: tuple[Any, ...] = (col(Job.id).label("pk"), col(Job.backend), col(Job.job_id), col(Job.phase), col(Job.vendor_status),
-            col(Job.progress), col(Job.name), col(Job.errors), col(Job.error_kind), col(Job.changed_at),
-            col(Job.next_poll_at).label("due"), col(Job.flapping_since))
+_TRACKED: tuple[Any, ...] = (
+    col(Job.id).label("pk"), col(Job.backend), col(Job.job_id), col(Job.phase), col(Job.vendor_status),
+    col(Job.progress), col(Job.name), col(Job.errors), col(Job.error_kind), col(Job.changed_at),
+    col(Job.next_poll_at).label("due"), col(Job.flapping_since),
+)
 
 
 def _tracked(row: Row[Any]) -> Tracked:
@@ -126,7 +128,8 @@ def set_next_polls(s: Session, items: Sequence[tuple[int, float]], owner: str | 
     if items and owner is None:
         s.connection().execute(_SET_NEXT_POLL, [{"pk": pk, "at": at} for pk, at in items])
     elif items:
-        s.connection().execute(_SET_OWN_NEXT_POLL, [{"pk": pk, "at": at, "b_owner": owner} for pk, at in items])
+        s.connection().execute(_SET_OWN_NEXT_POLL,
+                               [{"pk": pk, "at": at, "b_owner": owner} for pk, at in items])
 
 
 @dataclass(frozen=True)
@@ -212,7 +215,8 @@ def apply_status(s: Session, job_pk: int, st: JobStatus, now: float, next_poll_a
         track_run(s, job, old_phase, st, now)
         set_status(job, st)
         job.changed_at = now
-        s.add(StateChange(job_pk=job_pk, at=now, phase=st.phase, vendor_status=st.vendor_status, message=st.message))
+        s.add(StateChange(job_pk=job_pk, at=now, phase=st.phase, vendor_status=st.vendor_status,
+                          message=st.message))
         out.changed = True
         if st.terminal:
             job.flapping_since = None
@@ -324,7 +328,9 @@ def note_outages(s: Session, now: float, outage_after: float, owner: str | None 
         col(Job.polling) == True, col(Job.errors) > 0, col(Job.outage_noted) == False,  # noqa: E712
         col(Job.error_since) <= now - outage_after,
     )
-    jobs = s.execute(q if owner is None else q.where(col(Job.owner) == owner).with_for_update()).scalars().all()
+    jobs = s.execute(
+        q if owner is None else q.where(col(Job.owner) == owner).with_for_update()
+    ).scalars().all()
     owed = 0
     for job in jobs:
         job.outage_noted = True
@@ -342,7 +348,9 @@ def note_late_runs(s: Session, now: float, owner: str | None = None) -> int:
         col(Job.late_after_s).is_not(None), col(Job.started_at).is_not(None),
         col(Job.started_at) + col(Job.late_after_s) < now,
     )
-    jobs = s.execute(q if owner is None else q.where(col(Job.owner) == owner).with_for_update()).scalars().all()
+    jobs = s.execute(
+        q if owner is None else q.where(col(Job.owner) == owner).with_for_update()
+    ).scalars().all()
     owed = 0
     for job in jobs:
         job.late_noted = True
@@ -350,7 +358,8 @@ def note_late_runs(s: Session, now: float, owner: str | None = None) -> int:
             continue  # queued again (or unknown): not a run under way, so not a late one
         view = job.view()
         for w in watches_of(s, job.pk):
-            owed += owe(s, w, Late(view, w.watcher, now - (job.started_at or now), job.late_after_s or 0.0), now)
+            owed += owe(s, w, Late(view, w.watcher, now - (job.started_at or now), job.late_after_s or 0.0),
+                        now)
     return owed
 
 
@@ -358,7 +367,9 @@ def expire_watches(s: Session, now: float, owner: str | None = None) -> int:
     """End every watch of jobs past their watch timeout (a replica's, `owner`: of its own jobs)."""
     q = select(Job).where(col(Job.polling) == True, col(Job.timeout_at).is_not(None),  # noqa: E712
                           col(Job.timeout_at) <= now)
-    jobs = s.execute(q if owner is None else q.where(col(Job.owner) == owner).with_for_update()).scalars().all()
+    jobs = s.execute(
+        q if owner is None else q.where(col(Job.owner) == owner).with_for_update()
+    ).scalars().all()
     owed = 0
     for job in jobs:
         event = TimedOut(job.view(), max((job.timeout_at or 0) - (job.created_at or 0), 0) / 3600)

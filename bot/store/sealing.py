@@ -27,8 +27,8 @@ class SecretKeyError(ConfigError):
 
 
 def missing_key(why: str) -> SecretKeyError:
-    return SecretKeyError(f"{why}: set {VARIABLE} to a Fernet key (make one with: {MAKE_KEY}); to rotate, put the "
-                          "new key first and keep the old one after it, comma-separated")
+    return SecretKeyError(f"{why}: set {VARIABLE} to a Fernet key (make one with: {MAKE_KEY}); "
+                          "to rotate, put the new key first and keep the old one after it, comma-separated")
 
 
 class Sealer:
@@ -43,8 +43,9 @@ class Sealer:
                 fernets.append(Fernet(key))
             except (ValueError, TypeError):
                 raise SecretKeyError(
-                    f"{VARIABLE}: key {n} of {len(given)} is not a Fernet key (32 bytes in url-safe base64, 44 "
-                    f"characters); make one with: {MAKE_KEY}") from None
+                    f"{VARIABLE}: key {n} of {len(given)} is not a Fernet key "
+                    "(32 bytes in url-safe base64, 44 characters); "
+                    f"make one with: {MAKE_KEY}") from None
         self._fernet = MultiFernet(fernets) if fernets else None
         self._first = fernets[0] if fernets else None
 
@@ -90,6 +91,7 @@ class Sealer:
     @staticmethod
     def wrong_key(what: str) -> SecretKeyError:
         return SecretKeyError(
-            f"the stored secret {what} does not open with any key of {VARIABLE}: set the key it was stored with "
-            "(after rotating, keep the old key after the new one). If that key is lost, delete the row "
+            f"the stored secret {what} does not open with any key of {VARIABLE}: "
+            "set the key it was stored with (after rotating, keep the old key after the new one). "
+            "If that key is lost, delete the row "
             f"(DELETE FROM secrets WHERE key = '{what}') and put a new refresh token in the config")

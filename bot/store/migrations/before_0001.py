@@ -74,7 +74,9 @@ def upgrade(conn: Connection) -> int:
 
 
 def _one_watch_per_job_and_channel(conn: Connection) -> int:
-    rows = conn.execute(text("SELECT id, job_pk, channel, active FROM watches ORDER BY job_pk, channel, id")).all()
+    rows = conn.execute(
+        text("SELECT id, job_pk, channel, active FROM watches ORDER BY job_pk, channel, id")
+    ).all()
     groups: dict[tuple[int, str], list[tuple[int, bool]]] = {}
     for watch_id, job_pk, channel, active in rows:
         groups.setdefault((job_pk, channel), []).append((watch_id, bool(active)))
