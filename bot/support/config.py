@@ -214,7 +214,8 @@ class BackendConfig(_Strict):
         if isinstance(v, list):
             return [_channel_id(c) for c in v]
         if v is None:
-            raise ValueError("leave `details` out (nowhere in Slack), or write `anywhere` or a list of channel ids")
+            raise ValueError("leave `details` out (nowhere in Slack), "
+                             "or write `anywhere` or a list of channel ids")
         return v
 
     @field_validator("cancel", mode="before")
@@ -222,8 +223,9 @@ class BackendConfig(_Strict):
     def _cancel(cls, v: Any) -> Any:
         # issue 19, item 1: watching the job in a channel of one's own made anyone "a watcher"
         if v == "watcher":
-            raise ValueError("`watcher` is no longer a cancel rule (anyone could become a watcher by watching the job "
-                             "in a channel of their own): write `owner` (the person who first watched the job), "
+            raise ValueError("`watcher` is no longer a cancel rule "
+                             "(anyone could become a watcher by watching the job in a channel of their own): "
+                             "write `owner` (the person who first watched the job), "
                              "a list of user or user group ids, or `anyone`")
         if isinstance(v, list):
             for who in v:
@@ -256,7 +258,8 @@ class BackendConfig(_Strict):
 def _people_id(v: Any) -> str:
     """A Slack user id (U…, or W… on Enterprise Grid) or user group id (S…), as a config list holds them."""
     if not isinstance(v, str) or not re.fullmatch(r"[UWS][A-Z0-9]{1,30}", v):
-        raise ValueError(f"{v!r} is not a Slack user id (U…/W…) or user group id (S…): use the id, not the @name "
+        raise ValueError(f"{v!r} is not a Slack user id (U…/W…) or user group id (S…): "
+                         "use the id, not the @name "
                          "(in Slack: the person's profile, ⋮, Copy member ID; a group's id is in its URL)")
     return v
 
@@ -295,7 +298,9 @@ class DigestConfig(_Strict):
             v = f"{v // 60}:{v % 60:02d}"  # YAML 1.1 reads an unquoted 17:30 as the base-60 number 1050
         m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", v.strip()) if isinstance(v, str) else None
         if m is None:
-            raise ValueError(f"{v!r} is not a time of day: use 24-hour \"HH:MM\" in quotes, such as \"07:30\"")
+            raise ValueError(
+                f"{v!r} is not a time of day: use 24-hour \"HH:MM\" in quotes, such as \"07:30\""
+            )
         return f"{int(m.group(1)):02d}:{m.group(2)}"
 
     @field_validator("timezone")
@@ -361,7 +366,9 @@ class ApiConfig(_Strict):
             if not _NAME.fullmatch(name):
                 raise ValueError(f"token name {name!r}: use letters, digits, '-', '_' or '.'")
             if t.token in seen:
-                raise ValueError(f"tokens {seen[t.token]!r} and {name!r} are the same: give each client its own")
+                raise ValueError(
+                    f"tokens {seen[t.token]!r} and {name!r} are the same: give each client its own"
+                )
             seen[t.token] = name
         return v
 
@@ -553,18 +560,21 @@ ENVIRONMENT: tuple[Variable, ...] = (
              "SQLAlchemy URL of the database: a SQLite file, or PostgreSQL (`postgresql://…`)",
              ("run", "check", "migrate")),
     Variable("JOBSTATUS_SECRET_KEYS", "secret_keys", "",
-             "Fernet keys that encrypt the stored secrets (EPM's rotating refresh token), comma-separated: the first "
-             "encrypts, all decrypt (rotation). Needed once an `oauth2_refresh` backend is configured or a secret "
-             "is stored", ("run", "check")),
-    Variable("PORT", "port", "3000", "HTTP port: Slack's requests (HTTP mode), the pipeline API (`api:`), `/healthz`, "
+             "Fernet keys that encrypt the stored secrets (EPM's rotating refresh token), comma-separated: "
+             "the first encrypts, all decrypt (rotation). "
+             "Needed once an `oauth2_refresh` backend is configured or a secret is stored", ("run", "check")),
+    Variable("PORT", "port", "3000",
+             "HTTP port: Slack's requests (HTTP mode), the pipeline API (`api:`), `/healthz`, "
              "`/readyz` (ready or not, no details) and `/metrics` unless `METRICS_ADDR` is set"),
     Variable("METRICS_ADDR", "metrics_addr", "",
-             "`host:port` of a second listener for `/metrics` and the detailed `/healthz` and `/readyz`; when set, "
-             "the public port no longer serves `/metrics`"),
-    Variable("LOG_FORMAT", None, "text", "`text`: readable lines; `json`: one JSON object a line (bot/support/logs.py)",
+             "`host:port` of a second listener for `/metrics` and the detailed `/healthz` and `/readyz`; "
+             "when set, the public port no longer serves `/metrics`"),
+    Variable("LOG_FORMAT", None, "text",
+             "`text`: readable lines; `json`: one JSON object a line (bot/support/logs.py)",
              ("run", "check", "demo", "migrate")),
     Variable("LOG_LEVEL", None, "", "`DEBUG`, `INFO`, `WARNING`, `ERROR`; `--log-level` wins over it "
-             "(unset: `INFO` for run and migrate, `WARNING` for demo and check)", ("run", "check", "demo", "migrate")),
+             "(unset: `INFO` for run and migrate, `WARNING` for demo and check)",
+             ("run", "check", "demo", "migrate")),
 )
 _DEFAULT = {v.field: v.default for v in ENVIRONMENT if v.field}
 

@@ -68,7 +68,8 @@ REDACTED = "[redacted]"
 # A response_url as a field: a dict's repr ('response_url': '…'), JSON ("response_url":"…", also with \"
 # inside a string), a form (response_url=…), or URL-encoded JSON in a form (response_url%22%3A%22…%22)
 _RESPONSE_URL_FIELD = re.compile(
-    r"""(response_url(?:['"]|\\"|%22)?\s*(?::|=|%3A)(?:\s|%20)*(?:['"]|\\"|%22)?)(?:[^'"\s,}&%\\]|\\(?!")|%(?!22))+""", re.I)
+    r"""(response_url(?:['"]|\\"|%22)?\s*(?::|=|%3A)(?:\s|%20)*(?:['"]|\\"|%22)?)"""
+    r"""(?:[^'"\s,}&%\\]|\\(?!")|%(?!22))+""", re.I)
 # Slack's own response_url and incoming-webhook hosts, however the URL is written (plain, JSON-escaped,
 # encoded)
 _HOOKS = re.compile(r"https?(?::|%3A)(?://|\\/\\/|%2F%2F)hooks\.slack(?:-gov)?\.com[^\s'\"<>,}]*", re.I)
