@@ -98,9 +98,9 @@ def parse_status(payload: Any, job_id: str) -> JobStatus:
     completed = progress.get("completed")
     done = completed is True or (isinstance(completed, str) and completed.strip().lower() == "true")
     if word.upper() == "SUCCEEDED" and not done:
-        # the documented rule: SUCCEEDED counts only once completed is true (other final
+        # the documented rule: SUCCEEDED counts only once completed is true (other final ESS states carry no
+        # such rule: they end the watch whatever `completed` says)
         phase = Phase.RUNNING
-        # ESS states carry no such rule: they end the watch whatever `completed` says)
     percent = as_int(progress.get("completedPercentage"))
     if percent is not None:
         percent = max(0, min(100, percent))

@@ -154,7 +154,7 @@ def retry_after_seconds(value: str | None, *, default: float | None = None) -> f
 #   op-ess-rest-scheduler-v1-requests-requestid-hold-post.html);
 # - EPM: `details` (interop, Data Integration), `detail` / `message` (Planning);
 # - OAuth 2 token endpoints: `error`, `error_description` (RFC 6749 section 5.2); Immuta (hapi): `message`,
-# `error`.
+#   `error`.
 ERROR_TEXT_KEYS = ("detail", "details", "message", "error_description", "title", "responseMessage", "error")
 ERROR_CODE_KEYS = ("o:errorCode", "errorCode")
 ERROR_WORDS_MAX = 300

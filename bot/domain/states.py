@@ -63,33 +63,33 @@ FUSION = {
     "ERROR_AUTO_RETRY": Phase.QUEUED,
     "HOLD": Phase.PAUSED,  # [ui] "needs someone to release it before it can continue running." Yes
     "PAUSED": Phase.PAUSED,  # [ess] "The request paused for sub-request completion." [ui] No (in progress)
-    # [ess] "requires manual intervention in order to be retried or go to a
+    # [ess] "requires manual intervention in order to be retried or go to a terminal state" [ui] "requires an
+    # administrator to move the process to a final state." Yes: not final
     "ERROR_MANUAL_RECOVERY": Phase.PAUSED,
-    # terminal state" [ui] "requires an administrator to move the process to a final state." Yes: not final
     "RUNNING": Phase.RUNNING,  # [ess] "Request is being processed."
     "IN_PROGRESS": Phase.RUNNING,  # saas-batch: "Job Request is in progress"
-    # [ui] "The main part of the process completed, and postprocessing (such as sending
+    # [ui] "The main part of the process completed, and postprocessing (such as sending notifications and
+    # generating output) has started." No (in progress): its result is still to come
     "COMPLETED": Phase.RUNNING,
-    # notifications and generating output) has started." No (in progress): its result is still to come
     "CANCELLING": Phase.CANCELLING,  # [ui] "currently moving to the Canceled status." No (in progress)
     # [ess] "The request ran and was successful." (saas-batch: with completed true)
     "SUCCEEDED": Phase.SUCCEEDED,
     "FINISHED": Phase.SUCCEEDED,  # [ui] "... all processes involved are done running." No (final); each child
     # request keeps its own state
-    # [ess] "The schedule for the request has ended, or a request expiration time
+    # [ess] "The schedule for the request has ended, or a request expiration time specified at request
+    # submission has been reached." (final: a request that expired unrun is EXPIRED)
     "SCHEDULE_ENDED": Phase.SUCCEEDED,
-    # specified at request submission has been reached." (final: a request that expired unrun is EXPIRED)
     # ran and ended with warnings: final (its description is not in the copies we read)
     "WARNING": Phase.WARNING,
     # [ess] "The request ran and resulted in error." [ui] "ended with errors." No (final)
     "ERROR": Phase.FAILED,
     "FAILED": Phase.FAILED,  # saas-batch: "considered failed", the reason in jobProgress.message
-    # the request failed validation, so it never runs: final (its description
+    # the request failed validation, so it never runs: final (its description is not in the copies we read;
+    # the name and PENDING_VALIDATION's say as much)
     "VALIDATION_FAILED": Phase.FAILED,
-    # is not in the copies we read; the name and PENDING_VALIDATION's say as much)
-    # [ess] "The request expired before it could be processed." [ui] "didn't run ... You
+    # [ess] "The request expired before it could be processed." [ui] "didn't run ... You can't restart it" No
+    # (final): the work was not done
     "EXPIRED": Phase.FAILED,
-    # can't restart it" No (final): the work was not done
     "CANCELED": Phase.CANCELLED,  # [ui] "The process was canceled, and you can't restart it." No (final)
     "CANCELLED": Phase.CANCELLED,  # [ess] "The request was cancelled."
     "UNKNOWN": Phase.UNKNOWN,  # [ess] "Unknown or invalid state.": not an end; the watch goes on
@@ -169,13 +169,14 @@ IMMUTA = {
 # from the documents (the vendor-docs set the adapters cite) and the quotes in the tables above:
 #
 # Fusion, carry meaning: BLOCKED ([ui] another process "is currently blocking your process"), ERROR_AUTO_RETRY
-# ([ui] "ended with errors but will automatically run again"), HOLD ([ui] "needs someone to release it before
-#   it can continue running", Action Required: Yes), ERROR_MANUAL_RECOVERY ([ui] "requires an administrator to
-# move the process to a final state", Yes). Do not: ENQUEUED, SCHEDULED, WAIT, READY, PENDING_VALIDATION (the
-# scheduler's own steps before a run), PAUSED ([ess] "paused for sub-request completion": it waits on its own
-#   children, No (in progress)), COMPLETED ([ui] postprocessing after the main part, No (in progress): the
-#   result follows), and RUNNING / IN_PROGRESS, two words for one running job (oracle-fusion-jobscheduler.txt;
-# NOTES.md: the progress "can fall from 50 to 0 when RUNNING turns IN_PROGRESS", nothing a reader must know).
+#   ([ui] "ended with errors but will automatically run again"), HOLD ([ui] "needs someone to release it
+#   before it can continue running", Action Required: Yes), ERROR_MANUAL_RECOVERY ([ui] "requires an
+#   administrator to move the process to a final state", Yes). Do not: ENQUEUED, SCHEDULED, WAIT, READY,
+#   PENDING_VALIDATION (the scheduler's own steps before a run), PAUSED ([ess] "paused for sub-request
+#   completion": it waits on its own children, No (in progress)), COMPLETED ([ui] postprocessing after the
+#   main part, No (in progress): the result follows), and RUNNING / IN_PROGRESS, two words for one running job
+#   (oracle-fusion-jobscheduler.txt; NOTES.md: the progress "can fall from 50 to 0 when RUNNING turns
+#   IN_PROGRESS", nothing a reader must know).
 # Vault (veeva-vault-jobs.txt): SCHEDULED, QUEUEING and QUEUED are steps of waiting; every other word is alone
 #   in its phase or final. None carries more.
 # EPM Data Integration and Planning (oracle-epm-data-integration-jobs.txt, oracle-epm-planning-jobs.txt): a
