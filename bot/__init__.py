@@ -1,1 +1,2 @@
-"""jobstatus: a Slack bot that watches long batch jobs on Oracle Fusion, Oracle EPM, Veeva Vault and Immuta."""
+"""jobstatus: a Slack bot that watches long batch jobs on Oracle Fusion, Oracle EPM, Veeva Vault and
+Immuta."""

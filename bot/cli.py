@@ -30,17 +30,20 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("run", help="serve Slack (HTTP on $PORT, or Socket Mode when SLACK_APP_TOKEN is set)",
                    description="Serve Slack: HTTP on $PORT (POST /slack/events), or Socket Mode when "
-                               "SLACK_APP_TOKEN is set; GET /healthz (liveness) and /readyz (readiness) either "
-                               "way. SIGTERM or SIGINT stops it within 5 s.",
+                               "SLACK_APP_TOKEN is set; GET /healthz (liveness) and /readyz (readiness) "
+                               "either way. SIGTERM or SIGINT stops it within 5 s.",
                    epilog=environment_help("run"), formatter_class=argparse.RawDescriptionHelpFormatter)
-    demo = sub.add_parser("demo", help="the whole bot offline: vendor simulators, a fake Slack, a terminal chat")
-    demo.add_argument("--port", type=int, default=0, help="port for the bot's HTTP endpoint (default: any free)")
+    demo = sub.add_parser("demo",
+                          help="the whole bot offline: vendor simulators, a fake Slack, a terminal chat")
+    demo.add_argument("--port", type=int, default=0,
+                      help="port for the bot's HTTP endpoint (default: any free)")
     sub.add_parser("check", help="log in to every configured backend and report what works",
                    description="Check every configured backend at once: reachable, credentials, what it "
-                               "supports. The report is on stdout, logs on stderr; exit 1 if any check fails, "
-                               "2 for a config error.",
+                               "supports. The report is on stdout, logs on stderr; exit 1 if any check "
+                               "fails, 2 for a config error.",
                    epilog=environment_help("check"), formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub.add_parser("migrate", help="upgrade the database to this version's schema, then exit (`run` does it too)",
+    sub.add_parser("migrate",
+                   help="upgrade the database to this version's schema, then exit (`run` does it too)",
                    description="Upgrade the database at DATABASE_URL to this version's schema and print the "
                                "revision found and the one left; `run` does the same at start. Exit 2 for a "
                                "database a newer jobstatus upgraded (nothing is changed).",
@@ -49,8 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     # LOG_FORMAT, LOG_LEVEL; always on stderr, so `check`'s report on stdout never mixes with log lines
     logs.configure(args.log_level, "INFO" if args.cmd in ("run", "migrate") else "WARNING")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every tick at INFO
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # and httpx every request: gigabytes a day at 10k watches
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # its set-up chatter; bot.store.schema says what changed
+    # and httpx every request: gigabytes a day at 10k watches
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # its set-up chatter; bot.store.schema says what changed
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         if args.cmd == "run":
             return asyncio.run(_run())
@@ -106,7 +111,8 @@ async def _run() -> int:
     missing = [n for n, v in (("SLACK_BOT_TOKEN", env.slack_bot_token),
                               ("SLACK_SIGNING_SECRET", env.slack_signing_secret)) if not v]
     if missing and not env.slack_app_token:
-        print(f"jobstatus-bot: set {' and '.join(missing)} (see docs/configuration.md: Environment)", file=sys.stderr)
+        print(f"jobstatus-bot: set {' and '.join(missing)} (see docs/configuration.md: Environment)",
+              file=sys.stderr)
         return 2
     runtime = Runtime(settings, env)
     stop = asyncio.Event()
@@ -115,8 +121,8 @@ async def _run() -> int:
     signalled = threading.Event()
 
     def on_signal(_signum: int, _frame: object) -> None:
-        # A plain signal handler, not loop.add_signal_handler: Python runs it between two bytecodes of the main
-        # thread, so the stop's clock starts when the signal arrives even while the event loop is busy (a
+        # A plain signal handler, not loop.add_signal_handler: Python runs it between two bytecodes of the
+        # main thread, so the stop's clock starts when the signal arrives even while the event loop is busy (a
         # saturated poller took SIGTERM ~1.5 s late when the loop's own handler waited for its turn). It only
         # notes the time and wakes the watchdog thread, which asks the loop to stop: whatever the main thread
         # was doing is interrupted by nothing that takes a lock or touches the loop.
@@ -157,7 +163,8 @@ async def _run() -> int:
 def _exit_after(deadline: float) -> None:
     """The backstop of a stop: at `deadline` (time.monotonic()), exit however far the orderly stop got."""
     time.sleep(max(0.0, deadline - time.monotonic()))
-    logging.getLogger("bot").error("still stopping %g s after the signal (a database call that does not return?); "
+    logging.getLogger("bot").error("still stopping %g s after the signal "
+                                   "(a database call that does not return?); "
                                    "exiting now, whatever is owed stays in the database", EXIT_WITHIN)
     logging.shutdown()
     os._exit(1)
@@ -184,9 +191,12 @@ async def _check() -> int:
         if not db.sealer.ready:  # as `run`: the rotated token is never stored unencrypted
             db.close()
             rotating = sorted(n for n, b in settings.backends.items() if b.auth.type == "oauth2_refresh")
-            raise missing_key(f"backend {', '.join(rotating)} keeps its rotating refresh token in the database")
+            raise missing_key(
+                f"backend {', '.join(rotating)} keeps its rotating refresh token in the database"
+            )
         await loop.run_in_executor(None, db.upgrade)
-        await loop.run_in_executor(None, db.seal_secrets)  # SecretKeyError for a key that opens no stored secret
+        # SecretKeyError for a key that opens no stored secret
+        await loop.run_in_executor(None, db.seal_secrets)
     try:
         backends = build_backends(settings, env.config_path, secrets=db)
 

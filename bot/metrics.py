@@ -4,8 +4,8 @@ Names follow Prometheus' conventions (https://prometheus.io/docs/practices/namin
 prefix, base units (seconds), `_total` on counters (prometheus_client adds it). No label takes an unbounded
 value: `backend` is a configured backend's name, `method` one of the Slack methods the bot calls (the ones
 bot/slack/errors.py classifies) or, for the HTTP API, an HTTP method; `outcome` and `loop` come from the fixed
-sets below, an API request's `route` is its template and `status` an HTTP status. No job id, user id, channel id
-or watch id is ever a label.
+sets below, an API request's `route` is its template and `status` an HTTP status. No job id, user id, channel
+id or watch id is ever a label.
 
 Figures are taken where they happen (a poll, a Slack call, a vendor request), read from memory when
 Prometheus scrapes (jobs the poller tracks), or counted in the database every `count_every` seconds on the
@@ -31,7 +31,8 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 # The `<name>_created` series prometheus_client adds beside each counter and histogram only repeat when the
-# process started; without them every metric is one series per label set, as the table in docs/operations.md lists.
+# process started; without them every metric is one series per label set, as the table in docs/operations.md
+# lists.
 disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client does not annotate it
 
 # The Slack methods a label may name: those Slack's error table knows (every method the bot calls), and those
@@ -85,55 +86,76 @@ class Metrics:
         self.clock = clock
         self.count_every = COUNT_EVERY
         r = self.registry = CollectorRegistry()
-        self._watches = Gauge("jobstatus_watches_active", "Active watches (a channel following a job), by backend.",
+        self._watches = Gauge("jobstatus_watches_active",
+                              "Active watches (a channel following a job), by backend.",
                               ["backend"], registry=r)
-        self._jobs = _Read("jobstatus_jobs_tracked", "Jobs the poller polls (one per job however many channels "
-                           "watch it), by backend.", "backend")
+        self._jobs = _Read("jobstatus_jobs_tracked",
+                           "Jobs the poller polls (one per job however many channels watch it), by backend.",
+                           "backend")
         r.register(self._jobs)
-        self._polls = Counter("jobstatus_polls", "Polls of a job, by backend and outcome: changed, unchanged, "
-                              "or the kind of error (bot/domain/errors.py).", ["backend", "outcome"], registry=r)
-        self._up = Gauge("jobstatus_backend_up", "1 while the backend's last poll reached it, 0 while it is in "
-                         "an outage (network, timeout, 5xx, rate limit, maintenance).", ["backend"], registry=r)
+        self._polls = Counter("jobstatus_polls",
+                              "Polls of a job, by backend and outcome: changed, unchanged, "
+                              "or the kind of error (bot/domain/errors.py).",
+                              ["backend", "outcome"], registry=r)
+        self._up = Gauge("jobstatus_backend_up",
+                         "1 while the backend's last poll reached it, 0 while it is in "
+                         "an outage (network, timeout, 5xx, rate limit, maintenance).",
+                         ["backend"], registry=r)
         self._poll_series: dict[tuple[str, str], Counter] = {}
         self._up_series: dict[str, Gauge] = {}
-        self._request_seconds = Histogram("jobstatus_vendor_request_duration_seconds", "Vendor HTTP requests "
-                                          "answered (sign-ins included), from sending to the answer's headers, "
-                                          "by backend.", ["backend"], buckets=REQUEST_BUCKETS, registry=r)
+        self._request_seconds = Histogram("jobstatus_vendor_request_duration_seconds",
+                                          "Vendor HTTP requests answered (sign-ins included), "
+                                          "from sending to the answer's headers, by backend.",
+                                          ["backend"], buckets=REQUEST_BUCKETS, registry=r)
         self._slack_calls = Counter("jobstatus_slack_calls", "Slack Web API calls, by method and outcome "
                                     "(ok, or what Slack's refusal means: bot/slack/errors.py).",
                                     ["method", "outcome"], registry=r)
-        self._rate_limited = Counter("jobstatus_slack_rate_limited", "Times Slack asked the bot to wait "
-                                     "(Retry-After) before sending a message again (a 429 holds its method: a channel's posts, or "
-                                     "another method's budget).", registry=r)
-        self._slack_429 = Counter("jobstatus_slack_429", "Slack's 429 answers (its rate limit), by method: with "
+        self._rate_limited = Counter("jobstatus_slack_rate_limited",
+                                     "Times Slack asked the bot to wait (Retry-After) "
+                                     "before sending a message again (a 429 holds its method: "
+                                     "a channel's posts, or another method's budget).", registry=r)
+        self._slack_429 = Counter("jobstatus_slack_429",
+                                  "Slack's 429 answers (its rate limit), by method: with "
                                   "the budget kept, none is expected.", ["method"], registry=r)
-        self._budget_wait = Counter("jobstatus_slack_budget_wait_seconds", "Seconds Slack calls waited for their "
+        self._budget_wait = Counter("jobstatus_slack_budget_wait_seconds",
+                                    "Seconds Slack calls waited for their "
                                     "method's budget (bot/slack/budget.py), summed, by method.", ["method"],
                                     registry=r)
-        self._unreachable = Counter("jobstatus_slack_unreachable", "Times Slack became unreachable (the network) "
-                                    "for the notifier: one per outage, however many messages met it.", registry=r)
-        self._unreachable_seconds = Counter("jobstatus_slack_unreachable_seconds", "Seconds Slack was unreachable, "
-                                            "summed over ended outages.", registry=r)
-        self._unreachable_waited = Counter("jobstatus_slack_unreachable_messages", "Messages that waited for Slack "
-                                           "to be reachable again (each counted once per outage).", registry=r)
-        self._unreachable_now = Gauge("jobstatus_slack_unreachable_now", "1 while the notifier cannot reach Slack, "
-                                      "else 0.", registry=r)
-        self._rate_limit_wait = Counter("jobstatus_slack_rate_limit_wait_seconds", "Seconds Slack asked the bot "
-                                        "to wait (Retry-After), summed.", registry=r)
+        self._unreachable = Counter("jobstatus_slack_unreachable",
+                                    "Times Slack became unreachable (the network) "
+                                    "for the notifier: one per outage, however many messages met it.",
+                                    registry=r)
+        self._unreachable_seconds = Counter("jobstatus_slack_unreachable_seconds",
+                                            "Seconds Slack was unreachable, summed over ended outages.",
+                                            registry=r)
+        self._unreachable_waited = Counter("jobstatus_slack_unreachable_messages",
+                                           "Messages that waited for Slack "
+                                           "to be reachable again (each counted once per outage).",
+                                           registry=r)
+        self._unreachable_now = Gauge("jobstatus_slack_unreachable_now",
+                                      "1 while the notifier cannot reach Slack, else 0.", registry=r)
+        self._rate_limit_wait = Counter("jobstatus_slack_rate_limit_wait_seconds",
+                                        "Seconds Slack asked the bot to wait (Retry-After), summed.",
+                                        registry=r)
         self._outbox = Gauge("jobstatus_outbox_messages", "Messages owed to Slack (the outbox).", registry=r)
         self._oldest_owed: float | None = None
         self._outbox_age = Gauge("jobstatus_outbox_oldest_age_seconds", "Age of the oldest message owed to "
                                  "Slack (0 when none is owed).", registry=r)
         self._outbox_age.set_function(self._oldest_age)
-        self._reply_seconds = Histogram("jobstatus_change_to_reply_seconds", "From the poll that saw a job's "
-                                        "state change to Slack's answer to the thread reply saying so, by backend.",
+        self._reply_seconds = Histogram("jobstatus_change_to_reply_seconds",
+                                        "From the poll that saw a job's state change to Slack's answer "
+                                        "to the thread reply saying so, by backend.",
                                         ["backend"], buckets=REPLY_BUCKETS, registry=r)
-        self._lag = Histogram("jobstatus_loop_lag_seconds", "How late a pass of a loop ran against when it was "
-                              "due: the poller's polls against their due time, the notifier's pass against its "
-                              "wake-up (a kick or its 1 s timer).", ["loop"], buckets=LAG_BUCKETS, registry=r)
-        self._api = Counter("jobstatus_api_requests", "HTTP API requests (bot/inbound/api.py), by method, route (its "
+        self._lag = Histogram("jobstatus_loop_lag_seconds",
+                              "How late a pass of a loop ran against when it was due: "
+                              "the poller's polls against their due time, "
+                              "the notifier's pass against its wake-up (a kick or its 1 s timer).",
+                              ["loop"], buckets=LAG_BUCKETS, registry=r)
+        self._api = Counter("jobstatus_api_requests",
+                            "HTTP API requests (bot/inbound/api.py), by method, route (its "
                             "template) and the status answered.", ["method", "route", "status"], registry=r)
-        self._replicas = Gauge("jobstatus_replicas_live", "Replicas sharing the database, this one included, as "
+        self._replicas = Gauge("jobstatus_replicas_live",
+                               "Replicas sharing the database, this one included, as "
                                "its last heartbeat saw them (1 on SQLite: one process).", registry=r)
         self._replicas.set(1)
 
@@ -143,12 +165,14 @@ class Metrics:
         self._jobs.read = read
 
     def replicas_live(self, n: int) -> None:
-        """Replicas on PostgreSQL: how many are alive, as this one's heartbeat saw (bot/engine/replicas.py)."""
+        """Replicas on PostgreSQL: how many are alive, as this one's heartbeat saw
+        (bot/engine/replicas.py)."""
         self._replicas.set(n)
 
     def poll(self, backend: str, error: BackendError | None, changed: bool = False) -> None:
-        """One poll: an answer (`changed` or not) or an error (by its kind). An outage (Unavailable: the network,
-        a timeout, 5xx, a rate limit, maintenance) puts the backend down; anything it answered puts it up."""
+        """One poll: an answer (`changed` or not) or an error (by its kind). An outage (Unavailable: the
+        network, a timeout, 5xx, a rate limit, maintenance) puts the backend down; anything it answered puts
+        it up."""
         outcome = error.kind if error is not None else "changed" if changed else "unchanged"
         # every poll comes here: each series' child is looked up once (prometheus_client's `labels()` takes a
         # lock and checks the names at each call, a good part of what the poll path spends on metrics)
@@ -172,7 +196,8 @@ class Metrics:
 
     # -- Slack ------------------------------------------------------------------------------------------
     def slack_call(self, method: str, outcome: Outcome | None) -> None:
-        """A Slack call: Slack took it (SENT), refused it (the refusal's outcome), or no table knows (None)."""
+        """A Slack call: Slack took it (SENT), refused it (the refusal's outcome), or no table knows
+        (None)."""
         name = "ok" if outcome is Outcome.SENT else outcome.name.lower() if outcome is not None else "unknown"
         self._slack_calls.labels(method if method in SLACK_METHODS else "other", name).inc()
 

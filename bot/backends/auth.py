@@ -1,18 +1,20 @@
-"""How the adapters authenticate: httpx.Auth flows, so that a request, its sign-in and its one retry are one `self.http` call.
+"""How the adapters authenticate: httpx.Auth flows, so that a request, its sign-in and its one retry are one
+`self.http` call.
 
 - basic auth is httpx's own `httpx.BasicAuth`;
 - `HeaderAuth`: a fixed Authorization header (a static bearer token; Immuta's raw API key);
 - `RefreshingAuth`: get a token; when the vendor refuses it (a 401, or what the vendor says instead: Vault's
-  INVALID_SESSION_ID in a 200 body, Immuta's 500) get a new one once and retry once, and a second refusal reaches
-  the caller; concurrent requests share one renewal (a lock, and the token each request used compared with the
-  current one). `ClientCredentials` (OAuth 2 client credentials: Fusion) and `RotatingRefreshToken` (single-use
-  OAuth 2 refresh tokens kept in the secret store: EPM) specialise it here; Immuta's key exchange
-  (`immuta.KeyExchange`) and Vault's session (`vault.Session`) in their adapters, beside the answers they read.
+  INVALID_SESSION_ID in a 200 body, Immuta's 500) get a new one once and retry once, and a second refusal
+  reaches the caller; concurrent requests share one renewal (a lock, and the token each request used compared
+  with the current one). `ClientCredentials` (OAuth 2 client credentials: Fusion) and `RotatingRefreshToken`
+  (single-use OAuth 2 refresh tokens kept in the secret store: EPM) specialise it here; Immuta's key exchange
+  (`immuta.KeyExchange`) and Vault's session (`vault.Session`) in their adapters, beside the answers they
+  read.
 
-A flow sends its token requests by yielding them, as httpx's auth protocol has it (httpx/_auth.py, `Auth`: a flow
-that does I/O or takes a lock overrides `async_auth_flow`): they go out through the backend's client, inside the
-request's place under the backend's concurrency cap, with the request's timeout. Every body a flow reads is read
-with the cap (`http.read_body`). No secret goes into an exception text or a log line.
+A flow sends its token requests by yielding them, as httpx's auth protocol has it (httpx/_auth.py, `Auth`: a
+flow that does I/O or takes a lock overrides `async_auth_flow`): they go out through the backend's client,
+inside the request's place under the backend's concurrency cap, with the request's timeout. Every body a flow
+reads is read with the cap (`http.read_body`). No secret goes into an exception text or a log line.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from bot.support.logs import about
 
 log = logging.getLogger(__name__)
 
-# The credential fields of the auth settings (bot.support.config): what an answer, a log line or a message never repeats.
+# The credential fields of the auth settings (bot.support.config): what an answer, a log line or a message
+# never repeats.
 SECRET_FIELDS = ("password", "token", "client_secret", "refresh_token", "key")
 
 
@@ -50,8 +53,8 @@ class SecretStore(Protocol):
 
 
 def secrets_in(settings: object, request: httpx.Request | None = None) -> list[str]:
-    """The secrets of `settings` (an auth config) and the credential `request` carried: what a vendor's words must
-    never repeat to a user."""
+    """The secrets of `settings` (an auth config) and the credential `request` carried: what a vendor's words
+    must never repeat to a user."""
     found = [getattr(settings, field, None) for field in SECRET_FIELDS]
     header = request.headers.get("Authorization") if request is not None else None
     if header:
@@ -81,7 +84,8 @@ class HeaderAuth(httpx.Auth):
 
 @dataclass(frozen=True)
 class Token:
-    """What a sign-in gave: the credential to send, and how long the vendor says it lasts (None: until refused)."""
+    """What a sign-in gave: the credential to send, and how long the vendor says it lasts (None: until
+    refused)."""
 
     value: str
     lifetime: float | None = None
@@ -91,9 +95,9 @@ class RefreshingAuth(httpx.Auth, ABC):
     """Get a token; when the vendor refuses it, get a new one once and retry once; share one renewal.
 
     A specialisation says how to ask for a token (`token_request`), how to read the answer (`read_token`: the
-    token, or the next request to try), how to send it (`authorize`, a bearer token by default) and what a refusal
-    looks like (`refused`, a 401 by default; with `requires_response_body` the body is read first, with the cap).
-    A token that has lived its `lifetime` (less a margin) is renewed before it is sent.
+    token, or the next request to try), how to send it (`authorize`, a bearer token by default) and what a
+    refusal looks like (`refused`, a 401 by default; with `requires_response_body` the body is read first,
+    with the cap). A token that has lived its `lifetime` (less a margin) is renewed before it is sent.
     """
 
     # headers of the request being authorised that the flow's own requests carry too (httpx adds the client's
@@ -127,20 +131,25 @@ class RefreshingAuth(httpx.Auth, ABC):
     # -- the flow ----------------------------------------------------------------------------------------
     def side_request(self, method: str, url: str, like: httpx.Request, **kwargs: Any) -> httpx.Request:
         """A request of the flow's own (token, login), with `like`'s timeout and carried headers."""
-        headers = {name: value for name in self.carried_headers if (value := like.headers.get(name)) is not None}
+        headers = {
+            name: value for name in self.carried_headers if (value := like.headers.get(name)) is not None
+        }
         headers.update(kwargs.pop("headers", {}))
         extensions = {"timeout": like.extensions["timeout"]} if "timeout" in like.extensions else {}
         return httpx.Request(method, url, headers=headers, extensions=extensions, **kwargs)
 
     def _due(self, stale: str | None) -> bool:
-        """A new token is needed: none yet, the refused `stale` one is still current, or it has lived its time."""
+        """A new token is needed: none yet, the refused `stale` one is still current, or it has lived its
+        time."""
         return self._token is None or self._token == stale or self.clock() >= self._expires_at
 
     def _keep(self, token: Token) -> None:
         self._token = token.value
         lifetime = token.lifetime
         # renew a little before the vendor's own end: a tenth of the lifetime, at most a minute
-        self._expires_at = math.inf if lifetime is None else self.clock() + max(0.0, lifetime - min(60.0, lifetime / 10))
+        self._expires_at = (
+            math.inf if lifetime is None else self.clock() + max(0.0, lifetime - min(60.0, lifetime / 10))
+        )
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         stale: str | None = None  # the token the vendor refused
@@ -163,17 +172,20 @@ class RefreshingAuth(httpx.Auth, ABC):
                 await read_body(response, self.name)
             if retry or not await self.refused(response):
                 return
-            await read_body(response, self.name)  # (httpx reads a response it retries; here it is read with the cap)
-            log.info("%s: HTTP %s: the token or session has ended; renewing it once", self.name, response.status_code,
-                     extra=about(self.name))
+            # (httpx reads a response it retries; here it is read with the cap)
+            await read_body(response, self.name)
+            log.info("%s: HTTP %s: the token or session has ended; renewing it once", self.name,
+                     response.status_code, extra=about(self.name))
             stale = used
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        raise RuntimeError(f"{type(self).__name__} takes a lock and does I/O: it is for httpx.AsyncClient only")
+        raise RuntimeError(
+            f"{type(self).__name__} takes a lock and does I/O: it is for httpx.AsyncClient only"
+        )
 
     async def sign_in(self, http: httpx.AsyncClient, url: str) -> None:
-        """Get a token now, exactly as a request to `url` would (for `check`): the flow's token requests go out
-        through `http`; the request the flow would then send is not sent."""
+        """Get a token now, exactly as a request to `url` would (for `check`): the flow's token requests go
+        out through `http`; the request the flow would then send is not sent."""
         probe = http.build_request("GET", url)
         flow = self.async_auth_flow(probe)
         try:
@@ -190,8 +202,8 @@ class RefreshingAuth(httpx.Auth, ABC):
 
 # -- OAuth 2 ------------------------------------------------------------------------------------------
 class _InvalidGrant(AuthFailed):
-    """The token endpoint refused the grant itself (RFC 6749 section 5.2, `invalid_grant`): for a refresh token,
-    used already, expired or revoked."""
+    """The token endpoint refused the grant itself (RFC 6749 section 5.2, `invalid_grant`): for a refresh
+    token, used already, expired or revoked."""
 
 
 @dataclass(frozen=True)
@@ -204,7 +216,8 @@ class Grant:
 
 
 def read_grant(response: httpx.Response, name: str, hide: Iterable[str], asked: str) -> Grant:
-    """An OAuth 2 token endpoint's answer (its body read already): the grant, or the BackendError it stands for.
+    """An OAuth 2 token endpoint's answer (its body read already): the grant, or the BackendError it stands
+    for.
 
     RFC 6749 section 5.2: an error answer is HTTP 400 (401 for a client that failed to authenticate) with
     `error` (`invalid_client`, `invalid_grant`, ...) and maybe `error_description`. 429 and 5xx are an outage.
@@ -239,8 +252,8 @@ def read_grant(response: httpx.Response, name: str, hide: Iterable[str], asked: 
 
 
 class ClientCredentials(RefreshingAuth):
-    """OAuth 2 client credentials (RFC 6749 section 4.4; Fusion's identity domain `/oauth2/v1/token`): the token
-    is cached until it expires. The client secret goes only into the token request's Basic header."""
+    """OAuth 2 client credentials (RFC 6749 section 4.4; Fusion's identity domain `/oauth2/v1/token`): the
+    token is cached until it expires. The client secret goes only into the token request's Basic header."""
 
     def __init__(self, name: str, settings: OAuth2ClientCredentials, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -252,21 +265,23 @@ class ClientCredentials(RefreshingAuth):
         if self.settings.scope:
             form["scope"] = self.settings.scope
         basic = basic_header(self.settings.client_id, self.settings.client_secret)
-        return self.side_request("POST", self.settings.token_url, request, data=form, headers={"Authorization": basic})
+        return self.side_request("POST", self.settings.token_url, request, data=form,
+                                 headers={"Authorization": basic})
 
     async def read_token(self, response: httpx.Response) -> Token:
-        grant = read_grant(response, self.name, secrets_in(self.settings, response.request), "client credentials")
+        grant = read_grant(response, self.name, secrets_in(self.settings, response.request),
+                           "client credentials")
         return Token(grant.access_token, grant.lifetime)
 
 
 class RotatingRefreshToken(RefreshingAuth):
     """OAuth 2 refresh-token grant (RFC 6749 section 6) where each refresh token works once (EPM): every grant
-    returns a new one, kept in memory and stored in the SecretStore at once (`{backend}:refresh_token`); the stored
-    one is used first after a restart.
+    returns a new one, kept in memory and stored in the SecretStore at once (`{backend}:refresh_token`); the
+    stored one is used first after a restart.
 
-    When a refresh token is refused (`invalid_grant`), the newest stored one is tried (another process on the same
-    database, such as `jobstatus-bot check`, may have used ours and stored its successor), then the configured one
-    (an admin may have just put a new one in); when all are refused, AuthFailed.
+    When a refresh token is refused (`invalid_grant`), the newest stored one is tried (another process on the
+    same database, such as `jobstatus-bot check`, may have used ours and stored its successor), then the
+    configured one (an admin may have just put a new one in); when all are refused, AuthFailed.
     """
 
     def __init__(self, name: str, settings: OAuth2Refresh, secrets: SecretStore | None, *,
@@ -311,16 +326,19 @@ class RotatingRefreshToken(RefreshingAuth):
             self._refresh_token = nxt
             return self._grant_request(nxt, response.request)
         if grant.refresh_token is not None and grant.refresh_token != self._trying:
-            self._refresh_token = grant.refresh_token  # the old one is dead now: keep the new one, in memory first
+            # the old one is dead now: keep the new one, in memory first
+            self._refresh_token = grant.refresh_token
             await self._persist(grant.refresh_token)
         log.info("%s: OAuth access token refreshed (valid %d s); rotated refresh token %s", self.name,
-                 grant.lifetime, "stored" if self.secrets is not None else "kept in memory only", extra=about(self.name))
+                 grant.lifetime, "stored" if self.secrets is not None else "kept in memory only",
+                 extra=about(self.name))
         return Token(grant.access_token, grant.lifetime)
 
     def _all_refused(self) -> AuthFailed:
         if self._refused == [self.settings.refresh_token]:
             return AuthFailed(
-                f"{self.name}: the OAuth refresh token was refused (invalid_grant): it was already used or has "
+                f"{self.name}: the OAuth refresh token was refused (invalid_grant): "
+                "it was already used or has "
                 "expired. Put a new refresh token in the config (or the secret store) to go on."
             )
         return AuthFailed(

@@ -6,9 +6,9 @@ SUCCESS) the terminal one is trusted and the disagreement logged. `details` may 
 
 Auth: basic (`identitydomain.username:password`, or the bare username), a static bearer token, or OAuth 2
 with a user-context refresh token that is **single-use and rotates** (`auth.RotatingRefreshToken`: the new one
-is persisted through the SecretStore at once, `{backend}:refresh_token`, and read back from there first). Access
-tokens are cached until shortly before they expire; a 401 triggers one refresh and one retry. No secret ever goes
-into an exception text or a log line.
+is persisted through the SecretStore at once, `{backend}:refresh_token`, and read back from there first).
+Access tokens are cached until shortly before they expire; a 401 triggers one refresh and one retry. No secret
+ever goes into an exception text or a log line.
 
 EPM answers 503 during its daily maintenance window: that is an outage (`Unavailable`), never a job failure.
 """
@@ -128,7 +128,8 @@ def _parse(payload: dict[str, Any], job_id: str, vendor: str) -> JobStatus:
     ]
     details = as_text(payload.get("details"))
     answered_id = as_text(payload.get("jobId", payload.get("jobID")))
-    if answered_id is None and as_text(payload.get("jobName")) is None and details and _NOT_FOUND_TEXT.search(details):
+    if (answered_id is None and as_text(payload.get("jobName")) is None
+            and details and _NOT_FOUND_TEXT.search(details)):
         raise JobNotFound(f"{vendor} has no job {job_id}: {details[:200]}")
     if answered_id is not None and as_int(answered_id) != as_int(job_id) and answered_id != job_id:
         raise BadResponse(f"{vendor}: asked about job {job_id}, the answer is about job {answered_id[:40]}")
@@ -165,7 +166,9 @@ def _parse(payload: dict[str, Any], job_id: str, vendor: str) -> JobStatus:
             phase, vendor_status = word_phase, f"{word} (status {_code_text(code)})"
         else:
             phase = code_phase
-            vendor_status = f"{_code_text(code)} {EPM_CODE_WORDS.get(code, '')} (said {word})".replace("  ", " ")
+            vendor_status = (
+                f"{_code_text(code)} {EPM_CODE_WORDS.get(code, '')} (said {word})".replace("  ", " ")
+            )
         _log_disagreement(vendor, job_id, code, word, "status word" if trust_word else "status code")
 
     log_paths = tuple(
@@ -173,7 +176,9 @@ def _parse(payload: dict[str, Any], job_id: str, vendor: str) -> JobStatus:
     )
     facts = tuple(
         (label, value)
-        for label, key in (("Process type", "processType"), ("Job type", "jobType"), ("Executed by", "executedBy"))
+        for label, key in (
+            ("Process type", "processType"), ("Job type", "jobType"), ("Executed by", "executedBy")
+        )
         if (value := as_text(payload.get(key))) is not None
     )
     return JobStatus(
@@ -197,7 +202,9 @@ def parse_epm_body(raw: bytes, job_id: str, vendor: str) -> JobStatus:
     return parse_epm_status(payload, job_id, vendor)
 
 
-def bound_lines(lines: list[str], *, max_lines: int = 40, max_chars: int = 3000, line_chars: int = 400) -> list[str]:
+def bound_lines(
+    lines: list[str], *, max_lines: int = 40, max_chars: int = 3000, line_chars: int = 400
+) -> list[str]:
     """At most `max_lines` lines and `max_chars` characters in all; long lines are cut with an ellipsis."""
     out: list[str] = []
     used = 0
@@ -215,7 +222,8 @@ def bound_lines(lines: list[str], *, max_lines: int = 40, max_chars: int = 3000,
 # -- the adapters' base ------------------------------------------------------------------------------
 
 class EpmBackend(Backend):
-    """Base of the two EPM adapters: auth per config (one refresh-and-retry on 401 with OAuth), 503 as an outage."""
+    """Base of the two EPM adapters: auth per config (one refresh-and-retry on 401 with OAuth), 503 as an
+    outage."""
 
     epm_auth_types = ("basic", "bearer", "oauth2_refresh")
 
@@ -244,7 +252,8 @@ class EpmBackend(Backend):
             await self.sign_in()
         except BackendError as exc:
             return [("OAuth refresh token", False, exc.message)]
-        where = "stored in the secret store" if self.secrets is not None else "kept in memory only (no secret store)"
+        where = ("stored in the secret store" if self.secrets is not None
+                 else "kept in memory only (no secret store)")
         return [("OAuth refresh token", True, f"access token obtained; rotated refresh token {where}")]
 
     async def download(self, path: str, sink: Callable[[bytes], None], *, max_bytes: int) -> tuple[int, bool]:
@@ -258,7 +267,9 @@ class EpmBackend(Backend):
                 if not 200 <= resp.status_code < 300 or "json" in resp.headers.get("content-type", ""):
                     said = error_words(await read_body(resp, self.name), self.credentials(resp.request))
                     if resp.status_code == 404:
-                        raise BadResponse(f"{self.name} has no such file (HTTP 404: {said or 'no details given'})")
+                        raise BadResponse(
+                            f"{self.name} has no such file (HTTP 404: {said or 'no details given'})"
+                        )
                     self.raise_for_status(resp)
                     raise BadResponse(f"{self.name} could not send the file: {said or 'no details given'}")
                 total = 0

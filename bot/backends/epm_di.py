@@ -134,14 +134,15 @@ def log_path_of(status: JobStatus) -> str | None:
 def interop_names(log_path: str) -> list[str]:
     """The names the interop download may know a log by, best first: the one place this rule lives.
 
-    The interop API names files by their place in the EPM repository: List Files shows `outbox/logs/X.log`, and
-    Oracle's Download page gives a repository file by its path there ("inbox\\s112.csv", the whole name URL-
-    encoded; docs.oracle.com/en/cloud/saas/enterprise-performance-management-common/prest/download.html). Data
-    Integration may give the log's server path instead, `/u03/inbox/outbox/logs/Vision_271.log` (seen by
-    jasonwjones/pbj-pbcs-client, src/main/java/com/jasonwjones/di/api/v1/JobDefinition.java). So `\\` becomes `/`;
-    a relative name is used as it is; a server path is cut to its part from the last `outbox` segment on, and
-    else (or next) tried as `outbox/logs/{its file name}`, where Data Integration writes its process logs. Whether
-    the download itself refuses a server path is not written anywhere: it is tried only when nothing else is left.
+    The interop API names files by their place in the EPM repository: List Files shows `outbox/logs/X.log`,
+    and Oracle's Download page gives a repository file by its path there ("inbox\\s112.csv", the whole name
+    URL- encoded; docs.oracle.com/en/cloud/saas/enterprise-performance-management-common/prest/download.html).
+    Data Integration may give the log's server path instead, `/u03/inbox/outbox/logs/Vision_271.log` (seen by
+    jasonwjones/pbj-pbcs-client, src/main/java/com/jasonwjones/di/api/v1/JobDefinition.java). So `\\` becomes
+    `/`; a relative name is used as it is; a server path is cut to its part from the last `outbox` segment on,
+    and else (or next) tried as `outbox/logs/{its file name}`, where Data Integration writes its process logs.
+    Whether the download itself refuses a server path is not written anywhere: it is tried only when nothing
+    else is left.
     """
     name = log_path.replace("\\", "/").strip()
     if not _ABSOLUTE.match(name):
@@ -218,7 +219,9 @@ class EpmDataIntegration(EpmBackend):
             lines = list(excerpt.tail)[-8:]
             hint_parts.append("The log has no ERROR/FATAL/Exception lines; its last lines are shown.")
         if cut:
-            hint_parts.append(f"Only the first {LOG_SCAN_MAX_BYTES // (1024 * 1024)} MB of the log were read.")
+            hint_parts.append(
+                f"Only the first {LOG_SCAN_MAX_BYTES // (1024 * 1024)} MB of the log were read."
+            )
         if content is None:
             hint_parts.append(f"The whole log is {log_path} (too large to attach); see {where}.")
         return FailureDetails(
@@ -236,7 +239,8 @@ class EpmDataIntegration(EpmBackend):
         try:
             payload = await self.get_json(f"{INTEROP}/applicationsnapshots")
         except Forbidden:
-            rows.append(("EPM API and credentials", False, "credentials accepted, but this account may not use "
+            rows.append(("EPM API and credentials", False,
+                         "credentials accepted, but this account may not use "
                          "the interop API (HTTP 403): job logs cannot be downloaded"))
             return rows
         except BackendError as exc:

@@ -30,7 +30,9 @@ MAX_PAGES = 40  # per listing: 1000 error items is plenty to show the first few 
 MAX_CHILDREN = 20
 ERROR_QUERY = json.dumps({"messageType": "ERROR"}, separators=(",", ":"))
 
-_MESSAGE_KEYS = ("message", "msgText", "errorMessage", "messageText", "details", "description", "text", "error")
+_MESSAGE_KEYS = (
+    "message", "msgText", "errorMessage", "messageText", "details", "description", "text", "error"
+)
 _CONTEXT_KEYS = ("recordType", "dimension", "recordName", "memberName", "member", "lineNumber", "line", "row")
 _CHILD_KEYS = ("childjobid", "childjobidentifier", "childid")
 _CHILD_HREF = re.compile(r"/childjobs/([^/?#]+)")
@@ -77,14 +79,17 @@ class EpmPlanning(EpmBackend):
     type_name = "epm_planning"
     label = "EPM Planning"
     capabilities = Capabilities(cancel=False, logs=True, batch=False)
-    cancel_hint = "Planning has no cancel API: cancel the job in the EPM web UI, in the Jobs console (Application > Jobs)."
+    cancel_hint = ("Planning has no cancel API: cancel the job in the EPM web UI, "
+                   "in the Jobs console (Application > Jobs).")
     job_id_help = "it is the Planning job id, digits only, e.g. 224"
 
     def __init__(self, name: str, config: BackendConfig, *, secrets: SecretStore | None = None,
                  http: httpx.AsyncClient | None = None) -> None:
         super().__init__(name, config, secrets=secrets, http=http)
         if not config.application:
-            raise ConfigError(f"backend '{name}': field 'application': epm_planning needs the application name")
+            raise ConfigError(
+                f"backend '{name}': field 'application': epm_planning needs the application name"
+            )
         self.api_version = config.api_version or "v3"
         self.application = config.application
 
@@ -109,7 +114,9 @@ class EpmPlanning(EpmBackend):
         offset = 0
         reported: int | None = None
         for _ in range(MAX_PAGES):
-            payload = await self.get_json(path, params={"q": ERROR_QUERY, "offset": offset, "limit": PAGE_SIZE})
+            payload = await self.get_json(
+                path, params={"q": ERROR_QUERY, "offset": offset, "limit": PAGE_SIZE}
+            )
             if not isinstance(payload, dict) or not isinstance(payload.get("items", []), list):
                 raise BadResponse(f"{self.name}: the job details answer is not a list of items")
             page = payload.get("items", [])
@@ -197,7 +204,9 @@ class EpmPlanning(EpmBackend):
         if rows and not rows[0][1]:
             return rows
         try:
-            payload = await self.get_json(f"/HyperionPlanning/rest/{path_segment(self.api_version)}/applications")
+            payload = await self.get_json(
+                f"/HyperionPlanning/rest/{path_segment(self.api_version)}/applications"
+            )
         except BackendError as exc:
             rows.append(("Planning API and credentials", False, exc.message))
             return rows

@@ -43,8 +43,8 @@ CANCEL_PATH = "/ess/rest/scheduler/v1/requests/{}/cancel"
 MAX_FILES = 20  # output files listed in a thread; the rest are counted
 # outputFiles is paged: Oracle's example answer holds one item and "totalItems": 2, beside `count`, `hasMore`,
 # `limit`, `offset` and `links` (docs.oracle.com/en/cloud/saas/applications-common/faude/
-# fetch-extract-output-details.html). Which `limit` the server allows is not written there: we ask FILES_PAGE_LIMIT
-# and page on by the `offset` of the items we got, at most MAX_FILE_PAGES pages.
+# fetch-extract-output-details.html). Which `limit` the server allows is not written there: we ask
+# FILES_PAGE_LIMIT and page on by the `offset` of the items we got, at most MAX_FILE_PAGES pages.
 FILES_PAGE_LIMIT = 100
 MAX_FILE_PAGES = 10
 # phases whose jobProgress.message says something worth showing (else it is "Job status is changed to X")
@@ -53,8 +53,9 @@ _MESSAGE_PHASES = {Phase.FAILED, Phase.WARNING, Phase.CANCELLED, Phase.PAUSED, P
 
 # -- auth ---------------------------------------------------------------------------------------------
 def make_auth(name: str, settings: Auth, clock: Callable[[], float]) -> httpx.Auth:
-    """Basic auth (many pods take it), a fixed bearer token, or OAuth 2 client credentials against the identity
-    domain's token endpoint, cached until it expires and renewed once on a 401 (NOTES.md, Fusion: Auth)."""
+    """Basic auth (many pods take it), a fixed bearer token, or OAuth 2 client credentials against the
+    identity domain's token endpoint, cached until it expires and renewed once on a 401 (NOTES.md, Fusion:
+    Auth)."""
     if isinstance(settings, BasicAuth):
         return httpx.BasicAuth(settings.username, settings.password)
     if isinstance(settings, BearerAuth):
@@ -97,8 +98,9 @@ def parse_status(payload: Any, job_id: str) -> JobStatus:
     completed = progress.get("completed")
     done = completed is True or (isinstance(completed, str) and completed.strip().lower() == "true")
     if word.upper() == "SUCCEEDED" and not done:
-        phase = Phase.RUNNING  # the documented rule: SUCCEEDED counts only once completed is true (other final
-        # ESS states carry no such rule: they end the watch whatever `completed` says)
+        # the documented rule: SUCCEEDED counts only once completed is true (other final ESS states carry no
+        # such rule: they end the watch whatever `completed` says)
+        phase = Phase.RUNNING
     percent = as_int(progress.get("completedPercentage"))
     if percent is not None:
         percent = max(0, min(100, percent))
@@ -171,7 +173,8 @@ class FusionJobScheduler(Backend):
     label = "Oracle Fusion"
     # The saas-batch API has no cancel; ESS cancel only when `cancel_enabled` (see `can_cancel`).
     capabilities = Capabilities(cancel=False, logs=True)
-    cancel_hint = "Cancel it in Fusion under Tools > Scheduled Processes (select the request, then Cancel Process)."
+    cancel_hint = ("Cancel it in Fusion under Tools > Scheduled Processes "
+                   "(select the request, then Cancel Process).")
     job_id_help = "it is the job request id the Job Scheduler API returned, digits only, e.g. 44046"
 
     def __init__(self, name: str, config: BackendConfig, *, secrets: SecretStore | None = None,
@@ -203,7 +206,8 @@ class FusionJobScheduler(Backend):
         job_id = self.validate_job_id(job_id)
         if not self.can_cancel:
             raise CancelNotSupported(
-                f"Cancel is not turned on for {self.name}: Fusion's job scheduler API has none. {self.cancel_hint}"
+                f"Cancel is not turned on for {self.name}: Fusion's job scheduler API has none. "
+                f"{self.cancel_hint}"
             )
         try:
             await self.request("POST", CANCEL_PATH.format(path_segment(job_id)))
@@ -245,7 +249,9 @@ class FusionJobScheduler(Backend):
             hint=" ".join([*notes, f"More in Fusion: Tools > Scheduled Processes, request {status.job_id}."]),
         )
 
-    async def output_files(self, job_id: str) -> tuple[list[tuple[str, int | None]], list[Link], int | None, bool]:
+    async def output_files(
+        self, job_id: str
+    ) -> tuple[list[tuple[str, int | None]], list[Link], int | None, bool]:
         """Every page of a request's output files: (files, links, totalItems if said, all pages read)."""
         files: list[tuple[str, int | None]] = []
         links: list[Link] = []
@@ -255,9 +261,10 @@ class FusionJobScheduler(Backend):
             page = parse_output_files(await self.get_json(
                 FILES_PATH.format(path_segment(job_id)), params={"offset": offset, "limit": FILES_PAGE_LIMIT},
             ), self.base_url)
-            if page.offset is not None and page.offset != offset:  # the server does not page as asked: stop here
-                log.info("%s: outputFiles of %s answered offset %s when asked %s; not paging on", self.name, job_id,
-                         page.offset, offset, extra=about(self.name, job_id))
+            # the server does not page as asked: stop here
+            if page.offset is not None and page.offset != offset:
+                log.info("%s: outputFiles of %s answered offset %s when asked %s; not paging on",
+                         self.name, job_id, page.offset, offset, extra=about(self.name, job_id))
                 return files, links, total, False
             files += page.files
             links += page.links
@@ -269,7 +276,10 @@ class FusionJobScheduler(Backend):
     async def check(self) -> list[tuple[str, bool, str]]:
         """Probe with a status call for job 0: a JSON 404 proves reachability, auth and the API path."""
         try:
-            async with self.sending(), self.http.stream("GET", self.url(STATUS_PATH.format("0")), auth=self.auth) as resp:
+            async with (
+                self.sending(),
+                self.http.stream("GET", self.url(STATUS_PATH.format("0")), auth=self.auth) as resp,
+            ):
                 await read_body(resp, self.name)
         except TooSlow as exc:  # no whole answer within the backend's `timeout`: a hung or dripping server
             return [("reachable", False, str(exc))]

@@ -1,16 +1,18 @@
-"""The HTTP plumbing of every adapter: its one client, reading a vendor body with a cap, and what an answer says.
+"""The HTTP plumbing of every adapter: its one client, reading a vendor body with a cap, and what an answer
+says.
 
-Every path that reads a vendor body reads it with `read_body`, at most MAX_BODY_BYTES: a backend's requests, the
-token and login endpoints of the auth flows, EPM's download error body. Network trouble becomes `Unavailable`
-(`unreachable`, with its cause); `error_words` are the vendor's own words in an error body, `retry_after_seconds`
-its Retry-After.
+Every path that reads a vendor body reads it with `read_body`, at most MAX_BODY_BYTES: a backend's requests,
+the token and login endpoints of the auth flows, EPM's download error body. Network trouble becomes
+`Unavailable` (`unreachable`, with its cause); `error_words` are the vendor's own words in an error body,
+`retry_after_seconds` its Retry-After.
 
-Every request has one total deadline (`deadline`, the backend's `timeout` setting): connecting, the headers and
-the whole body. httpx has no such thing: its `Timeout` bounds each operation on its own (connect, each read,
-each write, waiting for the pool; www.python-httpx.org/advanced/timeouts/), and httpx-aiohttp hands those on to
-aiohttp's `ClientTimeout` as per-socket-read limits, so a vendor that sends one byte every few seconds never
-trips any of them and a request could last as long as the vendor likes. httpx's own advice for an overall
-limit is to wrap the call in the async library's timeout; `asyncio.timeout` around sending and reading does it.
+Every request has one total deadline (`deadline`, the backend's `timeout` setting): connecting, the headers
+and the whole body. httpx has no such thing: its `Timeout` bounds each operation on its own (connect, each
+read, each write, waiting for the pool; www.python-httpx.org/advanced/timeouts/), and httpx-aiohttp hands
+those on to aiohttp's `ClientTimeout` as per-socket-read limits, so a vendor that sends one byte every few
+seconds never trips any of them and a request could last as long as the vendor likes. httpx's own advice for
+an overall limit is to wrap the call in the async library's timeout; `asyncio.timeout` around sending and
+reading does it.
 """
 
 from __future__ import annotations
@@ -33,13 +35,16 @@ from bot.support.network import cause
 
 # The most of a vendor answer we ever read; anything larger is a broken or hostile backend.
 MAX_BODY_BYTES = 2 * 1024 * 1024
-# The deadline of a check a user waits for (watch, status, the modal, the API's POST; bot/operations/watching.py), or the
-# backend's `timeout` when that is shorter: a vendor answers a status call in well under a second when it is
-# well, and a person (or a pipeline's HTTP call) should hear within seconds that it is not.
+# The deadline of a check a user waits for (watch, status, the modal, the API's POST;
+# bot/operations/watching.py), or the backend's `timeout` when that is shorter: a vendor answers a status call
+# in well under a second when it is well, and a person (or a pipeline's HTTP call) should hear within seconds
+# that it is not.
 USER_CHECK_SECONDS = 5.0
 
 
-def make_http_client(config: BackendConfig, timed: Callable[[float], None] | None = None) -> httpx.AsyncClient:
+def make_http_client(
+    config: BackendConfig, timed: Callable[[float], None] | None = None
+) -> httpx.AsyncClient:
     """The one HTTP client a backend uses for everything: keep-alive pool sized to its concurrency cap.
 
     HTTP/1.1 keep-alive over aiohttp costs about a third of the CPU per request of httpx's own transport
@@ -61,7 +66,8 @@ def make_http_client(config: BackendConfig, timed: Callable[[float], None] | Non
     )
 
 
-_SENT_AT = "jobstatus.sent_at"  # a request extension the transports do not read (they read only their own keys)
+# a request extension the transports do not read (they read only their own keys)
+_SENT_AT = "jobstatus.sent_at"
 
 
 def _timing_hooks(timed: Callable[[float], None]) -> dict[str, list[Callable[[Any], Any]]]:
@@ -99,8 +105,8 @@ async def read_body(response: httpx.Response, name: str, limit: int = MAX_BODY_B
 @asynccontextmanager
 async def deadline(name: str, seconds: float) -> AsyncIterator[None]:
     """Everything inside (connect, headers, the whole body, an auth flow's sign-in) within `seconds` in all,
-    else `TooSlow` naming `name`: what is inside is cancelled, so the connection is closed and whatever it held
-    (a backend's slot, bot/backends/slots.py) is given back at the deadline at the latest."""
+    else `TooSlow` naming `name`: what is inside is cancelled, so the connection is closed and whatever it
+    held (a backend's slot, bot/backends/slots.py) is given back at the deadline at the latest."""
     try:
         async with asyncio.timeout(seconds):
             yield
@@ -147,7 +153,8 @@ def retry_after_seconds(value: str | None, *, default: float | None = None) -> f
 #   SimpleExceptionDetail, docs.oracle.com/en/cloud/saas/applications-common/25c/farca/
 #   op-ess-rest-scheduler-v1-requests-requestid-hold-post.html);
 # - EPM: `details` (interop, Data Integration), `detail` / `message` (Planning);
-# - OAuth 2 token endpoints: `error`, `error_description` (RFC 6749 section 5.2); Immuta (hapi): `message`, `error`.
+# - OAuth 2 token endpoints: `error`, `error_description` (RFC 6749 section 5.2); Immuta (hapi): `message`,
+#   `error`.
 ERROR_TEXT_KEYS = ("detail", "details", "message", "error_description", "title", "responseMessage", "error")
 ERROR_CODE_KEYS = ("o:errorCode", "errorCode")
 ERROR_WORDS_MAX = 300
@@ -157,8 +164,8 @@ def error_words(content: bytes, hide: Iterable[str] = ()) -> str | None:
     """The vendor's own words in an error body (JSON of any vendor's envelope), cut; None when there are none.
 
     Never the raw body: a body that is not such JSON (an HTML page, a stack trace) says nothing here. Any of
-    `hide` (the credentials the request carried) the vendor repeats is blanked out. The caller escapes the words
-    before they reach Slack.
+    `hide` (the credentials the request carried) the vendor repeats is blanked out. The caller escapes the
+    words before they reach Slack.
     """
     if not content:
         return None

@@ -10,7 +10,8 @@ answer where 401 is meant, NOTES.md [client]) the key is exchanged again once. N
 A job id is a GUID: Immuta's own API schema (its swagger, ../shared/vendor-docs/listing/immuta/
 immuta-swagger-jobs-excerpt.json, `definitions.jobIds`) types `jobIds` as an array of at least one
 (`minItems: 1`), unique, "A job UUID" each (`x-format: {guid: true}`: Joi's `string().guid()`, the hapi
-validation that swagger was generated from), and the docs' example id is `cefb58a0-cd71-11ec-8e29-81c20d280994`
+validation that swagger was generated from), and the docs' example id is
+`cefb58a0-cd71-11ec-8e29-81c20d280994`
 (documentation.immuta.com/SaaS/developer-guides/api-intro/immuta-v1-api/configure-your-instance-of-immuta/jobs).
 So anything else is refused at the command, before Immuta would refuse the whole batch with a 400.
 """
@@ -44,7 +45,9 @@ MESSAGE_MAX_CHARS = 3000
 # A GUID as Immuta's schema takes one (Joi's guid rule: 32 hex digits, 8-4-4-4-12, any version and variant,
 # hapijs/joi lib/types/string.js), written with dashes or without, optionally in braces; sent in the form
 # Immuta itself writes ids in (lower case, dashes), which is also the key its answer uses
-_GUID = re.compile(r"\{?([0-9a-fA-F]{8})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{12})\}?")
+_GUID = re.compile(
+    r"\{?([0-9a-fA-F]{8})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{12})\}?"
+)
 # What `check` asks about: the nil UUID, well-formed for Immuta's schema (Joi's guid takes any version digit)
 # and never a job's id (RFC 9562 section 5.9: the special value no generator hands out), so the answer is the
 # empty map of an API that works, where an empty `jobIds` would be refused (`minItems: 1`)
@@ -80,7 +83,9 @@ def _output_text(value: Any) -> str | None:
 def parse_status(entry: Any, job_id: str) -> JobStatus:
     """One job object of the statuses map (`{"id", "state", "output"}`) as a JobStatus; BadResponse if odd."""
     if not isinstance(entry, dict):
-        raise BadResponse(f"immuta: the status of job {job_id} is a {type(entry).__name__}, expected an object")
+        raise BadResponse(
+            f"immuta: the status of job {job_id} is a {type(entry).__name__}, expected an object"
+        )
     state = entry.get("state")
     if isinstance(state, list):
         if len(state) != 1:
@@ -89,7 +94,9 @@ def parse_status(entry: Any, job_id: str) -> JobStatus:
     if not isinstance(state, str) or not state.strip():
         raise BadResponse(f"immuta: job {job_id}: 'state' is missing or not text")
     answered = entry.get("id")
-    if answered is not None and (not isinstance(answered, str | int) or str(answered).lower() != job_id.lower()):
+    if answered is not None and (
+        not isinstance(answered, str | int) or str(answered).lower() != job_id.lower()
+    ):
         raise BadResponse(f"immuta: asked about job {job_id}, the answer is about another job")
     state = state.strip()
     facts = tuple((label, t) for label, key in (("Job type", "type"), ("Job name", "name"))
@@ -105,7 +112,9 @@ def parse_status(entry: Any, job_id: str) -> JobStatus:
 
 def parse_statuses(payload: Any, job_ids: Iterable[str]) -> dict[str, JobStatus | BackendError]:
     """The statuses answer (a map keyed by job id) for `job_ids`: a JobStatus, or an error per id."""
-    if isinstance(payload, list) and all(isinstance(e, dict) and isinstance(e.get("id"), str) for e in payload):
+    if isinstance(payload, list) and all(
+        isinstance(e, dict) and isinstance(e.get("id"), str) for e in payload
+    ):
         payload = {e["id"]: e for e in payload}  # tolerate a list of job objects too
     if not isinstance(payload, dict):
         raise BadResponse(f"immuta: expected a map of job statuses, got {type(payload).__name__}")
@@ -124,9 +133,9 @@ def parse_statuses(payload: Any, job_ids: Iterable[str]) -> dict[str, JobStatus 
 
 
 class KeyExchange(RefreshingAuth):
-    """The API key exchanged at `POST /bim/apikey/authenticate {"apikey"}` for a token (`{"token"}`), sent as a
-    bearer token. Some Immuta endpoints answer 500 where 401 is meant: a 500 is a refusal too, so it costs one
-    exchange and one retry, and a real 500 then reaches the caller as the outage it is."""
+    """The API key exchanged at `POST /bim/apikey/authenticate {"apikey"}` for a token (`{"token"}`), sent as
+    a bearer token. Some Immuta endpoints answer 500 where 401 is meant: a 500 is a refusal too, so it costs
+    one exchange and one retry, and a real 500 then reaches the caller as the outage it is."""
 
     def __init__(self, backend: Immuta, key: str) -> None:
         super().__init__(backend.name)
@@ -174,7 +183,9 @@ class Immuta(Backend):
         elif isinstance(auth, BearerAuth):
             self.auth = HeaderAuth.bearer(auth.token)
         else:
-            raise ConfigError(f"backend '{name}': immuta supports auth types api_key, bearer, not '{auth.type}'")
+            raise ConfigError(
+                f"backend '{name}': immuta supports auth types api_key, bearer, not '{auth.type}'"
+            )
 
     def raise_for_status(self, resp: httpx.Response) -> None:
         if resp.status_code == 500:

@@ -1,4 +1,5 @@
-"""Reading vendor values defensively: lenient JSON, display text, numbers, and URLs built from user or vendor text."""
+"""Reading vendor values defensively: lenient JSON, display text, numbers, and URLs built from user or vendor
+text."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ def path_segment(value: str) -> str:
 
 
 def absolute_url(base_url: str, href: Any) -> str | None:
-    """A vendor link as an absolute http(s) URL: `/api/...` hangs off `base_url` (prefix kept); other schemes are dropped."""
+    """A vendor link as an absolute http(s) URL: `/api/...` hangs off `base_url` (prefix kept); other schemes
+    are dropped."""
     if not isinstance(href, str) or not href.strip():
         return None
     link = href.strip()

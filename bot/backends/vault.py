@@ -1,12 +1,13 @@
 """Veeva Vault job adapter: session login, job status within Vault's rate limits, cancel, links and hints.
 
-Vault's error envelope (`responseStatus` FAILURE/EXCEPTION with `errors[{type, message}]`) decides before the HTTP
-status: Vault's reference says it answers HTTP 200 and that logic should rest on `responseStatus` and the error
-types (limited.veevavault.dev/medical/vault-api/api-reference/26.1/errors/), and Veeva's own
-client library reads the body whatever the status (veeva/vault-api-library, VaultRequest.processResponse); but a
-wrong API version or path has been seen to come as HTTP 404 with a MALFORMED_URL envelope. Every request carries
-`X-VaultAPI-ClientID` (VaultRequest.setVaultHeaderParams sends it on every call, /auth included). The session, its
-login pacing and the other-vault check are `Session`, the httpx.Auth flow every request goes through.
+Vault's error envelope (`responseStatus` FAILURE/EXCEPTION with `errors[{type, message}]`) decides before the
+HTTP status: Vault's reference says it answers HTTP 200 and that logic should rest on `responseStatus` and the
+error types (limited.veevavault.dev/medical/vault-api/api-reference/26.1/errors/), and Veeva's own
+client library reads the body whatever the status (veeva/vault-api-library, VaultRequest.processResponse); but
+a wrong API version or path has been seen to come as HTTP 404 with a MALFORMED_URL envelope. Every request
+carries `X-VaultAPI-ClientID` (VaultRequest.setVaultHeaderParams sends it on every call, /auth included). The
+session, its login pacing and the other-vault check are `Session`, the httpx.Auth flow every request goes
+through.
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ DEFAULT_API_VERSION = "v25.3"
 CLIENT_ID_HEADER = "X-VaultAPI-ClientID"
 # Vault's recommended client id format is {company}-{organization}-{team}-{server|client}-{program}
 # (limited.veevavault.dev/medical/vault-api/references/client-id/, linked from VAPIL as
-# developer.veevavault.com/docs/#client-id; VAPIL's examples: verteobiotech-vault-quality-client-myintegration,
-# veeva-vault-devsupport-client-vapil). Operators set their own with `vault_client_id`.
+# developer.veevavault.com/docs/#client-id; VAPIL's examples:
+# verteobiotech-vault-quality-client-myintegration, veeva-vault-devsupport-client-vapil). Operators set their
+# own with `vault_client_id`.
 DEFAULT_CLIENT_ID = "jobstatus-chatops-slack-server-jobstatusbot"
 CANCEL_SINCE = (25, 3)  # the jobs/actions/cancel endpoint exists from API v25.3
 LOGIN_BACKOFF = 30.0  # at most one login per this many seconds unless the last session worked
@@ -91,8 +93,8 @@ CONFIG_ADVICE = "the backend's api_version or base_url is wrong"
 
 def mapped_vault_error(payload: dict[str, Any], what: str = "Vault",
                        advice: str = CONFIG_ADVICE) -> BackendError | None:
-    """The BackendError a FAILURE/EXCEPTION answer's error type stands for (messages are not contractual), or None
-    for a type that says nothing we act on; `advice` says what to fix when the address is wrong."""
+    """The BackendError a FAILURE/EXCEPTION answer's error type stands for (messages are not contractual), or
+    None for a type that says nothing we act on; `advice` says what to fix when the address is wrong."""
     kind, detail = _first_error(payload)
     if kind in CONFIG_ERRORS:
         return Misconfigured(f"{what} does not know the API address the bot calls ({detail}): {advice}")
@@ -108,7 +110,8 @@ def mapped_vault_error(payload: dict[str, Any], what: str = "Vault",
 
 
 def vault_error(payload: dict[str, Any], what: str = "Vault", advice: str = CONFIG_ADVICE) -> BackendError:
-    """The BackendError a FAILURE/EXCEPTION answer stands for: by its error type, else a BadResponse saying it."""
+    """The BackendError a FAILURE/EXCEPTION answer stands for: by its error type, else a BadResponse saying
+    it."""
     err = mapped_vault_error(payload, what, advice)
     if err is not None:
         return err
@@ -123,12 +126,14 @@ def _first_error(payload: dict[str, Any]) -> tuple[str, str]:
 
 
 def failure_envelope(content: bytes) -> dict[str, Any] | None:
-    """The body as Vault's error envelope (`responseStatus` FAILURE or EXCEPTION), whatever the HTTP status."""
+    """The body as Vault's error envelope (`responseStatus` FAILURE or EXCEPTION), whatever the HTTP
+    status."""
     try:
         payload = lenient_json(content) if content else None
     except ValueError:
         return None
-    if isinstance(payload, dict) and str(payload.get("responseStatus", "")).upper() in ("FAILURE", "EXCEPTION"):
+    if (isinstance(payload, dict)
+            and str(payload.get("responseStatus", "")).upper() in ("FAILURE", "EXCEPTION")):
         return payload
     return None
 
@@ -216,7 +221,8 @@ def parse_status(payload: Any, job_id: str, base_url: str = "") -> JobStatus:
 
 
 def read_cancel(payload: Any, job_id: str) -> str:
-    """Read a jobs/actions/cancel answer for one job: the text for the user, or CancelRefused (Vault's words)."""
+    """Read a jobs/actions/cancel answer for one job: the text for the user, or CancelRefused (Vault's
+    words)."""
     if not isinstance(payload, dict):
         raise BadResponse("Vault cancel answer is not a JSON object")
     status = payload.get("responseStatus")
@@ -270,7 +276,8 @@ def api_version(value: str | None) -> tuple[str, tuple[int, int]]:
 
 # -- the session ----------------------------------------------------------------------------------
 def _error_types(content: bytes) -> set[str] | None:
-    """The error types of a Vault answer (`errors[{type}]`, any `responseStatus`); None when it is no JSON object."""
+    """The error types of a Vault answer (`errors[{type}]`, any `responseStatus`); None when it is no JSON
+    object."""
     try:
         payload = lenient_json(content) if content else None
     except ValueError:
@@ -280,15 +287,15 @@ def _error_types(content: bytes) -> set[str] | None:
 
 class Session(RefreshingAuth):
     """Vault's session: `POST /api/{v}/auth` (form `username`, `password`) → `sessionId`, sent as
-    `Authorization: {sessionId}` (NOTES.md, Vault: Login). Vault ends a session with INVALID_SESSION_ID, in an HTTP
-    200 body as its reference says (so the body is read, with the cap) or with another status: one login more,
-    one retry.
+    `Authorization: {sessionId}` (NOTES.md, Vault: Login). Vault ends a session with INVALID_SESSION_ID, in an
+    HTTP 200 body as its reference says (so the body is read, with the cap) or with another status: one login
+    more, one retry.
 
-    Never a login loop: after the first login, one re-login if it succeeded; then one per LOGIN_BACKOFF seconds
-    until a session has actually worked; a refused or failed login is said again (with the wait) meanwhile. A
-    session for another vault than the configured one is refused (Vault gives one silently to a user who cannot
-    reach the asked vault). The login carries the client id header like every request (VaultRequest's
-    setVaultHeaderParams).
+    Never a login loop: after the first login, one re-login if it succeeded; then one per LOGIN_BACKOFF
+    seconds until a session has actually worked; a refused or failed login is said again (with the wait)
+    meanwhile. A session for another vault than the configured one is refused (Vault gives one silently to a
+    user who cannot reach the asked vault). The login carries the client id header like every request
+    (VaultRequest's setVaultHeaderParams).
     """
 
     requires_response_body = True
@@ -319,9 +326,12 @@ class Session(RefreshingAuth):
         self._last_login = now
         self._logins_unproven += 1
         # until its answer is read, the login counts as an outage: a login that gets no answer is one
-        self._last_login_result, self._last_login_error = "outage", f"{self.name}: Vault did not answer the login"
+        self._last_login_result, self._last_login_error = (
+            "outage", f"{self.name}: Vault did not answer the login"
+        )
         return self.side_request("POST", self.backend.url(f"/api/{self.backend.api_version}/auth"), request,
-                                 data={"username": self.settings.username, "password": self.settings.password})
+                                 data={"username": self.settings.username,
+                                       "password": self.settings.password})
 
     async def read_token(self, response: httpx.Response) -> Token:
         try:
@@ -382,7 +392,8 @@ class Session(RefreshingAuth):
         return session.strip()
 
     def _check_vault(self, payload: dict[str, Any]) -> None:
-        """Vault silently logs a user who cannot reach the asked vault into another one: refuse that session."""
+        """Vault silently logs a user who cannot reach the asked vault into another one: refuse that
+        session."""
         name, user = self.backend.name, self.settings.username
         ours = _host(self.backend.base_url)
         vaults = payload.get("vaultIds") if isinstance(payload.get("vaultIds"), list) else []
@@ -397,8 +408,8 @@ class Session(RefreshingAuth):
             self.vault_name = current[2] or str(vault_id)
             return
         if current is None and not known:
-            log.warning("%s: Vault's login answer names no vault URL; cannot check it is the configured vault", name,
-                        extra=about(name))
+            log.warning("%s: Vault's login answer names no vault URL; "
+                        "cannot check it is the configured vault", name, extra=about(name))
             return
         where = f"{current[2] or current[0]} at {current[1]}" if current else f"vault {vault_id}"
         raise AuthFailed(
@@ -422,21 +433,25 @@ class VeevaVault(Backend):
                  http: httpx.AsyncClient | None = None) -> None:
         super().__init__(name, config, secrets=secrets, http=http)
         if not isinstance(config.auth, VaultSession):
-            raise ConfigError(f"backend '{name}': field 'auth.type': Vault takes vault_session, not '{config.auth.type}'")
+            raise ConfigError(
+                f"backend '{name}': field 'auth.type': Vault takes vault_session, not '{config.auth.type}'"
+            )
         try:
             self.api_version, self._version = api_version(config.api_version)
         except ConfigError as exc:
             raise ConfigError(f"backend '{name}': {exc}") from None
         self.client_id: str = config.vault_client_id or DEFAULT_CLIENT_ID
-        self.http.headers[CLIENT_ID_HEADER] = self.client_id  # on every request, /auth included (as VAPIL does)
-        self.advice = (f"the backend's api_version ({self.api_version}) or base_url ({self.base_url}) is wrong "
-                       "(base_url is the vault's https:// address without /api; api_version must be one the vault "
-                       "offers)")
+        # on every request, /auth included (as VAPIL does)
+        self.http.headers[CLIENT_ID_HEADER] = self.client_id
+        self.advice = (f"the backend's api_version ({self.api_version}) or base_url ({self.base_url}) "
+                       "is wrong (base_url is the vault's https:// address without /api; "
+                       "api_version must be one the vault offers)")
         self.clock: Callable[[], float] = time.monotonic
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
         self.session = Session(self, config.auth)
         self.auth = self.session
-        self._seen: dict[str, tuple[float, JobStatus | None]] = {}  # job id -> (last status call, last answer)
+        # job id -> (last status call, last answer)
+        self._seen: dict[str, tuple[float, JobStatus | None]] = {}
         self._next_request_at = 0.0
 
     @property
@@ -455,7 +470,8 @@ class VeevaVault(Backend):
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         wait = self.backoff_hint
         if wait > MAX_PACE_SLEEP:
-            raise RateLimited(f"{self.name}: Vault's burst limit is nearly used up; pausing", retry_after=wait)
+            raise RateLimited(f"{self.name}: Vault's burst limit is nearly used up; pausing",
+                              retry_after=wait)
         if wait > 0:
             await self.sleep(wait)
         resp = await super().request(method, path, **kwargs)
@@ -464,8 +480,8 @@ class VeevaVault(Backend):
 
     def raise_for_status(self, resp: httpx.Response) -> None:
         """Vault's envelope first, whatever the HTTP status; an error type we act on decides the BackendError.
-        A 404 that is no Vault answer at all means the address is not a Vault API (Vault itself says "no such job"
-        with INVALID_DATA); other statuses go by their class, with the envelope's words."""
+        A 404 that is no Vault answer at all means the address is not a Vault API (Vault itself says "no such
+        job" with INVALID_DATA); other statuses go by their class, with the envelope's words."""
         if 200 <= resp.status_code < 300:
             return
         envelope = failure_envelope(resp.content)
@@ -490,7 +506,8 @@ class VeevaVault(Backend):
                      self.name, remaining, gap, extra=about(self.name))
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        """One Vault API call (the session logs in first, and once more on INVALID_SESSION_ID or 401): its answer."""
+        """One Vault API call (the session logs in first, and once more on INVALID_SESSION_ID or 401): its
+        answer."""
         payload = self.json_of(await self.request(method, path, **kwargs))
         if not isinstance(payload, dict):
             raise BadResponse(f"{self.name}: Vault answer is not a JSON object")
@@ -510,7 +527,8 @@ class VeevaVault(Backend):
         if when is not None and now - when < self.min_poll_interval:
             if last is not None:
                 return last
-            raise RateLimited(f"{self.name}: Vault allows one status call per job every {self.min_poll_interval:.0f} s",
+            raise RateLimited(f"{self.name}: Vault allows one status call per job "
+                              f"every {self.min_poll_interval:.0f} s",
                               retry_after=self.min_poll_interval - (now - when))
         if len(self._seen) > 1000:
             self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.min_poll_interval}
@@ -524,7 +542,8 @@ class VeevaVault(Backend):
         job_id = self.validate_job_id(job_id)
         if not self.can_cancel:
             raise CancelNotSupported(
-                f"Vault's cancel API needs API v25.3 or later; {self.name} uses {self.api_version}. {self.cancel_hint}"
+                f"Vault's cancel API needs API v25.3 or later; {self.name} uses {self.api_version}. "
+                f"{self.cancel_hint}"
             )
         payload = await self._call(
             "POST", f"/api/{self.api_version}/services/jobs/actions/cancel", json=[{"job_id": int(job_id)}]
@@ -570,7 +589,8 @@ class VeevaVault(Backend):
         except BackendError as exc:
             return [*rows, ("API version", False, f"could not list the vault's API versions: {exc}")]
         ok = self.api_version in offered
-        detail = f"{self.api_version} offered" if ok else f"{self.api_version} not offered (vault offers {', '.join(offered[-4:]) or 'none'})"
+        detail = (f"{self.api_version} offered" if ok
+                  else f"{self.api_version} not offered (vault offers {', '.join(offered[-4:]) or 'none'})")
         if not self.can_cancel:
             detail += "; cancel needs v25.3 or later"
         return [*rows, ("API version", ok, detail)]

@@ -1,25 +1,27 @@
-"""The errors a backend raises: one class for each thing a user must be told, and the outage/failure line between them.
+"""The errors a backend raises: one class for each thing a user must be told, and the outage/failure line
+between them.
 
-`str()` of every one is safe to show a user: it never holds a secret (the vendor's own words in it are escaped by
-whoever puts them into Slack). `kind` names the class in the database (`Job.error_kind`), so it never changes.
+`str()` of every one is safe to show a user: it never holds a secret (the vendor's own words in it are escaped
+by whoever puts them into Slack). `kind` names the class in the database (`Job.error_kind`), so it never
+changes.
 
     BackendError              the backend could not answer as hoped
-    ├── InvalidJobId          what the user typed is no job id of this vendor; the text says what one looks like
-    ├── JobNotFound           the vendor does not know the job: check the id (and the backend it was asked of)
-    ├── AuthFailed            the vendor refused the bot's credentials, even after one fresh token or login:
-    │                         the bot's operator must fix the backend's auth settings
-    ├── Forbidden             the credentials work, but this account may not see that: the operator must grant it
-    ├── Unavailable           network error, timeout, 5xx, maintenance window: an outage to ride out; the watch
-    │   │                     goes on (`retry_after`, when the vendor says, is when to ask again)
+    ├── InvalidJobId          what the user typed is no job id of this vendor; the text says what one looks
+    like ├── JobNotFound           the vendor does not know the job: check the id (and the backend it was
+    asked of) ├── AuthFailed            the vendor refused the bot's credentials, even after one fresh token
+    or login: │                         the bot's operator must fix the backend's auth settings
+    ├── Forbidden             the credentials work, but this account may not see that: the operator must grant
+    it ├── Unavailable           network error, timeout, 5xx, maintenance window: an outage to ride out; the
+    watch │   │                     goes on (`retry_after`, when the vendor says, is when to ask again)
     │   ├── RateLimited       the vendor (or its published limit) says to slow down: wait `retry_after`
     │   └── TooSlow           no whole answer (connect, headers and body) within the request's total deadline
-    ├── BadResponse           the vendor answered something we cannot read (HTML, broken JSON, wrong types, too big)
-    │   └── Refused           a 4xx other than 401/403/404/429, with the vendor's own words: readable, but no answer
-    │                         about the job
+    ├── BadResponse           the vendor answered something we cannot read (HTML, broken JSON, wrong types,
+    too big) │   └── Refused           a 4xx other than 401/403/404/429, with the vendor's own words:
+    readable, but no answer │                         about the job
     ├── Misconfigured         the address we call does not exist for the vendor (Vault's MALFORMED_URL): the
     │                         backend's `base_url` or `api_version` is wrong, for every job of the backend
-    ├── CancelNotSupported    this backend offers no cancel (or it is turned off): the text says where to cancel
-    └── CancelRefused         the vendor refused to cancel this job now, in its own words
+    ├── CancelNotSupported    this backend offers no cancel (or it is turned off): the text says where to
+    cancel └── CancelRefused         the vendor refused to cancel this job now, in its own words
 """
 
 from __future__ import annotations

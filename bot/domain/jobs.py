@@ -22,7 +22,8 @@ class OutboxKind(StrEnum):
     UPDATE = "update"  # chat.update the parent, rendered when sent: {} (one waiting per watch at most)
     REPLY = "reply"  # a thread reply its owner rendered: Reply's {"text", "blocks", "broadcast"}
     FILE = "file"  # a file in the thread: Upload's {"filename", "content_b64"}
-    EVENT = "event"  # a thread reply the notifier renders when it sends it: a JobEvent's {"event", "job", ...}
+    # a thread reply the notifier renders when it sends it: a JobEvent's {"event", "job", ...}
+    EVENT = "event"
 
 
 class EndedReason(StrEnum):
@@ -33,7 +34,8 @@ class EndedReason(StrEnum):
     STOPPED = "stopped"
     TIMED_OUT = "timed out"
     SLACK = "Slack"
-    NOT_ALLOWED = "not allowed in this channel"  # its backend's `channels` no longer allows it (bot/operations/permissions.py)
+    # its backend's `channels` no longer allows it (bot/operations/permissions.py)
+    NOT_ALLOWED = "not allowed in this channel"
 
 
 def slack_ended(error: str) -> str:
@@ -83,8 +85,8 @@ def change_of(known: Known, st: JobStatus) -> Change:
 
 def shown_progress(phase: Phase, progress: int | None, last: int | None = None) -> int | None:
     """The progress a job's messages show. A job that failed or was cancelled did not do all its work, so a
-    100 % its vendor reports then (Fusion's percentage of a finished request) is not progress: the last progress
-    seen while it ran stands instead (`last`), or none."""
+    100 % its vendor reports then (Fusion's percentage of a finished request) is not progress: the last
+    progress seen while it ran stands instead (`last`), or none."""
     if progress is not None and progress >= 100 and phase in (Phase.FAILED, Phase.CANCELLED):
         return last
     return progress
@@ -105,14 +107,15 @@ class JobView:
     links: Sequence[Link]
     checked_at: float
     error_text: str | None = None
-    started_at: float | None = None  # this run's start, and its past runs' median and count (bot/domain/durations.py)
+    # this run's start, and its past runs' median and count (bot/domain/durations.py)
+    started_at: float | None = None
     usual_s: float | None = None
     usual_runs: int = 0
 
     @classmethod
     def of_status(cls, backend: str, st: JobStatus, now: float) -> JobView:
-        return cls(backend, st.job_id, st.name, st.phase, st.vendor_status, shown_progress(st.phase, st.progress),
-                   st.message, st.log_paths, st.links, now)
+        return cls(backend, st.job_id, st.name, st.phase, st.vendor_status,
+                   shown_progress(st.phase, st.progress), st.message, st.log_paths, st.links, now)
 
     def payload(self) -> dict[str, Any]:
         return {"backend": self.backend, "job_id": self.job_id, "name": self.name, "phase": self.phase.value,
@@ -125,8 +128,10 @@ class JobView:
     def of_payload(cls, p: Mapping[str, Any]) -> JobView:
         return cls(str(p["backend"]), str(p["job_id"]), p["name"], Phase(p["phase"]), str(p["vendor_status"]),
                    p["progress"], p["message"], tuple(p["log_paths"]),
-                   tuple(Link(label, url) for label, url in p["links"]), float(p["checked_at"]), p["error_text"],
-                   p.get("started_at"), p.get("usual_s"), int(p.get("usual_runs") or 0))  # older rows lack these
+                   tuple(Link(label, url) for label, url in p["links"]), float(p["checked_at"]),
+                   p["error_text"],
+                   # older rows lack these
+                   p.get("started_at"), p.get("usual_s"), int(p.get("usual_runs") or 0))
 
 
 # -- what the outbox owes, besides the parent and its updates ------------------------------------------------
@@ -165,9 +170,9 @@ class Upload:
 
     @classmethod
     def of_log(cls, backend: str, job_id: str, content: bytes) -> Upload:
-        """A job's log as `<backend>-<job>.log`, made filename-safe. Never the vendor's name for the file: it is
-        the vendor's text (a path, mentions, a misleading name such as `invoice.pdf.exe`), and Slack shows a
-        file's name and title as they are."""
+        """A job's log as `<backend>-<job>.log`, made filename-safe. Never the vendor's name for the file: it
+        is the vendor's text (a path, mentions, a misleading name such as `invoice.pdf.exe`), and Slack shows
+        a file's name and title as they are."""
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{backend}-{job_id}").strip("._-")[:120] or "job"
         return cls(f"{safe}.log", content)
 
@@ -292,7 +297,8 @@ class CaughtUp:
 @dataclass(frozen=True)
 class Flapping:
     """The job's state changed `changes` times in `seconds`, between `states` (the words, in the order first
-    seen): from now on only the parent follows it, until it holds one state for a while (bot/store/polls.py)."""
+    seen): from now on only the parent follows it, until it holds one state for a while
+    (bot/store/polls.py)."""
 
     tag: ClassVar[str] = "flapping"
     job: JobView
@@ -328,8 +334,9 @@ class Settled:
 
 
 JobEvent = Changed | Recovered | Outage | TimedOut | Late | CaughtUp | Flapping | Settled
-_EVENTS: dict[str, type[JobEvent]] = {cls.tag: cls for cls in (Changed, Recovered, Outage, TimedOut, Late, CaughtUp,
-                                                                 Flapping, Settled)}
+_EVENTS: dict[str, type[JobEvent]] = {
+    cls.tag: cls for cls in (Changed, Recovered, Outage, TimedOut, Late, CaughtUp, Flapping, Settled)
+}
 
 
 def event_payload(event: JobEvent) -> dict[str, Any]:

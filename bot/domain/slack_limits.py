@@ -15,7 +15,7 @@ LIMITS: dict[str, int] = {
     "files.getUploadURLExternal": 100,  # Tier 4: a log file's upload, step 1...
     "files.completeUploadExternal": 100,  # Tier 4: ...and step 3
     # Special tier: "one message per second per channel, while also maintaining a workspace-wide limit".
-    # The channel's second is the notifier's (bot/engine/notifier/pace.py: Bucket). The workspace's limit has no
-    # published figure; 1,200 a minute lets 20 channels post at their full pace at once, and no more.
+    # The channel's second is the notifier's (bot/engine/notifier/pace.py: Bucket). The workspace's limit has
+    # no published figure; 1,200 a minute lets 20 channels post at their full pace at once, and no more.
     "chat.postMessage": 1200,
 }

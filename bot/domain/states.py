@@ -44,43 +44,52 @@ _EMOJI = {
 }
 
 # Oracle Fusion saas-batch job scheduler: jobProgress.status (and jobDetails.jobStatus). The saas-batch words
-# (ENQUEUED, IN_PROGRESS, SUCCEEDED, FAILED: oracle-fusion-jobscheduler.txt) and every ESS request state. Terminal
-# or not is Oracle's own word, quoted beside each: [ess] = the ESS Java API's State enum
+# (ENQUEUED, IN_PROGRESS, SUCCEEDED, FAILED: oracle-fusion-jobscheduler.txt) and every ESS request state.
+# Terminal or not is Oracle's own word, quoted beside each: [ess] = the ESS Java API's State enum
 # (docs.oracle.com/cd/E72987_01/ess/reference-scheduler/oracle/as/scheduler/State.html); [ui] = "Statuses of
 # Scheduled Processes" (docs.oracle.com/en/cloud/saas/applications-common/24b/oacpr/statuses-of-scheduled-
 # processes.html), whose "Action Required" column says "No (final)", "No (in progress)" or "Yes".
 FUSION = {
     "ENQUEUED": Phase.QUEUED,  # saas-batch: "Job Request has been enqueued"
     "SCHEDULED": Phase.QUEUED,
-    # [ess] WAIT/READY are where a request waits before it runs (the hold operation applies to "a request that is
-    # in WAIT or READY state", op-ess-rest-scheduler-v1-requests-requestid-hold-post.html)
+    # [ess] WAIT/READY are where a request waits before it runs (the hold operation applies to "a request that
+    # is in WAIT or READY state", op-ess-rest-scheduler-v1-requests-requestid-hold-post.html)
     "WAIT": Phase.QUEUED,
     "READY": Phase.QUEUED,  # [ess] "Request has been dispatched and is awaiting processing."
     "PENDING_VALIDATION": Phase.QUEUED,  # [ess] "The request has been submitted but not yet validated."
     "BLOCKED": Phase.QUEUED,  # [ui] "... currently blocking your process. The situation will be automatically
     # fixed." No (in progress)
-    "ERROR_AUTO_RETRY": Phase.QUEUED,  # [ui] "ended with errors but will automatically run again." No (in progress)
+    # [ui] "ended with errors but will automatically run again." No (in progress)
+    "ERROR_AUTO_RETRY": Phase.QUEUED,
     "HOLD": Phase.PAUSED,  # [ui] "needs someone to release it before it can continue running." Yes
     "PAUSED": Phase.PAUSED,  # [ess] "The request paused for sub-request completion." [ui] No (in progress)
-    "ERROR_MANUAL_RECOVERY": Phase.PAUSED,  # [ess] "requires manual intervention in order to be retried or go to a
-    # terminal state" [ui] "requires an administrator to move the process to a final state." Yes: not final
+    # [ess] "requires manual intervention in order to be retried or go to a terminal state" [ui] "requires an
+    # administrator to move the process to a final state." Yes: not final
+    "ERROR_MANUAL_RECOVERY": Phase.PAUSED,
     "RUNNING": Phase.RUNNING,  # [ess] "Request is being processed."
     "IN_PROGRESS": Phase.RUNNING,  # saas-batch: "Job Request is in progress"
-    "COMPLETED": Phase.RUNNING,  # [ui] "The main part of the process completed, and postprocessing (such as sending
-    # notifications and generating output) has started." No (in progress): its result is still to come
+    # [ui] "The main part of the process completed, and postprocessing (such as sending notifications and
+    # generating output) has started." No (in progress): its result is still to come
+    "COMPLETED": Phase.RUNNING,
     "CANCELLING": Phase.CANCELLING,  # [ui] "currently moving to the Canceled status." No (in progress)
-    "SUCCEEDED": Phase.SUCCEEDED,  # [ess] "The request ran and was successful." (saas-batch: with completed true)
+    # [ess] "The request ran and was successful." (saas-batch: with completed true)
+    "SUCCEEDED": Phase.SUCCEEDED,
     "FINISHED": Phase.SUCCEEDED,  # [ui] "... all processes involved are done running." No (final); each child
     # request keeps its own state
-    "SCHEDULE_ENDED": Phase.SUCCEEDED,  # [ess] "The schedule for the request has ended, or a request expiration time
-    # specified at request submission has been reached." (final: a request that expired unrun is EXPIRED)
-    "WARNING": Phase.WARNING,  # ran and ended with warnings: final (its description is not in the copies we read)
-    "ERROR": Phase.FAILED,  # [ess] "The request ran and resulted in error." [ui] "ended with errors." No (final)
+    # [ess] "The schedule for the request has ended, or a request expiration time specified at request
+    # submission has been reached." (final: a request that expired unrun is EXPIRED)
+    "SCHEDULE_ENDED": Phase.SUCCEEDED,
+    # ran and ended with warnings: final (its description is not in the copies we read)
+    "WARNING": Phase.WARNING,
+    # [ess] "The request ran and resulted in error." [ui] "ended with errors." No (final)
+    "ERROR": Phase.FAILED,
     "FAILED": Phase.FAILED,  # saas-batch: "considered failed", the reason in jobProgress.message
-    "VALIDATION_FAILED": Phase.FAILED,  # the request failed validation, so it never runs: final (its description
-    # is not in the copies we read; the name and PENDING_VALIDATION's say as much)
-    "EXPIRED": Phase.FAILED,  # [ess] "The request expired before it could be processed." [ui] "didn't run ... You
-    # can't restart it" No (final): the work was not done
+    # the request failed validation, so it never runs: final (its description is not in the copies we read;
+    # the name and PENDING_VALIDATION's say as much)
+    "VALIDATION_FAILED": Phase.FAILED,
+    # [ess] "The request expired before it could be processed." [ui] "didn't run ... You can't restart it" No
+    # (final): the work was not done
+    "EXPIRED": Phase.FAILED,
     "CANCELED": Phase.CANCELLED,  # [ui] "The process was canceled, and you can't restart it." No (final)
     "CANCELLED": Phase.CANCELLED,  # [ess] "The request was cancelled."
     "UNKNOWN": Phase.UNKNOWN,  # [ess] "Unknown or invalid state.": not an end; the watch goes on
@@ -160,18 +169,19 @@ IMMUTA = {
 # from the documents (the vendor-docs set the adapters cite) and the quotes in the tables above:
 #
 # Fusion, carry meaning: BLOCKED ([ui] another process "is currently blocking your process"), ERROR_AUTO_RETRY
-#   ([ui] "ended with errors but will automatically run again"), HOLD ([ui] "needs someone to release it before
-#   it can continue running", Action Required: Yes), ERROR_MANUAL_RECOVERY ([ui] "requires an administrator to
-#   move the process to a final state", Yes). Do not: ENQUEUED, SCHEDULED, WAIT, READY, PENDING_VALIDATION (the
-#   scheduler's own steps before a run), PAUSED ([ess] "paused for sub-request completion": it waits on its own
-#   children, No (in progress)), COMPLETED ([ui] postprocessing after the main part, No (in progress): the
-#   result follows), and RUNNING / IN_PROGRESS, two words for one running job (oracle-fusion-jobscheduler.txt;
-#   NOTES.md: the progress "can fall from 50 to 0 when RUNNING turns IN_PROGRESS", nothing a reader must know).
+#   ([ui] "ended with errors but will automatically run again"), HOLD ([ui] "needs someone to release it
+#   before it can continue running", Action Required: Yes), ERROR_MANUAL_RECOVERY ([ui] "requires an
+#   administrator to move the process to a final state", Yes). Do not: ENQUEUED, SCHEDULED, WAIT, READY,
+#   PENDING_VALIDATION (the scheduler's own steps before a run), PAUSED ([ess] "paused for sub-request
+#   completion": it waits on its own children, No (in progress)), COMPLETED ([ui] postprocessing after the
+#   main part, No (in progress): the result follows), and RUNNING / IN_PROGRESS, two words for one running job
+#   (oracle-fusion-jobscheduler.txt; NOTES.md: the progress "can fall from 50 to 0 when RUNNING turns
+#   IN_PROGRESS", nothing a reader must know).
 # Vault (veeva-vault-jobs.txt): SCHEDULED, QUEUEING and QUEUED are steps of waiting; every other word is alone
 #   in its phase or final. None carries more.
-# EPM Data Integration and Planning (oracle-epm-data-integration-jobs.txt, oracle-epm-planning-jobs.txt): a job
-#   that has not ended is code -1 "In Progress" (or 2 "Cancel Pending") whatever word stands beside the code
-#   (RUNNING, PROCESSING...). None carries more.
+# EPM Data Integration and Planning (oracle-epm-data-integration-jobs.txt, oracle-epm-planning-jobs.txt): a
+#   job that has not ended is code -1 "In Progress" (or 2 "Cancel Pending") whatever word stands beside the
+#   code (RUNNING, PROCESSING...). None carries more.
 # Immuta (immuta-jobs.txt): `retry` carries meaning: an attempt failed and the job runs again (NOTES.md: not
 #   terminal); `created` does not.
 WORDS_WITH_MEANING = frozenset({"BLOCKED", "ERROR_AUTO_RETRY", "HOLD", "ERROR_MANUAL_RECOVERY", "RETRY"})

@@ -64,7 +64,8 @@ class Digests:
                  clock: Callable[[], float] = time.time,
                  backends: Mapping[str, BackendConfig] | None = None) -> None:
         self.db = db
-        self.backends = dict(backends or {})  # each backend's `details` rule: a failure's text only where allowed
+        # each backend's `details` rule: a failure's text only where allowed
+        self.backends = dict(backends or {})
         self.slack = slack
         self.configs = list(configs)
         self.clock = clock
@@ -73,10 +74,11 @@ class Digests:
 
     def _shown(self, job: JobView, channel: str) -> JobView:
         """The job as the digest's channel may see it: without the failure text where its backend's `details`
-        does not allow it there, or that is no longer configured (bot/operations/permissions.py); the digest then
-        says "no message"."""
+        does not allow it there, or that is no longer configured (bot/operations/permissions.py); the digest
+        then says "no message"."""
         cfg = self.backends.get(job.backend)
-        return job if cfg is not None and messages.details_allowed(cfg, channel) else messages.without_details(job)
+        return (job if cfg is not None and messages.details_allowed(cfg, channel)
+                else messages.without_details(job))
 
     async def tick(self) -> None:
         """Write each channel's newest due digest if it is not written yet, then post what is owed, in a
@@ -105,7 +107,8 @@ class Digests:
             try:
                 await self.write(config)
             except Exception:
-                log.exception("writing the daily digest of %s failed; trying again in %g s", config.channel, TICK)
+                log.exception("writing the daily digest of %s failed; trying again in %g s",
+                              config.channel, TICK)
         try:
             await self.send()
         except Exception:
@@ -116,7 +119,8 @@ class Digests:
         another, before or after a restart)."""
         now = self.clock()
         day, until = latest_due(now, config.at, ZoneInfo(config.timezone))
-        window = await self.db.run(rows.digest_window, config.channel, day.isoformat(), until, until - 86400.0)
+        window = await self.db.run(rows.digest_window, config.channel, day.isoformat(), until,
+                                   until - 86400.0)
         if window is None:
             return False
         ended = [(self._shown(e.job, config.channel), await self._link(config.channel, e.parent_ts))
@@ -159,9 +163,10 @@ class Digests:
         why = exc.error if isinstance(exc, SlackError) else str(exc)
         if outcome in (Outcome.RETRY, Outcome.STOP_SENDING) and owed.attempts < 24 * 60:
             delay = max(RETRY, exc.retry_after or 0.0) if isinstance(exc, SlackError) else RETRY
-            log.warning("the daily digest of %s for %s was not posted (%s); trying again in %g s", owed.channel,
-                        owed.day, why, delay)
+            log.warning("the daily digest of %s for %s was not posted (%s); trying again in %g s",
+                        owed.channel, owed.day, why, delay)
             await self.db.run(rows.digest_retry, owed.id, self.clock() + delay)
             return
-        log.error("Slack refuses the daily digest of %s for %s (%s); it is dropped", owed.channel, owed.day, why)
+        log.error("Slack refuses the daily digest of %s for %s (%s); it is dropped",
+                  owed.channel, owed.day, why)
         await self.db.run(rows.digest_sent, owed.id, self.clock())

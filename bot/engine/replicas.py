@@ -9,8 +9,8 @@ It also LISTENs on the `jobstatus` channel, on a connection named by the replica
 replica live only while that session is connected (bot/store/leases.py: LIVE), so a killed replica's jobs move
 at the others' next heartbeat. Notifications make the heartbeat come at once when a replica joins or leaves or
 gives jobs back ("balance"), and a job another replica changed (a user watched, stopped or cancelled it
-there) is read again by the one that polls it ("job <pk>"). Without LISTEN (its connection lost) the heartbeat still comes
-every lease/3: notifications only make things sooner. The notifier's channel leases are its own
+there) is read again by the one that polls it ("job <pk>"). Without LISTEN (its connection lost) the heartbeat
+still comes every lease/3: notifications only make things sooner. The notifier's channel leases are its own
 (bot/engine/notifier/lease.py). SQLite is one process and has no replicas.
 """
 
@@ -44,7 +44,9 @@ class Replicas:
         self.id = replica
         self.live = 1
         # psycopg's own connection string for LISTEN (never logged: it may hold the password)
-        self._conninfo = make_url(engine_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._conninfo = (
+            make_url(engine_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
         self._wake = asyncio.Event()
         self._listening = asyncio.Event()  # the LISTEN session is connected (once)
         self._tasks: list[asyncio.Task[None]] = []
@@ -57,13 +59,14 @@ class Replicas:
         try:
             await asyncio.wait_for(self._listening.wait(), self.lease)
         except TimeoutError:
-            log.warning("replica %s: no LISTEN connection after %g s; joining on the heartbeat alone", self.id,
-                        self.lease)
+            log.warning("replica %s: no LISTEN connection after %g s; joining on the heartbeat alone",
+                        self.id, self.lease)
         self.live = await self.db.run(leases.heartbeat, self.id, self.lease)
         self.poller.metrics.replicas_live(self.live)
         await self.db.run(leases.notify, "balance")
         self._tasks.append(asyncio.create_task(self._alive()))
-        log.info("replica %s joins %d live replicas on PostgreSQL (lease %g s)", self.id, self.live - 1, self.lease)
+        log.info("replica %s joins %d live replicas on PostgreSQL (lease %g s)", self.id, self.live - 1,
+                 self.lease)
 
     def start(self) -> None:
         """After the schedule is loaded: the heartbeat."""
@@ -84,8 +87,8 @@ class Replicas:
                 log.exception("replica heartbeat failed; trying again in %g s", self.lease / 3)
                 continue
             if balance.live != self.live or balance.claimed or balance.released:
-                log.info("replica %s: %d live replicas, share %d; owns %d jobs (took %d, gave back %d)", self.id,
-                         balance.live, balance.share, len(balance.owned), len(balance.claimed),
+                log.info("replica %s: %d live replicas, share %d; owns %d jobs (took %d, gave back %d)",
+                         self.id, balance.live, balance.share, len(balance.owned), len(balance.claimed),
                          len(balance.released))
             self.live = balance.live
             self.poller.metrics.replicas_live(balance.live)
@@ -145,7 +148,8 @@ class Replicas:
         self._tasks = []
 
     async def leave(self) -> None:
-        """Give back every job and channel at once (a clean stop), so the others need not wait for the lease."""
+        """Give back every job and channel at once (a clean stop), so the others need not wait for the
+        lease."""
         try:
             await self.db.run(leases.leave, self.id)
             await self.db.run(leases.notify, "balance")

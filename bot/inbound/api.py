@@ -1,24 +1,24 @@
 """The HTTP API for pipelines: start, read and stop a watch on the bot's own port, without Slack's UI.
 
-    POST   /api/v1/watches        {"backend", "job_id", "channel", "user"?}  → 201 started, 200 already watched
-    GET    /api/v1/watches/{id}   the watch as it is now
+    POST   /api/v1/watches        {"backend", "job_id", "channel", "user"?}  → 201 started, 200 already
+    watched GET    /api/v1/watches/{id}   the watch as it is now
     DELETE /api/v1/watches/{id}   stop watching; the thread says which client stopped it
     GET    /api/v1/openapi.json   this API's OpenAPI 3 description (no token: it holds no secret), built
                                   by `openapi()` from the same tables the routes answer from
 
-Each request carries `Authorization: Bearer <token>`, one of the config's `api.tokens` (bot/support/config.py); a
-client may use the backends and channels its token lists, and name as `user` (mentioned, never given rights:
-the watch is the token's) only the users it lists. What lies beyond a token's scope is never named to it: a
-watch there is 404 like a missing one (Client says how each refusal keeps to this). Repeated failed token
-checks from one address are answered 429 for a while (Throttle). A refusal is `{"error": code, "message": words}`,
-the words being the slash command's (bot/operations/watching.py: the API creates and stops watches through the same
-operations as `/jobstatus watch` and the *Stop watching* button).
+Each request carries `Authorization: Bearer <token>`, one of the config's `api.tokens`
+(bot/support/config.py); a client may use the backends and channels its token lists, and name as `user`
+(mentioned, never given rights: the watch is the token's) only the users it lists. What lies beyond a token's
+scope is never named to it: a watch there is 404 like a missing one (Client says how each refusal keeps to
+this). Repeated failed token checks from one address are answered 429 for a while (Throttle). A refusal is
+`{"error": code, "message": words}`, the words being the slash command's (bot/operations/watching.py: the API
+creates and stops watches through the same operations as `/jobstatus watch` and the *Stop watching* button).
 
 A new watch's answer waits until its parent message is in Slack, so the answer carries `thread_ts` and a
 `permalink`: up to PARENT_WAIT seconds, reading the store, since with replicas the replica that holds the
-channel posts it (bot/engine/replicas.py). Past that (Slack asks the bot to wait, or refuses its token) the answer
-still says 201 with `thread_ts` and `permalink` null: the watch exists and is polled, and its thread appears
-once Slack takes it; GET shows it then.
+channel posts it (bot/engine/replicas.py). Past that (Slack asks the bot to wait, or refuses its token) the
+answer still says 201 with `thread_ts` and `permalink` null: the watch exists and is polled, and its thread
+appears once Slack takes it; GET shows it then.
 
 Tokens are compared in constant time (a SHA-256 of each, so their lengths do not show either) against every
 configured token, and never logged: no log line of this module names a request's headers.
@@ -59,7 +59,8 @@ PARENT_WAIT = 10.0  # seconds a POST waits for the new watch's parent message to
 PARENT_POLL = 0.2  # seconds between two reads of the store meanwhile
 MAX_BODY = 4096  # bytes; a watch request is a few dozen
 
-# What each refusal's code answers (codes are UserError.code, bot/operations/watching.py, and this module's own).
+# What each refusal's code answers (codes are UserError.code, bot/operations/watching.py, and this module's
+# own).
 STATUS = {
     "malformed": 400, "invalid_job_id": 400,
     "unauthorized": 401,
@@ -71,39 +72,43 @@ STATUS = {
 }
 FIELDS = {"backend", "job_id", "channel", "user"}
 
-# When each refusal comes, in the operator's words: the OpenAPI description (openapi()) and so the docs' API page
-# are rendered from this, and a test holds its codes to STATUS.
+# When each refusal comes, in the operator's words: the OpenAPI description (openapi()) and so the docs' API
+# page are rendered from this, and a test holds its codes to STATUS.
 WHEN = {
-    "malformed": "the body is not a JSON object with `backend`, `job_id`, `channel` (a channel id, `C…`/`G…`) "
-                 "and optionally `user` (`U…`), or names another field",
+    "malformed": "the body is not a JSON object with `backend`, `job_id`, `channel` "
+                 "(a channel id, `C…`/`G…`) and optionally `user` (`U…`), or names another field",
     "invalid_job_id": "not a job id of that vendor",
-    "unauthorized": "no `Authorization: Bearer <token>`, or not a configured token (nothing is read or changed)",
+    "unauthorized": "no `Authorization: Bearer <token>`, or not a configured token "
+                    "(nothing is read or changed)",
     "token_not_allowed": "the token's `backends` or `channels` leave this one out (a backend beyond its "
                          "`backends` is refused alike whether it exists or not)",
-    "channel_not_allowed": "the backend's own `channels` leave the channel out (a token with `channels` is shown "
-                           "only those of its own)",
+    "channel_not_allowed": "the backend's own `channels` leave the channel out "
+                           "(a token with `channels` is shown only those of its own)",
     "user_not_allowed": "`user` is not in the token's `users`",
-    "cannot_post": "the bot cannot post in the channel (not invited to a private one, archived, no such channel)",
+    "cannot_post": "the bot cannot post in the channel "
+                   "(not invited to a private one, archived, no such channel)",
     "unknown_backend": "no such backend",
     "job_not_found": "the vendor has no such job",
-    "not_found": "no watch with that id; a watch beyond the token's `backends` or `channels` answers the same, in "
-                 "the same words, so ids cannot be probed",
-    "quota_active": "a quota of active watches is met (user, token or channel): the message says which and what "
-                    "to do",
+    "not_found": "no watch with that id; a watch beyond the token's `backends` or `channels` answers "
+                 "the same, in the same words, so ids cannot be probed",
+    "quota_active": "a quota of active watches is met (user, token or channel): "
+                    "the message says which and what to do",
     "quota_per_minute": "a quota of watches started a minute is met; `Retry-After` says when to try again",
     "too_many_failures": "this address sent more than 10 requests without a valid token within a minute; "
                          "`Retry-After` says when to try again (2 s, doubling up to 5 minutes)",
     "backend_unavailable": "the vendor cannot be reached or answers too slowly; nothing was set up",
     "backend_error": "the vendor refuses the bot or answers garbage",
     "slack_refused": "Slack refuses the job's message",
-    "method_not_allowed": "another method than `POST /api/v1/watches`, `GET` or `DELETE /api/v1/watches/{id}`",
+    "method_not_allowed": "another method than `POST /api/v1/watches`, "
+                          "`GET` or `DELETE /api/v1/watches/{id}`",
     "internal": "a bug of ours; nothing was changed",
 }
 # The refusals each operation may answer, besides those of every request (EVERY_REQUEST).
 EVERY_REQUEST = ("unauthorized", "too_many_failures", "method_not_allowed", "internal")
 OPERATIONS: dict[tuple[str, str], tuple[str, str, tuple[str, ...]]] = {
     (WATCHES, "post"): (
-        "startWatch", "Start watching a job, as `/jobstatus watch` does; answers once its message is in the channel",
+        "startWatch",
+        "Start watching a job, as `/jobstatus watch` does; answers once its message is in the channel",
         ("malformed", "invalid_job_id", "token_not_allowed", "channel_not_allowed", "user_not_allowed",
          "cannot_post", "unknown_backend", "job_not_found", "quota_active", "quota_per_minute",
          "backend_unavailable", "backend_error", "slack_refused")),
@@ -144,11 +149,12 @@ class Client:
         n = esc(self.name)
         if self.backends is not None and backend not in self.backends:
             allowed = ", ".join(f"`{esc(b)}`" for b in sorted(self.backends)) or "none"
-            return (f"API token `{n}` may not use backend `{esc(backend[:64])}` (its `backends` setting allows: "
-                    f"{allowed}).")
+            return (f"API token `{n}` may not use backend `{esc(backend[:64])}` "
+                    f"(its `backends` setting allows: {allowed}).")
         if self.channels is not None and channel not in self.channels:
             allowed = ", ".join(f"<#{esc(c)}>" for c in sorted(self.channels)) or "none"
-            return f"API token `{n}` may not watch in <#{esc(channel)}> (its `channels` setting allows: {allowed})."
+            return (f"API token `{n}` may not watch in <#{esc(channel)}> "
+                    f"(its `channels` setting allows: {allowed}).")
         return None
 
     def may_name(self, user: str) -> str | None:
@@ -157,8 +163,9 @@ class Client:
             return None
         allowed = ", ".join(f"`{esc(u)}`" for u in sorted(self.users))
         listed = f"its `users` setting lists: {allowed}" if allowed else "its `users` setting lists nobody"
-        return (f"API token `{esc(self.name)}` may not name `{esc(user)}` as the watch's `user` ({listed}). Leave "
-                "`user` out (the thread then names the token), or ask the bot's operator to add the user.")
+        return (f"API token `{esc(self.name)}` may not name `{esc(user)}` as the watch's `user` "
+                f"({listed}). Leave `user` out (the thread then names the token), "
+                "or ask the bot's operator to add the user.")
 
     def backend_name(self, name: str) -> str:
         """The backend a scoped client names, among its own: exactly, or in other letter case when only one
@@ -233,8 +240,9 @@ class Throttle:
         if f.burst_since is None:
             f.burst_since, f.failed = now, len(f.times)
             self._tick_later()
-            log.warning("API: %d requests with no valid token from %s within %ds: its requests are answered 429 "
-                        "for a while (Retry-After, up to %ds)", len(f.times), address, FAILURE_WINDOW, MAX_PAUSE)
+            log.warning("API: %d requests with no valid token from %s within %ds: "
+                        "its requests are answered 429 for a while (Retry-After, up to %ds)",
+                        len(f.times), address, FAILURE_WINDOW, MAX_PAUSE)
 
     def _tick_later(self) -> None:
         if self._timer is None:
@@ -362,7 +370,8 @@ class Api:
         self.parent_wait = parent_wait
 
     def mount(self, app: web.Application) -> None:
-        # the description, without a token: a pipeline's author reads it before having one, and it holds no secret
+        # the description, without a token: a pipeline's author reads it before having one, and it holds no
+        # secret
         description = openapi()
 
         async def describe(_request: web.Request) -> web.Response:
@@ -385,8 +394,9 @@ class Api:
             try:
                 wait = self.throttle.retry_after(address)
                 if wait is not None:
-                    raise ApiError("too_many_failures", "Too many requests from your address carried no valid API "
-                                   f"token. Try again in {wait} s, with a valid `Authorization: Bearer <token>`.",
+                    raise ApiError("too_many_failures",
+                                   "Too many requests from your address carried no valid API token. "
+                                   f"Try again in {wait} s, with a valid `Authorization: Bearer <token>`.",
                                    wait)
                 caller = self.tokens.caller(request.headers.get("Authorization"))
                 if caller is None:
@@ -401,8 +411,10 @@ class Api:
                     response.headers["Retry-After"] = str(exc.retry_after)
             except Exception:
                 log.exception("API %s %s failed", request.method, route)
-                response = web.json_response({"error": "internal", "message": "Something went wrong on my side; "
-                                              "nothing was changed. Please try again."}, status=500)
+                response = web.json_response({"error": "internal",
+                                              "message": "Something went wrong on my side; "
+                                                         "nothing was changed. Please try again."},
+                                             status=500)
             self.metrics.api_request(request.method, route, response.status)
             return response
 
@@ -422,11 +434,12 @@ class Api:
             if req.user is not None and (refusal := caller.may_name(req.user)) is not None:
                 raise UserError(refusal, "user_not_allowed")
             job_id = w.job_id(backend, req.job_id)
-            watched = await w.watch(backend, job_id, req.channel, actors.api_actor(caller.name), mention=req.user)
+            watched = await w.watch(backend, job_id, req.channel, actors.api_actor(caller.name),
+                                    mention=req.user)
         except UserError as exc:
             raise ApiError(exc.code, str(exc), exc.retry_after) from None
-        log.info("API client %s: watch %d of %s job %s in %s (%s)", caller.name, watched.watch_id, backend.name,
-                 job_id, req.channel, "new" if watched.new else "already watched")
+        log.info("API client %s: watch %d of %s job %s in %s (%s)", caller.name, watched.watch_id,
+                 backend.name, job_id, req.channel, "new" if watched.new else "already watched")
         body = await self._posted(watched.watch_id)
         return web.json_response(body, status=201 if watched.new else 200)
 
@@ -437,7 +450,8 @@ class Api:
     async def delete(self, request: web.Request, caller: Client) -> web.Response:
         watch, job = await self._watch(request, caller)
         await self.watching.stop(watch.pk, actors.api_actor(caller.name))
-        log.info("API client %s: stopped watch %d of %s job %s", caller.name, watch.pk, job.backend, job.job_id)
+        log.info("API client %s: stopped watch %d of %s job %s", caller.name, watch.pk, job.backend,
+                 job.job_id)
         return web.json_response(await self._body(watch.pk))
 
     # -- helpers ------------------------------------------------------------------------------------------
@@ -479,7 +493,8 @@ class Api:
         while True:
             pair = await self.watching.db.run(store.watch_and_job, watch_id)
             if pair is None:
-                raise ApiError("internal", "The watch was removed meanwhile; nothing is watched. Please try again.")
+                raise ApiError("internal",
+                               "The watch was removed meanwhile; nothing is watched. Please try again.")
             watch, _job = pair
             ended = not watch.active and watch.ended_reason != EndedReason.FINISHED
             if (watch.parent_ts is not None or ended or self.watching.notifier.halted is not None
@@ -516,12 +531,15 @@ def openapi() -> dict[str, Any]:
     for (path, method), (operation_id, summary, codes) in OPERATIONS.items():
         responses: dict[str, Any] = {}
         if method == "post":
-            responses["201"] = {"description": "this request started the watch (or resumed the channel's stopped "
-                                "one)", "content": {"application/json": {"schema": watch_ref}}}
-            responses["200"] = {"description": "the channel already watches the job, or followed it to its end: the "
-                                "same watch, the same thread", "content": {"application/json": {"schema": watch_ref}}}
+            responses["201"] = {"description": "this request started the watch "
+                                               "(or resumed the channel's stopped one)",
+                                "content": {"application/json": {"schema": watch_ref}}}
+            responses["200"] = {"description": "the channel already watches the job, "
+                                               "or followed it to its end: the same watch, the same thread",
+                                "content": {"application/json": {"schema": watch_ref}}}
         else:
-            responses["200"] = {"description": "stopped (or already ended)" if method == "delete" else "the watch",
+            responses["200"] = {"description": ("stopped (or already ended)" if method == "delete"
+                                                else "the watch"),
                                 "content": {"application/json": {"schema": watch_ref}}}
         by_status: dict[int, list[str]] = {}
         for code in (*codes, *EVERY_REQUEST):
@@ -539,32 +557,35 @@ def openapi() -> dict[str, Any]:
             operation["requestBody"] = {"required": True, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/WatchRequest"}}}}
         paths.setdefault(path, {})[method] = operation
-    channel = {"type": "string", "pattern": f"^{_CHANNEL.pattern}$", "description": "a channel id (not its #name)"}
+    channel = {"type": "string", "pattern": f"^{_CHANNEL.pattern}$",
+               "description": "a channel id (not its #name)"}
     return {
         "openapi": "3.1.0",
         "info": {"title": "jobstatus HTTP API", "version": "1",
-                 "description": "Start, read and stop a watch from a pipeline, on the bot's own port, when the "
-                                "config has `api:`. Every route but this description needs `Authorization: "
-                                "Bearer <token>`. A refusal is `{\"error\": code, \"message\": words}` and "
-                                "changes nothing."},
+                 "description": "Start, read and stop a watch from a pipeline, on the bot's own port, "
+                                "when the config has `api:`. Every route but this description needs "
+                                "`Authorization: Bearer <token>`. A refusal is "
+                                "`{\"error\": code, \"message\": words}` and changes nothing."},
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "one of the config's `api.tokens`"}},
             "schemas": {
                 "WatchRequest": {
-                    "type": "object", "additionalProperties": False, "required": ["backend", "job_id", "channel"],
+                    "type": "object", "additionalProperties": False,
+                    "required": ["backend", "job_id", "channel"],
                     "properties": {
                         "backend": {"type": "string", "description": "a configured backend's name"},
                         "job_id": {"type": "string", "description": "the vendor's job id"},
                         "channel": channel,
                         "user": {"type": "string", "pattern": f"^{_USER.pattern}$",
-                                 "description": "a Slack user the thread mentions, one of the token's `users`"},
+                                 "description": "a Slack user the thread mentions, "
+                                                "one of the token's `users`"},
                     }},
                 "Watch": {
                     "type": "object",
-                    "required": ["id", "backend", "job_id", "channel", "state", "vendor_status", "final", "active",
-                                 "thread_ts", "permalink"],
+                    "required": ["id", "backend", "job_id", "channel", "state", "vendor_status", "final",
+                                 "active", "thread_ts", "permalink"],
                     "properties": {
                         "id": {"type": "integer", "description": "the watch's id, for GET and DELETE"},
                         "backend": {"type": "string", "description": "the backend's configured name"},
@@ -586,7 +607,8 @@ def openapi() -> dict[str, Any]:
                     "properties": {
                         "error": {"type": "string", "enum": sorted(STATUS)},
                         "message": {"type": "string",
-                                    "description": "what to do, in the slash command's words (Slack formatting)"},
+                                    "description": "what to do, in the slash command's words "
+                                                   "(Slack formatting)"},
                     }},
             },
         },

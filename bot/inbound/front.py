@@ -50,9 +50,10 @@ MAX_AGE = 60 * 5  # seconds a signed request stays valid (slack_sdk's SignatureV
 # (its text is at most 4000 characters) and Events API deliveries are far smaller.
 MAX_BODY = 1024 * 1024
 
-# Slack waits 3 s for an answer and then gives up (https://docs.slack.dev/interactivity/handling-user-interaction
-# "respond within 3 seconds"): a request whose headers or body take longer than that to arrive can no longer
-# be answered in time. A second of slack for a congested link on top.
+# Slack waits 3 s for an answer and then gives up
+# (https://docs.slack.dev/interactivity/handling-user-interaction "respond within 3 seconds"): a request whose
+# headers or body take longer than that to arrive can no longer be answered in time. A second of slack for a
+# congested link on top.
 HEADER_DEADLINE = 4.0  # seconds from connecting (or from the last answer) until a request's headers are in
 BODY_DEADLINE = 4.0  # seconds to read a body, once its headers are in
 
@@ -67,7 +68,8 @@ MIN_CONNECTIONS = 8
 # descriptors the cap leaves free. 128 is aiohttp's TCPSite default.
 BACKLOG = 128
 
-ACCEPT_LOG_EVERY = 10.0  # seconds: at most one line per this long about accepts refused for want of descriptors
+# seconds: at most one line per this long about accepts refused for want of descriptors
+ACCEPT_LOG_EVERY = 10.0
 
 # Kinds of request that change state, whose replay is refused: slash commands (watch, stop, cancel, ...),
 # button clicks, modal submissions. Not refused: Events API deliveries (app_home_opened only publishes the
@@ -86,8 +88,8 @@ def stamp(headers: Mapping[str, str], now: float) -> str | None:
     """The request's `X-Slack-Request-Timestamp` if it could belong to a signed request now, else None: a
     number of seconds within MAX_AGE of `now`, with a `v0=` signature of the right length beside it. Read
     before the body: a request this refuses is never read further. A timestamp that is not a number is an
-    unsigned request (slack_sdk's SignatureVerifier would raise ValueError on `int()` of it, and Bolt turn that
-    into a 500)."""
+    unsigned request (slack_sdk's SignatureVerifier would raise ValueError on `int()` of it, and Bolt turn
+    that into a 500)."""
     timestamp = headers.get("X-Slack-Request-Timestamp") or ""
     signature = headers.get("X-Slack-Signature") or ""
     if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
@@ -125,7 +127,8 @@ class Unsigned(Exception):
 
 async def read_signed(request: web.Request, secret: str, clock: Callable[[], float] = time.time) -> bytes:
     """The body of a request Slack signed, read within BODY_DEADLINE and MAX_BODY; raises Unsigned otherwise.
-    Headers are judged first, then the body's declared length, so a forged request is mostly not read at all."""
+    Headers are judged first, then the body's declared length, so a forged request is mostly not read at
+    all."""
     if stamp(request.headers, clock()) is None:
         raise Unsigned(401, "no valid signature headers")
     if request.content_length is not None and request.content_length >= MAX_BODY:  # as aiohttp's own check
@@ -140,8 +143,9 @@ async def read_signed(request: web.Request, secret: str, clock: Callable[[], flo
     if len(raw) < HASH_ON_THREAD:
         good = signed(raw, request.headers, secret, clock())
     else:
-        good = await asyncio.get_running_loop().run_in_executor(_HASHING, signed, raw, request.headers, secret,
-                                                                clock())
+        good = await asyncio.get_running_loop().run_in_executor(
+            _HASHING, signed, raw, request.headers, secret, clock()
+        )
     if not good:
         raise Unsigned(401, "bad signature")
     return raw
@@ -274,10 +278,10 @@ OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
 class AcceptErrors:
-    """The event loop's exception handler, for one case: asyncio's accept loop, out of descriptors, reports each
-    refused accept with a traceback ("socket.accept() out of system resource", selector_events
-    `_accept_connection`) and retries a second later. That becomes one line per ACCEPT_LOG_EVERY, with a count;
-    everything else goes to the handler that was there before (or the loop's default)."""
+    """The event loop's exception handler, for one case: asyncio's accept loop, out of descriptors, reports
+    each refused accept with a traceback ("socket.accept() out of system resource", selector_events
+    `_accept_connection`) and retries a second later. That becomes one line per ACCEPT_LOG_EVERY, with a
+    count; everything else goes to the handler that was there before (or the loop's default)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -288,14 +292,15 @@ class AcceptErrors:
 
     def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")
-        if isinstance(exc, OSError) and exc.errno in OUT_OF_DESCRIPTORS and "accept" in str(context.get("message")):
+        if (isinstance(exc, OSError) and exc.errno in OUT_OF_DESCRIPTORS
+                and "accept" in str(context.get("message"))):
             self.refused += 1
             self._unsaid += 1
             now = time.monotonic()
             if now - self._last_said >= ACCEPT_LOG_EVERY:
                 log.warning("HTTP: cannot accept connections: out of file descriptors (%s); %d refused since "
-                            "the last such line, retrying every second", errno.errorcode.get(exc.errno, exc.errno),
-                            self._unsaid)
+                            "the last such line, retrying every second",
+                            errno.errorcode.get(exc.errno, exc.errno), self._unsaid)
                 self._last_said, self._unsaid = now, 0
             return
         if self.before is not None:

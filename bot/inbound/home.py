@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 
 REFRESH_GAP = 10.0  # seconds: at most one refresh of a person's Home tab this often
 LINKS_KEPT = 10_000  # thread permalinks remembered (a parent's ts does not change; asking Slack again would)
-OWNERS_KEPT = 100_000  # who started each watch, remembered (it never changes): one query per watch, not per message
+# who started each watch, remembered (it never changes): one query per watch, not per message
+OWNERS_KEPT = 100_000
 
 
 class Throttle:
@@ -108,7 +109,8 @@ class HomeTab:
         await self.throttle.now(user)
 
     async def tell(self, user: str, notice: str) -> None:
-        """Publish now, with `notice` on top (what a button on the tab answers: the tab has no response_url)."""
+        """Publish now, with `notice` on top (what a button on the tab answers: the tab has no
+        response_url)."""
         self.viewers.add(user)
         self._notices[user] = notice
         self._asked.add(user)
@@ -139,7 +141,8 @@ class HomeTab:
             self.throttle.request(user)
 
     async def publish(self, user: str) -> None:
-        asked = user in self._asked  # they opened the tab or clicked on it: their channels' members asked anew
+        # they opened the tab or clicked on it: their channels' members asked anew
+        asked = user in self._asked
         priority = Priority.CHANGE if asked else Priority.HOME
         self._asked.discard(user)
         async with self.budget.call("views.publish", priority):  # rendered once its turn came: the newest

@@ -1,12 +1,13 @@
 """Who may see and do what (issue 19): one place that decides, at the moment of every action, whichever way
 it comes in (slash command, button, modal, shortcut, Home tab), and for existing watches as the rules are now.
 
-The rules are each backend's config (bot/support/config.py `BackendConfig`): `users` (who may use it at all), `channels`
-(where), `cancel` (`owner`, `anyone`, or users/user groups) and `details` (the channels where failure text,
-output links, logs and attachments are posted); plus the top-level `admins`, who may always cancel.
+The rules are each backend's config (bot/support/config.py `BackendConfig`): `users` (who may use it at all),
+`channels` (where), `cancel` (`owner`, `anyone`, or users/user groups) and `details` (the channels where
+failure text, output links, logs and attachments are posted); plus the top-level `admins`, who may always
+cancel.
 
-`decide` is the pure decision (the unit test table holds it: who × action × rule × channel). `Permissions` puts
-Slack's answers into it: the members of user groups (`usergroups.users.list`) and of channels
+`decide` is the pure decision (the unit test table holds it: who × action × rule × channel). `Permissions`
+puts Slack's answers into it: the members of user groups (`usergroups.users.list`) and of channels
 (`conversations.members`), each cached for a while, and it fails closed: when Slack cannot say and nothing is
 cached, the answer is a refusal that says to try again, never a yes.
 
@@ -37,16 +38,17 @@ log = logging.getLogger(__name__)
 # usergroups.users.list; ../shared/data/slack-method-reference/SOURCE.md): a group is read at most once per
 # GROUP_TTL, so a busy workspace never nears it; someone removed from a group loses its rights within it.
 GROUP_TTL = 300.0
-# conversations.members is tier 4, "100+ per minute": membership changes more often (people leave channels), so
-# a short cache: the modal and the Home tab ask about a few channels a minute per person.
+# conversations.members is tier 4, "100+ per minute": membership changes more often (people leave channels),
+# so a short cache: the modal and the Home tab ask about a few channels a minute per person.
 MEMBERS_TTL = 60.0
 # ...but what a person does or opens now is judged by who is in the channel now: a click, a modal's submission
-# and the opening of the Home tab ask Slack again (`fresh`; one publish asks about each channel once). Only the
-# Home tab's refreshes on a job's change use the cache.
+# and the opening of the Home tab ask Slack again (`fresh`; one publish asks about each channel once). Only
+# the Home tab's refreshes on a job's change use the cache.
 MEMBERS_PAGE = 200  # conversations.members' `limit` ("default 100"; Slack's pagination advises at most 1000)
 CACHE_KEPT = 10_000  # groups and channels remembered before the cache starts over
-# `/jobstatus status` per person: a token bucket of STATUS_BURST, refilled at STATUS_PER_MINUTE. Someone checking
-# the jobs they care about never meets it; someone trying ids in sequence gets 10 a minute, not thousands.
+# `/jobstatus status` per person: a token bucket of STATUS_BURST, refilled at STATUS_PER_MINUTE. Someone
+# checking the jobs they care about never meets it; someone trying ids in sequence gets 10 a minute, not
+# thousands.
 STATUS_PER_MINUTE = 10
 STATUS_BURST = 5
 
@@ -75,7 +77,8 @@ class Unknowable(Exception):
 
 @dataclass(frozen=True)
 class Who:
-    """The person asking, and what Slack says about them: the user groups of the backend's rules they are in."""
+    """The person asking, and what Slack says about them: the user groups of the backend's rules they are
+    in."""
 
     user: str
     groups: frozenset[str] = frozenset()
@@ -85,14 +88,15 @@ def _listed(who: Who, ids: Iterable[str]) -> bool:
     return any(i == who.user or (i.startswith("S") and i in who.groups) for i in ids)
 
 
-def decide(cfg: BackendConfig, backend: str, admins: Iterable[str], who: Who, action: Action, channel: str | None,
-           *, owner: str | None = None) -> str | None:
+def decide(cfg: BackendConfig, backend: str, admins: Iterable[str], who: Who, action: Action,
+           channel: str | None, *, owner: str | None = None) -> str | None:
     """None when `who` may do `action` on backend `backend` in `channel` (None: not in a channel, e.g. the
     Home tab); else why not, in words for them. `owner` is the job's owner (`job_owner`), for a cancel."""
     b = esc(backend)
     admin = who.user in set(admins)
     if cfg.users is not None and not _listed(who, cfg.users):  # admins too: `admins` widens cancel, not use
-        return (f"You may not use backend `{b}`: its `users` setting names the people and user groups who may. "
+        return (f"You may not use backend `{b}`: "
+                "its `users` setting names the people and user groups who may. "
                 "Ask the bot's operator to add you.")
     if channel is not None and cfg.channels is not None and channel not in cfg.channels:
         allowed = ", ".join(f"<#{esc(c)}>" for c in cfg.channels) or "none"
@@ -102,13 +106,16 @@ def decide(cfg: BackendConfig, backend: str, admins: Iterable[str], who: Who, ac
     if isinstance(cfg.cancel, list):
         if _listed(who, cfg.cancel):
             return None
-        return f"Only the people and user groups in `{b}`'s `cancel` setting (or an admin) may cancel its jobs."
+        return (f"Only the people and user groups in `{b}`'s `cancel` setting (or an admin) "
+                "may cancel its jobs.")
     if owner is not None and owner == who.user:
         return None
     if owner is None:
-        return (f"Nobody watches this job yet, so it has no owner: under the `cancel: owner` rule of `{b}` it is "
+        return ("Nobody watches this job yet, so it has no owner: "
+                f"under the `cancel: owner` rule of `{b}` it is "
                 "cancelled by the person who first watches it, or by an admin.")
-    return f"Only {who_acted(owner)}, who first watched it (the `cancel: owner` rule of `{b}`), or an admin may cancel this job."
+    return (f"Only {who_acted(owner)}, who first watched it (the `cancel: owner` rule of `{b}`), "
+            "or an admin may cancel this job.")
 
 
 def groups_in(cfg: BackendConfig, admins: Iterable[str] = ()) -> set[str]:
@@ -147,7 +154,8 @@ class StatusLimit:
         b = self.buckets.get(user)
         if b is None:
             if len(self.buckets) >= CACHE_KEPT:
-                self.buckets = {u: x for u, x in self.buckets.items() if x.tokens + (now - x.at) * rate < self.burst}
+                self.buckets = {u: x for u, x in self.buckets.items()
+                                if x.tokens + (now - x.at) * rate < self.burst}
             b = self.buckets[user] = Bucket(self.burst, now)
         b.tokens, b.at = min(self.burst, b.tokens + (now - b.at) * rate), now
         if b.tokens >= 1.0:
@@ -185,8 +193,8 @@ class Permissions:
         try:
             who = Who(user, await self._groups_of(user, groups_in(cfg)))
         except Unknowable as exc:
-            raise Denied(f"I cannot check who may use `{esc(backend)}` right now (Slack: {esc(exc)}); nothing "
-                         "was done. Try again in a minute.", "unavailable") from None
+            raise Denied(f"I cannot check who may use `{esc(backend)}` right now (Slack: {esc(exc)}); "
+                         "nothing was done. Try again in a minute.", "unavailable") from None
         why = decide(cfg, backend, self.settings.admins, who, action, channel, owner=owner)
         if why is not None:
             raise Denied(why, "channel_not_allowed" if "`channels` setting" in why else "forbidden")
@@ -194,18 +202,19 @@ class Permissions:
     def limit_status(self, user: str) -> None:
         wait = self.status_limit.take(user)
         if wait > 0:
-            raise Denied(f"You asked for {STATUS_PER_MINUTE} statuses a minute already (at most {STATUS_BURST} at "
-                         f"once). Try again in {math.ceil(wait)} s, or watch the job to follow it.", "rate_limited")
+            raise Denied(f"You asked for {STATUS_PER_MINUTE} statuses a minute already "
+                         f"(at most {STATUS_BURST} at once). "
+                         f"Try again in {math.ceil(wait)} s, or watch the job to follow it.", "rate_limited")
 
     def may_probe(self, user: str) -> None:
-        """Before a watch asks the vendor about a job: refuse when the person's misses (ids the vendor does not
-        know, `missed`) have used up an allowance as large as `status` has, so `watch` is no faster an id
+        """Before a watch asks the vendor about a job: refuse when the person's misses (ids the vendor does
+        not know, `missed`) have used up an allowance as large as `status` has, so `watch` is no faster an id
         oracle than `status`."""
         wait = self.miss_limit.wait(user)
         if wait > 0:
-            raise Denied(f"You asked about {STATUS_PER_MINUTE} job ids a minute that do not exist (or that the bot "
-                         f"may not show), the most one person may. Try again in {math.ceil(wait)} s, and check the "
-                         "id first.", "rate_limited")
+            raise Denied(f"You asked about {STATUS_PER_MINUTE} job ids a minute that do not exist "
+                         "(or that the bot may not show), the most one person may. "
+                         f"Try again in {math.ceil(wait)} s, and check the id first.", "rate_limited")
 
     def missed(self, user: str) -> None:
         """A watch asked about an id the vendor does not know: one from the person's allowance of misses."""
@@ -252,8 +261,9 @@ class Permissions:
     async def is_member(self, user: str, channel: str, *, fresh: bool = False) -> bool:
         """Whether `user` is in `channel` (https://docs.slack.dev/reference/methods/conversations.members;
         scopes channels:read and groups:read), cached MEMBERS_TTL; asked again when `fresh` (a person's own
-        action, judged by the members now). A channel the bot cannot see (channel_not_found: a private channel it is not in) has no
-        members it can vouch for: False. Raises Unknowable when Slack cannot answer now."""
+        action, judged by the members now). A channel the bot cannot see (channel_not_found: a private channel
+        it is not in) has no members it can vouch for: False. Raises Unknowable when Slack cannot answer
+        now."""
         now = self.clock()
         cached = self._members.get(channel)
         if fresh or cached is None or now - cached[0] >= self.members_ttl:

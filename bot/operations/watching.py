@@ -75,7 +75,8 @@ class Watching:
     notifier: Notifier
     slack: SlackSender
     clock: Callable[[], float]
-    perms: Permissions | None = None  # who may do what (bot/operations/permissions.py); None: the rules without Slack's help
+    # who may do what (bot/operations/permissions.py); None: the rules without Slack's help
+    perms: Permissions | None = None
 
     def __post_init__(self) -> None:
         if self.perms is None:
@@ -84,15 +85,16 @@ class Watching:
     async def allow(self, backend: str, user: str, action: Action, channel: str | None,
                     *, job_id: str | None = None) -> None:
         """Refuse (UserError) what the permission rules do not allow `user` now. An HTTP API client is held by
-        its token's own scope (bot/inbound/api.py); only the backend's `channels` applies to it. A cancel under
-        `cancel: owner` is judged against the job's owner (`store.job_owner`)."""
+        its token's own scope (bot/inbound/api.py); only the backend's `channels` applies to it. A cancel
+        under `cancel: owner` is judged against the job's owner (`store.job_owner`)."""
         assert self.perms is not None
         self.perms.settings = self.settings  # the rules are these settings, whoever replaced them
         if user.startswith(actors.API_ACTOR):
             cfg = self.perms.config(backend)
-            if cfg is not None and channel is not None and cfg.channels is not None and channel not in cfg.channels:
-                raise UserError(f"Backend `{esc(backend)}` may not be used in that channel (its `channels` setting).",
-                                "channel_not_allowed")
+            if (cfg is not None and channel is not None and cfg.channels is not None
+                    and channel not in cfg.channels):
+                raise UserError(f"Backend `{esc(backend)}` may not be used in that channel "
+                                "(its `channels` setting).", "channel_not_allowed")
             return
         owner = None
         if action is Action.CANCEL and job_id is not None:
@@ -111,21 +113,24 @@ class Watching:
             same = [n for n in self.backends if n.casefold() == name.casefold()]
             b = self.backends[same[0]] if len(same) == 1 else None
         if b is None:
-            # only backends everyone may use are named or guessed: one limited by `users` (a payroll team's) is
-            # not told to whoever mistypes a name; its people find it in `/jobstatus backends`
+            # only backends everyone may use are named or guessed: one limited by `users` (a payroll team's)
+            # is not told to whoever mistypes a name; its people find it in `/jobstatus backends`
             open_to_all = [n for n, x in self.backends.items() if x.config.users is None]
             names = ", ".join(f"`{esc(n)}`" for n in sorted(open_to_all)) or "none"
             folded = {n.casefold(): n for n in sorted(open_to_all, reverse=True)}
             guess = difflib.get_close_matches(name.casefold(), list(folded), n=1)
             hint = f" Did you mean `{esc(folded[guess[0]])}`?" if guess else ""
-            raise UserError(f"There is no backend called `{esc(name[:64])}`.{hint} Backends anyone may use: {names}. "
+            raise UserError(f"There is no backend called `{esc(name[:64])}`.{hint} "
+                            f"Backends anyone may use: {names}. "
                             "See `/jobstatus backends` for yours.", "unknown_backend")
         allowed = b.config.channels
-        # a backend limited by `users` leaves its `channels` to the permission check (`allow`, which every caller
-        # makes), which asks who the person is first: its channels (often private) are named only to its people
+        # a backend limited by `users` leaves its `channels` to the permission check (`allow`, which every
+        # caller makes), which asks who the person is first: its channels (often private) are named only to
+        # its people
         if channel is not None and allowed is not None and channel not in allowed and b.config.users is None:
-            raise UserError(f"Backend `{esc(b.name)}` may not be watched in this channel (its `channels` setting "
-                            "allows: " + ", ".join(f"<#{esc(c)}>" for c in allowed) + ").", "channel_not_allowed")
+            raise UserError(f"Backend `{esc(b.name)}` may not be watched in this channel "
+                            "(its `channels` setting allows: "
+                            + ", ".join(f"<#{esc(c)}>" for c in allowed) + ").", "channel_not_allowed")
         return b
 
     def job_id(self, backend: Backend, text: str) -> str:
@@ -176,20 +181,26 @@ class Watching:
             raise
         now = self.clock()
         watcher = actors.watcher(user, mention)
-        first = Changed(JobView.of_status(backend.name, st, now), watcher, None, None) if st.terminal else None
+        first = (Changed(JobView.of_status(backend.name, st, now), watcher, None, None) if st.terminal
+                 else None)
         note = messages.note(f":eyes: Watching again (by {messages.who(user)}).")
         watch, job, what = await self.db.run(
-            store.create_watch, backend.name, st, channel, user, now=now, interval=self.poller.interval(backend.name),
-            watch_timeout=self.watch_timeout(backend), first_reply=first, again_note=note, mention=mention,
+            store.create_watch, backend.name, st, channel, user, now=now,
+            interval=self.poller.interval(backend.name), watch_timeout=self.watch_timeout(backend),
+            first_reply=first, again_note=note, mention=mention,
         )
         if what == "exists":
             return await self._already(watch, backend, job_id)
-        # refused for good: the notifier discards a watch just created, ends again one resumed (bot/engine/notifier/outcome.py)
-        error = await self.notifier.deliver_watch(watch.pk, WhoSends.CREATED if what == "created" else WhoSends.RESUMED)
+        # refused for good: the notifier discards a watch just created, ends again one resumed
+        # (bot/engine/notifier/outcome.py)
+        error = await self.notifier.deliver_watch(
+            watch.pk, WhoSends.CREATED if what == "created" else WhoSends.RESUMED
+        )
         if error is not None:
             await self.settle(store.Owes(track=job.pk))
             raise UserError(slack_refusal(error), "cannot_post" if error in CANNOT_POST else "slack_refused")
-        await self.settle(store.Owes(messages=True, track=job.pk))  # the first reply and the rest of the watch
+        # the first reply and the rest of the watch
+        await self.settle(store.Owes(messages=True, track=job.pk))
         where = "its thread" if what == "resumed" else "the thread"
         if st.terminal:
             await self.poller.details_for(backend, st, [watch.pk])
@@ -200,13 +211,13 @@ class Watching:
         else:
             text = f"Watching {esc(backend.name)} job `{esc(job_id)}`: updates go to the thread."
         if self.notifier.halted is not None:
-            text += (f" Slack refuses my token right now ({esc(self.notifier.halted.error)}): {where} appears "
-                     "once the bot's operator fixes it.")
+            text += (f" Slack refuses my token right now ({esc(self.notifier.halted.error)}): "
+                     f"{where} appears once the bot's operator fixes it.")
         return Watched(text, watch_id=watch.pk, new=True)
 
     async def settle(self, owes: store.Owes) -> None:
-        """Apply what a committed write owes: the one place that wakes the notifier (messages were owed) and has
-        the poller follow a job (its schedule changed)."""
+        """Apply what a committed write owes: the one place that wakes the notifier (messages were owed) and
+        has the poller follow a job (its schedule changed)."""
         if owes.messages:
             self.notifier.kick()
         if owes.track is not None:
@@ -214,7 +225,8 @@ class Watching:
 
     async def _already(self, watch: store.Watch, backend: Backend, job_id: str) -> Watched:
         if watch.parent_ts is None:  # just created by a request beside this one: post it now, or wait for it
-            await self.notifier.deliver_watch(watch.pk, WhoSends.BESIDE)  # refused: the request creating it undoes it
+            # refused: the request creating it undoes it
+            await self.notifier.deliver_watch(watch.pk, WhoSends.BESIDE)
             pair = await self.db.run(store.watch_and_job, watch.pk)
             watch = pair[0] if pair is not None else watch
         link = await self.permalink(watch.channel, watch.parent_ts)
@@ -222,7 +234,8 @@ class Watching:
         if watch.active:
             text = f"This channel already watches {esc(backend.name)} job `{esc(job_id)}`: see {where}."
         else:
-            text = f"This channel already followed {esc(backend.name)} job `{esc(job_id)}` to its end: see {where}."
+            text = (f"This channel already followed {esc(backend.name)} job `{esc(job_id)}` to its end: "
+                    f"see {where}.")
         return Watched(text, watch_id=watch.pk)
 
     async def permalink(self, channel: str, ts: str | None) -> str | None:
@@ -289,8 +302,8 @@ class Watching:
             return Answer(f"{esc(backend.name)} job `{esc(job.job_id)}` has ended "
                           f"({messages.state_words(st.phase, st.vendor_status)}): nothing to watch.")
         note = messages.note(f":eyes: Watching again (by <@{user}>).")
-        await self.settle(await self.db.run(store.rewatch, watch_id, st, self.clock(), self.watch_timeout(backend),
-                                            note))
+        await self.settle(await self.db.run(store.rewatch, watch_id, st, self.clock(),
+                                            self.watch_timeout(backend), note))
         return Answer(f"Watching {esc(backend.name)} job `{esc(job.job_id)}` again.")
 
     async def clicked_watch(self, value: str, channel: str, message_ts: str) -> int:
@@ -298,14 +311,16 @@ class Watching:
         clicked in and, once the watch's parent is posted, the message it was on."""
         an_id = value.isascii() and value.isdigit() and len(value) <= 18
         pair = await self.db.run(store.watch_and_job, int(value)) if an_id else None
-        if pair is None or pair[0].channel != channel or (pair[0].parent_ts and pair[0].parent_ts != message_ts):
+        if pair is None or pair[0].channel != channel or (
+            pair[0].parent_ts and pair[0].parent_ts != message_ts
+        ):
             raise UserError("That button does not belong to a watch I know.")
         return pair[0].pk
 
     async def own_watch(self, value: str, user: str) -> int:
-        """The watch a Home tab button belongs to: the id it carries (`value`), a watch of the clicker's own, in
-        a channel they are still in (issue 19, item 5: someone removed from a private channel keeps no hold on
-        its watches); a watch they may not act on reads as one that is not theirs."""
+        """The watch a Home tab button belongs to: the id it carries (`value`), a watch of the clicker's own,
+        in a channel they are still in (issue 19, item 5: someone removed from a private channel keeps no hold
+        on its watches); a watch they may not act on reads as one that is not theirs."""
         an_id = value.isascii() and value.isdigit() and len(value) <= 18
         pair = await self.db.run(store.watch_and_job, int(value)) if an_id else None
         if pair is None or pair[0].user_id != user or not await self.member(user, pair[0].channel):
@@ -313,8 +328,8 @@ class Watching:
         return pair[0].pk
 
     async def member(self, user: str, channel: str, *, fresh: bool = True) -> bool:
-        """Whether `user` is in `channel` now (bot/operations/permissions.py asks Slack; `fresh`: asked anew, for
-        what the person does or opens now); when Slack cannot say: no."""
+        """Whether `user` is in `channel` now (bot/operations/permissions.py asks Slack; `fresh`: asked anew,
+        for what the person does or opens now); when Slack cannot say: no."""
         assert self.perms is not None
         try:
             return await self.perms.is_member(user, channel, fresh=fresh)
@@ -338,7 +353,9 @@ class Watching:
         await self.allow(backend.name, user, Action.REFRESH, channel)
         if not self.can_cancel(backend.name):
             hint = backend.cancel_hint or "Cancel it in the vendor's console."
-            raise UserError(f"{esc(backend.name)} ({esc(backend.label)}) offers no cancel API here. {esc(hint)}")
+            raise UserError(
+                f"{esc(backend.name)} ({esc(backend.label)}) offers no cancel API here. {esc(hint)}"
+            )
         watch = await self.db.run(store.active_watch, backend.name, job_id, channel)
         if watch is None:
             await self.not_ended(backend, job_id)
@@ -347,20 +364,24 @@ class Watching:
         earlier = await self.db.run(store.claim_cancel, backend.name, job_id, user, now)
         if earlier is not None:
             by, at = earlier
-            return Answer(f"A cancel of {esc(backend.name)} job `{esc(job_id)}` was already requested by <@{by}> "
-                          f"at {messages.slack_date(at)}; I did not ask again.")
+            return Answer(f"A cancel of {esc(backend.name)} job `{esc(job_id)}` "
+                          f"was already requested by <@{by}> at {messages.slack_date(at)}; "
+                          "I did not ask again.")
         try:
             said = await backend.cancel(job_id)
         except Exception as exc:
             await self.db.run(store.release_cancel, backend.name, job_id, user, now)
             if isinstance(exc, CancelRefused):
-                raise UserError(f"{esc(backend.name)} refused to cancel job `{esc(job_id)}`: {esc(exc)}") from None
+                raise UserError(
+                    f"{esc(backend.name)} refused to cancel job `{esc(job_id)}`: {esc(exc)}"
+                ) from None
             if isinstance(exc, CancelNotSupported):
                 raise UserError(esc(exc)) from None
             if isinstance(exc, BackendError):
                 raise UserError(explain(backend, job_id, exc)) from None
             raise
-        note = messages.note(f":no_entry: Cancel requested by <@{user}>" + (f": {esc(said)}" if said else "."))
+        note = messages.note(f":no_entry: Cancel requested by <@{user}>"
+                             + (f": {esc(said)}" if said else "."))
         told, owes = await self.db.run(store.note_cancel, backend.name, job_id, note, self.clock())
         await self.settle(owes)
         where = " The thread follows it to the end." if told else ""
@@ -374,8 +395,8 @@ class Watching:
         return await self.cancel(self.backend(job.backend), job.job_id, watch.channel, user)
 
     async def not_ended(self, backend: Backend, job_id: str) -> None:
-        """Refuse (UserError) a job that has ended, with its final state, or that the vendor does not know. What
-        the database knows is enough while a watch follows the job or once it has seen the end; else the
+        """Refuse (UserError) a job that has ended, with its final state, or that the vendor does not know.
+        What the database knows is enough while a watch follows the job or once it has seen the end; else the
         vendor is asked."""
         job = await self.db.run(store.find_job, backend.name, job_id)
         if job is not None and (job.polling or job.phase.terminal):
@@ -390,22 +411,24 @@ class Watching:
     async def list(self, channel: str) -> Answer:
         rows = await self.db.run(store.channel_watches, channel)
         if not rows:
-            return Answer(f"No job is watched in this channel. Start with `/jobstatus watch {messages.JOB_ARGS}`.")
+            return Answer("No job is watched in this channel. "
+                          f"Start with `/jobstatus watch {messages.JOB_ARGS}`.")
         lines = []
         for w, j in rows[:40]:
             link = await self.permalink(channel, w.parent_ts)
             name = f" · {esc(j.name)}" if j.name else ""
             state = messages.state_words(j.phase, j.vendor_status)
             thread = f" — <{link}|thread>" if link else ""
-            lines.append(f"• *{esc(j.backend)}* `{esc(j.job_id)}`{name}: {state} (by {messages.who(w.watcher)})"
+            lines.append(f"• *{esc(j.backend)}* `{esc(j.job_id)}`{name}: {state} "
+                         f"(by {messages.who(w.watcher)})"
                          f"{thread}")  # a token's watch is the token's, not a person's (`ci` (API) for <@U…>)
         more = f"\n…and {len(rows) - 40} more." if len(rows) > 40 else ""
         text = f"*Watched in this channel ({len(rows)})*\n" + "\n".join(lines) + more
         return Answer(text, [messages.section(text)])
 
     async def usable(self, user: str) -> tuple[Sequence[str], bool]:
-        """The names of the backends `user` may use (their `users` setting), sorted; and whether Slack could not
-        say for some (a user group unknown now: those are left out). What names backends to a person (the
+        """The names of the backends `user` may use (their `users` setting), sorted; and whether Slack could
+        not say for some (a user group unknown now: those are left out). What names backends to a person (the
         backends list, the modal, the Home tab) names these only: one limited to a payroll team is not told
         to everyone else."""
         assert self.perms is not None
@@ -434,7 +457,8 @@ class Watching:
                 can.append("logs")
             if b.capabilities.batch:
                 can.append("batched polling")
-            where = "anywhere" if b.config.channels is None else ", ".join(f"<#{esc(c)}>" for c in b.config.channels)
+            where = ("anywhere" if b.config.channels is None
+                     else ", ".join(f"<#{esc(c)}>" for c in b.config.channels))
             interval = self.poller.interval(name)
             every = f"every {interval:g}s"
             if b.config.poll_interval < interval:
@@ -445,7 +469,8 @@ class Watching:
         if not lines:
             lines.append("none you may use: ask the bot's operator to add you to a backend's `users`.")
         if unsure:
-            lines.append("(Slack could not say now who is in some user groups: try again in a minute for the rest.)")
+            lines.append("(Slack could not say now who is in some user groups: "
+                         "try again in a minute for the rest.)")
         text = "*Backends you may use*\n" + "\n".join(lines)
         return Answer(text, [messages.section(text)])
 
@@ -456,7 +481,8 @@ def explain(backend: Backend, job_id: str, exc: BackendError) -> str:
     if isinstance(exc, JobNotFound | Forbidden):
         # issue 19: an id the bot's account may not see reads exactly like one that does not exist, so a
         # person cannot learn by trying ids which jobs exist behind the account's back
-        return f"{b} has no job `{j}`. Check the id (and that it is {esc(with_article(backend.label))} job id)."
+        return (f"{b} has no job `{j}`. "
+                f"Check the id (and that it is {esc(with_article(backend.label))} job id).")
     if isinstance(exc, AuthFailed):
         return f"{b} refused the bot's credentials. Ask the bot's operator to check the `{b}` auth settings."
     if isinstance(exc, Unavailable):
@@ -467,7 +493,8 @@ def explain(backend: Backend, job_id: str, exc: BackendError) -> str:
     if isinstance(exc, Refused):
         return f"{b} refused the bot's request ({esc(exc)}). If it persists, tell the operator."
     if isinstance(exc, BadResponse):
-        return f"{b} answered something I could not read ({esc(exc)}). Try again; if it persists, tell the operator."
+        return (f"{b} answered something I could not read ({esc(exc)}). "
+                "Try again; if it persists, tell the operator.")
     return f"{b}: {esc(exc)}"
 
 
@@ -486,7 +513,8 @@ CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived", "
 
 def slack_refusal(error: str) -> str:
     if error in ("not_in_channel", "channel_not_found"):
-        return ("I cannot post in this channel. Invite me first (`/invite @jobstatus`), then run the command again.")
+        return ("I cannot post in this channel. "
+                "Invite me first (`/invite @jobstatus`), then run the command again.")
     if error in ("is_archived", "channel_is_archived"):
         return "This channel is archived; I cannot post in it."
     return f"Slack refused my message ({esc(error)}); nothing was set up."

@@ -159,8 +159,8 @@ NO_DETAILS = "Details (failure text, logs, output links) are not posted in Slack
 
 
 def details_allowed(cfg: BackendConfig, channel: str) -> bool:
-    """The `details` rule of a backend (who may see what, bot/operations/permissions.py): whether a job's details
-    may be posted in `channel` now. Beside the line it shows instead, so both say the same."""
+    """The `details` rule of a backend (who may see what, bot/operations/permissions.py): whether a job's
+    details may be posted in `channel` now. Beside the line it shows instead, so both say the same."""
     return details_line(cfg, channel) is None
 
 
@@ -194,7 +194,8 @@ def parent(job: JobView, *, watcher: str, watch_id: int, active: bool, ended_rea
         blocks.append(context(f":warning: Last check failed: {esc(job.error_text)}"))
     value = str(watch_id)
     if active:
-        buttons = [button("Refresh", ButtonAction.REFRESH, value), button("Stop watching", ButtonAction.STOP, value)]
+        buttons = [button("Refresh", ButtonAction.REFRESH, value),
+                   button("Stop watching", ButtonAction.STOP, value)]
         if can_cancel and not job.phase.terminal and job.phase is not Phase.CANCELLING:
             buttons.insert(0, button("Cancel job", ButtonAction.CANCEL, value, style="danger", confirm={
                 "title": {"type": "plain_text", "text": "Cancel this job?"},
@@ -342,31 +343,36 @@ def outage(job: JobView, since: float, error_text: str, kind: str | None = None)
     """The one note when polling has failed for a while; its words say which kind of trouble it is."""
     head = OUTAGE_HEADS.get(kind or "", ":warning: Cannot reach *{b}*").format(b=esc(job.backend))
     fix = OPERATOR_KINDS.get(kind or "")
-    tail = f"Ask the bot's operator to check {fix}." if fix else "Still trying; I will say when it answers again."
+    tail = (f"Ask the bot's operator to check {fix}." if fix
+            else "Still trying; I will say when it answers again.")
     return note(f"{head} since {slack_date(since)}: {esc(error_text)}. {tail}")
 
 
 def too_slow(backend: str, job_id: str, seconds: float) -> str:
-    """A user's check that got no whole answer within its deadline (bot/operations/watching.py `check`): nothing is set
-    up, and the user is told so and what to do."""
-    return (f"{esc(backend)} answers too slowly right now: no answer about job `{esc(job_id)}` within {seconds:g} s, "
-            "so I can neither tell its state nor start a watch (nothing was set up). Try again in a few minutes; "
-            "if it persists, tell the bot's operator.")
+    """A user's check that got no whole answer within its deadline (bot/operations/watching.py `check`):
+    nothing is set up, and the user is told so and what to do."""
+    return (f"{esc(backend)} answers too slowly right now: "
+            f"no answer about job `{esc(job_id)}` within {seconds:g} s, "
+            "so I can neither tell its state nor start a watch (nothing was set up). "
+            "Try again in a few minutes; if it persists, tell the bot's operator.")
 
 
-def flapping(job: JobView, states: Sequence[str], changes: int, seconds: float, quiet_until_s: float) -> Reply:
-    """The one note when a job's state flips too often for a reply each: from now on only the parent follows."""
-    between = " and ".join([", ".join(esc(w) for w in states[:-1]), esc(states[-1])]) if len(states) > 1 else (
-        esc(states[0]) if states else "states")
-    return note(f":warning: Flapping between {between}: {changes} changes in {human(seconds)}. I keep the message "
-                f"above current but say nothing more here until it holds one state for {human(quiet_until_s)}; "
+def flapping(job: JobView, states: Sequence[str], changes: int, seconds: float,
+             quiet_until_s: float) -> Reply:
+    """The one note when a job's state flips too often for a reply each: from now on only the parent
+    follows."""
+    between = (" and ".join([", ".join(esc(w) for w in states[:-1]), esc(states[-1])]) if len(states) > 1
+               else esc(states[0]) if states else "states")
+    return note(f":warning: Flapping between {between}: {changes} changes in {human(seconds)}. "
+                "I keep the message above current but say nothing more here "
+                f"until it holds one state for {human(quiet_until_s)}; "
                 "an end is told here as always.")
 
 
 def settled(job: JobView, held_s: float) -> Reply:
     """The one note when a flapping job has held one state long enough: its changes are told here again."""
-    return note(f":white_check_mark: Settled: {state_words(job.phase, job.vendor_status)} for {human(held_s)} "
-                "after flapping. I tell every change here again.")
+    return note(f":white_check_mark: Settled: {state_words(job.phase, job.vendor_status)} "
+                f"for {human(held_s)} after flapping. I tell every change here again.")
 
 
 def recovered(job: JobView) -> Reply:
@@ -381,7 +387,8 @@ def timed_out(job: JobView, hours: float) -> Reply:
 
 def upload_refused(filename: str, path: str | None, error: str) -> Reply:
     """The note instead of a log file Slack would not take in this channel: where the log is."""
-    why = ("I can post here but not upload: invite me to this channel (`/invite @jobstatus`) to get attachments."
+    why = ("I can post here but not upload: "
+           "invite me to this channel (`/invite @jobstatus`) to get attachments."
            if error == "not_in_channel" else f"Slack refused the upload ({esc(error)}).")
     where = f"\n*Log:* {code(path)}" if path else ""
     return note(f":paperclip: The log {code(filename)} could not be attached in this channel. {why}{where}")
@@ -390,15 +397,17 @@ def upload_refused(filename: str, path: str | None, error: str) -> Reply:
 def late(job: JobView, *, watcher: str, seconds: float, late_after: float) -> Reply:
     """The one note when a run takes longer than 90 % of its past runs did."""
     usual = f"; usually ~{human(job.usual_s)}" if job.usual_s is not None else ""
-    return note(f":snail: {who(watcher)}, this run is taking longer than usual: running for {human(seconds)}, "
-                f"while 9 in 10 of its last {plural(job.usual_runs, 'run')} took at most {human(late_after)}"
-                f"{usual}. I keep watching and will say when it ends.")
+    return note(f":snail: {who(watcher)}, this run is taking longer than usual: "
+                f"running for {human(seconds)}, "
+                f"while 9 in 10 of its last {plural(job.usual_runs, 'run')} "
+                f"took at most {human(late_after)}{usual}. I keep watching and will say when it ends.")
 
 
 def caught_up(job: JobView, *, watcher: str, old_phase: Phase, old_word: str,
               steps: Iterable[tuple[Phase, float | None]], hidden: str | None = None) -> Reply:
     """The one reply for a job whose state changed while the bot was away: "while I was away: running →
-    failed at 06:41", then what a change reply says (a failure mentions the watcher, its message, the logs)."""
+    failed at 06:41", then what a change reply says (a failure mentions the watcher, its message, the
+    logs)."""
     path = [state_words(old_phase, old_word)]
     for phase, at in steps:
         path.append(phase.value + (f" at {slack_time(at)}" if at is not None else ""))
@@ -429,13 +438,15 @@ def digest(day: str, ended: Sequence[tuple[JobView, str | None]]) -> Reply:
         counts[job.phase] = counts.get(job.phase, 0) + 1
     order = [p for p in Phase if p in counts]
     summary = ", ".join(f"{counts[p]} {p.value}" for p in order)
-    lines = [f":calendar: *Daily digest for {esc(day)}*: {plural(len(ended), 'job')} ended since the last one: {summary}"]
+    lines = [f":calendar: *Daily digest for {esc(day)}*: "
+             f"{plural(len(ended), 'job')} ended since the last one: {summary}"]
     failures = [(job, url) for job, url in ended if job.phase is Phase.FAILED]
     for job, url in failures[:DIGEST_FAILURES]:
         first = (job.message or "").strip().splitlines()[0] if (job.message or "").strip() else "no message"
         link = f" · <{url}|thread>" if url else ""
         name = f" · {esc(job.name)}" if job.name else ""
-        lines.append(f"• {job.phase.emoji} *{esc(job.backend)}* {code(job.job_id)}{name}: {esc(cut(first, 300))}{link}")
+        lines.append(f"• {job.phase.emoji} *{esc(job.backend)}* {code(job.job_id)}{name}: "
+                     f"{esc(cut(first, 300))}{link}")
     if len(failures) > DIGEST_FAILURES:
         lines.append(f"… and {plural(len(failures) - DIGEST_FAILURES, 'more failure')}")
     blocks = [section(lines[0])]
@@ -446,7 +457,8 @@ def digest(day: str, ended: Sequence[tuple[JobView, str | None]]) -> Reply:
             chunk = chunk[: chunk.rindex("\n")]
         blocks.append(section(chunk))
         body = body[len(chunk):].lstrip("\n")
-    return Reply(cut(f"Daily digest for {day}: {plural(len(ended), 'job')} ended: {summary}", TEXT_LIMIT), blocks)
+    return Reply(cut(f"Daily digest for {day}: {plural(len(ended), 'job')} ended: {summary}", TEXT_LIMIT),
+                 blocks)
 
 
 def event_reply(event: JobEvent, hidden: str | None = None) -> Reply:
@@ -480,7 +492,8 @@ def status_ephemeral(job: JobView, hidden: str | None = None) -> list[dict[str, 
         job = without_details(job)
         if had:
             return [section(title(job)), section(
-                f"*Status:* {state_words(job.phase, job.vendor_status)}   *Progress:* {progress_bar(job.progress)}"),
+                f"*Status:* {state_words(job.phase, job.vendor_status)}   "
+                f"*Progress:* {progress_bar(job.progress)}"),
                 context(hidden)]
     blocks = [section(title(job)), section(
         f"*Status:* {state_words(job.phase, job.vendor_status)}   *Progress:* {progress_bar(job.progress)}")]

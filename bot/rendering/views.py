@@ -1,7 +1,7 @@
 """The Home tab and the "Watch a job" modal as Block Kit views: pure builders and readers, no I/O.
 
-`home` renders what bot/inbound/home.py gathered (the user's watches, the backends' health); `watch_modal` is the
-modal both shortcuts open; `Submission.of` reads what a person submitted in it; `job_id_in` finds a job id
+`home` renders what bot/inbound/home.py gathered (the user's watches, the backends' health); `watch_modal` is
+the modal both shortcuts open; `Submission.of` reads what a person submitted in it; `job_id_in` finds a job id
 in a message's text for the message shortcut. Limits are Slack's (https://docs.slack.dev/reference/views/
 modal-views): a title, submit and close of at most 24 characters, at most 100 blocks; the fake Slack checks
 them (bot/offline/slack/views.py).
@@ -28,13 +28,15 @@ WATCH_MODAL = "jobstatus_watch_modal"
 BACKEND, JOB_ID, CHANNEL = "backend", "job_id", "channel"
 
 HOME_WATCHES = 40  # watches listed on the Home tab (of 100 blocks: one each, and a few around them)
-OPTIONS_MAX = 100  # a static_select's options (https://docs.slack.dev/reference/block-kit/block-elements/select-menu-element)
+# a static_select's options (https://docs.slack.dev/reference/block-kit/block-elements/select-menu-element)
+OPTIONS_MAX = 100
 JOB_ID_MAX = 200  # the job id field's max_length: longer than any vendor's id
 
 
 @dataclass(frozen=True)
 class HomeWatch:
-    """One line of the Home tab: a watch of the user's, its job, and a link to its thread (if Slack gave one)."""
+    """One line of the Home tab: a watch of the user's, its job, and a link to its thread (if Slack gave
+    one)."""
 
     watch_id: int
     channel: str
@@ -71,11 +73,14 @@ def health_words(h: Health) -> str:
 def home(user: str, watches: Sequence[HomeWatch], more: int, health: Sequence[Health], now: float,
          notice: str | None = None) -> dict[str, Any]:
     """The Home tab of `user`: their watches (active first), then every backend's health."""
-    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": "Your watches"}}]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": "Your watches"}}
+    ]
     if notice:
         blocks.append(context(notice))
     if not watches:
-        blocks.append(section(f"<@{user}>, you watch no job. Start one with `/jobstatus watch {messages.JOB_ARGS}` "
+        blocks.append(section(f"<@{user}>, you watch no job. "
+                              f"Start one with `/jobstatus watch {messages.JOB_ARGS}` "
                               "or the *Watch a job* shortcut."))
     for w in watches[:HOME_WATCHES]:
         block = section(_home_line(w))
@@ -101,7 +106,8 @@ def _home_line(w: HomeWatch) -> str:
     thread = f" · <{w.link}|thread>" if w.link else ""
     ended = ""
     if not w.active:
-        ended = " · finished" if w.ended_reason == EndedReason.FINISHED else f" · not watching ({esc(w.ended_reason)})"
+        ended = (" · finished" if w.ended_reason == EndedReason.FINISHED
+                 else f" · not watching ({esc(w.ended_reason)})")
     return (f"{job.phase.emoji} *{esc(job.backend)}* {code(job.job_id)}{name}\n"
             f"{state}{progress} · in <#{w.channel}>{thread}{ended}")
 
@@ -120,7 +126,8 @@ def watch_modal(backends: Sequence[str], *, channel: str | None = None, job_id: 
         view["blocks"] = [section("No backend is configured, so there is nothing to watch. "
                                   "Ask the bot's operator to add one.")]
         return view
-    options = [{"text": {"type": "plain_text", "text": name[:75]}, "value": name} for name in backends[:OPTIONS_MAX]]
+    options = [{"text": {"type": "plain_text", "text": name[:75]}, "value": name}
+               for name in backends[:OPTIONS_MAX]]
     select: dict[str, Any] = {"type": "static_select", "action_id": BACKEND, "options": options,
                               "placeholder": {"type": "plain_text", "text": "Choose a backend"}}
     chosen = next((o for o in options if o["value"] == backend), options[0] if len(options) == 1 else None)
@@ -139,7 +146,8 @@ def watch_modal(backends: Sequence[str], *, channel: str | None = None, job_id: 
         conversation["default_to_current_conversation"] = True
     view["submit"] = {"type": "plain_text", "text": "Watch"}
     view["blocks"] = [
-        {"type": "input", "block_id": BACKEND, "label": {"type": "plain_text", "text": "Backend"}, "element": select},
+        {"type": "input", "block_id": BACKEND, "label": {"type": "plain_text", "text": "Backend"},
+         "element": select},
         {"type": "input", "block_id": JOB_ID, "label": {"type": "plain_text", "text": "Job id"},
          "element": text_input},
         {"type": "input", "block_id": CHANNEL, "label": {"type": "plain_text", "text": "Post updates in"},

@@ -13,8 +13,8 @@ at once, Slack's "bursts"), a call counted from when its answer came back, so a 
 from the window has left Slack's too, however long the request took. A call under way counts as well.
 
 Replicas on PostgreSQL share the workspace's budget but not this process's memory: each replica spends
-1/live-replicas of each figure (`replicas`, the live count from bot/engine/replicas.py). A channel's posts need no
-sharing: the channel's lease (bot/store/leases.py) lets one replica at a time send to it.
+1/live-replicas of each figure (`replicas`, the live count from bot/engine/replicas.py). A channel's posts
+need no sharing: the channel's lease (bot/store/leases.py) lets one replica at a time send to it.
 """
 
 from __future__ import annotations
@@ -104,7 +104,8 @@ class Budget:
         """Slack answered 429 with Retry-After `seconds`: no call of `method` (only) until then."""
         m = self._method(method)
         if m is None:
-            m = self._methods[method] = _Method(10**9, self.window)  # a method with no figure: held all the same
+            # a method with no figure: held all the same
+            m = self._methods[method] = _Method(10**9, self.window)
         m.held_until = max(m.held_until, self.clock() + max(0.0, seconds))
 
     @asynccontextmanager

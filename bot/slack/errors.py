@@ -1,4 +1,5 @@
-"""Slack's error codes for every call the bot makes, each classified once: what the bot does when Slack says it.
+"""Slack's error codes for every call the bot makes, each classified once: what the bot does when Slack says
+it.
 
 Where the codes come from: each Web API method's reference page on docs.slack.dev
 (https://docs.slack.dev/reference/methods/<method>/, its "Errors" table), read in the machine-readable copy
@@ -10,7 +11,8 @@ The response_url codes come from Slack's changelog "Improving error conditions f
 (https://api.slack.com/changelog/2016-05-17-changes-to-errors-for-incoming-webhooks); see RESPONSE_URL.
 
 A code Slack sends that is in no table here is unknown (`classify` says None): the notifier retries it with
-backoff a bounded number of times, then drops the message with an ERROR log line (see bot/engine/notifier/outcome.py).
+backoff a bounded number of times, then drops the message with an ERROR log line (see
+bot/engine/notifier/outcome.py).
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ class Outcome(enum.Enum):
     DROP = "drop"  # Slack will never take this message (our rendering, a feature we do not use): drop it only
     REPOST_PARENT = "repost parent"  # the parent is gone or cannot be edited: post a new one, keep the thread
     END_WATCH = "end watch"  # the channel or thread takes nothing more from the bot: end the watch
-    STOP_SENDING = "stop sending"  # the token or the workspace refuses the bot: hold everything, probe auth.test
-    NO_UPLOAD = "no upload"  # a file upload refused: it costs the upload only (a note with the log path instead)
+    # the token or the workspace refuses the bot: hold everything, probe auth.test
+    STOP_SENDING = "stop sending"
+    # a file upload refused: it costs the upload only (a note with the log path instead)
+    NO_UPLOAD = "no upload"
 
 
-R, D, P, E, S, U = (Outcome.RETRY, Outcome.DROP, Outcome.REPOST_PARENT, Outcome.END_WATCH, Outcome.STOP_SENDING,
-                    Outcome.NO_UPLOAD)
+R, D, P, E, S, U = (Outcome.RETRY, Outcome.DROP, Outcome.REPOST_PARENT, Outcome.END_WATCH,
+                    Outcome.STOP_SENDING, Outcome.NO_UPLOAD)
 
 # Every method page's common errors (slack-api-ref methods/_errors/common.json, plus the three named above).
 GENERIC: dict[str, Outcome] = {
@@ -54,7 +58,8 @@ GENERIC: dict[str, Outcome] = {
     "method_deprecated": D, "unknown_method": D,
 }
 
-# Each method's own errors: docs.slack.dev/reference/methods/<method>/ (slack-api-ref docs.slack.dev/methods/).
+# Each method's own errors: docs.slack.dev/reference/methods/<method>/ (slack-api-ref
+# docs.slack.dev/methods/).
 METHODS: dict[str, dict[str, Outcome]] = {
     # https://docs.slack.dev/reference/methods/chat.postMessage/
     "chat.postMessage": {
@@ -71,7 +76,8 @@ METHODS: dict[str, dict[str, Outcome]] = {
         "slack_connect_canvas_sharing_blocked": D, "slack_connect_file_link_sharing_blocked": D,
         "slack_connect_lists_sharing_blocked": D,
         # arguments the bot never sends (as_user, drafts, client_msg_id, sending on behalf)
-        "as_user_not_supported": D, "draft_already_deleted": D, "draft_already_sent": D, "draft_has_conflict": D,
+        "as_user_not_supported": D, "draft_already_deleted": D,
+        "draft_already_sent": D, "draft_has_conflict": D,
         "draft_not_found": D, "duplicate_channel_not_found": D, "duplicate_message_not_found": D,
         "send_on_behalf_not_allowed": D,
     },
@@ -95,17 +101,21 @@ METHODS: dict[str, dict[str, Outcome]] = {
         "slack_connect_clip_sharing_blocked": D, "slack_connect_file_link_sharing_blocked": D,
         "slack_connect_file_upload_sharing_blocked": D,
     },
-    # https://docs.slack.dev/reference/methods/chat.postEphemeral/ (not called today; classified for the listeners that will)
+    # https://docs.slack.dev/reference/methods/chat.postEphemeral/ (not called today; classified for the
+    # listeners that will)
     "chat.postEphemeral": {
         "channel_not_found": E, "is_archived": E, "not_in_channel": E, "restricted_action": E,
         "messages_tab_disabled": E, "user_not_in_channel": D, "cannot_reply_to_message": D,
         "message_limit_exceeded": R,
-        "no_text": D, "msg_too_long": D, "invalid_blocks": D, "invalid_blocks_format": D, "invalid_attachments": D,
+        "no_text": D, "msg_too_long": D,
+        "invalid_blocks": D, "invalid_blocks_format": D, "invalid_attachments": D,
         "too_many_attachments": D, "markdown_text_conflict": D,
     },
-    # https://docs.slack.dev/reference/methods/chat.getPermalink/ (no link: the answer says "its thread in this channel")
+    # https://docs.slack.dev/reference/methods/chat.getPermalink/ (no link: the answer says "its thread in
+    # this channel")
     "chat.getPermalink": {"channel_not_found": D, "message_not_found": D},
-    # https://docs.slack.dev/reference/methods/conversations.history/ (the check for a parent posted before a crash: cannot look, so post)
+    # https://docs.slack.dev/reference/methods/conversations.history/ (the check for a parent posted before a
+    # crash: cannot look, so post)
     "conversations.history": {
         "channel_not_found": D, "not_in_channel": D, "channel_is_limited_access": D, "invalid_cursor": D,
         "invalid_metadata_filter_keys": D, "invalid_ts_latest": D, "invalid_ts_oldest": D,
@@ -114,19 +124,23 @@ METHODS: dict[str, dict[str, Outcome]] = {
     # https://docs.slack.dev/reference/methods/files.getUploadURLExternal/
     "files.getUploadURLExternal": {
         "file_uploads_disabled": U, "file_uploads_except_images_disabled": U, "file_type_not_allowed": U,
-        "file_upload_size_restricted": U, "storage_limit_reached": U, "snippet_too_large": U, "missing_argument": U,
+        "file_upload_size_restricted": U, "storage_limit_reached": U,
+        "snippet_too_large": U, "missing_argument": U,
         "alt_txt_too_large": U, "unknown_snippet_type": U, "unknown_subtype": U,
-        "missing_scope": U, "no_permission": U, "access_denied": U, "ekm_access_denied": U,  # files:write only
+        # files:write only
+        "missing_scope": U, "no_permission": U, "access_denied": U, "ekm_access_denied": U,
     },
     # https://docs.slack.dev/reference/methods/files.completeUploadExternal/
     "files.completeUploadExternal": {
-        # "User/bot membership is required for the specified channel": chat:write.public posts, it cannot upload
+        # "User/bot membership is required for the specified channel": chat:write.public posts, it cannot
+        # upload
         "not_in_channel": U, "channel_not_found": U, "invalid_channel": U, "posting_to_channel_denied": U,
         "file_not_found": U, "file_type_not_allowed": U, "file_uploads_except_images_disabled": U,
         "file_update_failed": U, "channels_limit_exceeded": U, "invalid_blocks": U,
         "missing_scope": U, "no_permission": U, "access_denied": U, "ekm_access_denied": U,
     },
-    # https://docs.slack.dev/reference/methods/auth.test/ (the stop-sending probe: its own errors, invalid_auth and internal_error, are generic)
+    # https://docs.slack.dev/reference/methods/auth.test/ (the stop-sending probe: its own errors,
+    # invalid_auth and internal_error, are generic)
     "auth.test": {},
 }
 

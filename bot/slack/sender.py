@@ -57,9 +57,10 @@ class SlackSender(Protocol):
         """The ts of the watch's parent if one was posted in `channel` since `since` (before a crash)."""
         ...
 
-    async def post_reply(self, channel: str, thread_ts: str, reply: Reply, priority: Priority = Priority.DETAIL,
-                         ) -> None:
-        """A reply in a thread; `priority`: CHANGE for a state change's (it goes first when the budget is short)."""
+    async def post_reply(self, channel: str, thread_ts: str, reply: Reply,
+                         priority: Priority = Priority.DETAIL) -> None:
+        """A reply in a thread; `priority`: CHANGE for a state change's (it goes first when the budget is
+        short)."""
         ...
 
     async def post_message(self, channel: str, reply: Reply) -> str:
@@ -78,16 +79,17 @@ class SlackSender(Protocol):
 
 
 # The top-level `text` (the notification and fallback of a message with blocks) has no `verbatim`: what it may
-# turn into links or mentions is the call's `parse` and `link_names`. chat.update's `parse` defaults to `client`,
-# unlike chat.postMessage's, and each call resets what it does not say (docs.slack.dev/reference/methods/
-# chat.update, arguments `parse` and `link_names`): say `none` and no user-group linking on every call, so a
-# backend's `#channel` or `@here` in the text stays text; `<`, `>`, `&` are escaped (messages.esc).
+# turn into links or mentions is the call's `parse` and `link_names`. chat.update's `parse` defaults to
+# `client`, unlike chat.postMessage's, and each call resets what it does not say
+# (docs.slack.dev/reference/methods/ chat.update, arguments `parse` and `link_names`): say `none` and no
+# user-group linking on every call, so a backend's `#channel` or `@here` in the text stays text; `<`, `>`, `&`
+# are escaped (messages.esc).
 PLAIN_TEXT: dict[str, Any] = {"parse": "none", "link_names": False}
 
 
 class WebSender:
-    """SlackSender over slack_sdk's AsyncWebClient; each call waits for its method's `budget`, and is counted in
-    `metrics` by method and outcome."""
+    """SlackSender over slack_sdk's AsyncWebClient; each call waits for its method's `budget`, and is counted
+    in `metrics` by method and outcome."""
 
     def __init__(self, client: AsyncWebClient, metrics: Metrics, budget: Budget | None = None) -> None:
         self.client = client
@@ -107,12 +109,13 @@ class WebSender:
         messages: list[dict[str, Any]] = resp.get("messages") or []
         for msg in messages:
             meta = msg.get("metadata") or {}
-            if meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("watch_id") == watch_id:
+            if (meta.get("event_type") == METADATA_EVENT
+                    and (meta.get("event_payload") or {}).get("watch_id") == watch_id):
                 return str(msg["ts"])
         return None
 
-    async def post_reply(self, channel: str, thread_ts: str, reply: Reply, priority: Priority = Priority.DETAIL,
-                         ) -> None:
+    async def post_reply(self, channel: str, thread_ts: str, reply: Reply,
+                         priority: Priority = Priority.DETAIL) -> None:
         await self._call("chat.postMessage", self.client.chat_postMessage(
             channel=channel, thread_ts=thread_ts, text=reply.text, blocks=reply.blocks or None,
             reply_broadcast=reply.broadcast, unfurl_links=False, unfurl_media=False, **PLAIN_TEXT,
@@ -120,13 +123,15 @@ class WebSender:
 
     async def post_message(self, channel: str, reply: Reply) -> str:
         resp = await self._call("chat.postMessage", self.client.chat_postMessage(
-            channel=channel, text=reply.text, blocks=reply.blocks or None, unfurl_links=False, unfurl_media=False,
-            **PLAIN_TEXT), Priority.DETAIL)
+            channel=channel, text=reply.text, blocks=reply.blocks or None, unfurl_links=False,
+            unfurl_media=False, **PLAIN_TEXT), Priority.DETAIL)
         return str(resp["ts"])
 
     async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
-        await self._call("chat.update", self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks,
-                                                                  **PLAIN_TEXT), Priority.UPDATE)
+        await self._call("chat.update",
+                         self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks,
+                                                 **PLAIN_TEXT),
+                         Priority.UPDATE)
 
     async def upload(self, channel: str, thread_ts: str, upload: Upload) -> None:
         # files_upload_v2 calls files.getUploadURLExternal, then uploads, then files.completeUploadExternal:
@@ -142,7 +147,8 @@ class WebSender:
         await self._call("auth.test", self.client.auth_test(), Priority.CHANGE)
 
     async def permalink(self, channel: str, ts: str) -> str | None:
-        resp = await self._call("chat.getPermalink", self.client.chat_getPermalink(channel=channel, message_ts=ts),
+        resp = await self._call("chat.getPermalink",
+                                self.client.chat_getPermalink(channel=channel, message_ts=ts),
                                 Priority.DETAIL)
         return str(resp["permalink"]) if resp.get("permalink") else None
 

@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 BACKOFF_FIRST = 1.0  # seconds after the first failed attempt, doubling...
 BACKOFF_MAX = 60.0  # ...up to this (apps.connections.open is a Tier 1 method: about one call a minute)
-CONNECT_TIMEOUT = 15.0  # for the websocket to open once Slack gave its URL (the client would retry it forever)
+# for the websocket to open once Slack gave its URL (the client would retry it forever)
+CONNECT_TIMEOUT = 15.0
 
 
 class OneLineNetworkTrouble(logging.Filter):
@@ -48,10 +49,12 @@ class OneLineNetworkTrouble(logging.Filter):
 class SocketConnection:
     """Bolt's AsyncSocketModeHandler for `app`, connected by `start()` in the background."""
 
-    def __init__(self, app: AsyncApp, app_token: str, api_url: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, app: AsyncApp, app_token: str, api_url: str,
+                 clock: Callable[[], float] = time.time) -> None:
         self.app = app
         self.app_token = app_token
-        # Its own Web API client, without retry handlers: the loop below is the retrying, one line per attempt.
+        # Its own Web API client, without retry handlers: the loop below is the retrying, one line per
+        # attempt.
         self.web = AsyncWebClient(base_url=api_url, retry_handlers=[])
         self.clock = clock
         self.logger = logging.getLogger("bot.slack.socket_mode_client")
@@ -65,7 +68,8 @@ class SocketConnection:
 
     def start(self) -> None:
         """Begin connecting (in the running loop); returns at once."""
-        self.handler = AsyncSocketModeHandler(self.app, self.app_token, logger=self.logger, web_client=self.web)
+        self.handler = AsyncSocketModeHandler(self.app, self.app_token, logger=self.logger,
+                                              web_client=self.web)
         self._task = asyncio.create_task(self._connect(self.handler), name="socket-mode-connect")
 
     async def _connect(self, handler: AsyncSocketModeHandler) -> None:

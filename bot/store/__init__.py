@@ -67,11 +67,13 @@ from bot.store.watches import (
 )
 
 __all__ = [
-    "Applied", "Figures", "InUse", "PollFigures", "poll_figures", "user_watches", "watch_user", "Job", "Outbox", "Owed", "OwedMessage", "Owes", "PollResult", "Pruned", "Secret", "StateChange",
-    "Store", "Tracked", "Watch", "active_watch", "apply_results", "channel_watch", "channel_watches", "claim",
-    "claim_cancel", "counts", "create_watch", "discard_watch", "end_watch", "end_watch_for_slack", "engine_url",
-    "expire_watches", "figures", "find_job", "forget_parent", "job_state", "note_cancel", "note_late_runs", "note_outages", "owe",
-    "owe_many", "peek", "pending", "polling_ids", "polling_job", "polling_jobs", "prune_history", "refresh_job",
-    "release", "release_cancel", "replace_owed", "retry_later", "rewatch", "sent", "set_next_polls", "stop_watch",
-    "watch_and_job", "watches_of", "end_disallowed", "job_owner", "watch_channels",
+    "Applied", "Figures", "InUse", "PollFigures", "poll_figures", "user_watches", "watch_user", "Job",
+    "Outbox", "Owed", "OwedMessage", "Owes", "PollResult", "Pruned", "Secret", "StateChange", "Store",
+    "Tracked", "Watch", "active_watch", "apply_results", "channel_watch", "channel_watches", "claim",
+    "claim_cancel", "counts", "create_watch", "discard_watch", "end_watch", "end_watch_for_slack",
+    "engine_url", "expire_watches", "figures", "find_job", "forget_parent", "job_state", "note_cancel",
+    "note_late_runs", "note_outages", "owe", "owe_many", "peek", "pending", "polling_ids", "polling_job",
+    "polling_jobs", "prune_history", "refresh_job", "release", "release_cancel", "replace_owed",
+    "retry_later", "rewatch", "sent", "set_next_polls", "stop_watch", "watch_and_job", "watches_of",
+    "end_disallowed", "job_owner", "watch_channels",
 ]

@@ -1,6 +1,6 @@
-"""Daily digests (bot/engine/digests.py): the jobs of a channel that ended in a window, and one row per (channel,
-day) that is claimed before its digest is posted. The row is the digest's outbox: written, with what it
-says, before the Slack call (the unique (channel, day) makes two replicas or two starts write one), claimed
+"""Daily digests (bot/engine/digests.py): the jobs of a channel that ended in a window, and one row per
+(channel, day) that is claimed before its digest is posted. The row is the digest's outbox: written, with what
+it says, before the Slack call (the unique (channel, day) makes two replicas or two starts write one), claimed
 for a while before each attempt (so one replica posts it), marked sent after. A crash between the post
 and the mark posts it again once, as with a thread reply in the outbox."""
 
@@ -39,7 +39,8 @@ def digest_window(s: Session, channel: str, day: str, until: float, first_since:
     """The window of the channel's digest for `day`, ending at `until` and starting where the channel's
     previous digest ended (`first_since` for its first), with the jobs that ended in it; None when that day's
     digest is written already."""
-    if s.execute(select(col(Digest.id)).where(col(Digest.channel) == channel, col(Digest.day) == day)).first():
+    if s.execute(select(col(Digest.id))
+                 .where(col(Digest.channel) == channel, col(Digest.day) == day)).first():
         return None
     last = s.execute(select(func.max(col(Digest.until))).where(col(Digest.channel) == channel)).scalar()
     since = min(float(last), until) if last is not None else first_since

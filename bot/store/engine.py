@@ -38,8 +38,8 @@ T = TypeVar("T")
 
 
 def engine_url(url: str) -> str:
-    """`DATABASE_URL` as SQLAlchemy takes it: `postgres://` and `postgresql://` without a driver mean psycopg 3
-    (the `postgres` extra); SQLAlchemy alone would want psycopg2 for the one and refuse the other."""
+    """`DATABASE_URL` as SQLAlchemy takes it: `postgres://` and `postgresql://` without a driver mean psycopg
+    3 (the `postgres` extra); SQLAlchemy alone would want psycopg2 for the one and refuse the other."""
     for plain in ("postgres://", "postgresql://"):
         if url.startswith(plain):
             return "postgresql+psycopg://" + url[len(plain):]
@@ -56,7 +56,8 @@ class Store:
         if sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
-            kwargs["pool_pre_ping"] = True  # a server restart or an idle-connection reaper costs no transaction
+            # a server restart or an idle-connection reaper costs no transaction
+            kwargs["pool_pre_ping"] = True
         try:
             self.engine: Engine = create_engine(url, **kwargs)
         except ImportError as exc:
@@ -76,10 +77,10 @@ class Store:
         self.sealer = Sealer(secret_keys)  # JOBSTATUS_SECRET_KEYS; raises SecretKeyError for a malformed key
 
     def own_file(self) -> None:
-        """SQLite: make the database file 0600 before SQLite opens it, and tighten an existing one (and its -wal
-        and -shm). SQLite creates -wal and -shm with the database file's mode (os_unix.c, `findCreateFileMode`),
-        so they follow; the umask cannot widen a mode, only narrow it. A directory that does not exist is left
-        to SQLite's own error. No-op for PostgreSQL and in-memory SQLite."""
+        """SQLite: make the database file 0600 before SQLite opens it, and tighten an existing one (and its
+        -wal and -shm). SQLite creates -wal and -shm with the database file's mode (os_unix.c,
+        `findCreateFileMode`), so they follow; the umask cannot widen a mode, only narrow it. A directory that
+        does not exist is left to SQLite's own error. No-op for PostgreSQL and in-memory SQLite."""
         path = self._sqlite_file
         if not path or path.startswith((":", "file:")) or not os.path.isdir(os.path.dirname(path) or "."):
             return
@@ -103,23 +104,25 @@ class Store:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise InUse(f"the SQLite database {path} is in use by another jobstatus-bot process (it holds the "
-                        f"lock {lock}). SQLite serves one process; to run replicas, point every one at the "
-                        "same PostgreSQL database (DATABASE_URL=postgresql://...).") from None
+            raise InUse(f"the SQLite database {path} is in use by another jobstatus-bot process "
+                        f"(it holds the lock {lock}). SQLite serves one process; "
+                        "to run replicas, point every one at the same PostgreSQL database "
+                        "(DATABASE_URL=postgresql://...).") from None
         self._lock_fd = fd
 
     def upgrade(self) -> schema.Upgrade:
         """Bring the database to the code's schema: create it, recognise 0.1.0's, or upgrade it, under a lock
-        (bot/store/schema.py). Raises schema.SchemaTooNew for a database a newer jobstatus upgraded. SQLite's file
-        is made the bot's alone first (`own_file`)."""
+        (bot/store/schema.py). Raises schema.SchemaTooNew for a database a newer jobstatus upgraded. SQLite's
+        file is made the bot's alone first (`own_file`)."""
         self.own_file()
         return schema.upgrade(self.engine)
 
     def seal_secrets(self) -> int:
-        """At start, after `upgrade`: every stored secret encrypted under the first key of JOBSTATUS_SECRET_KEYS
-        (plaintext rows of an older version encrypted, rows of an older key re-encrypted); how many rows changed.
-        Raises SecretKeyError when secrets are stored and no key is set, or a row opens with none of the keys.
-        Blocking: for a thread of its own, before the store's thread has work."""
+        """At start, after `upgrade`: every stored secret encrypted under the first key of
+        JOBSTATUS_SECRET_KEYS (plaintext rows of an older version encrypted, rows of an older key
+        re-encrypted); how many rows changed. Raises SecretKeyError when secrets are stored and no key is set,
+        or a row opens with none of the keys. Blocking: for a thread of its own, before the store's thread has
+        work."""
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             return secrets.reseal_all(session, self.sealer)
 
@@ -128,10 +131,12 @@ class Store:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(self._call, fn, *args, **kwargs))
 
-    async def run_beside(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+    async def run_beside(self, fn: Callable[Concatenate[Session, P], T], *args: P.args,
+                         **kwargs: P.kwargs) -> T:
         """As `run`, on a thread of its own, so not behind what waits for the store's thread. For a replica's
         heartbeat on PostgreSQL: the poller's writes queued there can hold that thread for longer than a lease
-        on a busy machine, and a replica whose heartbeat waits that long is taken for dead while it still polls."""
+        on a busy machine, and a replica whose heartbeat waits that long is taken for dead while it still
+        polls."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._beside, functools.partial(self._call, fn, *args, **kwargs))
 

@@ -1,6 +1,6 @@
 """Bounded history: state changes, ended watches, the jobs no watch refers to any more and the daily digests
-posted go once they are older than the retention, a small batch per transaction (the poller's upkeep runs `prune_history` until it finds
-nothing, so the store's thread serves other work between batches).
+posted go once they are older than the retention, a small batch per transaction (the poller's upkeep runs
+`prune_history` until it finds nothing, so the store's thread serves other work between batches).
 
 Never removed: an active watch, a watch that still owes Slack anything (an outbox row), or a job a watch
 refers to. An outbox row needs its watch and that watch's job; its payload carries what it shows.
@@ -30,8 +30,8 @@ class Pruned:
     digests: int = 0
 
     def __add__(self, other: Pruned) -> Pruned:
-        return Pruned(self.state_changes + other.state_changes, self.watches + other.watches, self.jobs + other.jobs,
-                      self.digests + other.digests)
+        return Pruned(self.state_changes + other.state_changes, self.watches + other.watches,
+                      self.jobs + other.jobs, self.digests + other.digests)
 
     def __bool__(self) -> bool:
         return bool(self.state_changes or self.watches or self.jobs or self.digests)
@@ -48,7 +48,9 @@ def prune_history(s: Session, before: float, limit: int = BATCH) -> Pruned:
        (the next one starts where it ends, and its day is not written twice).
 
     Nothing removed means nothing is left to remove."""
-    old = s.execute(select(col(StateChange.id)).where(col(StateChange.at) < before).limit(limit)).scalars().all()
+    old = s.execute(
+        select(col(StateChange.id)).where(col(StateChange.at) < before).limit(limit)
+    ).scalars().all()
     if old:
         return Pruned(state_changes=_delete(s, delete(StateChange).where(col(StateChange.id).in_(old))))
 
@@ -78,4 +80,5 @@ def prune_history(s: Session, before: float, limit: int = BATCH) -> Pruned:
 
 
 def _delete(s: Session, stmt: Delete) -> int:
-    return int(cast(CursorResult[Any], s.execute(stmt, execution_options={"synchronize_session": False})).rowcount)
+    return int(cast(CursorResult[Any],
+                    s.execute(stmt, execution_options={"synchronize_session": False})).rowcount)

@@ -25,7 +25,8 @@ def user_watches(s: Session, user: str, now: float, limit: int) -> tuple[list[tu
     q = (select(Watch, Job).join(Job, col(Job.id) == col(Watch.job_pk)).where(*where)
          .order_by(col(Watch.active).desc(), col(Watch.id).desc()).limit(limit))
     rows = [(w, j) for w, j in s.execute(q)]
-    total = s.execute(select(func.count()).select_from(Watch).where(*where)).scalar_one() if len(rows) == limit else 0
+    total = (s.execute(select(func.count()).select_from(Watch).where(*where)).scalar_one()
+             if len(rows) == limit else 0)
     return rows, max(0, int(total) - len(rows))
 
 

@@ -28,7 +28,8 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
 NOW = "extract(epoch from clock_timestamp())::float8"
-CHANNEL = "jobstatus"  # LISTEN/NOTIFY channel: "balance" (replicas joined or left, jobs given back), "job <pk>"
+# LISTEN/NOTIFY channel: "balance" (replicas joined or left, jobs given back), "job <pk>"
+CHANNEL = "jobstatus"
 FORGET_AFTER = 20  # leases: a replica silent this long is deleted from `replicas` (it is long dead)
 
 
@@ -51,18 +52,19 @@ def heartbeat(s: Session, replica: str, lease: float) -> int:
     """Say this replica is alive; returns how many are (this one included)."""
     now = db_now(s)
     s.execute(text("INSERT INTO replicas (id, started, heartbeat) VALUES (:id, :now, :now) "
-                   "ON CONFLICT (id) DO UPDATE SET heartbeat = excluded.heartbeat"), {"id": replica, "now": now})
+                   "ON CONFLICT (id) DO UPDATE SET heartbeat = excluded.heartbeat"),
+              {"id": replica, "now": now})
     s.execute(text("DELETE FROM replicas WHERE heartbeat < :old"), {"old": now - FORGET_AFTER * lease})
     return int(s.execute(text(f"SELECT count(*) FROM ({LIVE}) AS live"), {"since": now - lease}).scalar_one())
 
 
 # The live replicas (:since = now - lease): a heartbeat younger than the lease, and the replica's own session
 # still connected. Each replica keeps one connection open for LISTEN under its id as `application_name`
-# (bot/engine/replicas.py); when its process dies (kill -9, a crash) the operating system closes that connection and
-# PostgreSQL drops the session from pg_stat_activity at once, so the others take its jobs at their next
-# heartbeat instead of waiting out the lease (which stays the bound for a host that is lost without closing
-# its connections). A replica younger than one lease counts as live without the session: it opens it before its
-# first heartbeat, but a test's stand-in replica (leases called directly) has none.
+# (bot/engine/replicas.py); when its process dies (kill -9, a crash) the operating system closes that
+# connection and PostgreSQL drops the session from pg_stat_activity at once, so the others take its jobs at
+# their next heartbeat instead of waiting out the lease (which stays the bound for a host that is lost without
+# closing its connections). A replica younger than one lease counts as live without the session: it opens it
+# before its first heartbeat, but a test's stand-in replica (leases called directly) has none.
 LIVE = ("SELECT id FROM replicas WHERE heartbeat >= :since"
         " AND (started >= :since OR id IN (SELECT application_name FROM pg_stat_activity))")
 
@@ -77,8 +79,8 @@ def balance(s: Session, replica: str, lease: float, backends: Sequence[str],
     but at a later heartbeat."""
     live = heartbeat(s, replica, lease)
     mine = {"me": replica, "since": db_now(s) - lease, "backends": list(backends), "keep": list(keep)}
-    owned = set(s.execute(text("SELECT id FROM jobs WHERE owner = :me AND polling AND backend = ANY(:backends)"),
-                          mine).scalars())
+    owned = set(s.execute(text("SELECT id FROM jobs WHERE owner = :me AND polling "
+                               "AND backend = ANY(:backends)"), mine).scalars())
     s.execute(text("UPDATE jobs SET owner = NULL WHERE owner = :me "
                    "AND NOT (polling AND backend = ANY(:backends))"), mine)  # ended, or its backend left
     total = int(s.execute(text("SELECT count(*) FROM jobs WHERE polling AND backend = ANY(:backends)"),
@@ -89,7 +91,8 @@ def balance(s: Session, replica: str, lease: float, backends: Sequence[str],
         out.claimed = list(s.execute(text(
             "UPDATE jobs SET owner = :me WHERE id IN ("
             " SELECT id FROM jobs WHERE polling AND backend = ANY(:backends)"
-            f" AND (owner IS NULL OR owner NOT IN ({LIVE})) ORDER BY next_poll_at LIMIT :n FOR UPDATE SKIP LOCKED"
+            f" AND (owner IS NULL OR owner NOT IN ({LIVE}))"
+            " ORDER BY next_poll_at LIMIT :n FOR UPDATE SKIP LOCKED"
             ") RETURNING id"), {**mine, "n": share - len(owned)}).scalars())
         owned.update(out.claimed)
     elif len(owned) > share:

@@ -66,7 +66,8 @@ class Job(SQLModel, table=True):
         UniqueConstraint("backend", "job_id"),
         Index("ix_jobs_due", "polling", "next_poll_at"),
         Index("ix_jobs_done", "polling", "checked_at"),  # pruning: jobs no longer polled, by last check
-        Index("ix_jobs_owner", "owner"),  # replicas on PostgreSQL: each one's leased jobs (bot/store/leases.py)
+        # replicas on PostgreSQL: each one's leased jobs (bot/store/leases.py)
+        Index("ix_jobs_owner", "owner"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -92,8 +93,10 @@ class Job(SQLModel, table=True):
     changed_at: float = 0.0
     checked_at: float = 0.0
     created_at: float = 0.0
-    owner: str | None = None  # replicas on PostgreSQL: the replica that polls the job while it is live (leases.py)
-    lease_until: float = 0.0  # no longer written: the owner's heartbeat is its jobs' lease; SQLite leaves both alone
+    # replicas on PostgreSQL: the replica that polls the job while it is live (leases.py)
+    owner: str | None = None
+    # no longer written: the owner's heartbeat is its jobs' lease; SQLite leaves both alone
+    lease_until: float = 0.0
     # "longer than usual" (bot/domain/durations.py): when this run started (the vendor's time, else first seen
     # running), and its past runs' figures as of then: the median, how many runs, the 90th percentile
     started_at: float | None = None
@@ -120,8 +123,10 @@ class Job(SQLModel, table=True):
         return JobView(
             backend=self.backend, job_id=self.job_id, name=self.name, phase=self.phase,
             vendor_status=self.vendor_status, progress=self.progress, message=self.message,
-            log_paths=self.log_path_list, links=[Link(label, url) for label, url in json.loads(self.links or "[]")],
-            checked_at=self.checked_at or self.created_at, error_text=self.error_text if self.errors else None,
+            log_paths=self.log_path_list,
+            links=[Link(label, url) for label, url in json.loads(self.links or "[]")],
+            checked_at=self.checked_at or self.created_at,
+            error_text=self.error_text if self.errors else None,
             started_at=self.started_at, usual_s=self.usual_s, usual_runs=self.usual_runs,
         )
 
@@ -144,7 +149,8 @@ class Watch(SQLModel, table=True):
     job_pk: int = Field(foreign_key="jobs.id")
     channel: str
     user_id: str  # who started it: a Slack user id, or an API token (actors.api_actor); the one with rights
-    mention: str | None = None  # a Slack user an API request named: mentioned and pinged on failure, no rights
+    # a Slack user an API request named: mentioned and pinged on failure, no rights
+    mention: str | None = None
     parent_ts: str | None = None
     active: bool = True
     ended_reason: str | None = None  # an EndedReason, or "Slack: <code>" (bot.domain.jobs.slack_ended)
@@ -159,14 +165,15 @@ class Watch(SQLModel, table=True):
 
     @property
     def watcher(self) -> str:
-        """Who the thread names as watching (messages.who renders it): the starter, and the user it mentions."""
+        """Who the thread names as watching (messages.who renders it): the starter, and the user it
+        mentions."""
         return actors.watcher(self.user_id, self.mention)
 
 
 class WatchStart(SQLModel, table=True):
     """A watch started (created, resumed or rewatched) in the last minute, by whom and where: what the quotas'
-    "new watches per minute" count (bot/operations/quotas.py). Only the last minute's rows are kept, so the table stays
-    small whatever the traffic; a resumed watch counts again, which its own row could not show."""
+    "new watches per minute" count (bot/operations/quotas.py). Only the last minute's rows are kept, so the
+    table stays small whatever the traffic; a resumed watch counts again, which its own row could not show."""
 
     __tablename__ = "watch_starts"
     __table_args__ = (
@@ -211,8 +218,8 @@ class Outbox(SQLModel, table=True):
 
 
 class RunDuration(SQLModel, table=True):
-    """How long one finished run of a job took, by backend and job name (bot/domain/durations.py says which name):
-    the history "longer than usual" is measured against, the newest KEEP_RUNS per name."""
+    """How long one finished run of a job took, by backend and job name (bot/domain/durations.py says which
+    name): the history "longer than usual" is measured against, the newest KEEP_RUNS per name."""
 
     __tablename__ = "run_durations"
     __table_args__ = (Index("ix_run_durations_key", "backend", "name", "ended_at"),)

@@ -91,7 +91,8 @@ def _owed(row: Outbox, channel: str, parent_ts: str | None, attempts: int | None
 # details, files); parents' updates last (an update renders the newest state whenever it goes, and stands for
 # later ones, `owe`). In a burst of N changes in one channel, paced at about one post a second, the N-th
 # change's reply so goes out after about N posts, not after the details of all the changes before.
-_RANK = {OutboxKind.EVENT: 0, OutboxKind.PARENT: 1, OutboxKind.REPLY: 3, OutboxKind.FILE: 3, OutboxKind.UPDATE: 4}
+_RANK = {OutboxKind.EVENT: 0, OutboxKind.PARENT: 1, OutboxKind.REPLY: 3, OutboxKind.FILE: 3,
+         OutboxKind.UPDATE: 4}
 _AFTER_ITS_PARENT = 2  # an event of a watch whose parent is not in Slack yet
 _THREAD = (OutboxKind.EVENT, OutboxKind.REPLY, OutboxKind.FILE)
 
@@ -113,7 +114,8 @@ def sending_order(owed: Iterable[OwedMessage]) -> list[OwedMessage]:
 
 
 def pending(s: Session, now: float, limit: int = 1000, watch_id: int | None = None,
-            replica: str | None = None, channel: str | None = None, updates: bool = True) -> list[OwedMessage]:
+            replica: str | None = None, channel: str | None = None,
+            updates: bool = True) -> list[OwedMessage]:
     """What is due by `now` (one watch's only, given `watch_id`; one channel's, given `channel`), in
     `sending_order`. A thread message behind an earlier one of its watch that is not due yet (waiting to
     be retried) is not due either: a watch's messages go in their order. When more than `limit` are due,
@@ -121,16 +123,20 @@ def pending(s: Session, now: float, limit: int = 1000, watch_id: int | None = No
     replica holds. `updates=False`: no parents' updates (Slack's chat.update budget has no room now: they
     stay owed, and are not read again and again meanwhile)."""
     earlier = aliased(Outbox)
-    waiting = (  # an earlier thread message of the same watch, not due yet (a retry's backoff): this waits too
-        select(col(earlier.id)).where(col(earlier.watch_id) == col(Outbox.watch_id), col(earlier.id) < col(Outbox.id),
-                                      col(earlier.next_attempt_at) > now, col(earlier.kind) != OutboxKind.UPDATE)
+    # an earlier thread message of the same watch, not due yet (a retry's backoff): this waits too
+    waiting = (
+        select(col(earlier.id)).where(col(earlier.watch_id) == col(Outbox.watch_id),
+                                      col(earlier.id) < col(Outbox.id),
+                                      col(earlier.next_attempt_at) > now,
+                                      col(earlier.kind) != OutboxKind.UPDATE)
     )
     q = (
         select(Outbox, col(Watch.channel), col(Watch.parent_ts))
         .join(Watch, col(Watch.id) == col(Outbox.watch_id))
         .where(col(Outbox.next_attempt_at) <= now,
                or_(col(Outbox.kind) == OutboxKind.UPDATE, ~waiting.exists()))
-        .order_by(col(Outbox.kind) != OutboxKind.PARENT, col(Outbox.kind) == OutboxKind.UPDATE, col(Outbox.id))
+        .order_by(col(Outbox.kind) != OutboxKind.PARENT, col(Outbox.kind) == OutboxKind.UPDATE,
+                  col(Outbox.id))
         .limit(limit)
     )
     if watch_id is not None:
@@ -189,7 +195,8 @@ def release(s: Session, outbox_id: int) -> None:
 
 
 def replace_owed(s: Session, outbox_id: int, reply: Reply, now: float) -> None:
-    """Owe a thread reply instead of the message `outbox_id` (a file Slack will not take: a note saying so)."""
+    """Owe a thread reply instead of the message `outbox_id` (a file Slack will not take: a note saying
+    so)."""
     row = s.get(Outbox, outbox_id)
     w = s.get(Watch, row.watch_id) if row is not None else None
     if row is None or w is None:

@@ -2,11 +2,11 @@
 error written with the thread replies it owes (as events the notifier renders), outage notes, timeouts.
 
 Flapping: a job whose state flips at nearly every poll would get a thread reply per flip (47 in a minute at a
-1 s poll). Once FLAP_CHANGES changes fall within FLAP_WINDOW, the thread gets one note saying so instead of the
-reply, and from then on only the parent follows the changes (`Job.flapping_since` is set) until the job has held
-one state for SETTLE_AFTER: then one note that it settled, and every change gets its reply again. An end is
-always told as it is today. The count is the job's own history (state_changes), and the flag is a column, so
-a restart, or another replica taking the job over, goes on where it was.
+1 s poll). Once FLAP_CHANGES changes fall within FLAP_WINDOW, the thread gets one note saying so instead of
+the reply, and from then on only the parent follows the changes (`Job.flapping_since` is set) until the job
+has held one state for SETTLE_AFTER: then one note that it settled, and every change gets its reply again. An
+end is always told as it is today. The count is the job's own history (state_changes), and the flag is a
+column, so a restart, or another replica taking the job over, goes on where it was.
 """
 
 from __future__ import annotations
@@ -42,15 +42,17 @@ from bot.store.outbox import owe
 from bot.store.runs import track_run
 from bot.store.watches import end_watch, set_status, watches_of
 
-# A job is flapping once this many state changes fall within FLAP_WINDOW: a real run changes state a handful of
-# times in its whole life (queued, running, perhaps paused and running again, an end), never six times within
-# minutes; the five before it still get their replies, so a short burst of real changes is told in full.
+# A job is flapping once this many state changes fall within FLAP_WINDOW: a real run changes state a handful
+# of times in its whole life (queued, running, perhaps paused and running again, an end), never six times
+# within minutes; the five before it still get their replies, so a short burst of real changes is told in
+# full.
 FLAP_CHANGES = 6
 # The window those changes are counted in: ten polls at the default 30 s interval, so a job flipping at every
 # poll is caught at the default pace too (at a 1 s poll, after six flips in six seconds).
 FLAP_WINDOW = 300.0
-# How long a flapping job must hold one state to be settled: no less than FLAP_WINDOW, so the changes that made
-# it flap have all left the window when its changes are told again (a settled job is not flapping at once again).
+# How long a flapping job must hold one state to be settled: no less than FLAP_WINDOW, so the changes that
+# made it flap have all left the window when its changes are told again (a settled job is not flapping at once
+# again).
 SETTLE_AFTER = FLAP_WINDOW
 
 
@@ -79,9 +81,11 @@ class Tracked:
 
 
 # The columns a Tracked is read from, each labelled with its field's name (a Tracked is built by name).
-_TRACKED: tuple[Any, ...] = (col(Job.id).label("pk"), col(Job.backend), col(Job.job_id), col(Job.phase), col(Job.vendor_status),
-            col(Job.progress), col(Job.name), col(Job.errors), col(Job.error_kind), col(Job.changed_at),
-            col(Job.next_poll_at).label("due"), col(Job.flapping_since))
+_TRACKED: tuple[Any, ...] = (
+    col(Job.id).label("pk"), col(Job.backend), col(Job.job_id), col(Job.phase), col(Job.vendor_status),
+    col(Job.progress), col(Job.name), col(Job.errors), col(Job.error_kind), col(Job.changed_at),
+    col(Job.next_poll_at).label("due"), col(Job.flapping_since),
+)
 
 
 def _tracked(row: Row[Any]) -> Tracked:
@@ -124,7 +128,8 @@ def set_next_polls(s: Session, items: Sequence[tuple[int, float]], owner: str | 
     if items and owner is None:
         s.connection().execute(_SET_NEXT_POLL, [{"pk": pk, "at": at} for pk, at in items])
     elif items:
-        s.connection().execute(_SET_OWN_NEXT_POLL, [{"pk": pk, "at": at, "b_owner": owner} for pk, at in items])
+        s.connection().execute(_SET_OWN_NEXT_POLL,
+                               [{"pk": pk, "at": at, "b_owner": owner} for pk, at in items])
 
 
 @dataclass(frozen=True)
@@ -210,7 +215,8 @@ def apply_status(s: Session, job_pk: int, st: JobStatus, now: float, next_poll_a
         track_run(s, job, old_phase, st, now)
         set_status(job, st)
         job.changed_at = now
-        s.add(StateChange(job_pk=job_pk, at=now, phase=st.phase, vendor_status=st.vendor_status, message=st.message))
+        s.add(StateChange(job_pk=job_pk, at=now, phase=st.phase, vendor_status=st.vendor_status,
+                          message=st.message))
         out.changed = True
         if st.terminal:
             job.flapping_since = None
@@ -254,8 +260,8 @@ def apply_status(s: Session, job_pk: int, st: JobStatus, now: float, next_poll_a
 
 def _flapping(s: Session, job: Job, now: float) -> Flapping | None:
     """The note owed when the change just recorded makes the job flapping (FLAP_CHANGES of its changes worth a
-    reply within FLAP_WINDOW, counted in its history: a vendor word that means nothing new owes no reply, so it
-    is no flap either), which it marks; else None."""
+    reply within FLAP_WINDOW, counted in its history: a vendor word that means nothing new owes no reply, so
+    it is no flap either), which it marks; else None."""
     q = select(col(StateChange.at), col(StateChange.phase), col(StateChange.vendor_status)).where(
         col(StateChange.job_pk) == job.pk)
     rows = list(s.execute(q.where(col(StateChange.at) > now - FLAP_WINDOW)
@@ -281,8 +287,8 @@ def flap_changes(times: Sequence[float], now: float) -> int | None:
 
 
 def flap_states(states: Sequence[tuple[Phase, str]]) -> tuple[str, ...]:
-    """The states a flapping job flips between, in the order first seen: its phases, or its vendor's words when
-    it flips between words of one phase."""
+    """The states a flapping job flips between, in the order first seen: its phases, or its vendor's words
+    when it flips between words of one phase."""
     phases = list(dict.fromkeys(p.value for p, _ in states))
     if len(phases) > 1:
         return tuple(phases)
@@ -322,7 +328,9 @@ def note_outages(s: Session, now: float, outage_after: float, owner: str | None 
         col(Job.polling) == True, col(Job.errors) > 0, col(Job.outage_noted) == False,  # noqa: E712
         col(Job.error_since) <= now - outage_after,
     )
-    jobs = s.execute(q if owner is None else q.where(col(Job.owner) == owner).with_for_update()).scalars().all()
+    jobs = s.execute(
+        q if owner is None else q.where(col(Job.owner) == owner).with_for_update()
+    ).scalars().all()
     owed = 0
     for job in jobs:
         job.outage_noted = True
@@ -340,7 +348,9 @@ def note_late_runs(s: Session, now: float, owner: str | None = None) -> int:
         col(Job.late_after_s).is_not(None), col(Job.started_at).is_not(None),
         col(Job.started_at) + col(Job.late_after_s) < now,
     )
-    jobs = s.execute(q if owner is None else q.where(col(Job.owner) == owner).with_for_update()).scalars().all()
+    jobs = s.execute(
+        q if owner is None else q.where(col(Job.owner) == owner).with_for_update()
+    ).scalars().all()
     owed = 0
     for job in jobs:
         job.late_noted = True
@@ -348,7 +358,8 @@ def note_late_runs(s: Session, now: float, owner: str | None = None) -> int:
             continue  # queued again (or unknown): not a run under way, so not a late one
         view = job.view()
         for w in watches_of(s, job.pk):
-            owed += owe(s, w, Late(view, w.watcher, now - (job.started_at or now), job.late_after_s or 0.0), now)
+            owed += owe(s, w, Late(view, w.watcher, now - (job.started_at or now), job.late_after_s or 0.0),
+                        now)
     return owed
 
 
@@ -356,7 +367,9 @@ def expire_watches(s: Session, now: float, owner: str | None = None) -> int:
     """End every watch of jobs past their watch timeout (a replica's, `owner`: of its own jobs)."""
     q = select(Job).where(col(Job.polling) == True, col(Job.timeout_at).is_not(None),  # noqa: E712
                           col(Job.timeout_at) <= now)
-    jobs = s.execute(q if owner is None else q.where(col(Job.owner) == owner).with_for_update()).scalars().all()
+    jobs = s.execute(
+        q if owner is None else q.where(col(Job.owner) == owner).with_for_update()
+    ).scalars().all()
     owed = 0
     for job in jobs:
         event = TimedOut(job.view(), max((job.timeout_at or 0) - (job.created_at or 0), 0) / 3600)

@@ -1,5 +1,5 @@
-"""The quotas' counts (bot/domain/quotas.py, applied by bot/operations/quotas.py): an identity's active watches and its starts of the last minute, and
-the start recorded in the same transaction that admits it."""
+"""The quotas' counts (bot/domain/quotas.py, applied by bot/operations/quotas.py): an identity's active
+watches and its starts of the last minute, and the start recorded in the same transaction that admits it."""
 
 from __future__ import annotations
 

@@ -53,7 +53,8 @@ RELEASE_1A09719 = before_0001.tables(RELEASE_0_1_0)
 RELEASE_09197C8 = before_0001.earlier_tables(RELEASE_0_1_0)
 # the first that has every table and column listed is the one: 0.1.0 has columns the others lack, and 09197c8
 # has every column of 1a09719's
-RELEASES = {"0.1.0": RELEASE_0_1_0, before_0001.EARLIER: RELEASE_09197C8, before_0001.RELEASE: RELEASE_1A09719}
+RELEASES = {"0.1.0": RELEASE_0_1_0, before_0001.EARLIER: RELEASE_09197C8,
+            before_0001.RELEASE: RELEASE_1A09719}
 # PostgreSQL advisory lock key for migrations: any fixed bigint every jobstatus process agrees on (the
 # bytes "jobstats"); a database shared with other applications only needs theirs to differ.
 PG_LOCK_KEY = int.from_bytes(b"jobstats", "big")
@@ -72,9 +73,10 @@ class SchemaTooNew(SchemaError):
         self.found = found
         self.known = known
         super().__init__(
-            f"the database is at schema revision {', '.join(found)}, which this version of jobstatus does not "
-            f"know (it knows revisions up to {known}): a newer jobstatus has upgraded it. Run that version, or "
-            "restore the backup taken before the upgrade.")
+            f"the database is at schema revision {', '.join(found)}, "
+            "which this version of jobstatus does not "
+            f"know (it knows revisions up to {known}): a newer jobstatus has upgraded it. "
+            "Run that version, or restore the backup taken before the upgrade.")
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
-"""Secrets at rest: what the `secrets` table holds (EPM's rotating refresh token) is encrypted with a key from the
-environment, `JOBSTATUS_SECRET_KEYS`, so a backup or a copy of the database carries no live credential.
+"""Secrets at rest: what the `secrets` table holds (EPM's rotating refresh token) is encrypted with a key from
+the environment, `JOBSTATUS_SECRET_KEYS`, so a backup or a copy of the database carries no live credential.
 
-`cryptography`'s Fernet (AES-128-CBC and HMAC-SHA256, with a timestamp; cryptography.io/en/latest/fernet/) through
-MultiFernet, so keys can be rotated: the first key encrypts, every key decrypts, and `MultiFernet.rotate`
-re-encrypts a value under the first key. A stored value is `fernet:<token>`; a value without the prefix is a
-plaintext row written before encryption came, encrypted at the next start (`Store.seal_secrets`).
+`cryptography`'s Fernet (AES-128-CBC and HMAC-SHA256, with a timestamp; cryptography.io/en/latest/fernet/)
+through MultiFernet, so keys can be rotated: the first key encrypts, every key decrypts, and
+`MultiFernet.rotate` re-encrypts a value under the first key. A stored value is `fernet:<token>`; a value
+without the prefix is a plaintext row written before encryption came, encrypted at the next start
+(`Store.seal_secrets`).
 
 No message here or in an exception holds a secret or a key: a key is named by its place in the list.
 """
@@ -21,17 +22,18 @@ MAKE_KEY = ("python -c 'from cryptography.fernet import Fernet; print(Fernet.gen
 
 
 class SecretKeyError(ConfigError):
-    """The key to the stored secrets is missing, malformed or wrong. The text says what to set; it names no secret."""
+    """The key to the stored secrets is missing, malformed or wrong. The text says what to set; it names no
+    secret."""
 
 
 def missing_key(why: str) -> SecretKeyError:
-    return SecretKeyError(f"{why}: set {VARIABLE} to a Fernet key (make one with: {MAKE_KEY}); to rotate, put the "
-                          "new key first and keep the old one after it, comma-separated")
+    return SecretKeyError(f"{why}: set {VARIABLE} to a Fernet key (make one with: {MAKE_KEY}); "
+                          "to rotate, put the new key first and keep the old one after it, comma-separated")
 
 
 class Sealer:
-    """Encrypts and decrypts stored secrets with the keys of `JOBSTATUS_SECRET_KEYS` (comma-separated; the first
-    encrypts, all decrypt). Without keys (`keys` empty) it can do neither: `ready` is False."""
+    """Encrypts and decrypts stored secrets with the keys of `JOBSTATUS_SECRET_KEYS` (comma-separated; the
+    first encrypts, all decrypt). Without keys (`keys` empty) it can do neither: `ready` is False."""
 
     def __init__(self, keys: str | None) -> None:
         given = [k.strip() for k in (keys or "").split(",") if k.strip()]
@@ -41,8 +43,9 @@ class Sealer:
                 fernets.append(Fernet(key))
             except (ValueError, TypeError):
                 raise SecretKeyError(
-                    f"{VARIABLE}: key {n} of {len(given)} is not a Fernet key (32 bytes in url-safe base64, 44 "
-                    f"characters); make one with: {MAKE_KEY}") from None
+                    f"{VARIABLE}: key {n} of {len(given)} is not a Fernet key "
+                    "(32 bytes in url-safe base64, 44 characters); "
+                    f"make one with: {MAKE_KEY}") from None
         self._fernet = MultiFernet(fernets) if fernets else None
         self._first = fernets[0] if fernets else None
 
@@ -68,8 +71,8 @@ class Sealer:
             raise self.wrong_key(what) from None
 
     def reseal(self, stored: str, what: str) -> str | None:
-        """`stored` encrypted under the first key (a plaintext row encrypted, an older key's row rotated), or None
-        when it already is."""
+        """`stored` encrypted under the first key (a plaintext row encrypted, an older key's row rotated), or
+        None when it already is."""
         if not stored.startswith(PREFIX):
             return self.seal(stored, what)
         if self._fernet is None or self._first is None:
@@ -88,6 +91,7 @@ class Sealer:
     @staticmethod
     def wrong_key(what: str) -> SecretKeyError:
         return SecretKeyError(
-            f"the stored secret {what} does not open with any key of {VARIABLE}: set the key it was stored with "
-            "(after rotating, keep the old key after the new one). If that key is lost, delete the row "
+            f"the stored secret {what} does not open with any key of {VARIABLE}: "
+            "set the key it was stored with (after rotating, keep the old key after the new one). "
+            "If that key is lost, delete the row "
             f"(DELETE FROM secrets WHERE key = '{what}') and put a new refresh token in the config")

@@ -1,7 +1,7 @@
 """Rotating credentials (EPM's single-use refresh token): the newest value of each, kept across restarts.
 
-Values are stored as the Store seals them (bot/store/sealing.py: encrypted); these functions read and write the
-stored form only."""
+Values are stored as the Store seals them (bot/store/sealing.py: encrypted); these functions read and write
+the stored form only."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def put_secret(s: Session, key: str, value: str) -> None:
     insert = UPSERTS.get(s.get_bind().dialect.name)
     if insert is not None:
         stmt = insert(Secret).values(key=key, value=value)
-        s.execute(stmt.on_conflict_do_update(index_elements=[Secret.key], set_={"value": stmt.excluded.value}))
+        s.execute(stmt.on_conflict_do_update(index_elements=[Secret.key],
+                                             set_={"value": stmt.excluded.value}))
     elif (row := s.get(Secret, key)) is None:
         s.add(Secret(key=key, value=value))
     else:
@@ -41,7 +42,9 @@ def reseal_all(s: Session, sealer: Sealer) -> int:
     rows = list(s.scalars(select(Secret).order_by(Secret.key)))
     if rows and not sealer.ready:
         names = ", ".join(row.key for row in rows)
-        raise missing_key(f"the database holds {len(rows)} stored secret(s) ({names}) and no key to protect them")
+        raise missing_key(
+            f"the database holds {len(rows)} stored secret(s) ({names}) and no key to protect them"
+        )
     changed = 0
     for row in rows:
         sealed = sealer.reseal(row.value, row.key)

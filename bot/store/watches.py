@@ -31,7 +31,9 @@ from bot.store.runs import track_run
 
 
 def find_job(s: Session, backend: str, job_id: str) -> Job | None:
-    return s.execute(select(Job).where(col(Job.backend) == backend, col(Job.job_id) == job_id)).scalars().first()
+    return s.execute(
+        select(Job).where(col(Job.backend) == backend, col(Job.job_id) == job_id)
+    ).scalars().first()
 
 
 def active_watch(s: Session, backend: str, job_id: str, channel: str) -> Watch | None:
@@ -97,9 +99,9 @@ def counts(s: Session) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class Owes:
-    """What a write owes once it is committed: messages in the outbox (the notifier sends them) and a job whose
-    schedule changed (the poller follows it). The write says it; `Watching.settle` alone applies it, so an
-    operation cannot forget to wake one or the other."""
+    """What a write owes once it is committed: messages in the outbox (the notifier sends them) and a job
+    whose schedule changed (the poller follows it). The write says it; `Watching.settle` alone applies it, so
+    an operation cannot forget to wake one or the other."""
 
     messages: bool = False
     track: int | None = None  # a job to poll (again), or None
@@ -118,7 +120,9 @@ def figures(s: Session) -> Figures:
     by_backend = (select(col(Job.backend), func.count()).select_from(Watch)
                   .join(Job, col(Job.id) == col(Watch.job_pk)).where(col(Watch.active) == True)  # noqa: E712
                   .group_by(col(Job.backend)))
-    outbox, oldest = s.execute(select(func.count(), func.min(col(Outbox.created_at))).select_from(Outbox)).one()
+    outbox, oldest = s.execute(
+        select(func.count(), func.min(col(Outbox.created_at))).select_from(Outbox)
+    ).one()
     return Figures({str(b): int(n) for b, n in s.execute(by_backend)}, int(outbox),
                    None if oldest is None else float(oldest))
 
@@ -202,11 +206,12 @@ def create_watch(
     return watch, job, "created"
 
 
-def _resume(s: Session, watch: Watch, job: Job, st: JobStatus, now: float, interval: float, watch_timeout: float,
-            result: Changed | None, note: Reply | None) -> None:
+def _resume(s: Session, watch: Watch, job: Job, st: JobStatus, now: float, interval: float,
+            watch_timeout: float, result: Changed | None, note: Reply | None) -> None:
     """An ended watch of this channel, back: in its own thread (a new parent only if it never had one)."""
     if watch.parent_ts is None and s.execute(
-            select(col(Outbox.id)).where(col(Outbox.watch_id) == watch.pk, col(Outbox.kind) == OutboxKind.PARENT)
+            select(col(Outbox.id))
+            .where(col(Outbox.watch_id) == watch.pk, col(Outbox.kind) == OutboxKind.PARENT)
             .limit(1)).scalar() is None:
         owe(s, watch, OutboxKind.PARENT, now)
     if st.terminal:
@@ -219,7 +224,8 @@ def _resume(s: Session, watch: Watch, job: Job, st: JobStatus, now: float, inter
     _restart(s, watch, job, now, watch_timeout, note)
 
 
-def _restart(s: Session, watch: Watch, job: Job, now: float, watch_timeout: float, note: Reply | None) -> None:
+def _restart(s: Session, watch: Watch, job: Job, now: float, watch_timeout: float,
+             note: Reply | None) -> None:
     watch.active = True
     watch.ended_reason = None
     watch.ended_at = None
@@ -249,7 +255,8 @@ def refresh_polling(s: Session, job: Job) -> None:
     job.polling = n > 0 and not job.phase.terminal
 
 
-def end_watch(s: Session, watch: Watch, reason: EndedReason, now: float, note: Reply | JobEvent | None = None) -> None:
+def end_watch(s: Session, watch: Watch, reason: EndedReason, now: float,
+              note: Reply | JobEvent | None = None) -> None:
     """Stop a watch (stopped by a user, timed out...), with a note in its thread; the parent shows Rewatch."""
     if not watch.active:
         return
@@ -287,7 +294,8 @@ def rewatch(s: Session, watch_id: int, st: JobStatus, now: float, watch_timeout:
 
 
 def refresh_job(s: Session, job_pk: int, st: JobStatus, now: float) -> Owes:
-    """Take a status read outside the poller (a Rewatch of a job that has ended) into every parent of the job."""
+    """Take a status read outside the poller (a Rewatch of a job that has ended) into every parent of the
+    job."""
     job = s.get(Job, job_pk)
     if job is None:
         return Owes()
@@ -321,7 +329,9 @@ def discard_watch(s: Session, watch_id: int) -> None:
     job_pk = w.job_pk
     s.delete(w)
     s.flush()
-    others = s.execute(select(func.count()).select_from(Watch).where(col(Watch.job_pk) == job_pk)).scalar_one()
+    others = s.execute(
+        select(func.count()).select_from(Watch).where(col(Watch.job_pk) == job_pk)
+    ).scalar_one()
     job = s.get(Job, job_pk)
     if job is not None:
         if others == 0:
@@ -340,7 +350,8 @@ def claim_cancel(s: Session, backend: str, job_id: str, user: str, now: float) -
     PostgreSQL (the second of two concurrent updates waits for the first, then finds the row taken)."""
     job = find_job(s, backend, job_id)
     if job is None:  # an admin cancelling a job nobody watches: the row remembers the request
-        job = Job(backend=backend, job_id=job_id, polling=False, created_at=now, changed_at=now, checked_at=now)
+        job = Job(backend=backend, job_id=job_id, polling=False, created_at=now, changed_at=now,
+                  checked_at=now)
         s.add(job)
         s.flush()
     took = cast(CursorResult[Any], s.execute(  # an UPDATE's result: a cursor's, with its rowcount
@@ -374,10 +385,11 @@ def note_cancel(s: Session, backend: str, job_id: str, note: Reply, now: float) 
         owe(s, w, note, now)
         owe(s, w, OutboxKind.UPDATE, now)
     job.next_poll_at = now
-    return len(watches), Owes(messages=bool(watches), track=job.pk)  # its next poll is now: follow it to its end
+    # its next poll is now: follow it to its end
+    return len(watches), Owes(messages=bool(watches), track=job.pk)
 
 
-# -- permissions (bot/operations/permissions.py): the job's owner, and watches the rules no longer allow -------------
+# -- permissions (bot/operations/permissions.py): the job's owner, and watches the rules no longer allow ---
 
 def job_owner(s: Session, backend: str, job_id: str) -> str | None:
     """The `cancel: owner` of a job: who started its earliest watch, in any channel. One owner per job,
@@ -398,7 +410,8 @@ def watch_channels(s: Session, watch_ids: list[int]) -> dict[int, str]:
     return {int(i or 0): str(c) for i, c in rows}
 
 
-def end_disallowed(s: Session, allowed: dict[str, frozenset[str] | None], note: Reply, now: float) -> list[int]:
+def end_disallowed(s: Session, allowed: dict[str, frozenset[str] | None], note: Reply,
+                   now: float) -> list[int]:
     """End every active watch whose channel its backend's `channels` (`allowed`: backend → channels, None =
     anywhere) no longer allows, each with `note` in its thread; returns their jobs. Each watch is ended by a
     conditional UPDATE (`active` still true), so of two replicas starting at once only one ends it and writes

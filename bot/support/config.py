@@ -55,7 +55,8 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 class _Strict(BaseModel):
     """A part of the config file: unknown keys are mistakes, and each field's docstring is its description,
-    which the docs' configuration reference prints (docs/hooks.py), so the reference is the code's own words."""
+    which the docs' configuration reference prints (docs/hooks.py), so the reference is the code's own
+    words."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
@@ -98,8 +99,8 @@ class OAuth2ClientCredentials(_Strict):
 
 
 class OAuth2Refresh(_Strict):
-    """`auth: {type: oauth2_refresh}`: OAuth 2 refresh token (EPM), which rotates on every use; the newest is kept
-    in the database, encrypted under `JOBSTATUS_SECRET_KEYS`."""
+    """`auth: {type: oauth2_refresh}`: OAuth 2 refresh token (EPM), which rotates on every use; the newest is
+    kept in the database, encrypted under `JOBSTATUS_SECRET_KEYS`."""
 
     type: Literal["oauth2_refresh"]
     """`oauth2_refresh`"""
@@ -157,8 +158,8 @@ class BackendConfig(_Strict):
     max_poll_interval: Duration | None = None
     """a job unchanged for long is polled less often, up to this (a tenth of its quiet time); none: never"""
     timeout: Duration = 30.0
-    """seconds one request may take in all: connecting, the headers and the whole body (backends/http.py); past
-    it the poll fails as "answers too slowly" (an outage, retried with backoff)"""
+    """seconds one request may take in all: connecting, the headers and the whole body (backends/http.py);
+    past it the poll fails as "answers too slowly" (an outage, retried with backoff)"""
     max_concurrency: int = Field(default=8, ge=1, le=256)
     """requests under way to this backend at once; a user's request gets the next free one before scheduled
     polls, and scheduled polls never take the last one"""
@@ -174,24 +175,25 @@ class BackendConfig(_Strict):
     cancel_enabled: bool = False
     """Fusion: offer the ESS cancel endpoint"""
     vault_client_id: str | None = None
-    """Vault: the `X-VaultAPI-ClientID` sent on every request (none: `jobstatus-chatops-slack-server-jobstatusbot`);
-    letters, digits, `.`, `_`, `-`, at most 100"""
-    # Who may do what (bot/operations/permissions.py decides, at every action): `users` may use the backend at all (Slack
-    # user ids U…/W… and user group ids S…; None = everyone), in `channels` (None = anywhere); `cancel` is
-    # `owner` (the person who first watched the job, anywhere), `anyone`, or users/user groups (admins always
-    # may); failure text, output links, logs and attachments are posted only in the `details` channels
-    # (`anywhere` opts in to every channel; the default, none, keeps them out of Slack).
+    """Vault: the `X-VaultAPI-ClientID` sent on every request (none:
+    `jobstatus-chatops-slack-server-jobstatusbot`); letters, digits, `.`, `_`, `-`, at most 100"""
+    # Who may do what (bot/operations/permissions.py decides, at every action): `users` may use the backend at
+    # all (Slack user ids U…/W… and user group ids S…; None = everyone), in `channels` (None = anywhere);
+    # `cancel` is `owner` (the person who first watched the job, anywhere), `anyone`, or users/user groups
+    # (admins always may); failure text, output links, logs and attachments are posted only in the `details`
+    # channels (`anywhere` opts in to every channel; the default, none, keeps them out of Slack).
     users: list[str] | None = None
-    """who may use this backend at all: Slack user ids (`U…`/`W…`) and user group ids (`S…`); none: everyone"""
+    """who may use this backend at all: Slack user ids (`U…`/`W…`) and user group ids (`S…`); none:
+    everyone"""
     channels: list[str] | None = None
-    """channel ids where this backend may be used (none: anywhere); a channel taken out ends its watches at the
-    next start, each with one thread note"""
+    """channel ids where this backend may be used (none: anywhere); a channel taken out ends its watches at
+    the next start, each with one thread note"""
     cancel: Literal["owner", "anyone"] | list[str] = "owner"
     """who may cancel: `owner` (the person who first watched the job), `anyone`, or user and user group ids;
     `admins` always may"""
     details: Literal["anywhere"] | list[str] = []
-    """channel ids where failure text, log and output paths, links, excerpts and logs are posted (elsewhere the
-    state and where the details are); `anywhere`: every channel"""
+    """channel ids where failure text, log and output paths, links, excerpts and logs are posted (elsewhere
+    the state and where the details are); `anywhere`: every channel"""
 
     @field_validator("users")
     @classmethod
@@ -212,15 +214,18 @@ class BackendConfig(_Strict):
         if isinstance(v, list):
             return [_channel_id(c) for c in v]
         if v is None:
-            raise ValueError("leave `details` out (nowhere in Slack), or write `anywhere` or a list of channel ids")
+            raise ValueError("leave `details` out (nowhere in Slack), "
+                             "or write `anywhere` or a list of channel ids")
         return v
 
     @field_validator("cancel", mode="before")
     @classmethod
     def _cancel(cls, v: Any) -> Any:
-        if v == "watcher":  # issue 19, item 1: watching the job in a channel of one's own made anyone "a watcher"
-            raise ValueError("`watcher` is no longer a cancel rule (anyone could become a watcher by watching the job "
-                             "in a channel of their own): write `owner` (the person who first watched the job), "
+        # issue 19, item 1: watching the job in a channel of one's own made anyone "a watcher"
+        if v == "watcher":
+            raise ValueError("`watcher` is no longer a cancel rule "
+                             "(anyone could become a watcher by watching the job in a channel of their own): "
+                             "write `owner` (the person who first watched the job), "
                              "a list of user or user group ids, or `anyone`")
         if isinstance(v, list):
             for who in v:
@@ -241,8 +246,9 @@ class BackendConfig(_Strict):
             return v
         if info.data.get("type") != "veeva_vault":
             raise ValueError("only veeva_vault backends send a Vault client id")
-        # Vault's rule (limited.veevavault.dev/medical/vault-api/references/client-id/, "Format"): letters and digits,
-        # `.`, `_` and `-`, at most 100 characters; anything else is logged by Vault as invalid_client_id.
+        # Vault's rule (limited.veevavault.dev/medical/vault-api/references/client-id/, "Format"): letters and
+        # digits, `.`, `_` and `-`, at most 100 characters; anything else is logged by Vault as
+        # invalid_client_id.
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", v):
             raise ValueError("a Vault client id is letters, digits, '.', '_' or '-', at most 100 characters, "
                              "e.g. mycompany-vault-ops-server-jobstatus")
@@ -252,7 +258,8 @@ class BackendConfig(_Strict):
 def _people_id(v: Any) -> str:
     """A Slack user id (U…, or W… on Enterprise Grid) or user group id (S…), as a config list holds them."""
     if not isinstance(v, str) or not re.fullmatch(r"[UWS][A-Z0-9]{1,30}", v):
-        raise ValueError(f"{v!r} is not a Slack user id (U…/W…) or user group id (S…): use the id, not the @name "
+        raise ValueError(f"{v!r} is not a Slack user id (U…/W…) or user group id (S…): "
+                         "use the id, not the @name "
                          "(in Slack: the person's profile, ⋮, Copy member ID; a group's id is in its URL)")
     return v
 
@@ -265,8 +272,8 @@ def _channel_id(v: Any) -> str:
 
 
 class DigestConfig(_Strict):
-    """A channel's daily digest (bot/engine/digests.py): posted at `at` (24-hour "HH:MM") in `timezone` (an IANA
-    time zone name, from the system's time zone database), about the jobs of the channel that ended since
+    """A channel's daily digest (bot/engine/digests.py): posted at `at` (24-hour "HH:MM") in `timezone` (an
+    IANA time zone name, from the system's time zone database), about the jobs of the channel that ended since
     the previous one."""
 
     channel: str
@@ -291,7 +298,9 @@ class DigestConfig(_Strict):
             v = f"{v // 60}:{v % 60:02d}"  # YAML 1.1 reads an unquoted 17:30 as the base-60 number 1050
         m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", v.strip()) if isinstance(v, str) else None
         if m is None:
-            raise ValueError(f"{v!r} is not a time of day: use 24-hour \"HH:MM\" in quotes, such as \"07:30\"")
+            raise ValueError(
+                f"{v!r} is not a time of day: use 24-hour \"HH:MM\" in quotes, such as \"07:30\""
+            )
         return f"{int(m.group(1)):02d}:{m.group(2)}"
 
     @field_validator("timezone")
@@ -320,8 +329,9 @@ class ApiToken(_Strict):
     channels: list[str] | None = None
     """only these channels (none: any)"""
     users: list[str] = []
-    """the Slack users a request may name as `user`: mentioned in the thread and pinged on failure, never given
-    rights over the watch, which stays the token's (default none: a token cannot make the bot ping anyone)"""
+    """the Slack users a request may name as `user`: mentioned in the thread and pinged on failure, never
+    given rights over the watch, which stays the token's (default none: a token cannot make the bot ping
+    anyone)"""
 
     @field_validator("users")
     @classmethod
@@ -356,13 +366,16 @@ class ApiConfig(_Strict):
             if not _NAME.fullmatch(name):
                 raise ValueError(f"token name {name!r}: use letters, digits, '-', '_' or '.'")
             if t.token in seen:
-                raise ValueError(f"tokens {seen[t.token]!r} and {name!r} are the same: give each client its own")
+                raise ValueError(
+                    f"tokens {seen[t.token]!r} and {name!r} are the same: give each client its own"
+                )
             seen[t.token] = name
         return v
 
 
 class Quota(_Strict):
-    """One identity's limits (bot/domain/quotas.py): active watches at once, and watches started in a minute."""
+    """One identity's limits (bot/domain/quotas.py): active watches at once, and watches started in a
+    minute."""
 
     active: int = Field(ge=1)
     """active watches at once"""
@@ -390,7 +403,8 @@ class Settings(_Strict):
     api: ApiConfig | None = None
     """the HTTP API's clients (bot/inbound/api.py); none: no API, its routes answer 404"""
     admins: list[str] = []
-    """Slack user ids that may cancel any job of a backend they may use (its `users` and `channels` still apply)"""
+    """Slack user ids that may cancel any job of a backend they may use (its `users` and `channels` still
+    apply)"""
     watch_timeout: Duration = 24 * 3600.0
     """a watch ends (with a thread note and Rewatch) after this long"""
     outage_note_after: Duration = 300.0
@@ -399,15 +413,15 @@ class Settings(_Strict):
     """state changes, ended watches and posted digests older than this are deleted, every 10 minutes; active
     watches and what is owed to Slack stay"""
     lease_seconds: Duration = Field(default=15.0, ge=3.0)
-    """replicas on PostgreSQL: a replica that stops heartbeating has its jobs and channels taken over after this;
-    each heartbeats every third of it"""
+    """replicas on PostgreSQL: a replica that stops heartbeating has its jobs and channels taken over after
+    this; each heartbeats every third of it"""
     digests: list[DigestConfig] = []
     """daily digests, at most one per channel (bot/engine/digests.py)"""
     quotas: QuotasConfig = QuotasConfig()
     """watches per user, API token and channel (bot/operations/quotas.py)"""
     slack_limits: dict[str, int] = {}
-    """Slack's budget: calls per minute per workspace by Slack method, over the built-in figures of Slack's tiers
-    (bot/slack/budget.py: `chat.update: 50`, `views.publish: 100`, `files.getUploadURLExternal: 100`,
+    """Slack's budget: calls per minute per workspace by Slack method, over the built-in figures of Slack's
+    tiers (bot/slack/budget.py: `chat.update: 50`, `views.publish: 100`, `files.getUploadURLExternal: 100`,
     `files.completeUploadExternal: 100`, `conversations.history: 50`, `chat.postMessage: 1200`), e.g.
     `{chat.update: 100}` when Slack grants the app more; with replicas, each spends its share"""
 
@@ -522,11 +536,12 @@ _AUTH_TAGS = {"basic", "bearer", "oauth2", "oauth2_refresh", "vault_session", "a
 @dataclass(frozen=True)
 class Variable:
     """One environment variable the bot reads: what it sets, its default, what it means, and which commands
-    read it. ENVIRONMENT is the one list: `Environment.from_env` reads those with a field, bot/support/logs.py the
-    LOG_* ones (before anything else), `--help` prints it, and the docs print it (docs/hooks.py)."""
+    read it. ENVIRONMENT is the one list: `Environment.from_env` reads those with a field, bot/support/logs.py
+    the LOG_* ones (before anything else), `--help` prints it, and the docs print it (docs/hooks.py)."""
 
     name: str
-    field: str | None  # the Environment attribute it sets; None: read by bot/support/logs.py, before anything else
+    # the Environment attribute it sets; None: read by bot/support/logs.py, before anything else
+    field: str | None
     default: str  # "" = unset
     meaning: str
     commands: tuple[str, ...] = ("run",)
@@ -545,18 +560,21 @@ ENVIRONMENT: tuple[Variable, ...] = (
              "SQLAlchemy URL of the database: a SQLite file, or PostgreSQL (`postgresql://…`)",
              ("run", "check", "migrate")),
     Variable("JOBSTATUS_SECRET_KEYS", "secret_keys", "",
-             "Fernet keys that encrypt the stored secrets (EPM's rotating refresh token), comma-separated: the first "
-             "encrypts, all decrypt (rotation). Needed once an `oauth2_refresh` backend is configured or a secret "
-             "is stored", ("run", "check")),
-    Variable("PORT", "port", "3000", "HTTP port: Slack's requests (HTTP mode), the pipeline API (`api:`), `/healthz`, "
+             "Fernet keys that encrypt the stored secrets (EPM's rotating refresh token), comma-separated: "
+             "the first encrypts, all decrypt (rotation). "
+             "Needed once an `oauth2_refresh` backend is configured or a secret is stored", ("run", "check")),
+    Variable("PORT", "port", "3000",
+             "HTTP port: Slack's requests (HTTP mode), the pipeline API (`api:`), `/healthz`, "
              "`/readyz` (ready or not, no details) and `/metrics` unless `METRICS_ADDR` is set"),
     Variable("METRICS_ADDR", "metrics_addr", "",
-             "`host:port` of a second listener for `/metrics` and the detailed `/healthz` and `/readyz`; when set, "
-             "the public port no longer serves `/metrics`"),
-    Variable("LOG_FORMAT", None, "text", "`text`: readable lines; `json`: one JSON object a line (bot/support/logs.py)",
+             "`host:port` of a second listener for `/metrics` and the detailed `/healthz` and `/readyz`; "
+             "when set, the public port no longer serves `/metrics`"),
+    Variable("LOG_FORMAT", None, "text",
+             "`text`: readable lines; `json`: one JSON object a line (bot/support/logs.py)",
              ("run", "check", "demo", "migrate")),
     Variable("LOG_LEVEL", None, "", "`DEBUG`, `INFO`, `WARNING`, `ERROR`; `--log-level` wins over it "
-             "(unset: `INFO` for run and migrate, `WARNING` for demo and check)", ("run", "check", "demo", "migrate")),
+             "(unset: `INFO` for run and migrate, `WARNING` for demo and check)",
+             ("run", "check", "demo", "migrate")),
 )
 _DEFAULT = {v.field: v.default for v in ENVIRONMENT if v.field}
 

@@ -1,16 +1,17 @@
-"""How the bot logs: readable text (the default) or one JSON object a line (`LOG_FORMAT=json`), at `LOG_LEVEL`.
+"""How the bot logs: readable text (the default) or one JSON object a line (`LOG_FORMAT=json`), at
+`LOG_LEVEL`.
 
 A line about one backend, job, watch or channel carries them as fields (`extra=about(...)` at the call site),
 so a log store can select them without parsing the message; the text format shows only the message, which
 names them too. What a line holds is the same in both formats: no secret reaches either (the secret tests run
 over both).
 
-At DEBUG, slack_sdk and Bolt log what they send and receive: slack_sdk's web client the form and JSON of each call
-and each answer (slack_sdk/web/async_internal_utils.py, "Sending a request" / "Received the following response"),
-its webhook client, which Bolt's `respond()` uses, the `response_url` itself ("Sending a request - url: …",
-slack_sdk/webhook/async_client.py), Bolt the event it skipped and the body it answered. A `response_url` lets
-whoever holds it post into the channel for 30 minutes, and a token is a token: `Redact` takes both out of every
-line before it is written.
+At DEBUG, slack_sdk and Bolt log what they send and receive: slack_sdk's web client the form and JSON of each
+call and each answer (slack_sdk/web/async_internal_utils.py, "Sending a request" / "Received the following
+response"), its webhook client, which Bolt's `respond()` uses, the `response_url` itself ("Sending a request -
+url: …", slack_sdk/webhook/async_client.py), Bolt the event it skipped and the body it answered. A
+`response_url` lets whoever holds it post into the channel for 30 minutes, and a token is a token: `Redact`
+takes both out of every line before it is written.
 """
 
 from __future__ import annotations
@@ -64,14 +65,16 @@ class JsonFormatter(logging.Formatter):
 
 
 REDACTED = "[redacted]"
-# A response_url as a field: a dict's repr ('response_url': '…'), JSON ("response_url":"…", also with \" inside
-# a string), a form (response_url=…), or URL-encoded JSON in a form (response_url%22%3A%22…%22)
+# A response_url as a field: a dict's repr ('response_url': '…'), JSON ("response_url":"…", also with \"
+# inside a string), a form (response_url=…), or URL-encoded JSON in a form (response_url%22%3A%22…%22)
 _RESPONSE_URL_FIELD = re.compile(
-    r"""(response_url(?:['"]|\\"|%22)?\s*(?::|=|%3A)(?:\s|%20)*(?:['"]|\\"|%22)?)(?:[^'"\s,}&%\\]|\\(?!")|%(?!22))+""", re.I)
-# Slack's own response_url and incoming-webhook hosts, however the URL is written (plain, JSON-escaped, encoded)
+    r"""(response_url(?:['"]|\\"|%22)?\s*(?::|=|%3A)(?:\s|%20)*(?:['"]|\\"|%22)?)"""
+    r"""(?:[^'"\s,}&%\\]|\\(?!")|%(?!22))+""", re.I)
+# Slack's own response_url and incoming-webhook hosts, however the URL is written (plain, JSON-escaped,
+# encoded)
 _HOOKS = re.compile(r"https?(?::|%3A)(?://|\\/\\/|%2F%2F)hooks\.slack(?:-gov)?\.com[^\s'\"<>,}]*", re.I)
-# A token as a quoted field (a dict's repr, JSON: Slack's legacy verification `token` in every payload it sends,
-# an `access_token`) or as a form field (`token=`)
+# A token as a quoted field (a dict's repr, JSON: Slack's legacy verification `token` in every payload it
+# sends, an `access_token`) or as a form field (`token=`)
 _TOKEN_FIELD = re.compile(r"""((?:['"]|\\")\w*token(?:['"]|\\")\s*:\s*(?:['"]|\\"))(?:[^'"\\]|\\(?!"))+"""
                           r"""|((?:^|[?&\s])token=)[^&\s]+""")
 # Slack tokens: bot/user/app/config tokens (api.slack.com/authentication/token-types) and app-level `xapp-`
@@ -92,9 +95,9 @@ def redact(text: str, *, urls: bool = False) -> str:
 
 class Redact(logging.Filter):
     """Takes response_urls and Slack tokens out of a record's message (and its traceback) before any handler
-    writes it. On the handler `configure` installs: a filter on a logger is consulted only for records logged on
-    that very logger, not for those its descendants propagate (docs.python.org/3/library/logging.html, "Filter
-    Objects"), and slack_sdk and Bolt log on many child loggers (slack_sdk.web.async_base_client,
+    writes it. On the handler `configure` installs: a filter on a logger is consulted only for records logged
+    on that very logger, not for those its descendants propagate (docs.python.org/3/library/logging.html,
+    "Filter Objects"), and slack_sdk and Bolt log on many child loggers (slack_sdk.web.async_base_client,
     slack_sdk.webhook.async_client, slack_bolt.AsyncApp, …)."""
 
     def filter(self, record: logging.LogRecord) -> bool:

@@ -81,5 +81,6 @@ def loopback(url: str) -> bool:
 
 
 def in_clear(url: str) -> bool:
-    """Whether what is sent to `url` crosses a network unencrypted: plain http:// to a host that is not this machine."""
+    """Whether what is sent to `url` crosses a network unencrypted: plain http:// to a host that is not this
+    machine."""
     return url.lower().startswith("http://") and not loopback(url)

@@ -18,7 +18,8 @@ MARGIN = 0.8  # of a lease counted on: a margin for the clocks of host and datab
 class ChannelLeases:
     """This replica's send leases. `replica` None: alone, every channel is this process's."""
 
-    def __init__(self, db: Store, replica: str | None, seconds: float, taken_over: Callable[[str], None]) -> None:
+    def __init__(self, db: Store, replica: str | None, seconds: float,
+                 taken_over: Callable[[str], None]) -> None:
         self.db = db
         self.replica = replica
         self.seconds = seconds

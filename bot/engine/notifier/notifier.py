@@ -1,6 +1,6 @@
-"""The notifier, composed here from its stages: **order** (bot/engine/notifier/order.py) → **lease** (lease.py) →
-**pace/budget** (pace.py) → **claim** (claim.py) → **send** (send.py) → **outcome** (outcome.py), with the
-token halt (halt.py) and the log lines of a Slack outage (outage.py) beside them.
+"""The notifier, composed here from its stages: **order** (bot/engine/notifier/order.py) → **lease**
+(lease.py) → **pace/budget** (pace.py) → **claim** (claim.py) → **send** (send.py) → **outcome** (outcome.py),
+with the token halt (halt.py) and the log lines of a Slack outage (outage.py) beside them.
 
 A pass reads what is owed in `store.sending_order` and sends each channel's share in that order, one channel
 task at a time per channel (`_channel`). A task that reaches anything but a state change after something new
@@ -36,7 +36,8 @@ from bot.store import OwedMessage, Store
 
 log = logging.getLogger("bot.engine.notifier")
 
-LEASE_SECONDS = 15.0  # a replica's channel leases, when nobody says (bot/support/config.py's lease_seconds does)
+# a replica's channel leases, when nobody says (bot/support/config.py's lease_seconds does)
+LEASE_SECONDS = 15.0
 SHARE = 2000  # owed messages read per pass
 
 
@@ -157,7 +158,8 @@ class Notifier:
 
     async def stop(self, until: float) -> None:
         """Shut down: sends under way get until `until` (the loop's clock), then are abandoned: what is not
-        sent stays owed in the outbox (a claimed one as after a crash: sent again, a parent looked for first)."""
+        sent stays owed in the outbox (a claimed one as after a crash: sent again, a parent looked for
+        first)."""
         self._stopping = True
         self._wake.set()
         if self._tasks:
@@ -189,7 +191,8 @@ class Notifier:
                     return  # the command path posts new parents here: the rest waits for a pass after them (a
                     # state change owed meanwhile, in a task of its own then, takes the channel's next turn)
                 post = item.kind is not OutboxKind.UPDATE
-                if post and self.pace.cooling(channel):  # chat.postMessage's Retry-After: updates may still go
+                # chat.postMessage's Retry-After: updates may still go
+                if post and self.pace.cooling(channel):
                     blocked.add(item.watch_id)
                     continue
                 if post:  # a post waits for the pace here, where what is owed meanwhile...
@@ -239,9 +242,12 @@ class Notifier:
         if not isinstance(row, OwedMessage):
             return row
         async with self.turns.of(row.channel).turn(PRIORITY[row.kind]):  # order
-            if self.halt.why is not None or (row.kind is not OutboxKind.UPDATE and self.pace.cooling(row.channel)):
+            if self.halt.why is not None or (
+                row.kind is not OutboxKind.UPDATE and self.pace.cooling(row.channel)
+            ):
                 return None  # pace
-            await self.leases.renew([row.channel])  # lease: renewed right before the claim, a whole lease to send
+            # lease: renewed right before the claim, a whole lease to send
+            await self.leases.renew([row.channel])
             if not self.leases.mine(row.channel):
                 return None  # another replica sends to this channel: it sends this too
             item = await self.claim(outbox_id)  # claim

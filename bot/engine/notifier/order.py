@@ -18,8 +18,9 @@ from bot.domain.jobs import OutboxKind
 from bot.slack.budget import Priority
 
 # Which message of a channel goes first when several wait for the channel (`Turns`): the budget's priorities.
-PRIORITY = {OutboxKind.EVENT: Priority.CHANGE, OutboxKind.PARENT: Priority.PARENT, OutboxKind.REPLY: Priority.DETAIL,
-            OutboxKind.FILE: Priority.DETAIL, OutboxKind.UPDATE: Priority.UPDATE}
+PRIORITY = {OutboxKind.EVENT: Priority.CHANGE, OutboxKind.PARENT: Priority.PARENT,
+            OutboxKind.REPLY: Priority.DETAIL, OutboxKind.FILE: Priority.DETAIL,
+            OutboxKind.UPDATE: Priority.UPDATE}
 
 
 class Turns:

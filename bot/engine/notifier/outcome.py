@@ -2,8 +2,8 @@
 bot/slack/errors.py), and doing it (`Outcomes.apply`): sent; retry (after Retry-After when Slack sends one: a
 chat.postMessage 429 cools the channel's posts, any other method's holds that method's budget,
 bot/slack/budget.py, and nothing else); drop that message; post a new parent; end the watch; cost only the
-upload; or halt sending (bot/engine/notifier/halt.py). An error no table knows is retried with backoff UNKNOWN_TRIES
-times, then its message is dropped with an ERROR log line.
+upload; or halt sending (bot/engine/notifier/halt.py). An error no table knows is retried with backoff
+UNKNOWN_TRIES times, then its message is dropped with an ERROR log line.
 
 What a parent Slack refuses for good means is decided here alone, by who sends it (`WhoSends`): the
 notifier's pass ends the watch; the command path that has just created the watch discards it, one that
@@ -87,7 +87,9 @@ def outcome_of(item: OwedMessage, exc: Exception) -> Result:
     answered = exc.method if isinstance(exc, SlackError) else None
     if item.attempts + 1 < UNKNOWN_TRIES:
         return Result(Outcome.RETRY, f"{what}, not in Slack's error table", method=answered)
-    given_up = {OutboxKind.FILE: Outcome.NO_UPLOAD, OutboxKind.PARENT: Outcome.END_WATCH}.get(item.kind, Outcome.DROP)
+    given_up = {OutboxKind.FILE: Outcome.NO_UPLOAD, OutboxKind.PARENT: Outcome.END_WATCH}.get(
+        item.kind, Outcome.DROP
+    )
     return Result(given_up, what, unknown=True, method=answered)
 
 
@@ -137,22 +139,24 @@ class Outcomes:
                 self.halt.halt(result.error)
                 await self.db.run(store.release, item.id)  # refused before anything happened: owed as before
             case Outcome.REPOST_PARENT:
-                log.warning("watch %s: the parent message cannot be edited or replied to (%s); posting a new one",
-                            item.watch_id, result.error, extra=about_item(item))
+                log.warning("watch %s: the parent message cannot be edited or replied to (%s); "
+                            "posting a new one", item.watch_id, result.error, extra=about_item(item))
                 await self.db.run(store.forget_parent, item.watch_id, self.clock())
                 self._owed_again()
             case Outcome.NO_UPLOAD:
                 await self._no_upload(item, result.error)
             case Outcome.DROP:
                 if not result.unknown:
-                    log.error("watch %s: Slack refused a %s message for good (%s); dropped it, the thread goes on",
-                              item.watch_id, item.kind, result.error, extra=about_item(item))
+                    log.error("watch %s: Slack refused a %s message for good (%s); "
+                              "dropped it, the thread goes on", item.watch_id, item.kind, result.error,
+                              extra=about_item(item))
                 await self.db.run(store.sent, item.id, None)
             case Outcome.END_WATCH:
                 await self.refused(item, result.error, who)
 
     async def refused(self, item: OwedMessage, error: str, who: WhoSends) -> None:
-        """Slack will take nothing more for this watch (its channel is gone, the bot was removed from it...)."""
+        """Slack will take nothing more for this watch (its channel is gone, the bot was removed from
+        it...)."""
         match who:
             case WhoSends.PASS:
                 log.warning("watch %s: Slack answered %s for channel %s: ending the watch", item.watch_id,
@@ -194,5 +198,6 @@ class Outcomes:
         path = next((p for p in paths if p.replace("\\", "/").rsplit("/", 1)[-1] == filename), None)
         log.warning("watch %s: Slack refused the upload of %s (%s); the thread says where the log is instead",
                     item.watch_id, filename, error, extra=about_item(item))
-        await self.db.run(store.replace_owed, item.id, messages.upload_refused(filename, path, error), self.clock())
+        await self.db.run(store.replace_owed, item.id, messages.upload_refused(filename, path, error),
+                          self.clock())
         self._owed_again()

@@ -1,4 +1,5 @@
-"""Stage 3 of the notifier: the pace of a channel's posts, and a parent's update only when chat.update has room.
+"""Stage 3 of the notifier: the pace of a channel's posts, and a parent's update only when chat.update has
+room.
 
 Slack's rate limits (https://docs.slack.dev/apis/web-api/rate-limits): "chat.postMessage generally allows
 posting one message per second per channel, while also maintaining a workspace-wide limit", and for posting
@@ -76,7 +77,8 @@ class Pace:
         self._buckets[channel] = Bucket(time.monotonic(), 0.0)
 
     def cool(self, channel: str, seconds: float) -> None:
-        """Slack's Retry-After for a post: no post to the channel meanwhile, then one post and the sustained pace."""
+        """Slack's Retry-After for a post: no post to the channel meanwhile, then one post and the sustained
+        pace."""
         until = time.monotonic() + seconds
         self._cool_until[channel] = until
         self._buckets[channel] = Bucket(until, 1.0)

@@ -1,7 +1,8 @@
 """Stage 5 of the notifier: one claimed message rendered now and sent. The parent and its updates are
 rendered from the database as it is; an event with bot/rendering/messages.py, with its details only where its
-backend's `details` allows them now (bot/operations/permissions.py). A parent owed again after a crash mid-send is
-looked for in the channel's history (by the watch id in its message metadata) before a second one is posted.
+backend's `details` allows them now (bot/operations/permissions.py). A parent owed again after a crash
+mid-send is looked for in the channel's history (by the watch id in its message metadata) before a second one
+is posted.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ class Send:
     def __init__(self, db: Store, slack: SlackSender, backends: Mapping[str, Backend], pace: Pace) -> None:
         self.db = db
         self.slack = slack
-        self.backends = backends  # whose backends can cancel (the parent's Cancel button), and their `details`
+        # whose backends can cancel (the parent's Cancel button), and their `details`
+        self.backends = backends
         self.pace = pace
 
     async def __call__(self, item: OwedMessage) -> Result:
@@ -64,8 +66,8 @@ class Send:
             if item.attempts > 0:
                 found = await self._earlier_parent(item)
                 if found:
-                    log.info("parent of watch %s was already posted before a restart (ts %s)", item.watch_id, found,
-                             extra=about_item(item))
+                    log.info("parent of watch %s was already posted before a restart (ts %s)",
+                             item.watch_id, found, extra=about_item(item))
                     return found
             parent = await self._parent(item.watch_id)
             if parent is None:
@@ -84,7 +86,8 @@ class Send:
         await self.pace.take(item.channel)
         if item.kind is OutboxKind.FILE:
             await self.slack.upload(item.channel, thread, Upload.of_payload(item.payload))
-        elif item.kind is OutboxKind.EVENT:  # a state change (a failure, an outage, a timeout): first in the budget
+        elif item.kind is OutboxKind.EVENT:
+            # a state change (a failure, an outage, a timeout): first in the budget
             await self.slack.post_reply(item.channel, thread, render_reply(item, self.backends),
                                         priority=Priority.CHANGE)
         else:
@@ -92,12 +95,13 @@ class Send:
         return None
 
     async def _withheld(self, item: OwedMessage) -> bool:
-        """Whether `item` is a job's details (its details reply, or its log: every file is one) that the backend's
-        `details` no longer allows in the item's channel, or what happened to the job (an event, details) in a
-        channel its backend's `channels` no longer allows. Owed while the rules allowed it (Slack was down, say)
-        and the config changed since: it is dropped, not posted by yesterday's rules (the thread got the state
-        and where the details are, as the change reply is rendered when sent; a channel taken out keeps only
-        the bot's own notes and its parent, whose buttons offer Rewatch, refused there)."""
+        """Whether `item` is a job's details (its details reply, or its log: every file is one) that the
+        backend's `details` no longer allows in the item's channel, or what happened to the job (an event,
+        details) in a channel its backend's `channels` no longer allows. Owed while the rules allowed it
+        (Slack was down, say) and the config changed since: it is dropped, not posted by yesterday's rules
+        (the thread got the state and where the details are, as the change reply is rendered when sent; a
+        channel taken out keeps only the bot's own notes and its parent, whose buttons offer Rewatch, refused
+        there)."""
         if item.kind is not OutboxKind.FILE and item.kind is not OutboxKind.EVENT and not (
                 item.kind is OutboxKind.REPLY and item.payload.get("details")):
             return False

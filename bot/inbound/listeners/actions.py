@@ -79,7 +79,8 @@ class Buttons:
             answer = Answer(str(exc), ok=False)
         except Exception:
             log.exception("button %s failed", click.action_id)
-            answer = Answer("Something went wrong on my side; nothing was changed. Please try again.", ok=False)
+            answer = Answer("Something went wrong on my side; nothing was changed. Please try again.",
+                            ok=False)
         if click.on_home:  # a view has no response_url: the tab, published again, says the answer on top
             await self.home.tell(click.user, answer.text if answer is not None else "Done.")
         elif answer is not None:

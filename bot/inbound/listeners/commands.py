@@ -99,12 +99,13 @@ class Commands:
             return
         # The person sees "Checking …" and then the answer, in that order, both through the response_url: the
         # answer is posted only once Slack has taken the "Checking" line. The ack stays empty, because Slack
-        # shows an ack's text when the HTTP answer (or the socket ack) reaches it, which a quick answer through
-        # the response_url can overtake; and a command's ephemeral cannot be replaced afterwards: a response_url
-        # updates "the original interactive message", the one a user clicked in ("Updating messages using
-        # response_url", https://docs.slack.dev/messaging/modifying-messages), and for a command's own answers
-        # `replace_original` posts a new message (Slack's SDK maintainers: slackapi/bolt-python#1268,
-        # slackapi/bolt-js#2287). "Checking" is tried once: a retry would only hold the answer back.
+        # shows an ack's text when the HTTP answer (or the socket ack) reaches it, which a quick answer
+        # through the response_url can overtake; and a command's ephemeral cannot be replaced afterwards: a
+        # response_url updates "the original interactive message", the one a user clicked in ("Updating
+        # messages using response_url", https://docs.slack.dev/messaging/modifying-messages), and for a
+        # command's own answers `replace_original` posts a new message (Slack's SDK maintainers:
+        # slackapi/bolt-python#1268, slackapi/bolt-js#2287). "Checking" is tried once: a retry would only hold
+        # the answer back.
         await ack()
         checking = asyncio.create_task(
             reply(respond, Answer(f"Checking {esc(backend.name)} job `{esc(job_id)}`…"), tries=1))

@@ -4,11 +4,11 @@ Two depths, because Bolt fails at two. Building its request object parses the bo
 request/internals.py `parse_body`: `json.loads` of the body or of its `payload` field, then
 `build_async_context` reads it as an object), before any signature check: a body that is not UTF-8,
 not JSON where JSON is due, or JSON but not an object raises there, and Bolt's aiohttp adapter turns that
-into a 500. `handler()` checks the signature over the raw bytes first (bot/inbound/front.py: a forged request is
-401 before anything parses it, and costs one HMAC), then builds that object itself and answers a body that
+into a 500. `handler()` checks the signature over the raw bytes first (bot/inbound/front.py: a forged request
+is 401 before anything parses it, and costs one HMAC), then builds that object itself and answers a body that
 does not parse with 400. A state-changing request whose signature was already used is refused (401). A body
-that does parse goes to Bolt whole, and Bolt's own signature check. Right after that check, before Bolt's own middleware
-reads the body (its authorization and self-event filters call `.get` on whatever `event`, `team` or
+that does parse goes to Bolt whole, and Bolt's own signature check. Right after that check, before Bolt's own
+middleware reads the body (its authorization and self-event filters call `.get` on whatever `event`, `team` or
 `authorizations` hold), `ShapeCheck` (Bolt's `before_authorize` hook, so Socket Mode requests pass it too)
 refuses what is not a well-formed request of the kinds this app takes: its slash command, its buttons (on
 messages and the Home tab), the Home tab's event, its two shortcuts and its modal's submission. After
@@ -37,8 +37,8 @@ log = logging.getLogger(__name__)
 
 def handler(app: AsyncApp, signing_secret: str, seen: front.Seen | None = None,
             clock: Callable[[], float] = time.time) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """The POST /slack/events handler: the signature first, over the raw bytes (bot/inbound/front.py), then the body
-    parsed, a state-changing request's signature spent (`seen`), then Bolt's aiohttp adapter."""
+    """The POST /slack/events handler: the signature first, over the raw bytes (bot/inbound/front.py), then
+    the body parsed, a state-changing request's signature spent (`seen`), then Bolt's aiohttp adapter."""
 
     async def handle(request: web.Request) -> web.Response:
         try:
@@ -59,7 +59,8 @@ def handler(app: AsyncApp, signing_secret: str, seen: front.Seen | None = None,
                 fresh = await seen.first_use(request.headers)
             except Exception as exc:  # the database does not answer: a replay cannot be told from a first use
                 orig = getattr(exc, "orig", None) or exc  # SQLAlchemy's wrapper keeps the driver's error
-                log.warning("Slack request refused (503): the database does not answer (%s)", type(orig).__name__)
+                log.warning("Slack request refused (503): the database does not answer (%s)",
+                            type(orig).__name__)
                 return web.json_response({"error": "try again"}, status=503)
             if not fresh:  # a signature already spent: a captured request sent again (Slack sends each once)
                 log.warning("replayed Slack request refused (401): its signature was already used")
@@ -116,7 +117,8 @@ def _shape_problem(body: dict[str, Any]) -> str | None:
             return "event_callback without an event object with a type"
         return _objects_problem(body, kind)
     if kind not in PAYLOAD_KINDS:
-        return "not a request of the kinds this app takes (its slash command, buttons, Home tab, shortcuts, modal)"
+        return ("not a request of the kinds this app takes "
+                "(its slash command, buttons, Home tab, shortcuts, modal)")
     wrong = _objects_problem(body, kind)
     if wrong is not None:
         return wrong
@@ -132,11 +134,13 @@ def _shape_problem(body: dict[str, Any]) -> str | None:
         # payload's workflow_step: this app opens modals only, and a modal's submission names its view's type
         # and callback_id. Bolt's respond() posts to the first response_urls entry's response_url.
         view = body.get("view")
-        if not isinstance(view, dict) or view.get("type") != "modal" or not isinstance(view.get("callback_id"), str):
+        if (not isinstance(view, dict) or view.get("type") != "modal"
+                or not isinstance(view.get("callback_id"), str)):
             return "view_submission without a modal view with a callback_id"
         urls = body.get("response_urls", [])
-        if not isinstance(urls, list) or not all(isinstance(u, dict) and isinstance(u.get("response_url"), str)
-                                                 for u in urls):
+        if not isinstance(urls, list) or not all(
+            isinstance(u, dict) and isinstance(u.get("response_url"), str) for u in urls
+        ):
             return "view_submission whose response_urls are not objects with a response_url"
         return None
     actions = body.get("actions")
@@ -208,7 +212,9 @@ class TeamCheck(AsyncMiddleware):
         return BoltResponse(status=200, body="")
 
 
-def foreign(body: dict[str, Any], team_id: str | None, enterprise_id: str | None, org_wide: bool) -> str | None:
+def foreign(
+    body: dict[str, Any], team_id: str | None, enterprise_id: str | None, org_wide: bool
+) -> str | None:
     """Why `body` comes from outside the installation (None: it does not). `org_wide`: installed on a whole
     Enterprise Grid organization, where any of its workspaces is at home and only the organization counts."""
     teams, enterprises = _teams(body)
@@ -248,6 +254,7 @@ def _first_input(view: Any) -> str | None:
     """The block_id of a modal's first input block: where a view_submission's error is shown."""
     blocks = view.get("blocks") if isinstance(view, dict) else None
     for block in blocks if isinstance(blocks, list) else []:
-        if isinstance(block, dict) and block.get("type") == "input" and isinstance(block.get("block_id"), str):
+        if (isinstance(block, dict) and block.get("type") == "input"
+                and isinstance(block.get("block_id"), str)):
             return str(block["block_id"])
     return None

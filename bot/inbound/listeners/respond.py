@@ -38,6 +38,7 @@ async def reply(respond: AsyncRespond, answer: Answer, *, tries: int = TRIES) ->
             outcome = classify_http(status, code)
             wait = retry_after(resp.headers)
         if outcome is not Outcome.RETRY or attempt == tries - 1:
-            log.warning("an answer to a Slack request was not delivered: response_url said %s %s", status, code)
+            log.warning("an answer to a Slack request was not delivered: response_url said %s %s",
+                        status, code)
             return
         await asyncio.sleep(wait if wait is not None else RETRY_FIRST * 2**attempt)

@@ -54,7 +54,8 @@ class Surfaces:
         channel = _dict(body.get("channel")).get("id") if body.get("type") == "message_action" else None
         channel = channel if isinstance(channel, str) and channel else None
         usable = {n: b for n, b in backends.items()
-                  if channel is None or b.config.channels is None or channel in b.config.channels} or dict(backends)
+                  if channel is None or b.config.channels is None
+                  or channel in b.config.channels} or dict(backends)
         job_id = backend = None
         if channel is not None:
             text = str(_dict(body.get("message")).get("text") or "")
@@ -65,7 +66,8 @@ class Surfaces:
         view = views.watch_modal(sorted(usable), channel=channel, job_id=job_id, backend=backend)
         try:
             await client.views_open(trigger_id=str(body.get("trigger_id") or ""), view=view)
-        except SlackApiError as exc:  # an expired trigger (a slow ack) or a view Slack refuses: nothing to show
+        except SlackApiError as exc:
+            # an expired trigger (a slow ack) or a view Slack refuses: nothing to show
             log.warning("views.open for the Watch a job modal was refused: %s", exc.response.get("error"))
 
     async def _theirs(self, user: str) -> dict[str, Backend]:
@@ -109,24 +111,28 @@ class Surfaces:
             answer = Answer(str(exc), ok=False)
         except Exception:
             log.exception("the Watch a job modal's watch failed")
-            answer = Answer("Something went wrong on my side; nothing was changed. Please try again.", ok=False)
+            answer = Answer("Something went wrong on my side; nothing was changed. Please try again.",
+                            ok=False)
         finally:
             await checking
         await _say(respond, answer)
 
 
     async def _member(self, user: str, channel: str, errors: dict[str, str]) -> bool:
-        """The modal's channel must be one the submitter is in (issue 19, item 5: else anyone could post a watch,
-        and its failure details, into any public channel). Asked of Slack (conversations.members, anew,
-        not from the cache: bot/operations/permissions.py) before the ack: a refusal shows on the channel field."""
+        """The modal's channel must be one the submitter is in (issue 19, item 5: else anyone could post a
+        watch, and its failure details, into any public channel). Asked of Slack (conversations.members, anew,
+        not from the cache: bot/operations/permissions.py) before the ack: a refusal shows on the channel
+        field."""
         assert self.watching.perms is not None
         try:
             if await self.watching.perms.is_member(user, channel, fresh=True):
                 return True
-            errors[CHANNEL] = ("You are not a member of that channel: choose one you are in (or join it first). "
+            errors[CHANNEL] = ("You are not a member of that channel: "
+                               "choose one you are in (or join it first). "
                                "A private channel also needs me in it: /invite @jobstatus.")
         except permissions.Unknowable:
-            errors[CHANNEL] = "I cannot check that channel's members right now; nothing was done. Try again in a minute."
+            errors[CHANNEL] = ("I cannot check that channel's members right now; nothing was done. "
+                               "Try again in a minute.")
         return False
 
 

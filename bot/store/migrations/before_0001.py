@@ -62,7 +62,8 @@ def upgrade(conn: Connection) -> int:
     folded = _one_watch_per_job_and_channel(conn)
     ops = Operations(MigrationContext.configure(conn))
     if "polls" in {c["name"] for c in sa.inspect(conn).get_columns("jobs")}:
-        ops.drop_column("jobs", "polls")  # SQLite 3.35+ drops a plain column in place (sqlite.org/lang_altertable.html)
+        # SQLite 3.35+ drops a plain column in place (sqlite.org/lang_altertable.html)
+        ops.drop_column("jobs", "polls")
     ops.add_column("jobs", sa.Column("cancel_requested_by", sa.String(), nullable=True))
     ops.add_column("jobs", sa.Column("cancel_requested_at", sa.Float(), nullable=True))
     if conn.dialect.name == "sqlite":
@@ -73,7 +74,9 @@ def upgrade(conn: Connection) -> int:
 
 
 def _one_watch_per_job_and_channel(conn: Connection) -> int:
-    rows = conn.execute(text("SELECT id, job_pk, channel, active FROM watches ORDER BY job_pk, channel, id")).all()
+    rows = conn.execute(
+        text("SELECT id, job_pk, channel, active FROM watches ORDER BY job_pk, channel, id")
+    ).all()
     groups: dict[tuple[int, str], list[tuple[int, bool]]] = {}
     for watch_id, job_pk, channel, active in rows:
         groups.setdefault((job_pk, channel), []).append((watch_id, bool(active)))

@@ -15,7 +15,8 @@ def run() -> None:
     connection = context.config.attributes.get("connection")
     if context.is_offline_mode() or not isinstance(connection, Connection):
         raise RuntimeError("the migrations run through bot.store.schema, on a connection it passes in")
-    # transactional_ddl: SQLite's DDL is transactional too (Alembic assumes not); the upgrade is one transaction
+    # transactional_ddl: SQLite's DDL is transactional too (Alembic assumes not); the upgrade is one
+    # transaction
     context.configure(connection=connection, target_metadata=SQLModel.metadata, transactional_ddl=True)
     with context.begin_transaction():  # the caller's transaction: nothing is committed here
         context.run_migrations()

@@ -1,8 +1,9 @@
 """The schema of jobstatus 0.1.0
 
-The last release without migrations, exactly as its `SQLModel.metadata.create_all` made it (written by hand; tests/unit/store/test_schema.py holds it against a
-dump of such a database, tests/data/release-0.1.0.*.sql). A database 0.1.0 made has these tables and no
-alembic_version: `bot.store.schema` stamps it with this revision instead of running it.
+The last release without migrations, exactly as its `SQLModel.metadata.create_all` made it (written by hand;
+tests/unit/store/test_schema.py holds it against a dump of such a database, tests/data/release-0.1.0.*.sql). A
+database 0.1.0 made has these tables and no alembic_version: `bot.store.schema` stamps it with this revision
+instead of running it.
 
 Revision ID: 0001
 Revises:
