@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import store
 from bot.backends import build_backends
 from bot.backends.base import Backend
+from bot.backends.slots import UsersFirst
 from bot.engine.digests import TICK as DIGEST_TICK
 from bot.engine.digests import Digests
 from bot.engine.notifier import Notifier
@@ -50,7 +51,8 @@ log = logging.getLogger(__name__)
 STOP_BUDGET = 4.0
 SAVE_RESERVE = 2.0
 CLOSE_RESERVE = 1.0
-READY_DB_TIMEOUT = 0.8  # seconds for the database to answer /readyz (Kubernetes' probe timeout is 1 s by default)
+# seconds for the database to answer /readyz (Kubernetes' probe timeout is 1 s by default)
+READY_DB_TIMEOUT = 0.8
 
 
 class Runtime:
@@ -73,6 +75,10 @@ class Runtime:
         self.port = env.port
         self.db = Store(env.database_url, env.secret_keys)  # SecretKeyError for a malformed key
         self.backends: dict[str, Backend] = {}
+        # users' requests go ahead of scheduled polls, for every backend's slots (given to them by
+        # build_backends in `start`) and on the event loop (the listeners run inside its `user_request`):
+        # bot/backends/slots.py
+        self.users = UsersFirst()
         # Bolt builds its Web API client from `token`. Given a client of ours instead, it still reads
         # SLACK_BOT_TOKEN from the environment (`token or os.environ.get(...)`, slack_bolt AsyncApp.__init__)
         # and warns on every start that the token will be unused; so the client is Bolt's, set up here.
@@ -80,9 +86,11 @@ class Runtime:
             token=env.slack_bot_token,
             signing_secret=env.slack_signing_secret,
             process_before_response=False,
-            before_authorize=guard.ShapeCheck(),  # right after Bolt's signature check, before anything reads the body
+            # right after Bolt's signature check, before anything reads the body
+            before_authorize=guard.ShapeCheck(),
         )
-        self.app.use(guard.TeamCheck())  # after Bolt's authorization, which holds the installed team (auth.test)
+        # after Bolt's authorization, which holds the installed team (auth.test)
+        self.app.use(guard.TeamCheck())
         self.client: AsyncWebClient = self.app.client
         self.client.base_url = env.slack_api_url
         # No rate-limit retry handler: it would sleep out Retry-After inside the call, holding the notifier's
@@ -99,24 +107,27 @@ class Runtime:
         # PostgreSQL: any number of replicas share the work (bot/engine/replicas.py), each poll and each
         # channel's sends leased for lease_seconds; SQLite: this process alone (no replica id)
         replica = replica_id() if self.db.replicated else None
-        self.notifier = Notifier(self.db, slack, self.backends, clock, self.metrics, self.budget, replica=replica,
-                                 lease_seconds=settings.lease_seconds)
+        self.notifier = Notifier(self.db, slack, self.backends, clock, self.metrics, self.budget,
+                                 replica=replica, lease_seconds=settings.lease_seconds)
         self.poller = Poller(self.db, self.backends, self.notifier.kick, settings, clock, self.metrics,
                              replica=replica)
         self.replicas = (Replicas(self.db, self.poller, replica, env.database_url, settings.lease_seconds)
                          if replica is not None else None)
-        self.permissions = Permissions(settings, self.client)  # who may see and do what (bot/operations/permissions.py)
+        # who may see and do what (bot/operations/permissions.py)
+        self.permissions = Permissions(settings, self.client)
         self.watching = Watching(settings, self.backends, self.db, self.poller, self.notifier, slack, clock,
                                  self.permissions)
         self.home = HomeTab(self.client, self.db, self.watching, self.backends, settings, clock, self.budget)
         # a change reached a thread: refresh its owner's Home tab (for the life of the process)
         self.notifier.subscribe(self.home.watch_changed)
-        listeners.register(self.app, self.watching, self.home)
-        self.digests = Digests(self.db, slack, settings.digests, clock, settings.backends)  # daily digests, if any
+        listeners.register(self.app, self.watching, self.home, self.users)
+        # daily digests, if any
+        self.digests = Digests(self.db, slack, settings.digests, clock, settings.backends)
         self.api = Api(settings.api, self.watching, self.metrics) if settings.api is not None else None
         self.socket = (SocketConnection(self.app, env.slack_app_token, env.slack_api_url, clock)
                        if env.slack_app_token else None)
-        self.seen = front.Seen(self.db)  # signatures already used: a replayed request is refused (bot/inbound/front.py)
+        # signatures already used: a replayed request is refused (bot/inbound/front.py)
+        self.seen = front.Seen(self.db)
         self.connections: front.ConnectionCap | None = None
         self.stopping = False
         self._runner: web.AppRunner | None = None
@@ -124,17 +135,19 @@ class Runtime:
         self.metrics_port: int | None = None  # the port METRICS_ADDR's listener took (it may ask for 0: any)
         self._scheduler: AsyncIOScheduler | None = None
         self._notifier_task: asyncio.Task[None] | None = None
-        self._ping: asyncio.Future[None] | None = None  # the database ping under way, shared by readiness checks
+        # the database ping under way, shared by readiness checks
+        self._ping: asyncio.Future[None] | None = None
         self._counting: asyncio.Task[None] | None = None  # the metrics' periodic count (bot/metrics.py)
 
     async def _end_disallowed(self) -> None:
         """Existing watches follow the rules as they are now (issue 19, item 3): a watch in a channel its
-        backend's `channels` no longer allows ends, with one note in its thread (once: bot/store/watches.py)."""
+        backend's `channels` no longer allows ends, with one note in its thread (once:
+        bot/store/watches.py)."""
         allowed = {name: frozenset(b.channels) if b.channels is not None else None
                    for name, b in self.settings.backends.items()}
-        note = messages.note(":no_entry_sign: Stopped watching: this channel is no longer among the channels its "
-                             "backend may be used in (its `channels` setting). Ask the bot's operator, or watch the "
-                             "job in an allowed channel.")
+        note = messages.note(":no_entry_sign: Stopped watching: this channel is no longer among the "
+                             "channels its backend may be used in (its `channels` setting). Ask the bot's "
+                             "operator, or watch the job in an allowed channel.")
         ended = await self.db.run(store.end_disallowed, allowed, note, self.clock())
         if ended:
             log.info("ended %d watches in channels their backend's `channels` no longer allows", len(ended))
@@ -147,12 +160,14 @@ class Runtime:
         await asyncio.get_running_loop().run_in_executor(None, self.db.upgrade)  # raises SchemaTooNew
         rotating = sorted(n for n, b in self.settings.backends.items() if b.auth.type == "oauth2_refresh")
         if rotating and not self.db.sealer.ready:  # its rotated refresh token is stored: never unencrypted
-            raise missing_key(f"backend {', '.join(rotating)} keeps its rotating refresh token in the database")
-        sealed = await asyncio.get_running_loop().run_in_executor(None, self.db.seal_secrets)  # SecretKeyError
+            raise missing_key(f"backend {', '.join(rotating)} keeps its rotating refresh token in the "
+                              "database")
+        # SecretKeyError
+        sealed = await asyncio.get_running_loop().run_in_executor(None, self.db.seal_secrets)
         if sealed:
             log.info("encrypted %d stored secret(s) under the first key of JOBSTATUS_SECRET_KEYS", sealed)
         self.backends.update(build_backends(self.settings, self.env.config_path, secrets=self.db,
-                                            metrics=self.metrics))
+                                            metrics=self.metrics, users=self.users))
         await self._end_disallowed()
         resumed = await self.db.run(store.counts)
         if self.replicas is not None:
@@ -162,8 +177,8 @@ class Runtime:
             self.replicas.start()
         log.info("resuming %d active watches of %d jobs (%d scheduled); %d messages owed to Slack",
                  resumed["watches_active"], resumed["jobs_polling"], scheduled, resumed["outbox"])
-        # the front door (bot/inbound/front.py): bodies up to what Slack sends, deadlines for headers and bodies, a cap on
-        # connections, one log line per burst when descriptors run out
+        # the front door (bot/inbound/front.py): bodies up to what Slack sends, deadlines for headers and
+        # bodies, a cap on connections, one log line per burst when descriptors run out
         web_app = web.Application(client_max_size=front.MAX_BODY)
         if self.socket is None:  # HTTP mode; in Socket Mode Slack's requests come over the socket
             web_app.router.add_post("/slack/events", guard.handler(self.app, self.env.slack_signing_secret,
@@ -193,26 +208,29 @@ class Runtime:
         self._notifier_task = asyncio.create_task(self.notifier.run())
         self._counting = asyncio.create_task(self.metrics.keep_counting(self.db, self.backends))
         self._scheduler = AsyncIOScheduler()
-        self._scheduler.add_job(self.poller.tick, "interval", seconds=self.tick, max_instances=1, coalesce=True,
-                                misfire_grace_time=None, id="poll-tick")
+        self._scheduler.add_job(self.poller.tick, "interval", seconds=self.tick, max_instances=1,
+                                coalesce=True, misfire_grace_time=None, id="poll-tick")
         if self.settings.digests:  # at once (a digest missed while the bot was down), then every DIGEST_TICK
             self._scheduler.add_job(self.digests.tick, "interval", seconds=DIGEST_TICK, max_instances=1,
                                     coalesce=True, misfire_grace_time=None, id="digests",
                                     next_run_time=datetime.now(UTC))
         self._scheduler.start()
-        # What start-up built lives as long as the bot (the libraries, the app, the schedule): frozen, the cyclic
-        # garbage collector leaves it be (docs.python.org/3/library/gc.html#gc.freeze), so its full collections,
-        # which the poll path's short-lived objects set off every few seconds, walk what came since and not the
-        # whole process (bench/: about a third of the poller's own CPU per poll). `stop` unfreezes it.
+        # What start-up built lives as long as the bot (the libraries, the app, the schedule): frozen, the
+        # cyclic garbage collector leaves it be (docs.python.org/3/library/gc.html#gc.freeze), so its full
+        # collections, which the poll path's short-lived objects set off every few seconds, walk what came
+        # since and not the whole process (bench/: about a third of the poller's own CPU per poll). `stop`
+        # unfreezes it.
         gc.freeze()
         if self.socket is not None:
             self.socket.start()
         mode = "Socket Mode" if self.socket else "HTTP"
-        log.info("jobstatus serving (%s) on %s:%d with %d backends", mode, self.host, self.port, len(self.backends))
+        log.info("jobstatus serving (%s) on %s:%d with %d backends", mode, self.host, self.port,
+                 len(self.backends))
 
     # -- probes ------------------------------------------------------------------------------------------
     def _inside_app(self) -> web.Application:
-        """METRICS_ADDR's listener: /metrics and the probes with their details, for operators and Prometheus."""
+        """METRICS_ADDR's listener: /metrics and the probes with their details, for operators and
+        Prometheus."""
         inside = web.Application()
         inside.router.add_get("/metrics", make_aiohttp_handler(self.metrics.registry))
         inside.router.add_get("/healthz", self._healthz)
@@ -224,13 +242,14 @@ class Runtime:
         return web.json_response({"ok": True})
 
     async def _ready(self, _request: web.Request) -> web.Response:
-        # the public port's readiness: ready or not, without the reasons (they can name the Slack token's state)
+        # the public port's readiness: ready or not, without the reasons (they can name the Slack token's
+        # state)
         ready = not await self.not_ready()
         return web.json_response({"ready": ready}, status=200 if ready else 503)
 
     def _live_replicas(self) -> int:
-        """How many replicas share the workspace's Slack budget: the live count of the last heartbeat (1 alone).
-        Each spends its share; a replica that joins or dies changes it at the next heartbeat."""
+        """How many replicas share the workspace's Slack budget: the live count of the last heartbeat (1
+        alone). Each spends its share; a replica that joins or dies changes it at the next heartbeat."""
         return self.replicas.live if self.replicas is not None else 1
 
     async def _healthz(self, _request: web.Request) -> web.Response:
@@ -290,8 +309,8 @@ class Runtime:
         """Stop within `budget` seconds, whatever is under way: one deadline shared by every step.
 
         HTTP stops taking requests, and polls and sends under way get until SAVE_RESERVE before the deadline,
-        side by side; what is not done then is abandoned (a poll is asked again after the next start, a message
-        stays owed in the outbox). Then what polls answered is written and the schedule saved, until
+        side by side; what is not done then is abandoned (a poll is asked again after the next start, a
+        message stays owed in the outbox). Then what polls answered is written and the schedule saved, until
         CLOSE_RESERVE before the deadline; then connections and the database are closed."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
@@ -309,7 +328,8 @@ class Runtime:
         if self._metrics_runner is not None:
             steps.append(_within(grace, self._metrics_runner.cleanup(), "closing the metrics listener"))
         await asyncio.gather(*steps)
-        if self.replicas is not None:  # after the last writes, which need the leases: the others take over now
+        # after the last writes, which need the leases: the others take over now
+        if self.replicas is not None:
             await _within(saved, self.replicas.leave(), "giving back the leases")
         await _within(saved, self.home.close(), "stopping the Home tab's refreshes")
         for task in (self._notifier_task, self._counting):
@@ -321,7 +341,8 @@ class Runtime:
             closing.append(self.socket.close())
         await _within(deadline, asyncio.gather(*closing, return_exceptions=True), "closing connections")
         await _within(deadline, loop.run_in_executor(None, self.db.close), "closing the database")
-        gc.unfreeze()  # what `start` froze is the collector's again (a process may start another Runtime: tests)
+        # what `start` froze is the collector's again (a process may start another Runtime: tests)
+        gc.unfreeze()
         log.info("jobstatus stopped")
 
 

@@ -17,6 +17,7 @@ import logging
 from bot.backends.auth import SecretStore
 from bot.backends.base import Backend
 from bot.backends.http import make_http_client
+from bot.backends.slots import UsersFirst
 from bot.metrics import Metrics
 from bot.support.config import BackendConfig, ConfigError, Settings
 from bot.support.logs import about
@@ -39,20 +40,27 @@ def backend_classes() -> dict[str, type[Backend]]:
 
 
 def build_backend(name: str, config: BackendConfig, secrets: SecretStore | None = None,
-                  metrics: Metrics | None = None) -> Backend:
-    """The adapter of `config.type`; with `metrics`, every request its HTTP client sends is timed there."""
+                  metrics: Metrics | None = None, users: UsersFirst | None = None) -> Backend:
+    """The adapter of `config.type`; with `metrics`, every request its HTTP client sends is timed there; with
+    `users`, its slots go to those users' requests ahead of scheduled polls (else it has a priority of its
+    own)."""
     cls = backend_classes()[config.type]
     http = make_http_client(config, metrics.vendor_request(name)) if metrics is not None else None
-    return cls(name, config, secrets=secrets, http=http)
+    backend = cls(name, config, secrets=secrets, http=http)
+    if users is not None:
+        backend.users_first(users)
+    return backend
 
 
 def build_backends(settings: Settings, where: str, secrets: SecretStore | None = None,
-                   metrics: Metrics | None = None) -> dict[str, Backend]:
-    """Every configured backend; a setting an adapter cannot use is a ConfigError naming the file."""
+                   metrics: Metrics | None = None, users: UsersFirst | None = None) -> dict[str, Backend]:
+    """Every configured backend; a setting an adapter cannot use is a ConfigError naming the file. With
+    `users` (the Runtime's one `UsersFirst`), their requests go ahead of scheduled polls for every backend's
+    slots."""
     out: dict[str, Backend] = {}
     for name, cfg in settings.backends.items():
         try:
-            out[name] = build_backend(name, cfg, secrets, metrics)
+            out[name] = build_backend(name, cfg, secrets, metrics, users)
         except ConfigError as exc:
             text = str(exc) if f"'{name}'" in str(exc) else f"backend '{name}': {exc}"
             raise ConfigError(f"{where}: {text}") from None

@@ -1,4 +1,5 @@
-"""What every backend adapter is: the normalised job status and details it answers with, and the `Backend` base.
+"""What every backend adapter is: the normalised job status and details it answers with, and the `Backend`
+base.
 
 A `Backend` is one configured backend: a vendor adapter bound to a base URL, credentials (an httpx.Auth flow,
 bot/backends/auth.py) and limits, sending every request through its one HTTP client (bot/backends/http.py);
@@ -26,7 +27,7 @@ from bot.backends.http import (
     too_slow,
     unreachable,
 )
-from bot.backends.slots import STALL_AFTER, Slots
+from bot.backends.slots import STALL_AFTER, Slots, UsersFirst
 from bot.backends.values import lenient_json
 from bot.domain.errors import (
     AuthFailed,
@@ -43,8 +44,9 @@ from bot.domain.errors import (
 from bot.domain.status import FailureDetails, JobStatus
 from bot.support.config import BackendConfig
 
-# The share of a backend's polling slots the jobs that answered too slowly last time may hold at once (at least one):
-# a quarter leaves three in four to the jobs that answer, and still asks every slow job again after its backoff.
+# The share of a backend's polling slots the jobs that answered too slowly last time may hold at once (at
+# least one): a quarter leaves three in four to the jobs that answer, and still asks every slow job again
+# after its backoff.
 SLOW_SHARE = 0.25
 
 MAX_ID_DIGITS = 18  # a numeric job id: at most 18 digits, so it always fits a 64-bit integer
@@ -70,13 +72,14 @@ def digits_job_id(text: str, label: str, what: str) -> str:
 
 
 class Exchange:
-    """One exchange with a vendor (`Backend.sending`): a slot of the backend's (`Slots.holding`), then the total
-    deadline of `deadline` (bot/backends/http.py: past it, what is inside is cancelled and `TooSlow` raised), and
-    STALL_AFTER seconds in, the slot handed on (bot/backends/slots.py). Every poll enters one, so it is one object
-    with one timer: the stall timer, which on firing hands the slot on and then sets the deadline's own (a
-    request stalls long before its deadline: STALL_AFTER is 2 s, a `timeout` 30 s by default); a `timeout` no
-    longer than STALL_AFTER sets the deadline at once, and the request never stalls. The generator-based context
-    managers and the second timer it replaces cost about a tenth of a poll's CPU (bench/, `--profile`)."""
+    """One exchange with a vendor (`Backend.sending`): a slot of the backend's (`Slots.holding`), then the
+    total deadline of `deadline` (bot/backends/http.py: past it, what is inside is cancelled and `TooSlow`
+    raised), and STALL_AFTER seconds in, the slot handed on (bot/backends/slots.py). Every poll enters one, so
+    it is one object with one timer: the stall timer, which on firing hands the slot on and then sets the
+    deadline's own (a request stalls long before its deadline: STALL_AFTER is 2 s, a `timeout` 30 s by
+    default); a `timeout` no longer than STALL_AFTER sets the deadline at once, and the request never stalls.
+    The generator-based context managers and the second timer it replaces cost about a tenth of a poll's CPU
+    (bench/, `--profile`)."""
 
     __slots__ = ("_hold", "_name", "_seconds", "_deadline", "_timer", "_timeout")
 
@@ -127,7 +130,8 @@ class Exchange:
             except TimeoutError:
                 raise too_slow(self._name, self._seconds) from None
             if exc_type is not None and issubclass(exc_type, TimeoutError):
-                raise too_slow(self._name, self._seconds) from None  # as `deadline`: a TimeoutError from inside too
+                # as `deadline`: a TimeoutError from inside too
+                raise too_slow(self._name, self._seconds) from None
         finally:
             await self._hold.__aexit__(None, None, None)
 
@@ -165,16 +169,26 @@ class Backend(ABC):
         self.http = http or make_http_client(config)
         self.auth: httpx.Auth | None = None  # set by the adapter from `config.auth`; every request carries it
         # the per-backend concurrency cap: every request to this backend waits here first, a user's request
-        # ahead of scheduled polls (bot/backends/slots.py)
-        self.limit = Slots(config.max_concurrency)
-        # the scheduled polls of jobs whose last answer came too slowly (TooSlow) take one of these first: however
-        # many of its jobs drip, they hold at most SLOW_SHARE of the slots polls may take, and the rest of the
-        # backend's jobs are polled at their interval beside them (bot/engine/poller.py)
+        # ahead of scheduled polls (bot/backends/slots.py); a backend built alone (a test, `jobstatus-bot
+        # check`) has a priority of its own until `users_first` gives it the process's (build_backends)
+        self.limit: Slots
+        self.slow_lane: asyncio.Semaphore
+        self.users_first(UsersFirst())
+
+    def users_first(self, priority: UsersFirst) -> None:
+        """This backend's slots go to `priority`'s users' requests ahead of its scheduled polls.
+        build_backends calls it once, before the backend is used, with the one `UsersFirst` the Runtime
+        made."""
+        self.limit = priority.slots(self.config.max_concurrency)
+        # the scheduled polls of jobs whose last answer came too slowly (TooSlow) take one of these first:
+        # however many of its jobs drip, they hold at most SLOW_SHARE of the slots polls may take, and the
+        # rest of the backend's jobs are polled at their interval beside them (bot/engine/poller.py)
         self.slow_lane = asyncio.Semaphore(max(1, int(self.limit.poll_cap * SLOW_SHARE)))
 
     @property
     def can_cancel(self) -> bool:
-        """Whether this configured backend offers cancel (may depend on config, e.g. Fusion's cancel_enabled)."""
+        """Whether this configured backend offers cancel (may depend on config, e.g. Fusion's
+        cancel_enabled)."""
         return self.capabilities.cancel
 
     # -- what subclasses provide ---------------------------------------------------------------
@@ -201,7 +215,8 @@ class Backend(ABC):
         return out
 
     async def cancel(self, job_id: str) -> str:
-        """Ask the vendor to cancel; returns what to tell the user. Raises CancelNotSupported/CancelRefused."""
+        """Ask the vendor to cancel; returns what to tell the user. Raises
+        CancelNotSupported/CancelRefused."""
         raise CancelNotSupported(f"{self.label} offers no cancel API. {self.cancel_hint}".strip())
 
     async def failure_details(self, status: JobStatus) -> FailureDetails | None:
@@ -219,21 +234,23 @@ class Backend(ABC):
         return self.base_url + path
 
     def sending(self) -> Exchange:
-        """Around every exchange with the vendor: one of the backend's slots, then the request's total deadline
-        (the backend's `timeout`: connect, headers and the whole body, bot/backends/http.py `deadline`). The
-        deadline starts once the slot is held, so waiting behind other requests is no vendor's slowness; and
-        a request past it is cancelled and its slot given back, so a vendor that drips its answers can hold
-        a slot for `timeout` at most (`Exchange`)."""
+        """Around every exchange with the vendor: one of the backend's slots, then the request's total
+        deadline (the backend's `timeout`: connect, headers and the whole body, bot/backends/http.py
+        `deadline`). The deadline starts once the slot is held, so waiting behind other requests is no
+        vendor's slowness; and a request past it is cancelled and its slot given back, so a vendor that drips
+        its answers can hold a slot for `timeout` at most (`Exchange`)."""
         return Exchange(self.limit, self.name, self.config.timeout)
 
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Send one request with the backend's auth; network trouble and HTTP error classes become BackendErrors.
+        """Send one request with the backend's auth; network trouble and HTTP error classes become
+        BackendErrors.
 
         Reads at most MAX_BODY_BYTES of the body. 2xx answers are returned; 404 → JobNotFound,
         401 → AuthFailed, 403 → Forbidden, 429/503 → RateLimited/Unavailable with Retry-After.
         """
         with unreachable(self.name):
-            async with self.sending(), self.http.stream(method, self.url(path), auth=self.auth, **kwargs) as resp:
+            async with self.sending(), self.http.stream(method, self.url(path), auth=self.auth,
+                                                        **kwargs) as resp:
                 await read_body(resp, self.name)
         self.raise_for_status(resp)
         return resp
@@ -268,7 +285,8 @@ class Backend(ABC):
         raise Refused(f"{self.name} answered {status}")
 
     def credentials(self, request: httpx.Request | None = None) -> list[str]:
-        """What an answer must never repeat to a user: the configured secrets and the credential `request` carried."""
+        """What an answer must never repeat to a user: the configured secrets and the credential `request`
+        carried."""
         return secrets_in(self.config.auth, request)
 
     async def get_json(self, path: str, **kwargs: Any) -> Any:

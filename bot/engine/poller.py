@@ -7,9 +7,10 @@ its next poll time, and those are flushed in one batch every few seconds (so the
 Answers that change something are written in batches, each with the Slack messages it owes.
 
 Replicas on PostgreSQL (`replica` set): the schedule holds the jobs this replica owns. `rebalance()`, the
-heartbeat bot/engine/replicas.py runs every lease/3, keeps them (a live replica's jobs stay its own), takes jobs up
-to the fair share and gives back the rest (bot/store/leases.py), and the schedule follows. Every write of a scheduled poll checks, under
-a row lock, that the job is still this replica's: a poll whose lease was lost writes nothing.
+heartbeat bot/engine/replicas.py runs every lease/3, keeps them (a live replica's jobs stay its own), takes
+jobs up to the fair share and gives back the rest (bot/store/leases.py), and the schedule follows. Every write
+of a scheduled poll checks, under a row lock, that the job is still this replica's: a poll whose lease was
+lost writes nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot import store
-from bot.backends import slots
 from bot.backends.base import Backend
 from bot.domain.errors import BackendError, BadResponse, TooSlow
 from bot.domain.jobs import Change, JobView, Upload, change_of
@@ -94,7 +94,8 @@ class Poller:
         self._writer: asyncio.Task[None] | None = None
         self._upkeep: asyncio.Task[None] | None = None
         self._dirty: dict[int, float] = {}  # job -> next poll time not yet in the database
-        self._away: set[int] = set()  # jobs loaded long past their next poll: their first change is "while I was away"
+        # jobs loaded long past their next poll: their first change is "while I was away"
+        self._away: set[int] = set()
         self._next_flush = 0.0
         self._next_sweep = 0.0
         self.sweep_every = 30.0  # seconds between looks for outages to note and watches past their timeout
@@ -164,22 +165,24 @@ class Poller:
 
     async def rebalance(self) -> leases.Balance:
         """A replica's heartbeat: say it is alive, take or give back jobs (bot/store/leases.py), and make
-        the schedule hold exactly the jobs it owns. Answers and next poll times are written first, for those it
-        gives."""
+        the schedule hold exactly the jobs it owns. Answers and next poll times are written first, for those
+        it gives."""
         assert self.replica is not None
         await self._apply_writes()
         await self._flush()
         # given back last (only when too few others are left): the jobs being polled now, those answered since
-        # the writes above (their next poll time is not in the database yet), and those due before the heartbeat's database call
-        # is likely over (a poll started meanwhile would be the giver's, and the taker, finding the job due,
-        # would ask again at once): twice within a vendor's per-job limit
+        # the writes above (their next poll time is not in the database yet), and those due before the
+        # heartbeat's database call is likely over (a poll started meanwhile would be the giver's, and the
+        # taker, finding the job due, would ask again at once): twice within a vendor's per-job limit
         now = self.clock()
         soon = {name: now + min(KEEP_DUE_WITHIN, self.interval(name) / 4) for name in self.backends}
-        keep = sorted(self._inflight.union(self._dirty, (w.job.pk for w in self._writes),
-                                           (pk for pk, job in self._jobs.items() if job.due <= soon[job.backend])))
+        keep = sorted(self._inflight.union(
+            self._dirty, (w.job.pk for w in self._writes),
+            (pk for pk, job in self._jobs.items() if job.due <= soon[job.backend])))
         balance = await self.db.run(leases.balance, self.replica, self.lease, list(self.backends), keep)
         for pk in [pk for pk in self._jobs if pk not in balance.owned]:
-            self._drop(pk)  # given back, or lost (this replica missed its lease): a poll under way writes nothing
+            # given back, or lost (this replica missed its lease): a poll under way writes nothing
+            self._drop(pk)
         new = balance.owned.difference(self._jobs)
         if new:
             self._adopt(await self.db.run(store.polling_jobs, new))
@@ -285,10 +288,12 @@ class Poller:
     # -- polling -------------------------------------------------------------------------------------
     async def _poll(self, backend: Backend, jobs: list[Tracked], force: bool = False) -> None:
         """Poll `jobs` and record the answers. A scheduled poll (not `force`: not a user's Refresh) waits
-        behind users' requests for one of the backend's slots (bot/backends/slots.py); one of a job whose last
-        answer came too slowly waits for the backend's slow lane before that (bot/backends/base.py)."""
+        behind users' requests for one of the backend's slots (bot/backends/slots.py): it is marked scheduled
+        on the `UsersFirst` those slots answer to (the Runtime's one, given to every backend by
+        build_backends); one of a job whose last answer came too slowly waits for the backend's slow lane
+        before that (bot/backends/base.py)."""
         slow = not force and len(jobs) == 1 and jobs[0].error_kind == TooSlow.kind
-        with contextlib.nullcontext() if force else slots.scheduled():
+        with contextlib.nullcontext() if force else backend.limit.priority.scheduled():
             if slow:  # its last answer came too slowly: it waits for the backend's slow lane first
                 async with backend.slow_lane:
                     await self._ask(backend, jobs, force)
@@ -299,7 +304,8 @@ class Poller:
         try:
             if not backend.capabilities.batch:
                 try:
-                    results: Mapping[str, JobStatus | BackendError] = {jobs[0].job_id: await backend.status(jobs[0].job_id)}
+                    results: Mapping[str, JobStatus | BackendError] = {
+                        jobs[0].job_id: await backend.status(jobs[0].job_id)}
                 except BackendError as exc:
                     results = {jobs[0].job_id: exc}
             else:
@@ -347,14 +353,16 @@ class Poller:
             if res.job_id != job.job_id:  # an adapter may normalise the id; keep ours
                 res = replace(res, job_id=job.job_id)
             due = now + self.interval(job.backend, job, now) * random.uniform(0.95, 1.05)
-            # an answer that changes nothing is not written, unless it finds a flapping job settled: that owes a note
+            # an answer that changes nothing is not written, unless it finds a flapping job settled: that owes
+            # a note
             quiet = job.errors == 0 and change is Change.NONE and not job.settling(now)
             away = job.pk in self._away  # this answer is the first since the bot came back: it settles that
             self._away.discard(job.pk)
             if change is Change.STATE:
                 job.changed_at = now
             if job.errors:
-                log.info("%s job %s answers again", job.backend, job.job_id, extra=about(job.backend, job.job_id))
+                log.info("%s job %s answers again", job.backend, job.job_id,
+                         extra=about(job.backend, job.job_id))
             job.phase, job.vendor_status = res.phase, res.vendor_status
             job.progress, job.name, job.errors, job.error_kind = res.progress, res.name or job.name, 0, None
             if res.terminal:
@@ -367,7 +375,8 @@ class Poller:
         else:
             due = now + self._backoff(job.backend, job.errors + 1, res.retry_after)
             if job.errors == 0:
-                log.warning("%s job %s: %s", job.backend, job.job_id, res, extra=about(job.backend, job.job_id))
+                log.warning("%s job %s: %s", job.backend, job.job_id, res,
+                            extra=about(job.backend, job.job_id))
             job.errors += 1
             if scheduled:
                 self._schedule(job, due)
@@ -407,7 +416,8 @@ class Poller:
         owed = False
         for w, a in zip(writes, applied, strict=True):
             owed = owed or a.owed > 0
-            if isinstance(w.result.answer, JobStatus):  # the store decides whether the job flaps (store/polls.py)
+            # the store decides whether the job flaps (store/polls.py)
+            if isinstance(w.result.answer, JobStatus):
                 w.job.flapping_since = a.flapping_since
             if not a.polling:
                 self._drop(w.job.pk)
@@ -434,10 +444,12 @@ class Poller:
 
     async def details_for(self, backend: Backend, st: JobStatus, watch_ids: list[int]) -> None:
         """After a job ends: what the backend can tell beyond the status (errors, logs, outputs), to the
-        watches whose channel the backend's `details` allows now (bot/operations/permissions.py); the others' threads got
-        the state and where the details are (messages.change), and the vendor is not even asked for them."""
+        watches whose channel the backend's `details` allows now (bot/operations/permissions.py); the others'
+        threads got the state and where the details are (messages.change), and the vendor is not even asked
+        for them."""
         channels = await self.db.run(store.watch_channels, watch_ids)
-        watch_ids = [w for w in watch_ids if w in channels and messages.details_allowed(backend.config, channels[w])]
+        watch_ids = [w for w in watch_ids
+                     if w in channels and messages.details_allowed(backend.config, channels[w])]
         if not watch_ids:
             return
         try:
@@ -462,8 +474,9 @@ class Poller:
         self.kick()
 
     async def _sweep(self, now: float) -> None:
-        """What the passing of time owes: outage notes, "longer than usual" notes, watches past their timeout, dropping jobs whose
-        watches ended elsewhere (a channel archived, say), and now and then pruning old history."""
+        """What the passing of time owes: outage notes, "longer than usual" notes, watches past their timeout,
+        dropping jobs whose watches ended elsewhere (a channel archived, say), and now and then pruning old
+        history."""
         try:
             owed = await self.db.run(self._notes, now)
             owed += await self.db.run(store.expire_watches, now, self.replica)
@@ -500,7 +513,8 @@ class Poller:
                 break
             total += batch
         if total:
-            log.info("pruned history older than %s UTC: %d state changes, %d ended watches, %d jobs, %d digests",
+            log.info("pruned history older than %s UTC: %d state changes, %d ended watches, %d jobs, "
+                     "%d digests",
                      time.strftime("%Y-%m-%d %H:%M", time.gmtime(before)), total.state_changes, total.watches,
                      total.jobs, total.digests)
         return finished

@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import text
 
 from bot import store
-from bot.backends.slots import is_scheduled
 from bot.domain.errors import Unavailable
 from bot.domain.jobs import JobEvent, OutboxKind, event_of
 from bot.domain.states import Phase
@@ -192,7 +191,7 @@ async def test_a_scheduled_poll_waits_behind_users_for_a_slot_and_a_refresh_does
     answer = rig.backend.status
 
     async def status(job_id: str) -> JobStatus:  # the double notes how each request was marked
-        marks.append(is_scheduled())
+        marks.append(rig.backend.limit.priority.is_scheduled())
         return await answer(job_id)
 
     rig.backend.status = status  # type: ignore[method-assign]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.backends.slots import users_first
+from bot.backends.slots import UsersFirst
 from bot.inbound.home import HomeTab
 from bot.inbound.listeners.actions import BUTTONS, Buttons
 from bot.inbound.listeners.commands import Commands
@@ -14,7 +14,8 @@ from bot.operations.watching import Watching
 from bot.rendering import views
 
 
-def register(app: AsyncApp, watching: Watching, home: HomeTab) -> None:
+def register(app: AsyncApp, watching: Watching, home: HomeTab, users: UsersFirst) -> None:
+    users_first = users.users_first
     # each serves a user: it goes ahead of scheduled polls, for a backend's slots and on the event loop
     app.command("/jobstatus")(users_first(Commands(watching).jobstatus))
     app.action(BUTTONS)(users_first(Buttons(watching, home).clicked))

@@ -17,7 +17,7 @@ import bot.backends.base
 from bot.backends import build_backend
 from bot.backends.base import Backend
 from bot.backends.http import deadline, make_http_client
-from bot.backends.slots import Slots, pool_size, scheduled, stalled_max
+from bot.backends.slots import UsersFirst, pool_size, stalled_max
 from bot.domain.errors import TooSlow, Unavailable
 from bot.support.config import BackendConfig
 
@@ -81,7 +81,7 @@ async def _inside_deadline() -> None:
 async def test_a_dripping_answer_is_given_up_at_the_deadline_and_its_slot_given_back() -> None:
     body = Drip(every=0.01)  # far quicker than any per-read timeout: only a total deadline ends it
     backend = dripping_backend(body, timeout=0.3, max_concurrency=2)
-    with scheduled(), pytest.raises(TooSlow, match="planning answers too slowly"):
+    with backend.limit.priority.scheduled(), pytest.raises(TooSlow, match="planning answers too slowly"):
         await backend.status("7")
     assert body.sent > 1 and body.closed  # it was read from, then the stream was closed
     async with backend.limit, backend.limit:  # both slots are free again
@@ -123,7 +123,7 @@ async def test_a_stalled_request_still_ends_at_its_deadline(monkeypatch: pytest.
 
 
 async def test_at_most_stalled_max_requests_hand_their_slots_on() -> None:
-    slots = Slots(2)
+    slots = UsersFirst().slots(2)
     assert stalled_max(2) == slots.stalled_max == 1 and pool_size(2) == 3
     async with slots.holding() as first, slots.holding() as second:
         first()
@@ -142,9 +142,9 @@ async def test_at_most_stalled_max_requests_hand_their_slots_on() -> None:
 
 
 async def test_scheduled_polls_never_take_the_slot_kept_for_users() -> None:
-    slots = Slots(3)
+    slots = UsersFirst().slots(3)
     assert slots.poll_cap == 2
-    with scheduled():
+    with slots.priority.scheduled():
         await slots.__aenter__()
         await slots.__aenter__()
         third = asyncio.create_task(slots.__aenter__())
@@ -152,7 +152,7 @@ async def test_scheduled_polls_never_take_the_slot_kept_for_users() -> None:
         assert not third.done() and slots.held_by_polls == 2
     async with slots:  # a user's request takes the kept slot at once
         pass
-    with scheduled():
+    with slots.priority.scheduled():
         await slots.__aexit__(None, None, None)  # a poll ends: the waiting poll takes its slot
         await asyncio.wait_for(third, 1)
         assert slots.held_by_polls == 2
