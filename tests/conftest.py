@@ -68,7 +68,8 @@ class FakeClock:
 # -- the whole bot: real Runtime (Bolt over HTTP), fake Slack, simulators, a temp database -----------------
 
 SIGNING_SECRET = "test-signing-secret"
-# JOBSTATUS_SECRET_KEYS of the tests' bots: stored secrets are encrypted (bot/store/sealing.py), as in production
+# JOBSTATUS_SECRET_KEYS of the tests' bots: stored secrets are encrypted (bot/store/sealing.py), as in
+# production
 SECRET_KEYS = Fernet.generate_key().decode()
 
 

@@ -145,7 +145,7 @@ def test_who_names_a_user_by_mention_and_an_api_client_by_name() -> None:
     assert messages.who(actors.watcher("U0123", None)) == "<@U0123>"
 
 
-# -- issue 19 item 4: the named user, the scope's refusals, the 401 throttle ---------------------------------------
+# -- issue 19 item 4: the named user, the scope's refusals, the 401 throttle ---------------------------------
 
 def test_a_client_names_only_its_own_users_and_says_how_to_do_without() -> None:
     config = ApiConfig.model_validate({"tokens": {"ci": {"token": FIN, "users": ["U0ANA", "W0BEN"]},

@@ -55,7 +55,8 @@ def test_help_lists_the_environment_variables_the_command_reads(command: str, ca
             assert f"(default: {v.default or 'unset'})" in " ".join(text.split()), v.name
         else:
             assert v.name not in text
-    read = {v.field for v in ENVIRONMENT if v.field}  # the others (LOG_*) bot/support/logs.py reads, before the config
+    # the others (LOG_*) bot/support/logs.py reads, before the config
+    read = {v.field for v in ENVIRONMENT if v.field}
     assert read == set(Environment.model_fields)  # every field of Environment comes from the table
 
 

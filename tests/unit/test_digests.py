@@ -155,7 +155,8 @@ async def test_a_digest_shows_a_failure_text_only_where_its_backends_details_all
     fusion = BackendConfig.model_validate({"type": "fusion_jobscheduler", "base_url": "https://fusion.test",
                                            "auth": {"type": "bearer", "token": "t"}, "details": ["C0002"]})
     for channel, shown, configured in (("C0001", False, {"fusion": fusion}), ("C0002", True, {"fusion": fusion}),
-                                       ("C0003", False, {})):  # a backend taken out of the config: fail closed
+                                       # a backend taken out of the config: fail closed
+                                       ("C0003", False, {})):
         slack = SlackDouble()
         digests = Digests(db, slack, [DigestConfig(channel=channel, at="07:30", timezone="Europe/Berlin")], clock,
                           configured)

@@ -88,12 +88,14 @@ class Knew:
 
 @pytest.mark.parametrize(("answer", "change"), [
     (JobStatus("1", Phase.RUNNING, "RUNNING", progress=40, name="Nightly load"), Change.NONE),
-    (JobStatus("1", Phase.RUNNING, "RUNNING", progress=40), Change.NONE),  # no name in the answer: the name stays
+    # no name in the answer: the name stays
+    (JobStatus("1", Phase.RUNNING, "RUNNING", progress=40), Change.NONE),
     (JobStatus("1", Phase.RUNNING, "RUNNING", progress=40, name=""), Change.NONE),
     (JobStatus("1", Phase.RUNNING, "RUNNING", progress=55, name="Nightly load"), Change.SHOWN),
     (JobStatus("1", Phase.RUNNING, "RUNNING", progress=None, name="Nightly load"), Change.SHOWN),
     (JobStatus("1", Phase.RUNNING, "RUNNING", progress=40, name="Nightly load v2"), Change.SHOWN),
-    (JobStatus("1", Phase.RUNNING, "WAIT", progress=40, name="Nightly load"), Change.STATE),  # the vendor's word
+    # the vendor's word
+    (JobStatus("1", Phase.RUNNING, "WAIT", progress=40, name="Nightly load"), Change.STATE),
     (JobStatus("1", Phase.SUCCEEDED, "RUNNING", progress=40, name="Nightly load"), Change.STATE),
     (JobStatus("1", Phase.FAILED, "ERROR", progress=100, name="Other"), Change.STATE),
 ])

@@ -134,7 +134,8 @@ def test_a_value_it_does_not_know_is_said_and_the_default_used() -> None:
 # -- Redact: no response_url and no Slack token in a line --------------------------------------------------
 
 HOOK = "https://hooks.slack.com/actions/T0001/1234/aBcD3fGh"
-LOOPBACK_HOOK = "http://127.0.0.1:5555/response/r42"  # the fake Slack's: recognised as a field, not by its host
+# the fake Slack's: recognised as a field, not by its host
+LOOPBACK_HOOK = "http://127.0.0.1:5555/response/r42"
 
 
 @pytest.mark.parametrize("line", [

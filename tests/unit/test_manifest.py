@@ -34,8 +34,9 @@ METHOD_SCOPES: dict[str, set[str]] = {
     # one scope per kind of conversation read: the bot serves public (channels:) and private (groups:)
     # channels; im:history / mpim:history would be for direct messages, where it is not used
     "conversations.history": {"channels:history", "groups:history"},
-    # bot/operations/permissions.py: who is in a user group named by a backend's `users`/`cancel` (usergroups.users.list),
-    # and in a channel (conversations.members: public channels:read, private groups:read; the modal, the Home tab)
+    # bot/operations/permissions.py: who is in a user group named by a backend's `users`/`cancel`
+    # (usergroups.users.list), and in a channel (conversations.members: public channels:read, private
+    # groups:read; the modal, the Home tab)
     "usergroups.users.list": {"usergroups:read"},
     "conversations.members": {"channels:read", "groups:read"},
 }

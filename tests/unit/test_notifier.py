@@ -71,7 +71,8 @@ class Bot:
 @pytest.fixture(autouse=True)
 def _no_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 0.0)  # pacing has its own test
-    monkeypatch.setattr("bot.engine.notifier.outcome.BACKOFF_FIRST", 0.0)  # a retry without Retry-After is due at once
+    # a retry without Retry-After is due at once
+    monkeypatch.setattr("bot.engine.notifier.outcome.BACKOFF_FIRST", 0.0)
 
 
 @pytest.fixture
@@ -112,7 +113,8 @@ async def test_a_watch_gets_its_parent_then_its_replies_in_order_in_its_thread(b
 
 async def test_a_reply_slack_refuses_for_now_holds_back_its_watch_only(
         bot_: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bot.engine.notifier.outcome.BACKOFF_FIRST", 10.0)  # the refused reply is due again 5 to 15 s later
+    # the refused reply is due again 5 to 15 s later
+    monkeypatch.setattr("bot.engine.notifier.outcome.BACKOFF_FIRST", 10.0)
     w1, w2 = await bot_.watch("1"), await bot_.watch("2")
     await bot_.until(lambda: len(bot_.slack.sent) == 2, "both parents")
     bot_.slack.refuse("chat.postMessage", "internal_error")  # transient, no Retry-After: this message waits
@@ -201,7 +203,8 @@ async def test_a_state_change_owed_while_a_channel_is_paced_goes_before_the_deta
     view = JobView("fake", "1", None, Phase.SUCCEEDED, "SUCCEEDED", None, None, (), (), bot_.clock())
     await bot_.owe(w1, Changed(view, "U1", Phase.RUNNING, "RUNNING"), note("details 1"))
     bot_.notifier.kick()
-    await bot_.until(lambda: len(bot_.replies()) == 1, "the first change")  # "details 1" waits for the pace...
+    # "details 1" waits for the pace...
+    await bot_.until(lambda: len(bot_.replies()) == 1, "the first change")
     view2 = JobView("fake", "2", None, Phase.SUCCEEDED, "SUCCEEDED", None, None, (), (), bot_.clock())
     await bot_.owe(w2, Changed(view2, "U1", Phase.RUNNING, "RUNNING"))  # ...and this is owed meanwhile
     bot_.notifier.kick()
@@ -346,7 +349,8 @@ async def test_a_state_change_reads_as_it_was_when_it_happened(bot_: Bot) -> Non
     failed = JobStatus("1", Phase.FAILED, "FAILED", message="ORA-01555 <!channel>")
     [applied] = await bot_.db.run(store.apply_results, [PollResult(job.pk, failed, bot_.clock(), bot_.clock())])
     assert applied.changed and applied.owed == 2  # the change, and the parent's update
-    await bot_.db.run(lambda s: s.execute(text("UPDATE jobs SET message = 'later words'")))  # the job moves on
+    # the job moves on
+    await bot_.db.run(lambda s: s.execute(text("UPDATE jobs SET message = 'later words'")))
     await bot_.until(lambda: len(bot_.replies()) == 1, "the change's reply")
     [reply] = [s for s in bot_.slack.sent if s.thread_ts is not None]
     assert "ORA-01555 &lt;!channel&gt;" in json.dumps(reply.blocks) and "later words" not in json.dumps(reply.blocks)

@@ -63,7 +63,8 @@ TABLE = [
     ("U1", (), Action.CANCEL, LOCKED, "C1", False),  # may use it, may not cancel: not in the group
     ("U9", ("SOPS",), Action.CANCEL, LOCKED, "C1", True),
     (OWNER, (), Action.CANCEL, LOCKED, "C1", False),  # owning gives no right under a list, nor use
-    ("UADMIN", (), Action.CANCEL, OPEN, "C1", True),  # admins may always cancel where they may use the backend
+    # admins may always cancel where they may use the backend
+    ("UADMIN", (), Action.CANCEL, OPEN, "C1", True),
     ("UADMIN", (), Action.CANCEL, LISTED, "C1", True),
     ("UADMIN", (), Action.CANCEL, LOCKED, "C1", False),  # `admins` widens cancel, not who may use it
     ("UADMIN", ("SOPS",), Action.CANCEL, LOCKED, "C2", False),  # nor where

@@ -107,7 +107,8 @@ def test_a_backend_named_in_other_letter_case_is_found_and_a_near_miss_is_sugges
     doubles = backends(BackendDouble("epm-demo"), BackendDouble("fusion-prod"), BackendDouble("Fusion-Prod"))
     w.backends = doubles
     assert w.backend("EPM-DEMO").name == "epm-demo"
-    said = str(pytest.raises(UserError, w.backend, "FUSION-PROD").value)  # two names differ only so: not a guess
+    # two names differ only so: not a guess
+    said = str(pytest.raises(UserError, w.backend, "FUSION-PROD").value)
     assert said.startswith("There is no backend called `FUSION-PROD`. Did you mean `")
     said = str(pytest.raises(UserError, w.backend, "epm-dmeo").value)
     assert said.startswith("There is no backend called `epm-dmeo`. Did you mean `epm-demo`? Backends anyone may use:")

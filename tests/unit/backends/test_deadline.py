@@ -112,7 +112,8 @@ async def test_a_stalled_request_still_ends_at_its_deadline(monkeypatch: pytest.
     backend = dripping_backend(body, timeout=0.5, max_concurrency=1)
     stuck = asyncio.create_task(backend.status("7"))
     await asyncio.sleep(0)  # it takes the one slot...
-    async with asyncio.timeout(30), backend.limit:  # ...hands it on at STALL_AFTER (the timeout is a hang guard)
+    # ...hands it on at STALL_AFTER (the timeout is a hang guard)
+    async with asyncio.timeout(30), backend.limit:
         assert backend.limit.stalled == 1 and not stuck.done()
     with pytest.raises(TooSlow, match="^planning answers too slowly: no complete answer within 0.5 s$"):
         await asyncio.wait_for(stuck, 30)  # ...and is still given up at its deadline

@@ -104,7 +104,7 @@ async def test_retry_after_still_comes_with_the_words() -> None:
     await backend.aclose()
 
 
-# -- every adapter says the vendor's words before a bare status -----------------------------------------------
+# -- every adapter says the vendor's words before a bare status ----------------------------------------------
 VAULT_LOGIN = {"responseStatus": "SUCCESS", "sessionId": "S3SSION", "vaultId": 1,
                "vaultIds": [{"id": 1, "name": "V", "url": "http://127.0.0.1:1/api"}]}
 ADAPTERS: dict[str, tuple[dict[str, Any], int, dict[str, Any], type, str]] = {
@@ -144,7 +144,8 @@ async def test_every_adapter_says_the_vendors_words(type_name: str) -> None:
     await backend.http.aclose()
     backend.http = httpx.AsyncClient(transport=httpx.MockTransport(vendor))
     with pytest.raises(error) as err:
-        await backend.status("cefb58a0-cd71-11ec-8e29-81c20d280994" if type_name == "immuta" else "7")  # a GUID
+        # a GUID
+        await backend.status("cefb58a0-cd71-11ec-8e29-81c20d280994" if type_name == "immuta" else "7")
     assert f"HTTP {status}: {words}" in str(err.value)
     assert "pw-" not in str(err.value)
     await backend.aclose()

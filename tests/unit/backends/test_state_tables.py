@@ -78,8 +78,9 @@ VAULT_ROWS = [
     ("MISSED_SCHEDULE", F, True, "its schedule passed unrun"),
     ("CANCELLED", C, True, "NOTES.md: Accepted jobs go CANCELLING then CANCELLED"),
 ]
-# oracle-epm-data-integration-jobs.txt "Job Status Codes": -1 In Progress, 0 Success, 1 Error, 2 Cancel Pending,
-# 3 Cancelled, 4 Invalid Parameter, Integer.MAX_VALUE Unknown (Planning: "codes as EPM DI", NOTES.md).
+# oracle-epm-data-integration-jobs.txt "Job Status Codes": -1 In Progress, 0 Success, 1 Error, 2 Cancel
+# Pending, 3 Cancelled, 4 Invalid Parameter, Integer.MAX_VALUE Unknown (Planning: "codes as EPM DI",
+# NOTES.md).
 EPM_CODE_ROWS = [
     (-1, R, False, "In Progress"),
     (0, S, True, "Success"),
@@ -89,8 +90,8 @@ EPM_CODE_ROWS = [
     (4, F, True, "Invalid Parameter"),
     (2147483647, U, False, "Unknown"),
 ]
-# EPM DI's jobStatus word and Planning's descriptiveStatus ("The status of the job, such as Completed or Error",
-# oracle-epm-planning-jobs.txt), and the code's own words above as a word.
+# EPM DI's jobStatus word and Planning's descriptiveStatus ("The status of the job, such as Completed or
+# Error", oracle-epm-planning-jobs.txt), and the code's own words above as a word.
 EPM_WORD_ROWS = [
     ("RUNNING", R, False, "running"),
     ("IN PROGRESS", R, False, "code -1: In Progress"),
@@ -109,8 +110,9 @@ EPM_WORD_ROWS = [
     ("CANCELED", C, True, "code 3: Cancelled, as spelled elsewhere"),
     ("UNKNOWN", U, False, "Integer.MAX_VALUE: Unknown"),
 ]
-# immuta-jobs.txt: "The job state: active, cancelled, completed, created, expired, failed, or retry."; NOTES.md:
-# "created, retry (queued); active (running); completed; failed, expired; cancelled. retry is not terminal".
+# immuta-jobs.txt: "The job state: active, cancelled, completed, created, expired, failed, or retry.";
+# NOTES.md: "created, retry (queued); active (running); completed; failed, expired; cancelled. retry is not
+# terminal".
 IMMUTA_ROWS = [
     ("created", Q, False, "created (queued)"),
     ("retry", Q, False, "retry (queued) ... not terminal"),

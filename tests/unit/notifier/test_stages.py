@@ -147,7 +147,8 @@ async def test_a_reply_is_not_due_before_its_parent_and_a_row_gone_is_gone(db: S
     claimed = await claim(parent.id)
     assert isinstance(claimed, OwedMessage) and claimed.attempts == 0  # the tries before this one...
     again = await claim.due(parent.id)
-    assert isinstance(again, OwedMessage) and again.attempts == 1  # ...and this one, committed before the send
+    # ...and this one, committed before the send
+    assert isinstance(again, OwedMessage) and again.attempts == 1
     await db.run(store.sent, parent.id, "1.5")
     assert await claim.due(parent.id) is GONE and await claim(parent.id) is GONE
 
@@ -157,7 +158,8 @@ async def test_a_reply_is_not_due_before_its_parent_and_a_row_gone_is_gone(db: S
     (OutboxKind.REPLY, "chat.postMessage", "ratelimited", Outcome.RETRY),
     (OutboxKind.REPLY, "chat.postMessage", "token_revoked", Outcome.STOP_SENDING),
     (OutboxKind.REPLY, "chat.postMessage", "channel_not_found", Outcome.END_WATCH),
-    (OutboxKind.PARENT, "chat.postMessage", "invalid_blocks", Outcome.END_WATCH),  # a parent Slack never takes
+    # a parent Slack never takes
+    (OutboxKind.PARENT, "chat.postMessage", "invalid_blocks", Outcome.END_WATCH),
     (OutboxKind.REPLY, "chat.postMessage", "invalid_blocks", Outcome.DROP),
 ])
 def test_slacks_answer_comes_to_its_tables_outcome(kind: OutboxKind, method: str, code: str,

@@ -243,8 +243,10 @@ def test_each_common_code_has_its_outcome_on_every_method(code: str, outcome: Ou
 def test_a_code_no_table_knows_is_none_for_the_callers_default_and_methods_own_codes_stay_their_own() -> None:
     assert classify("chat.postMessage", "a_code_slack_adds_later") is None
     assert classify("no.such_method", "channel_not_found") is None
-    assert classify("no.such_method", "invalid_auth") is STOP_SENDING  # the common table applies to any method
-    assert classify("views.publish", "invalid_auth") is STOP_SENDING  # a method named after "response_url" too
+    # the common table applies to any method
+    assert classify("no.such_method", "invalid_auth") is STOP_SENDING
+    # a method named after "response_url" too
+    assert classify("views.publish", "invalid_auth") is STOP_SENDING
     assert classify("views.publish", "used_url") is None  # response_url's own codes are its own
     assert classify("response_url", "invalid_auth") is None  # response_url has its own table only
     assert classify("files.getUploadURLExternal", "missing_scope") is NO_UPLOAD  # files:write only
@@ -252,8 +254,8 @@ def test_a_code_no_table_knows_is_none_for_the_callers_default_and_methods_own_c
 
 
 # response_url (Bolt's respond()): https://api.slack.com/changelog/2016-05-17-changes-to-errors-for-incoming-webhooks
-# "invalid_payload ... user_not_found ... channel_not_found ... channel_is_archived ... action_prohibited ... no_text
-# ... rollup_error": the request or its target is wrong (DROP), or Slack failed (rollup_error: RETRY).
+# "invalid_payload ... user_not_found ... channel_not_found ... channel_is_archived ... action_prohibited ...
+# no_text ... rollup_error": the request or its target is wrong (DROP), or Slack failed (rollup_error: RETRY).
 RESPONSE_ROWS = [
     ("invalid_payload", DROP), ("user_not_found", DROP), ("action_prohibited", DROP), ("channel_not_found", DROP),
     ("channel_is_archived", DROP), ("no_text", DROP), ("invalid_blocks", DROP), ("too_many_attachments", DROP),

@@ -74,12 +74,14 @@ def test_token_trouble_stops_sending_on_every_method() -> None:
 def test_an_upload_can_cost_only_the_upload(method: str) -> None:
     for code in DOCUMENTED[method].split() + COMMON:
         assert classify(method, code) in (Outcome.NO_UPLOAD, Outcome.RETRY, Outcome.STOP_SENDING), code
-    assert classify(method, "missing_scope") is Outcome.NO_UPLOAD  # files:write missing: chat:write still works
+    # files:write missing: chat:write still works
+    assert classify(method, "missing_scope") is Outcome.NO_UPLOAD
 
 
 def test_a_few_readings_that_matter() -> None:
     assert classify("chat.postMessage", "not_in_channel") is Outcome.END_WATCH
-    assert classify("files.completeUploadExternal", "not_in_channel") is Outcome.NO_UPLOAD  # chat:write.public
+    # chat:write.public
+    assert classify("files.completeUploadExternal", "not_in_channel") is Outcome.NO_UPLOAD
     assert classify("chat.postMessage", "missing_scope") is Outcome.STOP_SENDING
     assert classify("chat.update", "message_not_found") is Outcome.REPOST_PARENT
     assert classify("chat.postMessage", "ratelimited") is Outcome.RETRY

@@ -78,7 +78,8 @@ async def test_old_history_goes_and_what_is_active_or_owed_stays(db: Store, cloc
 
     assert pruned == Pruned(state_changes=4, watches=2, jobs=1)  # the 100-day-old ones of jobs 1-4
     assert await db.run(ids, Watch) == sorted([w["active"], w["owing"], w["shared_new"], w["lately"]])
-    assert await db.run(ids, Job) == sorted([jobs["1"], jobs["3"], jobs["4"], jobs["5"]])  # job 2 had only `gone`
+    # job 2 had only `gone`
+    assert await db.run(ids, Job) == sorted([jobs["1"], jobs["3"], jobs["4"], jobs["5"]])
     history = await db.run(lambda s: s.execute(select(StateChange.job_pk, StateChange.at)).all())
     assert sorted(history) == [(jobs["5"], recent)]
     [owed] = await db.run(store.pending, now)

@@ -110,7 +110,8 @@ async def test_a_channels_state_changes_go_before_its_new_parents(db: Store, clo
     parent is posted; a new watch's own change still follows its parent."""
     old = await _threaded(db, clock, "1")
     new = [await _watch(db, clock, str(i)) for i in range(10, 14)]
-    await db.run(lambda s: store.owe(s, new[0], _changed("10", clock), clock()))  # its parent is not posted yet
+    # its parent is not posted yet
+    await db.run(lambda s: store.owe(s, new[0], _changed("10", clock), clock()))
     await db.run(lambda s: store.owe(s, old, _changed("1", clock), clock()))
     owed = await db.run(store.pending, clock())
     assert [(m.kind, m.watch_id) for m in owed] == [

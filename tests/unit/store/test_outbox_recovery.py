@@ -40,7 +40,8 @@ async def test_a_lost_parent_is_owed_anew_once_its_updates_dropped_its_thread_me
     assert await db.run(_parent_ts, w.pk) is None
     assert await db.run(_rows, w.pk) == [(OutboxKind.REPLY, '{"text":"kept","blocks":[],"broadcast":false}', clock() - 5),
                                          (OutboxKind.PARENT, "{}", clock())]
-    assert [k for k, _, _ in await db.run(_rows, other.pk)] == [OutboxKind.UPDATE, OutboxKind.REPLY]  # untouched
+    # untouched
+    assert [k for k, _, _ in await db.run(_rows, other.pk)] == [OutboxKind.UPDATE, OutboxKind.REPLY]
     assert await db.run(_parent_ts, other.pk) == "1.000002"
     await db.run(store.forget_parent, 999_999, clock())  # a watch gone meanwhile: nothing to do, no error
 
@@ -74,7 +75,8 @@ async def test_when_more_are_due_than_the_limit_parents_are_read_first_and_updat
     four = await db.run(store.pending, clock(), 4)
     assert [m.kind for m in four] == [OutboxKind.PARENT] + [OutboxKind.REPLY] * 3
     assert len(await db.run(store.pending, clock(), 5)) == 5
-    no_updates = await db.run(store.pending, clock(), 100, None, None, None, False)  # chat.update has no budget
+    # chat.update has no budget
+    no_updates = await db.run(store.pending, clock(), 100, None, None, None, False)
     assert [m.kind for m in no_updates] == [OutboxKind.PARENT] + [OutboxKind.REPLY] * 3
 
 
@@ -149,7 +151,8 @@ async def test_an_update_in_retry_backoff_stands_for_later_ones_and_a_refused_fi
     assert await db.run(store.owe, w, OutboxKind.UPDATE, clock()) is True
     [u] = await db.run(store.pending, clock())
     await db.run(store.claim, u.id)
-    await db.run(store.retry_later, u.id, clock() + 30)  # tried, waits for its retry: it will render the newest
+    # tried, waits for its retry: it will render the newest
+    await db.run(store.retry_later, u.id, clock() + 30)
     assert await db.run(store.owe, w, OutboxKind.UPDATE, clock()) is False
     clock.advance(30)
     assert await db.run(store.owe, w, OutboxKind.UPDATE, clock()) is True  # due and claimed: may be in flight

@@ -33,7 +33,8 @@ async def test_a_word_that_means_nothing_new_redraws_the_parents_and_owes_no_rep
     owed = await _apply(db, clock, pk, JobStatus("1", Phase.RUNNING, "IN_PROGRESS", progress=0))
     assert owed == [(OutboxKind.UPDATE, "C1"), (OutboxKind.UPDATE, "C2")]
     job = await db.run(store.find_job, "fake", "1")
-    assert job is not None and (job.vendor_status, job.progress) == ("IN_PROGRESS", 0)  # what the parents show
+    # what the parents show
+    assert job is not None and (job.vendor_status, job.progress) == ("IN_PROGRESS", 0)
     history = await db.run(lambda s: s.query(store.StateChange).filter_by(job_pk=pk).count())
     assert history == 2  # still on record
 

@@ -124,7 +124,8 @@ def test_a_release_1a09719_database_is_brought_to_0_1_0_stamped_and_upgraded_wit
         (1, 1, "C0001", "1765000000.000000", 1, None), (2, 1, "C0002", "1765000000.000001", 1, None),
         (4, 2, "C0001", "1765000000.000003", 0, "finished"), (5, 3, "C0002", "1765000000.000004", 0, "stopped"),
         (6, 4, "C0001", None, 1, None)]
-    assert select(url, "SELECT id, watch_id, kind, payload FROM outbox ORDER BY id") == outbox  # same ids, all owed
+    # same ids, all owed
+    assert select(url, "SELECT id, watch_id, kind, payload FROM outbox ORDER BY id") == outbox
     assert select(url, "SELECT cancel_requested_by, cancel_requested_at FROM jobs") == [(None, None)] * 4
     assert select(url, "SELECT value FROM secrets") == [("rotated-by-1a09719",)]
     assert select(url, "PRAGMA foreign_key_check") == []

@@ -51,7 +51,8 @@ def test_special_mentions(fs: FakeSlack) -> None:
 
 
 def test_escaped_text_shows_as_typed_and_is_never_markup(fs: FakeSlack) -> None:
-    # what a vendor said reaches Slack escaped (bot/rendering/messages.py esc): it reads as typed, not as a mention
+    # what a vendor said reaches Slack escaped (bot/rendering/messages.py esc): it reads as typed, not as a
+    # mention
     assert mrkdwn_to_plain("&lt;@U0001&gt; &amp;lt; a &gt; b", fs) == "<@U0001> &lt; a > b"
     assert mrkdwn_to_plain("`/jobstatus watch &lt;backend&gt; &lt;job-id&gt;`", fs) == \
         "`/jobstatus watch <backend> <job-id>`"
