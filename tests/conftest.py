@@ -22,10 +22,11 @@ from tests.pg import postgres_cluster, postgres_url  # noqa: F401  (fixtures)
 
 @pytest.fixture(autouse=True)
 def _patient_front_door(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The front door's read deadlines (bot/inbound/front.py: 4 s for headers, 4 s for a body) are for hostile peers.
-    A bot in a test shares two cores with the whole suite: starved of the CPU for seconds, it would cut off the
-    tests' own requests (a reset connection) for reasons that have nothing to do with the test. Here they are a
-    hang guard; tests/e2e/test_front.py sets its own short ones, and a bot started as a process has the real."""
+    """The front door's read deadlines (bot/inbound/front.py: 4 s for headers, 4 s for a body) are for hostile
+    peers. A bot in a test shares two cores with the whole suite: starved of the CPU for seconds, it would cut
+    off the tests' own requests (a reset connection) for reasons that have nothing to do with the test. Here
+    they are a hang guard; tests/e2e/test_front.py sets its own short ones, and a bot started as a process has
+    the real."""
     monkeypatch.setattr("bot.inbound.front.HEADER_DEADLINE", 30.0)
     monkeypatch.setattr("bot.inbound.front.BODY_DEADLINE", 30.0)
 
@@ -102,8 +103,8 @@ class Harness:
         return self.slack.thread(channel, self.parents(channel)[index].ts)
 
     async def watch(self, text: str, channel: str = "C0001", user: str = "U0001") -> Any:
-        """Run `/jobstatus watch …` (or another command about a job) and wait for the bot's final answer to it,
-        which follows the "Checking …" line."""
+        """Run `/jobstatus watch …` (or another command about a job) and wait for the bot's final answer to
+        it, which follows the "Checking …" line."""
         result = await self.user.command(text, channel_id=channel, user_id=user)
         assert result.status == 200, result.text
         await result.wait_responses(2)

@@ -1,5 +1,5 @@
-"""The command line: `demo` where the stand-ins are absent (the Docker image), `--help`'s environment (from the
-one table the code reads, which the docs show too), and config errors, each exit 2."""
+"""The command line: `demo` where the stand-ins are absent (the Docker image), `--help`'s environment (from
+the one table the code reads, which the docs show too), and config errors, each exit 2."""
 
 from __future__ import annotations
 

@@ -149,8 +149,8 @@ async def test_posted_digests_are_pruned_after_the_retention_but_each_channels_n
 
 
 async def test_a_digest_shows_a_failure_text_only_where_its_backends_details_allow_it(db: Store) -> None:
-    """bot/operations/permissions.py: the failure's first line is vendor text; a digest in a channel outside the backend's
-    `details` says "no message" in its place."""
+    """bot/operations/permissions.py: the failure's first line is vendor text; a digest in a channel outside
+    the backend's `details` says "no message" in its place."""
     clock = FakeClock(utc(2026, 12, 7, 5, 0))
     fusion = BackendConfig.model_validate({"type": "fusion_jobscheduler", "base_url": "https://fusion.test",
                                            "auth": {"type": "bearer", "token": "t"}, "details": ["C0002"]})

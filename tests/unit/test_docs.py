@@ -133,8 +133,8 @@ def test_each_page_that_asks_for_a_generated_part_gets_it_and_every_part_is_aske
 # -- the HTTP API's description -----------------------------------------------------------------------------
 
 def mounted_routes() -> set[tuple[str, str]]:
-    """(method, path) of every route Api.mount adds, except its catch-all refusals of other methods and the HEAD
-    that aiohttp adds beside each GET."""
+    """(method, path) of every route Api.mount adds, except its catch-all refusals of other methods and the
+    HEAD that aiohttp adds beside each GET."""
     app = web.Application()
     tokens = config.ApiConfig(tokens={"ci": config.ApiToken(token="t" * 32)})
     api.Api(tokens, cast(Watching, None), Metrics()).mount(app)

@@ -1,5 +1,6 @@
-"""bot/domain/durations.py at its edges: a vendor's time without a zone is UTC whatever zone the bot's machine is
-in, the 60 s a vendor's clock may be ahead, the epoch, and where `human` turns seconds into minutes and hours.
+"""bot/domain/durations.py at its edges: a vendor's time without a zone is UTC whatever zone the bot's machine
+is in, the 60 s a vendor's clock may be ahead, the epoch, and where `human` turns seconds into minutes and
+hours.
 
 CI runs in UTC, where reading a zoneless time as local time and as UTC agree: the zone tests set TZ to zones
 east and west of UTC (and one with a half hour) for their own duration, and restore it.

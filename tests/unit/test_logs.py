@@ -1,5 +1,6 @@
-"""bot/support/logs.py: the JSON formatter (one valid object a line, its fields, unicode, exceptions) and `configure`
-as the command runs it (LOG_FORMAT, LOG_LEVEL, --log-level), in a child process whose logging is its own."""
+"""bot/support/logs.py: the JSON formatter (one valid object a line, its fields, unicode, exceptions) and
+`configure` as the command runs it (LOG_FORMAT, LOG_LEVEL, --log-level), in a child process whose logging is
+its own."""
 
 from __future__ import annotations
 

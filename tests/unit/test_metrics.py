@@ -1,5 +1,6 @@
-"""bot/metrics.py: what each report does to the registry, the figures counted in the store, the timing hooks of
-the backends' HTTP client, and the rule that no label takes an unbounded value (walked over the registry)."""
+"""bot/metrics.py: what each report does to the registry, the figures counted in the store, the timing hooks
+of the backends' HTTP client, and the rule that no label takes an unbounded value (walked over the
+registry)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""bot/support/network.py: the cause of network trouble read from the whole exception chain, as each HTTP stack wraps
-it (httpx's own transport, httpx over aiohttp, aiohttp), and which URLs send credentials in clear."""
+"""bot/support/network.py: the cause of network trouble read from the whole exception chain, as each HTTP
+stack wraps it (httpx's own transport, httpx over aiohttp, aiohttp), and which URLs send credentials in
+clear."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""bot/operations/permissions.py: the decision table (who × action × backend rule × channel), where details may go, the
-config's rules and the status limit. The Slack lookups (user groups, channel members) are tests/e2e/test_permissions.py's."""
+"""bot/operations/permissions.py: the decision table (who × action × backend rule × channel), where details
+may go, the config's rules and the status limit. The Slack lookups (user groups, channel members) are
+tests/e2e/test_permissions.py's."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The quotas (bot/operations/quotas.py): the arithmetic of the limits and of Retry-After, the words of a refusal, the
-config's defaults, and the counts read from a real (SQLite) store, shared by whatever started the watches."""
+"""The quotas (bot/operations/quotas.py): the arithmetic of the limits and of Retry-After, the words of a
+refusal, the config's defaults, and the counts read from a real (SQLite) store, shared by whatever started the
+watches."""
 
 from __future__ import annotations
 

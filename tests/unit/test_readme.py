@@ -1,6 +1,6 @@
-"""README.md is the newcomer's ten minutes: the two commands exactly as they run, and links that lead somewhere.
-Every pointer into the docs that the bot prints ("see docs/configuration.md: Environment") names a page and a
-section of it that exist."""
+"""README.md is the newcomer's ten minutes: the two commands exactly as they run, and links that lead
+somewhere. Every pointer into the docs that the bot prints ("see docs/configuration.md: Environment") names a
+page and a section of it that exist."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""The refreshing auth flow (bot/backends/auth.py) on a real httpx.AsyncClient whose transport is httpx.MockTransport:
-one renewal on a refusal, a second refusal reaches the caller, concurrent refusals share one renewal, a refusal a
-vendor signals in a 200 body, and a failed renewal says so without the secret. No sockets."""
+"""The refreshing auth flow (bot/backends/auth.py) on a real httpx.AsyncClient whose transport is
+httpx.MockTransport: one renewal on a refusal, a second refusal reaches the caller, concurrent refusals share
+one renewal, a refusal a vendor signals in a 200 body, and a failed renewal says so without the secret. No
+sockets."""
 
 from __future__ import annotations
 

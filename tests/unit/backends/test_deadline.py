@@ -1,7 +1,7 @@
-"""Every vendor request has one total deadline (issue 20, item 5): connect, headers and the whole body, however the
-bytes trickle in; a request past it gives its slot back, and one stalled past STALL_AFTER hands its slot on
-(bot/backends/http.py `deadline`, bot/backends/base.py `sending` and `Exchange`, bot/backends/slots.py). On httpx.MockTransport
-no sockets, and no assertion on how long anything took."""
+"""Every vendor request has one total deadline (issue 20, item 5): connect, headers and the whole body,
+however the bytes trickle in; a request past it gives its slot back, and one stalled past STALL_AFTER hands
+its slot on (bot/backends/http.py `deadline`, bot/backends/base.py `sending` and `Exchange`,
+bot/backends/slots.py). On httpx.MockTransport no sockets, and no assertion on how long anything took."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""EPM status answers read defensively (bot/backends/epm_common.py): vendor garbage in a minor field never costs
-the status."""
+"""EPM status answers read defensively (bot/backends/epm_common.py): vendor garbage in a minor field never
+costs the status."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Every path that reads a vendor body reads it with the one cap (bot/backends/http.py): a backend's requests, each
-auth flow's token or login endpoint, EPM's download error body. A vendor that sends without end is cut off at
-MAX_BODY_BYTES with a BadResponse, never read on. On httpx.MockTransport: no sockets."""
+"""Every path that reads a vendor body reads it with the one cap (bot/backends/http.py): a backend's requests,
+each auth flow's token or login endpoint, EPM's download error body. A vendor that sends without end is cut
+off at MAX_BODY_BYTES with a BadResponse, never read on. On httpx.MockTransport: no sockets."""
 
 from __future__ import annotations
 

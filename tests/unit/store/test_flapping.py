@@ -1,5 +1,6 @@
-"""Flapping (issue 20, item 6) as the store decides it: the window arithmetic, and what each poll result of a job
-that flips owes its threads: replies, then one "flapping" note, then parents only, then one "settled" note."""
+"""Flapping (issue 20, item 6) as the store decides it: the window arithmetic, and what each poll result of a
+job that flips owes its threads: replies, then one "flapping" note, then parents only, then one "settled"
+note."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Pruning old history: state changes, ended watches and unwatched jobs older than the retention go, in batches;
-an active watch, a watch that owes Slack anything, and the job of either stay. And the poller's upkeep does it."""
+"""Pruning old history: state changes, ended watches and unwatched jobs older than the retention go, in
+batches; an active watch, a watch that owes Slack anything, and the job of either stay. And the poller's
+upkeep does it."""
 
 from __future__ import annotations
 

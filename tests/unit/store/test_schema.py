@@ -1,7 +1,7 @@
-"""The schema's revisions on SQLite (tests/e2e/test_migrations.py runs the same on PostgreSQL): an empty database
-upgraded is what the models describe, the first revision is 0.1.0's schema, a 0.1.0 database and one made by
-the first release on main (1a09719) are recognised and upgraded with their rows, a newer one is refused, and
-two processes migrating at once migrate once."""
+"""The schema's revisions on SQLite (tests/e2e/test_migrations.py runs the same on PostgreSQL): an empty
+database upgraded is what the models describe, the first revision is 0.1.0's schema, a 0.1.0 database and one
+made by the first release on main (1a09719) are recognised and upgraded with their rows, a newer one is
+refused, and two processes migrating at once migrate once."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The fake Slack's check of a view_submission's `response_action: errors` answer (bot/offline/slack/views.py):
-Slack shows each error under the input block its key names, so a key that is no input block shows nothing."""
+"""The fake Slack's check of a view_submission's `response_action: errors` answer
+(bot/offline/slack/views.py): Slack shows each error under the input block its key names, so a key that is no
+input block shows nothing."""
 
 from __future__ import annotations
 
