@@ -41,7 +41,8 @@ async def sim() -> AsyncIterator[SimulatorServer]:
         await server.stop()
 
 
-def backend_config(sim: SimulatorServer, type_name: str, auth: dict[str, Any] | None = None, **kw: Any) -> BackendConfig:
+def backend_config(sim: SimulatorServer, type_name: str, auth: dict[str, Any] | None = None,
+                   **kw: Any) -> BackendConfig:
     """A BackendConfig for `type_name` pointing at the running simulator."""
     raw: dict[str, Any] = {
         "type": type_name,
@@ -160,8 +161,8 @@ async def harness(sim: SimulatorServer, slack: FakeSlack, database_url: str,
     marker = request.node.get_closest_marker("backends")
     top = request.node.get_closest_marker("settings")
     settings = settings_for(sim, top=top.kwargs if top else None, **(marker.kwargs if marker else {}))
-    env = Environment(slack_bot_token=slack.token, slack_signing_secret=SIGNING_SECRET, slack_api_url=slack.api_url,
-                      database_url=database_url, port=0, secret_keys=SECRET_KEYS,
+    env = Environment(slack_bot_token=slack.token, slack_signing_secret=SIGNING_SECRET,
+                      slack_api_url=slack.api_url, database_url=database_url, port=0, secret_keys=SECRET_KEYS,
                       **(env_marker.kwargs if (env_marker := request.node.get_closest_marker("environment")) else {}))
     runtime = await start_runtime(settings, env)
     h = Harness(sim, slack, settings, env, runtime, SlackUser(runtime.events_url, SIGNING_SECRET, slack))

@@ -74,8 +74,8 @@ class SlackDouble:
         self._call("conversations.history")
         return next((s.ts for s in self.of("chat.postMessage", channel) if s.watch_id == watch_id), None)
 
-    async def post_reply(self, channel: str, thread_ts: str, reply: Reply, priority: Priority = Priority.DETAIL,
-                         ) -> None:
+    async def post_reply(self, channel: str, thread_ts: str, reply: Reply,
+                         priority: Priority = Priority.DETAIL, ) -> None:
         ts = self._call("chat.postMessage")
         self.priorities.append(priority)
         self.sent.append(Sent("chat.postMessage", channel, ts, thread_ts, reply.text, reply.blocks, reply.broadcast))
@@ -165,7 +165,8 @@ def texts(sent: Iterable[Sent]) -> list[str]:
     return [s.text for s in sent]
 
 
-async def until(cond: Callable[[], Any] | Callable[[], Awaitable[Any]], what: str, timeout: float = 20.0) -> None:  # noqa: ASYNC109
+async def until(cond: Callable[[], Any] | Callable[[], Awaitable[Any]], what: str,
+                timeout: float = 20.0) -> None:  # noqa: ASYNC109
     """Wait for a condition (a function, or a coroutine function) with a deadline."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -196,7 +197,8 @@ class Recorder:
 
     async def __call__(self, **kwargs: Any) -> WebhookResponse:
         self.calls.append(kwargs)
-        return WebhookResponse(url="https://hooks.slack.test/response", status_code=200, body="ok", headers={})
+        return WebhookResponse(url="https://hooks.slack.test/response", status_code=200, body="ok",
+                               headers={})
 
     @property
     def texts(self) -> list[str]:

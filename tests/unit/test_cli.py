@@ -46,7 +46,8 @@ def help_of(command: str, capsys: pytest.CaptureFixture[str]) -> str:
 
 
 @pytest.mark.parametrize("command", ["run", "check", "migrate"])
-def test_help_lists_the_environment_variables_the_command_reads(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_lists_the_environment_variables_the_command_reads(
+        command: str, capsys: pytest.CaptureFixture[str]) -> None:
     text = help_of(command, capsys)
     assert "environment variables:" in text
     for v in ENVIRONMENT:
@@ -98,7 +99,8 @@ def test_the_environment_is_read_from_the_table() -> None:
     (b"- just\n- a list\n", "expected a mapping"),
 ])
 def test_every_config_error_exits_2(command: str, content: bytes, says: str, tmp_path: Path,
-                                    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+                                    monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "jobstatus.yaml"
     cfg.write_bytes(content)
     monkeypatch.setenv("JOBSTATUS_CONFIG", str(cfg))
@@ -110,7 +112,8 @@ def test_every_config_error_exits_2(command: str, content: bytes, says: str, tmp
     assert out.out == "" and says in out.err and str(cfg) in out.err
 
 
-def test_a_bad_port_is_a_config_error_too(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bad_port_is_a_config_error_too(monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("PORT", "eighty")
     assert main(["run"]) == 2
     assert "environment variable PORT" in capsys.readouterr().err

@@ -75,10 +75,11 @@ def test_a_digest_of_many_failures_stays_within_block_kit_limits() -> None:
 
 async def _ended(db: Store, clock: FakeClock, job_id: str, phase: Phase, channel: str = "C0001") -> None:
     """A job watched in `channel`, its parent posted, then ended now."""
-    _, job, _ = await db.run(store.create_watch, "fusion", JobStatus(job_id, Phase.RUNNING, "RUNNING"), channel,
-                             "U1", now=clock(), interval=30, watch_timeout=86400, first_reply=None)
+    _, job, _ = await db.run(store.create_watch, "fusion", JobStatus(job_id, Phase.RUNNING, "RUNNING"),
+                             channel, "U1", now=clock(), interval=30, watch_timeout=86400, first_reply=None)
     for m in await db.run(store.pending, clock() + 60):
-        await db.run(store.sent, m.id, f"1766000000.{int(job_id):06d}" if m.kind is OutboxKind.PARENT else None)
+        await db.run(store.sent, m.id,
+                     f"1766000000.{int(job_id):06d}" if m.kind is OutboxKind.PARENT else None)
     await db.run(store.apply_results, [store.PollResult(job.pk, JobStatus(job_id, phase, phase.value.upper(),
                                                                               message="boom"), clock(), clock() + 30)])
 
@@ -131,7 +132,8 @@ async def test_a_digest_slack_cannot_take_now_is_posted_later_and_a_refused_one_
     assert len(slack.of("chat.postMessage")) == 1  # dropped for good, not retried
 
 
-async def test_posted_digests_are_pruned_after_the_retention_but_each_channels_newest_stays(db: Store) -> None:
+async def test_posted_digests_are_pruned_after_the_retention_but_each_channels_newest_stays(
+        db: Store) -> None:
     clock = FakeClock(utc(2026, 12, 7, 7, 0))
     slack = SlackDouble()
     digests = Digests(db, slack, [DigestConfig(channel="C0001", at="07:30", timezone="Europe/Berlin")], clock)
@@ -154,12 +156,13 @@ async def test_a_digest_shows_a_failure_text_only_where_its_backends_details_all
     clock = FakeClock(utc(2026, 12, 7, 5, 0))
     fusion = BackendConfig.model_validate({"type": "fusion_jobscheduler", "base_url": "https://fusion.test",
                                            "auth": {"type": "bearer", "token": "t"}, "details": ["C0002"]})
-    for channel, shown, configured in (("C0001", False, {"fusion": fusion}), ("C0002", True, {"fusion": fusion}),
+    for channel, shown, configured in (("C0001", False, {"fusion": fusion}),
+                                       ("C0002", True, {"fusion": fusion}),
                                        # a backend taken out of the config: fail closed
                                        ("C0003", False, {})):
         slack = SlackDouble()
-        digests = Digests(db, slack, [DigestConfig(channel=channel, at="07:30", timezone="Europe/Berlin")], clock,
-                          configured)
+        digests = Digests(db, slack, [DigestConfig(channel=channel, at="07:30", timezone="Europe/Berlin")],
+                          clock, configured)
         await digests.tick()
         await _ended(db, clock, channel[-1], Phase.FAILED, channel=channel)
         clock.now += 86400

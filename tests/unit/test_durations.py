@@ -51,7 +51,8 @@ def test_vendor_times_are_iso_8601_utc_unless_zoned_and_never_in_the_future() ->
 
 
 @pytest.mark.parametrize(("seconds", "words"), [
-    (0, "0 s"), (44.6, "45 s"), (89, "1 min"), (14 * 60 + 10, "14 min"), (3600, "1 h"), (2 * 3600 + 5 * 60, "2 h 5 min"),
+    (0, "0 s"), (44.6, "45 s"), (89, "1 min"), (14 * 60 + 10, "14 min"), (3600, "1 h"),
+    (2 * 3600 + 5 * 60, "2 h 5 min"),
 ])
 def test_human_durations(seconds: float, words: str) -> None:
     assert durations.human(seconds) == words

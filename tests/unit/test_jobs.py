@@ -29,9 +29,10 @@ from bot.domain.status import JobStatus, Link
 
 _text = st.text(max_size=40)
 _views = st.builds(
-    JobView, backend=_text, job_id=_text, name=st.none() | _text, phase=st.sampled_from(Phase), vendor_status=_text,
-    progress=st.none() | st.integers(-10, 200), message=st.none() | _text,
-    log_paths=st.lists(_text, max_size=3).map(tuple), links=st.lists(st.builds(Link, _text, _text), max_size=2).map(tuple),
+    JobView, backend=_text, job_id=_text, name=st.none() | _text, phase=st.sampled_from(Phase),
+    vendor_status=_text, progress=st.none() | st.integers(-10, 200), message=st.none() | _text,
+    log_paths=st.lists(_text, max_size=3).map(tuple),
+    links=st.lists(st.builds(Link, _text, _text), max_size=2).map(tuple),
     checked_at=st.floats(0, 4e9), error_text=st.none() | _text)
 _events: st.SearchStrategy[JobEvent] = st.one_of(
     st.builds(Changed, _views, _text, st.none() | st.sampled_from(Phase), st.none() | _text),
@@ -72,7 +73,8 @@ def test_a_job_that_failed_or_was_cancelled_shows_its_last_real_progress_not_100
     ("fusion", "", "fusion.log"),
     ("..", "..", "job.log"),
 ])
-def test_a_logs_file_name_is_the_backend_and_job_made_filename_safe(backend: str, job_id: str, name: str) -> None:
+def test_a_logs_file_name_is_the_backend_and_job_made_filename_safe(
+        backend: str, job_id: str, name: str) -> None:
     upload = Upload.of_log(backend, job_id, b"log")
     assert upload.filename == name and upload.content == b"log"
     assert "/" not in upload.filename and not upload.filename.startswith(".")

@@ -20,7 +20,8 @@ from bot.support.logs import FORMATS, JsonFormatter, Redact, about, formatter
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def record(msg: str, *args: Any, level: int = logging.INFO, exc: bool = False, **extra: Any) -> logging.LogRecord:
+def record(msg: str, *args: Any, level: int = logging.INFO, exc: bool = False,
+           **extra: Any) -> logging.LogRecord:
     exc_info = None
     if exc:
         try:
@@ -173,7 +174,8 @@ def test_redact_cleans_a_traceback_too() -> None:
     try:
         raise RuntimeError(f"could not post to {HOOK} with xapp-1-A0-1-secret")
     except RuntimeError:
-        rec = logging.LogRecord("slack_bolt.AsyncApp", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+        rec = logging.LogRecord("slack_bolt.AsyncApp", logging.ERROR, __file__, 1, "failed", None,
+                                sys.exc_info())
     Redact().filter(rec)
     for fmt in FORMATS:
         out = formatter(fmt).format(rec)

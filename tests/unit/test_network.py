@@ -26,8 +26,8 @@ def test_a_refused_connection_is_refused_even_where_httpx_aiohttp_calls_it_a_tim
     refused = ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 9)")
     # httpx-aiohttp turns aiohttp's ClientConnectorError into httpx.ConnectTimeout
     assert cause(raised(httpx.ConnectTimeout("Cannot connect to host"), refused)) == "connection refused"
-    assert cause(raised(httpx.ConnectError("All connection attempts failed"), OSError("All connection attempts "
-                        "failed"), refused)) == "connection refused"
+    assert cause(raised(httpx.ConnectError("All connection attempts failed"), OSError("All connection "
+                        "attempts failed"), refused)) == "connection refused"
 
 
 def test_a_name_that_does_not_resolve() -> None:

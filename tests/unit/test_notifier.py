@@ -49,8 +49,8 @@ class Bot:
 
     async def watch(self, job_id: str, channel: str = "C1") -> Watch:
         st = JobStatus(job_id, Phase.RUNNING, "RUNNING", name=f"job {job_id}")
-        w, _job, _ = await self.db.run(store.create_watch, "fake", st, channel, "U1", now=self.clock(), interval=30,
-                                       watch_timeout=3600, first_reply=None)
+        w, _job, _ = await self.db.run(store.create_watch, "fake", st, channel, "U1", now=self.clock(),
+                                       interval=30, watch_timeout=3600, first_reply=None)
         return w
 
     async def owe(self, watch: Watch, *items: store.Owed) -> None:
@@ -146,7 +146,8 @@ async def test_posts_in_one_channel_are_paced_after_a_short_burst_and_other_chan
     assert c2.at < c1[-1].at  # C2's parent went out while C1 was being paced
 
 
-def test_a_channels_bucket_allows_a_short_burst_then_one_post_per_gap(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_channels_bucket_allows_a_short_burst_then_one_post_per_gap(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 1.0)
     monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_BURST", 3)
     b = bot.engine.notifier.Bucket(100.0, 3.0)
@@ -157,7 +158,8 @@ def test_a_channels_bucket_allows_a_short_burst_then_one_post_per_gap(monkeypatc
     assert b.take(200.0) == 0.0 and b.tokens == 2.0  # ...up to the burst, not beyond
 
 
-async def test_a_429_empties_the_channels_bucket_after_its_wait(bot_: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_429_empties_the_channels_bucket_after_its_wait(
+        bot_: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 0.2)
     w = await bot_.watch("1", "C1")
     await bot_.until(lambda: len(bot_.slack.sent) == 1, "the parent")
@@ -181,7 +183,8 @@ async def test_in_a_burst_every_state_change_goes_before_the_details_of_any(bot_
 
     def burst(s: Any) -> None:  # one transaction: one pass of the notifier finds it all
         for i, w in enumerate(ws):
-            view = JobView("fake", str(i), None, Phase.SUCCEEDED, "SUCCEEDED", None, None, (), (), bot_.clock())
+            view = JobView("fake", str(i), None, Phase.SUCCEEDED, "SUCCEEDED", None, None, (), (),
+                           bot_.clock())
             store.owe(s, w, Changed(view, "U1", Phase.RUNNING, "RUNNING"), bot_.clock())
             store.owe(s, w, OutboxKind.UPDATE, bot_.clock())
             store.owe(s, w, note(f"details {i}"), bot_.clock())
@@ -286,8 +289,8 @@ async def test_what_a_refused_parent_means_is_decided_by_who_sends_it(
     slack = SlackDouble()
     notifier = Notifier(db, slack, backends(BackendDouble()), clock)
     st = JobStatus("1", Phase.RUNNING, "RUNNING")
-    w, _, _ = await db.run(store.create_watch, "fake", st, "C9", "U1", now=clock(), interval=30, watch_timeout=60,
-                           first_reply=None)
+    w, _, _ = await db.run(store.create_watch, "fake", st, "C9", "U1", now=clock(), interval=30,
+                           watch_timeout=60, first_reply=None)
     slack.refuse("chat.postMessage", "channel_not_found")
     assert await notifier.deliver_watch(w.pk, who) == "channel_not_found"
     pair = await db.run(store.watch_and_job, w.pk)
@@ -347,7 +350,8 @@ async def test_a_state_change_reads_as_it_was_when_it_happened(bot_: Bot) -> Non
     assert pair is not None
     job = pair[1]
     failed = JobStatus("1", Phase.FAILED, "FAILED", message="ORA-01555 <!channel>")
-    [applied] = await bot_.db.run(store.apply_results, [PollResult(job.pk, failed, bot_.clock(), bot_.clock())])
+    [applied] = await bot_.db.run(store.apply_results,
+                                  [PollResult(job.pk, failed, bot_.clock(), bot_.clock())])
     assert applied.changed and applied.owed == 2  # the change, and the parent's update
     # the job moves on
     await bot_.db.run(lambda s: s.execute(text("UPDATE jobs SET message = 'later words'")))
@@ -364,7 +368,8 @@ async def test_rows_the_last_release_wrote_are_delivered(bot_: Bot) -> None:
                                 watch_timeout=60, first_reply=None)
     await bot_.db.run(lambda s: s.execute(text("DELETE FROM outbox")))
     rows = [("parent", {}),
-            ("reply", {"text": "old reply", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "old"}}],
+            ("reply",
+             {"text": "old reply", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "old"}}],
                        "broadcast": True}),
             ("file", {"filename": "one.log", "content_b64": "RVJST1Igb25lCg=="}),
             ("update", {})]
@@ -382,7 +387,8 @@ async def test_rows_the_last_release_wrote_are_delivered(bot_: Bot) -> None:
 
 def _insert(s: Any, watch_id: int, kind: str, payload: str, now: float) -> None:
     s.execute(text("INSERT INTO outbox (watch_id, kind, payload, created_at, attempts, next_attempt_at) "
-                   "VALUES (:w, :k, :p, :now, 0, :now)"), {"w": watch_id, "k": kind, "p": payload, "now": now})
+                   "VALUES (:w, :k, :p, :now, 0, :now)"), {"w": watch_id, "k": kind, "p": payload,
+                                                           "now": now})
 
 
 async def test_a_parent_posted_before_a_crash_is_found_not_posted_twice(db: Store, clock: FakeClock) -> None:

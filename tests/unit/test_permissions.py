@@ -82,20 +82,22 @@ def test_the_decision_table(user: str, groups: tuple[str, ...], action: Action, 
 
 
 def test_each_refusal_says_why_and_what_to_do() -> None:
-    def why(user: str, action: Action, rule: BackendConfig, channel: str, owner: str | None = OWNER) -> str | None:
+    def why(user: str, action: Action, rule: BackendConfig, channel: str,
+            owner: str | None = OWNER) -> str | None:
         return decide(rule, "fin", ADMINS, Who(user), action, channel, owner=owner)
 
-    assert why("U9", Action.WATCH, LOCKED, "C1") == ("You may not use backend `fin`: its `users` setting names the "
-                                                     "people and user groups who may. Ask the bot's operator to add you.")
-    assert why("U1", Action.WATCH, LOCKED, "C2") == ("Backend `fin` may not be used in this channel (its `channels` "
-                                                     "setting allows: <#C1>).")
-    assert why("U1", Action.CANCEL, LOCKED, "C1") == ("Only the people and user groups in `fin`'s `cancel` setting "
-                                                      "(or an admin) may cancel its jobs.")
-    assert why("U9", Action.CANCEL, OPEN, "C1") == ("Only <@UOWNER>, who first watched it (the `cancel: owner` "
-                                                    "rule of `fin`), or an admin may cancel this job.")
+    assert why("U9", Action.WATCH, LOCKED, "C1") == ("You may not use backend `fin`: its `users` setting "
+                                                     "names the people and user groups who may. Ask the "
+                                                     "bot's operator to add you.")
+    assert why("U1", Action.WATCH, LOCKED, "C2") == ("Backend `fin` may not be used in this channel (its "
+                                                     "`channels` setting allows: <#C1>).")
+    assert why("U1", Action.CANCEL, LOCKED, "C1") == ("Only the people and user groups in `fin`'s `cancel` "
+                                                      "setting (or an admin) may cancel its jobs.")
+    assert why("U9", Action.CANCEL, OPEN, "C1") == ("Only <@UOWNER>, who first watched it (the `cancel: "
+                                                    "owner` rule of `fin`), or an admin may cancel this job.")
     assert why("U9", Action.CANCEL, OPEN, "C1", None) == (
-        "Nobody watches this job yet, so it has no owner: under the `cancel: owner` rule of `fin` it is cancelled "
-        "by the person who first watches it, or by an admin.")
+        "Nobody watches this job yet, so it has no owner: under the `cancel: owner` rule of `fin` it is "
+        "cancelled by the person who first watches it, or by an admin.")
 
 
 @pytest.mark.parametrize(("details", "channel", "line"), [
@@ -141,8 +143,8 @@ def test_status_is_a_token_bucket_per_person() -> None:
     assert limit.take("U1") == 0.0 and limit.take("U1") > 0
 
 
-async def test_an_id_the_bot_may_not_see_answers_exactly_like_one_that_does_not_exist(db: Store,
-                                                                                     clock: FakeClock) -> None:
+async def test_an_id_the_bot_may_not_see_answers_exactly_like_one_that_does_not_exist(
+        db: Store, clock: FakeClock) -> None:
     w, _slack, backend = watching(db, clock)
     backend.jobs["4401"] = Forbidden("fake does not allow this account to see that (HTTP 403)")
     answers = []
@@ -150,7 +152,8 @@ async def test_an_id_the_bot_may_not_see_answers_exactly_like_one_that_does_not_
         with pytest.raises(UserError) as refused:
             await w.status(backend, job_id, "U1", "C1")
         answers.append((str(refused.value).replace(job_id, "<id>"), refused.value.code))
-    assert answers[0] == answers[1] == ("fake has no job `<id>`. Check the id (and that it is a Double job id).",
+    assert answers[0] == answers[1] == ("fake has no job `<id>`. Check the id (and that it is a "
+                                        "Double job id).",
                                         "job_not_found")
 
 

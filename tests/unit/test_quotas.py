@@ -47,13 +47,13 @@ def test_the_per_minute_limit_counts_a_sliding_window_and_says_when_one_more_fit
 def test_a_refusal_says_the_limit_the_setting_and_what_to_do() -> None:
     token = messages.who(actors.api_actor("ci-finance"))
     assert refusal(Over("token.per_minute", 600, 7), token) == (
-        "API token `ci-finance` (API) started 600 new watches in the last minute, the most one API token may (the "
-        "`quotas: token: per_minute` setting). Try again in 7 s: spread the starts out, or ask the bot's operator "
-        "to raise the quota.")
+        "API token `ci-finance` (API) started 600 new watches in the last minute, the most one API token may "
+        "(the `quotas: token: per_minute` setting). Try again in 7 s: spread the starts out, or ask the "
+        "bot's operator to raise the quota.")
     assert refusal(Over("user.active", 1000, None), None) == (
-        "You have 1000 active watches, the most one user may have (the `quotas: user: active` setting). To watch "
-        "more, stop the ones you no longer need (`/jobstatus list`, or *Stop watching* on the Home tab) or wait "
-        "for their jobs to end.")
+        "You have 1000 active watches, the most one user may have (the `quotas: user: active` setting). To "
+        "watch more, stop the ones you no longer need (`/jobstatus list`, or *Stop watching* on the Home "
+        "tab) or wait for their jobs to end.")
     assert refusal(Over("channel.per_minute", 1200, 3), None).startswith("This channel got 1200 new watches")
     assert "DELETE /api/v1/watches/{id}" in refusal(Over("channel.active", 9, None), token)
 

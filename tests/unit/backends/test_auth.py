@@ -70,7 +70,8 @@ class Vendor:
 
 
 def client_credentials(**kw: Any) -> ClientCredentials:
-    settings = OAuth2ClientCredentials(type="oauth2", token_url=TOKEN_URL, client_id="cid", client_secret=SECRET)
+    settings = OAuth2ClientCredentials(type="oauth2", token_url=TOKEN_URL, client_id="cid",
+                                       client_secret=SECRET)
     return ClientCredentials("fusion", settings, **kw)
 
 
@@ -120,7 +121,8 @@ async def test_concurrent_401s_share_one_renewal() -> None:
             await all_in.wait()
 
         vendor.api_gate = gate
-        answers = await asyncio.wait_for(asyncio.gather(*(http.get(API, auth=auth) for _ in range(calls))), 10)
+        answers = await asyncio.wait_for(asyncio.gather(*(http.get(API, auth=auth) for _ in range(calls))),
+                                         10)
     assert {a.status_code for a in answers} == {200}
     assert len(vendor.token_requests) == 2  # the first token, then one renewal for all six refusals
     assert {a.json()["token"] for a in answers} == {"tok-2"}
@@ -207,8 +209,8 @@ async def test_every_refresh_token_refused_is_auth_failed_without_any_of_them() 
 
     vendor = Vendor()
     vendor.token_answer = token_answer
-    settings = OAuth2Refresh(type="oauth2_refresh", token_url=TOKEN_URL, client_id="cid", client_secret=SECRET,
-                             refresh_token="rt-configured-0123456789")
+    settings = OAuth2Refresh(type="oauth2_refresh", token_url=TOKEN_URL, client_id="cid",
+                             client_secret=SECRET, refresh_token="rt-configured-0123456789")
     async with client_for(vendor) as http:
         with pytest.raises(AuthFailed) as err:
             await http.get(API, auth=RotatingRefreshToken("epm", settings, Store()))
@@ -252,7 +254,8 @@ def vault_with(dead: set[str]) -> tuple[VeevaVault, list[str], list[str]]:
         return streamed(200, {"responseStatus": "SUCCESS", "data": {"id": 7, "status": "RUNNING"}})
 
     config = BackendConfig.model_validate({"type": "veeva_vault", "base_url": VAULT,
-                                           "auth": {"type": "vault_session", "username": "u", "password": "pw-0123"}})
+                                           "auth": {"type": "vault_session", "username": "u",
+                                                    "password": "pw-0123"}})
     backend = VeevaVault("vault", config, http=httpx.AsyncClient(transport=httpx.MockTransport(vendor)))
     return backend, logins, calls
 

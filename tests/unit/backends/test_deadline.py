@@ -55,7 +55,8 @@ def dripping_backend(body: Drip, **settings: Any) -> Backend:
 
 async def test_the_deadline_cancels_what_is_inside_and_says_too_slow() -> None:
     reached = asyncio.Event()
-    with pytest.raises(TooSlow, match="^vendor answers too slowly: no complete answer within 0.05 s$") as caught:
+    with pytest.raises(TooSlow,
+                       match="^vendor answers too slowly: no complete answer within 0.05 s$") as caught:
         async with deadline("vendor", 0.05):
             reached.set()
             await asyncio.sleep(3600)

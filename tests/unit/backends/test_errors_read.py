@@ -25,8 +25,8 @@ from bot.support.config import BackendConfig
 
 @pytest.mark.parametrize(("body", "words"), [
     # Vault: errors[{type, message}], the first few
-    ({"responseStatus": "FAILURE", "errors": [{"type": "MALFORMED_URL", "message": "The specified resource cannot "
-                                                                                   "be found."}]},
+    ({"responseStatus": "FAILURE", "errors": [{"type": "MALFORMED_URL", "message": "The specified resource "
+                                                                                   "cannot be found."}]},
      "MALFORMED_URL: The specified resource cannot be found."),
     ({"responseStatus": "FAILURE", "errors": {"type": "OPERATION_NOT_ALLOWED", "message": "not now"}},
      "OPERATION_NOT_ALLOWED: not now"),
@@ -45,7 +45,8 @@ from bot.support.config import BackendConfig
     ({"error": "invalid_client", "error_description": "Client authentication failed."},
      "invalid_client: Client authentication failed."),
     ({"error": "invalid_grant"}, "invalid_grant"),
-    ({"statusCode": 400, "error": "Bad Request", "message": "jobIds must be an array"}, "jobIds must be an array"),
+    ({"statusCode": 400, "error": "Bad Request", "message": "jobIds must be an array"},
+     "jobIds must be an array"),
     ({"error": {"code": "X1", "message": "nested words"}}, "nested words"),
 ])
 def test_each_vendors_envelope_gives_its_words(body: dict[str, Any], words: str) -> None:
@@ -85,7 +86,8 @@ def _answer(status: int, body: Any, **headers: str) -> httpx.Response:
     (400, Refused), (401, AuthFailed), (403, Forbidden), (404, JobNotFound), (409, Refused),
     (429, RateLimited), (500, Unavailable), (502, Unavailable),
 ])
-async def test_the_status_class_decides_the_error_and_the_envelope_its_words(status: int, error: type) -> None:
+async def test_the_status_class_decides_the_error_and_the_envelope_its_words(
+        status: int, error: type) -> None:
     backend = _backend()
     with pytest.raises(error) as err:
         backend.raise_for_status(_answer(status, {"detail": "Words <from> & the vendor", "status": status}))
@@ -114,7 +116,8 @@ ADAPTERS: dict[str, tuple[dict[str, Any], int, dict[str, Any], type, str]] = {
                              "detail": "Request 7 <is not> a job request"}, BadResponse,
                             "ESS-01234: Request 7 <is not> a job request"),
     "veeva_vault": ({"auth": {"type": "vault_session", "username": "u", "password": "pw-VAULT-1"}}, 500,
-                    {"responseStatus": "EXCEPTION", "errors": [{"type": "UNEXPECTED_ERROR", "message": "try later"}]},
+                    {"responseStatus": "EXCEPTION",
+                     "errors": [{"type": "UNEXPECTED_ERROR", "message": "try later"}]},
                     Unavailable, "UNEXPECTED_ERROR: try later"),
     "epm_data_integration": ({"auth": {"type": "basic", "username": "u", "password": "pw-EPM-1"}}, 400,
                              {"status": 4, "details": "Invalid Parameter: jobId", "links": []}, BadResponse,
@@ -123,8 +126,8 @@ ADAPTERS: dict[str, tuple[dict[str, Any], int, dict[str, Any], type, str]] = {
                      {"status": 400, "detail": "Login pw-PLAN-1 refused for u", "message": "x"}, BadResponse,
                      "Login [hidden] refused for u"),  # a credential the vendor repeats is never said
     "immuta": ({"auth": {"type": "api_key", "key": "key-IMMUTA-1", "exchange": False}}, 500,
-               {"statusCode": 500, "error": "Internal Server Error", "message": "policy engine down"}, Unavailable,
-               "policy engine down"),
+               {"statusCode": 500, "error": "Internal Server Error", "message": "policy engine down"},
+               Unavailable, "policy engine down"),
 }
 
 

@@ -41,10 +41,12 @@ FUSION_ROWS = [
     ("READY", Q, False, "[ess] Request has been dispatched and is awaiting processing."),
     ("PENDING_VALIDATION", Q, False, "[ess] The request has been submitted but not yet validated."),
     ("BLOCKED", Q, False, "[ui] currently blocking your process ... automatically fixed. No (in progress)"),
-    ("ERROR_AUTO_RETRY", Q, False, "[ui] ended with errors but will automatically run again. No (in progress)"),
+    ("ERROR_AUTO_RETRY", Q, False,
+     "[ui] ended with errors but will automatically run again. No (in progress)"),
     ("HOLD", PA, False, "[ui] needs someone to release it before it can continue running. Yes"),
     ("PAUSED", PA, False, "[ess] The request paused for sub-request completion."),
-    ("ERROR_MANUAL_RECOVERY", PA, False, "[ui] requires an administrator to move the process to a final state."),
+    ("ERROR_MANUAL_RECOVERY", PA, False,
+     "[ui] requires an administrator to move the process to a final state."),
     ("RUNNING", R, False, "[ess] Request is being processed."),
     ("IN_PROGRESS", R, False, "saas-batch: Job Request is in progress"),
     ("COMPLETED", R, False, "[ui] postprocessing ... has started. No (in progress)"),
@@ -129,7 +131,8 @@ VENDORS: dict[str, tuple[Mapping[Any, Phase], list[tuple[Any, Phase, bool, str]]
 ALL = [(vendor, *row) for vendor, (_, rows) in VENDORS.items() for row in rows]
 
 
-@pytest.mark.parametrize(("vendor", "word", "phase", "ends", "says"), ALL, ids=[f"{r[0]}:{r[1]}" for r in ALL])
+@pytest.mark.parametrize(("vendor", "word", "phase", "ends", "says"), ALL,
+                         ids=[f"{r[0]}:{r[1]}" for r in ALL])
 def test_each_vendor_word_has_its_phase_and_ends_the_watch_only_when_final(
         vendor: str, word: Any, phase: Phase, ends: bool, says: str) -> None:
     table = VENDORS[vendor][0]

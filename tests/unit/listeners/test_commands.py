@@ -44,9 +44,11 @@ async def test_a_typo_gets_a_suggestion_in_the_ack(rig: tuple[Commands, SlackDou
     assert len(ack.texts) == 1 and "Did you mean `watch`?" in ack.texts[0] and respond.calls == []
 
 
-async def test_an_unknown_backend_is_named_in_the_ack(rig: tuple[Commands, SlackDouble, BackendDouble]) -> None:
+async def test_an_unknown_backend_is_named_in_the_ack(
+        rig: tuple[Commands, SlackDouble, BackendDouble]) -> None:
     ack, respond = await run(rig[0], "watch nosuch 1")
-    assert ack.texts == ["There is no backend called `nosuch`. Backends anyone may use: `fake`. See `/jobstatus backends` for yours."]
+    assert ack.texts == ["There is no backend called `nosuch`. Backends anyone may use: `fake`. See "
+                         "`/jobstatus backends` for yours."]
     assert respond.calls == []
 
 
@@ -80,7 +82,8 @@ async def test_a_backend_error_is_explained(rig: tuple[Commands, SlackDouble, Ba
     assert respond.texts[-1] == "fake has no job `404`. Check the id (and that it is a Double job id)."
 
 
-async def test_cancel_where_the_backend_offers_none_says_so(rig: tuple[Commands, SlackDouble, BackendDouble]) -> None:
+async def test_cancel_where_the_backend_offers_none_says_so(
+        rig: tuple[Commands, SlackDouble, BackendDouble]) -> None:
     _ack, respond = await run(rig[0], "cancel fake 44046")
     assert respond.texts[-1] == "fake (Double) offers no cancel API here. Cancel it in the vendor's console."
 
@@ -96,7 +99,8 @@ async def test_list_shows_the_channels_watches(rig: tuple[Commands, SlackDouble,
 
 
 async def test_a_bug_behind_a_command_is_one_log_line_and_a_polite_answer(
-        rig: tuple[Commands, SlackDouble, BackendDouble], caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+        rig: tuple[Commands, SlackDouble, BackendDouble], caplog: pytest.LogCaptureFixture,
+        tmp_path: Path) -> None:
     commands, _, backend = rig
     backend.jobs["7"] = KeyError("a bug in the adapter")
     with caplog.at_level(logging.ERROR, logger="bot"):

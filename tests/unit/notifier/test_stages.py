@@ -32,9 +32,10 @@ from tests.conftest import FakeClock
 from tests.unit.doubles import BackendDouble, SlackDouble, backends
 
 
-def owed(kind: OutboxKind = OutboxKind.REPLY, attempts: int = 0, parent_ts: str | None = "1.0") -> OwedMessage:
-    return OwedMessage(id=7, watch_id=3, kind=kind, payload={}, created_at=0.0, attempts=attempts, channel="C1",
-                       parent_ts=parent_ts)
+def owed(kind: OutboxKind = OutboxKind.REPLY, attempts: int = 0,
+         parent_ts: str | None = "1.0") -> OwedMessage:
+    return OwedMessage(id=7, watch_id=3, kind=kind, payload={}, created_at=0.0, attempts=attempts,
+                       channel="C1", parent_ts=parent_ts)
 
 
 # -- order -------------------------------------------------------------------------------------------------
@@ -75,7 +76,8 @@ class Held:
         self.held = set(held)
         self.asked: list[tuple[str, float, list[str]]] = []
 
-    async def run(self, fn: Callable[..., Any], replica: str, seconds: float, channels: list[str]) -> set[str]:
+    async def run(self, fn: Callable[..., Any], replica: str, seconds: float,
+                  channels: list[str]) -> set[str]:
         self.asked.append((replica, seconds, channels))
         return self.held & set(channels)
 
@@ -101,7 +103,8 @@ async def test_a_replica_sends_only_where_it_holds_the_lease_and_empties_a_chann
 
 
 # -- pace and budget ---------------------------------------------------------------------------------------
-def test_a_429_cools_the_channel_for_its_retry_after_then_one_post_goes(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_429_cools_the_channel_for_its_retry_after_then_one_post_goes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 1.0)
     now = [100.0]
     monkeypatch.setattr("bot.engine.notifier.pace.time.monotonic", lambda: now[0])
@@ -135,7 +138,8 @@ async def test_an_update_goes_only_when_chat_updates_budget_has_room_now() -> No
 
 
 # -- claim -------------------------------------------------------------------------------------------------
-async def test_a_reply_is_not_due_before_its_parent_and_a_row_gone_is_gone(db: Store, clock: FakeClock) -> None:
+async def test_a_reply_is_not_due_before_its_parent_and_a_row_gone_is_gone(
+        db: Store, clock: FakeClock) -> None:
     w, _, _ = await db.run(store.create_watch, "fake", JobStatus("1", Phase.RUNNING, "RUNNING"), "C1", "U1",
                            now=clock(), interval=30, watch_timeout=60, first_reply=None)
     await db.run(store.owe_many, [w.pk], [Reply("hi", [])], clock())
@@ -230,7 +234,8 @@ def test_an_outage_is_one_line_when_it_starts_and_one_when_it_ends(caplog: pytes
 
 
 # -- listeners ---------------------------------------------------------------------------------------------
-async def test_a_listener_hears_each_message_slack_takes_until_it_unsubscribes(db: Store, clock: FakeClock) -> None:
+async def test_a_listener_hears_each_message_slack_takes_until_it_unsubscribes(
+        db: Store, clock: FakeClock) -> None:
     notifier = Notifier(db, SlackDouble(), backends(BackendDouble()), clock)
     heard: list[int] = []
     unsubscribe = notifier.subscribe(heard.append)

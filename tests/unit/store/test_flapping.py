@@ -33,7 +33,8 @@ def test_changes_count_only_within_the_window_ending_now() -> None:
 
 
 def test_the_states_are_the_phases_or_the_vendors_words_in_the_order_first_seen() -> None:
-    flips = [(Phase.RUNNING, "RUNNING"), (Phase.QUEUED, "WAIT"), (Phase.RUNNING, "RUNNING"), (Phase.QUEUED, "WAIT")]
+    flips = [(Phase.RUNNING, "RUNNING"), (Phase.QUEUED, "WAIT"), (Phase.RUNNING, "RUNNING"),
+             (Phase.QUEUED, "WAIT")]
     assert flap_states(flips) == ("running", "queued")
     assert flap_states([(Phase.QUEUED, "WAIT"), (Phase.QUEUED, "BLOCKED"), (Phase.QUEUED, "WAIT")]) == ("WAIT", "BLOCKED")
 
@@ -63,7 +64,8 @@ async def _sent(db: Store, clock: FakeClock) -> list[JobEvent | OutboxKind]:
     return out
 
 
-async def _poll(db: Store, clock: FakeClock, pk: int, st: JobStatus, after: float = 1.0) -> list[store.Applied]:
+async def _poll(db: Store, clock: FakeClock, pk: int, st: JobStatus,
+                after: float = 1.0) -> list[store.Applied]:
     clock.advance(after)
     return await db.run(store.apply_results, [PollResult(pk, st, clock(), clock() + 1)])
 
@@ -125,7 +127,8 @@ async def test_a_vendor_word_that_means_nothing_new_owes_no_reply_so_its_flips_a
     pk = await _watched(db, clock)
     said: list[JobEvent | OutboxKind] = []
     for i in range(3 * FLAP_CHANGES):  # Fusion's RUNNING and IN_PROGRESS are both "running"
-        [applied] = await _poll(db, clock, pk, JobStatus("1", Phase.RUNNING, "IN_PROGRESS" if i % 2 == 0 else "RUNNING"))
+        [applied] = await _poll(db, clock, pk,
+                                JobStatus("1", Phase.RUNNING, "IN_PROGRESS" if i % 2 == 0 else "RUNNING"))
         assert applied.flapping_since is None
         said += await _sent(db, clock)
     assert set(said) == {OutboxKind.UPDATE}  # the parent follows; no reply, no note

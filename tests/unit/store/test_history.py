@@ -88,7 +88,8 @@ async def test_old_history_goes_and_what_is_active_or_owed_stays(db: Store, cloc
     assert await prune_all(db, now - RETENTION) == Pruned()  # nothing left: no more work next time
 
 
-async def test_a_job_someone_asked_to_cancel_lately_stays_without_a_watch(db: Store, clock: FakeClock) -> None:
+async def test_a_job_someone_asked_to_cancel_lately_stays_without_a_watch(
+        db: Store, clock: FakeClock) -> None:
     now = clock()
 
     def seed(s: Session) -> None:
@@ -121,7 +122,8 @@ async def test_pruning_goes_a_batch_at_a_time(db: Store, clock: FakeClock) -> No
     assert count == 1  # the watch's first state, from now
 
 
-async def test_the_upkeep_prunes_at_its_pace_and_comes_back_soon_for_what_is_left(db: Store, clock: FakeClock) -> None:
+async def test_the_upkeep_prunes_at_its_pace_and_comes_back_soon_for_what_is_left(
+        db: Store, clock: FakeClock) -> None:
     now = clock()
     poller = Poller(db, backends(BackendDouble()), lambda: None, settings(history_retention="30d"), clock)
 

@@ -14,8 +14,8 @@ from tests.conftest import FakeClock
 
 
 async def _watch(db: Store, clock: FakeClock, job_id: str = "1", channel: str = "C1") -> store.Watch:
-    w, _, _ = await db.run(store.create_watch, "fake", JobStatus(job_id, Phase.RUNNING, "RUNNING"), channel, "U1",
-                           now=clock(), interval=30, watch_timeout=60, first_reply=None)
+    w, _, _ = await db.run(store.create_watch, "fake", JobStatus(job_id, Phase.RUNNING, "RUNNING"), channel,
+                           "U1", now=clock(), interval=30, watch_timeout=60, first_reply=None)
     return w
 
 
@@ -69,7 +69,8 @@ async def test_thread_replies_go_before_parent_updates_waiting(db: Store, clock:
         (OutboxKind.REPLY, "running"), (OutboxKind.REPLY, "succeeded"), (OutboxKind.UPDATE, None)]
 
 
-async def test_a_burst_is_owed_state_changes_first_then_details_then_updates(db: Store, clock: FakeClock) -> None:
+async def test_a_burst_is_owed_state_changes_first_then_details_then_updates(
+        db: Store, clock: FakeClock) -> None:
     ws = [await _threaded(db, clock, str(i)) for i in range(3)]
 
     def burst(s: Any) -> None:  # as the poller owes it: a change and an update per watch, the details after

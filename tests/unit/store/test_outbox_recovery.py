@@ -91,7 +91,8 @@ async def test_nothing_is_due_before_its_time(db: Store, clock: FakeClock) -> No
 async def test_a_message_waits_only_for_its_own_watchs_earlier_messages(db: Store, clock: FakeClock) -> None:
     """Another watch's message in retry backoff, owed earlier, holds nothing of this one's (whichever watch
     was made first)."""
-    a, b, c = (await _threaded(db, clock, "1"), await _threaded(db, clock, "2"), await _threaded(db, clock, "3"))
+    a, b, c = (await _threaded(db, clock, "1"), await _threaded(db, clock, "2"),
+               await _threaded(db, clock, "3"))
     await db.run(store.owe, b, Reply("b waits", []), clock())
     [waiting] = await db.run(store.pending, clock())
     await db.run(store.retry_later, waiting.id, clock() + 60)
@@ -100,7 +101,8 @@ async def test_a_message_waits_only_for_its_own_watchs_earlier_messages(db: Stor
     assert [m.payload["text"] for m in await db.run(store.pending, clock())] == [f"to {a.pk}", f"to {c.pk}"]
 
 
-async def test_an_update_waiting_for_its_retry_holds_none_of_its_watchs_replies(db: Store, clock: FakeClock) -> None:
+async def test_an_update_waiting_for_its_retry_holds_none_of_its_watchs_replies(
+        db: Store, clock: FakeClock) -> None:
     w = await _threaded(db, clock, "1")
     await db.run(store.owe, w, OutboxKind.UPDATE, clock())
     [update] = await db.run(store.pending, clock())
@@ -110,7 +112,8 @@ async def test_an_update_waiting_for_its_retry_holds_none_of_its_watchs_replies(
     assert [m.payload.get("text") for m in await db.run(store.pending, clock())] == ["goes now"]
 
 
-async def test_a_row_that_vanished_meanwhile_is_no_error_and_changes_nothing(db: Store, clock: FakeClock) -> None:
+async def test_a_row_that_vanished_meanwhile_is_no_error_and_changes_nothing(
+        db: Store, clock: FakeClock) -> None:
     w = await _threaded(db, clock, "1")
     await db.run(store.owe, w, Reply("one", []), clock())
     [m] = await db.run(store.pending, clock())
@@ -161,7 +164,9 @@ async def test_an_update_in_retry_backoff_stands_for_later_ones_and_a_refused_fi
     file_id = max(x.id for x in await db.run(store.pending, clock()) if x.kind is OutboxKind.REPLY)
     await db.run(store.replace_owed, file_id, Reply("no file: see the log", []), clock() + 1)
     after = await db.run(_rows, w.pk)
-    assert after[:-1] == rows[:-1] and after[-1] == (OutboxKind.REPLY, '{"text":"no file: see the log","blocks":[],"broadcast":false}',
+    assert after[:-1] == rows[:-1] and after[-1] == (OutboxKind.REPLY,
+                                                     '{"text":"no file: see the '
+                                                     'log","blocks":[],"broadcast":false}',
                                                      clock() + 1)
 
 

@@ -93,7 +93,8 @@ def select(url: str, sql: str) -> list[tuple[object, ...]]:
         e.dispose()
 
 
-def test_the_first_release_brought_to_0_1_0s_schema_is_the_first_revision_exactly(url: str, tmp_path: Path) -> None:
+def test_the_first_release_brought_to_0_1_0s_schema_is_the_first_revision_exactly(
+        url: str, tmp_path: Path) -> None:
     first = f"sqlite:///{tmp_path / 'first.db'}"
     schemas.migrate_to(first, schema.FIRST)
     schemas.load_release_1a09719(url)
@@ -120,10 +121,11 @@ def test_a_release_1a09719_database_is_brought_to_0_1_0_stamped_and_upgraded_wit
     assert schemas.diff(url, SQLModel.metadata) == []
     # every row is there but the older of 5203's two watches in C0001 (ended, nothing owed); the newer stays
     assert schemas.rows(url) == {**schemas.RELEASE_1A09719_ROWS, "watches": 5}
-    assert select(url, "SELECT id, job_pk, channel, parent_ts, active, ended_reason FROM watches ORDER BY id") == [
+    assert select(url,
+                  "SELECT id, job_pk, channel, parent_ts, active, ended_reason FROM watches ORDER BY id") == [
         (1, 1, "C0001", "1765000000.000000", 1, None), (2, 1, "C0002", "1765000000.000001", 1, None),
-        (4, 2, "C0001", "1765000000.000003", 0, "finished"), (5, 3, "C0002", "1765000000.000004", 0, "stopped"),
-        (6, 4, "C0001", None, 1, None)]
+        (4, 2, "C0001", "1765000000.000003", 0, "finished"),
+        (5, 3, "C0002", "1765000000.000004", 0, "stopped"), (6, 4, "C0001", None, 1, None)]
     # same ids, all owed
     assert select(url, "SELECT id, watch_id, kind, payload FROM outbox ORDER BY id") == outbox
     assert select(url, "SELECT cancel_requested_by, cancel_requested_at FROM jobs") == [(None, None)] * 4
@@ -143,9 +145,10 @@ def test_a_database_of_round_1s_first_commits_loses_only_its_poll_counts(url: st
     assert schemas.rows(url) == {**schemas.RELEASE_1A09719_ROWS, "watches": 5}
     e = schemas.engine(url)
     with e.begin() as conn:  # a job as the new code writes one: every NOT NULL column has its value
-        conn.exec_driver_sql("INSERT INTO jobs (backend, job_id, phase, vendor_status, log_paths, links, polling, "
-                             "next_poll_at, errors, outage_noted, changed_at, checked_at, created_at) "
-                             "VALUES ('fusion-demo', '9', 'running', 'RUNNING', '[]', '[]', 1, 0, 0, 0, 0, 0, 0)")
+        conn.exec_driver_sql("INSERT INTO jobs (backend, job_id, phase, vendor_status, log_paths, links, "
+                             "polling, next_poll_at, errors, outage_noted, changed_at, checked_at, "
+                             "created_at) VALUES ('fusion-demo', '9', 'running', 'RUNNING', '[]', '[]', 1, "
+                             "0, 0, 0, 0, 0, 0)")
     e.dispose()
 
 
@@ -155,14 +158,15 @@ def test_a_watch_made_twice_by_1a09719_keeps_what_its_older_row_owed_as_replies(
     schemas.load_release_1a09719(url)
     e = schemas.engine(url)
     with e.begin() as conn:
-        conn.exec_driver_sql("INSERT INTO outbox (id, watch_id, kind, payload, created_at, attempts, next_attempt_at) "
-                             "VALUES (20, 3, 'reply', '{\"text\": \"owed\"}', 1, 0, 1), "
+        conn.exec_driver_sql("INSERT INTO outbox (id, watch_id, kind, payload, created_at, attempts, "
+                             "next_attempt_at) VALUES (20, 3, 'reply', '{\"text\": \"owed\"}', 1, 0, 1), "
                              "(21, 3, 'update', '{}', 1, 0, 1)")
     e.dispose()
     upgrade(url)
     assert select(url, "SELECT id, watch_id, kind FROM outbox WHERE id >= 20") == [(20, 4, "reply")]
     e = schemas.engine(url)
-    with pytest.raises(Exception, match="UNIQUE constraint failed: watches.job_pk, watches.channel"), e.begin() as conn:
+    with pytest.raises(Exception,
+                       match="UNIQUE constraint failed: watches.job_pk, watches.channel"), e.begin() as conn:
         conn.exec_driver_sql("INSERT INTO watches (job_pk, channel, user_id, active, created_at) "
                              "VALUES (2, 'C0001', 'U0009', 1, 2)")
     e.dispose()
@@ -188,8 +192,8 @@ def test_some_of_the_tables_without_a_revision_are_refused_not_stamped(url: str)
         conn.exec_driver_sql("DROP TABLE secrets")
         conn.exec_driver_sql("ALTER TABLE watches DROP COLUMN ended_reason")
     e.dispose()
-    with pytest.raises(SchemaError, match=r"lacks secrets, watches\.ended_reason: it was not made by jobstatus "
-                                          r"0\.1\.0 or by the first release \(1a09719\)"):
+    with pytest.raises(SchemaError, match=r"lacks secrets, watches\.ended_reason: it was not made by "
+                                          r"jobstatus 0\.1\.0 or by the first release \(1a09719\)"):
         upgrade(url)
     assert "alembic_version" not in schemas.reflected(url).tables  # nothing stamped
 

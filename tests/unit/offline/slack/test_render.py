@@ -99,7 +99,8 @@ def test_dates_read_in_the_readers_time_zone_as_today_yesterday_or_a_date(fs: Fa
 
 
 def test_plain_text_shows_as_written_with_its_emoji_unless_turned_off(fs: FakeSlack) -> None:
-    assert text_object({"type": "plain_text", "text": "Stop :octagonal_sign: <@U0001>", "emoji": True}, fs) == \
+    assert text_object({"type": "plain_text", "text": "Stop :octagonal_sign: <@U0001>", "emoji": True},
+                       fs) == \
         "Stop 🛑 <@U0001>"  # plain text has no markup
     assert text_object({"type": "plain_text", "text": ":x: as typed", "emoji": False}, fs) == ":x: as typed"
     assert text_object({"type": "mrkdwn", "text": ":x: <@U0002>"}, fs) == "❌ @ben"
@@ -107,7 +108,8 @@ def test_plain_text_shows_as_written_with_its_emoji_unless_turned_off(fs: FakeSl
 
 def _buttons(*actions: str) -> list[dict[str, object]]:
     return [{"type": "actions", "elements": [
-        {"type": "button", "action_id": a, "text": {"type": "plain_text", "text": a.title()}} for a in actions]}]
+        {"type": "button", "action_id": a,
+         "text": {"type": "plain_text", "text": a.title()}} for a in actions]}]
 
 
 def test_a_button_keeps_its_number_for_as_long_as_it_is_on_its_message(fs: FakeSlack) -> None:

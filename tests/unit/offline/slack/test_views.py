@@ -11,7 +11,8 @@ MODAL = views.watch_modal(["epm-demo", "fusion-demo"])
 
 
 def test_errors_on_the_modals_input_blocks_are_shown() -> None:
-    answer = {"response_action": "errors", "errors": {views.JOB_ID: "Use digits.", views.CHANNEL: "Choose one."}}
+    answer = {"response_action": "errors",
+              "errors": {views.JOB_ID: "Use digits.", views.CHANNEL: "Choose one."}}
     assert errors_problem(MODAL, answer) is None
     assert errors_problem(MODAL, {}) is None  # an empty ack closes the modal: nothing to check here
     assert errors_problem(MODAL, None) is None
