@@ -76,7 +76,8 @@ SECRET_KEYS = Fernet.generate_key().decode()
 
 
 def opened(stored: str) -> str:
-    """A secret as the tests' bots stored it (`fernet:<token>`), decrypted: what a test compares with the vendor's."""
+    """A secret as the tests' bots stored it (`fernet:<token>`), decrypted: what a test compares with the
+    vendor's."""
     assert stored.startswith("fernet:"), "a secret stored unencrypted"
     return Fernet(SECRET_KEYS).decrypt(stored.removeprefix("fernet:").encode()).decode()
 

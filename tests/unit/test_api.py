@@ -1,4 +1,5 @@
-"""The HTTP API's pure parts (bot/inbound/api.py): the token check, the `api:` config, a POST body's checks."""
+"""The HTTP API's pure parts (bot/inbound/api.py): the token check, the `api:` config, a POST body's
+checks."""
 
 from __future__ import annotations
 

@@ -62,7 +62,8 @@ def test_help_lists_the_environment_variables_the_command_reads(
 
 
 def test_the_docs_environment_table_is_the_table_the_code_reads() -> None:
-    """docs/configuration.md's table, as the docs build writes it (docs/hooks.py), from the same ENVIRONMENT."""
+    """docs/configuration.md's table, as the docs build writes it (docs/hooks.py), from the same
+    ENVIRONMENT."""
     hooks = load_docs_hooks()
     page = hooks.expand((ROOT / "docs" / "configuration.md").read_text(encoding="utf-8"))
     section = page.split("## Environment", 1)[1].split("\n#", 1)[0]

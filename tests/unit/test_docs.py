@@ -106,7 +106,8 @@ def test_a_field_without_a_docstring_stops_the_build_naming_it() -> None:
 
 
 def test_slack_limits_names_every_built_in_figure_of_the_budget() -> None:
-    """`slack_limits` defaults to {} (the figures live in bot/slack/budget.py), so its meaning must name them."""
+    """`slack_limits` defaults to {} (the figures live in bot/slack/budget.py), so its meaning must name
+    them."""
     from bot.slack.budget import LIMITS
     said = config.Settings.model_fields["slack_limits"].description or ""
     assert [m for m, n in LIMITS.items() if f"`{m}: {n}`" not in said] == []

@@ -1,4 +1,5 @@
-"""The outbox payloads: every event survives its JSON row as it was, and a release's reply reads as written."""
+"""The outbox payloads: every event survives its JSON row as it was, and a release's reply reads as
+written."""
 
 from __future__ import annotations
 

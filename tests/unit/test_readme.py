@@ -48,7 +48,8 @@ def test_every_docs_pointer_in_the_bot_names_a_section_that_exists() -> None:
 
 
 def test_no_pointer_into_the_readme_is_left_in_the_bot() -> None:
-    """The README keeps only the two commands, a picture and links: a pointer to a section of it leads nowhere."""
+    """The README keeps only the two commands, a picture and links: a pointer to a section of it leads
+    nowhere."""
     left = [(str(p.relative_to(ROOT)), m.group(0)) for p in sorted((ROOT / "bot").rglob("*.py"))
             for m in re.finditer(r"README(?:\.md)?: [A-Z][^)\"'\n]*", p.read_text(encoding="utf-8"))]
     assert left == []

@@ -37,7 +37,8 @@ def streamed(status: int, body: Any, **headers: str) -> httpx.Response:
 
 
 class Vendor:
-    """A token endpoint and one API endpoint that accepts only the tokens it has issued and not yet revoked."""
+    """A token endpoint and one API endpoint that accepts only the tokens it has issued and not yet
+    revoked."""
 
     def __init__(self) -> None:
         self.issued: list[str] = []

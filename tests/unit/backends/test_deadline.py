@@ -107,7 +107,8 @@ async def test_a_request_stalled_past_stall_after_hands_its_slot_to_the_next_one
 
 
 async def test_a_stalled_request_still_ends_at_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One timer does both (bot/backends/base.py `Exchange`): the stall hands the slot on, then sets the deadline."""
+    """One timer does both (bot/backends/base.py `Exchange`): the stall hands the slot on, then sets the
+    deadline."""
     monkeypatch.setattr(bot.backends.base, "STALL_AFTER", 0.05)
     body = Drip(every=0.01)
     backend = dripping_backend(body, timeout=0.5, max_concurrency=1)

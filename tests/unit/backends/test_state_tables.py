@@ -160,7 +160,8 @@ def test_exactly_the_four_final_phases_end_a_watch_each_with_its_emoji() -> None
 
 
 def test_the_words_with_meaning_are_exactly_trouble_or_someone_to_act() -> None:
-    """states.py's reasoning: Fusion's BLOCKED, ERROR_AUTO_RETRY, HOLD, ERROR_MANUAL_RECOVERY; Immuta's retry."""
+    """states.py's reasoning: Fusion's BLOCKED, ERROR_AUTO_RETRY, HOLD, ERROR_MANUAL_RECOVERY; Immuta's
+    retry."""
     assert WORDS_WITH_MEANING == {"BLOCKED", "ERROR_AUTO_RETRY", "HOLD", "ERROR_MANUAL_RECOVERY", "RETRY"}
     for word in ("error auto retry", " hold ", "Retry", "error_manual_recovery", "Blocked"):
         assert carries_meaning(word), word  # read in any case, spaces as underscores

@@ -1,4 +1,5 @@
-"""The Slack error table: every code Slack's method reference lists for each method the bot calls is classified."""
+"""The Slack error table: every code Slack's method reference lists for each method the bot calls is
+classified."""
 
 from __future__ import annotations
 

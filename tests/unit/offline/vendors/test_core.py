@@ -1,4 +1,5 @@
-"""The simulators' shared preamble, without a socket: reading credentials, paging, and a vendor's job defaults."""
+"""The simulators' shared preamble, without a socket: reading credentials, paging, and a vendor's job
+defaults."""
 
 from __future__ import annotations
 
