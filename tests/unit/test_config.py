@@ -94,7 +94,8 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
 def test_environment_defaults() -> None:
     e = Environment.from_env({})
     assert e.slack_api_url == "https://slack.com/api/"
-    assert e.database_url == "sqlite:///./jobstatus.db" and e.port == 3000 and e.config_path == "./jobstatus.yaml"
+    assert (e.database_url == "sqlite:///./jobstatus.db" and e.port == 3000
+            and e.config_path == "./jobstatus.yaml")
     assert Environment.from_env({"SLACK_API_URL": "http://127.0.0.1:9/api"}).slack_api_url == "http://127.0.0.1:9/api/"
 
 

@@ -28,7 +28,8 @@ def test_the_due_time_is_local_time_on_both_sides_of_daylight_saving() -> None:
     assert due_at(date(2026, 3, 28), "07:30", BERLIN) == utc(2026, 3, 28, 6, 30)  # CET, UTC+1
     assert due_at(date(2026, 3, 29), "07:30", BERLIN) == utc(2026, 3, 29, 5, 30)  # CEST from 02:00 that night
     assert due_at(date(2026, 10, 25), "07:30", BERLIN) == utc(2026, 10, 25, 6, 30)  # CET again
-    assert due_at(date(2026, 3, 29), "07:30", BERLIN) - due_at(date(2026, 3, 28), "07:30", BERLIN) == 23 * 3600
+    assert (due_at(date(2026, 3, 29), "07:30", BERLIN) - due_at(date(2026, 3, 28), "07:30", BERLIN)
+            == 23 * 3600)
 
 
 def test_a_time_in_the_spring_gap_is_after_the_jump_and_a_doubled_one_the_first() -> None:
@@ -37,10 +38,13 @@ def test_a_time_in_the_spring_gap_is_after_the_jump_and_a_doubled_one_the_first(
 
 
 def test_the_latest_due_day_is_today_after_the_time_and_yesterday_before() -> None:
-    assert latest_due(utc(2026, 3, 29, 5, 30), "07:30", BERLIN) == (date(2026, 3, 29), utc(2026, 3, 29, 5, 30))
-    assert latest_due(utc(2026, 3, 29, 5, 29), "07:30", BERLIN) == (date(2026, 3, 28), utc(2026, 3, 28, 6, 30))
+    assert (latest_due(utc(2026, 3, 29, 5, 30), "07:30", BERLIN)
+            == (date(2026, 3, 29), utc(2026, 3, 29, 5, 30)))
+    assert (latest_due(utc(2026, 3, 29, 5, 29), "07:30", BERLIN)
+            == (date(2026, 3, 28), utc(2026, 3, 28, 6, 30)))
     # just after local midnight: the day in Berlin, not in UTC
-    assert latest_due(utc(2026, 12, 6, 23, 30), "00:15", BERLIN) == (date(2026, 12, 7), utc(2026, 12, 6, 23, 15))
+    assert (latest_due(utc(2026, 12, 6, 23, 30), "00:15", BERLIN)
+            == (date(2026, 12, 7), utc(2026, 12, 6, 23, 15)))
     assert latest_due(utc(2026, 12, 6, 23, 30), "07:30", ZoneInfo("America/New_York"))[0] == date(2026, 12, 6)
 
 
@@ -100,7 +104,8 @@ async def test_a_digest_is_posted_once_a_day_and_a_missed_one_when_next_asked(db
     await Digests(db, slack, [config], clock).tick()  # a restart, or a second replica: nothing more
     await digests.tick()
     [posted] = slack.of("chat.postMessage")
-    assert posted.channel == "C0001" and posted.text == "Daily digest for 2026-12-07: 2 jobs ended: 1 succeeded, 1 failed"
+    assert (posted.channel == "C0001"
+            and posted.text == "Daily digest for 2026-12-07: 2 jobs ended: 1 succeeded, 1 failed")
     assert "https://slack.test/archives/C0001/p1766000000000002|thread" in posted.blocks[1]["text"]["text"]
     clock.advance(86400)  # the next day: nothing ended since the last digest's window closed
     await digests.tick()

@@ -128,7 +128,8 @@ def test_each_page_that_asks_for_a_generated_part_gets_it_and_every_part_is_aske
              for m in hooks.MARKER.finditer(page.read_text(encoding="utf-8"))}
     assert asked == {"environment": "configuration.md", "config": "configuration.md", "http-api": "api.md"}
     page = hooks.expand((DOCS / "configuration.md").read_text(encoding="utf-8"))
-    assert "<!-- generated" not in page and "| `JOBSTATUS_SECRET_KEYS` |" in page and "| `lease_seconds` |" in page
+    assert ("<!-- generated" not in page and "| `JOBSTATUS_SECRET_KEYS` |" in page
+            and "| `lease_seconds` |" in page)
 
 
 # -- the HTTP API's description -----------------------------------------------------------------------------

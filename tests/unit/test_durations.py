@@ -29,7 +29,8 @@ def test_usual_has_no_late_threshold_before_five_runs() -> None:
 
 
 def test_the_key_is_the_vendors_name_else_the_job_name_fact_else_none() -> None:
-    assert durations.run_key(JobStatus("1", Phase.RUNNING, "RUNNING", name=" Nightly load ")) == "Nightly load"
+    assert (durations.run_key(JobStatus("1", Phase.RUNNING, "RUNNING", name=" Nightly load "))
+            == "Nightly load")
     immuta = JobStatus("1", Phase.RUNNING, "running", facts=(("Job type", "sdd"), ("Job name", "scan")))
     assert durations.run_key(immuta) == "scan"
     assert durations.run_key(JobStatus("1", Phase.RUNNING, "RUNNING", facts=(("Started", "x"),))) is None

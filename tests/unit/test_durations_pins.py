@@ -101,4 +101,5 @@ def test_the_history_key_is_bounded_and_a_fact_is_found_by_its_exact_label() -> 
                    facts=(("job name", "a"), ("Job name", " b "), ("Job name", "c")))
     assert durations.run_key(st) == "b" and durations.fact(st, "Job name") == " b "
     assert durations.run_key(JobStatus("1", Phase.RUNNING, "R", facts=(("Job name", "  "),))) is None
-    assert durations.run_key(JobStatus("1", Phase.RUNNING, "R", name="", facts=(("Job name", "x" * 300),))) == "x" * 200
+    assert (durations.run_key(JobStatus("1", Phase.RUNNING, "R", name="", facts=(("Job name", "x" * 300),)))
+            == "x" * 200)

@@ -50,12 +50,14 @@ def test_an_event_reads_back_from_its_row_as_it_was_written(event: JobEvent) -> 
 
 def test_a_reply_row_of_the_last_release_reads_as_it_wrote_it() -> None:
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*done*"}}]
-    assert Reply.of_payload({"text": "done", "blocks": blocks, "broadcast": True}) == Reply("done", blocks, True)
+    assert (Reply.of_payload({"text": "done", "blocks": blocks, "broadcast": True})
+            == Reply("done", blocks, True))
     assert Reply.of_payload({"text": "", "blocks": []}) == Reply(" ", [], False)  # Slack wants some text
 
 
 def test_a_file_row_reads_its_bytes_back() -> None:
-    assert Upload.of_payload(Upload("a.log", b"\x00\xffERROR\n").payload()) == Upload("a.log", b"\x00\xffERROR\n")
+    assert (Upload.of_payload(Upload("a.log", b"\x00\xffERROR\n").payload())
+            == Upload("a.log", b"\x00\xffERROR\n"))
 
 
 def test_a_job_that_failed_or_was_cancelled_shows_its_last_real_progress_not_100() -> None:

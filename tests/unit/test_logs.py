@@ -129,7 +129,8 @@ def test_the_flag_wins_over_log_level(log_format: str) -> None:
 def test_a_value_it_does_not_know_is_said_and_the_default_used() -> None:
     lines = run_child(LOG_FORMAT="jsn", LOG_LEVEL="loud")
     assert "WARNING bot: LOG_FORMAT='jsn' is not one of text, json; logging text" in lines[0]
-    assert "WARNING bot: LOG_LEVEL='loud' is not DEBUG, INFO, WARNING, ERROR or CRITICAL; logging at INFO" in lines[1]
+    assert ("WARNING bot: LOG_LEVEL='loud' is not DEBUG, INFO, WARNING, ERROR or CRITICAL; logging at INFO"
+            in lines[1])
     assert any(line.endswith("INFO bot.engine.poller: info line é") for line in lines)
 
 

@@ -172,7 +172,8 @@ def test_a_running_parent_shows_the_usual_duration_and_the_expected_end() -> Non
                                 can_cancel=False)
     dumped = all_text(blocks)
     assert "Usually ~14 min (last 10 runs)" in dumped
-    assert f"expected end <!date^{1_700_000_000 + 840}^{{date_short_pretty}} {{time}}|2023-11-14 22:27 UTC>" in dumped
+    assert (f"expected end <!date^{1_700_000_000 + 840}^{{date_short_pretty}} {{time}}|2023-11-14 22:27 UTC>"
+            in dumped)
     for quiet in (view(), view(phase=Phase.SUCCEEDED, usual_s=840.0, usual_runs=10)):
         _, blocks = messages.parent(quiet, watcher="U1", watch_id=1, active=True, ended_reason=None,
                                     can_cancel=False)
@@ -257,7 +258,9 @@ def test_every_renderer_sends_vendor_words_in_verbatim_mrkdwn_and_escaped() -> N
             # verbatim: Slack renders our markup and manual mentions but links and mentions nothing else
             # (docs.slack.dev/reference/block-kit/composition-objects/text-object)
             assert o.get("verbatim") is True, (name, o)
-            assert "<!channel>" not in o["text"] and "<https://evil" not in o["text"] and "<@U123>" not in o["text"]
+            assert ("<!channel>" not in o["text"] and "<https://evil" not in o["text"]
+                    and "<@U123>" not in o["text"])
         assert text is None or ("<!channel>" not in text and "<@U123>" not in text), name
     said = " ".join(o["text"] for _, blocks in _every_renderer().values() for o in _mrkdwn_objects(blocks))
-    assert "@here" in said and "&lt;!channel&gt;" in said and "#general" in said and "https://evil.example" in said
+    assert ("@here" in said and "&lt;!channel&gt;" in said and "#general" in said
+            and "https://evil.example" in said)

@@ -32,7 +32,8 @@ def test_a_refused_connection_is_refused_even_where_httpx_aiohttp_calls_it_a_tim
 
 def test_a_name_that_does_not_resolve() -> None:
     gai = socket.gaierror(-2, "Name or service not known")
-    assert cause(raised(httpx.ConnectError("[Errno -2] Name or service not known"), gai)) == "name not resolved"
+    assert (cause(raised(httpx.ConnectError("[Errno -2] Name or service not known"), gai))
+            == "name not resolved")
     assert cause(raised(httpx.ConnectTimeout("Cannot connect"), gai)) == "name not resolved"
 
 
@@ -58,7 +59,8 @@ def test_other_causes_and_the_fallback() -> None:
 
 
 def test_what_counts_as_network_trouble() -> None:
-    assert is_network(httpx.ConnectError("x")) and is_network(aiohttp.ClientError()) and is_network(TimeoutError())
+    assert (is_network(httpx.ConnectError("x")) and is_network(aiohttp.ClientError())
+            and is_network(TimeoutError()))
     assert not is_network(KeyError("x")) and not is_network(ValueError("x"))
 
 

@@ -357,7 +357,8 @@ async def test_a_state_change_reads_as_it_was_when_it_happened(bot_: Bot) -> Non
     await bot_.db.run(lambda s: s.execute(text("UPDATE jobs SET message = 'later words'")))
     await bot_.until(lambda: len(bot_.replies()) == 1, "the change's reply")
     [reply] = [s for s in bot_.slack.sent if s.thread_ts is not None]
-    assert "ORA-01555 &lt;!channel&gt;" in json.dumps(reply.blocks) and "later words" not in json.dumps(reply.blocks)
+    assert ("ORA-01555 &lt;!channel&gt;" in json.dumps(reply.blocks)
+            and "later words" not in json.dumps(reply.blocks))
     assert "<@U1>" in json.dumps(reply.blocks) and reply.broadcast is True
 
 
@@ -380,7 +381,8 @@ async def test_rows_the_last_release_wrote_are_delivered(bot_: Bot) -> None:
     assert parent.watch_id == w.pk and parent.thread_ts is None
     assert (reply.text, reply.thread_ts, reply.broadcast) == ("old reply", parent.ts, True)
     assert reply.blocks[0]["text"]["text"] == "old"
-    assert (upload.method, upload.filename, upload.thread_ts) == ("files.completeUploadExternal", "one.log", parent.ts)
+    assert ((upload.method, upload.filename, upload.thread_ts)
+            == ("files.completeUploadExternal", "one.log", parent.ts))
     assert (update.method, update.ts) == ("chat.update", parent.ts)
     assert await bot_.owed() == []
 

@@ -80,7 +80,8 @@ async def test_an_unchanged_answer_owes_nothing_and_a_change_owes_one_event_per_
     await until(lambda: rig.kicks, "the notifier to be woken")
     kinds = [k for k, _ in await rig.owed()]
     assert kinds.count(OutboxKind.UPDATE) == 2 and kinds.count(OutboxKind.EVENT) == 2
-    assert {(e.tag, e.job.phase, e.job.message) for e in await rig.events()} == {("changed", Phase.FAILED, "ORA-01555")}
+    assert ({(e.tag, e.job.phase, e.job.message) for e in await rig.events()}
+            == {("changed", Phase.FAILED, "ORA-01555")})
     assert rig.poller.scheduled == 0  # ended: no longer polled
     watches = await rig.db.run(store.watches_of, pk, active=None)
     assert {(w.active, w.ended_reason) for w in watches} == {(False, "finished")}

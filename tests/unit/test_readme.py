@@ -77,7 +77,8 @@ def test_the_readme_starts_with_the_demo_and_the_test_command_ci_runs() -> None:
     ]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     # CI installs the docs' extra too, and otherwise runs the README's command as it is
-    assert "python3 -m venv .venv && . .venv/bin/activate && pip install -q -e '.[test,docs]' && pytest\n" in ci
+    assert ("python3 -m venv .venv && . .venv/bin/activate && pip install -q -e '.[test,docs]' && pytest\n"
+            in ci)
 
 
 def test_the_readme_is_read_in_ten_minutes_and_every_link_leads_to_a_file() -> None:

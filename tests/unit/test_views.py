@@ -77,7 +77,8 @@ def test_submission_reads_the_state_and_anything_broken_as_empty() -> None:
                         "job_id": {"job_id": {"type": "plain_text_input", "value": " 44046 "}},
                         "channel": {"channel": {"type": "conversations_select", "selected_conversation": "C1"}}}}
     assert views.Submission.of({"state": state}) == views.Submission("epm", "44046", "C1")
-    assert views.Submission.of({"state": {"values": {"backend": "x", "job_id": None}}}) == views.Submission("", "", "")
+    assert (views.Submission.of({"state": {"values": {"backend": "x", "job_id": None}}})
+            == views.Submission("", "", ""))
     assert views.Submission.of({}) == views.Submission("", "", "")
 
 
@@ -98,4 +99,5 @@ def test_job_id_in_a_message(text: str, expected: tuple[str | None, str | None])
 
 def test_plain_undoes_mrkdwn_for_a_field_error() -> None:
     said = "Backend `fusion` may not be watched in this channel (its `channels` setting allows: <#C2>). &lt;x&gt;"
-    assert views.plain(said) == "Backend fusion may not be watched in this channel (its channels setting allows: #C2). <x>"
+    assert (views.plain(said)
+            == "Backend fusion may not be watched in this channel (its channels setting allows: #C2). <x>")

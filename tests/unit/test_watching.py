@@ -130,7 +130,8 @@ async def test_the_backends_list_names_each_vendor_in_words_beside_its_type(
         db: Store, clock: FakeClock) -> None:
     w, _slack, _backend = watching(db, clock)
     w.backends = backends(FusionJobScheduler("fake", backend_config()))
-    assert "• *fake* — Oracle Fusion (`fusion_jobscheduler`), every 30s" in (await w.backends_answer("U1")).text
+    assert ("• *fake* — Oracle Fusion (`fusion_jobscheduler`), every 30s"
+            in (await w.backends_answer("U1")).text)
 
 
 async def test_a_watch_says_which_watch_it_is_and_whether_this_request_started_it(

@@ -158,7 +158,8 @@ async def test_token_requests_carry_the_requests_timeout_and_identity_and_the_se
     (sent,) = vendor.token_requests
     # never a token request without a timeout
     assert sent.extensions["timeout"] == httpx.Timeout(7.0).as_dict()
-    assert sent.headers["User-Agent"] == "jobstatus-bot" and sent.headers["Authorization"].startswith("Basic ")
+    assert (sent.headers["User-Agent"] == "jobstatus-bot"
+            and sent.headers["Authorization"].startswith("Basic "))
     assert parse_qs(sent.content.decode()) == {"grant_type": ["client_credentials"]}
     assert SECRET not in sent.content.decode()
 

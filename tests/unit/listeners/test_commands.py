@@ -94,7 +94,8 @@ async def test_list_shows_the_channels_watches(rig: tuple[Commands, SlackDouble,
     ack, respond = await run(commands, "list")
     assert ack.calls == [{}]
     [text] = respond.texts
-    assert text.startswith("*Watched in this channel (1)*") and "`44046` · DataExport: running (by <@U1>)" in text
+    assert (text.startswith("*Watched in this channel (1)*")
+            and "`44046` · DataExport: running (by <@U1>)" in text)
     assert "<https://slack.test/archives/C1/p" in text  # the thread's permalink
 
 

@@ -178,13 +178,15 @@ def test_an_unknown_error_is_retried_then_costs_only_its_message() -> None:
         Outcome.DROP, "chat.postMessage: brand_new", unknown=True, method="chat.postMessage")
     assert outcome_of(owed(OutboxKind.FILE, last), ValueError()).outcome is Outcome.NO_UPLOAD
     assert outcome_of(owed(OutboxKind.PARENT, last), ValueError()).outcome is Outcome.END_WATCH
-    assert outcome_of(owed(), SlackUnreachable("refused")) == Result(Outcome.RETRY, "refused", unreachable=True)
+    assert (outcome_of(owed(), SlackUnreachable("refused"))
+            == Result(Outcome.RETRY, "refused", unreachable=True))
 
 
 def test_a_retry_waits_slacks_retry_after_else_a_doubling_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("bot.engine.notifier.outcome.random.random", lambda: 0.5)  # no jitter
     assert retry_delay(owed(), Result(Outcome.RETRY, retry_after=7.0)) == 7.0
-    assert [retry_delay(owed(attempts=n), Result(Outcome.RETRY)) for n in (0, 1, 2, 20)] == [1.0, 2.0, 4.0, 300.0]
+    assert ([retry_delay(owed(attempts=n), Result(Outcome.RETRY)) for n in (0, 1, 2, 20)]
+            == [1.0, 2.0, 4.0, 300.0])
 
 
 # -- the token halt ----------------------------------------------------------------------------------------

@@ -36,7 +36,8 @@ def test_the_states_are_the_phases_or_the_vendors_words_in_the_order_first_seen(
     flips = [(Phase.RUNNING, "RUNNING"), (Phase.QUEUED, "WAIT"), (Phase.RUNNING, "RUNNING"),
              (Phase.QUEUED, "WAIT")]
     assert flap_states(flips) == ("running", "queued")
-    assert flap_states([(Phase.QUEUED, "WAIT"), (Phase.QUEUED, "BLOCKED"), (Phase.QUEUED, "WAIT")]) == ("WAIT", "BLOCKED")
+    assert (flap_states([(Phase.QUEUED, "WAIT"), (Phase.QUEUED, "BLOCKED"), (Phase.QUEUED, "WAIT")])
+            == ("WAIT", "BLOCKED"))
 
 
 def test_the_notes_say_between_what_how_often_and_never_mention_anyone() -> None:
@@ -92,7 +93,8 @@ async def test_a_job_that_flips_at_every_poll_gets_a_few_replies_one_note_then_p
     assert [e for e in await _sent(db, clock) if not isinstance(e, OutboxKind)] == []
     [applied] = await _poll(db, clock, pk, WAITING, after=10)
     [settled] = await _sent(db, clock)
-    assert isinstance(settled, Settled) and settled.job.phase is Phase.QUEUED and settled.held_s >= SETTLE_AFTER
+    assert (isinstance(settled, Settled) and settled.job.phase is Phase.QUEUED
+            and settled.held_s >= SETTLE_AFTER)
     assert applied.flapping_since is None
     [applied] = await _poll(db, clock, pk, WAITING)
     assert await _sent(db, clock) == []  # once

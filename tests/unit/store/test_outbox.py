@@ -124,4 +124,5 @@ async def test_updates_are_left_unread_while_chat_update_has_no_room(db: Store, 
     await db.run(store.owe, w, OutboxKind.UPDATE, clock())
     await db.run(lambda s: store.owe(s, w, _changed("1", clock), clock()))
     assert [m.kind for m in await db.run(store.pending, clock())] == [OutboxKind.EVENT, OutboxKind.UPDATE]
-    assert [m.kind for m in await db.run(store.pending, clock(), 100, None, None, None, False)] == [OutboxKind.EVENT]
+    assert ([m.kind for m in await db.run(store.pending, clock(), 100, None, None, None, False)]
+            == [OutboxKind.EVENT])

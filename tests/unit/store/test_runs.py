@@ -105,7 +105,8 @@ async def test_a_run_past_the_90th_percentile_of_five_runs_is_noted_once_in_ever
     clock.advance(60)
     assert await db.run(store.note_late_runs, clock()) == 2
     events = await _send_all(db, clock)
-    assert sorted((e.watcher, round(e.seconds)) for e in events if isinstance(e, Late)) == [("U1", 1080), ("U2", 1080)]
+    assert (sorted((e.watcher, round(e.seconds)) for e in events if isinstance(e, Late))
+            == [("U1", 1080), ("U2", 1080)])
     clock.advance(600)
     assert await db.run(store.note_late_runs, clock()) == 0  # once per run
     await _answer(db, clock, pk, JobStatus("9", Phase.SUCCEEDED, "SUCCEEDED", name=NAME))
@@ -132,7 +133,8 @@ async def test_the_first_change_after_the_bot_was_away_is_one_caught_up_reply(
     events = await _answer(db, clock, pk, JobStatus("1", Phase.FAILED, "FAILED", message="ORA-1"), away=True)
     assert [type(e) for e in events] == [CaughtUp, CaughtUp]
     first = events[0]
-    assert isinstance(first, CaughtUp) and first.old_phase is Phase.RUNNING and first.steps == ((Phase.FAILED, clock()),)
+    assert (isinstance(first, CaughtUp) and first.old_phase is Phase.RUNNING
+            and first.steps == ((Phase.FAILED, clock()),))
     pk = await _watch(db, clock, "2", JobStatus("2", Phase.RUNNING, "RUNNING"))
     events = await _answer(db, clock, pk, JobStatus("2", Phase.SUCCEEDED, "SUCCEEDED"))
     assert [type(e) for e in events] == [Changed]  # not away: the usual reply

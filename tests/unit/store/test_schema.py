@@ -237,7 +237,8 @@ def test_migrate_command_prints_from_and_to_and_refuses_a_newer_database(
         url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("DATABASE_URL", url)
     assert main(["migrate"]) == 0
-    assert capsys.readouterr().out == f"jobstatus-bot: database {url}: schema empty → {HEAD} (tables created)\n"
+    assert (capsys.readouterr().out
+            == f"jobstatus-bot: database {url}: schema empty → {HEAD} (tables created)\n")
     assert main(["migrate"]) == 0
     assert capsys.readouterr().out.endswith(f"schema {HEAD} → {HEAD} (up to date)\n")
     e = schemas.engine(url)

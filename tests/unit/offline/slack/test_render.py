@@ -37,7 +37,8 @@ def test_mentions_and_channel_links_show_names_from_the_workspace(fs: FakeSlack)
 
 def test_links_show_their_text_and_a_bare_link_its_address(fs: FakeSlack) -> None:
     link = "https://fake.slack.test/archives/C0001/p1766000000000100"
-    assert mrkdwn_to_plain(f"already watched: see <{link}|its thread>.", fs) == "already watched: see its thread."
+    assert (mrkdwn_to_plain(f"already watched: see <{link}|its thread>.", fs)
+            == "already watched: see its thread.")
     assert mrkdwn_to_plain(f"• job — <{link}|thread>", fs) == "• job — thread"
     assert mrkdwn_to_plain("<https://x.test/a?b=1&amp;c=2>", fs) == "https://x.test/a?b=1&c=2"
     assert mrkdwn_to_plain("<mailto:ops@x.test|mail ops>", fs) == "mail ops"
@@ -61,7 +62,8 @@ def test_escaped_text_shows_as_typed_and_is_never_markup(fs: FakeSlack) -> None:
 def test_emoji_codes_show_as_emoji_and_anything_else_stays(fs: FakeSlack) -> None:
     assert mrkdwn_to_plain(":white_check_mark: *succeeded*", fs) == "✅ *succeeded*"
     assert mrkdwn_to_plain(":x: *failed* :warning:", fs) == "❌ *failed* ⚠️"
-    assert mrkdwn_to_plain(":octagonal_sign: Stopped watching (by <@U0001>).", fs) == "🛑 Stopped watching (by @ana)."
+    assert (mrkdwn_to_plain(":octagonal_sign: Stopped watching (by <@U0001>).", fs)
+            == "🛑 Stopped watching (by @ana).")
     assert mrkdwn_to_plain("at 12:30:45, :not_an_emoji_we_know:", fs) == "at 12:30:45, :not_an_emoji_we_know:"
     assert mrkdwn_to_plain("<https://x.test/:x:|link>", fs) == "link"  # inside markup: not text
 
