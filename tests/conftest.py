@@ -162,9 +162,10 @@ async def harness(sim: SimulatorServer, slack: FakeSlack, database_url: str,
     marker = request.node.get_closest_marker("backends")
     top = request.node.get_closest_marker("settings")
     settings = settings_for(sim, top=top.kwargs if top else None, **(marker.kwargs if marker else {}))
+    env_marker = request.node.get_closest_marker("environment")
     env = Environment(slack_bot_token=slack.token, slack_signing_secret=SIGNING_SECRET,
                       slack_api_url=slack.api_url, database_url=database_url, port=0, secret_keys=SECRET_KEYS,
-                      **(env_marker.kwargs if (env_marker := request.node.get_closest_marker("environment")) else {}))
+                      **(env_marker.kwargs if env_marker else {}))
     runtime = await start_runtime(settings, env)
     h = Harness(sim, slack, settings, env, runtime, SlackUser(runtime.events_url, SIGNING_SECRET, slack))
     try:

@@ -207,8 +207,8 @@ async def test_the_throttle_lets_a_few_failures_through_then_doubles_a_capped_pa
     assert len(caplog.records) == 1 and "10.0.0.1" in caplog.records[0].getMessage()  # one line per burst
     clock.now += MAX_PAUSE + FAILURE_WINDOW + 2  # quiet: the closing line, and the address forgotten
     assert t.retry_after("10.0.0.3") is None
-    assert [r.getMessage() for r in caplog.records][1].startswith("API: the invalid tokens from 10.0.0.1 stopped: "
-                                                                 f"{FAILURES_FREE + 13} failed and 25 answered 429")
+    assert [r.getMessage() for r in caplog.records][1].startswith(
+        f"API: the invalid tokens from 10.0.0.1 stopped: {FAILURES_FREE + 13} failed and 25 answered 429")
     assert "10.0.0.1" not in t._by_address
     for _ in range(FAILURES_FREE):  # a fresh budget after the quiet
         t.failed("10.0.0.1")

@@ -31,8 +31,9 @@ from bot.support.config import BackendConfig
     ({"responseStatus": "FAILURE", "errors": {"type": "OPERATION_NOT_ALLOWED", "message": "not now"}},
      "OPERATION_NOT_ALLOWED: not now"),
     # Oracle REST / ESS SimpleExceptionDetail: detail over title, the ESS code in front
-    ({"type": "about:blank", "title": "Bad Request", "status": 400, "detail": "Request 7 cannot be cancelled.",
-      "errorCode": "ESS-00500"}, "ESS-00500: Request 7 cannot be cancelled."),
+    ({"type": "about:blank", "title": "Bad Request", "status": 400,
+      "detail": "Request 7 cannot be cancelled.", "errorCode": "ESS-00500"},
+     "ESS-00500: Request 7 cannot be cancelled."),
     ({"title": "Not Found", "status": 404}, "Not Found"),
     ({"title": "x", "o:errorCode": "27512", "detail": "27512 is in the text"}, "27512 is in the text"),
     # EPM: details (interop, Data Integration; "null" means nothing), detail/message (Planning)
@@ -72,8 +73,8 @@ def test_the_documented_stray_brace_does_not_hide_the_words() -> None:
 
 
 def _backend() -> EpmPlanning:
-    config = BackendConfig.model_validate({"type": "epm_planning", "base_url": "http://127.0.0.1:1", "application": "A",
-                                           "auth": {"type": "bearer", "token": "t"}})
+    config = BackendConfig.model_validate({"type": "epm_planning", "base_url": "http://127.0.0.1:1",
+                                           "application": "A", "auth": {"type": "bearer", "token": "t"}})
     return EpmPlanning("planning", config)
 
 
@@ -122,7 +123,8 @@ ADAPTERS: dict[str, tuple[dict[str, Any], int, dict[str, Any], type, str]] = {
     "epm_data_integration": ({"auth": {"type": "basic", "username": "u", "password": "pw-EPM-1"}}, 400,
                              {"status": 4, "details": "Invalid Parameter: jobId", "links": []}, BadResponse,
                              "Invalid Parameter: jobId"),
-    "epm_planning": ({"application": "A", "auth": {"type": "basic", "username": "u", "password": "pw-PLAN-1"}}, 400,
+    "epm_planning": ({"application": "A",
+                      "auth": {"type": "basic", "username": "u", "password": "pw-PLAN-1"}}, 400,
                      {"status": 400, "detail": "Login pw-PLAN-1 refused for u", "message": "x"}, BadResponse,
                      "Login [hidden] refused for u"),  # a credential the vendor repeats is never said
     "immuta": ({"auth": {"type": "api_key", "key": "key-IMMUTA-1", "exchange": False}}, 500,

@@ -110,7 +110,8 @@ async def test_pruning_goes_a_batch_at_a_time(db: Store, clock: FakeClock) -> No
     def seed(s: Session) -> None:
         job = store.create_watch(s, "fake", running("1"), "C1", "U1", now=now, interval=30, watch_timeout=DAY,
                                  first_reply=None)[1]
-        s.add_all(StateChange(job_pk=job.pk, at=now - 100 * DAY + n, phase=Phase.RUNNING, vendor_status="RUNNING")
+        s.add_all(StateChange(job_pk=job.pk, at=now - 100 * DAY + n, phase=Phase.RUNNING,
+                              vendor_status="RUNNING")
                   for n in range(1_200))
 
     await db.run(seed)
@@ -134,7 +135,8 @@ async def test_the_upkeep_prunes_at_its_pace_and_comes_back_soon_for_what_is_lef
                   for _ in range(1_100))
 
     async def history() -> int:
-        return int(await db.run(lambda s: s.execute(select(func.count()).select_from(StateChange)).scalar_one()))
+        return int(await db.run(
+            lambda s: s.execute(select(func.count()).select_from(StateChange)).scalar_one()))
 
     await db.run(seed)
     try:

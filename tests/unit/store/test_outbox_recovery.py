@@ -17,7 +17,8 @@ from tests.unit.store.test_outbox import _threaded, _watch
 
 
 def _rows(s: Session, watch_id: int) -> list[tuple[OutboxKind, str, float]]:
-    rows = s.execute(select(Outbox).where(col(Outbox.watch_id) == watch_id).order_by(col(Outbox.id))).scalars()
+    rows = s.execute(select(Outbox).where(col(Outbox.watch_id) == watch_id)
+                     .order_by(col(Outbox.id))).scalars()
     return [(r.kind, r.payload, r.next_attempt_at) for r in rows]
 
 
@@ -38,8 +39,9 @@ async def test_a_lost_parent_is_owed_anew_once_its_updates_dropped_its_thread_me
     await db.run(store.forget_parent, w.pk, clock())
     await db.run(store.forget_parent, w.pk, clock())  # told twice: still one parent owed
     assert await db.run(_parent_ts, w.pk) is None
-    assert await db.run(_rows, w.pk) == [(OutboxKind.REPLY, '{"text":"kept","blocks":[],"broadcast":false}', clock() - 5),
-                                         (OutboxKind.PARENT, "{}", clock())]
+    assert await db.run(_rows, w.pk) == [
+        (OutboxKind.REPLY, '{"text":"kept","blocks":[],"broadcast":false}', clock() - 5),
+        (OutboxKind.PARENT, "{}", clock())]
     # untouched
     assert [k for k, _, _ in await db.run(_rows, other.pk)] == [OutboxKind.UPDATE, OutboxKind.REPLY]
     assert await db.run(_parent_ts, other.pk) == "1.000002"

@@ -115,8 +115,8 @@ def test_a_release_1a09719_database_is_brought_to_0_1_0_stamped_and_upgraded_wit
     outbox = select(url, "SELECT id, watch_id, kind, payload FROM outbox ORDER BY id")
     done = upgrade(url)
     assert done == Upgrade(None, schema.head(), recognised=True, release="1a09719")
-    assert str(done) == f"none (made by jobstatus 1a09719, brought to 0.1.0's schema and recognised as 0001) → " \
-        f"{schema.head()}"
+    assert str(done) == ("none (made by jobstatus 1a09719, brought to 0.1.0's schema and recognised as "
+                         f"0001) → {schema.head()}")
     assert schemas.revision(url) == [schema.head()]
     assert schemas.diff(url, SQLModel.metadata) == []
     # every row is there but the older of 5203's two watches in C0001 (ended, nothing owed); the newer stays
