@@ -54,7 +54,8 @@ class SlackDouble:
         self._ts = (f"1700000000.{n:06d}" for n in itertools.count(1))
 
     def refuse(self, method: str, code: str, times: int = 1, retry_after: float | None = None) -> None:
-        self.refusals.setdefault(method, []).extend(SlackError(method, code, retry_after) for _ in range(times))
+        self.refusals.setdefault(method, []).extend(SlackError(method, code, retry_after)
+                                                    for _ in range(times))
 
     def _call(self, method: str) -> str:
         queued = self.refusals.get(method)
@@ -78,7 +79,8 @@ class SlackDouble:
                          priority: Priority = Priority.DETAIL, ) -> None:
         ts = self._call("chat.postMessage")
         self.priorities.append(priority)
-        self.sent.append(Sent("chat.postMessage", channel, ts, thread_ts, reply.text, reply.blocks, reply.broadcast))
+        self.sent.append(Sent("chat.postMessage", channel, ts, thread_ts, reply.text, reply.blocks,
+                              reply.broadcast))
 
     async def post_message(self, channel: str, reply: Reply) -> str:
         ts = self._call("chat.postMessage")
@@ -95,7 +97,8 @@ class SlackDouble:
 
     async def upload(self, channel: str, thread_ts: str, upload: Upload) -> None:
         ts = self._call("files.completeUploadExternal")
-        self.sent.append(Sent("files.completeUploadExternal", channel, ts, thread_ts, filename=upload.filename))
+        self.sent.append(Sent("files.completeUploadExternal", channel, ts, thread_ts,
+                              filename=upload.filename))
 
     async def auth_test(self) -> None:
         self.auth_tests += 1

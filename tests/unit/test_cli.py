@@ -82,8 +82,8 @@ def load_docs_hooks() -> ModuleType:
 
 
 def test_the_environment_is_read_from_the_table() -> None:
-    env = Environment.from_env({"SLACK_APP_TOKEN": "", "SLACK_API_URL": "http://127.0.0.1:9/api", "PORT": "8080",
-                                "JOBSTATUS_CONFIG": ""})
+    env = Environment.from_env({"SLACK_APP_TOKEN": "", "SLACK_API_URL": "http://127.0.0.1:9/api",
+                                "PORT": "8080", "JOBSTATUS_CONFIG": ""})
     assert env.slack_app_token is None and env.slack_api_url == "http://127.0.0.1:9/api/" and env.port == 8080
     assert env.config_path == "./jobstatus.yaml"  # empty is unset
     with pytest.raises(ConfigError, match="environment variable PORT"):

@@ -100,8 +100,8 @@ def test_environment_defaults() -> None:
 
 
 def test_the_example_config_in_the_repository_loads() -> None:
-    env = {k: "x" for k in ("FUSION_PASSWORD", "VAULT_USER", "VAULT_PASSWORD", "EPM_PASSWORD", "EPM_CLIENT_ID",
-                            "EPM_REFRESH_TOKEN", "IMMUTA_API_KEY")}
+    env = {k: "x" for k in ("FUSION_PASSWORD", "VAULT_USER", "VAULT_PASSWORD", "EPM_PASSWORD",
+                            "EPM_CLIENT_ID", "EPM_REFRESH_TOKEN", "IMMUTA_API_KEY")}
     env |= {"CI_FINANCE_TOKEN": "f" * 32, "NIGHTLY_LOADS_TOKEN": "n" * 32}
     s = load_settings(Path(__file__).resolve().parents[2] / "jobstatus.example.yaml", env=env)
     assert s.api is not None and s.api.tokens["ci-finance"].backends == ["fusion-prod", "planning"]

@@ -84,8 +84,8 @@ async def _ended(db: Store, clock: FakeClock, job_id: str, phase: Phase, channel
     for m in await db.run(store.pending, clock() + 60):
         await db.run(store.sent, m.id,
                      f"1766000000.{int(job_id):06d}" if m.kind is OutboxKind.PARENT else None)
-    await db.run(store.apply_results, [store.PollResult(job.pk, JobStatus(job_id, phase, phase.value.upper(),
-                                                                              message="boom"), clock(), clock() + 30)])
+    await db.run(store.apply_results, [store.PollResult(
+        job.pk, JobStatus(job_id, phase, phase.value.upper(), message="boom"), clock(), clock() + 30)])
 
 
 async def test_a_digest_is_posted_once_a_day_and_a_missed_one_when_next_asked(db: Store) -> None:

@@ -77,8 +77,8 @@ ORG = "E0001"
     ({"team": {"id": HOME}, "user": {"id": "U1", "team_id": "T0OTHER"}}, HOME, None, False, True),
     ({"team": {"id": HOME}, "user": {"id": "U1", "team_id": HOME}}, HOME, None, False, False),
     # Enterprise Grid, installed on one workspace: user.team_id may be the organization's id
-    ({"team": {"id": HOME, "enterprise_id": ORG}, "enterprise": {"id": ORG}, "user": {"id": "U1", "team_id": ORG}},
-     HOME, ORG, False, False),
+    ({"team": {"id": HOME, "enterprise_id": ORG}, "enterprise": {"id": ORG},
+      "user": {"id": "U1", "team_id": ORG}}, HOME, ORG, False, False),
     ({"team": {"id": HOME}, "enterprise": {"id": "E0OTHER"}, "user": {"id": "U1", "team_id": HOME}},
      HOME, ORG, False, True),
     ({"team_id": "T0SISTER", "enterprise_id": ORG, "command": "/jobstatus"}, HOME, ORG, False, True),

@@ -61,8 +61,8 @@ def test_unicode_stays_readable_and_a_newline_keeps_it_one_line() -> None:
 
 
 def test_an_exception_is_its_formatted_traceback_in_exc() -> None:
-    line = JsonFormatter().format(record("polling %s failed unexpectedly", "vault", level=logging.ERROR, exc=True,
-                                         **about("vault")))
+    line = JsonFormatter().format(record("polling %s failed unexpectedly", "vault", level=logging.ERROR,
+                                         exc=True, **about("vault")))
     assert len(line.splitlines()) == 1
     got = json.loads(line)
     assert got["message"] == "polling vault failed unexpectedly" and got["backend"] == "vault"

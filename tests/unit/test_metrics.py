@@ -202,7 +202,8 @@ async def test_every_request_of_an_http_client_is_timed_sign_in_included() -> No
 
 
 @pytest.fixture
-async def wired(db: Store, clock: FakeClock) -> AsyncIterator[tuple[Metrics, Poller, Notifier, BackendDouble]]:
+async def wired(
+        db: Store, clock: FakeClock) -> AsyncIterator[tuple[Metrics, Poller, Notifier, BackendDouble]]:
     m = Metrics(clock)
     backend = BackendDouble()
     by_name = backends(backend)

@@ -369,8 +369,8 @@ async def test_rows_the_last_release_wrote_are_delivered(bot_: Bot) -> None:
                                 watch_timeout=60, first_reply=None)
     await bot_.db.run(lambda s: s.execute(text("DELETE FROM outbox")))
     rows = [("parent", {}),
-            ("reply",
-             {"text": "old reply", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "old"}}],
+            ("reply", {"text": "old reply",
+                       "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "old"}}],
                        "broadcast": True}),
             ("file", {"filename": "one.log", "content_b64": "RVJST1Igb25lCg=="}),
             ("update", {})]
@@ -440,7 +440,8 @@ async def test_a_reply_whose_parent_is_forgotten_meanwhile_waits_for_the_new_one
         await asyncio.wait_for(peeked.wait(), 5)
         gate.set()
         assert await asyncio.wait_for(command_path, 5) is None
-    assert not any("raised" in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
+    assert not any("raised" in r.getMessage() for r in caplog.records), [
+        r.getMessage() for r in caplog.records]
     await bot_.until(lambda: bot_.replies() == ["reply"], "the reply, in the new thread")
     parents = [s for s in bot_.slack.of("chat.postMessage") if s.thread_ts is None]
     assert len(parents) == 2 and bot_.slack.sent[-1].thread_ts == parents[-1].ts

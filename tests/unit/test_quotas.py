@@ -89,8 +89,8 @@ async def test_the_store_counts_each_identity_and_channel_records_admitted_start
     assert await db.run(admit_start, lim, "user", chan, "U1", "C1", NOW + 3) is None  # someone else: admitted
     # the channel's own limit: five starts in C1 by anyone
     assert await db.run(admit_start, Limits(9, 9), "user", chan, "U2", "C1", NOW + 4) is None
-    assert await db.run(admit_start, Limits(9, 9), "user", chan, "U3", "C1", NOW + 5) == Over("channel.per_minute",
-                                                                                             5, 55)
+    assert (await db.run(admit_start, Limits(9, 9), "user", chan, "U3", "C1", NOW + 5)
+            == Over("channel.per_minute", 5, 55))
     # a minute on, the starts have left the window (and the table)
     assert await db.run(admit_start, lim, "token", chan, token, "C1", NOW + 70) is None
     assert await db.run(store.quotas.counts, NOW + 70, channel="C1") == Counts(0, [NOW + 70])

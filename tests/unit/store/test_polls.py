@@ -45,7 +45,8 @@ async def test_a_word_that_carries_meaning_is_told_in_every_thread_when_it_comes
     owed = await _apply(db, clock, pk, JobStatus("1", Phase.QUEUED, "BLOCKED"))
     assert sorted(owed) == sorted([(OutboxKind.EVENT, "C1"), (OutboxKind.EVENT, "C2"),
                                    (OutboxKind.UPDATE, "C1"), (OutboxKind.UPDATE, "C2")])
-    events = [event_of(m.payload) for m in await db.run(store.pending, clock() + 3600) if m.kind is OutboxKind.EVENT]
+    events = [event_of(m.payload) for m in await db.run(store.pending, clock() + 3600)
+              if m.kind is OutboxKind.EVENT]
     assert ({(e.job.vendor_status, e.old_word) for e in events if isinstance(e, Changed)}
             == {("BLOCKED", "WAIT")})
     for m in await db.run(store.pending, clock() + 3600):
