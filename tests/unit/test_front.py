@@ -86,8 +86,8 @@ ORG = "E0001"
     ({"team_id": "T0SISTER", "enterprise_id": ORG, "command": "/jobstatus"}, HOME, ORG, True, False),
     ({"team_id": "T0SISTER", "enterprise_id": "E0OTHER", "command": "/jobstatus"}, HOME, ORG, True, True),
     # no organization on either side
-    ({"team": {"id": HOME}, "enterprise": None, "user": {"id": "U1", "team_id": HOME}}, HOME, None, False,
-     False),
+    ({"team": {"id": HOME}, "enterprise": None, "user": {"id": "U1", "team_id": HOME}},
+     HOME, None, False, False),
 ])
 def test_which_requests_come_from_outside_the_installation(
         body: dict[str, Any], team: str, enterprise: str | None,

@@ -122,8 +122,8 @@ async def test_concurrent_401s_share_one_renewal() -> None:
             await all_in.wait()
 
         vendor.api_gate = gate
-        answers = await asyncio.wait_for(asyncio.gather(*(http.get(API, auth=auth) for _ in range(calls))),
-                                         10)
+        answers = await asyncio.wait_for(
+            asyncio.gather(*(http.get(API, auth=auth) for _ in range(calls))), 10)
     assert {a.status_code for a in answers} == {200}
     assert len(vendor.token_requests) == 2  # the first token, then one renewal for all six refusals
     assert {a.json()["token"] for a in answers} == {"tok-2"}

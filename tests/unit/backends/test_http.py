@@ -79,8 +79,8 @@ async def test_an_endless_answer_is_cut_off_at_the_cap(case: str) -> None:
 async def test_an_endless_download_error_body_is_cut_off_at_the_cap() -> None:
     path = "/interop/rest/11.1.2.3.600/applicationsnapshots/x.log/contents"
     body = Endless()
-    backend = backend_answering("epm_data_integration", {"type": "bearer", "token": "token-6"}, {}, path,
-                                body)
+    backend = backend_answering("epm_data_integration", {"type": "bearer", "token": "token-6"}, {},
+                                path, body)
     assert isinstance(backend, EpmBackend)
     with pytest.raises(BadResponse, match="larger than"):
         await backend.download(path, lambda chunk: None, max_bytes=10)

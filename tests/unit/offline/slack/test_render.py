@@ -101,9 +101,8 @@ def test_dates_read_in_the_readers_time_zone_as_today_yesterday_or_a_date(fs: Fa
 
 
 def test_plain_text_shows_as_written_with_its_emoji_unless_turned_off(fs: FakeSlack) -> None:
-    assert text_object({"type": "plain_text", "text": "Stop :octagonal_sign: <@U0001>", "emoji": True},
-                       fs) == \
-        "Stop 🛑 <@U0001>"  # plain text has no markup
+    assert (text_object({"type": "plain_text", "text": "Stop :octagonal_sign: <@U0001>", "emoji": True}, fs)
+            == "Stop 🛑 <@U0001>")  # plain text has no markup
     assert text_object({"type": "plain_text", "text": ":x: as typed", "emoji": False}, fs) == ":x: as typed"
     assert text_object({"type": "mrkdwn", "text": ":x: <@U0002>"}, fs) == "❌ @ben"
 
