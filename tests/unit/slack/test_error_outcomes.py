@@ -57,7 +57,8 @@ ROWS = [
     ("chat.postMessage", "markdown_text_conflict", DROP,
      "Markdown text cannot be used in conjunction with `blocks` or `text` argument."),
     ("chat.postMessage", "message_limit_exceeded", RETRY,
-     "Members on this team are sending too many messages. For more details, see https://slack.com/help/articles/115002422943-Usage-limits-for-free-workspaces."),
+     "Members on this team are sending too many messages. For more details, see "
+     "https://slack.com/help/articles/115002422943-Usage-limits-for-free-workspaces."),
     ("chat.postMessage", "messages_tab_disabled", END_WATCH, "Messages tab for the app is disabled."),
     ("chat.postMessage", "metadata_must_be_sent_from_app", DROP,
      "Message metadata can only be posted or updated using an app-level token."),
@@ -129,7 +130,8 @@ ROWS = [
      "Markdown text cannot be used in conjunction with `blocks` or `text` argument."),
     ("chat.update", "max_file_sharing_exceeded", DROP, "Exceeded max allowed files shared."),
     ("chat.update", "message_limit_exceeded", RETRY,
-     "Members on this team are sending too many messages. For more details, see https://slack.com/help/articles/115002422943-Usage-limits-for-free-workspaces."),
+     "Members on this team are sending too many messages. For more details, see "
+     "https://slack.com/help/articles/115002422943-Usage-limits-for-free-workspaces."),
     ("chat.update", "message_not_found", REPOST_PARENT, "No message exists with the requested timestamp."),
     ("chat.update", "metadata_must_be_sent_from_app", DROP,
      "Message metadata can only be posted or updated using an app-level token"),
@@ -169,7 +171,8 @@ ROWS = [
     ("chat.postEphemeral", "markdown_text_conflict", DROP,
      "Markdown text cannot be used in conjunction with `blocks` or `text` argument."),
     ("chat.postEphemeral", "message_limit_exceeded", RETRY,
-     "Members on this team are sending too many messages. For more details, see https://slack.com/help/articles/115002422943-Usage-limits-for-free-workspaces"),
+     "Members on this team are sending too many messages. For more details, see "
+     "https://slack.com/help/articles/115002422943-Usage-limits-for-free-workspaces"),
     ("chat.postEphemeral", "messages_tab_disabled", END_WATCH, "Messages tab for the app is disabled."),
     ("chat.postEphemeral", "msg_too_long", DROP, "Message text is too long"),
     ("chat.postEphemeral", "no_text", DROP, "No message text provided"),
