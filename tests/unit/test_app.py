@@ -17,7 +17,8 @@ SETTINGS = settings_from_dict({"backends": {"fusion-prod": {
 
 
 def environment(tmp_path: Path, **kw: str) -> Environment:
-    return Environment(slack_bot_token="xoxb-given", slack_signing_secret="s", slack_api_url="http://127.0.0.1:9/api/",
+    return Environment(slack_bot_token="xoxb-given", slack_signing_secret="s",
+                       slack_api_url="http://127.0.0.1:9/api/",
                        database_url=f"sqlite:///{tmp_path / 'bot.db'}", **kw)
 
 

@@ -96,7 +96,8 @@ def test_environment_defaults() -> None:
     assert e.slack_api_url == "https://slack.com/api/"
     assert (e.database_url == "sqlite:///./jobstatus.db" and e.port == 3000
             and e.config_path == "./jobstatus.yaml")
-    assert Environment.from_env({"SLACK_API_URL": "http://127.0.0.1:9/api"}).slack_api_url == "http://127.0.0.1:9/api/"
+    assert (Environment.from_env({"SLACK_API_URL": "http://127.0.0.1:9/api"}).slack_api_url
+            == "http://127.0.0.1:9/api/")
 
 
 def test_the_example_config_in_the_repository_loads() -> None:

@@ -63,7 +63,8 @@ def test_the_digest_counts_by_outcome_and_lists_each_failure_escaped_with_its_th
     head, body = reply.blocks[0]["text"]["text"], reply.blocks[1]["text"]["text"]
     assert head.startswith(":calendar: *Daily digest for 2026-12-07*: 4 jobs ended")
     assert body.splitlines() == [
-        "• :x: *fusion* `2` · Load &lt;x&gt;: ORA-1 &lt;!channel&gt; · <https://x.test/archives/C0001/p2|thread>",
+        "• :x: *fusion* `2` · Load &lt;x&gt;: ORA-1 &lt;!channel&gt; · "
+        "<https://x.test/archives/C0001/p2|thread>",
         "• :x: *fusion* `4` · Load &lt;x&gt;: no message",
     ]
 

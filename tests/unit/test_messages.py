@@ -118,7 +118,8 @@ def test_long_text_is_cut_visibly() -> None:
 def test_the_details_reply_says_nothing_the_change_reply_said_and_counts_what_it_shows() -> None:
     """Planning and Vault give the job's links again with the details; EPM's log excerpt shows context lines
     beside its error lines. The change reply before it carried the links and the message already."""
-    links = (Link("Job details", "https://epm.example/HyperionPlanning/rest/v3/applications/Vision/jobs/224/details"),)
+    links = (Link("Job details",
+                  "https://epm.example/HyperionPlanning/rest/v3/applications/Vision/jobs/224/details"),)
     job = view(phase=Phase.FAILED, vendor_status="1 Error", message="Load failed", links=links)
     change = messages.change(job, watcher="U1", old_phase=Phase.RUNNING, old_word="-1 In Progress")
     assert "*Logs and outputs*" in all_text(change.blocks)

@@ -64,12 +64,13 @@ def test_what_counts_as_network_trouble() -> None:
     assert not is_network(KeyError("x")) and not is_network(ValueError("x"))
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9/x", "http://127.8.9.10", "http://localhost:8080", "http://[::1]:5/",
-                                 "HTTP://LOCALHOST/"])
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/x", "http://127.8.9.10", "http://localhost:8080",
+                                 "http://[::1]:5/", "HTTP://LOCALHOST/"])
 def test_loopback_is_exempt(url: str) -> None:
     assert loopback(url) and not in_clear(url)
 
 
-@pytest.mark.parametrize("url", ["http://fa-xxxx.oraclecloud.com", "http://10.0.0.5:8080/api", "http://localhost.example.com"])
+@pytest.mark.parametrize("url", ["http://fa-xxxx.oraclecloud.com", "http://10.0.0.5:8080/api",
+                                 "http://localhost.example.com"])
 def test_plain_http_elsewhere_is_in_clear(url: str) -> None:
     assert in_clear(url) and not in_clear(url.replace("http://", "https://"))

@@ -80,7 +80,8 @@ def _backend() -> EpmPlanning:
 
 def _answer(status: int, body: Any, **headers: str) -> httpx.Response:
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return httpx.Response(status, content=content, headers=headers, request=httpx.Request("GET", "http://127.0.0.1:1/x"))
+    return httpx.Response(status, content=content, headers=headers,
+                          request=httpx.Request("GET", "http://127.0.0.1:1/x"))
 
 
 @pytest.mark.parametrize(("status", "error"), [

@@ -131,7 +131,8 @@ async def test_the_answer_is_posted_only_after_slack_took_the_checking_line(
     """The last thing the person sees is the answer: it is not even sent before the "Checking" line is in."""
     ack, respond = Recorder(), SlowFirstRespond()
     body: dict[str, Any] = {"command": "/jobstatus", "text": f"{verb} fake 44046", "user_id": "U1",
-                            "channel_id": "C1", "team_id": "T1", "response_url": "https://hooks.slack.test/response"}
+                            "channel_id": "C1", "team_id": "T1",
+                            "response_url": "https://hooks.slack.test/response"}
     await rig[0].jobstatus(ack=ack, body=body, respond=respond)  # type: ignore[arg-type]
     assert ack.texts == [""]
     checking, answer = respond.texts
