@@ -22,10 +22,11 @@ from tests.pg import postgres_cluster, postgres_url  # noqa: F401  (fixtures)
 
 @pytest.fixture(autouse=True)
 def _patient_front_door(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The front door's read deadlines (bot/inbound/front.py: 4 s for headers, 4 s for a body) are for hostile peers.
-    A bot in a test shares two cores with the whole suite: starved of the CPU for seconds, it would cut off the
-    tests' own requests (a reset connection) for reasons that have nothing to do with the test. Here they are a
-    hang guard; tests/e2e/test_front.py sets its own short ones, and a bot started as a process has the real."""
+    """The front door's read deadlines (bot/inbound/front.py: 4 s for headers, 4 s for a body) are for hostile
+    peers. A bot in a test shares two cores with the whole suite: starved of the CPU for seconds, it would cut
+    off the tests' own requests (a reset connection) for reasons that have nothing to do with the test. Here
+    they are a hang guard; tests/e2e/test_front.py sets its own short ones, and a bot started as a process has
+    the real."""
     monkeypatch.setattr("bot.inbound.front.HEADER_DEADLINE", 30.0)
     monkeypatch.setattr("bot.inbound.front.BODY_DEADLINE", 30.0)
 
@@ -40,7 +41,8 @@ async def sim() -> AsyncIterator[SimulatorServer]:
         await server.stop()
 
 
-def backend_config(sim: SimulatorServer, type_name: str, auth: dict[str, Any] | None = None, **kw: Any) -> BackendConfig:
+def backend_config(sim: SimulatorServer, type_name: str, auth: dict[str, Any] | None = None,
+                   **kw: Any) -> BackendConfig:
     """A BackendConfig for `type_name` pointing at the running simulator."""
     raw: dict[str, Any] = {
         "type": type_name,
@@ -68,12 +70,14 @@ class FakeClock:
 # -- the whole bot: real Runtime (Bolt over HTTP), fake Slack, simulators, a temp database -----------------
 
 SIGNING_SECRET = "test-signing-secret"
-# JOBSTATUS_SECRET_KEYS of the tests' bots: stored secrets are encrypted (bot/store/sealing.py), as in production
+# JOBSTATUS_SECRET_KEYS of the tests' bots: stored secrets are encrypted (bot/store/sealing.py), as in
+# production
 SECRET_KEYS = Fernet.generate_key().decode()
 
 
 def opened(stored: str) -> str:
-    """A secret as the tests' bots stored it (`fernet:<token>`), decrypted: what a test compares with the vendor's."""
+    """A secret as the tests' bots stored it (`fernet:<token>`), decrypted: what a test compares with the
+    vendor's."""
     assert stored.startswith("fernet:"), "a secret stored unencrypted"
     return Fernet(SECRET_KEYS).decrypt(stored.removeprefix("fernet:").encode()).decode()
 
@@ -101,8 +105,8 @@ class Harness:
         return self.slack.thread(channel, self.parents(channel)[index].ts)
 
     async def watch(self, text: str, channel: str = "C0001", user: str = "U0001") -> Any:
-        """Run `/jobstatus watch …` (or another command about a job) and wait for the bot's final answer to it,
-        which follows the "Checking …" line."""
+        """Run `/jobstatus watch …` (or another command about a job) and wait for the bot's final answer to
+        it, which follows the "Checking …" line."""
         result = await self.user.command(text, channel_id=channel, user_id=user)
         assert result.status == 200, result.text
         await result.wait_responses(2)
@@ -158,9 +162,10 @@ async def harness(sim: SimulatorServer, slack: FakeSlack, database_url: str,
     marker = request.node.get_closest_marker("backends")
     top = request.node.get_closest_marker("settings")
     settings = settings_for(sim, top=top.kwargs if top else None, **(marker.kwargs if marker else {}))
-    env = Environment(slack_bot_token=slack.token, slack_signing_secret=SIGNING_SECRET, slack_api_url=slack.api_url,
-                      database_url=database_url, port=0, secret_keys=SECRET_KEYS,
-                      **(env_marker.kwargs if (env_marker := request.node.get_closest_marker("environment")) else {}))
+    env_marker = request.node.get_closest_marker("environment")
+    env = Environment(slack_bot_token=slack.token, slack_signing_secret=SIGNING_SECRET,
+                      slack_api_url=slack.api_url, database_url=database_url, port=0, secret_keys=SECRET_KEYS,
+                      **(env_marker.kwargs if env_marker else {}))
     runtime = await start_runtime(settings, env)
     h = Harness(sim, slack, settings, env, runtime, SlackUser(runtime.events_url, SIGNING_SECRET, slack))
     try:

@@ -15,7 +15,8 @@ import pytest
 
 from bot.offline.postgres import SUPERUSER, PostgresCluster, PostgresUnavailable
 
-__all__ = ["SUPERUSER", "PostgresCluster", "PostgresUnavailable", "postgres_cluster", "postgres_url", "unavailable"]
+__all__ = ["SUPERUSER", "PostgresCluster", "PostgresUnavailable", "postgres_cluster", "postgres_url",
+           "unavailable"]
 
 
 def unavailable(reason: str) -> None:

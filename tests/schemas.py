@@ -105,7 +105,8 @@ def rows(url: str) -> dict[str, int]:
     e = engine(url)
     try:
         with e.connect() as conn:
-            return {t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()) for t in RELEASE_ROWS}
+            return {t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one())
+                    for t in RELEASE_ROWS}
     finally:
         e.dispose()
 

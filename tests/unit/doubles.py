@@ -54,7 +54,8 @@ class SlackDouble:
         self._ts = (f"1700000000.{n:06d}" for n in itertools.count(1))
 
     def refuse(self, method: str, code: str, times: int = 1, retry_after: float | None = None) -> None:
-        self.refusals.setdefault(method, []).extend(SlackError(method, code, retry_after) for _ in range(times))
+        self.refusals.setdefault(method, []).extend(SlackError(method, code, retry_after)
+                                                    for _ in range(times))
 
     def _call(self, method: str) -> str:
         queued = self.refusals.get(method)
@@ -74,11 +75,12 @@ class SlackDouble:
         self._call("conversations.history")
         return next((s.ts for s in self.of("chat.postMessage", channel) if s.watch_id == watch_id), None)
 
-    async def post_reply(self, channel: str, thread_ts: str, reply: Reply, priority: Priority = Priority.DETAIL,
-                         ) -> None:
+    async def post_reply(self, channel: str, thread_ts: str, reply: Reply,
+                         priority: Priority = Priority.DETAIL, ) -> None:
         ts = self._call("chat.postMessage")
         self.priorities.append(priority)
-        self.sent.append(Sent("chat.postMessage", channel, ts, thread_ts, reply.text, reply.blocks, reply.broadcast))
+        self.sent.append(Sent("chat.postMessage", channel, ts, thread_ts, reply.text, reply.blocks,
+                              reply.broadcast))
 
     async def post_message(self, channel: str, reply: Reply) -> str:
         ts = self._call("chat.postMessage")
@@ -95,7 +97,8 @@ class SlackDouble:
 
     async def upload(self, channel: str, thread_ts: str, upload: Upload) -> None:
         ts = self._call("files.completeUploadExternal")
-        self.sent.append(Sent("files.completeUploadExternal", channel, ts, thread_ts, filename=upload.filename))
+        self.sent.append(Sent("files.completeUploadExternal", channel, ts, thread_ts,
+                              filename=upload.filename))
 
     async def auth_test(self) -> None:
         self.auth_tests += 1
@@ -165,7 +168,8 @@ def texts(sent: Iterable[Sent]) -> list[str]:
     return [s.text for s in sent]
 
 
-async def until(cond: Callable[[], Any] | Callable[[], Awaitable[Any]], what: str, timeout: float = 20.0) -> None:  # noqa: ASYNC109
+async def until(cond: Callable[[], Any] | Callable[[], Awaitable[Any]], what: str,
+                timeout: float = 20.0) -> None:  # noqa: ASYNC109
     """Wait for a condition (a function, or a coroutine function) with a deadline."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -196,7 +200,8 @@ class Recorder:
 
     async def __call__(self, **kwargs: Any) -> WebhookResponse:
         self.calls.append(kwargs)
-        return WebhookResponse(url="https://hooks.slack.test/response", status_code=200, body="ok", headers={})
+        return WebhookResponse(url="https://hooks.slack.test/response", status_code=200, body="ok",
+                               headers={})
 
     @property
     def texts(self) -> list[str]:

@@ -1,4 +1,5 @@
-"""The HTTP API's pure parts (bot/inbound/api.py): the token check, the `api:` config, a POST body's checks."""
+"""The HTTP API's pure parts (bot/inbound/api.py): the token check, the `api:` config, a POST body's
+checks."""
 
 from __future__ import annotations
 
@@ -56,8 +57,8 @@ def test_the_bearer_token_names_its_client_and_anything_else_is_nobody() -> None
 def test_a_client_may_use_what_its_token_lists() -> None:
     c = Client("ci-finance", frozenset({"fusion-prod"}), frozenset({"C1"}))
     assert c.may_use("fusion-prod", "C1") is None
-    assert c.may_use("vault-qa", "C1") == ("API token `ci-finance` may not use backend `vault-qa` (its `backends` "
-                                          "setting allows: `fusion-prod`).")
+    assert c.may_use("vault-qa", "C1") == ("API token `ci-finance` may not use backend `vault-qa` (its "
+                                          "`backends` setting allows: `fusion-prod`).")
     assert c.may_use("fusion-prod", "C2") == ("API token `ci-finance` may not watch in <#C2> (its `channels` "
                                              "setting allows: <#C1>).")
     assert Client("any", None, None).may_use("x", "C9") is None
@@ -94,7 +95,8 @@ def test_empty_short_and_duplicate_tokens_are_config_errors_that_do_not_show_the
 
 
 @pytest.mark.parametrize(("change", "says"), [
-    (("backends: [fusion-prod]", "backends: [fusion-qa]"), "field 'api': Value error, token 'ci-finance': backends ['fusion-qa'] are not"),
+    (("backends: [fusion-prod]", "backends: [fusion-qa]"),
+     "field 'api': Value error, token 'ci-finance': backends ['fusion-qa'] are not"),
     (("ci-hr:", "ci hr:"), "token name 'ci hr'"),
     (("    ci-finance: {token", "    ci-finance: {tokn"), "field 'api.tokens.ci-finance.tokn'"),
 ])
@@ -115,7 +117,8 @@ def test_a_watch_request_is_checked_field_by_field() -> None:
         (b"", "not JSON"), (b"\xff", "not JSON"), (b'"text"', "not a JSON object"),
         (b'{"backend": "b", "job_id": true, "channel": "C012"}', "'job_id' is missing or not a string"),
         (b'{"backend": "", "job_id": "1", "channel": "C012"}', "'backend' is missing"),
-        (b'{"backend": "b", "job_id": "1", "channel": "C012", "user": 5}', "'user' is missing or not a string"),
+        (b'{"backend": "b", "job_id": "1", "channel": "C012", "user": 5}',
+         "'user' is missing or not a string"),
         (b'{"backend": "b", "job_id": "1", "channel": "general"}', "not a channel id"),
         (b'{"backend": "b", "job_id": "1", "channel": "D012"}', "not a channel id"),  # no watches in DMs
         (b'{"backend": "b", "job_id": "1", "channel": "C012", "user": "<!channel>"}', "not a Slack user id"),
@@ -132,8 +135,8 @@ def test_every_refusal_code_has_a_status_and_unknown_ones_are_400() -> None:
     from bot.operations import refusals
 
     assert ApiError("job_not_found", "").status == 404 and ApiError("nonsense", "").status == 400
-    assert {"unknown_backend", "channel_not_allowed", "invalid_job_id", "job_not_found", "backend_unavailable",
-            "backend_error", "cannot_post", "slack_refused"} <= STATUS.keys()
+    assert {"unknown_backend", "channel_not_allowed", "invalid_job_id", "job_not_found",
+            "backend_unavailable", "backend_error", "cannot_post", "slack_refused"} <= STATUS.keys()
     assert refusals.UserError("x").code == "refused"
 
 
@@ -145,7 +148,7 @@ def test_who_names_a_user_by_mention_and_an_api_client_by_name() -> None:
     assert messages.who(actors.watcher("U0123", None)) == "<@U0123>"
 
 
-# -- issue 19 item 4: the named user, the scope's refusals, the 401 throttle ---------------------------------------
+# -- issue 19 item 4: the named user, the scope's refusals, the 401 throttle ---------------------------------
 
 def test_a_client_names_only_its_own_users_and_says_how_to_do_without() -> None:
     config = ApiConfig.model_validate({"tokens": {"ci": {"token": FIN, "users": ["U0ANA", "W0BEN"]},
@@ -153,9 +156,9 @@ def test_a_client_names_only_its_own_users_and_says_how_to_do_without() -> None:
     ci, hr = Tokens(config).caller(f"Bearer {FIN}"), Tokens(config).caller(f"Bearer {HR}")
     assert ci is not None and hr is not None
     assert ci.may_name("U0ANA") is None and ci.may_name("W0BEN") is None
-    assert ci.may_name("U0EVE") == ("API token `ci` may not name `U0EVE` as the watch's `user` (its `users` setting "
-                                    "lists: `U0ANA`, `W0BEN`). Leave `user` out (the thread then names the token), "
-                                    "or ask the bot's operator to add the user.")
+    assert ci.may_name("U0EVE") == ("API token `ci` may not name `U0EVE` as the watch's `user` (its `users` "
+                                    "setting lists: `U0ANA`, `W0BEN`). Leave `user` out (the thread then "
+                                    "names the token), or ask the bot's operator to add the user.")
     assert "lists nobody" in (hr.may_name("U0ANA") or "")  # the default: nobody
     with pytest.raises(ValueError, match="'ana' is not a Slack user id"):
         ApiConfig.model_validate({"tokens": {"ci": {"token": FIN, "users": ["ana"]}}})
@@ -171,8 +174,8 @@ def test_a_scoped_client_resolves_only_its_own_backends_and_refuses_others_alike
             c.backend_name(name)
         assert refused.value.code == "token_not_allowed"
         words.append(refused.value.message.replace(name, "<name>"))
-    assert words[0] == words[1] == ("API token `hr` may not use backend `<name>` (its `backends` setting allows: "
-                                    "`EPM-x`, `planning-prod`).")
+    assert words[0] == words[1] == ("API token `hr` may not use backend `<name>` (its `backends` setting "
+                                    "allows: `EPM-x`, `planning-prod`).")
 
 
 class Clock:
@@ -204,8 +207,8 @@ async def test_the_throttle_lets_a_few_failures_through_then_doubles_a_capped_pa
     assert len(caplog.records) == 1 and "10.0.0.1" in caplog.records[0].getMessage()  # one line per burst
     clock.now += MAX_PAUSE + FAILURE_WINDOW + 2  # quiet: the closing line, and the address forgotten
     assert t.retry_after("10.0.0.3") is None
-    assert [r.getMessage() for r in caplog.records][1].startswith("API: the invalid tokens from 10.0.0.1 stopped: "
-                                                                 f"{FAILURES_FREE + 13} failed and 25 answered 429")
+    assert [r.getMessage() for r in caplog.records][1].startswith(
+        f"API: the invalid tokens from 10.0.0.1 stopped: {FAILURES_FREE + 13} failed and 25 answered 429")
     assert "10.0.0.1" not in t._by_address
     for _ in range(FAILURES_FREE):  # a fresh budget after the quiet
         t.failed("10.0.0.1")

@@ -17,7 +17,8 @@ SETTINGS = settings_from_dict({"backends": {"fusion-prod": {
 
 
 def environment(tmp_path: Path, **kw: str) -> Environment:
-    return Environment(slack_bot_token="xoxb-given", slack_signing_secret="s", slack_api_url="http://127.0.0.1:9/api/",
+    return Environment(slack_bot_token="xoxb-given", slack_signing_secret="s",
+                       slack_api_url="http://127.0.0.1:9/api/",
                        database_url=f"sqlite:///{tmp_path / 'bot.db'}", **kw)
 
 
@@ -98,7 +99,8 @@ def test_the_database_gets_less_than_a_default_kubernetes_probe_timeout() -> Non
 def test_one_lease_setting_for_the_notifier_and_the_poller_and_no_replica_on_sqlite(tmp_path: Path) -> None:
     """The wiring is the constructor's: the poller's job leases and the notifier's channel leases are one
     setting (they once defaulted to different lengths), and SQLite's one process has no replica id."""
-    settings = settings_from_dict({**SETTINGS.model_dump(mode="json", exclude_none=True), "lease_seconds": 42})
+    settings = settings_from_dict({**SETTINGS.model_dump(mode="json", exclude_none=True),
+                                   "lease_seconds": 42})
     runtime = Runtime(settings, environment(tmp_path))
     try:
         assert runtime.notifier.leases.seconds == runtime.poller.lease == 42.0

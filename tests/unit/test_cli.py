@@ -1,5 +1,5 @@
-"""The command line: `demo` where the stand-ins are absent (the Docker image), `--help`'s environment (from the
-one table the code reads, which the docs show too), and config errors, each exit 2."""
+"""The command line: `demo` where the stand-ins are absent (the Docker image), `--help`'s environment (from
+the one table the code reads, which the docs show too), and config errors, each exit 2."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ def help_of(command: str, capsys: pytest.CaptureFixture[str]) -> str:
 
 
 @pytest.mark.parametrize("command", ["run", "check", "migrate"])
-def test_help_lists_the_environment_variables_the_command_reads(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_lists_the_environment_variables_the_command_reads(
+        command: str, capsys: pytest.CaptureFixture[str]) -> None:
     text = help_of(command, capsys)
     assert "environment variables:" in text
     for v in ENVIRONMENT:
@@ -55,12 +56,14 @@ def test_help_lists_the_environment_variables_the_command_reads(command: str, ca
             assert f"(default: {v.default or 'unset'})" in " ".join(text.split()), v.name
         else:
             assert v.name not in text
-    read = {v.field for v in ENVIRONMENT if v.field}  # the others (LOG_*) bot/support/logs.py reads, before the config
+    # the others (LOG_*) bot/support/logs.py reads, before the config
+    read = {v.field for v in ENVIRONMENT if v.field}
     assert read == set(Environment.model_fields)  # every field of Environment comes from the table
 
 
 def test_the_docs_environment_table_is_the_table_the_code_reads() -> None:
-    """docs/configuration.md's table, as the docs build writes it (docs/hooks.py), from the same ENVIRONMENT."""
+    """docs/configuration.md's table, as the docs build writes it (docs/hooks.py), from the same
+    ENVIRONMENT."""
     hooks = load_docs_hooks()
     page = hooks.expand((ROOT / "docs" / "configuration.md").read_text(encoding="utf-8"))
     section = page.split("## Environment", 1)[1].split("\n#", 1)[0]
@@ -79,8 +82,8 @@ def load_docs_hooks() -> ModuleType:
 
 
 def test_the_environment_is_read_from_the_table() -> None:
-    env = Environment.from_env({"SLACK_APP_TOKEN": "", "SLACK_API_URL": "http://127.0.0.1:9/api", "PORT": "8080",
-                                "JOBSTATUS_CONFIG": ""})
+    env = Environment.from_env({"SLACK_APP_TOKEN": "", "SLACK_API_URL": "http://127.0.0.1:9/api",
+                                "PORT": "8080", "JOBSTATUS_CONFIG": ""})
     assert env.slack_app_token is None and env.slack_api_url == "http://127.0.0.1:9/api/" and env.port == 8080
     assert env.config_path == "./jobstatus.yaml"  # empty is unset
     with pytest.raises(ConfigError, match="environment variable PORT"):
@@ -97,7 +100,8 @@ def test_the_environment_is_read_from_the_table() -> None:
     (b"- just\n- a list\n", "expected a mapping"),
 ])
 def test_every_config_error_exits_2(command: str, content: bytes, says: str, tmp_path: Path,
-                                    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+                                    monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "jobstatus.yaml"
     cfg.write_bytes(content)
     monkeypatch.setenv("JOBSTATUS_CONFIG", str(cfg))
@@ -109,7 +113,8 @@ def test_every_config_error_exits_2(command: str, content: bytes, says: str, tmp
     assert out.out == "" and says in out.err and str(cfg) in out.err
 
 
-def test_a_bad_port_is_a_config_error_too(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bad_port_is_a_config_error_too(monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("PORT", "eighty")
     assert main(["run"]) == 2
     assert "environment variable PORT" in capsys.readouterr().err

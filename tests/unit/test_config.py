@@ -54,7 +54,8 @@ def test_reads_the_documented_example(tmp_path: Path) -> None:
     [
         (("poll_interval: 1", "poll_interval: soon"), ["backend 'fusion-prod'", "field 'poll_interval'"]),
         (("type: veeva_vault", "type: vault"), ["backend 'vault-qa'", "field 'type'"]),
-        (("base_url: https://myvault.veevavault.com", "base_url: myvault"), ["backend 'vault-qa'", "field 'base_url'"]),
+        (("base_url: https://myvault.veevavault.com", "base_url: myvault"),
+         ["backend 'vault-qa'", "field 'base_url'"]),
         (("api_version: v3", "api_versoin: v3"), ["backend 'planning'", "field 'api_versoin'"]),
         (("{type: basic, username: admin, password: p}", "{type: basic, username: admin}"),
          ["backend 'planning'", "field 'auth.password'"]),
@@ -93,18 +94,20 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
 def test_environment_defaults() -> None:
     e = Environment.from_env({})
     assert e.slack_api_url == "https://slack.com/api/"
-    assert e.database_url == "sqlite:///./jobstatus.db" and e.port == 3000 and e.config_path == "./jobstatus.yaml"
-    assert Environment.from_env({"SLACK_API_URL": "http://127.0.0.1:9/api"}).slack_api_url == "http://127.0.0.1:9/api/"
+    assert (e.database_url == "sqlite:///./jobstatus.db" and e.port == 3000
+            and e.config_path == "./jobstatus.yaml")
+    assert (Environment.from_env({"SLACK_API_URL": "http://127.0.0.1:9/api"}).slack_api_url
+            == "http://127.0.0.1:9/api/")
 
 
 def test_the_example_config_in_the_repository_loads() -> None:
-    env = {k: "x" for k in ("FUSION_PASSWORD", "VAULT_USER", "VAULT_PASSWORD", "EPM_PASSWORD", "EPM_CLIENT_ID",
-                            "EPM_REFRESH_TOKEN", "IMMUTA_API_KEY")}
+    env = {k: "x" for k in ("FUSION_PASSWORD", "VAULT_USER", "VAULT_PASSWORD", "EPM_PASSWORD",
+                            "EPM_CLIENT_ID", "EPM_REFRESH_TOKEN", "IMMUTA_API_KEY")}
     env |= {"CI_FINANCE_TOKEN": "f" * 32, "NIGHTLY_LOADS_TOKEN": "n" * 32}
     s = load_settings(Path(__file__).resolve().parents[2] / "jobstatus.example.yaml", env=env)
     assert s.api is not None and s.api.tokens["ci-finance"].backends == ["fusion-prod", "planning"]
-    assert {b.type for b in s.backends.values()} == {"fusion_jobscheduler", "veeva_vault", "epm_data_integration",
-                                                     "epm_planning", "immuta"}
+    assert {b.type for b in s.backends.values()} == {"fusion_jobscheduler", "veeva_vault",
+                                                     "epm_data_integration", "epm_planning", "immuta"}
     assert s.watch_timeout == 86400 and s.outage_note_after == 300 and s.history_retention == 90 * 86400
     assert s.backends["vault-qa"].vault_client_id == "mycompany-vault-ops-server-jobstatus"
 
@@ -122,15 +125,20 @@ digests:
 
 
 @pytest.mark.parametrize(("entry", "words"), [
-    ('{channel: "#ops", at: "07:30"}', "field 'digests.0.channel': Value error, '#ops' is not a Slack channel id"),
+    ('{channel: "#ops", at: "07:30"}',
+     "field 'digests.0.channel': Value error, '#ops' is not a Slack channel id"),
     ('{channel: C0123ABCD, at: "7.30"}', "'7.30' is not a time of day: use 24-hour \"HH:MM\""),
     ('{channel: C0123ABCD, at: "24:00"}', "'24:00' is not a time of day"),
-    ('{channel: C0123ABCD, at: "07:30", timezone: Europe/Berlyn}', "unknown time zone 'Europe/Berlyn': use an IANA name"),
-    ('{channel: C0123ABCD, at: "07:30", timezone: "../../etc/passwd"}', "unknown time zone '../../etc/passwd'"),
-    ('{channel: C0123ABCD, at: "07:30", when: daily}', "field 'digests.0.when': Extra inputs are not permitted"),
+    ('{channel: C0123ABCD, at: "07:30", timezone: Europe/Berlyn}',
+     "unknown time zone 'Europe/Berlyn': use an IANA name"),
+    ('{channel: C0123ABCD, at: "07:30", timezone: "../../etc/passwd"}',
+     "unknown time zone '../../etc/passwd'"),
+    ('{channel: C0123ABCD, at: "07:30", when: daily}',
+     "field 'digests.0.when': Extra inputs are not permitted"),
     ('{channel: C0123ABCD}', "field 'digests.0.at': Field required"),
 ])
-def test_a_bad_digest_is_a_config_error_that_says_what_to_write(tmp_path: Path, entry: str, words: str) -> None:
+def test_a_bad_digest_is_a_config_error_that_says_what_to_write(
+        tmp_path: Path, entry: str, words: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_settings(write(tmp_path, GOOD + f"digests:\n  - {entry}\n"), env={"FUSION_PASSWORD": "x"})
     assert words in str(err.value)

@@ -106,7 +106,8 @@ def test_a_field_without_a_docstring_stops_the_build_naming_it() -> None:
 
 
 def test_slack_limits_names_every_built_in_figure_of_the_budget() -> None:
-    """`slack_limits` defaults to {} (the figures live in bot/slack/budget.py), so its meaning must name them."""
+    """`slack_limits` defaults to {} (the figures live in bot/slack/budget.py), so its meaning must name
+    them."""
     from bot.slack.budget import LIMITS
     said = config.Settings.model_fields["slack_limits"].description or ""
     assert [m for m, n in LIMITS.items() if f"`{m}: {n}`" not in said] == []
@@ -127,14 +128,15 @@ def test_each_page_that_asks_for_a_generated_part_gets_it_and_every_part_is_aske
              for m in hooks.MARKER.finditer(page.read_text(encoding="utf-8"))}
     assert asked == {"environment": "configuration.md", "config": "configuration.md", "http-api": "api.md"}
     page = hooks.expand((DOCS / "configuration.md").read_text(encoding="utf-8"))
-    assert "<!-- generated" not in page and "| `JOBSTATUS_SECRET_KEYS` |" in page and "| `lease_seconds` |" in page
+    assert ("<!-- generated" not in page and "| `JOBSTATUS_SECRET_KEYS` |" in page
+            and "| `lease_seconds` |" in page)
 
 
 # -- the HTTP API's description -----------------------------------------------------------------------------
 
 def mounted_routes() -> set[tuple[str, str]]:
-    """(method, path) of every route Api.mount adds, except its catch-all refusals of other methods and the HEAD
-    that aiohttp adds beside each GET."""
+    """(method, path) of every route Api.mount adds, except its catch-all refusals of other methods and the
+    HEAD that aiohttp adds beside each GET."""
     app = web.Application()
     tokens = config.ApiConfig(tokens={"ci": config.ApiToken(token="t" * 32)})
     api.Api(tokens, cast(Watching, None), Metrics()).mount(app)

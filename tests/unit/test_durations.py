@@ -29,7 +29,8 @@ def test_usual_has_no_late_threshold_before_five_runs() -> None:
 
 
 def test_the_key_is_the_vendors_name_else_the_job_name_fact_else_none() -> None:
-    assert durations.run_key(JobStatus("1", Phase.RUNNING, "RUNNING", name=" Nightly load ")) == "Nightly load"
+    assert (durations.run_key(JobStatus("1", Phase.RUNNING, "RUNNING", name=" Nightly load "))
+            == "Nightly load")
     immuta = JobStatus("1", Phase.RUNNING, "running", facts=(("Job type", "sdd"), ("Job name", "scan")))
     assert durations.run_key(immuta) == "scan"
     assert durations.run_key(JobStatus("1", Phase.RUNNING, "RUNNING", facts=(("Started", "x"),))) is None
@@ -51,7 +52,8 @@ def test_vendor_times_are_iso_8601_utc_unless_zoned_and_never_in_the_future() ->
 
 
 @pytest.mark.parametrize(("seconds", "words"), [
-    (0, "0 s"), (44.6, "45 s"), (89, "1 min"), (14 * 60 + 10, "14 min"), (3600, "1 h"), (2 * 3600 + 5 * 60, "2 h 5 min"),
+    (0, "0 s"), (44.6, "45 s"), (89, "1 min"), (14 * 60 + 10, "14 min"), (3600, "1 h"),
+    (2 * 3600 + 5 * 60, "2 h 5 min"),
 ])
 def test_human_durations(seconds: float, words: str) -> None:
     assert durations.human(seconds) == words

@@ -1,5 +1,6 @@
-"""bot/domain/durations.py at its edges: a vendor's time without a zone is UTC whatever zone the bot's machine is
-in, the 60 s a vendor's clock may be ahead, the epoch, and where `human` turns seconds into minutes and hours.
+"""bot/domain/durations.py at its edges: a vendor's time without a zone is UTC whatever zone the bot's machine
+is in, the 60 s a vendor's clock may be ahead, the epoch, and where `human` turns seconds into minutes and
+hours.
 
 CI runs in UTC, where reading a zoneless time as local time and as UTC agree: the zone tests set TZ to zones
 east and west of UTC (and one with a half hour) for their own duration, and restore it.
@@ -74,7 +75,8 @@ def test_the_vendors_clock_may_be_a_minute_ahead_and_no_more(text: str, seen: fl
     (3569, "59 min"), (3571, "1 h"), (3600, "1 h"), (3629, "1 h"), (3631, "1 h 1 min"), (3660, "1 h 1 min"),
     (7199, "2 h"), (2 * 3600 + 59 * 60, "2 h 59 min"), (86400, "24 h"), (90061, "25 h 1 min"),
 ])
-def test_human_turns_seconds_into_minutes_at_a_minute_and_into_hours_at_an_hour(seconds: float, words: str) -> None:
+def test_human_turns_seconds_into_minutes_at_a_minute_and_into_hours_at_an_hour(
+        seconds: float, words: str) -> None:
     assert durations.human(seconds) == words
 
 
@@ -95,7 +97,9 @@ def test_only_succeeded_runs_are_history_and_what_is_under_way_has_started() -> 
 def test_the_history_key_is_bounded_and_a_fact_is_found_by_its_exact_label() -> None:
     long = JobStatus("1", Phase.RUNNING, "RUNNING", name="n" * 300)
     assert durations.run_key(long) == "n" * 200
-    st = JobStatus("1", Phase.RUNNING, "RUNNING", facts=(("job name", "a"), ("Job name", " b "), ("Job name", "c")))
+    st = JobStatus("1", Phase.RUNNING, "RUNNING",
+                   facts=(("job name", "a"), ("Job name", " b "), ("Job name", "c")))
     assert durations.run_key(st) == "b" and durations.fact(st, "Job name") == " b "
     assert durations.run_key(JobStatus("1", Phase.RUNNING, "R", facts=(("Job name", "  "),))) is None
-    assert durations.run_key(JobStatus("1", Phase.RUNNING, "R", name="", facts=(("Job name", "x" * 300),))) == "x" * 200
+    assert (durations.run_key(JobStatus("1", Phase.RUNNING, "R", name="", facts=(("Job name", "x" * 300),)))
+            == "x" * 200)

@@ -77,8 +77,8 @@ ORG = "E0001"
     ({"team": {"id": HOME}, "user": {"id": "U1", "team_id": "T0OTHER"}}, HOME, None, False, True),
     ({"team": {"id": HOME}, "user": {"id": "U1", "team_id": HOME}}, HOME, None, False, False),
     # Enterprise Grid, installed on one workspace: user.team_id may be the organization's id
-    ({"team": {"id": HOME, "enterprise_id": ORG}, "enterprise": {"id": ORG}, "user": {"id": "U1", "team_id": ORG}},
-     HOME, ORG, False, False),
+    ({"team": {"id": HOME, "enterprise_id": ORG}, "enterprise": {"id": ORG},
+      "user": {"id": "U1", "team_id": ORG}}, HOME, ORG, False, False),
     ({"team": {"id": HOME}, "enterprise": {"id": "E0OTHER"}, "user": {"id": "U1", "team_id": HOME}},
      HOME, ORG, False, True),
     ({"team_id": "T0SISTER", "enterprise_id": ORG, "command": "/jobstatus"}, HOME, ORG, False, True),
@@ -86,15 +86,18 @@ ORG = "E0001"
     ({"team_id": "T0SISTER", "enterprise_id": ORG, "command": "/jobstatus"}, HOME, ORG, True, False),
     ({"team_id": "T0SISTER", "enterprise_id": "E0OTHER", "command": "/jobstatus"}, HOME, ORG, True, True),
     # no organization on either side
-    ({"team": {"id": HOME}, "enterprise": None, "user": {"id": "U1", "team_id": HOME}}, HOME, None, False, False),
+    ({"team": {"id": HOME}, "enterprise": None, "user": {"id": "U1", "team_id": HOME}},
+     HOME, None, False, False),
 ])
-def test_which_requests_come_from_outside_the_installation(body: dict[str, Any], team: str, enterprise: str | None,
+def test_which_requests_come_from_outside_the_installation(
+        body: dict[str, Any], team: str, enterprise: str | None,
                                                          org_wide: bool, refused: bool) -> None:
     assert (foreign(body, team, enterprise, org_wide) is not None) is refused
 
 
 def emfile() -> dict[str, Any]:
-    return {"message": "socket.accept() out of system resource", "exception": OSError(errno.EMFILE, "Too many")}
+    return {"message": "socket.accept() out of system resource",
+            "exception": OSError(errno.EMFILE, "Too many")}
 
 
 async def test_running_out_of_descriptors_is_one_line_per_burst_and_the_rest_passes_on(

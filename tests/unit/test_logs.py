@@ -1,5 +1,6 @@
-"""bot/support/logs.py: the JSON formatter (one valid object a line, its fields, unicode, exceptions) and `configure`
-as the command runs it (LOG_FORMAT, LOG_LEVEL, --log-level), in a child process whose logging is its own."""
+"""bot/support/logs.py: the JSON formatter (one valid object a line, its fields, unicode, exceptions) and
+`configure` as the command runs it (LOG_FORMAT, LOG_LEVEL, --log-level), in a child process whose logging is
+its own."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from bot.support.logs import FORMATS, JsonFormatter, Redact, about, formatter
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def record(msg: str, *args: Any, level: int = logging.INFO, exc: bool = False, **extra: Any) -> logging.LogRecord:
+def record(msg: str, *args: Any, level: int = logging.INFO, exc: bool = False,
+           **extra: Any) -> logging.LogRecord:
     exc_info = None
     if exc:
         try:
@@ -59,8 +61,8 @@ def test_unicode_stays_readable_and_a_newline_keeps_it_one_line() -> None:
 
 
 def test_an_exception_is_its_formatted_traceback_in_exc() -> None:
-    line = JsonFormatter().format(record("polling %s failed unexpectedly", "vault", level=logging.ERROR, exc=True,
-                                         **about("vault")))
+    line = JsonFormatter().format(record("polling %s failed unexpectedly", "vault", level=logging.ERROR,
+                                         exc=True, **about("vault")))
     assert len(line.splitlines()) == 1
     got = json.loads(line)
     assert got["message"] == "polling vault failed unexpectedly" and got["backend"] == "vault"
@@ -127,14 +129,16 @@ def test_the_flag_wins_over_log_level(log_format: str) -> None:
 def test_a_value_it_does_not_know_is_said_and_the_default_used() -> None:
     lines = run_child(LOG_FORMAT="jsn", LOG_LEVEL="loud")
     assert "WARNING bot: LOG_FORMAT='jsn' is not one of text, json; logging text" in lines[0]
-    assert "WARNING bot: LOG_LEVEL='loud' is not DEBUG, INFO, WARNING, ERROR or CRITICAL; logging at INFO" in lines[1]
+    assert ("WARNING bot: LOG_LEVEL='loud' is not DEBUG, INFO, WARNING, ERROR or CRITICAL; logging at INFO"
+            in lines[1])
     assert any(line.endswith("INFO bot.engine.poller: info line é") for line in lines)
 
 
 # -- Redact: no response_url and no Slack token in a line --------------------------------------------------
 
 HOOK = "https://hooks.slack.com/actions/T0001/1234/aBcD3fGh"
-LOOPBACK_HOOK = "http://127.0.0.1:5555/response/r42"  # the fake Slack's: recognised as a field, not by its host
+# the fake Slack's: recognised as a field, not by its host
+LOOPBACK_HOOK = "http://127.0.0.1:5555/response/r42"
 
 
 @pytest.mark.parametrize("line", [
@@ -171,7 +175,8 @@ def test_redact_cleans_a_traceback_too() -> None:
     try:
         raise RuntimeError(f"could not post to {HOOK} with xapp-1-A0-1-secret")
     except RuntimeError:
-        rec = logging.LogRecord("slack_bolt.AsyncApp", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+        rec = logging.LogRecord("slack_bolt.AsyncApp", logging.ERROR, __file__, 1, "failed", None,
+                                sys.exc_info())
     Redact().filter(rec)
     for fmt in FORMATS:
         out = formatter(fmt).format(rec)

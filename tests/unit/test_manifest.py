@@ -34,8 +34,9 @@ METHOD_SCOPES: dict[str, set[str]] = {
     # one scope per kind of conversation read: the bot serves public (channels:) and private (groups:)
     # channels; im:history / mpim:history would be for direct messages, where it is not used
     "conversations.history": {"channels:history", "groups:history"},
-    # bot/operations/permissions.py: who is in a user group named by a backend's `users`/`cancel` (usergroups.users.list),
-    # and in a channel (conversations.members: public channels:read, private groups:read; the modal, the Home tab)
+    # bot/operations/permissions.py: who is in a user group named by a backend's `users`/`cancel`
+    # (usergroups.users.list), and in a channel (conversations.members: public channels:read, private
+    # groups:read; the modal, the Home tab)
     "usergroups.users.list": {"usergroups:read"},
     "conversations.members": {"channels:read", "groups:read"},
 }
@@ -43,7 +44,8 @@ METHOD_SCOPES: dict[str, set[str]] = {
 SDK_HELPERS = {"files_upload_v2": ("files.getUploadURLExternal", "files.completeUploadExternal")}
 # Scopes that no method call asks for, and why the bot needs them.
 FEATURE_SCOPES = {
-    "commands": "the /jobstatus slash command (features.slash_commands) and the shortcuts (features.shortcuts)",
+    "commands": "the /jobstatus slash command (features.slash_commands) and the shortcuts "
+    "(features.shortcuts)",
     "chat:write.public": "posting in public channels the bot was not invited to",
 }
 
@@ -75,7 +77,8 @@ def test_manifest_is_valid_by_slacks_schema() -> None:
 
 def test_the_bot_calls_only_methods_whose_scopes_are_known() -> None:
     calls = methods_the_bot_calls()
-    assert {"chat.postMessage", "chat.update", "conversations.history", "files.completeUploadExternal"} <= calls
+    assert {"chat.postMessage", "chat.update", "conversations.history",
+            "files.completeUploadExternal"} <= calls
     assert calls - METHOD_SCOPES.keys() == set(), "add the scopes of each new method to METHOD_SCOPES"
 
 

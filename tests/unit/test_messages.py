@@ -15,7 +15,8 @@ from bot.rendering import messages
 
 
 def view(**kw: object) -> JobView:
-    base: dict[str, object] = dict(backend="fusion-prod", job_id="44046", name="DataExport", phase=Phase.RUNNING,
+    base: dict[str, object] = dict(backend="fusion-prod", job_id="44046", name="DataExport",
+                                   phase=Phase.RUNNING,
                                    vendor_status="RUNNING", progress=50, message=None, log_paths=(), links=(),
                                    checked_at=1_700_000_000.0)
     base.update(kw)
@@ -61,11 +62,13 @@ def test_buttons_follow_state_and_capability() -> None:
     def action_ids(blocks: list[dict]) -> list[str]:
         return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
 
-    _, running = messages.parent(view(), watcher="U1", watch_id=3, active=True, ended_reason=None, can_cancel=True)
+    _, running = messages.parent(view(), watcher="U1", watch_id=3, active=True, ended_reason=None,
+                                 can_cancel=True)
     assert action_ids(running) == ["jobstatus_cancel", "jobstatus_refresh", "jobstatus_stop"]
     cancel = next(e for b in running if b["type"] == "actions" for e in b["elements"])
     assert cancel["confirm"]["confirm"]["text"] == "Cancel job" and cancel["value"] == "3"
-    _, no_cancel = messages.parent(view(), watcher="U1", watch_id=3, active=True, ended_reason=None, can_cancel=False)
+    _, no_cancel = messages.parent(view(), watcher="U1", watch_id=3, active=True, ended_reason=None,
+                                   can_cancel=False)
     assert action_ids(no_cancel) == ["jobstatus_refresh", "jobstatus_stop"]
     _, ended = messages.parent(view(phase=Phase.SUCCEEDED), watcher="U1", watch_id=3, active=False,
                                ended_reason="finished", can_cancel=True)
@@ -115,12 +118,14 @@ def test_long_text_is_cut_visibly() -> None:
 def test_the_details_reply_says_nothing_the_change_reply_said_and_counts_what_it_shows() -> None:
     """Planning and Vault give the job's links again with the details; EPM's log excerpt shows context lines
     beside its error lines. The change reply before it carried the links and the message already."""
-    links = (Link("Job details", "https://epm.example/HyperionPlanning/rest/v3/applications/Vision/jobs/224/details"),)
+    links = (Link("Job details",
+                  "https://epm.example/HyperionPlanning/rest/v3/applications/Vision/jobs/224/details"),)
     job = view(phase=Phase.FAILED, vendor_status="1 Error", message="Load failed", links=links)
     change = messages.change(job, watcher="U1", old_phase=Phase.RUNNING, old_word="-1 In Progress")
     assert "*Logs and outputs*" in all_text(change.blocks)
     excerpt = ("INFO reading", "ERROR no periods", "INFO skipped", "ERROR load failed")
-    d = FailureDetails(lines=("Load failed", *excerpt), total_errors=2, links=links, hint="See the Jobs console.")
+    d = FailureDetails(lines=("Load failed", *excerpt), total_errors=2, links=links,
+                       hint="See the Jobs console.")
     reply = messages.details(job, d)
     assert reply is not None
     body = all_text(reply.blocks)
@@ -164,12 +169,15 @@ def test_a_log_the_change_reply_listed_is_not_listed_again_with_the_details() ->
 
 def test_a_running_parent_shows_the_usual_duration_and_the_expected_end() -> None:
     job = view(started_at=1_700_000_000.0, usual_s=14 * 60.0, usual_runs=10)
-    _, blocks = messages.parent(job, watcher="U1", watch_id=1, active=True, ended_reason=None, can_cancel=False)
+    _, blocks = messages.parent(job, watcher="U1", watch_id=1, active=True, ended_reason=None,
+                                can_cancel=False)
     dumped = all_text(blocks)
     assert "Usually ~14 min (last 10 runs)" in dumped
-    assert f"expected end <!date^{1_700_000_000 + 840}^{{date_short_pretty}} {{time}}|2023-11-14 22:27 UTC>" in dumped
+    assert (f"expected end <!date^{1_700_000_000 + 840}^{{date_short_pretty}} {{time}}|2023-11-14 22:27 UTC>"
+            in dumped)
     for quiet in (view(), view(phase=Phase.SUCCEEDED, usual_s=840.0, usual_runs=10)):
-        _, blocks = messages.parent(quiet, watcher="U1", watch_id=1, active=True, ended_reason=None, can_cancel=False)
+        _, blocks = messages.parent(quiet, watcher="U1", watch_id=1, active=True, ended_reason=None,
+                                    can_cancel=False)
         assert "Usually" not in all_text(blocks)  # no history, or the run has ended
     _, blocks = messages.parent(view(usual_s=840.0, usual_runs=1), watcher="U1", watch_id=1, active=True,
                                 ended_reason=None, can_cancel=False)
@@ -177,13 +185,15 @@ def test_a_running_parent_shows_the_usual_duration_and_the_expected_end() -> Non
 
 
 def test_the_late_note_gives_the_figures_and_mentions_the_watcher() -> None:
-    reply = messages.late(view(usual_s=14 * 60.0, usual_runs=12), watcher="U7", seconds=25 * 60, late_after=18 * 60)
+    reply = messages.late(view(usual_s=14 * 60.0, usual_runs=12), watcher="U7", seconds=25 * 60,
+                          late_after=18 * 60)
     assert reply.text.startswith(":snail: <@U7>, this run is taking longer than usual: running for 25 min")
     assert "9 in 10 of its last 12 runs took at most 18 min; usually ~14 min" in reply.text
 
 
 def test_while_i_was_away_is_one_reply_with_the_path_and_the_failure_details() -> None:
-    job = view(phase=Phase.FAILED, vendor_status="FAILED", message="ORA-1 <!here>", log_paths=("/logs/a.log",))
+    job = view(phase=Phase.FAILED, vendor_status="FAILED", message="ORA-1 <!here>",
+               log_paths=("/logs/a.log",))
     reply = messages.caught_up(job, watcher="U3", old_phase=Phase.QUEUED, old_word="WAIT",
                                steps=((Phase.RUNNING, 1_700_000_000.0), (Phase.FAILED, 1_700_000_600.0)))
     head = reply.blocks[0]["text"]["text"]
@@ -249,7 +259,9 @@ def test_every_renderer_sends_vendor_words_in_verbatim_mrkdwn_and_escaped() -> N
             # verbatim: Slack renders our markup and manual mentions but links and mentions nothing else
             # (docs.slack.dev/reference/block-kit/composition-objects/text-object)
             assert o.get("verbatim") is True, (name, o)
-            assert "<!channel>" not in o["text"] and "<https://evil" not in o["text"] and "<@U123>" not in o["text"]
+            assert ("<!channel>" not in o["text"] and "<https://evil" not in o["text"]
+                    and "<@U123>" not in o["text"])
         assert text is None or ("<!channel>" not in text and "<@U123>" not in text), name
     said = " ".join(o["text"] for _, blocks in _every_renderer().values() for o in _mrkdwn_objects(blocks))
-    assert "@here" in said and "&lt;!channel&gt;" in said and "#general" in said and "https://evil.example" in said
+    assert ("@here" in said and "&lt;!channel&gt;" in said and "#general" in said
+            and "https://evil.example" in said)

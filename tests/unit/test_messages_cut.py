@@ -1,5 +1,6 @@
-"""`cut` in bot/rendering/messages.py at its edges: text that fits is left alone, text one over is cut to exactly the
-limit with a visible mark, and an &escape; (esc's &amp; &lt; &gt;) is never split, wherever the limit falls."""
+"""`cut` in bot/rendering/messages.py at its edges: text that fits is left alone, text one over is cut to
+exactly the limit with a visible mark, and an &escape; (esc's &amp; &lt; &gt;) is never split, wherever the
+limit falls."""
 
 from __future__ import annotations
 

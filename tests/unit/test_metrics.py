@@ -1,5 +1,6 @@
-"""bot/metrics.py: what each report does to the registry, the figures counted in the store, the timing hooks of
-the backends' HTTP client, and the rule that no label takes an unbounded value (walked over the registry)."""
+"""bot/metrics.py: what each report does to the registry, the figures counted in the store, the timing hooks
+of the backends' HTTP client, and the rule that no label takes an unbounded value (walked over the
+registry)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ from tests.unit.doubles import BackendDouble, SlackDouble, backends, settings, u
 # The only label names a series may carry (`le`: a histogram's bucket bound), and the fixed values of all but
 # `backend`, whose values are the configured backends' names.
 ALLOWED_LABELS = {"backend", "method", "outcome", "loop", "le"}
-POLL_OUTCOMES = {"changed", "unchanged", "error", "invalid_job_id", "not_found", "auth", "forbidden", "unavailable",
+POLL_OUTCOMES = {"changed", "unchanged", "error", "invalid_job_id", "not_found", "auth", "forbidden",
+                 "unavailable",
                  "rate_limited", "bad_response", "refused", "misconfigured", "cancel_not_supported",
                  "cancel_refused"}
 
@@ -98,7 +100,8 @@ def test_slack_calls_are_named_by_outcome_and_an_unknown_method_is_other() -> No
     assert value(r, "jobstatus_slack_calls_total", method="chat.postMessage", outcome="ok") == 1
     assert value(r, "jobstatus_slack_calls_total", method="chat.postMessage", outcome="retry") == 1
     assert value(r, "jobstatus_slack_calls_total", method="chat.update", outcome="repost_parent") == 1
-    assert value(r, "jobstatus_slack_calls_total", method="files.completeUploadExternal", outcome="unknown") == 1
+    assert value(r, "jobstatus_slack_calls_total", method="files.completeUploadExternal",
+                 outcome="unknown") == 1
     assert value(r, "jobstatus_slack_calls_total", method="other", outcome="drop") == 1
     assert set(SLACK_OUTCOMES) == {"ok", "retry", "drop", "repost_parent", "end_watch", "stop_sending",
                                    "no_upload", "unknown"}
@@ -191,14 +194,16 @@ async def test_every_request_of_an_http_client_is_timed_sign_in_included() -> No
     def answer(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"ok": True})
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(answer), event_hooks=_timing_hooks(seconds.append)) as c:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer),
+                                 event_hooks=_timing_hooks(seconds.append)) as c:
         await c.get("https://vendor.test/jobs/1", auth=SignIn())
         await c.get("https://vendor.test/jobs/2")
     assert len(seconds) == 3 and all(s >= 0 for s in seconds)
 
 
 @pytest.fixture
-async def wired(db: Store, clock: FakeClock) -> AsyncIterator[tuple[Metrics, Poller, Notifier, BackendDouble]]:
+async def wired(
+        db: Store, clock: FakeClock) -> AsyncIterator[tuple[Metrics, Poller, Notifier, BackendDouble]]:
     m = Metrics(clock)
     backend = BackendDouble()
     by_name = backends(backend)
@@ -213,8 +218,8 @@ async def test_the_poller_reports_polls_jobs_and_how_late_it_runs(
         wired: tuple[Metrics, Poller, Notifier, BackendDouble], db: Store, clock: FakeClock) -> None:
     m, poller, _notifier, backend = wired
     backend.jobs["1"] = JobStatus("1", Phase.RUNNING, "RUNNING")
-    _w, job, _ = await db.run(store.create_watch, "fake", backend.jobs["1"], "C1", "U1", now=clock(), interval=30,
-                              watch_timeout=3600, first_reply=None)
+    _w, job, _ = await db.run(store.create_watch, "fake", backend.jobs["1"], "C1", "U1", now=clock(),
+                              interval=30, watch_timeout=3600, first_reply=None)
     await poller.track(job.pk)
     assert value(m.registry, "jobstatus_jobs_tracked", backend="fake") == 1
     due = (await db.run(store.polling_job, job.pk)).due  # type: ignore[union-attr]

@@ -20,7 +20,8 @@ def test_each_module_and_its_tests_exist_and_the_functions_it_names_are_in_it(ta
     assert module.is_file() and target.tests
     source = module.read_text(encoding="utf-8")
     assert "from __future__ import annotations" in source  # annotations are skipped as never evaluated
-    defined = {n.name for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+    defined = {n.name for n in ast.walk(ast.parse(source))
+               if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
     assert set(target.only) <= defined
     for test in target.tests:
         assert (ROOT / test).is_file(), test

@@ -1,5 +1,6 @@
-"""bot/support/network.py: the cause of network trouble read from the whole exception chain, as each HTTP stack wraps
-it (httpx's own transport, httpx over aiohttp, aiohttp), and which URLs send credentials in clear."""
+"""bot/support/network.py: the cause of network trouble read from the whole exception chain, as each HTTP
+stack wraps it (httpx's own transport, httpx over aiohttp, aiohttp), and which URLs send credentials in
+clear."""
 
 from __future__ import annotations
 
@@ -25,13 +26,14 @@ def test_a_refused_connection_is_refused_even_where_httpx_aiohttp_calls_it_a_tim
     refused = ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 9)")
     # httpx-aiohttp turns aiohttp's ClientConnectorError into httpx.ConnectTimeout
     assert cause(raised(httpx.ConnectTimeout("Cannot connect to host"), refused)) == "connection refused"
-    assert cause(raised(httpx.ConnectError("All connection attempts failed"), OSError("All connection attempts "
-                        "failed"), refused)) == "connection refused"
+    assert cause(raised(httpx.ConnectError("All connection attempts failed"), OSError("All connection "
+                        "attempts failed"), refused)) == "connection refused"
 
 
 def test_a_name_that_does_not_resolve() -> None:
     gai = socket.gaierror(-2, "Name or service not known")
-    assert cause(raised(httpx.ConnectError("[Errno -2] Name or service not known"), gai)) == "name not resolved"
+    assert (cause(raised(httpx.ConnectError("[Errno -2] Name or service not known"), gai))
+            == "name not resolved")
     assert cause(raised(httpx.ConnectTimeout("Cannot connect"), gai)) == "name not resolved"
 
 
@@ -57,16 +59,18 @@ def test_other_causes_and_the_fallback() -> None:
 
 
 def test_what_counts_as_network_trouble() -> None:
-    assert is_network(httpx.ConnectError("x")) and is_network(aiohttp.ClientError()) and is_network(TimeoutError())
+    assert (is_network(httpx.ConnectError("x")) and is_network(aiohttp.ClientError())
+            and is_network(TimeoutError()))
     assert not is_network(KeyError("x")) and not is_network(ValueError("x"))
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9/x", "http://127.8.9.10", "http://localhost:8080", "http://[::1]:5/",
-                                 "HTTP://LOCALHOST/"])
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/x", "http://127.8.9.10", "http://localhost:8080",
+                                 "http://[::1]:5/", "HTTP://LOCALHOST/"])
 def test_loopback_is_exempt(url: str) -> None:
     assert loopback(url) and not in_clear(url)
 
 
-@pytest.mark.parametrize("url", ["http://fa-xxxx.oraclecloud.com", "http://10.0.0.5:8080/api", "http://localhost.example.com"])
+@pytest.mark.parametrize("url", ["http://fa-xxxx.oraclecloud.com", "http://10.0.0.5:8080/api",
+                                 "http://localhost.example.com"])
 def test_plain_http_elsewhere_is_in_clear(url: str) -> None:
     assert in_clear(url) and not in_clear(url.replace("http://", "https://"))

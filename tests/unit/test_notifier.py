@@ -49,8 +49,8 @@ class Bot:
 
     async def watch(self, job_id: str, channel: str = "C1") -> Watch:
         st = JobStatus(job_id, Phase.RUNNING, "RUNNING", name=f"job {job_id}")
-        w, _job, _ = await self.db.run(store.create_watch, "fake", st, channel, "U1", now=self.clock(), interval=30,
-                                       watch_timeout=3600, first_reply=None)
+        w, _job, _ = await self.db.run(store.create_watch, "fake", st, channel, "U1", now=self.clock(),
+                                       interval=30, watch_timeout=3600, first_reply=None)
         return w
 
     async def owe(self, watch: Watch, *items: store.Owed) -> None:
@@ -71,7 +71,8 @@ class Bot:
 @pytest.fixture(autouse=True)
 def _no_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 0.0)  # pacing has its own test
-    monkeypatch.setattr("bot.engine.notifier.outcome.BACKOFF_FIRST", 0.0)  # a retry without Retry-After is due at once
+    # a retry without Retry-After is due at once
+    monkeypatch.setattr("bot.engine.notifier.outcome.BACKOFF_FIRST", 0.0)
 
 
 @pytest.fixture
@@ -112,7 +113,8 @@ async def test_a_watch_gets_its_parent_then_its_replies_in_order_in_its_thread(b
 
 async def test_a_reply_slack_refuses_for_now_holds_back_its_watch_only(
         bot_: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bot.engine.notifier.outcome.BACKOFF_FIRST", 10.0)  # the refused reply is due again 5 to 15 s later
+    # the refused reply is due again 5 to 15 s later
+    monkeypatch.setattr("bot.engine.notifier.outcome.BACKOFF_FIRST", 10.0)
     w1, w2 = await bot_.watch("1"), await bot_.watch("2")
     await bot_.until(lambda: len(bot_.slack.sent) == 2, "both parents")
     bot_.slack.refuse("chat.postMessage", "internal_error")  # transient, no Retry-After: this message waits
@@ -144,7 +146,8 @@ async def test_posts_in_one_channel_are_paced_after_a_short_burst_and_other_chan
     assert c2.at < c1[-1].at  # C2's parent went out while C1 was being paced
 
 
-def test_a_channels_bucket_allows_a_short_burst_then_one_post_per_gap(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_channels_bucket_allows_a_short_burst_then_one_post_per_gap(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 1.0)
     monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_BURST", 3)
     b = bot.engine.notifier.Bucket(100.0, 3.0)
@@ -155,7 +158,8 @@ def test_a_channels_bucket_allows_a_short_burst_then_one_post_per_gap(monkeypatc
     assert b.take(200.0) == 0.0 and b.tokens == 2.0  # ...up to the burst, not beyond
 
 
-async def test_a_429_empties_the_channels_bucket_after_its_wait(bot_: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_429_empties_the_channels_bucket_after_its_wait(
+        bot_: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 0.2)
     w = await bot_.watch("1", "C1")
     await bot_.until(lambda: len(bot_.slack.sent) == 1, "the parent")
@@ -179,7 +183,8 @@ async def test_in_a_burst_every_state_change_goes_before_the_details_of_any(bot_
 
     def burst(s: Any) -> None:  # one transaction: one pass of the notifier finds it all
         for i, w in enumerate(ws):
-            view = JobView("fake", str(i), None, Phase.SUCCEEDED, "SUCCEEDED", None, None, (), (), bot_.clock())
+            view = JobView("fake", str(i), None, Phase.SUCCEEDED, "SUCCEEDED", None, None, (), (),
+                           bot_.clock())
             store.owe(s, w, Changed(view, "U1", Phase.RUNNING, "RUNNING"), bot_.clock())
             store.owe(s, w, OutboxKind.UPDATE, bot_.clock())
             store.owe(s, w, note(f"details {i}"), bot_.clock())
@@ -201,7 +206,8 @@ async def test_a_state_change_owed_while_a_channel_is_paced_goes_before_the_deta
     view = JobView("fake", "1", None, Phase.SUCCEEDED, "SUCCEEDED", None, None, (), (), bot_.clock())
     await bot_.owe(w1, Changed(view, "U1", Phase.RUNNING, "RUNNING"), note("details 1"))
     bot_.notifier.kick()
-    await bot_.until(lambda: len(bot_.replies()) == 1, "the first change")  # "details 1" waits for the pace...
+    # "details 1" waits for the pace...
+    await bot_.until(lambda: len(bot_.replies()) == 1, "the first change")
     view2 = JobView("fake", "2", None, Phase.SUCCEEDED, "SUCCEEDED", None, None, (), (), bot_.clock())
     await bot_.owe(w2, Changed(view2, "U1", Phase.RUNNING, "RUNNING"))  # ...and this is owed meanwhile
     bot_.notifier.kick()
@@ -283,8 +289,8 @@ async def test_what_a_refused_parent_means_is_decided_by_who_sends_it(
     slack = SlackDouble()
     notifier = Notifier(db, slack, backends(BackendDouble()), clock)
     st = JobStatus("1", Phase.RUNNING, "RUNNING")
-    w, _, _ = await db.run(store.create_watch, "fake", st, "C9", "U1", now=clock(), interval=30, watch_timeout=60,
-                           first_reply=None)
+    w, _, _ = await db.run(store.create_watch, "fake", st, "C9", "U1", now=clock(), interval=30,
+                           watch_timeout=60, first_reply=None)
     slack.refuse("chat.postMessage", "channel_not_found")
     assert await notifier.deliver_watch(w.pk, who) == "channel_not_found"
     pair = await db.run(store.watch_and_job, w.pk)
@@ -344,12 +350,15 @@ async def test_a_state_change_reads_as_it_was_when_it_happened(bot_: Bot) -> Non
     assert pair is not None
     job = pair[1]
     failed = JobStatus("1", Phase.FAILED, "FAILED", message="ORA-01555 <!channel>")
-    [applied] = await bot_.db.run(store.apply_results, [PollResult(job.pk, failed, bot_.clock(), bot_.clock())])
+    [applied] = await bot_.db.run(store.apply_results,
+                                  [PollResult(job.pk, failed, bot_.clock(), bot_.clock())])
     assert applied.changed and applied.owed == 2  # the change, and the parent's update
-    await bot_.db.run(lambda s: s.execute(text("UPDATE jobs SET message = 'later words'")))  # the job moves on
+    # the job moves on
+    await bot_.db.run(lambda s: s.execute(text("UPDATE jobs SET message = 'later words'")))
     await bot_.until(lambda: len(bot_.replies()) == 1, "the change's reply")
     [reply] = [s for s in bot_.slack.sent if s.thread_ts is not None]
-    assert "ORA-01555 &lt;!channel&gt;" in json.dumps(reply.blocks) and "later words" not in json.dumps(reply.blocks)
+    assert ("ORA-01555 &lt;!channel&gt;" in json.dumps(reply.blocks)
+            and "later words" not in json.dumps(reply.blocks))
     assert "<@U1>" in json.dumps(reply.blocks) and reply.broadcast is True
 
 
@@ -360,7 +369,8 @@ async def test_rows_the_last_release_wrote_are_delivered(bot_: Bot) -> None:
                                 watch_timeout=60, first_reply=None)
     await bot_.db.run(lambda s: s.execute(text("DELETE FROM outbox")))
     rows = [("parent", {}),
-            ("reply", {"text": "old reply", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "old"}}],
+            ("reply", {"text": "old reply",
+                       "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "old"}}],
                        "broadcast": True}),
             ("file", {"filename": "one.log", "content_b64": "RVJST1Igb25lCg=="}),
             ("update", {})]
@@ -371,14 +381,16 @@ async def test_rows_the_last_release_wrote_are_delivered(bot_: Bot) -> None:
     assert parent.watch_id == w.pk and parent.thread_ts is None
     assert (reply.text, reply.thread_ts, reply.broadcast) == ("old reply", parent.ts, True)
     assert reply.blocks[0]["text"]["text"] == "old"
-    assert (upload.method, upload.filename, upload.thread_ts) == ("files.completeUploadExternal", "one.log", parent.ts)
+    assert ((upload.method, upload.filename, upload.thread_ts)
+            == ("files.completeUploadExternal", "one.log", parent.ts))
     assert (update.method, update.ts) == ("chat.update", parent.ts)
     assert await bot_.owed() == []
 
 
 def _insert(s: Any, watch_id: int, kind: str, payload: str, now: float) -> None:
     s.execute(text("INSERT INTO outbox (watch_id, kind, payload, created_at, attempts, next_attempt_at) "
-                   "VALUES (:w, :k, :p, :now, 0, :now)"), {"w": watch_id, "k": kind, "p": payload, "now": now})
+                   "VALUES (:w, :k, :p, :now, 0, :now)"), {"w": watch_id, "k": kind, "p": payload,
+                                                           "now": now})
 
 
 async def test_a_parent_posted_before_a_crash_is_found_not_posted_twice(db: Store, clock: FakeClock) -> None:
@@ -428,7 +440,8 @@ async def test_a_reply_whose_parent_is_forgotten_meanwhile_waits_for_the_new_one
         await asyncio.wait_for(peeked.wait(), 5)
         gate.set()
         assert await asyncio.wait_for(command_path, 5) is None
-    assert not any("raised" in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
+    assert not any("raised" in r.getMessage() for r in caplog.records), [
+        r.getMessage() for r in caplog.records]
     await bot_.until(lambda: bot_.replies() == ["reply"], "the reply, in the new thread")
     parents = [s for s in bot_.slack.of("chat.postMessage") if s.thread_ts is None]
     assert len(parents) == 2 and bot_.slack.sent[-1].thread_ts == parents[-1].ts

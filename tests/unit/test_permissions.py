@@ -1,5 +1,6 @@
-"""bot/operations/permissions.py: the decision table (who × action × backend rule × channel), where details may go, the
-config's rules and the status limit. The Slack lookups (user groups, channel members) are tests/e2e/test_permissions.py's."""
+"""bot/operations/permissions.py: the decision table (who × action × backend rule × channel), where details
+may go, the config's rules and the status limit. The Slack lookups (user groups, channel members) are
+tests/e2e/test_permissions.py's."""
 
 from __future__ import annotations
 
@@ -63,7 +64,8 @@ TABLE = [
     ("U1", (), Action.CANCEL, LOCKED, "C1", False),  # may use it, may not cancel: not in the group
     ("U9", ("SOPS",), Action.CANCEL, LOCKED, "C1", True),
     (OWNER, (), Action.CANCEL, LOCKED, "C1", False),  # owning gives no right under a list, nor use
-    ("UADMIN", (), Action.CANCEL, OPEN, "C1", True),  # admins may always cancel where they may use the backend
+    # admins may always cancel where they may use the backend
+    ("UADMIN", (), Action.CANCEL, OPEN, "C1", True),
     ("UADMIN", (), Action.CANCEL, LISTED, "C1", True),
     ("UADMIN", (), Action.CANCEL, LOCKED, "C1", False),  # `admins` widens cancel, not who may use it
     ("UADMIN", ("SOPS",), Action.CANCEL, LOCKED, "C2", False),  # nor where
@@ -80,20 +82,22 @@ def test_the_decision_table(user: str, groups: tuple[str, ...], action: Action, 
 
 
 def test_each_refusal_says_why_and_what_to_do() -> None:
-    def why(user: str, action: Action, rule: BackendConfig, channel: str, owner: str | None = OWNER) -> str | None:
+    def why(user: str, action: Action, rule: BackendConfig, channel: str,
+            owner: str | None = OWNER) -> str | None:
         return decide(rule, "fin", ADMINS, Who(user), action, channel, owner=owner)
 
-    assert why("U9", Action.WATCH, LOCKED, "C1") == ("You may not use backend `fin`: its `users` setting names the "
-                                                     "people and user groups who may. Ask the bot's operator to add you.")
-    assert why("U1", Action.WATCH, LOCKED, "C2") == ("Backend `fin` may not be used in this channel (its `channels` "
-                                                     "setting allows: <#C1>).")
-    assert why("U1", Action.CANCEL, LOCKED, "C1") == ("Only the people and user groups in `fin`'s `cancel` setting "
-                                                      "(or an admin) may cancel its jobs.")
-    assert why("U9", Action.CANCEL, OPEN, "C1") == ("Only <@UOWNER>, who first watched it (the `cancel: owner` "
-                                                    "rule of `fin`), or an admin may cancel this job.")
+    assert why("U9", Action.WATCH, LOCKED, "C1") == ("You may not use backend `fin`: its `users` setting "
+                                                     "names the people and user groups who may. Ask the "
+                                                     "bot's operator to add you.")
+    assert why("U1", Action.WATCH, LOCKED, "C2") == ("Backend `fin` may not be used in this channel (its "
+                                                     "`channels` setting allows: <#C1>).")
+    assert why("U1", Action.CANCEL, LOCKED, "C1") == ("Only the people and user groups in `fin`'s `cancel` "
+                                                      "setting (or an admin) may cancel its jobs.")
+    assert why("U9", Action.CANCEL, OPEN, "C1") == ("Only <@UOWNER>, who first watched it (the `cancel: "
+                                                    "owner` rule of `fin`), or an admin may cancel this job.")
     assert why("U9", Action.CANCEL, OPEN, "C1", None) == (
-        "Nobody watches this job yet, so it has no owner: under the `cancel: owner` rule of `fin` it is cancelled "
-        "by the person who first watches it, or by an admin.")
+        "Nobody watches this job yet, so it has no owner: under the `cancel: owner` rule of `fin` it is "
+        "cancelled by the person who first watches it, or by an admin.")
 
 
 @pytest.mark.parametrize(("details", "channel", "line"), [
@@ -139,8 +143,8 @@ def test_status_is_a_token_bucket_per_person() -> None:
     assert limit.take("U1") == 0.0 and limit.take("U1") > 0
 
 
-async def test_an_id_the_bot_may_not_see_answers_exactly_like_one_that_does_not_exist(db: Store,
-                                                                                     clock: FakeClock) -> None:
+async def test_an_id_the_bot_may_not_see_answers_exactly_like_one_that_does_not_exist(
+        db: Store, clock: FakeClock) -> None:
     w, _slack, backend = watching(db, clock)
     backend.jobs["4401"] = Forbidden("fake does not allow this account to see that (HTTP 403)")
     answers = []
@@ -148,7 +152,8 @@ async def test_an_id_the_bot_may_not_see_answers_exactly_like_one_that_does_not_
         with pytest.raises(UserError) as refused:
             await w.status(backend, job_id, "U1", "C1")
         answers.append((str(refused.value).replace(job_id, "<id>"), refused.value.code))
-    assert answers[0] == answers[1] == ("fake has no job `<id>`. Check the id (and that it is a Double job id).",
+    assert answers[0] == answers[1] == ("fake has no job `<id>`. Check the id (and that it is a "
+                                        "Double job id).",
                                         "job_not_found")
 
 

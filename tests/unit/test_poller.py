@@ -79,7 +79,8 @@ async def test_an_unchanged_answer_owes_nothing_and_a_change_owes_one_event_per_
     await until(lambda: rig.kicks, "the notifier to be woken")
     kinds = [k for k, _ in await rig.owed()]
     assert kinds.count(OutboxKind.UPDATE) == 2 and kinds.count(OutboxKind.EVENT) == 2
-    assert {(e.tag, e.job.phase, e.job.message) for e in await rig.events()} == {("changed", Phase.FAILED, "ORA-01555")}
+    assert ({(e.tag, e.job.phase, e.job.message) for e in await rig.events()}
+            == {("changed", Phase.FAILED, "ORA-01555")})
     assert rig.poller.scheduled == 0  # ended: no longer polled
     watches = await rig.db.run(store.watches_of, pk, active=None)
     assert {(w.active, w.ended_reason) for w in watches} == {(False, "finished")}
@@ -104,7 +105,8 @@ async def test_failure_details_and_the_log_are_owed_to_every_watch_of_a_job_that
     # the thread replies first, the parent's update after them (bot/store/outbox.py: pending)
     assert kinds == [OutboxKind.EVENT, OutboxKind.REPLY, OutboxKind.FILE, OutboxKind.UPDATE]
     [(_, log)] = [(k, p) for k, p in await rig.owed() if k is OutboxKind.FILE]
-    assert log == {"filename": "fake-1.log", "content_b64": "RVJST1Igb25lCg=="}  # `<backend>-<job>.log`, the bot's
+    # `<backend>-<job>.log`, the bot's
+    assert log == {"filename": "fake-1.log", "content_b64": "RVJST1Igb25lCg=="}
 
 
 async def test_an_outage_is_noted_once_and_its_end_once(rig: Rig) -> None:
@@ -114,8 +116,8 @@ async def test_an_outage_is_noted_once_and_its_end_once(rig: Rig) -> None:
         await rig.poll()
 
     async def noted() -> bool:
-        # the note is written by the poller's upkeep, which runs beside a tick: keep ticking (as the running bot
-        # does every 0.5 s) until the upkeep after the outage's first write has run
+        # the note is written by the poller's upkeep, which runs beside a tick: keep ticking (as the running
+        # bot does every 0.5 s) until the upkeep after the outage's first write has run
         rig.clock.advance(1)
         await rig.poller.tick()
         return len(await rig.events()) > 0

@@ -25,13 +25,14 @@ _ids = st.one_of(st.just("1"), st.just("2"), st.text(max_size=25), st.integers()
 
 
 def _payloads() -> st.SearchStrategy[dict[str, Any]]:
-    action = st.fixed_dictionaries({}, optional={"action_id": st.sampled_from(["jobstatus_stop", "x"]) | _json,
-                                                 "value": _ids | _json})
+    action = st.fixed_dictionaries({}, optional={
+        "action_id": st.sampled_from(["jobstatus_stop", "x"]) | _json, "value": _ids | _json})
     return st.fixed_dictionaries({}, optional={
         "actions": st.lists(action | _json, max_size=2) | _json,
         "channel": st.fixed_dictionaries({}, optional={"id": st.sampled_from(["C1", "C2"]) | _json}) | _json,
-        "container": st.fixed_dictionaries({}, optional={"message_ts": st.sampled_from(["1.1", "2.2"]) | _json,
-                                                         "channel_id": st.sampled_from(["C1", "C2"]) | _json}) | _json,
+        "container": st.fixed_dictionaries({}, optional={
+            "message_ts": st.sampled_from(["1.1", "2.2"]) | _json,
+            "channel_id": st.sampled_from(["C1", "C2"]) | _json}) | _json,
         "message": _json,
         "user": _json,
     })
@@ -52,7 +53,8 @@ def _seed(s: Any) -> None:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(payload=_payloads())
-def test_any_button_payload_maps_to_its_watch_or_a_user_error(tmp_path: Path, payload: dict[str, Any]) -> None:
+def test_any_button_payload_maps_to_its_watch_or_a_user_error(
+        tmp_path: Path, payload: dict[str, Any]) -> None:
     db = Store(f"sqlite:///{tmp_path / 'p.db'}")
     db.upgrade()
 

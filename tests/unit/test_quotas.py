@@ -1,5 +1,6 @@
-"""The quotas (bot/operations/quotas.py): the arithmetic of the limits and of Retry-After, the words of a refusal, the
-config's defaults, and the counts read from a real (SQLite) store, shared by whatever started the watches."""
+"""The quotas (bot/operations/quotas.py): the arithmetic of the limits and of Retry-After, the words of a
+refusal, the config's defaults, and the counts read from a real (SQLite) store, shared by whatever started the
+watches."""
 
 from __future__ import annotations
 
@@ -33,26 +34,28 @@ def test_the_per_minute_limit_counts_a_sliding_window_and_says_when_one_more_fit
     lim = Limits(active=100, per_minute=3)
     assert over(lim, Counts(0, [NOW - 50, NOW - 10]), NOW, "token") is None
     # three starts in the window: the oldest leaves it 60 s after it began
-    assert over(lim, Counts(0, [NOW - 50, NOW - 20, NOW - 1]), NOW, "token") == Over("token.per_minute", 3, 10)
+    assert (over(lim, Counts(0, [NOW - 50, NOW - 20, NOW - 1]), NOW, "token")
+            == Over("token.per_minute", 3, 10))
     # starts older than the window do not count
     assert over(lim, Counts(0, [NOW - WINDOW, NOW - 20, NOW - 1]), NOW, "token") is None
     # over the limit (requests raced past it): enough must leave for one more to fit
     assert over(lim, Counts(0, [NOW - 55, NOW - 40, NOW - 30, NOW - 1]), NOW, "token") == \
         Over("token.per_minute", 3, 20)
     # never "retry in 0 s"
-    assert over(lim, Counts(0, [NOW - 59.9, NOW - 2, NOW - 1]), NOW, "token") == Over("token.per_minute", 3, 1)
+    assert (over(lim, Counts(0, [NOW - 59.9, NOW - 2, NOW - 1]), NOW, "token")
+            == Over("token.per_minute", 3, 1))
 
 
 def test_a_refusal_says_the_limit_the_setting_and_what_to_do() -> None:
     token = messages.who(actors.api_actor("ci-finance"))
     assert refusal(Over("token.per_minute", 600, 7), token) == (
-        "API token `ci-finance` (API) started 600 new watches in the last minute, the most one API token may (the "
-        "`quotas: token: per_minute` setting). Try again in 7 s: spread the starts out, or ask the bot's operator "
-        "to raise the quota.")
+        "API token `ci-finance` (API) started 600 new watches in the last minute, the most one API token may "
+        "(the `quotas: token: per_minute` setting). Try again in 7 s: spread the starts out, or ask the "
+        "bot's operator to raise the quota.")
     assert refusal(Over("user.active", 1000, None), None) == (
-        "You have 1000 active watches, the most one user may have (the `quotas: user: active` setting). To watch "
-        "more, stop the ones you no longer need (`/jobstatus list`, or *Stop watching* on the Home tab) or wait "
-        "for their jobs to end.")
+        "You have 1000 active watches, the most one user may have (the `quotas: user: active` setting). To "
+        "watch more, stop the ones you no longer need (`/jobstatus list`, or *Stop watching* on the Home "
+        "tab) or wait for their jobs to end.")
     assert refusal(Over("channel.per_minute", 1200, 3), None).startswith("This channel got 1200 new watches")
     assert "DELETE /api/v1/watches/{id}" in refusal(Over("channel.active", 9, None), token)
 
@@ -81,12 +84,13 @@ async def test_the_store_counts_each_identity_and_channel_records_admitted_start
     lim, chan = Limits(active=2, per_minute=3), Limits(active=100, per_minute=5)
     for i in range(3):
         assert await db.run(admit_start, lim, "token", chan, token, "C1", NOW + i) is None
-    assert await db.run(admit_start, lim, "token", chan, token, "C2", NOW + 3) == Over("token.per_minute", 3, 57)
+    assert (await db.run(admit_start, lim, "token", chan, token, "C2", NOW + 3)
+            == Over("token.per_minute", 3, 57))
     assert await db.run(admit_start, lim, "user", chan, "U1", "C1", NOW + 3) is None  # someone else: admitted
     # the channel's own limit: five starts in C1 by anyone
     assert await db.run(admit_start, Limits(9, 9), "user", chan, "U2", "C1", NOW + 4) is None
-    assert await db.run(admit_start, Limits(9, 9), "user", chan, "U3", "C1", NOW + 5) == Over("channel.per_minute",
-                                                                                             5, 55)
+    assert (await db.run(admit_start, Limits(9, 9), "user", chan, "U3", "C1", NOW + 5)
+            == Over("channel.per_minute", 5, 55))
     # a minute on, the starts have left the window (and the table)
     assert await db.run(admit_start, lim, "token", chan, token, "C1", NOW + 70) is None
     assert await db.run(store.quotas.counts, NOW + 70, channel="C1") == Counts(0, [NOW + 70])
@@ -95,7 +99,8 @@ async def test_the_store_counts_each_identity_and_channel_records_admitted_start
     for i in range(2):
         await _watch(db, NOW, f"j{i}", "C3", token)
     await _watch(db, NOW, "j9", "C3", "U1")
-    assert await db.run(admit_start, lim, "token", chan, token, "C4", NOW + 200) == Over("token.active", 2, None)
+    assert (await db.run(admit_start, lim, "token", chan, token, "C4", NOW + 200)
+            == Over("token.active", 2, None))
     stopped = await _watch(db, NOW, "j2", "C5", "U9")
     await db.run(store.stop_watch, stopped, NOW, Reply("stopped", []))
     assert (await db.run(store.quotas.counts, NOW, actor="U9")).active == 0

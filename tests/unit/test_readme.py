@@ -1,6 +1,6 @@
-"""README.md is the newcomer's ten minutes: the two commands exactly as they run, and links that lead somewhere.
-Every pointer into the docs that the bot prints ("see docs/configuration.md: Environment") names a page and a
-section of it that exist."""
+"""README.md is the newcomer's ten minutes: the two commands exactly as they run, and links that lead
+somewhere. Every pointer into the docs that the bot prints ("see docs/configuration.md: Environment") names a
+page and a section of it that exist."""
 
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ def test_every_docs_pointer_in_the_bot_names_a_section_that_exists() -> None:
 
 
 def test_no_pointer_into_the_readme_is_left_in_the_bot() -> None:
-    """The README keeps only the two commands, a picture and links: a pointer to a section of it leads nowhere."""
+    """The README keeps only the two commands, a picture and links: a pointer to a section of it leads
+    nowhere."""
     left = [(str(p.relative_to(ROOT)), m.group(0)) for p in sorted((ROOT / "bot").rglob("*.py"))
             for m in re.finditer(r"README(?:\.md)?: [A-Z][^)\"'\n]*", p.read_text(encoding="utf-8"))]
     assert left == []
@@ -76,7 +77,8 @@ def test_the_readme_starts_with_the_demo_and_the_test_command_ci_runs() -> None:
     ]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     # CI installs the docs' extra too, and otherwise runs the README's command as it is
-    assert "python3 -m venv .venv && . .venv/bin/activate && pip install -q -e '.[test,docs]' && pytest\n" in ci
+    assert ("python3 -m venv .venv && . .venv/bin/activate && pip install -q -e '.[test,docs]' && pytest\n"
+            in ci)
 
 
 def test_the_readme_is_read_in_ten_minutes_and_every_link_leads_to_a_file() -> None:

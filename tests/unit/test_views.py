@@ -51,7 +51,8 @@ def test_home_of_someone_without_watches_says_how_to_start() -> None:
 
 
 def test_the_modal_is_a_view_slack_takes_with_what_it_proposes() -> None:
-    view = checked(views.watch_modal(["epm", "fusion-prod"], channel="C9", job_id="44046", backend="fusion-prod"))
+    view = checked(views.watch_modal(["epm", "fusion-prod"], channel="C9", job_id="44046",
+                                     backend="fusion-prod"))
     blocks = {b.get("block_id"): b for b in view["blocks"]}
     assert blocks["backend"]["element"]["initial_option"]["value"] == "fusion-prod"
     assert blocks["job_id"]["element"]["initial_value"] == "44046"
@@ -73,11 +74,13 @@ def test_without_backends_the_modal_says_so_and_has_nothing_to_submit() -> None:
 
 
 def test_submission_reads_the_state_and_anything_broken_as_empty() -> None:
-    state = {"values": {"backend": {"backend": {"type": "static_select", "selected_option": {"value": "epm"}}},
-                        "job_id": {"job_id": {"type": "plain_text_input", "value": " 44046 "}},
-                        "channel": {"channel": {"type": "conversations_select", "selected_conversation": "C1"}}}}
+    state = {"values": {
+        "backend": {"backend": {"type": "static_select", "selected_option": {"value": "epm"}}},
+        "job_id": {"job_id": {"type": "plain_text_input", "value": " 44046 "}},
+        "channel": {"channel": {"type": "conversations_select", "selected_conversation": "C1"}}}}
     assert views.Submission.of({"state": state}) == views.Submission("epm", "44046", "C1")
-    assert views.Submission.of({"state": {"values": {"backend": "x", "job_id": None}}}) == views.Submission("", "", "")
+    assert (views.Submission.of({"state": {"values": {"backend": "x", "job_id": None}}})
+            == views.Submission("", "", ""))
     assert views.Submission.of({}) == views.Submission("", "", "")
 
 
@@ -97,5 +100,7 @@ def test_job_id_in_a_message(text: str, expected: tuple[str | None, str | None])
 
 
 def test_plain_undoes_mrkdwn_for_a_field_error() -> None:
-    said = "Backend `fusion` may not be watched in this channel (its `channels` setting allows: <#C2>). &lt;x&gt;"
-    assert views.plain(said) == "Backend fusion may not be watched in this channel (its channels setting allows: #C2). <x>"
+    said = ("Backend `fusion` may not be watched in this channel (its `channels` setting allows: <#C2>). "
+            "&lt;x&gt;")
+    assert (views.plain(said)
+            == "Backend fusion may not be watched in this channel (its channels setting allows: #C2). <x>")

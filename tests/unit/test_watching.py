@@ -72,7 +72,8 @@ async def test_an_admin_cancelling_a_job_that_ended_is_told_so_before_the_vendor
     assert backend.asked == ["77"] and backend.cancelled == []
 
 
-async def test_a_job_id_the_vendor_does_not_know_is_said_to_be_unknown(rig: tuple[Watching, BackendDouble]) -> None:
+async def test_a_job_id_the_vendor_does_not_know_is_said_to_be_unknown(
+        rig: tuple[Watching, BackendDouble]) -> None:
     w, backend = rig
     said = await _refused(w.cancel(backend, "999", "C1", "U1"))
     assert said == "fake has no job `999`. Check the id (and that it is a Double job id)."
@@ -84,8 +85,8 @@ async def test_the_owner_may_cancel_from_any_channel_and_watching_it_elsewhere_g
     await w.watch(backend, "44046", "C2", "U1")  # U1 watched it first: its owner
     await w.watch(backend, "44046", "C9", "U2")  # U2 watches it in a channel of their own (issue 19, item 1)
     said = await _refused(w.cancel(backend, "44046", "C9", "U2"))
-    assert said == ("Only <@U1>, who first watched it (the `cancel: owner` rule of `fake`), or an admin may cancel "
-                    "this job.")
+    assert said == ("Only <@U1>, who first watched it (the `cancel: owner` rule of `fake`), or an admin may "
+                    "cancel this job.")
     assert backend.cancelled == []
     answer = await w.cancel(backend, "44046", "C1", "U1")  # the owner, in a channel that does not watch it
     assert answer.text.startswith("Asked fake to cancel job `44046`.") and backend.cancelled == ["44046"]
@@ -95,8 +96,8 @@ async def test_the_rule_is_named_when_it_is_the_reason(rig: tuple[Watching, Back
     w, backend = rig
     await w.watch(backend, "44046", "C1", "U1")
     said = await _refused(w.cancel(backend, "44046", "C1", "U2"))
-    assert said == ("Only <@U1>, who first watched it (the `cancel: owner` rule of `fake`), or an admin may cancel "
-                    "this job.")
+    assert said == ("Only <@U1>, who first watched it (the `cancel: owner` rule of `fake`), or an admin may "
+                    "cancel this job.")
     answer = await w.cancel(backend, "44046", "C1", "U1")
     assert answer.text.startswith("Asked fake to cancel job `44046`.") and backend.cancelled == ["44046"]
 
@@ -107,10 +108,12 @@ def test_a_backend_named_in_other_letter_case_is_found_and_a_near_miss_is_sugges
     doubles = backends(BackendDouble("epm-demo"), BackendDouble("fusion-prod"), BackendDouble("Fusion-Prod"))
     w.backends = doubles
     assert w.backend("EPM-DEMO").name == "epm-demo"
-    said = str(pytest.raises(UserError, w.backend, "FUSION-PROD").value)  # two names differ only so: not a guess
+    # two names differ only so: not a guess
+    said = str(pytest.raises(UserError, w.backend, "FUSION-PROD").value)
     assert said.startswith("There is no backend called `FUSION-PROD`. Did you mean `")
     said = str(pytest.raises(UserError, w.backend, "epm-dmeo").value)
-    assert said.startswith("There is no backend called `epm-dmeo`. Did you mean `epm-demo`? Backends anyone may use:")
+    assert said.startswith("There is no backend called `epm-dmeo`. Did you mean `epm-demo`? Backends "
+                           "anyone may use:")
     said = str(pytest.raises(UserError, w.backend, "zzz").value)
     assert "Did you mean" not in said
 
@@ -123,10 +126,12 @@ def test_a_malformed_job_id_is_answered_with_the_adapters_words_once(db: Store, 
                     "returned, digits only, e.g. 44046.")
 
 
-async def test_the_backends_list_names_each_vendor_in_words_beside_its_type(db: Store, clock: FakeClock) -> None:
+async def test_the_backends_list_names_each_vendor_in_words_beside_its_type(
+        db: Store, clock: FakeClock) -> None:
     w, _slack, _backend = watching(db, clock)
     w.backends = backends(FusionJobScheduler("fake", backend_config()))
-    assert "• *fake* — Oracle Fusion (`fusion_jobscheduler`), every 30s" in (await w.backends_answer("U1")).text
+    assert ("• *fake* — Oracle Fusion (`fusion_jobscheduler`), every 30s"
+            in (await w.backends_answer("U1")).text)
 
 
 async def test_a_watch_says_which_watch_it_is_and_whether_this_request_started_it(

@@ -1,6 +1,7 @@
-"""The refreshing auth flow (bot/backends/auth.py) on a real httpx.AsyncClient whose transport is httpx.MockTransport:
-one renewal on a refusal, a second refusal reaches the caller, concurrent refusals share one renewal, a refusal a
-vendor signals in a 200 body, and a failed renewal says so without the secret. No sockets."""
+"""The refreshing auth flow (bot/backends/auth.py) on a real httpx.AsyncClient whose transport is
+httpx.MockTransport: one renewal on a refusal, a second refusal reaches the caller, concurrent refusals share
+one renewal, a refusal a vendor signals in a 200 body, and a failed renewal says so without the secret. No
+sockets."""
 
 from __future__ import annotations
 
@@ -36,13 +37,15 @@ def streamed(status: int, body: Any, **headers: str) -> httpx.Response:
 
 
 class Vendor:
-    """A token endpoint and one API endpoint that accepts only the tokens it has issued and not yet revoked."""
+    """A token endpoint and one API endpoint that accepts only the tokens it has issued and not yet
+    revoked."""
 
     def __init__(self) -> None:
         self.issued: list[str] = []
         self.valid: set[str] = set()
         self.token_requests: list[httpx.Request] = []
-        self.api_requests: list[str] = []  # the Authorization each API request carried (a retry is the same object)
+        # the Authorization each API request carried (a retry is the same object)
+        self.api_requests: list[str] = []
         self.api_gate: Callable[[], Awaitable[None]] | None = None  # runs before the API answers
         self.token_answer: Callable[[httpx.Request], httpx.Response] | None = None
 
@@ -68,7 +71,8 @@ class Vendor:
 
 
 def client_credentials(**kw: Any) -> ClientCredentials:
-    settings = OAuth2ClientCredentials(type="oauth2", token_url=TOKEN_URL, client_id="cid", client_secret=SECRET)
+    settings = OAuth2ClientCredentials(type="oauth2", token_url=TOKEN_URL, client_id="cid",
+                                       client_secret=SECRET)
     return ClientCredentials("fusion", settings, **kw)
 
 
@@ -96,7 +100,8 @@ async def test_a_second_401_reaches_the_caller() -> None:
     async with client_for(vendor) as http:
         answer = await http.get(API, auth=auth)
     assert answer.status_code == 401
-    assert len(vendor.token_requests) == 2 and len(vendor.api_requests) == 2  # one renewal, one retry, no more
+    # one renewal, one retry, no more
+    assert len(vendor.token_requests) == 2 and len(vendor.api_requests) == 2
 
 
 async def test_concurrent_401s_share_one_renewal() -> None:
@@ -117,7 +122,8 @@ async def test_concurrent_401s_share_one_renewal() -> None:
             await all_in.wait()
 
         vendor.api_gate = gate
-        answers = await asyncio.wait_for(asyncio.gather(*(http.get(API, auth=auth) for _ in range(calls))), 10)
+        answers = await asyncio.wait_for(
+            asyncio.gather(*(http.get(API, auth=auth) for _ in range(calls))), 10)
     assert {a.status_code for a in answers} == {200}
     assert len(vendor.token_requests) == 2  # the first token, then one renewal for all six refusals
     assert {a.json()["token"] for a in answers} == {"tok-2"}
@@ -150,8 +156,10 @@ async def test_token_requests_carry_the_requests_timeout_and_identity_and_the_se
     async with client_for(vendor) as http:
         await http.get(API, auth=client_credentials())
     (sent,) = vendor.token_requests
-    assert sent.extensions["timeout"] == httpx.Timeout(7.0).as_dict()  # never a token request without a timeout
-    assert sent.headers["User-Agent"] == "jobstatus-bot" and sent.headers["Authorization"].startswith("Basic ")
+    # never a token request without a timeout
+    assert sent.extensions["timeout"] == httpx.Timeout(7.0).as_dict()
+    assert (sent.headers["User-Agent"] == "jobstatus-bot"
+            and sent.headers["Authorization"].startswith("Basic "))
     assert parse_qs(sent.content.decode()) == {"grant_type": ["client_credentials"]}
     assert SECRET not in sent.content.decode()
 
@@ -175,13 +183,15 @@ async def test_a_failed_renewal_leaves_no_token_so_the_next_request_renews_first
         await http.get(API, auth=auth)
         vendor.revoke()
         vendor.token_answer = lambda request: streamed(503, b"down", **{"Retry-After": "9"})
-        with pytest.raises(Unavailable) as err:  # the token endpoint's outage is an outage, with its Retry-After
+        # the token endpoint's outage is an outage, with its Retry-After
+        with pytest.raises(Unavailable) as err:
             await http.get(API, auth=auth)
         assert err.value.retry_after == 9.0
         vendor.token_answer = None
         assert (await http.get(API, auth=auth)).status_code == 200
     assert len(vendor.token_requests) == 3
-    assert vendor.api_requests == ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]  # the dead token is not sent again
+    # the dead token is not sent again
+    assert vendor.api_requests == ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]
 
 
 async def test_every_refresh_token_refused_is_auth_failed_without_any_of_them() -> None:
@@ -201,12 +211,13 @@ async def test_every_refresh_token_refused_is_auth_failed_without_any_of_them() 
 
     vendor = Vendor()
     vendor.token_answer = token_answer
-    settings = OAuth2Refresh(type="oauth2_refresh", token_url=TOKEN_URL, client_id="cid", client_secret=SECRET,
-                             refresh_token="rt-configured-0123456789")
+    settings = OAuth2Refresh(type="oauth2_refresh", token_url=TOKEN_URL, client_id="cid",
+                             client_secret=SECRET, refresh_token="rt-configured-0123456789")
     async with client_for(vendor) as http:
         with pytest.raises(AuthFailed) as err:
             await http.get(API, auth=RotatingRefreshToken("epm", settings, Store()))
-    assert refused == ["rt-stored-0123456789", "rt-configured-0123456789"]  # the stored one, then the configured one
+    # the stored one, then the configured one
+    assert refused == ["rt-stored-0123456789", "rt-configured-0123456789"]
     for secret in (*refused, SECRET):
         assert secret not in str(err.value)
     assert "invalid_grant" in str(err.value)
@@ -222,7 +233,7 @@ async def test_sign_in_gets_a_token_without_sending_the_request() -> None:
     assert len(vendor.token_requests) == 1  # the request uses the token sign_in got
 
 
-# -- a refusal signalled in a 200 body: Vault's INVALID_SESSION_ID ---------------------------------------------
+# -- a refusal signalled in a 200 body: Vault's INVALID_SESSION_ID -------------------------------------------
 VAULT = "https://myvault.veevavault.com"
 INVALID_SESSION = {"responseStatus": "FAILURE", "errors": [{"type": "INVALID_SESSION_ID",
                                                              "message": "Invalid or expired session ID."}]}
@@ -245,7 +256,8 @@ def vault_with(dead: set[str]) -> tuple[VeevaVault, list[str], list[str]]:
         return streamed(200, {"responseStatus": "SUCCESS", "data": {"id": 7, "status": "RUNNING"}})
 
     config = BackendConfig.model_validate({"type": "veeva_vault", "base_url": VAULT,
-                                           "auth": {"type": "vault_session", "username": "u", "password": "pw-0123"}})
+                                           "auth": {"type": "vault_session", "username": "u",
+                                                    "password": "pw-0123"}})
     backend = VeevaVault("vault", config, http=httpx.AsyncClient(transport=httpx.MockTransport(vendor)))
     return backend, logins, calls
 
@@ -270,4 +282,5 @@ async def test_the_body_a_flow_reads_is_the_body_the_caller_gets() -> None:
     backend, _, _ = vault_with(dead=set())
     answer = await backend.request("GET", "/api/v25.3/services/jobs/7")
     await backend.aclose()
-    assert json.loads(answer.content)["data"]["status"] == "RUNNING"  # read once, with the cap, kept for the caller
+    # read once, with the cap, kept for the caller
+    assert json.loads(answer.content)["data"]["status"] == "RUNNING"

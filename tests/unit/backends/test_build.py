@@ -28,8 +28,8 @@ async def test_a_real_vendor_over_plain_http_is_warned_about_once(caplog: pytest
     said = await built({
         "clear": fusion("http://fa-xxxx.oraclecloud.com"),
         "tls": fusion("https://fa-yyyy.oraclecloud.com"),
-        "token-in-clear": fusion("https://fa-zzzz.oraclecloud.com", type="oauth2", client_id="c", client_secret="s",
-                                 token_url="http://idcs.example.com/oauth2/v1/token"),
+        "token-in-clear": fusion("https://fa-zzzz.oraclecloud.com", type="oauth2", client_id="c",
+                                 client_secret="s", token_url="http://idcs.example.com/oauth2/v1/token"),
     }, caplog)
     assert len(said) == 2
     assert "backend 'clear'" in said[0] and "http://fa-xxxx.oraclecloud.com is plain http://" in said[0]

@@ -1,7 +1,7 @@
-"""Every vendor request has one total deadline (issue 20, item 5): connect, headers and the whole body, however the
-bytes trickle in; a request past it gives its slot back, and one stalled past STALL_AFTER hands its slot on
-(bot/backends/http.py `deadline`, bot/backends/base.py `sending` and `Exchange`, bot/backends/slots.py). On httpx.MockTransport
-no sockets, and no assertion on how long anything took."""
+"""Every vendor request has one total deadline (issue 20, item 5): connect, headers and the whole body,
+however the bytes trickle in; a request past it gives its slot back, and one stalled past STALL_AFTER hands
+its slot on (bot/backends/http.py `deadline`, bot/backends/base.py `sending` and `Exchange`,
+bot/backends/slots.py). On httpx.MockTransport no sockets, and no assertion on how long anything took."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ def dripping_backend(body: Drip, **settings: Any) -> Backend:
 
 async def test_the_deadline_cancels_what_is_inside_and_says_too_slow() -> None:
     reached = asyncio.Event()
-    with pytest.raises(TooSlow, match="^vendor answers too slowly: no complete answer within 0.05 s$") as caught:
+    with pytest.raises(TooSlow,
+                       match="^vendor answers too slowly: no complete answer within 0.05 s$") as caught:
         async with deadline("vendor", 0.05):
             reached.set()
             await asyncio.sleep(3600)
@@ -106,13 +107,15 @@ async def test_a_request_stalled_past_stall_after_hands_its_slot_to_the_next_one
 
 
 async def test_a_stalled_request_still_ends_at_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One timer does both (bot/backends/base.py `Exchange`): the stall hands the slot on, then sets the deadline."""
+    """One timer does both (bot/backends/base.py `Exchange`): the stall hands the slot on, then sets the
+    deadline."""
     monkeypatch.setattr(bot.backends.base, "STALL_AFTER", 0.05)
     body = Drip(every=0.01)
     backend = dripping_backend(body, timeout=0.5, max_concurrency=1)
     stuck = asyncio.create_task(backend.status("7"))
     await asyncio.sleep(0)  # it takes the one slot...
-    async with asyncio.timeout(30), backend.limit:  # ...hands it on at STALL_AFTER (the timeout is a hang guard)
+    # ...hands it on at STALL_AFTER (the timeout is a hang guard)
+    async with asyncio.timeout(30), backend.limit:
         assert backend.limit.stalled == 1 and not stuck.done()
     with pytest.raises(TooSlow, match="^planning answers too slowly: no complete answer within 0.5 s$"):
         await asyncio.wait_for(stuck, 30)  # ...and is still given up at its deadline

@@ -25,14 +25,15 @@ from bot.support.config import BackendConfig
 
 @pytest.mark.parametrize(("body", "words"), [
     # Vault: errors[{type, message}], the first few
-    ({"responseStatus": "FAILURE", "errors": [{"type": "MALFORMED_URL", "message": "The specified resource cannot "
-                                                                                   "be found."}]},
+    ({"responseStatus": "FAILURE", "errors": [{"type": "MALFORMED_URL", "message": "The specified resource "
+                                                                                   "cannot be found."}]},
      "MALFORMED_URL: The specified resource cannot be found."),
     ({"responseStatus": "FAILURE", "errors": {"type": "OPERATION_NOT_ALLOWED", "message": "not now"}},
      "OPERATION_NOT_ALLOWED: not now"),
     # Oracle REST / ESS SimpleExceptionDetail: detail over title, the ESS code in front
-    ({"type": "about:blank", "title": "Bad Request", "status": 400, "detail": "Request 7 cannot be cancelled.",
-      "errorCode": "ESS-00500"}, "ESS-00500: Request 7 cannot be cancelled."),
+    ({"type": "about:blank", "title": "Bad Request", "status": 400,
+      "detail": "Request 7 cannot be cancelled.", "errorCode": "ESS-00500"},
+     "ESS-00500: Request 7 cannot be cancelled."),
     ({"title": "Not Found", "status": 404}, "Not Found"),
     ({"title": "x", "o:errorCode": "27512", "detail": "27512 is in the text"}, "27512 is in the text"),
     # EPM: details (interop, Data Integration; "null" means nothing), detail/message (Planning)
@@ -45,7 +46,8 @@ from bot.support.config import BackendConfig
     ({"error": "invalid_client", "error_description": "Client authentication failed."},
      "invalid_client: Client authentication failed."),
     ({"error": "invalid_grant"}, "invalid_grant"),
-    ({"statusCode": 400, "error": "Bad Request", "message": "jobIds must be an array"}, "jobIds must be an array"),
+    ({"statusCode": 400, "error": "Bad Request", "message": "jobIds must be an array"},
+     "jobIds must be an array"),
     ({"error": {"code": "X1", "message": "nested words"}}, "nested words"),
 ])
 def test_each_vendors_envelope_gives_its_words(body: dict[str, Any], words: str) -> None:
@@ -71,21 +73,23 @@ def test_the_documented_stray_brace_does_not_hide_the_words() -> None:
 
 
 def _backend() -> EpmPlanning:
-    config = BackendConfig.model_validate({"type": "epm_planning", "base_url": "http://127.0.0.1:1", "application": "A",
-                                           "auth": {"type": "bearer", "token": "t"}})
+    config = BackendConfig.model_validate({"type": "epm_planning", "base_url": "http://127.0.0.1:1",
+                                           "application": "A", "auth": {"type": "bearer", "token": "t"}})
     return EpmPlanning("planning", config)
 
 
 def _answer(status: int, body: Any, **headers: str) -> httpx.Response:
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return httpx.Response(status, content=content, headers=headers, request=httpx.Request("GET", "http://127.0.0.1:1/x"))
+    return httpx.Response(status, content=content, headers=headers,
+                          request=httpx.Request("GET", "http://127.0.0.1:1/x"))
 
 
 @pytest.mark.parametrize(("status", "error"), [
     (400, Refused), (401, AuthFailed), (403, Forbidden), (404, JobNotFound), (409, Refused),
     (429, RateLimited), (500, Unavailable), (502, Unavailable),
 ])
-async def test_the_status_class_decides_the_error_and_the_envelope_its_words(status: int, error: type) -> None:
+async def test_the_status_class_decides_the_error_and_the_envelope_its_words(
+        status: int, error: type) -> None:
     backend = _backend()
     with pytest.raises(error) as err:
         backend.raise_for_status(_answer(status, {"detail": "Words <from> & the vendor", "status": status}))
@@ -104,7 +108,7 @@ async def test_retry_after_still_comes_with_the_words() -> None:
     await backend.aclose()
 
 
-# -- every adapter says the vendor's words before a bare status -----------------------------------------------
+# -- every adapter says the vendor's words before a bare status ----------------------------------------------
 VAULT_LOGIN = {"responseStatus": "SUCCESS", "sessionId": "S3SSION", "vaultId": 1,
                "vaultIds": [{"id": 1, "name": "V", "url": "http://127.0.0.1:1/api"}]}
 ADAPTERS: dict[str, tuple[dict[str, Any], int, dict[str, Any], type, str]] = {
@@ -114,17 +118,19 @@ ADAPTERS: dict[str, tuple[dict[str, Any], int, dict[str, Any], type, str]] = {
                              "detail": "Request 7 <is not> a job request"}, BadResponse,
                             "ESS-01234: Request 7 <is not> a job request"),
     "veeva_vault": ({"auth": {"type": "vault_session", "username": "u", "password": "pw-VAULT-1"}}, 500,
-                    {"responseStatus": "EXCEPTION", "errors": [{"type": "UNEXPECTED_ERROR", "message": "try later"}]},
+                    {"responseStatus": "EXCEPTION",
+                     "errors": [{"type": "UNEXPECTED_ERROR", "message": "try later"}]},
                     Unavailable, "UNEXPECTED_ERROR: try later"),
     "epm_data_integration": ({"auth": {"type": "basic", "username": "u", "password": "pw-EPM-1"}}, 400,
                              {"status": 4, "details": "Invalid Parameter: jobId", "links": []}, BadResponse,
                              "Invalid Parameter: jobId"),
-    "epm_planning": ({"application": "A", "auth": {"type": "basic", "username": "u", "password": "pw-PLAN-1"}}, 400,
+    "epm_planning": ({"application": "A",
+                      "auth": {"type": "basic", "username": "u", "password": "pw-PLAN-1"}}, 400,
                      {"status": 400, "detail": "Login pw-PLAN-1 refused for u", "message": "x"}, BadResponse,
                      "Login [hidden] refused for u"),  # a credential the vendor repeats is never said
     "immuta": ({"auth": {"type": "api_key", "key": "key-IMMUTA-1", "exchange": False}}, 500,
-               {"statusCode": 500, "error": "Internal Server Error", "message": "policy engine down"}, Unavailable,
-               "policy engine down"),
+               {"statusCode": 500, "error": "Internal Server Error", "message": "policy engine down"},
+               Unavailable, "policy engine down"),
 }
 
 
@@ -144,7 +150,8 @@ async def test_every_adapter_says_the_vendors_words(type_name: str) -> None:
     await backend.http.aclose()
     backend.http = httpx.AsyncClient(transport=httpx.MockTransport(vendor))
     with pytest.raises(error) as err:
-        await backend.status("cefb58a0-cd71-11ec-8e29-81c20d280994" if type_name == "immuta" else "7")  # a GUID
+        # a GUID
+        await backend.status("cefb58a0-cd71-11ec-8e29-81c20d280994" if type_name == "immuta" else "7")
     assert f"HTTP {status}: {words}" in str(err.value)
     assert "pw-" not in str(err.value)
     await backend.aclose()

@@ -1,6 +1,6 @@
-"""Every path that reads a vendor body reads it with the one cap (bot/backends/http.py): a backend's requests, each
-auth flow's token or login endpoint, EPM's download error body. A vendor that sends without end is cut off at
-MAX_BODY_BYTES with a BadResponse, never read on. On httpx.MockTransport: no sockets."""
+"""Every path that reads a vendor body reads it with the one cap (bot/backends/http.py): a backend's requests,
+each auth flow's token or login endpoint, EPM's download error body. A vendor that sends without end is cut
+off at MAX_BODY_BYTES with a BadResponse, never read on. On httpx.MockTransport: no sockets."""
 
 from __future__ import annotations
 
@@ -41,8 +41,10 @@ SIGN_INS: dict[str, tuple[str, dict[str, Any], dict[str, Any], str]] = {
                                               "client_secret": "client-secret-1"}, {}, "/oauth2/v1/token"),
     "epm oauth2_refresh": ("epm_data_integration", {"type": "oauth2_refresh", "token_url": TOKEN_URL,
                                                     "client_id": "c", "client_secret": "client-secret-2",
-                                                    "refresh_token": "refresh-token-2"}, {}, "/oauth2/v1/token"),
-    "immuta key exchange": ("immuta", {"type": "api_key", "key": "api-key-3"}, {}, "/bim/apikey/authenticate"),
+                                                    "refresh_token": "refresh-token-2"}, {},
+                           "/oauth2/v1/token"),
+    "immuta key exchange": ("immuta", {"type": "api_key", "key": "api-key-3"}, {},
+                            "/bim/apikey/authenticate"),
     "vault login": ("veeva_vault", {"type": "vault_session", "username": "u", "password": "password-4"}, {},
                     "/api/v25.3/auth"),
     "a status request": ("epm_planning", {"type": "bearer", "token": "token-5"}, {"application": "A"},
@@ -77,7 +79,8 @@ async def test_an_endless_answer_is_cut_off_at_the_cap(case: str) -> None:
 async def test_an_endless_download_error_body_is_cut_off_at_the_cap() -> None:
     path = "/interop/rest/11.1.2.3.600/applicationsnapshots/x.log/contents"
     body = Endless()
-    backend = backend_answering("epm_data_integration", {"type": "bearer", "token": "token-6"}, {}, path, body)
+    backend = backend_answering("epm_data_integration", {"type": "bearer", "token": "token-6"}, {},
+                                path, body)
     assert isinstance(backend, EpmBackend)
     with pytest.raises(BadResponse, match="larger than"):
         await backend.download(path, lambda chunk: None, max_bytes=10)

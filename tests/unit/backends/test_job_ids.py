@@ -22,7 +22,8 @@ def adapters() -> Iterator[dict[str, Backend]]:
         "vault": {"type": "veeva_vault", "base_url": "https://v.test",
                   "auth": {"type": "vault_session", "username": "u", "password": "p"}},
         "di": {"type": "epm_data_integration", "base_url": "https://epm.test", "auth": BASIC},
-        "planning": {"type": "epm_planning", "base_url": "https://epm.test", "auth": BASIC, "application": "Vision"},
+        "planning": {"type": "epm_planning", "base_url": "https://epm.test", "auth": BASIC,
+                     "application": "Vision"},
         "immuta": {"type": "immuta", "base_url": "https://i.test", "auth": {"type": "api_key", "key": "k"}},
     }}, "<test>"), "<test>")
     yield built
@@ -37,13 +38,14 @@ def refusal(backend: Backend, text: str) -> str:
 @pytest.mark.parametrize(
     ("name", "says"),
     [
-        ("fusion", "'12ab' is not an Oracle Fusion job id: it is the job request id the Job Scheduler API returned, "
-                   "digits only, e.g. 44046"),
+        ("fusion", "'12ab' is not an Oracle Fusion job id: it is the job request id the Job Scheduler API "
+                   "returned, digits only, e.g. 44046"),
         ("vault", "'12ab' is not a Veeva Vault job id: it is the job_id Vault returned when the job started, "
                   "digits only, e.g. 1201"),
         ("di", "'12ab' is not an EPM Data Integration job id: it is the Data Integration process (job) id, "
                "digits only, e.g. 1881"),
-        ("planning", "'12ab' is not an EPM Planning job id: it is the Planning job id, digits only, e.g. 224"),
+        ("planning",
+         "'12ab' is not an EPM Planning job id: it is the Planning job id, digits only, e.g. 224"),
         # Immuta's own example id (documentation.immuta.com/SaaS/developer-guides/api-intro/immuta-v1-api/
         # configure-your-instance-of-immuta/jobs): its schema takes only GUIDs
         ("immuta", "'12ab' is not an Immuta job id: it is the job's globally unique identifier, "
@@ -64,12 +66,15 @@ def test_a_numeric_id_too_long_is_refused_for_its_length(adapters: dict[str, Bac
 
 
 @pytest.mark.parametrize("text", ["job-123", "12345", "a" * 65, "../../admin"])
-def test_immuta_takes_only_a_guid_and_says_so_in_the_same_words(adapters: dict[str, Backend], text: str) -> None:
+def test_immuta_takes_only_a_guid_and_says_so_in_the_same_words(
+        adapters: dict[str, Backend], text: str) -> None:
     """Immuta's schema refuses any job id but a GUID (a 400 for the whole batch): refused at the command, not
     sent. A GUID has one length, so there is no separate length rule to state."""
     shown = text[:40] + ("…" if len(text) > 40 else "")
-    assert refusal(adapters["immuta"], text) == (f"'{shown}' is not an Immuta job id: it is the job's globally "
-                                                 "unique identifier, e.g. cefb58a0-cd71-11ec-8e29-81c20d280994")
+    assert refusal(adapters["immuta"], text) == (f"'{shown}' is not an Immuta job id: it is the "
+                                                 f"job's globally "
+                                                 "unique identifier, e.g. "
+                                                 "cefb58a0-cd71-11ec-8e29-81c20d280994")
     assert adapters["immuta"].validate_job_id("CEFB58A0-CD71-11EC-8E29-81C20D280994") == \
         "cefb58a0-cd71-11ec-8e29-81c20d280994"
 

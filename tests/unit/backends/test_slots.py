@@ -76,7 +76,8 @@ async def test_while_a_users_request_is_served_scheduled_polls_take_no_free_slot
         async with slots:  # the user's own request takes a slot at once
             got.append("user")
     await asyncio.gather(*polls)  # the request is over: the polls go
-    assert got[0] == "user" and sorted(got[1:]) == ["poll 0", "poll 1"] and slots.waiting == other.waiting == 0
+    assert (got[0] == "user" and sorted(got[1:]) == ["poll 0", "poll 1"]
+            and slots.waiting == other.waiting == 0)
     async with slots, slots, slots, slots:  # all four slots are free again
         pass
 

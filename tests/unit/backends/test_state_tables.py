@@ -41,10 +41,12 @@ FUSION_ROWS = [
     ("READY", Q, False, "[ess] Request has been dispatched and is awaiting processing."),
     ("PENDING_VALIDATION", Q, False, "[ess] The request has been submitted but not yet validated."),
     ("BLOCKED", Q, False, "[ui] currently blocking your process ... automatically fixed. No (in progress)"),
-    ("ERROR_AUTO_RETRY", Q, False, "[ui] ended with errors but will automatically run again. No (in progress)"),
+    ("ERROR_AUTO_RETRY", Q, False,
+     "[ui] ended with errors but will automatically run again. No (in progress)"),
     ("HOLD", PA, False, "[ui] needs someone to release it before it can continue running. Yes"),
     ("PAUSED", PA, False, "[ess] The request paused for sub-request completion."),
-    ("ERROR_MANUAL_RECOVERY", PA, False, "[ui] requires an administrator to move the process to a final state."),
+    ("ERROR_MANUAL_RECOVERY", PA, False,
+     "[ui] requires an administrator to move the process to a final state."),
     ("RUNNING", R, False, "[ess] Request is being processed."),
     ("IN_PROGRESS", R, False, "saas-batch: Job Request is in progress"),
     ("COMPLETED", R, False, "[ui] postprocessing ... has started. No (in progress)"),
@@ -78,8 +80,9 @@ VAULT_ROWS = [
     ("MISSED_SCHEDULE", F, True, "its schedule passed unrun"),
     ("CANCELLED", C, True, "NOTES.md: Accepted jobs go CANCELLING then CANCELLED"),
 ]
-# oracle-epm-data-integration-jobs.txt "Job Status Codes": -1 In Progress, 0 Success, 1 Error, 2 Cancel Pending,
-# 3 Cancelled, 4 Invalid Parameter, Integer.MAX_VALUE Unknown (Planning: "codes as EPM DI", NOTES.md).
+# oracle-epm-data-integration-jobs.txt "Job Status Codes": -1 In Progress, 0 Success, 1 Error, 2 Cancel
+# Pending, 3 Cancelled, 4 Invalid Parameter, Integer.MAX_VALUE Unknown (Planning: "codes as EPM DI",
+# NOTES.md).
 EPM_CODE_ROWS = [
     (-1, R, False, "In Progress"),
     (0, S, True, "Success"),
@@ -89,8 +92,8 @@ EPM_CODE_ROWS = [
     (4, F, True, "Invalid Parameter"),
     (2147483647, U, False, "Unknown"),
 ]
-# EPM DI's jobStatus word and Planning's descriptiveStatus ("The status of the job, such as Completed or Error",
-# oracle-epm-planning-jobs.txt), and the code's own words above as a word.
+# EPM DI's jobStatus word and Planning's descriptiveStatus ("The status of the job, such as Completed or
+# Error", oracle-epm-planning-jobs.txt), and the code's own words above as a word.
 EPM_WORD_ROWS = [
     ("RUNNING", R, False, "running"),
     ("IN PROGRESS", R, False, "code -1: In Progress"),
@@ -109,8 +112,9 @@ EPM_WORD_ROWS = [
     ("CANCELED", C, True, "code 3: Cancelled, as spelled elsewhere"),
     ("UNKNOWN", U, False, "Integer.MAX_VALUE: Unknown"),
 ]
-# immuta-jobs.txt: "The job state: active, cancelled, completed, created, expired, failed, or retry."; NOTES.md:
-# "created, retry (queued); active (running); completed; failed, expired; cancelled. retry is not terminal".
+# immuta-jobs.txt: "The job state: active, cancelled, completed, created, expired, failed, or retry.";
+# NOTES.md: "created, retry (queued); active (running); completed; failed, expired; cancelled. retry is not
+# terminal".
 IMMUTA_ROWS = [
     ("created", Q, False, "created (queued)"),
     ("retry", Q, False, "retry (queued) ... not terminal"),
@@ -127,7 +131,8 @@ VENDORS: dict[str, tuple[Mapping[Any, Phase], list[tuple[Any, Phase, bool, str]]
 ALL = [(vendor, *row) for vendor, (_, rows) in VENDORS.items() for row in rows]
 
 
-@pytest.mark.parametrize(("vendor", "word", "phase", "ends", "says"), ALL, ids=[f"{r[0]}:{r[1]}" for r in ALL])
+@pytest.mark.parametrize(("vendor", "word", "phase", "ends", "says"), ALL,
+                         ids=[f"{r[0]}:{r[1]}" for r in ALL])
 def test_each_vendor_word_has_its_phase_and_ends_the_watch_only_when_final(
         vendor: str, word: Any, phase: Phase, ends: bool, says: str) -> None:
     table = VENDORS[vendor][0]
@@ -155,7 +160,8 @@ def test_exactly_the_four_final_phases_end_a_watch_each_with_its_emoji() -> None
 
 
 def test_the_words_with_meaning_are_exactly_trouble_or_someone_to_act() -> None:
-    """states.py's reasoning: Fusion's BLOCKED, ERROR_AUTO_RETRY, HOLD, ERROR_MANUAL_RECOVERY; Immuta's retry."""
+    """states.py's reasoning: Fusion's BLOCKED, ERROR_AUTO_RETRY, HOLD, ERROR_MANUAL_RECOVERY; Immuta's
+    retry."""
     assert WORDS_WITH_MEANING == {"BLOCKED", "ERROR_AUTO_RETRY", "HOLD", "ERROR_MANUAL_RECOVERY", "RETRY"}
     for word in ("error auto retry", " hold ", "Retry", "error_manual_recovery", "Blocked"):
         assert carries_meaning(word), word  # read in any case, spaces as underscores

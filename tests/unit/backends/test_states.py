@@ -21,7 +21,8 @@ TABLES = {"Fusion": FUSION, "Vault": VAULT, "EPM": EPM_WORDS, "Immuta": IMMUTA}
 @pytest.mark.parametrize(
     ("old_phase", "old_word", "phase", "word", "worth"),
     [
-        (Phase.RUNNING, "RUNNING", Phase.RUNNING, "IN_PROGRESS", False),  # Fusion's two words for one running job
+        # Fusion's two words for one running job
+        (Phase.RUNNING, "RUNNING", Phase.RUNNING, "IN_PROGRESS", False),
         (Phase.RUNNING, "-1 In Progress", Phase.RUNNING, "-1 RUNNING", False),  # EPM, the word beside code -1
         (Phase.QUEUED, "ENQUEUED", Phase.QUEUED, "WAIT", False),  # steps of waiting
         (Phase.QUEUED, "SCHEDULED", Phase.QUEUED, "QUEUED", False),  # Vault

@@ -47,7 +47,8 @@ def test_the_listener_takes_our_buttons_and_only_those() -> None:
     assert not BUTTONS.match("jobstatus_stop2") and not BUTTONS.match("other_stop")
 
 
-async def test_stop_on_the_watchs_own_message_stops_it(rig: tuple[Buttons, Watch, BackendDouble], db: Store) -> None:
+async def test_stop_on_the_watchs_own_message_stops_it(
+        rig: tuple[Buttons, Watch, BackendDouble], db: Store) -> None:
     buttons, watch, _ = rig
     respond = await click(buttons, ButtonAction.STOP, str(watch.pk), "C1", watch.parent_ts)
     assert respond.texts == ["Stopped watching. The thread stays; *Rewatch* on the message starts again."]
@@ -72,7 +73,8 @@ async def test_refresh_polls_and_answers_nothing(rig: tuple[Buttons, Watch, Back
     ("１", "C1", None),  # a fullwidth digit: int() read it as watch 1
 ])
 async def test_a_button_that_is_not_the_watchs_gets_a_plain_answer(
-        rig: tuple[Buttons, Watch, BackendDouble], value: str, channel: str, ts: str | None, db: Store) -> None:
+        rig: tuple[Buttons, Watch, BackendDouble], value: str, channel: str, ts: str | None,
+        db: Store) -> None:
     buttons, watch, _ = rig
     respond = await click(buttons, ButtonAction.STOP, value, channel, ts or watch.parent_ts)
     assert respond.texts == [NOT_OURS]

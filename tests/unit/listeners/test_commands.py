@@ -44,9 +44,11 @@ async def test_a_typo_gets_a_suggestion_in_the_ack(rig: tuple[Commands, SlackDou
     assert len(ack.texts) == 1 and "Did you mean `watch`?" in ack.texts[0] and respond.calls == []
 
 
-async def test_an_unknown_backend_is_named_in_the_ack(rig: tuple[Commands, SlackDouble, BackendDouble]) -> None:
+async def test_an_unknown_backend_is_named_in_the_ack(
+        rig: tuple[Commands, SlackDouble, BackendDouble]) -> None:
     ack, respond = await run(rig[0], "watch nosuch 1")
-    assert ack.texts == ["There is no backend called `nosuch`. Backends anyone may use: `fake`. See `/jobstatus backends` for yours."]
+    assert ack.texts == ["There is no backend called `nosuch`. Backends anyone may use: `fake`. See "
+                         "`/jobstatus backends` for yours."]
     assert respond.calls == []
 
 
@@ -80,7 +82,8 @@ async def test_a_backend_error_is_explained(rig: tuple[Commands, SlackDouble, Ba
     assert respond.texts[-1] == "fake has no job `404`. Check the id (and that it is a Double job id)."
 
 
-async def test_cancel_where_the_backend_offers_none_says_so(rig: tuple[Commands, SlackDouble, BackendDouble]) -> None:
+async def test_cancel_where_the_backend_offers_none_says_so(
+        rig: tuple[Commands, SlackDouble, BackendDouble]) -> None:
     _ack, respond = await run(rig[0], "cancel fake 44046")
     assert respond.texts[-1] == "fake (Double) offers no cancel API here. Cancel it in the vendor's console."
 
@@ -91,12 +94,14 @@ async def test_list_shows_the_channels_watches(rig: tuple[Commands, SlackDouble,
     ack, respond = await run(commands, "list")
     assert ack.calls == [{}]
     [text] = respond.texts
-    assert text.startswith("*Watched in this channel (1)*") and "`44046` · DataExport: running (by <@U1>)" in text
+    assert (text.startswith("*Watched in this channel (1)*")
+            and "`44046` · DataExport: running (by <@U1>)" in text)
     assert "<https://slack.test/archives/C1/p" in text  # the thread's permalink
 
 
 async def test_a_bug_behind_a_command_is_one_log_line_and_a_polite_answer(
-        rig: tuple[Commands, SlackDouble, BackendDouble], caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+        rig: tuple[Commands, SlackDouble, BackendDouble], caplog: pytest.LogCaptureFixture,
+        tmp_path: Path) -> None:
     commands, _, backend = rig
     backend.jobs["7"] = KeyError("a bug in the adapter")
     with caplog.at_level(logging.ERROR, logger="bot"):
@@ -126,7 +131,8 @@ async def test_the_answer_is_posted_only_after_slack_took_the_checking_line(
     """The last thing the person sees is the answer: it is not even sent before the "Checking" line is in."""
     ack, respond = Recorder(), SlowFirstRespond()
     body: dict[str, Any] = {"command": "/jobstatus", "text": f"{verb} fake 44046", "user_id": "U1",
-                            "channel_id": "C1", "team_id": "T1", "response_url": "https://hooks.slack.test/response"}
+                            "channel_id": "C1", "team_id": "T1",
+                            "response_url": "https://hooks.slack.test/response"}
     await rig[0].jobstatus(ack=ack, body=body, respond=respond)  # type: ignore[arg-type]
     assert ack.texts == [""]
     checking, answer = respond.texts

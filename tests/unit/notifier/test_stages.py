@@ -32,9 +32,10 @@ from tests.conftest import FakeClock
 from tests.unit.doubles import BackendDouble, SlackDouble, backends
 
 
-def owed(kind: OutboxKind = OutboxKind.REPLY, attempts: int = 0, parent_ts: str | None = "1.0") -> OwedMessage:
-    return OwedMessage(id=7, watch_id=3, kind=kind, payload={}, created_at=0.0, attempts=attempts, channel="C1",
-                       parent_ts=parent_ts)
+def owed(kind: OutboxKind = OutboxKind.REPLY, attempts: int = 0,
+         parent_ts: str | None = "1.0") -> OwedMessage:
+    return OwedMessage(id=7, watch_id=3, kind=kind, payload={}, created_at=0.0, attempts=attempts,
+                       channel="C1", parent_ts=parent_ts)
 
 
 # -- order -------------------------------------------------------------------------------------------------
@@ -75,7 +76,8 @@ class Held:
         self.held = set(held)
         self.asked: list[tuple[str, float, list[str]]] = []
 
-    async def run(self, fn: Callable[..., Any], replica: str, seconds: float, channels: list[str]) -> set[str]:
+    async def run(self, fn: Callable[..., Any], replica: str, seconds: float,
+                  channels: list[str]) -> set[str]:
         self.asked.append((replica, seconds, channels))
         return self.held & set(channels)
 
@@ -101,7 +103,8 @@ async def test_a_replica_sends_only_where_it_holds_the_lease_and_empties_a_chann
 
 
 # -- pace and budget ---------------------------------------------------------------------------------------
-def test_a_429_cools_the_channel_for_its_retry_after_then_one_post_goes(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_429_cools_the_channel_for_its_retry_after_then_one_post_goes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 1.0)
     now = [100.0]
     monkeypatch.setattr("bot.engine.notifier.pace.time.monotonic", lambda: now[0])
@@ -135,7 +138,8 @@ async def test_an_update_goes_only_when_chat_updates_budget_has_room_now() -> No
 
 
 # -- claim -------------------------------------------------------------------------------------------------
-async def test_a_reply_is_not_due_before_its_parent_and_a_row_gone_is_gone(db: Store, clock: FakeClock) -> None:
+async def test_a_reply_is_not_due_before_its_parent_and_a_row_gone_is_gone(
+        db: Store, clock: FakeClock) -> None:
     w, _, _ = await db.run(store.create_watch, "fake", JobStatus("1", Phase.RUNNING, "RUNNING"), "C1", "U1",
                            now=clock(), interval=30, watch_timeout=60, first_reply=None)
     await db.run(store.owe_many, [w.pk], [Reply("hi", [])], clock())
@@ -147,7 +151,8 @@ async def test_a_reply_is_not_due_before_its_parent_and_a_row_gone_is_gone(db: S
     claimed = await claim(parent.id)
     assert isinstance(claimed, OwedMessage) and claimed.attempts == 0  # the tries before this one...
     again = await claim.due(parent.id)
-    assert isinstance(again, OwedMessage) and again.attempts == 1  # ...and this one, committed before the send
+    # ...and this one, committed before the send
+    assert isinstance(again, OwedMessage) and again.attempts == 1
     await db.run(store.sent, parent.id, "1.5")
     assert await claim.due(parent.id) is GONE and await claim(parent.id) is GONE
 
@@ -157,7 +162,8 @@ async def test_a_reply_is_not_due_before_its_parent_and_a_row_gone_is_gone(db: S
     (OutboxKind.REPLY, "chat.postMessage", "ratelimited", Outcome.RETRY),
     (OutboxKind.REPLY, "chat.postMessage", "token_revoked", Outcome.STOP_SENDING),
     (OutboxKind.REPLY, "chat.postMessage", "channel_not_found", Outcome.END_WATCH),
-    (OutboxKind.PARENT, "chat.postMessage", "invalid_blocks", Outcome.END_WATCH),  # a parent Slack never takes
+    # a parent Slack never takes
+    (OutboxKind.PARENT, "chat.postMessage", "invalid_blocks", Outcome.END_WATCH),
     (OutboxKind.REPLY, "chat.postMessage", "invalid_blocks", Outcome.DROP),
 ])
 def test_slacks_answer_comes_to_its_tables_outcome(kind: OutboxKind, method: str, code: str,
@@ -172,13 +178,15 @@ def test_an_unknown_error_is_retried_then_costs_only_its_message() -> None:
         Outcome.DROP, "chat.postMessage: brand_new", unknown=True, method="chat.postMessage")
     assert outcome_of(owed(OutboxKind.FILE, last), ValueError()).outcome is Outcome.NO_UPLOAD
     assert outcome_of(owed(OutboxKind.PARENT, last), ValueError()).outcome is Outcome.END_WATCH
-    assert outcome_of(owed(), SlackUnreachable("refused")) == Result(Outcome.RETRY, "refused", unreachable=True)
+    assert (outcome_of(owed(), SlackUnreachable("refused"))
+            == Result(Outcome.RETRY, "refused", unreachable=True))
 
 
 def test_a_retry_waits_slacks_retry_after_else_a_doubling_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("bot.engine.notifier.outcome.random.random", lambda: 0.5)  # no jitter
     assert retry_delay(owed(), Result(Outcome.RETRY, retry_after=7.0)) == 7.0
-    assert [retry_delay(owed(attempts=n), Result(Outcome.RETRY)) for n in (0, 1, 2, 20)] == [1.0, 2.0, 4.0, 300.0]
+    assert ([retry_delay(owed(attempts=n), Result(Outcome.RETRY)) for n in (0, 1, 2, 20)]
+            == [1.0, 2.0, 4.0, 300.0])
 
 
 # -- the token halt ----------------------------------------------------------------------------------------
@@ -228,7 +236,8 @@ def test_an_outage_is_one_line_when_it_starts_and_one_when_it_ends(caplog: pytes
 
 
 # -- listeners ---------------------------------------------------------------------------------------------
-async def test_a_listener_hears_each_message_slack_takes_until_it_unsubscribes(db: Store, clock: FakeClock) -> None:
+async def test_a_listener_hears_each_message_slack_takes_until_it_unsubscribes(
+        db: Store, clock: FakeClock) -> None:
     notifier = Notifier(db, SlackDouble(), backends(BackendDouble()), clock)
     heard: list[int] = []
     unsubscribe = notifier.subscribe(heard.append)

@@ -42,7 +42,8 @@ async def spend(budget: Budget, method: str, priority: Priority, log: list[str],
 async def test_a_minutes_figure_goes_at_once_then_the_window_paces() -> None:
     budget = Budget({"chat.update": 3}, window=0.3)
     log: list[str] = []
-    tasks = [asyncio.create_task(spend(budget, "chat.update", Priority.UPDATE, log, f"u{k}")) for k in range(5)]
+    tasks = [asyncio.create_task(spend(budget, "chat.update", Priority.UPDATE, log, f"u{k}"))
+             for k in range(5)]
     await asyncio.sleep(0.05)
     assert log == ["u0", "u1", "u2"]  # the figure at once ("bursts"), then nothing until the window moves
     assert budget.ready_in("chat.update") > 0
@@ -84,7 +85,8 @@ async def test_each_replica_spends_its_share_of_the_workspace() -> None:
     live = 4
     budget = Budget({"chat.update": 10}, replicas=lambda: live, window=30.0)
     log: list[str] = []
-    tasks = [asyncio.create_task(spend(budget, "chat.update", Priority.UPDATE, log, str(k))) for k in range(4)]
+    tasks = [asyncio.create_task(spend(budget, "chat.update", Priority.UPDATE, log, str(k)))
+             for k in range(4)]
     await asyncio.sleep(0.05)
     assert len(log) == 2  # 10 a minute over 4 replicas: 2 for this one
     for t in tasks:

@@ -1,4 +1,5 @@
-"""The Slack error table: every code Slack's method reference lists for each method the bot calls is classified."""
+"""The Slack error table: every code Slack's method reference lists for each method the bot calls is
+classified."""
 
 from __future__ import annotations
 
@@ -13,23 +14,24 @@ from bot.slack.errors import GENERIC, METHODS, UPLOAD_METHODS, Outcome, classify
 DOCUMENTED = {
     "chat.postMessage": """app_access_restricted as_user_not_supported attachment_payload_limit_exceeded
         cannot_reply_to_message channel_not_found draft_already_deleted draft_already_sent draft_has_conflict
-        draft_not_found duplicate_channel_not_found duplicate_message_not_found ekm_access_denied invalid_blocks
-        invalid_blocks_format invalid_metadata_format invalid_metadata_schema is_archived markdown_text_conflict
-        message_limit_exceeded messages_tab_disabled metadata_must_be_sent_from_app metadata_too_large
-        missing_file_data msg_blocks_too_long no_text not_in_channel rate_limited restricted_action
-        restricted_action_non_threadable_channel restricted_action_read_only_channel restricted_action_thread_locked
-        restricted_action_thread_only_channel send_on_behalf_not_allowed slack_connect_canvas_sharing_blocked
-        slack_connect_file_link_sharing_blocked slack_connect_lists_sharing_blocked team_not_found
-        too_many_attachments too_many_contact_cards""",
+        draft_not_found duplicate_channel_not_found duplicate_message_not_found ekm_access_denied
+        invalid_blocks invalid_blocks_format invalid_metadata_format invalid_metadata_schema is_archived
+        markdown_text_conflict message_limit_exceeded messages_tab_disabled metadata_must_be_sent_from_app
+        metadata_too_large missing_file_data msg_blocks_too_long no_text not_in_channel rate_limited
+        restricted_action restricted_action_non_threadable_channel restricted_action_read_only_channel
+        restricted_action_thread_locked restricted_action_thread_only_channel send_on_behalf_not_allowed
+        slack_connect_canvas_sharing_blocked slack_connect_file_link_sharing_blocked
+        slack_connect_lists_sharing_blocked team_not_found too_many_attachments too_many_contact_cards""",
     "chat.update": """as_user_not_supported block_mismatch blocked_file_type cant_broadcast_message
         cant_update_message channel_not_found edit_window_closed external_channel_migrating file_deleted
         file_is_deleted file_not_found file_share_limit_reached invalid_attachments invalid_blocks
-        invalid_blocks_format invalid_metadata_format invalid_metadata_schema is_inactive markdown_text_conflict
-        max_file_sharing_exceeded message_limit_exceeded message_not_found metadata_must_be_sent_from_app
-        metadata_too_large msg_too_long no_dual_broadcast_content_update no_text posting_to_channel_denied
-        slack_connect_blocked_file_type slack_connect_canvas_sharing_blocked slack_connect_clip_sharing_blocked
-        slack_connect_file_link_sharing_blocked slack_connect_file_upload_sharing_blocked streaming_state_conflict
-        team_not_found too_many_attachments unable_to_share_files update_failed""",
+        invalid_blocks_format invalid_metadata_format invalid_metadata_schema is_inactive
+        markdown_text_conflict max_file_sharing_exceeded message_limit_exceeded message_not_found
+        metadata_must_be_sent_from_app metadata_too_large msg_too_long no_dual_broadcast_content_update
+        no_text posting_to_channel_denied slack_connect_blocked_file_type slack_connect_canvas_sharing_blocked
+        slack_connect_clip_sharing_blocked slack_connect_file_link_sharing_blocked
+        slack_connect_file_upload_sharing_blocked streaming_state_conflict team_not_found too_many_attachments
+        unable_to_share_files update_failed""",
     "chat.postEphemeral": """cannot_reply_to_message channel_not_found invalid_attachments invalid_blocks
         invalid_blocks_format is_archived markdown_text_conflict message_limit_exceeded messages_tab_disabled
         msg_too_long no_text not_in_channel restricted_action too_many_attachments user_not_in_channel""",
@@ -40,15 +42,16 @@ DOCUMENTED = {
         file_uploads_disabled file_uploads_except_images_disabled missing_argument snippet_too_large
         storage_limit_reached unknown_snippet_type unknown_subtype""",
     "files.completeUploadExternal": """access_denied channel_not_found channels_limit_exceeded file_not_found
-        file_type_not_allowed file_update_failed file_uploads_except_images_disabled invalid_blocks invalid_channel
-        not_in_channel posting_to_channel_denied""",
+        file_type_not_allowed file_update_failed file_uploads_except_images_disabled invalid_blocks
+        invalid_channel not_in_channel posting_to_channel_denied""",
     "auth.test": "internal_error invalid_auth",
 }
-COMMON = """access_denied accesslimited account_inactive deprecated_endpoint ekm_access_denied enterprise_is_restricted
-    fatal_error invalid_arg_name invalid_array_arg invalid_charset invalid_form_data invalid_post_type is_bot
-    method_deprecated missing_post_type missing_scope no_permission not_allowed_token_type not_authed
-    org_login_required ratelimited request_timeout service_unavailable team_added_to_org token_expired
-    token_revoked two_factor_setup_required unknown_method invalid_auth invalid_arguments internal_error""".split()
+COMMON = """access_denied accesslimited account_inactive deprecated_endpoint ekm_access_denied
+    enterprise_is_restricted fatal_error invalid_arg_name invalid_array_arg invalid_charset invalid_form_data
+    invalid_post_type is_bot method_deprecated missing_post_type missing_scope no_permission
+    not_allowed_token_type not_authed org_login_required ratelimited request_timeout service_unavailable
+    team_added_to_org token_expired token_revoked two_factor_setup_required unknown_method invalid_auth
+    invalid_arguments internal_error""".split()
 
 
 @pytest.mark.parametrize("method", sorted(DOCUMENTED))
@@ -74,12 +77,14 @@ def test_token_trouble_stops_sending_on_every_method() -> None:
 def test_an_upload_can_cost_only_the_upload(method: str) -> None:
     for code in DOCUMENTED[method].split() + COMMON:
         assert classify(method, code) in (Outcome.NO_UPLOAD, Outcome.RETRY, Outcome.STOP_SENDING), code
-    assert classify(method, "missing_scope") is Outcome.NO_UPLOAD  # files:write missing: chat:write still works
+    # files:write missing: chat:write still works
+    assert classify(method, "missing_scope") is Outcome.NO_UPLOAD
 
 
 def test_a_few_readings_that_matter() -> None:
     assert classify("chat.postMessage", "not_in_channel") is Outcome.END_WATCH
-    assert classify("files.completeUploadExternal", "not_in_channel") is Outcome.NO_UPLOAD  # chat:write.public
+    # chat:write.public
+    assert classify("files.completeUploadExternal", "not_in_channel") is Outcome.NO_UPLOAD
     assert classify("chat.postMessage", "missing_scope") is Outcome.STOP_SENDING
     assert classify("chat.update", "message_not_found") is Outcome.REPOST_PARENT
     assert classify("chat.postMessage", "ratelimited") is Outcome.RETRY

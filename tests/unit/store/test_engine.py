@@ -1,4 +1,5 @@
-"""Store.run_beside: a replica's heartbeat does not wait behind the store's own queue (bot/engine/replicas.py)."""
+"""Store.run_beside: a replica's heartbeat does not wait behind the store's own queue
+(bot/engine/replicas.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Flapping (issue 20, item 6) as the store decides it: the window arithmetic, and what each poll result of a job
-that flips owes its threads: replies, then one "flapping" note, then parents only, then one "settled" note."""
+"""Flapping (issue 20, item 6) as the store decides it: the window arithmetic, and what each poll result of a
+job that flips owes its threads: replies, then one "flapping" note, then parents only, then one "settled"
+note."""
 
 from __future__ import annotations
 
@@ -32,9 +33,11 @@ def test_changes_count_only_within_the_window_ending_now() -> None:
 
 
 def test_the_states_are_the_phases_or_the_vendors_words_in_the_order_first_seen() -> None:
-    flips = [(Phase.RUNNING, "RUNNING"), (Phase.QUEUED, "WAIT"), (Phase.RUNNING, "RUNNING"), (Phase.QUEUED, "WAIT")]
+    flips = [(Phase.RUNNING, "RUNNING"), (Phase.QUEUED, "WAIT"), (Phase.RUNNING, "RUNNING"),
+             (Phase.QUEUED, "WAIT")]
     assert flap_states(flips) == ("running", "queued")
-    assert flap_states([(Phase.QUEUED, "WAIT"), (Phase.QUEUED, "BLOCKED"), (Phase.QUEUED, "WAIT")]) == ("WAIT", "BLOCKED")
+    assert (flap_states([(Phase.QUEUED, "WAIT"), (Phase.QUEUED, "BLOCKED"), (Phase.QUEUED, "WAIT")])
+            == ("WAIT", "BLOCKED"))
 
 
 def test_the_notes_say_between_what_how_often_and_never_mention_anyone() -> None:
@@ -62,7 +65,8 @@ async def _sent(db: Store, clock: FakeClock) -> list[JobEvent | OutboxKind]:
     return out
 
 
-async def _poll(db: Store, clock: FakeClock, pk: int, st: JobStatus, after: float = 1.0) -> list[store.Applied]:
+async def _poll(db: Store, clock: FakeClock, pk: int, st: JobStatus,
+                after: float = 1.0) -> list[store.Applied]:
     clock.advance(after)
     return await db.run(store.apply_results, [PollResult(pk, st, clock(), clock() + 1)])
 
@@ -89,7 +93,8 @@ async def test_a_job_that_flips_at_every_poll_gets_a_few_replies_one_note_then_p
     assert [e for e in await _sent(db, clock) if not isinstance(e, OutboxKind)] == []
     [applied] = await _poll(db, clock, pk, WAITING, after=10)
     [settled] = await _sent(db, clock)
-    assert isinstance(settled, Settled) and settled.job.phase is Phase.QUEUED and settled.held_s >= SETTLE_AFTER
+    assert (isinstance(settled, Settled) and settled.job.phase is Phase.QUEUED
+            and settled.held_s >= SETTLE_AFTER)
     assert applied.flapping_since is None
     [applied] = await _poll(db, clock, pk, WAITING)
     assert await _sent(db, clock) == []  # once
@@ -124,7 +129,8 @@ async def test_a_vendor_word_that_means_nothing_new_owes_no_reply_so_its_flips_a
     pk = await _watched(db, clock)
     said: list[JobEvent | OutboxKind] = []
     for i in range(3 * FLAP_CHANGES):  # Fusion's RUNNING and IN_PROGRESS are both "running"
-        [applied] = await _poll(db, clock, pk, JobStatus("1", Phase.RUNNING, "IN_PROGRESS" if i % 2 == 0 else "RUNNING"))
+        [applied] = await _poll(db, clock, pk,
+                                JobStatus("1", Phase.RUNNING, "IN_PROGRESS" if i % 2 == 0 else "RUNNING"))
         assert applied.flapping_since is None
         said += await _sent(db, clock)
     assert set(said) == {OutboxKind.UPDATE}  # the parent follows; no reply, no note

@@ -1,5 +1,6 @@
-"""Pruning old history: state changes, ended watches and unwatched jobs older than the retention go, in batches;
-an active watch, a watch that owes Slack anything, and the job of either stay. And the poller's upkeep does it."""
+"""Pruning old history: state changes, ended watches and unwatched jobs older than the retention go, in
+batches; an active watch, a watch that owes Slack anything, and the job of either stay. And the poller's
+upkeep does it."""
 
 from __future__ import annotations
 
@@ -78,7 +79,8 @@ async def test_old_history_goes_and_what_is_active_or_owed_stays(db: Store, cloc
 
     assert pruned == Pruned(state_changes=4, watches=2, jobs=1)  # the 100-day-old ones of jobs 1-4
     assert await db.run(ids, Watch) == sorted([w["active"], w["owing"], w["shared_new"], w["lately"]])
-    assert await db.run(ids, Job) == sorted([jobs["1"], jobs["3"], jobs["4"], jobs["5"]])  # job 2 had only `gone`
+    # job 2 had only `gone`
+    assert await db.run(ids, Job) == sorted([jobs["1"], jobs["3"], jobs["4"], jobs["5"]])
     history = await db.run(lambda s: s.execute(select(StateChange.job_pk, StateChange.at)).all())
     assert sorted(history) == [(jobs["5"], recent)]
     [owed] = await db.run(store.pending, now)
@@ -86,7 +88,8 @@ async def test_old_history_goes_and_what_is_active_or_owed_stays(db: Store, cloc
     assert await prune_all(db, now - RETENTION) == Pruned()  # nothing left: no more work next time
 
 
-async def test_a_job_someone_asked_to_cancel_lately_stays_without_a_watch(db: Store, clock: FakeClock) -> None:
+async def test_a_job_someone_asked_to_cancel_lately_stays_without_a_watch(
+        db: Store, clock: FakeClock) -> None:
     now = clock()
 
     def seed(s: Session) -> None:
@@ -107,7 +110,8 @@ async def test_pruning_goes_a_batch_at_a_time(db: Store, clock: FakeClock) -> No
     def seed(s: Session) -> None:
         job = store.create_watch(s, "fake", running("1"), "C1", "U1", now=now, interval=30, watch_timeout=DAY,
                                  first_reply=None)[1]
-        s.add_all(StateChange(job_pk=job.pk, at=now - 100 * DAY + n, phase=Phase.RUNNING, vendor_status="RUNNING")
+        s.add_all(StateChange(job_pk=job.pk, at=now - 100 * DAY + n, phase=Phase.RUNNING,
+                              vendor_status="RUNNING")
                   for n in range(1_200))
 
     await db.run(seed)
@@ -119,7 +123,8 @@ async def test_pruning_goes_a_batch_at_a_time(db: Store, clock: FakeClock) -> No
     assert count == 1  # the watch's first state, from now
 
 
-async def test_the_upkeep_prunes_at_its_pace_and_comes_back_soon_for_what_is_left(db: Store, clock: FakeClock) -> None:
+async def test_the_upkeep_prunes_at_its_pace_and_comes_back_soon_for_what_is_left(
+        db: Store, clock: FakeClock) -> None:
     now = clock()
     poller = Poller(db, backends(BackendDouble()), lambda: None, settings(history_retention="30d"), clock)
 
@@ -130,7 +135,8 @@ async def test_the_upkeep_prunes_at_its_pace_and_comes_back_soon_for_what_is_lef
                   for _ in range(1_100))
 
     async def history() -> int:
-        return int(await db.run(lambda s: s.execute(select(func.count()).select_from(StateChange)).scalar_one()))
+        return int(await db.run(
+            lambda s: s.execute(select(func.count()).select_from(StateChange)).scalar_one()))
 
     await db.run(seed)
     try:

@@ -15,7 +15,8 @@ NOTE = Reply("stopped", [])
 
 
 async def _watch(db: Store, clock: FakeClock, backend: str, job_id: str, channel: str, user: str) -> int:
-    watch, _job, _ = await db.run(store.create_watch, backend, JobStatus(job_id, Phase.RUNNING, "RUNNING"), channel,
+    watch, _job, _ = await db.run(store.create_watch, backend, JobStatus(job_id, Phase.RUNNING, "RUNNING"),
+                                  channel,
                                   user, now=clock(), interval=30, watch_timeout=3600, first_reply=None)
     return watch.pk
 
@@ -49,5 +50,6 @@ async def test_poll_figures_count_polled_and_failing_jobs_with_the_oldest_failur
     await db.run(store.apply_results, [PollResult(jobs["1"], Unavailable("down"), clock(), clock() + 30),
                                        PollResult(jobs["2"], AuthFailed("no"), clock(), clock() + 30)])
     figures = await db.run(store.poll_figures)
-    assert figures["fusion"] == store.PollFigures(polled=3, failing=3, failing_since=start, error_kind="unavailable")
+    assert figures["fusion"] == store.PollFigures(polled=3, failing=3, failing_since=start,
+                                                  error_kind="unavailable")
     assert figures["epm"] == store.PollFigures(polled=1, failing=0, failing_since=None, error_kind=None)

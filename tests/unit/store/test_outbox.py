@@ -14,8 +14,8 @@ from tests.conftest import FakeClock
 
 
 async def _watch(db: Store, clock: FakeClock, job_id: str = "1", channel: str = "C1") -> store.Watch:
-    w, _, _ = await db.run(store.create_watch, "fake", JobStatus(job_id, Phase.RUNNING, "RUNNING"), channel, "U1",
-                           now=clock(), interval=30, watch_timeout=60, first_reply=None)
+    w, _, _ = await db.run(store.create_watch, "fake", JobStatus(job_id, Phase.RUNNING, "RUNNING"), channel,
+                           "U1", now=clock(), interval=30, watch_timeout=60, first_reply=None)
     return w
 
 
@@ -69,7 +69,8 @@ async def test_thread_replies_go_before_parent_updates_waiting(db: Store, clock:
         (OutboxKind.REPLY, "running"), (OutboxKind.REPLY, "succeeded"), (OutboxKind.UPDATE, None)]
 
 
-async def test_a_burst_is_owed_state_changes_first_then_details_then_updates(db: Store, clock: FakeClock) -> None:
+async def test_a_burst_is_owed_state_changes_first_then_details_then_updates(
+        db: Store, clock: FakeClock) -> None:
     ws = [await _threaded(db, clock, str(i)) for i in range(3)]
 
     def burst(s: Any) -> None:  # as the poller owes it: a change and an update per watch, the details after
@@ -110,7 +111,8 @@ async def test_a_channels_state_changes_go_before_its_new_parents(db: Store, clo
     parent is posted; a new watch's own change still follows its parent."""
     old = await _threaded(db, clock, "1")
     new = [await _watch(db, clock, str(i)) for i in range(10, 14)]
-    await db.run(lambda s: store.owe(s, new[0], _changed("10", clock), clock()))  # its parent is not posted yet
+    # its parent is not posted yet
+    await db.run(lambda s: store.owe(s, new[0], _changed("10", clock), clock()))
     await db.run(lambda s: store.owe(s, old, _changed("1", clock), clock()))
     owed = await db.run(store.pending, clock())
     assert [(m.kind, m.watch_id) for m in owed] == [
@@ -122,4 +124,5 @@ async def test_updates_are_left_unread_while_chat_update_has_no_room(db: Store, 
     await db.run(store.owe, w, OutboxKind.UPDATE, clock())
     await db.run(lambda s: store.owe(s, w, _changed("1", clock), clock()))
     assert [m.kind for m in await db.run(store.pending, clock())] == [OutboxKind.EVENT, OutboxKind.UPDATE]
-    assert [m.kind for m in await db.run(store.pending, clock(), 100, None, None, None, False)] == [OutboxKind.EVENT]
+    assert ([m.kind for m in await db.run(store.pending, clock(), 100, None, None, None, False)]
+            == [OutboxKind.EVENT])

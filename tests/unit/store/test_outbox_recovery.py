@@ -17,7 +17,8 @@ from tests.unit.store.test_outbox import _threaded, _watch
 
 
 def _rows(s: Session, watch_id: int) -> list[tuple[OutboxKind, str, float]]:
-    rows = s.execute(select(Outbox).where(col(Outbox.watch_id) == watch_id).order_by(col(Outbox.id))).scalars()
+    rows = s.execute(select(Outbox).where(col(Outbox.watch_id) == watch_id)
+                     .order_by(col(Outbox.id))).scalars()
     return [(r.kind, r.payload, r.next_attempt_at) for r in rows]
 
 
@@ -38,9 +39,11 @@ async def test_a_lost_parent_is_owed_anew_once_its_updates_dropped_its_thread_me
     await db.run(store.forget_parent, w.pk, clock())
     await db.run(store.forget_parent, w.pk, clock())  # told twice: still one parent owed
     assert await db.run(_parent_ts, w.pk) is None
-    assert await db.run(_rows, w.pk) == [(OutboxKind.REPLY, '{"text":"kept","blocks":[],"broadcast":false}', clock() - 5),
-                                         (OutboxKind.PARENT, "{}", clock())]
-    assert [k for k, _, _ in await db.run(_rows, other.pk)] == [OutboxKind.UPDATE, OutboxKind.REPLY]  # untouched
+    assert await db.run(_rows, w.pk) == [
+        (OutboxKind.REPLY, '{"text":"kept","blocks":[],"broadcast":false}', clock() - 5),
+        (OutboxKind.PARENT, "{}", clock())]
+    # untouched
+    assert [k for k, _, _ in await db.run(_rows, other.pk)] == [OutboxKind.UPDATE, OutboxKind.REPLY]
     assert await db.run(_parent_ts, other.pk) == "1.000002"
     await db.run(store.forget_parent, 999_999, clock())  # a watch gone meanwhile: nothing to do, no error
 
@@ -74,7 +77,8 @@ async def test_when_more_are_due_than_the_limit_parents_are_read_first_and_updat
     four = await db.run(store.pending, clock(), 4)
     assert [m.kind for m in four] == [OutboxKind.PARENT] + [OutboxKind.REPLY] * 3
     assert len(await db.run(store.pending, clock(), 5)) == 5
-    no_updates = await db.run(store.pending, clock(), 100, None, None, None, False)  # chat.update has no budget
+    # chat.update has no budget
+    no_updates = await db.run(store.pending, clock(), 100, None, None, None, False)
     assert [m.kind for m in no_updates] == [OutboxKind.PARENT] + [OutboxKind.REPLY] * 3
 
 
@@ -89,7 +93,8 @@ async def test_nothing_is_due_before_its_time(db: Store, clock: FakeClock) -> No
 async def test_a_message_waits_only_for_its_own_watchs_earlier_messages(db: Store, clock: FakeClock) -> None:
     """Another watch's message in retry backoff, owed earlier, holds nothing of this one's (whichever watch
     was made first)."""
-    a, b, c = (await _threaded(db, clock, "1"), await _threaded(db, clock, "2"), await _threaded(db, clock, "3"))
+    a, b, c = (await _threaded(db, clock, "1"), await _threaded(db, clock, "2"),
+               await _threaded(db, clock, "3"))
     await db.run(store.owe, b, Reply("b waits", []), clock())
     [waiting] = await db.run(store.pending, clock())
     await db.run(store.retry_later, waiting.id, clock() + 60)
@@ -98,7 +103,8 @@ async def test_a_message_waits_only_for_its_own_watchs_earlier_messages(db: Stor
     assert [m.payload["text"] for m in await db.run(store.pending, clock())] == [f"to {a.pk}", f"to {c.pk}"]
 
 
-async def test_an_update_waiting_for_its_retry_holds_none_of_its_watchs_replies(db: Store, clock: FakeClock) -> None:
+async def test_an_update_waiting_for_its_retry_holds_none_of_its_watchs_replies(
+        db: Store, clock: FakeClock) -> None:
     w = await _threaded(db, clock, "1")
     await db.run(store.owe, w, OutboxKind.UPDATE, clock())
     [update] = await db.run(store.pending, clock())
@@ -108,7 +114,8 @@ async def test_an_update_waiting_for_its_retry_holds_none_of_its_watchs_replies(
     assert [m.payload.get("text") for m in await db.run(store.pending, clock())] == ["goes now"]
 
 
-async def test_a_row_that_vanished_meanwhile_is_no_error_and_changes_nothing(db: Store, clock: FakeClock) -> None:
+async def test_a_row_that_vanished_meanwhile_is_no_error_and_changes_nothing(
+        db: Store, clock: FakeClock) -> None:
     w = await _threaded(db, clock, "1")
     await db.run(store.owe, w, Reply("one", []), clock())
     [m] = await db.run(store.pending, clock())
@@ -149,7 +156,8 @@ async def test_an_update_in_retry_backoff_stands_for_later_ones_and_a_refused_fi
     assert await db.run(store.owe, w, OutboxKind.UPDATE, clock()) is True
     [u] = await db.run(store.pending, clock())
     await db.run(store.claim, u.id)
-    await db.run(store.retry_later, u.id, clock() + 30)  # tried, waits for its retry: it will render the newest
+    # tried, waits for its retry: it will render the newest
+    await db.run(store.retry_later, u.id, clock() + 30)
     assert await db.run(store.owe, w, OutboxKind.UPDATE, clock()) is False
     clock.advance(30)
     assert await db.run(store.owe, w, OutboxKind.UPDATE, clock()) is True  # due and claimed: may be in flight
@@ -158,7 +166,9 @@ async def test_an_update_in_retry_backoff_stands_for_later_ones_and_a_refused_fi
     file_id = max(x.id for x in await db.run(store.pending, clock()) if x.kind is OutboxKind.REPLY)
     await db.run(store.replace_owed, file_id, Reply("no file: see the log", []), clock() + 1)
     after = await db.run(_rows, w.pk)
-    assert after[:-1] == rows[:-1] and after[-1] == (OutboxKind.REPLY, '{"text":"no file: see the log","blocks":[],"broadcast":false}',
+    assert after[:-1] == rows[:-1] and after[-1] == (OutboxKind.REPLY,
+                                                     '{"text":"no file: see the '
+                                                     'log","blocks":[],"broadcast":false}',
                                                      clock() + 1)
 
 

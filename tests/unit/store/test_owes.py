@@ -17,11 +17,13 @@ async def test_each_write_says_what_it_owes(db: Store, clock: FakeClock) -> None
     running = JobStatus("1", Phase.RUNNING, "RUNNING")
     w, job, _ = await db.run(store.create_watch, "fake", running, "C1", "U1", now=clock(), interval=30,
                              watch_timeout=600, first_reply=None)
-    assert await db.run(store.note_cancel, "fake", "1", NOTE, clock()) == (1, Owes(messages=True, track=job.pk))
+    assert (await db.run(store.note_cancel, "fake", "1", NOTE, clock())
+            == (1, Owes(messages=True, track=job.pk)))
     assert await db.run(store.note_cancel, "fake", "nope", NOTE, clock()) == (0, Owes())
     assert await db.run(store.stop_watch, w.pk, clock(), NOTE) == Owes(messages=True, track=job.pk)
     assert await db.run(store.stop_watch, w.pk, clock(), NOTE) is None  # stopped already: nothing owed
-    assert await db.run(store.note_cancel, "fake", "1", NOTE, clock()) == (0, Owes(track=job.pk))  # no watch to tell
+    # no watch to tell
+    assert await db.run(store.note_cancel, "fake", "1", NOTE, clock()) == (0, Owes(track=job.pk))
     assert await db.run(store.rewatch, w.pk, running, clock(), 600, NOTE) == Owes(messages=True, track=job.pk)
     assert await db.run(store.rewatch, w.pk, running, clock(), 600, NOTE) == Owes()  # active already
     ended = JobStatus("1", Phase.SUCCEEDED, "SUCCEEDED")

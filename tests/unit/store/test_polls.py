@@ -33,7 +33,8 @@ async def test_a_word_that_means_nothing_new_redraws_the_parents_and_owes_no_rep
     owed = await _apply(db, clock, pk, JobStatus("1", Phase.RUNNING, "IN_PROGRESS", progress=0))
     assert owed == [(OutboxKind.UPDATE, "C1"), (OutboxKind.UPDATE, "C2")]
     job = await db.run(store.find_job, "fake", "1")
-    assert job is not None and (job.vendor_status, job.progress) == ("IN_PROGRESS", 0)  # what the parents show
+    # what the parents show
+    assert job is not None and (job.vendor_status, job.progress) == ("IN_PROGRESS", 0)
     history = await db.run(lambda s: s.query(store.StateChange).filter_by(job_pk=pk).count())
     assert history == 2  # still on record
 
@@ -44,8 +45,10 @@ async def test_a_word_that_carries_meaning_is_told_in_every_thread_when_it_comes
     owed = await _apply(db, clock, pk, JobStatus("1", Phase.QUEUED, "BLOCKED"))
     assert sorted(owed) == sorted([(OutboxKind.EVENT, "C1"), (OutboxKind.EVENT, "C2"),
                                    (OutboxKind.UPDATE, "C1"), (OutboxKind.UPDATE, "C2")])
-    events = [event_of(m.payload) for m in await db.run(store.pending, clock() + 3600) if m.kind is OutboxKind.EVENT]
-    assert {(e.job.vendor_status, e.old_word) for e in events if isinstance(e, Changed)} == {("BLOCKED", "WAIT")}
+    events = [event_of(m.payload) for m in await db.run(store.pending, clock() + 3600)
+              if m.kind is OutboxKind.EVENT]
+    assert ({(e.job.vendor_status, e.old_word) for e in events if isinstance(e, Changed)}
+            == {("BLOCKED", "WAIT")})
     for m in await db.run(store.pending, clock() + 3600):
         await db.run(store.sent, m.id, None)
     owed = await _apply(db, clock, pk, JobStatus("1", Phase.QUEUED, "READY"))

@@ -21,11 +21,12 @@ from tests.conftest import FakeClock
 NAME = "Nightly load"
 
 
-async def _watch(db: Store, clock: FakeClock, job_id: str, st: JobStatus, channels: tuple[str, ...] = ("C1",)) -> int:
+async def _watch(db: Store, clock: FakeClock, job_id: str, st: JobStatus,
+                 channels: tuple[str, ...] = ("C1",)) -> int:
     pk = 0
     for n, channel in enumerate(channels):
-        _, job, _ = await db.run(store.create_watch, "fake", st, channel, f"U{n + 1}", now=clock(), interval=30,
-                                 watch_timeout=86400, first_reply=None)
+        _, job, _ = await db.run(store.create_watch, "fake", st, channel, f"U{n + 1}", now=clock(),
+                                 interval=30, watch_timeout=86400, first_reply=None)
         pk = job.pk
     await _send_all(db, clock)
     return pk
@@ -66,7 +67,8 @@ async def test_a_finished_run_is_kept_under_its_backend_and_name_and_failures_ar
     assert await db.run(past_runs, "fake", "other") == []
 
 
-async def test_the_vendors_start_and_end_times_are_the_duration_where_given(db: Store, clock: FakeClock) -> None:
+async def test_the_vendors_start_and_end_times_are_the_duration_where_given(
+        db: Store, clock: FakeClock) -> None:
     pk = await _watch(db, clock, "1", JobStatus("1", Phase.QUEUED, "WAIT", name=NAME))
     clock.advance(600)
     started = clock() - 300  # the vendor says it started 5 minutes before the bot saw it running
@@ -75,11 +77,13 @@ async def test_the_vendors_start_and_end_times_are_the_duration_where_given(db: 
                                            facts=(("Started", time.strftime(iso, time.gmtime(started))),)))
     clock.advance(900)
     await _answer(db, clock, pk, JobStatus("1", Phase.SUCCEEDED, "SUCCEEDED", name=NAME, facts=(
-        ("Started", time.strftime(iso, time.gmtime(started))), ("Ended", time.strftime(iso, time.gmtime(clock() - 60))))))
+        ("Started", time.strftime(iso, time.gmtime(started))),
+        ("Ended", time.strftime(iso, time.gmtime(clock() - 60))))))
     assert await db.run(past_runs, "fake", NAME) == [300 + 900 - 60]
 
 
-async def test_history_is_bounded_per_key(db: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_history_is_bounded_per_key(db: Store, clock: FakeClock,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(durations, "KEEP_RUNS", 3)
     for n in range(5):
         await _run(db, clock, str(n), 10 + n)
@@ -101,7 +105,8 @@ async def test_a_run_past_the_90th_percentile_of_five_runs_is_noted_once_in_ever
     clock.advance(60)
     assert await db.run(store.note_late_runs, clock()) == 2
     events = await _send_all(db, clock)
-    assert sorted((e.watcher, round(e.seconds)) for e in events if isinstance(e, Late)) == [("U1", 1080), ("U2", 1080)]
+    assert (sorted((e.watcher, round(e.seconds)) for e in events if isinstance(e, Late))
+            == [("U1", 1080), ("U2", 1080)])
     clock.advance(600)
     assert await db.run(store.note_late_runs, clock()) == 0  # once per run
     await _answer(db, clock, pk, JobStatus("9", Phase.SUCCEEDED, "SUCCEEDED", name=NAME))
@@ -121,13 +126,15 @@ async def test_no_note_without_five_past_runs(db: Store, clock: FakeClock) -> No
     assert job is not None and job.usual_s is None and job.usual_runs == 0
 
 
-async def test_the_first_change_after_the_bot_was_away_is_one_caught_up_reply(db: Store, clock: FakeClock) -> None:
+async def test_the_first_change_after_the_bot_was_away_is_one_caught_up_reply(
+        db: Store, clock: FakeClock) -> None:
     pk = await _watch(db, clock, "1", JobStatus("1", Phase.RUNNING, "RUNNING"), ("C1", "C2"))
     clock.advance(3600)
     events = await _answer(db, clock, pk, JobStatus("1", Phase.FAILED, "FAILED", message="ORA-1"), away=True)
     assert [type(e) for e in events] == [CaughtUp, CaughtUp]
     first = events[0]
-    assert isinstance(first, CaughtUp) and first.old_phase is Phase.RUNNING and first.steps == ((Phase.FAILED, clock()),)
+    assert (isinstance(first, CaughtUp) and first.old_phase is Phase.RUNNING
+            and first.steps == ((Phase.FAILED, clock()),))
     pk = await _watch(db, clock, "2", JobStatus("2", Phase.RUNNING, "RUNNING"))
     events = await _answer(db, clock, pk, JobStatus("2", Phase.SUCCEEDED, "SUCCEEDED"))
     assert [type(e) for e in events] == [Changed]  # not away: the usual reply

@@ -1,7 +1,7 @@
-"""The schema's revisions on SQLite (tests/e2e/test_migrations.py runs the same on PostgreSQL): an empty database
-upgraded is what the models describe, the first revision is 0.1.0's schema, a 0.1.0 database and one made by
-the first release on main (1a09719) are recognised and upgraded with their rows, a newer one is refused, and
-two processes migrating at once migrate once."""
+"""The schema's revisions on SQLite (tests/e2e/test_migrations.py runs the same on PostgreSQL): an empty
+database upgraded is what the models describe, the first revision is 0.1.0's schema, a 0.1.0 database and one
+made by the first release on main (1a09719) are recognised and upgraded with their rows, a newer one is
+refused, and two processes migrating at once migrate once."""
 
 from __future__ import annotations
 
@@ -93,7 +93,8 @@ def select(url: str, sql: str) -> list[tuple[object, ...]]:
         e.dispose()
 
 
-def test_the_first_release_brought_to_0_1_0s_schema_is_the_first_revision_exactly(url: str, tmp_path: Path) -> None:
+def test_the_first_release_brought_to_0_1_0s_schema_is_the_first_revision_exactly(
+        url: str, tmp_path: Path) -> None:
     first = f"sqlite:///{tmp_path / 'first.db'}"
     schemas.migrate_to(first, schema.FIRST)
     schemas.load_release_1a09719(url)
@@ -114,17 +115,19 @@ def test_a_release_1a09719_database_is_brought_to_0_1_0_stamped_and_upgraded_wit
     outbox = select(url, "SELECT id, watch_id, kind, payload FROM outbox ORDER BY id")
     done = upgrade(url)
     assert done == Upgrade(None, schema.head(), recognised=True, release="1a09719")
-    assert str(done) == f"none (made by jobstatus 1a09719, brought to 0.1.0's schema and recognised as 0001) → " \
-        f"{schema.head()}"
+    assert str(done) == ("none (made by jobstatus 1a09719, brought to 0.1.0's schema and recognised as "
+                         f"0001) → {schema.head()}")
     assert schemas.revision(url) == [schema.head()]
     assert schemas.diff(url, SQLModel.metadata) == []
     # every row is there but the older of 5203's two watches in C0001 (ended, nothing owed); the newer stays
     assert schemas.rows(url) == {**schemas.RELEASE_1A09719_ROWS, "watches": 5}
-    assert select(url, "SELECT id, job_pk, channel, parent_ts, active, ended_reason FROM watches ORDER BY id") == [
+    assert select(url,
+                  "SELECT id, job_pk, channel, parent_ts, active, ended_reason FROM watches ORDER BY id") == [
         (1, 1, "C0001", "1765000000.000000", 1, None), (2, 1, "C0002", "1765000000.000001", 1, None),
-        (4, 2, "C0001", "1765000000.000003", 0, "finished"), (5, 3, "C0002", "1765000000.000004", 0, "stopped"),
-        (6, 4, "C0001", None, 1, None)]
-    assert select(url, "SELECT id, watch_id, kind, payload FROM outbox ORDER BY id") == outbox  # same ids, all owed
+        (4, 2, "C0001", "1765000000.000003", 0, "finished"),
+        (5, 3, "C0002", "1765000000.000004", 0, "stopped"), (6, 4, "C0001", None, 1, None)]
+    # same ids, all owed
+    assert select(url, "SELECT id, watch_id, kind, payload FROM outbox ORDER BY id") == outbox
     assert select(url, "SELECT cancel_requested_by, cancel_requested_at FROM jobs") == [(None, None)] * 4
     assert select(url, "SELECT value FROM secrets") == [("rotated-by-1a09719",)]
     assert select(url, "PRAGMA foreign_key_check") == []
@@ -142,9 +145,10 @@ def test_a_database_of_round_1s_first_commits_loses_only_its_poll_counts(url: st
     assert schemas.rows(url) == {**schemas.RELEASE_1A09719_ROWS, "watches": 5}
     e = schemas.engine(url)
     with e.begin() as conn:  # a job as the new code writes one: every NOT NULL column has its value
-        conn.exec_driver_sql("INSERT INTO jobs (backend, job_id, phase, vendor_status, log_paths, links, polling, "
-                             "next_poll_at, errors, outage_noted, changed_at, checked_at, created_at) "
-                             "VALUES ('fusion-demo', '9', 'running', 'RUNNING', '[]', '[]', 1, 0, 0, 0, 0, 0, 0)")
+        conn.exec_driver_sql("INSERT INTO jobs (backend, job_id, phase, vendor_status, log_paths, links, "
+                             "polling, next_poll_at, errors, outage_noted, changed_at, checked_at, "
+                             "created_at) VALUES ('fusion-demo', '9', 'running', 'RUNNING', '[]', '[]', 1, "
+                             "0, 0, 0, 0, 0, 0)")
     e.dispose()
 
 
@@ -154,14 +158,15 @@ def test_a_watch_made_twice_by_1a09719_keeps_what_its_older_row_owed_as_replies(
     schemas.load_release_1a09719(url)
     e = schemas.engine(url)
     with e.begin() as conn:
-        conn.exec_driver_sql("INSERT INTO outbox (id, watch_id, kind, payload, created_at, attempts, next_attempt_at) "
-                             "VALUES (20, 3, 'reply', '{\"text\": \"owed\"}', 1, 0, 1), "
+        conn.exec_driver_sql("INSERT INTO outbox (id, watch_id, kind, payload, created_at, attempts, "
+                             "next_attempt_at) VALUES (20, 3, 'reply', '{\"text\": \"owed\"}', 1, 0, 1), "
                              "(21, 3, 'update', '{}', 1, 0, 1)")
     e.dispose()
     upgrade(url)
     assert select(url, "SELECT id, watch_id, kind FROM outbox WHERE id >= 20") == [(20, 4, "reply")]
     e = schemas.engine(url)
-    with pytest.raises(Exception, match="UNIQUE constraint failed: watches.job_pk, watches.channel"), e.begin() as conn:
+    with pytest.raises(Exception,
+                       match="UNIQUE constraint failed: watches.job_pk, watches.channel"), e.begin() as conn:
         conn.exec_driver_sql("INSERT INTO watches (job_pk, channel, user_id, active, created_at) "
                              "VALUES (2, 'C0001', 'U0009', 1, 2)")
     e.dispose()
@@ -187,8 +192,8 @@ def test_some_of_the_tables_without_a_revision_are_refused_not_stamped(url: str)
         conn.exec_driver_sql("DROP TABLE secrets")
         conn.exec_driver_sql("ALTER TABLE watches DROP COLUMN ended_reason")
     e.dispose()
-    with pytest.raises(SchemaError, match=r"lacks secrets, watches\.ended_reason: it was not made by jobstatus "
-                                          r"0\.1\.0 or by the first release \(1a09719\)"):
+    with pytest.raises(SchemaError, match=r"lacks secrets, watches\.ended_reason: it was not made by "
+                                          r"jobstatus 0\.1\.0 or by the first release \(1a09719\)"):
         upgrade(url)
     assert "alembic_version" not in schemas.reflected(url).tables  # nothing stamped
 
@@ -232,7 +237,8 @@ def test_migrate_command_prints_from_and_to_and_refuses_a_newer_database(
         url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("DATABASE_URL", url)
     assert main(["migrate"]) == 0
-    assert capsys.readouterr().out == f"jobstatus-bot: database {url}: schema empty → {HEAD} (tables created)\n"
+    assert (capsys.readouterr().out
+            == f"jobstatus-bot: database {url}: schema empty → {HEAD} (tables created)\n")
     assert main(["migrate"]) == 0
     assert capsys.readouterr().out.endswith(f"schema {HEAD} → {HEAD} (up to date)\n")
     e = schemas.engine(url)

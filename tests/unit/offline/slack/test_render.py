@@ -37,7 +37,8 @@ def test_mentions_and_channel_links_show_names_from_the_workspace(fs: FakeSlack)
 
 def test_links_show_their_text_and_a_bare_link_its_address(fs: FakeSlack) -> None:
     link = "https://fake.slack.test/archives/C0001/p1766000000000100"
-    assert mrkdwn_to_plain(f"already watched: see <{link}|its thread>.", fs) == "already watched: see its thread."
+    assert (mrkdwn_to_plain(f"already watched: see <{link}|its thread>.", fs)
+            == "already watched: see its thread.")
     assert mrkdwn_to_plain(f"• job — <{link}|thread>", fs) == "• job — thread"
     assert mrkdwn_to_plain("<https://x.test/a?b=1&amp;c=2>", fs) == "https://x.test/a?b=1&c=2"
     assert mrkdwn_to_plain("<mailto:ops@x.test|mail ops>", fs) == "mail ops"
@@ -51,7 +52,8 @@ def test_special_mentions(fs: FakeSlack) -> None:
 
 
 def test_escaped_text_shows_as_typed_and_is_never_markup(fs: FakeSlack) -> None:
-    # what a vendor said reaches Slack escaped (bot/rendering/messages.py esc): it reads as typed, not as a mention
+    # what a vendor said reaches Slack escaped (bot/rendering/messages.py esc): it reads as typed, not as a
+    # mention
     assert mrkdwn_to_plain("&lt;@U0001&gt; &amp;lt; a &gt; b", fs) == "<@U0001> &lt; a > b"
     assert mrkdwn_to_plain("`/jobstatus watch &lt;backend&gt; &lt;job-id&gt;`", fs) == \
         "`/jobstatus watch <backend> <job-id>`"
@@ -60,7 +62,8 @@ def test_escaped_text_shows_as_typed_and_is_never_markup(fs: FakeSlack) -> None:
 def test_emoji_codes_show_as_emoji_and_anything_else_stays(fs: FakeSlack) -> None:
     assert mrkdwn_to_plain(":white_check_mark: *succeeded*", fs) == "✅ *succeeded*"
     assert mrkdwn_to_plain(":x: *failed* :warning:", fs) == "❌ *failed* ⚠️"
-    assert mrkdwn_to_plain(":octagonal_sign: Stopped watching (by <@U0001>).", fs) == "🛑 Stopped watching (by @ana)."
+    assert (mrkdwn_to_plain(":octagonal_sign: Stopped watching (by <@U0001>).", fs)
+            == "🛑 Stopped watching (by @ana).")
     assert mrkdwn_to_plain("at 12:30:45, :not_an_emoji_we_know:", fs) == "at 12:30:45, :not_an_emoji_we_know:"
     assert mrkdwn_to_plain("<https://x.test/:x:|link>", fs) == "link"  # inside markup: not text
 
@@ -98,15 +101,16 @@ def test_dates_read_in_the_readers_time_zone_as_today_yesterday_or_a_date(fs: Fa
 
 
 def test_plain_text_shows_as_written_with_its_emoji_unless_turned_off(fs: FakeSlack) -> None:
-    assert text_object({"type": "plain_text", "text": "Stop :octagonal_sign: <@U0001>", "emoji": True}, fs) == \
-        "Stop 🛑 <@U0001>"  # plain text has no markup
+    assert (text_object({"type": "plain_text", "text": "Stop :octagonal_sign: <@U0001>", "emoji": True}, fs)
+            == "Stop 🛑 <@U0001>")  # plain text has no markup
     assert text_object({"type": "plain_text", "text": ":x: as typed", "emoji": False}, fs) == ":x: as typed"
     assert text_object({"type": "mrkdwn", "text": ":x: <@U0002>"}, fs) == "❌ @ben"
 
 
 def _buttons(*actions: str) -> list[dict[str, object]]:
     return [{"type": "actions", "elements": [
-        {"type": "button", "action_id": a, "text": {"type": "plain_text", "text": a.title()}} for a in actions]}]
+        {"type": "button", "action_id": a,
+         "text": {"type": "plain_text", "text": a.title()}} for a in actions]}]
 
 
 def test_a_button_keeps_its_number_for_as_long_as_it_is_on_its_message(fs: FakeSlack) -> None:

@@ -1,5 +1,6 @@
-"""The fake Slack's check of a view_submission's `response_action: errors` answer (bot/offline/slack/views.py):
-Slack shows each error under the input block its key names, so a key that is no input block shows nothing."""
+"""The fake Slack's check of a view_submission's `response_action: errors` answer
+(bot/offline/slack/views.py): Slack shows each error under the input block its key names, so a key that is no
+input block shows nothing."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ MODAL = views.watch_modal(["epm-demo", "fusion-demo"])
 
 
 def test_errors_on_the_modals_input_blocks_are_shown() -> None:
-    answer = {"response_action": "errors", "errors": {views.JOB_ID: "Use digits.", views.CHANNEL: "Choose one."}}
+    answer = {"response_action": "errors",
+              "errors": {views.JOB_ID: "Use digits.", views.CHANNEL: "Choose one."}}
     assert errors_problem(MODAL, answer) is None
     assert errors_problem(MODAL, {}) is None  # an empty ack closes the modal: nothing to check here
     assert errors_problem(MODAL, None) is None

@@ -1,4 +1,5 @@
-"""The simulators' shared preamble, without a socket: reading credentials, paging, and a vendor's job defaults."""
+"""The simulators' shared preamble, without a socket: reading credentials, paging, and a vendor's job
+defaults."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def basic(raw: str) -> str:
 @pytest.mark.parametrize(("header", "expected"), [
     (basic("ana:s3cret:with:colons"), ("ana", "s3cret:with:colons")),
     (basic("nobody"), ("nobody", "")),
-    ("Basic YW5h*OnB3", ("", "")),  # base64 of "ana:pw" with a "*", outside the alphabet: refused, not skipped
+    # base64 of "ana:pw" with a "*", outside the alphabet: refused, not skipped
+    ("Basic YW5h*OnB3", ("", "")),
     ("Basic " + base64.b64encode(b"\xff\xfe:pw").decode(), ("", "")),  # not text
     ("Bearer abc", None),
     ("", None),
