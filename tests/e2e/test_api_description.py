@@ -22,7 +22,10 @@ async def call(h: Harness, method: str, path: str, body: Any = None, token: str 
     url = h.runtime.events_url.replace("/slack/events", path)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     data = json.dumps(body).encode() if body is not None else None
-    async with aiohttp.ClientSession() as session, session.request(method, url, data=data, headers=headers) as r:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, url, data=data, headers=headers) as r,
+    ):
         return r.status, await r.json(content_type=None), dict(r.headers)
 
 
@@ -52,7 +55,8 @@ async def test_the_description_is_served_without_a_token_and_the_answers_fit_it(
     # refusals: each status and code the description lists for that operation, the body its Error schema
     for method, path, body, token in [
         ("post", api.WATCHES, {"backend": "fusion-demo"}, TOKEN),  # malformed
-        ("post", api.WATCHES, {"backend": "nope", "job_id": "1", "channel": "C0001"}, TOKEN),  # unknown_backend
+        # unknown_backend
+        ("post", api.WATCHES, {"backend": "nope", "job_id": "1", "channel": "C0001"}, TOKEN),
         ("get", api.WATCH.replace("{id}", "999999"), None, TOKEN),  # not_found
         ("delete", api.WATCH.replace("{id}", "1"), None, "wrong-token-0123456789abcdef"),  # unauthorized
     ]:

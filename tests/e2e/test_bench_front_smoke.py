@@ -26,7 +26,9 @@ def test_quick_front_benchmark_reports_every_figure(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "bench.front", "--quick", "--out", str(tmp_path)], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert "front door: signed /jobstatus help ack (ms)" in out.stdout and "ratio flooded / idle" in out.stdout
+    assert (
+        "front door: signed /jobstatus help ack (ms)" in out.stdout and "ratio flooded / idle" in out.stdout
+    )
     r = json.loads((tmp_path / "front-latest.json").read_text())
     assert r["mode"] == "quick" and r["errors"] == []
     n = r["params"]["samples"]

@@ -31,8 +31,12 @@ async def test_outbox_rows_written_by_the_last_release_are_delivered(harness: Ha
     watch_id = await h.runtime.db.run(_watch_id)
     now = h.runtime.clock()
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*from the last release*"}}]
-    await h.runtime.db.run(_insert, watch_id, "reply", {"text": "an old reply", "blocks": blocks, "broadcast": True}, now)
-    await h.runtime.db.run(_insert, watch_id, "file", {"filename": "old.log", "content_b64": "T0xEIExPRwo="}, now)
+    await h.runtime.db.run(
+        _insert, watch_id, "reply", {"text": "an old reply", "blocks": blocks, "broadcast": True}, now
+    )
+    await h.runtime.db.run(
+        _insert, watch_id, "file", {"filename": "old.log", "content_b64": "T0xEIExPRwo="}, now
+    )
     await h.runtime.db.run(_insert, watch_id, "update", {}, now)
     h.runtime.notifier.kick()
     await h.slack.wait_for(lambda: len(h.replies()) == 2 and h.slack.message("C0001", parent.ts).edits >= 1,
@@ -62,7 +66,9 @@ async def test_replies_owed_when_a_thread_moves_to_a_new_parent_follow_it_there(
     h.sim.fusion.set_state(7102, "RUNNING")
     await h.slack.wait_for(lambda: len(h.parents()) == 2, what="a new parent")
     new = h.parents()[-1]
-    await h.slack.wait_for(lambda: [r.text for r in h.slack.thread("C0001", new.ts)] == ["fusion-demo job 7102: running"],
-                           what="the refused reply, in the new thread")
+    await h.slack.wait_for(
+        lambda: [r.text for r in h.slack.thread("C0001", new.ts)] == ["fusion-demo job 7102: running"],
+        what="the refused reply, in the new thread",
+    )
     h.sim.fusion.set_state(7102, "SUCCEEDED")
     await h.slack.wait_for(lambda: any("succeeded" in r.text for r in h.slack.thread("C0001", new.ts)))

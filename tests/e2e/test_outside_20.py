@@ -94,13 +94,16 @@ async def test_an_immuta_id_that_is_not_a_guid_is_refused_by_the_api_the_modal_a
     await h.user.shortcut("jobstatus_watch_global", viewing="C0001")
     await h.slack.wait_for(lambda: h.slack.modals("U0001"))
     [modal] = h.slack.modals("U0001")
-    submitted = await h.user.submit(modal.id, {"backend": "immuta-demo", "job_id": "job-123", "channel": "C0001"})
+    submitted = await h.user.submit(
+        modal.id, {"backend": "immuta-demo", "job_id": "job-123", "channel": "C0001"}
+    )
     assert submitted.body is not None and submitted.body.get("response_action") == "errors", submitted.body
     assert any(e.startswith(words) for e in submitted.body["errors"].values()), submitted.body
     cancel = await h.user.command("cancel immuta-demo job-123")
     assert str(cancel.ack_text).startswith(words), cancel.ack_text
-    assert h.sim.immuta.requests == [] or all("job-123" not in (r.body or b"").decode() and "job-123" not in r.path
-                                              for r in h.sim.immuta.requests)
+    assert h.sim.immuta.requests == [] or all(
+        "job-123" not in (r.body or b"").decode() and "job-123" not in r.path for r in h.sim.immuta.requests
+    )
     assert h.parents() == []
 
 
