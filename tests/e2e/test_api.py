@@ -1,6 +1,6 @@
-"""End to end, the HTTP API for pipelines (bot/inbound/api.py): real HTTP requests to the real Runtime's port, vendor
-simulators behind it, assertions on what reached the fake Slack. A refusal says what the slash command says
-in the same situation: each case runs both and compares."""
+"""End to end, the HTTP API for pipelines (bot/inbound/api.py): real HTTP requests to the real Runtime's port,
+vendor simulators behind it, assertions on what reached the fake Slack. A refusal says what the slash command
+says in the same situation: each case runs both and compares."""
 
 from __future__ import annotations
 
@@ -563,9 +563,9 @@ def _watch_count(s: Any) -> int:
 
 async def test_with_replicas_the_answer_waits_for_the_replica_that_holds_the_channel(
         cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811  (the fixture imported above)
-    """Two real `jobstatus-bot run` processes on one PostgreSQL database (tests/e2e/test_replicas.py's cluster),
-    the token given by ${ENV}. Replica a holds #C0001's send lease (written as its notifier would), so the
-    POST through replica b cannot post the parent itself: b answers once a has posted it."""
+    """Two real `jobstatus-bot run` processes on one PostgreSQL database (tests/e2e/test_replicas.py's
+    cluster), the token given by ${ENV}. Replica a holds #C0001's send lease (written as its notifier would),
+    so the POST through replica b cannot post the parent itself: b answers once a has posted it."""
     c = cluster
     config = yaml.safe_load((c.tmp / "jobstatus.yaml").read_text())
     config["api"] = {"tokens": {"ci-finance": {"token": "${CI_TOKEN}"}}}

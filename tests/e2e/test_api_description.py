@@ -1,5 +1,6 @@
-"""End to end, the HTTP API's OpenAPI description (bot/inbound/api.py, `GET /api/v1/openapi.json`): served without a
-token by the real Runtime, and what the API really answers fits it (the docs' API page is rendered from it)."""
+"""End to end, the HTTP API's OpenAPI description (bot/inbound/api.py, `GET /api/v1/openapi.json`): served
+without a token by the real Runtime, and what the API really answers fits it (the docs' API page is rendered
+from it)."""
 
 from __future__ import annotations
 

@@ -372,7 +372,8 @@ async def test_an_unknown_status_word_is_shown_as_is_logged_once_and_the_watch_g
     backend, job_id, sim, running, done, path = {
         "fusion": ("fusion-demo", "4401", h.sim.fusion, "RUNNING", "SUCCEEDED", "/jobRequests/4401"),
         "epm_di": ("epm-demo", "4402", h.sim.epm_di, -1, "0", "/jobs/4402"),
-        "immuta": ("immuta-demo", "00000000-0000-4000-8000-000000004403", h.sim.immuta, "active", "completed", "/jobs/statuses"),
+        "immuta": ("immuta-demo", "00000000-0000-4000-8000-000000004403", h.sim.immuta, "active", "completed",
+                   "/jobs/statuses"),
     }[vendor]
     sim.add_job(job_id, steps=[Step(0, running)])
     caplog.set_level(logging.WARNING, logger="bot")
@@ -470,7 +471,8 @@ async def test_vault_poll_interval_below_10s_is_said_at_start_and_in_backends_an
 
 
 def _batches(sim: SimulatorServer, since: int = 0) -> list[tuple[float, list[str]]]:
-    """(when, job ids asked) of each POST /jobs/statuses the Immuta simulator received after request `since`."""
+    """(when, job ids asked) of each POST /jobs/statuses the Immuta simulator received after request
+    `since`."""
     return [(r.at, json.loads(r.body)["jobIds"]) for r in sim.immuta.requests[since:]
             if r.method == "POST" and r.path.endswith("/jobs/statuses")]
 
@@ -798,8 +800,8 @@ async def _run_check(env: dict[str, str]) -> tuple[int, str, str]:
 
 
 def _blocks_by_backend(out: str) -> dict[str, list[str]]:
-    """`check` prints "checking X …" as each backend's check starts, then, as each ends, a heading line and its
-    rows indented under it."""
+    """`check` prints "checking X …" as each backend's check starts, then, as each ends, a heading line and
+    its rows indented under it."""
     blocks: dict[str, list[str]] = {}
     current = ""
     for line in out.splitlines():
@@ -835,7 +837,8 @@ async def test_check_logs_in_everywhere_reports_each_backend_and_never_prints_a_
     }
     backends["epm-demo"]["auth"] = {
         "type": "oauth2_refresh", "token_url": sim.base_url("epm_data_integration") + "/oauth2/v1/token",
-        "client_id": "jobstatus-epm", "client_secret": "${EPM_CLIENT_SECRET}", "refresh_token": "${EPM_REFRESH_TOKEN}"}
+        "client_id": "jobstatus-epm", "client_secret": "${EPM_CLIENT_SECRET}",
+        "refresh_token": "${EPM_REFRESH_TOKEN}"}
     backends["planning-demo"]["auth"] = {
         "type": "basic",
         "username": "svc.planning",

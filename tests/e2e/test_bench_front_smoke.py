@@ -1,7 +1,8 @@
 """`python -m bench.front --quick` runs from a fresh checkout and reports its figures (issue 20, item 1).
 
 A smoke test, not a timing test: it checks that each figure is there, that the flood was answered 401 (read,
-one HMAC, refused) and that nothing failed; never how fast anything was (the goal is the benchmark's to report).
+one HMAC, refused) and that nothing failed; never how fast anything was (the goal is the benchmark's to
+report).
 """
 
 from __future__ import annotations

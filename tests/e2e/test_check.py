@@ -26,8 +26,8 @@ async def test_check_tells_refused_from_timed_out_from_not_resolved_all_at_once(
     backends = {
         "refused": {"type": "fusion_jobscheduler", "base_url": f"http://127.0.0.1:{closed}", "timeout": 5,
                     "auth": {"type": "basic", "username": "svc", "password": "s3cret-fusion"}},
-        "refused-epm": {"type": "epm_data_integration", "base_url": f"http://127.0.0.1:{closed}/epm", "timeout": 5,
-                        "auth": {"type": "basic", "username": "svc", "password": "s3cret-epm"}},
+        "refused-epm": {"type": "epm_data_integration", "base_url": f"http://127.0.0.1:{closed}/epm",
+                        "timeout": 5, "auth": {"type": "basic", "username": "svc", "password": "s3cret-epm"}},
         "silent": {"type": "fusion_jobscheduler", "base_url": f"http://127.0.0.1:{silent.port}", "timeout": 2,
                    "auth": {"type": "bearer", "token": "s3cret-token"}},
         "silent-vault": {"type": "veeva_vault", "base_url": f"http://127.0.0.1:{silent.port}", "timeout": 2,

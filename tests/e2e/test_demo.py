@@ -1,9 +1,9 @@
 """`jobstatus-bot demo` as a person uses it.
 
-On a pseudo-terminal (the real process, read through a terminal model, typed into a key at a time): the
-the quickstart's walk-through (docs/quickstart.md), a message arriving while you type, Ctrl-C and Ctrl-D. Piped: the transcript. In
-process, against the harness's bot: the confirm dialog (backing out sends nothing), a click printing only what
-it changed, and the live lines rendered as Slack shows them.
+On a pseudo-terminal (the real process, read through a terminal model, typed into a key at a time): the the
+quickstart's walk-through (docs/quickstart.md), a message arriving while you type, Ctrl-C and Ctrl-D. Piped:
+the transcript. In process, against the harness's bot: the confirm dialog (backing out sends nothing), a click
+printing only what it changed, and the live lines rendered as Slack shows them.
 """
 
 from __future__ import annotations

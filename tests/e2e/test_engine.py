@@ -115,9 +115,9 @@ async def test_the_http2_transport_choice_works_too(harness: Harness) -> None:
 async def test_what_start_up_built_is_out_of_the_collectors_walks_while_the_bot_runs(
     harness: Harness,
 ) -> None:
-    """bot/app.py `start` freezes what start-up built (gc.freeze): the full collections the poll path's short-lived
-    objects set off walk only what came since. `stop` gives it back, so a process that starts another Runtime
-    (as here) leaks nothing of the first; and a watch is polled and told as ever meanwhile."""
+    """bot/app.py `start` freezes what start-up built (gc.freeze): the full collections the poll path's
+    short-lived objects set off walk only what came since. `stop` gives it back, so a process that starts
+    another Runtime (as here) leaks nothing of the first; and a watch is polled and told as ever meanwhile."""
     h = harness
     assert gc.get_freeze_count() > 0
     h.sim.fusion.add_job(3900, steps=[Step(0, "RUNNING")])

@@ -1,6 +1,7 @@
-"""What the bot shows about itself (issue 19, item 8): the public port's probes say ready / not ready and nothing
-else, /metrics and the probes' details move to METRICS_ADDR's listener; at LOG_LEVEL=DEBUG no response_url and no
-token reaches the log (a real process driven through a slash command and a click, over HTTP and Socket Mode)."""
+"""What the bot shows about itself (issue 19, item 8): the public port's probes say ready / not ready and
+nothing else, /metrics and the probes' details move to METRICS_ADDR's listener; at LOG_LEVEL=DEBUG no
+response_url and no token reaches the log (a real process driven through a slash command and a click, over
+HTTP and Socket Mode)."""
 
 from __future__ import annotations
 

@@ -231,7 +231,8 @@ async def test_button_payloads_that_do_not_match_a_watch_are_refused(harness: Ha
         payload = {
             "type": "block_actions", "user": {"id": "U0001", "username": "ana", "team_id": "T0001"},
             "api_app_id": "A0FAKE", "token": "x", "team": {"id": "T0001", "domain": "fake"},
-            "container": {"type": "message", "message_ts": parent.ts, "channel_id": "C0001", "is_ephemeral": False},
+            "container": {"type": "message", "message_ts": parent.ts, "channel_id": "C0001",
+                          "is_ephemeral": False},
             "channel": {"id": "C0001", "name": "general"}, "message": {"ts": parent.ts, "text": msg.text},
             "response_url": h.slack.response_url("C0001", "U0001", parent.ts), "trigger_id": "1.2.3",
             "actions": [{"action_id": "jobstatus_stop", "block_id": "b", "value": value, "type": "button",

@@ -1,7 +1,7 @@
 """A job whose status flips at every poll (issue 20, item 6), end to end: the real bot over HTTP, the Fusion
-simulator's job flipping between RUNNING and WAIT, polled every 0.2 s. Dozens of flips give a handful of thread
-replies and one "flapping" note, not a reply each; the parent keeps following; once the job holds one state
-the thread hears that it settled, and its end is told as always."""
+simulator's job flipping between RUNNING and WAIT, polled every 0.2 s. Dozens of flips give a handful of
+thread replies and one "flapping" note, not a reply each; the parent keeps following; once the job holds one
+state the thread hears that it settled, and its end is told as always."""
 
 from __future__ import annotations
 

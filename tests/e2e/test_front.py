@@ -129,7 +129,8 @@ async def test_a_client_that_trickles_its_body_is_answered_408_and_closed(harnes
     reader, writer = await asyncio.open_connection("127.0.0.1", port_of(harness))
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     writer.write(
-        f"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode()
+        f"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Length: {len(body)}\r\n{head}\r\n".encode()
     )
 
     async def trickle() -> None:
@@ -184,7 +185,8 @@ SERVER = textwrap.dedent("""
     from bot.inbound import front
 
     async def main(limit):
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(levelname)s %(name)s %(message)s")
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
         app = web.Application(client_max_size=front.MAX_BODY)
         app.router.add_get("/healthz", lambda r: web.json_response({"ok": True}))

@@ -1,5 +1,5 @@
-"""GET /metrics of the real bot, scraped and parsed as Prometheus does, against what the fake Slack and the vendor
-simulators saw: Slack calls by method and outcome, vendor requests, polls, the outbox, an outage."""
+"""GET /metrics of the real bot, scraped and parsed as Prometheus does, against what the fake Slack and the
+vendor simulators saw: Slack calls by method and outcome, vendor requests, polls, the outbox, an outage."""
 
 from __future__ import annotations
 
@@ -119,8 +119,9 @@ async def test_the_figures_match_what_slack_and_the_vendors_saw(harness: Harness
     assert {f.name for f in m.families} >= {
         "jobstatus_watches_active", "jobstatus_jobs_tracked", "jobstatus_polls", "jobstatus_backend_up",
         "jobstatus_vendor_request_duration_seconds", "jobstatus_slack_calls", "jobstatus_slack_rate_limited",
-        "jobstatus_slack_rate_limit_wait_seconds", "jobstatus_outbox_messages", "jobstatus_outbox_oldest_age_seconds",
-        "jobstatus_change_to_reply_seconds", "jobstatus_loop_lag_seconds"}
+        "jobstatus_slack_rate_limit_wait_seconds", "jobstatus_outbox_messages",
+        "jobstatus_outbox_oldest_age_seconds", "jobstatus_change_to_reply_seconds",
+        "jobstatus_loop_lag_seconds"}
 
 
 @pytest.mark.settings(outage_note_after=60)

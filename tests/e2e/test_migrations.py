@@ -158,7 +158,8 @@ async def test_a_release_0_1_0_database_resumes_its_watches_in_their_threads(
 @pytest.fixture(params=[("1a09719", "sqlite"), ("1a09719", "postgresql"), ("09197c8", "sqlite")],
                 ids=lambda p: "-".join(p))
 def round_1(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
-    """(release, database URL): 1a09719 on both dialects; 09197c8 (jobs.polls too) on SQLite, all it ran on."""
+    """(release, database URL): 1a09719 on both dialects; 09197c8 (jobs.polls too) on SQLite, all it ran
+    on."""
     release, dialect = request.param
     if dialect == "sqlite":
         return release, f"sqlite:///{tmp_path / 'bot.db'}"
@@ -167,9 +168,10 @@ def round_1(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
 
 async def test_a_round_1_database_resumes_its_watches_in_their_threads(round_1: tuple[str, str],
                                                                         sim: SimulatorServer) -> None:
-    """The database the round-1 code left (5201 followed in C0001 and C0002, its change to running owed to both;
-    5203 watched twice in C0001, both ended; 5204 stopped in C0002, its stop note owed; 5202's parent owed) is
-    refused by main today; upgraded at start, every owed message reaches its thread and the watches go on."""
+    """The database the round-1 code left (5201 followed in C0001 and C0002, its change to running owed to
+    both; 5203 watched twice in C0001, both ended; 5204 stopped in C0002, its stop note owed; 5202's parent
+    owed) is refused by main today; upgraded at start, every owed message reaches its thread and the watches
+    go on."""
     release, any_url = round_1
     schemas.load_release(any_url, release)
     slack = FakeSlack(clock=lambda: T1)  # the five parents 1a09719 posted, with the ts its database holds
@@ -323,7 +325,8 @@ def waiting_for_the_lock(cluster: pg.PostgresCluster) -> int:
     with psycopg.connect(host="127.0.0.1", port=cluster.port, user=pg.SUPERUSER, dbname="postgres",
                          autocommit=True) as con:
         row = con.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-                          "AND (classid::bigint << 32 | objid::bigint) = %s", (schema.PG_LOCK_KEY,)).fetchone()
+                          "AND (classid::bigint << 32 | objid::bigint) = %s",
+                          (schema.PG_LOCK_KEY,)).fetchone()
     return int(row[0]) if row else 0
 
 

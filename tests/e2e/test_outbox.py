@@ -14,7 +14,8 @@ from tests.conftest import Harness
 
 def _insert(s: Any, watch_id: int, kind: str, payload: dict[str, Any], now: float) -> None:
     s.execute(text("INSERT INTO outbox (watch_id, kind, payload, created_at, attempts, next_attempt_at) "
-                   "VALUES (:w, :k, :p, :now, 0, :now)"), {"w": watch_id, "k": kind, "p": json.dumps(payload), "now": now})
+                   "VALUES (:w, :k, :p, :now, 0, :now)"),
+              {"w": watch_id, "k": kind, "p": json.dumps(payload), "now": now})
 
 
 def _watch_id(s: Any) -> int:

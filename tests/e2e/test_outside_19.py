@@ -299,7 +299,8 @@ async def test_the_home_tabs_backend_health_names_only_the_backends_the_person_m
 
 async def test_ids_cannot_be_probed_through_watch_faster_than_through_status(harness: Harness) -> None:
     """`status` answers 10 a minute per person; `watch` of an id the vendor does not know told the same thing
-    (has no job) without any limit. Its misses now have an allowance as large; watches of real jobs cost none."""
+    (has no job) without any limit. Its misses now have an allowance as large; watches of real jobs cost
+    none."""
     h = harness
     h.sim.fusion.add_job(9951, steps=[Step(0, "RUNNING")])
     answers = [str((await h.watch(f"watch fusion-demo {90000 + i}", user="U0005")).responses()[-1].text)
@@ -321,8 +322,8 @@ async def test_ids_cannot_be_probed_through_watch_faster_than_through_status(har
 
 async def test_what_was_owed_to_a_channel_taken_out_of_channels_is_not_posted_there_after_the_restart(
         harness: Harness) -> None:
-    """Item 3 with Slack down meanwhile: the failure (its reply, details and log) was owed to a channel when the
-    operator took it out of the backend's `channels`. After the restart nothing of the job reaches that
+    """Item 3 with Slack down meanwhile: the failure (its reply, details and log) was owed to a channel when
+    the operator took it out of the backend's `channels`. After the restart nothing of the job reaches that
     channel any more: not the failure reply, its details or its log owed under yesterday's rules."""
     h = harness
     secret = "IBAN DE89370400440532013000"

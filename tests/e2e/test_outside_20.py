@@ -84,7 +84,8 @@ async def test_a_long_hostile_failure_message_stays_words_in_threads_the_home_ta
 async def test_an_immuta_id_that_is_not_a_guid_is_refused_by_the_api_the_modal_and_cancel_and_never_sent(
         harness: Harness) -> None:
     h = harness
-    words = f"'job-123' is not an Immuta job id: it is the job's globally unique identifier, e.g. {IMMUTA_EXAMPLE}"
+    words = ("'job-123' is not an Immuta job id: it is the job's globally unique identifier, "
+             f"e.g. {IMMUTA_EXAMPLE}")
     url = h.runtime.events_url.replace("/slack/events", "/api/v1/watches")
     body = {"backend": "immuta-demo", "job_id": "job-123", "channel": "C0001"}
     async with aiohttp.ClientSession() as session, session.post(

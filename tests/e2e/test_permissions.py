@@ -1,6 +1,7 @@
 """Issue 19 ("Who may see and do what"), items 1, 2, 3 and 5, end to end: signed requests to the real Bolt app
 (slash commands, button clicks, the modal, the Home tab) against the fake Slack and the vendor simulators,
-asserting on what reached Slack and the vendor. Each failed on the main branch before bot/operations/permissions.py."""
+asserting on what reached Slack and the vendor. Each failed on the main branch before
+bot/operations/permissions.py."""
 
 from __future__ import annotations
 
@@ -135,7 +136,8 @@ async def test_item3_a_channel_taken_out_ends_its_watches_once_and_its_buttons_r
         payload = {"type": "block_actions", "user": {"id": "U0001", "team_id": h.slack.team_id},
                    "team": {"id": h.slack.team_id}, "api_app_id": h.slack.app_id,
                    "container": {"type": "message", "message_ts": parent.ts, "channel_id": "C0002"},
-                   "channel": {"id": "C0002"}, "trigger_id": h.slack.new_trigger("U0001"), "response_url": url,
+                   "channel": {"id": "C0002"}, "trigger_id": h.slack.new_trigger("U0001"),
+                   "response_url": url,
                    "actions": [{"action_id": action, "value": button["value"], "type": "button"}]}
         status, _ = await h.user.send_payload(payload)
         assert status == 200

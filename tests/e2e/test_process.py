@@ -1,4 +1,5 @@
-"""The installed command as a real process: config errors, serving, and kill -9 then restart into the same thread."""
+"""The installed command as a real process: config errors, serving, and kill -9 then restart into the same
+thread."""
 
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ def bot_env(tmp_path: Path, slack: FakeSlack, port: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
         "SLACK_BOT_TOKEN": slack.token, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack.api_url,
-        "JOBSTATUS_CONFIG": str(tmp_path / "jobstatus.yaml"), "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
-        "PORT": str(port),
+        "JOBSTATUS_CONFIG": str(tmp_path / "jobstatus.yaml"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}", "PORT": str(port),
     })
     env.pop("SLACK_APP_TOKEN", None)
     return env

@@ -149,8 +149,8 @@ def repeated_replies(slack: FakeSlack, channel: str, ts: str) -> int:
 
 def ahead_of_pace(slack: FakeSlack, channel: str) -> float:
     """How many posts (parents and replies; edits are not posts) to one channel ran ahead of the notifier's
-    pace, a bucket of CHANNEL_BURST at once refilled at one per CHANNEL_GAP s (bot/engine/notifier/pace.py), replayed over
-    the posts as they reached Slack, whichever replica sent them: 0 when the pace held."""
+    pace, a bucket of CHANNEL_BURST at once refilled at one per CHANNEL_GAP s (bot/engine/notifier/pace.py),
+    replayed over the posts as they reached Slack, whichever replica sent them: 0 when the pace held."""
     posts = sorted([m.posted_at for m in slack.messages(channel)]
                    + [r.posted_at for m in slack.messages(channel) for r in slack.thread(channel, m.ts)])
     tokens, worst = float(CHANNEL_BURST), 0.0

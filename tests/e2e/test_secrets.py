@@ -1,7 +1,7 @@
 """Secrets at rest (issue 19, item 7): EPM's rotating refresh token is stored encrypted with the key of
 JOBSTATUS_SECRET_KEYS (bot/store/sealing.py), keys rotate, a plaintext row of an older version is encrypted at
-start, a missing or wrong key is a clear error at start (never a traceback, never the secret), and the SQLite file
-with its -wal and -shm is 0600 whatever the umask. Checked on the files on disk."""
+start, a missing or wrong key is a clear error at start (never a traceback, never the secret), and the SQLite
+file with its -wal and -shm is 0600 whatever the umask. Checked on the files on disk."""
 
 from __future__ import annotations
 

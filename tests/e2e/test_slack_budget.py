@@ -1,5 +1,5 @@
-"""Slack's budgets and Slack being unreachable, end to end (issue 20, items 4, 7 and 8): the real bot over HTTP
-against the fake Slack, which enforces Slack's tiers (bot/offline/slack/limits.py), and the simulators.
+"""Slack's budgets and Slack being unreachable, end to end (issue 20, items 4, 7 and 8): the real bot over
+HTTP against the fake Slack, which enforces Slack's tiers (bot/offline/slack/limits.py), and the simulators.
 
 Where a test shrinks a figure (so a storm fits in a few watches), it shrinks it on both sides, the bot's
 budget (`slack_limits`) and the fake Slack's limit, as production has the same figure on both."""

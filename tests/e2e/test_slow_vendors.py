@@ -2,10 +2,11 @@
 Fusion simulator's drip mode (bot/offline/vendors/core.py `drip`).
 
 Some jobs of the backend drip their answers (one byte every 0.5 s: no per-read timeout ever fires); the others
-answer at once. Each request has a total deadline (the backend's `timeout`), a stalled poll gives its slot back
-at it, and the jobs that answered too slowly wait for a slow lane of one slot: the healthy jobs go on being
-polled, a user's check of a healthy job is answered, and a user's watch of a dripping job is answered at its
-own deadline with "answers too slowly" and sets nothing up. Counts and order only; the waits are hang guards.
+answer at once. Each request has a total deadline (the backend's `timeout`), a stalled poll gives its slot
+back at it, and the jobs that answered too slowly wait for a slow lane of one slot: the healthy jobs go on
+being polled, a user's check of a healthy job is answered, and a user's watch of a dripping job is answered at
+its own deadline with "answers too slowly" and sets nothing up. Counts and order only; the waits are hang
+guards.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The real bot in Socket Mode: slack_bolt's AsyncSocketModeHandler connects to FakeSlack's websocket with the
-app-level token, and Slack's requests arrive as envelopes instead of HTTP posts. Nothing of the bot is mocked."""
+app-level token, and Slack's requests arrive as envelopes instead of HTTP posts. Nothing of the bot is
+mocked."""
 
 from __future__ import annotations
 

@@ -147,11 +147,13 @@ async def test_sigterm_ends_the_bot_within_5_s_with_polls_and_sends_under_way(
 
 
 def slack_env(tmp_path: Path, slack: FakeSlack, port: int, slack_port: int) -> dict[str, str]:
-    """The bot's environment for Socket Mode against a fake Slack that is not started (yet) on `slack_port`."""
+    """The bot's environment for Socket Mode against a fake Slack that is not started (yet) on
+    `slack_port`."""
     env = dict(os.environ)
     env.update({
         "SLACK_BOT_TOKEN": slack.token, "SLACK_APP_TOKEN": slack.app_token, "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": f"http://127.0.0.1:{slack_port}/api/", "JOBSTATUS_CONFIG": str(tmp_path / "jobstatus.yaml"),
+        "SLACK_API_URL": f"http://127.0.0.1:{slack_port}/api/",
+        "JOBSTATUS_CONFIG": str(tmp_path / "jobstatus.yaml"),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}", "PORT": str(port),
         "METRICS_ADDR": f"127.0.0.1:{free_port()}",  # the probes' details (the public port says ready or not)
     })

@@ -2,7 +2,8 @@
 message with `@here`, `<!channel>`, `#general` and a URL, watched through the real bot; what reached the fake
 Slack is checked: every mrkdwn text object is `verbatim: true` (docs.slack.dev/reference/block-kit/
 composition-objects/text-object: no automatic linking of URLs, channel names or mentions), `<`, `>`, `&` are
-escaped, and the top-level text goes with `parse: none` and `link_names: false` (chat.postMessage, chat.update)."""
+escaped, and the top-level text goes with `parse: none` and `link_names: false` (chat.postMessage,
+chat.update)."""
 
 from __future__ import annotations
 

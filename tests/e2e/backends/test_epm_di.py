@@ -1,4 +1,5 @@
-"""Oracle EPM Data Integration: status parsing from the vendor's examples, auth flows, outages, log excerpts."""
+"""Oracle EPM Data Integration: status parsing from the vendor's examples, auth flows, outages, log
+excerpts."""
 
 from __future__ import annotations
 

@@ -337,7 +337,8 @@ async def test_failure_details_of_child_jobs(sim: SimulatorServer, make) -> None
         400, name="Import Metadata", state=1, details="One or more child jobs have failed",
         child_jobs={
             "8": {"name": "Account", "status": 1,
-                  "items": [{"recordName": f"M{i}", "message": "Parent member does not exist"} for i in range(30)]},
+                  "items": [{"recordName": f"M{i}", "message": "Parent member does not exist"}
+                            for i in range(30)]},
             "9": {"name": "Entity", "status": 0, "items": []},
             "10": {"name": "Product", "status": 1, "items": [{"message": "Invalid alias"}]},
         },

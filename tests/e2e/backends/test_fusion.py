@@ -1,4 +1,5 @@
-"""Tests of the Oracle Fusion job scheduler adapter: parsing the documented answers, and against the simulator."""
+"""Tests of the Oracle Fusion job scheduler adapter: parsing the documented answers, and against the
+simulator."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Immuta: parsing the statuses map, job ids, raw and exchanged API keys, re-auth, and one request per batch."""
+"""Immuta: parsing the statuses map, job ids, raw and exchanged API keys, re-auth, and one request per
+batch."""
 
 from __future__ import annotations
 
@@ -306,8 +307,8 @@ async def test_cancel_and_check(sim: SimulatorServer, make) -> None:
 )
 async def test_the_simulator_refuses_what_immutas_schema_refuses(sim: SimulatorServer, body: Any,
                                                                   message: str) -> None:
-    """Immuta's swagger (`definitions.jobIds`: minItems 1, unique, each a GUID) in Immuta's error body, with the
-    words of the Joi validation it was generated from; and the forms Joi's guid takes are taken."""
+    """Immuta's swagger (`definitions.jobIds`: minItems 1, unique, each a GUID) in Immuta's error body, with
+    the words of the Joi validation it was generated from; and the forms Joi's guid takes are taken."""
     sim.immuta.api_keys.add(KEY)
     sim.immuta.add_job(JOB, state="active")
     async with httpx.AsyncClient(base_url=sim.base_url("immuta"), headers={"Authorization": KEY}) as client:

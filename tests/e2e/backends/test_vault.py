@@ -1,4 +1,5 @@
-"""Tests of the Veeva Vault adapter: parsing the documented answers, and sessions, limits and cancel on the simulator."""
+"""Tests of the Veeva Vault adapter: parsing the documented answers, and sessions, limits and cancel on the
+simulator."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The fake Slack's usergroups.users.list and conversations.members, driven by a real AsyncWebClient, as
 Slack's method pages document them (https://docs.slack.dev/reference/methods/usergroups.users.list,
 https://docs.slack.dev/reference/methods/conversations.members; the same pages as data in
-../shared/data/slack-method-reference/<method>.json, read below); and bot/operations/permissions.py's lookups through
-them: cached, and failing closed when Slack cannot answer."""
+../shared/data/slack-method-reference/<method>.json, read below); and bot/operations/permissions.py's lookups
+through them: cached, and failing closed when Slack cannot answer."""
 
 from __future__ import annotations
 
