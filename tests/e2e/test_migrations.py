@@ -240,8 +240,7 @@ async def test_a_round_1_database_resumes_its_watches_in_their_threads(round_1: 
             what="5201's end, in its old threads",
         )
         # ("fusion-demo job 5202: failed", or "While I was away: fusion-demo job 5202: running → failed" when
-        # the
-        # job's first poll since the start sees it)
+        # the job's first poll since the start sees it)
         await slack.wait_for(lambda: [m for m in replies("C0001", new_parent.ts, "fusion-demo job 5202: ")
                                       if "failed" in m.text], timeout=20,
                              what="5202's failure, in the thread of the parent the old release owed")

@@ -47,8 +47,8 @@ async def test_jobs_that_drip_never_stall_the_backends_other_jobs_nor_a_users_an
         poll=0.05,
     )
     # ten polls of each healthy job while the dripping ones (three of them) were asked again at most a few
-    # times:
-    # they wait for the slow lane and back off; on today's main the healthy jobs were never polled again
+    # times: they wait for the slow lane and back off; on today's main the healthy jobs were never polled
+    # again
     assert h.sim.fusion.dripped - dripped <= 5
 
     # a user's check of a healthy job is answered with its state, beside the drips

@@ -31,8 +31,7 @@ from tests.e2e.test_process import SECRET, bot_env, free_port, start_bot
 
 STOP_WITHIN = 5.0  # the product's rule (docs/running.md: Stopping), not a guess at this machine's speed
 # The rule is checked on the bot's own clock: "stopped N s after the signal" is measured in the process from
-# the
-# moment the signal arrived (bot/cli.py) to the end of the orderly stop. The test's wall clock only guards
+# the moment the signal arrived (bot/cli.py) to the end of the orderly stop. The test's wall clock only guards
 # against a hang: on a shared machine the signal's delivery and the interpreter's exit take what the machine
 # gives them, which is no property of the bot.
 HANG = 30.0

@@ -170,8 +170,7 @@ def test_client_seen_words(word: str) -> None:
 
 
 # Every ESS request state the issue lists, and whether it ends the watch, as Oracle describes it (states.py
-# quotes
-# the descriptions): the saas-batch `completed` flag is not documented for them, so it must not matter.
+# quotes the descriptions): the saas-batch `completed` flag is not documented for them, so it must not matter.
 ESS_STATES = {
     "COMPLETED": False, "EXPIRED": True, "FINISHED": True, "VALIDATION_FAILED": True, "SCHEDULE_ENDED": True,
     "ERROR_AUTO_RETRY": False, "ERROR_MANUAL_RECOVERY": False, "PENDING_VALIDATION": False, "BLOCKED": False,
