@@ -72,13 +72,16 @@ async def test_the_answer_is_the_last_ephemeral_after_the_checking_line(
     shown = [e.text for e in h.slack.ephemerals_for("U0001", "C0001")]
     assert shown[0] == "Checking fusion-demo job `9102`…" and len(shown) == 2
     assert shown[-1].startswith(says)
-    assert [p.outcome for p in result.responses()] == ["ephemeral", "ephemeral"]  # new messages, in this order
+    # new messages, in this order
+    assert [p.outcome for p in result.responses()] == ["ephemeral", "ephemeral"]
 
 
-# -- thread replies: a new phase, or a vendor word that means something -----------------------------------------
+# -- thread replies: a new phase, or a vendor word that means something --------------------------------------
 
 
-async def test_a_vendor_word_that_means_nothing_new_updates_the_parent_and_is_not_a_reply(harness: Harness) -> None:
+async def test_a_vendor_word_that_means_nothing_new_updates_the_parent_and_is_not_a_reply(
+    harness: Harness,
+) -> None:
     h = harness
     h.sim.fusion.add_job(9103, steps=[Step(0, "WAIT")])
     await h.watch("watch fusion-demo 9103")
@@ -86,7 +89,8 @@ async def test_a_vendor_word_that_means_nothing_new_updates_the_parent_and_is_no
     await h.slack.wait_for(lambda: any("BLOCKED" in r.text for r in h.replies()), what="the BLOCKED reply")
     h.sim.fusion.set_state(9103, "RUNNING", progress=50)
     await h.slack.wait_for(lambda: any("running" in r.text for r in h.replies()), what="the running reply")
-    h.sim.fusion.set_state(9103, "IN_PROGRESS", progress=0)  # Fusion's other word for running: the parent only
+    # Fusion's other word for running: the parent only
+    h.sim.fusion.set_state(9103, "IN_PROGRESS", progress=0)
     await h.slack.wait_for(lambda: field(h.parents()[0], "Status") == "running (IN_PROGRESS)",
                            what="the parent showing IN_PROGRESS")
     h.sim.fusion.set_state(9103, "SUCCEEDED")
@@ -96,7 +100,7 @@ async def test_a_vendor_word_that_means_nothing_new_updates_the_parent_and_is_no
     assert not [t for t in said if "IN_PROGRESS" in t]
 
 
-# -- each thing said once, and what is shown agrees with itself ------------------------------------------------------
+# -- each thing said once, and what is shown agrees with itself ----------------------------------------------
 
 
 async def test_a_failed_fusion_job_keeps_its_last_progress_not_a_full_bar(harness: Harness) -> None:
@@ -105,7 +109,9 @@ async def test_a_failed_fusion_job_keeps_its_last_progress_not_a_full_bar(harnes
     await h.watch("watch fusion-demo 9104")
     assert field(h.parents()[0], "Progress").endswith(" 40%")
     h.sim.fusion.set_state(9104, "FAILED", message="ORA-01555")  # Fusion's answer says 100 once it ended
-    await h.slack.wait_for(lambda: field(h.parents()[0], "Status") == "failed", what="the parent showing failed")
+    await h.slack.wait_for(
+        lambda: field(h.parents()[0], "Status") == "failed", what="the parent showing failed"
+    )
     assert field(h.parents()[0], "Progress").endswith(" 40%")
 
 
@@ -118,13 +124,15 @@ async def test_an_epm_log_excerpt_counts_its_errors_and_its_lines(harness: Harne
     await h.slack.wait_for(lambda: any("Errors reported" in texts(r.blocks) for r in h.replies()),
                            what="the details reply")
     details = next(texts(r.blocks) for r in h.replies() if "Errors reported" in texts(r.blocks))
-    # two errors with their context: "INFO a", "ERROR one", "INFO b", "INFO c", "…", "INFO e", "ERROR two", "INFO f"
+    # two errors with their context: "INFO a", "ERROR one", "INFO b", "INFO c", "…", "INFO e", "ERROR two",
+    # "INFO f"
     assert "*Errors reported* (2 errors, 8 lines shown)" in details
     thread = [texts(r.blocks) for r in h.replies()]
-    assert sum("outbox/logs/GL_1895.log" in t for t in thread) == 1  # the failure reply's; the details say it no more
+    # the failure reply's; the details say it no more
+    assert sum("outbox/logs/GL_1895.log" in t for t in thread) == 1
 
 
-# -- wording ---------------------------------------------------------------------------------------------------
+# -- wording -------------------------------------------------------------------------------------------------
 
 
 async def test_a_backend_named_in_capitals_is_the_backend(harness: Harness) -> None:
@@ -133,15 +141,28 @@ async def test_a_backend_named_in_capitals_is_the_backend(harness: Harness) -> N
     assert (await answer(h, "watch EPM-DEMO 1896")).startswith("Watching epm-demo job `1896`")
 
 
-@pytest.mark.parametrize(("command", "says"), [
-    ("watch planning-demo abc", "'abc' is not an EPM Planning job id: it is the Planning job id, digits only, e.g. 224."),
-    ("watch epm-demo 12345678901234567890",
-     "'12345678901234567890' is too long for an EPM Data Integration job id: 20 digits, at most 18."),
-    ("watch fusion-demo 12ab", "'12ab' is not an Oracle Fusion job id: it is the job request id the Job Scheduler "
-                               "API returned, digits only, e.g. 44046."),
-    ("watch epm-dmeo 1881", "There is no backend called `epm-dmeo`. Did you mean `epm-demo`?"),
-])
-async def test_a_mistyped_command_is_answered_in_words_once(harness: Harness, command: str, says: str) -> None:
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        (
+            "watch planning-demo abc",
+            "'abc' is not an EPM Planning job id: it is the Planning job id, digits only, e.g. 224.",
+        ),
+        (
+            "watch epm-demo 12345678901234567890",
+            "'12345678901234567890' is too long for an EPM Data Integration job id: 20 digits, at most 18.",
+        ),
+        (
+            "watch fusion-demo 12ab",
+            "'12ab' is not an Oracle Fusion job id: it is the job request id the Job Scheduler "
+            "API returned, digits only, e.g. 44046.",
+        ),
+        ("watch epm-dmeo 1881", "There is no backend called `epm-dmeo`. Did you mean `epm-demo`?"),
+    ],
+)
+async def test_a_mistyped_command_is_answered_in_words_once(
+    harness: Harness, command: str, says: str
+) -> None:
     result = await harness.user.command(command)
     assert result.ack_text.startswith(says) and result.ack_text.count("is not") <= 1
     assert harness.parents() == []
@@ -149,4 +170,6 @@ async def test_a_mistyped_command_is_answered_in_words_once(harness: Harness, co
 
 async def test_an_unknown_job_names_the_backends_kind_in_words(harness: Harness) -> None:
     said = await answer(harness, "watch epm-demo 424242")
-    assert said == "epm-demo has no job `424242`. Check the id (and that it is an EPM Data Integration job id)."
+    assert (
+        said == "epm-demo has no job `424242`. Check the id (and that it is an EPM Data Integration job id)."
+    )

@@ -1,6 +1,6 @@
-"""End to end, the HTTP API for pipelines (bot/inbound/api.py): real HTTP requests to the real Runtime's port, vendor
-simulators behind it, assertions on what reached the fake Slack. A refusal says what the slash command says
-in the same situation: each case runs both and compares."""
+"""End to end, the HTTP API for pipelines (bot/inbound/api.py): real HTTP requests to the real Runtime's port,
+vendor simulators behind it, assertions on what reached the fake Slack. A refusal says what the slash command
+says in the same situation: each case runs both and compares."""
 
 from __future__ import annotations
 
@@ -43,7 +43,10 @@ async def call(h: Harness, method: str, path: str, body: Any = None, *, token: s
     if token is not None:
         sent["Authorization"] = f"Bearer {token}"
     data = raw if raw is not None else json.dumps(body).encode() if body is not None else None
-    async with aiohttp.ClientSession() as session, session.request(method, url, data=data, headers=sent) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, url, data=data, headers=sent) as resp,
+    ):
         text = await resp.text()
         return resp.status, json.loads(text) if resp.content_type == "application/json" else text
 
@@ -65,7 +68,9 @@ def texts(msg: Any) -> str:
     return html.unescape(json.dumps(msg.blocks or [], ensure_ascii=False))
 
 
-async def test_post_answers_once_the_parent_is_in_slack_and_a_repeat_gets_the_same_watch(harness: Harness) -> None:
+async def test_post_answers_once_the_parent_is_in_slack_and_a_repeat_gets_the_same_watch(
+    harness: Harness,
+) -> None:
     h = harness
     h.sim.fusion.add_job(44046, name="ExtractMostLabels", steps=[Step(0, "RUNNING")])
     status, body = await post(h, {"backend": "fusion-demo", "job_id": 44046, "channel": "C0001"})
@@ -82,26 +87,46 @@ async def test_post_answers_once_the_parent_is_in_slack_and_a_repeat_gets_the_sa
     assert len(h.parents()) == 1
 
     # the same job in another channel, with a user to mention: one job row, a second thread
-    status, other = await post(h, {"backend": "fusion-demo", "job_id": "44046", "channel": "C0002", "user": "U0002"})
+    status, other = await post(
+        h, {"backend": "fusion-demo", "job_id": "44046", "channel": "C0002", "user": "U0002"}
+    )
     assert status == 201 and other["id"] != body["id"]
     assert "*Watched by*\\n`ci-finance` (API) for <@U0002>" in texts(h.parents("C0002")[0])
     h.sim.fusion.set_state(44046, "ERROR", message="ESS-07034")
-    await h.slack.wait_for(lambda: any("<@U0002>" in texts(r) and "failed" in r.text for r in h.replies("C0002")),
-                           what="the failure reply mentioning the user the pipeline named")
+    await h.slack.wait_for(
+        lambda: any("<@U0002>" in texts(r) and "failed" in r.text for r in h.replies("C0002")),
+        what="the failure reply mentioning the user the pipeline named",
+    )
 
 
 @pytest.mark.backends(**{"immuta-demo": {"channels": ["C0002"]}})
 async def test_each_refusal_has_its_status_and_the_slash_commands_words(harness: Harness) -> None:
     h = harness
     cases: list[tuple[dict[str, Any], int, str, str]] = [
-        ({"backend": "fusoin-demo", "job_id": "1", "channel": "C0001"}, 404, "unknown_backend",
-         "watch fusoin-demo 1"),
-        ({"backend": "fusion-demo", "job_id": "12ab", "channel": "C0001"}, 400, "invalid_job_id",
-         "watch fusion-demo 12ab"),
-        ({"backend": "fusion-demo", "job_id": "424242", "channel": "C0001"}, 404, "job_not_found",
-         "watch fusion-demo 424242"),
-        ({"backend": "immuta-demo", "job_id": "00000000-0000-4000-8000-0000000000a1", "channel": "C0001"}, 403, "channel_not_allowed",
-         "watch immuta-demo 00000000-0000-4000-8000-0000000000a1"),
+        (
+            {"backend": "fusoin-demo", "job_id": "1", "channel": "C0001"},
+            404,
+            "unknown_backend",
+            "watch fusoin-demo 1",
+        ),
+        (
+            {"backend": "fusion-demo", "job_id": "12ab", "channel": "C0001"},
+            400,
+            "invalid_job_id",
+            "watch fusion-demo 12ab",
+        ),
+        (
+            {"backend": "fusion-demo", "job_id": "424242", "channel": "C0001"},
+            404,
+            "job_not_found",
+            "watch fusion-demo 424242",
+        ),
+        (
+            {"backend": "immuta-demo", "job_id": "00000000-0000-4000-8000-0000000000a1", "channel": "C0001"},
+            403,
+            "channel_not_allowed",
+            "watch immuta-demo 00000000-0000-4000-8000-0000000000a1",
+        ),
     ]
     for body, status, code, command in cases:
         got = await post(h, body)
@@ -121,21 +146,32 @@ async def test_each_refusal_has_its_status_and_the_slash_commands_words(harness:
     assert refused["message"].startswith("I cannot post in this channel. Invite me first")
 
     # what the token may use: its backends, its channels
-    status, other = await post(h, {"backend": "planning-demo", "job_id": "225", "channel": "C0001"}, token=HR_TOKEN)
+    status, other = await post(
+        h, {"backend": "planning-demo", "job_id": "225", "channel": "C0001"}, token=HR_TOKEN
+    )
     assert (status, other["error"]) == (403, "token_not_allowed")
     assert other["message"] == ("API token `ci-hr` may not watch in <#C0001> (its `channels` setting allows: "
                                 "<#C0002>).")
-    status, other = await post(h, {"backend": "immuta-demo", "job_id": "00000000-0000-4000-8000-0000000000a1", "channel": "C0002"}, token=HR_TOKEN)
+    status, other = await post(
+        h,
+        {"backend": "immuta-demo", "job_id": "00000000-0000-4000-8000-0000000000a1", "channel": "C0002"},
+        token=HR_TOKEN,
+    )
     assert (status, other["error"]) == (403, "token_not_allowed") and "`backends` setting" in other["message"]
 
     # malformed bodies say what is wrong
-    for raw, says in [(b"{not json", "not JSON"), (b"[1]", "not a JSON object"),
-                      (b'{"backend": "fusion-demo", "job_id": "1"}', "'channel' is missing"),
-                      (b'{"backend": "fusion-demo", "job_id": "1", "channel": "C0001", "jobid": 1}', "'jobid'"),
-                      (b'{"backend": "fusion-demo", "job_id": "1", "channel": "#general"}', "not a channel id"),
-                      (b'{"backend": "fusion-demo", "job_id": "1", "channel": "C0001", "user": "bob"}',
-                       "not a Slack user id"),
-                      (b" " * 2_000_000, "too long")]:  # more than aiohttp would read whole: never read whole
+    for raw, says in [
+        (b"{not json", "not JSON"),
+        (b"[1]", "not a JSON object"),
+        (b'{"backend": "fusion-demo", "job_id": "1"}', "'channel' is missing"),
+        (b'{"backend": "fusion-demo", "job_id": "1", "channel": "C0001", "jobid": 1}', "'jobid'"),
+        (b'{"backend": "fusion-demo", "job_id": "1", "channel": "#general"}', "not a channel id"),
+        (
+            b'{"backend": "fusion-demo", "job_id": "1", "channel": "C0001", "user": "bob"}',
+            "not a Slack user id",
+        ),
+        (b" " * 2_000_000, "too long"),
+    ]:  # more than aiohttp would read whole: never read whole
         status, bad = await post(h, None, raw=raw)
         assert (status, bad["error"]) == (400, "malformed") and says in bad["message"], raw
 
@@ -143,7 +179,9 @@ async def test_each_refusal_has_its_status_and_the_slash_commands_words(harness:
     for method, path, allowed in [("PUT", "/api/v1/watches", "POST"), ("GET", "/api/v1/watches", "POST"),
                                   ("PATCH", "/api/v1/watches/1", "GET, DELETE")]:
         status, refused = await call(h, method, path, {"backend": "fusion-demo"})
-        assert (status, refused["error"]) == (405, "method_not_allowed") and allowed in refused["message"], method
+        assert (status, refused["error"]) == (405, "method_not_allowed") and allowed in refused["message"], (
+            method
+        )
 
     assert h.parents("C0001") == [] and h.parents("C0002") == []
     assert await h.runtime.db.run(_watch_count) == 0
@@ -181,7 +219,9 @@ async def test_get_follows_the_job_and_delete_says_in_the_thread_who_stopped_it(
     h = harness
     h.sim.planning.add_job(224, steps=[Step(0, -1)])
     h.sim.fusion.add_job(600, steps=[Step(0, "RUNNING")])
-    _, first = await post(h, {"backend": "planning-demo", "job_id": "224", "channel": "C0002"}, token=HR_TOKEN)
+    _, first = await post(
+        h, {"backend": "planning-demo", "job_id": "224", "channel": "C0002"}, token=HR_TOKEN
+    )
     _, second = await post(h, {"backend": "fusion-demo", "job_id": "600", "channel": "C0001"})
 
     # what a pipeline's loop does: GET until the state is final
@@ -196,7 +236,9 @@ async def test_get_follows_the_job_and_delete_says_in_the_thread_who_stopped_it(
     assert now["thread_ts"] == first["thread_ts"]
 
     # a token sees only its channels' and backends' watches: another is as missing as an id it does not know
-    assert (await call(h, "GET", f"/api/v1/watches/{second['id']}", token=HR_TOKEN))[1]["error"] == "not_found"
+    assert (await call(h, "GET", f"/api/v1/watches/{second['id']}", token=HR_TOKEN))[1][
+        "error"
+    ] == "not_found"
     status, refused = await call(h, "DELETE", f"/api/v1/watches/{second['id']}", token=HR_TOKEN)
     assert (status, refused["error"]) == (404, "not_found")
     for missing in ("999999", "abc"):
@@ -216,8 +258,13 @@ async def test_get_follows_the_job_and_delete_says_in_the_thread_who_stopped_it(
             session.get(h.runtime.events_url.replace("/slack/events", "/metrics")) as resp:
         metrics = await resp.text()
     assert 'jobstatus_api_requests_total{method="POST",route="/api/v1/watches",status="201"} 2.0' in metrics
-    assert 'jobstatus_api_requests_total{method="DELETE",route="/api/v1/watches/{id}",status="404"} 1.0' in metrics
-    assert 'jobstatus_api_requests_total{method="GET",route="/api/v1/watches/{id}",status="404"} 3.0' in metrics
+    assert (
+        'jobstatus_api_requests_total{method="DELETE",route="/api/v1/watches/{id}",status="404"} 1.0'
+        in metrics
+    )
+    assert (
+        'jobstatus_api_requests_total{method="GET",route="/api/v1/watches/{id}",status="404"} 3.0' in metrics
+    )
 
 
 async def test_the_answer_waits_for_a_parent_slack_makes_wait_for(harness: Harness) -> None:
@@ -235,7 +282,9 @@ async def test_the_answer_waits_for_a_parent_slack_makes_wait_for(harness: Harne
     h.slack.fail_next("chat.postMessage", "ratelimited")
     h.sim.fusion.add_job(701, steps=[Step(0, "RUNNING")])
     status, early = await post(h, {"backend": "fusion-demo", "job_id": "701", "channel": "C0001"})
-    assert status == 201 and early["active"] is True and (early["thread_ts"], early["permalink"]) == (None, None)
+    assert (
+        status == 201 and early["active"] is True and (early["thread_ts"], early["permalink"]) == (None, None)
+    )
     await h.slack.wait_for(lambda: len(h.parents()) == 2, what="the parent, once Slack takes it")
     status, later = await call(h, "GET", f"/api/v1/watches/{early['id']}")
     assert later["thread_ts"] == h.parents()[1].ts
@@ -245,13 +294,19 @@ async def test_the_answer_waits_for_a_parent_slack_makes_wait_for(harness: Harne
 async def test_without_api_in_the_config_the_routes_answer_404(harness: Harness) -> None:
     h = harness
     h.sim.fusion.add_job(800, steps=[Step(0, "RUNNING")])
-    for method, path in (("POST", "/api/v1/watches"), ("GET", "/api/v1/watches/1"), ("DELETE", "/api/v1/watches/1")):
-        status, _ = await call(h, method, path, {"backend": "fusion-demo", "job_id": "800", "channel": "C0001"})
+    for method, path in (
+        ("POST", "/api/v1/watches"),
+        ("GET", "/api/v1/watches/1"),
+        ("DELETE", "/api/v1/watches/1"),
+    ):
+        status, _ = await call(
+            h, method, path, {"backend": "fusion-demo", "job_id": "800", "channel": "C0001"}
+        )
         assert status == 404
     assert h.sim.fusion.count() == 0 and h.parents() == []
 
 
-# -- issue 19 item 4: scope, 401s, the named user; issue 20 item 4: quotas ---------------------------------------
+# -- issue 19 item 4: scope, 401s, the named user; issue 20 item 4: quotas -----------------------------------
 
 async def call_from(h: Harness, method: str, path: str, body: Any = None, *, token: str | None = TOKEN,
                     source: str = "127.0.0.1") -> tuple[int, Any, str | None]:
@@ -271,8 +326,12 @@ async def test_a_watch_or_backend_beyond_the_tokens_scope_answers_as_one_that_do
     h = harness
     h.sim.fusion.add_job(910, steps=[Step(0, "RUNNING")])
     h.sim.immuta.add_job("00000000-0000-4000-8000-0000000001a1", steps=[Step(0, "running")])
-    _, finance = await post(h, {"backend": "fusion-demo", "job_id": "910", "channel": "C0001"})  # not HR's channel
-    _, immuta = await post(h, {"backend": "immuta-demo", "job_id": "00000000-0000-4000-8000-0000000001a1", "channel": "C0002"})  # HR's channel,
+    # not HR's channel
+    _, finance = await post(h, {"backend": "fusion-demo", "job_id": "910", "channel": "C0001"})
+    # HR's channel,
+    _, immuta = await post(
+        h, {"backend": "immuta-demo", "job_id": "00000000-0000-4000-8000-0000000001a1", "channel": "C0002"}
+    )
     missing = max(finance["id"], immuta["id"]) + 1000  # not HR's backend
 
     def shape(said: Any, given: object) -> Any:
@@ -290,13 +349,25 @@ async def test_a_watch_or_backend_beyond_the_tokens_scope_answers_as_one_that_do
         assert (await call(h, "GET", f"/api/v1/watches/{watch['id']}"))[1]["active"] is True
 
     # POST: a backend beyond the token's `backends` is refused in the words of one that does not exist
-    status, exists = await post(h, {"backend": "immuta-demo", "job_id": "00000000-0000-4000-8000-0000000001a1", "channel": "C0002"}, token=HR_TOKEN)
-    status2, nowhere = await post(h, {"backend": "immuta-dem0", "job_id": "00000000-0000-4000-8000-0000000001a1", "channel": "C0002"}, token=HR_TOKEN)
+    status, exists = await post(
+        h,
+        {"backend": "immuta-demo", "job_id": "00000000-0000-4000-8000-0000000001a1", "channel": "C0002"},
+        token=HR_TOKEN,
+    )
+    status2, nowhere = await post(
+        h,
+        {"backend": "immuta-dem0", "job_id": "00000000-0000-4000-8000-0000000001a1", "channel": "C0002"},
+        token=HR_TOKEN,
+    )
     assert status == status2 == 403 and exists["error"] == nowhere["error"] == "token_not_allowed"
     assert exists["message"].replace("immuta-demo", "<b>") == nowhere["message"].replace("immuta-dem0", "<b>")
     assert "vault-demo" not in nowhere["message"] and "Did you mean" not in nowhere["message"]
     # ...and a backend's own `channels` are named only where the token may watch itself
-    status, refused = await post(h, {"backend": "immuta-demo", "job_id": "00000000-0000-4000-8000-0000000001a1", "channel": "C0001"}, token=OPS_TOKEN)
+    status, refused = await post(
+        h,
+        {"backend": "immuta-demo", "job_id": "00000000-0000-4000-8000-0000000001a1", "channel": "C0001"},
+        token=OPS_TOKEN,
+    )
     assert (status, refused["error"]) == (403, "channel_not_allowed")
     assert "C0SECRET" not in refused["message"] and "C0002" not in refused["message"]
     assert refused["message"].endswith("its `channels` setting allows: none).")
@@ -310,7 +381,8 @@ async def test_repeated_401s_from_one_address_are_answered_429_and_logged_once_p
     assert api is not None
     free, first_pause = api_module.FAILURES_FREE, api_module.FIRST_PAUSE
     now = [1000.0]
-    api.throttle.clock = lambda: now[0]  # the pause's end and the burst's quiet, without sleeping through them
+    # the pause's end and the burst's quiet, without sleeping through them
+    api.throttle.clock = lambda: now[0]
     caplog.set_level(logging.INFO, logger="bot.inbound.api")
     h.sim.fusion.add_job(920, steps=[Step(0, "RUNNING")])
     body = {"backend": "fusion-demo", "job_id": "920", "channel": "C0001"}
@@ -321,7 +393,11 @@ async def test_repeated_401s_from_one_address_are_answered_429_and_logged_once_p
     for token in (wrong, TOKEN):  # then nothing from that address is looked at, a valid token neither
         for _ in range(20):
             status, said, retry = await call_from(h, "POST", "/api/v1/watches", body, token=token)
-            assert (status, said["error"]) == (429, "too_many_failures") and retry is not None and int(retry) >= 1
+            assert (
+                (status, said["error"]) == (429, "too_many_failures")
+                and retry is not None
+                and int(retry) >= 1
+            )
     assert "Try again in" in said["message"] and h.parents() == []
     # another address is not held back
     status, made, _ = await call_from(h, "POST", "/api/v1/watches", body, source="127.0.0.2")
@@ -338,7 +414,9 @@ async def test_repeated_401s_from_one_address_are_answered_429_and_logged_once_p
     status, _, _ = await call_from(h, "GET", f"/api/v1/watches/{made['id']}")
     assert status == 200
     lines = [r.getMessage() for r in caplog.records if "127.0.0.1" in r.getMessage()]
-    assert lines[1:] == ["API: the invalid tokens from 127.0.0.1 stopped: 12 failed and 41 answered 429 over 2s"]
+    assert lines[1:] == [
+        "API: the invalid tokens from 127.0.0.1 stopped: 12 failed and 41 answered 429 over 2s"
+    ]
 
 
 async def test_a_token_names_only_its_own_users_and_the_named_user_is_mentioned_without_rights(
@@ -366,7 +444,10 @@ async def test_a_token_names_only_its_own_users_and_the_named_user_is_mentioned_
     assert "930" not in json.dumps(h.slack.home_of("U0002"))
     result = await h.user.command("cancel fusion-demo 930", channel_id="C0001", user_id="U0002")
     answer = str(result.ack_text) if result.ack_text else str((await result.wait_responses(2))[-1].text)
-    assert answer.startswith("Only `ci-finance` (API), who first watched it") and "or an admin may cancel" in answer, answer
+    assert (
+        answer.startswith("Only `ci-finance` (API), who first watched it")
+        and "or an admin may cancel" in answer
+    ), answer
     assert h.sim.fusion.count("POST", "/ess/rest/scheduler/v1/requests/930/cancel") == 0
     # watching it in a channel of their own afterwards makes them no owner either: the token watched it first
     await h.watch("watch fusion-demo 930", channel="C0002", user="U0002")
@@ -374,11 +455,18 @@ async def test_a_token_names_only_its_own_users_and_the_named_user_is_mentioned_
     answer = str(result.ack_text) if result.ack_text else str((await result.wait_responses(2))[-1].text)
     assert answer.startswith("Only `ci-finance` (API), who first watched it"), answer
     assert h.sim.fusion.count("POST", "/ess/rest/scheduler/v1/requests/930/cancel") == 0
-    forged = {"type": "block_actions", "user": {"id": "U0002"}, "container": {"type": "view", "view_id": "V1"},
-              "view": {"type": "home"}, "trigger_id": h.slack.new_trigger("U0002"),
-              "actions": [{"action_id": ButtonAction.STOP, "value": str(made["id"]), "type": "button"}]}
+    forged = {
+        "type": "block_actions",
+        "user": {"id": "U0002"},
+        "container": {"type": "view", "view_id": "V1"},
+        "view": {"type": "home"},
+        "trigger_id": h.slack.new_trigger("U0002"),
+        "actions": [{"action_id": ButtonAction.STOP, "value": str(made["id"]), "type": "button"}],
+    }
     assert (await h.user.send_payload(forged))[0] == 200
-    await h.slack.wait_for(lambda: "does not belong to a watch of yours" in json.dumps(h.slack.home_of("U0002")))
+    await h.slack.wait_for(
+        lambda: "does not belong to a watch of yours" in json.dumps(h.slack.home_of("U0002"))
+    )
     assert (await call(h, "GET", f"/api/v1/watches/{made['id']}"))[1]["active"] is True
 
     # ...but pinged when the job fails
@@ -397,18 +485,23 @@ async def test_a_flooding_token_is_refused_at_its_limit_while_others_still_watch
             for job in range(940, 944)]
     assert [status for status, _ in made] == [201] * 4
     for job in (944, 945):
-        status, refused, retry = await call_from(h, "POST", "/api/v1/watches",
-                                                 {"backend": "fusion-demo", "job_id": str(job), "channel": "C0001"})
+        status, refused, retry = await call_from(
+            h, "POST", "/api/v1/watches", {"backend": "fusion-demo", "job_id": str(job), "channel": "C0001"}
+        )
         assert (status, refused["error"]) == (429, "quota_per_minute")
         assert retry is not None and 1 <= int(retry) <= 60
-        assert refused["message"].startswith("API token `ci-finance` (API) started 4 new watches in the last minute,"
-                                             " the most one API token may (the `quotas: token: per_minute` setting).")
+        assert refused["message"].startswith(
+            "API token `ci-finance` (API) started 4 new watches in the last minute,"
+            " the most one API token may (the `quotas: token: per_minute` setting)."
+        )
         assert f"Try again in {retry} s" in refused["message"]
     assert h.sim.fusion.count("GET", "/jobRequests/944") == 0  # refused before the vendor is asked
     # the same job again costs nothing and is still answered
     assert (await post(h, {"backend": "fusion-demo", "job_id": "940", "channel": "C0001"}))[0] == 200
     # another token and a person still watch in the same channel
-    assert (await post(h, {"backend": "fusion-demo", "job_id": "946", "channel": "C0001"}, token=OPS_TOKEN))[0] == 201
+    assert (await post(h, {"backend": "fusion-demo", "job_id": "946", "channel": "C0001"}, token=OPS_TOKEN))[
+        0
+    ] == 201
     await h.watch("watch fusion-demo 947")
     assert len(h.parents()) == 6
 
@@ -419,7 +512,10 @@ async def test_active_watches_are_limited_and_a_rewatch_counts_as_a_start(harnes
     h = harness
     for job in range(950, 954):
         h.sim.fusion.add_job(job, steps=[Step(0, "RUNNING")])
-    first = [await post(h, {"backend": "fusion-demo", "job_id": str(job), "channel": "C0002"}) for job in (950, 951)]
+    first = [
+        await post(h, {"backend": "fusion-demo", "job_id": str(job), "channel": "C0002"})
+        for job in (950, 951)
+    ]
     status, refused, retry = await call_from(h, "POST", "/api/v1/watches",
                                              {"backend": "fusion-demo", "job_id": "952", "channel": "C0002"})
     assert (status, refused["error"], retry) == (429, "quota_active", None)
@@ -432,8 +528,15 @@ async def test_active_watches_are_limited_and_a_rewatch_counts_as_a_start(harnes
     [parent] = h.parents()
 
     async def press(action: ButtonAction) -> Any:
-        await h.slack.wait_for(lambda: any(e.get("action_id") == action for b in h.parents()[0].blocks
-                                           if b["type"] == "actions" for e in b["elements"]), what=str(action))
+        await h.slack.wait_for(
+            lambda: any(
+                e.get("action_id") == action
+                for b in h.parents()[0].blocks
+                if b["type"] == "actions"
+                for e in b["elements"]
+            ),
+            what=str(action),
+        )
         return await h.user.click("C0001", parent.ts, action)
 
     await press(ButtonAction.STOP)
@@ -456,13 +559,13 @@ def _watch_count(s: Any) -> int:
     return int(s.execute(select(func.count()).select_from(Watch)).scalar_one())
 
 
-# -- replicas on PostgreSQL: the replica that answers is not the one that posts ---------------------------------
+# -- replicas on PostgreSQL: the replica that answers is not the one that posts ------------------------------
 
 async def test_with_replicas_the_answer_waits_for_the_replica_that_holds_the_channel(
         cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811  (the fixture imported above)
-    """Two real `jobstatus-bot run` processes on one PostgreSQL database (tests/e2e/test_replicas.py's cluster),
-    the token given by ${ENV}. Replica a holds #C0001's send lease (written as its notifier would), so the
-    POST through replica b cannot post the parent itself: b answers once a has posted it."""
+    """Two real `jobstatus-bot run` processes on one PostgreSQL database (tests/e2e/test_replicas.py's
+    cluster), the token given by ${ENV}. Replica a holds #C0001's send lease (written as its notifier would),
+    so the POST through replica b cannot post the parent itself: b answers once a has posted it."""
     c = cluster
     config = yaml.safe_load((c.tmp / "jobstatus.yaml").read_text())
     config["api"] = {"tokens": {"ci-finance": {"token": "${CI_TOKEN}"}}}
@@ -473,8 +576,12 @@ async def test_with_replicas_the_answer_waits_for_the_replica_that_holds_the_cha
     [a] = [r for (r,) in query(c.url, "SELECT id FROM replicas") if c.name_of(r) == "a"]
     engine = create_engine(store.engine_url(c.url), poolclass=NullPool)
     with engine.begin() as con:
-        con.execute(text(f"INSERT INTO channel_leases (channel, owner, lease_until) VALUES ('C0001', :a, {NOW} + 600)"),
-                    {"a": a})
+        con.execute(
+            text(
+                f"INSERT INTO channel_leases (channel, owner, lease_until) VALUES ('C0001', :a, {NOW} + 600)"
+            ),
+            {"a": a},
+        )
     engine.dispose()
 
     c.sim.fusion.add_job(9300, steps=[Step(0, "RUNNING")])

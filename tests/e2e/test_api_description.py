@@ -1,5 +1,6 @@
-"""End to end, the HTTP API's OpenAPI description (bot/inbound/api.py, `GET /api/v1/openapi.json`): served without a
-token by the real Runtime, and what the API really answers fits it (the docs' API page is rendered from it)."""
+"""End to end, the HTTP API's OpenAPI description (bot/inbound/api.py, `GET /api/v1/openapi.json`): served
+without a token by the real Runtime, and what the API really answers fits it (the docs' API page is rendered
+from it)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ async def call(h: Harness, method: str, path: str, body: Any = None, token: str 
     url = h.runtime.events_url.replace("/slack/events", path)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     data = json.dumps(body).encode() if body is not None else None
-    async with aiohttp.ClientSession() as session, session.request(method, url, data=data, headers=headers) as r:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, url, data=data, headers=headers) as r,
+    ):
         return r.status, await r.json(content_type=None), dict(r.headers)
 
 
@@ -52,7 +56,8 @@ async def test_the_description_is_served_without_a_token_and_the_answers_fit_it(
     # refusals: each status and code the description lists for that operation, the body its Error schema
     for method, path, body, token in [
         ("post", api.WATCHES, {"backend": "fusion-demo"}, TOKEN),  # malformed
-        ("post", api.WATCHES, {"backend": "nope", "job_id": "1", "channel": "C0001"}, TOKEN),  # unknown_backend
+        # unknown_backend
+        ("post", api.WATCHES, {"backend": "nope", "job_id": "1", "channel": "C0001"}, TOKEN),
         ("get", api.WATCH.replace("{id}", "999999"), None, TOKEN),  # not_found
         ("delete", api.WATCH.replace("{id}", "1"), None, "wrong-token-0123456789abcdef"),  # unauthorized
     ]:

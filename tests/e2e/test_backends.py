@@ -50,7 +50,9 @@ def replies_with(h: Harness, words: str, channel: str = "C0001", index: int = 0)
 
 
 async def reply_with(h: Harness, words: str, channel: str = "C0001", index: int = 0) -> Any:
-    await h.slack.wait_for(lambda: replies_with(h, words, channel, index), what=f"a thread reply with {words!r}")
+    await h.slack.wait_for(
+        lambda: replies_with(h, words, channel, index), what=f"a thread reply with {words!r}"
+    )
     return replies_with(h, words, channel, index)[0]
 
 
@@ -59,8 +61,14 @@ async def bot_with(sim: SimulatorServer, slack: FakeSlack, tmp_path: Path, backe
                    **top: Any) -> AsyncIterator[Harness]:
     """The real bot with a config built in the test (for settings that need the simulators' address)."""
     settings = settings_from_dict({"backends": backends, **top}, "<test config>")
-    env = Environment(slack_bot_token=slack.token, slack_signing_secret=SIGNING_SECRET, slack_api_url=slack.api_url,
-                      database_url=f"sqlite:///{tmp_path / 'bot.db'}", port=0, secret_keys=SECRET_KEYS)
+    env = Environment(
+        slack_bot_token=slack.token,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=slack.api_url,
+        database_url=f"sqlite:///{tmp_path / 'bot.db'}",
+        port=0,
+        secret_keys=SECRET_KEYS,
+    )
     runtime = await start_runtime(settings, env)
     h = Harness(sim=sim, slack=slack, settings=settings, env=env, runtime=runtime,
                 user=SlackUser(runtime.events_url, SIGNING_SECRET, slack))
@@ -98,8 +106,12 @@ def token_grants(sim_vendor: Any) -> list[str]:
 
 async def test_fusion_output_files_with_names_and_sizes_reach_the_thread(harness: Harness) -> None:
     h = harness
-    h.sim.fusion.add_job(44046, name="ExtractMostLabels", steps=[Step(0, "RUNNING")],
-                         output_files=[("ExtractMostLabels_44046.zip", 7_340_032), ("ExtractMostLabels_44046.log", 48_213)])
+    h.sim.fusion.add_job(
+        44046,
+        name="ExtractMostLabels",
+        steps=[Step(0, "RUNNING")],
+        output_files=[("ExtractMostLabels_44046.zip", 7_340_032), ("ExtractMostLabels_44046.log", 48_213)],
+    )
     await h.watch("watch fusion-demo 44046")
     h.sim.fusion.set_state(44046, "FAILED", message="ESS-07034: extract failed on partition 3")
     failure = await reply_with(h, "ESS-07034")
@@ -108,8 +120,10 @@ async def test_fusion_output_files_with_names_and_sizes_reach_the_thread(harness
     body = texts(details.blocks)
     assert "ExtractMostLabels_44046.zip` (7.0 MB)" in body
     assert "ExtractMostLabels_44046.log` (47.1 KB)" in body
-    assert f"{h.sim.base_url('fusion_jobscheduler')}/api/saas-batch/jobfilemanager/v1/jobRequests/44046/outputFiles/" \
-           "ExtractMostLabels_44046.zip" in body
+    assert (
+        f"{h.sim.base_url('fusion_jobscheduler')}/api/saas-batch/jobfilemanager/v1/jobRequests/44046/outputFiles/"
+        "ExtractMostLabels_44046.zip" in body
+    )
     assert "Tools > Scheduled Processes, request 44046" in body
     assert h.sim.fusion.count("GET", "/jobRequests/44046/outputFiles") == 1
 
@@ -129,7 +143,9 @@ async def test_fusion_paged_output_files_are_all_read_and_the_rest_counted(harne
 
 @pytest.mark.parametrize(("word", "says"), [("EXPIRED", "failed"), ("VALIDATION_FAILED", "failed"),
                                             ("FINISHED", "succeeded"), ("SCHEDULE_ENDED", "succeeded")])
-async def test_fusion_ess_final_states_end_the_watch_and_others_do_not(harness: Harness, word: str, says: str) -> None:
+async def test_fusion_ess_final_states_end_the_watch_and_others_do_not(
+    harness: Harness, word: str, says: str
+) -> None:
     h = harness
     h.sim.fusion.add_job(44070, steps=[Step(0, "WAIT")])
     await h.watch("watch fusion-demo 44070")
@@ -140,8 +156,10 @@ async def test_fusion_ess_final_states_end_the_watch_and_others_do_not(harness: 
     ended = await reply_with(h, word)
     assert says in ended.text
     parent = h.parents()[0]
-    await h.slack.wait_for(lambda: "jobstatus_rewatch" in json.dumps(h.slack.message("C0001", parent.ts).blocks),
-                           what="the watch ended")
+    await h.slack.wait_for(
+        lambda: "jobstatus_rewatch" in json.dumps(h.slack.message("C0001", parent.ts).blocks),
+        what="the watch ended",
+    )
 
 
 @pytest.mark.backends(**{"epm-demo": {"details": ["C0001", "C0003"]}})
@@ -182,7 +200,9 @@ async def test_vault_links_error_types_and_the_job_status_page_reach_the_thread(
     details = await reply_with(h, "Vault error types")
     body = texts(details.blocks)
     # the count counts what is shown: two errors, named on one line
-    assert "Vault error types: INVALID_DATA, PARAMETER_REQUIRED" in body and "(2 errors, 1 line shown)" in body
+    assert (
+        "Vault error types: INVALID_DATA, PARAMETER_REQUIRED" in body and "(2 errors, 1 line shown)" in body
+    )
     assert "Admin > Operations > Job Status (job 1301)" in body
     thread = [texts(r.blocks) for r in h.replies()]
     assert sum(artifacts in t for t in thread) == 1 and sum("Logs and outputs" in t for t in thread) == 1
@@ -205,7 +225,10 @@ async def test_planning_first_errors_total_over_pages_and_a_failed_child_jobs_ca
     # 45 errors of its own (two pages) and one failed child job with one error: 46 in all, 40 shown
     assert "Errors reported* (46 errors, 40 lines shown)" in body
     thread = [texts(r.blocks) for r in h.replies()]
-    assert sum("Logs and outputs" in t for t in thread) == 1 and sum("/jobs/226/details" in t for t in thread) == 1
+    assert (
+        sum("Logs and outputs" in t for t in thread) == 1
+        and sum("/jobs/226/details" in t for t in thread) == 1
+    )
     assert "[Account A000] Member A000 not found" in body
     assert "child job 3001 (Entity): [E100] Parent member E999 does not exist" in body  # the real cause
     pages = [parse_qs(r.query) for r in h.sim.planning.requests if r.path.endswith("/jobs/226/details")]
@@ -218,13 +241,19 @@ async def test_immuta_output_reaches_the_thread(harness: Harness) -> None:
     h = harness
     h.sim.immuta.add_job("5c700000-0000-4000-8000-000000000007", steps=[Step(0, "active")])
     await h.watch("watch immuta-demo 5c700000-0000-4000-8000-000000000007")
-    h.sim.immuta.set_state("5c700000-0000-4000-8000-000000000007", "failed", output="policy sync failed for <Sales DB> & 2 others\nretry at 10:00")
+    h.sim.immuta.set_state(
+        "5c700000-0000-4000-8000-000000000007",
+        "failed",
+        output="policy sync failed for <Sales DB> & 2 others\nretry at 10:00",
+    )
     failure = await reply_with(h, "policy sync failed")
     assert failure.reply_broadcast is True
     body = json.dumps(failure.blocks)
     assert "policy sync failed for &lt;Sales DB&gt; &amp; 2 others" in body and "retry at 10:00" in body
     parent = h.parents()[0]
-    await h.slack.wait_for(lambda: "jobstatus_rewatch" in json.dumps(h.slack.message("C0001", parent.ts).blocks))
+    await h.slack.wait_for(
+        lambda: "jobstatus_rewatch" in json.dumps(h.slack.message("C0001", parent.ts).blocks)
+    )
     assert not [r for r in h.replies() if "Errors reported" in r.text]  # the output is not said twice
 
 
@@ -242,7 +271,10 @@ async def test_vault_cancel_refusal_is_shown_verbatim_and_escaped_to_the_user_al
     assert click is not None and click.status == 200
     [answer] = await click.wait_responses(1)
     assert answer.outcome == "ephemeral"
-    assert "Job [1401] &lt;Binder Export&gt; &amp; its renditions cannot be cancelled: it is finishing" in answer.text
+    assert (
+        "Job [1401] &lt;Binder Export&gt; &amp; its renditions cannot be cancelled: it is finishing"
+        in answer.text
+    )
     assert refusal not in answer.text  # never raw
     assert h.sim.vault.count("POST", "/actions/cancel") == 1
     typed = await h.watch("cancel vault-demo 1401")
@@ -254,7 +286,7 @@ async def test_vault_cancel_refusal_is_shown_verbatim_and_escaped_to_the_user_al
     assert len(h.parents()) == 1
 
 
-# -- Vault: a wrong api_version is a setting to fix, not a missing job; the client id on every request ---------
+# -- Vault: a wrong api_version is a setting to fix, not a missing job; the client id on every request -------
 
 
 async def test_vault_with_a_wrong_api_version_says_the_setting_is_wrong_and_every_call_names_the_bot(
@@ -264,8 +296,12 @@ async def test_vault_with_a_wrong_api_version_says_the_setting_is_wrong_and_ever
     configure_simulators(sim)
     sim.vault.job_poll_window = 0.0
     backends = base_backends(sim)
-    backends["vault-old"] = {**backends["vault-demo"], "api_version": "v99.1"}  # not offered: Vault says MALFORMED_URL
-    backends["vault-ours"] = {**backends["vault-demo"], "vault_client_id": "examplepharma-vault-ops-server-jobstatus"}
+    # not offered: Vault says MALFORMED_URL
+    backends["vault-old"] = {**backends["vault-demo"], "api_version": "v99.1"}
+    backends["vault-ours"] = {
+        **backends["vault-demo"],
+        "vault_client_id": "examplepharma-vault-ops-server-jobstatus",
+    }
     sim.vault.add_job(1601, name="Binder Export", steps=[Step(0, "RUNNING")])
     async with bot_with(sim, slack, tmp_path, backends) as h:
         h.runtime.backends["vault-ours"].min_poll_interval = 0.0  # type: ignore[misc]  # as the harness does
@@ -275,7 +311,8 @@ async def test_vault_with_a_wrong_api_version_says_the_setting_is_wrong_and_ever
         assert "has no job" not in refused
         assert not h.parents()  # nothing was set up
         missing = (await h.watch("watch vault-demo 424242")).responses()[-1].text
-        assert "has no job `424242`" in missing and "api_version" not in missing  # a missing job is still that
+        # a missing job is still that
+        assert "has no job `424242`" in missing and "api_version" not in missing
         assert "Watching" in (await h.watch("watch vault-demo 1601")).responses()[-1].text
         assert "Watching" in (await h.watch("watch vault-ours 1601", channel="C0002")).responses()[-1].text
         sim.vault.set_state(1601, "SUCCESS")
@@ -287,7 +324,9 @@ async def test_vault_with_a_wrong_api_version_says_the_setting_is_wrong_and_ever
 
 
 @pytest.mark.settings(outage_note_after=0.3)
-async def test_vault_dropping_the_api_version_mid_watch_gets_a_note_naming_the_setting(harness: Harness) -> None:
+async def test_vault_dropping_the_api_version_mid_watch_gets_a_note_naming_the_setting(
+    harness: Harness,
+) -> None:
     h = harness
     h.sim.vault.add_job(1602, steps=[Step(0, "RUNNING")])
     await h.watch("watch vault-demo 1602")
@@ -305,14 +344,19 @@ async def test_vault_dropping_the_api_version_mid_watch_gets_a_note_naming_the_s
 # -- Planning refuses a request: its own words, not "answered HTTP 400" --------------------------------------
 
 
-async def test_planning_refusal_shows_plannings_words(sim: SimulatorServer, slack: FakeSlack, tmp_path: Path) -> None:
+async def test_planning_refusal_shows_plannings_words(
+    sim: SimulatorServer, slack: FakeSlack, tmp_path: Path
+) -> None:
     configure_simulators(sim)
     backends = base_backends(sim)
     backends["planning-typo"] = {**backends["planning-demo"], "application": "Vision<2>"}
     sim.planning.add_job(2241, steps=[Step(0, -1)])
     async with bot_with(sim, slack, tmp_path, backends) as h:
         said = (await h.watch("watch planning-typo 2241")).responses()[-1].text
-        assert "HTTP 400: The application Vision&lt;2&gt; does not exist or you do not have access to it." in said
+        assert (
+            "HTTP 400: The application Vision&lt;2&gt; does not exist or you do not have access to it."
+            in said
+        )
         assert "planning-typo refused the bot's request" in said and "could not read" not in said
         assert not h.parents()
 
@@ -328,7 +372,8 @@ async def test_an_unknown_status_word_is_shown_as_is_logged_once_and_the_watch_g
     backend, job_id, sim, running, done, path = {
         "fusion": ("fusion-demo", "4401", h.sim.fusion, "RUNNING", "SUCCEEDED", "/jobRequests/4401"),
         "epm_di": ("epm-demo", "4402", h.sim.epm_di, -1, "0", "/jobs/4402"),
-        "immuta": ("immuta-demo", "00000000-0000-4000-8000-000000004403", h.sim.immuta, "active", "completed", "/jobs/statuses"),
+        "immuta": ("immuta-demo", "00000000-0000-4000-8000-000000004403", h.sim.immuta, "active", "completed",
+                   "/jobs/statuses"),
     }[vendor]
     sim.add_job(job_id, steps=[Step(0, running)])
     caplog.set_level(logging.WARNING, logger="bot")
@@ -363,7 +408,11 @@ async def test_epm_rotated_refresh_token_is_kept_in_the_database_and_used_after_
         sim.epm_di.add_job(1991, name="GL_DATA_LOAD", steps=[Step(0, -1)])
         await h.watch("watch epm-demo 1991")
         second = stored_secrets(db)["epm-demo:refresh_token"]
-        assert second != first and second in sim.epm_di.refresh_tokens and first in sim.epm_di.used_refresh_tokens
+        assert (
+            second != first
+            and second in sim.epm_di.refresh_tokens
+            and first in sim.epm_di.used_refresh_tokens
+        )
 
         sim.epm_di.expire_access_tokens()  # the next poll gets 401: one refresh, and the token rotates again
         await h.slack.wait_for(lambda: stored_secrets(db)["epm-demo:refresh_token"] != second, poll=0.05,
@@ -377,7 +426,8 @@ async def test_epm_rotated_refresh_token_is_kept_in_the_database_and_used_after_
                                what="polling after the restart")
         sim.epm_di.set_state(1991, "0")
         await reply_with(h, "succeeded")
-        assert token_grants(sim.epm_di) == [first, second, third]  # each token once, the stored one after the restart
+        # each token once, the stored one after the restart
+        assert token_grants(sim.epm_di) == [first, second, third]
         assert stored_secrets(db)["epm-demo:refresh_token"] in sim.epm_di.refresh_tokens
         assert not replies_with(h, "credentials") and not replies_with(h, "failed")
     assert not [r for r in caplog.records if "refused" in r.getMessage()]
@@ -394,9 +444,12 @@ async def test_vault_poll_interval_below_10s_is_said_at_start_and_in_backends_an
     caplog.set_level(logging.WARNING, logger="bot")
     async with bot_with(sim, slack, tmp_path, backends) as h:
         starts = [r.getMessage() for r in caplog.records if "poll_interval" in r.getMessage()]
-        assert starts == ["backend 'vault-demo': poll_interval 1s is below 10s (Vault allows one status call per "
-                          "job per 10 s); polling every 10s"]
-        vars(h.runtime.backends["vault-demo"]).pop("min_poll_interval", None)  # the harness lifts Vault's rule
+        assert starts == [
+            "backend 'vault-demo': poll_interval 1s is below 10s (Vault allows one status call per "
+            "job per 10 s); polling every 10s"
+        ]
+        # the harness lifts Vault's rule
+        vars(h.runtime.backends["vault-demo"]).pop("min_poll_interval", None)
         answer = await h.user.command("backends")
         said = str((await answer.wait_responses(1))[-1].text)  # after the ack
         line = next(t for t in said.splitlines() if "vault-demo" in t)
@@ -418,7 +471,8 @@ async def test_vault_poll_interval_below_10s_is_said_at_start_and_in_backends_an
 
 
 def _batches(sim: SimulatorServer, since: int = 0) -> list[tuple[float, list[str]]]:
-    """(when, job ids asked) of each POST /jobs/statuses the Immuta simulator received after request `since`."""
+    """(when, job ids asked) of each POST /jobs/statuses the Immuta simulator received after request
+    `since`."""
     return [(r.at, json.loads(r.body)["jobIds"]) for r in sim.immuta.requests[since:]
             if r.method == "POST" and r.path.endswith("/jobs/statuses")]
 
@@ -429,7 +483,8 @@ async def _watch_many_immuta_jobs(h: Harness, n: int) -> list[str]:
     ids = [f"1aa00000-0000-4000-8000-{i:012x}" for i in range(n)]
     for i, job_id in enumerate(ids):
         h.sim.immuta.add_job(job_id, steps=[Step(0, "active")])
-        h.slack.add_channel(f"C9{i:04}", f"immuta-{i}")  # one per channel: Slack's per-channel pacing stays out
+        # one per channel: Slack's per-channel pacing stays out
+        h.slack.add_channel(f"C9{i:04}", f"immuta-{i}")
     gate = asyncio.Semaphore(10)
 
     async def one(i: int, job_id: str) -> None:
@@ -438,12 +493,16 @@ async def _watch_many_immuta_jobs(h: Harness, n: int) -> list[str]:
             assert answer.text.startswith("Watching"), answer.text
 
     await asyncio.gather(*(one(i, j) for i, j in enumerate(ids)))
-    await h.slack.wait_for(lambda: all(h.slack.messages(f"C9{i:04}") for i in range(n)), what="every parent posted")
+    await h.slack.wait_for(
+        lambda: all(h.slack.messages(f"C9{i:04}") for i in range(n)), what="every parent posted"
+    )
     return ids
 
 
 @pytest.mark.settings(outage_note_after=0.3)
-async def test_immuta_batches_carry_many_ids_and_a_forgotten_id_is_unknown_not_failed(harness: Harness) -> None:
+async def test_immuta_batches_carry_many_ids_and_a_forgotten_id_is_unknown_not_failed(
+    harness: Harness,
+) -> None:
     h = harness
     ids = await _watch_many_immuta_jobs(h, 120)
     start = len(h.sim.immuta.requests)
@@ -485,7 +544,8 @@ async def test_immuta_steady_polling_is_one_request_per_interval_with_every_id(h
     await h.slack.wait_for(lambda: (b := _batches(h.sim, start)) and b[-1][0] - b[0][0] >= 2.0, timeout=10,
                            poll=0.05, what="2 s of polling")
     batches = _batches(h.sim, start)
-    assert len(batches) <= 2.0 / 0.5 + 2, [len(asked) for _, asked in batches]  # one per interval (+ the ends)
+    # one per interval (+ the ends)
+    assert len(batches) <= 2.0 / 0.5 + 2, [len(asked) for _, asked in batches]
     assert all(sorted(asked) == ids for _, asked in batches[1:]), [len(asked) for _, asked in batches]
 
 
@@ -585,12 +645,24 @@ async def test_no_secret_reaches_the_logs_slack_or_the_database(
     first = sim.epm_di.issue_refresh_token()
     fusion_token_url = sim.base_url("fusion_jobscheduler") + "/oauth2/v1/token"
     backends = base_backends(sim)
-    backends["fusion-demo"]["auth"] = {"type": "oauth2", "token_url": fusion_token_url, "client_id": "jobstatus-fusion",
-                                       "client_secret": s["fusion client secret"]}
-    backends["vault-demo"]["auth"] = {"type": "vault_session", "username": "svc.vault", "password": s["vault password"]}
+    backends["fusion-demo"]["auth"] = {
+        "type": "oauth2",
+        "token_url": fusion_token_url,
+        "client_id": "jobstatus-fusion",
+        "client_secret": s["fusion client secret"],
+    }
+    backends["vault-demo"]["auth"] = {
+        "type": "vault_session",
+        "username": "svc.vault",
+        "password": s["vault password"],
+    }
     backends["epm-demo"]["auth"] = epm_oauth(sim, first, s["epm client secret"])
-    backends["planning-demo"]["auth"] = {"type": "basic", "username": "svc.planning", "identity_domain": "demodomain",
-                                         "password": s["planning password"]}
+    backends["planning-demo"]["auth"] = {
+        "type": "basic",
+        "username": "svc.planning",
+        "identity_domain": "demodomain",
+        "password": s["planning password"],
+    }
     backends["immuta-demo"]["auth"] = {"type": "api_key", "key": s["immuta api key"]}
     wrong = {
         "vault-wrong": ("vault-demo", {"type": "vault_session", "username": "svc.vault",
@@ -605,18 +677,28 @@ async def test_no_secret_reaches_the_logs_slack_or_the_database(
     }
     for name, (like, auth) in wrong.items():
         backends[name] = {**backends[like], "auth": auth}
-    for b in backends.values():  # every channel gets the details: the more that reaches Slack, the stronger the test
+    # every channel gets the details: the more that reaches Slack, the stronger the test
+    for b in backends.values():
         b["details"] = "anywhere"
     for ch in ("C0003", "C0004", "C0005"):
         slack.add_channel(ch, f"ops-{ch}")
-    sim.fusion.add_job(8101, name="Extract", steps=[Step(0, "RUNNING")], output_files=[("extract_8101.zip", 2048)])
+    sim.fusion.add_job(
+        8101, name="Extract", steps=[Step(0, "RUNNING")], output_files=[("extract_8101.zip", 2048)]
+    )
     sim.vault.add_job(8102, name="Binder Export", steps=[Step(0, "RUNNING")])
-    sim.epm_di.add_job(8103, name="GL_LOAD", steps=[Step(0, -1)], log_text="INFO start\nERROR [AIF]: load failed\n")
+    sim.epm_di.add_job(
+        8103, name="GL_LOAD", steps=[Step(0, -1)], log_text="INFO start\nERROR [AIF]: load failed\n"
+    )
     sim.planning.add_job(8104, name="Import Metadata", steps=[Step(0, -1)],
                          details_items=[{"message": "Member X not found"}])
     sim.immuta.add_job("00000000-0000-4000-8000-000000008105", steps=[Step(0, "active")])
-    jobs = [("fusion-demo", "8101", "C0001"), ("vault-demo", "8102", "C0002"), ("epm-demo", "8103", "C0003"),
-            ("planning-demo", "8104", "C0004"), ("immuta-demo", "00000000-0000-4000-8000-000000008105", "C0005")]
+    jobs = [
+        ("fusion-demo", "8101", "C0001"),
+        ("vault-demo", "8102", "C0002"),
+        ("epm-demo", "8103", "C0003"),
+        ("planning-demo", "8104", "C0004"),
+        ("immuta-demo", "00000000-0000-4000-8000-000000008105", "C0005"),
+    ]
 
     caplog.set_level(logging.DEBUG)
     async with bot_with(sim, slack, tmp_path, backends, outage_note_after=0.3) as h:
@@ -624,9 +706,12 @@ async def test_no_secret_reaches_the_logs_slack_or_the_database(
             answer = await h.watch(f"watch {name} {job_id}", channel=ch)
             assert "Watching" in answer.responses()[-1].text
         for name, (like, _) in wrong.items():
-            job_id = "00000000-0000-4000-8000-000000008105" if like == "immuta-demo" else "8101"  # Immuta's: a GUID
+            # Immuta's: a GUID
+            job_id = "00000000-0000-4000-8000-000000008105" if like == "immuta-demo" else "8101"
             refused = await h.watch(f"watch {name} {job_id}", channel="C0001")
-            assert "refused the bot's credentials" in refused.responses()[-1].text, refused.responses()[-1].text
+            assert "refused the bot's credentials" in refused.responses()[-1].text, refused.responses()[
+                -1
+            ].text
 
         # every token and session ends: one new login each, and the watches go on
         logins = {v: _logins(sim, v) for v in ("fusion", "vault", "epm", "immuta")}
@@ -643,7 +728,9 @@ async def test_no_secret_reaches_the_logs_slack_or_the_database(
         await reply_with(h, "answers again", channel="C0004")
 
         sim.fusion.set_state(8101, "FAILED", message="ESS-07034 extract failed")
-        sim.vault.set_state(8102, "ERRORS_ENCOUNTERED", errors=[{"type": "INVALID_DATA", "message": "Row 2 bad"}])
+        sim.vault.set_state(
+            8102, "ERRORS_ENCOUNTERED", errors=[{"type": "INVALID_DATA", "message": "Row 2 bad"}]
+        )
         sim.epm_di.set_state(8103, "1", details="Data load failed")
         sim.planning.set_state(8104, 1, details="Import failed")
         sim.immuta.set_state("00000000-0000-4000-8000-000000008105", "failed", output="sync failed")
@@ -698,16 +785,23 @@ def _logins(sim: SimulatorServer, vendor: str) -> int:
 
 
 async def _run_check(env: dict[str, str]) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "check", env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "check",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
 
 def _blocks_by_backend(out: str) -> dict[str, list[str]]:
-    """`check` prints "checking X …" as each backend's check starts, then, as each ends, a heading line and its
-    rows indented under it."""
+    """`check` prints "checking X …" as each backend's check starts, then, as each ends, a heading line and
+    its rows indented under it."""
     blocks: dict[str, list[str]] = {}
     current = ""
     for line in out.splitlines():
@@ -736,20 +830,39 @@ async def test_check_logs_in_everywhere_reports_each_backend_and_never_prints_a_
     backends["fusion-demo"]["auth"] = {
         "type": "oauth2", "token_url": sim.base_url("fusion_jobscheduler") + "/oauth2/v1/token",
         "client_id": "jobstatus-fusion", "client_secret": "${FUSION_CLIENT_SECRET}"}
-    backends["vault-demo"]["auth"] = {"type": "vault_session", "username": "svc.vault", "password": "${VAULT_PASSWORD}"}
+    backends["vault-demo"]["auth"] = {
+        "type": "vault_session",
+        "username": "svc.vault",
+        "password": "${VAULT_PASSWORD}",
+    }
     backends["epm-demo"]["auth"] = {
         "type": "oauth2_refresh", "token_url": sim.base_url("epm_data_integration") + "/oauth2/v1/token",
-        "client_id": "jobstatus-epm", "client_secret": "${EPM_CLIENT_SECRET}", "refresh_token": "${EPM_REFRESH_TOKEN}"}
-    backends["planning-demo"]["auth"] = {"type": "basic", "username": "svc.planning", "identity_domain": "demodomain",
-                                         "password": "${PLANNING_PASSWORD}"}
+        "client_id": "jobstatus-epm", "client_secret": "${EPM_CLIENT_SECRET}",
+        "refresh_token": "${EPM_REFRESH_TOKEN}"}
+    backends["planning-demo"]["auth"] = {
+        "type": "basic",
+        "username": "svc.planning",
+        "identity_domain": "demodomain",
+        "password": "${PLANNING_PASSWORD}",
+    }
     backends["immuta-demo"]["auth"] = {"type": "api_key", "key": "${IMMUTA_KEY}"}
     config = tmp_path / "jobstatus.yaml"
     config.write_text(yaml.safe_dump({"backends": backends}))
-    env = dict(os.environ, JOBSTATUS_CONFIG=str(config), DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
-               FUSION_CLIENT_SECRET=s["fusion client secret"], VAULT_PASSWORD=s["vault password"],
-               EPM_CLIENT_SECRET=s["epm client secret"], EPM_REFRESH_TOKEN=first,
-               PLANNING_PASSWORD=s["planning password"], IMMUTA_KEY=s["immuta api key"], LOG_FORMAT=log_format,
-               LOG_LEVEL="INFO", JOBSTATUS_SECRET_KEYS=SECRET_KEYS)  # check logs at WARNING unless asked: ask, so the secret scan reads INFO lines too
+    env = dict(
+        os.environ,
+        JOBSTATUS_CONFIG=str(config),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+        FUSION_CLIENT_SECRET=s["fusion client secret"],
+        VAULT_PASSWORD=s["vault password"],
+        EPM_CLIENT_SECRET=s["epm client secret"],
+        EPM_REFRESH_TOKEN=first,
+        PLANNING_PASSWORD=s["planning password"],
+        IMMUTA_KEY=s["immuta api key"],
+        LOG_FORMAT=log_format,
+        # check logs at WARNING unless asked: ask, so the secret scan reads INFO lines too
+        LOG_LEVEL="INFO",
+        JOBSTATUS_SECRET_KEYS=SECRET_KEYS,
+    )
 
     code, out, err = await _run_check(env)
     assert code == 0, out + err
@@ -770,7 +883,8 @@ async def test_check_logs_in_everywhere_reports_each_backend_and_never_prints_a_
     assert "[ok] API version: v26.1 offered" in out
     assert "[ok] OAuth refresh token: access token obtained; rotated refresh token stored" in out
     stored = stored_secrets(tmp_path / "bot.db")["epm-demo:refresh_token"]
-    assert stored in sim.epm_di.refresh_tokens  # the check used the token up: the new one is where `run` looks
+    # the check used the token up: the new one is where `run` looks
+    assert stored in sim.epm_di.refresh_tokens
 
     again = await _run_check(env)  # the configured token is dead now; the stored one works
     assert again[0] == 0, again[1] + again[2]
@@ -778,13 +892,18 @@ async def test_check_logs_in_everywhere_reports_each_backend_and_never_prints_a_
     sim.vault.basic_users["svc.vault"] = "changed-by-an-admin"
     code, out2, err2 = await _run_check(env)
     assert code == 1, out2 + err2
-    failing = {name: [line for line in lines if "[FAIL]" in line] for name, lines in _blocks_by_backend(out2).items()}
+    failing = {
+        name: [line for line in lines if "[FAIL]" in line] for name, lines in _blocks_by_backend(out2).items()
+    }
     assert {name for name, rows in failing.items() if rows} == {"vault-demo"}
-    assert failing["vault-demo"][0].startswith("  [FAIL] authenticated: vault-demo: Vault refused the login for user "
-                                               "svc.vault")
+    assert failing["vault-demo"][0].startswith(
+        "  [FAIL] authenticated: vault-demo: Vault refused the login for user svc.vault"
+    )
 
     logged = readable(log_format, err + again[2] + err2)  # the log goes to stderr, the report to stdout
     assert "OAuth access token refreshed" in logged
     printed = out + again[1] + out2 + logged
-    for secret in set(s.values()) | sim.epm_di.used_refresh_tokens | sim.epm_di.refresh_tokens | _credentials_seen(sim):
+    for secret in (
+        set(s.values()) | sim.epm_di.used_refresh_tokens | sim.epm_di.refresh_tokens | _credentials_seen(sim)
+    ):
         assert secret not in printed, f"check printed a secret: {secret[:4]}…"

@@ -38,9 +38,12 @@ def test_quick_burst_benchmark_reports_every_figure(tmp_path: Path) -> None:
     assert b["burst"]["changes"] == b["burst"]["replied"] == n and b["burst"]["lost"] == 0
     figures(b["burst"], n)
     figures(b["last_reply_in_thread"], n)
-    assert b["last_reply_in_thread"]["p50"] >= b["burst"]["p50"]  # a thread's last reply is not before its first
+    # a thread's last reply is not before its first
+    assert b["last_reply_in_thread"]["p50"] >= b["burst"]["p50"]
     figures(b["baseline"], b["setup"]["baseline_changes"])
-    assert all(isinstance(x, float) and x > 0 for x in b["ratio_to_baseline"].values()), b["ratio_to_baseline"]
+    assert all(isinstance(x, float) and x > 0 for x in b["ratio_to_baseline"].values()), b[
+        "ratio_to_baseline"
+    ]
     pb = b["pace_bound"]
     assert pb["replies"] == n and 0 <= pb["within"] <= n and isinstance(pb["worst_excess_s"], float)
     assert b["slack_calls"].get("chat.postMessage", 0) >= n  # one thread reply per watch at least

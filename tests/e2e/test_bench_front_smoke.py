@@ -1,7 +1,8 @@
 """`python -m bench.front --quick` runs from a fresh checkout and reports its figures (issue 20, item 1).
 
 A smoke test, not a timing test: it checks that each figure is there, that the flood was answered 401 (read,
-one HMAC, refused) and that nothing failed; never how fast anything was (the goal is the benchmark's to report).
+one HMAC, refused) and that nothing failed; never how fast anything was (the goal is the benchmark's to
+report).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ def test_quick_front_benchmark_reports_every_figure(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "bench.front", "--quick", "--out", str(tmp_path)], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert "front door: signed /jobstatus help ack (ms)" in out.stdout and "ratio flooded / idle" in out.stdout
+    assert (
+        "front door: signed /jobstatus help ack (ms)" in out.stdout and "ratio flooded / idle" in out.stdout
+    )
     r = json.loads((tmp_path / "front-latest.json").read_text())
     assert r["mode"] == "quick" and r["errors"] == []
     n = r["params"]["samples"]

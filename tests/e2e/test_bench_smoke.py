@@ -97,8 +97,13 @@ async def test_a_seeded_message_is_the_bots_to_edit_and_reply_to() -> None:
 
 
 def test_quick_soak_reports_rows_and_size_with_pruning_on_and_off(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "bench", "--soak", "--quick", "--out", str(tmp_path)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench", "--soak", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "pruning on   pruning off   on/off" in out.stdout
     r = json.loads((tmp_path / "soak-latest.json").read_text())

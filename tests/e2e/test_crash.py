@@ -35,7 +35,9 @@ async def test_sigkill_at_random_moments_loses_nothing_and_duplicates_no_parent(
         slack.add_channel(f"C000{n}", f"ops-{n}")
     channels = ["C0001", "C0002", "C0003", "C0004", "C0005"]
     port = free_port()
-    (tmp_path / "jobstatus.yaml").write_text(yaml.safe_dump({"backends": demo_backends(sim, poll_interval=0.3)}))
+    (tmp_path / "jobstatus.yaml").write_text(
+        yaml.safe_dump({"backends": demo_backends(sim, poll_interval=0.3)})
+    )
     env = bot_env(tmp_path, slack, port)
     log = tmp_path / "bot.log"
     proc = await start_bot(env, log)

@@ -1,9 +1,9 @@
 """`jobstatus-bot demo` as a person uses it.
 
-On a pseudo-terminal (the real process, read through a terminal model, typed into a key at a time): the
-the quickstart's walk-through (docs/quickstart.md), a message arriving while you type, Ctrl-C and Ctrl-D. Piped: the transcript. In
-process, against the harness's bot: the confirm dialog (backing out sends nothing), a click printing only what
-it changed, and the live lines rendered as Slack shows them.
+On a pseudo-terminal (the real process, read through a terminal model, typed into a key at a time): the the
+quickstart's walk-through (docs/quickstart.md), a message arriving while you type, Ctrl-C and Ctrl-D. Piped:
+the transcript. In process, against the harness's bot: the confirm dialog (backing out sends nothing), a click
+printing only what it changed, and the live lines rendered as Slack shows them.
 """
 
 from __future__ import annotations
@@ -103,13 +103,17 @@ def test_the_quickstart_walkthrough_is_what_a_person_typing_at_normal_speed_sees
     assert "Traceback" not in demo.screen.text()
 
 
-def test_a_message_arriving_while_you_type_is_printed_above_the_prompt_and_your_line_stays(demo: Terminal) -> None:
+def test_a_message_arriving_while_you_type_is_printed_above_the_prompt_and_your_line_stays(
+    demo: Terminal,
+) -> None:
     demo.type("/jobstatus watch fusion-demo 44046\r")  # it starts running about 4 s after this first look
     demo.shows("Watching fusion-demo job `44046`: updates go to the thread.")
     demo.wait_until(prompt_is_empty, 60, "the prompt")
     demo.type("/jobstatus sta")  # half a line
     demo.shows("🔄 *running* (was queued (ENQUEUED))", timeout=60)
-    demo.wait_until(lambda s: s.cursor_line == "> /jobstatus sta", 30, "the prompt redrawn with the half line")
+    demo.wait_until(
+        lambda s: s.cursor_line == "> /jobstatus sta", 30, "the prompt redrawn with the half line"
+    )
     screen = demo.screen
     news = next(i for i, line in enumerate(screen.lines) if "(was queued (ENQUEUED))" in line)
     assert news < screen.row and not any(screen.lines[screen.row + 1 :])  # the news above, the prompt last
@@ -159,11 +163,16 @@ def test_piped_input_is_echoed_after_its_prompt_so_the_output_reads_as_a_transcr
                          env=demo_env())
     assert out.returncode == 0, out.stderr
     text = out.stdout
-    assert "> /jobstatus watch vault-demo 1201\n" in text and "  [1] Cancel job  [2] Refresh  [3] Stop watching" in text
+    assert (
+        "> /jobstatus watch vault-demo 1201\n" in text
+        and "  [1] Cancel job  [2] Refresh  [3] Stop watching" in text
+    )
     assert "> click 1\n  ┌ Cancel this job?\n" in text
     assert "Cancel job? [y/N] n\n[you clicked \"Keep it running\": nothing was sent]" in text
     assert "Asked vault-demo" not in text and "Cancel requested" not in text
-    assert "There is no button [9]." in text and "Usage: click N" in text and "Type a /jobstatus command" in text
+    assert (
+        "There is no button [9]." in text and "Usage: click N" in text and "Type a /jobstatus command" in text
+    )
     assert "\x1b[" not in text  # no terminal codes in a transcript
     assert "Traceback" not in out.stderr
 
@@ -259,8 +268,10 @@ async def test_home_prints_the_home_tab_and_shortcut_fills_and_submits_the_modal
     answers = Answers("fusion-demo", "4404x", "", "fusion-demo", "44046", "")
     chat = DemoChat(h.slack, h.user, out := io.StringIO(), answers)
     await chat.handle("home")
-    assert "Your watches\n@ana, you watch no job." in out.getvalue() and "• *fusion-demo*: ⚪ no job polled now" \
-        in out.getvalue()
+    assert (
+        "Your watches\n@ana, you watch no job." in out.getvalue()
+        and "• *fusion-demo*: ⚪ no job polled now" in out.getvalue()
+    )
 
     chat.out = out = io.StringIO()
     await chat.handle("shortcut")  # a job id the vendor could not have: refused on its field, nothing sent
@@ -274,4 +285,6 @@ async def test_home_prints_the_home_tab_and_shortcut_fills_and_submits_the_modal
     assert '[you clicked "Watch"; the modal closed]' in printed
     assert "Watching fusion-demo job `44046`: updates go to the thread." in printed
     await chat.handle("home")
-    assert "*fusion-demo* `44046` · ExtractMostLabels" in out.getvalue() and "[Stop watching]" in out.getvalue()
+    assert (
+        "*fusion-demo* `44046` · ExtractMostLabels" in out.getvalue() and "[Stop watching]" in out.getvalue()
+    )

@@ -29,7 +29,8 @@ def statements(h: Harness) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _fast_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 0.05)  # Slack's per-channel pacing is not tested here
+    # Slack's per-channel pacing is not tested here
+    monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 0.05)
 
 
 async def test_unchanged_answers_write_nothing_but_batched_next_poll_times(harness: Harness) -> None:
@@ -83,7 +84,9 @@ async def test_overdue_jobs_are_spread_over_their_interval_after_downtime(harnes
     h = harness
     for n in range(30):
         h.sim.immuta.add_job(f"5b7ead00-0000-4000-8000-{n:012x}", steps=[Step(0, "active")])
-        await h.watch(f"watch immuta-demo 5b7ead00-0000-4000-8000-{n:012x}", channel=("C0001", "C0002")[n % 2])
+        await h.watch(
+            f"watch immuta-demo 5b7ead00-0000-4000-8000-{n:012x}", channel=("C0001", "C0002")[n % 2]
+        )
     await h.runtime.db.run(_all_overdue)
     await h.restart()
     dues = sorted(j.due for j in h.runtime.poller._jobs.values())
@@ -109,10 +112,12 @@ async def test_the_http2_transport_choice_works_too(harness: Harness) -> None:
     await h.slack.wait_for(lambda: any("succeeded" in r.text for r in h.replies()))
 
 
-async def test_what_start_up_built_is_out_of_the_collectors_walks_while_the_bot_runs(harness: Harness) -> None:
-    """bot/app.py `start` freezes what start-up built (gc.freeze): the full collections the poll path's short-lived
-    objects set off walk only what came since. `stop` gives it back, so a process that starts another Runtime
-    (as here) leaks nothing of the first; and a watch is polled and told as ever meanwhile."""
+async def test_what_start_up_built_is_out_of_the_collectors_walks_while_the_bot_runs(
+    harness: Harness,
+) -> None:
+    """bot/app.py `start` freezes what start-up built (gc.freeze): the full collections the poll path's
+    short-lived objects set off walk only what came since. `stop` gives it back, so a process that starts
+    another Runtime (as here) leaks nothing of the first; and a watch is polled and told as ever meanwhile."""
     h = harness
     assert gc.get_freeze_count() > 0
     h.sim.fusion.add_job(3900, steps=[Step(0, "RUNNING")])

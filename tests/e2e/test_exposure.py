@@ -1,6 +1,7 @@
-"""What the bot shows about itself (issue 19, item 8): the public port's probes say ready / not ready and nothing
-else, /metrics and the probes' details move to METRICS_ADDR's listener; at LOG_LEVEL=DEBUG no response_url and no
-token reaches the log (a real process driven through a slash command and a click, over HTTP and Socket Mode)."""
+"""What the bot shows about itself (issue 19, item 8): the public port's probes say ready / not ready and
+nothing else, /metrics and the probes' details move to METRICS_ADDR's listener; at LOG_LEVEL=DEBUG no
+response_url and no token reaches the log (a real process driven through a slash command and a click, over
+HTTP and Socket Mode)."""
 
 from __future__ import annotations
 
@@ -77,9 +78,12 @@ async def test_debug_logs_of_a_slash_command_and_a_click_carry_no_response_url_a
     slack = FakeSlack()
     await slack.start()
     port = free_port()
-    (tmp_path / "jobstatus.yaml").write_text(yaml.safe_dump({"backends": demo_backends(sim, poll_interval=0.5)}))
+    (tmp_path / "jobstatus.yaml").write_text(
+        yaml.safe_dump({"backends": demo_backends(sim, poll_interval=0.5)})
+    )
     env = bot_env(tmp_path, slack, port) | {"LOG_LEVEL": "DEBUG"}
-    if transport == "socket":  # slack_sdk's Socket Mode client logs each envelope it receives, response_url and all
+    # slack_sdk's Socket Mode client logs each envelope it receives, response_url and all
+    if transport == "socket":
         env["SLACK_APP_TOKEN"] = slack.app_token
     log = tmp_path / "bot.log"
     proc = await start_bot(env, log)
@@ -91,12 +95,15 @@ async def test_debug_logs_of_a_slash_command_and_a_click_carry_no_response_url_a
         else:
             user = SlackUser(f"http://127.0.0.1:{port}/slack/events", SECRET, slack)
         command = await user.command("watch fusion-demo 44050")
-        await command.wait_responses(2)  # Bolt's respond(): slack_sdk's webhook client posts to the response_url
+        # Bolt's respond(): slack_sdk's webhook client posts to the response_url
+        await command.wait_responses(2)
         [parent] = slack.messages("C0001")
         polled = sim.fusion.count("GET", "/jobRequests/44050")
         click = await user.click("C0001", parent.ts, "jobstatus_refresh")
         assert click is not None and click.status == 200
-        await slack.wait_for(lambda: sim.fusion.count("GET", "/jobRequests/44050") > polled, what="the click's poll")
+        await slack.wait_for(
+            lambda: sim.fusion.count("GET", "/jobRequests/44050") > polled, what="the click's poll"
+        )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
     finally:

@@ -24,7 +24,9 @@ def notes(h: Harness, words: str, channel: str = "C0001", index: int = 0) -> lis
 
 
 @pytest.mark.settings(outage_note_after=0.5)
-async def test_an_outage_gives_one_note_when_it_starts_to_matter_and_one_when_it_ends(harness: Harness) -> None:
+async def test_an_outage_gives_one_note_when_it_starts_to_matter_and_one_when_it_ends(
+    harness: Harness,
+) -> None:
     h = harness
     h.sim.epm_di.add_job(1881, steps=[Step(0, -1)])
     await h.watch("watch epm-demo 1881")
@@ -33,7 +35,9 @@ async def test_an_outage_gives_one_note_when_it_starts_to_matter_and_one_when_it
     await h.slack.wait_for(lambda: len(notes(h, "Cannot reach")) == 1, timeout=15)
     failed = h.sim.epm_di.count("GET", "/jobs/1881")
     # polls back off (with Retry-After as a floor) but go on: two more, and still one note
-    await h.slack.wait_for(lambda: h.sim.epm_di.count("GET", "/jobs/1881") >= failed + 2, timeout=30, poll=0.05)
+    await h.slack.wait_for(
+        lambda: h.sim.epm_di.count("GET", "/jobs/1881") >= failed + 2, timeout=30, poll=0.05
+    )
     assert len(notes(h, "Cannot reach")) == 1  # one note, not one per poll
     assert not any("failed" in r.text for r in h.replies())  # maintenance is not a job failure
     h.sim.epm_di.maintenance = False
@@ -108,7 +112,9 @@ async def test_garbage_from_every_vendor_at_a_high_rate_never_stops_a_watch(harn
     for p in plans:
         for k, n in p.injected.items():
             kinds[k] = kinds.get(k, 0) + n
-    print(f"\nfault injection: {injected} faults injected {dict(sorted(kinds.items()))}, 5/5 watches finished")
+    print(
+        f"\nfault injection: {injected} faults injected {dict(sorted(kinds.items()))}, 5/5 watches finished"
+    )
     for i in range(len(jobs)):  # exactly one final reply each, whatever was injected
         assert len([r for r in h.replies(index=i) if "succeeded" in r.text]) == 1
 
@@ -116,7 +122,8 @@ async def test_garbage_from_every_vendor_at_a_high_rate_never_stops_a_watch(harn
 async def test_slack_answering_429_to_a_share_of_calls_loses_no_message(
         harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     h = harness
-    monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 0.05)  # pacing is not under test; the 429s are
+    # pacing is not under test; the 429s are
+    monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 0.05)
     channels = [f"C00{n}" for n in range(10, 16)]
     for ch in channels:
         h.slack.add_channel(ch, f"ops-{ch}")
@@ -137,8 +144,12 @@ async def test_slack_answering_429_to_a_share_of_calls_loses_no_message(
         for job_id, _ in jobs:
             h.sim.fusion.set_state(job_id, state)
         for job_id, ch in jobs:
-            await h.slack.wait_for(lambda j=job_id, c=ch, w=word: any(t.startswith(f"fusion-demo job {j}: {w}")
-                                                                      for t in thread(j, c)), timeout=30)
+            await h.slack.wait_for(
+                lambda j=job_id, c=ch, w=word: any(
+                    t.startswith(f"fusion-demo job {j}: {w}") for t in thread(j, c)
+                ),
+                timeout=30,
+            )
     failed = len(h.slack.failed_calls)
     assert failed > 5
     for job_id, ch in jobs:  # exactly one reply per state change: nothing lost, nothing twice
@@ -220,7 +231,8 @@ async def test_button_payloads_that_do_not_match_a_watch_are_refused(harness: Ha
         payload = {
             "type": "block_actions", "user": {"id": "U0001", "username": "ana", "team_id": "T0001"},
             "api_app_id": "A0FAKE", "token": "x", "team": {"id": "T0001", "domain": "fake"},
-            "container": {"type": "message", "message_ts": parent.ts, "channel_id": "C0001", "is_ephemeral": False},
+            "container": {"type": "message", "message_ts": parent.ts, "channel_id": "C0001",
+                          "is_ephemeral": False},
             "channel": {"id": "C0001", "name": "general"}, "message": {"ts": parent.ts, "text": msg.text},
             "response_url": h.slack.response_url("C0001", "U0001", parent.ts), "trigger_id": "1.2.3",
             "actions": [{"action_id": "jobstatus_stop", "block_id": "b", "value": value, "type": "button",
@@ -230,4 +242,8 @@ async def test_button_payloads_that_do_not_match_a_watch_are_refused(harness: Ha
         assert status == 200
     await h.slack.wait_for(lambda: len([p for p in h.slack.response_posts if "does not belong" in
                                         json.dumps(p.payload)]) == 5)
-    assert buttons(h.slack.message("C0001", parent.ts)) == ["jobstatus_cancel", "jobstatus_refresh", "jobstatus_stop"]
+    assert buttons(h.slack.message("C0001", parent.ts)) == [
+        "jobstatus_cancel",
+        "jobstatus_refresh",
+        "jobstatus_stop",
+    ]

@@ -1,7 +1,7 @@
 """A job whose status flips at every poll (issue 20, item 6), end to end: the real bot over HTTP, the Fusion
-simulator's job flipping between RUNNING and WAIT, polled every 0.2 s. Dozens of flips give a handful of thread
-replies and one "flapping" note, not a reply each; the parent keeps following; once the job holds one state
-the thread hears that it settled, and its end is told as always."""
+simulator's job flipping between RUNNING and WAIT, polled every 0.2 s. Dozens of flips give a handful of
+thread replies and one "flapping" note, not a reply each; the parent keeps following; once the job holds one
+state the thread hears that it settled, and its end is told as always."""
 
 from __future__ import annotations
 
@@ -46,7 +46,10 @@ async def test_a_job_flipping_at_every_poll_gets_a_handful_of_replies_not_one_pe
     job.set(h.sim.fusion.clock(), "RUNNING")  # it holds one state from now on
 
     [note] = await h.slack.wait_for(lambda: said(h, "Flapping between") or None, timeout=10)
-    assert "Flapping between running and queued" in note.text or "Flapping between queued and running" in note.text
+    assert (
+        "Flapping between running and queued" in note.text
+        or "Flapping between queued and running" in note.text
+    )
     changes = [r for r in h.replies() if "Flapping" not in r.text and "Settled" not in r.text]
     assert len(changes) == FLAP_CHANGES - 1  # the changes before it flapped, each told; not 47
     # the parent followed every change meanwhile

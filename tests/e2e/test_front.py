@@ -24,9 +24,20 @@ from bot.inbound.listeners import guard
 from tests.conftest import Harness
 
 DEADLINE = 0.5  # seconds, for headers and bodies, in these tests only
-SLASH = {"token": "x", "team_id": "T0001", "team_domain": "fake", "channel_id": "C0001", "channel_name": "general",
-         "user_id": "U0001", "user_name": "ana", "command": "/jobstatus", "text": "help", "api_app_id": "A0FAKE",
-         "response_url": "http://127.0.0.1:9/response/x", "trigger_id": "1.2.3"}
+SLASH = {
+    "token": "x",
+    "team_id": "T0001",
+    "team_domain": "fake",
+    "channel_id": "C0001",
+    "channel_name": "general",
+    "user_id": "U0001",
+    "user_name": "ana",
+    "command": "/jobstatus",
+    "text": "help",
+    "api_app_id": "A0FAKE",
+    "response_url": "http://127.0.0.1:9/response/x",
+    "trigger_id": "1.2.3",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +53,10 @@ def port_of(h: Harness) -> int:
 
 async def still_answers(h: Harness) -> None:
     """/healthz answers and a signed `/jobstatus help` is acked with its help text."""
-    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port_of(h)}/healthz") as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port_of(h)}/healthz") as resp,
+    ):
         assert resp.status == 200
     result = await h.user.command("help")
     assert result.ok and "/jobstatus" in result.ack_text
@@ -54,7 +68,7 @@ async def closed_by_server(reader: asyncio.StreamReader, limit: float = 20.0) ->
     return await asyncio.wait_for(reader.read(), limit)
 
 
-# -- item 2: a timestamp that is not a number -----------------------------------------------------------------
+# -- item 2: a timestamp that is not a number ----------------------------------------------------------------
 
 @pytest.mark.parametrize("stamp", ["abc", "", "1e9", "١٢٣", "99999999999999999999", " 1766000000"])
 async def test_a_timestamp_that_is_not_a_number_is_an_unsigned_request(
@@ -114,8 +128,10 @@ async def test_a_client_that_trickles_its_body_is_answered_408_and_closed(harnes
     headers = harness.user.sign(body)
     reader, writer = await asyncio.open_connection("127.0.0.1", port_of(harness))
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    writer.write(f"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n{head}\r\n"
-                 .encode())
+    writer.write(
+        f"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Length: {len(body)}\r\n{head}\r\n".encode()
+    )
 
     async def trickle() -> None:
         for byte in body:
@@ -169,7 +185,8 @@ SERVER = textwrap.dedent("""
     from bot.inbound import front
 
     async def main(limit):
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(levelname)s %(name)s %(message)s")
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
         app = web.Application(client_max_size=front.MAX_BODY)
         app.router.add_get("/healthz", lambda r: web.json_response({"ok": True}))
@@ -189,8 +206,9 @@ SERVER = textwrap.dedent("""
 async def _flood_fds(limit: str) -> tuple[str, int]:
     """A server under RLIMIT_NOFILE 64 (cap `limit`): 150 connections held, then dropped; then /healthz.
     Returns (its log, /healthz's status)."""
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, limit], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVER, limit], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     status = 0
     try:
         assert proc.stdout is not None

@@ -56,7 +56,8 @@ async def test_a_run_past_the_90th_percentile_of_five_runs_gets_one_note_and_non
 async def test_a_restart_after_a_gap_gives_one_while_i_was_away_reply_and_none_for_unchanged_jobs(
         harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     h = harness
-    monkeypatch.setattr(bot.engine.poller, "AWAY_FLOOR", 0.0)  # away after 3 poll intervals (0.6 s here), not a minute
+    # away after 3 poll intervals (0.6 s here), not a minute
+    monkeypatch.setattr(bot.engine.poller, "AWAY_FLOOR", 0.0)
     h.sim.fusion.add_job(7001, name="Payroll", steps=[Step(0, "RUNNING")])
     h.sim.fusion.add_job(7002, name="Ledger", steps=[Step(0, "RUNNING")])
     await h.watch("watch fusion-demo 7001")
@@ -73,11 +74,18 @@ async def test_a_restart_after_a_gap_gives_one_while_i_was_away_reply_and_none_f
     await asyncio.sleep(1.5)  # more polls: nothing else is told about the change
     replies = h.replies(index=0)
     away = [r for r in replies if "While I was away" in r.text]
-    assert len(away) == 1 and away[0].text.startswith("While I was away: fusion-demo job 7001: running → failed")
+    assert len(away) == 1 and away[0].text.startswith(
+        "While I was away: fusion-demo job 7001: running → failed"
+    )
     head = texts(away[0].blocks)
-    assert "running → failed at <!date^" in head and "<@U0001>" in head and "ORA-00060 deadlock &lt;!here&gt;" in head
+    assert (
+        "running → failed at <!date^" in head
+        and "<@U0001>" in head
+        and "ORA-00060 deadlock &lt;!here&gt;" in head
+    )
     assert "<!here>" not in head and away[0].reply_broadcast is True
-    assert not any(r.text.startswith("fusion-demo job 7001: failed") for r in replies)  # not a second, plain one
+    # not a second, plain one
+    assert not any(r.text.startswith("fusion-demo job 7001: failed") for r in replies)
     assert h.replies(index=1) == []  # unchanged: nothing
 
 

@@ -1,5 +1,5 @@
-"""GET /metrics of the real bot, scraped and parsed as Prometheus does, against what the fake Slack and the vendor
-simulators saw: Slack calls by method and outcome, vendor requests, polls, the outbox, an outage."""
+"""GET /metrics of the real bot, scraped and parsed as Prometheus does, against what the fake Slack and the
+vendor simulators saw: Slack calls by method and outcome, vendor requests, polls, the outbox, an outage."""
 
 from __future__ import annotations
 
@@ -77,15 +77,24 @@ async def test_the_figures_match_what_slack_and_the_vendors_saw(harness: Harness
     def calls(method: str) -> int:
         return len([c for c in h.slack.calls_of(method) if c.ok])
 
-    assert m.get("jobstatus_slack_calls_total", method="chat.postMessage", outcome="ok") == calls("chat.postMessage")
+    assert m.get("jobstatus_slack_calls_total", method="chat.postMessage", outcome="ok") == calls(
+        "chat.postMessage"
+    )
     assert calls("chat.postMessage") >= 3  # the parent, the change, the output files
-    assert m.get("jobstatus_slack_calls_total", method="chat.update", outcome="ok") == calls("chat.update") >= 1
+    assert (
+        m.get("jobstatus_slack_calls_total", method="chat.update", outcome="ok") == calls("chat.update") >= 1
+    )
     limited = [c for c in h.slack.failed_calls if c.method == "chat.postMessage"]
-    assert m.get("jobstatus_slack_calls_total", method="chat.postMessage", outcome="retry") == len(limited) == 1
+    assert (
+        m.get("jobstatus_slack_calls_total", method="chat.postMessage", outcome="retry") == len(limited) == 1
+    )
     assert m.get("jobstatus_slack_rate_limited_total") == 1
     assert m.get("jobstatus_slack_rate_limit_wait_seconds_total") == h.slack.retry_after
 
-    assert m.get("jobstatus_vendor_request_duration_seconds_count", backend="fusion-demo") == h.sim.fusion.count()
+    assert (
+        m.get("jobstatus_vendor_request_duration_seconds_count", backend="fusion-demo")
+        == h.sim.fusion.count()
+    )
     for name in ("vault-demo", "epm-demo", "planning-demo", "immuta-demo"):  # asked nothing: counted nothing
         assert m.get("jobstatus_vendor_request_duration_seconds_count", backend=name) == 0
     status_calls = h.sim.fusion.count("GET", STATUS.format(44046))
@@ -110,8 +119,9 @@ async def test_the_figures_match_what_slack_and_the_vendors_saw(harness: Harness
     assert {f.name for f in m.families} >= {
         "jobstatus_watches_active", "jobstatus_jobs_tracked", "jobstatus_polls", "jobstatus_backend_up",
         "jobstatus_vendor_request_duration_seconds", "jobstatus_slack_calls", "jobstatus_slack_rate_limited",
-        "jobstatus_slack_rate_limit_wait_seconds", "jobstatus_outbox_messages", "jobstatus_outbox_oldest_age_seconds",
-        "jobstatus_change_to_reply_seconds", "jobstatus_loop_lag_seconds"}
+        "jobstatus_slack_rate_limit_wait_seconds", "jobstatus_outbox_messages",
+        "jobstatus_outbox_oldest_age_seconds", "jobstatus_change_to_reply_seconds",
+        "jobstatus_loop_lag_seconds"}
 
 
 @pytest.mark.settings(outage_note_after=60)
@@ -123,11 +133,18 @@ async def test_a_backend_in_an_outage_is_down_and_up_again_when_it_answers(harne
     await h.watch("watch fusion-demo 44046")
     h.sim.epm_di.retry_after = 0  # EPM asks for 120 s; the poller's own backoff is enough here
     h.sim.epm_di.maintenance = True
-    m = await scraped_until(h, lambda m: m.get("jobstatus_backend_up", backend="epm-demo") == 0
-                            and m.get("jobstatus_backend_up", backend="fusion-demo") == 1, "epm-demo down, fusion up")
+    m = await scraped_until(
+        h,
+        lambda m: (
+            m.get("jobstatus_backend_up", backend="epm-demo") == 0
+            and m.get("jobstatus_backend_up", backend="fusion-demo") == 1
+        ),
+        "epm-demo down, fusion up",
+    )
     assert (m.get("jobstatus_polls_total", backend="epm-demo", outcome="unavailable") or 0) >= 1
     assert m.get("jobstatus_jobs_tracked", backend="epm-demo") == 1  # still polled: an outage is ridden out
 
     h.sim.epm_di.maintenance = False
-    await scraped_until(h, lambda m: m.get("jobstatus_backend_up", backend="epm-demo") == 1, "epm-demo up again",
-                        timeout=30)
+    await scraped_until(
+        h, lambda m: m.get("jobstatus_backend_up", backend="epm-demo") == 1, "epm-demo up again", timeout=30
+    )

@@ -62,7 +62,9 @@ async def test_a_replayed_rewatch_click_is_refused_and_takes_no_effect(harness: 
     assert buttons(h.slack.message("C0001", parent.ts)) == ["jobstatus_rewatch"]
 
 
-async def test_a_replayed_slash_command_is_refused_but_the_same_text_typed_again_works(harness: Harness) -> None:
+async def test_a_replayed_slash_command_is_refused_but_the_same_text_typed_again_works(
+    harness: Harness,
+) -> None:
     """A replay is the same bytes; the same command typed again is a new request Slack signs anew."""
     h = harness
     h.sim.fusion.add_job(7002, steps=[Step(0, "RUNNING")])
@@ -99,7 +101,9 @@ async def test_a_slash_command_from_another_workspace_is_refused_in_its_ack(harn
     assert h.parents() == [] and h.sim.fusion.count("GET", "/jobRequests/7004") == 0
 
 
-async def test_a_modal_submitted_from_another_workspace_gets_an_error_on_its_first_field(harness: Harness) -> None:
+async def test_a_modal_submitted_from_another_workspace_gets_an_error_on_its_first_field(
+    harness: Harness,
+) -> None:
     h = harness
     h.sim.fusion.add_job(7005, steps=[Step(0, "RUNNING")])
     await h.user.shortcut(views.GLOBAL_SHORTCUT, viewing="C0001")

@@ -14,7 +14,8 @@ from tests.conftest import Harness
 
 def _insert(s: Any, watch_id: int, kind: str, payload: dict[str, Any], now: float) -> None:
     s.execute(text("INSERT INTO outbox (watch_id, kind, payload, created_at, attempts, next_attempt_at) "
-                   "VALUES (:w, :k, :p, :now, 0, :now)"), {"w": watch_id, "k": kind, "p": json.dumps(payload), "now": now})
+                   "VALUES (:w, :k, :p, :now, 0, :now)"),
+              {"w": watch_id, "k": kind, "p": json.dumps(payload), "now": now})
 
 
 def _watch_id(s: Any) -> int:
@@ -31,8 +32,12 @@ async def test_outbox_rows_written_by_the_last_release_are_delivered(harness: Ha
     watch_id = await h.runtime.db.run(_watch_id)
     now = h.runtime.clock()
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*from the last release*"}}]
-    await h.runtime.db.run(_insert, watch_id, "reply", {"text": "an old reply", "blocks": blocks, "broadcast": True}, now)
-    await h.runtime.db.run(_insert, watch_id, "file", {"filename": "old.log", "content_b64": "T0xEIExPRwo="}, now)
+    await h.runtime.db.run(
+        _insert, watch_id, "reply", {"text": "an old reply", "blocks": blocks, "broadcast": True}, now
+    )
+    await h.runtime.db.run(
+        _insert, watch_id, "file", {"filename": "old.log", "content_b64": "T0xEIExPRwo="}, now
+    )
     await h.runtime.db.run(_insert, watch_id, "update", {}, now)
     h.runtime.notifier.kick()
     await h.slack.wait_for(lambda: len(h.replies()) == 2 and h.slack.message("C0001", parent.ts).edits >= 1,
@@ -62,7 +67,9 @@ async def test_replies_owed_when_a_thread_moves_to_a_new_parent_follow_it_there(
     h.sim.fusion.set_state(7102, "RUNNING")
     await h.slack.wait_for(lambda: len(h.parents()) == 2, what="a new parent")
     new = h.parents()[-1]
-    await h.slack.wait_for(lambda: [r.text for r in h.slack.thread("C0001", new.ts)] == ["fusion-demo job 7102: running"],
-                           what="the refused reply, in the new thread")
+    await h.slack.wait_for(
+        lambda: [r.text for r in h.slack.thread("C0001", new.ts)] == ["fusion-demo job 7102: running"],
+        what="the refused reply, in the new thread",
+    )
     h.sim.fusion.set_state(7102, "SUCCEEDED")
     await h.slack.wait_for(lambda: any("succeeded" in r.text for r in h.slack.thread("C0001", new.ts)))

@@ -25,7 +25,9 @@ from tests.e2e.test_socket_mode import SocketBot, bot, buttons  # noqa: F401  (t
 def everything(h: Harness, channel: str) -> str:
     """All a channel shows: its messages' text and blocks, threads included, and its files' names."""
     msgs = h.slack.all_messages(channel)
-    return json.dumps([[m.text, m.blocks, [getattr(f, "name", str(f)) for f in (m.files or [])]] for m in msgs])
+    return json.dumps(
+        [[m.text, m.blocks, [getattr(f, "name", str(f)) for f in (m.files or [])]] for m in msgs]
+    )
 
 
 def due_now(s: Any) -> None:
@@ -60,7 +62,9 @@ async def test_details_already_owed_are_not_posted_where_todays_config_no_longer
     h.slack.clear_faults()  # Slack is back
     h.settings = settings_for(h.sim, **{"epm-demo": {"details": []}})
     await h.restart()
-    await h.slack.wait_for(lambda: any("failed" in r.text for r in h.replies("C0001")), what="the failure reply")
+    await h.slack.wait_for(
+        lambda: any("failed" in r.text for r in h.replies("C0001")), what="the failure reply"
+    )
 
     async def nothing_owed() -> bool:
         return not await h.runtime.db.run(kinds_owed)
@@ -71,7 +75,7 @@ async def test_details_already_owed_are_not_posted_where_todays_config_no_longer
     assert not any(m.files for m in h.slack.all_messages("C0001"))
 
 
-# -- the same checks over Socket Mode (no signatures there; the rules are the app's, not the front door's) ----
+# -- the same checks over Socket Mode (no signatures there; the rules are the app's, not the front door's) ---
 
 async def test_over_socket_mode_a_non_owner_cannot_cancel_and_the_modal_refuses_a_channel_one_is_not_in(
         bot: SocketBot) -> None:  # noqa: F811
@@ -106,7 +110,7 @@ async def test_over_socket_mode_a_non_owner_cannot_cancel_and_the_modal_refuses_
     assert bot.parents("C0300") == [] and bot.sim.fusion.count("GET", "/jobRequests/7102") == 0
 
 
-# -- item 5 as Slack really caches it: a person removed from a private channel, the tab opened at once ---------
+# -- item 5 as Slack really caches it: a person removed from a private channel, the tab opened at once -------
 
 async def test_the_home_tab_opened_right_after_leaving_a_private_channel_no_longer_shows_nor_stops_its_job(
         harness: Harness) -> None:
@@ -130,7 +134,9 @@ async def test_the_home_tab_opened_right_after_leaving_a_private_channel_no_long
              "view": {"type": "home"}, "trigger_id": h.slack.new_trigger("U0001"),
              "actions": [{"action_id": ButtonAction.STOP, "value": stop["value"], "type": "button"}]}
     assert (await h.user.send_payload(stale))[0] == 200
-    await h.slack.wait_for(lambda: "does not belong to a watch of yours" in json.dumps(h.slack.home_of("U0001")))
+    await h.slack.wait_for(
+        lambda: "does not belong to a watch of yours" in json.dumps(h.slack.home_of("U0001"))
+    )
     assert not any("Stopped watching" in r.text for r in h.replies("G0410"))
 
 
@@ -146,7 +152,9 @@ async def test_the_modal_refuses_a_channel_the_person_left_a_moment_ago(harness:
     await h.slack.wait_for(lambda: h.parents("C0310"), what="the watch while she is a member")
     h.slack.channels["C0310"].members.discard("U0001")  # she leaves the channel
     await h.user.shortcut("jobstatus_watch_global", viewing="C0001")
-    await h.slack.wait_for(lambda: len(h.slack.modals("U0001")) >= 1 and h.slack.modals("U0001")[-1].id != modal.id)
+    await h.slack.wait_for(
+        lambda: len(h.slack.modals("U0001")) >= 1 and h.slack.modals("U0001")[-1].id != modal.id
+    )
     again = h.slack.modals("U0001")[-1]
     h.sim.fusion.add_job(9612, steps=[Step(0, "RUNNING")])
     result = await h.user.submit(again.id, {"backend": "fusion-demo", "job_id": "9612", "channel": "C0310"})
@@ -210,7 +218,7 @@ async def test_list_names_a_tokens_watch_as_the_token_and_its_mentioned_user_not
     assert "<@api:" not in text and "(by `ci-review` (API) for <@U0002>)" in text, text
 
 
-# -- item 8 by another way in: `/jobstatus backends` named every backend and its private channels --------------
+# -- item 8 by another way in: `/jobstatus backends` named every backend and its private channels ------------
 
 @pytest.mark.backends(**{"epm-demo": {"users": ["S0PAY"], "channels": ["G0PAYROLL"]},
                          "planning-demo": {"users": ["U0002"]}})
@@ -221,14 +229,22 @@ async def test_backends_lists_only_the_backends_the_person_may_use(harness: Harn
     for user in ("U0001", "U0002"):
         result = await h.user.command("backends", channel_id="C0001", user_id=user)
         assert result.status == 200
-        answers[user] = str(result.ack_text) if result.ack_text else str((await result.wait_responses(1))[-1].text)
+        answers[user] = (
+            str(result.ack_text) if result.ack_text else str((await result.wait_responses(1))[-1].text)
+        )
     assert "fusion-demo" in answers["U0001"] and "epm-demo" not in answers["U0001"], answers["U0001"]
     assert "planning-demo" not in answers["U0001"] and "G0PAYROLL" not in answers["U0001"]
-    assert "epm-demo" in answers["U0002"] and "G0PAYROLL" in answers["U0002"] and "planning-demo" in answers["U0002"]
+    assert (
+        "epm-demo" in answers["U0002"]
+        and "G0PAYROLL" in answers["U0002"]
+        and "planning-demo" in answers["U0002"]
+    )
 
 
 @pytest.mark.backends(**{"epm-demo": {"users": ["S0PAY"], "channels": ["G0PAYROLL"]}})
-async def test_a_mistyped_backend_is_never_answered_with_the_name_of_a_restricted_one(harness: Harness) -> None:
+async def test_a_mistyped_backend_is_never_answered_with_the_name_of_a_restricted_one(
+    harness: Harness,
+) -> None:
     h = harness
     result = await h.user.command("watch epm-dem 1891", channel_id="C0001", user_id="U0001")
     said = str(result.ack_text)
@@ -244,7 +260,9 @@ async def test_someone_outside_a_backends_users_is_told_so_not_the_private_chann
     said = []
     for verb in ("watch", "status", "cancel", "unwatch"):
         result = await h.user.command(f"{verb} epm-demo 1891", channel_id="C0001", user_id="U0001")
-        said.append(str(result.ack_text) if result.ack_text else str((await result.wait_responses(2))[-1].text))
+        said.append(
+            str(result.ack_text) if result.ack_text else str((await result.wait_responses(2))[-1].text)
+        )
     for text in said:
         assert "G0PAYROLL" not in text, said
         assert text.startswith("You may not use backend `epm-demo`: its `users` setting"), said
@@ -264,7 +282,9 @@ async def test_the_modal_offers_only_the_backends_the_person_may_use(harness: Ha
 
 
 @pytest.mark.backends(**{"epm-demo": {"users": ["S0PAY"]}})
-async def test_the_home_tabs_backend_health_names_only_the_backends_the_person_may_use(harness: Harness) -> None:
+async def test_the_home_tabs_backend_health_names_only_the_backends_the_person_may_use(
+    harness: Harness,
+) -> None:
     h = harness
     h.slack.add_usergroup("S0PAY", "payroll", users=["U0002"])
     for user in ("U0001", "U0002"):
@@ -275,11 +295,12 @@ async def test_the_home_tabs_backend_health_names_only_the_backends_the_person_m
     assert "fusion-demo" in ben and "epm-demo" in ben
 
 
-# -- item 2 by another way in: `/jobstatus watch` as an id oracle ----------------------------------------------
+# -- item 2 by another way in: `/jobstatus watch` as an id oracle --------------------------------------------
 
 async def test_ids_cannot_be_probed_through_watch_faster_than_through_status(harness: Harness) -> None:
     """`status` answers 10 a minute per person; `watch` of an id the vendor does not know told the same thing
-    (has no job) without any limit. Its misses now have an allowance as large; watches of real jobs cost none."""
+    (has no job) without any limit. Its misses now have an allowance as large; watches of real jobs cost
+    none."""
     h = harness
     h.sim.fusion.add_job(9951, steps=[Step(0, "RUNNING")])
     answers = [str((await h.watch(f"watch fusion-demo {90000 + i}", user="U0005")).responses()[-1].text)
@@ -301,8 +322,8 @@ async def test_ids_cannot_be_probed_through_watch_faster_than_through_status(har
 
 async def test_what_was_owed_to_a_channel_taken_out_of_channels_is_not_posted_there_after_the_restart(
         harness: Harness) -> None:
-    """Item 3 with Slack down meanwhile: the failure (its reply, details and log) was owed to a channel when the
-    operator took it out of the backend's `channels`. After the restart nothing of the job reaches that
+    """Item 3 with Slack down meanwhile: the failure (its reply, details and log) was owed to a channel when
+    the operator took it out of the backend's `channels`. After the restart nothing of the job reaches that
     channel any more: not the failure reply, its details or its log owed under yesterday's rules."""
     h = harness
     secret = "IBAN DE89370400440532013000"
@@ -321,7 +342,8 @@ async def test_what_was_owed_to_a_channel_taken_out_of_channels_is_not_posted_th
 
     await h.slack.wait_for(failure_owed, poll=0.1, what="the failure owed")
     await h.runtime.stop()
-    engine = create_engine(h.env.database_url)  # Slack is back: what is owed is due (not after the outage's backoff)
+    # Slack is back: what is owed is due (not after the outage's backoff)
+    engine = create_engine(h.env.database_url)
     with Session(engine) as s, s.begin():
         due_now(s)
     engine.dispose()

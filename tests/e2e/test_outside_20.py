@@ -84,7 +84,8 @@ async def test_a_long_hostile_failure_message_stays_words_in_threads_the_home_ta
 async def test_an_immuta_id_that_is_not_a_guid_is_refused_by_the_api_the_modal_and_cancel_and_never_sent(
         harness: Harness) -> None:
     h = harness
-    words = f"'job-123' is not an Immuta job id: it is the job's globally unique identifier, e.g. {IMMUTA_EXAMPLE}"
+    words = ("'job-123' is not an Immuta job id: it is the job's globally unique identifier, "
+             f"e.g. {IMMUTA_EXAMPLE}")
     url = h.runtime.events_url.replace("/slack/events", "/api/v1/watches")
     body = {"backend": "immuta-demo", "job_id": "job-123", "channel": "C0001"}
     async with aiohttp.ClientSession() as session, session.post(
@@ -94,13 +95,16 @@ async def test_an_immuta_id_that_is_not_a_guid_is_refused_by_the_api_the_modal_a
     await h.user.shortcut("jobstatus_watch_global", viewing="C0001")
     await h.slack.wait_for(lambda: h.slack.modals("U0001"))
     [modal] = h.slack.modals("U0001")
-    submitted = await h.user.submit(modal.id, {"backend": "immuta-demo", "job_id": "job-123", "channel": "C0001"})
+    submitted = await h.user.submit(
+        modal.id, {"backend": "immuta-demo", "job_id": "job-123", "channel": "C0001"}
+    )
     assert submitted.body is not None and submitted.body.get("response_action") == "errors", submitted.body
     assert any(e.startswith(words) for e in submitted.body["errors"].values()), submitted.body
     cancel = await h.user.command("cancel immuta-demo job-123")
     assert str(cancel.ack_text).startswith(words), cancel.ack_text
-    assert h.sim.immuta.requests == [] or all("job-123" not in (r.body or b"").decode() and "job-123" not in r.path
-                                              for r in h.sim.immuta.requests)
+    assert h.sim.immuta.requests == [] or all(
+        "job-123" not in (r.body or b"").decode() and "job-123" not in r.path for r in h.sim.immuta.requests
+    )
     assert h.parents() == []
 
 

@@ -1,6 +1,7 @@
 """Issue 19 ("Who may see and do what"), items 1, 2, 3 and 5, end to end: signed requests to the real Bolt app
 (slash commands, button clicks, the modal, the Home tab) against the fake Slack and the vendor simulators,
-asserting on what reached Slack and the vendor. Each failed on the main branch before bot/operations/permissions.py."""
+asserting on what reached Slack and the vendor. Each failed on the main branch before
+bot/operations/permissions.py."""
 
 from __future__ import annotations
 
@@ -47,7 +48,9 @@ async def test_item1_a_watch_of_ones_own_elsewhere_gives_no_right_to_cancel(harn
     [his] = h.parents("C0002")
     refused_click = await clicked(h, "C0002", his.ts, ButtonAction.CANCEL, "U0002")
     assert h.sim.fusion.count("POST", "/cancel") == 0  # the vendor was not asked
-    assert refused.startswith("Only <@U0001>, who first watched it (the `cancel: owner` rule of `fusion-demo`)")
+    assert refused.startswith(
+        "Only <@U0001>, who first watched it (the `cancel: owner` rule of `fusion-demo`)"
+    )
     assert refused_click == refused
     assert (await said(h, "cancel fusion-demo 9301", channel="C0001", user="U0002")) == refused
     assert not any("Cancel requested" in r.text for r in h.replies("C0001") + h.replies("C0002"))
@@ -64,8 +67,13 @@ async def test_item2_a_failure_outside_the_details_channels_shows_the_state_and_
         harness: Harness) -> None:
     h = harness
     secret = "IBAN DE89370400440532013000 salary 5230.00"
-    h.sim.epm_di.add_job(1891, name="PAYROLL_LOAD", steps=[Step(0, -1)], log_file="outbox/logs/PAYROLL_1891.log",
-                         log_text=f"INFO start\nERROR [AIF]: row 17: {secret}\nINFO end\n")
+    h.sim.epm_di.add_job(
+        1891,
+        name="PAYROLL_LOAD",
+        steps=[Step(0, -1)],
+        log_file="outbox/logs/PAYROLL_1891.log",
+        log_text=f"INFO start\nERROR [AIF]: row 17: {secret}\nINFO end\n",
+    )
     await h.watch("watch epm-demo 1891", channel="C0001")  # #general: the demo's details channel
     await h.watch("watch epm-demo 1891", channel="C0002", user="U0002")  # a scratch channel of ben's choosing
     h.sim.epm_di.set_state(1891, "1", details=f"Data load failed: {secret}")
@@ -74,10 +82,16 @@ async def test_item2_a_failure_outside_the_details_channels_shows_the_state_and_
     assert any(secret in texts(r.blocks) for r in h.replies("C0001"))
     # the other one: the state, and where the details are; no failure text, no log, no file, no path
     await h.slack.wait_for(lambda: any("failed" in r.text for r in h.replies("C0002")), what="the failure")
-    await h.slack.wait_for(lambda: "jobstatus_rewatch" in buttons(h.slack.message("C0002", h.parents("C0002")[0].ts)))
+    await h.slack.wait_for(
+        lambda: "jobstatus_rewatch" in buttons(h.slack.message("C0002", h.parents("C0002")[0].ts))
+    )
     everything = texts([m.blocks for m in h.slack.all_messages("C0002")]) + "".join(
         m.text for m in h.slack.all_messages("C0002"))
-    assert secret not in everything and "PAYROLL_1891.log" not in everything and "Data load failed" not in everything
+    assert (
+        secret not in everything
+        and "PAYROLL_1891.log" not in everything
+        and "Data load failed" not in everything
+    )
     assert "Details are posted in <#C0001>." in everything
     assert not any(r.files for r in h.replies("C0002"))
     # and `status` there says the state only
@@ -101,7 +115,9 @@ async def test_item2_status_is_limited_per_person_and_says_when_to_try_again(har
 # -- item 3: a channel taken out of `channels` reaches the watches already in it ---------------------------
 
 @pytest.mark.backends(**{"fusion-demo": {"channels": ["C0001", "C0002"]}})
-async def test_item3_a_channel_taken_out_ends_its_watches_once_and_its_buttons_refuse(harness: Harness) -> None:
+async def test_item3_a_channel_taken_out_ends_its_watches_once_and_its_buttons_refuse(
+    harness: Harness,
+) -> None:
     h = harness
     h.sim.fusion.add_job(9501, steps=[Step(0, "RUNNING")])
     await h.watch("watch fusion-demo 9501", channel="C0002")
@@ -113,13 +129,15 @@ async def test_item3_a_channel_taken_out_ends_its_watches_once_and_its_buttons_r
     await h.slack.wait_for(lambda: any(note in r.text for r in h.replies("C0002")), what="the note")
     await h.slack.wait_for(lambda: buttons(h.slack.message("C0002", parent.ts)) == ["jobstatus_rewatch"])
     polled = h.sim.fusion.count("GET", "/jobRequests/9501")
-    # the old message's buttons, clicked from a client that still shows them, are checked against today's rules
+    # the old message's buttons, clicked from a client that still shows them, are checked against today's
+    # rules
     for action, button in stale.items():
         url = h.slack.response_url("C0002", "U0001", parent.ts)
         payload = {"type": "block_actions", "user": {"id": "U0001", "team_id": h.slack.team_id},
                    "team": {"id": h.slack.team_id}, "api_app_id": h.slack.app_id,
                    "container": {"type": "message", "message_ts": parent.ts, "channel_id": "C0002"},
-                   "channel": {"id": "C0002"}, "trigger_id": h.slack.new_trigger("U0001"), "response_url": url,
+                   "channel": {"id": "C0002"}, "trigger_id": h.slack.new_trigger("U0001"),
+                   "response_url": url,
                    "actions": [{"action_id": action, "value": button["value"], "type": "button"}]}
         status, _ = await h.user.send_payload(payload)
         assert status == 200
@@ -173,6 +191,8 @@ async def test_item5_the_home_tab_forgets_a_private_channel_the_person_left(harn
              "actions": [{"action_id": ButtonAction.STOP, "value": stop["value"], "type": "button"}]}
     status, _ = await h.user.send_payload(stale)  # the Stop button of a tab she still had open
     assert status == 200
-    await h.slack.wait_for(lambda: "does not belong to a watch of yours" in json.dumps(h.slack.home_of("U0001")))
+    await h.slack.wait_for(
+        lambda: "does not belong to a watch of yours" in json.dumps(h.slack.home_of("U0001"))
+    )
     assert not any("Stopped watching" in r.text for r in h.replies("G0400"))
     assert buttons(h.slack.message("G0400", h.parents("G0400")[0].ts)) != ["jobstatus_rewatch"]

@@ -44,7 +44,8 @@ def database_url(postgres_url: str) -> str:
 
 @pytest.fixture(autouse=True)
 def _quick_slack_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 0.05)  # Slack's per-channel pacing is not tested here
+    # Slack's per-channel pacing is not tested here
+    monkeypatch.setattr("bot.engine.notifier.pace.CHANNEL_GAP", 0.05)
 
 
 def query(url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:
@@ -87,7 +88,9 @@ async def test_watch_posts_a_parent_and_replies_on_each_state_change(harness: Ha
     assert query(url, "SELECT phase, polling FROM jobs") == [("succeeded", False)]
     assert query(url, "SELECT vendor_status FROM state_changes ORDER BY id") == [("ENQUEUED",), ("RUNNING",),
                                                                                  ("SUCCEEDED",)]
-    assert query(url, "SELECT active, ended_reason, parent_ts FROM watches") == [(False, "finished", parent.ts)]
+    assert query(url, "SELECT active, ended_reason, parent_ts FROM watches") == [
+        (False, "finished", parent.ts)
+    ]
     await h.slack.wait_for(lambda: query(url, "SELECT count(*) FROM outbox") == [(0,)], poll=0.05)
 
 
@@ -106,7 +109,9 @@ async def test_stop_then_rewatch_keeps_the_same_thread(harness: Harness) -> None
     await h.user.click("C0001", parent.ts, "jobstatus_rewatch")
     await h.slack.wait_for(lambda: "jobstatus_stop" in buttons(h.slack.message("C0001", parent.ts)))
     await h.slack.wait_for(lambda: said(h, "Watching again"))
-    await h.slack.wait_for(lambda: h.sim.fusion.count("GET", "/jobRequests/44047") > stopped_at + 1, poll=0.05)
+    await h.slack.wait_for(
+        lambda: h.sim.fusion.count("GET", "/jobRequests/44047") > stopped_at + 1, poll=0.05
+    )
     h.sim.fusion.set_state(44047, "FAILED", message="ESS-07034 job failed")
     await h.slack.wait_for(lambda: said(h, "ESS-07034"))
     assert len(h.parents()) == 1
@@ -136,8 +141,11 @@ async def test_what_slack_has_not_taken_stays_owed_across_a_restart(harness: Har
     await h.slack.wait_for(lambda: len(h.slack.failed_calls) > refused, poll=0.05, what="the reply refused")
     await h.runtime.stop()
     url = h.env.database_url
-    owed = query(url, "SELECT o.kind, o.attempts, w.parent_ts FROM outbox o JOIN watches w ON w.id = o.watch_id "
-                      "WHERE o.kind IN ('reply', 'event')")  # a thread reply, rendered now or when sent
+    owed = query(
+        url,
+        "SELECT o.kind, o.attempts, w.parent_ts FROM outbox o JOIN watches w ON w.id = o.watch_id "
+        "WHERE o.kind IN ('reply', 'event')",
+    )  # a thread reply, rendered now or when sent
     assert owed and all(ts == parent.ts for _kind, _attempts, ts in owed)
     assert max(attempts for _kind, attempts, _ts in owed) >= 1  # Slack refused it once; it is still owed
     assert said(h, "succeeded") == []
@@ -158,8 +166,14 @@ async def test_epm_rotating_refresh_token_is_kept_in_postgres_and_used_after_a_r
     auth = {"type": "oauth2_refresh", "token_url": sim.base_url("epm_data_integration") + "/oauth2/v1/token",
             "client_id": "jobstatus-epm", "client_secret": "epm-client-secret", "refresh_token": first}
     settings = settings_for(sim, **{"epm-demo": {"auth": auth}})
-    env = Environment(slack_bot_token=slack.token, slack_signing_secret=SIGNING_SECRET, slack_api_url=slack.api_url,
-                      database_url=database_url, port=0, secret_keys=SECRET_KEYS)
+    env = Environment(
+        slack_bot_token=slack.token,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=slack.api_url,
+        database_url=database_url,
+        port=0,
+        secret_keys=SECRET_KEYS,
+    )
     runtime = await start_runtime(settings, env)
     h = Harness(sim, slack, settings, env, runtime, SlackUser(runtime.events_url, SIGNING_SECRET, slack))
 
@@ -225,11 +239,17 @@ def _seed(s: Any) -> list[int]:
 
 async def test_the_poller_and_notifier_queries_work_alike(db: Store) -> None:
     pks = await db.run(_seed)
-    assert await db.run(store.counts) == {"jobs_polling": 3, "watches_active": 3, "outbox": 3}  # three parents
+    # three parents
+    assert await db.run(store.counts) == {"jobs_polling": 3, "watches_active": 3, "outbox": 3}
     rows = {r.pk: r for r in await db.run(store.polling_jobs)}
     assert sorted(rows) == sorted(pks)
     row = rows[pks[0]]
-    assert (row.backend, row.job_id, row.phase, row.vendor_status) == ("fusion-demo", "1", "running", "RUNNING")
+    assert (row.backend, row.job_id, row.phase, row.vendor_status) == (
+        "fusion-demo",
+        "1",
+        "running",
+        "RUNNING",
+    )
     assert row.changed_at == NOW  # exactly
     assert await db.run(store.polling_job, pks[0]) == row and await db.run(store.polling_ids) == set(pks)
 
@@ -239,17 +259,33 @@ async def test_the_poller_and_notifier_queries_work_alike(db: Store) -> None:
     assert due[pks[0]] == NOW + 10.5 and due[pks[1]] == NOW + 20.25
 
     # a batch of results: a change (with a NUL in the vendor's text), an error, an unchanged answer
-    applied = await db.run(store.apply_results, [
-        PollResult(pks[0], JobStatus("1", Phase.FAILED, "FAILED", message="row 7 \x00bad"), NOW + 1, NOW + 31, False),
-        PollResult(pks[1], Unavailable("fusion-demo cannot be reached"), NOW + 1, NOW + 61, False),
-        PollResult(pks[2], JobStatus("3", Phase.RUNNING, "RUNNING", name="job 3"), NOW + 1, NOW + 31, False),
-    ])
+    applied = await db.run(
+        store.apply_results,
+        [
+            PollResult(
+                pks[0],
+                JobStatus("1", Phase.FAILED, "FAILED", message="row 7 \x00bad"),
+                NOW + 1,
+                NOW + 31,
+                False,
+            ),
+            PollResult(pks[1], Unavailable("fusion-demo cannot be reached"), NOW + 1, NOW + 61, False),
+            PollResult(
+                pks[2], JobStatus("3", Phase.RUNNING, "RUNNING", name="job 3"), NOW + 1, NOW + 31, False
+            ),
+        ],
+    )
     assert [(a.changed, a.became_terminal, a.owed, a.polling) for a in applied] == [
         (True, True, 2, False), (False, False, 0, True), (False, False, 0, True)]
     job1 = await db.run(lambda s: s.get(Job, pks[0]))
     assert job1.message == "row 7 bad" and job1.polling is False and job1.phase is Phase.FAILED
     job2 = await db.run(lambda s: s.get(Job, pks[1]))
-    assert (job2.errors, job2.error_kind, job2.error_since, job2.next_poll_at) == (1, "unavailable", NOW + 1, NOW + 61)
+    assert (job2.errors, job2.error_kind, job2.error_since, job2.next_poll_at) == (
+        1,
+        "unavailable",
+        NOW + 1,
+        NOW + 61,
+    )
     assert [w.active for w in await db.run(store.watches_of, pks[0], active=None)] == [False]
 
     # the sweep: one outage note per outage, then the watch timeout ends what is left
@@ -265,10 +301,18 @@ async def test_the_poller_and_notifier_queries_work_alike(db: Store) -> None:
     owed = await db.run(store.pending, NOW + 10_000)
     # outbox.sending_order: replies in threads already posted, then new parents (and the replies waiting for
     # them), then the parents' updates
-    rank = {("event", True): 0, ("parent", True): 1, ("parent", False): 1, ("event", False): 2, ("update", True): 3,
-            ("update", False): 3}
+    rank = {
+        ("event", True): 0,
+        ("parent", True): 1,
+        ("parent", False): 1,
+        ("event", False): 2,
+        ("update", True): 3,
+        ("update", False): 3,
+    }
     ranks = [rank[(str(m.kind), m.parent_ts is not None)] for m in owed]
-    assert ranks == sorted(ranks) and ranks[0] == 0 and owed[-1].kind == "update", [(m.kind, m.parent_ts) for m in owed]
+    assert ranks == sorted(ranks) and ranks[0] == 0 and owed[-1].kind == "update", [
+        (m.kind, m.parent_ts) for m in owed
+    ]
     # (the thread replies of a change, an outage and a timeout are events, rendered when sent)
     assert {(m.kind, m.channel) for m in owed} >= {("parent", "C1"), ("event", "C1"), ("update", "C2")}
     first = owed[0]
@@ -280,9 +324,17 @@ async def test_the_poller_and_notifier_queries_work_alike(db: Store) -> None:
 
     # a watch whose parent could not be posted is undone with its job (foreign keys in order)
     st = JobStatus("4", Phase.RUNNING, "RUNNING")
-    w4, _, _ = await db.run(store.create_watch, "fusion-demo", st, "C3", "U1", now=NOW, interval=30,
-                            watch_timeout=60, first_reply=Changed(JobView.of_status("fusion-demo", st, NOW), "U1",
-                                                                  None, None))
+    w4, _, _ = await db.run(
+        store.create_watch,
+        "fusion-demo",
+        st,
+        "C3",
+        "U1",
+        now=NOW,
+        interval=30,
+        watch_timeout=60,
+        first_reply=Changed(JobView.of_status("fusion-demo", st, NOW), "U1", None, None),
+    )
     await db.run(store.discard_watch, w4.id)
     assert await db.run(store.find_job, "fusion-demo", "4") is None
 

@@ -1,4 +1,5 @@
-"""The installed command as a real process: config errors, serving, and kill -9 then restart into the same thread."""
+"""The installed command as a real process: config errors, serving, and kill -9 then restart into the same
+thread."""
 
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ def bot_env(tmp_path: Path, slack: FakeSlack, port: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
         "SLACK_BOT_TOKEN": slack.token, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack.api_url,
-        "JOBSTATUS_CONFIG": str(tmp_path / "jobstatus.yaml"), "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
-        "PORT": str(port),
+        "JOBSTATUS_CONFIG": str(tmp_path / "jobstatus.yaml"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}", "PORT": str(port),
     })
     env.pop("SLACK_APP_TOKEN", None)
     return env
@@ -61,9 +62,15 @@ def test_config_error_names_file_backend_field_and_refuses_to_start(tmp_path: Pa
     cfg.write_text("backends:\n  fusion-prod:\n    type: fusion_jobscheduler\n    base_url: https://x\n"
                    "    auth: {type: basic, username: u, password: p}\n    poll_interval: often\n")
     env = dict(os.environ, JOBSTATUS_CONFIG=str(cfg), SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s")
-    out = subprocess.run([sys.executable, "-m", "bot", "run"], env=env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "run"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 2
-    assert str(cfg) in out.stderr and "backend 'fusion-prod'" in out.stderr and "field 'poll_interval'" in out.stderr
+    assert (
+        str(cfg) in out.stderr
+        and "backend 'fusion-prod'" in out.stderr
+        and "field 'poll_interval'" in out.stderr
+    )
 
 
 def test_a_setting_the_adapter_needs_is_a_config_error_too(tmp_path: Path) -> None:
@@ -72,9 +79,13 @@ def test_a_setting_the_adapter_needs_is_a_config_error_too(tmp_path: Path) -> No
                    "    auth: {type: basic, username: u, password: p}\n")
     env = dict(os.environ, JOBSTATUS_CONFIG=str(cfg), SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s",
                DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}", PORT="0")
-    out = subprocess.run([sys.executable, "-m", "bot", "run"], env=env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "run"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 2, out.stderr
-    assert str(cfg) in out.stderr and "backend 'planning'" in out.stderr and "field 'application'" in out.stderr
+    assert (
+        str(cfg) in out.stderr and "backend 'planning'" in out.stderr and "field 'application'" in out.stderr
+    )
 
 
 async def test_kill_9_and_restart_keeps_posting_into_the_same_thread(tmp_path: Path) -> None:
@@ -84,7 +95,9 @@ async def test_kill_9_and_restart_keeps_posting_into_the_same_thread(tmp_path: P
     slack = FakeSlack()
     await slack.start()
     port = free_port()
-    (tmp_path / "jobstatus.yaml").write_text(yaml.safe_dump({"backends": demo_backends(sim, poll_interval=0.5)}))
+    (tmp_path / "jobstatus.yaml").write_text(
+        yaml.safe_dump({"backends": demo_backends(sim, poll_interval=0.5)})
+    )
     env = bot_env(tmp_path, slack, port)
     log = tmp_path / "bot.log"
     proc = await start_bot(env, log)
@@ -121,8 +134,13 @@ async def test_a_second_process_on_the_same_sqlite_file_refuses_to_start_and_say
     log = tmp_path / "first.log"
     first = await start_bot(bot_env(tmp_path, slack, free_port()), log)
     try:
-        second = subprocess.run([sys.executable, "-m", "bot", "run"], env=bot_env(tmp_path, slack, free_port()),
-                                capture_output=True, text=True, timeout=60)
+        second = subprocess.run(
+            [sys.executable, "-m", "bot", "run"],
+            env=bot_env(tmp_path, slack, free_port()),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert second.returncode == 2, second.stderr
         db = tmp_path / "bot.db"
         assert f"the SQLite database {db} is in use by another jobstatus-bot process" in second.stderr
@@ -130,7 +148,8 @@ async def test_a_second_process_on_the_same_sqlite_file_refuses_to_start_and_say
         assert first.poll() is None  # the first one serves on, untouched
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=20) == 0
-        again = await start_bot(bot_env(tmp_path, slack, free_port()), tmp_path / "again.log")  # the lock went
+        # the lock went
+        again = await start_bot(bot_env(tmp_path, slack, free_port()), tmp_path / "again.log")
         again.send_signal(signal.SIGTERM)
         assert again.wait(timeout=20) == 0
     finally:

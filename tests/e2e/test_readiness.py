@@ -1,6 +1,7 @@
 """/healthz (liveness: the process answers) and /readyz (readiness: 200, or 503 with the reasons) of the real
 app: ready when serving; not while Slack refuses the token (and ready again when it takes it); a database that
-does not answer, tried one ping at a time. Socket Mode's "not connected" is in test_stopping.py (a process)."""
+does not answer, tried one ping at a time. Socket Mode's "not connected" is in test_stopping.py (a
+process)."""
 
 from __future__ import annotations
 

@@ -53,7 +53,8 @@ class Cluster:
     slack: FakeSlack
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
-    metrics_ports: dict[str, int] = field(default_factory=dict)  # METRICS_ADDR: /metrics and the detailed /healthz
+    # METRICS_ADDR: /metrics and the detailed /healthz
+    metrics_ports: dict[str, int] = field(default_factory=dict)
     socket: bool = False  # Socket Mode: each replica opens its own connection to the fake Slack
 
     async def start(self, name: str) -> None:
@@ -148,8 +149,8 @@ def repeated_replies(slack: FakeSlack, channel: str, ts: str) -> int:
 
 def ahead_of_pace(slack: FakeSlack, channel: str) -> float:
     """How many posts (parents and replies; edits are not posts) to one channel ran ahead of the notifier's
-    pace, a bucket of CHANNEL_BURST at once refilled at one per CHANNEL_GAP s (bot/engine/notifier/pace.py), replayed over
-    the posts as they reached Slack, whichever replica sent them: 0 when the pace held."""
+    pace, a bucket of CHANNEL_BURST at once refilled at one per CHANNEL_GAP s (bot/engine/notifier/pace.py),
+    replayed over the posts as they reached Slack, whichever replica sent them: 0 when the pace held."""
     posts = sorted([m.posted_at for m in slack.messages(channel)]
                    + [r.posted_at for m in slack.messages(channel) for r in slack.thread(channel, m.ts)])
     tokens, worst = float(CHANNEL_BURST), 0.0
@@ -167,9 +168,12 @@ async def test_replicas_share_the_jobs_evenly_and_a_joining_one_gets_its_share(c
     for i, job_id in enumerate(jobs):
         c.sim.fusion.add_job(job_id, steps=[Step(0, "RUNNING")])
         via = "ab"[i % 2]  # watches made through either replica's HTTP endpoint
-        result = await c.user(via).command(f"watch fusion-demo {job_id}", channel_id=CHANNELS[i % len(CHANNELS)])
-        await c.slack.wait_for(lambda r=result: any("Watching fusion-demo job" in p.text for p in r.responses()),
-                               timeout=30)  # after "Checking …"
+        result = await c.user(via).command(
+            f"watch fusion-demo {job_id}", channel_id=CHANNELS[i % len(CHANNELS)]
+        )
+        await c.slack.wait_for(
+            lambda r=result: any("Watching fusion-demo job" in p.text for p in r.responses()), timeout=30
+        )  # after "Checking …"
 
     async def even(n: int) -> dict[str, int] | None:
         counts = await c.scheduled()
@@ -192,7 +196,10 @@ async def test_replicas_share_the_jobs_evenly_and_a_joining_one_gets_its_share(c
     await c.start("c")  # joins: the others give back their excess, it takes its share
     counts = await wait_until(lambda: even(3), 30, "4 jobs in each of three replicas' schedules")
     assert set(counts) == {"a", "b", "c"}
-    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{c.metrics_ports['c']}/metrics") as r:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{c.metrics_ports['c']}/metrics") as r,
+    ):
         exposition = await r.text()
     assert "jobstatus_replicas_live 3.0" in exposition
     assert 'jobstatus_jobs_tracked{backend="fusion-demo"} 4.0' in exposition
@@ -231,8 +238,9 @@ async def test_a_replica_killed_during_state_changes_and_sends_is_taken_over(clu
             Step(t0, end, {"message": f"job {job_id} ended"} if end == "FAILED" else {})])
         channel = CHANNELS[i % 2]  # two channels: six watches each, so sends queue up at ~1/s
         result = await c.user("ab"[i % 2]).command(f"watch fusion-demo {job_id}", channel_id=channel)
-        await c.slack.wait_for(lambda r=result: any("Watching fusion-demo job" in p.text for p in r.responses()),
-                               timeout=30)
+        await c.slack.wait_for(
+            lambda r=result: any("Watching fusion-demo job" in p.text for p in r.responses()), timeout=30
+        )
         jobs.append((job_id, channel, end))
     await wait_until(lambda: _both_poll(c), 30, "both replicas polling")
 
@@ -263,14 +271,19 @@ async def test_a_replica_killed_during_state_changes_and_sends_is_taken_over(clu
         repeated += repeated_replies(c.slack, channel, found[0].ts)
         texts = [r.text.lower() for r in c.slack.thread(channel, found[0].ts)]
         assert any("running" in t for t in texts), texts  # no state change lost either
-    assert repeated <= max(held, 1), (repeated, held)  # at most the one in flight per channel it was sending to
+    # at most the one in flight per channel it was sending to
+    assert repeated <= max(held, 1), (repeated, held)
     for channel in CHANNELS[:2]:
         assert ahead_of_pace(c.slack, channel) <= 0.1, channel  # the pace held across the takeover too
-    print(f"\nreplicas: kill -9 of 1 of 2 during sends ({held} channels): its jobs taken over in {took:.1f} s "
-          f"(lease {LEASE:g} s), 0 lost, 0 duplicate parents, {repeated} repeated replies")
+    print(
+        f"\nreplicas: kill -9 of 1 of 2 during sends ({held} channels): its jobs taken over in {took:.1f} s "
+        f"(lease {LEASE:g} s), 0 lost, 0 duplicate parents, {repeated} repeated replies"
+    )
 
 
-async def test_in_socket_mode_each_replica_connects_and_slack_hands_each_request_to_one(cluster: Cluster) -> None:
+async def test_in_socket_mode_each_replica_connects_and_slack_hands_each_request_to_one(
+    cluster: Cluster,
+) -> None:
     c = cluster
     c.socket = True
     await c.start("a")
@@ -287,17 +300,21 @@ async def test_in_socket_mode_each_replica_connects_and_slack_hands_each_request
     for job_id in (8300, 8301, 8302):  # each to one connection, as Slack does (the fake: the newest)
         await watch(job_id, "C0001")
     c.kill("b")  # one replica dies: Slack hands what comes next to the connection that is left
-    await c.slack.wait_for(lambda: len([s for s in c.slack.open_sockets() if not s.draining]) == 1, timeout=30)
+    await c.slack.wait_for(
+        lambda: len([s for s in c.slack.open_sockets() if not s.draining]) == 1, timeout=30
+    )
     for job_id in (8303, 8304, 8305):
         await watch(job_id, "C0002")
     for job_id in range(8300, 8306):
         c.sim.fusion.set_state(job_id, "SUCCEEDED")
-    for job_id in range(8300, 8306):  # the dead replica's jobs are polled by the other, every change delivered
+    # the dead replica's jobs are polled by the other, every change delivered
+    for job_id in range(8300, 8306):
         channel = "C0001" if job_id < 8303 else "C0002"
         [parent] = parent_of(c.slack, channel, job_id)
         await c.slack.wait_for(lambda ch=channel, ts=parent.ts: any(
             "succeeded" in r.text.lower() for r in c.slack.thread(ch, ts)), timeout=60)
-    assert len({e.envelope_id for e in c.slack.envelopes if e.ack is not None}) == 6  # each request acked once
+    # each request acked once
+    assert len({e.envelope_id for e in c.slack.envelopes if e.ack is not None}) == 6
 
 
 async def _both_poll(c: Cluster) -> bool:
@@ -342,7 +359,9 @@ async def test_leases_share_fence_and_pass_on_when_a_replica_goes_silent(postgre
 
         # fencing: r1 writes nothing of a job r2 owns, neither a result nor a next poll
         theirs = min(takes.owned)
-        before = query(postgres_url, "SELECT checked_at, next_poll_at, phase FROM jobs WHERE id = :pk", pk=theirs)
+        before = query(
+            postgres_url, "SELECT checked_at, next_poll_at, phase FROM jobs WHERE id = :pk", pk=theirs
+        )
         running = JobStatus(job_id="x", phase=Phase.RUNNING, vendor_status="RUNNING")
         [applied] = await db.run(store.apply_results, [PollResult(theirs, running, 50.0, 60.0)], "r1")
         assert applied.polling is False  # the poller drops it
@@ -422,7 +441,9 @@ async def test_a_job_being_polled_is_not_given_back_until_a_later_heartbeat(post
         db.close()
 
 
-async def test_a_heartbeat_rewrites_no_job_row_and_a_dead_owners_job_can_be_claimed(postgres_url: str) -> None:
+async def test_a_heartbeat_rewrites_no_job_row_and_a_dead_owners_job_can_be_claimed(
+    postgres_url: str,
+) -> None:
     """The heartbeat is the lease of all a replica's jobs: renewing one lease per job rewrote every owned row
     each lease/3 (at 25,000 jobs 1 to 3 s of PostgreSQL per heartbeat, with their row locks held)."""
     db = Store(postgres_url)
@@ -434,7 +455,8 @@ async def test_a_heartbeat_rewrites_no_job_row_and_a_dead_owners_job_can_be_clai
         versions = query(postgres_url, "SELECT id, xmin::text FROM jobs ORDER BY id")
         again = await db.run(leases.balance, "r1", 15.0, ["fusion-demo"])
         assert again.owned == first.owned and not again.claimed and not again.released
-        assert query(postgres_url, "SELECT id, xmin::text FROM jobs ORDER BY id") == versions  # no row rewritten
+        # no row rewritten
+        assert query(postgres_url, "SELECT id, xmin::text FROM jobs ORDER BY id") == versions
 
         pk = min(first.owned)  # a user watches it through r2 while r1 lives: r1 keeps it
         assert await db.run(leases.claim_job, "r2", 15.0, pk) is False
@@ -463,7 +485,9 @@ async def test_replicas_claiming_at_the_same_moment_never_take_the_same_job(post
             db.close()
 
 
-async def test_a_replica_reads_what_is_owed_only_in_channels_no_other_replica_holds(postgres_url: str) -> None:
+async def test_a_replica_reads_what_is_owed_only_in_channels_no_other_replica_holds(
+    postgres_url: str,
+) -> None:
     db = Store(postgres_url)
     try:
         db.upgrade()

@@ -22,9 +22,20 @@ def form(**fields: str) -> bytes:
     return urllib.parse.urlencode(fields).encode()
 
 
-SLASH = {"token": "x", "team_id": "T0001", "team_domain": "fake", "channel_id": "C0001", "channel_name": "general",
-         "user_id": "U0001", "user_name": "ana", "command": "/jobstatus", "text": "help", "api_app_id": "A0FAKE",
-         "response_url": "http://127.0.0.1:9/response/x", "trigger_id": "1.2.3"}
+SLASH = {
+    "token": "x",
+    "team_id": "T0001",
+    "team_domain": "fake",
+    "channel_id": "C0001",
+    "channel_name": "general",
+    "user_id": "U0001",
+    "user_name": "ana",
+    "command": "/jobstatus",
+    "text": "help",
+    "api_app_id": "A0FAKE",
+    "response_url": "http://127.0.0.1:9/response/x",
+    "trigger_id": "1.2.3",
+}
 
 MALFORMED = {
     "payload is not JSON": form(payload="{not json"),
@@ -35,35 +46,100 @@ MALFORMED = {
     "body is a JSON list": b"[1]",
     "body is not UTF-8": b"payload=\xff\xfe\xfa",
     "block_actions without actions or user": form(payload=json.dumps({"type": "block_actions"})),
-    "block_actions whose actions are not a list": form(payload=json.dumps(
-        {"type": "block_actions", "user": {"id": "U0001"}, "actions": "jobstatus_stop",
-         "response_url": "http://127.0.0.1:9/response/x"})),
-    "block_actions on a message without a response_url": form(payload=json.dumps(
-        {"type": "block_actions", "user": {"id": "U0001"}, "container": {"type": "message"},
-         "actions": [{"action_id": "jobstatus_stop", "value": "1"}]})),
-    "block_actions in a view without the view": form(payload=json.dumps(
-        {"type": "block_actions", "user": {"id": "U0001"}, "container": {"type": "view", "view_id": "V1"},
-         "actions": [{"action_id": "jobstatus_stop", "value": "1"}]})),
-    "block_actions in a modal, which has no buttons": form(payload=json.dumps(
-        {"type": "block_actions", "user": {"id": "U0001"}, "container": {"type": "view", "view_id": "V1"},
-         "view": {"type": "modal", "id": "V1"}, "actions": [{"action_id": "jobstatus_stop", "value": "1"}]})),
-    "shortcut without a trigger_id": form(payload=json.dumps(
-        {"type": "shortcut", "user": {"id": "U0001"}, "callback_id": "jobstatus_watch_global"})),
-    "message_action whose message is not an object": form(payload=json.dumps(
-        {"type": "message_action", "user": {"id": "U0001"}, "callback_id": "jobstatus_watch_message",
-         "trigger_id": "1.2.ab", "message": "44046"})),
-    "view_submission without a view": form(payload=json.dumps({"type": "view_submission", "user": {"id": "U0001"}})),
-    "view_submission whose view has no type": form(payload=json.dumps(
-        {"type": "view_submission", "user": {"id": "U0001"}, "view": {"callback_id": "jobstatus_watch_modal"}})),
-    "view_submission of a workflow_step view": form(payload=json.dumps(
-        {"type": "view_submission", "user": {"id": "U0001"},
-         "view": {"type": "workflow_step", "callback_id": "jobstatus_watch_modal"}})),
-    "view_submission whose response_urls hold no response_url": form(payload=json.dumps(
-        {"type": "view_submission", "user": {"id": "U0001"}, "response_urls": [{"response_url": 5}],
-         "view": {"type": "modal", "callback_id": "jobstatus_watch_modal"}})),
-    "event_callback whose event is a string": json.dumps({"type": "event_callback", "event": "app_home_opened"}).encode(),
-    "view_closed, which this app does not take": form(payload=json.dumps({"type": "view_closed",
-                                                                          "user": {"id": "U0001"}})),
+    "block_actions whose actions are not a list": form(
+        payload=json.dumps(
+            {
+                "type": "block_actions",
+                "user": {"id": "U0001"},
+                "actions": "jobstatus_stop",
+                "response_url": "http://127.0.0.1:9/response/x",
+            }
+        )
+    ),
+    "block_actions on a message without a response_url": form(
+        payload=json.dumps(
+            {
+                "type": "block_actions",
+                "user": {"id": "U0001"},
+                "container": {"type": "message"},
+                "actions": [{"action_id": "jobstatus_stop", "value": "1"}],
+            }
+        )
+    ),
+    "block_actions in a view without the view": form(
+        payload=json.dumps(
+            {
+                "type": "block_actions",
+                "user": {"id": "U0001"},
+                "container": {"type": "view", "view_id": "V1"},
+                "actions": [{"action_id": "jobstatus_stop", "value": "1"}],
+            }
+        )
+    ),
+    "block_actions in a modal, which has no buttons": form(
+        payload=json.dumps(
+            {
+                "type": "block_actions",
+                "user": {"id": "U0001"},
+                "container": {"type": "view", "view_id": "V1"},
+                "view": {"type": "modal", "id": "V1"},
+                "actions": [{"action_id": "jobstatus_stop", "value": "1"}],
+            }
+        )
+    ),
+    "shortcut without a trigger_id": form(
+        payload=json.dumps(
+            {"type": "shortcut", "user": {"id": "U0001"}, "callback_id": "jobstatus_watch_global"}
+        )
+    ),
+    "message_action whose message is not an object": form(
+        payload=json.dumps(
+            {
+                "type": "message_action",
+                "user": {"id": "U0001"},
+                "callback_id": "jobstatus_watch_message",
+                "trigger_id": "1.2.ab",
+                "message": "44046",
+            }
+        )
+    ),
+    "view_submission without a view": form(
+        payload=json.dumps({"type": "view_submission", "user": {"id": "U0001"}})
+    ),
+    "view_submission whose view has no type": form(
+        payload=json.dumps(
+            {
+                "type": "view_submission",
+                "user": {"id": "U0001"},
+                "view": {"callback_id": "jobstatus_watch_modal"},
+            }
+        )
+    ),
+    "view_submission of a workflow_step view": form(
+        payload=json.dumps(
+            {
+                "type": "view_submission",
+                "user": {"id": "U0001"},
+                "view": {"type": "workflow_step", "callback_id": "jobstatus_watch_modal"},
+            }
+        )
+    ),
+    "view_submission whose response_urls hold no response_url": form(
+        payload=json.dumps(
+            {
+                "type": "view_submission",
+                "user": {"id": "U0001"},
+                "response_urls": [{"response_url": 5}],
+                "view": {"type": "modal", "callback_id": "jobstatus_watch_modal"},
+            }
+        )
+    ),
+    "event_callback whose event is a string": json.dumps(
+        {"type": "event_callback", "event": "app_home_opened"}
+    ).encode(),
+    "view_closed, which this app does not take": form(
+        payload=json.dumps({"type": "view_closed", "user": {"id": "U0001"}})
+    ),
     "slash command without user, channel or response_url": form(command="/jobstatus", text="help"),
     "slash command without response_url": form(**{k: v for k, v in SLASH.items() if k != "response_url"}),
 }
@@ -121,8 +197,25 @@ async def test_signed_payloads_of_any_shape_never_get_a_500(harness: Harness) ->
     rng = random.Random(20261202)
     values: list[object] = [None, 1, "x", True, [], {}, [1], {"id": 5}, {"id": "U0001"}, [{"action_id": 3}],
                             [{"action_id": "jobstatus_stop", "value": {}}], "jobstatus_stop"]
-    keys = ["type", "user", "actions", "response_url", "container", "channel", "message", "team", "enterprise",
-            "view", "state", "token", "api_app_id", "is_enterprise_install", "authorizations", "event", "trigger_id"]
+    keys = [
+        "type",
+        "user",
+        "actions",
+        "response_url",
+        "container",
+        "channel",
+        "message",
+        "team",
+        "enterprise",
+        "view",
+        "state",
+        "token",
+        "api_app_id",
+        "is_enterprise_install",
+        "authorizations",
+        "event",
+        "trigger_id",
+    ]
     statuses = []
     for _ in range(150):
         payload = {k: rng.choice(values) for k in rng.sample(keys, rng.randint(0, len(keys)))}

@@ -1,7 +1,7 @@
 """Secrets at rest (issue 19, item 7): EPM's rotating refresh token is stored encrypted with the key of
 JOBSTATUS_SECRET_KEYS (bot/store/sealing.py), keys rotate, a plaintext row of an older version is encrypted at
-start, a missing or wrong key is a clear error at start (never a traceback, never the secret), and the SQLite file
-with its -wal and -shm is 0600 whatever the umask. Checked on the files on disk."""
+start, a missing or wrong key is a clear error at start (never a traceback, never the secret), and the SQLite
+file with its -wal and -shm is 0600 whatever the umask. Checked on the files on disk."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from bot.store.sealing import SecretKeyError
 from tests.conftest import SECRET_KEYS, opened
 from tests.e2e.test_backends import base_backends, bot_with, epm_oauth
 
-LIVE = "live-refresh-token-0123456789"  # a stored secret's value: never in a message, a log or a file in clear
+# a stored secret's value: never in a message, a log or a file in clear
+LIVE = "live-refresh-token-0123456789"
 
 
 def rows(db: Path) -> dict[str, str]:
@@ -193,7 +194,8 @@ def test_an_oauth2_refresh_backend_without_a_key_is_refused_at_start_saying_what
 
 
 def test_a_stored_secret_without_a_key_or_with_a_wrong_one_is_refused_at_start(
-        run_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    run_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("JOBSTATUS_CONFIG", str(fusion_config(tmp_path)))  # no rotating backend any more
     stored_in_clear(run_env)
     assert main(["run"]) == 2
@@ -207,7 +209,8 @@ def test_a_stored_secret_without_a_key_or_with_a_wrong_one_is_refused_at_start(
         store.seal_secrets()
     finally:
         store.close()
-    monkeypatch.setenv("JOBSTATUS_SECRET_KEYS", Fernet.generate_key().decode())  # not the key it was stored with
+    # not the key it was stored with
+    monkeypatch.setenv("JOBSTATUS_SECRET_KEYS", Fernet.generate_key().decode())
     assert main(["run"]) == 2
     err = capsys.readouterr().err
     assert "does not open with any key of JOBSTATUS_SECRET_KEYS" in err and "Traceback" not in err

@@ -24,9 +24,12 @@ def buttons(msg: Any) -> list[str]:
 
 
 @pytest.mark.backends(**{"epm-demo": {"details": ["C0100"]}})
-async def test_an_upload_refused_in_a_channel_the_bot_has_not_joined_costs_only_the_upload(harness: Harness) -> None:
+async def test_an_upload_refused_in_a_channel_the_bot_has_not_joined_costs_only_the_upload(
+    harness: Harness,
+) -> None:
     h = harness
-    h.slack.add_channel("C0100", "ops-public", member=False)  # public: chat:write.public lets the bot post here
+    # public: chat:write.public lets the bot post here
+    h.slack.add_channel("C0100", "ops-public", member=False)
     h.sim.epm_di.add_job(1881, name="GL_DATA_LOAD", steps=[Step(0, -1)], log_file="outbox/logs/GL_1881.log",
                          log_text="INFO start\nERROR [AIF]: No periods were identified\nINFO end\n")
     await h.watch("watch epm-demo 1881", channel="C0100")
@@ -57,21 +60,27 @@ async def healthz(h: Harness) -> dict[str, Any]:
 async def test_a_revoked_token_stops_sending_keeps_everything_and_resumes_by_itself(
         harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
     h = harness
-    h.runtime.notifier.halt.probe_first = 0.2  # Slack's real backoff starts at 5 s; the test need not wait that long
+    # Slack's real backoff starts at 5 s; the test need not wait that long
+    h.runtime.notifier.halt.probe_first = 0.2
     h.sim.fusion.add_job(4100, name="Payroll", steps=[Step(0, "ENQUEUED")])
     await h.watch("watch fusion-demo 4100")
     [parent] = h.parents()
     caplog.set_level(logging.INFO, logger="bot")
     h.slack.token_revoked = True
     h.sim.fusion.set_state(4100, "RUNNING", progress=10)
-    await h.slack.wait_for(lambda: any(c.error == "token_revoked" for c in h.slack.calls), what="a refused call")
-    await h.slack.wait_for(lambda: h.runtime.notifier.slack_state() != "ok", what="the notifier to stop sending")
+    await h.slack.wait_for(
+        lambda: any(c.error == "token_revoked" for c in h.slack.calls), what="a refused call"
+    )
+    await h.slack.wait_for(
+        lambda: h.runtime.notifier.slack_state() != "ok", what="the notifier to stop sending"
+    )
     assert (await healthz(h))["slack"].startswith("token_revoked since ")
     h.sim.fusion.set_state(4100, "RUNNING", progress=60)
     h.sim.fusion.set_state(4100, "SUCCEEDED")
     await h.slack.wait_for(lambda: h.runtime.poller.scheduled == 0, what="the poller to see the job end")
     owed = await h.runtime.db.run(store.pending, 4_000_000_000.0, 100)
-    said = [notifier.render_reply(o, h.runtime.backends).text for o in owed if o.kind in ("reply", "event")]  # details may be owed too
+    # details may be owed too
+    said = [notifier.render_reply(o, h.runtime.backends).text for o in owed if o.kind in ("reply", "event")]
     assert said[:2] == ["fusion-demo job 4100: running", "fusion-demo job 4100: succeeded"], said  # all kept
     assert h.replies() == []
     probes = len(h.slack.calls_of("auth.test"))
@@ -110,7 +119,8 @@ async def test_retry_honours_the_retry_after_of_a_real_429(harness: Harness) -> 
     h = harness
     await running_watch(h, 5001)
     h.slack.retry_after = 2
-    h.slack.fail_next("chat.postMessage", "ratelimited", times=4)  # more than slack_sdk's own handler would absorb
+    # more than slack_sdk's own handler would absorb
+    h.slack.fail_next("chat.postMessage", "ratelimited", times=4)
     h.sim.fusion.set_state(5001, "RUNNING")
     await h.slack.wait_for(lambda: said(h, 5001) == ["fusion-demo job 5001: running"], timeout=20)
     refused = [c for c in h.slack.failed_calls if c.method == "chat.postMessage"]
@@ -122,7 +132,9 @@ async def test_retry_honours_the_retry_after_of_a_real_429(harness: Harness) -> 
     assert min(gaps) >= 1.95, gaps  # never before Slack's Retry-After
 
 
-async def test_drop_loses_only_the_refused_message(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+async def test_drop_loses_only_the_refused_message(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     h = harness
     await running_watch(h, 5002)
     h.slack.fail_next("chat.postMessage", "invalid_blocks")
@@ -152,7 +164,9 @@ async def test_end_watch_when_the_channel_takes_nothing_more(harness: Harness) -
     await running_watch(h, 5004)
     h.slack.fail_next("chat.postMessage", "restricted_action_read_only_channel")
     h.sim.fusion.set_state(5004, "RUNNING")
-    await h.slack.wait_for(lambda: all(j.job_id != "5004" for j in h.runtime.poller._jobs.values()), poll=0.05)
+    await h.slack.wait_for(
+        lambda: all(j.job_id != "5004" for j in h.runtime.poller._jobs.values()), poll=0.05
+    )
     watch = await h.runtime.db.run(lambda s: s.get(store.Watch, 1))
     assert not watch.active and watch.ended_reason == "Slack: restricted_action_read_only_channel"
     assert await h.runtime.db.run(store.pending, 4_000_000_000.0, 100) == []
@@ -189,7 +203,8 @@ async def test_an_error_no_table_knows_is_retried_a_few_times_then_dropped(
 async def test_an_answer_refused_by_a_transient_response_url_error_is_sent_again(harness: Harness) -> None:
     h = harness
     h.sim.fusion.add_job(5007, steps=[Step(0, "RUNNING")])
-    h.slack.fail_next("response_url", "internal_error", times=2)  # HTTP 500, to "Checking …" and to the answer
+    # HTTP 500, to "Checking …" and to the answer
+    h.slack.fail_next("response_url", "internal_error", times=2)
     result = await h.user.command("status fusion-demo 5007")
     await h.slack.wait_for(lambda: [p.outcome for p in result.responses()]
                            == ["internal_error", "internal_error", "ephemeral"])
@@ -203,8 +218,11 @@ async def test_an_answer_refused_for_good_by_the_response_url_is_logged_once(
     h.slack.fail_next("response_url", "expired_url", times=2)  # "Checking …" and the answer
     with caplog.at_level(logging.WARNING, logger="bot"):
         result = await h.user.command("status fusion-demo 5008")
-        await h.slack.wait_for(lambda: len([r for r in caplog.records if "expired_url" in r.getMessage()]) == 2)
-    assert [p.outcome for p in result.responses()] == ["expired_url"] * 2  # neither tried again: it cannot work
+        await h.slack.wait_for(
+            lambda: len([r for r in caplog.records if "expired_url" in r.getMessage()]) == 2
+        )
+    # neither tried again: it cannot work
+    assert [p.outcome for p in result.responses()] == ["expired_url"] * 2
 
 
 async def test_a_watch_asked_for_while_the_token_is_refused_is_kept_and_posted_once_it_works(
@@ -216,7 +234,10 @@ async def test_a_watch_asked_for_while_the_token_is_refused_is_kept_and_posted_o
     h.sim.fusion.add_job(5010, steps=[Step(0, "RUNNING")])
     result = await h.watch("watch fusion-demo 5010", channel="C0002")
     answer = result.responses()[-1].text
-    assert "Watching fusion-demo job `5010`" in answer and "Slack refuses my token right now (token_revoked)" in answer
+    assert (
+        "Watching fusion-demo job `5010`" in answer
+        and "Slack refuses my token right now (token_revoked)" in answer
+    )
     assert h.parents("C0002") == []
     h.slack.token_revoked = False
     await h.slack.wait_for(lambda: len(h.parents("C0002")) == 1, what="the parent, once the token works")

@@ -1,5 +1,5 @@
-"""Slack's budgets and Slack being unreachable, end to end (issue 20, items 4, 7 and 8): the real bot over HTTP
-against the fake Slack, which enforces Slack's tiers (bot/offline/slack/limits.py), and the simulators.
+"""Slack's budgets and Slack being unreachable, end to end (issue 20, items 4, 7 and 8): the real bot over
+HTTP against the fake Slack, which enforces Slack's tiers (bot/offline/slack/limits.py), and the simulators.
 
 Where a test shrinks a figure (so a storm fits in a few watches), it shrinks it on both sides, the bot's
 budget (`slack_limits`) and the fake Slack's limit, as production has the same figure on both."""
@@ -67,8 +67,10 @@ async def test_a_429_on_chat_update_holds_updates_only_not_the_channels_replies(
     h.slack.retry_after = 30
     h.slack.fail_next("chat.update", "ratelimited")
     h.sim.fusion.set_state(7310, "RUNNING")
-    await h.slack.wait_for(lambda: any(c.method == "chat.update" and c.status == 429 for c in h.slack.failed_calls),
-                           what="the refused update")
+    await h.slack.wait_for(
+        lambda: any(c.method == "chat.update" and c.status == 429 for c in h.slack.failed_calls),
+        what="the refused update",
+    )
     h.sim.fusion.set_state(7310, "SUCCEEDED")
     await h.slack.wait_for(lambda: replies_saying(h, 0, "succeeded"), 10, what="the reply, well before 30 s")
     assert h.runtime.budget.ready_in("chat.update") > 0  # the refused method waits out its Retry-After
@@ -87,8 +89,11 @@ async def test_a_state_change_goes_before_a_batch_of_new_parents_in_its_channel(
         h.sim.fusion.add_job(job, steps=[Step(0, "RUNNING")])
 
     async def start(session: aiohttp.ClientSession, job: int) -> None:
-        async with session.post(url, data=json.dumps({"backend": "fusion-demo", "job_id": job, "channel": "C0001"}),
-                                headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+        async with session.post(
+            url,
+            data=json.dumps({"backend": "fusion-demo", "job_id": job, "channel": "C0001"}),
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ) as resp:
             assert resp.status == 201, await resp.text()
 
     async with aiohttp.ClientSession() as session:
@@ -123,9 +128,14 @@ async def test_slack_unreachable_is_two_log_lines_and_counted_in_metrics(
     retries = [r for r in caplog.records if r.name == "bot.engine.notifier" and r.levelno == logging.DEBUG
                and "retrying" in r.getMessage()]
     await h.slack.start()
-    await h.slack.wait_for(lambda: all(replies_saying(h, index, "running", channel) for _job, channel, index in jobs),
-                           60, what="every reply once Slack is back")
-    warnings = [r.getMessage() for r in caplog.records if r.name.startswith("bot") and r.levelno >= logging.WARNING]
+    await h.slack.wait_for(
+        lambda: all(replies_saying(h, index, "running", channel) for _job, channel, index in jobs),
+        60,
+        what="every reply once Slack is back",
+    )
+    warnings = [
+        r.getMessage() for r in caplog.records if r.name.startswith("bot") and r.levelno >= logging.WARNING
+    ]
     assert len(warnings) == 2, warnings
     assert len(retries) >= 4  # what the bot before this change logged as WARNING lines, one per retry
     assert "Slack is unreachable" in warnings[0] and "messages stay owed" in warnings[0]

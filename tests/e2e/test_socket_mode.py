@@ -1,5 +1,6 @@
 """The real bot in Socket Mode: slack_bolt's AsyncSocketModeHandler connects to FakeSlack's websocket with the
-app-level token, and Slack's requests arrive as envelopes instead of HTTP posts. Nothing of the bot is mocked."""
+app-level token, and Slack's requests arrive as envelopes instead of HTTP posts. Nothing of the bot is
+mocked."""
 
 from __future__ import annotations
 
@@ -52,8 +53,14 @@ class SocketBot:
 @pytest.fixture
 async def bot(sim: SimulatorServer, slack: FakeSlack, tmp_path: Path) -> AsyncIterator[SocketBot]:
     configure_simulators(sim)
-    env = Environment(slack_app_token=slack.app_token, slack_bot_token=slack.token, slack_signing_secret="unused",
-                      slack_api_url=slack.api_url, database_url=f"sqlite:///{tmp_path / 'bot.db'}", port=0)
+    env = Environment(
+        slack_app_token=slack.app_token,
+        slack_bot_token=slack.token,
+        slack_signing_secret="unused",
+        slack_api_url=slack.api_url,
+        database_url=f"sqlite:///{tmp_path / 'bot.db'}",
+        port=0,
+    )
     runtime = await start_runtime(settings_for(sim), env)
     try:
         yield SocketBot(sim, slack, runtime, SlackUser.over_socket(slack))

@@ -30,8 +30,8 @@ from bot.offline.vendors.server import SimulatorServer
 from tests.e2e.test_process import SECRET, bot_env, free_port, start_bot
 
 STOP_WITHIN = 5.0  # the product's rule (docs/running.md: Stopping), not a guess at this machine's speed
-# The rule is checked on the bot's own clock: "stopped N s after the signal" is measured in the process from the
-# moment the signal arrived (bot/cli.py) to the end of the orderly stop. The test's wall clock only guards
+# The rule is checked on the bot's own clock: "stopped N s after the signal" is measured in the process from
+# the moment the signal arrived (bot/cli.py) to the end of the orderly stop. The test's wall clock only guards
 # against a hang: on a shared machine the signal's delivery and the interpreter's exit take what the machine
 # gives them, which is no property of the bot.
 HANG = 30.0
@@ -146,11 +146,13 @@ async def test_sigterm_ends_the_bot_within_5_s_with_polls_and_sends_under_way(
 
 
 def slack_env(tmp_path: Path, slack: FakeSlack, port: int, slack_port: int) -> dict[str, str]:
-    """The bot's environment for Socket Mode against a fake Slack that is not started (yet) on `slack_port`."""
+    """The bot's environment for Socket Mode against a fake Slack that is not started (yet) on
+    `slack_port`."""
     env = dict(os.environ)
     env.update({
         "SLACK_BOT_TOKEN": slack.token, "SLACK_APP_TOKEN": slack.app_token, "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": f"http://127.0.0.1:{slack_port}/api/", "JOBSTATUS_CONFIG": str(tmp_path / "jobstatus.yaml"),
+        "SLACK_API_URL": f"http://127.0.0.1:{slack_port}/api/",
+        "JOBSTATUS_CONFIG": str(tmp_path / "jobstatus.yaml"),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}", "PORT": str(port),
         "METRICS_ADDR": f"127.0.0.1:{free_port()}",  # the probes' details (the public port says ready or not)
     })
@@ -163,7 +165,9 @@ def inside(env: dict[str, str], path: str) -> str:
 
 
 def attempt_lines(log: Path) -> list[str]:
-    return [line for line in log.read_text().splitlines() if "cannot connect to Slack over Socket Mode" in line]
+    return [
+        line for line in log.read_text().splitlines() if "cannot connect to Slack over Socket Mode" in line
+    ]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -180,7 +184,9 @@ async def test_socket_mode_without_slack_retries_serves_probes_and_stops_on_a_si
         await until(lambda: len(attempt_lines(log)) >= 2, "two failed attempts", log)
         status, health = await get(inside(env, "/healthz"))
         assert status == 200 and health["ok"] is True
-        assert health["slack"].startswith("not connected to Slack:") and "connection refused" in health["slack"]
+        assert (
+            health["slack"].startswith("not connected to Slack:") and "connection refused" in health["slack"]
+        )
         assert await get(f"http://127.0.0.1:{port}/readyz") == (503, {"ready": False})  # no reasons in public
         status, ready = await get(inside(env, "/readyz"))
         assert status == 503 and ready["ready"] is False
@@ -204,7 +210,9 @@ async def test_socket_mode_without_slack_retries_serves_probes_and_stops_on_a_si
             proc.kill()
 
 
-async def test_socket_mode_connects_once_slack_answers_and_is_ready(tmp_path: Path, sim: SimulatorServer) -> None:
+async def test_socket_mode_connects_once_slack_answers_and_is_ready(
+    tmp_path: Path, sim: SimulatorServer
+) -> None:
     slack_port = free_port()
     slack = FakeSlack(port=slack_port)
     port = free_port()

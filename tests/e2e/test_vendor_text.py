@@ -2,7 +2,8 @@
 message with `@here`, `<!channel>`, `#general` and a URL, watched through the real bot; what reached the fake
 Slack is checked: every mrkdwn text object is `verbatim: true` (docs.slack.dev/reference/block-kit/
 composition-objects/text-object: no automatic linking of URLs, channel names or mentions), `<`, `>`, `&` are
-escaped, and the top-level text goes with `parse: none` and `link_names: false` (chat.postMessage, chat.update)."""
+escaped, and the top-level text goes with `parse: none` and `link_names: false` (chat.postMessage,
+chat.update)."""
 
 from __future__ import annotations
 
@@ -37,14 +38,24 @@ async def test_a_vendors_mentions_channels_and_urls_reach_slack_as_words(harness
     assert sent and all(c.ok for c in sent)
     carried = []
     for call in sent:
-        assert call.args.get("parse") == "none" and call.args.get("link_names") in (False, "false", "0"), call.args
+        assert call.args.get("parse") == "none" and call.args.get("link_names") in (False, "false", "0"), (
+            call.args
+        )
         assert "<!channel>" not in call.args["text"] and "<!here>" not in call.args["text"]
         for o in mrkdwn_objects(call.args.get("blocks") or []):
             assert o.get("verbatim") is True, (call.method, o)
             carried.append(o["text"])
     said = "\n".join(carried)
-    # the vendor's words are all there, as words: escaped markup, and plain @here/#general/URL in verbatim text
-    assert "&lt;!channel&gt;" in said and "@here" in said and "#general" in said and "https://evil.example" in said
+    # the vendor's words are all there, as words: escaped markup, and plain @here/#general/URL in verbatim
+    # text
+    assert (
+        "&lt;!channel&gt;" in said
+        and "@here" in said
+        and "#general" in said
+        and "https://evil.example" in said
+    )
     assert "GL &lt;!here&gt; @channel" in said
     everything = json.dumps([c.args for c in sent])
-    assert "<!channel>" not in everything and "<!here>" not in everything and "<https://evil" not in everything
+    assert (
+        "<!channel>" not in everything and "<!here>" not in everything and "<https://evil" not in everything
+    )

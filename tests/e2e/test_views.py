@@ -94,9 +94,14 @@ async def test_stop_on_the_home_tab_stops_the_watch_and_says_so_on_the_tab(harne
               if b.get("accessory", {}).get("action_id") == ButtonAction.STOP]
     await h.user.open_home("U0002")
     await h.slack.wait_for(lambda: publishes(h, "U0002"))
-    forged = {"type": "block_actions", "user": {"id": "U0002"}, "container": {"type": "view", "view_id": "V1"},
-              "view": {"type": "home"}, "trigger_id": h.slack.new_trigger("U0002"),
-              "actions": [{"action_id": ButtonAction.STOP, "value": stop["value"], "type": "button"}]}
+    forged = {
+        "type": "block_actions",
+        "user": {"id": "U0002"},
+        "container": {"type": "view", "view_id": "V1"},
+        "view": {"type": "home"},
+        "trigger_id": h.slack.new_trigger("U0002"),
+        "actions": [{"action_id": ButtonAction.STOP, "value": stop["value"], "type": "button"}],
+    }
     status, _ = await h.user.send_payload(forged)  # ana's watch, from ben's tab: refused, nothing stops
     assert status == 200
     await h.slack.wait_for(lambda: "does not belong to a watch of yours" in home_text(h, "U0002"))
@@ -143,7 +148,8 @@ async def test_submission_errors_show_on_the_fields_in_the_slash_commands_words(
     [modal] = h.slack.modals("U0001")
     result = await h.user.submit(modal.id, {"backend": "fusion-demo", "job_id": "44046"})
     assert result.body is not None and result.body["response_action"] == "errors"
-    assert result.refused is None, result.refused  # each error on an input block of the modal, as Slack shows them
+    # each error on an input block of the modal, as Slack shows them
+    assert result.refused is None, result.refused
     said = (await h.user.command("watch fusion-demo 44046")).ack_text
     assert "may not be watched in this channel" in result.body["errors"]["backend"]
     assert result.body["errors"]["backend"] == views.plain(said)
@@ -164,7 +170,9 @@ async def test_a_direct_message_as_the_channel_is_refused_on_its_field(harness: 
     [modal] = h.slack.modals("U0001")
     result = await h.user.submit(modal.id, {"backend": "epm-demo", "job_id": "1881", "channel": "D0001"})
     assert result.body is not None and result.body["response_action"] == "errors" and result.refused is None
-    assert set(result.body["errors"]) == {"channel"} and "Choose a channel" in result.body["errors"]["channel"]
+    assert (
+        set(result.body["errors"]) == {"channel"} and "Choose a channel" in result.body["errors"]["channel"]
+    )
     assert h.slack.modals("U0001") and h.slack.calls_of("chat.postMessage") == []
 
 
@@ -192,7 +200,9 @@ async def refused(h: Harness, method: str, **args: Any) -> dict[str, Any]:
     return dict(caught.value.response.data)  # type: ignore[arg-type]
 
 
-async def test_views_open_takes_a_trigger_once_within_three_seconds_and_a_valid_view(harness: Harness) -> None:
+async def test_views_open_takes_a_trigger_once_within_three_seconds_and_a_valid_view(
+    harness: Harness,
+) -> None:
     h = harness
     view = views.watch_modal(["epm-demo"])
     trigger = h.slack.new_trigger("U0001")
@@ -202,7 +212,9 @@ async def test_views_open_takes_a_trigger_once_within_three_seconds_and_a_valid_
     old = h.slack.new_trigger("U0001")
     h.slack._triggers[old].issued -= 3.5
     assert (await refused(h, "views.open", trigger_id=old, view=view))["error"] == "expired_trigger_id"
-    assert (await refused(h, "views.open", trigger_id="123.456.abc", view=view))["error"] == "invalid_trigger_id"
+    assert (await refused(h, "views.open", trigger_id="123.456.abc", view=view))[
+        "error"
+    ] == "invalid_trigger_id"
     long_title = {**view, "title": {"type": "plain_text", "text": "A title longer than 24 chars"}}
     answer = await refused(h, "views.open", trigger_id=h.slack.new_trigger("U0001"), view=long_title)
     assert answer["error"] == "invalid_arguments" and "title" in json.dumps(answer["response_metadata"])

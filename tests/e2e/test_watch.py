@@ -89,7 +89,8 @@ async def test_one_reply_per_state_change_not_per_poll_and_parent_kept_current(h
     assert len(state_replies) == 2
     # no more polling once terminal
     polled = h.sim.fusion.count("GET", "/jobRequests/44046")
-    h.sim.immuta.add_job("0b0e0000-0000-4000-8000-000000000001", steps=[Step(0, "active")])  # let time pass measurably via another watch
+    # let time pass measurably via another watch
+    h.sim.immuta.add_job("0b0e0000-0000-4000-8000-000000000001", steps=[Step(0, "active")])
     await h.watch("immuta-demo 0b0e0000-0000-4000-8000-000000000001", channel="C0002")
     await h.slack.wait_for(lambda: h.sim.immuta.count("POST", "/jobs/statuses") >= 4, poll=0.05)
     assert h.sim.fusion.count("GET", "/jobRequests/44046") == polled
@@ -128,7 +129,10 @@ async def test_watching_twice_in_one_channel_links_the_existing_thread(harness: 
     [
         ("watch nosuch 1", "There is no backend called `nosuch`"),
         ("watch fusion-demo 12ab", "'12ab' is not an Oracle Fusion job id: it is the job request id"),
-        ("watch immuta-demo ../../admin", "'../../admin' is not an Immuta job id: it is the job's globally unique"),
+        (
+            "watch immuta-demo ../../admin",
+            "'../../admin' is not an Immuta job id: it is the job's globally unique",
+        ),
         ("wacth fusion-demo 1", "Did you mean `watch`?"),
         ("watch fusion-demo", "Usage: `/jobstatus watch &lt;backend&gt; &lt;job-id&gt;`"),
     ],
@@ -343,7 +347,9 @@ async def test_usage_placeholders_reach_slack_escaped_so_people_see_them(harness
     assert "/jobstatus watch <backend> <job-id>" in mrkdwn_to_plain(empty.responses()[-1].text)
 
 
-async def test_twenty_concurrent_watches_of_an_ended_job_give_one_parent_and_one_broadcast(harness: Harness) -> None:
+async def test_twenty_concurrent_watches_of_an_ended_job_give_one_parent_and_one_broadcast(
+    harness: Harness,
+) -> None:
     h = harness
     h.sim.fusion.add_job(6001, steps=[Step(0, "FAILED", {"message": "ESS-07034 job failed"})])
     results = await asyncio.gather(*(h.user.command("watch fusion-demo 6001", user_id=f"U1{n:03d}")

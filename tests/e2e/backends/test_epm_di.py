@@ -1,4 +1,5 @@
-"""Oracle EPM Data Integration: status parsing from the vendor's examples, auth flows, outages, log excerpts."""
+"""Oracle EPM Data Integration: status parsing from the vendor's examples, auth flows, outages, log
+excerpts."""
 
 from __future__ import annotations
 
@@ -98,7 +99,9 @@ def test_every_descriptive_status_word(word: str) -> None:
     assert parse_status({"descriptiveStatus": word.lower()}, "7").phase is EPM_WORDS[word]
 
 
-def test_running_code_with_success_word_trusts_the_terminal_word_and_logs_it(caplog: pytest.LogCaptureFixture) -> None:
+def test_running_code_with_success_word_trusts_the_terminal_word_and_logs_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     with caplog.at_level(logging.INFO, logger="bot.backends.epm_common"):
         st_ = parse_status({"status": -1, "jobStatus": "SUCCESS", "jobId": "31"}, "31")
     assert st_.phase is Phase.SUCCEEDED
@@ -156,10 +159,24 @@ def test_not_found_error_json_answered_with_200_is_job_not_found() -> None:
 @pytest.mark.parametrize(
     "payload",
     [
-        None, [], [{"status": 0}], "0", 0, 1.5, True,
-        {}, {"details": "x"}, {"status": None},
-        {"status": {"nested": True}}, {"status": [0]}, {"status": True}, {"status": 1.5}, {"status": float("nan")},
-        {"jobStatus": 5}, {"jobStatus": ["SUCCESS"]}, {"status": 0, "descriptiveStatus": {"a": 1}},
+        None,
+        [],
+        [{"status": 0}],
+        "0",
+        0,
+        1.5,
+        True,
+        {},
+        {"details": "x"},
+        {"status": None},
+        {"status": {"nested": True}},
+        {"status": [0]},
+        {"status": True},
+        {"status": 1.5},
+        {"status": float("nan")},
+        {"jobStatus": 5},
+        {"jobStatus": ["SUCCESS"]},
+        {"status": 0, "descriptiveStatus": {"a": 1}},
         {"status": "0", "jobId": "999"},  # an answer about another job
     ],
 )
@@ -266,7 +283,14 @@ async def test_basic_auth_bare_username_only_where_allowed(sim: SimulatorServer,
 async def test_wrong_password_is_auth_failed_without_the_secret(sim: SimulatorServer, make) -> None:
     sim.epm_di.basic_users["svc_jobs"] = "right"
     sim.epm_di.add_job(1, state="0")
-    backend = make({"type": "basic", "username": "svc_jobs", "password": "wrong-Pa55", "identity_domain": "exampledomain"})
+    backend = make(
+        {
+            "type": "basic",
+            "username": "svc_jobs",
+            "password": "wrong-Pa55",
+            "identity_domain": "exampledomain",
+        }
+    )
     with pytest.raises(AuthFailed) as err:
         await backend.status("1")
     assert "wrong-Pa55" not in str(err.value)
@@ -328,7 +352,9 @@ async def test_oauth_new_configured_token_replaces_a_dead_stored_one(sim: Simula
     assert fresh in sim.epm_di.used_refresh_tokens
 
 
-async def test_oauth_token_rotated_by_another_process_is_read_back_from_the_store(sim: SimulatorServer, make) -> None:
+async def test_oauth_token_rotated_by_another_process_is_read_back_from_the_store(
+    sim: SimulatorServer, make
+) -> None:
     sim.epm_di.add_job(1, state="0")
     first = sim.epm_di.issue_refresh_token()
     secrets = MemorySecrets()
@@ -339,7 +365,8 @@ async def test_oauth_token_rotated_by_another_process_is_read_back_from_the_stor
     sim.epm_di.expire_access_tokens()
     assert (await bot.status("1")).phase is Phase.SUCCEEDED  # its own token is dead: the store has the newest
     assert secrets.data["epm-di:refresh_token"] in sim.epm_di.refresh_tokens
-    assert sim.epm_di.count("POST", "/oauth2/v1/token") == 4  # bot, check, bot refused, bot with the stored one
+    # bot, check, bot refused, bot with the stored one
+    assert sim.epm_di.count("POST", "/oauth2/v1/token") == 4
 
 
 async def test_oauth_concurrent_cold_start_refreshes_once(sim: SimulatorServer, make) -> None:
@@ -483,8 +510,12 @@ def test_lowercase_error_words_are_not_error_lines() -> None:
 
 
 async def test_failure_details_downloads_the_log_and_shows_error_lines(sim: SimulatorServer, make) -> None:
-    sim.epm_di.add_job(1881, name="GL_LOAD", steps=[Step(0, "-1"), Step(0, "1", {"details": "Error: see log"})],
-                       log_text=GL_LOG)
+    sim.epm_di.add_job(
+        1881,
+        name="GL_LOAD",
+        steps=[Step(0, "-1"), Step(0, "1", {"details": "Error: see log"})],
+        log_text=GL_LOG,
+    )
     backend = make()
     st_ = await backend.status("1881")
     assert st_.log_paths == ("outbox/logs/GL_LOAD_1881.log",)
@@ -509,7 +540,8 @@ async def test_failure_details_with_a_backslash_log_path(sim: SimulatorServer, m
 
 
 async def test_big_log_gives_error_lines_and_the_path_not_an_attachment(sim: SimulatorServer, make) -> None:
-    filler = ("INFO  [AIF]: row processed " + "z" * 80 + "\n") * 15_000  # ~1.6 MB a half: past the 1 MB attachment limit and, in all, past the 2 MB read cap
+    # ~1.6 MB a half: past the 1 MB attachment limit and, in all, past the 2 MB read cap
+    filler = ("INFO  [AIF]: row processed " + "z" * 80 + "\n") * 15_000
     text = filler + "ERROR [AIF]: the last row failed\n" + filler
     sim.epm_di.add_job(6, state="1", log_text=text)
     backend = make()
@@ -560,16 +592,30 @@ async def test_sim_serves_status_as_json_with_string_job_id(sim: SimulatorServer
 
 
 # -- a server path as logFileName ---------------------------------------------------------------------------
-@pytest.mark.parametrize(("given", "names"), [
-    ("outbox/logs/GL_1.log", ["outbox/logs/GL_1.log"]),
-    ("outbox\\logs\\GL_1.log", ["outbox/logs/GL_1.log"]),
-    ("/u03/inbox/outbox/logs/Vision_271.log", ["outbox/logs/Vision_271.log", "/u03/inbox/outbox/logs/Vision_271.log"]),
-    ("\\u03\\inbox\\outbox\\logs\\Vision_271.log", ["outbox/logs/Vision_271.log",
-                                                  "/u03/inbox/outbox/logs/Vision_271.log"]),
-    ("D:\\epm\\outbox\\reports\\r.log", ["outbox/reports/r.log", "outbox/logs/r.log", "D:/epm/outbox/reports/r.log"]),
-    ("/u01/data/outbox/x/OUTBOX/logs/a.log", ["OUTBOX/logs/a.log", "outbox/logs/a.log", "/u01/data/outbox/x/OUTBOX/logs/a.log"]),
-    ("/u03/lcm/Vision_9.log", ["outbox/logs/Vision_9.log", "/u03/lcm/Vision_9.log"]),
-])
+@pytest.mark.parametrize(
+    ("given", "names"),
+    [
+        ("outbox/logs/GL_1.log", ["outbox/logs/GL_1.log"]),
+        ("outbox\\logs\\GL_1.log", ["outbox/logs/GL_1.log"]),
+        (
+            "/u03/inbox/outbox/logs/Vision_271.log",
+            ["outbox/logs/Vision_271.log", "/u03/inbox/outbox/logs/Vision_271.log"],
+        ),
+        (
+            "\\u03\\inbox\\outbox\\logs\\Vision_271.log",
+            ["outbox/logs/Vision_271.log", "/u03/inbox/outbox/logs/Vision_271.log"],
+        ),
+        (
+            "D:\\epm\\outbox\\reports\\r.log",
+            ["outbox/reports/r.log", "outbox/logs/r.log", "D:/epm/outbox/reports/r.log"],
+        ),
+        (
+            "/u01/data/outbox/x/OUTBOX/logs/a.log",
+            ["OUTBOX/logs/a.log", "outbox/logs/a.log", "/u01/data/outbox/x/OUTBOX/logs/a.log"],
+        ),
+        ("/u03/lcm/Vision_9.log", ["outbox/logs/Vision_9.log", "/u03/lcm/Vision_9.log"]),
+    ],
+)
 def test_interop_names_of_a_log_path(given: str, names: list[str]) -> None:
     assert interop_names(given) == names
 
@@ -584,11 +630,14 @@ async def test_a_server_path_log_is_downloaded_by_its_repository_name(sim: Simul
     assert details.attachment == ("Vision_271.log", GL_LOG.encode())
     assert details.files == (("/u03/inbox/outbox/logs/Vision_271.log", len(GL_LOG.encode())),)
     downloads = [r.path for r in sim.epm_di.requests if r.path.endswith("/contents")]
-    assert len(downloads) == 1 and downloads[0].endswith("/applicationsnapshots/outbox/logs/Vision_271.log/contents")
+    assert len(downloads) == 1 and downloads[0].endswith(
+        "/applicationsnapshots/outbox/logs/Vision_271.log/contents"
+    )
 
 
 async def test_a_server_path_that_no_name_finds_is_said_and_shown(sim: SimulatorServer, make) -> None:
-    sim.epm_di.add_job(272, state="1", log_file="/u09/archive/GL_272.log")  # outside the repository: no file there
+    # outside the repository: no file there
+    sim.epm_di.add_job(272, state="1", log_file="/u09/archive/GL_272.log")
     backend = make()
     details = await backend.failure_details(await backend.status("272"))
     assert details is not None and details.attachment is None

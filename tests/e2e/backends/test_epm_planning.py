@@ -140,9 +140,16 @@ def test_garbage_is_bad_response(payload: Any) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.sampled_from(["status", "jobStatus", "descriptiveStatus", "details", "jobId", "links"]),
-                       st.none() | st.integers() | st.text(max_size=6) | st.lists(st.integers(), max_size=2)
-                       | st.dictionaries(st.text(max_size=4), st.text(max_size=4), max_size=2)))
+@given(
+    st.dictionaries(
+        st.sampled_from(["status", "jobStatus", "descriptiveStatus", "details", "jobId", "links"]),
+        st.none()
+        | st.integers()
+        | st.text(max_size=6)
+        | st.lists(st.integers(), max_size=2)
+        | st.dictionaries(st.text(max_size=4), st.text(max_size=4), max_size=2),
+    )
+)
 def test_any_shape_gives_a_status_or_a_backend_error(payload: dict[str, Any]) -> None:
     try:
         assert isinstance(parse_status(payload, "224"), JobStatus)
@@ -206,7 +213,9 @@ async def test_status_script_and_path(sim: SimulatorServer, make) -> None:
 
 
 async def test_stray_brace_answer_is_repaired(sim: SimulatorServer, make) -> None:
-    sim.planning.add_job(77, state=1, stray_brace=True, details="An error occurred while updating the database.")
+    sim.planning.add_job(
+        77, state=1, stray_brace=True, details="An error occurred while updating the database."
+    )
     st_ = await make().status("77")
     assert st_.phase is Phase.FAILED and st_.vendor_status == "1 Error"
     assert st_.links and st_.links[0].label == "Job details"
@@ -229,7 +238,9 @@ async def test_unknown_job_and_other_application(sim: SimulatorServer, make) -> 
 async def test_basic_auth_with_identity_domain(sim: SimulatorServer, make) -> None:
     sim.planning.basic_users["planner"] = "pw-123"
     sim.planning.add_job(1, state=0)
-    backend = make({"type": "basic", "username": "planner", "password": "pw-123", "identity_domain": "exampledomain"})
+    backend = make(
+        {"type": "basic", "username": "planner", "password": "pw-123", "identity_domain": "exampledomain"}
+    )
     assert (await backend.status("1")).phase is Phase.SUCCEEDED
     header = sim.planning.requests[-1].headers["Authorization"]
     assert base64.b64decode(header[6:]).decode() == "exampledomain.planner:pw-123"
@@ -242,8 +253,13 @@ async def test_oauth_rotation_and_expiry(sim: SimulatorServer, make) -> None:
     sim.planning.oauth_clients["cid"] = "csecret"
     sim.planning.add_job(1, state=-1)
     first = sim.planning.issue_refresh_token()
-    auth = {"type": "oauth2_refresh", "token_url": sim.base_url(TYPE) + "/oauth2/v1/token", "client_id": "cid",
-            "client_secret": "csecret", "refresh_token": first}
+    auth = {
+        "type": "oauth2_refresh",
+        "token_url": sim.base_url(TYPE) + "/oauth2/v1/token",
+        "client_id": "cid",
+        "client_secret": "csecret",
+        "refresh_token": first,
+    }
     secrets = MemorySecrets()
     backend = make(auth, secrets)
     await backend.status("1")
@@ -290,7 +306,10 @@ def _detail_requests(sim: SimulatorServer, part: str) -> list[dict[str, list[str
 async def test_failure_details_reads_every_page_of_errors(sim: SimulatorServer, make) -> None:
     items = [{"recordType": "Account", "recordName": f"A{i:03}", "message": f"Member A{i:03} not found"}
              for i in range(60)]
-    items += [{"messageType": "INFO", "message": "Loaded 10 rows"}, {"messageType": "WARNING", "message": "w"}]
+    items += [
+        {"messageType": "INFO", "message": "Loaded 10 rows"},
+        {"messageType": "WARNING", "message": "w"},
+    ]
     sim.planning.add_job(300, state=1, details_items=items, details="Import data failed")
     backend = make()
     details = await backend.failure_details(await backend.status("300"))
@@ -318,7 +337,8 @@ async def test_failure_details_of_child_jobs(sim: SimulatorServer, make) -> None
         400, name="Import Metadata", state=1, details="One or more child jobs have failed",
         child_jobs={
             "8": {"name": "Account", "status": 1,
-                  "items": [{"recordName": f"M{i}", "message": "Parent member does not exist"} for i in range(30)]},
+                  "items": [{"recordName": f"M{i}", "message": "Parent member does not exist"}
+                            for i in range(30)]},
             "9": {"name": "Entity", "status": 0, "items": []},
             "10": {"name": "Product", "status": 1, "items": [{"message": "Invalid alias"}]},
         },
@@ -359,12 +379,16 @@ async def test_check_rows(sim: SimulatorServer, make) -> None:
 
 
 # -- Planning's error bodies reach the user -----------------------------------------------------------------
-async def test_a_refused_request_says_plannings_own_words_not_just_the_status(sim: SimulatorServer, make) -> None:
+async def test_a_refused_request_says_plannings_own_words_not_just_the_status(
+    sim: SimulatorServer, make
+) -> None:
     sim.planning.add_job(224, state=0)
     backend = make(application="Visionx")  # Planning has no such application: HTTP 400 and its error body
     with pytest.raises(BadResponse) as err:
         await backend.status("224")
-    assert "HTTP 400: The application Visionx does not exist or you do not have access to it." in str(err.value)
+    assert "HTTP 400: The application Visionx does not exist or you do not have access to it." in str(
+        err.value
+    )
 
 
 async def test_a_refused_details_listing_says_why_in_the_hint(sim: SimulatorServer, make) -> None:

@@ -1,4 +1,5 @@
-"""Tests of the Oracle Fusion job scheduler adapter: parsing the documented answers, and against the simulator."""
+"""Tests of the Oracle Fusion job scheduler adapter: parsing the documented answers, and against the
+simulator."""
 
 from __future__ import annotations
 
@@ -131,7 +132,11 @@ def test_doc_running_then_in_progress_drops_progress() -> None:
     running = parse_status(json.loads(DOC_RUNNING), "44046")
     in_progress = parse_status(json.loads(DOC_IN_PROGRESS), "31682")
     assert (running.phase, running.progress) == (Phase.RUNNING, 50)
-    assert (in_progress.phase, in_progress.vendor_status, in_progress.progress) == (Phase.RUNNING, "IN_PROGRESS", 0)
+    assert (in_progress.phase, in_progress.vendor_status, in_progress.progress) == (
+        Phase.RUNNING,
+        "IN_PROGRESS",
+        0,
+    )
     assert running.timeout_s is None and running.name is None  # no jobRequest in these answers
 
 
@@ -164,8 +169,8 @@ def test_client_seen_words(word: str) -> None:
     assert parse_status(answer(word, completed=True), "7").phase is not Phase.UNKNOWN
 
 
-# Every ESS request state the issue lists, and whether it ends the watch, as Oracle describes it (states.py quotes
-# the descriptions): the saas-batch `completed` flag is not documented for them, so it must not matter.
+# Every ESS request state the issue lists, and whether it ends the watch, as Oracle describes it (states.py
+# quotes the descriptions): the saas-batch `completed` flag is not documented for them, so it must not matter.
 ESS_STATES = {
     "COMPLETED": False, "EXPIRED": True, "FINISHED": True, "VALIDATION_FAILED": True, "SCHEDULE_ENDED": True,
     "ERROR_AUTO_RETRY": False, "ERROR_MANUAL_RECOVERY": False, "PENDING_VALIDATION": False, "BLOCKED": False,
@@ -185,11 +190,19 @@ def test_every_ess_state_is_mapped_and_its_word_stays_visible(word: str, termina
     assert not [r for r in caplog.records if "unknown Fusion status" in r.getMessage()]
 
 
-@pytest.mark.parametrize(("word", "phase"), [
-    ("EXPIRED", Phase.FAILED), ("VALIDATION_FAILED", Phase.FAILED), ("FINISHED", Phase.SUCCEEDED),
-    ("SCHEDULE_ENDED", Phase.SUCCEEDED), ("ERROR_MANUAL_RECOVERY", Phase.PAUSED), ("ERROR_AUTO_RETRY", Phase.QUEUED),
-    ("COMPLETED", Phase.RUNNING), ("UNKNOWN", Phase.UNKNOWN),
-])
+@pytest.mark.parametrize(
+    ("word", "phase"),
+    [
+        ("EXPIRED", Phase.FAILED),
+        ("VALIDATION_FAILED", Phase.FAILED),
+        ("FINISHED", Phase.SUCCEEDED),
+        ("SCHEDULE_ENDED", Phase.SUCCEEDED),
+        ("ERROR_MANUAL_RECOVERY", Phase.PAUSED),
+        ("ERROR_AUTO_RETRY", Phase.QUEUED),
+        ("COMPLETED", Phase.RUNNING),
+        ("UNKNOWN", Phase.UNKNOWN),
+    ],
+)
 def test_ess_states_phases(word: str, phase: Phase) -> None:
     s = parse_status(answer(word, message="ESS said why"), "7")
     assert s.phase is phase
@@ -208,11 +221,25 @@ def test_status_falls_back_to_job_status_and_lower_case() -> None:
 
 
 GARBAGE: list[Any] = [
-    None, "RUNNING", 42, 1.5, True, [], [DOC_RUNNING], {}, {"jobDetails": None}, {"jobDetails": []},
-    {"jobDetails": "RUNNING"}, {"jobDetails": {}}, {"jobDetails": {"jobProgress": []}},
-    {"jobDetails": {"jobProgress": "RUNNING"}}, {"jobDetails": {"jobProgress": {"status": 5}}},
-    {"jobDetails": {"jobProgress": {"status": {"a": 1}}}}, {"jobDetails": {"jobProgress": {"status": ["RUNNING"]}}},
-    {"jobDetails": {"jobProgress": {"status": "  "}}}, {"jobDetails": {"jobStatus": None}},
+    None,
+    "RUNNING",
+    42,
+    1.5,
+    True,
+    [],
+    [DOC_RUNNING],
+    {},
+    {"jobDetails": None},
+    {"jobDetails": []},
+    {"jobDetails": "RUNNING"},
+    {"jobDetails": {}},
+    {"jobDetails": {"jobProgress": []}},
+    {"jobDetails": {"jobProgress": "RUNNING"}},
+    {"jobDetails": {"jobProgress": {"status": 5}}},
+    {"jobDetails": {"jobProgress": {"status": {"a": 1}}}},
+    {"jobDetails": {"jobProgress": {"status": ["RUNNING"]}}},
+    {"jobDetails": {"jobProgress": {"status": "  "}}},
+    {"jobDetails": {"jobStatus": None}},
     {"jobDetails": {"jobStatus": "RUNNING", "jobRequest": [1]}},
     {"jobDetails": {"jobStatus": "RUNNING", "jobRequestId": {"id": 7}}},
     {"jobDetails": {"jobStatus": "RUNNING", "jobRequestId": "abc"}},
@@ -241,13 +268,48 @@ def test_odd_minor_fields_are_ignored() -> None:
     assert parse_status(payload, "7").timeout_s is None
 
 
-ODD_WORDS = ["RUNNING", "SUCCESS", "SUCCEEDED", "FAILURE", "true", "Infinity", "-inf", "NaN", "1e400", "7", " 7 "]
+ODD_WORDS = [
+    "RUNNING",
+    "SUCCESS",
+    "SUCCEEDED",
+    "FAILURE",
+    "true",
+    "Infinity",
+    "-inf",
+    "NaN",
+    "1e400",
+    "7",
+    " 7 ",
+]
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8) | st.sampled_from(ODD_WORDS),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-        st.sampled_from(["jobDetails", "jobProgress", "jobRequest", "status", "jobStatus", "completed",
-                         "completedPercentage", "message", "jobRequestId", "timeoutThreshold", "x"]),
-        inner, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=8)
+    | st.sampled_from(ODD_WORDS),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "jobDetails",
+                    "jobProgress",
+                    "jobRequest",
+                    "status",
+                    "jobStatus",
+                    "completed",
+                    "completedPercentage",
+                    "message",
+                    "jobRequestId",
+                    "timeoutThreshold",
+                    "x",
+                ]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
     max_leaves=12,
 )
 
@@ -266,11 +328,28 @@ def test_fuzz_only_bad_response_escapes(payload: Any) -> None:
 
 
 def test_output_files_parse() -> None:
-    payload = {"items": [
-        {"fileName": "a.zip", "fileSize": 12, "timeCreated": "t", "checksum": "c",
-         "$context": {"links": {"enclosure": {"href": "/api/saas-batch/jobfilemanager/v1/jobRequests/1/outputFiles/a.zip"}}}},
-        {"fileName": "b.log", "fileSize": "3", "$context": {"links": {"enclosure": {"href": "javascript:alert(1)"}}}},
-    ]}
+    payload = {
+        "items": [
+            {
+                "fileName": "a.zip",
+                "fileSize": 12,
+                "timeCreated": "t",
+                "checksum": "c",
+                "$context": {
+                    "links": {
+                        "enclosure": {
+                            "href": "/api/saas-batch/jobfilemanager/v1/jobRequests/1/outputFiles/a.zip"
+                        }
+                    }
+                },
+            },
+            {
+                "fileName": "b.log",
+                "fileSize": "3",
+                "$context": {"links": {"enclosure": {"href": "javascript:alert(1)"}}},
+            },
+        ]
+    }
     page = parse_output_files(payload, "https://pod.example.com/prefix")
     assert page.files == [("a.zip", 12), ("b.log", 3)] and (page.has_more, page.total) == (False, None)
     assert [(link.label, link.url) for link in page.links] == [
@@ -292,8 +371,9 @@ async def make(sim: SimulatorServer) -> AsyncIterator[Make]:
     sim.fusion.oauth_clients["cid"] = "client-s3cret"
 
     def _make(auth: dict[str, Any] | None = None, **kw: Any) -> FusionJobScheduler:
-        backend = FusionJobScheduler("fusion", backend_config(sim, TYPE, auth or {"type": "bearer", "token": "tok-1"},
-                                                              **kw))
+        backend = FusionJobScheduler(
+            "fusion", backend_config(sim, TYPE, auth or {"type": "bearer", "token": "tok-1"}, **kw)
+        )
         made.append(backend)
         return backend
 
@@ -303,7 +383,12 @@ async def make(sim: SimulatorServer) -> AsyncIterator[Make]:
 
 
 def oauth(sim: SimulatorServer, secret: str = "client-s3cret") -> dict[str, Any]:
-    return {"type": "oauth2", "token_url": sim.base_url(TYPE) + TOKEN, "client_id": "cid", "client_secret": secret}
+    return {
+        "type": "oauth2",
+        "token_url": sim.base_url(TYPE) + TOKEN,
+        "client_id": "cid",
+        "client_secret": secret,
+    }
 
 
 @pytest.mark.parametrize("auth", [
@@ -416,8 +501,11 @@ async def test_failure_details_lists_output_files(sim: SimulatorServer, make: Ma
     assert details is not None
     assert details.lines == ("Extract failed: ORA-00942",)
     assert details.files == (("ESS_L_9.log", 2048), ("extract.zip", None))
-    assert details.links[0].url == (sim.base_url(TYPE) + "/api/saas-batch/jobfilemanager/v1/jobRequests/9/outputFiles/"
-                                    "ESS_L_9.log/content")  # the enclosure is the file's content, as in Oracle's example
+    assert details.links[0].url == (
+        sim.base_url(TYPE) + "/api/saas-batch/jobfilemanager/v1/jobRequests/9/outputFiles/"
+        # the enclosure is the file's content, as in Oracle's example
+        "ESS_L_9.log/content"
+    )
     assert "Scheduled Processes" in (details.hint or "")
     assert await backend.failure_details(parse_status(answer("RUNNING", job_id=9), "9")) is None
 
@@ -516,9 +604,13 @@ def test_vault_session_auth_is_a_config_error(sim: SimulatorServer) -> None:
         FusionJobScheduler("fusion", cfg)
 
 
-# -- output files are paged ------------------------------------------------------------------------------------
+# -- output files are paged ----------------------------------------------------------------------------------
 def _files_requests(sim: SimulatorServer, job_id: int) -> list[dict[str, list[str]]]:
-    return [parse_qs(r.query) for r in sim.fusion.requests if r.path.endswith(f"/jobRequests/{job_id}/outputFiles")]
+    return [
+        parse_qs(r.query)
+        for r in sim.fusion.requests
+        if r.path.endswith(f"/jobRequests/{job_id}/outputFiles")
+    ]
 
 
 async def test_output_files_follow_the_pages_as_in_oracles_example(sim: SimulatorServer, make: Make) -> None:

@@ -1,4 +1,5 @@
-"""Immuta: parsing the statuses map, job ids, raw and exchanged API keys, re-auth, and one request per batch."""
+"""Immuta: parsing the statuses map, job ids, raw and exchanged API keys, re-auth, and one request per
+batch."""
 
 from __future__ import annotations
 
@@ -104,8 +105,10 @@ def test_parse_statuses_wrong_shapes(payload: Any) -> None:
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["id", "state", "output", JOB]),
-                                                                 inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["id", "state", "output", JOB]), inner, max_size=3)
+    ),
     max_leaves=10,
 )
 
@@ -129,8 +132,24 @@ def test_job_ids_are_guids_as_immuta_writes_them() -> None:
     assert validate_immuta_job_id(EXAMPLE) == EXAMPLE
 
 
-@pytest.mark.parametrize("bad", ["", "job-123", "12345", "job_42-a", "x" * 65, "../etc", "id;drop", "é1",
-                                 JOB[:-1], JOB + "0", "{" + JOB, JOB.replace("-", "", 1), JOB.replace("a", "g", 1)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "job-123",
+        "12345",
+        "job_42-a",
+        "x" * 65,
+        "../etc",
+        "id;drop",
+        "é1",
+        JOB[:-1],
+        JOB + "0",
+        "{" + JOB,
+        JOB.replace("-", "", 1),
+        JOB.replace("a", "g", 1),
+    ],
+)
 def test_anything_but_a_guid_is_refused_with_immutas_own_example(bad: str) -> None:
     with pytest.raises(InvalidJobId) as err:
         validate_immuta_job_id(bad)
@@ -146,7 +165,9 @@ async def make(sim: SimulatorServer) -> AsyncIterator[Callable[..., Immuta]]:
     sim.immuta.api_keys.add(KEY)
 
     def _make(key: str = KEY, exchange: bool = True) -> Immuta:
-        backend = Immuta("immuta", backend_config(sim, TYPE, {"type": "api_key", "key": key, "exchange": exchange}))
+        backend = Immuta(
+            "immuta", backend_config(sim, TYPE, {"type": "api_key", "key": key, "exchange": exchange})
+        )
         made.append(backend)
         return backend
 
@@ -240,7 +261,9 @@ async def test_single_status_missing_is_job_not_found(sim: SimulatorServer, make
 
 
 @pytest.mark.parametrize("kind", ["html", "malformed", "truncated", "empty", "wrong_types"])
-async def test_unreadable_answers_are_bad_response_for_every_id(sim: SimulatorServer, make, kind: str) -> None:
+async def test_unreadable_answers_are_bad_response_for_every_id(
+    sim: SimulatorServer, make, kind: str
+) -> None:
     sim.immuta.add_job(guid(1), state="active")
     sim.immuta.faults = FaultPlan(rate=1.0, kinds=(kind,))
     out = await make().statuses([guid(1), guid(2)])
@@ -284,8 +307,8 @@ async def test_cancel_and_check(sim: SimulatorServer, make) -> None:
 )
 async def test_the_simulator_refuses_what_immutas_schema_refuses(sim: SimulatorServer, body: Any,
                                                                   message: str) -> None:
-    """Immuta's swagger (`definitions.jobIds`: minItems 1, unique, each a GUID) in Immuta's error body, with the
-    words of the Joi validation it was generated from; and the forms Joi's guid takes are taken."""
+    """Immuta's swagger (`definitions.jobIds`: minItems 1, unique, each a GUID) in Immuta's error body, with
+    the words of the Joi validation it was generated from; and the forms Joi's guid takes are taken."""
     sim.immuta.api_keys.add(KEY)
     sim.immuta.add_job(JOB, state="active")
     async with httpx.AsyncClient(base_url=sim.base_url("immuta"), headers={"Authorization": KEY}) as client:
@@ -321,11 +344,13 @@ async def test_a_job_id_immuta_would_refuse_is_refused_at_the_command_and_never_
     """In the words every vendor's malformed id gets, with Immuta's own example; not sent to Immuta (whose
     schema would refuse the whole request with a 400 the user would read as "tell the operator")."""
     h = harness
-    h.sim.immuta.add_job(text, steps=[Step(0, "active")])  # even a simulator that knew such an id is not asked
+    # even a simulator that knew such an id is not asked
+    h.sim.immuta.add_job(text, steps=[Step(0, "active")])
     result = await h.user.command(f"{command} immuta-demo {text}")
     assert result.status == 200
-    assert result.ack_text == (f"'{text}' is not an Immuta job id: it is the job's globally unique identifier, "
-                               f"e.g. {EXAMPLE}.")  # as every malformed id is answered
+    assert result.ack_text == (
+        f"'{text}' is not an Immuta job id: it is the job's globally unique identifier, e.g. {EXAMPLE}."
+    )  # as every malformed id is answered
     assert h.sim.immuta.count("POST", "/jobs/statuses") == 0
     assert h.parents() == [] and h.slack.calls_of("chat.postMessage") == []
 

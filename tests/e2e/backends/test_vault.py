@@ -1,4 +1,5 @@
-"""Tests of the Veeva Vault adapter: parsing the documented answers, and sessions, limits and cancel on the simulator."""
+"""Tests of the Veeva Vault adapter: parsing the documented answers, and sessions, limits and cancel on the
+simulator."""
 
 from __future__ import annotations
 
@@ -60,7 +61,10 @@ DOC_SUCCESS = """{
 }
 }"""
 # The cancel answers of NOTES.md: per-job data, `errors` an object on refusal.
-DOC_CANCEL_OK = {"responseStatus": "SUCCESS", "data": [{"responseStatus": "SUCCESS", "data": {"id": 1046892}}]}
+DOC_CANCEL_OK = {
+    "responseStatus": "SUCCESS",
+    "data": [{"responseStatus": "SUCCESS", "data": {"id": 1046892}}],
+}
 DOC_CANCEL_REFUSED = {"responseStatus": "SUCCESS", "data": [{"responseStatus": "FAILURE", "errors": {
     "type": "OPERATION_NOT_ALLOWED", "message": "Job [1046892] cannot be cancelled in status [RUNNING]."}}]}
 
@@ -110,18 +114,28 @@ def test_documented_extra_words() -> None:
 
 def test_warning_errors_become_message_and_types() -> None:
     payload = answer("ERRORS_ENCOUNTERED")
-    payload.update(responseStatus="WARNING", errors=[{"type": "PARAMETER_REQUIRED", "message": "Row 3: name missing"}])
+    payload.update(
+        responseStatus="WARNING", errors=[{"type": "PARAMETER_REQUIRED", "message": "Row 3: name missing"}]
+    )
     s = parse_status(payload, "7")
     assert s.phase is Phase.FAILED
     assert "Row 3: name missing" in (s.message or "")
     assert dict(s.facts)["Vault errors"] == "PARAMETER_REQUIRED"
 
 
-@pytest.mark.parametrize(("kind", "error"), [
-    ("INVALID_DATA", JobNotFound), ("INSUFFICIENT_ACCESS", Forbidden), ("API_LIMIT_EXCEEDED", RateLimited),
-    ("INVALID_SESSION_ID", AuthFailed), ("OPERATION_NOT_ALLOWED", BadResponse), ("SOMETHING_ELSE", BadResponse),
-    ("MALFORMED_URL", Misconfigured), ("METHOD_NOT_SUPPORTED", Misconfigured),
-])
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [
+        ("INVALID_DATA", JobNotFound),
+        ("INSUFFICIENT_ACCESS", Forbidden),
+        ("API_LIMIT_EXCEEDED", RateLimited),
+        ("INVALID_SESSION_ID", AuthFailed),
+        ("OPERATION_NOT_ALLOWED", BadResponse),
+        ("SOMETHING_ELSE", BadResponse),
+        ("MALFORMED_URL", Misconfigured),
+        ("METHOD_NOT_SUPPORTED", Misconfigured),
+    ],
+)
 def test_failure_answers_map_by_type(kind: str, error: type[Exception]) -> None:
     with pytest.raises(error) as err:
         parse_status(failure(kind), "7")
@@ -137,16 +151,27 @@ def test_api_limit_retry_after() -> None:
 
 
 GARBAGE: list[Any] = [
-    None, "SUCCESS", 3, [], [json.loads(DOC_SUCCESS)], {}, {"responseStatus": 1}, {"responseStatus": "MAYBE"},
-    {"responseStatus": "SUCCESS"}, {"responseStatus": "SUCCESS", "data": []}, {"responseStatus": "SUCCESS", "data": "x"},
-    {"responseStatus": "SUCCESS", "data": {}}, {"responseStatus": "SUCCESS", "data": {"status": 1}},
+    None,
+    "SUCCESS",
+    3,
+    [],
+    [json.loads(DOC_SUCCESS)],
+    {},
+    {"responseStatus": 1},
+    {"responseStatus": "MAYBE"},
+    {"responseStatus": "SUCCESS"},
+    {"responseStatus": "SUCCESS", "data": []},
+    {"responseStatus": "SUCCESS", "data": "x"},
+    {"responseStatus": "SUCCESS", "data": {}},
+    {"responseStatus": "SUCCESS", "data": {"status": 1}},
     {"responseStatus": "SUCCESS", "data": {"status": ["RUNNING"]}},
     {"responseStatus": "SUCCESS", "data": {"status": "RUNNING", "links": "x"}},
     {"responseStatus": "SUCCESS", "data": {"status": "RUNNING", "links": ["x"]}},
     {"responseStatus": "SUCCESS", "data": {"status": "RUNNING", "id": "abc"}},
     {"responseStatus": "SUCCESS", "data": {"status": "RUNNING", "id": float("inf")}},
     {"responseStatus": "SUCCESS", "data": {"status": "RUNNING", "id": 8}},  # an answer about another job
-    {"responseStatus": "FAILURE"}, {"responseStatus": "FAILURE", "errors": "x"},
+    {"responseStatus": "FAILURE"},
+    {"responseStatus": "FAILURE", "errors": "x"},
     {"responseStatus": "FAILURE", "errors": [None, 3]},
 ]
 
@@ -157,13 +182,50 @@ def test_garbage_is_bad_response(payload: Any) -> None:
         parse_status(payload, "7")
 
 
-ODD_WORDS = ["RUNNING", "SUCCESS", "SUCCEEDED", "FAILURE", "true", "Infinity", "-inf", "NaN", "1e400", "7", " 7 "]
+ODD_WORDS = [
+    "RUNNING",
+    "SUCCESS",
+    "SUCCEEDED",
+    "FAILURE",
+    "true",
+    "Infinity",
+    "-inf",
+    "NaN",
+    "1e400",
+    "7",
+    " 7 ",
+]
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8) | st.sampled_from(ODD_WORDS),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-        st.sampled_from(["responseStatus", "data", "status", "errors", "type", "message", "links", "href",
-                         "rel", "id", "progress", "size", "x"]),
-        inner, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=8)
+    | st.sampled_from(ODD_WORDS),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "responseStatus",
+                    "data",
+                    "status",
+                    "errors",
+                    "type",
+                    "message",
+                    "links",
+                    "href",
+                    "rel",
+                    "id",
+                    "progress",
+                    "size",
+                    "x",
+                ]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
     max_leaves=12,
 )
 
@@ -309,14 +371,18 @@ async def test_session_refused_after_relogin(sim: SimulatorServer, make: Make, c
     assert sim.vault.count("POST", AUTH) == 3
 
 
-async def test_wrong_password(sim: SimulatorServer, make: Make, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+async def test_wrong_password(
+    sim: SimulatorServer, make: Make, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
     sim.vault.add_job(1)
     backend = make(password="not-it")
     with pytest.raises(AuthFailed) as err:
         await backend.status("1")
     assert "USERNAME_OR_PASSWORD_INCORRECT" in str(err.value) and "not-it" not in str(err.value)
     clock.advance(10)
-    with pytest.raises(AuthFailed, match="USERNAME_OR_PASSWORD_INCORRECT.*Not logging in to Vault again for 20 s"):
+    with pytest.raises(
+        AuthFailed, match="USERNAME_OR_PASSWORD_INCORRECT.*Not logging in to Vault again for 20 s"
+    ):
         await backend.status("1")
     assert sim.vault.count("POST", AUTH) == 1  # never log in in a loop
     assert sim.vault.count("GET", JOBS) == 0
@@ -452,8 +518,14 @@ async def test_cancel_needs_v25_3(sim: SimulatorServer, make: Make) -> None:
 
 async def test_failure_details(sim: SimulatorServer, make: Make) -> None:
     sim.vault.add_job(8, state="ERRORS_ENCOUNTERED")
-    sim.vault.set_state(8, "ERRORS_ENCOUNTERED", errors=[
-        {"type": "INVALID_DATA", "message": "Row 2: bad value"}, {"type": "PARAMETER_REQUIRED", "message": "x"}])
+    sim.vault.set_state(
+        8,
+        "ERRORS_ENCOUNTERED",
+        errors=[
+            {"type": "INVALID_DATA", "message": "Row 2: bad value"},
+            {"type": "PARAMETER_REQUIRED", "message": "x"},
+        ],
+    )
     backend = make()
     s = await backend.status("8")
     details = await backend.failure_details(s)
@@ -468,9 +540,14 @@ async def test_failure_details(sim: SimulatorServer, make: Make) -> None:
 
 async def test_check_rows(sim: SimulatorServer, make: Make, clock: FakeClock) -> None:
     rows = await make().check()
-    assert [(what, ok) for what, ok, _ in rows] == [("reachable", True), ("authenticated", True), ("API version", True)]
+    assert [(what, ok) for what, ok, _ in rows] == [
+        ("reachable", True),
+        ("authenticated", True),
+        ("API version", True),
+    ]
     assert "PromoMats" in rows[1][2]
-    old = await make(api_version="v19.1").check()  # offered (Vault keeps every version), but cancel came in v25.3
+    # offered (Vault keeps every version), but cancel came in v25.3
+    old = await make(api_version="v19.1").check()
     assert old[-1][1] is True and "cancel needs v25.3" in old[-1][2]
     bad = await make(password="nope").check()
     assert [(what, ok) for what, ok, _ in bad] == [("reachable", True), ("authenticated", False)]
@@ -485,25 +562,48 @@ def test_config_errors(sim: SimulatorServer, kw: dict[str, Any]) -> None:
         VeevaVault("vault", backend_config(sim, TYPE, auth, **kw))
 
 
-# -- Vault's envelope before the HTTP status; the API address; the client id -----------------------------------
+# -- Vault's envelope before the HTTP status; the API address; the client id ---------------------------------
 def _answer(status: int, body: Any, **headers: str) -> httpx.Response:
     content = body.encode() if isinstance(body, str) else json.dumps(body).encode()
     return httpx.Response(status, content=content, headers=headers,
                           request=httpx.Request("GET", "https://myvault.veevavault.com/api/v25.3/services/jobs/7"))
 
 
-@pytest.mark.parametrize(("status", "body", "error", "words"), [
-    (404, failure("MALFORMED_URL", "The specified resource cannot be found."), Misconfigured, "MALFORMED_URL"),
-    (400, failure("METHOD_NOT_SUPPORTED", "Not in this version"), Misconfigured, "METHOD_NOT_SUPPORTED"),
-    (401, failure("INVALID_SESSION_ID", "Invalid or expired session ID."), AuthFailed, "INVALID_SESSION_ID"),
-    (400, failure("INVALID_DATA", "Invalid job_id [7]."), JobNotFound, "Invalid job_id [7]."),
-    (403, failure("INSUFFICIENT_ACCESS", "not licensed"), Forbidden, "not licensed"),
-    (429, failure("API_LIMIT_EXCEEDED", "again in 10 s"), RateLimited, "API_LIMIT_EXCEEDED"),
-    (500, {**failure("UNEXPECTED_ERROR", "Database <down> & out"), "responseStatus": "EXCEPTION"}, Unavailable,
-     "UNEXPECTED_ERROR: Database <down> & out"),  # a type we do not act on: the status class, with Vault's words
-    (404, "<html><body>Not Found</body></html>", Misconfigured, "no Vault answer"),  # a 404 that is not Vault
-    (502, "<html>Bad Gateway</html>", Unavailable, "HTTP 502"),
-])
+@pytest.mark.parametrize(
+    ("status", "body", "error", "words"),
+    [
+        (
+            404,
+            failure("MALFORMED_URL", "The specified resource cannot be found."),
+            Misconfigured,
+            "MALFORMED_URL",
+        ),
+        (400, failure("METHOD_NOT_SUPPORTED", "Not in this version"), Misconfigured, "METHOD_NOT_SUPPORTED"),
+        (
+            401,
+            failure("INVALID_SESSION_ID", "Invalid or expired session ID."),
+            AuthFailed,
+            "INVALID_SESSION_ID",
+        ),
+        (400, failure("INVALID_DATA", "Invalid job_id [7]."), JobNotFound, "Invalid job_id [7]."),
+        (403, failure("INSUFFICIENT_ACCESS", "not licensed"), Forbidden, "not licensed"),
+        (429, failure("API_LIMIT_EXCEEDED", "again in 10 s"), RateLimited, "API_LIMIT_EXCEEDED"),
+        (
+            500,
+            {**failure("UNEXPECTED_ERROR", "Database <down> & out"), "responseStatus": "EXCEPTION"},
+            Unavailable,
+            # a type we do not act on: the status class, with Vault's words
+            "UNEXPECTED_ERROR: Database <down> & out",
+        ),
+        (
+            404,
+            "<html><body>Not Found</body></html>",
+            Misconfigured,
+            "no Vault answer",
+        ),  # a 404 that is not Vault
+        (502, "<html>Bad Gateway</html>", Unavailable, "HTTP 502"),
+    ],
+)
 async def test_vault_envelope_decides_before_the_http_status(make: Make, status: int, body: Any,
                                                              error: type[Exception], words: str) -> None:
     backend = make(api_version="v25.3")
@@ -525,7 +625,8 @@ async def test_retry_after_of_a_429_envelope_wins_over_the_ten_seconds(make: Mak
 async def test_unknown_api_version_is_said_to_be_a_wrong_setting_not_a_missing_job(
         sim: SimulatorServer, make: Make, clock: FakeClock) -> None:
     sim.vault.add_job(1201, state="RUNNING")
-    backend = make(api_version="v99.1")  # the vault does not offer it: HTTP 404 and MALFORMED_URL, at /auth already
+    # the vault does not offer it: HTTP 404 and MALFORMED_URL, at /auth already
+    backend = make(api_version="v99.1")
     with pytest.raises(Misconfigured) as err:
         await backend.status("1201")
     assert "MALFORMED_URL" in str(err.value) and "api_version (v99.1)" in str(err.value)
@@ -556,7 +657,9 @@ async def test_an_unknown_job_is_still_not_found(sim: SimulatorServer, make: Mak
     assert "api_version" not in str(err.value)
 
 
-async def test_malformed_url_answered_with_http_200_is_misconfigured_too(sim: SimulatorServer, make: Make) -> None:
+async def test_malformed_url_answered_with_http_200_is_misconfigured_too(
+    sim: SimulatorServer, make: Make
+) -> None:
     backend = make()
     await backend.sign_in()
     sim.vault.versions.remove(backend.api_version)  # as if the vault no longer offered it
@@ -576,8 +679,10 @@ async def test_every_request_carries_the_client_id_in_veevas_format(sim: Simulat
     assert {r.path.rsplit("/", 1)[-1] for r in sim.vault.requests} >= {"auth", "1046892", "cancel", "api"}
     sent = [{k.lower(): v for k, v in r.headers.items()} for r in sim.vault.requests]  # names are case-blind
     assert {h.get("x-vaultapi-clientid") for h in sent} == {DEFAULT_CLIENT_ID}
-    assert set(sim.vault.client_ids) == {DEFAULT_CLIENT_ID}  # never `unknown` or `invalid_client_id` in the log
-    assert len(DEFAULT_CLIENT_ID.split("-")) == 5 and "-server-" in DEFAULT_CLIENT_ID  # company-org-team-server-program
+    # never `unknown` or `invalid_client_id` in the log
+    assert set(sim.vault.client_ids) == {DEFAULT_CLIENT_ID}
+    # company-org-team-server-program
+    assert len(DEFAULT_CLIENT_ID.split("-")) == 5 and "-server-" in DEFAULT_CLIENT_ID
 
 
 async def test_the_client_id_is_configurable(sim: SimulatorServer, make: Make) -> None:
@@ -589,4 +694,6 @@ async def test_the_client_id_is_configurable(sim: SimulatorServer, make: Make) -
 @pytest.mark.parametrize("value", ["has space", "x" * 101, "semi;colon", ""])
 def test_a_client_id_vault_would_log_as_invalid_is_a_config_error(sim: SimulatorServer, value: str) -> None:
     with pytest.raises(ValueError, match="vault_client_id"):
-        backend_config(sim, TYPE, {"type": "vault_session", "username": "u", "password": "p"}, vault_client_id=value)
+        backend_config(
+            sim, TYPE, {"type": "vault_session", "username": "u", "password": "p"}, vault_client_id=value
+        )

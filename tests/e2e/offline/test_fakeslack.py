@@ -503,13 +503,18 @@ async def test_apps_connections_open_wants_the_app_level_token(fs: FakeSlack) ->
     client = AsyncWebClient(base_url=fs.api_url)  # apps_connections_open sends app_token as the bearer token
     opened = await client.apps_connections_open(app_token=fs.app_token)
     assert opened["url"].startswith(f"ws://127.0.0.1:{fs.port}/socket-mode/")
-    for token, error in (("xapp-1-A0FAKE-1-not-this-one", "invalid_auth"), (DEFAULT_TOKEN, "not_allowed_token_type"),
-                         ("", "not_authed")):
+    for token, error in (
+        ("xapp-1-A0FAKE-1-not-this-one", "invalid_auth"),
+        (DEFAULT_TOKEN, "not_allowed_token_type"),
+        ("", "not_authed"),
+    ):
         with pytest.raises(SlackApiError) as exc:
             await client.apps_connections_open(app_token=token)
         assert exc.value.response["error"] == error, token
     with pytest.raises(SlackApiError) as exc:  # nor does the app-level token work for bot methods
-        await AsyncWebClient(token=fs.app_token, base_url=fs.api_url).chat_postMessage(channel="C0001", text="x")
+        await AsyncWebClient(token=fs.app_token, base_url=fs.api_url).chat_postMessage(
+            channel="C0001", text="x"
+        )
     assert exc.value.response["error"] == "not_allowed_token_type"
     fs.app_token = "xapp-1-A0FAKE-2-rotated"
     with pytest.raises(SlackApiError) as exc:
@@ -522,7 +527,9 @@ async def test_apps_connections_open_wants_the_app_level_token(fs: FakeSlack) ->
 
 
 async def _socket_url(fs: FakeSlack) -> str:
-    return str((await AsyncWebClient(base_url=fs.api_url).apps_connections_open(app_token=fs.app_token))["url"])
+    return str(
+        (await AsyncWebClient(base_url=fs.api_url).apps_connections_open(app_token=fs.app_token))["url"]
+    )
 
 
 async def test_socket_hello_ping_envelope_and_acks_recorded(fs: FakeSlack) -> None:
@@ -571,7 +578,9 @@ async def test_socket_hello_ping_envelope_and_acks_recorded(fs: FakeSlack) -> No
     assert [e.error for e in fs.envelopes] == [None, "operation_timeout", "dispatch_failed"]
 
 
-async def test_disconnect_drains_the_connection_and_the_next_envelope_goes_to_the_new_one(fs: FakeSlack) -> None:
+async def test_disconnect_drains_the_connection_and_the_next_envelope_goes_to_the_new_one(
+    fs: FakeSlack,
+) -> None:
     async with aiohttp.ClientSession() as session:
         old_ws = await session.ws_connect(await _socket_url(fs))
         await old_ws.receive_json(timeout=5)
@@ -629,7 +638,9 @@ async def test_socket_user_sends_bolt_the_same_payloads_as_http(
         click = await user.click("C0002", msg.ts, "stop_watching")
         assert click is not None and click.status == 200 and click.body is None and click.text == ""
         [body] = seen["actions"]
-        assert body["actions"][0]["action_id"] == "stop_watching" and body["container"]["message_ts"] == msg.ts
+        assert (
+            body["actions"][0]["action_id"] == "stop_watching" and body["container"]["message_ts"] == msg.ts
+        )
         assert body == click.payload
         await fs.wait_for(lambda: fs.thread("C0002", msg.ts)[0].text == "stopped by ana")
         [resp] = await click.wait_responses(1)
@@ -651,11 +662,16 @@ async def error_of(coro: Any) -> str:
 
 
 async def test_an_empty_file_is_refused(fs: FakeSlack, client: AsyncWebClient) -> None:
-    assert await error_of(client.files_getUploadURLExternal(filename="empty.log", length=0)) == "missing_argument"
+    assert (
+        await error_of(client.files_getUploadURLExternal(filename="empty.log", length=0))
+        == "missing_argument"
+    )
     parent = await client.chat_postMessage(channel="C0002", text="Job 42 failed")
     assert await error_of(client.files_upload_v2(channel="C0002", thread_ts=parent["ts"], content=b"",
                                                  filename="empty.log")) == "missing_argument"
-    assert await error_of(client.files_getUploadURLExternal(filename="x.log", length=-1)) == "invalid_arguments"
+    assert (
+        await error_of(client.files_getUploadURLExternal(filename="x.log", length=-1)) == "invalid_arguments"
+    )
     assert await error_of(client.files_getUploadURLExternal(filename="", length=5)) == "missing_argument"
     assert fs.files == {} and fs.thread("C0002", parent["ts"]) == []
 
@@ -669,14 +685,19 @@ async def test_upload_bytes_must_match_the_announced_length(fs: FakeSlack, clien
             assert r.status == 400
     assert fs.files[ticket["file_id"]].content is None
     files = [{"id": ticket["file_id"], "title": "job.log"}]
-    assert await error_of(client.files_completeUploadExternal(files=files, channel_id="C0002")) == "file_not_found"
+    assert (
+        await error_of(client.files_completeUploadExternal(files=files, channel_id="C0002"))
+        == "file_not_found"
+    )
     async with aiohttp.ClientSession() as s, s.post(ticket["upload_url"], data=b"0123456789") as r:
         assert r.status == 200
     assert (await client.files_completeUploadExternal(files=files, channel_id="C0002"))["ok"]
     assert [m.files[0]["size"] for m in fs.messages("C0002")] == [10]
 
 
-async def test_file_sharing_needs_membership_where_posting_does_not(fs: FakeSlack, client: AsyncWebClient) -> None:
+async def test_file_sharing_needs_membership_where_posting_does_not(
+    fs: FakeSlack, client: AsyncWebClient
+) -> None:
     fs.add_channel("C0101", "public-outsider", member=False)
     parent = await client.chat_postMessage(channel="C0101", text="Job 42 failed")  # chat:write.public
     error = await error_of(client.files_upload_v2(channel="C0101", thread_ts=parent["ts"], content=b"log\n",
@@ -684,13 +705,20 @@ async def test_file_sharing_needs_membership_where_posting_does_not(fs: FakeSlac
     assert error == "not_in_channel"
     assert fs.thread("C0101", parent["ts"]) == [] and not any(f.completed for f in fs.files.values())
     fs.channels["C0101"].member = True  # the bot was invited
-    await client.files_upload_v2(channel="C0101", thread_ts=parent["ts"], content=b"log\n", filename="job-42.log")
+    await client.files_upload_v2(
+        channel="C0101", thread_ts=parent["ts"], content=b"log\n", filename="job-42.log"
+    )
     assert [m.files[0]["name"] for m in fs.thread("C0101", parent["ts"])] == ["job-42.log"]
 
 
-async def test_chat_update_text_over_4000_characters_is_msg_too_long(fs: FakeSlack, client: AsyncWebClient) -> None:
+async def test_chat_update_text_over_4000_characters_is_msg_too_long(
+    fs: FakeSlack, client: AsyncWebClient
+) -> None:
     posted = await client.chat_postMessage(channel="C0001", text="Job 42 running")
-    assert await error_of(client.chat_update(channel="C0001", ts=posted["ts"], text="x" * 4001)) == "msg_too_long"
+    assert (
+        await error_of(client.chat_update(channel="C0001", ts=posted["ts"], text="x" * 4001))
+        == "msg_too_long"
+    )
     stored = fs.message("C0001", posted["ts"])
     assert stored.text == "Job 42 running" and stored.edits == 0
     await client.chat_update(channel="C0001", ts=posted["ts"], text="y" * 4000)
@@ -712,7 +740,12 @@ async def test_ephemeral_only_to_a_member_of_the_channel(fs: FakeSlack, client: 
 
 
 def _button(text: Any = None, **extra: Any) -> dict[str, Any]:
-    return {"type": "button", "action_id": "go", "text": text or {"type": "plain_text", "text": "Go"}, **extra}
+    return {
+        "type": "button",
+        "action_id": "go",
+        "text": text or {"type": "plain_text", "text": "Go"},
+        **extra,
+    }
 
 
 def _dialog(**texts: str) -> dict[str, Any]:
@@ -732,25 +765,49 @@ def _section(text: str, kind: str = "mrkdwn") -> dict[str, Any]:
 REFUSED_BLOCKS = [
     ("empty section text", [_section("")], "/blocks/0/text/text"),
     ("empty plain_text", [_section("", "plain_text")], "/blocks/0/text/text"),
-    ("empty button text", [_actions(_button({"type": "plain_text", "text": ""}))], "/blocks/0/elements/0/text/text"),
-    ("empty context text", [{"type": "context", "elements": [{"type": "mrkdwn", "text": ""}]}],
-     "/blocks/0/elements/0/text"),
-    ("mrkdwn button text", [_actions(_button({"type": "mrkdwn", "text": "*Go*"}))], "/blocks/0/elements/0/text/type"),
-    ("mrkdwn header text", [{"type": "header", "text": {"type": "mrkdwn", "text": "Job"}}], "/blocks/0/text/type"),
+    (
+        "empty button text",
+        [_actions(_button({"type": "plain_text", "text": ""}))],
+        "/blocks/0/elements/0/text/text",
+    ),
+    (
+        "empty context text",
+        [{"type": "context", "elements": [{"type": "mrkdwn", "text": ""}]}],
+        "/blocks/0/elements/0/text",
+    ),
+    (
+        "mrkdwn button text",
+        [_actions(_button({"type": "mrkdwn", "text": "*Go*"}))],
+        "/blocks/0/elements/0/text/type",
+    ),
+    (
+        "mrkdwn header text",
+        [{"type": "header", "text": {"type": "mrkdwn", "text": "Job"}}],
+        "/blocks/0/text/type",
+    ),
     ("button text over 75", [_actions(_button({"type": "plain_text", "text": "b" * 76}))], "/blocks/0]"),
     ("button value over 2000", [_actions(_button(value="v" * 2001))], "/blocks/0]"),
     ("confirm title over 100", [_actions(_button(confirm=_dialog(title="t" * 101)))], "/blocks/0]"),
     ("confirm text over 300", [_actions(_button(confirm=_dialog(text="t" * 301)))], "/blocks/0]"),
     ("confirm button over 30", [_actions(_button(confirm=_dialog(confirm="c" * 31)))], "/blocks/0]"),
     ("deny button over 30", [_actions(_button(confirm=_dialog(deny="d" * 31)))], "/blocks/0]"),
-    ("mrkdwn confirm title", [_actions(_button(confirm={**_dialog(), "title": {"type": "mrkdwn", "text": "t"}}))],
-     "/blocks/0/elements/0/confirm/title/type"),
+    (
+        "mrkdwn confirm title",
+        [_actions(_button(confirm={**_dialog(), "title": {"type": "mrkdwn", "text": "t"}}))],
+        "/blocks/0/elements/0/confirm/title/type",
+    ),
     ("unknown block type", [{"type": "jobstatus_card", "text": "hi"}], "/blocks/0]"),
-    ("context text over 3000", [{"type": "context", "elements": [{"type": "mrkdwn", "text": "c" * 3001}]}],
-     "/blocks/0/elements/0/text"),
+    (
+        "context text over 3000",
+        [{"type": "context", "elements": [{"type": "mrkdwn", "text": "c" * 3001}]}],
+        "/blocks/0/elements/0/text",
+    ),
     ("section text over 3000", [_section("s" * 3001)], "/blocks/0]"),
-    ("field over 2000", [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2001}]}],
-     "/blocks/0/fields/0/text"),
+    (
+        "field over 2000",
+        [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2001}]}],
+        "/blocks/0/fields/0/text",
+    ),
     ("text object of no known type", [_section("hi", "html")], "/blocks/0/text"),
     ("section text not an object", [{"type": "section", "text": "hi"}], "/blocks/0/text"),
     ("more than 50 blocks", [{"type": "divider"}] * 51, "/blocks]"),
@@ -778,10 +835,20 @@ async def test_block_kit_at_the_limits_is_taken(fs: FakeSlack, client: AsyncWebC
         {"type": "header", "text": {"type": "plain_text", "text": "h" * 150}},
         _section("s" * 3000),
         {"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2000}] * 10},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": "c" * 3000}, {"type": "plain_text", "text": "p"}]},
-        _actions(_button({"type": "plain_text", "text": "b" * 75}, value="v" * 2000,
-                         confirm={**_dialog(title="t" * 100, confirm="c" * 30, deny="d" * 30),
-                                  "text": {"type": "mrkdwn", "text": "*x*" * 100}})),
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": "c" * 3000}, {"type": "plain_text", "text": "p"}],
+        },
+        _actions(
+            _button(
+                {"type": "plain_text", "text": "b" * 75},
+                value="v" * 2000,
+                confirm={
+                    **_dialog(title="t" * 100, confirm="c" * 30, deny="d" * 30),
+                    "text": {"type": "mrkdwn", "text": "*x*" * 100},
+                },
+            )
+        ),
         *[{"type": "divider"}] * 45,
     ]
     assert len(blocks) == 50
@@ -792,7 +859,10 @@ async def test_block_kit_at_the_limits_is_taken(fs: FakeSlack, client: AsyncWebC
 async def test_every_way_in_checks_the_blocks(fs: FakeSlack, client: AsyncWebClient) -> None:
     bad = [_section("")]
     posted = await client.chat_postMessage(channel="C0001", text="Job 42", blocks=JOB_BLOCKS)
-    assert await error_of(client.chat_update(channel="C0001", ts=posted["ts"], text="x", blocks=bad)) == "invalid_blocks"
+    assert (
+        await error_of(client.chat_update(channel="C0001", ts=posted["ts"], text="x", blocks=bad))
+        == "invalid_blocks"
+    )
     assert fs.message("C0001", posted["ts"]).blocks == JOB_BLOCKS
     assert await error_of(client.chat_postEphemeral(channel="C0001", user="U0001", text="x", blocks=bad)) \
         == "invalid_blocks"
@@ -821,10 +891,17 @@ async def test_a_token_in_the_query_string_is_refused(fs: FakeSlack) -> None:
     assert await call(f"{api}chat.postMessage?token={DEFAULT_TOKEN}&channel=C0001&text=hi") == "invalid_auth"
     assert await call(f"{api}chat.postMessage?token={DEFAULT_TOKEN}", headers=header,
                       data={"channel": "C0001", "text": "hi"}) == "invalid_auth"
-    assert await call(f"{api}chat.postMessage", json={"token": DEFAULT_TOKEN, "channel": "C0001", "text": "hi"}) \
-        == "not_authed"  # with a JSON body the token goes in the Authorization header only
-    assert await call(f"{api}chat.postMessage", data={"token": DEFAULT_TOKEN, "channel": "C0001", "text": "a"}) == "ok"
-    assert await call(f"{api}chat.postMessage", headers=header, json={"channel": "C0001", "text": "b"}) == "ok"
+    assert (
+        await call(f"{api}chat.postMessage", json={"token": DEFAULT_TOKEN, "channel": "C0001", "text": "hi"})
+        == "not_authed"
+    )  # with a JSON body the token goes in the Authorization header only
+    assert (
+        await call(f"{api}chat.postMessage", data={"token": DEFAULT_TOKEN, "channel": "C0001", "text": "a"})
+        == "ok"
+    )
+    assert (
+        await call(f"{api}chat.postMessage", headers=header, json={"channel": "C0001", "text": "b"}) == "ok"
+    )
     assert await call(f"{api}chat.postMessage?channel=C0001&text=c", headers=header) == "ok"
     assert [m.text for m in fs.messages("C0001")] == ["a", "b", "c"]
     assert all(DEFAULT_TOKEN not in json.dumps(c.args) for c in fs.calls)
@@ -841,11 +918,17 @@ async def test_response_url_delete_original_with_a_message_deletes_and_posts(
         payload = {"delete_original": True, "text": "Job 42 cancelled", "response_type": "in_channel"}
         async with s.post(url_1, json=payload) as r:
             assert r.status == 200
-        async with s.post(url_2, json={"delete_original": "true", "replace_original": True, "text": "Stopped"}) as r:
+        async with s.post(
+            url_2, json={"delete_original": "true", "replace_original": True, "text": "Stopped"}
+        ) as r:
             assert r.status == 200
     assert [m.text for m in fs.messages("C0001")] == ["Job 42 cancelled"]
     [posted] = fs.responses(fs.response_url_id(url_1))
-    assert (posted.outcome, posted.deleted, posted.ts) == ("in_channel", first["ts"], fs.messages("C0001")[0].ts)
+    assert (posted.outcome, posted.deleted, posted.ts) == (
+        "in_channel",
+        first["ts"],
+        fs.messages("C0001")[0].ts,
+    )
     [told] = fs.responses(fs.response_url_id(url_2))
     assert (told.outcome, told.deleted) == ("ephemeral", second["ts"])
     assert [(e.user, e.text) for e in fs.ephemerals_for()] == [("U0001", "Stopped")]

@@ -128,7 +128,9 @@ async def test_chat_postmessage_one_a_second_per_channel_after_a_short_burst(
     assert [m.text for m in fs.messages("C0001")][-1] == "a second later"
 
 
-async def test_chat_postmessage_workspace_ceiling(fs: FakeSlack, client: AsyncWebClient, clock: Clock) -> None:
+async def test_chat_postmessage_workspace_ceiling(
+    fs: FakeSlack, client: AsyncWebClient, clock: Clock
+) -> None:
     # the rate-limit page: "while also maintaining a workspace-wide limit" (no figure published: the fake's
     # assumed POST_WORKSPACE_PER_MINUTE, the bot's default budget)
     fs.limits.per_minute["chat.postMessage"] = 4  # a small ceiling, so the test posts a few

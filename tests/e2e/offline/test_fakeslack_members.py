@@ -1,8 +1,8 @@
 """The fake Slack's usergroups.users.list and conversations.members, driven by a real AsyncWebClient, as
 Slack's method pages document them (https://docs.slack.dev/reference/methods/usergroups.users.list,
 https://docs.slack.dev/reference/methods/conversations.members; the same pages as data in
-../shared/data/slack-method-reference/<method>.json, read below); and bot/operations/permissions.py's lookups through
-them: cached, and failing closed when Slack cannot answer."""
+../shared/data/slack-method-reference/<method>.json, read below); and bot/operations/permissions.py's lookups
+through them: cached, and failing closed when Slack cannot answer."""
 
 from __future__ import annotations
 
@@ -67,20 +67,26 @@ async def test_usergroups_users_list(fs: FakeSlack, client: AsyncWebClient) -> N
     resp = await client.usergroups_users_list(usergroup="S0OPS")
     assert resp["users"] == ["U0001", "W0ENT"]  # the page's example: a list of user ids
     assert (await client.usergroups_users_list(usergroup="S0OLD"))["users"] == []
-    assert (await client.usergroups_users_list(usergroup="S0OLD", include_disabled=True))["users"] == ["U0002"]
+    assert (await client.usergroups_users_list(usergroup="S0OLD", include_disabled=True))["users"] == [
+        "U0002"
+    ]
     assert await error_of(client.usergroups_users_list(usergroup="S0NONE")) == "no_such_subteam"
     fs.missing_scopes.add("usergroups:read")
     assert await error_of(client.usergroups_users_list(usergroup="S0OPS")) == "missing_scope"
 
 
-async def test_conversations_members_pages_with_cursor_and_limit(fs: FakeSlack, client: AsyncWebClient) -> None:
+async def test_conversations_members_pages_with_cursor_and_limit(
+    fs: FakeSlack, client: AsyncWebClient
+) -> None:
     people = [f"U{i:04d}" for i in range(10, 35)]
     fs.add_channel("C0100", "big", members=people)
     seen: list[str] = []
     cursor = ""
     pages = 0
     while True:
-        resp = await client.conversations_members(channel="C0100", limit=10, **({"cursor": cursor} if cursor else {}))
+        resp = await client.conversations_members(
+            channel="C0100", limit=10, **({"cursor": cursor} if cursor else {})
+        )
         assert len(resp["members"]) <= 10
         seen += resp["members"]
         pages += 1
@@ -90,7 +96,10 @@ async def test_conversations_members_pages_with_cursor_and_limit(fs: FakeSlack, 
         assert base64.b64decode(cursor).decode().startswith("user:")  # opaque base64, as the page's example
     assert pages == 3 and sorted(seen) == sorted([*people, fs.bot_user_id]) and len(set(seen)) == len(seen)
     assert len((await client.conversations_members(channel="C0100"))["members"]) == 26  # limit: "default 100"
-    assert await error_of(client.conversations_members(channel="C0100", cursor="not-a-cursor")) == "invalid_cursor"
+    assert (
+        await error_of(client.conversations_members(channel="C0100", cursor="not-a-cursor"))
+        == "invalid_cursor"
+    )
     assert await error_of(client.conversations_members(channel="C0100", limit=0)) == "invalid_limit"
 
 
@@ -98,14 +107,15 @@ async def test_conversations_members_errors(fs: FakeSlack, client: AsyncWebClien
     fs.add_channel("G0200", "secret", private=True, member=False, members=["U0001"])
     fs.add_channel("G0300", "hr", private=True, members=["U0001"])
     assert await error_of(client.conversations_members(channel="C9999")) == "channel_not_found"
-    assert await error_of(client.conversations_members(channel="G0200")) == "channel_not_found"  # not the bot's
+    # not the bot's
+    assert await error_of(client.conversations_members(channel="G0200")) == "channel_not_found"
     assert (await client.conversations_members(channel="G0300"))["members"] == ["U0001", fs.bot_user_id]
     fs.missing_scopes.add("groups:read")  # a private channel needs groups:read, a public one channels:read
     assert await error_of(client.conversations_members(channel="G0300")) == "missing_scope"
     assert "U0001" in (await client.conversations_members(channel="C0001"))["members"]
 
 
-# -- bot/operations/permissions.py through them ------------------------------------------------------------------------
+# -- bot/operations/permissions.py through them --------------------------------------------------------------
 
 def perms(fs: FakeSlack, now: list[float], **rules: Any) -> Permissions:
     settings = settings_from_dict({"backends": {"fin": {**CONFIG, **rules}}, "admins": ["UADMIN"]})
@@ -135,8 +145,10 @@ async def test_when_slack_cannot_say_who_is_in_a_group_the_answer_is_no(fs: Fake
     with pytest.raises(Denied) as exc:
         await p.check("fin", "U0002", Action.WATCH, "C0001")
     assert exc.value.code == "unavailable"
-    assert str(exc.value) == ("I cannot check who may use `fin` right now (Slack: missing_scope); nothing was done. "
-                              "Try again in a minute.")
+    assert str(exc.value) == (
+        "I cannot check who may use `fin` right now (Slack: missing_scope); nothing was done. "
+        "Try again in a minute."
+    )
     p2 = perms(fs, [0.0], users=["U0002"])  # a backend that names no group never asks Slack
     await p2.check("fin", "U0002", Action.WATCH, "C0001")
 
@@ -157,7 +169,8 @@ async def test_channel_membership_is_read_over_pages_and_cached_briefly(fs: Fake
     assert await p.is_member(people[-1], "C0100") and not await p.is_member("U0001", "C0100")
     assert len(fs.calls_of("conversations.members")) == 3
     assert await p.is_member("U0001", "G0200") and not await p.is_member("U0002", "G0200")
-    assert not await p.is_member("U0001", "G0300")  # the bot cannot see it (channel_not_found): nobody vouched
+    # the bot cannot see it (channel_not_found): nobody vouched
+    assert not await p.is_member("U0001", "G0300")
     calls = len(fs.calls_of("conversations.members"))
     fs.channels["G0200"].members.discard("U0001")
     assert await p.is_member("U0001", "G0200")  # cached
