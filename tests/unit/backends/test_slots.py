@@ -161,7 +161,8 @@ async def test_build_backends_gives_every_backend_the_one_priority_it_is_handed(
     alone = build_backends(settings, "<test>")
     try:
         assert all(b.limit.priority is users for b in built.values())
-        assert built["a"].limit.poll_cap == alone["a"].limit.poll_cap  # the same slots, only whose they are differs
+        # the same slots, only whose they are differs
+        assert built["a"].limit.poll_cap == alone["a"].limit.poll_cap
         assert alone["a"].limit.priority is not alone["b"].limit.priority is not users  # built alone: apart
     finally:
         for b in (*built.values(), *alone.values()):
