@@ -98,8 +98,8 @@ def decide(cfg: BackendConfig, backend: str, admins: Iterable[str], who: Who, ac
         return (f"You may not use backend `{b}`: "
                 "its `users` setting names the people and user groups who may. "
                 "Ask the bot's operator to add you.")
-    if channel is not None and cfg.channels is not None and channel not in cfg.channels:
-        allowed = ", ".join(f"<#{esc(c)}>" for c in cfg.channels) or "none"
+    if not cfg.allows_channel(channel):
+        allowed = ", ".join(f"<#{esc(c)}>" for c in cfg.channels or ()) or "none"
         return (f"Backend `{b}` may not be used in this channel (its `channels` setting allows: {allowed}).")
     if action is not Action.CANCEL or admin or cfg.cancel == "anyone":
         return None

@@ -91,8 +91,7 @@ class Watching:
         self.perms.settings = self.settings  # the rules are these settings, whoever replaced them
         if user.startswith(actors.API_ACTOR):
             cfg = self.perms.config(backend)
-            if (cfg is not None and channel is not None and cfg.channels is not None
-                    and channel not in cfg.channels):
+            if cfg is not None and not cfg.allows_channel(channel):
                 raise UserError(f"Backend `{esc(backend)}` may not be used in that channel "
                                 "(its `channels` setting).", "channel_not_allowed")
             return
@@ -127,10 +126,10 @@ class Watching:
         # a backend limited by `users` leaves its `channels` to the permission check (`allow`, which every
         # caller makes), which asks who the person is first: its channels (often private) are named only to
         # its people
-        if channel is not None and allowed is not None and channel not in allowed and b.config.users is None:
+        if not b.config.allows_channel(channel) and b.config.users is None:
             raise UserError(f"Backend `{esc(b.name)}` may not be watched in this channel "
                             "(its `channels` setting allows: "
-                            + ", ".join(f"<#{esc(c)}>" for c in allowed) + ").", "channel_not_allowed")
+                            + ", ".join(f"<#{esc(c)}>" for c in allowed or ()) + ").", "channel_not_allowed")
         return b
 
     def job_id(self, backend: Backend, text: str) -> str:

@@ -232,6 +232,11 @@ class BackendConfig(_Strict):
                 _people_id(who)
         return v
 
+    def allows_channel(self, channel: str | None) -> bool:
+        """Whether `channels` lets the backend be used in `channel` (None: not in a channel, e.g. the Home
+        tab): the one reading of that rule, for the permission check, the listeners and the notifier alike."""
+        return channel is None or self.channels is None or channel in self.channels
+
     @field_validator("base_url")
     @classmethod
     def _url(cls, v: str) -> str:

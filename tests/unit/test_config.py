@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.support.config import ConfigError, Environment, load_settings
+from bot.support.config import BackendConfig, ConfigError, Environment, load_settings
 
 GOOD = """
 backends:
@@ -148,3 +148,13 @@ def test_one_digest_per_channel(tmp_path: Path) -> None:
     text = GOOD + 'digests:\n  - {channel: C0123ABCD, at: "07:30"}\n  - {channel: C0123ABCD, at: "18:00"}\n'
     with pytest.raises(ConfigError, match="channel C0123ABCD has two digests"):
         load_settings(write(tmp_path, text), env={"FUSION_PASSWORD": "x"})
+
+
+def test_a_backends_channels_rule_is_read_in_one_place() -> None:
+    base = {"type": "fusion_jobscheduler", "base_url": "https://fa.test",
+            "auth": {"type": "bearer", "token": "t"}}
+    anywhere = BackendConfig.model_validate(base)
+    only = BackendConfig.model_validate({**base, "channels": ["C1"]})
+    assert anywhere.allows_channel("C9") and anywhere.allows_channel(None)
+    assert only.allows_channel("C1") and only.allows_channel(None)  # None: not in a channel (the Home tab)
+    assert not only.allows_channel("C2")

@@ -25,11 +25,6 @@ from bot.store import OwedMessage, Store
 log = logging.getLogger("bot.engine.notifier")
 
 
-def _used_in(backend: Backend, channel: str) -> bool:
-    """Whether the backend's `channels` allows `channel` now (bot/operations/permissions.py)."""
-    return backend.config.channels is None or channel in backend.config.channels
-
-
 def render_reply(item: OwedMessage, backends: Mapping[str, Backend]) -> Reply:
     """A `reply` or `event` row as it is posted: an event is rendered now, from the job as it was then, and
     with its details only where its backend's `details` allows them now (bot/operations/permissions.py)."""
@@ -107,7 +102,7 @@ class Send:
             return False
         pair = await self.db.run(store.watch_and_job, item.watch_id)
         backend = self.backends.get(pair[1].backend) if pair is not None else None
-        if backend is not None and _used_in(backend, item.channel) and (
+        if backend is not None and backend.config.allows_channel(item.channel) and (
                 item.kind is OutboxKind.EVENT or messages.details_allowed(backend.config, item.channel)):
             return False
         log.info("watch %s: its job's details are not allowed in this channel now; dropped the owed %s",
@@ -123,7 +118,8 @@ class Send:
         backend = self.backends.get(j.backend)
         can_cancel = backend is not None and backend.can_cancel and j.cancel_requested_at is None
         hidden = (messages.details_line(backend.config, w.channel)
-                  if backend is not None and _used_in(backend, w.channel) else messages.NO_DETAILS)
+                  if backend is not None and backend.config.allows_channel(w.channel)
+                  else messages.NO_DETAILS)
         return messages.parent(j.view(), watcher=w.watcher, watch_id=w.pk, active=w.active,
                                ended_reason=w.ended_reason, can_cancel=can_cancel, hidden=hidden)
 

@@ -53,9 +53,7 @@ class Surfaces:
         backends = await self._theirs(str(_dict(body.get("user")).get("id") or ""))
         channel = _dict(body.get("channel")).get("id") if body.get("type") == "message_action" else None
         channel = channel if isinstance(channel, str) and channel else None
-        usable = {n: b for n, b in backends.items()
-                  if channel is None or b.config.channels is None
-                  or channel in b.config.channels} or dict(backends)
+        usable = {n: b for n, b in backends.items() if b.config.allows_channel(channel)} or dict(backends)
         job_id = backend = None
         if channel is not None:
             text = str(_dict(body.get("message")).get("text") or "")
