@@ -34,6 +34,7 @@ from bot.domain.errors import (
     BackendError,
     BadResponse,
     CancelNotSupported,
+    FollowNotSupported,
     Forbidden,
     InvalidJobId,
     JobNotFound,
@@ -41,6 +42,7 @@ from bot.domain.errors import (
     Refused,
     Unavailable,
 )
+from bot.domain.runs import Run
 from bot.domain.status import FailureDetails, JobStatus
 from bot.support.config import BackendConfig
 
@@ -159,6 +161,12 @@ class Backend(ABC):
     # The vendor's own floor between two status calls for one job (Vault: 10 s); the poller honours it.
     min_poll_interval: ClassVar[float] = 0.0
     min_poll_reason: ClassVar[str] = ""  # that floor in words, for the log and `/jobstatus backends`
+    # Following by name (bot/domain/runs.py): what a followable name is in the vendor's words ("job
+    # definition"), empty where the vendor documents no listing of runs; then `follow_hint` says why and what
+    # to do instead. `names_case_sensitive`: whether the vendor tells two names apart by case alone.
+    follow_by: ClassVar[str] = ""
+    follow_hint: ClassVar[str] = ""
+    names_case_sensitive: ClassVar[bool] = False
 
     def __init__(self, name: str, config: BackendConfig, *, secrets: SecretStore | None = None,
                  http: httpx.AsyncClient | None = None) -> None:
@@ -221,6 +229,23 @@ class Backend(ABC):
 
     async def failure_details(self, status: JobStatus) -> FailureDetails | None:
         return None
+
+    @property
+    def can_follow(self) -> bool:
+        """Whether runs can be followed by name here: the vendor documents a listing of recent runs."""
+        return bool(self.follow_by)
+
+    async def recent_runs(self, since: float) -> list[Run]:
+        """Every run the vendor lists that was still live at `since` (epoch seconds) or started or ended after
+        it, in the fewest requests the vendor's API allows (discovery calls it once per backend per interval,
+        however many follows there are). Raises FollowNotSupported where the vendor has no listing."""
+        raise FollowNotSupported(f"{self.label} documents no listing of its runs, so a job cannot be "
+                                 f"followed by name there. {self.follow_hint}".strip())
+
+    async def job_names(self) -> list[str]:
+        """The followable names the vendor lists (for "did you mean" when a follow names none of them); empty
+        where the vendor lists no names."""
+        return []
 
     async def check(self) -> list[tuple[str, bool, str]]:
         """Connectivity/auth checks for `jobstatus-bot check`: (what, ok, detail) rows."""

@@ -101,3 +101,10 @@ class CancelNotSupported(BackendError):
 
 class CancelRefused(BackendError):
     kind = "cancel_refused"
+
+
+class FollowNotSupported(BackendError):
+    """The vendor documents no listing of runs, so a job cannot be followed by name there: the message says
+    why and what to do instead (watch each run by its id)."""
+
+    kind = "follow_not_supported"

@@ -15,6 +15,7 @@ from sqlmodel import Field, SQLModel
 
 from bot.domain import actors
 from bot.domain.jobs import JobView, OutboxKind
+from bot.domain.runs import FollowMode
 from bot.domain.states import Phase
 from bot.domain.status import Link
 
@@ -156,6 +157,9 @@ class Watch(SQLModel, table=True):
     ended_reason: str | None = None  # an EndedReason, or "Slack: <code>" (bot.domain.jobs.slack_ended)
     created_at: float = 0.0
     ended_at: float | None = None
+    # the follow (follows.id) whose discovery made this watch (its mode and quiet settings apply); None: started
+    # by id. No foreign key: SQLite could add one only by copying the table, and follows are never deleted
+    follow_id: int | None = Field(default=None, index=True)
 
     @property
     def pk(self) -> int:
@@ -168,6 +172,65 @@ class Watch(SQLModel, table=True):
         """Who the thread names as watching (messages.who renders it): the starter, and the user it
         mentions."""
         return actors.watcher(self.user_id, self.mention)
+
+
+class Follow(SQLModel, table=True):
+    """A channel (or, `personal`, one person's direct messages from the app) following every run of one
+    job name on one backend: discovery makes each new run of the name a watch there (bot/domain/runs.py). One per
+    (backend, name, channel), ever: following again after an unfollow takes the row back."""
+
+    __tablename__ = "follows"
+    __table_args__ = (
+        UniqueConstraint("backend", "name_key", "channel"),
+        Index("ix_follows_backend", "backend", "active"),
+        Index("ix_follows_channel", "channel", "active"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    backend: str
+    name: str = Field(sa_type=VendorText)  # the followable name as the vendor spells it
+    name_key: str = Field(sa_type=VendorText)  # runs.name_key: what a run's name is matched by
+    channel: str  # where its runs are posted: a channel, or the person's direct-message channel with the app
+    user_id: str  # who made it: a Slack user id, or an API token (actors.api_actor); the one with rights
+    personal: bool = False  # for `user_id` only: posted in their direct messages with the app
+    mode: FollowMode = Field(default=FollowMode.ALL, sa_type=EnumText(FollowMode, FollowMode.ALL))
+    broadcast: bool = False  # failure replies also sent to the channel (reply_broadcast)
+    mention: str | None = None  # a Slack user (U…) or user group (S…) pinged on failure
+    snoozed_until: float | None = None  # nothing posted for its runs before then (counted in the digest)
+    since: float = 0.0  # when it (last) began: runs that ended before are never posted
+    active: bool = True
+    created_at: float = 0.0
+    ended_at: float | None = None
+
+    @property
+    def pk(self) -> int:
+        """The id of a follow that is in the database (every follow the store hands out)."""
+        assert self.id is not None
+        return self.id
+
+
+class SeenRun(SQLModel, table=True):
+    """A run of a followed name as discovery last saw it in its backend's listing: discovery's memory of which
+    runs it has made watches of, and the record streaks and deadlines read (the runs of a name, in order, and
+    how each ended)."""
+
+    __tablename__ = "seen_runs"
+    __table_args__ = (
+        UniqueConstraint("backend", "job_id"),
+        Index("ix_seen_runs_name", "backend", "name_key", "started_at"),
+        Index("ix_seen_runs_seen", "seen_at"),  # pruning: runs older than the retention
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    backend: str
+    job_id: str
+    name: str = Field(sa_type=VendorText)
+    name_key: str = Field(sa_type=VendorText)
+    phase: Phase = Field(default=Phase.UNKNOWN, sa_type=EnumText(Phase, Phase.UNKNOWN))
+    vendor_status: str = Field(default="", sa_type=VendorText)
+    started_at: float | None = None
+    ended_at: float | None = None
+    seen_at: float = 0.0  # first found by discovery
 
 
 class WatchStart(SQLModel, table=True):

@@ -19,7 +19,7 @@ from bot.store.migrations import before_0001
 from bot.store.schema import SchemaError, SchemaTooNew, Upgrade
 from tests import schemas
 
-HEAD = "0007"  # the newest revision
+HEAD = "0008"  # the newest revision
 
 
 @pytest.fixture
