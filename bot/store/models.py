@@ -157,8 +157,8 @@ class Watch(SQLModel, table=True):
     ended_reason: str | None = None  # an EndedReason, or "Slack: <code>" (bot.domain.jobs.slack_ended)
     created_at: float = 0.0
     ended_at: float | None = None
-    # the follow (follows.id) whose discovery made this watch (its mode and quiet settings apply); None: started
-    # by id. No foreign key: SQLite could add one only by copying the table, and follows are never deleted
+    # the follow (follows.id) whose discovery made this watch (its mode and quiet settings apply); None:
+    # started by id. No foreign key: SQLite could add one only by copying the table; follows are never deleted
     follow_id: int | None = Field(default=None, index=True)
 
     @property
@@ -176,8 +176,8 @@ class Watch(SQLModel, table=True):
 
 class Follow(SQLModel, table=True):
     """A channel (or, `personal`, one person's direct messages from the app) following every run of one
-    job name on one backend: discovery makes each new run of the name a watch there (bot/domain/runs.py). One per
-    (backend, name, channel), ever: following again after an unfollow takes the row back."""
+    job name on one backend: discovery makes each new run of the name a watch there (bot/domain/runs.py).
+    One per (backend, name, channel), ever: following again after an unfollow takes the row back."""
 
     __tablename__ = "follows"
     __table_args__ = (
