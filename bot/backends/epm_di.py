@@ -169,6 +169,13 @@ class EpmDataIntegration(EpmBackend):
         "Process Details (or the Jobs console)."
     )
     job_id_help = "it is the Data Integration process (job) id, digits only, e.g. 1881"
+    # Oracle's Data Integration REST reference (docs.oracle.com/en/cloud/saas/enterprise-performance-
+    # management-common/prest/, "Data Integration") documents running a job (POST /aif/rest/{v}/jobs) and one
+    # job's status (GET .../jobs/{jobIdentifier}), and no GET of the jobs collection: `recent_runs` raises
+    # FollowNotSupported with this hint.
+    follow_hint = ("Oracle documents no listing of Data Integration runs (only one run's status by its "
+                   "process id): watch each run by its id instead, e.g. from the pipeline that starts it "
+                   "(POST /api/v1/watches).")
 
     def validate_job_id(self, text: str) -> str:
         return validate_epm_job_id(text, self.label, self.job_id_help)

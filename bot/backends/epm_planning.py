@@ -82,6 +82,13 @@ class EpmPlanning(EpmBackend):
     cancel_hint = ("Planning has no cancel API: cancel the job in the EPM web UI, "
                    "in the Jobs console (Application > Jobs).")
     job_id_help = "it is the Planning job id, digits only, e.g. 224"
+    # Planning's "Manage Jobs" chapter (docs.oracle.com/en/cloud/saas/enterprise-performance-management-
+    # common/prest/manage_jobs.html) lists job definitions (names) and one job's status by id, and no GET of
+    # the jobs collection; its "Export Job Console" job writes the console as a CSV in a ZIP to the outbox,
+    # a file to download, not an API to poll: `recent_runs` raises FollowNotSupported with this hint.
+    follow_hint = ("Oracle documents no listing of Planning runs (the Jobs console can only be exported as "
+                   "a CSV file by the Export Job Console job): watch each run by its job id instead, e.g. "
+                   "from the pipeline that starts it (POST /api/v1/watches).")
 
     def __init__(self, name: str, config: BackendConfig, *, secrets: SecretStore | None = None,
                  http: httpx.AsyncClient | None = None) -> None:

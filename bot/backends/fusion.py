@@ -1,4 +1,13 @@
-"""Oracle Fusion saas-batch job scheduler adapter: job status, output files, optional ESS cancel, auth."""
+"""Oracle Fusion saas-batch job scheduler adapter: job status, output files, optional ESS cancel, auth, and
+the listing of runs for following a job definition.
+
+The saas-batch job scheduler documents no listing of job requests (only POST and GET .../jobRequests/{id}),
+so the listing uses the Enterprise Scheduler (ESS) REST API's "Query job requests with pageIndex"
+(GET /ess/rest/scheduler/v1/requests/search/{pageIndex}, docs.oracle.com/en/cloud/saas/applications-common/
+24c/farca/op-ess-rest-scheduler-v1-requests-get.html and the Scheduler category list, 25d/farca/
+api-scheduler.html). Both APIs live on the same pod URL and take the same credentials (Oracle's own log
+collector polls the ESS search with the pod's basic or OAuth credentials, as cancel already does here), so the
+listing uses the backend's `base_url` and `auth`: no second host or secret to configure."""
 
 from __future__ import annotations
 
@@ -13,7 +22,15 @@ import httpx
 from bot.backends.auth import ClientCredentials, HeaderAuth, SecretStore
 from bot.backends.base import Backend, Capabilities, digits_job_id
 from bot.backends.http import error_words, read_body
-from bot.backends.values import absolute_url, as_int, as_text, path_segment
+from bot.backends.values import (
+    MAX_LIST_PAGES,
+    absolute_url,
+    as_int,
+    as_text,
+    epoch_seconds,
+    iso_utc,
+    path_segment,
+)
 from bot.domain.errors import (
     BackendError,
     BadResponse,
@@ -22,6 +39,7 @@ from bot.domain.errors import (
     JobNotFound,
     TooSlow,
 )
+from bot.domain.runs import Run
 from bot.domain.states import FUSION, Phase, lookup
 from bot.domain.status import FailureDetails, JobStatus, Link
 from bot.support.config import (
@@ -47,6 +65,17 @@ MAX_FILES = 20  # output files listed in a thread; the rest are counted
 # FILES_PAGE_LIMIT and page on by the `offset` of the items we got, at most MAX_FILE_PAGES pages.
 FILES_PAGE_LIMIT = 100
 MAX_FILE_PAGES = 10
+# ESS "Query job requests with pageIndex" (module docstring): pages from 1. Its page size is not documented
+# and the answer has no hasMore: Oracle's example page 1 holds "count": 200, so a page of fewer than
+# ESS_PAGE items is the last one, and a bigger page raises what counts as a full one.
+SEARCH_PATH = "/ess/rest/scheduler/v1/requests/search/{}"
+ESS_PAGE = 200
+# the fields a listing reads (`fields`: "Common-separated list of fields to return"), so a page stays small
+LIST_FIELDS = ("requestId,jobDefinitionId,jobDisplayName,state,submissionTime,processStartTime,"
+               "processEndTime")
+# the ESS words of a request not yet ended (every word of the status table whose phase is not terminal):
+# a request still live at `since` is listed by its state, whenever it was submitted
+LIVE_WORDS = tuple(sorted(word for word, phase in FUSION.items() if not phase.terminal))
 # phases whose jobProgress.message says something worth showing (else it is "Job status is changed to X")
 _MESSAGE_PHASES = {Phase.FAILED, Phase.WARNING, Phase.CANCELLED, Phase.PAUSED, Phase.UNKNOWN}
 
@@ -167,6 +196,30 @@ def parse_output_files(payload: Any, base_url: str) -> FilesPage:
                      as_int(body.get("totalItems")), as_int(body.get("offset")))
 
 
+def parse_requests(payload: Any) -> list[Run]:
+    """One ESS query page (`items`, Oracle's example page): a run per request with an id and a job
+    definition; times are ISO with a zone ("2023-12-06T00:00:53.725Z")."""
+    items = _obj(payload, "the ESS query answer", required=True).get("items", [])
+    if not isinstance(items, list):
+        raise BadResponse("Fusion ESS answer: items is not a list")
+    runs: list[Run] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        request_id, definition = as_int(item.get("requestId")), as_text(item.get("jobDefinitionId"))
+        if request_id is None or definition is None:
+            continue
+        word = (as_text(item.get("state")) or "UNKNOWN").upper()
+        runs.append(Run(
+            job_id=str(request_id), name=definition, phase=lookup(FUSION, "Fusion", word), vendor_status=word,
+            started_at=(epoch_seconds(item.get("processStartTime"))
+                        or epoch_seconds(item.get("submissionTime"))),
+            ended_at=epoch_seconds(item.get("processEndTime")),
+            display_name=as_text(item.get("jobDisplayName")),
+        ))
+    return runs
+
+
 # -- the adapter --------------------------------------------------------------------------------------
 class FusionJobScheduler(Backend):
     type_name = "fusion_jobscheduler"
@@ -176,6 +229,12 @@ class FusionJobScheduler(Backend):
     cancel_hint = ("Cancel it in Fusion under Tools > Scheduled Processes "
                    "(select the request, then Cancel Process).")
     job_id_help = "it is the job request id the Job Scheduler API returned, digits only, e.g. 44046"
+
+    # Following: a run's followable name is its job definition (ESS `jobDefinitionId`, which `q` filters on;
+    # `jobDisplayName` is shown but cannot be queried). ESS ids are paths such as
+    # "JobDefinition://oracle/apps/ess/financials/…/GlLoad", told apart by case.
+    follow_by = "job definition (jobDefinitionId)"
+    names_case_sensitive = True
 
     def __init__(self, name: str, config: BackendConfig, *, secrets: SecretStore | None = None,
                  http: httpx.AsyncClient | None = None) -> None:
@@ -272,6 +331,31 @@ class FusionJobScheduler(Backend):
             if not page.has_more or not page.files:
                 return files, links, total, True
         return files, links, total, False
+
+    async def recent_runs(self, since: float) -> list[Run]:
+        """Every job request submitted or ended after `since`, or in a state not yet ended, oldest
+        submission first, as Oracle's log collector asks (one SCIM `q`, `orderBy=submissionTime:asc`), page
+        after page until one holds fewer than a full page (at most MAX_LIST_PAGES)."""
+        at = iso_utc(since, millis=True)
+        clauses = [f'submissionTime gt "{at}"', f'processEndTime gt "{at}"',
+                   *(f'state eq "{word}"' for word in LIVE_WORDS)]
+        params = {"q": " or ".join(clauses), "orderBy": "submissionTime:asc", "fields": LIST_FIELDS}
+        runs: list[Run] = []
+        full = ESS_PAGE
+        for index in range(1, MAX_LIST_PAGES + 1):
+            page = parse_requests(await self.get_json(SEARCH_PATH.format(index), params=params))
+            runs += page
+            full = max(full, len(page))
+            if len(page) < full:
+                return runs
+        log.warning("%s: the ESS listing goes on past %d pages; read the first %d runs", self.name,
+                    MAX_LIST_PAGES, len(runs), extra=about(self.name))
+        return runs
+
+    async def job_names(self) -> list[str]:
+        """The job definitions of the requests of the last day (Fusion's REST APIs document no listing of job
+        definitions)."""
+        return sorted({run.name for run in await self.recent_runs(time.time() - 86400.0)})
 
     async def check(self) -> list[tuple[str, bool, str]]:
         """Probe with a status call for job 0: a JSON 404 proves reachability, auth and the API path."""

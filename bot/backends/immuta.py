@@ -14,6 +14,14 @@ validation that swagger was generated from), and the docs' example id is
 `cefb58a0-cd71-11ec-8e29-81c20d280994`
 (documentation.immuta.com/SaaS/developer-guides/api-intro/immuta-v1-api/configure-your-instance-of-immuta/jobs).
 So anything else is refused at the command, before Immuta would refuse the whole batch with a 400.
+
+Following: Immuta's jobs are its platform's background jobs, told apart by job *type*; `GET /jobs/search`
+filters by type, state and dates and documents no job name (same page, "Get jobs based on user"). So a follow
+there is by job type ("every failed run of this type"), which serves the case Immuta's users have (a kind of
+background work that keeps failing); the types come from `GET /jobs/summary` ("Details about each job type").
+The job objects of a search are not documented; Immuta's states are exactly pg-boss's (created, retry,
+active, completed, expired, cancelled, failed), so the adapter reads pg-boss's fields (`id`, `name` the type,
+`state`, `createdOn`/`startedOn`/`completedOn`) and the obvious other spellings (`jobType`, `type`).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -30,8 +39,9 @@ import httpx
 from bot.backends.auth import HeaderAuth, RefreshingAuth, SecretStore, Token
 from bot.backends.base import Backend, Capabilities
 from bot.backends.http import error_words, retry_after_seconds
-from bot.backends.values import as_text
+from bot.backends.values import MAX_LIST_PAGES, as_text, epoch_seconds
 from bot.domain.errors import AuthFailed, BackendError, BadResponse, InvalidJobId, JobNotFound, Unavailable
+from bot.domain.runs import Run
 from bot.domain.states import IMMUTA, lookup
 from bot.domain.status import FailureDetails, JobStatus
 from bot.support.config import ApiKey, BackendConfig, BearerAuth, ConfigError
@@ -52,6 +62,45 @@ _GUID = re.compile(
 # and never a job's id (RFC 9562 section 5.9: the special value no generator hands out), so the answer is the
 # empty map of an API that works, where an empty `jobIds` would be refused (`minItems: 1`)
 PROBE_ID = "00000000-0000-0000-0000-000000000000"
+
+
+# GET /jobs/search: `size` has a documented minimum of 1 and no maximum; the answer's `next` (a nullable
+# string, the swagger's `offset` is a string too) is where the next page starts, so a server that answers
+# fewer than asked is still read whole.
+SEARCH_SIZE = 500
+LIVE_STATES = tuple(word for word, phase in IMMUTA.items() if not phase.terminal)
+
+
+def _first_text(item: dict[str, Any], *keys: str) -> str | None:
+    for key in keys:
+        text = as_text(item.get(key))
+        if text is not None:
+            return text
+    return None
+
+
+def parse_search(payload: Any) -> tuple[list[Run], str | None]:
+    """One `/jobs/search` page: its runs (a job without an id or a type is skipped: nothing could follow
+    it) and `next`."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("jobs", []), list):
+        raise BadResponse("Immuta /jobs/search answer is not {jobs: [...], next}")
+    runs: list[Run] = []
+    for item in payload.get("jobs", []):
+        if not isinstance(item, dict):
+            continue
+        job_id, kind = _first_text(item, "id"), _first_text(item, "jobType", "type", "name")
+        if job_id is None or kind is None:
+            continue
+        word = item.get("state")
+        word = word[0] if isinstance(word, list) and word else word
+        text = as_text(word) or "unknown"
+        runs.append(Run(
+            job_id=job_id.lower(), name=kind, phase=lookup(IMMUTA, "Immuta", text), vendor_status=text,
+            started_at=epoch_seconds(item.get("startedOn")) or epoch_seconds(item.get("createdOn")),
+            ended_at=epoch_seconds(item.get("completedOn")),
+        ))
+    nxt = payload.get("next")
+    return runs, (str(nxt) if nxt not in (None, "") else None)
 
 
 class _ServerError(Unavailable):
@@ -173,6 +222,9 @@ class Immuta(Backend):
     capabilities = Capabilities(cancel=False, logs=False, batch=True)
     cancel_hint = "Immuta has no documented cancel API: cancel the job in the Immuta UI."
     job_id_help = "it is the job's globally unique identifier, e.g. cefb58a0-cd71-11ec-8e29-81c20d280994"
+    follow_by = "job type"
+    # a job type is matched exactly, as the `jobType` filter of /jobs/search takes it
+    names_case_sensitive = True
 
     def __init__(self, name: str, config: BackendConfig, *, secrets: SecretStore | None = None,
                  http: httpx.AsyncClient | None = None) -> None:
@@ -231,6 +283,43 @@ class Immuta(Backend):
         if isinstance(res, BackendError):
             raise res
         return res
+
+    async def recent_runs(self, since: float) -> list[Run]:
+        """Two searches: the jobs live now (`state` created, retry, active: however old), and the jobs
+        created from the day of `since` on (`startDate` is a date in the swagger); of those, the ones that
+        started or ended since `since`. A job created before that day and ended after `since` is seen as live
+        by the discovery before it ended."""
+        day = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d")
+        live = await self._search([("state", word) for word in LIVE_STATES])
+        recent = await self._search([("startDate", day)])
+        seen = {run.job_id for run in live}
+        return live + [run for run in recent if run.job_id not in seen and (
+            (run.started_at or 0.0) >= since or (run.ended_at or 0.0) >= since)]
+
+    async def _search(self, query: list[tuple[str, str]]) -> list[Run]:
+        runs: list[Run] = []
+        offset: str | None = "0"
+        for _ in range(MAX_LIST_PAGES):
+            page, offset = parse_search(await self.get_json(
+                "/jobs/search", params=[*query, ("offset", offset or "0"), ("size", str(SEARCH_SIZE))]))
+            runs += page
+            if offset is None or not page:
+                return runs
+        log.warning("%s: Immuta's job search goes on past %d pages; read the first %d runs", self.name,
+                    MAX_LIST_PAGES, len(runs), extra=about(self.name))
+        return runs
+
+    async def job_names(self) -> list[str]:
+        """The job types `GET /jobs/summary` counts jobs of (strings, or objects naming their type)."""
+        payload = await self.get_json("/jobs/summary")
+        kinds = payload.get("jobType") if isinstance(payload, dict) else payload
+        names: set[str] = set()
+        for entry in kinds if isinstance(kinds, list) else []:
+            name = as_text(entry) if isinstance(entry, str) else (
+                _first_text(entry, "jobType", "type", "name") if isinstance(entry, dict) else None)
+            if name is not None:
+                names.add(name)
+        return sorted(names)
 
     async def failure_details(self, status: JobStatus) -> FailureDetails | None:
         """Immuta's only detail is `output`, which the state-change reply already shows."""

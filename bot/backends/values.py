@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import quote
 
@@ -104,3 +105,33 @@ def as_int(value: Any) -> int | None:
         except ValueError:
             return None
     return None
+
+
+# A listing of runs (Backend.recent_runs) reads at most this many pages in one go: past it, what is read is
+# answered and the cap logged. 50 pages of 200 runs is 10,000 runs in one discovery interval.
+MAX_LIST_PAGES = 50
+
+
+def epoch_seconds(value: Any, default_zone: tzinfo = UTC) -> float | None:
+    """A vendor's ISO 8601 time ("2020-12-16T07:00:00.000Z", "…+02:00") as epoch seconds, in the zone it
+    carries; a time without a zone is read in `default_zone` (the vendor's documented zone). None for no time
+    or one that does not parse: a listing shows the run without it rather than losing the run."""
+    text = as_text(value)
+    if text is None:
+        return None
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=default_zone)
+    return when.timestamp()
+
+
+def iso_utc(epoch: float, millis: bool = False) -> str:
+    """Epoch seconds as UTC `YYYY-MM-DDTHH:MM:SSZ` (with `.SSS` when `millis`), the form the vendors' date
+    filters take."""
+    when = datetime.fromtimestamp(epoch, UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S") + (f".{when.microsecond // 1000:03d}" if millis else "") + "Z"

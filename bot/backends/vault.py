@@ -25,7 +25,16 @@ import httpx
 from bot.backends.auth import RefreshingAuth, SecretStore, Token
 from bot.backends.base import Backend, Capabilities, digits_job_id
 from bot.backends.http import retry_after_seconds
-from bot.backends.values import absolute_url, as_int, as_text, lenient_json, path_segment
+from bot.backends.values import (
+    MAX_LIST_PAGES,
+    absolute_url,
+    as_int,
+    as_text,
+    epoch_seconds,
+    iso_utc,
+    lenient_json,
+    path_segment,
+)
 from bot.domain.errors import (
     AuthFailed,
     BackendError,
@@ -37,6 +46,7 @@ from bot.domain.errors import (
     Misconfigured,
     RateLimited,
 )
+from bot.domain.runs import Run
 from bot.domain.states import VAULT, Phase, lookup
 from bot.domain.status import FailureDetails, JobStatus, Link
 from bot.support.config import BackendConfig, ConfigError, VaultSession
@@ -418,8 +428,51 @@ class Session(RefreshingAuth):
         )
 
 
+# -- listing runs -------------------------------------------------------------------------------------
+# Retrieve Job Monitors (uncompleted: scheduled, queued, running) and Retrieve Job Histories (completed),
+# general.veevavault.dev/vault-api/api-reference/26.2/jobs/retrieve-job-monitors/ and
+# .../retrieve-job-histories/: `limit` 1 to 200, paged by `offset`, `responseDetails.total` the whole count.
+MONITORS_PATH = "/api/{}/services/jobs/monitors"
+HISTORIES_PATH = "/api/{}/services/jobs/histories"
+LIST_LIMIT = 200
+
+
+def parse_listing(payload: dict[str, Any], what: str) -> tuple[list[Run], int | None]:
+    """One monitors or histories page: its runs and `responseDetails.total`. Times are read in the zone they
+    carry (the documented examples end in Z); a job without an id or a title is skipped, since nothing could
+    follow or watch it."""
+    jobs = payload.get("jobs", [])
+    if not isinstance(jobs, list):
+        raise BadResponse(f"{what}: Vault's job listing has no list of jobs")
+    runs: list[Run] = []
+    for item in jobs:
+        if not isinstance(item, dict):
+            continue
+        job_id, title = as_int(item.get("job_id")), as_text(item.get("title"))
+        word = as_text(item.get("status"))
+        if job_id is None or title is None:
+            continue
+        word = word or "UNKNOWN"
+        runs.append(Run(
+            job_id=str(job_id), name=title, phase=lookup(VAULT, "Vault", word), vendor_status=word,
+            started_at=epoch_seconds(item.get("run_start_date")) or epoch_seconds(item.get("created_date")),
+            ended_at=epoch_seconds(item.get("run_end_date")),
+        ))
+    details = payload.get("responseDetails")
+    total = as_int(details.get("total")) if isinstance(details, dict) else None
+    return runs, total
+
+
 # -- the adapter --------------------------------------------------------------------------------------
 class VeevaVault(Backend):
+    """Veeva Vault's job API.
+
+    Following by name: a run is listed by Retrieve Job Monitors (scheduled, queued, running) and Retrieve
+    Job Histories (completed); neither filters by name, so the bot matches the job's `title` itself. Vault
+    documents nothing about the case of titles; they are labels people give job definitions, so they are
+    matched without regard to case (`names_case_sensitive` False: "user account activation" follows "User
+    Account Activation")."""
+
     type_name = "veeva_vault"
     label = "Veeva Vault"
     capabilities = Capabilities(cancel=True, logs=True)
@@ -428,6 +481,8 @@ class VeevaVault(Backend):
     min_poll_interval = 10.0  # Vault answers API_LIMIT_EXCEEDED to a second status call within 10 s
     min_poll_reason = "Vault allows one status call per job per 10 s"
     burst_low = 50  # below this many calls left in the burst window, requests are spread over it
+    follow_by = "job title"
+    names_case_sensitive = False
 
     def __init__(self, name: str, config: BackendConfig, *, secrets: SecretStore | None = None,
                  http: httpx.AsyncClient | None = None) -> None:
@@ -537,6 +592,41 @@ class VeevaVault(Backend):
         status = parse_status(payload, job_id, self.base_url)
         self._seen[job_id] = (now, status)
         return status
+
+    async def recent_runs(self, since: float) -> list[Run]:
+        """Every uncompleted job (monitors, however long ago it was created: a run still live at `since`)
+        and every job completed since `since` (histories, `start_date` filters by completion), each paged by
+        `offset` until `responseDetails.total` is read: two requests when each fits in a page."""
+        monitors = await self._list(MONITORS_PATH, {})
+        histories = await self._list(HISTORIES_PATH, {"start_date": iso_utc(since)})
+        return monitors + histories
+
+    async def _list(self, template: str, query: dict[str, str]) -> list[Run]:
+        path = template.format(self.api_version)
+        runs: list[Run] = []
+        offset = 0
+        for _ in range(MAX_LIST_PAGES):
+            payload = await self._call("GET", path, params={**query, "limit": LIST_LIMIT, "offset": offset})
+            _succeeded(payload, self.name)
+            page, total = parse_listing(payload, self.name)
+            runs += page
+            offset += LIST_LIMIT
+            if not page or total is None or offset >= total:
+                return runs
+        log.warning("%s: Vault's %s listing goes on past %d pages; read the first %d runs", self.name,
+                    path.rsplit("/", 1)[-1], MAX_LIST_PAGES, len(runs), extra=about(self.name))
+        return runs
+
+    async def job_names(self) -> list[str]:
+        """The titles of the jobs scheduled, queued or running now and of the last LIST_LIMIT completed ones
+        (Vault lists no job definitions): one page of each listing."""
+        names: set[str] = set()
+        for template in (MONITORS_PATH, HISTORIES_PATH):
+            payload = await self._call("GET", template.format(self.api_version),
+                                       params={"limit": LIST_LIMIT, "offset": 0})
+            _succeeded(payload, self.name)
+            names.update(run.name for run in parse_listing(payload, self.name)[0])
+        return sorted(names, key=str.casefold)
 
     async def cancel(self, job_id: str) -> str:
         job_id = self.validate_job_id(job_id)

@@ -100,6 +100,36 @@ class SimJob:
 
 
 @dataclass
+class Schedule:
+    """A job the simulator's own scheduler starts as a new run every `every` seconds (`VendorSim.schedule`),
+    as the vendors' schedulers start the nightly loads nobody types an id for.
+
+    Run n (0, 1, 2, …) is due at `first_at + n * every`; it waits `queued_for` seconds, runs `runs_for`
+    seconds, then ends as the vendor's success or failure word: `pattern` is read cyclically, one letter per
+    run, "S" a success and "F" a failure ("SF": every other run fails; "SSFFFS": a streak of three failures
+    and back to normal)."""
+
+    name: str
+    every: float
+    first_at: float
+    pattern: str = "S"
+    queued_for: float = 1.0
+    runs_for: float = 5.0
+    data: dict[str, Any] = field(default_factory=dict)
+    started: int = 0  # runs started so far
+    run_ids: list[str] = field(default_factory=list)
+
+    def fails(self, n: int) -> bool:
+        """Whether run n ends in failure."""
+        return self.pattern[n % len(self.pattern)] == "F"
+
+
+# A clock that jumps far ahead starts at most this many runs of one schedule at once (the newest ones): a
+# simulator left idle for a day with a 1-second schedule does not create 86,400 jobs on the next request.
+MAX_CATCH_UP = 500
+
+
+@dataclass
 class Request:
     vendor: str
     method: str
@@ -230,6 +260,8 @@ class VendorSim(ABC):
     job_name = "Job"  # a job's name when add_job is given none
     first_state: Any = None  # the state a job starts in when add_job is given no steps or state
     jobs_cancellable = True  # whether a job can be cancelled when add_job does not say
+    # The vendor's words for a scheduled run's life (`schedule`): waiting, running, succeeded, failed.
+    run_words: tuple[Any, Any, Any, Any] = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED")
 
     def __init__(self, clock: Clock = time.time) -> None:
         self.clock = clock
@@ -248,6 +280,50 @@ class VendorSim(ABC):
         self.drip_jobs: dict[str, float] = {}
         self.dripping = 0  # answers being dripped now
         self.dripped = 0  # answers dripped since the start
+        self.schedules: dict[str, Schedule] = {}  # by job name
+
+    # -- the simulator's own scheduler -------------------------------------------------------------
+    def schedule(self, name: str, every: float, *, pattern: str = "S", first_in: float = 0.0,
+                 queued_for: float = 1.0, runs_for: float = 5.0, **data: Any) -> Schedule:
+        """Declare a job the simulator starts by itself every `every` seconds, the first `first_in` seconds
+        from now; its runs go queued → running → ended (`Schedule`), show in the vendor's listing and answer
+        their status by id like any job. Runs are started when due, checked on every request and on
+        `start_due` (tests call it after moving the clock)."""
+        if every <= 0:
+            raise ValueError("every must be more than 0 seconds")
+        if not pattern or set(pattern) - {"S", "F"}:
+            raise ValueError("pattern is a string of S (success) and F (failure), e.g. 'SF'")
+        plan = Schedule(name, float(every), self.clock() + first_in, pattern, queued_for, runs_for,
+                        dict(data))
+        self.schedules[name] = plan
+        self.start_due()
+        return plan
+
+    def start_due(self) -> list[SimJob]:
+        """Start every scheduled run that is due by now (each with its due time as its start)."""
+        now = self.clock()
+        started: list[SimJob] = []
+        for plan in self.schedules.values():
+            if now < plan.first_at:
+                continue
+            due = int((now - plan.first_at) // plan.every) + 1  # runs due so far, in all
+            first = max(plan.started, due - MAX_CATCH_UP)
+            for n in range(first, due):
+                started.append(self.start_scheduled(plan, n))
+            plan.started = max(plan.started, due)
+        return started
+
+    def start_scheduled(self, plan: Schedule, n: int) -> SimJob:
+        """Run n of `plan`, started at its due time: the vendor's words for waiting, running and its end."""
+        waiting, running, succeeded, failed = self.run_words
+        job = self.add_job(name=plan.name, steps=[
+            Step(0.0, waiting),
+            Step(plan.queued_for, running),
+            Step(plan.queued_for + plan.runs_for, failed if plan.fails(n) else succeeded),
+        ], **plan.data)
+        job.started = plan.first_at + n * plan.every
+        plan.run_ids.append(job.job_id)
+        return job
 
     # -- jobs ------------------------------------------------------------------------------------
     def add_job(
@@ -320,6 +396,7 @@ class VendorSim(ABC):
 
     @web.middleware
     async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self.start_due()  # the vendor's scheduler has started what is due, whoever asks
         body = await request.read()
         self.requests.append(
             Request(self.vendor, request.method, request.path, request.query_string, self.clock(), body,

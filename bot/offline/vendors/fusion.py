@@ -29,7 +29,9 @@ Every error is Fusion's problem body, `{"title", "status", "detail"}` (`problem`
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
@@ -55,6 +57,139 @@ _DEFAULT_MESSAGE = {
 }
 
 
+# -- ESS: querying job requests ------------------------------------------------------------------------
+# GET ess/rest/scheduler/v1/requests and .../requests/search/{pageIndex} ("Query job requests",
+# docs.oracle.com/en/cloud/saas/applications-common/24c/farca/op-ess-rest-scheduler-v1-requests-get.html):
+# `q` is "Query string in SCIM filtering format" over the fields below, `orderBy` is fieldName[:(asc/desc)],
+# the answer {count, items, links, pageIndex}. The page size is not documented; Oracle's own example page has
+# "count": 200 (vendor-docs listing/oracle-fusion-ess), so the simulator pages by ESS_PAGE.
+LIST_PATH = "/ess/rest/scheduler/v1/requests"
+SEARCH_PATH = "/ess/rest/scheduler/v1/requests/search/{page}"
+ESS_PAGE = 200
+# the `q` fields the simulator can evaluate (a subset of the documented list); any other documented field is
+# refused as unsupported by the simulator, and one not in the list (jobDisplayName) as the vendor would
+Q_FIELDS = {"requestId", "jobDefinitionId", "state", "submissionTime", "processStartTime", "processEndTime",
+            "completedTime", "application", "product", "submitter"}
+# ESS's state words for the saas-batch words the simulator's jobs carry (the same request, another API)
+ESS_WORDS = {"ENQUEUED": "WAIT", "IN_PROGRESS": "RUNNING", "FAILED": "ERROR"}
+_TOKEN = re.compile(r'\s*(?:(?P<paren>[()])|"(?P<str>(?:[^"\\]|\\.)*)"|(?P<word>[A-Za-z_][\w.]*)'
+                    r'|(?P<num>-?\d+(?:\.\d+)?))')
+_OPS = {"eq", "ne", "gt", "ge", "lt", "le", "co", "sw", "ew"}
+
+
+class ScimError(ValueError):
+    """A `q` the simulator refuses: not SCIM, or a field ESS does not query."""
+
+
+Row = dict[str, Any]
+Test = Callable[[Row], bool]
+
+
+def _compare(op: str, have: Any, want: Any) -> bool:
+    if have is None:
+        return op == "ne"
+    if isinstance(want, str) and isinstance(have, str) and op in ("co", "sw", "ew"):
+        return {"co": want in have, "sw": have.startswith(want), "ew": have.endswith(want)}[op]
+    try:
+        if op == "eq":
+            return bool(have == want)
+        if op == "ne":
+            return bool(have != want)
+        return bool({"gt": have > want, "ge": have >= want, "lt": have < want, "le": have <= want}[op])
+    except (TypeError, KeyError):
+        return False
+
+
+def parse_scim(text: str) -> Test:
+    """A SCIM filter (RFC 7644, section 3.4.2.2: `attr op value`, `attr pr`, `and` before `or`, `not (…)`,
+    parentheses) as a test of one item; times compare as the ISO strings ESS sends, which sort in time
+    order. ScimError when it is not one."""
+    tokens: list[tuple[str, Any]] = []
+    pos = 0
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            raise ScimError(f"cannot read the filter at: {text[pos:pos + 20]!r}")
+        pos = m.end()
+        if m.group("paren"):
+            tokens.append(("paren", m.group("paren")))
+        elif m.group("str") is not None:
+            tokens.append(("value", m.group("str").replace('\\"', '"')))
+        elif m.group("num") is not None:
+            tokens.append(("value", float(m.group("num")) if "." in m.group("num") else int(m.group("num"))))
+        else:
+            tokens.append(("word", m.group("word")))
+    at = 0
+
+    def peek() -> tuple[str, Any] | None:
+        return tokens[at] if at < len(tokens) else None
+
+    def take() -> tuple[str, Any]:
+        nonlocal at
+        if at >= len(tokens):
+            raise ScimError("the filter ends too soon")
+        at += 1
+        return tokens[at - 1]
+
+    def is_word(token: tuple[str, Any] | None, *words: str) -> bool:
+        return token is not None and token[0] == "word" and str(token[1]).lower() in words
+
+    def disjunction() -> Test:
+        tests = [conjunction()]
+        while is_word(peek(), "or"):
+            take()
+            tests.append(conjunction())
+        return tests[0] if len(tests) == 1 else (lambda row: any(t(row) for t in tests))
+
+    def conjunction() -> Test:
+        tests = [atom()]
+        while is_word(peek(), "and"):
+            take()
+            tests.append(atom())
+        return tests[0] if len(tests) == 1 else (lambda row: all(t(row) for t in tests))
+
+    def atom() -> Test:
+        token = take()
+        if token == ("paren", "("):
+            inner = disjunction()
+            if take() != ("paren", ")"):
+                raise ScimError("a parenthesis is not closed")
+            return inner
+        if is_word(token, "not"):
+            negated = atom()
+            return lambda row: not negated(row)
+        if token[0] != "word":
+            raise ScimError(f"expected a field name, got {token[1]!r}")
+        name = str(token[1])
+        if name not in Q_FIELDS:
+            raise ScimError(f"{name} cannot be queried")
+        op_token = take()
+        op = str(op_token[1]).lower()
+        if op_token[0] != "word" or op not in _OPS | {"pr"}:
+            raise ScimError(f"unknown operator {op_token[1]!r}")
+        if op == "pr":
+            return lambda row: row.get(name) is not None
+        kind, value = take()
+        if kind != "value":
+            raise ScimError(f"expected a value after {name} {op}")
+        return lambda row: _compare(op, row.get(name), value)
+
+    if not tokens:
+        raise ScimError("the filter is empty")
+    test = disjunction()
+    if at != len(tokens):
+        raise ScimError(f"unexpected {tokens[at][1]!r}")
+    return test
+
+
+def _iso_ms(ts: float) -> str:
+    """An ESS time: UTC with milliseconds, as in Oracle's example page ("2023-12-06T00:00:53.725Z")."""
+    when = datetime.fromtimestamp(ts, UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -62,6 +197,7 @@ def _iso(ts: float) -> str:
 class FusionSim(VendorSim):
     vendor = "fusion_jobscheduler"
     first_state = "ENQUEUED"
+    run_words = ("ENQUEUED", "RUNNING", "SUCCEEDED", "ERROR")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -81,6 +217,8 @@ class FusionSim(VendorSim):
             web.get(STATUS_PATH, self.status),
             web.get(FILES_PATH, self.output_files),
             web.post(CANCEL_PATH, self.cancel),
+            web.get(LIST_PATH, self.query_requests),
+            web.get(SEARCH_PATH, self.query_requests),
             web.post(TOKEN_PATH, self.token),
         ]
 
@@ -220,3 +358,58 @@ class FusionSim(VendorSim):
             job.set(now, "CANCELLING", message="Cancel requested")
             job.then(self.cancel_delay, "CANCELLED", message="Job status is changed to CANCELLED")
         return web.Response(status=204)
+
+    # -- ESS: querying job requests ------------------------------------------------------------------
+    def ess_item(self, job: SimJob, now: float) -> Row:
+        """A job request as ESS lists it (the fields of Oracle's example page that the bot reads)."""
+        step = job.current(now)
+        word = str(step.state).upper()
+        state = ESS_WORDS.get(word, word)
+        definition = str(job.data.get("definition", f"JobDefinition://oracle/apps/ess/custom/{job.name}"))
+        started = next((s for s in job.steps if s.at <= now - job.started
+                        and str(s.state).upper() not in QUEUED), None)
+        item: Row = {
+            "requestId": int(job.job_id) if job.job_id.isdigit() else job.job_id,
+            "jobDefinitionId": definition,
+            "jobDisplayName": job.name,
+            "application": "FscmEss",
+            "state": state,
+            "stateDescription": state.replace("_", " ").title(),
+            "submissionTime": _iso_ms(job.started),
+            "processStartTime": _iso_ms(job.started + started.at) if started is not None else None,
+            "processEndTime": _iso_ms(job.started + step.at) if word in TERMINAL else None,
+            "submitter": str(job.data.get("submitter", "FIN_IMPL")),
+        }
+        return item
+
+    @guarded
+    async def query_requests(self, request: web.Request) -> web.Response:
+        """One page of job requests: filtered by `q`, ordered by `orderBy`, ESS_PAGE a page from pageIndex 1.
+        A `q` that does not parse, a field ESS does not query, a bad `orderBy` or pageIndex: 400."""
+        raw_page = request.match_info.get("page", "1")
+        if not raw_page.isdigit() or int(raw_page) < 1:
+            return self.problem(400, f"Invalid pageIndex {raw_page!r}.")
+        page_index = int(raw_page)
+        now = self.clock()
+        rows = [self.ess_item(job, now) for job in self.jobs.values()]
+        q = request.query.get("q")
+        if q is not None:
+            try:
+                test = parse_scim(q)
+            except ScimError as exc:
+                return self.problem(400, f"Invalid query filter q: {exc}.")
+            rows = [row for row in rows if test(row)]
+        order = request.query.get("orderBy")
+        if order is not None:
+            name, _, direction = order.split(",")[0].partition(":")
+            if name not in Q_FIELDS or direction.lower() not in ("", "asc", "desc"):
+                return self.problem(400, f"Invalid orderBy {order!r}.")
+            rows.sort(key=lambda row: (row.get(name) is None, str(row.get(name) or "")),
+                      reverse=direction.lower() == "desc")
+        page = rows[(page_index - 1) * ESS_PAGE: page_index * ESS_PAGE]
+        return web.json_response({
+            "count": len(page),
+            "items": page,
+            "links": [{"href": f"{self.public_url}{SEARCH_PATH.format(page=page_index)}", "rel": "SELF"}],
+            "pageIndex": page_index,
+        })

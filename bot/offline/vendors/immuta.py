@@ -14,6 +14,16 @@ state is given as a list (`Step(0, ["active"])`) or the job has `state_as_list=T
 `output` (str, or any JSON value) and any other key added to the job object. `add_job` data: `output`
 (default output for every step), `state_as_list`.
 
+Listing (`GET /jobs/search`, `GET /jobs/summary`, documentation.immuta.com/SaaS/developer-guides/api-intro/
+immuta-v1-api/configure-your-instance-of-immuta/jobs): filters `jobType` and `state` (each once or repeated,
+the swagger's `collectionFormat: multi`), `startDate`/`endDate` (`format: date`: a date or an ISO date-time,
+against the job's creation), `offset` (a string in the swagger) and `size` (`minimum: 1`; no maximum is
+documented, so the simulator answers at most `search_page_max` (500) whatever is asked); the answer
+`{"jobs": [...], "next": <offset of the next page, or null>}`. The job objects are not documented ("List of
+job objects containing job details"); Immuta's states are exactly pg-boss's job states, so the simulator
+sends pg-boss's fields: `id`, `name` (the job type), `state`, `createdOn`, `startedOn`, `completedOn`. A job's
+type is its `name` (add_job `name=`). A bad date, offset or size is a 400 in Immuta's (Joi's) words.
+
 Auth: `api_keys` holds the accepted keys. Either the raw key as `Authorization: <key>`, or
 `POST /bim/apikey/authenticate {"apikey"}` → `{"token"}` and `Authorization: Bearer <token>`.
 Fixed tokens in `bearer_tokens` are accepted too (never expire).
@@ -28,6 +38,7 @@ import json
 import re
 import secrets as _secrets
 import uuid
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -76,6 +87,8 @@ class ImmutaSim(VendorSim):
     job_name = "Immuta job"
     first_state = "created"
     jobs_cancellable = False
+    run_words = ("created", "active", "completed", "failed")
+    search_page_max = 500
 
     def __init__(self, clock: Clock) -> None:
         super().__init__(clock)
@@ -96,6 +109,8 @@ class ImmutaSim(VendorSim):
         return [
             web.post("/bim/apikey/authenticate", self._authenticate),
             web.post("/jobs/statuses", self._statuses),
+            web.get("/jobs/search", self._search),
+            web.get("/jobs/summary", self._summary),
         ]
 
     def render(self, job: SimJob, step: Step) -> dict[str, Any]:
@@ -166,3 +181,83 @@ class ImmutaSim(VendorSim):
             return web.json_response(out)
 
         return await self.with_faults(good)
+
+    # -- listing -----------------------------------------------------------------------------------
+    def listed(self, job: SimJob, now: float) -> dict[str, Any]:
+        """A job as `/jobs/search` lists it (pg-boss's fields: see the module docstring)."""
+        step = job.current(now)
+        state = step.state[0] if isinstance(step.state, list) and step.state else step.state
+        started = next((s for s in job.steps
+                        if s.at <= now - job.started and s.state not in ("created", "retry")), None)
+        ended = state in ("completed", "failed", "expired", "cancelled")
+        return {
+            "id": job.job_id,
+            "name": job.name,
+            "state": state,
+            "createdOn": _iso(job.started),
+            "startedOn": _iso(job.started + started.at) if started is not None else None,
+            "completedOn": _iso(job.started + step.at) if ended else None,
+        }
+
+    @guarded
+    async def _search(self, request: web.Request) -> web.Response:
+        query = request.query
+        try:
+            start = _date(query.get("startDate"), "startDate", end=False)
+            end = _date(query.get("endDate"), "endDate", end=True)
+        except ValueError as exc:
+            return self._error(400, str(exc))
+        raw_offset, raw_size = query.get("offset", "0"), query.get("size", str(self.search_page_max))
+        if not raw_offset.isdigit():
+            return self._error(400, '"offset" must be a number')
+        if not raw_size.lstrip("-").isdigit() or int(raw_size) < 1:
+            return self._error(400, '"size" must be greater than or equal to 1')
+        offset, size = int(raw_offset), min(int(raw_size), self.search_page_max)
+        types, states = set(query.getall("jobType", [])), set(query.getall("state", []))
+
+        async def good() -> web.Response:
+            now = self.clock()
+            rows = []
+            for job in sorted(self.jobs.values(), key=lambda j: j.started):
+                item = self.listed(job, now)
+                if (types and job.name not in types) or (states and item["state"] not in states):
+                    continue
+                if (start is not None and job.started < start) or (end is not None and job.started >= end):
+                    continue
+                rows.append(item)
+            page = rows[offset:offset + size]
+            more = offset + size < len(rows)
+            return web.json_response({"jobs": page, "next": str(offset + size) if more else None})
+
+        return await self.with_faults(good)
+
+    @guarded
+    async def _summary(self, request: web.Request) -> web.Response:
+        """Per job type, how many jobs are in each state (the shape is not documented: "Details about each
+        job type, including the number of jobs in each state for each job type")."""
+        now = self.clock()
+        counts: dict[str, dict[str, int]] = {}
+        for job in self.jobs.values():
+            state = str(self.listed(job, now)["state"])
+            per = counts.setdefault(job.name, {})
+            per[state] = per.get(state, 0) + 1
+        return web.json_response({"jobType": [{"name": name, **per} for name, per in sorted(counts.items())]})
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
+
+
+def _date(text: str | None, name: str, *, end: bool) -> float | None:
+    """`startDate`/`endDate` (swagger `format: date`) as epoch seconds: a bare date is its whole day (from its
+    start, or up to its end for `endDate`); ValueError in Joi's words when it is no date."""
+    if text is None:
+        return None
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+            return day + 86400.0 if end else day
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return (when if when.tzinfo is not None else when.replace(tzinfo=UTC)).timestamp()
+    except ValueError:
+        raise ValueError(f'"{name}" must be a valid date') from None

@@ -61,9 +61,27 @@ def failure(error_type: str, message: str) -> dict[str, Any]:
     return {"responseStatus": "FAILURE", "errors": [{"type": error_type, "message": message}]}
 
 
+# Listing runs (general.veevavault.dev/vault-api/api-reference/26.2/jobs/retrieve-job-histories/ and
+# .../retrieve-job-monitors/): `limit` "any value between 1 and 200", default 50; `status` in lower case, from
+# these lists; dates as YYYY-MM-DDTHH:MM:SSZ.
+LIST_MAX = 200
+LIST_DEFAULT = 50
+HISTORY_WORDS = {"success", "errors_encountered", "failed_to_run", "missed_schedule", "timeout",
+                 "completed_due_to_inactivity", "cancelled"}
+MONITOR_WORDS = {"scheduled", "queued", "running"}
+
+
+def _list_date(text: str | None) -> float | None:
+    """A listing's `start_date`/`end_date` as epoch seconds; ValueError unless YYYY-MM-DDTHH:MM:SSZ."""
+    if text is None:
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
 class VaultSim(VendorSim):
     vendor = "veeva_vault"
     first_state = "QUEUED"
+    run_words = ("QUEUED", "RUNNING", "SUCCESS", "ERRORS_ENCOUNTERED")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -90,6 +108,8 @@ class VaultSim(VendorSim):
         return [
             web.get("/api", self.api_versions),
             web.post("/api/{v}/auth", self.auth),
+            web.get("/api/{v}/services/jobs/monitors", self.monitors),
+            web.get("/api/{v}/services/jobs/histories", self.histories),
             web.get("/api/{v}/services/jobs/{job_id}", self.status),
             web.post("/api/{v}/services/jobs/actions/cancel", self.cancel),
             web.route("*", "/{path:.*}", self.malformed_url),  # anything else: not a Vault API address
@@ -268,3 +288,86 @@ class VaultSim(VendorSim):
             job.then(self.cancel_delay, "CANCELLED")
             results.append({"responseStatus": "SUCCESS", "data": {"id": job.json_id}})
         return await self.reply({"responseStatus": "SUCCESS", "data": results})
+
+    # -- listing runs ----------------------------------------------------------------------------
+    def listed(self, job: SimJob, now: float) -> dict[str, Any]:
+        """A job as the listings show it (the fields of the documented examples: job-histories-response and
+        job-monitors-response, v26.2)."""
+        step = job.current(now)
+        state = str(step.state)
+        item: dict[str, Any] = {
+            "job_id": job.json_id,
+            "title": job.name,
+            "status": state,
+            "created_by": job.data.get("created_by", 1),
+            "created_date": _vault_time(job.started),
+            "modified_by": job.data.get("created_by", 1),
+            "modified_date": _vault_time(job.started + step.at),
+        }
+        started = next((s for s in job.steps if s.at <= now - job.started and s.state not in QUEUED), None)
+        if started is not None:
+            item["run_start_date"] = _vault_time(job.started + started.at)
+        if state in TERMINAL:
+            item["run_end_date"] = _vault_time(job.started + step.at)
+        return item
+
+    async def listing(self, request: web.Request, ended: bool) -> web.Response:
+        """One page of histories (`ended`: completed jobs, filtered by their end) or monitors (uncompleted:
+        by creation), newest first; bad parameters are INVALID_DATA, as Vault answers a bad value (HTTP 200,
+        responseStatus FAILURE: limited.veevavault.dev/medical/vault-api/api-reference/26.1/errors/)."""
+        query = request.query
+        words = HISTORY_WORDS if ended else MONITOR_WORDS
+        try:
+            start, end = _list_date(query.get("start_date")), _list_date(query.get("end_date"))
+        except ValueError:
+            return await self.reply(failure(
+                "INVALID_DATA", "Invalid value for [start_date] or [end_date]: use YYYY-MM-DDTHH:MM:SSZ."))
+        status = query.get("status")
+        if status is not None and status not in words:
+            return await self.reply(failure("INVALID_DATA", f"Invalid value for [status]: [{status}]."))
+        try:
+            limit = int(query.get("limit", str(LIST_DEFAULT)))
+            offset = int(query.get("offset", "0"))
+        except ValueError:
+            limit, offset = 0, -1
+        if not 1 <= limit <= LIST_MAX or offset < 0:
+            return await self.reply(failure(
+                "INVALID_DATA", f"Invalid value for [limit] or [offset]: limit is 1 to {LIST_MAX}."))
+        now = self.clock()
+        rows: list[tuple[float, dict[str, Any]]] = []
+        for job in self.jobs.values():
+            item = self.listed(job, now)
+            if (str(item["status"]) in TERMINAL) != ended:
+                continue
+            if ended:
+                when = job.started + job.current(now).at  # completion
+            else:
+                when = job.started  # "the date and time the job instance was created"
+            if (start is not None and when < start) or (end is not None and when > end):
+                continue
+            if status is not None and str(item["status"]).lower() != status:
+                continue
+            rows.append((when, item))
+        rows.sort(key=lambda r: r[0], reverse=True)
+        page = [item for _, item in rows[offset:offset + limit]]
+        path = request.path.split("/api/", 1)[-1]
+        details: dict[str, Any] = {"total": len(rows), "limit": limit, "offset": offset}
+        if offset + limit < len(rows):
+            details["next_page"] = f"/api/{path}?limit={limit}&offset={offset + limit}"
+        if offset > 0:
+            details["previous_page"] = f"/api/{path}?limit={limit}&offset={max(0, offset - limit)}"
+        return await self.reply({
+            "responseStatus": "SUCCESS",
+            "responseMessage": "OK",
+            "url": f"/api/{path}?limit={limit}&offset={offset}",
+            "responseDetails": details,
+            "jobs": page,
+        })
+
+    @guarded
+    async def histories(self, request: web.Request) -> web.Response:
+        return await self.with_faults(lambda: self.listing(request, ended=True))
+
+    @guarded
+    async def monitors(self, request: web.Request) -> web.Response:
+        return await self.with_faults(lambda: self.listing(request, ended=False))
