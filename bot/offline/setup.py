@@ -128,6 +128,12 @@ DEMO_JOBS = [
 ]
 
 
+# The demo's job that nobody starts by hand: Fusion's own scheduler starts a run of it every minute
+# (VendorSim.schedule), to follow by its job definition. Its runs succeed, fail three times in a row, then
+# are back to normal ("SFFFS", over and over): a failure streak and its end within five minutes.
+DEMO_SCHEDULE = ("GL Nightly Load", "JobDefinition://oracle/apps/ess/financials/generalLedger/GlNightlyLoad")
+
+
 def seed_jobs(sim: Simulators) -> None:
     """The demo's jobs; each starts when someone first asks about it."""
     jobs = [
@@ -186,6 +192,8 @@ def seed_jobs(sim: Simulators) -> None:
     ]
     for job in jobs:
         job.start_on_first_look = True
+    name, definition = DEMO_SCHEDULE
+    sim.fusion.schedule(name, every=60, pattern="SFFFS", queued_for=3, runs_for=20, definition=definition)
     # a cancelled Vault job stays CANCELLING for a while: longer than Vault's 10 s between two status calls of
     # one job, so the thread shows both steps whenever the cancel comes
     sim.vault.cancel_delay = 15.0

@@ -18,6 +18,7 @@ from bot.backends.values import iso_utc
 from bot.backends.vault import LIST_LIMIT, VeevaVault
 from bot.domain.errors import AuthFailed, FollowNotSupported, Unavailable
 from bot.domain.states import Phase
+from bot.offline.setup import DEMO_SCHEDULE, seed_jobs
 from bot.offline.vendors.core import Request, Step, VendorSim
 from bot.offline.vendors.server import SimulatorServer
 from tests.conftest import FakeClock, backend_config
@@ -291,3 +292,16 @@ def test_a_schedule_catches_up_at_most_a_bounded_number_of_runs(sim: SimulatorSe
     assert sim.immuta.jobs[plan.run_ids[-1]].started == clock()
     with pytest.raises(ValueError):
         sim.fusion.schedule("x", every=60, pattern="SX")
+
+
+async def test_the_demo_fusion_job_starts_every_minute(sim: SimulatorServer, fusion: FusionJobScheduler,
+                                                       clock: FakeClock) -> None:
+    seed_jobs(sim)
+    name, definition = DEMO_SCHEDULE
+    clock.advance(5 * 60 + 10)  # runs at 0, 60, …, 300 s: the one at 300 s is running
+    runs = sorted((run for run in await fusion.recent_runs(clock() - 3600) if run.name == definition),
+                  key=lambda run: run.started_at or 0)
+
+    assert [run.phase for run in runs] == [Phase.SUCCEEDED, Phase.FAILED, Phase.FAILED, Phase.FAILED,
+                                           Phase.SUCCEEDED, Phase.RUNNING]
+    assert {run.display_name for run in runs} == {name}
