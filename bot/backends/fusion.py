@@ -73,9 +73,11 @@ ESS_PAGE = 200
 # the fields a listing reads (`fields`: "Common-separated list of fields to return"), so a page stays small
 LIST_FIELDS = ("requestId,jobDefinitionId,jobDisplayName,state,submissionTime,processStartTime,"
                "processEndTime")
-# the ESS words of a request not yet ended (every word of the status table whose phase is not terminal):
-# a request still live at `since` is listed by its state, whenever it was submitted
-LIVE_WORDS = tuple(sorted(word for word, phase in FUSION.items() if not phase.terminal))
+# the ESS words of a request not yet ended (every word of the status table whose phase is not terminal, but
+# UNKNOWN, "Unknown or invalid state"): a request still live at `since` is listed by its state, whenever it
+# was submitted
+LIVE_WORDS = tuple(sorted(word for word, phase in FUSION.items()
+                          if not phase.terminal and phase is not Phase.UNKNOWN))
 # phases whose jobProgress.message says something worth showing (else it is "Job status is changed to X")
 _MESSAGE_PHASES = {Phase.FAILED, Phase.WARNING, Phase.CANCELLED, Phase.PAUSED, Phase.UNKNOWN}
 

@@ -45,6 +45,7 @@ from bot.domain.errors import (
     JobNotFound,
     Misconfigured,
     RateLimited,
+    Refused,
 )
 from bot.domain.runs import Run
 from bot.domain.states import VAULT, Phase, lookup
@@ -453,9 +454,12 @@ def parse_listing(payload: dict[str, Any], what: str) -> tuple[list[Run], int | 
         if job_id is None or title is None:
             continue
         word = word or "UNKNOWN"
+        # a SCHEDULED instance's run_start_date is when it is due to start (the monitors example): not yet a
+        # start, so it counts from its creation like a queued one
+        start = None if word.upper() == "SCHEDULED" else epoch_seconds(item.get("run_start_date"))
         runs.append(Run(
             job_id=str(job_id), name=title, phase=lookup(VAULT, "Vault", word), vendor_status=word,
-            started_at=epoch_seconds(item.get("run_start_date")) or epoch_seconds(item.get("created_date")),
+            started_at=start or epoch_seconds(item.get("created_date")),
             ended_at=epoch_seconds(item.get("run_end_date")),
         ))
     details = payload.get("responseDetails")
@@ -606,8 +610,7 @@ class VeevaVault(Backend):
         runs: list[Run] = []
         offset = 0
         for _ in range(MAX_LIST_PAGES):
-            payload = await self._call("GET", path, params={**query, "limit": LIST_LIMIT, "offset": offset})
-            _succeeded(payload, self.name)
+            payload = await self._list_page(path, {**query, "limit": LIST_LIMIT, "offset": offset})
             page, total = parse_listing(payload, self.name)
             runs += page
             offset += LIST_LIMIT
@@ -617,14 +620,23 @@ class VeevaVault(Backend):
                     path.rsplit("/", 1)[-1], MAX_LIST_PAGES, len(runs), extra=about(self.name))
         return runs
 
+    async def _list_page(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One listing page, its FAILURE answered as any call's, except INVALID_DATA: about a listing it is a
+        parameter Vault refused (a date, a limit), not "no such job"."""
+        payload = await self._call("GET", path, params=params)
+        kind, detail = _first_error(payload)
+        if kind == "INVALID_DATA" and str(payload.get("responseStatus", "")).upper() == "FAILURE":
+            raise Refused(f"{self.name} refused the job listing ({detail})")
+        _succeeded(payload, self.name)
+        return payload
+
     async def job_names(self) -> list[str]:
         """The titles of the jobs scheduled, queued or running now and of the last LIST_LIMIT completed ones
         (Vault lists no job definitions): one page of each listing."""
         names: set[str] = set()
         for template in (MONITORS_PATH, HISTORIES_PATH):
-            payload = await self._call("GET", template.format(self.api_version),
-                                       params={"limit": LIST_LIMIT, "offset": 0})
-            _succeeded(payload, self.name)
+            payload = await self._list_page(template.format(self.api_version),
+                                            {"limit": LIST_LIMIT, "offset": 0})
             names.update(run.name for run in parse_listing(payload, self.name)[0])
         return sorted(names, key=str.casefold)
 

@@ -307,6 +307,10 @@ class VaultSim(VendorSim):
         started = next((s for s in job.steps if s.at <= now - job.started and s.state not in QUEUED), None)
         if started is not None:
             item["run_start_date"] = _vault_time(job.started + started.at)
+        elif state == "SCHEDULED":  # when it is due to start (the monitors example: a future run_start_date)
+            due = next((s for s in job.steps if s.at > now - job.started), None)
+            if due is not None:
+                item["run_start_date"] = _vault_time(job.started + due.at)
         if state in TERMINAL:
             item["run_end_date"] = _vault_time(job.started + step.at)
         return item

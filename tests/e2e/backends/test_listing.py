@@ -16,7 +16,7 @@ from bot.backends.fusion import ESS_PAGE, LIVE_WORDS, FusionJobScheduler
 from bot.backends.immuta import SEARCH_SIZE, Immuta
 from bot.backends.values import iso_utc
 from bot.backends.vault import LIST_LIMIT, VeevaVault
-from bot.domain.errors import AuthFailed, FollowNotSupported, Unavailable
+from bot.domain.errors import AuthFailed, FollowNotSupported, Refused, Unavailable
 from bot.domain.states import Phase
 from bot.offline.setup import DEMO_SCHEDULE, seed_jobs
 from bot.offline.vendors.core import Request, Step, VendorSim
@@ -102,6 +102,26 @@ async def test_vault_simulator_refuses_what_vault_refuses(sim: SimulatorServer, 
         assert payload["errors"][0]["type"] == "INVALID_DATA"
     ok = await vault._call("GET", "/api/v25.3/services/jobs/monitors", params={"status": "running"})
     assert ok["responseStatus"] == "SUCCESS"
+
+
+async def test_vault_refusing_a_listing_parameter_is_no_missing_job(sim: SimulatorServer, vault: VeevaVault,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # a listing Vault refuses (a limit over its 200 here) says so, not "no such job"
+    monkeypatch.setattr("bot.backends.vault.LIST_LIMIT", 500)
+    with pytest.raises(Refused, match="refused the job listing"):
+        await vault.recent_runs(0.0)
+    assert query(asked(sim.vault, "/monitors")[0])["limit"] == ["500"]
+
+
+async def test_vault_scheduled_instance_counts_from_its_creation(sim: SimulatorServer, vault: VeevaVault,
+                                                                 clock: FakeClock) -> None:
+    job = sim.vault.add_job(601, name="Task Reminder Notification",
+                            steps=[Step(0.0, "SCHEDULED"), Step(3600.0, "RUNNING")])
+    job.started = clock() - 60
+    [run] = await vault.recent_runs(clock() - 3600)
+    # Vault's run_start_date of a SCHEDULED instance is its due time, an hour ahead: not its start
+    assert asked(sim.vault, "/monitors") and run.vendor_status == "SCHEDULED"
+    assert run.phase is Phase.QUEUED and run.started_at == pytest.approx(clock() - 60, abs=1)
 
 
 async def test_vault_listing_error_is_a_backend_error(sim: SimulatorServer, vault: VeevaVault,
