@@ -66,10 +66,20 @@ _DEFAULT_MESSAGE = {
 LIST_PATH = "/ess/rest/scheduler/v1/requests"
 SEARCH_PATH = "/ess/rest/scheduler/v1/requests/search/{page}"
 ESS_PAGE = 200
-# the `q` fields the simulator can evaluate (a subset of the documented list); any other documented field is
-# refused as unsupported by the simulator, and one not in the list (jobDisplayName) as the vendor would
-Q_FIELDS = {"requestId", "jobDefinitionId", "state", "submissionTime", "processStartTime", "processEndTime",
-            "completedTime", "application", "product", "submitter"}
+# "Fields that can be queried include [...]" (the same page, verbatim): a field not in the list (such as
+# jobDisplayName) is refused; a listed one the simulator's items do not carry matches nothing. Oracle's pages
+# do not show the answer to a bad `q`: the simulator answers 400 in Fusion's problem body, as it answers
+# other bad requests.
+Q_FIELDS = {
+    "requestId", "absParentRequestId", "description", "application", "product", "requestCategory",
+    "runAsUser", "executionType", "jobDefinitionId", "state", "scheduleDefinition", "priority",
+    "processStartTime", "processEndTime", "requestedStartTime", "requestedEndTime", "submissionTime",
+    "parentRequestId", "elapsedTime", "waitTime", "scheduledTime", "processor", "submitter", "submitterGUID",
+    "instanceParentId", "requestType", "errorType", "processPhase", "completedTime", "retriedCount",
+    "readyWaitTime", "enterpriseId", "isTimedOut", "isAsynchronous", "logicalClusterName",
+    "submitterDmsECID", "submitterFlowId", "requestDmsECID", "requestFlowId", "className", "jobType",
+    "externalJobType", "externalId",
+}
 # ESS's state words for the saas-batch words the simulator's jobs carry (the same request, another API)
 ESS_WORDS = {"ENQUEUED": "WAIT", "IN_PROGRESS": "RUNNING", "FAILED": "ERROR"}
 _TOKEN = re.compile(r'\s*(?:(?P<paren>[()])|"(?P<str>(?:[^"\\]|\\.)*)"|(?P<word>[A-Za-z_][\w.]*)'

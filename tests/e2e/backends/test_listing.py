@@ -325,3 +325,5 @@ async def test_the_demo_fusion_job_starts_every_minute(sim: SimulatorServer, fus
     assert [run.phase for run in runs] == [Phase.SUCCEEDED, Phase.FAILED, Phase.FAILED, Phase.FAILED,
                                            Phase.SUCCEEDED, Phase.RUNNING]
     assert {run.display_name for run in runs} == {name}
+    assert (await fusion.status(runs[1].job_id)).phase is Phase.FAILED  # the saas-batch status by id agrees
+    assert (await fusion.status(runs[5].job_id)).phase is Phase.RUNNING
